@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one error catalogue: stable VG_ERR_* codes, each mapped once to libvirt's {code, domain} for the wire.
+import { format } from 'node:util';
+
+// virErrorNumber values we emit (libvirt 9.0 virterror.h).
+export const VirErr = {
+  OK: 0,
+  INTERNAL_ERROR: 1,
+  NO_SUPPORT: 3,
+  INVALID_ARG: 8,
+  OPERATION_FAILED: 9,
+  XML_ERROR: 27,
+  DOM_EXIST: 28,
+  OPERATION_DENIED: 29,
+  XML_DETAIL: 35,
+  SYSTEM_ERROR: 38,
+  RPC: 39,
+  NO_DOMAIN: 42,
+  AUTH_FAILED: 45,
+  OPERATION_INVALID: 55,
+  CONFIG_UNSUPPORTED: 67,
+  ARGUMENT_UNSUPPORTED: 74,
+  ACCESS_DENIED: 88,
+  AUTH_UNAVAILABLE: 94,
+  AUTH_CANCELLED: 95,
+} as const;
+
+// virErrorDomain values we emit.
+export const VirFrom = {
+  NONE: 0,
+  QEMU: 10,
+  RPC: 7,
+  TEST: 12,
+  REMOTE: 13,
+  DOMAIN: 20,
+  AUTH: 46,
+  ACCESS: 55,
+} as const;
+
+export interface ErrorSpec {
+  code: string;
+  format: string;
+  virCode: number;
+  virDomain: number;
+}
+
+export class VgError extends Error {
+  readonly code: string;
+  readonly virCode: number;
+  readonly virDomain: number;
+
+  constructor(code: string, message: string, virCode?: number, virDomain?: number) {
+    super(message);
+    const spec = catalogue.get(code);
+    this.code = code;
+    this.name = 'VgError';
+    this.virCode = virCode ?? spec?.virCode ?? VirErr.INTERNAL_ERROR;
+    this.virDomain = virDomain ?? spec?.virDomain ?? VirFrom.REMOTE;
+  }
+}
+
+const catalogue = new Map<string, ErrorSpec>();
+
+export type ErrorFactory = ((...args: unknown[]) => VgError) & { readonly spec: ErrorSpec };
+
+// fastify-style: defineError('VG_ERR_X', 'text %s', {virCode, virDomain}) returns a factory.
+export function defineError(code: string, fmt: string, opts: { virCode: number; virDomain: number }): ErrorFactory {
+  if (!/^VG_ERR_[A-Z0-9_]+$/.test(code)) throw new Error(`bad error code name ${code}`);
+  if (catalogue.has(code)) throw new Error(`duplicate error code ${code}`);
+  const spec: ErrorSpec = { code, format: fmt, ...opts };
+  catalogue.set(code, spec);
+  const make = (...args: unknown[]): VgError => new VgError(code, format(fmt, ...args), spec.virCode, spec.virDomain);
+  return Object.assign(make, { spec });
+}
+
+export function errorCatalogue(): ReadonlyMap<string, ErrorSpec> {
+  return catalogue;
+}
+
+export function isVgError(e: unknown): e is VgError {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as VgError).code.startsWith('VG_ERR_');
+}
+
+const D = VirFrom;
+const E = VirErr;
+
+// Wire and framing (the connection is closed for these).
+export const VG_ERR_FRAME_LENGTH = defineError('VG_ERR_FRAME_LENGTH', 'frame length %d outside [%d, %d]', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_XDR_DECODE = defineError('VG_ERR_XDR_DECODE', 'cannot decode %s: %s', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_XDR_ENCODE = defineError('VG_ERR_XDR_ENCODE', 'cannot encode %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
+export const VG_ERR_HEADER = defineError('VG_ERR_HEADER', 'invalid message header: %s', { virCode: E.RPC, virDomain: D.RPC });
+
+// libvirt RPC dispatcher answers (texts as libvirtd words them).
+export const VG_ERR_RPC_UNKNOWN_PROC = defineError('VG_ERR_RPC_UNKNOWN_PROC', 'unknown procedure: %d', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_RPC_UNKNOWN_PROGRAM = defineError('VG_ERR_RPC_UNKNOWN_PROGRAM', 'Cannot find program %d version %d', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_RPC_PAYLOAD = defineError('VG_ERR_RPC_PAYLOAD', 'Unable to decode message payload', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_RPC_AUTH_REQUIRED = defineError('VG_ERR_RPC_AUTH_REQUIRED', 'authentication required', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_RPC_TOO_MANY_CALLS = defineError('VG_ERR_RPC_TOO_MANY_CALLS', 'too many calls in flight: limit is %d', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_CONN_NOT_OPEN = defineError('VG_ERR_CONN_NOT_OPEN', 'internal error: hypervisor connection not open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
+export const VG_ERR_CONN_ALREADY_OPEN = defineError('VG_ERR_CONN_ALREADY_OPEN', 'internal error: connection already open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
+export const VG_ERR_CONN_URI = defineError('VG_ERR_CONN_URI', 'unsupported configuration: this daemon serves the %s driver; cannot open URI \'%s\'', { virCode: E.CONFIG_UNSUPPORTED, virDomain: D.REMOTE });
+export const VG_ERR_READ_ONLY = defineError('VG_ERR_READ_ONLY', 'operation forbidden: read only access prevents %s', { virCode: E.OPERATION_DENIED, virDomain: D.DOMAIN });
+export const VG_ERR_ACCESS_DENIED = defineError('VG_ERR_ACCESS_DENIED', "access denied: 'virtgate' denied access", { virCode: E.ACCESS_DENIED, virDomain: D.ACCESS });
+export const VG_ERR_FLAGS_UNSUPPORTED = defineError('VG_ERR_FLAGS_UNSUPPORTED', 'unsupported flags (0x%s) in function %s', { virCode: E.INVALID_ARG, virDomain: D.DOMAIN });
+export const VG_ERR_ARG_INVALID = defineError('VG_ERR_ARG_INVALID', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.DOMAIN });
+
+// Hypervisor driver results (carried over the helper IPC by code, formatted here).
+export const VG_ERR_NO_DOMAIN = defineError('VG_ERR_NO_DOMAIN', 'Domain not found%s', { virCode: E.NO_DOMAIN, virDomain: D.TEST });
+export const VG_ERR_DOMAIN_EXISTS = defineError('VG_ERR_DOMAIN_EXISTS', 'operation failed: %s', { virCode: E.DOM_EXIST, virDomain: D.TEST });
+export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested operation is not valid: %s', { virCode: E.OPERATION_INVALID, virDomain: D.TEST });
+export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
+export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
+export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
+export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', { virCode: E.NO_SUPPORT, virDomain: D.DOMAIN });
+export const VG_ERR_LIMIT = defineError('VG_ERR_LIMIT', 'operation failed: limit reached: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
+export const VG_ERR_STORAGE = defineError('VG_ERR_STORAGE', 'operation failed: cannot persist domain state: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
+
+// Helper IPC (never shown with internal detail to network clients).
+export const VG_ERR_IPC_FRAME = defineError('VG_ERR_IPC_FRAME', 'helper IPC frame invalid: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_IPC_UNPERMITTED = defineError('VG_ERR_IPC_UNPERMITTED', 'helper IPC request %d not permitted in state %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_HELPER_UNAVAILABLE = defineError('VG_ERR_HELPER_UNAVAILABLE', 'internal error: hypervisor helper unavailable, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal error: hypervisor helper queue full, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_HELPER_PEER = defineError('VG_ERR_HELPER_PEER', 'helper refused peer uid %d', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+
+// Configuration and start-up.
+export const VG_ERR_CONFIG_INVALID = defineError('VG_ERR_CONFIG_INVALID', 'invalid configuration: %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_USAGE = defineError('VG_ERR_USAGE', '%s', { virCode: E.INVALID_ARG, virDomain: D.NONE });
+
+// Client library.
+export const VG_ERR_CLIENT_CLOSED = defineError('VG_ERR_CLIENT_CLOSED', 'connection closed: %s', { virCode: E.RPC, virDomain: D.RPC });
+export const VG_ERR_CLIENT_REMOTE = defineError('VG_ERR_CLIENT_REMOTE', '%s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_CLIENT_TIMEOUT = defineError('VG_ERR_CLIENT_TIMEOUT', 'call timed out after %d ms', { virCode: E.RPC, virDomain: D.RPC });

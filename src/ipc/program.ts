@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: Apache-2.0
+// The helper IPC program, pure: op numbers, limits, per-op codecs; every decoder validates every field.
+//
+// Frame (all big-endian):
+//   u32 length   (whole frame, this word included)
+//   u32 op       (even = request from the front end, odd = answer from the helper)
+//   u32 id       (request id chosen by the front end, echoed in answers)
+//   answers only: u32 status (0 = ok, 1 = error) ; error body = { string code; string detail }
+//   payload      (op-specific, below)
+import { VG_ERR_IPC_VALIDATION, errorCatalogue } from '../common/errors';
+import { XdrReader, XdrWriter } from '../common/xdr';
+
+export const IPC_VERSION = 1;
+
+export const IpcLimits = {
+  REQUEST_MAX: 64 * 1024, // front end -> helper: the attacker-adjacent direction stays small
+  ANSWER_MAX: 16 * 1024 * 1024, // helper -> front end: a full domain list fits
+  FRAME_MIN: 12, // length + op + id
+  XML_MAX: 60 * 1024, // domain XML accepted by the helper (fits in REQUEST_MAX with headroom)
+  NAME_MAX: 64, // domain name bytes
+  DOMAINS_MAX: 16384, // REMOTE_DOMAIN_LIST_MAX
+  IDENTITY_MAX: 256, // user / tenant names carried for the helper's journal
+  REQUEST_ID_MAX: 64,
+  DETAIL_MAX: 1024, // error detail text
+  MEMORY_KIB_MAX: 1n << 40n, // 1 PiB in KiB
+  VCPUS_MAX: 4096,
+} as const;
+
+// Mirrored pairs: X_REQ even, X_ANS = X_REQ + 1 [openssh mm_/mm_answer_].
+export const Op = {
+  HELLO_REQ: 0,
+  HELLO_ANS: 1,
+  NODE_FACTS_REQ: 2,
+  NODE_FACTS_ANS: 3,
+  DOMAIN_LIST_REQ: 4,
+  DOMAIN_LIST_ANS: 5,
+  DOMAIN_LOOKUP_REQ: 6,
+  DOMAIN_LOOKUP_ANS: 7,
+  DOMAIN_INFO_REQ: 8,
+  DOMAIN_INFO_ANS: 9,
+  DOMAIN_XML_REQ: 10,
+  DOMAIN_XML_ANS: 11,
+  DOMAIN_DEFINE_REQ: 12,
+  DOMAIN_DEFINE_ANS: 13,
+  DOMAIN_CREATE_XML_REQ: 14,
+  DOMAIN_CREATE_XML_ANS: 15,
+  DOMAIN_UNDEFINE_REQ: 16,
+  DOMAIN_UNDEFINE_ANS: 17,
+  DOMAIN_CONTROL_REQ: 18,
+  DOMAIN_CONTROL_ANS: 19,
+  DOMAIN_SET_MEMORY_REQ: 20,
+  DOMAIN_SET_MEMORY_ANS: 21,
+  DOMAIN_SET_VCPUS_REQ: 22,
+  DOMAIN_SET_VCPUS_ANS: 23,
+  // One ack answer, then one answer per lifecycle event, all with the subscribing request's id.
+  EVENTS_SUBSCRIBE_REQ: 24,
+  EVENTS_SUBSCRIBE_ANS: 25,
+} as const;
+export type OpCode = (typeof Op)[keyof typeof Op];
+
+export const REQUEST_OPS: readonly number[] = Object.entries(Op)
+  .filter(([k]) => k.endsWith('_REQ'))
+  .map(([, v]) => v);
+
+export const AnswerStatus = { OK: 0, ERROR: 1 } as const;
+
+// Domain lifecycle actions carried by DOMAIN_CONTROL.
+export const ControlAction = {
+  START: 0,
+  SHUTDOWN: 1,
+  DESTROY: 2,
+  SUSPEND: 3,
+  RESUME: 4,
+  REBOOT: 5,
+} as const;
+export type ControlActionCode = (typeof ControlAction)[keyof typeof ControlAction];
+const CONTROL_ACTIONS = Object.values(ControlAction) as ControlActionCode[];
+
+export const LookupKind = { NAME: 0, UUID: 1, ID: 2 } as const;
+
+// ---------- field validators (used by decoders, so both ends reject the same inputs) ----------
+
+// Conservative domain-name charset: no '/', no control characters, no leading dot or dash.
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$/;
+
+export function checkDomainName(name: string, field = 'name'): string {
+  if (Buffer.byteLength(name) > IpcLimits.NAME_MAX || !NAME_RE.test(name)) {
+    throw VG_ERR_IPC_VALIDATION(field, 'domain names are 1-64 characters of [A-Za-z0-9_.+:@-], not starting with . + : @ or -');
+  }
+  return name;
+}
+
+export function checkUuid(uuid: Buffer, field = 'uuid'): Buffer {
+  if (uuid.length !== 16) throw VG_ERR_IPC_VALIDATION(field, 'must be 16 bytes');
+  return uuid;
+}
+
+function checkRange(v: number, min: number, max: number, field: string): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw VG_ERR_IPC_VALIDATION(field, `must be an integer in [${min}, ${max}]`);
+  return v;
+}
+
+function checkIdentityText(s: string, field: string): string {
+  // Printable, no newlines: it ends up in the helper's line-oriented journal.
+  if (!/^[\x20-\x7e]*$/.test(s)) throw VG_ERR_IPC_VALIDATION(field, 'must be printable ASCII');
+  return s;
+}
+
+export function uuidToString(u: Buffer): string {
+  const h = u.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function uuidFromString(s: string): Buffer | null {
+  const hex = s.replace(/-/g, '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) return null;
+  return Buffer.from(hex, 'hex');
+}
+
+// ---------- shared value shapes ----------
+
+// Who asked, as the front end claims it: recorded in the helper's journal, never used to decide.
+export interface Actor {
+  user: string;
+  tenant: string;
+  requestId: string;
+}
+
+export interface DomainSummary {
+  name: string;
+  uuid: Buffer;
+  id: number; // -1 while inactive
+  state: number; // virDomainState
+  reason: number;
+  persistent: boolean;
+}
+
+export interface DomainInfo extends DomainSummary {
+  maxMemKiB: bigint;
+  memoryKiB: bigint;
+  nrVirtCpu: number;
+  maxVcpus: number;
+  cpuTimeNs: bigint;
+  autostart: boolean;
+  osType: string;
+  hasManagedSave: boolean;
+  securityLabel: string;
+  securityEnforcing: boolean;
+}
+
+export interface NodeFacts {
+  driver: string; // 'test' or 'qemu': the URI scheme this helper serves
+  uri: string; // canonical URI, e.g. test:///default
+  hvType: string; // CONNECT_GET_TYPE
+  hvVersion: bigint; // CONNECT_GET_VERSION
+  hostname: string;
+  model: string;
+  memoryKiB: bigint;
+  cpus: number;
+  mhz: number;
+  nodes: number;
+  sockets: number;
+  cores: number;
+  threads: number;
+  capabilitiesXml: string;
+  securityModel: string;
+  securityDoi: string;
+}
+
+export interface LifecycleEvent {
+  domain: DomainSummary;
+  event: number;
+  detail: number;
+}
+
+export type LookupKey = { kind: 0; name: string } | { kind: 1; uuid: Buffer } | { kind: 2; id: number };
+
+export interface Requests {
+  [Op.HELLO_REQ]: { version: number };
+  [Op.NODE_FACTS_REQ]: Record<string, never>;
+  [Op.DOMAIN_LIST_REQ]: Record<string, never>;
+  [Op.DOMAIN_LOOKUP_REQ]: { key: LookupKey };
+  [Op.DOMAIN_INFO_REQ]: { uuid: Buffer };
+  [Op.DOMAIN_XML_REQ]: { uuid: Buffer; inactive: boolean };
+  [Op.DOMAIN_DEFINE_REQ]: { actor: Actor; xml: string };
+  [Op.DOMAIN_CREATE_XML_REQ]: { actor: Actor; xml: string };
+  [Op.DOMAIN_UNDEFINE_REQ]: { actor: Actor; uuid: Buffer };
+  [Op.DOMAIN_CONTROL_REQ]: { actor: Actor; uuid: Buffer; action: ControlActionCode };
+  [Op.DOMAIN_SET_MEMORY_REQ]: { actor: Actor; uuid: Buffer; memoryKiB: bigint; live: boolean; config: boolean; max: boolean };
+  [Op.DOMAIN_SET_VCPUS_REQ]: { actor: Actor; uuid: Buffer; nvcpus: number; live: boolean; config: boolean; max: boolean };
+  [Op.EVENTS_SUBSCRIBE_REQ]: Record<string, never>;
+}
+
+export interface Answers {
+  [Op.HELLO_ANS]: { version: number; driver: string };
+  [Op.NODE_FACTS_ANS]: NodeFacts;
+  [Op.DOMAIN_LIST_ANS]: { domains: DomainSummary[] };
+  [Op.DOMAIN_LOOKUP_ANS]: DomainSummary;
+  [Op.DOMAIN_INFO_ANS]: DomainInfo;
+  [Op.DOMAIN_XML_ANS]: { xml: string };
+  [Op.DOMAIN_DEFINE_ANS]: DomainSummary;
+  [Op.DOMAIN_CREATE_XML_ANS]: DomainSummary;
+  [Op.DOMAIN_UNDEFINE_ANS]: Record<string, never>;
+  [Op.DOMAIN_CONTROL_ANS]: DomainSummary;
+  [Op.DOMAIN_SET_MEMORY_ANS]: Record<string, never>;
+  [Op.DOMAIN_SET_VCPUS_ANS]: Record<string, never>;
+  [Op.EVENTS_SUBSCRIBE_ANS]: { event: LifecycleEvent | null }; // null = the subscription ack
+}
+
+export type RequestOp = keyof Requests;
+export type AnswerOp = keyof Answers;
+
+// ---------- codecs ----------
+
+interface Codec<T> {
+  encode(w: XdrWriter, v: T): void;
+  decode(r: XdrReader): T;
+}
+
+const empty: Codec<Record<string, never>> = { encode() {}, decode: () => ({}) };
+
+const uuidCodec = {
+  encode: (w: XdrWriter, u: Buffer) => w.opaqueFixed(checkUuid(u), 16),
+  decode: (r: XdrReader) => Buffer.from(r.opaqueFixed(16, 'uuid')),
+};
+
+const actorCodec: Codec<Actor> = {
+  encode(w, a) {
+    w.string(a.user, IpcLimits.IDENTITY_MAX).string(a.tenant, IpcLimits.IDENTITY_MAX).string(a.requestId, IpcLimits.REQUEST_ID_MAX);
+  },
+  decode(r) {
+    return {
+      user: checkIdentityText(r.string(IpcLimits.IDENTITY_MAX, 'actor.user'), 'actor.user'),
+      tenant: checkIdentityText(r.string(IpcLimits.IDENTITY_MAX, 'actor.tenant'), 'actor.tenant'),
+      requestId: checkIdentityText(r.string(IpcLimits.REQUEST_ID_MAX, 'actor.requestId'), 'actor.requestId'),
+    };
+  },
+};
+
+function xmlField(r: XdrReader): string {
+  const xml = r.string(IpcLimits.XML_MAX, 'xml');
+  if (xml.includes('\0')) throw VG_ERR_IPC_VALIDATION('xml', 'contains NUL');
+  return xml;
+}
+
+export const summaryCodec: Codec<DomainSummary> = {
+  encode(w, d) {
+    w.string(d.name, IpcLimits.NAME_MAX).opaqueFixed(d.uuid, 16).i32(d.id).i32(d.state).i32(d.reason).bool(d.persistent);
+  },
+  decode(r) {
+    return {
+      name: checkDomainName(r.string(IpcLimits.NAME_MAX, 'name')),
+      uuid: uuidCodec.decode(r),
+      id: checkRange(r.i32('id'), -1, 0x7fffffff, 'id'),
+      state: checkRange(r.i32('state'), 0, 7, 'state'),
+      reason: checkRange(r.i32('reason'), 0, 64, 'reason'),
+      persistent: r.bool('persistent'),
+    };
+  },
+};
+
+const infoCodec: Codec<DomainInfo> = {
+  encode(w, d) {
+    summaryCodec.encode(w, d);
+    w.u64(d.maxMemKiB).u64(d.memoryKiB).u32(d.nrVirtCpu).u32(d.maxVcpus).u64(d.cpuTimeNs).bool(d.autostart);
+    w.string(d.osType, 64).bool(d.hasManagedSave).string(d.securityLabel, 4096).bool(d.securityEnforcing);
+  },
+  decode(r) {
+    return {
+      ...summaryCodec.decode(r),
+      maxMemKiB: r.u64('maxMem'),
+      memoryKiB: r.u64('memory'),
+      nrVirtCpu: r.u32('nrVirtCpu'),
+      maxVcpus: r.u32('maxVcpus'),
+      cpuTimeNs: r.u64('cpuTime'),
+      autostart: r.bool('autostart'),
+      osType: r.string(64, 'osType'),
+      hasManagedSave: r.bool('hasManagedSave'),
+      securityLabel: r.string(4096, 'securityLabel'),
+      securityEnforcing: r.bool('securityEnforcing'),
+    };
+  },
+};
+
+const factsCodec: Codec<NodeFacts> = {
+  encode(w, f) {
+    w.string(f.driver, 16).string(f.uri, 256).string(f.hvType, 32).u64(f.hvVersion).string(f.hostname, 256).string(f.model, 31);
+    w.u64(f.memoryKiB).i32(f.cpus).i32(f.mhz).i32(f.nodes).i32(f.sockets).i32(f.cores).i32(f.threads);
+    w.string(f.capabilitiesXml, 1024 * 1024).string(f.securityModel, 256).string(f.securityDoi, 256);
+  },
+  decode(r) {
+    return {
+      driver: r.string(16, 'driver'),
+      uri: r.string(256, 'uri'),
+      hvType: r.string(32, 'hvType'),
+      hvVersion: r.u64('hvVersion'),
+      hostname: r.string(256, 'hostname'),
+      model: r.string(31, 'model'),
+      memoryKiB: r.u64('memory'),
+      cpus: r.i32('cpus'),
+      mhz: r.i32('mhz'),
+      nodes: r.i32('nodes'),
+      sockets: r.i32('sockets'),
+      cores: r.i32('cores'),
+      threads: r.i32('threads'),
+      capabilitiesXml: r.string(1024 * 1024, 'capabilities'),
+      securityModel: r.string(256, 'securityModel'),
+      securityDoi: r.string(256, 'securityDoi'),
+    };
+  },
+};
+
+const lookupCodec: Codec<LookupKey> = {
+  encode(w, k) {
+    w.u32(k.kind);
+    if (k.kind === LookupKind.NAME) w.string(k.name, IpcLimits.NAME_MAX);
+    else if (k.kind === LookupKind.UUID) uuidCodec.encode(w, k.uuid);
+    else w.i32(k.id);
+  },
+  decode(r) {
+    const kind = r.u32('lookup.kind');
+    if (kind === LookupKind.NAME) return { kind, name: checkDomainName(r.string(IpcLimits.NAME_MAX, 'lookup.name')) };
+    if (kind === LookupKind.UUID) return { kind, uuid: uuidCodec.decode(r) };
+    if (kind === LookupKind.ID) return { kind, id: checkRange(r.i32('lookup.id'), 0, 0x7fffffff, 'lookup.id') };
+    throw VG_ERR_IPC_VALIDATION('lookup.kind', `unknown kind ${kind}`);
+  },
+};
+
+const setFlags = (w: XdrWriter, v: { live: boolean; config: boolean; max: boolean }): void => {
+  w.bool(v.live).bool(v.config).bool(v.max);
+};
+const getFlags = (r: XdrReader) => ({ live: r.bool('live'), config: r.bool('config'), max: r.bool('max') });
+
+export const requestCodecs: { [K in RequestOp]: Codec<Requests[K]> } = {
+  [Op.HELLO_REQ]: { encode: (w, v) => w.u32(v.version), decode: (r) => ({ version: r.u32('version') }) },
+  [Op.NODE_FACTS_REQ]: empty,
+  [Op.DOMAIN_LIST_REQ]: empty,
+  [Op.DOMAIN_LOOKUP_REQ]: { encode: (w, v) => lookupCodec.encode(w, v.key), decode: (r) => ({ key: lookupCodec.decode(r) }) },
+  [Op.DOMAIN_INFO_REQ]: { encode: (w, v) => uuidCodec.encode(w, v.uuid), decode: (r) => ({ uuid: uuidCodec.decode(r) }) },
+  [Op.DOMAIN_XML_REQ]: {
+    encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.bool(v.inactive)),
+    decode: (r) => ({ uuid: uuidCodec.decode(r), inactive: r.bool('inactive') }),
+  },
+  [Op.DOMAIN_DEFINE_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), w.string(v.xml, IpcLimits.XML_MAX)),
+    decode: (r) => ({ actor: actorCodec.decode(r), xml: xmlField(r) }),
+  },
+  [Op.DOMAIN_CREATE_XML_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), w.string(v.xml, IpcLimits.XML_MAX)),
+    decode: (r) => ({ actor: actorCodec.decode(r), xml: xmlField(r) }),
+  },
+  [Op.DOMAIN_UNDEFINE_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid)),
+    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r) }),
+  },
+  [Op.DOMAIN_CONTROL_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.i32(v.action)),
+    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), action: r.enumOf(CONTROL_ACTIONS, 'action') }),
+  },
+  [Op.DOMAIN_SET_MEMORY_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u64(v.memoryKiB), setFlags(w, v)),
+    decode: (r) => {
+      const actor = actorCodec.decode(r);
+      const uuid = uuidCodec.decode(r);
+      const memoryKiB = r.u64('memory');
+      if (memoryKiB < 1n || memoryKiB > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_IPC_VALIDATION('memory', 'out of range');
+      return { actor, uuid, memoryKiB, ...getFlags(r) };
+    },
+  },
+  [Op.DOMAIN_SET_VCPUS_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u32(v.nvcpus), setFlags(w, v)),
+    decode: (r) => ({
+      actor: actorCodec.decode(r),
+      uuid: uuidCodec.decode(r),
+      nvcpus: checkRange(r.u32('nvcpus'), 1, IpcLimits.VCPUS_MAX, 'nvcpus'),
+      ...getFlags(r),
+    }),
+  },
+  [Op.EVENTS_SUBSCRIBE_REQ]: empty,
+};
+
+export const answerCodecs: { [K in AnswerOp]: Codec<Answers[K]> } = {
+  [Op.HELLO_ANS]: {
+    encode: (w, v) => w.u32(v.version).string(v.driver, 16),
+    decode: (r) => ({ version: r.u32('version'), driver: r.string(16, 'driver') }),
+  },
+  [Op.NODE_FACTS_ANS]: factsCodec,
+  [Op.DOMAIN_LIST_ANS]: {
+    encode: (w, v) => w.array(v.domains, IpcLimits.DOMAINS_MAX, summaryCodec.encode),
+    decode: (r) => ({ domains: r.array(IpcLimits.DOMAINS_MAX, summaryCodec.decode, 'domains') }),
+  },
+  [Op.DOMAIN_LOOKUP_ANS]: summaryCodec,
+  [Op.DOMAIN_INFO_ANS]: infoCodec,
+  [Op.DOMAIN_XML_ANS]: { encode: (w, v) => w.string(v.xml, 4 * 1024 * 1024), decode: (r) => ({ xml: r.string(4 * 1024 * 1024, 'xml') }) },
+  [Op.DOMAIN_DEFINE_ANS]: summaryCodec,
+  [Op.DOMAIN_CREATE_XML_ANS]: summaryCodec,
+  [Op.DOMAIN_UNDEFINE_ANS]: empty,
+  [Op.DOMAIN_CONTROL_ANS]: summaryCodec,
+  [Op.DOMAIN_SET_MEMORY_ANS]: empty,
+  [Op.DOMAIN_SET_VCPUS_ANS]: empty,
+  [Op.EVENTS_SUBSCRIBE_ANS]: {
+    encode: (w, v) =>
+      w.optional(v.event, (w2, e) => {
+        summaryCodec.encode(w2, e.domain);
+        w2.i32(e.event).i32(e.detail);
+      }),
+    decode: (r) => ({
+      event: r.optional((r2) => ({ domain: summaryCodec.decode(r2), event: checkRange(r2.i32('event'), 0, 16, 'event'), detail: checkRange(r2.i32('detail'), 0, 16, 'detail') })),
+    }),
+  },
+};
+
+// ---------- whole frames ----------
+
+export interface RequestFrame<K extends RequestOp = RequestOp> {
+  op: K;
+  id: number;
+  body: Requests[K];
+}
+
+export type AnswerFrame =
+  | { op: AnswerOp; id: number; ok: true; body: Answers[AnswerOp] }
+  | { op: AnswerOp; id: number; ok: false; code: string; detail: string };
+
+export function isRequestOp(op: number): op is RequestOp {
+  return REQUEST_OPS.includes(op);
+}
+
+export function encodeRequest<K extends RequestOp>(op: K, id: number, body: Requests[K]): Buffer {
+  const w = new XdrWriter(128);
+  const at = w.reserveU32();
+  w.u32(op).u32(id);
+  requestCodecs[op].encode(w, body);
+  w.patchU32(at, w.length);
+  const out = w.finish();
+  if (out.length > IpcLimits.REQUEST_MAX) throw VG_ERR_IPC_VALIDATION('frame', `request of ${out.length} bytes exceeds ${IpcLimits.REQUEST_MAX}`);
+  return out;
+}
+
+// Throws VG_ERR_IPC_* or VG_ERR_XDR_DECODE on anything malformed: the helper then closes the connection.
+export function decodeRequest(frame: Buffer): RequestFrame {
+  const r = new XdrReader(frame, 4);
+  const op = r.u32('op');
+  const id = r.u32('id');
+  if (!isRequestOp(op)) throw VG_ERR_IPC_VALIDATION('op', `unknown request op ${op}`);
+  const body = requestCodecs[op].decode(r);
+  r.ensureConsumed('request');
+  return { op, id, body } as RequestFrame;
+}
+
+export function encodeAnswer<K extends AnswerOp>(op: K, id: number, body: Answers[K]): Buffer {
+  const w = new XdrWriter(128);
+  const at = w.reserveU32();
+  w.u32(op).u32(id).u32(AnswerStatus.OK);
+  answerCodecs[op].encode(w, body);
+  w.patchU32(at, w.length);
+  return w.finish();
+}
+
+export function encodeAnswerError(op: AnswerOp, id: number, code: string, detail: string): Buffer {
+  const w = new XdrWriter(128);
+  const at = w.reserveU32();
+  w.u32(op).u32(id).u32(AnswerStatus.ERROR).string(code, 64).string(detail.slice(0, IpcLimits.DETAIL_MAX), IpcLimits.DETAIL_MAX * 4);
+  w.patchU32(at, w.length);
+  return w.finish();
+}
+
+export function decodeAnswer(frame: Buffer): AnswerFrame {
+  const r = new XdrReader(frame, 4);
+  const op = r.u32('op');
+  const id = r.u32('id');
+  if (!(op in answerCodecs)) throw VG_ERR_IPC_VALIDATION('op', `unknown answer op ${op}`);
+  const status = r.u32('status');
+  if (status === AnswerStatus.OK) {
+    const body = answerCodecs[op as AnswerOp].decode(r);
+    r.ensureConsumed('answer');
+    return { op: op as AnswerOp, id, ok: true, body };
+  }
+  if (status !== AnswerStatus.ERROR) throw VG_ERR_IPC_VALIDATION('status', String(status));
+  const code = r.string(64, 'code');
+  const detail = r.string(IpcLimits.DETAIL_MAX * 4, 'detail');
+  r.ensureConsumed('answer');
+  // Only catalogue codes cross the boundary; anything else becomes a generic internal error.
+  return { op: op as AnswerOp, id, ok: false, code: errorCatalogue().has(code) ? code : 'VG_ERR_INTERNAL', detail };
+}
