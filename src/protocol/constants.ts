@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// libvirt RPC wire constants (src/rpc/virnetprotocol.x, remote_protocol.x, virkeepaliveprotocol.x), pure data.
+
+export const Program = {
+  REMOTE: 0x20008086,
+  KEEPALIVE: 0x6b656570, // ASCII "keep"
+} as const;
+
+export const PROGRAM_VERSION = { [Program.REMOTE]: 1, [Program.KEEPALIVE]: 1 } as const;
+
+export const MessageType = {
+  CALL: 0,
+  REPLY: 1,
+  MESSAGE: 2,
+  STREAM: 3,
+  CALL_WITH_FDS: 4,
+  REPLY_WITH_FDS: 5,
+  STREAM_HOLE: 6,
+} as const;
+
+export const MessageStatus = { OK: 0, ERROR: 1, CONTINUE: 2 } as const;
+
+export const Limits = {
+  HEADER_BYTES: 24, // prog, vers, proc, type, serial, status
+  FRAME_MIN: 28, // length word + header
+  MESSAGE_MAX: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX
+  STRING_MAX: 4 * 1024 * 1024, // REMOTE_STRING_MAX
+  DOMAIN_LIST_MAX: 16384, // REMOTE_DOMAIN_LIST_MAX
+  AUTH_TYPE_LIST_MAX: 20, // REMOTE_AUTH_TYPE_LIST_MAX
+  SECURITY_MODEL_MAX: 257, // VIR_SECURITY_MODEL_BUFLEN
+  SECURITY_DOI_MAX: 257, // VIR_SECURITY_DOI_BUFLEN
+  SECURITY_LABEL_MAX: 4097, // VIR_SECURITY_LABEL_BUFLEN
+  DOMAIN_MESSAGES_MAX: 2048, // REMOTE_DOMAIN_MESSAGES_MAX
+  NODE_MODEL_LEN: 32, // char model[32]
+  SASL_DATA_MAX: 65536, // REMOTE_AUTH_SASL_DATA_MAX
+  MECHLIST_MAX: 1024,
+} as const;
+
+export const KeepaliveProc = { PING: 1, PONG: 2 } as const;
+
+export const AuthType = { NONE: 0, SASL: 1, POLKIT: 2 } as const;
+
+// VIR_DRV_FEATURE_* numbers asked through CONNECT_SUPPORTS_FEATURE (src/libvirt_internal.h).
+export const Feature = {
+  REMOTE: 2,
+  TYPED_PARAM_STRING: 9,
+  PROGRAM_KEEPALIVE: 10,
+  REMOTE_EVENT_CALLBACK: 14,
+  REMOTE_CLOSE_CALLBACK: 15,
+} as const;
+
+export const DomainState = {
+  NOSTATE: 0,
+  RUNNING: 1,
+  BLOCKED: 2,
+  PAUSED: 3,
+  SHUTDOWN: 4,
+  SHUTOFF: 5,
+  CRASHED: 6,
+  PMSUSPENDED: 7,
+} as const;
+
+export const DomainEventId = { LIFECYCLE: 0, LAST: 27 } as const; // event --all registers ids 0..26
+
+export const ListAllFlags = {
+  ACTIVE: 1,
+  INACTIVE: 2,
+  PERSISTENT: 4,
+  TRANSIENT: 8,
+  RUNNING: 16,
+  PAUSED: 32,
+  SHUTOFF: 64,
+  OTHER: 128,
+  MANAGEDSAVE: 256,
+  NO_MANAGEDSAVE: 512,
+  AUTOSTART: 1024,
+  NO_AUTOSTART: 2048,
+  HAS_SNAPSHOT: 4096,
+  NO_SNAPSHOT: 8192,
+  HAS_CHECKPOINT: 16384,
+  NO_CHECKPOINT: 32768,
+} as const;
+
+export const AffectFlags = { CURRENT: 0, LIVE: 1, CONFIG: 2 } as const;
+export const MemoryFlags = { MAXIMUM: 4 } as const;
+export const VcpuFlags = { MAXIMUM: 4, GUEST: 8, HOTPLUGGABLE: 16 } as const;
+export const XmlFlags = { SECURE: 1, INACTIVE: 2, UPDATE_CPU: 4, MIGRATABLE: 8 } as const;
+export const ConnectFlags = { RO: 1, NO_ALIASES: 2 } as const;
