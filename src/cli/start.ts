@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+// `virtgate start` / `npm start`: runs the helper and the front end as two processes, restarts either if it dies.
+// It imports neither side's code: the boundary between them is the helper socket, as in production under systemd.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const BIN = path.resolve(__dirname, '..', '..', '..', 'bin');
+const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--front-user UID]
+  --home DIR        keep all state under DIR (default ./.virtgate)
+  --tcp HOST:PORT   also listen on plain TCP (loopback only; development)
+  --front-user UID  when run as root: run the front end as this uid (the helper stays root)`;
+
+interface Child {
+  name: string;
+  args: string[];
+  uid?: number;
+  gid?: number;
+  proc: ChildProcess | null;
+  ready: RegExp;
+  restarts: number;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { home: { type: 'string' }, tcp: { type: 'string' }, 'front-user': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (e) {
+    process.stderr.write(`virtgate start: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const home = path.resolve(values.home ?? '.virtgate');
+  const run = path.join(home, 'run');
+  fs.mkdirSync(run, { recursive: true, mode: 0o755 });
+  fs.mkdirSync(path.join(home, 'lib'), { recursive: true, mode: 0o700 });
+  const helperSocket = path.join(run, 'helper-sock');
+  const frontUid = values['front-user'] !== undefined ? Number(values['front-user']) : undefined;
+  if (frontUid !== undefined && (!Number.isInteger(frontUid) || process.getuid?.() !== 0)) {
+    process.stderr.write('virtgate start: --front-user needs a numeric uid and root\n');
+    return 2;
+  }
+  const allowUid = String(frontUid ?? process.getuid?.() ?? 0);
+
+  const helper: Child = {
+    name: 'helper',
+    args: [path.join(BIN, 'virtgate-helper.js'), '--socket', helperSocket, '--state-dir', path.join(home, 'lib'), '--runtime-dir', path.join(run, 'helper'), '--allow-uid', allowUid],
+    proc: null,
+    ready: /listening on/,
+    restarts: 0,
+  };
+  const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
+  if (values.tcp) frontArgs.push('--tcp', values.tcp);
+  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on unix .*virtgate-sock-ro/, restarts: 0 };
+
+  let stopping = false;
+  const launch = (c: Child): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, c.args, { stdio: ['ignore', 'pipe', 'inherit'], uid: c.uid, gid: c.gid });
+      c.proc = p;
+      let seen = false;
+      p.stdout!.setEncoding('utf8');
+      p.stdout!.on('data', (text: string) => {
+        process.stdout.write(text);
+        if (!seen && c.ready.test(text)) {
+          seen = true;
+          resolve();
+        }
+      });
+      p.on('exit', (code, signal) => {
+        c.proc = null;
+        if (!seen) reject(new Error(`${c.name} exited during start-up (${signal ?? code})`));
+        if (stopping) return;
+        // A crashed process is restarted with backoff; the front end reconnects to a new helper by itself.
+        c.restarts++;
+        const delay = Math.min(100 * 2 ** Math.min(c.restarts, 5), 3000);
+        process.stderr.write(`virtgate: ${c.name} exited (${signal ?? code}); restarting in ${delay} ms\n`);
+        setTimeout(() => {
+          if (!stopping) launch(c).catch((e: Error) => process.stderr.write(`virtgate: ${e.message}\n`));
+        }, delay);
+      });
+    });
+
+  await launch(helper);
+  await launch(front);
+
+  const rw = path.join(run, 'virtgate-sock');
+  const ro = path.join(run, 'virtgate-sock-ro');
+  process.stdout.write(
+    [
+      '',
+      `virtgate is running (test driver), state under ${home}`,
+      '  virsh -c ' + `'test+unix:///default?socket=${rw}' list --all`,
+      '  virsh -r -c ' + `'test+unix:///default?socket=${ro}' list --all`,
+      `  virtgate -c 'test+unix:///default?socket=${rw}' list --all`,
+      ...(values.tcp ? [`  virsh -c 'test+tcp://${values.tcp}/default' list --all`] : []),
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+
+  return new Promise<number>((resolve) => {
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      const procs = [front.proc, helper.proc].filter((p): p is ChildProcess => p !== null);
+      let left = procs.length;
+      if (left === 0) resolve(0);
+      for (const p of procs) {
+        p.once('exit', () => {
+          if (--left === 0) resolve(0);
+        });
+        p.kill('SIGTERM');
+      }
+      setTimeout(() => procs.forEach((p) => p.kill('SIGKILL')), 5000).unref();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      process.stderr.write(`virtgate start: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
+}

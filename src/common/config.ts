@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// Front-end configuration: one DEFAULTS object, a closed schema, validate then deep-freeze [pg defaults, fastify].
+import path from 'node:path';
+import { VG_ERR_CONFIG_INVALID } from './errors';
+
+export const DEFAULTS = {
+  home: '.virtgate', // state root: run/ sockets, lib/ domain state, etc/ config and PKI, log/
+  unixSocket: '', // read-write socket; '' = HOME/run/virtgate-sock
+  unixSocketRo: '', // read-only socket; '' = HOME/run/virtgate-sock-ro
+  unixSocketMode: 0o660, // group-restricted, like a libvirt socket without polkit
+  unixSocketRoMode: 0o666, // read-only socket is world-connectable, as libvirtd's
+  helperSocket: '', // '' = HOME/run/helper-sock
+  tcp: '', // 'host:port' for plain TCP (development only); '' = off
+  tcpAllowNonLoopback: false, // plain TCP outside loopback leaks everything: refuse unless forced
+  maxClients: 5000, // libvirtd max_clients
+  maxAnonymousClients: 20, // connections not yet authenticated (libvirtd max_anonymous_clients)
+  maxClientRequests: 32, // calls in flight per connection before we stop reading it
+  maxMessageBytes: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX
+  maxOutputBytes: 64 * 1024 * 1024, // unread replies/events per client before it is dropped
+  keepaliveInterval: 5, // seconds of silence before we ping (libvirtd default)
+  keepaliveCount: 5, // unanswered pings before we close (libvirtd default)
+  helperMaxInFlight: 4096, // helper calls queued across all clients
+} as const;
+
+export type Config = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : (typeof DEFAULTS)[K] extends number ? number : string };
+
+const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
+  unixSocketMode: [0, 0o777],
+  unixSocketRoMode: [0, 0o777],
+  maxClients: [1, 100000],
+  maxAnonymousClients: [1, 100000],
+  maxClientRequests: [1, 1024],
+  maxMessageBytes: [28, 32 * 1024 * 1024],
+  maxOutputBytes: [1024 * 1024, 1024 * 1024 * 1024],
+  keepaliveInterval: [0, 3600],
+  keepaliveCount: [0, 100],
+  helperMaxInFlight: [1, 1000000],
+};
+
+export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly<Config> {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(input)) {
+    if (v === undefined) continue;
+    if (!(k in DEFAULTS)) throw VG_ERR_CONFIG_INVALID(k, 'unknown option');
+    const want = typeof DEFAULTS[k as keyof Config];
+    if (typeof v !== want) throw VG_ERR_CONFIG_INVALID(k, `expected a ${want}, got ${JSON.stringify(v)}`);
+    const range = INT_RANGES[k as keyof Config];
+    if (range && (!Number.isInteger(v) || (v as number) < range[0] || (v as number) > range[1])) {
+      throw VG_ERR_CONFIG_INVALID(k, `must be an integer in [${range[0]}, ${range[1]}]`);
+    }
+    out[k] = v;
+  }
+  const home = path.resolve(out.home as string);
+  out.home = home;
+  out.unixSocket ||= path.join(home, 'run', 'virtgate-sock');
+  out.unixSocketRo ||= path.join(home, 'run', 'virtgate-sock-ro');
+  out.helperSocket ||= path.join(home, 'run', 'helper-sock');
+  if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
+  return Object.freeze(out as Config);
+}
+
+export function parseHostPort(s: string, key: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw VG_ERR_CONFIG_INVALID(key, `expected HOST:PORT, got '${s}'`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}

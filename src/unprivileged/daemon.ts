@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+// virtgated's network edge: listeners, per-connection sessions, keepalive, limits; everything else goes through the Dispatcher.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { type Config, parseHostPort } from '../common/config';
+import { VG_ERR_CONFIG_INVALID } from '../common/errors';
+import { type LifecycleEvent } from '../ipc/program';
+import { KeepaliveProc } from '../protocol/constants';
+import { encodeKeepalive } from '../protocol/messages';
+import { type Authorizer, AllowAllAuthorizer } from '../policy/authorizer';
+import { peerCred } from '../sandbox/peercred';
+import { Dispatcher } from './dispatcher';
+import { EventHub } from './event-hub';
+import { HelperClient } from './helper-client';
+import { type Identity, Session } from './session';
+import { userNameForUid } from './users';
+
+export interface ListenerSpec {
+  kind: 'unix' | 'tcp';
+  readOnly: boolean;
+  path?: string;
+  host?: string;
+  port?: number;
+  mode?: number;
+}
+
+export interface DaemonStats {
+  clients: number;
+  sessions: number;
+}
+
+export class Daemon {
+  readonly config: Readonly<Config>;
+  readonly helper: HelperClient;
+  readonly dispatcher: Dispatcher;
+  readonly sessions = new Set<Session>();
+  readonly #servers: net.Server[] = [];
+  readonly #hub: EventHub;
+  readonly #log: (msg: string) => void;
+  #nextSessionId = 1;
+  #keepaliveTimer: NodeJS.Timeout | null = null;
+  addresses: { kind: string; readOnly: boolean; address: string }[] = [];
+
+  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void } = {}) {
+    this.config = config;
+    this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
+    this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
+    this.dispatcher = new Dispatcher({ helper: this.helper, authorizer: opts.authorizer ?? new AllowAllAuthorizer(), log: this.#log });
+    this.#hub = new EventHub(this.sessions, (s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
+    this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
+  }
+
+  listenerSpecs(): ListenerSpec[] {
+    const c = this.config;
+    const specs: ListenerSpec[] = [
+      { kind: 'unix', readOnly: false, path: c.unixSocket, mode: c.unixSocketMode },
+      { kind: 'unix', readOnly: true, path: c.unixSocketRo, mode: c.unixSocketRoMode },
+    ];
+    if (c.tcp) {
+      const { host, port } = parseHostPort(c.tcp, 'tcp');
+      if (!c.tcpAllowNonLoopback && !isLoopback(host)) {
+        throw VG_ERR_CONFIG_INVALID('tcp', `plain TCP is for development and only binds loopback; '${host}' is not (use TLS)`);
+      }
+      specs.push({ kind: 'tcp', readOnly: false, host, port });
+    }
+    return specs;
+  }
+
+  async start(): Promise<void> {
+    this.helper.start();
+    await this.helper.waitReady(15000);
+    for (const spec of this.listenerSpecs()) await this.#listen(spec);
+    const interval = this.config.keepaliveInterval;
+    if (interval > 0) this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    for (const s of this.sessions) s.close('daemon stopping');
+    await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    this.helper.close();
+  }
+
+  async #listen(spec: ListenerSpec): Promise<void> {
+    const server = net.createServer({ noDelay: true }, (sock) => this.#accept(sock, spec));
+    server.maxConnections = this.config.maxClients;
+    if (spec.kind === 'unix') {
+      const p = spec.path!;
+      fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
+      removeStaleSocket(p);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(p, () => resolve());
+      });
+      fs.chmodSync(p, spec.mode!);
+      this.addresses.push({ kind: 'unix', readOnly: spec.readOnly, address: p });
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(spec.port, spec.host, () => resolve());
+      });
+      const a = server.address() as net.AddressInfo;
+      this.addresses.push({ kind: 'tcp', readOnly: spec.readOnly, address: `${a.address}:${a.port}` });
+    }
+    server.on('error', (e) => this.#log(`listener error: ${e.message}`));
+    this.#servers.push(server);
+  }
+
+  #accept(sock: net.Socket, spec: ListenerSpec): void {
+    let identity: Identity;
+    try {
+      identity = spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` };
+    } catch (e) {
+      this.#log(`refusing connection: ${(e as Error).message}`);
+      sock.destroy();
+      return;
+    }
+    let paused = false;
+    let busy = false;
+    const session: Session = new Session({
+      id: this.#nextSessionId++,
+      readOnly: spec.readOnly,
+      secure: spec.kind === 'unix',
+      identity,
+      maxMessageBytes: this.config.maxMessageBytes,
+      maxClientRequests: this.config.maxClientRequests,
+      onWrite: (buf) => {
+        if (sock.writableLength > this.config.maxOutputBytes) {
+          session.close('client not reading its replies');
+          return;
+        }
+        if (!sock.write(buf) && !paused) {
+          paused = true;
+          sock.pause();
+        }
+      },
+      onBusy: (b) => {
+        busy = b;
+        if (b) sock.pause();
+        else if (!paused) sock.resume();
+      },
+      onClose: (reason) => {
+        this.sessions.delete(session);
+        if (!/^(eof|daemon stopping)/.test(reason)) this.#log(`connection ${session.id} (${identity.source}) closed: ${reason}`);
+        sock.destroy();
+      },
+      dispatch: this.dispatcher.dispatch,
+    });
+    this.sessions.add(session);
+    sock.on('drain', () => {
+      paused = false;
+      if (!busy) sock.resume();
+    });
+    sock.on('data', (chunk: Buffer) => session.push(chunk));
+    sock.on('end', () => session.close('eof'));
+    sock.on('error', (e) => session.close(`socket error: ${e.message}`));
+    sock.on('close', () => session.close('eof'));
+  }
+
+  // libvirtd semantics: ping after `interval` s of silence, drop after `count` unanswered pings.
+  #keepaliveTick(): void {
+    const { keepaliveInterval: interval, keepaliveCount: count } = this.config;
+    const now = Date.now();
+    const ping = encodeKeepalive(KeepaliveProc.PING);
+    for (const s of this.sessions) {
+      if (!s.keepaliveRequested) continue;
+      const idle = (now - s.lastRx) / 1000;
+      if (idle >= interval * (count + 1)) s.close('keepalive timeout');
+      else if (idle >= interval && Math.floor(idle) % interval === 0) s.send(ping);
+    }
+  }
+
+  stats(): DaemonStats {
+    return { clients: this.sessions.size, sessions: this.sessions.size };
+  }
+}
+
+function unixIdentity(sock: net.Socket): Identity {
+  const cred = peerCred(sock);
+  return { user: userNameForUid(cred.uid), method: 'peercred', uid: cred.uid, gid: cred.gid, pid: cred.pid, source: `unix:pid=${cred.pid},uid=${cred.uid}` };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+// Only ever unlink a leftover socket, never a regular file someone pointed us at.
+function removeStaleSocket(p: string): void {
+  try {
+    if (fs.lstatSync(p).isSocket()) fs.unlinkSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}

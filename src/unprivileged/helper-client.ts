@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+// Front end -> helper: multiplexed, bounded IPC client over the helper's unix socket; reconnects when the helper restarts.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { VG_ERR_HELPER_BUSY, VG_ERR_HELPER_UNAVAILABLE, VgError, errorCatalogue } from '../common/errors';
+import { FrameDecoder } from '../common/framing';
+import {
+  type AnswerFrame,
+  type Answers,
+  IPC_VERSION,
+  IpcLimits,
+  type LifecycleEvent,
+  Op,
+  type RequestOp,
+  type Requests,
+  decodeAnswer,
+  encodeRequest,
+} from '../ipc/program';
+
+// Answer op for each request op (X_ANS = X_REQ + 1).
+type AnswerOf<K extends RequestOp> = K extends keyof AnswerMap ? AnswerMap[K] : never;
+interface AnswerMap {
+  [Op.HELLO_REQ]: Answers[typeof Op.HELLO_ANS];
+  [Op.NODE_FACTS_REQ]: Answers[typeof Op.NODE_FACTS_ANS];
+  [Op.DOMAIN_LIST_REQ]: Answers[typeof Op.DOMAIN_LIST_ANS];
+  [Op.DOMAIN_LOOKUP_REQ]: Answers[typeof Op.DOMAIN_LOOKUP_ANS];
+  [Op.DOMAIN_INFO_REQ]: Answers[typeof Op.DOMAIN_INFO_ANS];
+  [Op.DOMAIN_XML_REQ]: Answers[typeof Op.DOMAIN_XML_ANS];
+  [Op.DOMAIN_DEFINE_REQ]: Answers[typeof Op.DOMAIN_DEFINE_ANS];
+  [Op.DOMAIN_CREATE_XML_REQ]: Answers[typeof Op.DOMAIN_CREATE_XML_ANS];
+  [Op.DOMAIN_UNDEFINE_REQ]: Answers[typeof Op.DOMAIN_UNDEFINE_ANS];
+  [Op.DOMAIN_CONTROL_REQ]: Answers[typeof Op.DOMAIN_CONTROL_ANS];
+  [Op.DOMAIN_SET_MEMORY_REQ]: Answers[typeof Op.DOMAIN_SET_MEMORY_ANS];
+  [Op.DOMAIN_SET_VCPUS_REQ]: Answers[typeof Op.DOMAIN_SET_VCPUS_ANS];
+  [Op.EVENTS_SUBSCRIBE_REQ]: Answers[typeof Op.EVENTS_SUBSCRIBE_ANS];
+}
+
+interface Pending {
+  op: number;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+export interface HelperClientOptions {
+  socketPath: string;
+  maxInFlight?: number; // calls beyond this fail fast with VG_ERR_HELPER_BUSY
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  log?: (msg: string) => void;
+}
+
+type ResolvedOptions = Required<HelperClientOptions>;
+
+// Events: 'lifecycle' (LifecycleEvent), 'up' (driver name), 'down' (reason).
+export class HelperClient extends EventEmitter {
+  readonly #opts: ResolvedOptions;
+  #sock: net.Socket | null = null;
+  #ready = false;
+  #closed = false;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #eventsId = 0;
+  #retryMs: number;
+  #retryTimer: NodeJS.Timeout | null = null;
+  driver = '';
+
+  constructor(opts: HelperClientOptions) {
+    super();
+    this.#opts = {
+      maxInFlight: 4096,
+      reconnectMinMs: 50,
+      reconnectMaxMs: 2000,
+      log: () => {},
+      ...opts,
+    };
+    this.#retryMs = this.#opts.reconnectMinMs;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  // Resolves once connected and HELLO answered; rejects after timeoutMs.
+  waitReady(timeoutMs = 10000): Promise<void> {
+    if (this.#ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(VG_ERR_HELPER_UNAVAILABLE()), timeoutMs);
+      this.#waiters.push({
+        resolve: () => (clearTimeout(t), resolve()),
+        reject: (e) => (clearTimeout(t), reject(e)),
+      });
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#sock?.destroy();
+    this.#failAll(VG_ERR_HELPER_UNAVAILABLE());
+  }
+
+  call<K extends RequestOp>(op: K, body: Requests[K]): Promise<AnswerOf<K>> {
+    if (!this.#ready || !this.#sock) return Promise.reject(VG_ERR_HELPER_UNAVAILABLE());
+    if (this.#pending.size >= this.#opts.maxInFlight) return Promise.reject(VG_ERR_HELPER_BUSY());
+    return this.#send(op, body) as Promise<AnswerOf<K>>;
+  }
+
+  #send(op: RequestOp, body: Requests[RequestOp]): Promise<unknown> {
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xfffffffe ? 1 : this.#nextId + 1;
+    const frame = encodeRequest(op, id, body as never);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { op, resolve, reject });
+      this.#sock!.write(frame);
+    });
+  }
+
+  #connect(): void {
+    if (this.#closed) return;
+    const sock = net.createConnection(this.#opts.socketPath);
+    this.#sock = sock;
+    const decoder = new FrameDecoder({ min: IpcLimits.FRAME_MIN, max: IpcLimits.ANSWER_MAX });
+    sock.setNoDelay?.(true);
+    sock.on('connect', () => {
+      this.#send(Op.HELLO_REQ, { version: IPC_VERSION })
+        .then((ans) => {
+          const hello = ans as Answers[typeof Op.HELLO_ANS];
+          if (hello.version !== IPC_VERSION) throw VG_ERR_HELPER_UNAVAILABLE();
+          this.driver = hello.driver;
+          return this.#subscribe();
+        })
+        .then(() => {
+          this.#ready = true;
+          this.#retryMs = this.#opts.reconnectMinMs;
+          this.#opts.log(`helper connected (driver ${this.driver})`);
+          this.emit('up', this.driver);
+          for (const w of this.#waiters.splice(0)) w.resolve();
+        })
+        .catch((e: Error) => {
+          this.#opts.log(`helper handshake failed: ${e.message}`);
+          sock.destroy();
+        });
+    });
+    sock.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (e) {
+        this.#opts.log(`helper sent a bad frame: ${(e as Error).message}`);
+        sock.destroy();
+        return;
+      }
+      for (const f of frames) this.#onFrame(f, sock);
+    });
+    sock.on('error', () => {}); // 'close' follows and handles it
+    sock.on('close', () => {
+      if (this.#sock !== sock) return;
+      const wasReady = this.#ready;
+      this.#ready = false;
+      this.#sock = null;
+      this.#failAll(VG_ERR_HELPER_UNAVAILABLE());
+      if (wasReady) {
+        this.#opts.log('helper connection lost; reconnecting');
+        this.emit('down', 'connection lost');
+      }
+      if (!this.#closed) {
+        this.#retryTimer = setTimeout(() => this.#connect(), this.#retryMs);
+        this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.reconnectMaxMs);
+      }
+    });
+  }
+
+  #subscribe(): Promise<void> {
+    const id = this.#nextId++;
+    this.#eventsId = id;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { op: Op.EVENTS_SUBSCRIBE_REQ, resolve: () => resolve(), reject });
+      this.#sock!.write(encodeRequest(Op.EVENTS_SUBSCRIBE_REQ, id, {}));
+    });
+  }
+
+  #onFrame(frame: Buffer, sock: net.Socket): void {
+    let ans: AnswerFrame;
+    try {
+      ans = decodeAnswer(frame);
+    } catch (e) {
+      this.#opts.log(`helper answer undecodable: ${(e as Error).message}`);
+      sock.destroy();
+      return;
+    }
+    if (ans.id === this.#eventsId && ans.op === Op.EVENTS_SUBSCRIBE_ANS && !this.#pending.has(ans.id)) {
+      const ev = ans.ok ? (ans.body as Answers[typeof Op.EVENTS_SUBSCRIBE_ANS]).event : null;
+      if (ev) this.emit('lifecycle', ev satisfies LifecycleEvent);
+      return;
+    }
+    const p = this.#pending.get(ans.id);
+    if (!p || ans.op !== p.op + 1) {
+      this.#opts.log(`helper answered unknown request ${ans.id} op ${ans.op}`);
+      sock.destroy();
+      return;
+    }
+    this.#pending.delete(ans.id);
+    if (ans.ok) p.resolve(ans.body);
+    else p.reject(helperError(ans.code, ans.detail));
+  }
+
+  #failAll(err: Error): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(err);
+  }
+}
+
+// A driver error from the helper, formatted from our catalogue (the helper's text fills %s only).
+function helperError(code: string, detail: string): VgError {
+  const spec = errorCatalogue().get(code);
+  if (!spec) return new VgError('VG_ERR_INTERNAL', 'internal error: unexpected helper answer');
+  const msg = spec.format.includes('%s') ? spec.format.replace('%s', detail) : spec.format;
+  return new VgError(code, msg, spec.virCode, spec.virDomain);
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// virtgated entry point: parse flags, resolve config, start the daemon, stop cleanly on SIGINT/SIGTERM.
+import { parseArgs } from 'node:util';
+import { resolveConfig } from '../common/config';
+import { Daemon } from './daemon';
+
+const USAGE = `usage: virtgated [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
+                 [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N]`;
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        home: { type: 'string' },
+        socket: { type: 'string' },
+        'socket-ro': { type: 'string' },
+        'helper-socket': { type: 'string' },
+        tcp: { type: 'string' },
+        'max-client-requests': { type: 'string' },
+        'keepalive-interval': { type: 'string' },
+        'keepalive-count': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    process.stderr.write(`virtgated: ${(e as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const config = resolveConfig({
+    home: values.home,
+    unixSocket: values.socket,
+    unixSocketRo: values['socket-ro'],
+    helperSocket: values['helper-socket'],
+    tcp: values.tcp,
+    maxClientRequests: num(values['max-client-requests']),
+    keepaliveInterval: num(values['keepalive-interval']),
+    keepaliveCount: num(values['keepalive-count']),
+  });
+  const daemon = new Daemon(config);
+  const stop = (): void => {
+    daemon.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await daemon.start();
+  process.stderr.write(`virtgated: effective config ${JSON.stringify(config)}\n`);
+  for (const a of daemon.addresses) process.stdout.write(`virtgated: listening on ${a.kind} ${a.address}${a.readOnly ? ' (read-only)' : ''}\n`);
+}
+
+if (require.main === module) {
+  main().catch((e: Error & { code?: string }) => {
+    process.stderr.write(`virtgated: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+// Local account names for peer uids (SO_PEERCRED); read from /etc/passwd, refreshed when it changes.
+import fs from 'node:fs';
+
+let cache: { mtimeMs: number; byUid: Map<number, string> } | null = null;
+
+export function userNameForUid(uid: number, passwdPath = '/etc/passwd'): string {
+  let mtimeMs = -1;
+  try {
+    mtimeMs = fs.statSync(passwdPath).mtimeMs;
+  } catch {
+    // No passwd file (minimal containers): fall back to the numeric form below.
+  }
+  if (!cache || cache.mtimeMs !== mtimeMs) {
+    const byUid = new Map<number, string>();
+    if (mtimeMs >= 0) {
+      for (const line of fs.readFileSync(passwdPath, 'utf8').split('\n')) {
+        const f = line.split(':');
+        if (f.length >= 3 && /^\d+$/.test(f[2]) && !byUid.has(Number(f[2]))) byUid.set(Number(f[2]), f[0]);
+      }
+    }
+    cache = { mtimeMs, byUid };
+  }
+  return cache.byUid.get(uid) ?? `uid:${uid}`;
+}
