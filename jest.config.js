@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Three projects: unit (pure, fast), integration (real sockets and processes), interop (real virsh/python/C clients).
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 const project = (name, extra = {}) => ({
   displayName: name,
   testEnvironment: 'node',
