@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: Apache-2.0
+// The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
+import { hostname } from 'node:os';
+import { VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
+import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
+import type { ControlActionCode, DomainInfo, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
+import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
+import { type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
+import { type DomainStatus, type FileChange, StateStore } from './store';
+import { TEST_CAPABILITIES_XML } from './test-capabilities';
+
+// virDomainState and the reasons we use (libvirt-domain.h).
+export const DomainState = { RUNNING: 1, PAUSED: 3, SHUTOFF: 5 } as const;
+export const RunningReason = { UNKNOWN: 0, BOOTED: 1, UNPAUSED: 5 } as const;
+export const PausedReason = { USER: 2 } as const;
+export const ShutoffReason = { UNKNOWN: 0, SHUTDOWN: 1, DESTROYED: 2 } as const;
+
+// virDomainEventType and details (§5.1 of libvirt-wire.md).
+export const LifecycleEventType = { DEFINED: 0, UNDEFINED: 1, STARTED: 2, SUSPENDED: 3, RESUMED: 4, STOPPED: 5 } as const;
+export const EventDetail = { ADDED: 0, UPDATED: 1, REMOVED: 0, BOOTED: 0, PAUSED: 0, UNPAUSED: 0, SHUTDOWN: 0, DESTROYED: 1 } as const;
+
+const TEST_MAX_VCPUS = 32; // testConnectGetMaxVcpus
+
+export const TEST_DOMAIN_XML = `<domain type='test'>
+  <name>test</name>
+  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
+  <memory unit='KiB'>8388608</memory>
+  <currentMemory unit='KiB'>2097152</currentMemory>
+  <vcpu placement='static'>2</vcpu>
+  <os>
+    <type arch='i686'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='/guest/diskimage1'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </disk>
+    <interface type='network'>
+      <mac address='aa:bb:cc:dd:ee:ff'/>
+      <source network='default'/>
+      <target dev='testnet0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>
+    </interface>
+    <memballoon model='virtio'>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>
+    </memballoon>
+  </devices>
+</domain>
+`;
+
+// Mirrors virDomainObj: `def` is the live definition while active, else the config; `newDef` is the config while active.
+interface DomainObj {
+  readonly def: DomainDef;
+  readonly newDef: DomainDef | null;
+  readonly persistent: boolean;
+  readonly state: number;
+  readonly reason: number;
+  readonly id: number;
+  readonly cpuNs: bigint; // accumulated before the current running stretch
+  readonly since: number | null;
+}
+
+interface Change {
+  uuid: string;
+  next: DomainObj | null; // null removes the domain
+  config?: DomainDef | null; // new persistent config; null deletes it; absent leaves it
+  nextId?: number;
+  event?: { summary: DomainSummary; event: number; detail: number };
+}
+
+export interface TestDriverOptions {
+  stateDir: string;
+  runtimeDir: string;
+  warn?: (msg: string) => void;
+  now?: () => number; // wall-clock ms; injectable for tests
+}
+
+const isActive = (d: DomainObj) => d.state !== DomainState.SHUTOFF;
+
+export class TestDriver implements Driver {
+  readonly name = 'test';
+  readonly #store: StateStore;
+  readonly #now: () => number;
+  readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
+  readonly #listeners = new Set<LifecycleListener>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(opts: TestDriverOptions) {
+    this.#store = new StateStore(opts.stateDir, opts.runtimeDir);
+    this.#now = opts.now ?? Date.now;
+    this.#load(opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: ${m}\n`)));
+  }
+
+  #load(warn: (msg: string) => void): void {
+    const loaded = this.#store.load(warn);
+    if (loaded.firstStart) {
+      // test:///default starts with `test` running, reason unknown (the real driver resets the reason to 0).
+      const def = parseDomainXml(TEST_DOMAIN_XML);
+      const obj: DomainObj = { def, newDef: def, persistent: true, state: DomainState.RUNNING, reason: RunningReason.UNKNOWN, id: 1, cpuNs: 0n, since: this.#now() };
+      this.#store.commit([
+        { kind: 'config', uuid: def.uuid, data: formatDomainXml(def, null) },
+        { kind: 'status', uuid: def.uuid, data: statusJson(obj) },
+        { kind: 'nextId', data: '2\n' },
+      ]);
+      this.#store.markInitialized();
+      this.#domains.set(def.uuid, obj);
+      this.#nextId = 2;
+      return;
+    }
+    for (const [uuid, xml] of loaded.configs) {
+      const def = tryParse(xml, uuid, warn);
+      if (def) this.#domains.set(uuid, { def, newDef: null, persistent: true, state: DomainState.SHUTOFF, reason: ShutoffReason.UNKNOWN, id: -1, cpuNs: 0n, since: null });
+    }
+    let maxId = 0;
+    for (const [uuid, st] of loaded.statuses) {
+      const config = this.#domains.get(uuid);
+      try {
+        const obj = restore(st, config?.def ?? null, uuid);
+        if (obj === null) continue;
+        this.#domains.set(uuid, obj);
+        if (obj.id > maxId) maxId = obj.id;
+      } catch (e) {
+        warn(`ignoring status of domain ${uuid}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    // A crash between the status write and the next-id write must not hand out a live id twice.
+    this.#nextId = Math.max(loaded.nextId ?? 1, maxId + 1);
+  }
+
+  // ---------- reads ----------
+
+  nodeFacts(): NodeFacts {
+    return {
+      driver: 'test',
+      uri: 'test:///default',
+      hvType: 'TEST',
+      hvVersion: 2n,
+      hostname: hostname(),
+      model: 'i686',
+      memoryKiB: 3145728n,
+      cpus: 16,
+      mhz: 1400,
+      nodes: 2,
+      sockets: 2,
+      cores: 2,
+      threads: 2,
+      capabilitiesXml: TEST_CAPABILITIES_XML,
+      securityModel: 'testSecurity',
+      securityDoi: '',
+    };
+  }
+
+  list(): DomainSummary[] {
+    return [...this.#domains.values()].map(summaryOf);
+  }
+
+  lookup(key: LookupKey): DomainSummary {
+    let found: DomainObj | undefined;
+    if (key.kind === LookupKind.UUID) found = this.#domains.get(uuidToString(key.uuid));
+    else if (key.kind === LookupKind.NAME) found = this.#byName(key.name);
+    else found = [...this.#domains.values()].find((d) => isActive(d) && d.id === key.id);
+    if (!found) throw driverError(VG_ERR_NO_DOMAIN, ''); // libvirt: plain "Domain not found" for lookups
+    return summaryOf(found);
+  }
+
+  info(uuid: Buffer): DomainInfo {
+    const d = this.#get(uuid);
+    const active = isActive(d);
+    return {
+      ...summaryOf(d),
+      maxMemKiB: d.def.maxMemKiB,
+      memoryKiB: d.def.curMemKiB,
+      nrVirtCpu: d.def.vcpus,
+      maxVcpus: d.def.vcpusMax,
+      cpuTimeNs: this.#cpuNs(d),
+      autostart: false,
+      osType: 'linux', // what the test driver reports, whatever <os><type> says
+      hasManagedSave: false,
+      // The real driver labels only active domains (virsh dominfo shows no label for a shut-off one).
+      securityLabel: active ? 'libvirt-test' : '',
+      securityEnforcing: active,
+    };
+  }
+
+  xml(uuid: Buffer, inactive: boolean): string {
+    const d = this.#get(uuid);
+    if (inactive && d.newDef) return formatDomainXml(d.newDef, null);
+    return formatDomainXml(d.def, isActive(d) ? d.id : null);
+  }
+
+  // ---------- writes ----------
+
+  define(xml: string): DomainSummary {
+    const def = parseDomainXml(xml);
+    const old = this.#checkClash(def);
+    if (!old) {
+      this.#checkLimit();
+      const obj: DomainObj = { def, newDef: null, persistent: true, state: DomainState.SHUTOFF, reason: ShutoffReason.UNKNOWN, id: -1, cpuNs: 0n, since: null };
+      this.#apply({ uuid: def.uuid, next: obj, config: def, event: { summary: summaryOf(obj), event: LifecycleEventType.DEFINED, detail: EventDetail.ADDED } });
+      return summaryOf(obj);
+    }
+    // Redefining an active domain changes only its next-boot config; a transient one becomes persistent.
+    const next: DomainObj = isActive(old) ? { ...old, newDef: def, persistent: true } : { ...old, def };
+    const detail = old.persistent ? EventDetail.UPDATED : EventDetail.ADDED;
+    this.#apply({ uuid: def.uuid, next, config: def, event: { summary: summaryOf(next), event: LifecycleEventType.DEFINED, detail } });
+    return summaryOf(next);
+  }
+
+  createXml(xml: string): DomainSummary {
+    const def = parseDomainXml(xml);
+    const old = this.#checkClash(def);
+    if (old && isActive(old)) throw driverError(VG_ERR_DOMAIN_STATE, `domain '${old.def.name}' is already active`);
+    if (!old) this.#checkLimit();
+    // Starting XML over an inactive persistent domain boots it with that XML and keeps its config (libvirt semantics).
+    const base: DomainObj = old ?? { def, newDef: null, persistent: false, state: DomainState.SHUTOFF, reason: 0, id: -1, cpuNs: 0n, since: null };
+    const next = this.#started(base, def);
+    this.#apply({ uuid: def.uuid, next, nextId: this.#nextId + 1, event: { summary: summaryOf(next), event: LifecycleEventType.STARTED, detail: EventDetail.BOOTED } });
+    return summaryOf(next);
+  }
+
+  undefine(uuid: Buffer): void {
+    const d = this.#get(uuid);
+    if (!d.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot undefine transient domain');
+    const next: DomainObj | null = isActive(d) ? { ...d, persistent: false, newDef: null } : null;
+    const summary = next ? summaryOf(next) : { ...summaryOf(d), persistent: false };
+    this.#apply({ uuid: d.def.uuid, next, config: null, event: { summary, event: LifecycleEventType.UNDEFINED, detail: EventDetail.REMOVED } });
+  }
+
+  control(uuid: Buffer, action: ControlActionCode): DomainSummary {
+    const d = this.#get(uuid);
+    const name = d.def.name;
+    const now = this.#now();
+    switch (action) {
+      case ControlAction.START: {
+        if (isActive(d)) throw driverError(VG_ERR_INTERNAL, `Domain '${name}' is already running`);
+        const next = this.#started(d, d.def);
+        return this.#applyEvent(d, next, LifecycleEventType.STARTED, EventDetail.BOOTED, this.#nextId + 1);
+      }
+      case ControlAction.SHUTDOWN:
+        if (!isActive(d)) throw driverError(VG_ERR_INTERNAL, `domain '${name}' not running`);
+        return this.#stop(d, ShutoffReason.SHUTDOWN, EventDetail.SHUTDOWN);
+      case ControlAction.DESTROY:
+        if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+        return this.#stop(d, ShutoffReason.DESTROYED, EventDetail.DESTROYED);
+      case ControlAction.SUSPEND: {
+        if (d.state !== DomainState.RUNNING) throw driverError(VG_ERR_INTERNAL, `domain '${name}' not running`);
+        const next: DomainObj = { ...d, state: DomainState.PAUSED, reason: PausedReason.USER, cpuNs: this.#cpuNs(d), since: null };
+        return this.#applyEvent(d, next, LifecycleEventType.SUSPENDED, EventDetail.PAUSED);
+      }
+      case ControlAction.RESUME: {
+        if (d.state !== DomainState.PAUSED) throw driverError(VG_ERR_INTERNAL, `domain '${name}' not paused`);
+        const next: DomainObj = { ...d, state: DomainState.RUNNING, reason: RunningReason.UNPAUSED, since: now };
+        return this.#applyEvent(d, next, LifecycleEventType.RESUMED, EventDetail.UNPAUSED);
+      }
+      case ControlAction.REBOOT: {
+        if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+        // The test driver restarts in place: running/booted, same id, no lifecycle event.
+        const next: DomainObj = { ...d, state: DomainState.RUNNING, reason: RunningReason.BOOTED, cpuNs: this.#cpuNs(d), since: now };
+        this.#apply({ uuid: d.def.uuid, next });
+        return summaryOf(next);
+      }
+    }
+    throw driverError(VG_ERR_DOMAIN_ARG, `unsupported action ${String(action)}`);
+  }
+
+  setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): void {
+    const d = this.#get(uuid);
+    // virDomainObjGetOneDef: exactly one definition is changed.
+    if (flags.live && flags.config) throw driverError(VG_ERR_DOMAIN_ARG, "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive");
+    const live = this.#impact(d, flags).live;
+    const target = live ? d.def : this.#config(d);
+    let def: DomainDef;
+    if (flags.max) {
+      if (live) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot resize the maximum memory on an active domain');
+      def = { ...target, maxMemKiB: memoryKiB, curMemKiB: memoryKiB < target.curMemKiB ? memoryKiB : target.curMemKiB };
+    } else {
+      if (memoryKiB > target.maxMemKiB) throw driverError(VG_ERR_DOMAIN_ARG, 'cannot set memory higher than max memory');
+      def = { ...target, curMemKiB: memoryKiB };
+    }
+    this.#applyDefs(d, live ? def : null, live ? null : def);
+  }
+
+  setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): void {
+    if (flags.max && !flags.config) throw driverError(VG_ERR_DOMAIN_ARG, "Flag 'VIR_DOMAIN_AFFECT_CONFIG' is required by flag 'VIR_DOMAIN_VCPU_MAXIMUM'");
+    if (nvcpus > TEST_MAX_VCPUS) throw driverError(VG_ERR_DOMAIN_ARG, `requested cpu amount exceeds maximum supported amount (${nvcpus} > ${TEST_MAX_VCPUS})`);
+    const d = this.#get(uuid);
+    const impact = this.#impact(d, flags); // virDomainObjGetDefs: live and config together are fine here
+    const tooMany = (max: number) => driverError(VG_ERR_DOMAIN_ARG, `requested cpu amount exceeds maximum (${nvcpus} > ${max})`);
+    if (impact.live && d.def.vcpusMax < nvcpus) throw tooMany(d.def.vcpusMax);
+    const conf = impact.config ? this.#config(d) : null;
+    if (conf && !flags.max && conf.vcpusMax < nvcpus) throw tooMany(conf.vcpusMax);
+    const liveDef = impact.live ? { ...d.def, vcpus: nvcpus } : null;
+    let confDef: DomainDef | null = null;
+    if (conf) confDef = flags.max ? { ...conf, vcpusMax: nvcpus, vcpus: Math.min(conf.vcpus, nvcpus) } : { ...conf, vcpus: nvcpus };
+    this.#applyDefs(d, liveDef, confDef);
+  }
+
+  onLifecycle(listener: LifecycleListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  close(): void {
+    // Every change is already durable (written before it was committed); just stop accepting work.
+    this.#closed = true;
+    this.#listeners.clear();
+  }
+
+  // ---------- internals ----------
+
+  #get(uuid: Buffer): DomainObj {
+    const key = uuidToString(uuid);
+    const d = this.#domains.get(key);
+    if (!d) throw driverError(VG_ERR_NO_DOMAIN, `: no domain with matching uuid '${key}'`);
+    return d;
+  }
+
+  #byName(name: string): DomainObj | undefined {
+    for (const d of this.#domains.values()) if (d.def.name === name) return d;
+    return undefined;
+  }
+
+  // virDomainObjListAdd's checks: same uuid must keep its name; a name belongs to one uuid.
+  #checkClash(def: DomainDef): DomainObj | undefined {
+    const same = this.#domains.get(def.uuid);
+    if (same) {
+      if (same.def.name !== def.name) throw driverError(VG_ERR_DOMAIN_EXISTS, `domain '${same.def.name}' is already defined with uuid ${def.uuid}`);
+      return same;
+    }
+    const named = this.#byName(def.name);
+    if (named) throw driverError(VG_ERR_DOMAIN_EXISTS, `domain '${def.name}' already exists with uuid ${named.def.uuid}`);
+    return undefined;
+  }
+
+  #checkLimit(): void {
+    if (this.#domains.size >= IpcLimits.DOMAINS_MAX) throw driverError(VG_ERR_LIMIT, `at most ${IpcLimits.DOMAINS_MAX} domains`);
+  }
+
+  #config(d: DomainObj): DomainDef {
+    return d.newDef ?? d.def;
+  }
+
+  // virDomainObjUpdateModificationImpact: neither flag means "current"; then check each against the domain.
+  #impact(d: DomainObj, flags: SetFlags): { live: boolean; config: boolean } {
+    let { live, config } = flags;
+    if (!live && !config) {
+      if (isActive(d)) live = true;
+      else config = true;
+    }
+    if (live && !isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    if (config && !d.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'transient domains do not have any persistent config');
+    return { live, config };
+  }
+
+  #applyDefs(d: DomainObj, liveDef: DomainDef | null, confDef: DomainDef | null): void {
+    let next: DomainObj = d;
+    if (liveDef) next = { ...next, def: liveDef };
+    if (confDef) next = isActive(d) ? { ...next, newDef: confDef } : { ...next, def: confDef };
+    this.#apply({ uuid: d.def.uuid, next, ...(confDef ? { config: confDef } : {}) });
+  }
+
+  #cpuNs(d: DomainObj): bigint {
+    if (d.since === null) return d.cpuNs;
+    return d.cpuNs + BigInt(Math.max(0, this.#now() - d.since)) * 1_000_000n;
+  }
+
+  #started(d: DomainObj, liveDef: DomainDef): DomainObj {
+    const newDef = d.persistent ? this.#config(d) : null;
+    return { ...d, def: liveDef, newDef, state: DomainState.RUNNING, reason: RunningReason.BOOTED, id: this.#nextId, since: this.#now() };
+  }
+
+  #stop(d: DomainObj, reason: number, detail: number): DomainSummary {
+    if (!d.persistent) {
+      // A transient domain vanishes when it stops.
+      const summary = { ...summaryOf(d), id: -1, state: DomainState.SHUTOFF, reason };
+      this.#apply({ uuid: d.def.uuid, next: null, event: { summary, event: LifecycleEventType.STOPPED, detail } });
+      return summary;
+    }
+    const next: DomainObj = { ...d, def: this.#config(d), newDef: null, state: DomainState.SHUTOFF, reason, id: -1, cpuNs: this.#cpuNs(d), since: null };
+    return this.#applyEvent(d, next, LifecycleEventType.STOPPED, detail);
+  }
+
+  #applyEvent(d: DomainObj, next: DomainObj, event: number, detail: number, nextId?: number): DomainSummary {
+    const summary = summaryOf(next);
+    this.#apply({ uuid: d.def.uuid, next, ...(nextId !== undefined ? { nextId } : {}), event: { summary, event, detail } });
+    return summary;
+  }
+
+  // Persist first, then commit in memory, then tell subscribers: a write the disk refused changes nothing.
+  #apply(c: Change): void {
+    if (this.#closed) throw driverError(VG_ERR_STORAGE, 'driver is shutting down');
+    const files: FileChange[] = [];
+    if (c.config !== undefined) files.push({ kind: 'config', uuid: c.uuid, data: c.config === null ? null : formatDomainXml(c.config, null) });
+    files.push({ kind: 'status', uuid: c.uuid, data: c.next === null ? null : statusJson(c.next) });
+    if (c.nextId !== undefined) files.push({ kind: 'nextId', data: `${c.nextId}\n` });
+    try {
+      this.#store.commit(files);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw driverError(VG_ERR_STORAGE, `${err.syscall ?? 'write'}: ${err.code ?? err.message}`);
+    }
+    if (c.next === null) this.#domains.delete(c.uuid);
+    else this.#domains.set(c.uuid, c.next);
+    if (c.nextId !== undefined) this.#nextId = c.nextId;
+    if (c.event) {
+      const ev = { domain: c.event.summary, event: c.event.event, detail: c.event.detail };
+      for (const l of this.#listeners) l(ev);
+    }
+  }
+}
+
+function summaryOf(d: DomainObj): DomainSummary {
+  const uuid = uuidFromString(d.def.uuid);
+  if (!uuid) throw new DriverError(VG_ERR_INTERNAL.spec.code, 'corrupt uuid in domain table');
+  return { name: d.def.name, uuid, id: isActive(d) ? d.id : -1, state: d.state, reason: d.reason, persistent: d.persistent };
+}
+
+function statusJson(d: DomainObj): string {
+  const st: DomainStatus = {
+    state: d.state,
+    reason: d.reason,
+    id: d.id,
+    cpuNs: d.cpuNs.toString(),
+    since: d.since,
+    persistent: d.persistent,
+    liveXml: isActive(d) ? formatDomainXml(d.def, null) : null,
+  };
+  return `${JSON.stringify(st, null, 1)}\n`;
+}
+
+function tryParse(xml: string, uuid: string, warn: (msg: string) => void): DomainDef | null {
+  try {
+    const def = parseDomainXml(xml);
+    if (def.uuid !== uuid) throw new Error(`file name does not match its uuid ${def.uuid}`);
+    return def;
+  } catch (e) {
+    warn(`ignoring stored domain ${uuid}: ${e instanceof DriverError ? e.detail : e instanceof Error ? e.message : String(e)}`);
+    return null;
+  }
+}
+
+// Our own file, but still checked field by field: a corrupt one must not yield an impossible domain.
+function restore(st: DomainStatus, config: DomainDef | null, uuid: string): DomainObj | null {
+  const int = (v: unknown, lo: number, hi: number, what: string): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`bad ${what}`);
+    return v;
+  };
+  const state = int(st.state, 1, 7, 'state');
+  const reason = int(st.reason, 0, 64, 'reason');
+  if (typeof st.cpuNs !== 'string' || !/^[0-9]{1,20}$/.test(st.cpuNs)) throw new Error('bad cpuNs');
+  const cpuNs = BigInt(st.cpuNs);
+  if (state === DomainState.SHUTOFF) {
+    return config ? { def: config, newDef: null, persistent: true, state, reason, id: -1, cpuNs, since: null } : null;
+  }
+  if (state !== DomainState.RUNNING && state !== DomainState.PAUSED) throw new Error('bad state');
+  if (typeof st.liveXml !== 'string') throw new Error('active domain without live definition');
+  const live = parseDomainXml(st.liveXml);
+  if (live.uuid !== uuid) throw new Error('live definition uuid mismatch');
+  const since = state === DomainState.RUNNING ? int(st.since, 0, Number.MAX_SAFE_INTEGER, 'since') : null;
+  // The config file is the truth about persistence: undefine removed it even if the status says otherwise.
+  const persistent = config !== null;
+  return { def: live, newDef: config, persistent, state, reason, id: int(st.id, 1, 0x7fffffff, 'id'), cpuNs, since };
+}
