@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: Apache-2.0
+// The helper's unix-socket server: peer uid check, framing, per-connection op-table state machine (root side of the IPC boundary).
+import * as net from 'node:net';
+import { FrameDecoder } from '../common/framing';
+import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp } from '../ipc/program';
+import type { AnswerOp, LifecycleEvent, RequestFrame } from '../ipc/program';
+import { peerCred, type PeerCred } from '../sandbox/peercred';
+import { ProtocolViolation } from './answers/types';
+import { DriverError } from './drivers/driver';
+import type { Driver } from './drivers/driver';
+import { OP_BY_REQ, OP_NAMES, OpFlag } from './op-table';
+
+export interface IpcServerOptions {
+  driver: Driver;
+  allowUids: readonly number[];
+  maxConnections?: number;
+  partialFrameTimeoutMs?: number;
+  log?: (line: string) => void;
+  peerCred?: (socket: net.Socket) => PeerCred; // injectable so tests can play another uid
+}
+
+const MAX_CONNECTIONS = 8; // one front end needs 1-2; the rest is slack for restarts
+const PARTIAL_FRAME_TIMEOUT_MS = 30_000; // a started frame must finish; an idle connection may idle forever
+const OUTPUT_MAX = 4 * IpcLimits.ANSWER_MAX; // a subscriber this far behind is dropped, not buffered without bound
+
+export class IpcServer {
+  readonly #opts: Required<IpcServerOptions>;
+  readonly #server: net.Server;
+  readonly #conns = new Set<IpcConnection>();
+  #seq = 0;
+
+  constructor(opts: IpcServerOptions) {
+    this.#opts = {
+      maxConnections: MAX_CONNECTIONS,
+      partialFrameTimeoutMs: PARTIAL_FRAME_TIMEOUT_MS,
+      log: (line) => process.stderr.write(`virtgate-helper: ${line}\n`),
+      peerCred,
+      ...opts,
+    };
+    this.#server = net.createServer((sock) => this.#accept(sock));
+    this.#server.on('error', (e) => this.#opts.log(`server error: ${e.message}`));
+  }
+
+  listen(socketPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(socketPath, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  get connections(): number {
+    return this.#conns.size;
+  }
+
+  close(): Promise<void> {
+    for (const c of this.#conns) c.destroy('server closing', false);
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #accept(sock: net.Socket): void {
+    const n = ++this.#seq;
+    const { log } = this.#opts;
+    sock.on('error', () => sock.destroy()); // reported via 'close'; never let an EPIPE escape
+    let cred: PeerCred;
+    try {
+      cred = this.#opts.peerCred(sock);
+    } catch (e) {
+      log(`conn ${n}: refused: ${(e as Error).message}`);
+      sock.destroy();
+      return;
+    }
+    if (!this.#opts.allowUids.includes(cred.uid)) {
+      log(`conn ${n}: refused peer uid ${cred.uid} pid ${cred.pid}`);
+      sock.destroy();
+      return;
+    }
+    if (this.#conns.size >= this.#opts.maxConnections) {
+      log(`conn ${n}: refused peer uid ${cred.uid} pid ${cred.pid}: ${this.#conns.size} connections already open`);
+      sock.destroy();
+      return;
+    }
+    const conn = new IpcConnection(sock, `conn ${n} uid ${cred.uid} pid ${cred.pid}`, this.#opts);
+    this.#conns.add(conn);
+    sock.on('close', () => {
+      conn.destroy('peer closed', false);
+      this.#conns.delete(conn);
+    });
+  }
+}
+
+class IpcConnection {
+  readonly #sock: net.Socket;
+  readonly #label: string;
+  readonly #opts: Required<IpcServerOptions>;
+  readonly #decoder = new FrameDecoder({ min: IpcLimits.FRAME_MIN, max: IpcLimits.REQUEST_MAX });
+  readonly #permitted = new Set<number>();
+  #helloDone = false;
+  #unsubscribe: (() => void) | null = null;
+  #partialTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(sock: net.Socket, label: string, opts: Required<IpcServerOptions>) {
+    this.#sock = sock;
+    this.#label = label;
+    this.#opts = opts;
+    for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.PERMIT) this.#permitted.add(e.req);
+    sock.on('data', (chunk: Buffer) => this.#onData(chunk));
+  }
+
+  // Logs once, drops the subscription, and kills the socket without flushing queued answers.
+  destroy(reason: string, log = true): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (log) this.#opts.log(`${this.#label}: closing: ${reason}`);
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#partialTimer) clearTimeout(this.#partialTimer);
+    this.#sock.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    try {
+      let frames: Buffer[];
+      try {
+        frames = this.#decoder.push(chunk);
+      } catch (e) {
+        this.destroy(`bad frame: ${(e as Error).message}`);
+        return;
+      }
+      for (const f of frames) {
+        this.#handle(f);
+        if (this.#closed) return;
+      }
+      this.#armPartialTimer();
+    } catch (e) {
+      // A helper bug while serving one connection costs that connection, not the process.
+      this.destroy(`internal error: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  #armPartialTimer(): void {
+    if (this.#partialTimer) clearTimeout(this.#partialTimer);
+    this.#partialTimer = null;
+    if (this.#decoder.buffered === 0) return;
+    this.#partialTimer = setTimeout(() => this.destroy(`partial frame stalled for ${this.#opts.partialFrameTimeoutMs} ms`), this.#opts.partialFrameTimeoutMs);
+    this.#partialTimer.unref();
+  }
+
+  #handle(frame: Buffer): void {
+    const op = frame.readUInt32BE(4);
+    if (!isRequestOp(op)) return this.destroy(`unknown op ${op}`);
+    const name = OP_NAMES.get(op) ?? String(op);
+    if (!this.#permitted.has(op)) return this.destroy(`${name} not permitted ${this.#helloDone ? 'again' : 'before HELLO'}`);
+    let req: RequestFrame;
+    try {
+      req = decodeRequest(frame);
+    } catch (e) {
+      return this.destroy(`malformed ${name}: ${(e as Error).message}`);
+    }
+    const entry = OP_BY_REQ.get(op);
+    if (!entry) return this.destroy(`no table entry for ${name}`);
+    if (entry.flags & OpFlag.ONCE) this.#permitted.delete(op);
+    const ansOp = (op + 1) as AnswerOp;
+    let out: Buffer;
+    let result = 'ok';
+    try {
+      const body = entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
+      out = encodeAnswer(ansOp, req.id, body as never);
+    } catch (e) {
+      if (e instanceof ProtocolViolation) return this.destroy(e.message);
+      if (e instanceof DriverError) {
+        result = e.code;
+        out = encodeAnswerError(ansOp, req.id, e.code, e.detail);
+      } else {
+        this.#opts.log(`${this.#label}: ${name} failed: ${(e as Error).stack ?? String(e)}`);
+        result = 'VG_ERR_INTERNAL';
+        out = encodeAnswerError(ansOp, req.id, 'VG_ERR_INTERNAL', 'hypervisor helper failed to execute the request');
+      }
+    }
+    if (entry.flags & OpFlag.WRITE) this.#journal(name, req, result);
+    this.#write(out);
+    if (op === Op.HELLO_REQ && !this.#helloDone) {
+      this.#helloDone = true;
+      for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.AFTER_HELLO) this.#permitted.add(e.req);
+    }
+  }
+
+  // The helper's own record of every write it executed, with who the front end says asked.
+  #journal(name: string, req: RequestFrame, result: string): void {
+    const body = req.body as { actor?: { user: string; tenant: string; requestId: string }; uuid?: Buffer };
+    const rec = { op: name, user: body.actor?.user, tenant: body.actor?.tenant, requestId: body.actor?.requestId, uuid: body.uuid?.toString('hex'), result };
+    this.#opts.log(`journal ${JSON.stringify(rec)}`);
+  }
+
+  #subscribe(id: number): void {
+    this.#unsubscribe = this.#opts.driver.onLifecycle((event: LifecycleEvent) => {
+      if (!this.#closed) this.#write(encodeAnswer(Op.EVENTS_SUBSCRIBE_ANS, id, { event }));
+    });
+  }
+
+  #write(buf: Buffer): void {
+    if (this.#closed) return;
+    if (this.#sock.writableLength > OUTPUT_MAX) return this.destroy(`peer not reading: ${this.#sock.writableLength} bytes queued`);
+    if (!this.#sock.write(buf) && !this.#sock.isPaused()) {
+      // Stop reading requests until the peer reads its answers.
+      this.#sock.pause();
+      this.#sock.once('drain', () => {
+        if (!this.#closed) this.#sock.resume();
+      });
+    }
+  }
+}
