@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// virtgate-helper's command line and start-up: options, driver, socket (root side); main.ts is the process entry.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Driver } from './drivers/driver';
+import { TestDriver } from './drivers/test-driver';
+import { IpcServer } from './ipc-server';
+
+export interface HelperOptions {
+  socket: string;
+  stateDir: string;
+  runtimeDir: string;
+  allowUids: number[];
+  socketMode: number;
+  socketGroup: number | null;
+  driver: 'test';
+}
+
+export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [--runtime-dir DIR] [--allow-uid N]...
+                       [--socket-mode OCTAL] [--socket-group GID] [--driver test]`;
+
+export class UsageError extends Error {}
+
+function uint(text: string, what: string, radix = 10): number {
+  const re = radix === 8 ? /^0?[0-7]{1,4}$/ : /^[0-9]{1,10}$/;
+  const v = parseInt(text, radix);
+  if (!re.test(text) || v > 0xffffffff) throw new UsageError(`${what}: not a valid number: ${text}`);
+  return v;
+}
+
+export function parseHelperArgs(argv: string[]): HelperOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      socket: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'runtime-dir': { type: 'string' },
+      'allow-uid': { type: 'string', multiple: true },
+      'socket-mode': { type: 'string' },
+      'socket-group': { type: 'string' },
+      driver: { type: 'string' },
+    },
+  });
+  if (!values.socket) throw new UsageError('--socket is required');
+  if (!values['state-dir']) throw new UsageError('--state-dir is required');
+  const driver = values.driver ?? 'test';
+  if (driver !== 'test') throw new UsageError(`--driver: unsupported driver '${driver}' (available: test)`);
+  const stateDir = path.resolve(values['state-dir']);
+  const socketMode = values['socket-mode'] !== undefined ? uint(values['socket-mode'], '--socket-mode', 8) : 0o600;
+  if (socketMode > 0o777) throw new UsageError(`--socket-mode: ${values['socket-mode']} is not a permission mode`);
+  return {
+    socket: path.resolve(values.socket),
+    stateDir,
+    runtimeDir: path.resolve(values['runtime-dir'] ?? path.join(stateDir, '..', 'run', 'helper')),
+    allowUids: values['allow-uid']?.map((u) => uint(u, '--allow-uid')) ?? [process.getuid?.() ?? 0],
+    socketMode,
+    socketGroup: values['socket-group'] !== undefined ? uint(values['socket-group'], '--socket-group') : null,
+    driver,
+  };
+}
+
+function openDriver(o: HelperOptions): Driver {
+  // Only 'test' exists today; a 'qemu' driver plugs in here behind the same interface.
+  return new TestDriver({ stateDir: o.stateDir, runtimeDir: o.runtimeDir });
+}
+
+// Only a stale socket may be removed: never unlink a regular file someone pointed --socket at.
+function removeStaleSocket(p: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket()) throw new Error(`${p} exists and is not a socket; refusing to remove it`);
+  fs.unlinkSync(p);
+}
+
+export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> {
+  const driver = openDriver(o);
+  const server = new IpcServer({ driver, allowUids: o.allowUids });
+  fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
+  removeStaleSocket(o.socket);
+  // Narrow umask while binding so the socket is never briefly wider than --socket-mode.
+  const oldMask = process.umask(0o177);
+  try {
+    await server.listen(o.socket);
+  } finally {
+    process.umask(oldMask);
+  }
+  fs.chmodSync(o.socket, o.socketMode);
+  if (o.socketGroup !== null) fs.chownSync(o.socket, process.getuid?.() ?? 0, o.socketGroup);
+  process.stdout.write(`virtgate-helper: listening on ${o.socket} (driver ${driver.name})\n`);
+  return async () => {
+    await server.close();
+    driver.close();
+    fs.rmSync(o.socket, { force: true });
+  };
+}

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// virtgate-helper process entry (loaded by bin/virtgate-helper.js): start, then stop cleanly on SIGTERM/SIGINT (root side).
+import { type HelperOptions, USAGE, parseHelperArgs, runHelper } from './helper';
+
+let opts: HelperOptions;
+try {
+  opts = parseHelperArgs(process.argv.slice(2));
+} catch (e) {
+  process.stderr.write(`virtgate-helper: ${(e as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+process.on('uncaughtException', (e) => process.stderr.write(`virtgate-helper: uncaught: ${e.stack ?? String(e)}\n`));
+runHelper(opts).then(
+  (stop) => {
+    let stopping = false;
+    const onSignal = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`virtgate-helper: ${sig}: shutting down\n`);
+      stop().then(
+        () => process.exit(0),
+        (e: Error) => {
+          process.stderr.write(`virtgate-helper: shutdown failed: ${e.message}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  },
+  (e: Error) => {
+    process.stderr.write(`virtgate-helper: cannot start: ${e.message}\n`);
+    process.exit(1);
+  },
+);
