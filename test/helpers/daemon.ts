@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Starts the real daemon (supervisor + helper + front end processes) on a private home directory for a test.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
+
+export interface RunningDaemon {
+  home: string;
+  sock: string;
+  sockRo: string;
+  helperSock: string;
+  tcpPort: number | null;
+  uri: string;
+  uriRo: string;
+  output(): string;
+  helperPid(): number;
+  waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function requireBuild(): void {
+  if (!fs.existsSync(START)) throw new Error(`build output missing (${START}): run \`npm run build\` first (npm test does)`);
+}
+
+export async function startDaemon(opts: { tcp?: boolean; home?: string; extraArgs?: string[] } = {}): Promise<RunningDaemon> {
+  requireBuild();
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vg-test-'));
+  const args = [START, '--home', home, ...(opts.tcp ? ['--tcp', '127.0.0.1:0'] : []), ...(opts.extraArgs ?? [])];
+  const proc: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8').on('data', (t: string) => (out += t));
+  proc.stderr!.setEncoding('utf8').on('data', (t: string) => (out += t));
+  const waitFor = (re: RegExp, timeoutMs = 20000, from = 0): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const started = Date.now();
+      const poll = (): void => {
+        const m = re.exec(out.slice(from));
+        if (m) return resolve(m[0]);
+        if (proc.exitCode !== null) return reject(new Error(`daemon exited (${proc.exitCode}):\n${out}`));
+        if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${re}:\n${out}`));
+        setTimeout(poll, 20);
+      };
+      poll();
+    });
+  await waitFor(/Press Ctrl-C to stop/);
+  const tcp = /listening on tcp [^\s]+:(\d+)/.exec(out);
+  const sock = path.join(home, 'run', 'virtgate-sock');
+  return {
+    home,
+    sock,
+    sockRo: `${sock}-ro`,
+    helperSock: path.join(home, 'run', 'helper-sock'),
+    tcpPort: tcp ? Number(tcp[1]) : null,
+    uri: `test+unix:///default?socket=${sock}`,
+    uriRo: `test+unix:///default?socket=${sock}-ro`,
+    output: () => out,
+    helperPid: () => Number(execFileSync('pgrep', ['-f', `virtgate-helper.js --socket ${path.join(home, 'run', 'helper-sock')}`]).toString().trim().split('\n')[0]),
+    waitFor,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+// A Debian package's tool, or a printed reason to skip.
+export function haveTool(cmd: string, pkg: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    process.stdout.write(`SKIP: ${cmd} not found; install Debian package ${pkg} (.ci/run does)\n`);
+    return false;
+  }
+}
