@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+// The built helper's IPC boundary: state machine, every malformed input closes the connection, the process survives.
+import * as fs from 'node:fs';
+import { XdrWriter } from '../../../src/common/xdr';
+import { IPC_VERSION, IpcLimits, LookupKind, Op, encodeRequest } from '../../../src/ipc/program';
+import { ACTOR, RawClient } from './ipc-client';
+import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
+
+let h: Helper;
+
+beforeAll(async () => {
+  h = await startHelper(tempDir());
+});
+afterAll(async () => {
+  await stopHelper(h);
+  fs.rmSync(h.dir, { recursive: true, force: true });
+});
+
+async function ready(): Promise<RawClient> {
+  const c = await RawClient.connect(h.socket);
+  const a = await c.hello();
+  expect(a).toMatchObject({ op: Op.HELLO_ANS, ok: true, body: { version: IPC_VERSION, driver: 'test' } });
+  return c;
+}
+
+// Builds a frame with an arbitrary op and raw payload (length word patched).
+function frame(op: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const b = Buffer.alloc(12 + payload.length);
+  b.writeUInt32BE(b.length, 0);
+  b.writeUInt32BE(op, 4);
+  b.writeUInt32BE(id, 8);
+  payload.copy(b, 12);
+  return b;
+}
+
+async function expectClosed(c: RawClient, answersBefore = c.answers.length): Promise<void> {
+  expect(await c.closesWithin()).toBe(true);
+  expect(c.answers.length).toBe(answersBefore); // closed, never answered with an error
+}
+
+async function expectHelperHealthy(): Promise<void> {
+  const c = await ready();
+  const a = await c.call(Op.DOMAIN_LIST_REQ, {});
+  expect(a.ok).toBe(true);
+  c.end();
+}
+
+test('the ready line was printed and the socket is 0600', () => {
+  expect((fs.statSync(h.socket).mode & 0o777).toString(8)).toBe('600');
+});
+
+test('HELLO answers version and driver; then requests work', async () => {
+  const c = await ready();
+  const a = await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'test' } });
+  expect(a).toMatchObject({ op: Op.DOMAIN_LOOKUP_ANS, ok: true, body: { name: 'test', id: 1 } });
+  c.end();
+});
+
+test('any request before HELLO closes the connection', async () => {
+  const c = await RawClient.connect(h.socket);
+  c.request(Op.DOMAIN_LIST_REQ, {});
+  await expectClosed(c, 0);
+});
+
+test('HELLO with the wrong version closes the connection', async () => {
+  const c = await RawClient.connect(h.socket);
+  c.request(Op.HELLO_REQ, { version: IPC_VERSION + 1 });
+  await expectClosed(c, 0);
+});
+
+test('a second HELLO closes the connection', async () => {
+  const c = await ready();
+  c.request(Op.HELLO_REQ, { version: IPC_VERSION });
+  await expectClosed(c);
+});
+
+test('a second EVENTS_SUBSCRIBE closes the connection', async () => {
+  const c = await ready();
+  expect(await c.call(Op.EVENTS_SUBSCRIBE_REQ, {})).toMatchObject({ ok: true, body: { event: null } });
+  c.request(Op.EVENTS_SUBSCRIBE_REQ, {});
+  await expectClosed(c);
+});
+
+test.each([
+  ['op 26 (one past the table)', 26],
+  ['an answer op (HELLO_ANS)', Op.HELLO_ANS],
+  ['op 0xffffffff', 0xffffffff],
+])('unknown op closes: %s', async (_what, op) => {
+  const c = await ready();
+  c.send(frame(op, 9));
+  await expectClosed(c);
+});
+
+test('unknown op before HELLO closes too', async () => {
+  const c = await RawClient.connect(h.socket);
+  c.send(frame(99, 1));
+  await expectClosed(c, 0);
+});
+
+const payloads: [string, number, Buffer][] = [
+  ['HELLO with a trailing byte word', Op.HELLO_REQ, new XdrWriter(8).u32(IPC_VERSION).u32(0).finish()],
+  ['HELLO truncated payload', Op.HELLO_REQ, Buffer.alloc(2)],
+  ['LIST with a payload it does not take', Op.DOMAIN_LIST_REQ, Buffer.alloc(4)],
+  ['LOOKUP with an unknown kind', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(8).u32(7).u32(0).finish()],
+  ['LOOKUP by a name with a slash', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(16).u32(0).string('a/b', 64).finish()],
+  ['LOOKUP by a negative id', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(8).u32(2).i32(-1).finish()],
+  ['INFO with a 15-byte uuid', Op.DOMAIN_INFO_REQ, Buffer.alloc(15)],
+  ['XML with a boolean of 2', Op.DOMAIN_XML_REQ, Buffer.concat([Buffer.alloc(16), new XdrWriter(4).u32(2).finish()])],
+  ['DEFINE with a newline in the actor', Op.DOMAIN_DEFINE_REQ, new XdrWriter(64).string('al\nice', 256).string('t', 256).string('r', 64).string('<domain/>', 99999).finish()],
+  ['DEFINE with a NUL in the XML', Op.DOMAIN_DEFINE_REQ, new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).string('<domain>\0', 99999).finish()],
+  ['DEFINE with non-zero padding', Op.DOMAIN_DEFINE_REQ, Buffer.from('00000001610000ff', 'hex')],
+  ['CONTROL with action 9', Op.DOMAIN_CONTROL_REQ, Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), new XdrWriter(4).i32(9).finish()])],
+  ['SET_VCPUS with 0 vcpus', Op.DOMAIN_SET_VCPUS_REQ, Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(16)])],
+  ['SET_MEMORY with 0 KiB', Op.DOMAIN_SET_MEMORY_REQ, Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(8), Buffer.alloc(12)])],
+  ['a string length larger than the frame', Op.DOMAIN_DEFINE_REQ, new XdrWriter(8).u32(0xfffffff0).finish()],
+];
+
+test.each(payloads)('malformed payload closes: %s', async (_what, op, payload) => {
+  const c = op === Op.HELLO_REQ ? await RawClient.connect(h.socket) : await ready();
+  c.send(frame(op, 5, payload));
+  await expectClosed(c);
+});
+
+test.each([
+  ['length word larger than REQUEST_MAX', IpcLimits.REQUEST_MAX + 1],
+  ['length word 0xffffffff', 0xffffffff],
+  ['length word below FRAME_MIN', 11],
+  ['length word 0', 0],
+])('frame length error closes: %s', async (_what, len) => {
+  const c = await ready();
+  const b = Buffer.alloc(12);
+  b.writeUInt32BE(len, 0);
+  c.send(b);
+  await expectClosed(c);
+});
+
+test('random garbage closes the connection', async () => {
+  for (let i = 0; i < 5; i++) {
+    const c = await RawClient.connect(h.socket);
+    const junk = Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256)));
+    junk.writeUInt32BE(12 + (junk.readUInt32BE(0) % 52), 0); // a plausible length so the op check is what fails
+    junk.writeUInt32BE(1000 + i, 4);
+    c.send(junk);
+    await expectClosed(c, 0);
+  }
+  const text = await RawClient.connect(h.socket);
+  text.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  await expectClosed(text, 0);
+  await expectHelperHealthy();
+});
+
+test('a truncated frame that then stalls hurts nobody else', async () => {
+  const stalled = await ready();
+  const full = encodeRequest(Op.DOMAIN_LIST_REQ, 77, {});
+  const big = Buffer.alloc(1000);
+  big.writeUInt32BE(IpcLimits.REQUEST_MAX, 0); // announces 64 KiB, sends 1000 bytes
+  stalled.send(full.subarray(0, 6));
+  const other = await RawClient.connect(h.socket);
+  const stalled2 = await ready();
+  stalled2.send(big);
+  await other.hello();
+  expect((await other.call(Op.NODE_FACTS_REQ, {})).ok).toBe(true);
+  expect(stalled.isClosed || stalled2.isClosed).toBe(false);
+  // The stalled one finishes its frame later and is served.
+  stalled.send(full.subarray(6));
+  expect(await stalled.answer(1)).toMatchObject({ op: Op.DOMAIN_LIST_ANS, id: 77, ok: true });
+  for (const c of [stalled, stalled2, other]) c.end();
+});
+
+test('requests split byte by byte and coalesced in one write are all answered in order', async () => {
+  const c = await ready();
+  const a = encodeRequest(Op.DOMAIN_LIST_REQ, 10, {});
+  const b = encodeRequest(Op.NODE_FACTS_REQ, 11, {});
+  for (const byte of a) c.send(Buffer.from([byte]));
+  c.send(Buffer.concat([b, encodeRequest(Op.DOMAIN_LIST_REQ, 12, {})]));
+  expect((await c.answer(1)).id).toBe(10);
+  expect((await c.answer(2)).id).toBe(11);
+  expect((await c.answer(3)).id).toBe(12);
+  c.end();
+});
+
+test('driver failures are error answers and the connection stays usable', async () => {
+  const c = await ready();
+  const miss = await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'nope' } });
+  expect(miss).toMatchObject({ op: Op.DOMAIN_LOOKUP_ANS, ok: false, code: 'VG_ERR_NO_DOMAIN', detail: '' });
+  const bad = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: '<domain type=\'test\'><name>x</name>' });
+  expect(bad).toMatchObject({ ok: false, code: 'VG_ERR_XML_INVALID' });
+  const noName = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><memory>1</memory><os><type>hvm</type></os></domain>" });
+  expect(noName).toMatchObject({ ok: false, code: 'VG_ERR_XML_DETAIL', detail: 'missing name information' });
+  expect((await c.call(Op.DOMAIN_LIST_REQ, {})).ok).toBe(true);
+  c.end();
+});
+
+test('writes are journalled on stderr with the actor', async () => {
+  const c = await ready();
+  await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><name>journal1</name><memory>1</memory><os><type>hvm</type></os></domain>" });
+  c.end();
+  expect(h.stderr()).toMatch(/journal \{"op":"DOMAIN_DEFINE_REQ","user":"alice","tenant":"acme","requestId":"r-1".*"result":"ok"\}/);
+});
+
+test('every closing reason is logged on one stderr line', () => {
+  const lines = h.stderr().split('\n').filter((l) => l.includes('closing:'));
+  expect(lines.some((l) => /DOMAIN_LIST_REQ not permitted before HELLO/.test(l))).toBe(true);
+  expect(lines.some((l) => /HELLO_REQ not permitted again/.test(l))).toBe(true);
+  expect(lines.some((l) => /unknown op 26/.test(l))).toBe(true);
+  expect(lines.some((l) => /bad frame: frame length 65537/.test(l))).toBe(true);
+  expect(lines.some((l) => /malformed DOMAIN_LOOKUP_REQ/.test(l))).toBe(true);
+});
+
+test('at most 8 concurrent connections; the ninth is closed at once', async () => {
+  const cs = await Promise.all(Array.from({ length: 8 }, () => ready()));
+  const ninth = await RawClient.connect(h.socket);
+  ninth.request(Op.HELLO_REQ, { version: IPC_VERSION });
+  await expectClosed(ninth, 0);
+  cs[0].end();
+  await cs[0].closed;
+  await new Promise((r) => setTimeout(r, 100));
+  const again = await ready();
+  for (const c of [...cs, again]) c.end();
+});
