@@ -82,7 +82,7 @@ export function awaitTlsConfirmation(sock: Duplex): Promise<void> {
   });
 }
 
-function tlsConnect(t: ConnectTarget): Promise<tls.TLSSocket> {
+async function tlsConnect(t: ConnectTarget): Promise<tls.TLSSocket> {
   const files = pkiFiles(t.pkiPath, { root: process.geteuid?.() === 0, home: homedir(), exists: existsSync });
   const ca = readPem(files.ca, 'CA certificate');
   const cert = files.cert ? readPem(files.cert, 'client certificate') : undefined;
