@@ -19,6 +19,7 @@ export const DEFAULTS = {
   maxOutputBytes: 64 * 1024 * 1024, // unread replies/events per client before it is dropped
   keepaliveInterval: 5, // seconds of silence before we ping (libvirtd default)
   keepaliveCount: 5, // unanswered pings before we close (libvirtd default)
+  frameTimeout: 30, // seconds a client may take to finish one message before it is dropped
   helperMaxInFlight: 4096, // helper calls queued across all clients
 } as const;
 
@@ -34,6 +35,7 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   maxOutputBytes: [1024 * 1024, 1024 * 1024 * 1024],
   keepaliveInterval: [0, 3600],
   keepaliveCount: [0, 100],
+  frameTimeout: [1, 3600],
   helperMaxInFlight: [1, 1000000],
 };
 
@@ -64,4 +66,22 @@ export function parseHostPort(s: string, key: string): { host: string; port: num
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) throw VG_ERR_CONFIG_INVALID(key, `expected HOST:PORT, got '${s}'`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+// libvirtd.conf-style text: `key = value` lines, `#` comments; values are integers (0o/0x allowed), "strings", true/false.
+export function parseConfigText(text: string, source = 'config'): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/^\s+|\s+$/g, '');
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*(#.*)?$/.exec(line);
+    if (!m) throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `expected key = value, got '${line}'`);
+    const [, key, value] = m;
+    if (key in out) throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `${key} set twice`);
+    if (/^"([^"\\]|\\.)*"$/.test(value)) out[key] = JSON.parse(value);
+    else if (value === 'true' || value === 'false') out[key] = value === 'true';
+    else if (/^(0o[0-7]+|0x[0-9a-fA-F]+|-?\d+)$/.test(value)) out[key] = Number(value);
+    else throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `cannot parse value '${value}' (quote strings)`);
+  });
+  return out;
 }

@@ -71,8 +71,7 @@ export class Daemon {
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
-    const interval = this.config.keepaliveInterval;
-    if (interval > 0) this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
+    this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
   }
 
   async stop(): Promise<void> {
@@ -158,13 +157,17 @@ export class Daemon {
     sock.on('close', () => session.close('eof'));
   }
 
-  // libvirtd semantics: ping after `interval` s of silence, drop after `count` unanswered pings.
+  // Partial-frame deadline, and libvirtd's keepalive: ping after `interval` s of silence, drop after `count` unanswered pings.
   #keepaliveTick(): void {
     const { keepaliveInterval: interval, keepaliveCount: count } = this.config;
     const now = Date.now();
     const ping = encodeKeepalive(KeepaliveProc.PING);
     for (const s of this.sessions) {
-      if (!s.keepaliveRequested) continue;
+      if (s.partialSince && now - s.partialSince > this.config.frameTimeout * 1000) {
+        s.close('incomplete message not finished in time');
+        continue;
+      }
+      if (!s.keepaliveRequested || interval === 0) continue;
       const idle = (now - s.lastRx) / 1000;
       if (idle >= interval * (count + 1)) s.close('keepalive timeout');
       else if (idle >= interval && Math.floor(idle) % interval === 0) s.send(ping);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // virtgated entry point: parse flags, resolve config, start the daemon, stop cleanly on SIGINT/SIGTERM.
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveConfig } from '../common/config';
+import { parseConfigText, resolveConfig } from '../common/config';
 import { Daemon } from './daemon';
 
-const USAGE = `usage: virtgated [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
+const USAGE = `usage: virtgated [--config FILE] [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
                  [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N]`;
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
@@ -13,6 +15,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     ({ values } = parseArgs({
       args: argv,
       options: {
+        config: { type: 'string' },
         home: { type: 'string' },
         socket: { type: 'string' },
         'socket-ro': { type: 'string' },
@@ -33,8 +36,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     return;
   }
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  // Flags override the file; the file is HOME/etc/virtgate.conf unless --config names another.
+  const home = values.home ?? '.virtgate';
+  const file = values.config ?? path.join(home, 'etc', 'virtgate.conf');
+  const fromFile = fs.existsSync(file) || values.config ? parseConfigText(fs.readFileSync(file, 'utf8'), file) : {};
   const config = resolveConfig({
-    home: values.home,
+    ...fromFile,
+    home: values.home ?? (fromFile.home as string | undefined),
     unixSocket: values.socket,
     unixSocketRo: values['socket-ro'],
     helperSocket: values['helper-socket'],

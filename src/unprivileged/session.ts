@@ -56,6 +56,7 @@ export class Session {
   closeCallbackRegistered = false;
   readonly events = new Map<number, EventRegistration>();
   lastRx = Date.now();
+  partialSince = 0; // when the current incomplete frame started (0 = none): slow-loris deadline
   readonly #opts: SessionOptions;
   readonly #decoder: FrameDecoder;
   #inFlight = 0;
@@ -94,6 +95,7 @@ export class Session {
       this.close(`framing: ${(e as Error).message}`);
       return;
     }
+    this.partialSince = this.#decoder.buffered === 0 ? 0 : this.partialSince || this.lastRx;
     for (const f of frames) {
       if (this.#closed) return;
       this.#onFrame(f);

@@ -80,11 +80,18 @@ on(P.CONNECT_SUPPORTS_FEATURE, async (ctx, { feature }) => {
 on(P.CONNECT_OPEN, async (ctx, { name, flags }) => {
   if (ctx.session.opened) throw VG_ERR_CONN_ALREADY_OPEN();
   checkFlags(flags, ConnectFlags.RO | ConnectFlags.NO_ALIASES, 'virConnectOpen');
-  const facts = await ctx.facts();
-  if (name !== null && name !== '' && !uriMatches(name, facts)) throw VG_ERR_CONN_URI(facts.driver, name);
+  // Claimed before the await: pipelined calls behind the open must see it, read-only flag included.
   ctx.session.opened = true;
-  ctx.session.uri = facts.uri;
   if (flags & ConnectFlags.RO) ctx.session.readOnly = true;
+  let facts: NodeFacts;
+  try {
+    facts = await ctx.facts();
+    if (name !== null && name !== '' && !uriMatches(name, facts)) throw VG_ERR_CONN_URI(facts.driver, name);
+  } catch (e) {
+    ctx.session.opened = false;
+    throw e;
+  }
+  ctx.session.uri = facts.uri;
 });
 
 // We serve one host: accept the driver's canonical URI, with or without query parameters.
