@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // virtgate-helper's command line and start-up: options, driver, socket (root side); main.ts is the process entry.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Driver } from './drivers/driver';
@@ -67,8 +68,8 @@ function openDriver(o: HelperOptions): Driver {
   return new TestDriver({ stateDir: o.stateDir, runtimeDir: o.runtimeDir });
 }
 
-// Only a stale socket may be removed: never unlink a regular file someone pointed --socket at.
-function removeStaleSocket(p: string): void {
+// Only a stale socket may be removed: never a regular file someone pointed --socket at, nor a live helper's socket.
+async function removeStaleSocket(p: string): Promise<void> {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(p);
@@ -77,6 +78,11 @@ function removeStaleSocket(p: string): void {
     throw e;
   }
   if (!st.isSocket()) throw new Error(`${p} exists and is not a socket; refusing to remove it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(p, () => (probe.destroy(), resolve(true)));
+    probe.on('error', () => resolve(false));
+  });
+  if (live) throw new Error(`${p} is in use by a running process`);
   fs.unlinkSync(p);
 }
 
@@ -84,7 +90,7 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   const driver = openDriver(o);
   const server = new IpcServer({ driver, allowUids: o.allowUids });
   fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
-  removeStaleSocket(o.socket);
+  await removeStaleSocket(o.socket);
   // Narrow umask while binding so the socket is never briefly wider than --socket-mode.
   const oldMask = process.umask(0o177);
   try {

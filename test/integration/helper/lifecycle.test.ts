@@ -120,11 +120,13 @@ test('SIGINT also stops cleanly', async () => {
   expect(await stopHelper(h, 'SIGINT')).toBe(0);
 });
 
-test('options: runtime dir, socket mode, allow-uid', async () => {
+test('options: runtime dir, socket mode and group, allow-uid', async () => {
   const d = dir();
   const run = path.join(d, 'rt');
-  const h = await startHelper(d, ['--runtime-dir', run, '--socket-mode', '0660', '--allow-uid', '0', '--allow-uid', String(process.getuid!())]);
+  const gid = String(process.getgid!());
+  const h = await startHelper(d, ['--runtime-dir', run, '--socket-mode', '0660', '--socket-group', gid, '--allow-uid', '0', '--allow-uid', String(process.getuid!())]);
   expect((fs.statSync(h.socket).mode & 0o777).toString(8)).toBe('660');
+  expect(String(fs.statSync(h.socket).gid)).toBe(gid);
   expect(fs.readdirSync(path.join(run, 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.json']);
   await stopHelper(h);
 });
@@ -167,6 +169,15 @@ s.on('data',(c)=>got+=c.length);s.on('error',()=>{});s.on('close',()=>{console.l
   await stopHelper(h);
 });
 if (!asRoot) console.log('skipping the uid-65534 SO_PEERCRED test: it needs root to switch uid');
+
+test('a socket a live helper is serving is not taken over', async () => {
+  const d = dir();
+  const h = await startHelper(d);
+  await expect(startHelper(d)).rejects.toThrow(/in use by a running process/);
+  const c = await ready(h.socket);
+  c.end();
+  await stopHelper(h);
+});
 
 test('a non-socket file at --socket is never removed', async () => {
   const d = dir();

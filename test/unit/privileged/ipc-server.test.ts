@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+// IpcServer in-process with a stub driver: helper bugs, stalled partial frames, refused peers, backpressure.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { IPC_VERSION, Op, encodeRequest } from '../../../src/ipc/program';
+import type { Driver } from '../../../src/privileged/drivers/driver';
+import { TestDriver } from '../../../src/privileged/drivers/test-driver';
+import { IpcServer, type IpcServerOptions } from '../../../src/privileged/ipc-server';
+import { RawClient } from '../../integration/helper/ipc-client';
+
+let dir: string;
+let server: IpcServer;
+let socket: string;
+let logs: string[];
+
+async function serve(driver: Driver, extra: Partial<IpcServerOptions> = {}): Promise<void> {
+  logs = [];
+  server = new IpcServer({ driver, allowUids: [process.getuid!()], log: (l) => logs.push(l), ...extra });
+  await server.listen(socket);
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-ipc-'));
+  socket = path.join(dir, 's.sock');
+});
+afterEach(async () => {
+  await server.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const testDriver = () => new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), warn: () => {} });
+
+test('a helper bug in one answer becomes VG_ERR_INTERNAL; the connection and the server live on', async () => {
+  const d = testDriver();
+  jest.spyOn(d, 'list').mockImplementation(() => {
+    throw new TypeError('boom');
+  });
+  await serve(d);
+  const c = await RawClient.connect(socket);
+  await c.hello();
+  expect(await c.call(Op.DOMAIN_LIST_REQ, {})).toMatchObject({ ok: false, code: 'VG_ERR_INTERNAL' });
+  expect((await c.call(Op.NODE_FACTS_REQ, {})).ok).toBe(true);
+  expect(logs.some((l) => l.includes('DOMAIN_LIST_REQ failed: TypeError: boom'))).toBe(true);
+  c.end();
+});
+
+test('a partial frame that stalls past the timeout is closed; an idle connection is not', async () => {
+  await serve(testDriver(), { partialFrameTimeoutMs: 150 });
+  const stalled = await RawClient.connect(socket);
+  const idle = await RawClient.connect(socket);
+  await idle.hello();
+  stalled.send(encodeRequest(Op.HELLO_REQ, 1, { version: IPC_VERSION }).subarray(0, 10));
+  expect(await stalled.closesWithin(2000)).toBe(true);
+  expect(idle.isClosed).toBe(false);
+  expect(logs.some((l) => /partial frame stalled for 150 ms/.test(l))).toBe(true);
+  idle.end();
+});
+
+test('a peer whose credentials cannot be read is refused', async () => {
+  await serve(testDriver(), {
+    peerCred: () => {
+      throw new Error('no fd');
+    },
+  });
+  const c = await RawClient.connect(socket);
+  expect(await c.closesWithin()).toBe(true);
+  expect(logs).toEqual([expect.stringMatching(/conn 1: refused: no fd/)]);
+});
+
+test('a peer that stops reading gets every answer once it resumes; others are served meanwhile', async () => {
+  const d = testDriver();
+  await serve(d);
+  const lazy = await RawClient.connect(socket);
+  await lazy.hello();
+  lazy.sock.pause(); // stop reading answers
+  // Flood answers to the lazy peer: each NODE_FACTS answer carries the ~3 KB capabilities XML.
+  const req = encodeRequest(Op.NODE_FACTS_REQ, 2, {});
+  lazy.send(Buffer.concat(Array.from({ length: 2000 }, () => req)));
+  const other = await RawClient.connect(socket);
+  await other.hello();
+  expect((await other.call(Op.DOMAIN_LIST_REQ, {})).ok).toBe(true);
+  lazy.sock.resume();
+  await lazy.answer(2000, 10_000);
+  for (const c of [lazy, other]) c.end();
+});
