@@ -10,26 +10,27 @@ try {
   process.exit(2);
 }
 process.on('uncaughtException', (e) => process.stderr.write(`virtgate-helper: uncaught: ${e.stack ?? String(e)}\n`));
-runHelper(opts).then(
-  (stop) => {
-    let stopping = false;
-    const onSignal = (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      process.stderr.write(`virtgate-helper: ${sig}: shutting down\n`);
-      stop().then(
-        () => process.exit(0),
-        (e: Error) => {
-          process.stderr.write(`virtgate-helper: shutdown failed: ${e.message}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
-    process.on('SIGINT', () => onSignal('SIGINT'));
-  },
-  (e: Error) => {
-    process.stderr.write(`virtgate-helper: cannot start: ${e.message}\n`);
-    process.exit(1);
-  },
-);
+
+// Handlers go in before start-up so a signal racing the ready line still gets a clean stop.
+const started = runHelper(opts);
+let stopping = false;
+const onSignal = (sig: string): void => {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`virtgate-helper: ${sig}: shutting down\n`);
+  started
+    .then((stop) => stop())
+    .then(
+      () => process.exit(0),
+      (e: Error) => {
+        process.stderr.write(`virtgate-helper: shutdown failed: ${e.message}\n`);
+        process.exit(1);
+      },
+    );
+};
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+process.on('SIGINT', () => onSignal('SIGINT'));
+started.catch((e: Error) => {
+  process.stderr.write(`virtgate-helper: cannot start: ${e.message}\n`);
+  process.exit(1);
+});
