@@ -9,7 +9,7 @@ import { FrameDecoder } from '../../../src/common/framing';
 import { Limits } from '../../../src/protocol/constants';
 import { decodeHeader } from '../../../src/protocol/header';
 import { encodeReply } from '../../../src/protocol/messages';
-import { P, lookupProc } from '../../../src/protocol/procs/remote';
+import { lookupProc } from '../../../src/protocol/procs/remote';
 import { VirtgateClient } from '../../../src/client/client';
 import { openTransport, pkiFiles } from '../../../src/client/transport';
 import { parseUri } from '../../../src/client/uri';
