@@ -1,21 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // `virtgate` entry point: global options, command dispatch and exit codes; talks to the daemon only through client/.
-import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DEFAULT_URI, type ConnectOptions, VG_ERR_USAGE, VirtgateClient } from '../client';
 import { COMMANDS, CommandError, type CommandContext, type CommandSpec, type Parsed, findCommand, readFileUtf8 } from './commands';
+import { main as daemonMain } from './start';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
 // Subcommands owned by other modules; `start` is shared with the domain command (see parseCommandLine).
-const DELEGATED = 'start';
+// `virtgate serve` runs the daemon; `virtgate start` without a single domain argument is the same, for npm users.
+const DAEMON_COMMANDS = new Set(['serve', 'start']);
 const RESERVED = new Set(['pki', 'user', 'policy', 'audit', 'vm']);
 
 export type Invocation =
   | { kind: 'help'; command?: string }
-  | { kind: 'delegate'; module: string; args: string[] }
+  | { kind: 'daemon'; args: string[] }
   | { kind: 'reserved'; name: string }
   | { kind: 'run'; uri: string; readonly: boolean; spec: CommandSpec; parsed: Parsed };
 
@@ -57,7 +58,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): I
   }
   if (RESERVED.has(name)) return { kind: 'reserved', name };
   // `start DOM` (one word, as in virsh) starts a domain; any other `start ...` starts the daemon.
-  if (name === DELEGATED && !(rest.length === 1 && !rest[0].startsWith('-'))) return { kind: 'delegate', module: DELEGATED, args: rest };
+  if (name === 'serve' || (DAEMON_COMMANDS.has(name) && !(rest.length === 1 && !rest[0].startsWith('-')))) return { kind: 'daemon', args: rest };
   const spec = findCommand(name);
   if (!spec) throw VG_ERR_USAGE(`unknown command: '${name}'`);
   const { values: opts, positionals } = parseStrict(rest, spec.options, name);
@@ -135,17 +136,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`error: '${inv.name}' is not available yet\n`);
     return EXIT_USAGE;
   }
-  if (inv.kind === 'delegate') {
-    // Resolved at run time so this build does not depend on the other module being present.
-    try {
-      const mod = require(path.join(__dirname, inv.module)) as { main(args: string[]): unknown };
-      const rc = await mod.main(inv.args);
-      return typeof rc === 'number' ? rc : EXIT_OK;
-    } catch (err) {
-      io.stderr(`error: ${(err as Error).message}\n`);
-      return EXIT_FAILED;
-    }
-  }
+  if (inv.kind === 'daemon') return daemonMain(inv.args);
 
   let client: VirtgateClient;
   try {

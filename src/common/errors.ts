@@ -107,6 +107,7 @@ export const VG_ERR_ARG_INVALID = defineError('VG_ERR_ARG_INVALID', 'invalid arg
 // Hypervisor driver results (carried over the helper IPC by code, formatted here).
 export const VG_ERR_NO_DOMAIN = defineError('VG_ERR_NO_DOMAIN', 'Domain not found%s', { virCode: E.NO_DOMAIN, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_EXISTS = defineError('VG_ERR_DOMAIN_EXISTS', 'operation failed: %s', { virCode: E.DOM_EXIST, virDomain: D.TEST });
+export const VG_ERR_DOMAIN_INTERNAL = defineError('VG_ERR_DOMAIN_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.TEST }); // the test driver's own wording for wrong-state calls
 export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested operation is not valid: %s', { virCode: E.OPERATION_INVALID, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
-import { VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
+import { VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_INTERNAL, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
@@ -12,7 +12,7 @@ import { TEST_CAPABILITIES_XML } from './test-capabilities';
 // virDomainState and the reasons we use (libvirt-domain.h).
 export const DomainState = { RUNNING: 1, PAUSED: 3, SHUTOFF: 5 } as const;
 export const RunningReason = { UNKNOWN: 0, BOOTED: 1, UNPAUSED: 5 } as const;
-export const PausedReason = { USER: 2 } as const;
+export const PausedReason = { USER: 1 } as const; // virDomainPausedReason: UNKNOWN 0, USER 1, MIGRATION 2
 export const ShutoffReason = { UNKNOWN: 0, SHUTDOWN: 1, DESTROYED: 2 } as const;
 
 // virDomainEventType and details (§5.1 of libvirt-wire.md).
@@ -239,23 +239,23 @@ export class TestDriver implements Driver {
     const now = this.#now();
     switch (action) {
       case ControlAction.START: {
-        if (isActive(d)) throw driverError(VG_ERR_INTERNAL, `Domain '${name}' is already running`);
+        if (isActive(d)) throw driverError(VG_ERR_DOMAIN_INTERNAL, `Domain '${name}' is already running`);
         const next = this.#started(d, d.def);
         return this.#applyEvent(d, next, LifecycleEventType.STARTED, EventDetail.BOOTED, this.#nextId + 1);
       }
       case ControlAction.SHUTDOWN:
-        if (!isActive(d)) throw driverError(VG_ERR_INTERNAL, `domain '${name}' not running`);
+        if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_INTERNAL, `domain '${name}' not running`);
         return this.#stop(d, ShutoffReason.SHUTDOWN, EventDetail.SHUTDOWN);
       case ControlAction.DESTROY:
         if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
         return this.#stop(d, ShutoffReason.DESTROYED, EventDetail.DESTROYED);
       case ControlAction.SUSPEND: {
-        if (d.state !== DomainState.RUNNING) throw driverError(VG_ERR_INTERNAL, `domain '${name}' not running`);
+        if (d.state !== DomainState.RUNNING) throw driverError(VG_ERR_DOMAIN_INTERNAL, `domain '${name}' not running`);
         const next: DomainObj = { ...d, state: DomainState.PAUSED, reason: PausedReason.USER, cpuNs: this.#cpuNs(d), since: null };
         return this.#applyEvent(d, next, LifecycleEventType.SUSPENDED, EventDetail.PAUSED);
       }
       case ControlAction.RESUME: {
-        if (d.state !== DomainState.PAUSED) throw driverError(VG_ERR_INTERNAL, `domain '${name}' not paused`);
+        if (d.state !== DomainState.PAUSED) throw driverError(VG_ERR_DOMAIN_INTERNAL, `domain '${name}' not paused`);
         const next: DomainObj = { ...d, state: DomainState.RUNNING, reason: RunningReason.UNPAUSED, since: now };
         return this.#applyEvent(d, next, LifecycleEventType.RESUMED, EventDetail.UNPAUSED);
       }

@@ -29,8 +29,9 @@ describe('parseCommandLine', () => {
 
   test('start DOM is the domain command; other start forms go to the daemon module', () => {
     expect(parseCommandLine(['start', 'test'])).toMatchObject({ kind: 'run', parsed: { positionals: ['test'] } });
-    expect(parseCommandLine(['start'])).toEqual({ kind: 'delegate', module: 'start', args: [] });
-    expect(parseCommandLine(['start', '--config', '/etc/v.conf'])).toEqual({ kind: 'delegate', module: 'start', args: ['--config', '/etc/v.conf'] });
+    expect(parseCommandLine(['start'])).toEqual({ kind: 'daemon', args: [] });
+    expect(parseCommandLine(['start', '--home', '/tmp/x'])).toEqual({ kind: 'daemon', args: ['--home', '/tmp/x'] });
+    expect(parseCommandLine(['serve', 'x'])).toEqual({ kind: 'daemon', args: ['x'] });
   });
 
   test.each(['pki', 'user', 'policy', 'audit', 'vm'])('%s is reserved', (name) => {

@@ -91,7 +91,7 @@ describe('lifecycle state machine', () => {
     const events: LifecycleEvent[] = [];
     d.onLifecycle((e) => events.push(e));
     const c = (a: (typeof ControlAction)[keyof typeof ControlAction]) => d.control(TEST_UUID, a);
-    expect(c(ControlAction.SUSPEND)).toMatchObject({ state: 3, reason: 2, id: 1 });
+    expect(c(ControlAction.SUSPEND)).toMatchObject({ state: 3, reason: 1, id: 1 });
     expect(c(ControlAction.RESUME)).toMatchObject({ state: 1, reason: 5, id: 1 });
     expect(c(ControlAction.SHUTDOWN)).toMatchObject({ state: 5, reason: 1, id: -1 });
     expect(c(ControlAction.START)).toMatchObject({ state: 1, reason: 1, id: 2 });
@@ -119,16 +119,16 @@ describe('lifecycle state machine', () => {
 
   test('wrong-state errors use the real test driver texts', () => {
     const d = open();
-    expect(fails(() => d.control(TEST_UUID, ControlAction.START))).toEqual({ code: 'VG_ERR_INTERNAL', detail: "Domain 'test' is already running" });
-    expect(fails(() => d.control(TEST_UUID, ControlAction.RESUME))).toEqual({ code: 'VG_ERR_INTERNAL', detail: "domain 'test' not paused" });
+    expect(fails(() => d.control(TEST_UUID, ControlAction.START))).toEqual({ code: 'VG_ERR_DOMAIN_INTERNAL', detail: "Domain 'test' is already running" });
+    expect(fails(() => d.control(TEST_UUID, ControlAction.RESUME))).toEqual({ code: 'VG_ERR_DOMAIN_INTERNAL', detail: "domain 'test' not paused" });
     d.control(TEST_UUID, ControlAction.SUSPEND);
-    expect(fails(() => d.control(TEST_UUID, ControlAction.SUSPEND))).toEqual({ code: 'VG_ERR_INTERNAL', detail: "domain 'test' not running" });
-    expect(fails(() => d.control(TEST_UUID, ControlAction.START))).toEqual({ code: 'VG_ERR_INTERNAL', detail: "Domain 'test' is already running" });
+    expect(fails(() => d.control(TEST_UUID, ControlAction.SUSPEND))).toEqual({ code: 'VG_ERR_DOMAIN_INTERNAL', detail: "domain 'test' not running" });
+    expect(fails(() => d.control(TEST_UUID, ControlAction.START))).toEqual({ code: 'VG_ERR_DOMAIN_INTERNAL', detail: "Domain 'test' is already running" });
     d.control(TEST_UUID, ControlAction.SHUTDOWN); // allowed from paused, as in the real driver
-    expect(fails(() => d.control(TEST_UUID, ControlAction.SHUTDOWN))).toEqual({ code: 'VG_ERR_INTERNAL', detail: "domain 'test' not running" });
+    expect(fails(() => d.control(TEST_UUID, ControlAction.SHUTDOWN))).toEqual({ code: 'VG_ERR_DOMAIN_INTERNAL', detail: "domain 'test' not running" });
     expect(fails(() => d.control(TEST_UUID, ControlAction.DESTROY))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'domain is not running' });
     expect(fails(() => d.control(TEST_UUID, ControlAction.REBOOT))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'domain is not running' });
-    expect(fails(() => d.control(TEST_UUID, ControlAction.SUSPEND))).toEqual({ code: 'VG_ERR_INTERNAL', detail: "domain 'test' not running" });
+    expect(fails(() => d.control(TEST_UUID, ControlAction.SUSPEND))).toEqual({ code: 'VG_ERR_DOMAIN_INTERNAL', detail: "domain 'test' not running" });
   });
 
   test('cpu time advances only while running', () => {
