@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Starts virtgate (start.js: helper + front end) on a private home with the test driver, and brings it to 3 running guests.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ListAllFlags, VirtgateClient } from '../../src/client';
+import { ROOT, onCleanup, pgrep, stopChild } from './proc';
+import { GUESTS, type Target } from './target';
+
+const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
+
+const guestXml = (name: string): string =>
+  `<domain type='test'><name>${name}</name><memory unit='MiB'>512</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>`;
+
+export async function startVirtgate(log: (m: string) => void): Promise<Target> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-'));
+  const proc = spawn(process.execPath, [START, '--home', home, '--tcp', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = async (): Promise<void> => {
+    await stopChild(proc);
+    fs.rmSync(home, { recursive: true, force: true });
+  };
+  const forget = onCleanup(stop);
+  let out = '';
+  proc.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
+  proc.stderr.setEncoding('utf8').on('data', (t: string) => (out += t));
+  await new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + 30000;
+    const poll = (): void => {
+      if (/Press Ctrl-C to stop/.test(out)) return resolve();
+      if (proc.exitCode !== null || Date.now() > deadline) return reject(new Error(`virtgate did not start:\n${out}`));
+      setTimeout(poll, 20);
+    };
+    poll();
+  });
+  // The front end prints the port it bound; start.js's own hint repeats the requested :0.
+  const port = Number(/virtgated: listening on tcp [^\s]+:(\d+)/.exec(out)?.[1]);
+  const sock = path.join(home, 'run', 'virtgate-sock');
+  const unixUri = `test+unix:///default?socket=${sock}`;
+
+  // test:///default has one running guest ("test"); define and start two more.
+  const c = await VirtgateClient.connect(unixUri);
+  try {
+    for (let i = 2; i <= GUESTS; i++) await c.create(await c.defineXml(guestXml(`guest${i}`)));
+    const running = (await c.listAllDomains(ListAllFlags.ACTIVE)).length;
+    if (running !== GUESTS) throw new Error(`virtgate has ${running} running guests, expected ${GUESTS}`);
+  } finally {
+    await c.close();
+  }
+  log(`virtgate: started on ${home} (tcp port ${port}, ${GUESTS} running guests)`);
+
+  const front = `virtgated.js --home ${home}`;
+  const helper = `virtgate-helper.js --socket ${path.join(home, 'run', 'helper-sock')}`;
+  return {
+    name: 'virtgate',
+    unixUri,
+    tcpUri: port ? `test+tcp://127.0.0.1:${port}/default` : null,
+    processes: () =>
+      [
+        { label: 'front end', pid: pgrep(front) },
+        { label: 'helper', pid: pgrep(helper) },
+      ].filter((p): p is { label: string; pid: number } => p.pid !== null),
+    stop: async () => {
+      forget();
+      await stop();
+    },
+  };
+}
