@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// Machine facts, the issue-3 targets judged from the rows, and the aligned text table.
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import type { Figures, RowResult, Sizes } from './ctx';
+import { libvirtdVersion } from './libvirtd';
+
+export interface Machine {
+  cores: number;
+  cpu: string;
+  node: string;
+  kernel: string;
+  libvirtLibrary: string | null; // libvirt-dev the C client was built against
+  libvirtd: string | null;
+}
+
+export function machineFacts(): Machine {
+  let lib: string | null = null;
+  try {
+    lib = execFileSync('pkg-config', ['--modversion', 'libvirt'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    // no libvirt-dev: the C client rows are skipped and say so
+  }
+  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, kernel: os.release(), libvirtLibrary: lib, libvirtd: libvirtdVersion() };
+}
+
+export function machineLine(m: Machine): string {
+  return `machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}, Linux ${m.kernel}, libvirt ${m.libvirtLibrary ?? 'n/a'} (client library), libvirtd ${m.libvirtd ?? 'n/a'}`;
+}
+
+export interface TargetCheck {
+  target: string;
+  value: string;
+  met: boolean | null; // null: not measured in this run
+}
+
+const find = (rows: RowResult[], row: string, client: string, transport: RegExp): RowResult | undefined =>
+  rows.find((r) => r.row.startsWith(row) && r.client === client && transport.test(r.transport));
+
+// The targets of issue 3. Quick runs use fewer calls, so the 300,000-call time is projected from the rate.
+export function checkTargets(rows: RowResult[], sizes: Sizes): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const vsLibvirtd = (target: string, r: RowResult | undefined, ok: (x: number) => boolean): void => {
+    out.push({ target, value: r?.ratio != null ? `${r.ratio.toFixed(2)}×` : 'no libvirtd figure', met: r?.ratio != null ? ok(r.ratio) : null });
+  };
+  vsLibvirtd('sequential C, unix: virtgate time ≤ 0.8 × libvirtd', find(rows, '1', 'C', /^unix/), (x) => x <= 0.8);
+  vsLibvirtd('sequential C, tcp (TLS stand-in): virtgate time ≤ 0.8 × libvirtd', find(rows, '1', 'C', /^tcp/), (x) => x <= 0.8);
+  const ts = find(rows, '2', 'TS', /./);
+  const projected = ts ? (300000 / ts.virtgate.callsPerSec) : NaN;
+  out.push({ target: 'pipelined TS: 300,000 calls ≤ 9 s', value: ts ? `${projected.toFixed(2)} s${ts.virtgate.calls === 300000 ? '' : ' (projected)'}` : 'not run', met: ts ? projected <= 9 : null });
+  vsLibvirtd(`pipelined C, ${sizes.cThreads} threads: calls/s ≥ 1.5 × libvirtd`, find(rows, '2', 'C', /./), (x) => x >= 1.5);
+  const many = find(rows, '3', 'TS', /./)?.virtgate;
+  const clients = many ? `, ${find(rows, '3', 'TS', /./)!.transport}` : '';
+  out.push({ target: `many clients: p99 ≤ 10 ms${clients}`, value: many?.p99Ms !== undefined ? `${many.p99Ms.toFixed(2)} ms` : 'not run', met: many?.p99Ms !== undefined ? many.p99Ms <= 10 : null });
+  const kib = many?.kibPerIdleConn;
+  out.push({ target: 'front-end memory per idle connection ≤ 50 KiB', value: kib !== undefined ? `${kib.toFixed(1)} KiB` : 'not run', met: kib !== undefined ? kib <= 50 : null });
+  return out;
+}
+
+const num = (x: number, digits = 0): string => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const mib = (kib: number | undefined): string => (kib === undefined ? '?' : (kib / 1024).toFixed(1));
+
+// "front end 52.1 MiB", or for the many-clients row "front end 52.1→66.0 MiB idle (+14.2 KiB/conn)".
+function rssText(f: Figures | null): string {
+  if (!f?.rssKiB) return '';
+  return Object.entries(f.rssKiB)
+    .map(([label, m], i) => {
+      if (m.idle === undefined) return `${label} ${mib(m.after)} MiB`;
+      const per = i === 0 && f.kibPerIdleConn !== undefined ? ` (+${f.kibPerIdleConn.toFixed(1)} KiB/conn)` : '';
+      return `${label} ${mib(m.before)}→${mib(m.idle)} MiB idle${per}, ${mib(m.polled)} polled, ${mib(m.closed)} closed`;
+    })
+    .join('; ');
+}
+
+function ratioText(r: RowResult): string {
+  if (r.ratio === null) return '-';
+  return `${r.ratio.toFixed(2)}× ${r.ratioOf === 'time' ? 'time' : r.ratioOf}`;
+}
+
+export function table(rows: RowResult[]): string {
+  const head = ['row', 'client', 'transport', 'calls', 'seconds', 'µs/call', 'calls/s', 'libvirtd µs/call', 'libvirtd calls/s', 'ratio', 'RSS (virtgate)'];
+  const body = rows.map((r) => {
+    const v = r.virtgate;
+    const l = r.libvirtd;
+    return [r.row, r.client, r.transport, num(v.calls), v.seconds.toFixed(2), num(v.usPerCall, 1), num(v.callsPerSec), l ? num(l.usPerCall, 1) : '-', l ? num(l.callsPerSec) : '-', ratioText(r), rssText(v)];
+  });
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const right = new Set([3, 4, 5, 6, 7, 8, 9]);
+  const line = (cells: string[]): string => cells.map((c, i) => (right.has(i) ? c.padStart(width[i]) : c.padEnd(width[i]))).join('  ').trimEnd();
+  const lines = [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)];
+  for (const r of rows.filter((x) => x.virtgate.p50Ms !== undefined)) {
+    const lat = (f: Figures): string => `p50 ${f.p50Ms!.toFixed(2)} ms, p99 ${f.p99Ms!.toFixed(2)} ms, ${f.failures} failures`;
+    lines.push('', `${r.row} (${r.transport}): virtgate ${lat(r.virtgate)}`);
+    if (r.libvirtd) lines.push(`${' '.repeat(r.row.length + r.transport.length + 4)}libvirtd ${lat(r.libvirtd)}; RSS ${rssText(r.libvirtd)}`);
+  }
+  for (const r of rows.filter((x) => x.note)) lines.push(`note (${r.row}, ${r.client} ${r.transport}): ${r.note}`);
+  return lines.join('\n');
+}
+
+export function targetsText(checks: TargetCheck[]): string {
+  const w = Math.max(...checks.map((c) => c.target.length));
+  return checks.map((c) => `  ${c.met === null ? 'n/a   ' : c.met ? 'MET   ' : 'MISSED'}  ${c.target.padEnd(w)}  ${c.value}`).join('\n');
+}
