@@ -5,7 +5,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-export const ROOT = path.resolve(__dirname, '..', '..', '..');
+// The repository root, from build/bench/lib (npm run bench) or bench/lib (ts-jest).
+export const ROOT = ((): string => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 // Everything the bench starts registers a stop function here; run() calls them all, also on SIGINT/SIGTERM.
 const cleanups = new Set<() => Promise<void>>();
