@@ -127,9 +127,22 @@ export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %
 
 // Configuration and start-up.
 export const VG_ERR_CONFIG_INVALID = defineError('VG_ERR_CONFIG_INVALID', 'invalid configuration: %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_USERDB = defineError('VG_ERR_USERDB', 'user database: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_AUTH_FAILED = defineError('VG_ERR_AUTH_FAILED', 'authentication failed', { virCode: E.AUTH_FAILED, virDomain: D.RPC });
 export const VG_ERR_USAGE = defineError('VG_ERR_USAGE', '%s', { virCode: E.INVALID_ARG, virDomain: D.NONE });
 
 // Client library.
 export const VG_ERR_CLIENT_CLOSED = defineError('VG_ERR_CLIENT_CLOSED', 'connection closed: %s', { virCode: E.RPC, virDomain: D.RPC });
 export const VG_ERR_CLIENT_REMOTE = defineError('VG_ERR_CLIENT_REMOTE', '%s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_CLIENT_TIMEOUT = defineError('VG_ERR_CLIENT_TIMEOUT', 'call timed out after %d ms', { virCode: E.RPC, virDomain: D.RPC });
+
+// TLS listener and PKI tooling.
+export const VG_ERR_TLS_REFUSED = defineError('VG_ERR_TLS_REFUSED', 'TLS client refused: %s', { virCode: E.AUTH_FAILED, virDomain: D.RPC });
+export const VG_ERR_PKI_EXISTS = defineError('VG_ERR_PKI_EXISTS', '%s already exists; remove it first to issue a new one', { virCode: E.OPERATION_FAILED, virDomain: D.NONE });
+export const VG_ERR_PKI_INVALID = defineError('VG_ERR_PKI_INVALID', '%s', { virCode: E.INVALID_ARG, virDomain: D.NONE });
+
+// Audit log (issue 6). Clients see only the errno-style reason, never a path.
+export const VG_ERR_AUDIT_UNAVAILABLE = defineError('VG_ERR_AUDIT_UNAVAILABLE', 'operation failed: audit log unavailable (%s); write refused', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
+export const VG_ERR_AUDIT_CORRUPT = defineError('VG_ERR_AUDIT_CORRUPT', 'audit log %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_AUDIT_KEY = defineError('VG_ERR_AUDIT_KEY', 'audit key %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_AUDIT_LOCKED = defineError('VG_ERR_AUDIT_LOCKED', 'audit log %s is in use by process %d', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
