@@ -18,11 +18,17 @@ export function onCleanup(fn: () => Promise<void>): () => void {
   cleanups.add(fn);
   return () => cleanups.delete(fn);
 }
-export async function cleanupAll(): Promise<void> {
-  for (const fn of [...cleanups].reverse()) {
-    cleanups.delete(fn);
-    await fn().catch(() => undefined);
-  }
+// A second caller (Ctrl-C during the normal finally) waits for the same run instead of returning early.
+let cleaning: Promise<void> | null = null;
+export function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of [...cleanups].reverse()) {
+      cleanups.delete(fn);
+      await fn().catch(() => undefined);
+    }
+    cleaning = null;
+  })();
+  return cleaning;
 }
 
 // SIGTERM one child we started and wait for it (SIGKILL after `graceMs`).
