@@ -3,6 +3,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DEFAULT_URI, type ConnectOptions, VG_ERR_USAGE, VirtgateClient } from '../client';
 import { COMMANDS, CommandError, type CommandContext, type CommandSpec, type Parsed, findCommand, readFileUtf8 } from './commands';
+import { isAdminCommand, runAdmin } from './admin';
 import { main as daemonMain } from './start';
 
 export const EXIT_OK = 0;
@@ -12,12 +13,11 @@ export const EXIT_USAGE = 2;
 // Subcommands owned by other modules; `start` is shared with the domain command (see parseCommandLine).
 // `virtgate serve` runs the daemon; `virtgate start` without a single domain argument is the same, for npm users.
 const DAEMON_COMMANDS = new Set(['serve', 'start']);
-const RESERVED = new Set(['pki', 'user', 'policy', 'audit', 'vm']);
 
 export type Invocation =
   | { kind: 'help'; command?: string }
   | { kind: 'daemon'; args: string[] }
-  | { kind: 'reserved'; name: string }
+  | { kind: 'admin'; name: string; args: string[] }
   | { kind: 'run'; uri: string; readonly: boolean; spec: CommandSpec; parsed: Parsed };
 
 const GLOBAL_OPTIONS = {
@@ -56,7 +56,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): I
     if (rest.length > 1) throw VG_ERR_USAGE('help takes at most one command name');
     return { kind: 'help', command: rest[0] };
   }
-  if (RESERVED.has(name)) return { kind: 'reserved', name };
+  if (isAdminCommand(name)) return { kind: 'admin', name, args: rest };
   // `start DOM` (one word, as in virsh) starts a domain; any other `start ...` starts the daemon.
   if (name === 'serve' || (DAEMON_COMMANDS.has(name) && !(rest.length === 1 && !rest[0].startsWith('-')))) return { kind: 'daemon', args: rest };
   const spec = findCommand(name);
@@ -96,7 +96,7 @@ export function usage(command?: string): string {
     ...COMMANDS.map((c) => `  ${synopsis(c).padEnd(width)}  ${c.summary}`),
     `  ${'help [COMMAND]'.padEnd(width)}  Show help`,
     '',
-    'Daemon administration: virtgate start [OPTIONS] runs the daemon; pki, user, policy, audit and vm are reserved.',
+    'Administration: virtgate start [OPTIONS] runs the daemon; virtgate pki|user|policy|audit|vm --help for the rest.',
     '',
   ].join('\n');
 }
@@ -132,10 +132,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     io.stdout(usage(inv.command));
     return EXIT_OK;
   }
-  if (inv.kind === 'reserved') {
-    io.stderr(`error: '${inv.name}' is not available yet\n`);
-    return EXIT_USAGE;
-  }
+  if (inv.kind === 'admin') return runAdmin(inv.name, inv.args, io);
   if (inv.kind === 'daemon') return daemonMain(inv.args);
 
   let client: VirtgateClient;

@@ -34,8 +34,8 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['serve', 'x'])).toEqual({ kind: 'daemon', args: ['x'] });
   });
 
-  test.each(['pki', 'user', 'policy', 'audit', 'vm'])('%s is reserved', (name) => {
-    expect(parseCommandLine([name, 'x'])).toEqual({ kind: 'reserved', name });
+  test.each(['pki', 'user', 'policy', 'audit', 'vm'])('%s is an administration command', (name) => {
+    expect(parseCommandLine([name, 'x'])).toEqual({ kind: 'admin', name, args: ['x'] });
   });
 
   test.each([
@@ -102,10 +102,10 @@ describe('main', () => {
     expect(t2.err()).toContain(usage());
   });
 
-  test('reserved commands exit 2; help exits 0', async () => {
+  test('an administration command without its verb exits 2 with its usage; help exits 0', async () => {
     const t = io(stubClient({}));
-    expect(await main(['policy'], t.cli)).toBe(EXIT_USAGE);
-    expect(t.err()).toBe("error: 'policy' is not available yet\n");
+    expect(await main(['user'], t.cli)).toBe(EXIT_USAGE);
+    expect(t.err()).toMatch(/usage: virtgate user add/);
     expect(await main(['help'], t.cli)).toBe(EXIT_OK);
     expect(t.out()).toContain('list [--all] [--inactive] [--name]');
   });

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Administration subcommands (pki, user, policy, audit, vm): one table, so each module adds one line here.
+import { pkiMain } from './pki';
+import { userMain } from './user';
+
+export interface AdminIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+type AdminMain = (args: string[], io: AdminIo) => number | Promise<number>;
+
+const notYet =
+  (name: string): AdminMain =>
+  (_args, io) => {
+    io.stderr(`error: '${name}' is not available yet\n`);
+    return 2;
+  };
+
+const ADMIN: Record<string, AdminMain> = {
+  pki: pkiMain,
+  user: userMain,
+  policy: notYet('policy'),
+  audit: notYet('audit'),
+  vm: notYet('vm'),
+};
+
+export function isAdminCommand(name: string): boolean {
+  return Object.hasOwn(ADMIN, name);
+}
+
+export async function runAdmin(name: string, args: string[], io: AdminIo): Promise<number> {
+  return ADMIN[name](args, io);
+}

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// `virtgate user add|passwd|del|list`: manages the SASL password file (HOME/etc/users.json, mode 0600).
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { UserDb, checkUserName, deriveCredentials } from '../accounts/user-db';
+import type { AdminIo } from './admin';
+
+const USAGE = `usage: virtgate user add|passwd NAME [--home DIR | --file FILE] [--password-stdin]
+       virtgate user del NAME [--home DIR | --file FILE]
+       virtgate user list [--home DIR | --file FILE]
+  The password is read from standard input (one line) with --password-stdin, else prompted for twice.`;
+
+export async function userMain(argv: string[], io: AdminIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { home: { type: 'string' }, file: { type: 'string' }, 'password-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    io.stderr(`error: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [verb, name] = positionals;
+  if (values.help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  const needsName = verb === 'add' || verb === 'passwd' || verb === 'del';
+  if (!verb || !['add', 'passwd', 'del', 'list'].includes(verb) || (needsName && positionals.length !== 2) || (!needsName && positionals.length !== 1)) {
+    io.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  const file = values.file ?? path.join(path.resolve(values.home ?? '.virtgate'), 'etc', 'users.json');
+  try {
+    const db = new UserDb(file).load();
+    if (verb === 'list') {
+      io.stdout(db.names().map((n) => `${n}\n`).join(''));
+      return 0;
+    }
+    checkUserName(name);
+    if (verb === 'del') {
+      if (!db.delete(name)) throw new Error(`no user '${name}'`);
+      db.save();
+      io.stdout(`user '${name}' deleted\n`);
+      return 0;
+    }
+    if (verb === 'add' && db.get(name)) throw new Error(`user '${name}' exists; use passwd`);
+    if (verb === 'passwd' && !db.get(name)) throw new Error(`no user '${name}'`);
+    const password = values['password-stdin'] ? readStdinLine() : await promptTwice(io);
+    db.set(deriveCredentials(name, password));
+    db.save();
+    io.stdout(`user '${name}' ${verb === 'add' ? 'added' : 'password changed'}\n`);
+    return 0;
+  } catch (e) {
+    io.stderr(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+function readStdinLine(): string {
+  return fs.readFileSync(0, 'utf8').split('\n')[0];
+}
+
+async function promptTwice(io: AdminIo): Promise<string> {
+  if (!process.stdin.isTTY) throw new Error('no terminal to prompt on: use --password-stdin');
+  const a = await promptHidden(io, 'Password: ');
+  const b = await promptHidden(io, 'Again: ');
+  if (a !== b) throw new Error('passwords do not match');
+  return a;
+}
+
+function promptHidden(io: AdminIo, label: string): Promise<string> {
+  return new Promise((resolve) => {
+    io.stderr(label);
+    const stdin = process.stdin;
+    stdin.setRawMode(true);
+    let buf = '';
+    const onData = (d: Buffer): void => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          io.stderr('\n');
+          resolve(buf);
+          return;
+        }
+        if (ch === '\u0003') process.exit(130);
+        buf = ch === '\u007f' ? buf.slice(0, -1) : buf + ch;
+      }
+    };
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}
