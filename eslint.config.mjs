@@ -46,6 +46,12 @@ const zones = [
     why: 'policy/ and audit/ import common/ only',
   },
   {
+    files: ['src/accounts/**/*.ts', 'src/pki/**/*.ts'],
+    paths: [...net],
+    patterns: ['protocol', 'ipc', 'privileged', 'unprivileged', 'policy', 'audit', 'sandbox', 'client', 'cli'].flatMap(folder),
+    why: 'accounts/ (SASL users) and pki/ (certificates) are file tools over common/, shared by the daemon and the CLI',
+  },
+  {
     files: ['src/client/**/*.ts'],
     paths: heavy,
     patterns: ['ipc', 'privileged', 'unprivileged', 'policy', 'audit', 'sandbox', 'cli'].flatMap(folder),
