@@ -21,9 +21,21 @@ export const DEFAULTS = {
   keepaliveCount: 5, // unanswered pings before we close (libvirtd default)
   frameTimeout: 30, // seconds a client may take to finish one message before it is dropped
   helperMaxInFlight: 4096, // helper calls queued across all clients
+  tls: '', // 'host:port' for mutual-TLS clients (libvirt's port is 16514); '' = off
+  tlsPortFallback: false, // development (npm start): if the tls port is taken, listen on a free port instead of failing
+  tlsCaFile: '', // CA bundle that signs client certificates; '' = HOME/pki/ca/cacert.pem
+  tlsCertFile: '', // '' = HOME/pki/server/servercert.pem
+  tlsKeyFile: '', // '' = HOME/pki/server/private/serverkey.pem
+  tlsCrlFile: '', // '' = HOME/pki/ca/cacrl.pem when that file exists; revocation is checked only with a CRL
+  tlsAllowedDnList: ['*'], // client DN globs, e.g. ["O=acme,CN=*"] (libvirt tls_allowed_dn_list); ["*"] = any certificate from the CA, [] = no one
+  tlsMinVersion: 'TLSv1.2', // TLSv1.2 or TLSv1.3
+  tlsMaxVersion: 'TLSv1.3', // TLSv1.2 avoids the TLS 1.3 session-ticket race with libvirt's confirmation read (libvirt-wire.md §8.4)
+  tlsCiphers: '', // OpenSSL cipher list for TLS 1.2; '' = Node's default
+  tlsHandshakeTimeout: 10, // seconds a client may take to finish the TLS handshake before it is dropped
 } as const;
 
-export type Config = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : (typeof DEFAULTS)[K] extends number ? number : string };
+type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
+export type Config = { -readonly [K in keyof typeof DEFAULTS]: Value<(typeof DEFAULTS)[K]> };
 
 const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   unixSocketMode: [0, 0o777],
@@ -37,7 +49,10 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   keepaliveCount: [0, 100],
   frameTimeout: [1, 3600],
   helperMaxInFlight: [1, 1000000],
+  tlsHandshakeTimeout: [1, 600],
 };
+
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
 
 export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly<Config> {
   const out: Record<string, unknown> = { ...DEFAULTS };
@@ -45,6 +60,11 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
     if (v === undefined) continue;
     if (!(k in DEFAULTS)) throw VG_ERR_CONFIG_INVALID(k, 'unknown option');
     const want = typeof DEFAULTS[k as keyof Config];
+    if (Array.isArray(DEFAULTS[k as keyof Config])) {
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw VG_ERR_CONFIG_INVALID(k, `expected a list of strings, got ${JSON.stringify(v)}`);
+      out[k] = v;
+      continue;
+    }
     if (typeof v !== want) throw VG_ERR_CONFIG_INVALID(k, `expected a ${want}, got ${JSON.stringify(v)}`);
     const range = INT_RANGES[k as keyof Config];
     if (range && (!Number.isInteger(v) || (v as number) < range[0] || (v as number) > range[1])) {
@@ -58,6 +78,14 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.unixSocketRo ||= path.join(home, 'run', 'virtgate-sock-ro');
   out.helperSocket ||= path.join(home, 'run', 'helper-sock');
   if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
+  if (out.tls) parseHostPort(out.tls as string, 'tls');
+  for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
+    if (!TLS_VERSIONS.includes(out[k] as string)) throw VG_ERR_CONFIG_INVALID(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
+  }
+  out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
+  out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
+  out.tlsKeyFile ||= path.join(home, 'pki', 'server', 'private', 'serverkey.pem');
+  out.tlsAllowedDnList = Object.freeze([...(out.tlsAllowedDnList as string[])]);
   return Object.freeze(out as Config);
 }
 
@@ -68,7 +96,8 @@ export function parseHostPort(s: string, key: string): { host: string; port: num
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
-// libvirtd.conf-style text: `key = value` lines, `#` comments; values are integers (0o/0x allowed), "strings", true/false.
+// libvirtd.conf-style text: `key = value` lines, `#` comments; values are integers (0o/0x allowed), "strings", true/false,
+// and one-line lists of strings ["a", "b"].
 export function parseConfigText(text: string, source = 'config'): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   text.split('\n').forEach((raw, i) => {
@@ -79,6 +108,7 @@ export function parseConfigText(text: string, source = 'config'): Record<string,
     const [, key, value] = m;
     if (key in out) throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `${key} set twice`);
     if (/^"([^"\\]|\\.)*"$/.test(value)) out[key] = JSON.parse(value);
+    else if (/^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$/.test(value)) out[key] = JSON.parse(value);
     else if (value === 'true' || value === 'false') out[key] = value === 'true';
     else if (/^(0o[0-7]+|0x[0-9a-fA-F]+|-?\d+)$/.test(value)) out[key] = Number(value);
     else throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `cannot parse value '${value}' (quote strings)`);

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
 import { VG_ERR_CONFIG_INVALID } from '../common/errors';
 import { type LifecycleEvent } from '../ipc/program';
@@ -14,10 +15,11 @@ import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
 import { type Identity, Session } from './session';
+import { createTlsServer } from './tls';
 import { userNameForUid } from './users';
 
 export interface ListenerSpec {
-  kind: 'unix' | 'tcp';
+  kind: 'unix' | 'tcp' | 'tls';
   readOnly: boolean;
   path?: string;
   host?: string;
@@ -64,6 +66,7 @@ export class Daemon {
       }
       specs.push({ kind: 'tcp', readOnly: false, host, port });
     }
+    if (c.tls) specs.push({ kind: 'tls', readOnly: false, ...parseHostPort(c.tls, 'tls') });
     return specs;
   }
 
@@ -82,7 +85,10 @@ export class Daemon {
   }
 
   async #listen(spec: ListenerSpec): Promise<void> {
-    const server = net.createServer({ noDelay: true }, (sock) => this.#accept(sock, spec));
+    const server: net.Server =
+      spec.kind === 'tls'
+        ? createTlsServer({ config: this.config, log: this.#log, onClient: (sock, identity) => this.#accept(sock, spec, identity) })
+        : net.createServer({ noDelay: true }, (sock) => this.#accept(sock, spec));
     server.maxConnections = this.config.maxClients;
     if (spec.kind === 'unix') {
       const p = spec.path!;
@@ -95,21 +101,30 @@ export class Daemon {
       fs.chmodSync(p, spec.mode!);
       this.addresses.push({ kind: 'unix', readOnly: spec.readOnly, address: p });
     } else {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(spec.port, spec.host, () => resolve());
-      });
+      const listen = (port: number): Promise<void> =>
+        new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, spec.host, () => resolve());
+        });
+      try {
+        await listen(spec.port!);
+      } catch (e) {
+        if (spec.kind !== 'tls' || !this.config.tlsPortFallback || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+        this.#log(`tls port ${spec.port} is in use; listening on a free port instead (tlsPortFallback)`);
+        await listen(0);
+      }
       const a = server.address() as net.AddressInfo;
-      this.addresses.push({ kind: 'tcp', readOnly: spec.readOnly, address: `${a.address}:${a.port}` });
+      this.addresses.push({ kind: spec.kind, readOnly: spec.readOnly, address: `${a.address}:${a.port}` });
     }
     server.on('error', (e) => this.#log(`listener error: ${e.message}`));
     this.#servers.push(server);
   }
 
-  #accept(sock: net.Socket, spec: ListenerSpec): void {
+  // A TLS socket arrives verified, its 0x01 confirmation written, with the identity its certificate proved.
+  #accept(sock: net.Socket | tls.TLSSocket, spec: ListenerSpec, x509?: Identity): void {
     let identity: Identity;
     try {
-      identity = spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` };
+      identity = x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
     } catch (e) {
       this.#log(`refusing connection: ${(e as Error).message}`);
       sock.destroy();
@@ -120,7 +135,7 @@ export class Daemon {
     const session: Session = new Session({
       id: this.#nextSessionId++,
       readOnly: spec.readOnly,
-      secure: spec.kind === 'unix',
+      secure: spec.kind !== 'tcp',
       identity,
       maxMessageBytes: this.config.maxMessageBytes,
       maxClientRequests: this.config.maxClientRequests,

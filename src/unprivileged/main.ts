@@ -7,6 +7,7 @@ import { parseConfigText, resolveConfig } from '../common/config';
 import { Daemon } from './daemon';
 
 const USAGE = `usage: virtgated [--config FILE] [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
+                 [--tls HOST:PORT] [--tls-port-fallback]
                  [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N]`;
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
@@ -21,6 +22,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         'socket-ro': { type: 'string' },
         'helper-socket': { type: 'string' },
         tcp: { type: 'string' },
+        tls: { type: 'string' },
+        'tls-port-fallback': { type: 'boolean' },
         'max-client-requests': { type: 'string' },
         'keepalive-interval': { type: 'string' },
         'keepalive-count': { type: 'string' },
@@ -47,6 +50,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     unixSocketRo: values['socket-ro'],
     helperSocket: values['helper-socket'],
     tcp: values.tcp,
+    tls: values.tls,
+    tlsPortFallback: values['tls-port-fallback'],
     maxClientRequests: num(values['max-client-requests']),
     keepaliveInterval: num(values['keepalive-interval']),
     keepaliveCount: num(values['keepalive-count']),

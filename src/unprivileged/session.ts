@@ -16,6 +16,8 @@ export interface Identity {
   gid?: number;
   pid?: number;
   source: string; // unix peer or address:port
+  dn?: string; // x509: verified client certificate subject, "O=acme,CN=alice"
+  fingerprint?: string; // x509: SHA-256 of the client certificate, colon-separated hex
 }
 
 export interface SessionOptions {
