@@ -5,11 +5,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ClientFiles, ServerFiles, initCa, issueClient, issueServer } from '../pki/pki';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin');
-const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--front-user UID]
+const DEV_TLS = '127.0.0.1:16514';
+const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user UID]
   --home DIR        keep all state under DIR (default ./.virtgate)
   --tcp HOST:PORT   also listen on plain TCP (loopback only; development)
+  --tls HOST:PORT   mutual TLS with the development PKI under HOME/pki (default ${DEV_TLS}, or a free port if that is taken)
   --front-user UID  when run as root: run the front end as this uid (the helper stays root)`;
 
 interface Child {
@@ -20,6 +23,19 @@ interface Child {
   proc: ChildProcess | null;
   ready: RegExp;
   restarts: number;
+  output: string;
+}
+
+// First run: a development CA, a server certificate for localhost and an `admin` client whose directory is a libvirt pkipath.
+function ensureDevPki(pki: string): void {
+  const ca = path.join(pki, 'ca');
+  const made: string[] = [];
+  if (!fs.existsSync(path.join(ca, 'cacert.pem'))) made.push(initCa({ dir: ca, cn: 'virtgate development CA' }).certFile);
+  const server = path.join(pki, 'server');
+  if (!fs.existsSync(path.join(server, ServerFiles.cert))) made.push(issueServer({ dir: server, caDir: ca, hosts: ['localhost'], ips: ['127.0.0.1', '::1'] }).certFile);
+  const admin = path.join(pki, 'admin');
+  if (!fs.existsSync(path.join(admin, ClientFiles.cert))) made.push(issueClient({ dir: admin, caDir: ca, cn: 'admin' }).certFile);
+  if (made.length) process.stdout.write(`virtgate: created development PKI: ${made.join(', ')}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { home: { type: 'string' }, tcp: { type: 'string' }, 'front-user': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { home: { type: 'string' }, tcp: { type: 'string' }, tls: { type: 'string' }, 'front-user': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
     process.stderr.write(`virtgate start: ${(e as Error).message}\n${USAGE}\n`);
@@ -48,6 +64,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const allowUid = String(frontUid ?? process.getuid?.() ?? 0);
+  const pki = path.join(home, 'pki');
+  ensureDevPki(pki);
+  if (frontUid !== undefined) {
+    // The front end reads its own key; the CA key stays root's.
+    for (const p of [path.dirname(path.join(pki, 'server', ServerFiles.key)), path.join(pki, 'server', ServerFiles.key)]) fs.chownSync(p, frontUid, frontUid);
+  }
 
   const helper: Child = {
     name: 'helper',
@@ -55,10 +77,13 @@ export async function main(argv: string[]): Promise<number> {
     proc: null,
     ready: /listening on/,
     restarts: 0,
+    output: '',
   };
   const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
   if (values.tcp) frontArgs.push('--tcp', values.tcp);
-  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on unix .*virtgate-sock-ro/, restarts: 0 };
+  // The default port may be taken (libvirtd, another virtgate): then the front end picks a free one and prints it.
+  frontArgs.push('--tls', values.tls ?? DEV_TLS, ...(values.tls === undefined ? ['--tls-port-fallback'] : []));
+  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, restarts: 0, output: '' };
 
   let stopping = false;
   const launch = (c: Child): Promise<void> =>
@@ -67,9 +92,11 @@ export async function main(argv: string[]): Promise<number> {
       c.proc = p;
       let seen = false;
       p.stdout!.setEncoding('utf8');
+      c.output = '';
       p.stdout!.on('data', (text: string) => {
         process.stdout.write(text);
-        if (!seen && c.ready.test(text)) {
+        if (!seen) c.output += text;
+        if (!seen && c.ready.test(c.output)) {
           seen = true;
           resolve();
         }
@@ -93,6 +120,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const rw = path.join(run, 'virtgate-sock');
   const ro = path.join(run, 'virtgate-sock-ro');
+  const tlsPort = /listening on tls \S+:(\d+)/.exec(front.output)![1];
   process.stdout.write(
     [
       '',
@@ -101,6 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       '  virsh -r -c ' + `'test+unix:///default?socket=${ro}' list --all`,
       `  virtgate -c 'test+unix:///default?socket=${rw}' list --all`,
       ...(values.tcp ? [`  virsh -c 'test+tcp://${values.tcp}/default' list --all`] : []),
+      `  virsh -c 'test+tls://localhost:${tlsPort}/default?pkipath=${path.join(pki, 'admin')}' list --all`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
