@@ -382,11 +382,15 @@ export function parseAnchor(text: string, keys: KeyRing): { seq: number; hash: s
 }
 
 // One writer per log: FILE.lock holds the owner's pid; a lock left by a dead process is taken over.
+const held = new Set<string>(); // logs this process holds (a pid check cannot tell two appenders of one process apart)
+
 function lock(file: string): void {
   const lf = `${file}.lock`;
+  if (held.has(path.resolve(file))) throw VG_ERR_AUDIT_LOCKED(file, process.pid);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lf, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      held.add(path.resolve(file));
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -399,6 +403,7 @@ function lock(file: string): void {
 }
 
 function unlock(file: string): void {
+  held.delete(path.resolve(file));
   try {
     const lf = `${file}.lock`;
     if (Number.parseInt(fs.readFileSync(lf, 'utf8'), 10) === process.pid) fs.rmSync(lf, { force: true });
