@@ -22,7 +22,8 @@ export function createTlsServer(opts: TlsListenerOptions): tls.Server {
   const server = tls.createServer({
     ...readCredentials(config),
     requestCert: true,
-    rejectUnauthorized: true, // OpenSSL aborts the handshake with an alert naming the reason (unknown ca, expired, revoked, certificate required)
+    // Checked in x509Identity instead: with rejectUnauthorized node drops a bad certificate silently, and we want the reason in the log.
+    rejectUnauthorized: false,
     handshakeTimeout: config.tlsHandshakeTimeout * 1000,
     minVersion: config.tlsMinVersion as tls.SecureVersion,
     maxVersion: config.tlsMaxVersion as tls.SecureVersion,
@@ -76,6 +77,7 @@ function x509Identity(sock: tls.TLSSocket, allowed: readonly string[]): Identity
   const source = `${sock.remoteAddress}:${sock.remotePort}`;
   const cert = sock.getPeerX509Certificate();
   if (!cert) throw VG_ERR_TLS_REFUSED(`${source}: no client certificate`);
+  if (!sock.authorized) throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${certificateDn(cert)}' not verified: ${String(sock.authorizationError)}`);
   const dn = certificateDn(cert);
   if (!dnAllowed(dn, allowed)) throw VG_ERR_TLS_REFUSED(`${source}: client DN '${dn}' is not in tlsAllowedDnList${allowed.length ? '' : ' (empty: no one is admitted)'}`);
   const cn = subjectFields(cert).filter(([k]) => k === 'CN').pop()?.[1];
