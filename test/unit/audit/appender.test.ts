@@ -229,4 +229,8 @@ const canMount = process.getuid?.() === 0;
     expect(verifyFiles([logFile], { keys: loadKeys(keyFile), anchor: `${keyFile}.anchor` })).toMatchObject({ ok: true, records: 3 });
   });
 });
-if (!canMount) test('tmpfs fail-closed test', () => process.stdout.write('SKIP: the full-filesystem test needs root to mount a tmpfs\n'));
+if (!canMount) {
+  test('tmpfs fail-closed test', () => {
+    process.stdout.write('SKIP: the full-filesystem test needs root to mount a tmpfs\n');
+  });
+}

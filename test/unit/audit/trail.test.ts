@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+// The front-end seam (audit hook + trail), the winston copy, query filters and formats, helper journal and cross-check.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Transport from 'winston-transport';
+import { crossCheck } from '../../../src/audit/cross-check';
+import { HelperJournal, readJournal } from '../../../src/audit/journal';
+import { csvCell, formatRecords, parseTime, query } from '../../../src/audit/query';
+import type { AuditRecord } from '../../../src/audit/schema';
+import { createAuditCopy } from '../../../src/audit/sink';
+import { FileAuditTrail } from '../../../src/audit/trail';
+import { readRecords } from '../../../src/audit/verify';
+import { AuditHook, type AuditedSession } from '../../../src/unprivileged/audit-hook';
+import { countingFs, lines, quiet, tempDir } from './helpers';
+
+let dir: string;
+let file: string;
+let keyFile: string;
+beforeEach(() => {
+  dir = tempDir();
+  file = path.join(dir, 'log', 'audit.log');
+  keyFile = path.join(dir, 'keys', 'audit.key');
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const alice: AuditedSession = { id: 3, tenant: 'tenantA', identity: { user: 'alice', method: 'x509', source: '203.0.113.7:50432', fingerprint: 'AB:CD', dn: 'CN=alice' } };
+const bob: AuditedSession = { id: 4, tenant: 'tenantB', identity: { user: 'bob', method: 'peercred', uid: 1000, gid: 1000, pid: 4242, source: 'unix:uid=1000,pid=4242' } };
+const uuid = Buffer.from('6695eb01f6a4871850ddf6b7a1e1b0a3', 'hex');
+
+class MemoryTransport extends Transport {
+  readonly seen: Array<{ level: string; message: string }> = [];
+  override log(info: { level: string; message: string }, next: () => void): void {
+    this.seen.push({ level: info.level, message: info.message });
+    next();
+  }
+}
+
+test('a write through the hook: durable intent before run, outcome after, all fields; request id reaches run', async () => {
+  const mem = new MemoryTransport();
+  const trail = await FileAuditTrail.open({ file, keyFile, log: quiet(), copy: createAuditCopy({ transports: [mem] }) });
+  const hook = new AuditHook(trail, { bootId: 'b00t' });
+  let linesAtRun = -1;
+  let rid = '';
+  const ret = await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: 'web-1', uuid, id: 1 }, memory: 524288n, flags: 0 } }, 'p, tenantA-admin, domain:write', async (requestId) => {
+    linesAtRun = lines(file).length;
+    rid = requestId;
+    return 'done';
+  });
+  expect(ret).toBe('done');
+  expect(linesAtRun).toBe(1); // the intent was on disk before the write ran
+  expect(rid).toBe('b00t-3-1');
+  await expect(hook.write(bob, { procedure: 'domainDestroy', permission: 'domain:stop', args: { dom: { name: 'db', uuid, id: 2 } } }, 'r2', async () => {
+    throw Object.assign(new Error('Requested operation is not valid: domain is not running'), { code: 'VG_ERR_DOMAIN_STATE' });
+  })).rejects.toThrow(/not running/);
+  await hook.denied(bob, { procedure: 'domainUndefine', permission: 'domain:delete', args: { dom: { name: 'web-1', uuid, id: 1 } } }, 'no matching policy');
+  await hook.auth(bob, false, { mechanism: 'SCRAM-SHA-256' }, 'mallory');
+  await hook.event('policy-reload', { rules: 12 });
+  await trail.close();
+  const recs = lines(file).map((l) => JSON.parse(l) as AuditRecord);
+  expect(recs[0]).toMatchObject({
+    seq: 0,
+    kind: 'intent',
+    requestId: 'b00t-3-1',
+    who: { user: 'alice', tenant: 'tenantA', method: 'x509', fingerprint: 'AB:CD', dn: 'CN=alice' },
+    source: '203.0.113.7:50432',
+    what: { procedure: 'domainSetMemory', permission: 'domain:write', object: { kind: 'domain', name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' }, args: { memory: '524288', flags: 0 } },
+    decision: { result: 'allow', rule: 'p, tenantA-admin, domain:write' },
+  });
+  expect(recs[0].host).toEqual(expect.any(String));
+  expect(recs[0].ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  expect(recs[1]).toMatchObject({ kind: 'outcome', requestId: 'b00t-3-1', outcome: { result: 'success' } });
+  expect(recs[3]).toMatchObject({ kind: 'outcome', who: { uid: 1000, pid: 4242 }, outcome: { result: 'error', code: 'VG_ERR_DOMAIN_STATE', message: 'Requested operation is not valid: domain is not running' } });
+  expect(recs[4]).toMatchObject({ kind: 'denial', decision: { result: 'deny', rule: 'no matching policy (VG_ERR_ACCESS_DENIED)' }, what: { object: { name: 'web-1' } } });
+  expect(recs[5]).toMatchObject({ kind: 'auth', who: { user: 'mallory' }, event: { name: 'auth-failure', detail: { mechanism: 'SCRAM-SHA-256' } }, outcome: { result: 'error' } });
+  expect(recs[6]).toMatchObject({ kind: 'event', event: { name: 'policy-reload', detail: { rules: 12 } } });
+  // The winston copy saw every record, denials and failed logins as warnings.
+  expect(mem.seen).toHaveLength(7);
+  expect(mem.seen.map((s) => s.level)).toEqual(['info', 'info', 'info', 'notice', 'warning', 'warning', 'info']);
+  expect(JSON.parse(mem.seen[4].message)).toEqual(recs[4]);
+});
+
+test('XML is hashed, never stored; define records the new uuid in its outcome', async () => {
+  const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
+  const hook = new AuditHook(trail);
+  const xml = '<domain type="test"><name>n</name><devices><graphics type="vnc" passwd="s3cret"/></devices></domain>';
+  await hook.write(alice, { procedure: 'domainDefineXml', permission: 'domain:write,domain:save', args: { xml } }, 'r', async () => ({ dom: { name: 'n', uuid, id: -1 } }));
+  await trail.close();
+  const text = fs.readFileSync(file, 'utf8');
+  expect(text).not.toContain('s3cret');
+  const [intent, outcome] = lines(file).map((l) => JSON.parse(l));
+  expect(intent.what.args).toEqual({ xmlSha256: expect.stringMatching(/^[0-9a-f]{64}$/), xmlBytes: Buffer.byteLength(xml) });
+  expect(outcome.what.object).toEqual({ kind: 'domain', name: 'n', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' });
+});
+
+test('audit unavailable: the write is never run and the error is the stable code; denials still stand', async () => {
+  const cfs = countingFs();
+  const trail = await FileAuditTrail.open({ file, keyFile, log: quiet(), fs: cfs });
+  const hook = new AuditHook(trail);
+  cfs.fail.write = 'ENOSPC';
+  let ran = false;
+  await expect(hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', async () => (ran = true))).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE', virCode: 9 });
+  expect(ran).toBe(false);
+  await expect(hook.denied(alice, { procedure: 'domainCreate' }, 'r')).resolves.toBeUndefined();
+  expect(hook.available).toBe(false);
+  cfs.fail.write = undefined;
+  await hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', async () => (ran = true));
+  expect(ran).toBe(true);
+  await trail.close();
+});
+
+test('outcome not durable: the client gets the audit error instead of success', async () => {
+  const cfs = countingFs();
+  const trail = await FileAuditTrail.open({ file, keyFile, log: quiet(), fs: cfs });
+  const hook = new AuditHook(trail);
+  await expect(
+    hook.write(alice, { procedure: 'domainCreate' }, 'r', async () => {
+      cfs.fail.fdatasync = 'EIO';
+      return 1;
+    }),
+  ).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE' });
+  cfs.fail.fdatasync = undefined;
+  await trail.close();
+});
+
+function sample(): AuditRecord[] {
+  const base = { v: 1, host: 'h', key: 'k', prev: '0', mac: '0' };
+  return [
+    { ...base, seq: 0, ts: '2026-01-01T10:00:00.000Z', kind: 'event', event: { name: 'daemon-start' } },
+    { ...base, seq: 1, ts: '2026-01-01T10:01:00.000Z', kind: 'intent', requestId: 'a-1', who: { user: 'alice', tenant: 'tA', method: 'x509' }, source: '1.2.3.4:5', what: { procedure: 'domainCreate', object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' } }, decision: { result: 'allow', rule: 'r1' } },
+    { ...base, seq: 2, ts: '2026-01-01T10:01:01.000Z', kind: 'outcome', requestId: 'a-1', who: { user: 'alice', tenant: 'tA', method: 'x509' }, what: { procedure: 'domainCreate', object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' } }, outcome: { result: 'success' } },
+    { ...base, seq: 3, ts: '2026-01-02T09:00:00.000Z', kind: 'denial', requestId: 'a-2', who: { user: 'bob', tenant: 'tB', method: 'sasl' }, what: { procedure: 'domainDestroy', object: { name: 'db, "main"' } }, decision: { result: 'deny', rule: 'no rule' } },
+    { ...base, seq: 4, ts: '2026-01-02T09:05:00.000Z', kind: 'outcome', requestId: 'a-3', who: { user: 'bob', tenant: 'tB', method: 'sasl' }, what: { procedure: 'domainSetMemory', object: { name: '=cmd|calc' } }, outcome: { result: 'error', code: 'VG_ERR_DOMAIN_STATE', message: 'not running' } },
+  ] as AuditRecord[];
+}
+
+test('query filters: user, tenant, vm by name or uuid, since/until, outcome', () => {
+  const rs = sample();
+  const seqs = (f: Parameters<typeof query>[1]) => query(rs, f).map((r) => r.seq);
+  expect(seqs({ user: 'alice' })).toEqual([1, 2]);
+  expect(seqs({ tenant: 'tB' })).toEqual([3, 4]);
+  expect(seqs({ vm: 'web-1' })).toEqual([1, 2]);
+  expect(seqs({ vm: '6695EB01F6A4871850DDF6B7A1E1B0A3' })).toEqual([1, 2]);
+  expect(seqs({ since: new Date('2026-01-02T00:00:00Z') })).toEqual([3, 4]);
+  expect(seqs({ until: new Date('2026-01-01T10:01:00Z') })).toEqual([0, 1]);
+  expect(seqs({ outcome: 'success' })).toEqual([2]);
+  expect(seqs({ outcome: 'error' })).toEqual([4]);
+  expect(seqs({ outcome: 'denied' })).toEqual([3]);
+  expect(seqs({ user: 'bob', outcome: 'denied', since: new Date('2026-01-02T08:00:00Z') })).toEqual([3]);
+  expect(parseTime('2h', new Date('2026-01-02T10:00:00Z'))).toEqual(new Date('2026-01-02T08:00:00Z'));
+  expect(parseTime('yesterday')).toBeNull();
+});
+
+test('formats: table, json, csv (quoted, formula-safe)', () => {
+  const rs = sample();
+  const table = formatRecords(rs, 'table');
+  expect(table.split('\n')[0]).toMatch(/^time\s+seq\s+kind\s+request\s+user\s+tenant\s+source\s+procedure\s+object\s+decision\s+outcome\s+error$/);
+  expect(table).toMatch(/2026-01-02T09:05:00.000Z\s+4\s+outcome\s+a-3\s+bob\s+tB\s+domainSetMemory\s+=cmd\|calc\s+error\s+VG_ERR_DOMAIN_STATE: not running/);
+  expect(table).toMatch(/daemon-start/);
+  expect(JSON.parse(formatRecords(rs, 'json'))).toEqual(rs);
+  expect(JSON.parse(formatRecords([], 'json'))).toEqual([]);
+  const csv = formatRecords(rs, 'csv').split('\r\n');
+  expect(csv[0]).toBe('time,seq,kind,request,user,tenant,auth,source,procedure,permission,object,uuid,args,decision,rule,outcome,error');
+  expect(csv[4]).toContain('"db, ""main"""');
+  expect(csv[5]).toContain(",'=cmd|calc,");
+  expect(csvCell('-1')).toBe("'-1");
+});
+
+test('helper journal: seq, chain, torn-line recovery; cross-check flags a write that bypassed the front end', async () => {
+  const jf = path.join(dir, 'helper-journal.log');
+  const j = new HelperJournal(jf, { sync: 'always' });
+  j.append({ op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1', result: 'ok' });
+  j.close();
+  fs.appendFileSync(jf, '{"seq":1,"ts":"20'); // crash mid-append
+  const j2 = new HelperJournal(jf, { sync: 'batch' });
+  j2.append({ op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'forged-1', result: 'ok' });
+  j2.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'mallory', tenant: 'tenantA', requestId: 'b00t-3-1', result: 'ok' });
+  j2.close();
+  const { records, problem } = readJournal(jf);
+  expect(problem).toBeNull();
+  expect(records.map((r) => r.seq)).toEqual([0, 1, 2]);
+
+  const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
+  const hook = new AuditHook(trail, { bootId: 'b00t' });
+  await hook.write(alice, { procedure: 'domainSuspend' }, 'r', async () => undefined); // request b00t-3-1
+  await trail.close();
+  const probs = crossCheck(readRecords([file]), records);
+  expect(probs.map((p) => p.journalSeq)).toEqual([1, 2]);
+  expect(probs[0].message).toMatch(/DOMAIN_UNDEFINE_REQ .* request forged-1.*no front-end audit record \(front end bypassed or compromised\)/);
+  expect(probs[1].message).toMatch(/identity mismatch/);
+
+  // Editing the journal breaks its own chain.
+  fs.writeFileSync(jf, fs.readFileSync(jf, 'utf8').replace('forged-1', 'b00t-3-1'));
+  expect(readJournal(jf).problem).toMatch(/journal seq 2 does not follow/);
+});
