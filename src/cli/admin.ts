@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Administration subcommands (pki, user, policy, audit, vm): one table, so each module adds one line here.
+import { auditMain } from './audit';
 import { pkiMain } from './pki';
 import { userMain } from './user';
 
@@ -22,7 +23,7 @@ const ADMIN: Record<string, AdminMain> = {
   pki: pkiMain,
   user: userMain,
   policy: notYet('policy'),
-  audit: notYet('audit'),
+  audit: auditMain,
   vm: notYet('vm'),
 };
 

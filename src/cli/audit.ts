@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+// `virtgate audit verify|query|rotate-key`: offline tools over the audit log files (no daemon connection).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { AuditAppender } from '../audit/appender';
+import { crossCheck } from '../audit/cross-check';
+import { logFiles } from '../audit/fs-layer';
+import { readJournal } from '../audit/journal';
+import { type KeyRing, loadKeys } from '../audit/keys';
+import { FORMATS, type Format, OUTCOMES, type QueryFilter, formatRecords, parseTime, query } from '../audit/query';
+import { readRecords, verifyFiles } from '../audit/verify';
+
+export interface AuditIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+// Where `virtgate start --home DIR` keeps audit state: the key in its own directory, apart from the log.
+export function auditPaths(home: string): { log: string; keyFile: string; journal: string } {
+  return {
+    log: path.join(home, 'log', 'audit.log'),
+    keyFile: path.join(home, 'keys', 'audit.key'),
+    journal: path.join(home, 'lib', 'helper-journal.log'), // the helper's state dir: not writable by the front end
+  };
+}
+
+export const AUDIT_USAGE = `usage: virtgate audit COMMAND [OPTIONS]
+  verify [--key FILE] [--no-anchor] [--allow-partial] [--cross-check HELPER_JOURNAL] [FILE...]
+      check the chain and MACs of FILE and its rotated predecessors (FILE.<seq>); names the first bad record
+  query [--user U] [--tenant T] [--vm NAME|UUID] [--since TIME] [--until TIME]
+        [--outcome success|error|denied|allowed] [--kind K] [--format table|json|csv] [FILE...]
+      TIME is RFC 3339 (2026-01-02T10:00:00Z, 2026-01-02) or relative (15m, 2h, 7d)
+  rotate-key [--key FILE] [--log FILE]
+      add a new HMAC key and record the rotation in the log (not while the daemon holds the log)
+common: --home DIR (default $VIRTGATE_HOME, else ./.virtgate): FILE defaults to HOME/log/audit.log,
+        the key to HOME/keys/audit.key
+exit status: 0 ok, 1 verification failed or problems found, 2 usage
+`;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const COMMON: Options = { home: { type: 'string' }, key: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+const SPECS: Record<string, Options> = {
+  verify: { ...COMMON, 'no-anchor': { type: 'boolean' }, 'allow-partial': { type: 'boolean' }, 'cross-check': { type: 'string' } },
+  query: {
+    ...COMMON,
+    user: { type: 'string' },
+    tenant: { type: 'string' },
+    vm: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    outcome: { type: 'string' },
+    kind: { type: 'string' },
+    format: { type: 'string' },
+  },
+  'rotate-key': { ...COMMON, log: { type: 'string' } },
+};
+
+class Usage extends Error {}
+
+export async function auditMain(argv: string[], io: AuditIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd) {
+    io.stderr(AUDIT_USAGE);
+    return 2;
+  }
+  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    io.stdout(AUDIT_USAGE);
+    return 0;
+  }
+  const spec = SPECS[cmd];
+  try {
+    if (!spec) throw new Usage(`unknown audit command: '${cmd}'`);
+    let values: Record<string, string | boolean | undefined>;
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({ args: rest, options: spec, allowPositionals: true, strict: true }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+    } catch (e) {
+      throw new Usage(`audit ${cmd}: ${(e as Error).message}`);
+    }
+    if (values.help) {
+      io.stdout(AUDIT_USAGE);
+      return 0;
+    }
+    const home = path.resolve(str(values.home) ?? io.env.VIRTGATE_HOME ?? '.virtgate');
+    const paths = auditPaths(home);
+    const keyFile = str(values.key) ?? paths.keyFile;
+    const files = expand(positionals.length ? positionals : [paths.log]);
+    if (cmd === 'verify') return verify(files, keyFile, values, io);
+    if (cmd === 'query') return runQuery(files, values, io);
+    return await rotateKey(str(values.log) ?? positionals[0] ?? paths.log, keyFile, io);
+  } catch (e) {
+    if (e instanceof Usage) {
+      io.stderr(`error: ${e.message}\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    io.stderr(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+// Each active log brings its rotated predecessors (oldest first); other files are taken as given, in the order given.
+function expand(args: string[]): string[] {
+  const out = new Set<string>();
+  for (const a of args) {
+    const f = path.resolve(a);
+    const set = logFiles(f);
+    if (set.length && set[set.length - 1] === f) set.forEach((x) => out.add(x));
+    else if (fs.existsSync(f)) out.add(f);
+    else throw new Error(`${a}: no such file`);
+  }
+  return [...out];
+}
+
+function verify(files: string[], keyFile: string, v: Record<string, unknown>, io: AuditIo): number {
+  let keys: KeyRing | null = null;
+  try {
+    keys = loadKeys(keyFile);
+  } catch (e) {
+    io.stderr(`warning: ${(e as Error).message}: MACs and the anchor not checked, only the hash chain\n`);
+  }
+  const r = verifyFiles(files, { keys, anchor: v['no-anchor'] ? null : `${keyFile}.anchor`, allowPartial: v['allow-partial'] === true });
+  let rc = 0;
+  if (r.ok) {
+    io.stdout(`ok: ${r.records} records, seq ${r.firstSeq}..${r.lastSeq}, ${r.files.length} file(s), ${r.macChecked ? 'chain and MACs' : 'chain only'} verified in ${r.ms.toFixed(0)} ms\n`);
+  } else {
+    io.stdout(`FAILED (${r.problem!.kind}): ${r.problem!.message}\n`);
+    io.stdout(`  ${r.records} records verified before it, seq ${r.firstSeq}..${r.lastSeq}\n`);
+    rc = 1;
+  }
+  const jf = str(v['cross-check']);
+  if (jf) {
+    const j = readJournal(jf);
+    if (j.problem) {
+      io.stdout(`FAILED (helper journal): ${j.problem}\n`);
+      rc = 1;
+    }
+    const probs = crossCheck(readRecords(files), j.records);
+    for (const p of probs) io.stdout(`FAILED (cross-check): ${p.message}\n`);
+    if (probs.length) rc = 1;
+    else io.stdout(`ok: cross-check: all ${j.records.length} writes in the helper journal have front-end audit records\n`);
+  }
+  return rc;
+}
+
+function runQuery(files: string[], v: Record<string, unknown>, io: AuditIo): number {
+  const f: QueryFilter = { user: str(v.user), tenant: str(v.tenant), vm: str(v.vm), kind: str(v.kind) };
+  for (const k of ['since', 'until'] as const) {
+    const s = str(v[k]);
+    if (s === undefined) continue;
+    const t = parseTime(s);
+    if (!t) throw new Usage(`audit query: --${k} '${s}' is not a time (RFC 3339 or 15m/2h/7d)`);
+    f[k] = t;
+  }
+  const outcome = str(v.outcome);
+  if (outcome !== undefined) {
+    if (!(OUTCOMES as readonly string[]).includes(outcome)) throw new Usage(`audit query: --outcome must be one of ${OUTCOMES.join(', ')}`);
+    f.outcome = outcome as QueryFilter['outcome'];
+  }
+  const format = str(v.format) ?? 'table';
+  if (!(FORMATS as readonly string[]).includes(format)) throw new Usage(`audit query: --format must be one of ${FORMATS.join(', ')}`);
+  io.stdout(formatRecords(query(readRecords(files), f), format as Format));
+  return 0;
+}
+
+async function rotateKey(log: string, keyFile: string, io: AuditIo): Promise<number> {
+  const a = await AuditAppender.open({ file: path.resolve(log), keyFile, createKey: false, log: (m) => io.stderr(`${m}\n`) });
+  try {
+    const r = await a.rotateKey();
+    io.stdout(`audit key rotated: ${r.previous} -> ${r.current} (recorded as seq ${r.seq}); keep ${keyFile} for verify\n`);
+  } finally {
+    await a.close();
+  }
+  return 0;
+}

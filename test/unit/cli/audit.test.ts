@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// `virtgate audit verify|query|rotate-key` over real files: exit codes, named records, cross-check, formats.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { HelperJournal } from '../../../src/audit/journal';
+import { FileAuditTrail } from '../../../src/audit/trail';
+import { auditMain, auditPaths } from '../../../src/cli/audit';
+import { main } from '../../../src/cli/main';
+import { AuditHook, type AuditedSession } from '../../../src/unprivileged/audit-hook';
+
+let home: string;
+let p: ReturnType<typeof auditPaths>;
+
+function io() {
+  let out = '';
+  let err = '';
+  return { io: { stdout: (s: string) => void (out += s), stderr: (s: string) => void (err += s), env: { VIRTGATE_HOME: home } }, out: () => out, err: () => err };
+}
+
+const alice: AuditedSession = { id: 1, tenant: 'tA', identity: { user: 'alice', method: 'x509', source: '192.0.2.1:1234' } };
+const uuid = Buffer.from('6695eb01f6a4871850ddf6b7a1e1b0a3', 'hex');
+
+beforeEach(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-cli-'));
+  p = auditPaths(home);
+  const trail = await FileAuditTrail.open({ file: p.log, keyFile: p.keyFile, log: () => undefined });
+  const hook = new AuditHook(trail, { bootId: 'b' });
+  await hook.event('daemon-start');
+  const j = new HelperJournal((fs.mkdirSync(path.dirname(p.journal), { recursive: true }), p.journal), { sync: 'always' });
+  for (let i = 0; i < 5; i++) {
+    await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 }, memory: 1024 * i } }, 'r', async (requestId) => {
+      j.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId, result: 'ok' });
+    });
+  }
+  await hook.denied({ ...alice, identity: { ...alice.identity!, user: 'bob' } }, { procedure: 'domainDestroy', args: { dom: { name: 'vm1', uuid, id: 1 } } }, 'no rule');
+  j.close();
+  await trail.close();
+});
+afterEach(() => fs.rmSync(home, { recursive: true, force: true }));
+
+test('verify: ok, then a one-byte edit fails with exit 1 naming the record', async () => {
+  const t = io();
+  expect(await auditMain(['verify'], t.io)).toBe(0);
+  expect(t.out()).toMatch(/^ok: 12 records, seq 0\.\.11, 1 file\(s\), chain and MACs verified in \d+ ms\n$/);
+  fs.writeFileSync(p.log, fs.readFileSync(p.log, 'utf8').replace('"memory":3072', '"memory":3073'));
+  const t2 = io();
+  expect(await auditMain(['verify', p.log], t2.io)).toBe(1);
+  expect(t2.out()).toMatch(/FAILED \(edited\): .*audit\.log:8: record seq 7 was edited or forged \(MAC mismatch\)/);
+});
+
+test('verify --cross-check: clean, then a write that reached the helper directly is reported', async () => {
+  const t = io();
+  expect(await auditMain(['verify', '--cross-check', p.journal], t.io)).toBe(0);
+  expect(t.out()).toMatch(/ok: cross-check: all 5 writes in the helper journal have front-end audit records/);
+  const j = new HelperJournal(p.journal, { sync: 'always' });
+  j.append({ op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: 'direct-1', result: 'ok' });
+  j.close();
+  const t2 = io();
+  expect(await auditMain(['verify', '--cross-check', p.journal], t2.io)).toBe(1);
+  expect(t2.out()).toMatch(/FAILED \(cross-check\): helper journal seq 5: DOMAIN_UNDEFINE_REQ on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/);
+});
+
+test('query: filters and formats through the CLI; bad options exit 2', async () => {
+  const t = io();
+  expect(await auditMain(['query', '--user', 'bob', '--format', 'json'], t.io)).toBe(0);
+  const recs = JSON.parse(t.out());
+  expect(recs).toHaveLength(1);
+  expect(recs[0]).toMatchObject({ kind: 'denial', who: { user: 'bob' }, what: { procedure: 'domainDestroy', object: { name: 'vm1' } } });
+  const t2 = io();
+  expect(await auditMain(['query', '--vm', 'vm3', '--outcome', 'success', '--format', 'csv', '--since', '1h'], t2.io)).toBe(0);
+  expect(t2.out().trim().split('\r\n')).toHaveLength(2);
+  const t3 = io();
+  expect(await auditMain(['query', '--tenant', 'tA'], t3.io)).toBe(0);
+  expect(t3.out().trim().split('\n')).toHaveLength(2 + 11);
+  const t4 = io();
+  expect(await auditMain(['query', '--format', 'xml'], t4.io)).toBe(2);
+  expect(t4.err()).toMatch(/--format must be one of table, json, csv/);
+  expect(await auditMain(['query', '--since', 'last tuesday'], io().io)).toBe(2);
+  expect(await auditMain(['frob'], io().io)).toBe(2);
+  expect(await auditMain([], io().io)).toBe(2);
+});
+
+test('rotate-key through the CLI: recorded, old and new records verify', async () => {
+  const t = io();
+  expect(await auditMain(['rotate-key'], t.io)).toBe(0);
+  expect(t.out()).toMatch(/^audit key rotated: [0-9a-f]{16} -> [0-9a-f]{16} \(recorded as seq 12\)/);
+  const t2 = io();
+  expect(await auditMain(['verify'], t2.io)).toBe(0);
+  expect(t2.out()).toMatch(/ok: 13 records/);
+});
+
+test('virtgate audit is wired into the main command', async () => {
+  const t = io();
+  const cli = { ...t.io, connect: async () => { throw new Error('no daemon needed'); }, readFile: () => '', interrupted: () => new Promise<void>(() => undefined) };
+  expect(await main(['audit', 'verify', '--home', home], cli as never)).toBe(0);
+  expect(t.out()).toMatch(/^ok: 12 records/);
+});
