@@ -134,10 +134,10 @@ export class AuditAppender {
     }
     this.#anchorFd = await F.open(this.#anchorFile, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     const anchor = await this.#readAnchor();
-    if (anchor && anchor.seq > (head?.seq ?? -1)) {
+    if (anchor && anchor.log === path.basename(this.file) && anchor.seq > (head?.seq ?? -1)) {
       // Records the anchor saw durable are gone (log deleted or cut while we were down): keep the evidence, continue the chain.
       this.#internal.push({ name: 'log-gap', detail: { missingFrom: (head?.seq ?? -1) + 1, missingTo: anchor.seq } });
-      head = anchor;
+      head = { seq: anchor.seq, hash: anchor.hash };
     }
     if (head) {
       this.#seq = head.seq;
@@ -166,7 +166,7 @@ export class AuditAppender {
     return { seq: rec.seq, hash: lineHash(ll.line) };
   }
 
-  async #readAnchor(): Promise<{ seq: number; hash: string } | null> {
+  async #readAnchor(): Promise<Anchor | null> {
     const buf = Buffer.alloc(ANCHOR_BYTES);
     const n = await this.#fs.read(this.#anchorFd, buf, 0);
     return parseAnchor(buf.subarray(0, n).toString('utf8'), this.#keys);
@@ -314,7 +314,7 @@ export class AuditAppender {
 
   async #writeAnchor(): Promise<void> {
     const key = this.#keys.current;
-    const body = JSON.stringify({ seq: this.#seq, hash: this.#hash, key: key.id });
+    const body = JSON.stringify({ log: path.basename(this.file), seq: this.#seq, hash: this.#hash, key: key.id });
     const text = `${body.slice(0, -1)},"mac":"${hmacHex(key.key, 'anchor\0' + body)}"}`;
     const buf = Buffer.alloc(ANCHOR_BYTES, 0x20);
     buf.write(text);
@@ -366,16 +366,23 @@ export class AuditAppender {
   }
 }
 
-export function parseAnchor(text: string, keys: KeyRing): { seq: number; hash: string } | null {
+// The anchor names its log by base name, so one key file can serve several logs without confusing them.
+export interface Anchor {
+  log: string;
+  seq: number;
+  hash: string;
+}
+
+export function parseAnchor(text: string, keys: KeyRing): Anchor | null {
   const t = text.trim();
   if (!t) return null;
   const parts = splitMac(t);
   if (!parts) return null;
   try {
-    const o = JSON.parse(parts.body) as { seq: number; hash: string; key: string };
+    const o = JSON.parse(parts.body) as Anchor & { key: string };
     const k = keys.byId.get(o.key);
     if (!k || hmacHex(k.key, 'anchor\0' + parts.body) !== parts.mac) return null;
-    return { seq: o.seq, hash: o.hash };
+    return { log: o.log, seq: o.seq, hash: o.hash };
   } catch {
     return null;
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Offline verification of the audit chain across rotated files: names the first record edited, deleted, inserted, reordered or cut off.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseAnchor } from './appender';
 import type { KeyRing } from './keys';
 import { type AuditRecord, GENESIS, checkShape, hmacHex, lineHash, splitMac } from './schema';
@@ -154,8 +155,9 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
     } catch {
       // no anchor yet
     }
-    const a = text ? parseAnchor(text, keys) : null;
     const last = entries[entries.length - 1];
+    const parsed = text ? parseAnchor(text, keys) : null;
+    const a = parsed && parsed.log === path.basename(last.file).replace(/\.\d{12}$/, '') ? parsed : null; // another log's anchor says nothing here
     if (text && !a) {
       return result({ kind: 'unanchored', file: opts.anchor, line: 0, message: `${opts.anchor}: anchor does not verify (edited)` }, entries.length, start, lastSeq);
     }
