@@ -51,10 +51,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
     const built = buildCClient();
     if ('why' in built) notes.push(`C client rows skipped: ${built.why}`);
     const virtgate = await startVirtgate(log);
-    const lv = await startLibvirtd(sizes.clients, log, notes);
+    const lv = await startLibvirtd(virtgate.pki, sizes.clients, log, notes);
     if ('why' in lv) notes.push(`no libvirtd column: ${lv.why}`);
     const ctx: BenchCtx = {
-      quick,
       sizes,
       virtgate,
       libvirtd: 'why' in lv ? null : lv,

@@ -36,13 +36,11 @@ export interface RowResult {
   // virtgate / libvirtd of: time per call or p99 latency (lower is better), or calls/s (higher is better).
   ratioOf: RatioOf;
   ratio: number | null;
-  note?: string; // why the libvirtd column is empty, or what the row stands in for
 }
 
 export type RatioOf = 'time' | 'calls/s' | 'p99';
 
 export interface BenchCtx {
-  quick: boolean;
   sizes: Sizes;
   virtgate: Target;
   libvirtd: Target | null;

@@ -37,7 +37,9 @@ export function libvirtdVersion(): string | null {
 }
 
 // Resolves to the target, or to the reason it could not start (the bench then reports virtgate alone).
-export async function startLibvirtd(maxClients: number, log: (m: string) => void, notes: string[]): Promise<Target | { why: string }> {
+// `pki` is virtgate's development PKI: libvirtd serves TLS with the same CA and server certificate, so one client
+// certificate (pki/admin, a libvirt pkipath) reaches both.
+export async function startLibvirtd(pki: string, maxClients: number, log: (m: string) => void, notes: string[]): Promise<Target | { why: string }> {
   if (!fs.existsSync(LIBVIRTD)) return { why: `${LIBVIRTD} not found (install Debian package libvirt-daemon)` };
   // As root, a second libvirtd would collide with the system one's pid files: run it as nobody in session mode.
   const asRoot = process.getuid?.() === 0;
@@ -45,7 +47,13 @@ export async function startLibvirtd(maxClients: number, log: (m: string) => void
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-libvirtd-'));
   const sockDir = path.join(dir, 'sock');
   const port = await freePort();
+  const tlsPort = await freePort();
   fs.mkdirSync(sockDir);
+  const tls = path.join(dir, 'tls');
+  fs.mkdirSync(tls);
+  fs.copyFileSync(path.join(pki, 'ca', 'cacert.pem'), path.join(tls, 'cacert.pem'));
+  fs.copyFileSync(path.join(pki, 'server', 'servercert.pem'), path.join(tls, 'servercert.pem'));
+  fs.copyFileSync(path.join(pki, 'server', 'private', 'serverkey.pem'), path.join(tls, 'serverkey.pem'));
   for (const d of ['run', 'config', 'cache']) fs.mkdirSync(path.join(dir, d));
   fs.writeFileSync(path.join(dir, 'guests.xml'), nodeXml());
   fs.writeFileSync(
@@ -56,7 +64,12 @@ export async function startLibvirtd(maxClients: number, log: (m: string) => void
       'unix_sock_ro_perms = "0777"',
       'auth_unix_rw = "none"',
       'auth_unix_ro = "none"',
-      'listen_tls = 0',
+      'listen_tls = 1',
+      `tls_port = "${tlsPort}"`,
+      `ca_file = "${path.join(tls, 'cacert.pem')}"`,
+      `cert_file = "${path.join(tls, 'servercert.pem')}"`,
+      `key_file = "${path.join(tls, 'serverkey.pem')}"`,
+      'auth_tls = "none"',
       'listen_tcp = 1',
       'listen_addr = "127.0.0.1"',
       `tcp_port = "${port}"`,
@@ -84,20 +97,21 @@ export async function startLibvirtd(maxClients: number, log: (m: string) => void
   };
   const forget = onCleanup(stop);
   const sock = path.join(sockDir, 'libvirt-sock');
-  const ready = await waitReady(proc, sock, port);
+  const ready = await waitReady(proc, sock, [port, tlsPort]);
   if (ready !== true) {
     forget();
     await stop();
     const errors = out.split('\n').filter((l) => / error : /.test(l) || /spawn:/.test(l)).slice(-3);
     return { why: `libvirtd did not start (${ready})${errors.length ? `: ${errors.join(' | ')}` : ''}` };
   }
-  log(`libvirtd: started as ${asRoot ? 'nobody' : 'this user'} in ${dir} (tcp port ${port})`);
+  log(`libvirtd: started as ${asRoot ? 'nobody' : 'this user'} in ${dir} (tcp port ${port}, tls port ${tlsPort})`);
   notes.push('libvirtd test driver: each connection to a node file gets its own driver instance, which its per-connection RSS includes');
   const guests = path.join(dir, 'guests.xml');
   return {
     name: 'libvirtd',
     unixUri: `test+unix://${guests}?socket=${sock}`,
     tcpUri: `test+tcp://127.0.0.1:${port}${guests}`,
+    tlsUri: `test+tls://127.0.0.1:${tlsPort}${guests}?pkipath=${path.join(pki, 'admin')}`,
     processes: () => (proc.pid ? [{ label: 'libvirtd', pid: proc.pid }] : []),
     stop: async () => {
       forget();
@@ -106,12 +120,14 @@ export async function startLibvirtd(maxClients: number, log: (m: string) => void
   };
 }
 
-// True once both the unix socket and the TCP port accept, else why not.
-async function waitReady(proc: ChildProcess, sock: string, port: number): Promise<true | string> {
+// True once the unix socket and the TCP ports accept, else why not.
+async function waitReady(proc: ChildProcess, sock: string, ports: number[]): Promise<true | string> {
   const deadline = Date.now() + 20000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null || proc.signalCode !== null) return `exited with ${proc.signalCode ?? proc.exitCode}`;
-    if ((await canConnect({ path: sock })) && (await canConnect({ host: '127.0.0.1', port }))) return true;
+    let up = await canConnect({ path: sock });
+    for (const port of ports) up &&= await canConnect({ host: '127.0.0.1', port });
+    if (up) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
   return 'not listening after 20 s';

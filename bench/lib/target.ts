@@ -6,6 +6,7 @@ export interface Target {
   name: 'virtgate' | 'libvirtd';
   unixUri: string;
   tcpUri: string | null; // null when the daemon has no TCP listener
+  tlsUri: string | null; // null when it has no TLS listener
   // Processes whose RSS matters, by label (virtgate: front end and helper; libvirtd: itself).
   processes(): { label: string; pid: number }[];
   stop(): Promise<void>;

@@ -13,9 +13,20 @@ const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
 const guestXml = (name: string): string =>
   `<domain type='test'><name>${name}</name><memory unit='MiB'>512</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>`;
 
-export async function startVirtgate(log: (m: string) => void): Promise<Target> {
+// Plain TCP carries no identity ("anonymous"); grant it what local root and the admin certificate have, so the
+// TCP row measures the transport and not a denial.
+const POLICY = `g, root, host-admin, *
+g, admin, host-admin, *
+g, anonymous, host-admin, *
+`;
+
+// The virtgate target, plus its development PKI (HOME/pki: ca/, server/, admin/), which libvirtd's TLS listener reuses.
+export async function startVirtgate(log: (m: string) => void): Promise<Target & { pki: string }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-'));
-  const proc = spawn(process.execPath, [START, '--home', home, '--tcp', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  fs.mkdirSync(path.join(home, 'etc'));
+  fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), POLICY);
+  const args = [START, '--home', home, '--tcp', '127.0.0.1:0', '--tls', '127.0.0.1:0'];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = async (): Promise<void> => {
     await stopChild(proc);
     fs.rmSync(home, { recursive: true, force: true });
@@ -33,8 +44,9 @@ export async function startVirtgate(log: (m: string) => void): Promise<Target> {
     };
     poll();
   });
-  // The front end prints the port it bound; start.js's own hint repeats the requested :0.
-  const port = Number(/virtgated: listening on tcp [^\s]+:(\d+)/.exec(out)?.[1]);
+  // The front end prints the ports it bound.
+  const port = (kind: string): number => Number(new RegExp(`virtgated: listening on ${kind} [^\\s]+:(\\d+)`).exec(out)?.[1]);
+  const pki = path.join(home, 'pki');
   const sock = path.join(home, 'run', 'virtgate-sock');
   const unixUri = `test+unix:///default?socket=${sock}`;
 
@@ -47,14 +59,16 @@ export async function startVirtgate(log: (m: string) => void): Promise<Target> {
   } finally {
     await c.close();
   }
-  log(`virtgate: started on ${home} (tcp port ${port}, ${GUESTS} running guests)`);
+  log(`virtgate: started on ${home} (tcp port ${port('tcp')}, tls port ${port('tls')}, ${GUESTS} running guests)`);
 
   const front = `virtgated.js --home ${home}`;
   const helper = `virtgate-helper.js --socket ${path.join(home, 'run', 'helper-sock')}`;
   return {
     name: 'virtgate',
     unixUri,
-    tcpUri: port ? `test+tcp://127.0.0.1:${port}/default` : null,
+    tcpUri: port('tcp') ? `test+tcp://127.0.0.1:${port('tcp')}/default` : null,
+    tlsUri: port('tls') ? `test+tls://127.0.0.1:${port('tls')}/default?pkipath=${path.join(pki, 'admin')}` : null,
+    pki,
     processes: () =>
       [
         { label: 'front end', pid: pgrep(front) },

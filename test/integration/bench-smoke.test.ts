@@ -17,7 +17,7 @@ test('every row runs against virtgate (and libvirtd when it starts) and lands in
     if (!report.libvirtd.running) process.stdout.write(`note: bench ran without libvirtd: ${report.libvirtd.why}\n`);
 
     const expected = [
-      ...(report.cClient.built ? ['1 sequential/C/unix', '1 sequential/C/tcp'] : []),
+      ...(report.cClient.built ? ['1 sequential/C/unix', '1 sequential/C/tcp', '1 sequential/C/tls'] : []),
       '1 sequential/TS/unix',
       ...(report.cClient.built ? ['2 pipelined/C'] : []),
       '2 pipelined/TS',
