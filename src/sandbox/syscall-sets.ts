@@ -731,7 +731,7 @@ export const FRONT_SYSCALLS: readonly string[] = [
   'writev',
 ];
 
-// helper: @system-service minus @privileged @resources @mount @module @raw-io @reboot @swap @debug @cpu-emulation @obsolete @clock @keyring @memlock (337 names)
+// helper: @system-service minus @privileged @resources @mount @module @raw-io @reboot @swap @debug @cpu-emulation @obsolete @clock @keyring @memlock execve execveat fork vfork process_vm_readv process_vm_writev kcmp userfaultfd (329 names)
 export const HELPER_SYSCALLS: readonly string[] = [
   '_llseek',
   '_newselect',
@@ -773,8 +773,6 @@ export const HELPER_SYSCALLS: readonly string[] = [
   'epoll_wait_old',
   'eventfd',
   'eventfd2',
-  'execve',
-  'execveat',
   'exit',
   'exit_group',
   'faccessat',
@@ -792,7 +790,6 @@ export const HELPER_SYSCALLS: readonly string[] = [
   'fgetxattr',
   'flistxattr',
   'flock',
-  'fork',
   'fremovexattr',
   'fsetxattr',
   'fstat',
@@ -861,7 +858,6 @@ export const HELPER_SYSCALLS: readonly string[] = [
   'ioctl',
   'ioprio_get',
   'ipc',
-  'kcmp',
   'kill',
   'lgetxattr',
   'link',
@@ -925,8 +921,6 @@ export const HELPER_SYSCALLS: readonly string[] = [
   'preadv2',
   'prlimit64',
   'process_madvise',
-  'process_vm_readv',
-  'process_vm_writev',
   'pselect6',
   'pselect6_time64',
   'pwrite64',
@@ -1058,12 +1052,10 @@ export const HELPER_SYSCALLS: readonly string[] = [
   'unlinkat',
   'unshare',
   'uretprobe',
-  'userfaultfd',
   'utime',
   'utimensat',
   'utimensat_time64',
   'utimes',
-  'vfork',
   'vmsplice',
   'wait4',
   'waitid',

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// applySandbox(role): privilege drop (front end, from root) then seccomp, once, with a report to log (sandbox boundary).
+import { VG_ERR_SANDBOX_CONFIG } from '../common/errors';
+import { type PrivDropReport, dropPrivileges } from './privdrop';
+import { type DefaultAction, type SeccompReport, UNIX_SOCKETS_ONLY, applySeccomp } from './seccomp';
+import { FRONT_SYSCALLS, HELPER_SYSCALLS } from './syscall-sets';
+
+export { permissionFlags, frontPermissionPaths, helperPermissionPaths } from './node-flags';
+export type { PermissionPaths } from './node-flags';
+
+export type Role = 'front' | 'helper';
+
+export interface SandboxOptions {
+  user?: string | number; // front end only: drop to this user when started as root
+  group?: string | number;
+  groups?: ReadonlyArray<string | number>;
+  seccomp?: boolean; // default true
+  defaultAction?: DefaultAction; // default: errno for the front end, kill for the helper
+}
+
+export interface SandboxReport {
+  role: Role;
+  privdrop: PrivDropReport | { skipped: string };
+  seccomp: SeccompReport | { skipped: string };
+  permissionModel: boolean; // started with --experimental-permission
+  totalMs: number;
+}
+
+let applied: SandboxReport | null = null;
+
+// Call once, after every socket is bound and every privileged set-up step (chown, chmod) is done, and before the
+// first untrusted byte is read. Privilege drop comes first: the filter removes setuid/setgroups (@privileged).
+export function applySandbox(role: Role, o: SandboxOptions = {}): SandboxReport {
+  if (role !== 'front' && role !== 'helper') throw VG_ERR_SANDBOX_CONFIG('role', `'front' or 'helper', not ${String(role)}`);
+  if (applied) throw VG_ERR_SANDBOX_CONFIG('role', `sandbox already applied (${applied.role})`);
+  if (role === 'helper' && o.user !== undefined) throw VG_ERR_SANDBOX_CONFIG('user', 'the helper keeps root; set User= on the front end instead');
+  const t0 = process.hrtime.bigint();
+  let privdrop: SandboxReport['privdrop'];
+  if (o.user === undefined) privdrop = { skipped: role === 'helper' ? 'helper stays root' : 'no user configured' };
+  else if (process.geteuid?.() !== 0) privdrop = { skipped: `not root (uid ${process.geteuid?.()})` };
+  else privdrop = dropPrivileges({ user: o.user, group: o.group, groups: o.groups });
+
+  let seccomp: SandboxReport['seccomp'];
+  if (o.seccomp === false) seccomp = { skipped: 'disabled by configuration' };
+  else
+    seccomp = applySeccomp(
+      role === 'front'
+        ? { allow: FRONT_SYSCALLS, defaultAction: o.defaultAction ?? 'errno' }
+        : { allow: HELPER_SYSCALLS, defaultAction: o.defaultAction ?? 'kill', argRules: UNIX_SOCKETS_ONLY },
+    );
+  applied = {
+    role,
+    privdrop,
+    seccomp,
+    permissionModel: (process as { permission?: unknown }).permission !== undefined,
+    totalMs: Math.round((Number(process.hrtime.bigint() - t0) / 1e6) * 100) / 100,
+  };
+  return applied;
+}
+
+// One log line: what the process runs under, for the start-up log.
+export function describeSandbox(r: SandboxReport): string {
+  const p = 'skipped' in r.privdrop ? `privdrop skipped (${r.privdrop.skipped})` : `uid ${r.privdrop.uid} gid ${r.privdrop.gid} groups [${r.privdrop.groups.join(',')}]${r.privdrop.boundingSetCleared ? ', bounding set empty' : ''}`;
+  const s =
+    'skipped' in r.seccomp
+      ? `seccomp skipped (${r.seccomp.skipped})`
+      : `seccomp ${r.seccomp.allowed} syscalls allowed, default ${r.seccomp.defaultAction}, no-new-privs, tsync ${r.seccomp.threads ? `${r.seccomp.threads.filtered}/${r.seccomp.threads.total} threads` : 'on'}, ${r.seccomp.loadMs} ms`;
+  return `sandbox (${r.role}): ${p}; ${s}; node permission model ${r.permissionModel ? 'on' : 'off'}`;
+}
