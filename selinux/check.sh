@@ -1,0 +1,67 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Builds selinux/virtgate.pp, links it against Debian's base.pp and asserts the boundary rules with sesearch (no SELinux kernel needed).
+# Needs: checkpolicy semodule-utils selinux-policy-dev setools (apt-get install), and base.pp: $BASE_PP, or fetched with
+# `apt-get download selinux-policy-default` + dpkg-deb -x. Exit 0 = all assertions hold, 1 = a failure, 77 = tools missing.
+set -eu
+# VIRTGATE_SELINUX_SRC: check another copy of the sources (the test uses it to prove a bad rule fails).
+here=${VIRTGATE_SELINUX_SRC:-$(cd "$(dirname "$0")" && pwd)}
+for t in make checkmodule semodule_package semodule_link semodule_expand sesearch bunzip2; do
+  command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not found; apt-get install checkpolicy semodule-utils selinux-policy-dev setools bzip2"; exit 77; }
+done
+[ -f /usr/share/selinux/devel/Makefile ] || { echo "SKIP: /usr/share/selinux/devel/Makefile missing; apt-get install selinux-policy-dev"; exit 77; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/virtgate-selinux.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cp "$here/virtgate.te" "$here/virtgate.fc" "$here/virtgate.if" "$work/"
+cd "$work"
+
+# 1. refpolicy-style build (m4 macros -> checkmodule -> semodule_package).
+make -s -f /usr/share/selinux/devel/Makefile virtgate.pp >build.log 2>&1 || { cat build.log; echo "FAIL: module does not build"; exit 1; }
+
+# 2. base.pp: checkmodule does not check that required types exist; only linking against the real base does.
+if [ -n "${BASE_PP:-}" ]; then
+  cp "$BASE_PP" base.pp
+elif [ -f /usr/share/selinux/default/base.pp ]; then
+  cp /usr/share/selinux/default/base.pp base.pp
+elif [ -f /usr/share/selinux/default/base.pp.bz2 ]; then
+  bunzip2 -kc /usr/share/selinux/default/base.pp.bz2 >base.pp
+else
+  (apt-get download selinux-policy-default >download.log 2>&1 && dpkg-deb -x selinux-policy-default_*.deb root) || { cat download.log; echo "SKIP: cannot fetch selinux-policy-default (set BASE_PP=/path/base.pp)"; exit 77; }
+  bunzip2 -kc root/usr/share/selinux/default/base.pp.bz2 >base.pp
+fi
+semodule_link -o linked.lnk base.pp virtgate.pp >link.log 2>&1 || { cat link.log; echo "FAIL: semodule_link"; exit 1; }
+semodule_expand linked.lnk policy.bin || { echo "FAIL: semodule_expand"; exit 1; }
+
+fail=0
+count() { sesearch "$@" policy.bin | grep -c '^\(allow\|type_transition\)' || true; }
+expect() { # name, want, got
+  if [ "$3" = "$2" ]; then echo "ok   $1: $3"; else echo "FAIL $1: want $2, got $3"; fail=1; fi
+}
+at_most() {
+  if [ "$3" -le "$2" ]; then echo "ok   $1: $3 (<= $2)"; else echo "FAIL $1: want <= $2, got $3"; fail=1; fi
+}
+
+# Goal 9: front -> helper is exactly one rule, and it is unix_stream_socket connectto.
+expect 'front->helper allow rules' 1 "$(count -A -s virtgate_front_t -t virtgate_helper_t)"
+expect 'front->helper rule is connectto' 1 "$(count -A -s virtgate_front_t -t virtgate_helper_t -c unix_stream_socket -p connectto)"
+expect 'helper->front allow rules' 0 "$(count -A -s virtgate_helper_t -t virtgate_front_t)"
+expect 'front capability rules' 0 "$(count -A -s virtgate_front_t -c capability)"
+expect 'front capability2 rules' 0 "$(count -A -s virtgate_front_t -c capability2)"
+at_most 'helper capability rules' 3 "$(count -A -s virtgate_helper_t -c capability)"
+# The helper runs --jitless: no W+X memory; and it cannot open a network socket of its own.
+expect 'helper execmem' 0 "$(count -A -s virtgate_helper_t -c process -p execmem)"
+expect 'helper own tcp/udp sockets' 0 "$(( $(count -A -s virtgate_helper_t -t virtgate_helper_t -c tcp_socket) + $(count -A -s virtgate_helper_t -t virtgate_helper_t -c udp_socket) ))"
+# Audit log: append-only for the front end.
+for p in write rename unlink setattr; do
+  expect "front audit log file $p" 0 "$(count -A -s virtgate_front_t -t virtgate_audit_log_t -c file -p $p)"
+done
+expect 'front audit log append' 1 "$(count -A -s virtgate_front_t -t virtgate_audit_log_t -c file -p append)"
+# The front end cannot touch the helper's state.
+expect 'front -> helper state' 0 "$(count -A -s virtgate_front_t -t virtgate_helper_var_lib_t)"
+# systemd (init_t) enters each domain when it runs the labelled executable.
+expect 'init -> helper transition' 1 "$(count -T -s init_t -t virtgate_helper_exec_t -c process)"
+expect 'init -> front transition' 1 "$(count -T -s init_t -t virtgate_front_exec_t -c process)"
+
+echo "module: $(wc -c <virtgate.pp) bytes; rules with source virtgate_helper_t: $(count -A -s virtgate_helper_t), virtgate_front_t: $(count -A -s virtgate_front_t)"
+exit $fail
