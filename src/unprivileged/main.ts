@@ -43,9 +43,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const home = values.home ?? '.virtgate';
   const file = values.config ?? path.join(home, 'etc', 'virtgate.conf');
   const fromFile = fs.existsSync(file) || values.config ? parseConfigText(fs.readFileSync(file, 'utf8'), file) : {};
-  const config = resolveConfig({
-    ...fromFile,
-    home: values.home ?? (fromFile.home as string | undefined),
+  const flags: Record<string, unknown> = {
+    home: values.home,
     unixSocket: values.socket,
     unixSocketRo: values['socket-ro'],
     helperSocket: values['helper-socket'],
@@ -55,7 +54,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     maxClientRequests: num(values['max-client-requests']),
     keepaliveInterval: num(values['keepalive-interval']),
     keepaliveCount: num(values['keepalive-count']),
-  });
+  };
+  // A flag that was not given must not hide the file's value.
+  const config = resolveConfig({ ...fromFile, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) });
   const daemon = new Daemon(config);
   const stop = (): void => {
     daemon.stop().then(() => process.exit(0));
