@@ -30,8 +30,19 @@ const zones = [
   {
     files: ['src/privileged/**/*.ts'],
     paths: ['node:tls', 'tls', 'node:http', 'http', 'node:https', 'https', 'node:http2', 'http2', ...heavy],
-    patterns: ['protocol', 'unprivileged', 'policy', 'client', 'cli'].flatMap(folder),
-    why: 'the root helper imports only ipc/, common/, sandbox/ and its drivers',
+    patterns: [
+      ...['protocol', 'unprivileged', 'policy', 'client', 'cli', 'accounts', 'pki'].flatMap(folder),
+      // Of audit/, only the winston-free journal and the pure record schema.
+      ...['../audit/*', '../../audit/*', '**/audit/*'],
+      ...['!../audit/journal', '!../../audit/journal', '!../audit/schema', '!../../audit/schema'],
+    ],
+    why: 'the root helper imports only ipc/, common/, sandbox/, audit/journal, audit/schema and its drivers',
+  },
+  {
+    files: ['src/sandbox/**/*.ts'],
+    paths: ['node:tls', 'tls', 'node:http', 'http', 'node:https', 'https', 'node:http2', 'http2', 'node:child_process', 'child_process', ...heavy],
+    patterns: ['protocol', 'ipc', 'privileged', 'unprivileged', 'policy', 'audit', 'client', 'cli'].flatMap(folder),
+    why: 'sandbox/ holds confinement primitives over common/ and koffi; both processes import it, so it imports neither',
   },
   {
     files: ['src/unprivileged/**/*.ts'],
