@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The policy seam of the dispatch pipeline: can(identity, object, permission) -> Decision.
-// The Casbin implementation replaces AllowAllAuthorizer (issue 5); the pipeline already calls it for every permission.
+// CasbinAuthorizer (engine.ts) implements it; AllowAllAuthorizer remains for tests that exercise other layers.
+import { isReadPermission } from './vocabulary';
 
 export interface Subject {
   user: string;
@@ -12,6 +13,7 @@ export interface PolicyObject {
   kind: 'connect' | 'domain';
   name: string; // domain name, or the connection's driver
   uuid?: string;
+  tenant?: string; // a domain's recorded tenant ('' = none); ignored for `connect`
 }
 
 export interface Decision {
@@ -21,6 +23,9 @@ export interface Decision {
 
 export interface Authorizer {
   can(subject: Subject, object: PolicyObject, permission: string): Decision;
+  // The tenants a user belongs to (for the explicit choice at connect time); undefined = no tenancy (allow-all seam).
+  tenantsOf?(user: string): string[];
+  mayUseTenant?(user: string, tenant: string): boolean;
 }
 
 // Everything is allowed except what a read-only connection may never do.
@@ -31,8 +36,4 @@ export class AllowAllAuthorizer implements Authorizer {
   }
 }
 
-// What a read-only socket may ever be granted, whatever the policy says.
-export function isReadPermission(permission: string): boolean {
-  const perm = permission.split(':')[1] ?? '';
-  return perm === 'getattr' || perm === 'read' || perm.startsWith('search_');
-}
+export { isReadPermission } from './vocabulary';
