@@ -55,6 +55,9 @@ export const Op = {
   // One ack answer, then one answer per lifecycle event, all with the subscribing request's id.
   EVENTS_SUBSCRIBE_REQ: 24,
   EVENTS_SUBSCRIBE_ANS: 25,
+  // Host-admin reassignment of a VM's tenant (`virtgate vm set-tenant`); the front end decides who may ask.
+  DOMAIN_SET_TENANT_REQ: 26,
+  DOMAIN_SET_TENANT_ANS: 27,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -88,6 +91,14 @@ export function checkDomainName(name: string, field = 'name'): string {
     throw VG_ERR_IPC_VALIDATION(field, 'domain names are 1-64 characters of [A-Za-z0-9_.+:@-], not starting with . + : @ or -');
   }
   return name;
+}
+
+// Tenant names: '' = none (host-level), else 1-64 characters of [A-Za-z0-9_.@+-], not starting with a punctuation mark.
+const TENANT_RE = /^([A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63})?$/;
+
+export function checkTenantName(tenant: string, field = 'tenant'): string {
+  if (!TENANT_RE.test(tenant)) throw VG_ERR_IPC_VALIDATION(field, 'tenant names are 0-64 characters of [A-Za-z0-9_.@+-], not starting with . @ + or -');
+  return tenant;
 }
 
 export function checkUuid(uuid: Buffer, field = 'uuid'): Buffer {
@@ -133,6 +144,7 @@ export interface DomainSummary {
   state: number; // virDomainState
   reason: number;
   persistent: boolean;
+  tenant?: string; // the tenant the VM belongs to ('' = none); always set by the decoder
 }
 
 export interface DomainInfo extends DomainSummary {
@@ -189,6 +201,7 @@ export interface Requests {
   [Op.DOMAIN_SET_MEMORY_REQ]: { actor: Actor; uuid: Buffer; memoryKiB: bigint; live: boolean; config: boolean; max: boolean };
   [Op.DOMAIN_SET_VCPUS_REQ]: { actor: Actor; uuid: Buffer; nvcpus: number; live: boolean; config: boolean; max: boolean };
   [Op.EVENTS_SUBSCRIBE_REQ]: Record<string, never>;
+  [Op.DOMAIN_SET_TENANT_REQ]: { actor: Actor; uuid: Buffer; tenant: string };
 }
 
 export interface Answers {
@@ -205,6 +218,7 @@ export interface Answers {
   [Op.DOMAIN_SET_MEMORY_ANS]: Record<string, never>;
   [Op.DOMAIN_SET_VCPUS_ANS]: Record<string, never>;
   [Op.EVENTS_SUBSCRIBE_ANS]: { event: LifecycleEvent | null }; // null = the subscription ack
+  [Op.DOMAIN_SET_TENANT_ANS]: DomainSummary;
 }
 
 export type RequestOp = keyof Requests;
@@ -246,6 +260,7 @@ function xmlField(r: XdrReader): string {
 export const summaryCodec: Codec<DomainSummary> = {
   encode(w, d) {
     w.string(d.name, IpcLimits.NAME_MAX).opaqueFixed(d.uuid, 16).i32(d.id).i32(d.state).i32(d.reason).bool(d.persistent);
+    w.string(d.tenant ?? '', 64);
   },
   decode(r) {
     return {
@@ -255,6 +270,7 @@ export const summaryCodec: Codec<DomainSummary> = {
       state: checkRange(r.i32('state'), 0, 7, 'state'),
       reason: checkRange(r.i32('reason'), 0, 64, 'reason'),
       persistent: r.bool('persistent'),
+      tenant: checkTenantName(r.string(64, 'tenant')),
     };
   },
 };
@@ -377,6 +393,10 @@ export const requestCodecs: { [K in RequestOp]: Codec<Requests[K]> } = {
     }),
   },
   [Op.EVENTS_SUBSCRIBE_REQ]: empty,
+  [Op.DOMAIN_SET_TENANT_REQ]: {
+    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.string(v.tenant, 64)),
+    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(64, 'tenant')) }),
+  },
 };
 
 export const answerCodecs: { [K in AnswerOp]: Codec<Answers[K]> } = {
@@ -398,6 +418,7 @@ export const answerCodecs: { [K in AnswerOp]: Codec<Answers[K]> } = {
   [Op.DOMAIN_CONTROL_ANS]: summaryCodec,
   [Op.DOMAIN_SET_MEMORY_ANS]: empty,
   [Op.DOMAIN_SET_VCPUS_ANS]: empty,
+  [Op.DOMAIN_SET_TENANT_ANS]: summaryCodec,
   [Op.EVENTS_SUBSCRIBE_ANS]: {
     encode: (w, v) =>
       w.optional(v.event, (w2, e) => {

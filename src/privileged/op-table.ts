@@ -6,7 +6,7 @@ import type { AnswerFn } from './answers/types';
 import { answerHello } from './answers/hello';
 import { answerNodeFacts } from './answers/node-facts';
 import { answerDomainInfo, answerDomainList, answerDomainLookup, answerDomainXml } from './answers/domain-read';
-import { answerDomainCreateXml, answerDomainDefine, answerDomainUndefine } from './answers/domain-define';
+import { answerDomainCreateXml, answerDomainDefine, answerDomainSetTenant, answerDomainUndefine } from './answers/domain-define';
 import { answerDomainControl, answerDomainSetMemory, answerDomainSetVcpus } from './answers/domain-control';
 import { answerEventsSubscribe } from './answers/events';
 
@@ -41,6 +41,7 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.DOMAIN_SET_MEMORY_REQ, AFTER_HELLO | WRITE, answerDomainSetMemory),
   entry(Op.DOMAIN_SET_VCPUS_REQ, AFTER_HELLO | WRITE, answerDomainSetVcpus),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
+  entry(Op.DOMAIN_SET_TENANT_REQ, AFTER_HELLO | WRITE, answerDomainSetTenant),
 ];
 
 export const OP_BY_REQ: ReadonlyMap<number, OpEntry> = new Map(OP_TABLE.map((e) => [e.req, e]));

@@ -28,6 +28,7 @@ export interface AnswerOpOf {
   [Op.DOMAIN_SET_MEMORY_REQ]: typeof Op.DOMAIN_SET_MEMORY_ANS;
   [Op.DOMAIN_SET_VCPUS_REQ]: typeof Op.DOMAIN_SET_VCPUS_ANS;
   [Op.EVENTS_SUBSCRIBE_REQ]: typeof Op.EVENTS_SUBSCRIBE_ANS;
+  [Op.DOMAIN_SET_TENANT_REQ]: typeof Op.DOMAIN_SET_TENANT_ANS;
 }
 
 export type AnswerFn<K extends RequestOp> = (ctx: AnswerContext, body: Requests[K]) => Answers[AnswerOpOf[K]];

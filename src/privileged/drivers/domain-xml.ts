@@ -27,7 +27,11 @@ export interface DomainDef {
   onReboot: string;
   onCrash: string;
   devices: XmlNode[]; // kept as given and re-serialised; the test driver never acts on them
+  tenant: string; // virtgate's record of the VM's tenant ('' = none); never taken from client XML
 }
+
+// Our <metadata> namespace: the tenant lives here in stored XML and in dumpxml output.
+export const VG_TENANT_NS = 'https://virtgate.dev/xmlns/tenant/1';
 
 // virDomainVirtType names libvirt accepts in <domain type>.
 const VIRT_TYPES = new Set(['none', 'qemu', 'kqemu', 'kvm', 'xen', 'lxc', 'uml', 'openvz', 'test', 'vmware', 'hyperv', 'vbox', 'phyp', 'parallels', 'bhyve', 'vz']);
@@ -131,7 +135,8 @@ function oneOf(parent: XmlNode, tag: string, allowed: Set<string>, dflt: string)
   return t;
 }
 
-export function parseDomainXml(xml: string): DomainDef {
+// `trusted` only for the helper's own stored files: client XML never sets a tenant (our metadata is dropped with the rest).
+export function parseDomainXml(xml: string, opts: { trusted?: boolean } = {}): DomainDef {
   checkWellFormed(xml);
   const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
   if (roots.length !== 1) throw invalid('expecting exactly one root element');
@@ -211,7 +216,21 @@ export function parseDomainXml(xml: string): DomainDef {
     onReboot: oneOf(root, 'on_reboot', LIFECYCLE_ACTIONS, 'restart'),
     onCrash: oneOf(root, 'on_crash', LIFECYCLE_ACTIONS, 'destroy'),
     devices,
+    tenant: opts.trusted ? storedTenant(root) : '',
   };
+}
+
+function storedTenant(root: XmlNode): string {
+  const md = first(root, 'metadata');
+  for (const el of md ? kids(md) : []) {
+    const tag = tagOf(el);
+    if (tag === null || tag.replace(/^[^:]*:/, '') !== 'tenant') continue;
+    if (!Object.entries(attrsOf(el)).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === VG_TENANT_NS)) continue;
+    const t = (textOf(el) ?? '').trim();
+    if (!/^([A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63})?$/.test(t)) throw invalid('stored tenant name is malformed');
+    return t;
+  }
+  return '';
 }
 
 const escText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -242,6 +261,7 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   o.push(`  <uuid>${def.uuid}</uuid>`);
   if (def.title !== null) o.push(`  <title>${escText(def.title)}</title>`);
   if (def.description !== null) o.push(`  <description>${escText(def.description)}</description>`);
+  if (def.tenant !== '') o.push('  <metadata>', `    <virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>${escText(def.tenant)}</virtgate:tenant>`, '  </metadata>');
   o.push(`  <memory unit='KiB'>${def.maxMemKiB}</memory>`);
   o.push(`  <currentMemory unit='KiB'>${def.curMemKiB}</currentMemory>`);
   const current = def.vcpus !== def.vcpusMax ? ` current='${def.vcpus}'` : '';

@@ -36,8 +36,9 @@ export interface Driver {
   lookup(key: LookupKey): DomainSummary;
   info(uuid: Buffer): DomainInfo;
   xml(uuid: Buffer, inactive: boolean): string;
-  define(xml: string): DomainSummary;
-  createXml(xml: string): DomainSummary;
+  define(xml: string, tenant: string): DomainSummary; // tenant: for a new VM; an existing one keeps its own
+  createXml(xml: string, tenant: string): DomainSummary;
+  setTenant(uuid: Buffer, tenant: string): DomainSummary;
   undefine(uuid: Buffer): void;
   control(uuid: Buffer, action: ControlActionCode): DomainSummary;
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): void;

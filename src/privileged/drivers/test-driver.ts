@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
-import { VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_INTERNAL, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
+import { VG_ERR_ACCESS_DENIED, VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_INTERNAL, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
@@ -197,9 +197,10 @@ export class TestDriver implements Driver {
 
   // ---------- writes ----------
 
-  define(xml: string): DomainSummary {
-    const def = parseDomainXml(xml);
-    const old = this.#checkClash(def);
+  define(xml: string, tenant: string): DomainSummary {
+    const parsed = parseDomainXml(xml);
+    const old = this.#checkClash(parsed);
+    const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
     if (!old) {
       this.#checkLimit();
       const obj: DomainObj = { def, newDef: null, persistent: true, state: DomainState.SHUTOFF, reason: ShutoffReason.UNKNOWN, id: -1, cpuNs: 0n, since: null };
@@ -213,15 +214,31 @@ export class TestDriver implements Driver {
     return summaryOf(next);
   }
 
-  createXml(xml: string): DomainSummary {
-    const def = parseDomainXml(xml);
-    const old = this.#checkClash(def);
+  createXml(xml: string, tenant: string): DomainSummary {
+    const parsed = parseDomainXml(xml);
+    const old = this.#checkClash(parsed);
+    const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
     if (old && isActive(old)) throw driverError(VG_ERR_DOMAIN_STATE, `domain '${old.def.name}' is already active`);
     if (!old) this.#checkLimit();
     // Starting XML over an inactive persistent domain boots it with that XML and keeps its config (libvirt semantics).
     const base: DomainObj = old ?? { def, newDef: null, persistent: false, state: DomainState.SHUTOFF, reason: 0, id: -1, cpuNs: 0n, since: null };
     const next = this.#started(base, def);
     this.#apply({ uuid: def.uuid, next, nextId: this.#nextId + 1, event: { summary: summaryOf(next), event: LifecycleEventType.STARTED, detail: EventDetail.BOOTED } });
+    return summaryOf(next);
+  }
+
+  // A VM keeps its tenant through redefinition; a session of another tenant may not redefine it (a tenant-less one may).
+  #tenantFor(old: DomainObj | undefined, tenant: string): string {
+    if (!old) return tenant;
+    if (tenant !== '' && old.def.tenant !== tenant) throw driverError(VG_ERR_ACCESS_DENIED, '');
+    return old.def.tenant;
+  }
+
+  setTenant(uuid: Buffer, tenant: string): DomainSummary {
+    const d = this.#get(uuid);
+    const next: DomainObj = { ...d, def: { ...d.def, tenant }, newDef: d.newDef ? { ...d.newDef, tenant } : null };
+    const config = d.persistent ? (next.newDef ?? next.def) : undefined;
+    this.#apply({ uuid: d.def.uuid, next, config, event: { summary: summaryOf(next), event: LifecycleEventType.DEFINED, detail: EventDetail.UPDATED } });
     return summaryOf(next);
   }
 
@@ -419,7 +436,7 @@ export class TestDriver implements Driver {
 function summaryOf(d: DomainObj): DomainSummary {
   const uuid = uuidFromString(d.def.uuid);
   if (!uuid) throw new DriverError(VG_ERR_INTERNAL.spec.code, 'corrupt uuid in domain table');
-  return { name: d.def.name, uuid, id: isActive(d) ? d.id : -1, state: d.state, reason: d.reason, persistent: d.persistent };
+  return { name: d.def.name, uuid, id: isActive(d) ? d.id : -1, state: d.state, reason: d.reason, persistent: d.persistent, tenant: d.def.tenant };
 }
 
 function statusJson(d: DomainObj): string {
@@ -437,7 +454,7 @@ function statusJson(d: DomainObj): string {
 
 function tryParse(xml: string, uuid: string, warn: (msg: string) => void): DomainDef | null {
   try {
-    const def = parseDomainXml(xml);
+    const def = parseDomainXml(xml, { trusted: true });
     if (def.uuid !== uuid) throw new Error(`file name does not match its uuid ${def.uuid}`);
     return def;
   } catch (e) {
@@ -461,7 +478,7 @@ function restore(st: DomainStatus, config: DomainDef | null, uuid: string): Doma
   }
   if (state !== DomainState.RUNNING && state !== DomainState.PAUSED) throw new Error('bad state');
   if (typeof st.liveXml !== 'string') throw new Error('active domain without live definition');
-  const live = parseDomainXml(st.liveXml);
+  const live = parseDomainXml(st.liveXml, { trusted: true });
   if (live.uuid !== uuid) throw new Error('live definition uuid mismatch');
   const since = state === DomainState.RUNNING ? int(st.since, 0, Number.MAX_SAFE_INTEGER, 'since') : null;
   // The config file is the truth about persistence: undefine removed it even if the status says otherwise.
