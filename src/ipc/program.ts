@@ -101,6 +101,9 @@ export function checkTenantName(tenant: string, field = 'tenant'): string {
   return tenant;
 }
 
+// '' (no tenant) is left out of decoded summaries: `tenant ?? ''` reads both the same.
+const tenantField = (t: string): { tenant?: string } => (t === '' ? {} : { tenant: t });
+
 export function checkUuid(uuid: Buffer, field = 'uuid'): Buffer {
   if (uuid.length !== 16) throw VG_ERR_IPC_VALIDATION(field, 'must be 16 bytes');
   return uuid;
@@ -144,7 +147,7 @@ export interface DomainSummary {
   state: number; // virDomainState
   reason: number;
   persistent: boolean;
-  tenant?: string; // the tenant the VM belongs to ('' = none); always set by the decoder
+  tenant?: string; // the tenant the VM belongs to; absent = none
 }
 
 export interface DomainInfo extends DomainSummary {
@@ -270,7 +273,7 @@ export const summaryCodec: Codec<DomainSummary> = {
       state: checkRange(r.i32('state'), 0, 7, 'state'),
       reason: checkRange(r.i32('reason'), 0, 64, 'reason'),
       persistent: r.bool('persistent'),
-      tenant: checkTenantName(r.string(64, 'tenant')),
+      ...tenantField(checkTenantName(r.string(64, 'tenant'))),
     };
   },
 };

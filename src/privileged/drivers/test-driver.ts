@@ -197,7 +197,7 @@ export class TestDriver implements Driver {
 
   // ---------- writes ----------
 
-  define(xml: string, tenant: string): DomainSummary {
+  define(xml: string, tenant = ''): DomainSummary {
     const parsed = parseDomainXml(xml);
     const old = this.#checkClash(parsed);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
@@ -214,7 +214,7 @@ export class TestDriver implements Driver {
     return summaryOf(next);
   }
 
-  createXml(xml: string, tenant: string): DomainSummary {
+  createXml(xml: string, tenant = ''): DomainSummary {
     const parsed = parseDomainXml(xml);
     const old = this.#checkClash(parsed);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
@@ -436,7 +436,7 @@ export class TestDriver implements Driver {
 function summaryOf(d: DomainObj): DomainSummary {
   const uuid = uuidFromString(d.def.uuid);
   if (!uuid) throw new DriverError(VG_ERR_INTERNAL.spec.code, 'corrupt uuid in domain table');
-  return { name: d.def.name, uuid, id: isActive(d) ? d.id : -1, state: d.state, reason: d.reason, persistent: d.persistent, tenant: d.def.tenant };
+  return { name: d.def.name, uuid, id: isActive(d) ? d.id : -1, state: d.state, reason: d.reason, persistent: d.persistent, ...(d.def.tenant ? { tenant: d.def.tenant } : {}) };
 }
 
 function statusJson(d: DomainObj): string {

@@ -3,8 +3,8 @@
 import { Op, REQUEST_OPS } from '../../../src/ipc/program';
 import { OP_BY_REQ, OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 
-test('the helper IPC has exactly 13 request ops (design cap: 16)', () => {
-  expect(REQUEST_OPS.length).toBe(13);
+test('the helper IPC has exactly 14 request ops (design cap: 16)', () => {
+  expect(REQUEST_OPS.length).toBe(14);
   expect(REQUEST_OPS.length).toBeLessThanOrEqual(16);
 });
 
@@ -28,5 +28,6 @@ test('EVENTS_SUBSCRIBE is once per connection; writes are exactly the state-chan
     Op.DOMAIN_CONTROL_REQ,
     Op.DOMAIN_SET_MEMORY_REQ,
     Op.DOMAIN_SET_VCPUS_REQ,
+    Op.DOMAIN_SET_TENANT_REQ,
   ]);
 });
