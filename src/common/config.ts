@@ -32,6 +32,8 @@ export const DEFAULTS = {
   tlsMaxVersion: 'TLSv1.3', // TLSv1.2 avoids the TLS 1.3 session-ticket race with libvirt's confirmation read (libvirt-wire.md §8.4)
   tlsCiphers: '', // OpenSSL cipher list for TLS 1.2; '' = Node's default
   tlsHandshakeTimeout: 10, // seconds a client may take to finish the TLS handshake before it is dropped
+  policyFile: '', // Casbin policy CSV (reloaded on SIGHUP and on change); '' = HOME/etc/policy.csv, built-in default while absent
+  policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -77,6 +79,7 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.unixSocket ||= path.join(home, 'run', 'virtgate-sock');
   out.unixSocketRo ||= path.join(home, 'run', 'virtgate-sock-ro');
   out.helperSocket ||= path.join(home, 'run', 'helper-sock');
+  out.policyFile ||= path.join(home, 'etc', 'policy.csv');
   if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
   if (out.tls) parseHostPort(out.tls as string, 'tls');
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {

@@ -100,6 +100,7 @@ export const VG_ERR_CONN_NOT_OPEN = defineError('VG_ERR_CONN_NOT_OPEN', 'interna
 export const VG_ERR_CONN_ALREADY_OPEN = defineError('VG_ERR_CONN_ALREADY_OPEN', 'internal error: connection already open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
 export const VG_ERR_CONN_URI = defineError('VG_ERR_CONN_URI', 'unsupported configuration: this daemon serves the %s driver; cannot open URI \'%s\'', { virCode: E.CONFIG_UNSUPPORTED, virDomain: D.REMOTE });
 export const VG_ERR_READ_ONLY = defineError('VG_ERR_READ_ONLY', 'operation forbidden: read only access prevents %s', { virCode: E.OPERATION_DENIED, virDomain: D.DOMAIN });
+export const VG_ERR_TENANT_CHOICE = defineError('VG_ERR_TENANT_CHOICE', "authentication failed: user '%s' belongs to several tenants (%s): choose one with ?tenant=NAME in the connection URI", { virCode: E.AUTH_FAILED, virDomain: D.ACCESS });
 export const VG_ERR_ACCESS_DENIED = defineError('VG_ERR_ACCESS_DENIED', "access denied: 'virtgate' denied access", { virCode: E.ACCESS_DENIED, virDomain: D.ACCESS });
 export const VG_ERR_FLAGS_UNSUPPORTED = defineError('VG_ERR_FLAGS_UNSUPPORTED', 'unsupported flags (0x%s) in function %s', { virCode: E.INVALID_ARG, virDomain: D.DOMAIN });
 export const VG_ERR_ARG_INVALID = defineError('VG_ERR_ARG_INVALID', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.DOMAIN });

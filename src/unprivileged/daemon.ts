@@ -9,7 +9,8 @@ import { VG_ERR_CONFIG_INVALID } from '../common/errors';
 import { type LifecycleEvent } from '../ipc/program';
 import { KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
-import { type Authorizer, AllowAllAuthorizer } from '../policy/authorizer';
+import type { Authorizer } from '../policy/authorizer';
+import { policyRuntimeFor } from './policy-runtime';
 import { peerCred } from '../sandbox/peercred';
 import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
@@ -48,7 +49,8 @@ export class Daemon {
     this.config = config;
     this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
     this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
-    this.dispatcher = new Dispatcher({ helper: this.helper, authorizer: opts.authorizer ?? new AllowAllAuthorizer(), log: this.#log });
+    // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
+    this.dispatcher = new Dispatcher({ helper: this.helper, authorizer: opts.authorizer ?? policyRuntimeFor(config, this.#log), log: this.#log });
     this.#hub = new EventHub(this.sessions, (s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
     this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
   }

@@ -3,14 +3,17 @@
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_CONN_NOT_OPEN,
+  VG_ERR_ARG_INVALID,
   VG_ERR_INTERNAL,
+  VG_ERR_NO_DOMAIN,
   VG_ERR_READ_ONLY,
   VG_ERR_RPC_AUTH_REQUIRED,
   VG_ERR_RPC_PAYLOAD,
+  VG_ERR_TENANT_CHOICE,
   isVgError,
 } from '../common/errors';
 import type { Actor, DomainSummary, NodeFacts } from '../ipc/program';
-import { Op, uuidToString } from '../ipc/program';
+import { LookupKind, Op, checkTenantName, uuidToString } from '../ipc/program';
 import { decodeBody, encodeReply } from '../protocol/messages';
 import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
@@ -32,6 +35,8 @@ export class Dispatcher {
   readonly #helper: HelperClient;
   readonly #authorizer: Authorizer;
   #facts: Promise<NodeFacts> | null = null;
+  // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
+  readonly #objects = new Map<string, { name: string; tenant: string }>();
   #callbackIds = 0;
   #requestIds = 0;
 
@@ -39,7 +44,11 @@ export class Dispatcher {
     this.#helper = opts.helper;
     this.#authorizer = opts.authorizer;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
-    this.#helper.on('up', () => (this.#facts = null));
+    this.#helper.on('up', () => {
+      this.#facts = null;
+      this.#objects.clear();
+    });
+    this.#helper.on('lifecycle', (ev: { domain: DomainSummary }) => this.#objects.delete(uuidToString(ev.domain.uuid)));
   }
 
   facts(): Promise<NodeFacts> {
@@ -60,8 +69,29 @@ export class Dispatcher {
     return { user: s.identity?.user ?? '', tenant: s.tenant, readOnly: s.readOnly };
   }
 
-  canSee(s: Session, d: Pick<DomainSummary, 'name' | 'uuid'>, permission = 'domain:getattr'): boolean {
-    return this.#authorizer.can(this.subject(s), { kind: 'domain', name: d.name, uuid: uuidToString(d.uuid) }, permission).allowed;
+  // The per-object filter of lists, lookups and events: a VM the caller may not getattr does not exist for them.
+  canSee(s: Session, d: Pick<DomainSummary, 'name' | 'uuid' | 'tenant'>, permission = 'domain:getattr'): boolean {
+    return this.#authorizer.can(this.subject(s), { kind: 'domain', name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' }, permission).allowed;
+  }
+
+  // The session's tenant comes from the URI (`?tenant=NAME`), or is the user's only tenant; it is never guessed among several.
+  chooseTenant(s: Session, uri: string | null): string {
+    const q = uri?.includes('?') ? new URLSearchParams(uri.slice(uri.indexOf('?') + 1)) : null;
+    const asked = q?.get('tenant') ?? null;
+    const user = s.identity?.user ?? '';
+    const authz = this.#authorizer;
+    if (asked !== null) {
+      try {
+        checkTenantName(asked);
+      } catch {
+        throw VG_ERR_ARG_INVALID(`tenant name '${asked.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}' is malformed`);
+      }
+      if (authz.tenantsOf && !(authz.mayUseTenant?.(user, asked) ?? authz.tenantsOf(user).includes(asked))) throw VG_ERR_ACCESS_DENIED();
+      return asked;
+    }
+    const mine = authz.tenantsOf?.(user) ?? [];
+    if (mine.length > 1) throw VG_ERR_TENANT_CHOICE(user, mine.join(', '));
+    return mine[0] ?? '';
   }
 
   dispatch = async (s: Session, call: Call): Promise<Buffer> => {
@@ -75,7 +105,8 @@ export class Dispatcher {
     }
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
     if (def.cls === 'write' && s.readOnly) throw VG_ERR_READ_ONLY(apiName(def));
-    this.#authorize(s, def, args);
+    if (def.proc === P.CONNECT_OPEN.proc && !s.opened) s.tenant = this.chooseTenant(s, (args.name as string | null) ?? null);
+    await this.#authorize(s, def, args);
     const handler = handlerFor(def.proc);
     if (!handler) throw VG_ERR_INTERNAL(`no handler for ${def.name}`);
     const ctx = this.#context(s);
@@ -88,17 +119,42 @@ export class Dispatcher {
     }
   };
 
-  // Every permission the call needs, on the object it names; deny by default.
-  #authorize(s: Session, def: ProcDef, args: Record<string, unknown>): void {
+  // Every permission the call needs, on the object it names; deny by default. The one enforcement point.
+  // A call on a domain the caller may not getattr answers "Domain not found" (existence does not leak); a missing
+  // permission on a visible one answers access denied, naming nothing.
+  async #authorize(s: Session, def: ProcDef, args: Record<string, unknown>): Promise<void> {
     const perms = requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
     if (perms.length === 0) return;
-    const object = policyObject(args);
     const subject = this.subject(s);
+    const host: PolicyObject = { kind: 'connect', name: 'virtgate' };
+    let object: PolicyObject | null = null;
+    const dom = args.dom as RemoteDomain | undefined | null;
+    if (dom) {
+      // Decide on the helper's record for that uuid (real name, tenant), never on the name the client sent.
+      object = await this.#domainObject(dom.uuid);
+      if (!this.#authorizer.can(subject, object, 'domain:getattr').allowed) throw VG_ERR_NO_DOMAIN('');
+    } else if (typeof args.xml === 'string') {
+      // define/create: the new VM's name is only known to the helper's parser, so the rule must cover every VM of the
+      // session's tenant (object `vm:*`); a redefinition of another tenant's VM is refused by the helper.
+      object = { kind: 'domain', name: '*', tenant: s.tenant };
+    }
     for (const perm of perms) {
-      const obj: PolicyObject = perm.startsWith('domain:') ? object : { kind: 'connect', name: 'virtgate' };
-      // The denial names no object: existence of what the caller may not see does not leak.
+      if (perm.startsWith('domain:') && object === null) continue; // lookups: filtered per object by the handler
+      const obj = perm.startsWith('domain:') ? object! : host;
       if (!this.#authorizer.can(subject, obj, perm).allowed) throw VG_ERR_ACCESS_DENIED();
     }
+  }
+
+  async #domainObject(uuid: Buffer): Promise<PolicyObject> {
+    const key = uuidToString(uuid);
+    let known = this.#objects.get(key);
+    if (!known) {
+      const d = await this.#helper.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.UUID, uuid } });
+      known = { name: d.name, tenant: d.tenant ?? '' };
+      if (this.#objects.size > 65536) this.#objects.clear();
+      this.#objects.set(key, known);
+    }
+    return { kind: 'domain', name: known.name, uuid: key, tenant: known.tenant };
   }
 
   #context(s: Session): HandlerContext {
@@ -115,14 +171,6 @@ export class Dispatcher {
       visible: (d) => this.canSee(s, d),
     };
   }
-}
-
-function policyObject(args: Record<string, unknown>): PolicyObject {
-  const dom = args.dom as RemoteDomain | undefined | null;
-  if (dom) return { kind: 'domain', name: dom.name, uuid: uuidToString(dom.uuid) };
-  if (typeof args.name === 'string') return { kind: 'domain', name: args.name };
-  // define/create: the object is only known after parsing the XML; tenancy rules decide (issue 5).
-  return { kind: 'domain', name: '*' };
 }
 
 // `domainSuspend` -> `virDomainSuspend`, as libvirt names the API in read-only denials.

@@ -79,7 +79,8 @@ on(P.CONNECT_SUPPORTS_FEATURE, async (ctx, { feature }) => {
 
 on(P.CONNECT_OPEN, async (ctx, { name, flags }) => {
   if (ctx.session.opened) throw VG_ERR_CONN_ALREADY_OPEN();
-  checkFlags(flags, ConnectFlags.RO | ConnectFlags.NO_ALIASES, 'virConnectOpen');
+  // 0x4: the remote driver's autostart bit, sent by virsh run as a non-root user; meaningless to a system daemon.
+  checkFlags(flags, ConnectFlags.RO | ConnectFlags.NO_ALIASES | 0x4, 'virConnectOpen');
   // Claimed before the await: pipelined calls behind the open must see it, read-only flag included.
   ctx.session.opened = true;
   if (flags & ConnectFlags.RO) ctx.session.readOnly = true;
