@@ -14,6 +14,7 @@ import { ROWS } from './rows';
 export interface BenchOptions {
   quick?: boolean;
   sizes?: Partial<Sizes>; // overrides on top of the full or quick sizes (tests use tiny ones)
+  only?: string; // run only the rows whose name starts with this (e.g. "3")
   resultsDir?: string;
   log?: (msg: string) => void;
 }
@@ -62,7 +63,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
       log,
       notes,
     };
-    for (const row of ROWS) {
+    for (const row of ROWS.filter((r) => !opts.only || r.name.startsWith(opts.only))) {
       const results = await row.run(ctx);
       for (const r of results) {
         r.virtgate.rssKiB ??= rssAfter(virtgate);
@@ -70,6 +71,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
       }
       rows.push(...results);
     }
+    rows.sort((a, b) => a.row.localeCompare(b.row)); // table order is row order, whatever the run order
     const report: BenchReport = {
       timestamp,
       quick,
@@ -111,9 +113,9 @@ function print(report: BenchReport, file: string): void {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, row: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick]\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: only the rows named "3 ...")\n');
     return 0;
   }
   // Ctrl-C / SIGTERM: stop every daemon and client we started before leaving.
@@ -126,7 +128,7 @@ async function main(): Promise<number> {
     });
   }
   try {
-    const { report, file } = await runBench({ quick: values.quick });
+    const { report, file } = await runBench({ quick: values.quick, only: values.row });
     print(report, file);
     return 0;
   } catch (e) {
