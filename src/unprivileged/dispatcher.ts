@@ -106,7 +106,9 @@ export class Dispatcher {
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
     if (def.cls === 'write' && s.readOnly) throw VG_ERR_READ_ONLY(apiName(def));
     if (def.proc === P.CONNECT_OPEN.proc && !s.opened) s.tenant = this.chooseTenant(s, (args.name as string | null) ?? null);
-    await this.#authorize(s, def, args);
+    // Synchronous unless a domain's record must be fetched: CONNECT_OPEN claims the session before pipelined calls run.
+    const pending = this.#authorize(s, def, args);
+    if (pending) await pending;
     const handler = handlerFor(def.proc);
     if (!handler) throw VG_ERR_INTERNAL(`no handler for ${def.name}`);
     const ctx = this.#context(s);
@@ -122,22 +124,27 @@ export class Dispatcher {
   // Every permission the call needs, on the object it names; deny by default. The one enforcement point.
   // A call on a domain the caller may not getattr answers "Domain not found" (existence does not leak); a missing
   // permission on a visible one answers access denied, naming nothing.
-  async #authorize(s: Session, def: ProcDef, args: Record<string, unknown>): Promise<void> {
+  #authorize(s: Session, def: ProcDef, args: Record<string, unknown>): Promise<void> | undefined {
     const perms = requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
-    if (perms.length === 0) return;
-    const subject = this.subject(s);
-    const host: PolicyObject = { kind: 'connect', name: 'virtgate' };
-    let object: PolicyObject | null = null;
+    if (perms.length === 0) return undefined;
     const dom = args.dom as RemoteDomain | undefined | null;
     if (dom) {
       // Decide on the helper's record for that uuid (real name, tenant), never on the name the client sent.
-      object = await this.#domainObject(dom.uuid);
-      if (!this.#authorizer.can(subject, object, 'domain:getattr').allowed) throw VG_ERR_NO_DOMAIN('');
-    } else if (typeof args.xml === 'string') {
-      // define/create: the new VM's name is only known to the helper's parser, so the rule must cover every VM of the
-      // session's tenant (object `vm:*`); a redefinition of another tenant's VM is refused by the helper.
-      object = { kind: 'domain', name: '*', tenant: s.tenant };
+      const known = this.#objects.get(uuidToString(dom.uuid));
+      if (!known) return this.#domainObject(dom.uuid).then((object) => this.#check(s, perms, object));
+      this.#check(s, perms, { kind: 'domain', name: known.name, uuid: uuidToString(dom.uuid), tenant: known.tenant });
+      return undefined;
     }
+    // define/create: the new VM's name is only known to the helper's parser, so the rule must cover every VM of the
+    // session's tenant (object `vm:*`); a redefinition of another tenant's VM is refused by the helper.
+    this.#check(s, perms, typeof args.xml === 'string' ? { kind: 'domain', name: '*', tenant: s.tenant } : null);
+    return undefined;
+  }
+
+  #check(s: Session, perms: string[], object: PolicyObject | null): void {
+    const subject = this.subject(s);
+    const host: PolicyObject = { kind: 'connect', name: 'virtgate' };
+    if (object && object.name !== '*' && !this.#authorizer.can(subject, object, 'domain:getattr').allowed) throw VG_ERR_NO_DOMAIN('');
     for (const perm of perms) {
       if (perm.startsWith('domain:') && object === null) continue; // lookups: filtered per object by the handler
       const obj = perm.startsWith('domain:') ? object! : host;

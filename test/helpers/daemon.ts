@@ -26,9 +26,14 @@ export function requireBuild(): void {
   if (!fs.existsSync(START)) throw new Error(`build output missing (${START}): run \`npm run build\` first (npm test does)`);
 }
 
-export async function startDaemon(opts: { tcp?: boolean; home?: string; extraArgs?: string[] } = {}): Promise<RunningDaemon> {
+// policy: written to HOME/etc/policy.csv before start (RBAC, issue 5); without it the built-in default (root, admin) applies.
+export async function startDaemon(opts: { tcp?: boolean; home?: string; extraArgs?: string[]; policy?: string } = {}): Promise<RunningDaemon> {
   requireBuild();
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vg-test-'));
+  if (opts.policy !== undefined) {
+    fs.mkdirSync(path.join(home, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy);
+  }
   const args = [START, '--home', home, ...(opts.tcp ? ['--tcp', '127.0.0.1:0'] : []), ...(opts.extraArgs ?? [])];
   const proc: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -82,7 +82,7 @@ test('a second EVENTS_SUBSCRIBE closes the connection', async () => {
 });
 
 test.each([
-  ['op 26 (one past the table)', 26],
+  ['op 28 (one past the table)', 28],
   ['an answer op (HELLO_ANS)', Op.HELLO_ANS],
   ['op 0xffffffff', 0xffffffff],
 ])('unknown op closes: %s', async (_what, op) => {
@@ -202,7 +202,7 @@ test('every closing reason is logged on one stderr line', () => {
   const lines = h.stderr().split('\n').filter((l) => l.includes('closing:'));
   expect(lines.some((l) => /DOMAIN_LIST_REQ not permitted before HELLO/.test(l))).toBe(true);
   expect(lines.some((l) => /HELLO_REQ not permitted again/.test(l))).toBe(true);
-  expect(lines.some((l) => /unknown op 26/.test(l))).toBe(true);
+  expect(lines.some((l) => /unknown op 28/.test(l))).toBe(true);
   expect(lines.some((l) => /bad frame: frame length 65537/.test(l))).toBe(true);
   expect(lines.some((l) => /malformed DOMAIN_LOOKUP_REQ/.test(l))).toBe(true);
 });
