@@ -6,8 +6,8 @@ import path from 'node:path';
 import { VG_ERR_USERDB } from '../common/errors';
 
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 }; // ~100 ms, 32 MiB per guess
-// PBKDF2 iterations for SCRAM's Hi(): the client computes it at every login, so this is a latency trade-off.
-export const SCRAM_ITERATIONS = 100_000;
+// PBKDF2 iterations for SCRAM's Hi(): the client computes it at every login; Cyrus caps what it accepts.
+export const SCRAM_ITERATIONS = 65_536; // Cyrus SASL clients refuse counts above 0x10000 ("iteration-count is too big")
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/;
 
 export interface SaslUser {

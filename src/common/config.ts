@@ -32,6 +32,12 @@ export const DEFAULTS = {
   tlsMaxVersion: 'TLSv1.3', // TLSv1.2 avoids the TLS 1.3 session-ticket race with libvirt's confirmation read (libvirt-wire.md §8.4)
   tlsCiphers: '', // OpenSSL cipher list for TLS 1.2; '' = Node's default
   tlsHandshakeTimeout: 10, // seconds a client may take to finish the TLS handshake before it is dropped
+  authUnixRw: 'none', // 'none': the peer's uid (SO_PEERCRED) is the identity; 'sasl': a password login on top
+  authUnixRo: 'none', // as authUnixRw, for the read-only socket
+  authTcp: 'none', // plain TCP is loopback-only development; SASL there would send secrets without an SSF layer
+  authTls: 'none', // 'none': the client certificate is the identity; 'sasl': certificate plus password login (user from SASL)
+  usersFile: '', // SASL users (virtgate user add); '' = HOME/etc/users.json
+  authTimeout: 30, // seconds a connection may stay unauthenticated before it is dropped
   policyFile: '', // Casbin policy CSV (reloaded on SIGHUP and on change); '' = HOME/etc/policy.csv, built-in default while absent
   policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
 } as const;
@@ -52,6 +58,7 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   frameTimeout: [1, 3600],
   helperMaxInFlight: [1, 1000000],
   tlsHandshakeTimeout: [1, 600],
+  authTimeout: [1, 3600],
 };
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
@@ -82,6 +89,11 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.policyFile ||= path.join(home, 'etc', 'policy.csv');
   if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
   if (out.tls) parseHostPort(out.tls as string, 'tls');
+  for (const k of ['authUnixRw', 'authUnixRo', 'authTcp', 'authTls'] as const) {
+    if (out[k] !== 'none' && out[k] !== 'sasl') throw VG_ERR_CONFIG_INVALID(k, "expected 'none' or 'sasl'");
+  }
+  if (out.authTcp === 'sasl') throw VG_ERR_CONFIG_INVALID('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
+  out.usersFile ||= path.join(home, 'etc', 'users.json');
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) throw VG_ERR_CONFIG_INVALID(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }

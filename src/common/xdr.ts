@@ -155,6 +155,21 @@ export class XdrReader {
     return this.charArrayFixed(n, what);
   }
 
+  // rpcgen `char x<N>` carrying raw bytes (SASL data): count, then one signed char per word.
+  charBytes(max: number, what = 'char<>'): Buffer {
+    const n = this.u32(what);
+    if (n > max) throw new XdrDecodeError(what, `count ${n} exceeds maximum ${max}`);
+    this.#need(n * 4, what);
+    const out = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) {
+      const c = this.#buf.readInt32BE(this.#pos + i * 4);
+      if (c < -128 || c > 255) throw new XdrDecodeError(what, `char out of range: ${c}`);
+      out[i] = c & 0xff;
+    }
+    this.#pos += n * 4;
+    return out;
+  }
+
   #charsBefore(n: number): string {
     const bytes = Buffer.alloc(n);
     for (let i = 0; i < n; i++) bytes[i] = this.#buf.readInt32BE(this.#pos + i * 4) & 0xff;
@@ -287,6 +302,18 @@ export class XdrWriter {
     if (n > max) throw new XdrEncodeError('char<>', `length ${n} exceeds ${max}`);
     this.u32(n);
     return this.charArrayFixed(s, n);
+  }
+
+  // Raw bytes as rpcgen `char x<N>`; bytes >= 0x80 sign-extended, as C's signed char encodes them.
+  charBytes(b: Buffer, max: number): this {
+    if (b.length > max) throw new XdrEncodeError('char<>', `length ${b.length} exceeds ${max}`);
+    this.u32(b.length);
+    this.#ensure(b.length * 4);
+    for (const byte of b) {
+      this.#buf.writeInt32BE(byte > 127 ? byte - 256 : byte, this.#pos);
+      this.#pos += 4;
+    }
+    return this;
   }
 
   // Reserve a u32 now, fill it later (frame lengths).

@@ -7,11 +7,12 @@ import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
 import { VG_ERR_CONFIG_INVALID } from '../common/errors';
 import { type LifecycleEvent } from '../ipc/program';
-import { KeepaliveProc } from '../protocol/constants';
+import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
 import type { Authorizer } from '../policy/authorizer';
 import { policyRuntimeFor } from './policy-runtime';
 import { peerCred } from '../sandbox/peercred';
+import { type AuthEvent, AuthService } from './auth';
 import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
@@ -38,6 +39,8 @@ export class Daemon {
   readonly helper: HelperClient;
   readonly dispatcher: Dispatcher;
   readonly sessions = new Set<Session>();
+  readonly auth: AuthService | null;
+  #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
   readonly #log: (msg: string) => void;
@@ -50,7 +53,14 @@ export class Daemon {
     this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
     this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
-    this.dispatcher = new Dispatcher({ helper: this.helper, authorizer: opts.authorizer ?? policyRuntimeFor(config, this.#log), log: this.#log });
+    const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
+    this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e)) : null;
+    this.dispatcher = new Dispatcher({
+      helper: this.helper,
+      authorizer: opts.authorizer ?? policyRuntimeFor(config, this.#log),
+      auth: this.auth,
+      log: this.#log,
+    });
     this.#hub = new EventHub(this.sessions, (s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
     this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
   }
@@ -92,6 +102,24 @@ export class Daemon {
         ? createTlsServer({ config: this.config, log: this.#log, onClient: (sock, identity) => this.#accept(sock, spec, identity) })
         : net.createServer({ noDelay: true }, (sock) => this.#accept(sock, spec));
     server.maxConnections = this.config.maxClients;
+    if (spec.kind === 'tls') {
+      // Before the handshake a TLS client is anonymous: it counts against maxAnonymousClients from its first byte.
+      server.on('connection', (raw: net.Socket) => {
+        if (this.anonymousCount() >= this.config.maxAnonymousClients) {
+          this.#log(`refusing ${raw.remoteAddress}:${raw.remotePort}: ${this.config.maxAnonymousClients} unauthenticated connections already (maxAnonymousClients)`);
+          raw.destroy();
+          return;
+        }
+        this.#tlsHandshaking++;
+        let counted = true;
+        const done = (): void => {
+          if (counted) this.#tlsHandshaking--;
+          counted = false;
+        };
+        raw.once('close', done);
+        (raw as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone = done;
+      });
+    }
     if (spec.kind === 'unix') {
       const p = spec.path!;
       fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
@@ -124,20 +152,33 @@ export class Daemon {
 
   // A TLS socket arrives verified, its 0x01 confirmation written, with the identity its certificate proved.
   #accept(sock: net.Socket | tls.TLSSocket, spec: ListenerSpec, x509?: Identity): void {
-    let identity: Identity;
+    (sock as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone?.();
+    let evidence: Identity;
     try {
-      identity = x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
+      evidence = x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
     } catch (e) {
       this.#log(`refusing connection: ${(e as Error).message}`);
       sock.destroy();
       return;
     }
+    // What the transport proved is the identity, unless this listener also wants a SASL login.
+    const sasl = this.#authFor(spec) === 'sasl';
+    if (sasl && this.anonymousCount() >= this.config.maxAnonymousClients) {
+      this.#log(`refusing ${evidence.source}: ${this.config.maxAnonymousClients} unauthenticated connections already (maxAnonymousClients)`);
+      sock.destroy();
+      return;
+    }
+    const identity = sasl ? null : evidence;
+    if (!sasl && evidence.method !== 'none') this.#logAuth({ outcome: 'success', method: evidence.method, user: evidence.user, source: evidence.source, evidence });
     let paused = false;
     let busy = false;
     const session: Session = new Session({
       id: this.#nextSessionId++,
       readOnly: spec.readOnly,
       secure: spec.kind !== 'tcp',
+      transport: spec.kind,
+      authTypes: [sasl ? AuthType.SASL : AuthType.NONE],
+      evidence,
       identity,
       maxMessageBytes: this.config.maxMessageBytes,
       maxClientRequests: this.config.maxClientRequests,
@@ -158,7 +199,7 @@ export class Daemon {
       },
       onClose: (reason) => {
         this.sessions.delete(session);
-        if (!/^(eof|daemon stopping)/.test(reason)) this.#log(`connection ${session.id} (${identity.source}) closed: ${reason}`);
+        if (!/^(eof|daemon stopping)/.test(reason)) this.#log(`connection ${session.id} (${evidence.source}) closed: ${reason}`);
         sock.destroy();
       },
       dispatch: this.dispatcher.dispatch,
@@ -184,11 +225,38 @@ export class Daemon {
         s.close('incomplete message not finished in time');
         continue;
       }
+      if (!s.identity && now - s.openedAt > this.config.authTimeout * 1000) {
+        s.close('not authenticated in time');
+        continue;
+      }
       if (!s.keepaliveRequested || interval === 0) continue;
       const idle = (now - s.lastRx) / 1000;
       if (idle >= interval * (count + 1)) s.close('keepalive timeout');
       else if (idle >= interval && Math.floor(idle) % interval === 0) s.send(ping);
     }
+  }
+
+  // Connections that have not proven who they are: TLS handshakes in progress and sessions awaiting a SASL login.
+  anonymousCount(): number {
+    let n = this.#tlsHandshaking;
+    for (const s of this.sessions) if (!s.identity) n++;
+    return n;
+  }
+
+  #authFor(spec: ListenerSpec): 'none' | 'sasl' {
+    const c = this.config;
+    if (spec.kind === 'tls') return c.authTls as 'none' | 'sasl';
+    if (spec.kind === 'tcp') return 'none';
+    return (spec.readOnly ? c.authUnixRo : c.authUnixRw) as 'none' | 'sasl';
+  }
+
+  // One line per login, with the evidence that proved it (the audit trail records the same).
+  #logAuth(e: AuthEvent): void {
+    const ev = e.evidence;
+    const proof = [ev.dn && `dn="${ev.dn}"`, ev.fingerprint && `fingerprint=${ev.fingerprint}`, ev.uid !== undefined && `uid=${ev.uid}`, ev.pid !== undefined && `pid=${ev.pid}`]
+      .filter(Boolean)
+      .join(' ');
+    this.#log(`auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`);
   }
 
   stats(): DaemonStats {

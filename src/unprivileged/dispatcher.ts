@@ -19,21 +19,32 @@ import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
 import type { Authorizer, PolicyObject, Subject } from '../policy/authorizer';
 import { type HandlerContext, handlerFor } from './handlers';
+import type { AuthService } from './auth';
 import type { HelperClient } from './helper-client';
 import type { Call, Session } from './session';
 
 // Allowed before CONNECT_OPEN (libvirtd answers "connection not open" to the rest).
-const PRE_OPEN = new Set<number>([P.AUTH_LIST.proc, P.CONNECT_SUPPORTS_FEATURE.proc, P.CONNECT_OPEN.proc, P.CONNECT_CLOSE.proc]);
+const PRE_OPEN = new Set<number>([
+  P.AUTH_LIST.proc,
+  P.AUTH_SASL_INIT.proc,
+  P.AUTH_SASL_START.proc,
+  P.AUTH_SASL_STEP.proc,
+  P.CONNECT_SUPPORTS_FEATURE.proc,
+  P.CONNECT_OPEN.proc,
+  P.CONNECT_CLOSE.proc,
+]);
 
 export interface DispatcherOptions {
   helper: HelperClient;
   authorizer: Authorizer;
+  auth?: AuthService | null; // SASL users and login penalties; null when no listener asks for SASL
   log?: (msg: string) => void;
 }
 
 export class Dispatcher {
   readonly #helper: HelperClient;
   readonly #authorizer: Authorizer;
+  readonly #auth: AuthService | null;
   #facts: Promise<NodeFacts> | null = null;
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
@@ -43,6 +54,7 @@ export class Dispatcher {
   constructor(opts: DispatcherOptions) {
     this.#helper = opts.helper;
     this.#authorizer = opts.authorizer;
+    this.#auth = opts.auth ?? null;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
     this.#helper.on('up', () => {
       this.#facts = null;
@@ -167,6 +179,7 @@ export class Dispatcher {
   #context(s: Session): HandlerContext {
     return {
       session: s,
+      auth: this.#auth,
       helper: this.#helper,
       facts: () => this.facts(),
       actor: (): Actor => ({

@@ -8,10 +8,12 @@ import { type Header, decodeHeader } from '../protocol/header';
 import { encodeErrorReply, encodeKeepalive } from '../protocol/messages';
 import { type ProcDef, lookupProc } from '../protocol/procs/remote';
 import { type RemoteError, remoteError } from '../protocol/types';
+import type { SaslSession } from './sasl';
 
 export interface Identity {
   user: string; // who, as proven by `method`
   method: 'none' | 'peercred' | 'x509' | 'sasl';
+  saslUser?: string; // sasl: the user name proven by password; `user` equals it
   uid?: number;
   gid?: number;
   pid?: number;
@@ -20,8 +22,13 @@ export interface Identity {
   fingerprint?: string; // x509: SHA-256 of the client certificate, colon-separated hex
 }
 
+export type Transport = 'unix' | 'tcp' | 'tls';
+
 export interface SessionOptions {
   id: number;
+  transport?: Transport;
+  authTypes?: number[]; // what AUTH_LIST answers; [0] = none, [1] = SASL required
+  evidence?: Identity; // what the transport proved before any login (peer uid, certificate)
   readOnly: boolean;
   secure: boolean;
   identity: Identity | null; // null until authenticated
@@ -58,6 +65,12 @@ export class Session {
   closeCallbackRegistered = false;
   readonly events = new Map<number, EventRegistration>();
   lastRx = Date.now();
+  readonly openedAt = Date.now();
+  readonly transport: Transport;
+  readonly authTypes: number[];
+  readonly evidence: Identity | null;
+  saslOffered: string[] | null = null; // mechanisms sent by AUTH_SASL_INIT
+  sasl: SaslSession | null = null; // login in progress
   partialSince = 0; // when the current incomplete frame started (0 = none): slow-loris deadline
   readonly #opts: SessionOptions;
   readonly #decoder: FrameDecoder;
@@ -71,6 +84,9 @@ export class Session {
     this.readOnly = opts.readOnly;
     this.secure = opts.secure;
     this.identity = opts.identity;
+    this.transport = opts.transport ?? (opts.secure ? 'unix' : 'tcp');
+    this.authTypes = opts.authTypes ?? [0];
+    this.evidence = opts.evidence ?? opts.identity;
     this.#decoder = new FrameDecoder({ min: Limits.FRAME_MIN, max: opts.maxMessageBytes });
   }
 

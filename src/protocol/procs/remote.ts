@@ -67,6 +67,8 @@ const array = <T>(max: number, c: Codec<T>): Codec<T[]> => ({
   decode: (r) => r.array(max, c.decode),
 });
 
+const saslData: Codec<Buffer> = { encode: (w, v) => void w.charBytes(v, Limits.SASL_DATA_MAX), decode: (r) => r.charBytes(Limits.SASL_DATA_MAX, 'sasl data') };
+
 const AFFECT_LIVE = 1;
 const AFFECT_CONFIG = 2;
 
@@ -138,6 +140,21 @@ export const P = {
   AUTH_LIST: defineProc({
     proc: 66, name: 'authList', cls: 'session', acl: [], needAuth: false,
     args: XdrVoid, ret: struct<{ types: number[] }>(['types', array(Limits.AUTH_TYPE_LIST_MAX, int)]),
+  }),
+  // SASL: `data` is raw bytes sent as `char data<65536>` (4 bytes per byte); `nil` tells NULL from empty.
+  AUTH_SASL_INIT: defineProc({
+    proc: 67, name: 'authSaslInit', cls: 'session', acl: [], needAuth: false,
+    args: XdrVoid, ret: struct<{ mechlist: string }>(['mechlist', str]),
+  }),
+  AUTH_SASL_START: defineProc({
+    proc: 68, name: 'authSaslStart', cls: 'session', acl: [], needAuth: false,
+    args: struct<{ mech: string; nil: number; data: Buffer }>(['mech', nonnullString('mech')], ['nil', int], ['data', saslData]),
+    ret: struct<{ complete: number; nil: number; data: Buffer }>(['complete', int], ['nil', int], ['data', saslData]),
+  }),
+  AUTH_SASL_STEP: defineProc({
+    proc: 69, name: 'authSaslStep', cls: 'session', acl: [], needAuth: false,
+    args: struct<{ nil: number; data: Buffer }>(['nil', int], ['data', saslData]),
+    ret: struct<{ complete: number; nil: number; data: Buffer }>(['complete', int], ['nil', int], ['data', saslData]),
   }),
   DOMAIN_EVENT_LIFECYCLE: defineProc({
     proc: 107, name: 'domainEventLifecycle', cls: 'session', acl: [], message: true, args: XdrVoid,

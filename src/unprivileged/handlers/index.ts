@@ -20,14 +20,17 @@ import {
   Op,
   checkDomainName,
 } from '../../ipc/program';
-import { AffectFlags, AuthType, ConnectFlags, DomainEventId, DomainState, Feature, ListAllFlags, MemoryFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
+import { AffectFlags, ConnectFlags, DomainEventId, DomainState, Feature, ListAllFlags, MemoryFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
 import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
+import type { AuthService } from '../auth';
 import type { HelperClient } from '../helper-client';
+import { authHandlers } from './auth';
 import type { EventRegistration, Session } from '../session';
 
 export interface HandlerContext {
   session: Session;
+  auth: AuthService | null;
   helper: HelperClient;
   facts(): Promise<NodeFacts>;
   actor(): Actor;
@@ -61,7 +64,8 @@ function checkFlags(flags: number, allowed: number, fn: string): void {
 
 // ---------- connection ----------
 
-on(P.AUTH_LIST, async () => ({ types: [AuthType.NONE] })); // TLS/SASL methods arrive with the auth issue
+// AUTH_LIST and the SASL exchange live in ./auth (the only calls allowed before login).
+for (const [def, h] of authHandlers) on(def, h as unknown as Handler<unknown, unknown>);
 
 on(P.CONNECT_SUPPORTS_FEATURE, async (ctx, { feature }) => {
   switch (feature) {

@@ -95,3 +95,19 @@ describe('XdrReader strictness', () => {
     );
   });
 });
+
+describe('char<> carrying raw bytes (SASL data)', () => {
+  test('one signed char per word, round trip, NUL and high bytes kept', () => {
+    const data = Buffer.from([0x00, 0x41, 0x7f, 0x80, 0xe9, 0xff]);
+    const b = new XdrWriter().charBytes(data, 65536).finish();
+    expect(b.toString('hex')).toBe('00000006' + '00000000' + '00000041' + '0000007f' + 'ffffff80' + 'ffffffe9' + 'ffffffff');
+    expect(new XdrReader(b).charBytes(65536).equals(data)).toBe(true);
+    // libvirt peers may also send high bytes unsigned; both decode the same.
+    expect(new XdrReader(Buffer.from('00000001000000e9', 'hex')).charBytes(10)[0]).toBe(0xe9);
+  });
+
+  test('counts over the maximum and out-of-range words are refused', () => {
+    expect(() => new XdrReader(Buffer.from('00010001', 'hex')).charBytes(65536)).toThrow(/exceeds maximum/);
+    expect(() => new XdrReader(Buffer.from('0000000100000100', 'hex')).charBytes(10)).toThrow(/out of range/);
+  });
+});

@@ -115,7 +115,7 @@ describe('procedure table', () => {
   });
 
   test('every procedure has an ACL entry, except the exempt bookkeeping ones', () => {
-    const exempt = new Set(['connectClose', 'authList', 'domainEventLifecycle', 'domainEventCallbackLifecycle', 'connectIsSecure']);
+    const exempt = new Set(['connectClose', 'authList', 'authSaslInit', 'authSaslStart', 'authSaslStep', 'domainEventLifecycle', 'domainEventCallbackLifecycle', 'connectIsSecure']);
     for (const p of allProcs()) {
       if (exempt.has(p.name)) expect(p.acl).toHaveLength(0);
       else expect(p.acl.length).toBeGreaterThan(0);
@@ -123,7 +123,7 @@ describe('procedure table', () => {
   });
 
   test('only AUTH_* procedures run before authentication', () => {
-    expect(allProcs().filter((p) => !p.needAuth).map((p) => p.name)).toEqual(['authList']);
+    expect(allProcs().filter((p) => !p.needAuth).map((p) => p.name)).toEqual(['authList', 'authSaslInit', 'authSaslStart', 'authSaslStep']);
   });
 
   test.each([

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// SASL logins from real libvirt clients (python3-libvirt openAuth, virsh with an auth file) against users made by
+// `virtgate user add`; plus the pre-auth limits: 20 unauthenticated connections, an auth deadline, failure penalties.
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { RawClient } from '../helpers/raw';
+
+const run = promisify(execFile);
+const PY = '/usr/bin/python3';
+const HAVE_PY = fs.existsSync('/usr/lib/python3/dist-packages/libvirt.py');
+const HAVE_SCRAM = fs.existsSync('/usr/lib/x86_64-linux-gnu/sasl2/libscram.so');
+if (!HAVE_PY) process.stdout.write('SKIP: python3-libvirt not installed (Debian package python3-libvirt; .ci/run installs it)\n');
+if (!HAVE_SCRAM) process.stdout.write('SKIP: SASL SCRAM plugin missing (Debian package libsasl2-modules; .ci/run installs it)\n');
+const HAVE_VIRSH = haveTool('virsh', 'libvirt-clients');
+
+let vg: RunningDaemon;
+let home: string;
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-sasl-'));
+  fs.mkdirSync(path.join(home, 'etc'));
+  fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), 'authUnixRw = "sasl"\nauthTimeout = 3\nmaxAnonymousClients = 20\n');
+  for (const [u, pw] of [['alice', 'alice-password'], ['root', 'root-password']]) {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'user', 'add', u, '--home', home, '--password-stdin'], { input: `${pw}\n` });
+    expect(r.status).toBe(0);
+  }
+  // alice gets a viewer role so a successful login shows data; root (the SASL user) stays host admin.
+  fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), 'g, root, host-admin, *\ng, alice, viewer, acme\n');
+  vg = await startDaemon({ home });
+});
+afterAll(async () => vg?.stop());
+
+const py = HAVE_PY && HAVE_SCRAM ? test : test.skip;
+
+py('python3-libvirt openAuth: right password in, wrong password out, unknown user out', async () => {
+  const login = async (u: string, pw: string): Promise<{ ok: boolean; names?: string[]; code?: number; message?: string }> =>
+    JSON.parse((await run(PY, [path.join(__dirname, 'py', 'sasl_login.py'), vg.uri, u, pw], { timeout: 30000 })).stdout);
+  expect(await login('root', 'root-password')).toEqual({ ok: true, names: ['test'] });
+  const wrong = await login('root', 'not-the-password');
+  expect(wrong.ok).toBe(false);
+  expect(wrong.message).toMatch(/authentication failed/);
+  expect((await login('mallory', 'whatever-password')).ok).toBe(false);
+  expect(vg.output()).toMatch(/auth success: method=sasl user="root"/);
+  expect(vg.output()).toMatch(/auth failure: method=sasl user="" source=unix:.*reason="wrong password for 'root'"/);
+});
+
+(HAVE_VIRSH && HAVE_SCRAM ? test : test.skip)('virsh logs in with an auth file and sees what its policy allows', async () => {
+  const authfile = path.join(home, 'auth.conf');
+  fs.writeFileSync(authfile, '[credentials-vg]\nauthname=alice\npassword=alice-password\n\n[auth-libvirt-localhost]\ncredentials=vg\n[auth-libvirt-default]\ncredentials=vg\n');
+  const r = await run('virsh', ['-c', `${vg.uri}&authfile=${authfile}&tenant=acme`, 'list', '--all'], { timeout: 30000 }).catch((e) => e);
+  // alice is a viewer in acme, which owns no VM: the login works and the list is empty.
+  expect(r.stderr ?? '').toBe('');
+  expect(r.stdout).not.toMatch(/test/);
+});
+
+test('before login only AUTH_* calls work, and the auth list says SASL', async () => {
+  const c = await RawClient.connect(vg.sock);
+  c.call(66, 0);
+  c.call(59, 1);
+  const r = await c.waitReplies(2);
+  expect(r[0].body.readUInt32BE(0)).toBe(1); // one auth type
+  expect(r[0].body.readUInt32BE(4)).toBe(1); // SASL
+  expect(r[1].error).toMatchObject({ code: 39, domain: 7, message: 'authentication required' });
+  c.end();
+});
+
+test('a SASL exchange out of sequence or with an unoffered mechanism fails without detail', async () => {
+  const c = await RawClient.connect(vg.sock);
+  c.call(68, 0, (w) => w.string('PLAIN', 100).i32(0).charBytes(Buffer.from('\0root\0root-password'), 65536)); // START before INIT
+  c.call(67, 1);
+  c.call(68, 2, (w) => w.string('PLAIN', 100).i32(0).charBytes(Buffer.from('\0root\0root-password'), 65536)); // PLAIN is TLS-only
+  const r = [...(await c.waitReplies(3, 20000))].sort((a, b) => a.header.serial - b.header.serial);
+  expect(r[0].error).toMatchObject({ code: 45, message: 'authentication failed' });
+  expect(r[1].body.toString('utf8', 4, 4 + r[1].body.readUInt32BE(0))).toBe('SCRAM-SHA-256');
+  expect(r[2].error?.message).toBe('authentication failed');
+  c.end();
+});
+
+test('the 21st unauthenticated connection is refused while 20 wait; unauthenticated ones are dropped at the deadline', async () => {
+  const waiting = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(vg.sock)));
+  await new Promise((r) => setTimeout(r, 200));
+  const extra = await RawClient.connect(vg.sock);
+  expect(await extra.waitClosed(2000)).toBe(true);
+  expect({ closed: waiting.filter((c) => c.closed).length, log: waiting.some((c) => c.closed) ? vg.output().slice(-1500) : "" }).toEqual({ closed: 0, log: "" });
+  expect(vg.output()).toMatch(/20 unauthenticated connections already \(maxAnonymousClients\)/);
+  // authTimeout = 3 s: every waiting connection is dropped, then new ones are accepted again.
+  for (const c of waiting) expect(await c.waitClosed(6000)).toBe(true);
+  const again = await RawClient.connect(vg.sock);
+  again.call(66, 0);
+  expect((await again.waitReplies(1))[0].header.status).toBe(0);
+  again.end();
+}, 20000);
