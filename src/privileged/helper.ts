@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { applySandbox, describeSandbox } from '../sandbox';
 import type { Driver } from './drivers/driver';
 import { TestDriver } from './drivers/test-driver';
 import { IpcServer } from './ipc-server';
@@ -16,10 +17,11 @@ export interface HelperOptions {
   socketMode: number;
   socketGroup: number | null;
   driver: 'test';
+  sandbox: boolean; // seccomp allowlist (kill on anything else) once set-up is done; --no-sandbox for debugging
 }
 
 export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [--runtime-dir DIR] [--allow-uid N]...
-                       [--socket-mode OCTAL] [--socket-group GID] [--driver test]`;
+                       [--socket-mode OCTAL] [--socket-group GID] [--driver test] [--no-sandbox]`;
 
 export class UsageError extends Error {}
 
@@ -43,6 +45,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
       'socket-mode': { type: 'string' },
       'socket-group': { type: 'string' },
       driver: { type: 'string' },
+      'no-sandbox': { type: 'boolean' },
     },
   });
   if (!values.socket) throw new UsageError('--socket is required');
@@ -60,6 +63,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
     socketMode,
     socketGroup: values['socket-group'] !== undefined ? uint(values['socket-group'], '--socket-group') : null,
     driver,
+    sandbox: !values['no-sandbox'],
   };
 }
 
@@ -100,6 +104,8 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   }
   fs.chmodSync(o.socket, o.socketMode);
   if (o.socketGroup !== null) fs.chownSync(o.socket, process.getuid?.() ?? 0, o.socketGroup);
+  // Confine before the first request is read: everything privileged (bind, chmod, chown, state load) is done.
+  if (o.sandbox) process.stderr.write(`virtgate-helper: ${describeSandbox(applySandbox('helper'))}\n`);
   process.stdout.write(`virtgate-helper: listening on ${o.socket} (driver ${driver.name})\n`);
   return async () => {
     await server.close();

@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfigText, resolveConfig } from '../common/config';
+import { applySandbox, describeSandbox } from '../sandbox';
 import { Daemon } from './daemon';
 
 const USAGE = `usage: virtgated [--config FILE] [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
                  [--tls HOST:PORT] [--tls-port-fallback]
-                 [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N]`;
+                 [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N] [--no-sandbox]`;
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   let values;
@@ -27,6 +28,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         'max-client-requests': { type: 'string' },
         'keepalive-interval': { type: 'string' },
         'keepalive-count': { type: 'string' },
+        'no-sandbox': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -63,6 +65,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The front end holds no privilege to drop (systemd's User= or the supervisor's uid does that); the syscall
+  // allowlist goes on before the first listener exists, so no network byte is ever read unconfined.
+  if (!values['no-sandbox']) process.stderr.write(`virtgated: ${describeSandbox(applySandbox('front'))}\n`);
   await daemon.start();
   process.stderr.write(`virtgated: effective config ${JSON.stringify(config)}\n`);
   for (const a of daemon.addresses) process.stdout.write(`virtgated: listening on ${a.kind} ${a.address}${a.readOnly ? ' (read-only)' : ''}\n`);
