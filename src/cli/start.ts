@@ -6,14 +6,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClientFiles, ServerFiles, initCa, issueClient, issueServer } from '../pki/pki';
+import { auditPaths } from './audit';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin');
 const DEV_TLS = '127.0.0.1:16514';
-const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user UID]
+const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user UID] [--no-sandbox]
   --home DIR        keep all state under DIR (default ./.virtgate)
   --tcp HOST:PORT   also listen on plain TCP (loopback only; development)
   --tls HOST:PORT   mutual TLS with the development PKI under HOME/pki (default ${DEV_TLS}, or a free port if that is taken)
-  --front-user UID  when run as root: run the front end as this uid (the helper stays root)`;
+  --front-user UID  when run as root: run the front end as this uid (the helper stays root)
+  --no-sandbox      do not apply the processes' seccomp allowlists (debugging only)`;
 
 interface Child {
   name: string;
@@ -38,12 +40,17 @@ function ensureDevPki(pki: string): void {
   if (made.length) process.stdout.write(`virtgate: created development PKI: ${made.join(', ')}\n`);
 }
 
+function chownTree(p: string, uid: number): void {
+  fs.chownSync(p, uid, uid);
+  if (fs.statSync(p).isDirectory()) for (const n of fs.readdirSync(p)) chownTree(path.join(p, n), uid);
+}
+
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { home: { type: 'string' }, tcp: { type: 'string' }, tls: { type: 'string' }, 'front-user': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { home: { type: 'string' }, tcp: { type: 'string' }, tls: { type: 'string' }, 'front-user': { type: 'string' }, 'no-sandbox': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
     process.stderr.write(`virtgate start: ${(e as Error).message}\n${USAGE}\n`);
@@ -57,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
   const run = path.join(home, 'run');
   fs.mkdirSync(run, { recursive: true, mode: 0o755 });
   fs.mkdirSync(path.join(home, 'lib'), { recursive: true, mode: 0o700 });
+  // The audit log and its key live apart (auditPaths in ./audit); both belong to whoever runs the front end.
+  for (const d of ['log', 'keys']) {
+    fs.mkdirSync(path.join(home, d), { recursive: true, mode: 0o700 });
+  }
   const helperSocket = path.join(run, 'helper-sock');
   const frontUid = values['front-user'] !== undefined ? Number(values['front-user']) : undefined;
   if (frontUid !== undefined && (!Number.isInteger(frontUid) || process.getuid?.() !== 0)) {
@@ -69,11 +80,17 @@ export async function main(argv: string[]): Promise<number> {
   if (frontUid !== undefined) {
     // The front end reads its own key; the CA key stays root's.
     for (const p of [path.dirname(path.join(pki, 'server', ServerFiles.key)), path.join(pki, 'server', ServerFiles.key)]) fs.chownSync(p, frontUid, frontUid);
+    for (const d of ['log', 'keys']) chownTree(path.join(home, d), frontUid);
   }
 
   const helper: Child = {
     name: 'helper',
-    args: [path.join(BIN, 'virtgate-helper.js'), '--socket', helperSocket, '--state-dir', path.join(home, 'lib'), '--runtime-dir', path.join(run, 'helper'), '--allow-uid', allowUid],
+    args: [
+      path.join(BIN, 'virtgate-helper.js'),
+      ...['--socket', helperSocket, '--state-dir', path.join(home, 'lib'), '--runtime-dir', path.join(run, 'helper'), '--allow-uid', allowUid],
+      ...['--journal', auditPaths(home).journal],
+      ...(values['no-sandbox'] ? ['--no-sandbox'] : []),
+    ],
     proc: null,
     ready: /listening on/,
     restarts: 0,
@@ -81,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
   if (values.tcp) frontArgs.push('--tcp', values.tcp);
+  if (values['no-sandbox']) frontArgs.push('--no-sandbox'); // both processes run their seccomp allowlists otherwise
   // The default port may be taken (libvirtd, another virtgate): then the front end picks a free one and prints it.
   frontArgs.push('--tls', values.tls ?? DEV_TLS, ...(values.tls === undefined ? ['--tls-port-fallback'] : []));
   const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, restarts: 0, output: '' };

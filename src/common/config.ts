@@ -40,6 +40,10 @@ export const DEFAULTS = {
   authTimeout: 30, // seconds a connection may stay unauthenticated before it is dropped
   policyFile: '', // Casbin policy CSV (reloaded on SIGHUP and on change); '' = HOME/etc/policy.csv, built-in default while absent
   policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
+  audit: true, // durable audit trail of every write, denial and login; false only for measurements (writes then go unrecorded)
+  auditLog: '', // the audit log (rotated files sit next to it); '' = HOME/log/audit.log
+  auditKey: '', // its HMAC key, kept apart from the log (mode 0600; anchor at KEY.anchor); '' = HOME/keys/audit.key
+  auditCopy: '', // also copy each record to 'console' (stderr, journald under systemd), 'syslog' (logger(1)) or 'console,syslog'; '' = none
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -94,6 +98,11 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   }
   if (out.authTcp === 'sasl') throw VG_ERR_CONFIG_INVALID('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
   out.usersFile ||= path.join(home, 'etc', 'users.json');
+  out.auditLog ||= path.join(home, 'log', 'audit.log');
+  out.auditKey ||= path.join(home, 'keys', 'audit.key');
+  for (const t of (out.auditCopy as string).split(',').filter(Boolean)) {
+    if (t !== 'console' && t !== 'syslog') throw VG_ERR_CONFIG_INVALID('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
+  }
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) throw VG_ERR_CONFIG_INVALID(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }

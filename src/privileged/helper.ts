@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { HelperJournal } from '../audit/journal';
 import { applySandbox, describeSandbox } from '../sandbox';
 import type { Driver } from './drivers/driver';
 import { TestDriver } from './drivers/test-driver';
@@ -18,10 +19,11 @@ export interface HelperOptions {
   socketGroup: number | null;
   driver: 'test';
   sandbox: boolean; // seccomp allowlist (kill on anything else) once set-up is done; --no-sandbox for debugging
+  journal: string; // the helper's own journal of executed writes (audit cross-check); default STATE/helper-journal.log
 }
 
 export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [--runtime-dir DIR] [--allow-uid N]...
-                       [--socket-mode OCTAL] [--socket-group GID] [--driver test] [--no-sandbox]`;
+                       [--socket-mode OCTAL] [--socket-group GID] [--driver test] [--journal FILE] [--no-sandbox]`;
 
 export class UsageError extends Error {}
 
@@ -45,6 +47,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
       'socket-mode': { type: 'string' },
       'socket-group': { type: 'string' },
       driver: { type: 'string' },
+      journal: { type: 'string' },
       'no-sandbox': { type: 'boolean' },
     },
   });
@@ -64,6 +67,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
     socketGroup: values['socket-group'] !== undefined ? uint(values['socket-group'], '--socket-group') : null,
     driver,
     sandbox: !values['no-sandbox'],
+    journal: path.resolve(values.journal ?? path.join(stateDir, 'helper-journal.log')),
   };
 }
 
@@ -92,7 +96,10 @@ async function removeStaleSocket(p: string): Promise<void> {
 
 export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> {
   const driver = openDriver(o);
-  const server = new IpcServer({ driver, allowUids: o.allowUids });
+  // Opened (and its torn tail repaired) before the sandbox: appends then need only write and fdatasync.
+  fs.mkdirSync(path.dirname(o.journal), { recursive: true, mode: 0o700 });
+  const journal = new HelperJournal(o.journal);
+  const server = new IpcServer({ driver, allowUids: o.allowUids, journal });
   fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socket);
   // Narrow umask while binding so the socket is never briefly wider than --socket-mode.
@@ -110,6 +117,7 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   return async () => {
     await server.close();
     driver.close();
+    journal.close();
     fs.rmSync(o.socket, { force: true });
   };
 }

@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import { FrameDecoder } from '../common/framing';
 import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp } from '../ipc/program';
 import type { AnswerOp, LifecycleEvent, RequestFrame } from '../ipc/program';
+import type { HelperJournal } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
@@ -17,6 +18,7 @@ export interface IpcServerOptions {
   partialFrameTimeoutMs?: number;
   log?: (line: string) => void;
   peerCred?: (socket: net.Socket) => PeerCred; // injectable so tests can play another uid
+  journal?: HelperJournal | null; // the helper's own record of every write it executes (audit cross-check)
 }
 
 const MAX_CONNECTIONS = 8; // one front end needs 1-2; the rest is slack for restarts
@@ -35,6 +37,7 @@ export class IpcServer {
       partialFrameTimeoutMs: PARTIAL_FRAME_TIMEOUT_MS,
       log: (line) => process.stderr.write(`virtgate-helper: ${line}\n`),
       peerCred,
+      journal: null,
       ...opts,
     };
     this.#server = net.createServer((sock) => this.#accept(sock));
@@ -167,8 +170,9 @@ class IpcConnection {
     const ansOp = (op + 1) as AnswerOp;
     let out: Buffer;
     let result = 'ok';
+    let body: unknown;
     try {
-      const body = entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
+      body = entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
       out = encodeAnswer(ansOp, req.id, body as never);
     } catch (e) {
       if (e instanceof ProtocolViolation) return this.destroy(e.message);
@@ -181,7 +185,7 @@ class IpcConnection {
         out = encodeAnswerError(ansOp, req.id, 'VG_ERR_INTERNAL', 'hypervisor helper failed to execute the request');
       }
     }
-    if (entry.flags & OpFlag.WRITE) this.#journal(name, req, result);
+    if (entry.flags & OpFlag.WRITE) this.#journal(name, req, result, body);
     this.#write(out);
     if (op === Op.HELLO_REQ && !this.#helloDone) {
       this.#helloDone = true;
@@ -189,11 +193,27 @@ class IpcConnection {
     }
   }
 
-  // The helper's own record of every write it executed, with who the front end says asked.
-  #journal(name: string, req: RequestFrame, result: string): void {
+  // The helper's own record of every write it executed, with who the front end says asked (never used to decide).
+  // Written before the answer leaves; a journal that cannot be written is logged, the write's answer still goes out.
+  #journal(name: string, req: RequestFrame, result: string, answer: unknown): void {
+    const j = this.#opts.journal;
+    if (!j) return;
     const body = req.body as { actor?: { user: string; tenant: string; requestId: string }; uuid?: Buffer };
-    const rec = { op: name, user: body.actor?.user, tenant: body.actor?.tenant, requestId: body.actor?.requestId, uuid: body.uuid?.toString('hex'), result };
-    this.#opts.log(`journal ${JSON.stringify(rec)}`);
+    const dom = answer as { name?: unknown; uuid?: unknown } | undefined;
+    const uuid = Buffer.isBuffer(body.uuid) ? body.uuid : Buffer.isBuffer(dom?.uuid) ? dom.uuid : undefined;
+    try {
+      j.append({
+        op: name,
+        uuid: uuid?.toString('hex'),
+        name: typeof dom?.name === 'string' ? dom.name : undefined,
+        user: body.actor?.user,
+        tenant: body.actor?.tenant,
+        requestId: body.actor?.requestId,
+        result,
+      });
+    } catch (e) {
+      this.#opts.log(`JOURNAL NOT WRITTEN for ${name} request ${body.actor?.requestId ?? '?'}: ${(e as Error).message}`);
+    }
   }
 
   #subscribe(id: number): void {

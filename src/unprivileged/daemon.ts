@@ -5,7 +5,10 @@ import net from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
-import { VG_ERR_CONFIG_INVALID } from '../common/errors';
+import { VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID } from '../common/errors';
+import { createAuditCopy, type CopyTarget } from '../audit/sink';
+import { type AuditTrail, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
+import { AuditHook } from './audit-hook';
 import { type LifecycleEvent } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
@@ -40,6 +43,8 @@ export class Daemon {
   readonly dispatcher: Dispatcher;
   readonly sessions = new Set<Session>();
   readonly auth: AuthService | null;
+  readonly audit: AuditHook | null; // null only with `audit = false`
+  readonly #trail: LateTrail | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
@@ -48,18 +53,29 @@ export class Daemon {
   #keepaliveTimer: NodeJS.Timeout | null = null;
   addresses: { kind: string; readOnly: boolean; address: string }[] = [];
 
-  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void } = {}) {
+  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void; trail?: AuditTrail } = {}) {
     this.config = config;
     this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
+    // The trail opens in start(); until then writes are refused and events wait (a test may inject its own trail).
+    this.#trail = config.audit ? new LateTrail(opts.trail) : null;
+    this.audit = this.#trail ? new AuditHook(this.#trail) : null;
     this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
     this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e)) : null;
     this.dispatcher = new Dispatcher({
       helper: this.helper,
-      authorizer: opts.authorizer ?? policyRuntimeFor(config, this.#log),
+      authorizer:
+        opts.authorizer ??
+        policyRuntimeFor(config, this.#log, (r) => {
+          const detail: Record<string, string | number | boolean> = { why: r.why, ok: r.ok, source: r.source };
+          if (r.rules !== undefined) detail.rules = r.rules;
+          if (r.error) detail.error = r.error;
+          this.audit?.event('policy-reload', detail).catch(() => undefined); // an outage is already logged loudly
+        }),
       auth: this.auth,
       log: this.#log,
+      audit: this.audit ?? undefined,
     });
     this.#hub = new EventHub(this.sessions, (s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
     this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
@@ -83,6 +99,13 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    if (this.#trail && !this.#trail.inner) {
+      const c = this.config;
+      const targets = c.auditCopy.split(',').filter(Boolean) as CopyTarget[];
+      this.#trail.open(await FileAuditTrail.open({ file: c.auditLog, keyFile: c.auditKey, log: this.#log, copy: targets.length ? createAuditCopy({ targets }) : undefined }));
+      this.#log(`audit log ${c.auditLog} (key ${c.auditKey})`);
+    } else if (!this.#trail) this.#log('AUDIT DISABLED (audit = false): writes, denials and logins are not recorded');
+    await this.audit?.event('daemon-start', { pid: process.pid }).catch(() => undefined);
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
@@ -94,6 +117,8 @@ export class Daemon {
     for (const s of this.sessions) s.close('daemon stopping');
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     this.helper.close();
+    await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
+    await this.#trail?.close();
   }
 
   async #listen(spec: ListenerSpec): Promise<void> {
@@ -250,8 +275,14 @@ export class Daemon {
     return (spec.readOnly ? c.authUnixRo : c.authUnixRw) as 'none' | 'sasl';
   }
 
-  // One line per login, with the evidence that proved it (the audit trail records the same).
+  // One line per login, with the evidence that proved it; the audit trail records the same (not awaited: a login is not a write).
   #logAuth(e: AuthEvent): void {
+    const ev0 = e.evidence;
+    void this.audit?.auth(
+      { id: 0, tenant: '', identity: { ...ev0, user: e.user, method: e.method, source: e.source } },
+      e.outcome === 'success',
+      e.reason ? { reason: e.reason.slice(0, 256) } : {},
+    );
     const ev = e.evidence;
     const proof = [ev.dn && `dn="${ev.dn}"`, ev.fingerprint && `fingerprint=${ev.fingerprint}`, ev.uid !== undefined && `uid=${ev.uid}`, ev.pid !== undefined && `pid=${ev.pid}`]
       .filter(Boolean)
@@ -279,5 +310,42 @@ function removeStaleSocket(p: string): void {
     if (fs.lstatSync(p).isSocket()) fs.unlinkSync(p);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+// The daemon's view of the trail: refuses writes until the file trail is open (fail closed), holds events until then.
+class LateTrail implements AuditTrail {
+  inner: FileAuditTrail | AuditTrail | null;
+  #early: { rec: EventRecord; done: (e?: unknown) => void }[] = [];
+
+  constructor(inner?: AuditTrail) {
+    this.inner = inner ?? null;
+  }
+
+  open(t: FileAuditTrail): void {
+    this.inner = t;
+    for (const { rec, done } of this.#early.splice(0)) t.event(rec).then(() => done(), done);
+  }
+
+  get available(): boolean {
+    return this.inner?.available ?? false;
+  }
+
+  intent(r: IntentRecord): Promise<void> {
+    return this.inner ? this.inner.intent(r) : Promise.reject(VG_ERR_AUDIT_UNAVAILABLE('not open yet'));
+  }
+
+  outcome(r: OutcomeRecord): Promise<void> {
+    return this.inner ? this.inner.outcome(r) : Promise.reject(VG_ERR_AUDIT_UNAVAILABLE('not open yet'));
+  }
+
+  event(r: EventRecord): Promise<void> {
+    if (this.inner) return this.inner.event(r);
+    return new Promise((resolve, reject) => this.#early.push({ rec: r, done: (e) => (e === undefined ? resolve() : reject(e)) }));
+  }
+
+  async close(): Promise<void> {
+    const t = this.inner;
+    if (t && 'close' in t && typeof t.close === 'function') await (t as FileAuditTrail).close();
   }
 }

@@ -10,16 +10,19 @@ import {
   VG_ERR_RPC_AUTH_REQUIRED,
   VG_ERR_RPC_PAYLOAD,
   VG_ERR_TENANT_CHOICE,
+  type VgError,
   isVgError,
 } from '../common/errors';
-import type { Actor, DomainSummary, NodeFacts } from '../ipc/program';
+import type { Actor, DomainSnapshot, DomainSummary, NodeFacts } from '../ipc/program';
 import { LookupKind, Op, checkTenantName, uuidToString } from '../ipc/program';
 import { decodeBody, encodeReply } from '../protocol/messages';
 import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
 import type { Authorizer, PolicyObject, Subject } from '../policy/authorizer';
+import type { AuditHook } from './audit-hook';
 import { type HandlerContext, handlerFor } from './handlers';
 import type { AuthService } from './auth';
+import { DomainMirror } from './domain-mirror';
 import type { HelperClient } from './helper-client';
 import type { Call, Session } from './session';
 
@@ -39,15 +42,21 @@ export interface DispatcherOptions {
   authorizer: Authorizer;
   auth?: AuthService | null; // SASL users and login penalties; null when no listener asks for SASL
   log?: (msg: string) => void;
+  audit?: AuditHook; // every write (intent before it runs, outcome before the reply) and every denial; absent = audit off
 }
+
+// What the policy said about one call: the allow rules that matched, or the denial to record and answer.
+type Verdict = { rules: string[] } | { denied: VgError; permission: string; rule: string };
 
 export class Dispatcher {
   readonly #helper: HelperClient;
   readonly #authorizer: Authorizer;
   readonly #auth: AuthService | null;
+  readonly #audit: AuditHook | null;
   #facts: Promise<NodeFacts> | null = null;
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
+  readonly mirror: DomainMirror;
   #callbackIds = 0;
   #requestIds = 0;
 
@@ -55,12 +64,23 @@ export class Dispatcher {
     this.#helper = opts.helper;
     this.#authorizer = opts.authorizer;
     this.#auth = opts.auth ?? null;
+    this.#audit = opts.audit ?? null;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
     this.#helper.on('up', () => {
       this.#facts = null;
       this.#objects.clear();
     });
     this.#helper.on('lifecycle', (ev: { domain: DomainSummary }) => this.#objects.delete(uuidToString(ev.domain.uuid)));
+    // Any committed change (a tenant reassignment included) makes the cached record stale.
+    this.#helper.on('snapshot', (sn: DomainSnapshot) => this.#objects.delete(uuidToString(sn.info.uuid)));
+    this.mirror = new DomainMirror(this.#helper);
+  }
+
+  // The helper's record of a domain for decisions: the mirror when synced, else the cache filled by lookups.
+  #known(uuid: Buffer): { name: string; tenant: string } | undefined {
+    const m = this.mirror.lookup({ kind: LookupKind.UUID, uuid });
+    if (m) return { name: m.name, tenant: m.tenant ?? '' };
+    return this.#objects.get(uuidToString(uuid));
   }
 
   facts(): Promise<NodeFacts> {
@@ -116,16 +136,29 @@ export class Dispatcher {
       throw VG_ERR_RPC_PAYLOAD();
     }
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
-    if (def.cls === 'write' && s.readOnly) throw VG_ERR_READ_ONLY(apiName(def));
+    if (def.cls === 'write' && s.readOnly) {
+      await this.#audit?.denied(s, { procedure: def.name, args }, 'read-only connection', 'VG_ERR_READ_ONLY');
+      throw VG_ERR_READ_ONLY(apiName(def));
+    }
     if (def.proc === P.CONNECT_OPEN.proc && !s.opened) s.tenant = this.chooseTenant(s, (args.name as string | null) ?? null);
     // Synchronous unless a domain's record must be fetched: CONNECT_OPEN claims the session before pipelined calls run.
-    const pending = this.#authorize(s, def, args);
-    if (pending) await pending;
+    const perms = requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
+    const pending = this.#authorize(s, perms, args);
+    const verdict = pending instanceof Promise ? await pending : pending;
+    if ('denied' in verdict) {
+      // A denial is recorded (and awaited) before the client hears of it; it stands even when the log is down.
+      await this.#audit?.denied(s, { procedure: def.name, permission: verdict.permission, args }, verdict.rule, verdict.denied.code);
+      throw verdict.denied;
+    }
     const handler = handlerFor(def.proc);
     if (!handler) throw VG_ERR_INTERNAL(`no handler for ${def.name}`);
-    const ctx = this.#context(s);
     try {
-      const ret = await handler(ctx, args);
+      // A write runs only once its intent is durable (else VG_ERR_AUDIT_UNAVAILABLE, nothing executed), and is
+      // answered only once its outcome is; the request id goes to the helper, whose journal cross-check matches.
+      const ret =
+        def.cls === 'write' && this.#audit
+          ? await this.#audit.write(s, { procedure: def.name, permission: perms.join(','), args }, [...new Set(verdict.rules)].join('; '), (rid) => handler(this.#context(s, rid), args))
+          : await handler(this.#context(s), args);
       return encodeReply(def, header.serial, ret);
     } catch (e) {
       if (isVgError(e)) throw e;
@@ -136,32 +169,36 @@ export class Dispatcher {
   // Every permission the call needs, on the object it names; deny by default. The one enforcement point.
   // A call on a domain the caller may not getattr answers "Domain not found" (existence does not leak); a missing
   // permission on a visible one answers access denied, naming nothing.
-  #authorize(s: Session, def: ProcDef, args: Record<string, unknown>): Promise<void> | undefined {
-    const perms = requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
-    if (perms.length === 0) return undefined;
+  #authorize(s: Session, perms: string[], args: Record<string, unknown>): Verdict | Promise<Verdict> {
+    if (perms.length === 0) return { rules: [] };
     const dom = args.dom as RemoteDomain | undefined | null;
     if (dom) {
       // Decide on the helper's record for that uuid (real name, tenant), never on the name the client sent.
-      const known = this.#objects.get(uuidToString(dom.uuid));
+      const known = this.#known(dom.uuid);
       if (!known) return this.#domainObject(dom.uuid).then((object) => this.#check(s, perms, object));
-      this.#check(s, perms, { kind: 'domain', name: known.name, uuid: uuidToString(dom.uuid), tenant: known.tenant });
-      return undefined;
+      return this.#check(s, perms, { kind: 'domain', name: known.name, uuid: uuidToString(dom.uuid), tenant: known.tenant });
     }
     // define/create: the new VM's name is only known to the helper's parser, so the rule must cover every VM of the
     // session's tenant (object `vm:*`); a redefinition of another tenant's VM is refused by the helper.
-    this.#check(s, perms, typeof args.xml === 'string' ? { kind: 'domain', name: '*', tenant: s.tenant } : null);
-    return undefined;
+    return this.#check(s, perms, typeof args.xml === 'string' ? { kind: 'domain', name: '*', tenant: s.tenant } : null);
   }
 
-  #check(s: Session, perms: string[], object: PolicyObject | null): void {
+  #check(s: Session, perms: string[], object: PolicyObject | null): Verdict {
     const subject = this.subject(s);
     const host: PolicyObject = { kind: 'connect', name: 'virtgate' };
-    if (object && object.name !== '*' && !this.#authorizer.can(subject, object, 'domain:getattr').allowed) throw VG_ERR_NO_DOMAIN('');
+    const rules: string[] = [];
+    if (object && object.name !== '*') {
+      const d = this.#authorizer.can(subject, object, 'domain:getattr');
+      if (!d.allowed) return { denied: VG_ERR_NO_DOMAIN(''), permission: 'domain:getattr', rule: d.rule };
+    }
     for (const perm of perms) {
       if (perm.startsWith('domain:') && object === null) continue; // lookups: filtered per object by the handler
       const obj = perm.startsWith('domain:') ? object! : host;
-      if (!this.#authorizer.can(subject, obj, perm).allowed) throw VG_ERR_ACCESS_DENIED();
+      const d = this.#authorizer.can(subject, obj, perm);
+      if (!d.allowed) return { denied: VG_ERR_ACCESS_DENIED(), permission: perm, rule: d.rule };
+      rules.push(d.rule);
     }
+    return { rules };
   }
 
   async #domainObject(uuid: Buffer): Promise<PolicyObject> {
@@ -176,16 +213,18 @@ export class Dispatcher {
     return { kind: 'domain', name: known.name, uuid: key, tenant: known.tenant };
   }
 
-  #context(s: Session): HandlerContext {
+  // requestId: the audited write's id (intent, outcome and the helper journal share it); unaudited calls get a local one.
+  #context(s: Session, requestId?: string): HandlerContext {
     return {
       session: s,
       auth: this.#auth,
+      mirror: this.mirror,
       helper: this.#helper,
       facts: () => this.facts(),
       actor: (): Actor => ({
         user: printable(s.identity?.user ?? ''),
         tenant: printable(s.tenant),
-        requestId: `${s.id}-${++this.#requestIds}`,
+        requestId: requestId ?? `${s.id}-${++this.#requestIds}`,
       }),
       nextCallbackId: () => this.nextCallbackId(),
       visible: (d) => this.canSee(s, d),

@@ -14,6 +14,15 @@ export interface PolicyRuntimeOptions {
   log: (msg: string) => void;
   watch?: boolean; // fs.watch the files (default true)
   signals?: boolean; // reload on SIGHUP (default true)
+  onReload?: (r: PolicyReload) => void; // every load attempt, for the audit trail
+}
+
+export interface PolicyReload {
+  why: string; // start | SIGHUP | file change
+  ok: boolean;
+  source: string;
+  rules?: number;
+  error?: string;
 }
 
 export class PolicyRuntime implements Authorizer {
@@ -56,11 +65,11 @@ export class PolicyRuntime implements Authorizer {
   }
 
   async #load(why: string): Promise<boolean> {
-    const { policyFile, modelFile, log } = this.#opts;
+    const { policyFile, modelFile, log, onReload } = this.#opts;
+    let source = policyFile;
     try {
       const model = modelFile ? fs.readFileSync(modelFile, 'utf8') : MODEL_TEXT;
       let text: string;
-      let source = policyFile;
       try {
         text = fs.readFileSync(policyFile, 'utf8');
       } catch (e) {
@@ -72,9 +81,11 @@ export class PolicyRuntime implements Authorizer {
       if (this.#authz) this.#authz.replace(set);
       else this.#authz = new CasbinAuthorizer(set);
       log(`policy loaded (${why}) from ${source}: ${set.rules.length} rules`);
+      onReload?.({ why, ok: true, source, rules: set.rules.length });
       return true;
     } catch (e) {
       log(`policy ${why === 'start' ? 'load' : 'reload'} failed (${why}), ${this.#authz ? 'keeping the previous policy' : 'denying everything'}: ${(e as Error).message}`);
+      onReload?.({ why, ok: false, source, error: (e as Error).message.slice(0, 256) });
       return false;
     }
   }
@@ -107,6 +118,6 @@ export class PolicyRuntime implements Authorizer {
   }
 }
 
-export function policyRuntimeFor(config: Readonly<Config>, log: (msg: string) => void): PolicyRuntime {
-  return new PolicyRuntime({ policyFile: config.policyFile, modelFile: config.policyModel, log });
+export function policyRuntimeFor(config: Readonly<Config>, log: (msg: string) => void, onReload?: (r: PolicyReload) => void): PolicyRuntime {
+  return new PolicyRuntime({ policyFile: config.policyFile, modelFile: config.policyModel, log, onReload });
 }
