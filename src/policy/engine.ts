@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Casbin facade: model + policy text in, cached decisions out; a reload builds a new enforcer and swaps it whole.
 // No I/O here: the front end reads the files and hands over their text (policy/ imports common/ and casbin only).
-import { type Enforcer, StringAdapter, newEnforcer, newModelFromString } from 'casbin';
+import { type Enforcer, type Model, StringAdapter, newEnforcer, newModelFromString } from 'casbin';
 import type { Authorizer, Decision, PolicyObject, Subject } from './authorizer';
-import { BUILTIN_POLICY, BUILTIN_ROLES } from './model';
+import { FastMatcher } from './fast-path';
+import { BUILTIN_POLICY, BUILTIN_ROLES, MODEL_TEXT } from './model';
 import { ALL_PERMISSIONS, isKnownPermission, isReadPermission } from './vocabulary';
 
 const CACHE_MAX = 100_000; // decisions kept between reloads; cleared whole when full
@@ -64,15 +65,37 @@ export function casbinRequest(subject: Subject, object: PolicyObject, permission
   return { sub: subject.user, dom: subject.tenant, otn, obj: objectString(object), act: permission };
 }
 
+// Every section of a parsed model (request, policy, role, effect, matcher definitions), as comparable text.
+function modelShape(m: Model): string {
+  const out: string[] = [];
+  for (const [sec, asts] of [...m.model.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [key, ast] of [...asts.entries()].sort(([a], [b]) => a.localeCompare(b))) out.push(`${sec}.${key}=${ast.value}|${ast.tokens.join(',')}`);
+  }
+  return out.join('\n');
+}
+
+let builtinShape: string | null = null;
+
+// The built-in model's decisions have a precompiled matcher (fast-path.ts); any other model is evaluated by Casbin.
+function isBuiltinModel(m: Model): boolean {
+  builtinShape ??= modelShape(newModelFromString(MODEL_TEXT));
+  return modelShape(m) === builtinShape;
+}
+
 // One loaded model + policy; immutable once built.
 export class PolicySet {
   readonly enforcer: Enforcer;
   readonly rules: PolicyRule[];
   readonly memberships: Map<string, Set<string>>; // user -> tenants (g rows, and direct p rows naming a tenant)
+  readonly #fast: FastMatcher | null;
 
   private constructor(enforcer: Enforcer, rules: PolicyRule[]) {
     this.enforcer = enforcer;
     this.rules = rules;
+    const model = enforcer.getModel();
+    this.#fast = isBuiltinModel(model)
+      ? new FastMatcher(model.model.get('p')?.get('p')?.policy ?? [], model.model.get('g')?.get('g')?.policy ?? [])
+      : null;
     this.memberships = new Map();
     const add = (u: string, t: string): void => {
       if (t === '*') return;
@@ -107,7 +130,13 @@ export class PolicySet {
     return set;
   }
 
+  // True when decisions come from the precompiled built-in matcher rather than Casbin's expression evaluator.
+  get precompiled(): boolean {
+    return this.#fast !== null;
+  }
+
   enforce(q: CasbinRequest): [boolean, string[]] {
+    if (this.#fast) return this.#fast.enforce(q);
     return this.enforcer.enforceExSync(q.sub, q.dom, q.otn, q.obj, q.act);
   }
 }

@@ -177,3 +177,45 @@ test('property: no list ever contains a VM the user cannot domain:getattr', asyn
     { numRuns: 150 },
   );
 });
+
+// ---------- the precompiled built-in matcher (fast-path.ts) against Casbin itself ----------
+
+const NAMES = ['u1', 'u2', 'r1', 'r2', 'viewer', 'owner', 'host-admin'];
+const XOBJ = ['*', '**', 'vm:*', 'vm:?', 'vm:a?', 'vm:[ab]*', 'vm:[a-c]1', 'vm:a*', 'vm:b', 'host', 'h*', '?ost', 'vm:*1', 'vm:.x', 'vm:[[:alpha:]]*', 'vm:a[', '*:*'];
+const XACT = ['*', 'domain:*', 'domain:?*', 'domain:s[a-t]*', 'domain:start', 'connect:*', 'connect:write', '*:getattr', 'domain:read*', '*read*', 'd*:[rw]*'];
+const xPolicyArb = fc
+  .array(
+    fc.oneof(
+      fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...NAMES), fc.constantFrom(...TENANTS, '*')).map(([u, r, t]) => `g, ${u}, ${r}, ${t}`),
+      fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...TENANTS, '*'), fc.constantFrom(...XOBJ), fc.constantFrom(...XACT)).map(([s, t, o, p]) => `p, ${s}, ${t}, ${o}, ${p}`),
+    ),
+    { maxLength: 14 },
+  )
+  .map((l) => l.join('\n'));
+const xReqArb = fc.record({
+  sub: fc.constantFrom(...NAMES, 'stranger', ''),
+  dom: fc.constantFrom(...TENANTS, '', '*'),
+  otn: fc.constantFrom(...TENANTS, '', '*'),
+  obj: fc.constantFrom('host', 'vm:a1', 'vm:b', 'vm:a', 'vm:c1', 'vm:*', 'vm:x.y', 'vm:A-1', 'vm:a:b', 'vm:a@b+c'),
+  act: fc.constantFrom(...ALL_PERMISSIONS.filter((p) => /^(domain|connect):/.test(p))),
+});
+
+test('property: the precompiled matcher returns Casbin enforceEx() exactly (decision and deciding rule)', async () => {
+  await fc.assert(
+    fc.asyncProperty(xPolicyArb, fc.array(xReqArb, { minLength: 1, maxLength: 30 }), async (policy, reqs) => {
+      const set = await PolicySet.build(MODEL_TEXT, policy);
+      expect(set.precompiled).toBe(true);
+      for (const q of reqs) expect(set.enforce(q)).toEqual(set.enforcer.enforceExSync(q.sub, q.dom, q.otn, q.obj, q.act));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a model other than the built-in one is evaluated by Casbin', async () => {
+  const custom = MODEL_TEXT.replace('globMatch(r.act, p.act)', 'r.act == p.act');
+  const set = await PolicySet.build(custom, 'g, u1, r1, t1\np, r1, t1, vm:*, domain:*\np, r1, t1, vm:*, domain:getattr');
+  expect(set.precompiled).toBe(false);
+  expect(set.enforce({ sub: 'u1', dom: 't1', otn: 't1', obj: 'vm:a', act: 'domain:read' })[0]).toBe(false); // 'domain:*' is no glob here
+  expect(set.enforce({ sub: 'u1', dom: 't1', otn: 't1', obj: 'vm:a', act: 'domain:getattr' })).toEqual([true, ['r1', 't1', 'vm:*', 'domain:getattr']]);
+  expect((await PolicySet.build(`# a comment\n${MODEL_TEXT}`, '')).precompiled).toBe(true);
+});
