@@ -225,3 +225,87 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
     expect(v.rc).toBe(0);
   });
 });
+
+// The audit log on a small tmpfs that the test fills: writes are refused and not executed, reads go on, space restores writes.
+function canMount(): boolean {
+  if (!HAVE) return false;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-mnt-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir]);
+    return true;
+  } catch {
+    process.stdout.write('SKIP: fail-closed audit test cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n');
+    return false;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+const dm = canMount() ? describe : describe.skip;
+
+dm('fail closed: the audit log on a full filesystem', () => {
+  let vg: RunningDaemon;
+  let home: string;
+  let mnt: string;
+  const virsh = (...args: string[]): Promise<Result> => exec(['virsh', '-c', `test+unix:///default?socket=${vg.sock}`, ...args]);
+  const fill = (): void => {
+    const fd = fs.openSync(path.join(mnt, 'filler'), 'w');
+    const chunk = Buffer.alloc(4096, 0x78);
+    try {
+      for (;;) fs.writeSync(fd, chunk);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  beforeAll(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-full-'));
+    mnt = path.join(home, 'auditfs');
+    fs.mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mnt]);
+    fs.mkdirSync(path.join(home, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), `auditLog = "${path.join(mnt, 'audit.log')}"\n`);
+    vg = await startDaemon({ home });
+    fs.writeFileSync(path.join(home, 'full.xml'), "<domain type='test'><name>full</name><memory unit='MiB'>128</memory><os><type>hvm</type></os></domain>\n");
+    expect((await virsh('define', path.join(home, 'full.xml'))).rc).toBe(0);
+  });
+  afterAll(async () => {
+    await vg?.stop();
+    try {
+      execFileSync('umount', [mnt]);
+    } catch {
+      // already gone
+    }
+  });
+
+  test('writes refused with a clear error and not executed; reads work; freeing space restores writes; the chain verifies', async () => {
+    fill();
+    // The log's last page may still hold a few records: spend it with harmless writes until the first refusal.
+    let spent = 0;
+    while (spent < 50 && (await virsh('setmem', 'test', String(98304 + spent))).rc === 0) spent++;
+    expect(spent).toBeLessThan(50);
+    const refused = await virsh('start', 'full');
+    expect(refused.rc).toBe(1);
+    expect(refused.err).toMatch(/audit log unavailable \(ENOSPC\); write refused/);
+    expect((await virsh('domstate', 'full')).out.trim()).toBe('shut off'); // not executed
+    const list = await virsh('list', '--all', '--name');
+    expect(list.rc).toBe(0);
+    expect(list.out).toMatch(/full/);
+    await vg.waitFor(/AUDIT LOG UNAVAILABLE \(ENOSPC/);
+    const journal = fs.readFileSync(path.join(home, 'lib', 'helper-journal.log'), 'utf8');
+    expect(journal).not.toMatch(/DOMAIN_CONTROL_REQ/); // the helper never saw the refused start
+
+    fs.rmSync(path.join(mnt, 'filler'));
+    const ok = await virsh('start', 'full');
+    expect([ok.rc, ok.err]).toEqual([0, '']);
+    expect((await virsh('domstate', 'full')).out.trim()).toBe('running');
+    await vg.waitFor(/audit log writable again/);
+    const recs = fs.readFileSync(path.join(mnt, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord);
+    expect(recs.some((r) => r.event?.name === 'audit-restored' && r.event.detail?.reason === 'ENOSPC')).toBe(true);
+    expect(recs.filter((r) => r.what?.procedure?.startsWith('domainCreate')).map((r) => r.kind)).toEqual(['intent', 'outcome']);
+    const v = verify(home, path.join(mnt, 'audit.log'));
+    expect([v.rc, v.out]).toEqual([0, expect.stringMatching(/^ok: /)]);
+  });
+});
