@@ -71,8 +71,8 @@ const zones = [
   {
     files: ['src/cli/**/*.ts'],
     paths: [],
-    patterns: ['protocol', 'ipc', 'privileged', 'unprivileged', 'policy', 'sandbox'].flatMap(folder),
-    why: 'cli/ imports client/ (and audit/pki tooling through their public modules)',
+    patterns: ['protocol', 'ipc', 'privileged', 'unprivileged', 'sandbox'].flatMap(folder),
+    why: 'cli/ imports client/, policy/ (`virtgate policy check|lint` run the daemon\'s engine offline) and audit/pki tooling through their public modules',
   },
 ];
 

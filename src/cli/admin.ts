@@ -2,6 +2,7 @@
 // Administration subcommands (pki, user, policy, audit, vm): one table, so each module adds one line here.
 import { auditMain } from './audit';
 import { pkiMain } from './pki';
+import { policyMain } from './policy';
 import { userMain } from './user';
 
 export interface AdminIo {
@@ -22,7 +23,7 @@ const notYet =
 const ADMIN: Record<string, AdminMain> = {
   pki: pkiMain,
   user: userMain,
-  policy: notYet('policy'),
+  policy: policyMain,
   audit: auditMain,
   vm: notYet('vm'),
 };

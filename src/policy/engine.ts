@@ -206,6 +206,10 @@ export function lintPolicy(rules: PolicyRule[]): string[] {
       else if (obj.startsWith('vm:') && /^connect:/.test(act)) out.push(`${at}: a connect permission on a VM can never match`);
       // A subject nobody holds as a role and with no membership of its own: a role with no members (or a user in no tenant).
       if (!(sub in BUILTIN_ROLES) && !members.has(sub) && !users.has(sub) && dom === '*') out.push(`${at}: '${sub}' has no members and no tenant: this rule can never apply`);
+      // A role held only in other tenants: its rule for this tenant never applies (memberships are per tenant).
+      else if (dom !== '*' && members.has(sub) && !rules.some((g) => g.kind === 'g' && g.fields[1] === sub && (g.fields[2] === dom || g.fields[2] === '*'))) {
+        out.push(`${at}: role '${sub}' is held by nobody in tenant '${dom}' (or in *): this rule can never apply`);
+      }
     } else {
       const [, role, dom] = r.fields;
       if (role === 'host-admin' && dom !== '*') out.push(`${at}: host-admin in one tenant only grants that tenant (use *)`);
