@@ -10,6 +10,7 @@ export interface Sizes {
   tsInFlight: number; // pipelined TS client: calls in flight
   clients: number; // many-clients row: connections
   pollSeconds: number; // many-clients row: how long each connection polls once a second
+  auditWrites?: number; // audited-writes row: total writes across its 16 writers (default: pipelinedCalls / 10)
 }
 
 export const FULL: Sizes = { seqIterations: 100000, pipelinedCalls: 300000, cThreads: 8, tsInFlight: 64, clients: 1000, pollSeconds: 30 };

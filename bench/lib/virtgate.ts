@@ -21,10 +21,12 @@ g, anonymous, host-admin, *
 `;
 
 // The virtgate target, plus its development PKI (HOME/pki: ca/, server/, admin/), which libvirtd's TLS listener reuses.
-export async function startVirtgate(log: (m: string) => void): Promise<Target & { pki: string }> {
+// conf: extra virtgate.conf lines (the audited-writes row starts a second daemon with `audit = false`).
+export async function startVirtgate(log: (m: string) => void, opts: { conf?: string } = {}): Promise<Target & { pki: string }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-'));
   fs.mkdirSync(path.join(home, 'etc'));
   fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), POLICY);
+  if (opts.conf) fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), opts.conf);
   const args = [START, '--home', home, '--tcp', '127.0.0.1:0', '--tls', '127.0.0.1:0'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = async (): Promise<void> => {

@@ -2,8 +2,9 @@
 // The bench's rows, in run order; a new row (TLS handshakes, audited writes/s, RBAC cost) is one file plus one line here.
 // Many clients runs first: its per-connection RSS needs a front end whose heap the other rows have not yet inflated.
 import type { Row } from '../lib/ctx';
+import { auditedWrites } from './audited-writes';
 import { manyClients } from './many-clients';
 import { pipelined } from './pipelined';
 import { sequential } from './sequential';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites];
