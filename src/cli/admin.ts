@@ -4,6 +4,7 @@ import { auditMain } from './audit';
 import { pkiMain } from './pki';
 import { policyMain } from './policy';
 import { userMain } from './user';
+import { vmMain } from './vm';
 
 export interface AdminIo {
   stdout(s: string): void;
@@ -13,19 +14,12 @@ export interface AdminIo {
 
 type AdminMain = (args: string[], io: AdminIo) => number | Promise<number>;
 
-const notYet =
-  (name: string): AdminMain =>
-  (_args, io) => {
-    io.stderr(`error: '${name}' is not available yet\n`);
-    return 2;
-  };
-
 const ADMIN: Record<string, AdminMain> = {
   pki: pkiMain,
   user: userMain,
   policy: policyMain,
   audit: auditMain,
-  vm: notYet('vm'),
+  vm: vmMain,
 };
 
 export function isAdminCommand(name: string): boolean {

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { VG_ERR_CLIENT_CLOSED, VgError, VirErr, VirFrom } from '../common/errors';
-import { AuthType, ConnectFlags, DomainEventId, Feature } from '../protocol/constants';
+import { AuthType, ConnectFlags, DomainEventId, DomainMetadataType, Feature, TenantMetadata } from '../protocol/constants';
 import { P, type ProcDef } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
 import { uuidFromString } from './format';
@@ -220,6 +220,15 @@ export class VirtgateClient extends EventEmitter {
   }
   async defineXml(xml: string): Promise<RemoteDomain> {
     return (await this.call(P.DOMAIN_DEFINE_XML, { xml })).dom;
+  }
+  // virDomainSetMetadata: virtgate serves one element, the VM's tenant (see setTenant); others answer NO_SUPPORT.
+  async setMetadata(dom: RemoteDomain, type: number, metadata: string | null, key: string | null, uri: string | null, flags = 0): Promise<void> {
+    await this.call(P.DOMAIN_SET_METADATA, { dom, type, metadata, key, uri, flags });
+  }
+  // Reassign a VM to TENANT ('' = none): host admins only (connect:write on host besides domain:write/save).
+  async setTenant(dom: RemoteDomain, tenant: string): Promise<void> {
+    const metadata = tenant === '' ? null : `<tenant>${tenant.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`)}</tenant>`;
+    await this.setMetadata(dom, DomainMetadataType.ELEMENT, metadata, TenantMetadata.KEY, TenantMetadata.URI, 0);
   }
   // UNDEFINE_FLAGS, falling back to plain UNDEFINE on NO_SUPPORT when no flags are asked (virsh's fallback).
   async undefine(dom: RemoteDomain, flags = 0): Promise<void> {

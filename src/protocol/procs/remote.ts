@@ -232,6 +232,16 @@ export const P = {
     proc: 426, name: 'domainGetMessages', cls: 'read', acl: acl('domain:read'), args: domFlags,
     ret: struct<{ msgs: string[] }>(['msgs', array(Limits.DOMAIN_MESSAGES_MAX, str)]),
   }),
+  // Served for one element only: virtgate's tenant record (`virtgate vm set-tenant`). libvirt's @acl is domain:write
+  // (+ domain:save for the persistent config); virtgate adds connect:write on `host`, which only host admins hold:
+  // reassigning a VM's tenant is a host-wide act, never a tenant's own.
+  DOMAIN_SET_METADATA: defineProc({
+    proc: 264, name: 'domainSetMetadata', cls: 'write',
+    acl: acl('domain:write', { perm: 'domain:save', unlessFlags: AFFECT_CONFIG | AFFECT_LIVE }, { perm: 'domain:save', whenFlags: AFFECT_CONFIG }, 'connect:write'),
+    args: struct<{ dom: RemoteDomain; type: number; metadata: string | null; key: string | null; uri: string | null; flags: number }>(
+      ['dom', domainCodec], ['type', int], ['metadata', optString('metadata')], ['key', optString('key')], ['uri', optString('uri')], ['flags', uint]),
+    ret: XdrVoid,
+  }),
 } as const;
 
 export function lookupProc(proc: number): ProcDef | undefined {

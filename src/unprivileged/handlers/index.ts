@@ -26,6 +26,7 @@ import type { RemoteDomain } from '../../protocol/types';
 import type { AuthService } from '../auth';
 import type { HelperClient } from '../helper-client';
 import { authHandlers } from './auth';
+import { metadataHandlers } from './metadata';
 import type { EventRegistration, Session } from '../session';
 
 export interface HandlerContext {
@@ -66,6 +67,8 @@ function checkFlags(flags: number, allowed: number, fn: string): void {
 
 // AUTH_LIST and the SASL exchange live in ./auth (the only calls allowed before login).
 for (const [def, h] of authHandlers) on(def, h as unknown as Handler<unknown, unknown>);
+// DOMAIN_SET_METADATA (the VM's tenant, host admins only) lives in ./metadata.
+for (const [def, h] of metadataHandlers) on(def, h as unknown as Handler<unknown, unknown>);
 
 on(P.CONNECT_SUPPORTS_FEATURE, async (ctx, { feature }) => {
   switch (feature) {

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// DOMAIN_SET_METADATA for virtgate's one element, the VM's tenant (`virtgate vm set-tenant`, or
+// `virsh metadata DOM --uri https://virtgate.dev/xmlns/tenant/1 --key virtgate --set '<tenant>NAME</tenant>'`).
+// Who may ask is decided before this runs: the procedure needs connect:write on host, which only host admins hold.
+// Anything else (descriptions, titles, other namespaces) answers libvirt's "not supported".
+import { VG_ERR_ARG_INVALID, VG_ERR_FLAGS_UNSUPPORTED, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import { type Actor, Op, checkTenantName } from '../../ipc/program';
+import { AffectFlags, DomainMetadataType, TenantMetadata } from '../../protocol/constants';
+import { P, type ProcDef } from '../../protocol/procs/remote';
+import type { HelperClient } from '../helper-client';
+
+export interface MetadataContext {
+  helper: HelperClient;
+  actor(): Actor;
+}
+
+type Entry = [ProcDef, (ctx: MetadataContext, args: never) => Promise<unknown>];
+type ArgsOf<D> = D extends ProcDef<infer A, unknown> ? A : never;
+
+const NAME = '[A-Za-z_][A-Za-z0-9_.-]*';
+// <tenant>NAME</tenant>, optionally prefixed and carrying our xmlns; <tenant/> (or no metadata at all) clears it.
+const ELEMENT_RE = new RegExp(
+  `^\\s*<(?:${NAME}:)?tenant(?:\\s+xmlns(?::${NAME})?\\s*=\\s*(["'])([^"'<>]*)\\1)?\\s*(?:/>|>\\s*([^<]*?)\\s*</(?:${NAME}:)?tenant\\s*>)\\s*$`,
+);
+
+// The tenant named by a metadata element; throws VG_ERR_ARG_INVALID for anything else.
+export function tenantFromMetadata(metadata: string | null): string {
+  if (metadata === null) return '';
+  const m = ELEMENT_RE.exec(metadata);
+  if (!m) throw VG_ERR_ARG_INVALID(`metadata for ${TenantMetadata.URI} is one element, <tenant>NAME</tenant>`);
+  if (m[2] !== undefined && m[2] !== TenantMetadata.URI) throw VG_ERR_ARG_INVALID(`the tenant element's namespace must be ${TenantMetadata.URI}`);
+  const tenant = m[3] ?? '';
+  try {
+    return checkTenantName(tenant);
+  } catch {
+    throw VG_ERR_ARG_INVALID('tenant names are 0-64 characters of [A-Za-z0-9_.@+-], not starting with . @ + or -');
+  }
+}
+
+export const metadataHandlers: Entry[] = [
+  [
+    P.DOMAIN_SET_METADATA,
+    async (ctx: MetadataContext, { dom, type, metadata, key, uri, flags }: ArgsOf<typeof P.DOMAIN_SET_METADATA>) => {
+      if ((flags & ~(AffectFlags.LIVE | AffectFlags.CONFIG)) !== 0) throw VG_ERR_FLAGS_UNSUPPORTED((flags & ~3).toString(16), 'virDomainSetMetadata');
+      if (type !== DomainMetadataType.ELEMENT || uri !== TenantMetadata.URI) {
+        if (type === DomainMetadataType.ELEMENT && uri === null) throw VG_ERR_ARG_INVALID('uri in virDomainSetMetadata must not be NULL');
+        throw VG_ERR_NOT_SUPPORTED(`virDomainSetMetadata sets only the tenant element (${TenantMetadata.URI})`);
+      }
+      if (metadata !== null && (key === null || !new RegExp(`^${NAME}$`).test(key))) throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must be an XML namespace prefix');
+      const tenant = tenantFromMetadata(metadata);
+      await ctx.helper.call(Op.DOMAIN_SET_TENANT_REQ, { actor: ctx.actor(), uuid: dom.uuid, tenant });
+    },
+  ],
+];

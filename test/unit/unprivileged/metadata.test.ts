@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// DOMAIN_SET_METADATA: the tenant element only, host admins only (connect:write on host), flags and arguments checked.
+import { VG_TENANT_NS } from '../../../src/privileged/drivers/domain-xml';
+import { CasbinAuthorizer, PolicySet } from '../../../src/policy/engine';
+import { EXAMPLE_POLICY, MODEL_TEXT } from '../../../src/policy/model';
+import { DomainMetadataType, TenantMetadata } from '../../../src/protocol/constants';
+import { P, requiredPermissions } from '../../../src/protocol/procs/remote';
+import { handlerFor } from '../../../src/unprivileged/handlers';
+import { tenantFromMetadata } from '../../../src/unprivileged/handlers/metadata';
+import { Op } from '../../../src/ipc/program';
+
+const dom = { name: 'web', uuid: Buffer.alloc(16, 7), id: -1 };
+const ELEMENT = DomainMetadataType.ELEMENT;
+
+function fakeCtx() {
+  const calls: { op: number; body: unknown }[] = [];
+  const ctx = {
+    helper: { call: async (op: number, body: unknown) => (calls.push({ op, body }), { name: 'web', uuid: dom.uuid, id: -1, state: 5, reason: 0, persistent: true }) },
+    actor: () => ({ user: 'root', tenant: '', requestId: 'r1' }),
+  };
+  return { ctx: ctx as never, calls };
+}
+const set = (ctx: never, args: Partial<{ type: number; metadata: string | null; key: string | null; uri: string | null; flags: number }>) =>
+  handlerFor(P.DOMAIN_SET_METADATA.proc)!(ctx, { dom, type: ELEMENT, metadata: '<tenant>globex</tenant>', key: 'virtgate', uri: TenantMetadata.URI, flags: 0, ...args });
+
+test('the namespace is the one the helper stores the tenant under', () => {
+  expect(TenantMetadata.URI).toBe(VG_TENANT_NS);
+});
+
+test('permissions: libvirt @acl (domain:write, domain:save unless live-only) plus connect:write, which only host admins hold', async () => {
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 0)).toEqual(['domain:write', 'domain:save', 'connect:write']);
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 1)).toEqual(['domain:write', 'connect:write']);
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 2)).toEqual(['domain:write', 'domain:save', 'connect:write']);
+  expect(P.DOMAIN_SET_METADATA.cls).toBe('write');
+  const a = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, EXAMPLE_POLICY));
+  const host = { kind: 'connect' as const, name: 'virtgate' };
+  expect(a.can({ user: 'alice', tenant: 'acme', readOnly: false }, host, 'connect:write').allowed).toBe(false); // owner
+  expect(a.can({ user: 'alice', tenant: 'acme', readOnly: false }, { kind: 'domain', name: 'web', tenant: 'acme' }, 'domain:write').allowed).toBe(true);
+  expect(a.can({ user: 'root', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(true);
+  expect(a.can({ user: 'admin', tenant: 'acme', readOnly: false }, host, 'connect:write').allowed).toBe(true);
+  expect(a.can({ user: 'root', tenant: '', readOnly: true }, host, 'connect:write').allowed).toBe(false); // read-only socket
+});
+
+test.each([
+  ['<tenant>globex</tenant>', 'globex'],
+  [`<virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>acme</virtgate:tenant>`, 'acme'],
+  [`<tenant xmlns="${VG_TENANT_NS}"> a.b@c </tenant>`, 'a.b@c'],
+  ['<tenant/>', ''],
+  ['<tenant></tenant>', ''],
+  [null, ''],
+])('tenantFromMetadata(%j) = %j', (xml, want) => {
+  expect(tenantFromMetadata(xml)).toBe(want);
+});
+
+test.each([
+  '<tenant>-x</tenant>',
+  '<tenant>a b</tenant>',
+  '<tenant><b>x</b></tenant>',
+  "<tenant xmlns='https://example.com/'>x</tenant>",
+  '<owner>x</owner>',
+  'globex',
+  `<tenant>${'x'.repeat(65)}</tenant>`,
+])('tenantFromMetadata refuses %j', (xml) => {
+  expect(() => tenantFromMetadata(xml)).toThrow(expect.objectContaining({ code: 'VG_ERR_ARG_INVALID' }));
+});
+
+test('the handler asks the helper for DOMAIN_SET_TENANT; anything else is refused before the helper', async () => {
+  const { ctx, calls } = fakeCtx();
+  await set(ctx, {});
+  await set(ctx, { metadata: null, flags: 3 });
+  expect(calls).toEqual([
+    { op: Op.DOMAIN_SET_TENANT_REQ, body: { actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: 'globex' } },
+    { op: Op.DOMAIN_SET_TENANT_REQ, body: { actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: '' } },
+  ]);
+  await expect(set(ctx, { type: DomainMetadataType.DESCRIPTION, uri: null })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED', virCode: 3 });
+  await expect(set(ctx, { type: DomainMetadataType.TITLE, uri: null })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED' });
+  await expect(set(ctx, { uri: 'https://example.com/other' })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED' });
+  await expect(set(ctx, { uri: null })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
+  await expect(set(ctx, { key: null })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
+  await expect(set(ctx, { key: 'bad key' })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
+  await expect(set(ctx, { flags: 4 })).rejects.toMatchObject({ code: 'VG_ERR_FLAGS_UNSUPPORTED' });
+  await expect(set(ctx, { metadata: '<tenant>..</tenant>' })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
+  expect(calls).toHaveLength(2);
+});
