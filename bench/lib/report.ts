@@ -54,6 +54,16 @@ export function checkTargets(rows: RowResult[], sizes: Sizes): TargetCheck[] {
   out.push({ target: `many clients: p99 ≤ 10 ms${clients}`, value: many?.p99Ms !== undefined ? `${many.p99Ms.toFixed(2)} ms` : 'not run', met: many?.p99Ms !== undefined ? many.p99Ms <= 10 : null });
   const kib = many?.kibPerIdleConn;
   out.push({ target: 'front-end memory per idle connection ≤ 50 KiB', value: kib !== undefined ? `${kib.toFixed(1)} KiB` : 'not run', met: kib !== undefined ? kib <= 50 : null });
+  // Issue 5: decision cost and the price of RBAC on GetInfo.
+  const dec = rows.find((r) => r.row.startsWith('5 decision') && /uncached/.test(r.transport))?.virtgate;
+  out.push({ target: 'uncached policy decision p99 ≤ 50 µs', value: dec?.p99Ms !== undefined ? `${(dec.p99Ms * 1000).toFixed(1)} µs (p50 ${(dec.p50Ms! * 1000).toFixed(1)} µs)` : 'not run', met: dec?.p99Ms !== undefined ? dec.p99Ms <= 0.05 : null });
+  for (const client of ['C', 'TS']) {
+    const off = find(rows, '6 rbac', client, /RBAC off/)?.virtgate;
+    const on = find(rows, '6 rbac', client, /RBAC on/)?.virtgate;
+    if (!off || !on) continue;
+    const x = on.callsPerSec / off.callsPerSec;
+    out.push({ target: `GetInfo ${client} calls/s with RBAC on ≥ 0.9 × off`, value: `${x.toFixed(3)}×`, met: x >= 0.9 });
+  }
   return out;
 }
 
@@ -89,7 +99,8 @@ export function table(rows: RowResult[]): string {
   const line = (cells: string[]): string => cells.map((c, i) => (right.has(i) ? c.padStart(width[i]) : c.padEnd(width[i]))).join('  ').trimEnd();
   const lines = [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)];
   for (const r of rows.filter((x) => x.virtgate.p50Ms !== undefined)) {
-    const lat = (f: Figures): string => `p50 ${f.p50Ms!.toFixed(2)} ms, p99 ${f.p99Ms!.toFixed(2)} ms, ${f.failures} failures`;
+    const t = (ms: number): string => (ms < 0.1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`); // decisions are µs
+    const lat = (f: Figures): string => `p50 ${t(f.p50Ms!)}, p99 ${t(f.p99Ms!)}, ${f.failures} failures`;
     lines.push('', `${r.row} (${r.transport}): virtgate ${lat(r.virtgate)}`);
     if (r.libvirtd) lines.push(`${' '.repeat(r.row.length + r.transport.length + 4)}libvirtd ${lat(r.libvirtd)}; RSS ${rssText(r.libvirtd)}`);
   }

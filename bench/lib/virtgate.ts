@@ -22,10 +22,11 @@ g, anonymous, host-admin, *
 
 // The virtgate target, plus its development PKI (HOME/pki: ca/, server/, admin/), which libvirtd's TLS listener reuses.
 // conf: extra virtgate.conf lines (the audited-writes row starts a second daemon with `audit = false`).
-export async function startVirtgate(log: (m: string) => void, opts: { conf?: string } = {}): Promise<Target & { pki: string }> {
+// policy: replaces the policy above; tenant: every guest (the driver's own "test" included) belongs to that tenant.
+export async function startVirtgate(log: (m: string) => void, opts: { conf?: string; policy?: string; tenant?: string } = {}): Promise<Target & { pki: string }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-'));
   fs.mkdirSync(path.join(home, 'etc'));
-  fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), POLICY);
+  fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy ?? POLICY);
   if (opts.conf) fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), opts.conf);
   const args = [START, '--home', home, '--tcp', '127.0.0.1:0', '--tls', '127.0.0.1:0'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,9 +54,10 @@ export async function startVirtgate(log: (m: string) => void, opts: { conf?: str
   const unixUri = `test+unix:///default?socket=${sock}`;
 
   // test:///default has one running guest ("test"); define and start two more.
-  const c = await VirtgateClient.connect(unixUri);
+  const c = await VirtgateClient.connect(opts.tenant ? `${unixUri}&tenant=${opts.tenant}` : unixUri);
   try {
     for (let i = 2; i <= GUESTS; i++) await c.create(await c.defineXml(guestXml(`guest${i}`)));
+    if (opts.tenant) await c.setTenant(await c.lookupByName('test'), opts.tenant);
     const running = (await c.listAllDomains(ListAllFlags.ACTIVE)).length;
     if (running !== GUESTS) throw new Error(`virtgate has ${running} running guests, expected ${GUESTS}`);
   } finally {

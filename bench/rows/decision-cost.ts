@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Row 4, decision cost (issue 5): one policy decision in-process, uncached (every request distinct, fresh cache) and
+// Row 5, decision cost (issue 5): one policy decision in-process, uncached (every request distinct, fresh cache) and
 // cached (the same requests again), p50/p99 per decision. Target: uncached p99 ≤ 50 µs.
 import { CasbinAuthorizer, PolicySet } from '../../src/policy/engine';
 import { EXAMPLE_POLICY, MODEL_TEXT } from '../../src/policy/model';
@@ -7,7 +7,7 @@ import type { PolicyObject, Subject } from '../../src/policy/authorizer';
 import { ALL_PERMISSIONS } from '../../src/policy/vocabulary';
 import { type BenchCtx, type Figures, type Row, type RowResult, figures } from '../lib/ctx';
 
-const ROW = '4 decision cost';
+const ROW = '5 decision cost';
 
 // The README's example plus a shared host's worth of tenants: 50 tenants, each with an owner, an operator, a viewer
 // and one extra rule naming a VM glob.

@@ -3,8 +3,10 @@
 // Many clients runs first: its per-connection RSS needs a front end whose heap the other rows have not yet inflated.
 import type { Row } from '../lib/ctx';
 import { auditedWrites } from './audited-writes';
+import { decisionCostRow } from './decision-cost';
 import { manyClients } from './many-clients';
 import { pipelined } from './pipelined';
+import { rbacOnOff } from './rbac-getinfo';
 import { sequential } from './sequential';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff];
