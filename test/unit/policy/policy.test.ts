@@ -169,7 +169,8 @@ test('property: no list ever contains a VM the user cannot domain:getattr', asyn
       const a = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, policy));
       const summaries = doms.map((d, i) => ({ ...d, uuid: Buffer.alloc(16, i + 1), id: -1, state: 5, reason: 0, persistent: true }));
       const visible = (d: { name: string; tenant?: string }) => a.can(subject, { kind: 'domain', name: d.name, tenant: d.tenant ?? '' }, 'domain:getattr').allowed;
-      const ctx = { helper: { call: async () => ({ domains: summaries }) }, visible } as never;
+      // No mirror answer (undefined = not synced): the list comes from the helper call.
+      const ctx = { helper: { call: async () => ({ domains: summaries }) }, mirror: { list: () => undefined, lookup: () => undefined }, visible } as never;
       const { domains } = (await list(ctx, { needResults: 1, flags: 0 })) as { domains: { name: string }[] };
       for (const d of domains) expect(visible(summaries.find((s) => s.name === d.name)!)).toBe(true);
       expect(domains.length).toBe(summaries.filter(visible).length);
