@@ -188,6 +188,25 @@ export interface LifecycleEvent {
   detail: number;
 }
 
+// A domain's full state as the helper committed it, so the front end can answer reads without a round trip.
+// CPU time is `cpuBaseNs` plus wall time since `cpuSinceMs` while running; `cpuClock` false means the driver
+// cannot promise that (a real hypervisor), and the front end must ask the helper for fresh figures instead.
+export interface DomainSnapshot {
+  info: DomainInfo;
+  cpuBaseNs: bigint;
+  cpuSinceMs: number | null;
+  cpuClock: boolean;
+}
+
+// One subscription answer: a lifecycle event, a domain's new state, a domain's removal, or the end of the initial
+// sync (every domain has been sent once). Snapshots of a change always precede the answer of the request that made it.
+export interface StreamItem {
+  event: LifecycleEvent | null;
+  snapshot?: DomainSnapshot | null;
+  removed?: Buffer | null;
+  synced?: boolean;
+}
+
 export type LookupKey = { kind: 0; name: string } | { kind: 1; uuid: Buffer } | { kind: 2; id: number };
 
 export interface Requests {
@@ -220,7 +239,7 @@ export interface Answers {
   [Op.DOMAIN_CONTROL_ANS]: DomainSummary;
   [Op.DOMAIN_SET_MEMORY_ANS]: Record<string, never>;
   [Op.DOMAIN_SET_VCPUS_ANS]: Record<string, never>;
-  [Op.EVENTS_SUBSCRIBE_ANS]: { event: LifecycleEvent | null }; // null = the subscription ack
+  [Op.EVENTS_SUBSCRIBE_ANS]: StreamItem; // the last answer of the initial sync has synced = true
   [Op.DOMAIN_SET_TENANT_ANS]: DomainSummary;
 }
 
@@ -423,13 +442,28 @@ export const answerCodecs: { [K in AnswerOp]: Codec<Answers[K]> } = {
   [Op.DOMAIN_SET_VCPUS_ANS]: empty,
   [Op.DOMAIN_SET_TENANT_ANS]: summaryCodec,
   [Op.EVENTS_SUBSCRIBE_ANS]: {
-    encode: (w, v) =>
+    encode: (w, v) => {
       w.optional(v.event, (w2, e) => {
         summaryCodec.encode(w2, e.domain);
         w2.i32(e.event).i32(e.detail);
-      }),
+      });
+      w.optional(v.snapshot, (w2, sn) => {
+        infoCodec.encode(w2, sn.info);
+        w2.u64(sn.cpuBaseNs).optional(sn.cpuSinceMs, (w3, ms) => w3.u64(BigInt(ms))).bool(sn.cpuClock);
+      });
+      w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
+      w.bool(v.synced ?? false);
+    },
     decode: (r) => ({
       event: r.optional((r2) => ({ domain: summaryCodec.decode(r2), event: checkRange(r2.i32('event'), 0, 16, 'event'), detail: checkRange(r2.i32('detail'), 0, 16, 'detail') })),
+      snapshot: r.optional((r2) => ({
+        info: infoCodec.decode(r2),
+        cpuBaseNs: r2.u64('cpuBase'),
+        cpuSinceMs: r2.optional((r3) => Number(r3.u64('cpuSince'))),
+        cpuClock: r2.bool('cpuClock'),
+      })),
+      removed: r.optional((r2) => uuidCodec.decode(r2)),
+      synced: r.bool('synced'),
     }),
   },
 };

@@ -3,7 +3,7 @@
 import * as net from 'node:net';
 import { FrameDecoder } from '../common/framing';
 import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp } from '../ipc/program';
-import type { AnswerOp, LifecycleEvent, RequestFrame } from '../ipc/program';
+import type { AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
@@ -216,10 +216,15 @@ class IpcConnection {
     }
   }
 
+  // Initial sync (every domain's state), then each committed change and lifecycle event, all under the subscribe id.
   #subscribe(id: number): void {
-    this.#unsubscribe = this.#opts.driver.onLifecycle((event: LifecycleEvent) => {
-      if (!this.#closed) this.#write(encodeAnswer(Op.EVENTS_SUBSCRIBE_ANS, id, { event }));
-    });
+    const send = (item: Answers[typeof Op.EVENTS_SUBSCRIBE_ANS]): void => {
+      if (!this.#closed) this.#write(encodeAnswer(Op.EVENTS_SUBSCRIBE_ANS, id, item));
+    };
+    const offLifecycle = this.#opts.driver.onLifecycle((event: LifecycleEvent) => send({ event }));
+    const offChange = this.#opts.driver.onChange((c) => send({ event: null, ...c }));
+    this.#unsubscribe = () => (offLifecycle(), offChange());
+    for (const snapshot of this.#opts.driver.snapshots()) send({ event: null, snapshot });
   }
 
   #write(buf: Buffer): void {

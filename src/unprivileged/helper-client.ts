@@ -9,7 +9,9 @@ import {
   type Answers,
   IPC_VERSION,
   IpcLimits,
+  type DomainSnapshot,
   type LifecycleEvent,
+  type StreamItem,
   Op,
   type RequestOp,
   type Requests,
@@ -51,7 +53,8 @@ export interface HelperClientOptions {
 
 type ResolvedOptions = Required<HelperClientOptions>;
 
-// Events: 'lifecycle' (LifecycleEvent), 'up' (driver name), 'down' (reason).
+// Events: 'snapshot' (DomainSnapshot), 'removed' (uuid), 'lifecycle' (LifecycleEvent), 'up' (driver name, after the
+// initial sync), 'down' (reason).
 export class HelperClient extends EventEmitter {
   readonly #opts: ResolvedOptions;
   #sock: net.Socket | null = null;
@@ -182,6 +185,7 @@ export class HelperClient extends EventEmitter {
   #subscribe(): Promise<void> {
     const id = this.#nextId++;
     this.#eventsId = id;
+    this.emit('sync-start'); // snapshots of every domain follow; whatever was known before is stale
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { op: Op.EVENTS_SUBSCRIBE_REQ, resolve: () => resolve(), reject });
       this.#sock!.write(encodeRequest(Op.EVENTS_SUBSCRIBE_REQ, id, {}));
@@ -197,10 +201,15 @@ export class HelperClient extends EventEmitter {
       sock.destroy();
       return;
     }
-    if (ans.id === this.#eventsId && ans.op === Op.EVENTS_SUBSCRIBE_ANS && !this.#pending.has(ans.id)) {
-      const ev = ans.ok ? (ans.body as Answers[typeof Op.EVENTS_SUBSCRIBE_ANS]).event : null;
-      if (ev) this.emit('lifecycle', ev satisfies LifecycleEvent);
-      return;
+    if (ans.id === this.#eventsId && ans.op === Op.EVENTS_SUBSCRIBE_ANS && ans.ok) {
+      const item = ans.body as StreamItem;
+      // Order matters: a domain's new state is applied before its lifecycle event is published, and both before
+      // the answer to the request that caused them (the helper writes them in that order on this one socket).
+      if (item.snapshot) this.emit('snapshot', item.snapshot satisfies DomainSnapshot);
+      if (item.removed) this.emit('removed', item.removed);
+      if (item.event) this.emit('lifecycle', item.event satisfies LifecycleEvent);
+      if (!item.synced) return;
+      // The end of the initial sync answers the subscribe request itself (handled below).
     }
     const p = this.#pending.get(ans.id);
     if (!p || ans.op !== p.op + 1) {

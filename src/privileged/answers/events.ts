@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// EVENTS_SUBSCRIBE: the ack answer; lifecycle events then follow under the same request id (helper side of the IPC boundary).
+// EVENTS_SUBSCRIBE: domain snapshots, then the sync-complete answer; changes and lifecycle events follow under the same id.
 import type { Op } from '../../ipc/program';
 import type { AnswerFn } from './types';
 
+// The subscription's snapshots go out first (from ctx.subscribe); this answer closes the initial sync.
 export const answerEventsSubscribe: AnswerFn<typeof Op.EVENTS_SUBSCRIBE_REQ> = (ctx) => {
   ctx.subscribe();
-  return { event: null };
+  return { event: null, synced: true };
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
 import type { ErrorFactory } from '../../common/errors';
-import type { ControlActionCode, DomainInfo, DomainSummary, LifecycleEvent, LookupKey, NodeFacts } from '../../ipc/program';
+import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
 export class DriverError extends Error {
@@ -29,6 +29,8 @@ export interface SetFlags {
 export type LifecycleListener = (event: LifecycleEvent) => void;
 
 // Every method is synchronous and either returns or throws DriverError; anything else is a helper bug.
+export type ChangeListener = (change: { snapshot: DomainSnapshot } | { removed: Buffer }) => void;
+
 export interface Driver {
   readonly name: string; // URI scheme: 'test' | 'qemu'
   nodeFacts(): NodeFacts;
@@ -44,5 +46,8 @@ export interface Driver {
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): void;
   setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): void;
   onLifecycle(listener: LifecycleListener): () => void; // returns the unsubscribe function
+  snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
+  // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.
+  onChange(listener: ChangeListener): () => void;
   close(): void; // flush state; the driver is unusable afterwards
 }

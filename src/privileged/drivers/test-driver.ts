@@ -3,9 +3,9 @@
 import { hostname } from 'node:os';
 import { VG_ERR_ACCESS_DENIED, VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_INTERNAL, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
-import type { ControlActionCode, DomainInfo, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
+import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
-import { type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
+import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
 import { type DomainStatus, type FileChange, StateStore } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 
@@ -89,6 +89,7 @@ export class TestDriver implements Driver {
   readonly #now: () => number;
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
   readonly #listeners = new Set<LifecycleListener>();
+  readonly #changeListeners = new Set<ChangeListener>();
   #nextId = 1;
   #closed = false;
 
@@ -171,7 +172,19 @@ export class TestDriver implements Driver {
   }
 
   info(uuid: Buffer): DomainInfo {
-    const d = this.#get(uuid);
+    return this.#infoOf(this.#get(uuid));
+  }
+
+  snapshots(): DomainSnapshot[] {
+    return [...this.#domains.values()].map((d) => this.#snapshotOf(d));
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  #infoOf(d: DomainObj): DomainInfo {
     const active = isActive(d);
     return {
       ...summaryOf(d),
@@ -187,6 +200,11 @@ export class TestDriver implements Driver {
       securityLabel: active ? 'libvirt-test' : '',
       securityEnforcing: active,
     };
+  }
+
+  // Simulated CPU time is a pure function of the wall clock, so the front end may extrapolate it.
+  #snapshotOf(d: DomainObj): DomainSnapshot {
+    return { info: this.#infoOf(d), cpuBaseNs: d.cpuNs, cpuSinceMs: d.since, cpuClock: true };
   }
 
   xml(uuid: Buffer, inactive: boolean): string {
@@ -328,6 +346,7 @@ export class TestDriver implements Driver {
     // Every change is already durable (written before it was committed); just stop accepting work.
     this.#closed = true;
     this.#listeners.clear();
+    this.#changeListeners.clear();
   }
 
   // ---------- internals ----------
@@ -426,6 +445,10 @@ export class TestDriver implements Driver {
     if (c.next === null) this.#domains.delete(c.uuid);
     else this.#domains.set(c.uuid, c.next);
     if (c.nextId !== undefined) this.#nextId = c.nextId;
+    if (this.#changeListeners.size > 0) {
+      const change = c.next === null ? { removed: uuidFromString(c.uuid)! } : { snapshot: this.#snapshotOf(c.next) };
+      for (const l of this.#changeListeners) l(change);
+    }
     if (c.event) {
       const ev = { domain: c.event.summary, event: c.event.event, detail: c.event.detail };
       for (const l of this.#listeners) l(ev);

@@ -19,11 +19,13 @@ import {
   type NodeFacts,
   Op,
   checkDomainName,
+  uuidToString,
 } from '../../ipc/program';
 import { AffectFlags, ConnectFlags, DomainEventId, DomainState, Feature, ListAllFlags, MemoryFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
 import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
 import type { AuthService } from '../auth';
+import type { DomainMirror } from '../domain-mirror';
 import type { HelperClient } from '../helper-client';
 import { authHandlers } from './auth';
 import { metadataHandlers } from './metadata';
@@ -32,6 +34,7 @@ import type { EventRegistration, Session } from '../session';
 export interface HandlerContext {
   session: Session;
   auth: AuthService | null;
+  mirror: DomainMirror; // committed domain state: reads are answered here when it is synced
   helper: HelperClient;
   facts(): Promise<NodeFacts>;
   actor(): Actor;
@@ -57,7 +60,12 @@ export function handledProcs(): number[] {
 }
 
 const toRemote = (d: DomainSummary): RemoteDomain => ({ name: d.name, uuid: d.uuid, id: d.id });
-const info = (ctx: HandlerContext, dom: RemoteDomain): Promise<DomainInfo> => ctx.helper.call(Op.DOMAIN_INFO_REQ, { uuid: dom.uuid });
+// Reads come from the mirror when it can answer (no helper round trip), else from the helper itself.
+async function info(ctx: HandlerContext, dom: RemoteDomain): Promise<DomainInfo> {
+  const d = ctx.mirror.info(dom.uuid);
+  if (d === null) throw VG_ERR_NO_DOMAIN(`: no domain with matching uuid '${uuidToString(dom.uuid)}'`);
+  return d ?? ctx.helper.call(Op.DOMAIN_INFO_REQ, { uuid: dom.uuid });
+}
 
 function checkFlags(flags: number, allowed: number, fn: string): void {
   if ((flags & ~allowed) !== 0) throw VG_ERR_FLAGS_UNSUPPORTED((flags & ~allowed).toString(16), fn);
@@ -133,7 +141,7 @@ on(P.NODE_GET_SECURITY_MODEL, async (ctx) => {
 // ---------- lists ----------
 
 async function listVisible(ctx: HandlerContext): Promise<DomainSummary[]> {
-  const { domains } = await ctx.helper.call(Op.DOMAIN_LIST_REQ, {});
+  const domains = ctx.mirror.list() ?? (await ctx.helper.call(Op.DOMAIN_LIST_REQ, {})).domains;
   return domains.filter((d) => ctx.visible(d));
 }
 
@@ -184,7 +192,9 @@ on(P.CONNECT_LIST_DEFINED_DOMAINS, async (ctx, { maxnames }) => {
 // ---------- lookups (an object the caller may not see answers "no domain", never "denied") ----------
 
 async function lookup(ctx: HandlerContext, key: LookupKey): Promise<{ dom: RemoteDomain }> {
-  const d = await ctx.helper.call(Op.DOMAIN_LOOKUP_REQ, { key });
+  const m = ctx.mirror.lookup(key);
+  if (m === null) throw VG_ERR_NO_DOMAIN('');
+  const d = m ?? (await ctx.helper.call(Op.DOMAIN_LOOKUP_REQ, { key }));
   if (!ctx.visible(d)) throw VG_ERR_NO_DOMAIN('');
   return { dom: toRemote(d) };
 }

@@ -77,6 +77,8 @@ test('a second HELLO closes the connection', async () => {
 test('a second EVENTS_SUBSCRIBE closes the connection', async () => {
   const c = await ready();
   expect(await c.call(Op.EVENTS_SUBSCRIBE_REQ, {})).toMatchObject({ ok: true, body: { event: null } });
+  // Wait for the end of the initial sync (the snapshots come first, then the answer with synced = true).
+  for (let i = 0; ; i++) if ((await c.answer(i)).ok && (c.answers[i] as { body: { synced?: boolean } }).body.synced) break;
   c.request(Op.EVENTS_SUBSCRIBE_REQ, {});
   await expectClosed(c);
 });

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ControlAction, LookupKind, Op, uuidFromString } from '../../../src/ipc/program';
-import type { AnswerFrame, DomainSummary, LifecycleEvent } from '../../../src/ipc/program';
+import type { AnswerFrame, DomainSummary, StreamItem } from '../../../src/ipc/program';
 import { ACTOR, RawClient } from './ipc-client';
 import { HELPER_BIN, startHelper, stopHelper, tempDir } from './spawn';
 
@@ -33,11 +33,15 @@ async function ready(socket: string): Promise<RawClient> {
   return c;
 }
 
-test('a subscriber gets the ack, then one frame per lifecycle event, all under its request id', async () => {
+test('a subscriber gets every domain, the sync mark, then a snapshot per change and a frame per lifecycle event', async () => {
   const h = await startHelper(dir());
   const sub = await ready(h.socket);
   const subId = sub.request(Op.EVENTS_SUBSCRIBE_REQ, {});
-  expect(await sub.answer(1)).toMatchObject({ op: Op.EVENTS_SUBSCRIBE_ANS, id: subId, ok: true, body: { event: null } });
+  // Initial sync: one snapshot per domain (just `test`), then the answer that closes it.
+  const first = await sub.answer(1);
+  expect(first).toMatchObject({ op: Op.EVENTS_SUBSCRIBE_ANS, id: subId, ok: true, body: { event: null, synced: false } });
+  expect(body<StreamItem>(first).snapshot?.info).toMatchObject({ name: 'test', id: 1, memoryKiB: 2097152n });
+  expect(await sub.answer(2)).toMatchObject({ op: Op.EVENTS_SUBSCRIBE_ANS, id: subId, ok: true, body: { event: null, synced: true } });
   const w = await ready(h.socket);
   const ctl = (action: (typeof ControlAction)[keyof typeof ControlAction]) => w.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: TEST_UUID, action });
   body(await w.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: FOO }));
@@ -48,12 +52,13 @@ test('a subscriber gets the ack, then one frame per lifecycle event, all under i
   expect(body<DomainSummary>(await ctl(ControlAction.START)).id).toBe(2);
   body(await ctl(ControlAction.DESTROY));
   body(await w.call(Op.DOMAIN_UNDEFINE_REQ, { actor: ACTOR, uuid: FOO_UUID }));
-  await sub.answer(8);
-  const events = sub.answers.slice(2).map((a) => {
+  // 7 lifecycle events and 8 changes (reboot changes state without an event).
+  await sub.answer(2 + 15);
+  const items = sub.answers.slice(3).map((a) => {
     expect(a).toMatchObject({ op: Op.EVENTS_SUBSCRIBE_ANS, id: subId, ok: true });
-    const e = body<{ event: LifecycleEvent }>(a).event;
-    return [e.domain.name, e.event, e.detail, e.domain.id];
+    return body<StreamItem>(a);
   });
+  const events = items.filter((i) => i.event).map(({ event: e }) => [e!.domain.name, e!.event, e!.detail, e!.domain.id]);
   expect(events).toEqual([
     ['foo', 0, 0, -1],
     ['test', 3, 0, 1],
@@ -63,6 +68,10 @@ test('a subscriber gets the ack, then one frame per lifecycle event, all under i
     ['test', 5, 1, -1],
     ['foo', 1, 0, -1],
   ]);
+  // Each event is preceded by the snapshot of the state it announces; the undefine removes foo.
+  const suspended = items.findIndex((i) => i.event?.event === 3);
+  expect(items[suspended - 1].snapshot?.info).toMatchObject({ name: 'test', state: 3 });
+  expect(items.some((i) => i.removed?.equals(FOO_UUID))).toBe(true);
   sub.end();
   w.end();
   expect(await stopHelper(h)).toBe(0);
@@ -89,7 +98,7 @@ test('define, kill -9, restart: domains, states, ids and memory settings are sti
   expect(after.map(key).sort()).toEqual(before.map(key).sort());
   expect(after.map(key).sort()).toEqual(
     [
-      ['foo', 2, 3, 2, true],
+      ['foo', 2, 3, 1, true], // paused by the user: VIR_DOMAIN_PAUSED_USER = 1
       ['test', 1, 1, 0, true],
       ['tr', 3, 1, 1, false],
     ].sort(),

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// The front end's copy of every domain's committed state, fed by the helper's subscription stream, so reads
+// (GetInfo, GetState, lists, lookups) are answered without a helper round trip. Writes always go to the helper.
+import type { DomainInfo, DomainSnapshot, DomainSummary, LookupKey } from '../ipc/program';
+import { LookupKind, uuidToString } from '../ipc/program';
+import type { HelperClient } from './helper-client';
+
+export class DomainMirror {
+  readonly #byUuid = new Map<string, DomainSnapshot>();
+  readonly #byName = new Map<string, DomainSnapshot>();
+  readonly #byId = new Map<number, DomainSnapshot>(); // active domains only
+  #synced = false;
+
+  constructor(helper: HelperClient) {
+    helper.on('sync-start', () => this.#reset());
+    helper.on('snapshot', (sn: DomainSnapshot) => this.#set(sn));
+    helper.on('removed', (uuid: Buffer) => this.#remove(uuidToString(uuid)));
+    helper.on('up', () => (this.#synced = true));
+    helper.on('down', () => this.#reset());
+  }
+
+  #reset(): void {
+    this.#synced = false;
+    this.#byUuid.clear();
+    this.#byName.clear();
+    this.#byId.clear();
+  }
+
+  #set(sn: DomainSnapshot): void {
+    const key = uuidToString(sn.info.uuid);
+    this.#remove(key);
+    this.#byUuid.set(key, sn);
+    this.#byName.set(sn.info.name, sn);
+    if (sn.info.id !== -1) this.#byId.set(sn.info.id, sn);
+  }
+
+  #remove(key: string): void {
+    const old = this.#byUuid.get(key);
+    if (!old) return;
+    this.#byUuid.delete(key);
+    if (this.#byName.get(old.info.name) === old) this.#byName.delete(old.info.name);
+    if (this.#byId.get(old.info.id) === old) this.#byId.delete(old.info.id);
+  }
+
+  // False while the helper is away or re-syncing: callers then ask the helper (and get its clear error).
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get size(): number {
+    return this.#byUuid.size;
+  }
+
+  // undefined = the mirror cannot answer (not synced, or the driver's figures need a fresh query); null = no such domain.
+  info(uuid: Buffer, now = Date.now()): DomainInfo | null | undefined {
+    if (!this.#synced) return undefined;
+    const sn = this.#byUuid.get(uuidToString(uuid));
+    if (!sn) return null;
+    if (!sn.cpuClock) return undefined;
+    const ran = sn.cpuSinceMs === null ? 0n : BigInt(Math.max(0, now - sn.cpuSinceMs)) * 1_000_000n;
+    return { ...sn.info, cpuTimeNs: sn.cpuBaseNs + ran };
+  }
+
+  list(): DomainSummary[] | undefined {
+    if (!this.#synced) return undefined;
+    return [...this.#byUuid.values()].map((sn) => sn.info);
+  }
+
+  lookup(key: LookupKey): DomainSummary | null | undefined {
+    if (!this.#synced) return undefined;
+    if (key.kind === LookupKind.UUID) return this.#byUuid.get(uuidToString(key.uuid))?.info ?? null;
+    if (key.kind === LookupKind.NAME) return this.#byName.get(key.name)?.info ?? null;
+    return this.#byId.get(key.id)?.info ?? null;
+  }
+}

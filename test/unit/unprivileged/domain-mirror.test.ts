@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+import { EventEmitter } from 'node:events';
+import { type DomainInfo, type DomainSnapshot, LookupKind } from '../../../src/ipc/program';
+import { DomainMirror } from '../../../src/unprivileged/domain-mirror';
+import type { HelperClient } from '../../../src/unprivileged/helper-client';
+
+const uuid = (n: number): Buffer => Buffer.alloc(16, n);
+const info = (n: number, over: Partial<DomainInfo> = {}): DomainInfo => ({
+  name: `vm${n}`, uuid: uuid(n), id: n, state: 1, reason: 1, persistent: true, maxMemKiB: 1024n, memoryKiB: 512n, nrVirtCpu: 1,
+  maxVcpus: 2, cpuTimeNs: 0n, autostart: false, osType: 'linux', hasManagedSave: false, securityLabel: '', securityEnforcing: false, ...over,
+});
+const snap = (i: DomainInfo, over: Partial<DomainSnapshot> = {}): DomainSnapshot => ({ info: i, cpuBaseNs: 5_000_000n, cpuSinceMs: 1000, cpuClock: true, ...over });
+
+function setup(): { helper: EventEmitter; mirror: DomainMirror } {
+  const helper = new EventEmitter();
+  return { helper, mirror: new DomainMirror(helper as unknown as HelperClient) };
+}
+
+test('answers nothing until the initial sync is complete, then everything', () => {
+  const { helper, mirror } = setup();
+  helper.emit('sync-start');
+  helper.emit('snapshot', snap(info(1)));
+  expect(mirror.info(uuid(1))).toBeUndefined(); // not synced: ask the helper
+  helper.emit('up', 'test');
+  expect(mirror.info(uuid(1), 1000)).toMatchObject({ name: 'vm1', memoryKiB: 512n });
+  expect(mirror.info(uuid(9))).toBeNull(); // synced and absent: no such domain
+  expect(mirror.list()?.map((d) => d.name)).toEqual(['vm1']);
+});
+
+test('CPU time is extrapolated from the wall clock while running, frozen while stopped', () => {
+  const { helper, mirror } = setup();
+  helper.emit('snapshot', snap(info(1)));
+  helper.emit('snapshot', snap(info(2, { id: -1, state: 5 }), { cpuSinceMs: null, cpuBaseNs: 7n }));
+  helper.emit('up');
+  expect(mirror.info(uuid(1), 1250)?.cpuTimeNs).toBe(5_000_000n + 250_000_000n);
+  expect(mirror.info(uuid(2), 99999)?.cpuTimeNs).toBe(7n);
+});
+
+test('a driver that cannot extrapolate CPU time makes the mirror defer to the helper', () => {
+  const { helper, mirror } = setup();
+  helper.emit('snapshot', snap(info(1), { cpuClock: false }));
+  helper.emit('up');
+  expect(mirror.info(uuid(1))).toBeUndefined();
+  expect(mirror.lookup({ kind: LookupKind.NAME, name: 'vm1' })?.name).toBe('vm1'); // identity data is still exact
+});
+
+test('lookups by name, uuid and id follow changes and removals', () => {
+  const { helper, mirror } = setup();
+  helper.emit('snapshot', snap(info(1)));
+  helper.emit('up');
+  expect(mirror.lookup({ kind: LookupKind.ID, id: 1 })?.name).toBe('vm1');
+  helper.emit('snapshot', snap(info(1, { id: -1, state: 5 }))); // stopped: no longer found by id
+  expect(mirror.lookup({ kind: LookupKind.ID, id: 1 })).toBeNull();
+  expect(mirror.lookup({ kind: LookupKind.UUID, uuid: uuid(1) })?.state).toBe(5);
+  helper.emit('removed', uuid(1));
+  expect(mirror.lookup({ kind: LookupKind.NAME, name: 'vm1' })).toBeNull();
+  expect(mirror.size).toBe(0);
+});
+
+test('losing the helper, or a new sync, forgets everything', () => {
+  const { helper, mirror } = setup();
+  helper.emit('snapshot', snap(info(1)));
+  helper.emit('up');
+  helper.emit('down', 'lost');
+  expect(mirror.synced).toBe(false);
+  expect(mirror.size).toBe(0);
+  helper.emit('snapshot', snap(info(2)));
+  helper.emit('up');
+  helper.emit('sync-start');
+  expect(mirror.list()).toBeUndefined();
+});
