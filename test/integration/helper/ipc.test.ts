@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The built helper's IPC boundary: state machine, every malformed input closes the connection, the process survives.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readJournal } from '../../../src/audit/journal';
 import { XdrWriter } from '../../../src/common/xdr';
 import { IPC_VERSION, IpcLimits, LookupKind, Op, encodeRequest } from '../../../src/ipc/program';
 import { ACTOR, RawClient } from './ipc-client';
@@ -193,11 +195,13 @@ test('driver failures are error answers and the connection stays usable', async 
   c.end();
 });
 
-test('writes are journalled on stderr with the actor', async () => {
+test('writes are journalled (STATE/helper-journal.log, hash-chained) with the actor, before the answer', async () => {
   const c = await ready();
   await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><name>journal1</name><memory>1</memory><os><type>hvm</type></os></domain>" });
   c.end();
-  expect(h.stderr()).toMatch(/journal \{"op":"DOMAIN_DEFINE_REQ","user":"alice","tenant":"acme","requestId":"r-1".*"result":"ok"\}/);
+  const { records, problem } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
+  expect(problem).toBeNull();
+  expect(records.find((r) => r.name === 'journal1')).toMatchObject({ op: 'DOMAIN_DEFINE_REQ', user: 'alice', tenant: 'acme', requestId: 'r-1', result: 'ok', uuid: expect.stringMatching(/^[0-9a-f]{32}$/) });
 });
 
 test('every closing reason is logged on one stderr line', () => {
