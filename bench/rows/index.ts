@@ -8,5 +8,6 @@ import { manyClients } from './many-clients';
 import { pipelined } from './pipelined';
 import { rbacOnOff } from './rbac-getinfo';
 import { sequential } from './sequential';
+import { tlsHandshakes } from './tls-handshakes';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes];
