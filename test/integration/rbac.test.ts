@@ -8,43 +8,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { EXAMPLE_POLICY } from '../../src/policy/model';
 import { type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
 
 const run = promisify(execFile);
 const USERS = ['alice', 'bob', 'carol', 'dave'];
 
-function canRun(): boolean {
-  if (process.getuid?.() !== 0) {
-    process.stdout.write('SKIP: rbac.test.ts runs virsh as other local users and needs root (.ci/run runs as root)\n');
-    return false;
-  }
-  if (!haveTool('virsh', 'libvirt-clients') || !haveTool('setpriv', 'util-linux')) return false;
-  for (const u of USERS) {
-    try {
-      execFileSync('id', [u], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', u]);
-    }
-  }
-  return true;
-}
-const HAVE = canRun();
+const HAVE = ensureLocalUsers('rbac.test.ts', USERS, 'runs virsh as other local users') && haveTool('virsh', 'libvirt-clients');
 const d = HAVE ? describe : describe.skip;
-
-interface Result {
-  rc: number;
-  out: string;
-  err: string;
-}
-
-const ids = (u: string): { uid: number; gid: number } => ({
-  uid: Number(execFileSync('id', ['-u', u]).toString().trim()),
-  gid: Number(execFileSync('id', ['-g', u]).toString().trim()),
-});
-
-function asUser(user: string, home: string): string[] {
-  const { uid, gid } = ids(user);
-  return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', `HOME=${path.join(home, 'u', user)}`];
-}
 
 d('RBAC with tenants through real connections (example policy)', () => {
   let vg: RunningDaemon;
@@ -53,14 +23,7 @@ d('RBAC with tenants through real connections (example policy)', () => {
   const uriFor = (tenant?: string, ro = false): string => `test+unix:///default?socket=${ro ? vg.sockRo : vg.sock}${tenant ? `&tenant=${tenant}` : ''}`;
 
   async function virsh(user: string, tenant: string | undefined, ...args: string[]): Promise<Result> {
-    const argv = user === 'root' ? ['virsh'] : asUser(user, home).concat('virsh');
-    try {
-      const { stdout, stderr } = await run(argv[0], [...argv.slice(1), '-c', uriFor(tenant), ...args], { timeout: 30000 });
-      return { rc: 0, out: stdout, err: stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { rc: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
-    }
+    return exec([...asUser(user, home), 'virsh', '-c', uriFor(tenant), ...args]);
   }
   const names = async (user: string, tenant?: string): Promise<string[]> => {
     const r = await virsh(user, tenant, 'list', '--all', '--name');

@@ -2,62 +2,27 @@
 // `virtgate vm set-tenant` (DOMAIN_SET_METADATA on virtgate's tenant element) through real connections: a host admin
 // moves a VM from acme to globex; alice (acme owner) loses it at once, even through a handle she already holds; carol
 // (globex viewer) now sees it; non-admins are refused (virsh metadata and the CLI); the move survives a restart.
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { EXAMPLE_POLICY } from '../../src/policy/model';
 import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
 
-const run = promisify(execFile);
 const USERS = ['alice', 'bob', 'carol'];
 const CLI = path.join(ROOT, 'bin', 'virtgate.js');
 const NS = 'https://virtgate.dev/xmlns/tenant/1';
 
-function canRun(): boolean {
-  if (process.getuid?.() !== 0) {
-    process.stdout.write('SKIP: set-tenant.test.ts runs virsh as other local users and needs root (.ci/run runs as root)\n');
-    return false;
-  }
-  if (!haveTool('virsh', 'libvirt-clients') || !haveTool('setpriv', 'util-linux')) return false;
-  for (const u of USERS) {
-    try {
-      execFileSync('id', [u], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', u]);
-    }
-  }
-  return true;
-}
-const HAVE = canRun();
+const HAVE = ensureLocalUsers('set-tenant.test.ts', USERS, 'runs virsh as other local users') && haveTool('virsh', 'libvirt-clients');
 const d = HAVE ? describe : describe.skip;
-
-interface Result {
-  rc: number;
-  out: string;
-  err: string;
-}
-
-const idOf = (u: string, flag: string): number => Number(execFileSync('id', [flag, u]).toString().trim());
-const asUser = (user: string, home: string): string[] =>
-  user === 'root' ? [] : ['setpriv', `--reuid=${idOf(user, '-u')}`, `--regid=${idOf(user, '-g')}`, '--clear-groups', 'env', `HOME=${path.join(home, 'u', user)}`];
 
 d('virtgate vm set-tenant: host admins move VMs between tenants', () => {
   let vg: RunningDaemon;
   let home: string;
   const uri = (): string => `test+unix:///default?socket=${vg.sock}`;
 
-  async function as(user: string, cmd: string[]): Promise<Result> {
-    const argv = [...asUser(user, home), ...cmd];
-    try {
-      const { stdout, stderr } = await run(argv[0], argv.slice(1), { timeout: 30000 });
-      return { rc: 0, out: stdout, err: stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { rc: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
-    }
-  }
+  const as = (user: string, cmd: string[]): Promise<Result> => exec([...asUser(user, home), ...cmd]);
   const virsh = (user: string, ...args: string[]): Promise<Result> => as(user, ['virsh', '-c', uri(), ...args]);
   const vgCli = (user: string, ...args: string[]): Promise<Result> => as(user, [process.execPath, CLI, ...args, '-c', uri()]);
   const names = async (user: string): Promise<string[]> => {
@@ -74,7 +39,7 @@ d('virtgate vm set-tenant: host admins move VMs between tenants', () => {
     fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), 'unixSocketMode = 0o666\n');
     for (const u of USERS) {
       fs.mkdirSync(path.join(home, 'u', u), { recursive: true });
-      fs.chownSync(path.join(home, 'u', u), idOf(u, '-u'), idOf(u, '-g'));
+      fs.chownSync(path.join(home, 'u', u), ids(u).uid, ids(u).gid);
     }
     vg = await startDaemon({ home });
     for (const [tenant, vm] of [['acme', 'mv-web'], ['acme', 'mv-db'], ['globex', 'gx-app']]) {

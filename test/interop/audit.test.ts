@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Issue 6 through real clients: every write procedure, allowed and denied, from virsh and python3-libvirt run as local
 // users, leaves its audit records with every field; and the audit log on a full filesystem refuses writes (fail closed).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { AuditRecord } from '../../src/audit/schema';
 import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
 
-const run = promisify(execFile);
 const PY = '/usr/bin/python3'; // Debian's interpreter: python3-libvirt is installed for it, not for a pyenv one
 const USERS = ['alice', 'carol', 'erin'];
 const POLICY = `g, root, host-admin, *
@@ -19,53 +18,15 @@ g, erin, viewer, globex
 `;
 
 function canRun(): boolean {
-  if (process.getuid?.() !== 0) {
-    process.stdout.write('SKIP: interop/audit.test.ts runs virsh and python3 as other local users and needs root (.ci/run runs as root)\n');
-    return false;
-  }
-  if (!haveTool('virsh', 'libvirt-clients') || !haveTool('setpriv', 'util-linux')) return false;
+  if (!ensureLocalUsers('interop/audit.test.ts', USERS, 'runs virsh and python3 as other local users') || !haveTool('virsh', 'libvirt-clients')) return false;
   if (!fs.existsSync('/usr/lib/python3/dist-packages/libvirt.py')) {
     process.stdout.write('SKIP: python3-libvirt not installed; install Debian package python3-libvirt (.ci/run does)\n');
     return false;
-  }
-  for (const u of USERS) {
-    try {
-      execFileSync('id', [u], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', u]);
-    }
   }
   return true;
 }
 const HAVE = canRun();
 const d = HAVE ? describe : describe.skip;
-
-interface Result {
-  rc: number;
-  out: string;
-  err: string;
-}
-
-const ids = (u: string): { uid: number; gid: number } => ({
-  uid: Number(execFileSync('id', ['-u', u]).toString().trim()),
-  gid: Number(execFileSync('id', ['-g', u]).toString().trim()),
-});
-
-async function exec(argv: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(argv[0], argv.slice(1), { timeout: 30000 });
-    return { rc: 0, out: stdout, err: stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { rc: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
-  }
-}
-
-function asUser(user: string): string[] {
-  if (user === 'root') return [];
-  const { uid, gid } = ids(user);
-  return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', 'HOME=/tmp'];
-}
 
 const records = (home: string): AuditRecord[] =>
   fs

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// Real local users for tests that drive the daemon as someone else (peer-uid identities): create them, run as them.
+import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { haveTool } from './daemon';
+
+const run = promisify(execFile);
+
+export interface Result {
+  rc: number;
+  out: string;
+  err: string;
+}
+
+// True when this process may create and become other users (root, with setpriv); else prints why it skips.
+export function ensureLocalUsers(testName: string, users: readonly string[], why = 'runs clients as other local users'): boolean {
+  if (process.getuid?.() !== 0) {
+    process.stdout.write(`SKIP: ${testName} ${why} and needs root (.ci/run runs as root)\n`);
+    return false;
+  }
+  if (!haveTool('setpriv', 'util-linux')) return false;
+  for (const u of users) {
+    try {
+      execFileSync('id', [u], { stdio: 'ignore' });
+    } catch {
+      execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', u]);
+    }
+  }
+  return true;
+}
+
+export const ids = (u: string): { uid: number; gid: number } => ({
+  uid: Number(execFileSync('id', ['-u', u]).toString().trim()),
+  gid: Number(execFileSync('id', ['-g', u]).toString().trim()),
+});
+
+// The command prefix that runs the rest as `user` (nothing for root); HOME under `home`, or /tmp.
+export function asUser(user: string, home?: string): string[] {
+  if (user === 'root') return [];
+  const { uid, gid } = ids(user);
+  return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', `HOME=${home ? path.join(home, 'u', user) : '/tmp'}`];
+}
+
+// Runs argv and returns its exit code and output, whatever the exit code.
+export async function exec(argv: string[], timeoutMs = 30000): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(argv[0], argv.slice(1), { timeout: timeoutMs });
+    return { rc: 0, out: stdout, err: stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { rc: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
+  }
+}
