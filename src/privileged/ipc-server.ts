@@ -185,8 +185,15 @@ class IpcConnection {
         out = encodeAnswerError(ansOp, req.id, 'VG_ERR_INTERNAL', 'hypervisor helper failed to execute the request');
       }
     }
-    if (entry.flags & OpFlag.WRITE) this.#journal(name, req, result, body);
-    this.#write(out);
+    if (entry.flags & OpFlag.WRITE) {
+      this.#journal(name, req, result, body);
+      // Group commit: a write's answer (success or error, which may depend on earlier writes) leaves only once every
+      // change committed so far is durable; one fdatasync per event-loop turn serves the whole batch. Reads and
+      // the event stream are not held back.
+      const durable = this.#opts.driver.whenDurable?.bind(this.#opts.driver);
+      if (durable) durable(() => this.#write(out));
+      else this.#write(out);
+    } else this.#write(out);
     if (op === Op.HELLO_REQ && !this.#helloDone) {
       this.#helloDone = true;
       for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.AFTER_HELLO) this.#permitted.add(e.req);

@@ -49,5 +49,8 @@ export interface Driver {
   snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
   // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.
   onChange(listener: ChangeListener): () => void;
+  // Calls `done` once every change committed so far is on disk; a write's answer must not leave before. Drivers
+  // that persist synchronously may omit it.
+  whenDurable?(done: () => void): void;
   close(): void; // flush state; the driver is unusable afterwards
 }

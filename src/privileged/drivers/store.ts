@@ -1,5 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// Durable driver state on the helper's own disk: persistent configs under STATE, running status under RUNTIME; atomic writes.
+// Durable driver state on the helper's own disk: persistent configs under STATE, running status under RUNTIME.
+//
+// Write path (group commit): every change is one record appended to the state log STATE/state.wal with write(2), now,
+// inside the request, so ENOSPC/EIO is seen before the in-memory commit (answered VG_ERR_STORAGE, nothing changed; a
+// short write is cut back). One fdatasync per event-loop turn then makes the whole batch durable; the IPC server holds
+// the batch's write answers (whenDurable) until it completes. Events and snapshots to subscribers may go out earlier.
+// If that fdatasync fails, the kernel may already have dropped the dirty pages and a retry could "succeed" without
+// them (PostgreSQL's fsync lesson, 2018): the helper cannot know what is on disk, so it logs loudly and exits non-zero;
+// the supervisor restarts it and it recovers from disk. Held answers never go out.
+// Recovery: load the per-domain files, replay the log over them (a torn or corrupt tail is cut off), checkpoint.
+// Checkpoint (at start, at clean shutdown, and when the log passes 4 MiB): the changed files are written atomically
+// (temp, fsync, rename, one fsync per directory), then the log is truncated. Only open/write/fdatasync/fsync/rename/
+// ftruncate/unlink: all in the helper's seccomp allowlist.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -24,7 +37,40 @@ export interface LoadedState {
 // One planned file change; the driver hands a batch to commit().
 export type FileChange = { kind: 'config' | 'status'; uuid: string; data: string | null } | { kind: 'nextId'; data: string };
 
+// The few calls the log makes on its hot path; injectable so tests can count syncs or refuse writes.
+export interface WalFs {
+  writeSync(fd: number, buf: Buffer): number;
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+  ftruncateSync(fd: number, len: number): void;
+}
+
+export interface StateStoreOptions {
+  fs?: Partial<WalFs>;
+  walMaxBytes?: number; // checkpoint when the log grows past this (default 4 MiB)
+  // fdatasync of the log failed: what reached the disk is unknown. Default: log loudly and exit non-zero.
+  onFatal?: (e: Error) => void;
+  warn?: (msg: string) => void;
+}
+
+export const WAL_FILE = 'state.wal';
+const WAL_MAX = 4 * 1024 * 1024;
 const UUID_FILE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.(xml|json)$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// Default calls go through the module object at call time, so jest.spyOn(fs, ...) reaches them.
+const NODE_WAL_FS: WalFs = {
+  writeSync: (fd, buf) => fs.writeSync(fd, buf),
+  fdatasync: (fd, cb) => fs.fdatasync(fd, cb),
+  ftruncateSync: (fd, len) => fs.ftruncateSync(fd, len),
+};
+
+function defaultFatal(e: Error): void {
+  process.stderr.write(
+    `virtgate-helper: FATAL: fdatasync of the state log failed (${e.message}); what reached the disk is unknown, ` +
+      'so no further answer can be trusted: exiting for the supervisor to restart the helper, which recovers from disk\n',
+  );
+  process.exit(70);
+}
 
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -44,9 +90,11 @@ function readOrNull(file: string): string | null {
   }
 }
 
-// Write temp, fsync, rename over, fsync the directory: a crash leaves the old or the new file, never a torn one.
-function writeAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
+const tmpOf = (file: string) => `${file}.tmp-${process.pid}`;
+
+// Write temp and fsync it; the caller renames and fsyncs the directory.
+function writeTemp(file: string, data: string): void {
+  const tmp = tmpOf(file);
   try {
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
@@ -55,17 +103,58 @@ function writeAtomic(file: string, data: string): void {
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, file);
-    fsyncDir(path.dirname(file));
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
 }
 
-function removeDurably(file: string): void {
-  fs.rmSync(file, { force: true });
+// Write temp, fsync, rename over, fsync the directory: a crash leaves the old or the new file, never a torn one.
+function writeAtomic(file: string, data: string): void {
+  writeTemp(file, data);
+  fs.renameSync(tmpOf(file), file);
   fsyncDir(path.dirname(file));
+}
+
+// A log record: `<16 hex of sha256(json)> <json>\n`, json = [[kind, uuid, data], ...] (one driver change).
+type WalItem = [kind: 'config' | 'status' | 'nextId', uuid: string, data: string | null];
+
+function encodeRecord(changes: FileChange[]): Buffer {
+  const items: WalItem[] = changes.map((c) => [c.kind, c.kind === 'nextId' ? '' : c.uuid, c.data]);
+  const json = JSON.stringify(items);
+  return Buffer.from(`${digest(json)} ${json}\n`, 'utf8');
+}
+
+function digest(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+}
+
+function decodeRecord(line: string): FileChange[] | null {
+  if (line.length < 18 || line[16] !== ' ') return null;
+  const json = line.slice(17);
+  if (digest(json) !== line.slice(0, 16)) return null;
+  let items: unknown;
+  try {
+    items = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(items)) return null;
+  const out: FileChange[] = [];
+  for (const it of items as unknown[]) {
+    if (!Array.isArray(it) || it.length !== 3) return null;
+    const [kind, uuid, data] = it as unknown[];
+    if (data !== null && typeof data !== 'string') return null;
+    if (kind === 'nextId' && typeof data === 'string') out.push({ kind, data });
+    else if ((kind === 'config' || kind === 'status') && typeof uuid === 'string' && UUID.test(uuid)) out.push({ kind, uuid, data });
+    else return null;
+  }
+  return out;
+}
+
+interface Waiter {
+  seq: number;
+  done: () => void;
 }
 
 export class StateStore {
@@ -73,15 +162,37 @@ export class StateStore {
   readonly #statusDir: string;
   readonly #nextIdFile: string;
   readonly #marker: string;
+  readonly #walFile: string;
+  readonly #fs: WalFs;
+  readonly #walMax: number;
+  readonly #onFatal: (e: Error) => void;
+  readonly #warn: (msg: string) => void;
+  #fd = -1;
+  #size = 0; // bytes of whole records in the log
+  #torn = false; // a failed append may have left bytes past #size: cut them before the next append
+  readonly #dirty = new Map<string, string | null>(); // file -> content (null: remove) not yet checkpointed
+  #appended = 0; // records appended so far
+  #durable = 0; // records known to be on disk
+  #waiters: Waiter[] = [];
+  #flushScheduled = false;
+  #syncing = false;
+  #failed: Error | null = null;
+  #closed = false;
 
-  constructor(stateDir: string, runtimeDir: string) {
+  constructor(stateDir: string, runtimeDir: string, opts: StateStoreOptions = {}) {
     this.#configDir = path.join(stateDir, 'domains');
     this.#statusDir = path.join(runtimeDir, 'domains');
     this.#nextIdFile = path.join(runtimeDir, 'next-id');
     this.#marker = path.join(stateDir, 'initialized');
+    this.#walFile = path.join(stateDir, WAL_FILE);
+    this.#fs = { ...NODE_WAL_FS, ...opts.fs };
+    this.#walMax = opts.walMaxBytes ?? WAL_MAX;
+    this.#onFatal = opts.onFatal ?? defaultFatal;
+    this.#warn = opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: ${m}\n`));
     for (const d of [stateDir, this.#configDir, runtimeDir, this.#statusDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
   }
 
+  // The per-domain files, then the log replayed over them (a torn or corrupt tail is cut off).
   // Unreadable or foreign files are reported through `warn` and skipped: one bad file must not hide the rest.
   load(warn: (msg: string) => void): LoadedState {
     const configs = new Map<string, string>();
@@ -108,9 +219,61 @@ export class StateStore {
         }
       }
     }
-    const idText = readOrNull(this.#nextIdFile);
+    const firstStart = !fs.existsSync(this.#marker);
+    let idText = readOrNull(this.#nextIdFile);
+    // RUNTIME is wiped at host reboot (and by systemd at stop) while the log under STATE survives: running status
+    // in the log then belongs to a boot that is gone, so only config records are replayed.
+    const runtimeKept = firstStart || idText !== null;
+    this.#openWal(warn, (c) => {
+      const file = this.#pathOf(c);
+      if (c.kind === 'config') {
+        if (c.data === null) configs.delete(c.uuid);
+        else configs.set(c.uuid, c.data);
+      } else if (!runtimeKept) return;
+      else if (c.kind === 'status') {
+        if (c.data === null) statuses.delete(c.uuid);
+        else {
+          try {
+            statuses.set(c.uuid, JSON.parse(c.data) as DomainStatus);
+          } catch {
+            warn(`ignoring unreadable status record of domain ${c.uuid} in ${this.#walFile}`);
+            statuses.delete(c.uuid);
+          }
+        }
+      } else idText = c.data;
+      this.#dirty.set(file, c.data);
+    });
     const nextId = idText !== null && /^[0-9]{1,10}$/.test(idText.trim()) ? Number(idText.trim()) : null;
-    return { firstStart: !fs.existsSync(this.#marker), configs, statuses, nextId };
+    return { firstStart, configs, statuses, nextId };
+  }
+
+  #openWal(warn: (msg: string) => void, apply: (c: FileChange) => void): void {
+    if (this.#fd >= 0) return;
+    this.#fd = fs.openSync(this.#walFile, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
+    const buf = fs.readFileSync(this.#walFile);
+    let off = 0;
+    let records = 0;
+    while (off < buf.length) {
+      const nl = buf.indexOf(0x0a, off);
+      if (nl < 0) {
+        warn(`${this.#walFile}: torn last record (${buf.length - off} bytes) ignored`);
+        break;
+      }
+      const changes = decodeRecord(buf.toString('utf8', off, nl));
+      if (!changes) {
+        warn(`${this.#walFile}: corrupt record at byte ${off}; it and the ${buf.length - nl - 1} bytes after it are ignored`);
+        break;
+      }
+      for (const c of changes) apply(c);
+      records++;
+      off = nl + 1;
+    }
+    if (off < buf.length) {
+      fs.ftruncateSync(this.#fd, off);
+      fs.fdatasyncSync(this.#fd);
+    }
+    this.#size = off;
+    if (records > 0) warn(`replayed ${records} record(s) from ${this.#walFile}`);
   }
 
   markInitialized(): void {
@@ -122,27 +285,149 @@ export class StateStore {
     return c.kind === 'config' ? path.join(this.#configDir, `${c.uuid}.xml`) : path.join(this.#statusDir, `${c.uuid}.json`);
   }
 
-  // All or nothing, best effort: on a failure the files already changed are put back, then the error is rethrown.
+  // Appends one record with write(2), synchronously: all or nothing. On an error (ENOSPC, EIO, a short write) the
+  // log is cut back to its last whole record and the error is rethrown; nothing changed. Durable once whenDurable fires.
   commit(changes: FileChange[]): void {
-    const done: { file: string; old: string | null }[] = [];
+    if (this.#closed) throw Object.assign(new Error('state store closed'), { code: 'ECLOSED', syscall: 'write' });
+    if (this.#failed) throw this.#failed;
+    if (this.#fd < 0) this.#openWal(this.#warn, () => {});
+    const rec = encodeRecord(changes);
+    if (this.#torn) {
+      this.#fs.ftruncateSync(this.#fd, this.#size); // throws again while the disk refuses; nothing appended meanwhile
+      this.#torn = false;
+    }
     try {
-      for (const c of changes) {
-        const file = this.#pathOf(c);
-        const old = readOrNull(file);
-        if (c.data === null) removeDurably(file);
-        else writeAtomic(file, c.data);
-        done.push({ file, old });
-      }
+      const n = this.#fs.writeSync(this.#fd, rec);
+      if (n !== rec.length) throw Object.assign(new Error(`ENOSPC: short write to the state log (${n} of ${rec.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
     } catch (e) {
-      for (const { file, old } of done.reverse()) {
-        try {
-          if (old === null) removeDurably(file);
-          else writeAtomic(file, old);
-        } catch {
-          // XXX: the disk refuses even the rollback; the next successful write of this domain repairs it.
-        }
+      this.#torn = true;
+      try {
+        this.#fs.ftruncateSync(this.#fd, this.#size);
+        this.#torn = false;
+      } catch {
+        // cut again before the next append
       }
       throw e;
+    }
+    this.#size += rec.length;
+    for (const c of changes) this.#dirty.set(this.#pathOf(c), c.data);
+    this.#appended++;
+    this.#schedule();
+  }
+
+  // Calls `done` once every record appended so far is on disk: at once if it already is, else after the batch's sync.
+  whenDurable(done: () => void): void {
+    if (this.#durable >= this.#appended) return done();
+    this.#waiters.push({ seq: this.#appended, done });
+  }
+
+  get pendingRecords(): number {
+    return this.#appended - this.#durable;
+  }
+
+  get walBytes(): number {
+    return this.#size;
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled || this.#syncing) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  // One batch: everything appended up to now. At most one fdatasync in flight; appends during it form the next batch.
+  #flush(): void {
+    if (this.#closed || this.#syncing || this.#durable >= this.#appended) return;
+    const target = this.#appended;
+    if (this.#size > this.#walMax && this.#tryCheckpoint()) return this.#release(target);
+    this.#syncing = true;
+    this.#fs.fdatasync(this.#fd, (err) => {
+      this.#syncing = false;
+      if (this.#closed) return;
+      if (err) return this.#fatal(err);
+      this.#release(target);
+      if (this.#appended > this.#durable) this.#schedule();
+    });
+  }
+
+  #release(seq: number): void {
+    this.#durable = seq;
+    let i = 0;
+    while (i < this.#waiters.length && this.#waiters[i].seq <= seq) i++;
+    const ready = this.#waiters.slice(0, i);
+    this.#waiters = this.#waiters.slice(i);
+    for (const w of ready) w.done();
+  }
+
+  // PostgreSQL's fsync lesson: after a failed fdatasync the kernel may have dropped the dirty pages and a retry can
+  // "succeed" without them. No answer held for this batch may go out; the store refuses all further work.
+  #fatal(err: Error): void {
+    this.#failed = Object.assign(new Error(`state log sync failed: ${err.message}`), { code: (err as NodeJS.ErrnoException).code ?? 'EIO', syscall: 'fdatasync' });
+    this.#waiters = [];
+    this.#onFatal(this.#failed);
+  }
+
+  #tryCheckpoint(): boolean {
+    try {
+      this.checkpoint();
+      return true;
+    } catch (e) {
+      this.#warn(`checkpoint failed, the state log keeps growing: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  // Writes every file changed since the last checkpoint atomically (temp, fsync, rename, one fsync per directory),
+  // then empties the log. A crash at any point leaves files and log that replay to the same state.
+  checkpoint(): void {
+    if (this.#failed) throw this.#failed;
+    if (this.#dirty.size > 0) {
+      const dirs = new Set<string>();
+      const entries = [...this.#dirty];
+      for (const [file, data] of entries) if (data !== null) writeTemp(file, data);
+      for (const [file, data] of entries) {
+        if (data === null) fs.rmSync(file, { force: true });
+        else fs.renameSync(tmpOf(file), file);
+        dirs.add(path.dirname(file));
+      }
+      for (const d of dirs) fsyncDir(d);
+      for (const [file, data] of entries) if (this.#dirty.get(file) === data) this.#dirty.delete(file);
+    }
+    if (this.#fd >= 0 && this.#size > 0) {
+      this.#fs.ftruncateSync(this.#fd, 0);
+      fs.fdatasyncSync(this.#fd);
+      this.#size = 0;
+      this.#torn = false;
+    }
+    this.#release(this.#appended);
+  }
+
+  // Makes the next checkpoint write RUNTIME/next-id (the start-up checkpoint always does: its presence tells the next
+  // start that RUNTIME survived, so the log's status records are replayed).
+  noteNextId(n: number): void {
+    this.#dirty.set(this.#nextIdFile, `${n}\n`);
+  }
+
+  // Clean shutdown: checkpoint (or at least sync the log), then close it. Held answers are dropped with their connections.
+  close(): void {
+    if (this.#closed) return;
+    try {
+      if (!this.#failed && this.#fd >= 0) {
+        try {
+          this.checkpoint();
+        } catch (e) {
+          this.#warn(`checkpoint at shutdown failed, the state log is kept: ${(e as Error).message}`);
+          fs.fdatasyncSync(this.#fd);
+        }
+      }
+    } finally {
+      this.#closed = true;
+      this.#waiters = [];
+      if (this.#fd >= 0) fs.closeSync(this.#fd);
+      this.#fd = -1;
     }
   }
 }

@@ -6,7 +6,7 @@ import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } fr
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
-import { type DomainStatus, type FileChange, StateStore } from './store';
+import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 
 // virDomainState and the reasons we use (libvirt-domain.h).
@@ -79,6 +79,7 @@ export interface TestDriverOptions {
   runtimeDir: string;
   warn?: (msg: string) => void;
   now?: () => number; // wall-clock ms; injectable for tests
+  store?: Omit<StateStoreOptions, 'warn'>; // the state log's fs layer, size limit and fatal handler (tests)
 }
 
 const isActive = (d: DomainObj) => d.state !== DomainState.SHUTOFF;
@@ -94,9 +95,13 @@ export class TestDriver implements Driver {
   #closed = false;
 
   constructor(opts: TestDriverOptions) {
-    this.#store = new StateStore(opts.stateDir, opts.runtimeDir);
+    const warn = opts.warn ?? ((m: string) => process.stderr.write(`virtgate-helper: ${m}\n`));
+    this.#store = new StateStore(opts.stateDir, opts.runtimeDir, { ...opts.store, warn });
     this.#now = opts.now ?? Date.now;
-    this.#load(opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: ${m}\n`)));
+    this.#load(warn);
+    // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty.
+    this.#store.noteNextId(this.#nextId);
+    this.#store.checkpoint();
   }
 
   #load(warn: (msg: string) => void): void {
@@ -110,6 +115,7 @@ export class TestDriver implements Driver {
         { kind: 'status', uuid: def.uuid, data: statusJson(obj) },
         { kind: 'nextId', data: '2\n' },
       ]);
+      this.#store.checkpoint(); // the seed is in its files before the marker says it happened
       this.#store.markInitialized();
       this.#domains.set(def.uuid, obj);
       this.#nextId = 2;
@@ -342,11 +348,18 @@ export class TestDriver implements Driver {
     return () => this.#listeners.delete(listener);
   }
 
+  // Calls `done` once every change committed so far is durable (group commit: one fdatasync per event-loop turn).
+  whenDurable(done: () => void): void {
+    this.#store.whenDurable(done);
+  }
+
   close(): void {
-    // Every change is already durable (written before it was committed); just stop accepting work.
+    // Checkpoint: the log's changes go into the per-domain files and the log is emptied; then stop accepting work.
+    if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
     this.#changeListeners.clear();
+    this.#store.close();
   }
 
   // ---------- internals ----------
@@ -429,7 +442,8 @@ export class TestDriver implements Driver {
     return summary;
   }
 
-  // Persist first, then commit in memory, then tell subscribers: a write the disk refused changes nothing.
+  // Log first (one record, write(2) now, fdatasync with its batch), then commit in memory, then tell subscribers:
+  // a write the disk refused changes nothing. Its answer waits for whenDurable (the IPC server holds it back).
   #apply(c: Change): void {
     if (this.#closed) throw driverError(VG_ERR_STORAGE, 'driver is shutting down');
     const files: FileChange[] = [];

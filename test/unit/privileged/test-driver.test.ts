@@ -346,13 +346,16 @@ describe('persistence', () => {
   test('config files are libvirt-style XML named by uuid; no temp files remain', () => {
     const a = open();
     a.define(FOO);
+    a.close(); // checkpoint: the state log's changes go into the per-domain files
     const files = fs.readdirSync(path.join(dir, 'state', 'domains')).sort();
     expect(files).toEqual(['0d46d412-f292-416c-8b9a-ea26480a531f.xml', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml']);
     expect(fs.readFileSync(path.join(dir, 'state', 'domains', files[0]), 'utf8')).toBe(a.xml(FOO_UUID, true));
   });
 
   test('corrupt and foreign files are skipped with a warning, the rest loads', () => {
-    open().define(FOO);
+    const a = open();
+    a.define(FOO);
+    a.close(); // checkpoint, so the files (not the state log) hold foo
     fs.writeFileSync(path.join(dir, 'state', 'domains', '0d46d412-f292-416c-8b9a-ea26480a531f.xml'), '<domain');
     fs.writeFileSync(path.join(dir, 'state', 'domains', 'junk.txt'), 'x');
     fs.writeFileSync(path.join(dir, 'run', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.json'), '{not json');
@@ -381,20 +384,25 @@ describe('persistence', () => {
     expect(fs.readdirSync(path.join(dir, 'state', 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.xml']);
   });
 
-  test('a failure after the config was written rolls the config back', () => {
+  test('a checkpoint the disk refuses keeps the state log: the change survives and is filed later', () => {
     const d = open();
+    d.define(TEST_DOMAIN_XML.replace('8388608', '1024'));
     let calls = 0;
     const real = fs.renameSync;
     const spy = jest.spyOn(fs, 'renameSync').mockImplementation((a, b) => {
-      if (++calls === 2) throw Object.assign(new Error('EIO'), { code: 'EIO', syscall: 'rename' });
+      if (++calls === 1) throw Object.assign(new Error('EIO'), { code: 'EIO', syscall: 'rename' });
       real(a, b);
     });
     try {
-      expect(fails(() => d.define(TEST_DOMAIN_XML.replace('8388608', '1024')))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'rename: EIO' });
+      d.close(); // the checkpoint fails; the log is synced and kept
     } finally {
       spy.mockRestore();
     }
-    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml'), 'utf8')).toBe(TEST_DOMAIN_XML);
+    expect(fs.statSync(path.join(dir, 'state', 'state.wal')).size).toBeGreaterThan(0);
+    const b = open(); // replays the log, then checkpoints
+    expect(b.xml(TEST_UUID, true)).toContain("<memory unit='KiB'>1024</memory>"); // the next-boot config of the running `test`
+    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml'), 'utf8')).toContain("<memory unit='KiB'>1024</memory>");
+    expect(fs.statSync(path.join(dir, 'state', 'state.wal')).size).toBe(0);
     expect(fs.readdirSync(path.join(dir, 'state', 'domains')).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 });
