@@ -133,8 +133,15 @@ export async function main(argv: string[]): Promise<number> {
       });
     });
 
-  await launch(helper);
-  await launch(front);
+  try {
+    await launch(helper);
+    await launch(front);
+  } catch (e) {
+    // A half-started daemon must not leave an orphaned helper behind (or a restart loop).
+    stopping = true;
+    for (const p of [front.proc, helper.proc]) p?.kill('SIGTERM');
+    throw e;
+  }
 
   const rw = path.join(run, 'virtgate-sock');
   const ro = path.join(run, 'virtgate-sock-ro');

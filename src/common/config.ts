@@ -31,6 +31,7 @@ export const DEFAULTS = {
   tlsMinVersion: 'TLSv1.2', // TLSv1.2 or TLSv1.3
   tlsMaxVersion: 'TLSv1.3', // TLSv1.2 avoids the TLS 1.3 session-ticket race with libvirt's confirmation read (libvirt-wire.md §8.4)
   tlsCiphers: '', // OpenSSL cipher list for TLS 1.2; '' = Node's default
+  tlsUserField: 'CN', // the client certificate's subject attribute that names the user (CN, UID, emailAddress, ...)
   tlsHandshakeTimeout: 10, // seconds a client may take to finish the TLS handshake before it is dropped
   authUnixRw: 'none', // 'none': the peer's uid (SO_PEERCRED) is the identity; 'sasl': a password login on top
   authUnixRo: 'none', // as authUnixRw, for the read-only socket
@@ -93,6 +94,7 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.policyFile ||= path.join(home, 'etc', 'policy.csv');
   if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
   if (out.tls) parseHostPort(out.tls as string, 'tls');
+  if (!/^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(out.tlsUserField as string)) throw VG_ERR_CONFIG_INVALID('tlsUserField', 'expected a subject attribute name such as CN or UID');
   for (const k of ['authUnixRw', 'authUnixRo', 'authTcp', 'authTls'] as const) {
     if (out[k] !== 'none' && out[k] !== 'sasl') throw VG_ERR_CONFIG_INVALID(k, "expected 'none' or 'sasl'");
   }

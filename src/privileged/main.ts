@@ -9,7 +9,14 @@ try {
   process.stderr.write(`virtgate-helper: ${(e as Error).message}\n${USAGE}\n`);
   process.exit(2);
 }
-process.on('uncaughtException', (e) => process.stderr.write(`virtgate-helper: uncaught: ${e.stack ?? String(e)}\n`));
+// A closed stdout/stderr (the supervisor died) must not turn every log line into another uncaught error: that loop
+// spun at 100% CPU. Lost log lines are the lesser harm; the helper keeps serving its socket.
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
+process.on('uncaughtException', (e) => {
+  if ((e as NodeJS.ErrnoException).code === 'EPIPE') return;
+  process.stderr.write(`virtgate-helper: uncaught: ${e.stack ?? String(e)}\n`);
+});
 
 // Handlers go in before start-up so a signal racing the ready line still gets a clean stop.
 const started = runHelper(opts);

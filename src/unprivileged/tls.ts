@@ -32,7 +32,7 @@ export function createTlsServer(opts: TlsListenerOptions): tls.Server {
   server.on('secureConnection', (sock: tls.TLSSocket) => {
     let identity: Identity;
     try {
-      identity = x509Identity(sock, config.tlsAllowedDnList);
+      identity = x509Identity(sock, config.tlsAllowedDnList, config.tlsUserField);
     } catch (e) {
       // libvirt never sends 0x00: a refused client just sees the connection close.
       log(`${(e as VgError).code}: ${(e as Error).message}`);
@@ -73,16 +73,17 @@ function readCredentials(config: Readonly<Config>): Pick<tls.TlsOptions, 'ca' | 
 }
 
 // The certificate chain is already verified by OpenSSL; what is left is libvirt's tls_allowed_dn_list and the user name.
-function x509Identity(sock: tls.TLSSocket, allowed: readonly string[]): Identity {
+function x509Identity(sock: tls.TLSSocket, allowed: readonly string[], userField: string): Identity {
   const source = `${sock.remoteAddress}:${sock.remotePort}`;
   const cert = sock.getPeerX509Certificate();
   if (!cert) throw VG_ERR_TLS_REFUSED(`${source}: no client certificate`);
   if (!sock.authorized) throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${certificateDn(cert)}' not verified: ${String(sock.authorizationError)}`);
   const dn = certificateDn(cert);
   if (!dnAllowed(dn, allowed)) throw VG_ERR_TLS_REFUSED(`${source}: client DN '${dn}' is not in tlsAllowedDnList${allowed.length ? '' : ' (empty: no one is admitted)'}`);
-  const cn = subjectFields(cert).filter(([k]) => k === 'CN').pop()?.[1];
-  if (cn === undefined || !USER_NAME.test(cn)) throw VG_ERR_TLS_REFUSED(`${source}: client certificate CN ${JSON.stringify(cn ?? null)} is not a user name`);
-  return { user: cn, method: 'x509', source, dn, fingerprint: cert.fingerprint256 };
+  // The user is one subject attribute (tlsUserField, CN by default); the most specific (last) one if repeated.
+  const name = subjectFields(cert).filter(([k]) => k === userField).pop()?.[1];
+  if (name === undefined || !USER_NAME.test(name)) throw VG_ERR_TLS_REFUSED(`${source}: client certificate ${userField} ${JSON.stringify(name ?? null)} is not a user name`);
+  return { user: name, method: 'x509', source, dn, fingerprint: cert.fingerprint256 };
 }
 
 // Node prints the subject one RDN per line, in certificate order, values RFC 4514-escaped: join them as "O=acme,CN=alice".

@@ -139,6 +139,29 @@ describe('TLS listener', () => {
       await second.vg.stop();
     }
   });
+
+  test('tlsUserField chooses the subject attribute that names the user', async () => {
+    const home3 = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-tls-field-'));
+    const pki = path.join(home, 'pki');
+    const conf = [
+      `tlsCaFile = "${pki}/ca/cacert.pem"`,
+      `tlsCertFile = "${pki}/server/servercert.pem"`,
+      `tlsKeyFile = "${pki}/server/private/serverkey.pem"`,
+      'tlsUserField = "O"',
+      '',
+    ].join('\n');
+    const third = await startTls(home3, conf);
+    try {
+      const sock = await openTransport(parseUri(`test+tls://127.0.0.1:${third.port}/default?pkipath=${dirs.alice}`));
+      sock.destroy();
+      await third.vg.waitFor(/authenticated as 'acme' \(x509 dn 'O=acme,CN=alice'/, 5000);
+      // A certificate without that attribute names no one: refused.
+      await expect(VirtgateClient.connect(`test+tls://127.0.0.1:${third.port}/default?pkipath=${dirs.admin}`)).rejects.toThrow(/TLS confirmation/);
+      await third.vg.waitFor(/VG_ERR_TLS_REFUSED: .*client certificate O null is not a user name/, 5000);
+    } finally {
+      await third.vg.stop();
+    }
+  });
 });
 
 describe('tlsAllowedDnList globs (libvirt g_pattern_match_simple)', () => {
