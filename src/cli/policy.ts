@@ -3,12 +3,12 @@
 // and linted offline by the same engine the front end uses (src/policy), without a connection.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { PolicyObject } from '../policy/authorizer';
 import { CasbinAuthorizer, PolicySet, lintPolicy, parsePolicyText } from '../policy/engine';
 import { BUILTIN_ROLES, DEFAULT_POLICY, MODEL_TEXT } from '../policy/model';
 import { isKnownPermission } from '../policy/vocabulary';
 import type { AdminIo } from './admin';
+import { parseAdminArgs } from './admin-args';
 
 const USAGE = `usage: virtgate policy check USER TENANT OBJECT PERMISSION [--home DIR | --policy FILE] [--model FILE]
                              [--vm-tenant TENANT] [--read-only]
@@ -38,29 +38,15 @@ function load(values: { home?: string; policy?: string; model?: string }): Loade
 const none = (t: string): string => (t === '-' ? '' : t);
 
 export async function policyMain(argv: string[], io: AdminIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseAdminArgs(argv, {
         home: { type: 'string' },
         policy: { type: 'string' },
         model: { type: 'string' },
         'vm-tenant': { type: 'string' },
-        'read-only': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    io.stderr(`error: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+        'read-only': { type: 'boolean' }
+      } as const, USAGE, io);
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
   const [verb] = positionals;
   if ((verb === 'check' && positionals.length !== 5) || (verb === 'lint' && positionals.length !== 1) || (verb !== 'check' && verb !== 'lint')) {
     io.stderr(`${USAGE}\n`);

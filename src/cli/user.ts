@@ -2,9 +2,9 @@
 // `virtgate user add|passwd|del|list`: manages the SASL password file (HOME/etc/users.json, mode 0600).
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { UserDb, checkUserName, deriveCredentials } from '../accounts/user-db';
 import type { AdminIo } from './admin';
+import { parseAdminArgs } from './admin-args';
 
 const USAGE = `usage: virtgate user add|passwd NAME [--home DIR | --file FILE] [--password-stdin]
        virtgate user del NAME [--home DIR | --file FILE]
@@ -12,23 +12,10 @@ const USAGE = `usage: virtgate user add|passwd NAME [--home DIR | --file FILE] [
   The password is read from standard input (one line) with --password-stdin, else prompted for twice.`;
 
 export async function userMain(argv: string[], io: AdminIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { home: { type: 'string' }, file: { type: 'string' }, 'password-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (e) {
-    io.stderr(`error: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseAdminArgs(argv, { home: { type: 'string' }, file: { type: 'string' }, 'password-stdin': { type: 'boolean' } } as const, USAGE, io);
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [verb, name] = positionals;
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
   const needsName = verb === 'add' || verb === 'passwd' || verb === 'del';
   if (!verb || !['add', 'passwd', 'del', 'list'].includes(verb) || (needsName && positionals.length !== 2) || (!needsName && positionals.length !== 1)) {
     io.stderr(`${USAGE}\n`);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // `virtgate vm set-tenant VM TENANT [-c URI]`: a host admin moves a VM to another tenant (virDomainSetMetadata on
 // virtgate's tenant element). The daemon decides who may: it needs connect:write on host, which only host-admin holds.
-import { parseArgs } from 'node:util';
 import { DEFAULT_URI, VirtgateClient } from '../client';
 import type { AdminIo } from './admin';
+import { parseAdminArgs } from './admin-args';
 import { CommandError, resolveDomain } from './commands';
 
 const USAGE = `usage: virtgate vm set-tenant VM TENANT [-c URI]
@@ -11,18 +11,9 @@ const USAGE = `usage: virtgate vm set-tenant VM TENANT [-c URI]
   Only a host admin may reassign a VM; its tenant is kept in the VM's XML <metadata> and survives restarts.`;
 
 export async function vmMain(argv: string[], io: AdminIo & { connect?: (uri: string) => Promise<VirtgateClient> }): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { connect: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    io.stderr(`error: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseAdminArgs(argv, { connect: { type: 'string', short: 'c' } } as const, USAGE, io);
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
   const [verb, vm, tenantArg] = positionals;
   if (verb !== 'set-tenant' || positionals.length !== 3) {
     io.stderr(`${USAGE}\n`);
