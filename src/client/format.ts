@@ -1,17 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Display helpers over protocol values (UUIDs, states, lifecycle events) worded as virsh prints them, pure.
 
-export function uuidToString(uuid: Buffer): string {
-  const h = uuid.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-// virUUIDParse: 32 hex digits, dashes anywhere between them, surrounding blanks ignored. null if not a UUID.
-export function uuidFromString(s: string): Buffer | null {
-  const hex = s.trim().replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex) || s.trim().startsWith('-') || s.trim().endsWith('-')) return null;
-  return Buffer.from(hex, 'hex');
-}
+export { uuidFromString, uuidToString } from '../common/uuid';
 
 // virDomainState order; virsh's wording.
 const STATE_NAMES = ['no state', 'running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended'] as const;

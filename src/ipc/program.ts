@@ -120,16 +120,7 @@ function checkIdentityText(s: string, field: string): string {
   return s;
 }
 
-export function uuidToString(u: Buffer): string {
-  const h = u.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-export function uuidFromString(s: string): Buffer | null {
-  const hex = s.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) return null;
-  return Buffer.from(hex, 'hex');
-}
+export { uuidFromString, uuidToString } from '../common/uuid';
 
 // ---------- shared value shapes ----------
 
