@@ -9,6 +9,7 @@
 //   payload      (op-specific, below)
 import { VG_ERR_IPC_VALIDATION, errorCatalogue } from '../common/errors';
 import { XdrReader, XdrWriter } from '../common/xdr';
+import { NAME_LIMITS, NAME_RULE, isTenantName } from '../common/names';
 
 export const IPC_VERSION = 1;
 
@@ -93,11 +94,9 @@ export function checkDomainName(name: string, field = 'name'): string {
   return name;
 }
 
-// Tenant names: '' = none (host-level), else 1-64 characters of [A-Za-z0-9_.@+-], not starting with a punctuation mark.
-const TENANT_RE = /^([A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63})?$/;
-
+// Tenant names: '' = none (host-level), else the shared rule of common/names (the policy parser uses the same one).
 export function checkTenantName(tenant: string, field = 'tenant'): string {
-  if (!TENANT_RE.test(tenant)) throw VG_ERR_IPC_VALIDATION(field, 'tenant names are 0-64 characters of [A-Za-z0-9_.@+-], not starting with . @ + or -');
+  if (!isTenantName(tenant)) throw VG_ERR_IPC_VALIDATION(field, `tenant names are empty or ${NAME_RULE}`);
   return tenant;
 }
 
@@ -253,12 +252,12 @@ const uuidCodec = {
 
 const actorCodec: Codec<Actor> = {
   encode(w, a) {
-    w.string(a.user, IpcLimits.IDENTITY_MAX).string(a.tenant, IpcLimits.IDENTITY_MAX).string(a.requestId, IpcLimits.REQUEST_ID_MAX);
+    w.string(a.user, IpcLimits.IDENTITY_MAX).string(a.tenant, NAME_LIMITS.TENANT_MAX).string(a.requestId, IpcLimits.REQUEST_ID_MAX);
   },
   decode(r) {
     return {
       user: checkIdentityText(r.string(IpcLimits.IDENTITY_MAX, 'actor.user'), 'actor.user'),
-      tenant: checkIdentityText(r.string(IpcLimits.IDENTITY_MAX, 'actor.tenant'), 'actor.tenant'),
+      tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'actor.tenant'), 'actor.tenant'), // refused before anything changes
       requestId: checkIdentityText(r.string(IpcLimits.REQUEST_ID_MAX, 'actor.requestId'), 'actor.requestId'),
     };
   },
@@ -283,7 +282,7 @@ export const summaryCodec: Codec<DomainSummary> = {
       state: checkRange(r.i32('state'), 0, 7, 'state'),
       reason: checkRange(r.i32('reason'), 0, 64, 'reason'),
       persistent: r.bool('persistent'),
-      ...tenantField(checkTenantName(r.string(64, 'tenant'))),
+      ...tenantField(checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant'))),
     };
   },
 };
@@ -408,7 +407,7 @@ export const requestCodecs: { [K in RequestOp]: Codec<Requests[K]> } = {
   [Op.EVENTS_SUBSCRIBE_REQ]: empty,
   [Op.DOMAIN_SET_TENANT_REQ]: {
     encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.string(v.tenant, 64)),
-    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(64, 'tenant')) }),
+    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant')) }),
   },
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Casbin facade: model + policy text in, cached decisions out; a reload builds a new enforcer and swaps it whole.
 // No I/O here: the front end reads the files and hands over their text (policy/ imports common/ and casbin only).
+import { NAME_RULE, isTenantName } from '../common/names';
 import { type Enforcer, type Model, StringAdapter, newEnforcer, newModelFromString } from 'casbin';
 import type { Authorizer, Decision, PolicyObject, Subject } from './authorizer';
 import { FastMatcher } from './fast-path';
@@ -8,7 +9,7 @@ import { BUILTIN_POLICY, BUILTIN_ROLES, MODEL_TEXT } from './model';
 import { ALL_PERMISSIONS, isKnownPermission, isReadPermission } from './vocabulary';
 
 const CACHE_MAX = 100_000; // decisions kept between reloads; cleared whole when full
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/; // users, roles, tenants
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/; // users, roles
 const GLOB_RE = /^[A-Za-z0-9_*?.:@+\-[\]]{1,192}$/; // objects and permissions: no commas, quotes or spaces
 
 export interface PolicyRule {
@@ -32,7 +33,7 @@ export function parsePolicyText(text: string, source = 'policy'): PolicyRule[] {
       if (f.length !== 5) throw new PolicyParseError(`${where}: expected p, SUBJECT, TENANT, OBJECT, PERMISSION`);
       const [, sub, dom, obj, act] = f;
       if (!NAME_RE.test(sub)) throw new PolicyParseError(`${where}: bad subject '${sub}'`);
-      if (dom !== '*' && !NAME_RE.test(dom)) throw new PolicyParseError(`${where}: bad tenant '${dom}'`);
+      if (dom !== '*' && (dom === '' || !isTenantName(dom))) throw new PolicyParseError(`${where}: bad tenant '${dom}' (tenant names are ${NAME_RULE})`);
       if (!GLOB_RE.test(obj)) throw new PolicyParseError(`${where}: bad object '${obj}'`);
       if (!GLOB_RE.test(act)) throw new PolicyParseError(`${where}: bad permission '${act}'`);
     } else if (f[0] === 'g') {
@@ -40,7 +41,7 @@ export function parsePolicyText(text: string, source = 'policy'): PolicyRule[] {
       const [, user, role, dom] = f;
       if (!NAME_RE.test(user)) throw new PolicyParseError(`${where}: bad user '${user}'`);
       if (!NAME_RE.test(role)) throw new PolicyParseError(`${where}: bad role '${role}'`);
-      if (dom !== '*' && !NAME_RE.test(dom)) throw new PolicyParseError(`${where}: bad tenant '${dom}'`);
+      if (dom !== '*' && (dom === '' || !isTenantName(dom))) throw new PolicyParseError(`${where}: bad tenant '${dom}' (tenant names are ${NAME_RULE})`);
     } else {
       throw new PolicyParseError(`${where}: a rule starts with 'p' or 'g', got '${f[0]}'`);
     }
