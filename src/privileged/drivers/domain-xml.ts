@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID } from '../../common/errors';
+import { isTenantName } from '../../common/names';
 import { IpcLimits, checkDomainName, uuidFromString, uuidToString } from '../../ipc/program';
 import { driverError } from './driver';
 
@@ -136,7 +137,7 @@ function oneOf(parent: XmlNode, tag: string, allowed: Set<string>, dflt: string)
 }
 
 // `trusted` only for the helper's own stored files: client XML never sets a tenant (our metadata is dropped with the rest).
-export function parseDomainXml(xml: string, opts: { trusted?: boolean } = {}): DomainDef {
+export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (msg: string) => void } = {}): DomainDef {
   checkWellFormed(xml);
   const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
   if (roots.length !== 1) throw invalid('expecting exactly one root element');
@@ -216,18 +217,22 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean } = {}): D
     onReboot: oneOf(root, 'on_reboot', LIFECYCLE_ACTIONS, 'restart'),
     onCrash: oneOf(root, 'on_crash', LIFECYCLE_ACTIONS, 'destroy'),
     devices,
-    tenant: opts.trusted ? storedTenant(root) : '',
+    tenant: opts.trusted ? storedTenant(root, opts.warn) : '',
   };
 }
 
-function storedTenant(root: XmlNode): string {
+function storedTenant(root: XmlNode, warn?: (msg: string) => void): string {
   const md = first(root, 'metadata');
   for (const el of md ? kids(md) : []) {
     const tag = tagOf(el);
     if (tag === null || tag.replace(/^[^:]*:/, '') !== 'tenant') continue;
     if (!Object.entries(attrsOf(el)).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === VG_TENANT_NS)) continue;
     const t = (textOf(el) ?? '').trim();
-    if (!/^([A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63})?$/.test(t)) throw invalid('stored tenant name is malformed');
+    // A name no policy can hold (written by an older version): keep the VM, host admins only, and say so; never drop it.
+    if (!isTenantName(t)) {
+      warn?.(`stored tenant name of domain '${String(textOf(first(root, 'name')) ?? '?').slice(0, 64)}' is malformed (${t.length} characters); the VM is kept without a tenant (host admins only) until reassigned`);
+      return '';
+    }
     return t;
   }
   return '';

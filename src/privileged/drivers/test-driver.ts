@@ -8,6 +8,7 @@ import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
+import { isTenantName } from '../../common/names';
 
 // virDomainState and the reasons we use (libvirt-domain.h).
 export const DomainState = { RUNNING: 1, PAUSED: 3, SHUTOFF: 5 } as const;
@@ -129,7 +130,7 @@ export class TestDriver implements Driver {
     for (const [uuid, st] of loaded.statuses) {
       const config = this.#domains.get(uuid);
       try {
-        const obj = restore(st, config?.def ?? null, uuid);
+        const obj = restore(st, config?.def ?? null, uuid, warn);
         if (obj === null) continue;
         this.#domains.set(uuid, obj);
         if (obj.id > maxId) maxId = obj.id;
@@ -222,8 +223,9 @@ export class TestDriver implements Driver {
   // ---------- writes ----------
 
   define(xml: string, tenant = ''): DomainSummary {
+    checkTenant(tenant);
     const parsed = parseDomainXml(xml);
-    const old = this.#checkClash(parsed);
+    const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
     if (!old) {
       this.#checkLimit();
@@ -239,8 +241,9 @@ export class TestDriver implements Driver {
   }
 
   createXml(xml: string, tenant = ''): DomainSummary {
+    checkTenant(tenant);
     const parsed = parseDomainXml(xml);
-    const old = this.#checkClash(parsed);
+    const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
     if (old && isActive(old)) throw driverError(VG_ERR_DOMAIN_STATE, `domain '${old.def.name}' is already active`);
     if (!old) this.#checkLimit();
@@ -259,6 +262,7 @@ export class TestDriver implements Driver {
   }
 
   setTenant(uuid: Buffer, tenant: string): DomainSummary {
+    checkTenant(tenant);
     const d = this.#get(uuid);
     const next: DomainObj = { ...d, def: { ...d.def, tenant }, newDef: d.newDef ? { ...d.newDef, tenant } : null };
     const config = d.persistent ? (next.newDef ?? next.def) : undefined;
@@ -376,14 +380,16 @@ export class TestDriver implements Driver {
     return undefined;
   }
 
-  // virDomainObjListAdd's checks: same uuid must keep its name; a name belongs to one uuid.
-  #checkClash(def: DomainDef): DomainObj | undefined {
+  // virDomainObjListAdd's checks: same uuid must keep its name; a name belongs to one uuid. A clash with another
+  // tenant's VM (by name, by uuid or both) gets one answer that names nothing, so it reveals neither VM nor tenant.
+  #checkClash(def: DomainDef, tenant: string): DomainObj | undefined {
     const same = this.#domains.get(def.uuid);
+    const named = this.#byName(def.name);
+    if (tenant !== '' && [same, named].some((d) => d !== undefined && d.def.tenant !== tenant)) throw driverError(VG_ERR_DOMAIN_EXISTS, NOT_AVAILABLE);
     if (same) {
       if (same.def.name !== def.name) throw driverError(VG_ERR_DOMAIN_EXISTS, `domain '${same.def.name}' is already defined with uuid ${def.uuid}`);
       return same;
     }
-    const named = this.#byName(def.name);
     if (named) throw driverError(VG_ERR_DOMAIN_EXISTS, `domain '${def.name}' already exists with uuid ${named.def.uuid}`);
     return undefined;
   }
@@ -489,9 +495,17 @@ function statusJson(d: DomainObj): string {
   return `${JSON.stringify(st, null, 1)}\n`;
 }
 
+// The one answer to a define/create that collides with another tenant's VM.
+export const NOT_AVAILABLE = 'name or uuid is not available';
+
+// The helper's own check of the tenant it is asked to record (the IPC decoder already applies the same rule).
+function checkTenant(tenant: string): void {
+  if (!isTenantName(tenant)) throw driverError(VG_ERR_DOMAIN_ARG, 'tenant name is malformed');
+}
+
 function tryParse(xml: string, uuid: string, warn: (msg: string) => void): DomainDef | null {
   try {
-    const def = parseDomainXml(xml, { trusted: true });
+    const def = parseDomainXml(xml, { trusted: true, warn });
     if (def.uuid !== uuid) throw new Error(`file name does not match its uuid ${def.uuid}`);
     return def;
   } catch (e) {
@@ -501,7 +515,7 @@ function tryParse(xml: string, uuid: string, warn: (msg: string) => void): Domai
 }
 
 // Our own file, but still checked field by field: a corrupt one must not yield an impossible domain.
-function restore(st: DomainStatus, config: DomainDef | null, uuid: string): DomainObj | null {
+function restore(st: DomainStatus, config: DomainDef | null, uuid: string, warn: (msg: string) => void): DomainObj | null {
   const int = (v: unknown, lo: number, hi: number, what: string): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`bad ${what}`);
     return v;
@@ -515,7 +529,7 @@ function restore(st: DomainStatus, config: DomainDef | null, uuid: string): Doma
   }
   if (state !== DomainState.RUNNING && state !== DomainState.PAUSED) throw new Error('bad state');
   if (typeof st.liveXml !== 'string') throw new Error('active domain without live definition');
-  const live = parseDomainXml(st.liveXml, { trusted: true });
+  const live = parseDomainXml(st.liveXml, { trusted: true, warn });
   if (live.uuid !== uuid) throw new Error('live definition uuid mismatch');
   const since = state === DomainState.RUNNING ? int(st.since, 0, Number.MAX_SAFE_INTEGER, 'since') : null;
   // The config file is the truth about persistence: undefine removed it even if the status says otherwise.

@@ -173,6 +173,42 @@ describe('define, create, undefine', () => {
     expect(fails(() => d.createXml(noUuid))).toMatchObject({ code: 'VG_ERR_DOMAIN_EXISTS' });
   });
 
+  test("a clash with another tenant's VM answers the same, naming nothing, by name, by uuid and by both", () => {
+    const d = open();
+    d.define(FOO, 'acme');
+    const byName = FOO.replace(/<uuid>.*<\/uuid>/, '');
+    const byUuid = FOO.replace('<name>foo', '<name>other');
+    const answers = [byName, byUuid, FOO].flatMap((x) => [fails(() => d.define(x, 'globex')), fails(() => d.createXml(x, 'globex'))]);
+    for (const a of answers) expect(a).toEqual({ code: 'VG_ERR_DOMAIN_EXISTS', detail: 'name or uuid is not available' });
+    // The owner's own tenant still gets libvirt's answers, and a redefinition still works.
+    expect(fails(() => d.define(byName, 'acme')).detail).toMatch(/already exists/);
+    expect(d.define(FOO, 'acme')).toMatchObject({ name: 'foo', tenant: 'acme' });
+  });
+
+  test('the tenant to record is checked by the helper itself: 65 characters are refused and nothing changes', () => {
+    const d = open();
+    const before = d.list().length;
+    expect(fails(() => d.define(FOO, 'a'.repeat(65)))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
+    expect(fails(() => d.createXml(FOO, 'a'.repeat(65)))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
+    expect(d.list().length).toBe(before);
+    expect(d.define(FOO, 'a'.repeat(64))).toMatchObject({ tenant: 'a'.repeat(64) });
+    expect(fails(() => d.setTenant(FOO_UUID, '-bad'))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
+  });
+
+  test('a stored VM whose tenant name is malformed is kept (no tenant, with a warning), never dropped', () => {
+    let d = open();
+    d.define(FOO, 'acme');
+    d.close();
+    const file = path.join(dir, 'state', 'domains', '0d46d412-f292-416c-8b9a-ea26480a531f.xml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('>acme<', `>${'x'.repeat(90)}<`));
+    const warnings: string[] = [];
+    d = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), now: () => clock, warn: (m) => warnings.push(m) });
+    const foo = d.list().find((x) => x.name === 'foo');
+    expect(foo).toBeDefined();
+    expect(foo!.tenant).toBeUndefined();
+    expect(warnings.join('\n')).toMatch(/tenant name of domain 'foo' is malformed/);
+  });
+
   test('redefining a running domain changes only its next-boot config', () => {
     const d = open();
     const xml = TEST_DOMAIN_XML.replace('8388608', '4194304').replace('2097152', '1048576');
