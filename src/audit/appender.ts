@@ -24,6 +24,7 @@ export interface AppenderOptions {
 
 export interface Durable {
   seq: number;
+  hash: string; // lineHash of the record's line: what the next record's prev (and the helper's journal anchor) names
 }
 
 export interface AppenderStats {
@@ -202,6 +203,7 @@ export class AuditAppender {
     const F = this.#fs;
     const internal = this.#internal.slice();
     const lines: string[] = [];
+    const hashes: string[] = [];
     const recs: AuditRecord[] = [];
     let seq = this.#seq;
     let hash = this.#hash;
@@ -214,6 +216,7 @@ export class AuditAppender {
         const line = sealRecord(input, { seq, ts, host: this.#o.host, keyId: key.id, key: key.key, prev: hash });
         hash = lineHash(line);
         lines.push(line);
+        hashes.push(hash);
         if (this.#o.onDurable) recs.push(JSON.parse(line) as AuditRecord);
       }
       const buf = Buffer.from(lines.join('\n') + '\n');
@@ -234,7 +237,8 @@ export class AuditAppender {
     this.#stats.batches += 1;
     this.#stats.records += lines.length;
     if (this.#failure) this.#restored();
-    for (const [i, p] of batch.entries()) p.resolve({ seq: seq - batch.length + 1 + i }); // user records follow the internal ones
+    const first = lines.length - batch.length; // user records follow the internal ones
+    for (const [i, p] of batch.entries()) p.resolve({ seq: seq - batch.length + 1 + i, hash: hashes[first + i] });
     await this.#writeAnchor().catch((e: Error) => this.#o.log(`audit anchor not updated: ${e.message}`));
     if (this.#o.onDurable) {
       for (const [i, r] of recs.entries()) {

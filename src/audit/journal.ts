@@ -10,6 +10,8 @@ export interface JournalEntry {
   user?: string; // the identity the front end claimed (never used to decide)
   tenant?: string;
   requestId?: string; // links to the front end's audit intent
+  digest?: string; // sha256 of the request as executed, actor blanked (ipc requestDigest)
+  auditHead?: string; // SEQ:HASH of the front end's intent record: anchors the audit chain outside the front end's reach
   result: string; // 'ok' or a VG_ERR_* code
 }
 
@@ -37,12 +39,25 @@ export class HelperJournal {
   #prev = ZERO;
   #syncPending = false;
   #closed = false;
+  readonly #requestIds = new Set<string>(); // every request id ever journaled: a reused one is refused (replay)
 
   constructor(file: string, opts: HelperJournalOptions = {}) {
     this.file = file;
     this.#o = { sync: 'batch', now: () => new Date(), onError: (e) => process.stderr.write(`virtgate-helper: journal: ${e.message}\n`), ...opts };
     this.#fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
     this.#recover();
+    this.#loadRequestIds();
+  }
+
+  // One pass over the journal at start; after that the set grows with each write (a few dozen bytes per id).
+  #loadRequestIds(): void {
+    const text = fs.readFileSync(this.file, 'utf8');
+    for (const m of text.matchAll(/"requestId":"((?:[^"\\]|\\.)*)"/g)) this.#requestIds.add(JSON.parse(`"${m[1]}"`) as string);
+  }
+
+  // True when a write with this request id was already executed: the caller must refuse it, not run it again.
+  seen(requestId: string): boolean {
+    return requestId !== '' && this.#requestIds.has(requestId);
   }
 
   // Drops a torn last line (a crash mid-append) and continues the sequence and chain from the last whole one.
@@ -80,6 +95,8 @@ export class HelperJournal {
       user: entry.user,
       tenant: entry.tenant,
       requestId: entry.requestId,
+      digest: entry.digest,
+      auditHead: entry.auditHead || undefined,
       result: entry.result,
       prev: this.#prev,
     };
@@ -87,6 +104,7 @@ export class HelperJournal {
     fs.writeSync(this.#fd, line + '\n');
     this.#seq = rec.seq;
     this.#prev = hash(line);
+    if (entry.requestId) this.#requestIds.add(entry.requestId);
     if (this.#o.sync === 'always') fs.fdatasyncSync(this.#fd);
     else if (this.#o.sync === 'batch' && !this.#syncPending) {
       this.#syncPending = true;

@@ -22,7 +22,10 @@ export interface Who {
 export interface What {
   procedure: string; // libvirt procedure name, e.g. domainSetMemory
   permission?: string; // e.g. domain:write
-  object?: { kind?: string; name?: string; uuid?: string };
+  // The object as the helper knows it (the record the decision used); clientName only when the client sent another name.
+  object?: { kind?: string; name?: string; uuid?: string; tenant?: string; clientName?: string };
+  helperOp?: string; // the helper request this write became (DOMAIN_CONTROL_REQ, ...)
+  digest?: string; // sha256 of that request with its actor blanked: the helper journals the same (cross-check)
   args?: ArgSummary; // never secrets: sizes, counts, flags, hashes of XML
 }
 

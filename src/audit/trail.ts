@@ -29,8 +29,14 @@ export interface EventRecord {
   outcome?: OutcomeField;
 }
 
+// Where a record landed in the chain, once durable (a trail that keeps no chain may resolve nothing).
+export interface DurableRef {
+  seq: number;
+  hash: string;
+}
+
 export interface AuditTrail {
-  intent(rec: IntentRecord): Promise<void>; // rejects with VG_ERR_AUDIT_UNAVAILABLE: refuse the write
+  intent(rec: IntentRecord): Promise<DurableRef | void>; // rejects with VG_ERR_AUDIT_UNAVAILABLE: refuse the write
   outcome(rec: OutcomeRecord): Promise<void>;
   event(rec: EventRecord): Promise<void>;
   readonly available: boolean;
@@ -83,8 +89,8 @@ export class FileAuditTrail implements AuditTrail {
     return this.appender.available;
   }
 
-  async intent(r: IntentRecord): Promise<void> {
-    await this.appender.append(intentInput(r));
+  async intent(r: IntentRecord): Promise<DurableRef> {
+    return this.appender.append(intentInput(r));
   }
 
   async outcome(r: OutcomeRecord): Promise<void> {

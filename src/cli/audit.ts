@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AuditAppender } from '../audit/appender';
-import { crossCheck } from '../audit/cross-check';
+import { crossCheck, readSealedRecords } from '../audit/cross-check';
 import { logFiles } from '../audit/fs-layer';
 import { readJournal } from '../audit/journal';
 import { type KeyRing, loadKeys } from '../audit/keys';
@@ -138,7 +138,7 @@ function verify(files: string[], keyFile: string, v: Record<string, unknown>, io
       io.stdout(`FAILED (helper journal): ${j.problem}\n`);
       rc = 1;
     }
-    const probs = crossCheck(readRecords(files), j.records);
+    const probs = crossCheck(readSealedRecords(files), j.records);
     for (const p of probs) io.stdout(`FAILED (cross-check): ${p.message}\n`);
     if (probs.length) rc = 1;
     else io.stdout(`ok: cross-check: all ${j.records.length} writes in the helper journal have front-end audit records\n`);

@@ -7,6 +7,7 @@
 //   u32 id       (request id chosen by the front end, echoed in answers)
 //   answers only: u32 status (0 = ok, 1 = error) ; error body = { string code; string detail }
 //   payload      (op-specific, below)
+import { createHash } from 'node:crypto';
 import { VG_ERR_IPC_VALIDATION, errorCatalogue } from '../common/errors';
 import { XdrReader, XdrWriter } from '../common/xdr';
 import { NAME_LIMITS, NAME_RULE, isTenantName } from '../common/names';
@@ -66,6 +67,10 @@ export const REQUEST_OPS: readonly number[] = Object.entries(Op)
   .filter(([k]) => k.endsWith('_REQ'))
   .map(([, v]) => v);
 
+// `Op.DOMAIN_CONTROL_REQ` -> 'DOMAIN_CONTROL_REQ': the name both processes write in their records.
+const OP_NAME = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v, k]));
+export const opName = (op: number): string => OP_NAME.get(op) ?? `op-${op}`;
+
 export const AnswerStatus = { OK: 0, ERROR: 1 } as const;
 
 // Domain lifecycle actions carried by DOMAIN_CONTROL.
@@ -113,6 +118,14 @@ function checkRange(v: number, min: number, max: number, field: string): number 
   return v;
 }
 
+const AUDIT_HEAD_MAX = 80;
+const AUDIT_HEAD_RE = /^([0-9]{1,15}:[0-9a-f]{64})?$/;
+
+function checkAuditHead(s: string): string {
+  if (!AUDIT_HEAD_RE.test(s)) throw VG_ERR_IPC_VALIDATION('actor.auditHead', 'must be SEQ:SHA256 or empty');
+  return s;
+}
+
 function checkIdentityText(s: string, field: string): string {
   // Printable, no newlines: it ends up in the helper's line-oriented journal.
   if (!/^[\x20-\x7e]*$/.test(s)) throw VG_ERR_IPC_VALIDATION(field, 'must be printable ASCII');
@@ -128,6 +141,9 @@ export interface Actor {
   user: string;
   tenant: string;
   requestId: string;
+  // The front end's audit record of this write (its intent), as `SEQ:SHA256-OF-LINE`; '' when audit is off. The helper
+  // journals it, which anchors the audit chain's head outside the front end's reach (verify --cross-check).
+  auditHead?: string;
 }
 
 export interface DomainSummary {
@@ -253,12 +269,14 @@ const uuidCodec = {
 const actorCodec: Codec<Actor> = {
   encode(w, a) {
     w.string(a.user, IpcLimits.IDENTITY_MAX).string(a.tenant, NAME_LIMITS.TENANT_MAX).string(a.requestId, IpcLimits.REQUEST_ID_MAX);
+    w.string(a.auditHead ?? '', AUDIT_HEAD_MAX);
   },
   decode(r) {
     return {
       user: checkIdentityText(r.string(IpcLimits.IDENTITY_MAX, 'actor.user'), 'actor.user'),
       tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'actor.tenant'), 'actor.tenant'), // refused before anything changes
       requestId: checkIdentityText(r.string(IpcLimits.REQUEST_ID_MAX, 'actor.requestId'), 'actor.requestId'),
+      auditHead: checkAuditHead(r.string(AUDIT_HEAD_MAX, 'actor.auditHead')),
     };
   },
 };
@@ -483,6 +501,17 @@ export function encodeRequest<K extends RequestOp>(op: K, id: number, body: Requ
   const out = w.finish();
   if (out.length > IpcLimits.REQUEST_MAX) throw VG_ERR_IPC_VALIDATION('frame', `request of ${out.length} bytes exceeds ${IpcLimits.REQUEST_MAX}`);
   return out;
+}
+
+// What a write asks the helper to do, as one digest: the request encoded with its actor blanked. Both ends compute it
+// (the front end for its audit intent, the helper for its journal), so cross-check can tell a replayed or altered
+// request from the one the audit log allowed.
+const BLANK_ACTOR: Actor = { user: '', tenant: '', requestId: '', auditHead: '' };
+
+export function requestDigest<K extends RequestOp>(op: K, body: Requests[K]): string {
+  const b = body as Requests[K] & { actor?: Actor };
+  const blank = b.actor ? ({ ...b, actor: BLANK_ACTOR } as Requests[K]) : body;
+  return createHash('sha256').update(encodeRequest(op, 0, blank)).digest('hex');
 }
 
 // Throws VG_ERR_IPC_* or VG_ERR_XDR_DECODE on anything malformed: the helper then closes the connection.

@@ -2,8 +2,8 @@
 // The helper's unix-socket server: peer uid check, framing, per-connection op-table state machine (root side of the IPC boundary).
 import * as net from 'node:net';
 import { FrameDecoder } from '../common/framing';
-import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp } from '../ipc/program';
-import type { AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
+import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp, requestDigest } from '../ipc/program';
+import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
@@ -168,6 +168,16 @@ class IpcConnection {
     if (!entry) return this.destroy(`no table entry for ${name}`);
     if (entry.flags & OpFlag.ONCE) this.#permitted.delete(op);
     const ansOp = (op + 1) as AnswerOp;
+    if (entry.flags & OpFlag.WRITE) {
+      // A request id names one write, once: a reused one is a replay (a compromised front end, or someone on this
+      // socket) and is refused before anything runs.
+      const rid = (req.body as { actor?: { requestId: string } }).actor?.requestId ?? '';
+      if (this.#opts.journal?.seen(rid)) {
+        this.#opts.log(`${this.#label}: REFUSED ${name}: request id ${JSON.stringify(rid)} was already executed (replay)`);
+        this.#write(encodeAnswerError(ansOp, req.id, 'VG_ERR_IPC_REPLAY', rid));
+        return;
+      }
+    }
     let out: Buffer;
     let result = 'ok';
     let body: unknown;
@@ -205,7 +215,7 @@ class IpcConnection {
   #journal(name: string, req: RequestFrame, result: string, answer: unknown): void {
     const j = this.#opts.journal;
     if (!j) return;
-    const body = req.body as { actor?: { user: string; tenant: string; requestId: string }; uuid?: Buffer };
+    const body = req.body as { actor?: Actor; uuid?: Buffer };
     const dom = answer as { name?: unknown; uuid?: unknown } | undefined;
     const uuid = Buffer.isBuffer(body.uuid) ? body.uuid : Buffer.isBuffer(dom?.uuid) ? dom.uuid : undefined;
     try {
@@ -216,6 +226,8 @@ class IpcConnection {
         user: body.actor?.user,
         tenant: body.actor?.tenant,
         requestId: body.actor?.requestId,
+        digest: requestDigest(req.op, req.body as never),
+        auditHead: body.actor?.auditHead,
         result,
       });
     } catch (e) {

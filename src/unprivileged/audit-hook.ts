@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The dispatcher's audit seam: a durable intent before a write is forwarded, a durable outcome before the reply, every denial.
 import { randomBytes } from 'node:crypto';
-import { isVgError } from '../common/errors';
+import { VG_ERR_INTERNAL, isVgError } from '../common/errors';
+import { type RequestOp, opName, requestDigest } from '../ipc/program';
 import type { Who, What } from '../audit/schema';
 import { formatUuid, summarizeArgs } from '../audit/schema';
 import type { AuditTrail } from '../audit/trail';
@@ -27,6 +28,15 @@ export interface AuditedCall {
   procedure: string; // ProcDef.name
   permission?: string; // the permission that decided (the first denied one, or all joined with ',')
   args?: Record<string, unknown> | null; // decoded call arguments; summarised, never stored whole
+  object?: { name: string; uuid?: string; tenant: string }; // the helper's record the decision used (never the client's name)
+}
+
+// What a write's handler holds: the request id, and the gate its one helper write request passes through.
+export interface WriteGate {
+  requestId: string;
+  // Records the durable intent naming exactly this helper request (op, object, digest); resolves to the audit head
+  // (`SEQ:HASH` of the intent) that the helper journals. Rejects with VG_ERR_AUDIT_UNAVAILABLE: do not forward.
+  before(op: number, body: unknown): Promise<string>;
 }
 
 export interface WriteTicket {
@@ -38,16 +48,34 @@ export interface WriteTicket {
 
 export interface AuditHookOptions {
   bootId?: string; // makes request ids unique across restarts (default: 8 random hex digits)
+  now?: () => number;
+}
+
+export const LOGIN_AGGREGATE_MS = 10_000;
+const LOGIN_KEYS_MAX = 10_000; // distinct identities aggregated at once; past that each login is recorded on its own
+
+interface LoginAggregate {
+  since: number;
+  repeats: number;
+  durable: Promise<void>;
+  who: Who;
+  source: string;
+  ok: boolean;
 }
 
 export class AuditHook {
   readonly #trail: AuditTrail;
   readonly #bootId: string;
+  readonly #now: () => number;
+  readonly #logins = new Map<string, LoginAggregate>();
+  #loginTimer: NodeJS.Timeout | null = null;
+  #lastLogin: Promise<void> = Promise.resolve();
   #n = 0;
 
   constructor(trail: AuditTrail, opts: AuditHookOptions = {}) {
     this.#trail = trail;
     this.#bootId = opts.bootId ?? randomBytes(4).toString('hex');
+    this.#now = opts.now ?? Date.now;
   }
 
   get available(): boolean {
@@ -75,16 +103,43 @@ export class AuditHook {
     await this.#trail.outcome({ requestId: t.requestId, who: t.who, source: t.source, what: w, outcome });
   }
 
-  // intent -> run -> outcome; run receives the request id to put in the helper request's actor.
-  async write<T>(s: AuditedSession, call: AuditedCall, rule: string, run: (requestId: string) => Promise<T>): Promise<T> {
-    const t = await this.beforeWrite(s, call, rule);
+  // run -> (intent at the helper request) -> outcome. The intent is written when the handler issues its helper write,
+  // so it names the exact request (op, object, digest) and nothing reaches the helper before it is durable. A write
+  // refused before it reached the helper (bad flags, bad XML) still leaves an intent and its error outcome.
+  async write<T>(s: AuditedSession, call: AuditedCall, rule: string, run: (gate: WriteGate) => Promise<T>): Promise<T> {
+    const t: WriteTicket = { requestId: this.newRequestId(s), who: who(s), source: s.identity?.source ?? '', what: what(call) };
+    const decision = { result: 'allow' as const, rule };
+    let intent: Promise<string> | null = null;
+    let intentFailed = false;
+    const gate: WriteGate = {
+      requestId: t.requestId,
+      before: (op, body) => {
+        if (intent) return Promise.reject(VG_ERR_INTERNAL('a write call forwards one helper request')); // keeps id = one execution
+        const b = body as { uuid?: unknown };
+        t.what = { ...t.what, helperOp: opName(op), digest: requestDigest(op as RequestOp, body as never) };
+        if (!t.what.object && Buffer.isBuffer(b.uuid)) t.what.object = { kind: 'domain', uuid: formatUuid(b.uuid) };
+        intent = this.#trail.intent({ ...t, decision }).then(
+          (d) => (d ? `${d.seq}:${d.hash}` : ''),
+          (e: unknown) => {
+            intentFailed = true;
+            throw e;
+          },
+        );
+        return intent;
+      },
+    };
     let ret: T;
     try {
-      ret = await run(t.requestId);
+      ret = await run(gate);
     } catch (e) {
+      if (intentFailed) throw e; // nothing was forwarded and nothing more can be recorded
+      if (!intent) {
+        await this.#trail.intent({ ...t, decision });
+      }
       await this.afterWrite(t, e);
       throw e;
     }
+    if (!intent) await this.#trail.intent({ ...t, decision }); // a write that needed no helper request
     await this.afterWrite(t, undefined, ret);
     return ret;
   }
@@ -98,13 +153,63 @@ export class AuditHook {
     }
   }
 
-  // Authentication success or failure (PCI 10.2.1.4: invalid access attempts).
-  async auth(s: AuditedSession, ok: boolean, detail: Record<string, string | number | boolean> = {}, user?: string): Promise<void> {
+  // Authentication success or failure (PCI 10.2.1.4: invalid access attempts). Resolves once durable; the session
+  // may call nothing beyond AUTH_* before that. Identical repeats (same outcome, method, user and uid or address)
+  // within LOGIN_AGGREGATE_MS share the first one's record and are counted into one 'auth-repeated' record, so a
+  // connect/close loop costs a record per interval, not per connection.
+  auth(s: AuditedSession, ok: boolean, detail: Record<string, string | number | boolean> = {}, user?: string): Promise<void> {
     const w = who(s);
     if (user !== undefined) w.user = user;
-    await this.#trail
-      .event({ kind: 'auth', name: ok ? 'auth-success' : 'auth-failure', who: w, source: s.identity?.source ?? '', detail, outcome: { result: ok ? 'success' : 'error' } })
+    const source = s.identity?.source ?? '';
+    const key = [ok ? 1 : 0, w.method, w.user, w.uid ?? source.replace(/:\d+$/, ''), JSON.stringify(detail)].join('|');
+    const now = this.#now();
+    const seen = this.#logins.get(key);
+    if (seen && now - seen.since < LOGIN_AGGREGATE_MS) {
+      seen.repeats++;
+      this.#lastLogin = seen.durable;
+      return seen.durable;
+    }
+    if (seen) this.#flushLogin(key, seen);
+    const durable = this.#trail.event({ kind: 'auth', name: ok ? 'auth-success' : 'auth-failure', who: w, source, detail, outcome: { result: ok ? 'success' : 'error' } });
+    durable.catch(() => undefined); // awaited by the session; an outage is logged loudly by the appender
+    if (this.#logins.size < LOGIN_KEYS_MAX) this.#logins.set(key, { since: now, repeats: 0, durable, who: w, source, ok });
+    this.#armLoginTimer();
+    this.#lastLogin = durable;
+    return durable;
+  }
+
+  // The most recent login record (a SASL login's, queued by the auth service just before its answer).
+  lastLoginDurable(): Promise<void> {
+    return this.#lastLogin;
+  }
+
+  // Denials past a connection's per-window budget, recorded as one count.
+  suppressedDenials(s: AuditedSession, count: number, since: string): Promise<void> {
+    return this.#trail.event({ kind: 'event', name: 'denials-suppressed', who: who(s), source: s.identity?.source ?? '', detail: { count, since } });
+  }
+
+  #flushLogin(key: string, l: LoginAggregate): void {
+    this.#logins.delete(key);
+    if (l.repeats === 0) return;
+    this.#trail
+      .event({ kind: 'auth', name: l.ok ? 'auth-repeated' : 'auth-failure-repeated', who: l.who, source: l.source, detail: { count: l.repeats, since: new Date(l.since).toISOString() }, outcome: { result: l.ok ? 'success' : 'error' } })
       .catch(() => undefined);
+  }
+
+  #armLoginTimer(): void {
+    if (this.#loginTimer) return;
+    this.#loginTimer = setInterval(() => this.flushLogins(false), LOGIN_AGGREGATE_MS);
+    this.#loginTimer.unref();
+  }
+
+  // Records the counts of intervals that are over (all of them with `all`, at stop).
+  flushLogins(all: boolean): void {
+    const now = this.#now();
+    for (const [key, l] of this.#logins) if (all || now - l.since >= LOGIN_AGGREGATE_MS) this.#flushLogin(key, l);
+    if (this.#logins.size === 0 && this.#loginTimer) {
+      clearInterval(this.#loginTimer);
+      this.#loginTimer = null;
+    }
   }
 
   // daemon-start, daemon-stop, policy-reload, ...
@@ -130,7 +235,13 @@ export function what(call: AuditedCall): What {
   const { dom, ...rest } = args as { dom?: { name?: string; uuid?: Buffer } | null } & Record<string, unknown>;
   const w: What = { procedure: call.procedure };
   if (call.permission) w.permission = call.permission;
-  if (dom && typeof dom === 'object') w.object = { kind: 'domain', name: dom.name, uuid: Buffer.isBuffer(dom.uuid) ? formatUuid(dom.uuid) : undefined };
+  if (call.object && call.object.name !== '*') {
+    // The helper's name and tenant for the uuid, as decided on; what the client sent only when it differs.
+    const o = call.object;
+    const uuid = o.uuid ?? (dom && Buffer.isBuffer(dom.uuid) ? formatUuid(dom.uuid) : undefined);
+    w.object = { kind: 'domain', name: o.name, uuid, tenant: o.tenant };
+    if (dom && typeof dom.name === 'string' && dom.name !== o.name) w.object.clientName = dom.name.slice(0, 256);
+  } else if (dom && typeof dom === 'object') w.object = { kind: 'domain', name: dom.name, uuid: Buffer.isBuffer(dom.uuid) ? formatUuid(dom.uuid) : undefined };
   else if (typeof rest.name === 'string') w.object = { kind: 'domain', name: rest.name };
   else if (Buffer.isBuffer(rest.uuid)) w.object = { kind: 'domain', uuid: formatUuid(rest.uuid) };
   const summary = summarizeArgs(rest);

@@ -7,7 +7,7 @@ import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
 import { VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID } from '../common/errors';
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
-import { type AuditTrail, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
+import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
 import { type LifecycleEvent } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
@@ -105,7 +105,8 @@ export class Daemon {
       this.#trail.open(await FileAuditTrail.open({ file: c.auditLog, keyFile: c.auditKey, log: this.#log, copy: targets.length ? createAuditCopy({ targets }) : undefined }));
       this.#log(`audit log ${c.auditLog} (key ${c.auditKey})`);
     } else if (!this.#trail) this.#log('AUDIT DISABLED (audit = false): writes, denials and logins are not recorded');
-    await this.audit?.event('daemon-start', { pid: process.pid }).catch(() => undefined);
+    // No listener opens before the start record is durable; if it cannot be, the daemon does not start (fail closed).
+    await this.audit?.event('daemon-start', { pid: process.pid });
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
@@ -117,6 +118,7 @@ export class Daemon {
     for (const s of this.sessions) s.close('daemon stopping');
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     this.helper.close();
+    this.audit?.flushLogins(true);
     await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
     await this.#trail?.close();
   }
@@ -194,7 +196,7 @@ export class Daemon {
       return;
     }
     const identity = sasl ? null : evidence;
-    if (!sasl && evidence.method !== 'none') this.#logAuth({ outcome: 'success', method: evidence.method, user: evidence.user, source: evidence.source, evidence });
+    const login = !sasl && evidence.method !== 'none' ? this.#logAuth({ outcome: 'success', method: evidence.method, user: evidence.user, source: evidence.source, evidence }) : null;
     let paused = false;
     let busy = false;
     const session: Session = new Session({
@@ -224,11 +226,15 @@ export class Daemon {
       },
       onClose: (reason) => {
         this.sessions.delete(session);
+        this.dispatcher.flushSuppressedDenials(session);
         if (!/^(eof|daemon stopping)/.test(reason)) this.#log(`connection ${session.id} (${evidence.source}) closed: ${reason}`);
         sock.destroy();
       },
       dispatch: this.dispatcher.dispatch,
     });
+    // The transport proved who this is: the session may call nothing beyond AUTH_* until that login is on record.
+    if (!sasl) session.loginRecordSeen = true;
+    if (login) session.loginDurable = login;
     this.sessions.add(session);
     sock.on('drain', () => {
       paused = false;
@@ -275,10 +281,11 @@ export class Daemon {
     return (spec.readOnly ? c.authUnixRo : c.authUnixRw) as 'none' | 'sasl';
   }
 
-  // One line per login, with the evidence that proved it; the audit trail records the same (not awaited: a login is not a write).
-  #logAuth(e: AuthEvent): void {
+  // One line per login, with the evidence that proved it; the audit trail records the same. Returns the record's
+  // durability, which the session waits for before it may call anything beyond AUTH_*.
+  #logAuth(e: AuthEvent): Promise<void> | null {
     const ev0 = e.evidence;
-    void this.audit?.auth(
+    const durable = this.audit?.auth(
       { id: 0, tenant: '', identity: { ...ev0, user: e.user, method: e.method, source: e.source } },
       e.outcome === 'success',
       e.reason ? { reason: e.reason.slice(0, 256) } : {},
@@ -288,6 +295,7 @@ export class Daemon {
       .filter(Boolean)
       .join(' ');
     this.#log(`auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`);
+    return durable ?? null;
   }
 
   stats(): DaemonStats {
@@ -331,7 +339,7 @@ class LateTrail implements AuditTrail {
     return this.inner?.available ?? false;
   }
 
-  intent(r: IntentRecord): Promise<void> {
+  intent(r: IntentRecord): Promise<DurableRef | void> {
     return this.inner ? this.inner.intent(r) : Promise.reject(VG_ERR_AUDIT_UNAVAILABLE('not open yet'));
   }
 

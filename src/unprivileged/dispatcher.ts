@@ -2,6 +2,7 @@
 // The front end's request pipeline: auth state -> strict decode -> open state -> read-only -> policy -> handler -> reply.
 import {
   VG_ERR_ACCESS_DENIED,
+  VG_ERR_AUDIT_UNAVAILABLE,
   VG_ERR_CONN_NOT_OPEN,
   VG_ERR_ARG_INVALID,
   VG_ERR_INTERNAL,
@@ -14,12 +15,12 @@ import {
   isVgError,
 } from '../common/errors';
 import type { Actor, DomainSnapshot, DomainSummary, NodeFacts } from '../ipc/program';
-import { LookupKind, Op, checkTenantName, uuidToString } from '../ipc/program';
+import { LookupKind, Op, type RequestOp, checkTenantName, uuidToString } from '../ipc/program';
 import { decodeBody, encodeReply } from '../protocol/messages';
 import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
 import type { Authorizer, PolicyObject, Subject } from '../policy/authorizer';
-import type { AuditHook } from './audit-hook';
+import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
 import { type HandlerContext, handlerFor } from './handlers';
 import type { AuthService } from './auth';
 import { DomainMirror } from './domain-mirror';
@@ -37,6 +38,17 @@ const PRE_OPEN = new Set<number>([
   P.CONNECT_CLOSE.proc,
 ]);
 
+// Decided on the authenticated identity alone, before and after open, as libvirtd does: feature probes (keepalive) and
+// close need no policy rule, so every user gets keepalive and a normal connect leaves no denial record.
+const IDENTITY_ONLY = new Set<number>([P.CONNECT_SUPPORTS_FEATURE.proc, P.CONNECT_CLOSE.proc]);
+
+// The login calls themselves: everything else waits until the session's login record is durable.
+const AUTH_CALLS = new Set<number>([P.AUTH_LIST.proc, P.AUTH_SASL_INIT.proc, P.AUTH_SASL_START.proc, P.AUTH_SASL_STEP.proc]);
+
+// Denial records per connection: a loop of refused calls cannot flood the log (the rest is counted, then recorded once).
+export const DENIAL_RECORDS_PER_WINDOW = 20;
+export const DENIAL_WINDOW_MS = 10_000;
+
 export interface DispatcherOptions {
   helper: HelperClient;
   authorizer: Authorizer;
@@ -45,8 +57,11 @@ export interface DispatcherOptions {
   audit?: AuditHook; // every write (intent before it runs, outcome before the reply) and every denial; absent = audit off
 }
 
+// The helper's record of the object decided on (never the name the client sent).
+type DecidedObject = { name: string; uuid?: string; tenant: string };
+
 // What the policy said about one call: the allow rules that matched, or the denial to record and answer.
-type Verdict = { rules: string[] } | { denied: VgError; permission: string; rule: string };
+type Verdict = { rules: string[]; object?: DecidedObject } | { denied: VgError; permission: string; rule: string; object?: DecidedObject };
 
 export class Dispatcher {
   readonly #helper: HelperClient;
@@ -129,6 +144,7 @@ export class Dispatcher {
   dispatch = async (s: Session, call: Call): Promise<Buffer> => {
     const { def, header, body } = call;
     if (def.needAuth && !s.identity) throw VG_ERR_RPC_AUTH_REQUIRED();
+    if (s.loginDurable && !AUTH_CALLS.has(def.proc)) await this.#loginRecorded(s);
     let args: Record<string, unknown>;
     try {
       args = (decodeBody(def.args, body, def.name) ?? {}) as Record<string, unknown>;
@@ -137,17 +153,25 @@ export class Dispatcher {
     }
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
     if (def.cls === 'write' && s.readOnly) {
-      await this.#audit?.denied(s, { procedure: def.name, args }, 'read-only connection', 'VG_ERR_READ_ONLY');
+      await this.#recordDenial(s, { procedure: def.name, args }, 'read-only connection', 'VG_ERR_READ_ONLY');
       throw VG_ERR_READ_ONLY(apiName(def));
     }
-    if (def.proc === P.CONNECT_OPEN.proc && !s.opened) s.tenant = this.chooseTenant(s, (args.name as string | null) ?? null);
+    if (def.proc === P.CONNECT_OPEN.proc && !s.opened) {
+      try {
+        s.tenant = this.chooseTenant(s, (args.name as string | null) ?? null);
+      } catch (e) {
+        // A refused ?tenant= (not a member, malformed, or a choice needed) is a denial like any other.
+        if (isVgError(e)) await this.#recordDenial(s, { procedure: def.name, permission: 'connect:getattr', args }, 'tenant refused', e.code);
+        throw e;
+      }
+    }
     // Synchronous unless a domain's record must be fetched: CONNECT_OPEN claims the session before pipelined calls run.
-    const perms = requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
+    const perms = IDENTITY_ONLY.has(def.proc) ? [] : requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
     const pending = this.#authorize(s, perms, args);
     const verdict = pending instanceof Promise ? await pending : pending;
     if ('denied' in verdict) {
       // A denial is recorded (and awaited) before the client hears of it; it stands even when the log is down.
-      await this.#audit?.denied(s, { procedure: def.name, permission: verdict.permission, args }, verdict.rule, verdict.denied.code);
+      await this.#recordDenial(s, { procedure: def.name, permission: verdict.permission, args, object: verdict.object }, verdict.rule, verdict.denied.code);
       throw verdict.denied;
     }
     const handler = handlerFor(def.proc);
@@ -155,10 +179,16 @@ export class Dispatcher {
     try {
       // A write runs only once its intent is durable (else VG_ERR_AUDIT_UNAVAILABLE, nothing executed), and is
       // answered only once its outcome is; the request id goes to the helper, whose journal cross-check matches.
+      const audited = { procedure: def.name, permission: perms.join(','), args, object: verdict.object };
       const ret =
         def.cls === 'write' && this.#audit
-          ? await this.#audit.write(s, { procedure: def.name, permission: perms.join(','), args }, [...new Set(verdict.rules)].join('; '), (rid) => handler(this.#context(s, rid), args))
+          ? await this.#audit.write(s, audited, [...new Set(verdict.rules)].join('; '), (gate) => handler(this.#context(s, gate), args))
           : await handler(this.#context(s), args);
+      if (!s.loginDurable && s.identity && AUTH_CALLS.has(def.proc) && this.#audit && !s.loginRecordSeen) {
+        // A SASL login just succeeded: its record was queued by the auth service; nothing else runs until it is durable.
+        s.loginRecordSeen = true;
+        s.loginDurable = this.#audit.lastLoginDurable();
+      }
       return encodeReply(def, header.serial, ret);
     } catch (e) {
       if (isVgError(e)) throw e;
@@ -187,18 +217,58 @@ export class Dispatcher {
     const subject = this.subject(s);
     const host: PolicyObject = { kind: 'connect', name: 'virtgate' };
     const rules: string[] = [];
+    const decided: DecidedObject | undefined = object?.kind === 'domain' ? { name: object.name, uuid: object.uuid, tenant: object.tenant ?? '' } : undefined;
     if (object && object.name !== '*') {
       const d = this.#authorizer.can(subject, object, 'domain:getattr');
-      if (!d.allowed) return { denied: VG_ERR_NO_DOMAIN(''), permission: 'domain:getattr', rule: d.rule };
+      if (!d.allowed) return { denied: VG_ERR_NO_DOMAIN(''), permission: 'domain:getattr', rule: d.rule, object: decided };
     }
     for (const perm of perms) {
       if (perm.startsWith('domain:') && object === null) continue; // lookups: filtered per object by the handler
       const obj = perm.startsWith('domain:') ? object! : host;
       const d = this.#authorizer.can(subject, obj, perm);
-      if (!d.allowed) return { denied: VG_ERR_ACCESS_DENIED(), permission: perm, rule: d.rule };
+      if (!d.allowed) return { denied: VG_ERR_ACCESS_DENIED(), permission: perm, rule: d.rule, object: decided };
       rules.push(d.rule);
     }
-    return { rules };
+    return { rules, object: decided };
+  }
+
+  // Waits for the session's login record; if it cannot be made durable the connection is refused (fail closed).
+  async #loginRecorded(s: Session): Promise<void> {
+    try {
+      await s.loginDurable;
+      s.loginDurable = null;
+    } catch {
+      s.close('login could not be recorded (audit log unavailable)');
+      throw VG_ERR_AUDIT_UNAVAILABLE('login not recorded');
+    }
+  }
+
+  // Every denial is recorded, but at most DENIAL_RECORDS_PER_WINDOW per connection per window; the rest are counted
+  // and recorded as one 'denials-suppressed' event when the window closes (or the connection does).
+  async #recordDenial(s: Session, call: AuditedCall, rule: string, code: string): Promise<void> {
+    if (!this.#audit) return;
+    const budget = s.denialLog;
+    const now = Date.now();
+    if (now - budget.since >= DENIAL_WINDOW_MS) {
+      this.flushSuppressedDenials(s);
+      budget.since = now;
+      budget.recorded = 0;
+    }
+    if (budget.recorded >= DENIAL_RECORDS_PER_WINDOW) {
+      budget.suppressed++;
+      return;
+    }
+    budget.recorded++;
+    await this.#audit.denied(s, call, rule, code);
+  }
+
+  // Called when a window rolls over and when the connection closes.
+  flushSuppressedDenials(s: Session): void {
+    const budget = s.denialLog;
+    if (!this.#audit || budget.suppressed === 0) return;
+    const n = budget.suppressed;
+    budget.suppressed = 0;
+    this.#audit.suppressedDenials(s, n, new Date(budget.since).toISOString()).catch(() => undefined); // an outage is logged loudly
   }
 
   async #domainObject(uuid: Buffer): Promise<PolicyObject> {
@@ -213,21 +283,35 @@ export class Dispatcher {
     return { kind: 'domain', name: known.name, uuid: key, tenant: known.tenant };
   }
 
-  // requestId: the audited write's id (intent, outcome and the helper journal share it); unaudited calls get a local one.
-  #context(s: Session, requestId?: string): HandlerContext {
+  // gate: an audited write's (its request id is shared by intent, outcome and the helper journal, and its one helper
+  // write request passes the gate, which makes the intent durable first); unaudited calls get a local id.
+  #context(s: Session, gate?: WriteGate): HandlerContext {
+    const inner = this.#helper;
+    const helper: Pick<HelperClient, 'call'> = gate
+      ? {
+          call: (async (op: RequestOp, body: Record<string, unknown>) => {
+            const actor = body.actor as Actor | undefined;
+            if (!actor) return inner.call(op as never, body as never); // reads on the way
+            const auditHead = await gate.before(op, body);
+            return inner.call(op as never, { ...body, actor: { ...actor, auditHead } } as never);
+          }) as HelperClient['call'],
+        }
+      : inner;
     return {
       session: s,
       auth: this.#auth,
       mirror: this.mirror,
-      helper: this.#helper,
+      helper,
       facts: () => this.facts(),
       actor: (): Actor => ({
         user: printable(s.identity?.user ?? ''),
-        tenant: printable(s.tenant),
-        requestId: requestId ?? `${s.id}-${++this.#requestIds}`,
+        tenant: s.tenant,
+        requestId: gate?.requestId ?? `${s.id}-${++this.#requestIds}`,
       }),
       nextCallbackId: () => this.nextCallbackId(),
       visible: (d) => this.canSee(s, d),
+      hiddenLookup: (d, procedure) =>
+        this.#recordDenial(s, { procedure, permission: 'domain:getattr', object: { name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' } }, 'not visible', 'VG_ERR_NO_DOMAIN'),
     };
   }
 }

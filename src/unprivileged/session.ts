@@ -72,6 +72,9 @@ export class Session {
   saslOffered: string[] | null = null; // mechanisms sent by AUTH_SASL_INIT
   sasl: SaslSession | null = null; // login in progress
   partialSince = 0; // when the current incomplete frame started (0 = none): slow-loris deadline
+  loginRecordSeen = false; // a SASL login's record has been claimed for this session
+  loginDurable: Promise<void> | null = null; // the login's audit record: calls beyond AUTH_* wait until it is durable
+  readonly denialLog = { since: 0, recorded: 0, suppressed: 0 }; // per-connection budget for denial records
   readonly #opts: SessionOptions;
   readonly #decoder: FrameDecoder;
   #inFlight = 0;

@@ -35,12 +35,14 @@ export interface HandlerContext {
   session: Session;
   auth: AuthService | null;
   mirror: DomainMirror; // committed domain state: reads are answered here when it is synced
-  helper: HelperClient;
+  helper: Pick<HelperClient, 'call'>; // audited writes get a wrapper that records the intent first
   facts(): Promise<NodeFacts>;
   actor(): Actor;
   nextCallbackId(): number;
   // Per-object filter for lists and events (policy aclfilter); true = visible.
   visible(d: DomainSummary): boolean;
+  // A lookup found a VM the caller may not see: recorded as a denial (VG_ERR_NO_DOMAIN), rate-limited per connection.
+  hiddenLookup?(d: DomainSummary, procedure: string): Promise<void>;
 }
 
 type Handler<A, R> = (ctx: HandlerContext, args: A) => Promise<R>;
@@ -191,11 +193,14 @@ on(P.CONNECT_LIST_DEFINED_DOMAINS, async (ctx, { maxnames }) => {
 
 // ---------- lookups (an object the caller may not see answers "no domain", never "denied") ----------
 
-async function lookup(ctx: HandlerContext, key: LookupKey): Promise<{ dom: RemoteDomain }> {
+async function lookup(ctx: HandlerContext, key: LookupKey, procedure: string): Promise<{ dom: RemoteDomain }> {
   const m = ctx.mirror.lookup(key);
   if (m === null) throw VG_ERR_NO_DOMAIN('');
   const d = m ?? (await ctx.helper.call(Op.DOMAIN_LOOKUP_REQ, { key }));
-  if (!ctx.visible(d)) throw VG_ERR_NO_DOMAIN('');
+  if (!ctx.visible(d)) {
+    await ctx.hiddenLookup?.(d, procedure); // same answer as no VM at all, but the attempt is on record
+    throw VG_ERR_NO_DOMAIN('');
+  }
   return { dom: toRemote(d) };
 }
 
@@ -205,12 +210,12 @@ on(P.DOMAIN_LOOKUP_BY_NAME, async (ctx, { name }) => {
   } catch {
     throw VG_ERR_NO_DOMAIN(''); // a name the helper would refuse cannot exist
   }
-  return lookup(ctx, { kind: LookupKind.NAME, name });
+  return lookup(ctx, { kind: LookupKind.NAME, name }, P.DOMAIN_LOOKUP_BY_NAME.name);
 });
-on(P.DOMAIN_LOOKUP_BY_UUID, async (ctx, { uuid }) => lookup(ctx, { kind: LookupKind.UUID, uuid }));
+on(P.DOMAIN_LOOKUP_BY_UUID, async (ctx, { uuid }) => lookup(ctx, { kind: LookupKind.UUID, uuid }, P.DOMAIN_LOOKUP_BY_UUID.name));
 on(P.DOMAIN_LOOKUP_BY_ID, async (ctx, { id }) => {
   if (id < 0) throw VG_ERR_NO_DOMAIN('');
-  return lookup(ctx, { kind: LookupKind.ID, id });
+  return lookup(ctx, { kind: LookupKind.ID, id }, P.DOMAIN_LOOKUP_BY_ID.name);
 });
 
 // ---------- domain reads ----------

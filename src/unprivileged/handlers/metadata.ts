@@ -10,7 +10,7 @@ import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { HelperClient } from '../helper-client';
 
 export interface MetadataContext {
-  helper: HelperClient;
+  helper: Pick<HelperClient, 'call'>; // audited writes get a wrapper that records the intent first
   actor(): Actor;
 }
 

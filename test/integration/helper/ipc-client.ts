@@ -5,7 +5,15 @@ import { FrameDecoder } from '../../../src/common/framing';
 import { IPC_VERSION, IpcLimits, Op, decodeAnswer, encodeRequest } from '../../../src/ipc/program';
 import type { AnswerFrame, RequestOp, Requests } from '../../../src/ipc/program';
 
-export const ACTOR = { user: 'alice', tenant: 'acme', requestId: 'r-1' };
+// Each use gets a fresh request id: the helper refuses an id it has already executed (replay).
+let requestIds = 0;
+export const ACTOR = {
+  user: 'alice',
+  tenant: 'acme',
+  get requestId(): string {
+    return `r-${process.pid}-${++requestIds}`;
+  },
+};
 
 export class RawClient {
   readonly sock: net.Socket;

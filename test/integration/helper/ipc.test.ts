@@ -201,7 +201,32 @@ test('writes are journalled (STATE/helper-journal.log, hash-chained) with the ac
   c.end();
   const { records, problem } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
   expect(problem).toBeNull();
-  expect(records.find((r) => r.name === 'journal1')).toMatchObject({ op: 'DOMAIN_DEFINE_REQ', user: 'alice', tenant: 'acme', requestId: 'r-1', result: 'ok', uuid: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  expect(records.find((r) => r.name === 'journal1')).toMatchObject({
+    op: 'DOMAIN_DEFINE_REQ',
+    user: 'alice',
+    tenant: 'acme',
+    requestId: expect.stringMatching(/^r-\d+-\d+$/),
+    digest: expect.stringMatching(/^[0-9a-f]{64}$/),
+    result: 'ok',
+    uuid: expect.stringMatching(/^[0-9a-f]{32}$/),
+  });
+});
+
+test('a request id already executed is refused, not run again, even on a new connection (replay), and the journal anchors the audit head', async () => {
+  const c = await ready();
+  const actor = { user: 'alice', tenant: 'acme', requestId: 'replay-me', auditHead: `7:${'a'.repeat(64)}` };
+  const xml = (n: string) => `<domain type='test'><name>${n}</name><memory>1</memory><os><type>hvm</type></os></domain>`;
+  expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor, xml: xml('replay1') })).toMatchObject({ ok: true });
+  c.end();
+  const c2 = await ready();
+  expect(await c2.call(Op.DOMAIN_DEFINE_REQ, { actor, xml: xml('replay2') })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
+  expect(await c2.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'replay2' } })).toMatchObject({ ok: false, code: 'VG_ERR_NO_DOMAIN' });
+  // A malformed audit head is refused like any other malformed field: the connection closes.
+  c2.request(Op.DOMAIN_DEFINE_REQ, { actor: { ...actor, requestId: 'other', auditHead: 'junk' }, xml: xml('replay3') });
+  expect(await c2.closesWithin()).toBe(true);
+  const { records } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
+  expect(records.filter((r) => r.requestId === 'replay-me')).toEqual([expect.objectContaining({ name: 'replay1', auditHead: actor.auditHead })]);
+  expect(h.stderr()).toMatch(/REFUSED DOMAIN_DEFINE_REQ: request id "replay-me" was already executed \(replay\)/);
 });
 
 test('every closing reason is logged on one stderr line', () => {

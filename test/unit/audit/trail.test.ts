@@ -3,14 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Transport from 'winston-transport';
-import { crossCheck } from '../../../src/audit/cross-check';
+import { crossCheck, readSealedRecords } from '../../../src/audit/cross-check';
 import { HelperJournal, readJournal } from '../../../src/audit/journal';
 import { csvCell, formatRecords, parseTime, query } from '../../../src/audit/query';
-import type { AuditRecord } from '../../../src/audit/schema';
+import { type AuditRecord, lineHash } from '../../../src/audit/schema';
+import { Op, requestDigest } from '../../../src/ipc/program';
 import { createAuditCopy } from '../../../src/audit/sink';
 import { FileAuditTrail } from '../../../src/audit/trail';
-import { readRecords } from '../../../src/audit/verify';
-import { AuditHook, type AuditedSession } from '../../../src/unprivileged/audit-hook';
+import { AuditHook, type AuditedSession, type WriteGate } from '../../../src/unprivileged/audit-hook';
 import { countingFs, lines, quiet, tempDir } from './helpers';
 
 let dir: string;
@@ -41,14 +41,19 @@ test('a write through the hook: durable intent before run, outcome after, all fi
   const hook = new AuditHook(trail, { bootId: 'b00t' });
   let linesAtRun = -1;
   let rid = '';
-  const ret = await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: 'web-1', uuid, id: 1 }, memory: 524288n, flags: 0 } }, 'p, tenantA-admin, domain:write', async (requestId) => {
+  let head = '';
+  const setmem = { actor: { user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' }, uuid, memoryKiB: 524288n, live: true, config: false, max: false };
+  const ret = await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: 'web-1', uuid, id: 1 }, memory: 524288n, flags: 0 } }, 'p, tenantA-admin, domain:write', async (gate) => {
+    expect(lines(file)).toHaveLength(0); // nothing before the handler reaches its helper request
+    head = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, setmem);
     linesAtRun = lines(file).length;
-    rid = requestId;
+    rid = gate.requestId;
     return 'done';
   });
   expect(ret).toBe('done');
-  expect(linesAtRun).toBe(1); // the intent was on disk before the write ran
+  expect(linesAtRun).toBe(1); // the intent was on disk before the request could be forwarded
   expect(rid).toBe('b00t-3-1');
+  expect(head).toBe(`0:${lineHash(lines(file)[0])}`); // what the helper journals: the intent's seq and line hash
   await expect(hook.write(bob, { procedure: 'domainDestroy', permission: 'domain:stop', args: { dom: { name: 'db', uuid, id: 2 } } }, 'r2', async () => {
     throw Object.assign(new Error('Requested operation is not valid: domain is not running'), { code: 'VG_ERR_DOMAIN_STATE' });
   })).rejects.toThrow(/not running/);
@@ -63,7 +68,14 @@ test('a write through the hook: durable intent before run, outcome after, all fi
     requestId: 'b00t-3-1',
     who: { user: 'alice', tenant: 'tenantA', method: 'x509', fingerprint: 'AB:CD', dn: 'CN=alice' },
     source: '203.0.113.7:50432',
-    what: { procedure: 'domainSetMemory', permission: 'domain:write', object: { kind: 'domain', name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' }, args: { memory: '524288', flags: 0 } },
+    what: {
+      procedure: 'domainSetMemory',
+      permission: 'domain:write',
+      object: { kind: 'domain', name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' },
+      args: { memory: '524288', flags: 0 },
+      helperOp: 'DOMAIN_SET_MEMORY_REQ',
+      digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, setmem),
+    },
     decision: { result: 'allow', rule: 'p, tenantA-admin, domain:write' },
   });
   expect(recs[0].host).toEqual(expect.any(String));
@@ -98,12 +110,17 @@ test('audit unavailable: the write is never run and the error is the stable code
   const hook = new AuditHook(trail);
   cfs.fail.write = 'ENOSPC';
   let ran = false;
-  await expect(hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', async () => (ran = true))).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE', virCode: 9 });
+  const start = { actor: { user: 'alice', tenant: 'tenantA', requestId: 'x' }, uuid, action: 0 as const };
+  const forward = async (gate: WriteGate) => {
+    await gate.before(Op.DOMAIN_CONTROL_REQ, start);
+    ran = true; // the helper request would leave here
+  };
+  await expect(hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', forward)).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE', virCode: 9 });
   expect(ran).toBe(false);
   await expect(hook.denied(alice, { procedure: 'domainCreate' }, 'r')).resolves.toBeUndefined();
   expect(hook.available).toBe(false);
   cfs.fail.write = undefined;
-  await hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', async () => (ran = true));
+  await hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', forward);
   expect(ran).toBe(true);
   await trail.close();
 });
@@ -183,12 +200,77 @@ test('helper journal: seq, chain, torn-line recovery; cross-check flags a write 
   const hook = new AuditHook(trail, { bootId: 'b00t' });
   await hook.write(alice, { procedure: 'domainSuspend' }, 'r', async () => undefined); // request b00t-3-1
   await trail.close();
-  const probs = crossCheck(readRecords([file]), records);
-  expect(probs.map((p) => p.journalSeq)).toEqual([1, 2]);
+  const probs = crossCheck(readSealedRecords([file]), records);
+  expect(probs.map((p) => p.journalSeq)).toEqual([1, 2, 2]);
   expect(probs[0].message).toMatch(/DOMAIN_UNDEFINE_REQ .* request forged-1.*no front-end audit record \(front end bypassed or compromised\)/);
-  expect(probs[1].message).toMatch(/identity mismatch/);
+  expect(probs[1].message).toMatch(/request id already executed at journal seq 0 \(replayed\)/);
+  expect(probs[2].message).toMatch(/identity mismatch/);
 
   // Editing the journal breaks its own chain.
   fs.writeFileSync(jf, fs.readFileSync(jf, 'utf8').replace('forged-1', 'b00t-3-1'));
   expect(readJournal(jf).problem).toMatch(/journal seq 2 does not follow/);
+});
+
+describe('cross-check binds each executed write to its intent: operation, object, digest, once, and the anchored record', () => {
+  const other = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
+  const body = (requestId: string, memoryKiB = 1024n, u = uuid) => ({ actor: { user: 'alice', tenant: 'tenantA', requestId }, uuid: u, memoryKiB, live: true, config: false, max: false });
+  let journal: HelperJournal;
+  let jf: string;
+
+  // Five allowed setmem intents, each executed once by the "helper" exactly as allowed.
+  async function setup(): Promise<void> {
+    jf = path.join(dir, 'helper-journal.log');
+    journal = new HelperJournal(jf, { sync: 'none' });
+    const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
+    const hook = new AuditHook(trail, { bootId: 'b' });
+    for (let i = 0; i < 5; i++) {
+      await hook.write(alice, { procedure: 'domainSetMemory', args: { dom: { name: 'web-1', uuid, id: 1 } }, object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3', tenant: 'tenantA' } }, 'r', async (gate) => {
+        const b = body(gate.requestId);
+        const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, b);
+        journal.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, b), auditHead, result: 'ok' });
+      });
+    }
+    await trail.close();
+  }
+  const check = () => crossCheck(readSealedRecords([file]), readJournal(jf).records).map((p) => p.message);
+  const head = (seq: number) => `${seq}:${lineHash(lines(file)[seq])}`;
+
+  test('clean', async () => {
+    await setup();
+    journal.close();
+    expect(check()).toEqual([]);
+  });
+
+  test('a replayed id, another operation, another VM, other arguments: each reported', async () => {
+    await setup();
+    const [r0, r1, r2] = ['b-3-1', 'b-3-2', 'b-3-3'];
+    journal.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r0, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r0)), auditHead: head(0), result: 'ok' });
+    journal.append({ op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r1, digest: 'x', auditHead: head(2), result: 'ok' });
+    journal.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: other.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r2, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r2, 1024n, other)), auditHead: head(4), result: 'ok' });
+    journal.close();
+    const probs = check().join('\n');
+    expect(probs).toMatch(/request b-3-1.*already executed at journal seq 0 \(replayed\)/);
+    expect(probs).toMatch(/request b-3-2.*allowed DOMAIN_SET_MEMORY_REQ, not DOMAIN_CONTROL_REQ \(operation mismatch\)/);
+    expect(probs).toMatch(/request b-3-3.*argument digest mismatch/);
+    expect(probs).toMatch(/request b-3-3.*object mismatch/);
+  });
+
+  test('the audit log rewritten, truncated or replaced under the anchors: reported', async () => {
+    await setup();
+    journal.close();
+    const original = fs.readFileSync(file, 'utf8');
+    const all = lines(file);
+    // Rewritten: the last intent's line changed (the attacker re-seals it; a byte differs all the same).
+    fs.writeFileSync(file, original.replace(all[8], all[8].replace('"tenantA"', '"tenantB"')));
+    expect(check().join('\n')).toMatch(/seq 8 differs from the one the helper anchored/);
+    // Truncated after the third write.
+    fs.writeFileSync(file, all.slice(0, 5).join('\n') + '\n');
+    expect(check().join('\n')).toMatch(/ends at seq 4 but the helper anchored seq 6 \(audit log truncated or replaced\)/);
+    // Replaced by a fresh log.
+    fs.rmSync(file);
+    const trail = await FileAuditTrail.open({ file, keyFile: path.join(dir, 'k2', 'key'), log: quiet() });
+    await new AuditHook(trail).event('daemon-start');
+    await trail.close();
+    expect(check().length).toBeGreaterThanOrEqual(5);
+  });
 });

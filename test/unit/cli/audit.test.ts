@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HelperJournal } from '../../../src/audit/journal';
+import { Op, requestDigest } from '../../../src/ipc/program';
 import { FileAuditTrail } from '../../../src/audit/trail';
 import { auditMain, auditPaths } from '../../../src/cli/audit';
 import { main } from '../../../src/cli/main';
@@ -29,8 +30,10 @@ beforeEach(async () => {
   await hook.event('daemon-start');
   const j = new HelperJournal((fs.mkdirSync(path.dirname(p.journal), { recursive: true }), p.journal), { sync: 'always' });
   for (let i = 0; i < 5; i++) {
-    await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 }, memory: 1024 * i } }, 'r', async (requestId) => {
-      j.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId, result: 'ok' });
+    await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 }, memory: 1024 * i } }, 'r', async (gate) => {
+      const body = { actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId }, uuid, memoryKiB: BigInt(1024 * i), live: true, config: false, max: false };
+      const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
+      j.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body), auditHead, result: 'ok' });
     });
   }
   await hook.denied({ ...alice, identity: { ...alice.identity!, user: 'bob' } }, { procedure: 'domainDestroy', args: { dom: { name: 'vm1', uuid, id: 1 } } }, 'no rule');
