@@ -145,6 +145,8 @@ export const VG_ERR_PKI_INVALID = defineError('VG_ERR_PKI_INVALID', '%s', { virC
 
 // Audit log (issue 6). Clients see only the errno-style reason, never a path.
 export const VG_ERR_AUDIT_UNAVAILABLE = defineError('VG_ERR_AUDIT_UNAVAILABLE', 'operation failed: audit log unavailable (%s); write refused', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
+export const VG_ERR_AUDIT_LOGIN = defineError('VG_ERR_AUDIT_LOGIN', 'operation failed: audit log unavailable (%s); login refused', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
+export const VG_ERR_AUDIT_START = defineError('VG_ERR_AUDIT_START', 'audit log %s unavailable at start (%s): refusing to start', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_CORRUPT = defineError('VG_ERR_AUDIT_CORRUPT', 'audit log %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_KEY = defineError('VG_ERR_AUDIT_KEY', 'audit key %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_LOCKED = defineError('VG_ERR_AUDIT_LOCKED', 'audit log %s is in use by process %d', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });

@@ -164,7 +164,8 @@ export class AuditHook {
     const key = [ok ? 1 : 0, w.method, w.user, w.uid ?? source.replace(/:\d+$/, ''), JSON.stringify(detail)].join('|');
     const now = this.#now();
     const seen = this.#logins.get(key);
-    if (seen && now - seen.since < LOGIN_AGGREGATE_MS) {
+    // While the log is failing nothing is aggregated: each login needs a durable record of its own, or it is refused.
+    if (seen && now - seen.since < LOGIN_AGGREGATE_MS && this.#trail.available) {
       seen.repeats++;
       this.#lastLogin = seen.durable;
       return seen.durable;

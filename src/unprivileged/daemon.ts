@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
-import { VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID } from '../common/errors';
+import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID } from '../common/errors';
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
@@ -102,11 +102,21 @@ export class Daemon {
     if (this.#trail && !this.#trail.inner) {
       const c = this.config;
       const targets = c.auditCopy.split(',').filter(Boolean) as CopyTarget[];
-      this.#trail.open(await FileAuditTrail.open({ file: c.auditLog, keyFile: c.auditKey, log: this.#log, copy: targets.length ? createAuditCopy({ targets }) : undefined }));
+      let trail: FileAuditTrail;
+      try {
+        trail = await FileAuditTrail.open({ file: c.auditLog, keyFile: c.auditKey, log: this.#log, copy: targets.length ? createAuditCopy({ targets }) : undefined });
+      } catch (e) {
+        throw VG_ERR_AUDIT_START(c.auditLog, (e as Error).message);
+      }
+      this.#trail.open(trail);
       this.#log(`audit log ${c.auditLog} (key ${c.auditKey})`);
     } else if (!this.#trail) this.#log('AUDIT DISABLED (audit = false): writes, denials and logins are not recorded');
     // No listener opens before the start record is durable; if it cannot be, the daemon does not start (fail closed).
-    await this.audit?.event('daemon-start', { pid: process.pid });
+    try {
+      await this.audit?.event('daemon-start', { pid: process.pid });
+    } catch (e) {
+      throw VG_ERR_AUDIT_START(this.config.auditLog, `daemon-start not recorded: ${(e as Error).message}`);
+    }
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);

@@ -2,7 +2,7 @@
 // The front end's request pipeline: auth state -> strict decode -> open state -> read-only -> policy -> handler -> reply.
 import {
   VG_ERR_ACCESS_DENIED,
-  VG_ERR_AUDIT_UNAVAILABLE,
+  VG_ERR_AUDIT_LOGIN,
   VG_ERR_CONN_NOT_OPEN,
   VG_ERR_ARG_INVALID,
   VG_ERR_INTERNAL,
@@ -232,14 +232,14 @@ export class Dispatcher {
     return { rules, object: decided };
   }
 
-  // Waits for the session's login record; if it cannot be made durable the connection is refused (fail closed).
+  // Waits for the session's login record; while it cannot be made durable every call beyond AUTH_* is refused (fail
+  // closed) and the client is told why; it must reconnect once the log is writable.
   async #loginRecorded(s: Session): Promise<void> {
     try {
       await s.loginDurable;
       s.loginDurable = null;
-    } catch {
-      s.close('login could not be recorded (audit log unavailable)');
-      throw VG_ERR_AUDIT_UNAVAILABLE('login not recorded');
+    } catch (e) {
+      throw VG_ERR_AUDIT_LOGIN(isVgError(e) && e.code === 'VG_ERR_AUDIT_UNAVAILABLE' ? /\(([^)]*)\)/.exec(e.message)?.[1] ?? 'error' : 'error');
     }
   }
 

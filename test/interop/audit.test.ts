@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AuditRecord } from '../../src/audit/schema';
+import { VirtgateClient } from '../../src/client/client';
 import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
 import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
 
@@ -241,24 +242,29 @@ dm('fail closed: the audit log on a full filesystem', () => {
     }
   });
 
-  test('writes refused with a clear error and not executed; reads work; freeing space restores writes; the chain verifies', async () => {
+  test('writes refused with a clear error and not executed; reads work on open connections, a new login that cannot be recorded is refused; freeing space restores both; the chain verifies', async () => {
+    const open = await VirtgateClient.connect(`test+unix:///default?socket=${vg.sock}`); // logged in before the disk fills
     fill();
     // The log's last page may still hold a few records: spend it with harmless writes until the first refusal.
+    const test1 = await open.lookupByName('test');
     let spent = 0;
-    while (spent < 50 && (await virsh('setmem', 'test', String(98304 + spent))).rc === 0) spent++;
+    while (spent < 50 && (await open.setMemory(test1, 98304 + spent).then(() => true, () => false))) spent++;
     expect(spent).toBeLessThan(50);
+    const full = await open.lookupByName('full');
+    await expect(open.create(full)).rejects.toThrow(/audit log unavailable \(ENOSPC\); write refused/);
+    expect((await open.getState(full)).state).toBe(5); // shut off: not executed
+    expect((await open.listAllDomains()).map((d) => d.name)).toContain('full'); // reads go on
+    await vg.waitFor(/AUDIT LOG UNAVAILABLE \(ENOSPC/);
+    // A new connection's login cannot be recorded: it is refused, with the reason, before any call beyond AUTH_* runs.
     const refused = await virsh('start', 'full');
     expect(refused.rc).toBe(1);
-    expect(refused.err).toMatch(/audit log unavailable \(ENOSPC\); write refused/);
-    expect((await virsh('domstate', 'full')).out.trim()).toBe('shut off'); // not executed
-    const list = await virsh('list', '--all', '--name');
-    expect(list.rc).toBe(0);
-    expect(list.out).toMatch(/full/);
-    await vg.waitFor(/AUDIT LOG UNAVAILABLE \(ENOSPC/);
+    expect(refused.err).toMatch(/audit log unavailable \(ENOSPC\); login refused/);
+    expect((await open.getState(full)).state).toBe(5);
     const journal = fs.readFileSync(path.join(home, 'lib', 'helper-journal.log'), 'utf8');
-    expect(journal).not.toMatch(/DOMAIN_CONTROL_REQ/); // the helper never saw the refused start
+    expect(journal).not.toMatch(/DOMAIN_CONTROL_REQ/); // the helper never saw a refused start
 
     fs.rmSync(path.join(mnt, 'filler'));
+    await open.close();
     const ok = await virsh('start', 'full');
     expect([ok.rc, ok.err]).toEqual([0, '']);
     expect((await virsh('domstate', 'full')).out.trim()).toBe('running');
@@ -268,5 +274,24 @@ dm('fail closed: the audit log on a full filesystem', () => {
     expect(recs.filter((r) => r.what?.procedure?.startsWith('domainCreate')).map((r) => r.kind)).toEqual(['intent', 'outcome']);
     const v = verify(home, path.join(mnt, 'audit.log'));
     expect([v.rc, v.out]).toEqual([0, expect.stringMatching(/^ok: /)]);
+  });
+});
+
+dm('fail closed at start: no listener without a durable start record', () => {
+  test('a daemon whose audit log cannot be written refuses to start and says why; no socket is left listening', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-start-'));
+    const mnt = path.join(home, 'auditfs');
+    fs.mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt]);
+    try {
+      execFileSync('sh', ['-c', `dd if=/dev/zero of=${mnt}/filler bs=4k 2>/dev/null || true`]);
+      fs.mkdirSync(path.join(home, 'etc'), { recursive: true });
+      fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), `auditLog = "${path.join(mnt, 'audit.log')}"\n`);
+      await expect(startDaemon({ home })).rejects.toThrow(/VG_ERR_AUDIT_START|unavailable at start.*refusing to start/);
+      expect(fs.existsSync(path.join(home, 'run', 'virtgate-sock'))).toBe(false);
+    } finally {
+      execFileSync('umount', [mnt]);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
