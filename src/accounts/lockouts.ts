@@ -21,11 +21,13 @@ export const isActive = (l: Lockout, now: number): boolean => l.until === 0 || l
 
 export class LockoutStore {
   readonly file: string;
+  readonly max: number;
   #entries = new Map<string, Lockout>();
   #stamp = ''; // ino:size:mtime of what we last read or wrote; '' = no file
 
-  constructor(file: string) {
+  constructor(file: string, max = MAX_LOCKOUTS) {
     this.file = file;
+    this.max = max;
   }
 
   // Re-reads the file when it changed since our last read or write; true when it did. A missing file is no lockouts.
@@ -81,10 +83,17 @@ export class LockoutStore {
   }
 
   // Read-modify-write against the newest file, so a concurrent `virtgate user unlock` is not undone.
+  // The lockout holds in memory even when the file cannot be read or written (the error is still thrown).
   lock(name: string, l: Lockout): void {
-    this.refresh();
+    let unreadable: unknown = null;
+    try {
+      this.refresh();
+    } catch (e) {
+      unreadable = e;
+    }
     this.#entries.delete(name);
     this.#entries.set(name, l);
+    if (unreadable) throw unreadable; // never overwrite a file we could not read
     this.#save(l.at);
   }
 
@@ -99,7 +108,7 @@ export class LockoutStore {
 
   #save(now: number): void {
     for (const [n, l] of this.#entries) if (!isActive(l, now)) this.#entries.delete(n);
-    const over = this.#entries.size - MAX_LOCKOUTS;
+    const over = this.#entries.size - this.max;
     if (over > 0) for (const [n] of [...this.#entries].sort((a, b) => a[1].at - b[1].at).slice(0, over)) this.#entries.delete(n);
     const locked = Object.fromEntries([...this.#entries].sort((a, b) => a[1].at - b[1].at));
     writeFileAtomic(this.file, JSON.stringify({ version: 1, locked }, null, 1) + '\n');

@@ -228,3 +228,29 @@ test('existing users keep their counters when the table overflows', async () => 
   expect(a.failureCount({ user: 'alice' })).toBe(1);
   expect(a.failureCount({ user: 'junk0' })).toBe(0);
 });
+
+test('a lockout holds in memory, loudly, when lockouts.json cannot be read; the file is not overwritten', async () => {
+  const file = freshUsersFile();
+  const lockFile = path.join(path.dirname(file), 'lockouts.json');
+  const logged: string[] = [];
+  const a = service([], { authLockoutFailures: 1, authDelayBaseMs: 0, authDelayMaxMs: 0, log: (m) => logged.push(m) }, file);
+  fs.writeFileSync(lockFile, 'not json', { mode: 0o600 });
+  await failOnce(a, '203.0.113.7:1', 'alice');
+  expect(a.isLocked('alice')).toBe(true);
+  expect(logged.join('\n')).toMatch(/LOCKOUT of 'alice' kept in memory only/);
+  expect(fs.readFileSync(lockFile, 'utf8')).toBe('not json');
+});
+
+test('lockouts.json is bounded: expired entries go first, then the oldest', () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vg-lock-')), 'lockouts.json');
+  const store = new LockoutStore(file, 3);
+  const now = Date.now();
+  store.lock('old', { at: now - 5000, until: now - 1, failures: 10, source: 's' }); // expired
+  store.lock('a', { at: now - 4000, until: 0, failures: 10, source: 's' });
+  store.lock('b', { at: now - 3000, until: 0, failures: 10, source: 's' });
+  store.lock('c', { at: now - 2000, until: now + 60_000, failures: 10, source: 's' });
+  expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')).locked)).toEqual(['a', 'b', 'c']);
+  store.lock('d', { at: now, until: 0, failures: 10, source: 's' });
+  expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')).locked)).toEqual(['b', 'c', 'd']);
+  expect(new LockoutStore(file).load().list(now).map(([n]) => n)).toEqual(['b', 'c', 'd']);
+});
