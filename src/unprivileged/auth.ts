@@ -124,6 +124,7 @@ export class AuthService {
 
   // Waits for this user's turn from this source; null when `alive` turned false while waiting (connection closed).
   turn(source: string, user: string, alive: () => boolean = () => true): Promise<Attempt | null> {
+    this.#refreshLockouts(); // an unlock since the last look also ends the delays it forgot
     return new Promise((resolve) => {
       this.#waiting.push({ user: userKey(user), source: AuthService.sourceKey(source), alive, resolve });
       this.#pump();

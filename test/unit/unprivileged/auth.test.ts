@@ -205,6 +205,14 @@ test('lockouts persist in lockouts.json and survive a new AuthService; an unlock
   expect(restarted.isLocked('alice')).toBe(false);
   expect(a.failureCount({ user: 'alice' })).toBe(0); // starts from zero: no instant relock
   expect(a.failureCount({ source: '203.0.113.7:1', user: 'alice' })).toBe(0);
+  // An unlock also ends the wait the forgotten failures imposed, at the next attempt.
+  await failOnce(restarted, '203.0.113.7:1', 'alice');
+  await failOnce(restarted, '203.0.113.7:2', 'alice');
+  expect(restarted.isLocked('alice')).toBe(true);
+  expect(new LockoutStore(lockFile).load().unlock('alice', Date.now())).toBe(true);
+  const next = track(restarted.turn('198.51.100.1:1', 'alice'));
+  await jest.advanceTimersByTimeAsync(0);
+  expect(next.done).toBe(true);
 });
 
 test('the failure table is bounded; one source cycling through random names is still counted', async () => {
