@@ -118,7 +118,7 @@ test('200 reconnect-and-guess attempts: slowed to the configured delays, locked,
   // The lockout is in the audit trail, once; the later attempts are recorded as failures of a locked user.
   const auth = await authRecords(home, GUESSES + 2); // the first login, the guesses, the right password while locked
   const reasons = auth.map((r) => r.event?.detail?.reason ?? '');
-  const lockouts = auth.filter((r, i) => /^LOCKOUT: user 'alice' locked until unlocked after 10 failed logins within 900 s/.test(reasons[i]));
+  const lockouts = auth.filter((_, i) => /^LOCKOUT: user 'alice' locked until unlocked after 10 failed logins within 900 s/.test(reasons[i]));
   expect(lockouts).toHaveLength(1);
   expect(lockouts[0]).toMatchObject({ outcome: { result: 'error' }, event: { name: 'auth-failure' }, source: expect.stringMatching(/^unix:/) });
   expect(reasons.filter((r) => /^user 'alice' is locked out \(until unlocked\)/.test(r)).length).toBe(GUESSES + 1 - 10);
