@@ -123,7 +123,6 @@ export class UserDb {
     return u !== undefined && crypto.timingSafeEqual(got, u.scrypt.hash);
   }
 
-  // Atomic: temp file (0600) + fsync + rename + fsync of the directory.
   save(): void {
     const users: Record<string, StoredUser> = {};
     for (const [name, u] of this.#users) {
@@ -133,22 +132,35 @@ export class UserDb {
         scram: { salt: s(u.scram.salt), iterations: u.scram.iterations, storedKey: s(u.scram.storedKey), serverKey: s(u.scram.serverKey) },
       };
     }
-    const dir = path.dirname(this.file);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp-${process.pid}`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify({ version: 1, users }, null, 1) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    writeFileAtomic(this.file, JSON.stringify({ version: 1, users }, null, 1) + '\n');
+  }
+}
+
+// Atomic: temp file (0600) + fsync + rename + fsync of the directory. Run as root, the new file keeps the owner of
+// the one it replaces, so `virtgate user ...` as root does not lock the daemon's own user out of its files.
+export function writeFileAtomic(file: string, text: string): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let owner: fs.Stats | null = null;
+  try {
+    owner = fs.statSync(file);
+  } catch {
+    // a new file: the caller's
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    if (owner && process.getuid?.() === 0) fs.fchownSync(fd, owner.uid, owner.gid);
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dfd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(dfd);
+  } finally {
+    fs.closeSync(dfd);
   }
 }

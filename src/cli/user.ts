@@ -1,34 +1,52 @@
 // SPDX-License-Identifier: Apache-2.0
-// `virtgate user add|passwd|del|list`: manages the SASL password file (HOME/etc/users.json, mode 0600).
+// `virtgate user add|passwd|del|list|locked|unlock`: manages the SASL password file (HOME/etc/users.json, mode 0600) and
+// the lockouts next to it (HOME/etc/lockouts.json), which the running daemon re-reads before each login decision.
 import fs from 'node:fs';
 import path from 'node:path';
+import { LockoutStore, lockoutsFileFor } from '../accounts/lockouts';
 import { UserDb, checkUserName, deriveCredentials } from '../accounts/user-db';
 import type { AdminIo } from './admin';
 import { parseAdminArgs } from './admin-args';
 
 const USAGE = `usage: virtgate user add|passwd NAME [--home DIR | --file FILE] [--password-stdin]
        virtgate user del NAME [--home DIR | --file FILE]
-       virtgate user list [--home DIR | --file FILE]
-  The password is read from standard input (one line) with --password-stdin, else prompted for twice.`;
+       virtgate user list|locked [--home DIR | --file FILE]
+       virtgate user unlock NAME [--home DIR | --file FILE]
+  The password is read from standard input (one line) with --password-stdin, else prompted for twice.
+  list marks locked users; locked lists only them (since, until, failures, source); unlock ends a lockout at once,
+  also in the running daemon.`;
 
 export async function userMain(argv: string[], io: AdminIo): Promise<number> {
   const parsed = parseAdminArgs(argv, { home: { type: 'string' }, file: { type: 'string' }, 'password-stdin': { type: 'boolean' } } as const, USAGE, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [verb, name] = positionals;
-  const needsName = verb === 'add' || verb === 'passwd' || verb === 'del';
-  if (!verb || !['add', 'passwd', 'del', 'list'].includes(verb) || (needsName && positionals.length !== 2) || (!needsName && positionals.length !== 1)) {
+  const needsName = verb === 'add' || verb === 'passwd' || verb === 'del' || verb === 'unlock';
+  if (!verb || !['add', 'passwd', 'del', 'list', 'locked', 'unlock'].includes(verb) || (needsName && positionals.length !== 2) || (!needsName && positionals.length !== 1)) {
     io.stderr(`${USAGE}\n`);
     return 2;
   }
   const file = values.file ?? path.join(path.resolve(values.home ?? '.virtgate'), 'etc', 'users.json');
   try {
     const db = new UserDb(file).load();
+    const lockouts = new LockoutStore(lockoutsFileFor(file)).load();
+    const now = Date.now();
     if (verb === 'list') {
-      io.stdout(db.names().map((n) => `${n}\n`).join(''));
+      io.stdout(db.names().map((n) => (lockouts.get(n, now) ? `${n}\tlocked ${until(lockouts.get(n, now)!.until)}\n` : `${n}\n`)).join(''));
+      return 0;
+    }
+    if (verb === 'locked') {
+      for (const [n, l] of lockouts.list(now)) {
+        io.stdout(`${n}\tsince ${new Date(l.at).toISOString()}\t${until(l.until)}\t${l.failures} failures\tlast from ${l.source || '?'}\n`);
+      }
       return 0;
     }
     checkUserName(name);
+    if (verb === 'unlock') {
+      if (!lockouts.unlock(name, now)) throw new Error(`user '${name}' is not locked`);
+      io.stdout(`user '${name}' unlocked\n`);
+      return 0;
+    }
     if (verb === 'del') {
       if (!db.delete(name)) throw new Error(`no user '${name}'`);
       db.save();
@@ -47,6 +65,8 @@ export async function userMain(argv: string[], io: AdminIo): Promise<number> {
     return 1;
   }
 }
+
+const until = (t: number): string => (t === 0 ? 'until unlocked' : `until ${new Date(t).toISOString()}`);
 
 function readStdinLine(): string {
   return fs.readFileSync(0, 'utf8').split('\n')[0];

@@ -39,6 +39,11 @@ export const DEFAULTS = {
   authTls: 'none', // 'none': the client certificate is the identity; 'sasl': certificate plus password login (user from SASL)
   usersFile: '', // SASL users (virtgate user add); '' = HOME/etc/users.json
   authTimeout: 30, // seconds a connection may stay unauthenticated before it is dropped
+  authDelayBaseMs: 250, // SASL: after a failure the next attempt for that user, or from that source, waits this long, doubling per failure
+  authDelayMaxMs: 8000, // ... up to this; attempts for one user run one at a time, on any number of connections
+  authLockoutFailures: 10, // failed logins of an existing user within authLockoutWindow that lock it; 0 = never lock
+  authLockoutWindow: 900, // seconds
+  authLockoutDuration: 900, // seconds a locked user stays locked (HOME/etc/lockouts.json); 0 = until `virtgate user unlock`
   policyFile: '', // Casbin policy CSV (reloaded on SIGHUP and on change); '' = HOME/etc/policy.csv, built-in default while absent
   policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
   audit: true, // durable audit trail of every write, denial and login; false only for measurements (writes then go unrecorded)
@@ -64,6 +69,11 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   helperMaxInFlight: [1, 1000000],
   tlsHandshakeTimeout: [1, 600],
   authTimeout: [1, 3600],
+  authDelayBaseMs: [0, 60_000],
+  authDelayMaxMs: [0, 600_000],
+  authLockoutFailures: [0, 1000],
+  authLockoutWindow: [1, 30 * 86400],
+  authLockoutDuration: [0, 366 * 86400],
 };
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
@@ -100,6 +110,7 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   }
   if (out.authTcp === 'sasl') throw VG_ERR_CONFIG_INVALID('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
   out.usersFile ||= path.join(home, 'etc', 'users.json');
+  if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) throw VG_ERR_CONFIG_INVALID('authDelayMaxMs', 'must not be below authDelayBaseMs');
   out.auditLog ||= path.join(home, 'log', 'audit.log');
   out.auditKey ||= path.join(home, 'keys', 'audit.key');
   for (const t of (out.auditCopy as string).split(',').filter(Boolean)) {
@@ -112,7 +123,25 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
   out.tlsKeyFile ||= path.join(home, 'pki', 'server', 'private', 'serverkey.pem');
   out.tlsAllowedDnList = Object.freeze([...(out.tlsAllowedDnList as string[])]);
-  return Object.freeze(out as Config);
+  const config = Object.freeze(out as Config);
+  AUTH_LIMITS.set(config.usersFile, config);
+  return config;
+}
+
+export type AuthLimits = Pick<Config, 'authDelayBaseMs' | 'authDelayMaxMs' | 'authLockoutFailures' | 'authLockoutWindow' | 'authLockoutDuration'>;
+
+// The login limits of the configuration last resolved for this users file. The front end builds its AuthService from
+// the users file alone; this lets the service find the configured limits (defaults when nothing was resolved).
+const AUTH_LIMITS = new Map<string, AuthLimits>();
+export function authLimitsFor(usersFile: string): AuthLimits {
+  const c = AUTH_LIMITS.get(usersFile) ?? DEFAULTS;
+  return {
+    authDelayBaseMs: c.authDelayBaseMs,
+    authDelayMaxMs: c.authDelayMaxMs,
+    authLockoutFailures: c.authLockoutFailures,
+    authLockoutWindow: c.authLockoutWindow,
+    authLockoutDuration: c.authLockoutDuration,
+  };
 }
 
 export function parseHostPort(s: string, key: string): { host: string; port: number } {

@@ -15,6 +15,9 @@ export type StepResult =
 
 export interface SaslSession {
   readonly mech: string;
+  // The user name the next step's message claims, parsed as step() would, without acting on it; null when the message
+  // names no one (it then cannot succeed). The caller waits for that user's turn before calling step().
+  claimedUser(data: Buffer): string | null;
   step(data: Buffer | null): Promise<StepResult>;
 }
 
@@ -37,6 +40,21 @@ function unescapeName(s: string): string | null {
 
 const hmac = (key: Buffer, text: string): Buffer => crypto.createHmac('sha256', key).update(text).digest();
 const sha256 = (b: Buffer): Buffer => crypto.createHash('sha256').update(b).digest();
+
+// client-first-message: the user name and the bare part, or why it is refused.
+function parseClientFirst(msg: string): { name: string; bare: string; cnonce: string } | string {
+  // gs2-header: cbind flag ("n" or "y"; no channel binding is offered, so "p=" is refused), optional authzid.
+  const m = /^([ny]),(a=[^,]*)?,(.*)$/.exec(msg);
+  if (!m) return 'malformed client-first-message';
+  const bare = m[3];
+  const fields = bare.split(',');
+  if (fields.length < 2 || !fields[0].startsWith('n=') || !fields[1].startsWith('r=')) return 'client-first-message needs n= and r=';
+  const name = unescapeName(fields[0].slice(2));
+  const cnonce = fields[1].slice(2);
+  if (!name || !/^[\x21-\x2b\x2d-\x7e]+$/.test(cnonce)) return 'bad user name or nonce';
+  if (m[2] && unescapeName(m[2].slice(2)) !== name) return 'authzid differs from the user';
+  return { name, bare, cnonce };
+}
 
 class ScramServer implements SaslSession {
   readonly mech = SCRAM;
@@ -64,17 +82,16 @@ class ScramServer implements SaslSession {
     return { kind: 'failure', reason: 'unexpected SCRAM step' };
   }
 
+  claimedUser(data: Buffer): string | null {
+    if (this.#state !== 'first') return null;
+    const p = parseClientFirst(data.toString('utf8'));
+    return typeof p === 'string' ? null : p.name;
+  }
+
   #first(msg: string): StepResult {
-    // gs2-header: cbind flag ("n" or "y"; no channel binding is offered, so "p=" is refused), optional authzid.
-    const m = /^([ny]),(a=[^,]*)?,(.*)$/.exec(msg);
-    if (!m) return this.#fail('malformed client-first-message');
-    const bare = m[3];
-    const fields = bare.split(',');
-    if (fields.length < 2 || !fields[0].startsWith('n=') || !fields[1].startsWith('r=')) return this.#fail('client-first-message needs n= and r=');
-    const name = unescapeName(fields[0].slice(2));
-    const cnonce = fields[1].slice(2);
-    if (!name || !/^[\x21-\x2b\x2d-\x7e]+$/.test(cnonce)) return this.#fail('bad user name or nonce');
-    if (m[2] && unescapeName(m[2].slice(2)) !== name) return this.#fail('authzid differs from the user');
+    const p = parseClientFirst(msg);
+    if (typeof p === 'string') return this.#fail(p);
+    const { name, bare, cnonce } = p;
     this.#name = name;
     this.#gs2Header = msg.slice(0, msg.length - bare.length);
     this.#clientFirstBare = bare;
@@ -120,6 +137,11 @@ class PlainServer implements SaslSession {
 
   constructor(db: UserDb) {
     this.#db = db;
+  }
+
+  claimedUser(data: Buffer): string | null {
+    const parts = data.toString('utf8').split('\0');
+    return !this.#done && parts.length === 3 && parts[1] !== '' ? parts[1] : null;
   }
 
   async step(data: Buffer | null): Promise<StepResult> {

@@ -3,7 +3,7 @@
 import { VG_ERR_AUTH_FAILED } from '../../common/errors';
 import { AuthType } from '../../protocol/constants';
 import { P, type ProcDef } from '../../protocol/procs/remote';
-import type { AuthService } from '../auth';
+import type { Attempt, AuthService } from '../auth';
 import { type StepResult, mechanisms, startSession } from '../sasl';
 import type { Session } from '../session';
 
@@ -21,22 +21,50 @@ function evidenceOf(s: Session): { method: 'sasl'; source: string; evidence: Rec
   return { method: 'sasl', source: e?.source ?? `session:${s.id}`, evidence: e ? { ...e } : {} };
 }
 
-async function fail(ctx: AuthContext, user: string, reason: string): Promise<never> {
-  ctx.session.sasl = null;
-  ctx.session.saslOffered = null;
-  await ctx.auth?.failed({ ...evidenceOf(ctx.session), user, reason });
+// The attempt (a turn for one user, see AuthService) each connection's exchange holds, from the message naming the user.
+const attempts = new WeakMap<Session, Attempt>();
+
+async function fail(ctx: AuthContext, reason: string): Promise<never> {
+  const s = ctx.session;
+  const attempt = attempts.get(s) ?? null;
+  attempts.delete(s);
+  s.sasl = null;
+  s.saslOffered = null;
+  await ctx.auth?.failed({ ...evidenceOf(s), user: '', reason }, attempt);
   throw VG_ERR_AUTH_FAILED(); // libvirtd's words: the client learns nothing about why
+}
+
+// One SASL message: a message naming a user waits for that user's turn (the delays, one attempt per user at a time)
+// before anything in it is looked at; a locked user's exchange runs on and fails at the end like a wrong password.
+async function step(ctx: AuthContext, data: Buffer | null): Promise<{ complete: number; nil: number; data: Buffer }> {
+  const s = ctx.session;
+  const auth = ctx.auth!;
+  const sasl = s.sasl!;
+  if (data !== null && !attempts.has(s)) {
+    const name = sasl.claimedUser(data);
+    if (name !== null) {
+      const attempt = await auth.turn(evidenceOf(s).source, name, () => !s.closed);
+      if (!attempt) throw VG_ERR_AUTH_FAILED(); // the connection closed while waiting: nothing was read
+      attempts.set(s, attempt);
+      if (s.sasl !== sasl) return fail(ctx, 'SASL exchange restarted while waiting for its turn');
+    }
+  }
+  return finish(ctx, await sasl.step(data));
 }
 
 async function finish(ctx: AuthContext, r: StepResult): Promise<{ complete: number; nil: number; data: Buffer }> {
   const s = ctx.session;
-  if (r.kind === 'failure') return fail(ctx, '', r.reason);
+  if (r.kind === 'failure') return fail(ctx, r.reason);
   const reply = { nil: r.data === null ? 1 : 0, data: r.data ?? EMPTY };
   if (r.kind === 'continue') return { complete: 0, ...reply };
+  const attempt = attempts.get(s) ?? null;
+  const refused = ctx.auth!.refusal(attempt, r.user);
+  if (refused) return fail(ctx, refused);
+  attempts.delete(s);
   s.sasl = null;
   s.saslOffered = null;
   s.identity = { ...(s.evidence ?? { source: `session:${s.id}` }), user: r.user, method: 'sasl', saslUser: r.user };
-  ctx.auth?.succeeded({ ...evidenceOf(s), user: r.user });
+  ctx.auth!.succeeded({ ...evidenceOf(s), user: r.user }, attempt);
   return { complete: 1, ...reply };
 }
 
@@ -48,7 +76,7 @@ export const authHandlers: Entry[] = [
     P.AUTH_SASL_INIT,
     async (ctx: AuthContext) => {
       const s = ctx.session;
-      if (!ctx.auth || !saslRequired(s) || s.identity || s.saslOffered) return fail(ctx, '', 'SASL init out of sequence');
+      if (!ctx.auth || !saslRequired(s) || s.identity || s.saslOffered) return fail(ctx, 'SASL init out of sequence');
       s.saslOffered = mechanisms(s.transport === 'tls');
       return { mechlist: s.saslOffered.join(',') };
     },
@@ -57,17 +85,17 @@ export const authHandlers: Entry[] = [
     P.AUTH_SASL_START,
     async (ctx: AuthContext, args: { mech: string; nil: number; data: Buffer }) => {
       const s = ctx.session;
-      if (!ctx.auth || !s.saslOffered || s.sasl || !s.saslOffered.includes(args.mech)) return fail(ctx, '', `SASL start with mechanism '${args.mech.slice(0, 32)}'`);
+      if (!ctx.auth || !s.saslOffered || s.sasl || !s.saslOffered.includes(args.mech)) return fail(ctx, `SASL start with mechanism '${args.mech.slice(0, 32)}'`);
       s.sasl = startSession(args.mech, ctx.auth.users);
-      return finish(ctx, await s.sasl!.step(args.nil ? null : args.data));
+      return step(ctx, args.nil ? null : args.data);
     },
   ],
   [
     P.AUTH_SASL_STEP,
     async (ctx: AuthContext, args: { nil: number; data: Buffer }) => {
       const s = ctx.session;
-      if (!ctx.auth || !s.sasl) return fail(ctx, '', 'SASL step without start');
-      return finish(ctx, await s.sasl.step(args.nil ? null : args.data));
+      if (!ctx.auth || !s.sasl) return fail(ctx, 'SASL step without start');
+      return step(ctx, args.nil ? null : args.data);
     },
   ],
 ];

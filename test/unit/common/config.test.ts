@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { DEFAULTS, parseConfigText, resolveConfig } from '../../../src/common/config';
+import { DEFAULTS, authLimitsFor, parseConfigText, resolveConfig } from '../../../src/common/config';
 
 test('defaults resolve paths under home and freeze', () => {
   const c = resolveConfig({ home: '/tmp/h' });
@@ -15,6 +15,9 @@ test.each([
   [{ maxClientRequests: 0 }, /integer in \[1, 1024\]/],
   [{ maxMessageBytes: 64 * 1024 * 1024 }, /maxMessageBytes/],
   [{ tcp: 'localhost' }, /expected HOST:PORT/],
+  [{ authDelayBaseMs: 500, authDelayMaxMs: 100 }, /authDelayMaxMs: must not be below authDelayBaseMs/],
+  [{ authLockoutWindow: 0 }, /authLockoutWindow/],
+  [{ authLockoutFailures: -1 }, /authLockoutFailures/],
 ])('invalid option %j is refused', (input, re) => {
   expect(() => resolveConfig(input)).toThrow(re);
 });
@@ -42,4 +45,10 @@ test('virtgate.conf.example lists every option at its default, and parses once u
     .map((l) => l.slice(1))
     .join('\n');
   expect(parseConfigText(uncommented)).toEqual(DEFAULTS);
+});
+
+test('the login limits of a resolved configuration are found by its users file (the front end builds AuthService from it)', () => {
+  expect(authLimitsFor('/nowhere/users.json')).toMatchObject({ authLockoutFailures: DEFAULTS.authLockoutFailures, authDelayMaxMs: DEFAULTS.authDelayMaxMs });
+  const c = resolveConfig({ home: '/tmp/limits-home', authLockoutFailures: 3, authLockoutDuration: 0, authDelayBaseMs: 5, authDelayMaxMs: 5 });
+  expect(authLimitsFor(c.usersFile)).toEqual({ authDelayBaseMs: 5, authDelayMaxMs: 5, authLockoutFailures: 3, authLockoutWindow: 900, authLockoutDuration: 0 });
 });

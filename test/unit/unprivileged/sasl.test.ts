@@ -94,3 +94,16 @@ test('PLAIN: offered only on secure transports; checks the scrypt hash', async (
   expect((await startSession(PLAIN, db)!.step(Buffer.from('bob\0alice\0correct horse'))).kind).toBe('failure');
   expect(startSession('DIGEST-MD5', db)).toBeNull();
 });
+
+test('claimedUser names the user a message claims, parsed as step() parses it, without acting on it', async () => {
+  const s = startSession(SCRAM, db)!;
+  expect(s.claimedUser(Buffer.from('n,,n=al=2Cice,r=abc'))).toBe('al,ice');
+  expect(s.claimedUser(Buffer.from('n,,n=al=ice,r=abc'))).toBeNull(); // step() refuses it too
+  expect(s.claimedUser(Buffer.from('c=biws,r=abc,p=AAAA'))).toBeNull(); // a client-final names no one
+  await s.step(Buffer.from('n,,n=alice,r=abc'));
+  expect(s.claimedUser(Buffer.from('n,,n=bob,r=abc'))).toBeNull(); // past client-first nothing more is named
+  const p = startSession(PLAIN, db)!;
+  expect(p.claimedUser(Buffer.from('\0alice\0pw'))).toBe('alice');
+  expect(p.claimedUser(Buffer.from('\0\0pw'))).toBeNull();
+  expect(p.claimedUser(Buffer.from('alice'))).toBeNull();
+});
