@@ -13,11 +13,11 @@ const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
 const guestXml = (name: string): string =>
   `<domain type='test'><name>${name}</name><memory unit='MiB'>512</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>`;
 
-// Plain TCP carries no identity ("anonymous"); grant it what local root and the admin certificate have, so the
+// Plain TCP carries no identity (`tcp:anonymous`); grant it what local root and the admin certificate have, so the
 // TCP row measures the transport and not a denial.
-const POLICY = `g, root, host-admin, *
-g, admin, host-admin, *
-g, anonymous, host-admin, *
+const POLICY = `g, unix:root, host-admin, *
+g, x509:admin, host-admin, *
+g, tcp:anonymous, host-admin, *
 `;
 
 // The virtgate target, plus its development PKI (HOME/pki: ca/, server/, admin/), which libvirtd's TLS listener reuses.

@@ -37,7 +37,7 @@ export function benchRequests(count: number, tenants = 50): Req[] {
     const object: PolicyObject = perm.startsWith('connect:')
       ? { kind: 'connect', name: 'virtgate' }
       : { kind: 'domain', name: `${i % 5 === 0 ? 'web' : 'vm'}${i}`, tenant: i % 4 === 0 ? session : tenant };
-    out.push([{ user, tenant: session, readOnly: false }, object, perm]);
+    out.push([{ user: `unix:${user}`, tenant: session, readOnly: false }, object, perm]); // the policy's bare members are local accounts
   }
   return out;
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Row 6, GetInfo with RBAC on versus off (issue 5; target: on within 10% of off). Two extra daemons, same guests:
-//   off: one rule decides everything (`anonymous` is a host admin): the enforcement point with nothing to decide;
+//   off: one rule decides everything (`tcp:anonymous` is a host admin): the enforcement point with nothing to decide;
 //   on:  the 50-tenant policy of row 5 (~200 rules), and the caller is a tenant owner choosing its tenant in the URI,
 //        so every call is decided on the tenant path (getattr + read on the VM).
-// Plain TCP (identity `anonymous`) so both run as the same non-root-like identity; the daemon always enforces a
+// Plain TCP (identity `tcp:anonymous`) so both run as the same non-root-like identity; the daemon always enforces a
 // policy, so "off" is the cheapest policy there is, not a daemon without the dispatch check. Runs alternate
 // off/on three times and the median calls/s of each is kept, to take drift out of the ratio.
 import { type BenchCtx, type Figures, type Row, type RowResult, fromC, onLibvirtd, ratio } from '../lib/ctx';
@@ -14,7 +14,7 @@ import { benchPolicy } from './decision-cost';
 
 const ROW = '6 rbac on/off';
 const TENANT = 'bench';
-const ON_POLICY = `${benchPolicy()}g, anonymous, owner, ${TENANT}\n`;
+const ON_POLICY = `${benchPolicy()}g, tcp:anonymous, owner, ${TENANT}\n`;
 
 const median = (fs: Figures[]): Figures => [...fs].sort((a, b) => a.callsPerSec - b.callsPerSec)[Math.floor(fs.length / 2)];
 

@@ -3,6 +3,7 @@
 // and linted offline by the same engine the front end uses (src/policy), without a connection.
 import fs from 'node:fs';
 import path from 'node:path';
+import { IDENTITY_SOURCES, NAME_RULE, isUserName, parseQualified, qualify } from '../common/names';
 import type { PolicyObject } from '../policy/authorizer';
 import { CasbinAuthorizer, PolicySet, lintPolicy, parsePolicyText } from '../policy/engine';
 import { BUILTIN_ROLES, DEFAULT_POLICY, MODEL_TEXT } from '../policy/model';
@@ -13,6 +14,8 @@ import { parseAdminArgs } from './admin-args';
 const USAGE = `usage: virtgate policy check USER TENANT OBJECT PERMISSION [--home DIR | --policy FILE] [--model FILE]
                              [--vm-tenant TENANT] [--read-only]
        virtgate policy lint [--home DIR | --policy FILE] [--model FILE]
+  USER is SOURCE:NAME as the daemon knows it: unix:NAME (local account), x509:NAME (client certificate), sasl:NAME
+  (SASL login) or tcp:anonymous; a bare NAME is the local account unix:NAME.
   TENANT is the session's tenant ('-' for none); OBJECT is vm:NAME or host; PERMISSION a libvirt name (domain:start).
   A VM is taken to belong to TENANT unless --vm-tenant names its tenant ('-' for none).
   The policy is --policy FILE, else DIR/etc/policy.csv (DIR: --home, default .virtgate); the built-in default applies
@@ -77,12 +80,24 @@ async function lint(l: Loaded, io: AdminIo): Promise<number> {
     io.stderr(`${msg.startsWith(l.source) ? '' : `${l.source}: `}${msg}\n`);
     return 1;
   }
-  for (const p of problems) io.stdout(`${l.source}: ${p}\n`);
-  io.stdout(problems.length === 0 ? `${l.source}: no problems\n` : `${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
-  return problems.length === 0 ? 0 : 1;
+  for (const p of problems) io.stdout(p.startsWith('note: ') ? `${l.source}: note: ${p.slice(6)}\n` : `${l.source}: ${p}\n`);
+  const n = problems.filter((p) => !p.startsWith('note: ')).length;
+  io.stdout(n === 0 ? `${l.source}: no problems\n` : `${n} problem${n === 1 ? '' : 's'}\n`);
+  return n === 0 ? 0 : 1;
 }
 
-async function check(l: Loaded, [user, tenantArg, objectArg, permission]: string[], values: { 'vm-tenant'?: string; 'read-only'?: boolean }, io: AdminIo): Promise<number> {
+// The user as the daemon's policyUser() names it; the policy's shorthand applies (bare NAME = unix:NAME).
+function qualifiedUser(arg: string): string | null {
+  if (!arg.includes(':')) return isUserName(arg) ? qualify('unix', arg) : null;
+  return parseQualified(arg) ? arg : null;
+}
+
+async function check(l: Loaded, [userArg, tenantArg, objectArg, permission]: string[], values: { 'vm-tenant'?: string; 'read-only'?: boolean }, io: AdminIo): Promise<number> {
+  const user = qualifiedUser(userArg);
+  if (user === null) {
+    io.stderr(`error: USER is SOURCE:NAME (SOURCE one of ${IDENTITY_SOURCES.join(', ')}; NAME ${NAME_RULE}) or a bare NAME (= unix:NAME), not '${userArg}'\n`);
+    return 2;
+  }
   const tenant = none(tenantArg);
   let object: PolicyObject;
   if (objectArg === 'host') object = { kind: 'connect', name: 'virtgate' };

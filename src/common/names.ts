@@ -38,3 +38,11 @@ export function parseQualified(s: string): { source: IdentitySource; name: strin
 }
 
 export const qualify = (source: IdentitySource, name: string): string => `${source}:${name}`;
+
+export const isIdentitySource = (s: string): s is IdentitySource => (IDENTITY_SOURCES as readonly string[]).includes(s);
+
+// The prefix and name of anything written `prefix:name`, known source or not (for the policy parser's messages); null without ':'.
+export function splitQualified(s: string): { prefix: string; name: string } | null {
+  const i = s.indexOf(':');
+  return i < 0 ? null : { prefix: s.slice(0, i), name: s.slice(i + 1) };
+}

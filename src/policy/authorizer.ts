@@ -4,7 +4,7 @@
 import { isReadPermission } from './vocabulary';
 
 export interface Subject {
-  user: string;
+  user: string; // qualified by where it was proved: unix:alice, x509:admin, sasl:bob, tcp:anonymous (unprivileged/identity.ts)
   tenant: string;
   readOnly: boolean;
 }

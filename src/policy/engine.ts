@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Casbin facade: model + policy text in, cached decisions out; a reload builds a new enforcer and swaps it whole.
 // No I/O here: the front end reads the files and hands over their text (policy/ imports common/ and casbin only).
-import { NAME_RULE, isTenantName } from '../common/names';
+import { IDENTITY_SOURCES, NAME_RULE, isIdentitySource, isTenantName, isUserName, qualify, splitQualified } from '../common/names';
 import { type Enforcer, type Model, StringAdapter, newEnforcer, newModelFromString } from 'casbin';
 import type { Authorizer, Decision, PolicyObject, Subject } from './authorizer';
 import { FastMatcher } from './fast-path';
@@ -9,46 +9,81 @@ import { BUILTIN_POLICY, BUILTIN_ROLES, MODEL_TEXT } from './model';
 import { ALL_PERMISSIONS, isKnownPermission, isReadPermission } from './vocabulary';
 
 const CACHE_MAX = 100_000; // decisions kept between reloads; cleared whole when full
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/; // users, roles
 const GLOB_RE = /^[A-Za-z0-9_*?.:@+\-[\]]{1,192}$/; // objects and permissions: no commas, quotes or spaces
 
 export interface PolicyRule {
   kind: 'p' | 'g';
-  fields: string[];
+  fields: string[]; // normalised: identities qualified (`unix:alice`), roles bare
   line: number;
-  text: string;
+  text: string; // as written
+  shorthand?: boolean; // a bare p subject that is no role, taken as the local user `unix:NAME`
 }
 
 export class PolicyParseError extends Error {}
 
+const SOURCE_RE = /^[a-z][a-z0-9]{0,15}$/; // what a source prefix looks like, known or not (lint reports unknown ones)
+
+// A subject written `source:name`: the name must be a user name; an unknown source is kept (it can never match; lint says so).
+function qualifiedSubject(s: string, where: string, what: string): string {
+  const q = splitQualified(s)!;
+  if (!SOURCE_RE.test(q.prefix) || !isUserName(q.name)) {
+    throw new PolicyParseError(`${where}: bad ${what} '${s}' (an identity is SOURCE:NAME, SOURCE one of ${IDENTITY_SOURCES.join(', ')}, NAME ${NAME_RULE})`);
+  }
+  return s;
+}
+
 // Strict CSV: `p, SUBJECT, TENANT, OBJECT, PERMISSION` or `g, USER, ROLE, TENANT`; `#` comments. Anything else is an error.
+// Identities say where they come from (`unix:alice`, `x509:alice`, `sasl:alice`, `tcp:anonymous`). Shorthand, resolved
+// here so that every consumer (Casbin, the precompiled matcher, tenants, lint) sees qualified names: a bare g member is
+// the local account `unix:NAME`; a bare p subject is a role if it is built in or some g row grants it, else `unix:NAME`.
 export function parsePolicyText(text: string, source = 'policy'): PolicyRule[] {
-  const rules: PolicyRule[] = [];
+  const rows: { f: string[]; line: number; text: string }[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const f = line.split(',').map((x) => x.trim());
     const where = `${source}:${i + 1}`;
+    const tenantOk = (dom: string): void => {
+      if (dom !== '*' && (dom === '' || !isTenantName(dom))) throw new PolicyParseError(`${where}: bad tenant '${dom}' (tenant names are ${NAME_RULE})`);
+    };
     if (f[0] === 'p') {
       if (f.length !== 5) throw new PolicyParseError(`${where}: expected p, SUBJECT, TENANT, OBJECT, PERMISSION`);
       const [, sub, dom, obj, act] = f;
-      if (!NAME_RE.test(sub)) throw new PolicyParseError(`${where}: bad subject '${sub}'`);
-      if (dom !== '*' && (dom === '' || !isTenantName(dom))) throw new PolicyParseError(`${where}: bad tenant '${dom}' (tenant names are ${NAME_RULE})`);
+      f[1] = sub.includes(':') ? qualifiedSubject(sub, where, 'subject') : sub;
+      if (!sub.includes(':') && !isUserName(sub)) throw new PolicyParseError(`${where}: bad subject '${sub}' (roles and user names are ${NAME_RULE})`);
+      tenantOk(dom);
       if (!GLOB_RE.test(obj)) throw new PolicyParseError(`${where}: bad object '${obj}'`);
       if (!GLOB_RE.test(act)) throw new PolicyParseError(`${where}: bad permission '${act}'`);
     } else if (f[0] === 'g') {
       if (f.length !== 4) throw new PolicyParseError(`${where}: expected g, USER, ROLE, TENANT`);
       const [, user, role, dom] = f;
-      if (!NAME_RE.test(user)) throw new PolicyParseError(`${where}: bad user '${user}'`);
-      if (!NAME_RE.test(role)) throw new PolicyParseError(`${where}: bad role '${role}'`);
-      if (dom !== '*' && (dom === '' || !isTenantName(dom))) throw new PolicyParseError(`${where}: bad tenant '${dom}' (tenant names are ${NAME_RULE})`);
+      if (user.includes(':')) qualifiedSubject(user, where, 'user');
+      else if (isUserName(user)) f[1] = qualify('unix', user);
+      else throw new PolicyParseError(`${where}: bad user '${user}' (user names are ${NAME_RULE})`);
+      if (!isUserName(role)) throw new PolicyParseError(`${where}: bad role '${role}' (role names are ${NAME_RULE}, no ':')`);
+      tenantOk(dom);
     } else {
       throw new PolicyParseError(`${where}: a rule starts with 'p' or 'g', got '${f[0]}'`);
     }
-    rules.push({ kind: f[0] as 'p' | 'g', fields: f.slice(1), line: i + 1, text: line });
+    rows.push({ f, line: i + 1, text: line });
   });
-  return rules;
+  const roles = new Set(rows.filter((r) => r.f[0] === 'g').map((r) => r.f[2]));
+  return rows.map(({ f, line, text: t }) => {
+    const rule: PolicyRule = { kind: f[0] as 'p' | 'g', fields: f.slice(1), line, text: t };
+    const sub = rule.fields[0];
+    if (rule.kind === 'p' && !sub.includes(':') && !(sub in BUILTIN_ROLES) && !roles.has(sub)) {
+      rule.fields[0] = qualify('unix', sub);
+      rule.shorthand = true;
+    }
+    return rule;
+  });
 }
+
+// The rule as Casbin reads it (normalised fields).
+export const casbinLine = (r: PolicyRule): string => `${r.kind}, ${r.fields.join(', ')}`;
+
+// True for a subject that names an identity (`unix:alice`) rather than a role.
+export const isIdentitySubject = (s: string): boolean => s.includes(':');
 
 // The Casbin object string for a policy object.
 export const objectString = (o: PolicyObject): string => (o.kind === 'domain' ? `vm:${o.name}` : 'host');
@@ -105,7 +140,7 @@ export class PolicySet {
     };
     for (const r of rules) {
       if (r.kind === 'g') add(r.fields[0], r.fields[2]);
-      else if (!(r.fields[0] in BUILTIN_ROLES) && !rules.some((g) => g.kind === 'g' && g.fields[1] === r.fields[0])) add(r.fields[0], r.fields[1]);
+      else if (isIdentitySubject(r.fields[0])) add(r.fields[0], r.fields[1]);
     }
   }
 
@@ -115,7 +150,7 @@ export class PolicySet {
     let enforcer: Enforcer;
     try {
       const model = newModelFromString(modelText);
-      enforcer = await newEnforcer(model, new StringAdapter(`${BUILTIN_POLICY}\n${rules.map((r) => r.text).join('\n')}\n`));
+      enforcer = await newEnforcer(model, new StringAdapter(`${BUILTIN_POLICY}\n${rules.map(casbinLine).join('\n')}\n`));
     } catch (e) {
       throw new PolicyParseError(`cannot load model/policy: ${(e as Error).message}`);
     }
@@ -191,31 +226,46 @@ export class CasbinAuthorizer implements Authorizer {
   }
 }
 
-// `virtgate policy lint`: problems that make a policy mean something other than what it says.
+// `virtgate policy lint`: problems that make a policy mean something other than what it says. Lines starting with
+// `note: ` are not problems: they say how the shorthand read a rule, so that an operator notices.
 export function lintPolicy(rules: PolicyRule[]): string[] {
   const out: string[] = [];
   const members = new Set(rules.filter((r) => r.kind === 'g').map((r) => r.fields[1])); // roles somebody holds
   const users = new Set(rules.filter((r) => r.kind === 'g').map((r) => r.fields[0]));
   const permGlobMatches = (glob: string): boolean => ALL_PERMISSIONS.some((p) => globLike(glob, p));
+  const identity = (at: string, who: string): void => {
+    const q = splitQualified(who);
+    if (!q) return;
+    if (!isIdentitySource(q.prefix)) out.push(`${at}: unknown identity source '${q.prefix}' in '${who}' (sources: ${IDENTITY_SOURCES.join(', ')}): this rule can never apply`);
+    else if (q.prefix === 'tcp' && q.name !== 'anonymous') out.push(`${at}: '${who}' can never log in: the plain TCP listener's only identity is tcp:anonymous`);
+  };
   for (const r of rules) {
     const at = `line ${r.line}: ${r.text}`;
+    identity(at, r.fields[0]);
     if (r.kind === 'p') {
       const [sub, dom, obj, act] = r.fields;
+      const bare = r.text.split(',')[1].trim();
+      if (r.shorthand) out.push(`note: ${at}: '${bare}' is neither a built-in role nor granted by any g row: taken as the local user '${sub}' (write ${sub} to say so)`);
       if (/[*?[]/.test(act) ? !permGlobMatches(act) : !isKnownPermission(act)) out.push(`${at}: unknown permission '${act}' (libvirt has no such permission)`);
       if (!/^(vm:.+|host|\*.*)$/.test(obj)) out.push(`${at}: object '${obj}' can never match (objects are vm:NAME or host)`);
       else if (obj === 'host' && /^domain:/.test(act)) out.push(`${at}: a domain permission on 'host' can never match`);
       else if (obj.startsWith('vm:') && /^connect:/.test(act)) out.push(`${at}: a connect permission on a VM can never match`);
-      // A subject nobody holds as a role and with no membership of its own: a role with no members (or a user in no tenant).
-      if (!(sub in BUILTIN_ROLES) && !members.has(sub) && !users.has(sub) && dom === '*') out.push(`${at}: '${sub}' has no members and no tenant: this rule can never apply`);
+      // An identity with no membership and a rule for no tenant in particular: it can never choose a tenant to use it in.
+      if (isIdentitySubject(sub) && !users.has(sub) && dom === '*') out.push(`${at}: '${sub}' is in no tenant and the rule names none: this rule can never apply`);
       // A role held only in other tenants: its rule for this tenant never applies (memberships are per tenant).
       else if (dom !== '*' && members.has(sub) && !rules.some((g) => g.kind === 'g' && g.fields[1] === sub && (g.fields[2] === dom || g.fields[2] === '*'))) {
         out.push(`${at}: role '${sub}' is held by nobody in tenant '${dom}' (or in *): this rule can never apply`);
       }
     } else {
-      const [, role, dom] = r.fields;
+      const [user, role, dom] = r.fields;
       if (role === 'host-admin' && dom !== '*') out.push(`${at}: host-admin in one tenant only grants that tenant (use *)`);
-      const hasRules = role in BUILTIN_ROLES || rules.some((p) => p.kind === 'p' && p.fields[0] === role) || rules.some((g) => g.kind === 'g' && g.fields[0] === role);
+      const hasRules = role in BUILTIN_ROLES || rules.some((p) => p.kind === 'p' && p.fields[0] === role);
       if (!hasRules) out.push(`${at}: role '${role}' grants nothing (no rules name it)`);
+      // Roles do not nest: a bare member is always the local account, even when a role has that name.
+      const bare = r.text.split(',')[1].trim();
+      if (!bare.includes(':') && (bare in BUILTIN_ROLES || members.has(bare))) {
+        out.push(`${at}: '${bare}' is taken as the local user '${user}', not the role ${bare} (roles do not nest; write ${user} if you mean the user)`);
+      }
     }
   }
   return out;

@@ -2,12 +2,13 @@
 // The Casbin model (RBAC with tenants) and the built-in roles, as text: the model file shipped by default, pure.
 //
 // Request  r = sub, dom, otn, obj, act
-//   sub  the authenticated user          dom  the session's tenant ('' = none chosen)
+//   sub  the authenticated user, qualified by where it was proved (`unix:alice`, `x509:admin`)
+//   dom  the session's tenant ('' = none chosen)
 //   otn  the object's tenant (a VM's recorded tenant; for `host`, the session's tenant)
 //   obj  `vm:NAME` for a domain, `host` for the connection/host
 //   act  a libvirt permission, `object:perm` (vocabulary.ts)
-// Policy   p = sub, dom, obj, act   (sub: a user or role; dom: a tenant or `*`; obj and act: globs)
-// Roles    g = user, role, tenant   (tenant `*`: the role holds in every tenant, across tenants)
+// Policy   p = sub, dom, obj, act   (sub: a qualified user or a role; dom: a tenant or `*`; obj and act: globs)
+// Roles    g = user, role, tenant   (user always a qualified identity: roles do not nest; tenant `*`: the role holds in every tenant, across tenants)
 //
 // A rule applies (1) through a membership in the session's tenant, to objects of that same tenant, or (2) through a
 // `*` membership (host-wide roles such as host-admin), to objects of any tenant. Deny by default: allow-only effect.
@@ -49,8 +50,10 @@ export const BUILTIN_POLICY: string = Object.entries(BUILTIN_ROLES)
 export const DEFAULT_POLICY = `# virtgate policy (CSV): see README "Access control". Built-in roles: viewer, operator, owner, host-admin.
 # g, USER, ROLE, TENANT     membership (TENANT * = every tenant; host-admin is meant for *)
 # p, SUBJECT, TENANT, OBJECT, PERMISSION   extra rule (OBJECT: vm:NAME-GLOB or host; PERMISSION: libvirt name or glob)
-g, root, host-admin, *
-g, admin, host-admin, *
+# USER is where the identity comes from: unix:NAME (local account), x509:NAME (client certificate), sasl:NAME (SASL
+# login), tcp:anonymous (plain TCP). A bare NAME is unix:NAME (in p rows: unless NAME is a role).
+g, unix:root, host-admin, *
+g, x509:admin, host-admin, *
 `;
 
 // The README's example tenant policy.

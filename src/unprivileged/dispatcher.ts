@@ -24,6 +24,7 @@ import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
 import { type HandlerContext, handlerFor } from './handlers';
 import type { AuthService } from './auth';
 import { DomainMirror } from './domain-mirror';
+import { policyUser } from './identity';
 import type { HelperClient } from './helper-client';
 import type { Call, Session } from './session';
 
@@ -113,7 +114,7 @@ export class Dispatcher {
   }
 
   subject(s: Session): Subject {
-    return { user: s.identity?.user ?? '', tenant: s.tenant, readOnly: s.readOnly };
+    return { user: policyUser(s.identity), tenant: s.tenant, readOnly: s.readOnly };
   }
 
   // The per-object filter of lists, lookups and events: a VM the caller may not getattr does not exist for them.
@@ -125,7 +126,7 @@ export class Dispatcher {
   chooseTenant(s: Session, uri: string | null): string {
     const q = uri?.includes('?') ? new URLSearchParams(uri.slice(uri.indexOf('?') + 1)) : null;
     const asked = q?.get('tenant') ?? null;
-    const user = s.identity?.user ?? '';
+    const user = policyUser(s.identity);
     const authz = this.#authorizer;
     if (asked !== null) {
       try {

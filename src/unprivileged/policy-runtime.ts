@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The front end's live policy: reads the model and CSV files, builds the Casbin facade, reloads on SIGHUP and on change.
 // A reload that fails keeps the policy in force and logs why; before the first load everything is denied (never open).
+// The built-in default applies only while no policy file was ever loaded: once one was, its disappearance is a failed
+// reload (an accidental `rm` must not hand host admin to the default's users nor take the site's rules away).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../common/config';
@@ -31,6 +33,7 @@ export class PolicyRuntime implements Authorizer {
   #watchers: fs.FSWatcher[] = [];
   #timer: NodeJS.Timeout | null = null;
   #reloading: Promise<boolean> = Promise.resolve(false);
+  #fromFile = false; // the policy in force came from policyFile
   readonly #onHup = (): void => void this.reload('SIGHUP');
   readonly ready: Promise<boolean>;
 
@@ -74,12 +77,14 @@ export class PolicyRuntime implements Authorizer {
         text = fs.readFileSync(policyFile, 'utf8');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        if (this.#fromFile) throw new Error(`POLICY FILE MISSING: ${policyFile} was loaded before and is gone (restore it; the built-in default applies only when no policy file was ever loaded)`);
         text = DEFAULT_POLICY;
         source = 'built-in default policy';
       }
       const set = await PolicySet.build(model, text, source);
       if (this.#authz) this.#authz.replace(set);
       else this.#authz = new CasbinAuthorizer(set);
+      this.#fromFile = source === policyFile;
       log(`policy loaded (${why}) from ${source}: ${set.rules.length} rules`);
       onReload?.({ why, ok: true, source, rules: set.rules.length });
       return true;

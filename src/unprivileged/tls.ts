@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // virtgated's TLS edge: mutual x509, the client-DN allowlist and libvirt's one-byte confirmation; hands on verified sockets with an x509 Identity.
-import type { X509Certificate } from 'node:crypto';
+// CA, CRL and server certificate/key are reloaded on SIGHUP and when their files change, for new connections at once.
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import tls from 'node:tls';
 import type { Config } from '../common/config';
 import { VG_ERR_CONFIG_INVALID, VG_ERR_TLS_REFUSED, type VgError } from '../common/errors';
+import { NAME_RULE, isUserName } from '../common/names';
 import type { Identity } from './session';
 
 // libvirtd queues exactly this one application-data byte once it accepts the client (virnetserverclient.c:284-310).
 const CONFIRMATION = Buffer.from([0x01]);
-const USER_NAME = /^[A-Za-z0-9_.@-]{1,64}$/; // what `virtgate pki client --cn` issues
+const RELOAD_DEBOUNCE_MS = 200; // writers (pki crl, editors, atomic renames) touch a file several times in a row
 
 export interface TlsListenerOptions {
   config: Readonly<Config>;
@@ -19,8 +22,9 @@ export interface TlsListenerOptions {
 
 export function createTlsServer(opts: TlsListenerOptions): tls.Server {
   const { config, log } = opts;
+  const creds = readCredentials(config);
   const server = tls.createServer({
-    ...readCredentials(config),
+    ...creds.options,
     requestCert: true,
     // Checked in x509Identity instead: with rejectUnauthorized node drops a bad certificate silently, and we want the reason in the log.
     rejectUnauthorized: false,
@@ -50,10 +54,112 @@ export function createTlsServer(opts: TlsListenerOptions): tls.Server {
     log(`${e.code}: ${e.message}`);
     sock.destroy();
   });
+  const reloader = new CredentialReloader(server, config, log, creds);
+  server.on('close', () => reloader.close());
   return server;
 }
 
-function readCredentials(config: Readonly<Config>): Pick<tls.TlsOptions, 'ca' | 'cert' | 'key' | 'crl'> {
+type CredentialOptions = Pick<tls.TlsOptions, 'ca' | 'cert' | 'key' | 'crl'>;
+
+interface Credentials {
+  options: CredentialOptions;
+  files: string[]; // what was read, for the log
+  crlFile: string; // '' = no CRL in force
+}
+
+// Keeps the listener's CA, CRL and server certificate current: on SIGHUP and on a change in their directories
+// (debounced), new material is read, checked and swapped in with setSecureContext, so the next handshake uses it
+// (a CRL just written by `virtgate pki crl` refuses a revoked client at once). Material that does not load (an
+// unparsable file, a key that does not match the certificate, a CRL that vanished) is refused loudly and the
+// material in force stays. The new context also has new session-ticket keys: no session made before resumes.
+class CredentialReloader {
+  #current: Credentials;
+  #timer: NodeJS.Timeout | null = null;
+  #watchers: fs.FSWatcher[] = [];
+  readonly #onHup = (): void => void this.reload('SIGHUP');
+
+  constructor(
+    private readonly server: tls.Server,
+    private readonly config: Readonly<Config>,
+    private readonly log: (msg: string) => void,
+    initial: Credentials,
+  ) {
+    this.#current = initial;
+    process.on('SIGHUP', this.#onHup);
+    this.#watch();
+  }
+
+  reload(why: string): boolean {
+    let next: Credentials;
+    try {
+      next = readCredentials(this.config);
+      if (this.#current.crlFile && !next.crlFile) throw new Error(`the CRL ${this.#current.crlFile} is gone: revoked certificates would be admitted again`);
+      checkCa(next.options.ca as Buffer, this.config.tlsCaFile);
+      // Throws on a certificate or key that does not parse, a key that does not match, a CRL that does not parse.
+      tls.createSecureContext({ ...next.options, minVersion: this.config.tlsMinVersion as tls.SecureVersion });
+    } catch (e) {
+      this.log(`TLS CREDENTIALS RELOAD FAILED (${why}), keeping the CA, CRL and server certificate in force: ${(e as Error).message}`);
+      return false;
+    }
+    this.server.setSecureContext({
+      ...next.options,
+      minVersion: this.config.tlsMinVersion as tls.SecureVersion,
+      maxVersion: this.config.tlsMaxVersion as tls.SecureVersion,
+      ...(this.config.tlsCiphers ? { ciphers: this.config.tlsCiphers } : {}),
+    });
+    this.#current = next;
+    this.log(`tls: credentials reloaded (${why}): ${next.files.join(', ')}${next.crlFile ? '' : ' (no CRL: revocation is not checked)'}`);
+    return true;
+  }
+
+  // The directories, not the files: `pki crl`, editors and atomic writers replace files by rename.
+  #watch(): void {
+    const c = this.config;
+    const files = [c.tlsCaFile, c.tlsCertFile, c.tlsKeyFile, c.tlsCrlFile || defaultCrlFile(c)].filter(Boolean).map((f) => path.resolve(f));
+    for (const dir of new Set(files.map((f) => path.dirname(f)))) {
+      const names = new Set(files.filter((f) => path.dirname(f) === dir).map((f) => path.basename(f)));
+      try {
+        const w = fs.watch(dir, { persistent: false }, (_event, name) => {
+          if (name !== null && !names.has(name.toString())) return;
+          if (this.#timer) clearTimeout(this.#timer);
+          this.#timer = setTimeout(() => void this.reload('file change'), RELOAD_DEBOUNCE_MS);
+          this.#timer.unref();
+        });
+        w.on('error', (e) => this.log(`tls: watching ${dir} failed: ${e.message}; SIGHUP still reloads the certificates and CRL`));
+        this.#watchers.push(w);
+      } catch (e) {
+        this.log(`tls: cannot watch ${dir}: ${(e as Error).message}; SIGHUP still reloads the certificates and CRL`);
+      }
+    }
+  }
+
+  close(): void {
+    for (const w of this.#watchers) w.close();
+    this.#watchers = [];
+    if (this.#timer) clearTimeout(this.#timer);
+    process.off('SIGHUP', this.#onHup);
+  }
+}
+
+// Node accepts a CA file with no certificate in it (and then verifies no one): refuse that on reload instead.
+function checkCa(ca: Buffer, file: string): void {
+  const pems = ca.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) throw new Error(`${file}: no certificate in it`);
+  for (const pem of pems) {
+    try {
+      new X509Certificate(pem);
+    } catch (e) {
+      throw new Error(`${file}: a certificate does not parse: ${(e as Error).message}`);
+    }
+  }
+}
+
+// libvirtd's cacrl.pem next to the CA certificate: used when it exists (the default CRL is optional).
+function defaultCrlFile(config: Readonly<Config>): string {
+  return `${config.tlsCaFile.replace(/[^/]*$/, '')}cacrl.pem`;
+}
+
+function readCredentials(config: Readonly<Config>): Credentials {
   const read = (key: keyof Config, file: string): Buffer => {
     try {
       return fs.readFileSync(file);
@@ -62,13 +168,17 @@ function readCredentials(config: Readonly<Config>): Pick<tls.TlsOptions, 'ca' | 
     }
   };
   // An explicit CRL must exist; the default one is optional, as libvirtd's cacrl.pem.
-  const defaultCrl = `${config.tlsCaFile.replace(/[^/]*$/, '')}cacrl.pem`;
+  const defaultCrl = defaultCrlFile(config);
   const crlFile = config.tlsCrlFile || (fs.existsSync(defaultCrl) ? defaultCrl : '');
   return {
-    ca: read('tlsCaFile', config.tlsCaFile),
-    cert: read('tlsCertFile', config.tlsCertFile),
-    key: read('tlsKeyFile', config.tlsKeyFile),
-    ...(crlFile ? { crl: read('tlsCrlFile', crlFile) } : {}),
+    options: {
+      ca: read('tlsCaFile', config.tlsCaFile),
+      cert: read('tlsCertFile', config.tlsCertFile),
+      key: read('tlsKeyFile', config.tlsKeyFile),
+      ...(crlFile ? { crl: read('tlsCrlFile', crlFile) } : {}),
+    },
+    files: [config.tlsCaFile, config.tlsCertFile, config.tlsKeyFile, ...(crlFile ? [crlFile] : [])],
+    crlFile,
   };
 }
 
@@ -80,9 +190,13 @@ function x509Identity(sock: tls.TLSSocket, allowed: readonly string[], userField
   if (!sock.authorized) throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${certificateDn(cert)}' not verified: ${String(sock.authorizationError)}`);
   const dn = certificateDn(cert);
   if (!dnAllowed(dn, allowed)) throw VG_ERR_TLS_REFUSED(`${source}: client DN '${dn}' is not in tlsAllowedDnList${allowed.length ? '' : ' (empty: no one is admitted)'}`);
-  // The user is one subject attribute (tlsUserField, CN by default); the most specific (last) one if repeated.
-  const name = subjectFields(cert).filter(([k]) => k === userField).pop()?.[1];
-  if (name === undefined || !USER_NAME.test(name)) throw VG_ERR_TLS_REFUSED(`${source}: client certificate ${userField} ${JSON.stringify(name ?? null)} is not a user name`);
+  // The user is one subject attribute (tlsUserField, CN by default), present exactly once: with two, which one names the
+  // user would be a guess (`CN=rt_alice,CN=root` must not become root).
+  const names = subjectFields(cert).filter(([k]) => k === userField).map(([, v]) => v);
+  if (names.length > 1) throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${dn}' has ${names.length} ${userField} attributes: the user must be named exactly once`);
+  const name = names[0];
+  if (name === undefined || name === '') throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${dn}' has ${name === undefined ? 'no' : 'an empty'} ${userField}: it names no user`);
+  if (!isUserName(name)) throw VG_ERR_TLS_REFUSED(`${source}: client certificate ${userField} ${JSON.stringify(name)} is not a user name (${NAME_RULE})`);
   return { user: name, method: 'x509', source, dn, fingerprint: cert.fingerprint256 };
 }
 

@@ -26,7 +26,7 @@ export function requireBuild(): void {
   if (!fs.existsSync(START)) throw new Error(`build output missing (${START}): run \`npm run build\` first (npm test does)`);
 }
 
-// policy: written to HOME/etc/policy.csv before start (RBAC, issue 5); without it the built-in default (root, admin) applies.
+// policy: written to HOME/etc/policy.csv before start (RBAC, issue 5); without it the built-in default (unix:root, x509:admin) applies.
 export async function startDaemon(opts: { tcp?: boolean; home?: string; extraArgs?: string[]; policy?: string } = {}): Promise<RunningDaemon> {
   requireBuild();
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vg-test-'));

@@ -204,4 +204,20 @@ d('RBAC with tenants through real connections (example policy)', () => {
     expect(await names('dave', 'globex')).toEqual(['globex-app']);
     expect(await names('dave', 'acme')).toEqual(['acme-db', 'acme-web']);
   });
+  test('deleting policy.csv is a failed reload: the policy in force stays, the log says POLICY FILE MISSING, the audit records it', async () => {
+    const file = path.join(home, 'etc', 'policy.csv');
+    const before = vg.output().length;
+    fs.writeFileSync(file, EXAMPLE_POLICY);
+    await vg.waitFor(/policy loaded \(file change\)/, 5000, before);
+    await new Promise((r) => setTimeout(r, 300)); // the watcher's burst is over
+    const from = vg.output().length;
+    fs.rmSync(file);
+    await vg.waitFor(/policy reload failed \(file change\), keeping the previous policy: POLICY FILE MISSING: .*policy\.csv/, 5000, from);
+    expect(vg.output().slice(from)).not.toMatch(/built-in default policy/);
+    expect(await names('carol')).toEqual(['globex-app']); // the file's policy, not the built-in default (which grants carol nothing)
+    const audit = fs.readFileSync(path.join(home, 'log', 'audit.log'), 'utf8').trim().split('\n').slice(-5);
+    expect(audit.join('\n')).toMatch(/"policy-reload".*"ok":false.*POLICY FILE MISSING/);
+    fs.writeFileSync(file, EXAMPLE_POLICY);
+    await vg.waitFor(/policy loaded \(file change\)/, 5000, from);
+  });
 });

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The TLS listener of a started daemon: certificates made by src/pki, the TS client, and every refusal with its reason on both sides.
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import forge from 'node-forge';
 import { VirtgateClient } from '../../src/client';
 import { openTransport } from '../../src/client/transport';
 import { parseUri } from '../../src/client/uri';
@@ -157,10 +159,164 @@ describe('TLS listener', () => {
       await third.vg.waitFor(/authenticated as 'acme' \(x509 dn 'O=acme,CN=alice'/, 5000);
       // A certificate without that attribute names no one: refused.
       await expect(VirtgateClient.connect(`test+tls://127.0.0.1:${third.port}/default?pkipath=${dirs.admin}`)).rejects.toThrow(/TLS confirmation/);
-      await third.vg.waitFor(/VG_ERR_TLS_REFUSED: .*client certificate O null is not a user name/, 5000);
+      await third.vg.waitFor(/VG_ERR_TLS_REFUSED: .*client certificate 'CN=admin' has no O: it names no user/, 5000);
     } finally {
       await third.vg.stop();
     }
+  });
+});
+
+// A client certificate with any subject: issued by src/pki, then its subject rewritten and signed again by the CA
+// (`virtgate pki client` itself only issues one CN, but another CA tool may not).
+function clientWithSubject(dir: string, caDir: string, subject: [string, string][]): void {
+  issueClient({ dir, caDir, cn: 'placeholder' });
+  const file = path.join(dir, 'clientcert.pem');
+  const cert = forge.pki.certificateFromPem(fs.readFileSync(file, 'utf8'));
+  cert.setSubject(subject.map(([shortName, value]) => ({ shortName, value })));
+  cert.sign(forge.pki.privateKeyFromPem(fs.readFileSync(path.join(caDir, 'private', 'cakey.pem'), 'utf8')), forge.md.sha256.create());
+  fs.writeFileSync(file, forge.pki.certificateToPem(cert));
+}
+
+const frontEndPid = (home: string): number => Number(execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`]).toString().trim().split('\n')[0]);
+
+describe('certificate identities, and revocation without a restart', () => {
+  let home: string;
+  let pki: string;
+  let ca: string;
+  const dirs: Record<string, string> = {};
+  const uri = (port: number, who: string): string => `test+tls://127.0.0.1:${port}/default?pkipath=${dirs[who]}`;
+  // Admitted (libvirt's confirmation byte received) or refused at the TLS edge; what the user may then do is RBAC's business.
+  const works = async (port: number, who: string): Promise<boolean> => {
+    try {
+      (await openTransport(parseUri(uri(port, who)))).destroy();
+      return true;
+    } catch (e) {
+      if (/TLS confirmation/.test((e as Error).message)) return false;
+      throw e;
+    }
+  };
+
+  beforeAll(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-tls-id-'));
+    pki = path.join(home, 'pki');
+    ca = path.join(pki, 'ca');
+    initCa({ dir: ca, cn: 'identity test CA' });
+    issueServer({ dir: path.join(pki, 'server'), caDir: ca, hosts: ['localhost'], ips: ['127.0.0.1'] });
+    for (const cn of ['admin', 'root', 'carol', 'dave', 'erin', 'frank']) {
+      dirs[cn] = path.join(pki, cn);
+      issueClient({ dir: dirs[cn], caDir: ca, cn });
+    }
+    dirs.twoCn = path.join(pki, 'two-cn');
+    clientWithSubject(dirs.twoCn, ca, [['CN', 'rt_alice'], ['CN', 'root']]);
+    dirs.emptyCn = path.join(pki, 'empty-cn');
+    clientWithSubject(dirs.emptyCn, ca, [['O', 'acme'], ['CN', '']]);
+    dirs.badCn = path.join(pki, 'bad-cn');
+    clientWithSubject(dirs.badCn, ca, [['CN', '-root']]);
+    writeCrl({ caDir: ca });
+  });
+  afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+
+  describe('one daemon, built-in default policy, CRL through a link reloaded on SIGHUP only', () => {
+    let vg: RunningDaemon;
+    let port: number;
+    beforeAll(async () => {
+      // The CRL file the daemon reads is a link in a directory of its own: rewriting its target changes nothing the
+      // daemon watches, so only the signal can make it read the new CRL.
+      fs.mkdirSync(path.join(home, 'crl'));
+      fs.symlinkSync(path.join(ca, 'cacrl.pem'), path.join(home, 'crl', 'current.pem'));
+      ({ vg, port } = await startTls(home, `tlsCrlFile = "${path.join(home, 'crl', 'current.pem')}"\n`));
+    });
+    afterAll(() => vg?.stop());
+
+    test('a certificate CN=root is not the local root: no host admin rights; local root and x509:admin are', async () => {
+      // Admitted at the TLS edge as the user root, then denied: x509:root holds nothing in the built-in policy.
+      await expect(VirtgateClient.connect(uri(port, 'root'))).rejects.toThrow(/access denied/);
+      await vg.waitFor(/authenticated as 'root' \(x509 dn 'CN=root'/, 5000);
+      const local = await VirtgateClient.connect(vg.uri); // this test runs as root: unix:root
+      try {
+        expect((await local.listAllDomains()).map((d) => d.name)).toContain('test');
+      } finally {
+        await local.close();
+      }
+      const admin = await VirtgateClient.connect(uri(port, 'admin'));
+      try {
+        expect((await admin.listAllDomains()).map((d) => d.name)).toContain('test');
+      } finally {
+        await admin.close();
+      }
+    });
+
+    test.each([
+      ['two CNs (CN=rt_alice,CN=root)', 'twoCn', /VG_ERR_TLS_REFUSED: .*client certificate 'CN=rt_alice,CN=root' has 2 CN attributes: the user must be named exactly once/],
+      ['an empty CN', 'emptyCn', /VG_ERR_TLS_REFUSED: .*client certificate 'O=acme,CN=' has an empty CN: it names no user/],
+      ['a CN that is no user name', 'badCn', /VG_ERR_TLS_REFUSED: .*client certificate CN "-root" is not a user name/],
+    ])('refused at the handshake: %s', async (_what, who, re) => {
+      const from = vg.output().length;
+      await expect(VirtgateClient.connect(uri(port, who))).rejects.toThrow(/Unable to read TLS confirmation: connection closed by server/);
+      await vg.waitFor(re, 5000, from);
+      expect(vg.output().slice(from)).not.toMatch(/authenticated as/);
+    });
+
+    test('revoke + pki crl + SIGHUP: the next connection with that certificate is refused, others still work', async () => {
+      expect(await works(port, 'dave')).toBe(true);
+      revoke({ caDir: ca, certFile: path.join(dirs.dave, 'clientcert.pem') });
+      writeCrl({ caDir: ca });
+      await new Promise((r) => setTimeout(r, 800)); // longer than the reload debounce: nothing watched has changed
+      expect(await works(port, 'dave')).toBe(true);
+      const from = vg.output().length;
+      process.kill(frontEndPid(home), 'SIGHUP');
+      await vg.waitFor(/tls: credentials reloaded \(SIGHUP\)/, 5000, from);
+      expect(await works(port, 'dave')).toBe(false);
+      await vg.waitFor(/VG_ERR_TLS_REFUSED: .*client certificate 'CN=dave' not verified: CERT_REVOKED/, 5000, from);
+      expect(await works(port, 'carol')).toBe(true);
+    });
+  });
+
+  describe('a second daemon: the default CRL (HOME/pki/ca/cacrl.pem), reloaded when the file changes', () => {
+    let vg: RunningDaemon;
+    let port: number;
+    let home2: string;
+    beforeAll(async () => {
+      home2 = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-tls-crl-'));
+      const conf = [`tlsCaFile = "${ca}/cacert.pem"`, `tlsCertFile = "${pki}/server/servercert.pem"`, `tlsKeyFile = "${pki}/server/private/serverkey.pem"`, ''].join('\n');
+      ({ vg, port } = await startTls(home2, conf));
+    });
+    afterAll(async () => {
+      await vg?.stop();
+      fs.rmSync(home2, { recursive: true, force: true });
+    });
+
+    test('revoke + pki crl, no signal: the next connection with that certificate is refused, others still work', async () => {
+      expect(await works(port, 'erin')).toBe(true);
+      const from = vg.output().length;
+      revoke({ caDir: ca, certFile: path.join(dirs.erin, 'clientcert.pem') });
+      writeCrl({ caDir: ca });
+      await vg.waitFor(/tls: credentials reloaded \(file change\)/, 5000, from);
+      expect(await works(port, 'erin')).toBe(false);
+      await vg.waitFor(/VG_ERR_TLS_REFUSED: .*client certificate 'CN=erin' not verified: CERT_REVOKED/, 5000, from);
+      expect(await works(port, 'carol')).toBe(true);
+    });
+
+    test('a CRL that does not parse, or vanishes, is refused loudly and the CRL in force stays', async () => {
+      const crl = path.join(ca, 'cacrl.pem');
+      const good = fs.readFileSync(crl);
+      let from = vg.output().length;
+      fs.writeFileSync(crl, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
+      await vg.waitFor(/TLS CREDENTIALS RELOAD FAILED \(file change\), keeping the CA, CRL and server certificate in force: .*CRL/, 5000, from);
+      expect(await works(port, 'erin')).toBe(false); // still revoked
+      expect(await works(port, 'frank')).toBe(true);
+      from = vg.output().length;
+      fs.rmSync(crl);
+      await vg.waitFor(/TLS CREDENTIALS RELOAD FAILED \(file change\), .*the CRL .*cacrl\.pem is gone/, 5000, from);
+      expect(await works(port, 'erin')).toBe(false);
+      from = vg.output().length;
+      fs.writeFileSync(path.join(ca, 'cacert.pem.new'), 'not a certificate\n');
+      fs.renameSync(path.join(ca, 'cacert.pem.new'), path.join(ca, 'cacert.pem.broken')); // an unrelated file: ignored
+      fs.writeFileSync(crl, good);
+      await vg.waitFor(/tls: credentials reloaded \(file change\)/, 5000, from);
+      expect(await works(port, 'erin')).toBe(false);
+      expect(await works(port, 'frank')).toBe(true);
+    });
   });
 });
 

@@ -2,12 +2,16 @@
 // SASL logins from real libvirt clients (python3-libvirt openAuth, virsh with an auth file) against users made by
 // `virtgate user add`; plus the pre-auth limits: 20 unauthenticated connections, an auth deadline, failure penalties.
 import { execFile, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
-import { RawClient } from '../helpers/raw';
+import { XdrReader } from '../../src/common/xdr';
+import { decodeBody } from '../../src/protocol/messages';
+import { P } from '../../src/protocol/procs/remote';
+import { RawClient, type RawReply } from '../helpers/raw';
 
 const run = promisify(execFile);
 const PY = '/usr/bin/python3';
@@ -28,8 +32,8 @@ beforeAll(async () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'user', 'add', u, '--home', home, '--password-stdin'], { input: `${pw}\n` });
     expect(r.status).toBe(0);
   }
-  // alice gets a viewer role so a successful login shows data; root (the SASL user) stays host admin.
-  fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), 'g, root, host-admin, *\ng, alice, viewer, acme\n');
+  // The SASL user alice is a viewer in acme; the SASL user root is not the local root (unix:root) and holds nothing.
+  fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), 'g, root, host-admin, *\ng, sasl:alice, viewer, acme\n');
   vg = await startDaemon({ home });
 });
 afterAll(async () => vg?.stop());
@@ -39,7 +43,9 @@ const py = HAVE_PY && HAVE_SCRAM ? test : test.skip;
 py('python3-libvirt openAuth: right password in, wrong password out, unknown user out', async () => {
   const login = async (u: string, pw: string): Promise<{ ok: boolean; names?: string[]; code?: number; message?: string }> =>
     JSON.parse((await run(PY, [path.join(__dirname, 'py', 'sasl_login.py'), vg.uri, u, pw], { timeout: 30000 })).stdout);
-  expect(await login('root', 'root-password')).toEqual({ ok: true, names: ['test'] });
+  expect(await login('alice', 'alice-password')).toEqual({ ok: true, names: [] }); // acme owns no VM
+  // root's password is right, but sasl:root is not the local root: logged in, then refused at open.
+  expect(await login('root', 'root-password')).toMatchObject({ ok: false, message: expect.stringMatching(/access denied/) });
   const wrong = await login('root', 'not-the-password');
   expect(wrong.ok).toBe(false);
   expect(wrong.message).toMatch(/authentication failed/);
@@ -55,6 +61,49 @@ py('python3-libvirt openAuth: right password in, wrong password out, unknown use
   // alice is a viewer in acme, which owns no VM: the login works and the list is empty.
   expect(r.stderr ?? '').toBe('');
   expect(r.stdout).not.toMatch(/test/);
+});
+
+// An RFC 5802 SCRAM-SHA-256 client over the raw wire (AUTH_SASL_INIT/START/STEP), then CONNECT_OPEN; returns the open's reply.
+async function scramThenOpen(user: string, password: string): Promise<{ login: boolean; open: RawReply | undefined }> {
+  const c = await RawClient.connect(vg.sock);
+  try {
+    const next = async (): Promise<RawReply> => {
+      const n = c.replies.length + 1;
+      await c.waitReplies(n, 20000);
+      return c.replies[n - 1];
+    };
+    const data = (r: RawReply): Buffer => decodeBody(P.AUTH_SASL_START.ret, new XdrReader(r.body), 'sasl reply').data;
+    c.call(67, 0);
+    await next();
+    const bare = `n=${user},r=${crypto.randomBytes(12).toString('base64')}`;
+    c.call(68, 1, (w) => w.string('SCRAM-SHA-256', 100).i32(0).charBytes(Buffer.from(`n,,${bare}`), 65536));
+    const first = await next();
+    if (first.error) return { login: false, open: undefined };
+    const serverFirst = data(first).toString();
+    const attrs = Object.fromEntries(serverFirst.split(',').map((kv) => [kv[0], kv.slice(2)]));
+    const salted = crypto.pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), 32, 'sha256');
+    const clientKey = crypto.createHmac('sha256', salted).update('Client Key').digest();
+    const storedKey = crypto.createHash('sha256').update(clientKey).digest();
+    const withoutProof = `c=${Buffer.from('n,,').toString('base64')},r=${attrs.r}`;
+    const sig = crypto.createHmac('sha256', storedKey).update(`${bare},${serverFirst},${withoutProof}`).digest();
+    const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
+    c.call(69, 2, (w) => w.i32(0).charBytes(Buffer.from(`${withoutProof},p=${proof.toString('base64')}`), 65536));
+    const fin = await next();
+    if (fin.error || decodeBody(P.AUTH_SASL_STEP.ret, new XdrReader(fin.body), 'sasl reply').complete !== 1) return { login: false, open: undefined };
+    c.call(1, 3, (w) => w.u32(1).string('test:///default', 4096).u32(0));
+    return { login: true, open: await next() };
+  } finally {
+    c.end();
+  }
+}
+
+test('a SASL user named root is not the local root: logged in as sasl:root, refused at open; sasl:alice gets her tenant', async () => {
+  const root = await scramThenOpen('root', 'root-password');
+  expect(root.login).toBe(true);
+  expect(root.open?.error).toMatchObject({ code: 88, message: expect.stringMatching(/access denied/) });
+  const alice = await scramThenOpen('alice', 'alice-password');
+  expect(alice).toMatchObject({ login: true, open: { error: null } });
+  expect((await scramThenOpen('root', 'wrong-password')).login).toBe(false);
 });
 
 test('before login only AUTH_* calls work, and the auth list says SASL', async () => {

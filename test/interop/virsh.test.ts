@@ -38,8 +38,8 @@ d('virsh against virtgate', () => {
   const v = (...a: string[]): Promise<Result> => virsh(vg.uri, ...a);
 
   beforeAll(async () => {
-    // Plain TCP (development) carries no identity: the user is `anonymous`, who gets nothing unless the policy says so.
-    vg = await startDaemon({ tcp: true, policy: 'g, root, host-admin, *\ng, anonymous, host-admin, *\n' });
+    // Plain TCP (development) carries no identity: the user is `tcp:anonymous`, who gets nothing unless the policy says so.
+    vg = await startDaemon({ tcp: true, policy: 'g, unix:root, host-admin, *\ng, tcp:anonymous, host-admin, *\n' });
     dir = vg.home;
     fs.writeFileSync(
       path.join(dir, 'newvm.xml'),

@@ -34,11 +34,11 @@ test('permissions: libvirt @acl (domain:write, domain:save unless live-only) plu
   expect(P.DOMAIN_SET_METADATA.cls).toBe('write');
   const a = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, EXAMPLE_POLICY));
   const host = { kind: 'connect' as const, name: 'virtgate' };
-  expect(a.can({ user: 'alice', tenant: 'acme', readOnly: false }, host, 'connect:write').allowed).toBe(false); // owner
-  expect(a.can({ user: 'alice', tenant: 'acme', readOnly: false }, { kind: 'domain', name: 'web', tenant: 'acme' }, 'domain:write').allowed).toBe(true);
-  expect(a.can({ user: 'root', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(true);
-  expect(a.can({ user: 'admin', tenant: 'acme', readOnly: false }, host, 'connect:write').allowed).toBe(true);
-  expect(a.can({ user: 'root', tenant: '', readOnly: true }, host, 'connect:write').allowed).toBe(false); // read-only socket
+  expect(a.can({ user: 'unix:alice', tenant: 'acme', readOnly: false }, host, 'connect:write').allowed).toBe(false); // owner
+  expect(a.can({ user: 'unix:alice', tenant: 'acme', readOnly: false }, { kind: 'domain', name: 'web', tenant: 'acme' }, 'domain:write').allowed).toBe(true);
+  expect(a.can({ user: 'unix:root', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(true);
+  expect(a.can({ user: 'x509:admin', tenant: 'acme', readOnly: false }, host, 'connect:write').allowed).toBe(true);
+  expect(a.can({ user: 'unix:root', tenant: '', readOnly: true }, host, 'connect:write').allowed).toBe(false); // read-only socket
 });
 
 test.each([
