@@ -123,26 +123,10 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
   out.tlsKeyFile ||= path.join(home, 'pki', 'server', 'private', 'serverkey.pem');
   out.tlsAllowedDnList = Object.freeze([...(out.tlsAllowedDnList as string[])]);
-  const config = Object.freeze(out as Config);
-  AUTH_LIMITS.set(config.usersFile, config);
-  return config;
+  return Object.freeze(out as Config);
 }
 
 export type AuthLimits = Pick<Config, 'authDelayBaseMs' | 'authDelayMaxMs' | 'authLockoutFailures' | 'authLockoutWindow' | 'authLockoutDuration'>;
-
-// The login limits of the configuration last resolved for this users file. The front end builds its AuthService from
-// the users file alone; this lets the service find the configured limits (defaults when nothing was resolved).
-const AUTH_LIMITS = new Map<string, AuthLimits>();
-export function authLimitsFor(usersFile: string): AuthLimits {
-  const c = AUTH_LIMITS.get(usersFile) ?? DEFAULTS;
-  return {
-    authDelayBaseMs: c.authDelayBaseMs,
-    authDelayMaxMs: c.authDelayMaxMs,
-    authLockoutFailures: c.authLockoutFailures,
-    authLockoutWindow: c.authLockoutWindow,
-    authLockoutDuration: c.authLockoutDuration,
-  };
-}
 
 export function parseHostPort(s: string, key: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);

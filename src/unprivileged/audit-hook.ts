@@ -61,6 +61,7 @@ interface LoginAggregate {
   who: Who;
   source: string;
   ok: boolean;
+  detail: Record<string, string | number | boolean>;
 }
 
 export class AuditHook {
@@ -173,7 +174,7 @@ export class AuditHook {
     if (seen) this.#flushLogin(key, seen);
     const durable = this.#trail.event({ kind: 'auth', name: ok ? 'auth-success' : 'auth-failure', who: w, source, detail, outcome: { result: ok ? 'success' : 'error' } });
     durable.catch(() => undefined); // awaited by the session; an outage is logged loudly by the appender
-    if (this.#logins.size < LOGIN_KEYS_MAX) this.#logins.set(key, { since: now, repeats: 0, durable, who: w, source, ok });
+    if (this.#logins.size < LOGIN_KEYS_MAX) this.#logins.set(key, { since: now, repeats: 0, durable, who: w, source, ok, detail });
     this.#armLoginTimer();
     this.#lastLogin = durable;
     return durable;
@@ -193,7 +194,7 @@ export class AuditHook {
     this.#logins.delete(key);
     if (l.repeats === 0) return;
     this.#trail
-      .event({ kind: 'auth', name: l.ok ? 'auth-repeated' : 'auth-failure-repeated', who: l.who, source: l.source, detail: { count: l.repeats, since: new Date(l.since).toISOString() }, outcome: { result: l.ok ? 'success' : 'error' } })
+      .event({ kind: 'auth', name: l.ok ? 'auth-repeated' : 'auth-failure-repeated', who: l.who, source: l.source, detail: { ...l.detail, count: l.repeats, since: new Date(l.since).toISOString() }, outcome: { result: l.ok ? 'success' : 'error' } })
       .catch(() => undefined);
   }
 

@@ -10,7 +10,7 @@
 // `virtgate user unlock NAME`.
 import { type Lockout, LockoutStore, lockoutsFileFor } from '../accounts/lockouts';
 import { UserDb, checkUserName } from '../accounts/user-db';
-import { type AuthLimits, authLimitsFor } from '../common/config';
+import { type AuthLimits, DEFAULTS } from '../common/config';
 import type { Identity } from './session';
 
 export const MAX_TRACKED = 10_000; // failure counters kept; the least recently failed go first (existing users' stay)
@@ -92,13 +92,12 @@ export class AuthService {
   constructor(usersFile: string, onEvent: (e: AuthEvent) => void, opts: AuthOptions = {}) {
     this.users = new UserDb(usersFile).load();
     this.#onEvent = onEvent;
-    const fromConfig = authLimitsFor(usersFile);
     this.limits = {
-      authDelayBaseMs: opts.authDelayBaseMs ?? fromConfig.authDelayBaseMs,
-      authDelayMaxMs: opts.authDelayMaxMs ?? fromConfig.authDelayMaxMs,
-      authLockoutFailures: opts.authLockoutFailures ?? fromConfig.authLockoutFailures,
-      authLockoutWindow: opts.authLockoutWindow ?? fromConfig.authLockoutWindow,
-      authLockoutDuration: opts.authLockoutDuration ?? fromConfig.authLockoutDuration,
+      authDelayBaseMs: opts.authDelayBaseMs ?? DEFAULTS.authDelayBaseMs,
+      authDelayMaxMs: opts.authDelayMaxMs ?? DEFAULTS.authDelayMaxMs,
+      authLockoutFailures: opts.authLockoutFailures ?? DEFAULTS.authLockoutFailures,
+      authLockoutWindow: opts.authLockoutWindow ?? DEFAULTS.authLockoutWindow,
+      authLockoutDuration: opts.authLockoutDuration ?? DEFAULTS.authLockoutDuration,
     };
     this.#now = opts.now ?? (() => Date.now());
     this.#maxTracked = opts.maxTracked ?? MAX_TRACKED;

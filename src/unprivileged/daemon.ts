@@ -62,7 +62,7 @@ export class Daemon {
     this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
-    this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e)) : null;
+    this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
     this.dispatcher = new Dispatcher({
       helper: this.helper,
       authorizer:
@@ -298,7 +298,11 @@ export class Daemon {
     const durable = this.audit?.auth(
       { id: 0, tenant: '', identity: { ...ev0, user: e.user, method: e.method, source: e.source } },
       e.outcome === 'success',
-      e.reason ? { reason: e.reason.slice(0, 256) } : {},
+      {
+        ...(e.reason ? { reason: e.reason.slice(0, 256) } : {}),
+        ...(e.lockout ? { lockout: true } : {}),
+        ...(e.claimedUser !== undefined && e.claimedUser !== e.user ? { claimedUser: e.claimedUser.slice(0, 256) } : {}),
+      },
     );
     const ev = e.evidence;
     const proof = [ev.dn && `dn="${ev.dn}"`, ev.fingerprint && `fingerprint=${ev.fingerprint}`, ev.uid !== undefined && `uid=${ev.uid}`, ev.pid !== undefined && `pid=${ev.pid}`]

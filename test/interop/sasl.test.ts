@@ -27,7 +27,8 @@ let home: string;
 beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-sasl-'));
   fs.mkdirSync(path.join(home, 'etc'));
-  fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), 'authUnixRw = "sasl"\nauthTimeout = 3\nmaxAnonymousClients = 20\n');
+  // Failure delays are the lockout test's subject: here they would only add up across cases.
+  fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), 'authUnixRw = "sasl"\nauthTimeout = 3\nmaxAnonymousClients = 20\nauthDelayBaseMs = 10\nauthDelayMaxMs = 100\n');
   for (const [u, pw] of [['alice', 'alice-password'], ['root', 'root-password']]) {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'user', 'add', u, '--home', home, '--password-stdin'], { input: `${pw}\n` });
     expect(r.status).toBe(0);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { DEFAULTS, authLimitsFor, parseConfigText, resolveConfig } from '../../../src/common/config';
+import { DEFAULTS, parseConfigText, resolveConfig } from '../../../src/common/config';
 
 test('defaults resolve paths under home and freeze', () => {
   const c = resolveConfig({ home: '/tmp/h' });
@@ -47,8 +47,14 @@ test('virtgate.conf.example lists every option at its default, and parses once u
   expect(parseConfigText(uncommented)).toEqual(DEFAULTS);
 });
 
-test('the login limits of a resolved configuration are found by its users file (the front end builds AuthService from it)', () => {
-  expect(authLimitsFor('/nowhere/users.json')).toMatchObject({ authLockoutFailures: DEFAULTS.authLockoutFailures, authDelayMaxMs: DEFAULTS.authDelayMaxMs });
+test('the login limits reach the auth service from the resolved configuration', () => {
   const c = resolveConfig({ home: '/tmp/limits-home', authLockoutFailures: 3, authLockoutDuration: 0, authDelayBaseMs: 5, authDelayMaxMs: 5 });
-  expect(authLimitsFor(c.usersFile)).toEqual({ authDelayBaseMs: 5, authDelayMaxMs: 5, authLockoutFailures: 3, authLockoutWindow: 900, authLockoutDuration: 0 });
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const dir: string = fs.mkdtempSync(require('node:path').join(os.tmpdir(), 'vg-limits-'));
+  const { AuthService } = require('../../../src/unprivileged/auth');
+  const a = new AuthService(require('node:path').join(dir, 'users.json'), () => undefined, c);
+  expect(a.limits).toEqual({ authDelayBaseMs: 5, authDelayMaxMs: 5, authLockoutFailures: 3, authLockoutWindow: 900, authLockoutDuration: 0 });
+  a.close?.();
+  fs.rmSync(dir, { recursive: true, force: true });
 });
