@@ -43,7 +43,12 @@ export const DEFAULTS = {
   policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
   audit: true, // durable audit trail of every write, denial and login; false only for measurements (writes then go unrecorded)
   auditLog: '', // the audit log (rotated files sit next to it); '' = HOME/log/audit.log
-  auditKey: '', // its HMAC key, kept apart from the log (mode 0600; anchor at KEY.anchor); '' = HOME/keys/audit.key
+  auditKey: '', // the front end's forward-secure sealing state, apart from the log (mode 0600; anchor at KEY.anchor); '' = HOME/keys/audit.key
+  auditVerifyKey: '', // the verification key (seeds), out of the front end's reach when set up as root; '' = HOME/lib/audit-verify.key
+  auditEpochRecords: 1000, // the sealing key evolves (and the old one is erased) after this many records...
+  auditEpochSeconds: 900, // ...or after this many seconds of an epoch that sealed a record, whichever first
+  auditMaxBytes: 64 * 1024 * 1024, // rotate the audit log at this size (rotated files are FILE.<first seq>)
+  auditKeepFiles: 10, // rotated audit files kept; older ones are pruned after a log-pruned record; 0 = keep all
   auditCopy: '', // also copy each record to 'console' (stderr, journald under systemd), 'syslog' (logger(1)) or 'console,syslog'; '' = none
 } as const;
 
@@ -64,6 +69,10 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   helperMaxInFlight: [1, 1000000],
   tlsHandshakeTimeout: [1, 600],
   authTimeout: [1, 3600],
+  auditEpochRecords: [1, 1_000_000_000],
+  auditEpochSeconds: [1, 7 * 24 * 3600],
+  auditMaxBytes: [64 * 1024, 1024 * 1024 * 1024 * 1024],
+  auditKeepFiles: [0, 1_000_000],
 };
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
@@ -102,6 +111,7 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.usersFile ||= path.join(home, 'etc', 'users.json');
   out.auditLog ||= path.join(home, 'log', 'audit.log');
   out.auditKey ||= path.join(home, 'keys', 'audit.key');
+  out.auditVerifyKey ||= path.join(home, 'lib', 'audit-verify.key');
   for (const t of (out.auditCopy as string).split(',').filter(Boolean)) {
     if (t !== 'console' && t !== 'syslog') throw VG_ERR_CONFIG_INVALID('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
   }

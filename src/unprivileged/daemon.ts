@@ -102,7 +102,19 @@ export class Daemon {
     if (this.#trail && !this.#trail.inner) {
       const c = this.config;
       const targets = c.auditCopy.split(',').filter(Boolean) as CopyTarget[];
-      this.#trail.open(await FileAuditTrail.open({ file: c.auditLog, keyFile: c.auditKey, log: this.#log, copy: targets.length ? createAuditCopy({ targets }) : undefined }));
+      this.#trail.open(
+        await FileAuditTrail.open({
+          file: c.auditLog,
+          keyFile: c.auditKey,
+          verifyKeyFile: c.auditVerifyKey,
+          epochRecords: c.auditEpochRecords,
+          epochSeconds: c.auditEpochSeconds,
+          maxBytes: c.auditMaxBytes,
+          keepFiles: c.auditKeepFiles,
+          log: this.#log,
+          copy: targets.length ? createAuditCopy({ targets }) : undefined,
+        }),
+      );
       this.#log(`audit log ${c.auditLog} (key ${c.auditKey})`);
     } else if (!this.#trail) this.#log('AUDIT DISABLED (audit = false): writes, denials and logins are not recorded');
     await this.audit?.event('daemon-start', { pid: process.pid }).catch(() => undefined);

@@ -84,7 +84,7 @@ test('query: filters and formats through the CLI; bad options exit 2', async () 
 test('rotate-key through the CLI: recorded, old and new records verify', async () => {
   const t = io();
   expect(await auditMain(['rotate-key'], t.io)).toBe(0);
-  expect(t.out()).toMatch(/^audit key rotated: [0-9a-f]{16} -> [0-9a-f]{16} \(recorded as seq 12\)/);
+  expect(t.out()).toMatch(/^audit key rotated: seed [0-9a-f]{16} -> [0-9a-f]{16} \(recorded as seq 12\); .*audit-verify\.key keeps both for verify/);
   const t2 = io();
   expect(await auditMain(['verify'], t2.io)).toBe(0);
   expect(t2.out()).toMatch(/ok: 13 records/);
