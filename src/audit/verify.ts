@@ -175,13 +175,16 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       // Keys only move forward, one epoch at a time (the appender never evolves past an epoch that sealed nothing); a
       // new seed starts at epoch 0. Whoever holds the sealing state of epoch c can seal as c or later, never earlier:
       // re-sealing an edited past onto older records shows as an epoch that goes back or jumps.
-      const kf = parseKeyField(rec.key)!;
-      const cur = { seed: keys.seedIndex(kf.seedId), epoch: kf.epoch, field: rec.key };
+      let cur: { seed: number; epoch: number; field: string } | null = lastKey;
+      if (!cur || cur.field !== rec.key) {
+        const kf = parseKeyField(rec.key)!; // parsed once per epoch: consecutive records share their key
+        cur = { seed: keys.seedIndex(kf.seedId), epoch: kf.epoch, field: rec.key };
+      }
       let why: string | null = null;
       if (lastKey) {
         if (cur.seed < lastKey.seed || (cur.seed === lastKey.seed && cur.epoch < lastKey.epoch)) why = `its key ${rec.key} is older than ${lastKey.field}, which sealed the record before it: keys never go back`;
         else if (cur.seed === lastKey.seed && cur.epoch > lastKey.epoch + 1) why = `its key ${rec.key} skips from epoch ${lastKey.epoch} to ${cur.epoch}: records sealed with a later sealing state were chained onto older ones`;
-        else if (cur.seed > lastKey.seed && cur.epoch !== 0) why = `it is the first record of seed ${kf.seedId} but is sealed at epoch ${cur.epoch}, not 0`;
+        else if (cur.seed > lastKey.seed && cur.epoch !== 0) why = `it is the first record of seed ${keys.seeds[cur.seed].id} but is sealed at epoch ${cur.epoch}, not 0`;
       } else if (prev === GENESIS && cur.epoch !== 0) {
         why = `the log's first record is sealed at epoch ${cur.epoch}, not 0: the records before it were removed and the chain restarted`;
       }
