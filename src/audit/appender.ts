@@ -209,15 +209,21 @@ export class AuditAppender {
     const next: SealState = { ...cur, epoch: cur.epoch + 1, key: evolveKey(cur.key), epochStart: this.#o.now().toISOString() };
     const file = this.#o.keyFile;
     const tmp = `${file}.tmp-${process.pid}`;
-    const fd = await F.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
     try {
-      await writeAll(F, fd, Buffer.from(sealStateText(next)), 0);
-      await F.fdatasync(fd);
-    } finally {
-      await F.close(fd);
+      const fd = await F.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+      try {
+        await writeAll(F, fd, Buffer.from(sealStateText(next)), 0);
+        await F.fdatasync(fd);
+      } finally {
+        await F.close(fd);
+      }
+      await F.rename(tmp, file);
+      await F.fsyncDir(path.dirname(file));
+    } catch (e) {
+      next.key.fill(0);
+      await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+      throw e; // the batch is refused (fail closed); the current key stays and the next batch tries again
     }
-    await F.rename(tmp, file);
-    await F.fsyncDir(path.dirname(file));
     this.#state = next;
     cur.key.fill(0);
     this.#epochCount = 0;

@@ -141,6 +141,34 @@ test('a batch that fails after the key evolved: the next records use the new epo
   expect(verify()).toMatchObject({ ok: true, records: 3 });
 });
 
+test('the evolved state cannot be written: the batch is refused (fail closed), nothing is sealed with an undurable key, the next batch evolves', async () => {
+  let failRename = false;
+  const f = {
+    ...nodeFs,
+    async rename(a: string, b: string) {
+      if (failRename && b === keyFile) throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      return nodeFs.rename(a, b);
+    },
+  };
+  const a = await AuditAppender.open({ file, keyFile, log: quiet(), epochRecords: 2, fs: f });
+  await a.append(write(0));
+  failRename = true;
+  await a.append(write(1)); // fills epoch 0; the evolution right after it fails quietly (no batch waiting)
+  await expect(a.append(write(2))).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE', message: expect.stringContaining('EIO') });
+  expect(loadSealState(keyFile).epoch).toBe(0);
+  expect(fs.readdirSync(path.dirname(keyFile)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  failRename = false;
+  await a.append(write(3));
+  await a.close();
+  expect(recs().map((r) => [r.requestId ?? r.event?.name, r.key.split('.')[1]])).toEqual([
+    ['r-0', '0'],
+    ['r-1', '0'],
+    ['r-3', '1'], // r-2 was refused, never written
+    ['audit-restored', '1'],
+  ]);
+  expect(verify()).toMatchObject({ ok: true, records: 4 });
+});
+
 describe('an attacker holding the current sealing state (a copy, as the front end user could take)', () => {
   let stolen: ReturnType<typeof loadSealState>;
   beforeEach(async () => {
