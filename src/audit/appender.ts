@@ -82,9 +82,7 @@ export class AuditAppender {
   private constructor(o: AppenderOptions) {
     this.file = o.file;
     this.#o = {
-      verifyKeyFile: defaultVerifyKeyFile(o.keyFile),
       maxBytes: DEFAULT_MAX_BYTES,
-      keepFiles: 0,
       maxBatch: DEFAULT_MAX_BATCH,
       host: os.hostname(),
       createKey: true,
@@ -92,6 +90,8 @@ export class AuditAppender {
       log: (m) => process.stderr.write(`virtgated: ${m}\n`),
       now: () => new Date(),
       ...o,
+      verifyKeyFile: o.verifyKeyFile ?? defaultVerifyKeyFile(o.keyFile), // (an explicit undefined means the default too)
+      keepFiles: o.keepFiles ?? 0,
     };
     this.#anchorFile = o.anchorFile ?? `${o.keyFile}.anchor`;
     this.#fs = this.#o.fs;
