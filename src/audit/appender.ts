@@ -1,30 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
-// The durable audit appender: JSON lines, hash chain + HMAC, group commit (one write + fdatasync per batch), fail-closed.
+// The durable audit appender: JSON lines, hash chain + forward-secure HMAC (keys.ts), group commit (one write + fdatasync
+// per batch), fail-closed, rotation with retention.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { VG_ERR_AUDIT_CORRUPT, VG_ERR_AUDIT_LOCKED, VG_ERR_AUDIT_UNAVAILABLE, VgError } from '../common/errors';
+import { VG_ERR_AUDIT_CORRUPT, VG_ERR_AUDIT_KEY, VG_ERR_AUDIT_LOCKED, VG_ERR_AUDIT_SEAL_STATE, VG_ERR_AUDIT_UNAVAILABLE, VgError } from '../common/errors';
 import { type AuditFs, firstLine, lastLine, lastNewlineEnd, logFiles, nodeFs, rotatedName, writeAll } from './fs-layer';
-import { type KeyRing, addKey, ensureKeys, loadKeys } from './keys';
+import { type SealState, defaultVerifyKeyFile, evolveKey, initAuditKeys, keyField, loadSealState, mayExist, parseKeyField, rotateSeed, sealStateText, stateKeyField } from './keys';
 import { type AuditInput, type AuditRecord, type EventField, GENESIS, checkShape, hmacHex, lineHash, sealRecord, splitMac } from './schema';
 
 export interface AppenderOptions {
   file: string; // the active log; rotated predecessors sit next to it as FILE.<firstSeq>
-  keyFile: string; // kept apart from the log (another directory, mode 0600)
+  keyFile: string; // the sealing state (keys.ts), kept apart from the log (another directory, mode 0600)
+  verifyKeyFile?: string; // the verification key: only created (first start) or appended to (rotateKey), never read. Default HOME/lib/audit-verify.key
   anchorFile?: string; // last durable {seq, hash}, MACed; detects a log cut short at a record boundary. Default keyFile + '.anchor'
   maxBytes?: number; // rotate once the active file reaches this size
+  keepFiles?: number; // rotated files kept; older ones are pruned (recorded first). 0 = keep all (default)
+  epochRecords?: number; // evolve the sealing key after this many records (default: the sealing state's)
+  epochSeconds?: number; // ... or once its epoch is this old and has sealed a record
   maxBatch?: number; // records per write + fdatasync
   host?: string;
-  createKey?: boolean; // create the key file when missing (default true)
+  createKey?: boolean; // create both keys when neither exists and there is no log (default true)
   fs?: AuditFs;
   log?: (msg: string) => void; // loud operator messages (fail-closed transitions)
   onDurable?: (line: string, rec: AuditRecord) => void; // called once a record is on disk (winston copy)
   now?: () => Date;
 }
 
+// What a caller learns once its record is durable: its seq and the SHA-256 of its line (the chain head it made).
 export interface Durable {
   seq: number;
-  hash: string; // lineHash of the record's line: what the next record's prev (and the helper's journal anchor) names
+  hash: string;
 }
 
 export interface AppenderStats {
@@ -46,13 +52,18 @@ const DEFAULT_MAX_BYTES = 64 * 1024 * 1024; // rotate at 64 MiB (verify of one f
 const DEFAULT_MAX_BATCH = 512; // bounds one write to a few hundred KiB
 const ANCHOR_BYTES = 256; // fixed-size slot rewritten in place
 const LOUD_EVERY_MS = 10_000; // repeat the "unavailable" message at most this often
+const PRUNED_EVENT = 'log-pruned';
 
 export class AuditAppender {
   readonly file: string;
-  readonly #o: Required<Omit<AppenderOptions, 'onDurable' | 'anchorFile'>> & Pick<AppenderOptions, 'onDurable'>;
+  readonly #o: Required<Omit<AppenderOptions, 'onDurable' | 'anchorFile' | 'epochRecords' | 'epochSeconds'>> & Pick<AppenderOptions, 'onDurable' | 'epochRecords' | 'epochSeconds'>;
   readonly #anchorFile: string;
   readonly #fs: AuditFs;
-  #keys: KeyRing;
+  #state!: SealState; // the current epoch's key; earlier ones are zeroed as soon as their successor is durable
+  #loaded = false;
+  #epochCount = 0; // records durable in the current epoch (set high at open when the epoch already sealed records)
+  #epochTimer: NodeJS.Timeout | null = null;
+  #prune: { event: EventField; files: string[] } | null = null; // files to delete once their log-pruned record is durable
   #fd = -1;
   #anchorFd = -1;
   #ident: { dev: number; ino: number } = { dev: 0, ino: 0 };
@@ -68,7 +79,7 @@ export class AuditAppender {
   #closed = false;
   #stats = { records: 0, batches: 0, refused: 0 };
 
-  private constructor(o: AppenderOptions, keys: KeyRing) {
+  private constructor(o: AppenderOptions) {
     this.file = o.file;
     this.#o = {
       maxBytes: DEFAULT_MAX_BYTES,
@@ -79,18 +90,18 @@ export class AuditAppender {
       log: (m) => process.stderr.write(`virtgated: ${m}\n`),
       now: () => new Date(),
       ...o,
+      verifyKeyFile: o.verifyKeyFile ?? defaultVerifyKeyFile(o.keyFile), // (an explicit undefined means the default too)
+      keepFiles: o.keepFiles ?? 0,
     };
     this.#anchorFile = o.anchorFile ?? `${o.keyFile}.anchor`;
     this.#fs = this.#o.fs;
-    this.#keys = keys;
   }
 
-  // Locks the log, loads (or creates) the key, recovers a torn tail and finds the chain head.
+  // Locks the log, loads (or, on a first start, creates) the keys, recovers a torn tail and finds the chain head.
   static async open(o: AppenderOptions): Promise<AuditAppender> {
-    const keys = o.createKey === false ? loadKeys(o.keyFile) : ensureKeys(o.keyFile);
     fs.mkdirSync(path.dirname(o.file), { recursive: true, mode: 0o750 });
     lock(o.file);
-    const a = new AuditAppender(o, keys);
+    const a = new AuditAppender(o);
     try {
       await a.#start();
     } catch (e) {
@@ -100,8 +111,30 @@ export class AuditAppender {
     return a;
   }
 
+  // Never starts a fresh chain over evidence that one existed: a log without its sealing state, or a sealing state
+  // without a log while the verification key exists (or cannot be checked: the front end may not look into HOME/lib).
+  #loadState(): void {
+    const o = this.#o;
+    if (!mayExist(o.keyFile)) {
+      const existing = logFiles(this.file).filter((f) => fs.statSync(f).size > 0);
+      if (existing.length) {
+        throw VG_ERR_AUDIT_SEAL_STATE(o.keyFile, `missing while the log ${existing[existing.length - 1]} exists: refusing to start a new chain over it (restore the file, or run 'virtgate audit init --force' as root to continue the log with a new seed)`);
+      }
+      if (mayExist(o.verifyKeyFile)) {
+        throw VG_ERR_AUDIT_SEAL_STATE(o.keyFile, `missing, but the verification key ${o.verifyKeyFile} exists or cannot be checked: a chain was set up here; run 'virtgate audit init --force' as root to start a new seed`);
+      }
+      if (!o.createKey) throw VG_ERR_AUDIT_KEY(o.keyFile, 'ENOENT');
+      initAuditKeys({ verifyKeyFile: o.verifyKeyFile, sealFile: o.keyFile, epochRecords: o.epochRecords, epochSeconds: o.epochSeconds });
+    }
+    this.#state = loadSealState(o.keyFile);
+    this.#loaded = true;
+    if (o.epochRecords) this.#state.epochRecords = o.epochRecords;
+    if (o.epochSeconds) this.#state.epochSeconds = o.epochSeconds;
+  }
+
   async #start(): Promise<void> {
     const F = this.#fs;
+    this.#loadState();
     this.#fd = await F.open(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     const st = await F.fstat(this.#fd);
     this.#ident = { dev: st.dev, ino: st.ino };
@@ -115,7 +148,7 @@ export class AuditAppender {
       size = good;
     }
     this.#size = size;
-    let head: { seq: number; hash: string } | null = null;
+    let head: { seq: number; hash: string; key: string } | null = null;
     if (size > 0) {
       head = await this.#tailOf(this.#fd, size, this.file);
       const first = await firstLine(F, this.#fd, size);
@@ -135,21 +168,69 @@ export class AuditAppender {
     }
     this.#anchorFd = await F.open(this.#anchorFile, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     const anchor = await this.#readAnchor();
+    const st0 = this.#state;
+    if (!head && !anchor && (st0.epoch > 0 || st0.previous.length > 0)) {
+      // The sealing state has evolved or rotated, so records were sealed; log and anchor are gone. Starting over would
+      // hide that: refuse, and let the operator decide (verify shows what is left).
+      throw VG_ERR_AUDIT_SEAL_STATE(this.#o.keyFile, `is at epoch ${st0.epoch} of seed ${st0.seedId} (records were sealed), but the log ${this.file} and its anchor are gone: refusing to start a fresh chain; run 'virtgate audit init --force' as root to start a new seed`);
+    }
     if (anchor && anchor.log === path.basename(this.file) && anchor.seq > (head?.seq ?? -1)) {
       // Records the anchor saw durable are gone (log deleted or cut while we were down): keep the evidence, continue the chain.
       this.#internal.push({ name: 'log-gap', detail: { missingFrom: (head?.seq ?? -1) + 1, missingTo: anchor.seq } });
-      head = { seq: anchor.seq, hash: anchor.hash };
+      head = { seq: anchor.seq, hash: anchor.hash, key: anchor.key };
     }
     if (head) {
       this.#seq = head.seq;
       this.#hash = head.hash;
+      // The current epoch already sealed records (in an earlier run): a new run starts a new epoch at its first batch.
+      if (head.key === stateKeyField(st0)) this.#epochCount = st0.epochRecords;
     }
     if (size === 0) this.#firstSeq = this.#seq + 1;
+    this.#epochTimer = setInterval(() => {
+      if (!this.#flushing && !this.#closed && this.#evolutionDue()) void this.#flush();
+    }, Math.min(st0.epochSeconds * 1000, 60_000));
+    this.#epochTimer.unref();
     if (this.#internal.length) await this.#flush().catch(() => undefined); // failure is logged; events stay queued
   }
 
+  // Every epochRecords records, or epochSeconds, whichever first; never an epoch that sealed nothing (verify relies on
+  // consecutive records being at most one epoch apart).
+  #evolutionDue(): boolean {
+    const s = this.#state;
+    if (this.#epochCount === 0) return false;
+    return this.#epochCount >= s.epochRecords || this.#o.now().getTime() - Date.parse(s.epochStart) >= s.epochSeconds * 1000;
+  }
+
+  // k(e+1) is made durable (tmp file, fsync, rename, fsync of the directory) before any record is sealed with it; only
+  // then is k(e) zeroed. A crash in between leaves the log at e and the state at e+1: the next record is e+1.
+  async #evolve(): Promise<void> {
+    const F = this.#fs;
+    const cur = this.#state;
+    const next: SealState = { ...cur, epoch: cur.epoch + 1, key: evolveKey(cur.key), epochStart: this.#o.now().toISOString() };
+    const file = this.#o.keyFile;
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      const fd = await F.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+      try {
+        await writeAll(F, fd, Buffer.from(sealStateText(next)), 0);
+        await F.fdatasync(fd);
+      } finally {
+        await F.close(fd);
+      }
+      await F.rename(tmp, file);
+      await F.fsyncDir(path.dirname(file));
+    } catch (e) {
+      next.key.fill(0);
+      await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+      throw e; // the batch is refused (fail closed); the current key stays and the next batch tries again
+    }
+    this.#state = next;
+    cur.key.fill(0);
+    this.#epochCount = 0;
+  }
+
   // Head of a file ending at `end`: its last line must be a well-formed, correctly sealed record.
-  async #tailOf(fd: number, end: number, file: string): Promise<{ seq: number; hash: string }> {
+  async #tailOf(fd: number, end: number, file: string): Promise<{ seq: number; hash: string; key: string }> {
     const ll = await lastLine(this.#fs, fd, end);
     if (!ll) throw VG_ERR_AUDIT_CORRUPT(file, 'no complete record');
     let rec: AuditRecord;
@@ -160,17 +241,29 @@ export class AuditAppender {
     }
     const shape = checkShape(rec);
     const parts = splitMac(ll.line);
-    const key = this.#keys.byId.get(rec.key);
-    if (shape || !parts || !key || hmacHex(key.key, parts.body) !== parts.mac) {
-      throw VG_ERR_AUDIT_CORRUPT(file, `last record (seq ${String(rec.seq)}) does not verify; run 'virtgate audit verify'`);
+    const k = shape ? null : parseKeyField(rec.key);
+    const bad = (): VgError => VG_ERR_AUDIT_CORRUPT(file, `last record (seq ${String(rec.seq)}) does not verify; run 'virtgate audit verify'`);
+    if (!parts || !k) throw bad();
+    const s = this.#state;
+    if (k.seedId === s.seedId) {
+      if (k.epoch > s.epoch) {
+        throw VG_ERR_AUDIT_SEAL_STATE(this.#o.keyFile, `is at epoch ${s.epoch}, but the log's last record (seq ${rec.seq}) was sealed at epoch ${k.epoch}: the sealing state was rolled back or replaced; refusing to start`);
+      }
+      // An earlier epoch (a crash between the state's evolution and the next batch) cannot be checked here: its key is gone.
+      if (k.epoch === s.epoch && hmacHex(s.key, parts.body) !== parts.mac) throw bad();
+    } else if (!s.previous.includes(k.seedId)) {
+      throw VG_ERR_AUDIT_SEAL_STATE(this.#o.keyFile, `does not know seed ${k.seedId}, which sealed the log's last record (seq ${rec.seq}): the sealing state was replaced; refusing to start`);
     }
-    return { seq: rec.seq, hash: lineHash(ll.line) };
+    return { seq: rec.seq, hash: lineHash(ll.line), key: rec.key };
   }
 
+  // The anchor only helps find a log-gap here: one sealed with an earlier key cannot be checked (verify does that).
   async #readAnchor(): Promise<Anchor | null> {
     const buf = Buffer.alloc(ANCHOR_BYTES);
     const n = await this.#fs.read(this.#anchorFd, buf, 0);
-    return parseAnchor(buf.subarray(0, n).toString('utf8'), this.#keys);
+    const cur = stateKeyField(this.#state);
+    const a = parseAnchor(buf.subarray(0, n).toString('utf8'), (f) => (f === cur ? this.#state.key : null));
+    return a;
   }
 
   // Resolves once the record is durable (written and fdatasync'ed); rejects with VG_ERR_AUDIT_UNAVAILABLE otherwise.
@@ -187,7 +280,7 @@ export class AuditAppender {
     if (this.#flushing) return this.#flushing;
     this.#flushing = (async () => {
       try {
-        while (this.#queue.length || this.#internal.length) {
+        while (this.#queue.length || this.#internal.length || this.#evolutionDue()) {
           const batch = this.#queue.splice(0, this.#o.maxBatch);
           const ok = await this.#commit(batch);
           if (!ok && !batch.length) break; // only internal events, still failing: retry with the next append
@@ -208,15 +301,18 @@ export class AuditAppender {
     let seq = this.#seq;
     let hash = this.#hash;
     try {
+      if (this.#evolutionDue()) await this.#evolve();
+      if (!batch.length && !internal.length) return true; // an idle epoch's evolution only
       await this.#ensureFile();
       const ts = this.#o.now().toISOString();
-      const key = this.#keys.current;
+      const st = this.#state;
+      const keyId = stateKeyField(st);
       for (const input of [...internal.map((event): AuditInput => ({ kind: 'event', event })), ...batch.map((p) => p.input)]) {
         seq += 1;
-        const line = sealRecord(input, { seq, ts, host: this.#o.host, keyId: key.id, key: key.key, prev: hash });
+        const line = sealRecord(input, { seq, ts, host: this.#o.host, keyId, key: st.key, prev: hash });
         hash = lineHash(line);
-        lines.push(line);
         hashes.push(hash);
+        lines.push(line);
         if (this.#o.onDurable) recs.push(JSON.parse(line) as AuditRecord);
       }
       const buf = Buffer.from(lines.join('\n') + '\n');
@@ -233,13 +329,15 @@ export class AuditAppender {
     }
     this.#seq = seq;
     this.#hash = hash;
+    this.#epochCount += lines.length;
     this.#internal.splice(0, internal.length);
     this.#stats.batches += 1;
     this.#stats.records += lines.length;
     if (this.#failure) this.#restored();
-    const first = lines.length - batch.length; // user records follow the internal ones
-    for (const [i, p] of batch.entries()) p.resolve({ seq: seq - batch.length + 1 + i, hash: hashes[first + i] });
+    const skip = internal.length; // user records follow the internal ones
+    for (const [i, p] of batch.entries()) p.resolve({ seq: seq - batch.length + 1 + i, hash: hashes[skip + i] });
     await this.#writeAnchor().catch((e: Error) => this.#o.log(`audit anchor not updated: ${e.message}`));
+    if (this.#prune && internal.includes(this.#prune.event)) await this.#deletePruned();
     if (this.#o.onDurable) {
       for (const [i, r] of recs.entries()) {
         try {
@@ -316,10 +414,11 @@ export class AuditAppender {
     this.#internal.push({ name: 'audit-restored', detail: { reason: f.reason, since: new Date(f.since).toISOString(), refused: f.refused } });
   }
 
+  // Sealed with the key of the batch just written, so the anchor and the record it names carry the same key field.
   async #writeAnchor(): Promise<void> {
-    const key = this.#keys.current;
-    const body = JSON.stringify({ log: path.basename(this.file), seq: this.#seq, hash: this.#hash, key: key.id });
-    const text = `${body.slice(0, -1)},"mac":"${hmacHex(key.key, 'anchor\0' + body)}"}`;
+    const st = this.#state;
+    const body = JSON.stringify({ log: path.basename(this.file), seq: this.#seq, hash: this.#hash, key: stateKeyField(st) });
+    const text = `${body.slice(0, -1)},"mac":"${hmacHex(st.key, 'anchor\0' + body)}"}`;
     const buf = Buffer.alloc(ANCHOR_BYTES, 0x20);
     buf.write(text);
     buf[ANCHOR_BYTES - 1] = 0x0a;
@@ -341,14 +440,64 @@ export class AuditAppender {
     this.#firstSeq = this.#seq + 1;
     await F.close(old).catch(() => undefined);
     this.#internal.push({ name: 'log-rotated', detail: { previous: path.basename(to), lastSeq: this.#seq } });
+    this.#planPrune();
   }
 
-  // New current key (old ones stay for verify); the rotation is itself a record, sealed with the new key.
+  // Retention: the oldest rotated files beyond keepFiles go, but only after a log-pruned record naming them (and the
+  // hash the first kept record chains to) is durable, so that verify of what is left still accounts for every seq.
+  #planPrune(): void {
+    const keep = this.#o.keepFiles;
+    if (keep <= 0 || this.#prune) return;
+    const rotated = logFiles(this.file).filter((f) => f !== this.file);
+    const excess = rotated.length - keep;
+    if (excess <= 0) return;
+    const gone = rotated.slice(0, excess);
+    const kept = rotated[excess];
+    let first: AuditRecord;
+    try {
+      first = JSON.parse(fs.readFileSync(kept, 'utf8').split('\n', 1)[0]) as AuditRecord;
+    } catch (e) {
+      this.#o.log(`audit log retention: cannot read ${kept} (${(e as Error).message}); nothing pruned`);
+      return;
+    }
+    const event: EventField = {
+      name: PRUNED_EVENT,
+      detail: { files: gone.map((f) => path.basename(f)).join(','), firstSeq: seqOfRotated(gone[0]), throughSeq: first.seq - 1, throughHash: first.prev },
+    };
+    this.#internal.push(event);
+    this.#prune = { event, files: gone };
+  }
+
+  async #deletePruned(): Promise<void> {
+    const p = this.#prune!;
+    this.#prune = null;
+    try {
+      for (const f of p.files) await fs.promises.rm(f, { force: true });
+      await this.#fs.fsyncDir(path.dirname(this.file));
+    } catch (e) {
+      this.#o.log(`audit log retention: ${(e as Error).message}`); // recorded as pruned; a leftover file still verifies
+    }
+  }
+
+  // A new seed (appended to the verification key: needs write access to it) and its sealing state; the rotation is
+  // itself a record, sealed with the new seed's epoch 0. The old key is zeroed.
   async rotateKey(): Promise<{ previous: string; current: string; seq: number }> {
-    const { ring, previous } = addKey(this.#o.keyFile);
-    this.#keys = ring;
-    const d = await this.append({ kind: 'event', event: { name: 'key-rotated', detail: { previous: previous.id, current: ring.current.id } } });
-    return { previous: previous.id, current: ring.current.id, seq: d.seq };
+    while (this.#flushing) await this.#flushing;
+    const prev = this.#state;
+    const next = rotateSeed(this.#o.verifyKeyFile, this.#o.keyFile, prev);
+    if (this.#o.epochRecords) next.epochRecords = this.#o.epochRecords;
+    if (this.#o.epochSeconds) next.epochSeconds = this.#o.epochSeconds;
+    this.#state = next;
+    this.#epochCount = 0;
+    const previous = keyField(prev.seedId, prev.epoch);
+    prev.key.fill(0);
+    const d = await this.append({ kind: 'event', event: { name: 'key-rotated', detail: { previous, current: next.seedId } } });
+    return { previous: prev.seedId, current: next.seedId, seq: d.seq };
+  }
+
+  // The sealing state's public part (no key): seed id, epoch, and how many records the epoch has sealed.
+  epoch(): { seedId: string; epoch: number; records: number } {
+    return { seedId: this.#state.seedId, epoch: this.#state.epoch, records: this.#epochCount };
   }
 
   get available(): boolean {
@@ -363,30 +512,38 @@ export class AuditAppender {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#epochTimer) clearInterval(this.#epochTimer);
     while (this.#flushing) await this.#flushing;
     if (this.#fd >= 0) await this.#fs.close(this.#fd).catch(() => undefined);
     if (this.#anchorFd >= 0) await this.#fs.close(this.#anchorFd).catch(() => undefined);
+    if (this.#loaded) this.#state.key.fill(0);
     unlock(this.file);
   }
 }
+
+const seqOfRotated = (f: string): number => Number(f.slice(-12));
 
 // The anchor names its log by base name, so one key file can serve several logs without confusing them.
 export interface Anchor {
   log: string;
   seq: number;
   hash: string;
+  key: string; // key field (seedId.epoch) it was sealed with: that of the record it names
+  verified: boolean; // false: sealed with a key `keyFor` does not know (not checked)
 }
 
-export function parseAnchor(text: string, keys: KeyRing): Anchor | null {
+// null: not an anchor, or its MAC does not match a key `keyFor` knows.
+export function parseAnchor(text: string, keyFor: (field: string) => Buffer | null): Anchor | null {
   const t = text.trim();
   if (!t) return null;
   const parts = splitMac(t);
   if (!parts) return null;
   try {
-    const o = JSON.parse(parts.body) as Anchor & { key: string };
-    const k = keys.byId.get(o.key);
-    if (!k || hmacHex(k.key, 'anchor\0' + parts.body) !== parts.mac) return null;
-    return { log: o.log, seq: o.seq, hash: o.hash };
+    const o = JSON.parse(parts.body) as Omit<Anchor, 'verified'>;
+    if (typeof o.log !== 'string' || !Number.isSafeInteger(o.seq) || typeof o.hash !== 'string' || typeof o.key !== 'string') return null;
+    const k = keyFor(o.key);
+    if (k && hmacHex(k, 'anchor\0' + parts.body) !== parts.mac) return null;
+    return { log: o.log, seq: o.seq, hash: o.hash, key: o.key, verified: k !== null };
   } catch {
     return null;
   }

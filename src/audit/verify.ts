@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// Offline verification of the audit chain across rotated files: names the first record edited, deleted, inserted, reordered or cut off.
+// Offline verification of the audit chain across rotated files: names the first record edited, deleted, inserted,
+// reordered, forged with a later sealing key, or cut off.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseAnchor } from './appender';
-import type { KeyRing } from './keys';
+import { type VerifyKey, parseKeyField } from './keys';
 import { type AuditRecord, GENESIS, checkShape, hmacHex, lineHash, splitMac } from './schema';
 
-export type ProblemKind = 'edited' | 'deleted' | 'inserted' | 'reordered' | 'truncated' | 'unanchored';
+// forged: sealed with a key the chain could not have used there (an unknown seed, an epoch going back or skipping
+// ahead): what someone holding a later sealing state, but not the verification key, can produce.
+export type ProblemKind = 'edited' | 'deleted' | 'inserted' | 'reordered' | 'truncated' | 'unanchored' | 'forged';
 
 export interface Problem {
   kind: ProblemKind;
@@ -23,13 +26,15 @@ export interface VerifyResult {
   lastSeq: number;
   files: string[];
   macChecked: boolean;
+  anchorChecked: boolean;
+  prunedThrough: { seq: number; recordSeq: number } | null; // the log starts after seq `seq`, as the log-pruned record `recordSeq` says
   problem: Problem | null;
   ms: number;
 }
 
 export interface VerifyOptions {
-  keys: KeyRing | null; // null: chain only (who holds no key can still check the hashes)
-  anchor?: string | null; // anchor file: catches a log cut short at a record boundary
+  keys: VerifyKey | null; // null: chain only (who holds no key can still check the hashes)
+  anchor?: string | null; // anchor file: catches a log cut short at a record boundary; a missing anchor is a problem
   allowPartial?: boolean; // the first file may start mid-chain (older files archived elsewhere)
 }
 
@@ -78,19 +83,35 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
   entries.forEach((e, i) => {
     if (e.rec && !e.bad && !bySeq.has(e.rec.seq)) bySeq.set(e.rec.seq, i);
   });
+  let prunedThrough: VerifyResult['prunedThrough'] = null;
+  const anchorChecked = !!opts.anchor && keys !== null;
   const result = (problem: Problem | null, records: number, firstSeq: number, lastSeq: number) => ({
     ok: problem === null,
     records,
     firstSeq,
     lastSeq,
     macChecked: keys !== null,
+    anchorChecked,
+    prunedThrough,
     problem,
   });
-  if (!entries.length) return result(null, 0, -1, -1);
+  if (!entries.length) return result(checkAnchor(opts, null, bySeq, entries, -1), 0, -1, -1);
   const start = entries[0].rec?.seq ?? 0;
   let expected = opts.allowPartial ? start : 0;
   let prev: string | null = opts.allowPartial && start !== 0 ? null : GENESIS; // null: accept whatever the first record chains to
+  if (start > 0 && !opts.allowPartial) {
+    // Retention pruned the oldest files: a log-pruned record among those kept says so and names the hash the first
+    // kept record chains to. The walk below checks that record's MAC like any other.
+    const first = entries[0].rec!;
+    const pr = entries.find((e) => e.rec?.kind === 'event' && e.rec.event?.name === 'log-pruned' && e.rec.event.detail?.throughSeq === start - 1 && e.rec.event.detail.throughHash === first.prev);
+    if (pr) {
+      expected = start;
+      prev = first.prev;
+      prunedThrough = { seq: start - 1, recordSeq: pr.rec!.seq };
+    }
+  }
   let lastSeq = -1;
+  let lastKey: { seed: number; epoch: number; field: string } | null = null;
   const at = (e: Entry) => `${e.file}:${e.line}`;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
@@ -105,8 +126,13 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
     }
     if (keys) {
       const parts = splitMac(e.text);
-      const k = keys.byId.get(rec.key);
-      if (!parts || !k || hmacHex(k.key, parts.body) !== parts.mac) {
+      const k = keys.keyFor(rec.key);
+      if (!k && parts) {
+        const seeded = parseKeyField(rec.key);
+        const why = seeded ? `seed ${seeded.seedId} is not in the verification key ${keys.file}` : `'${rec.key}' is not a forward-secure key (seed.epoch)`;
+        return result({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} was sealed with a key the verification key does not give (${why}): forged` }, i, start, lastSeq);
+      }
+      if (!parts || !k || hmacHex(k, parts.body) !== parts.mac) {
         // If the record after it chains to the record before it, this one was slipped in; otherwise it was changed.
         const next = entries[i + 1]?.rec;
         const inserted = next !== undefined && next !== null && prev !== null && next.prev === prev;
@@ -136,7 +162,8 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
         p = { kind: 'reordered', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is out of order: seq ${expected} comes later, at ${at(entries[later])} (records reordered)` };
       } else {
         const range = rec.seq - 1 === expected ? `seq ${expected} is` : `seqs ${expected}..${rec.seq - 1} are`;
-        p = { kind: 'deleted', file: e.file, line: e.line, seq: expected, message: `${at(e)}: record ${range} missing before seq ${rec.seq} (deleted)` };
+        const why = i === 0 ? '; no log-pruned record accounts for them' : '';
+        p = { kind: 'deleted', file: e.file, line: e.line, seq: expected, message: `${at(e)}: record ${range} missing before seq ${rec.seq} (deleted${why})` };
       }
       return result(p, i, start, lastSeq);
     }
@@ -144,34 +171,66 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       const msg = prev === GENESIS && rec.seq === 0 ? 'the first record does not start the chain' : `record seq ${rec.seq} does not chain to the record before it (that record was changed or replaced)`;
       return result({ kind: 'edited', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: ${msg}` }, i, start, lastSeq);
     }
+    if (keys) {
+      // Keys only move forward, one epoch at a time (the appender never evolves past an epoch that sealed nothing); a
+      // new seed starts at epoch 0. Whoever holds the sealing state of epoch c can seal as c or later, never earlier:
+      // re-sealing an edited past onto older records shows as an epoch that goes back or jumps.
+      let cur: { seed: number; epoch: number; field: string } | null = lastKey;
+      if (!cur || cur.field !== rec.key) {
+        const kf = parseKeyField(rec.key)!; // parsed once per epoch: consecutive records share their key
+        cur = { seed: keys.seedIndex(kf.seedId), epoch: kf.epoch, field: rec.key };
+      }
+      let why: string | null = null;
+      if (lastKey) {
+        if (cur.seed < lastKey.seed || (cur.seed === lastKey.seed && cur.epoch < lastKey.epoch)) why = `its key ${rec.key} is older than ${lastKey.field}, which sealed the record before it: keys never go back`;
+        else if (cur.seed === lastKey.seed && cur.epoch > lastKey.epoch + 1) why = `its key ${rec.key} skips from epoch ${lastKey.epoch} to ${cur.epoch}: records sealed with a later sealing state were chained onto older ones`;
+        else if (cur.seed > lastKey.seed && cur.epoch !== 0) why = `it is the first record of seed ${keys.seeds[cur.seed].id} but is sealed at epoch ${cur.epoch}, not 0`;
+      } else if (prev === GENESIS && cur.epoch !== 0) {
+        why = `the log's first record is sealed at epoch ${cur.epoch}, not 0: the records before it were removed and the chain restarted`;
+      }
+      if (why) return result({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` }, i, start, lastSeq);
+      lastKey = cur;
+    }
     prev = lineHash(e.text);
     lastSeq = rec.seq;
     expected = rec.seq + 1;
   }
-  if (opts.anchor && keys) {
-    let text = '';
-    try {
-      text = fs.readFileSync(opts.anchor, 'utf8');
-    } catch {
-      // no anchor yet
-    }
-    const last = entries[entries.length - 1];
-    const parsed = text ? parseAnchor(text, keys) : null;
-    const a = parsed && parsed.log === path.basename(last.file).replace(/\.\d{12}$/, '') ? parsed : null; // another log's anchor says nothing here
-    if (text && !a) {
-      return result({ kind: 'unanchored', file: opts.anchor, line: 0, message: `${opts.anchor}: anchor does not verify (edited)` }, entries.length, start, lastSeq);
-    }
-    if (a && a.seq > lastSeq) {
-      const range = a.seq === lastSeq + 1 ? `seq ${a.seq} is` : `seqs ${lastSeq + 1}..${a.seq} are`;
-      return result({ kind: 'truncated', file: last.file, line: last.line + 1, seq: lastSeq + 1, message: `${last.file}: log ends at seq ${lastSeq} but the anchor saw seq ${a.seq} durable: ${range} cut off (truncated)` }, entries.length, start, lastSeq);
-    }
-    const idx = a ? bySeq.get(a.seq) : undefined;
-    if (a && idx !== undefined && lineHash(entries[idx].text) !== a.hash) {
-      const e = entries[idx];
-      return result({ kind: 'edited', file: e.file, line: e.line, seq: a.seq, message: `${at(e)}: record seq ${a.seq} differs from the one the anchor saw durable (log rewritten)` }, entries.length, start, lastSeq);
-    }
+  return result(checkAnchor(opts, keys, bySeq, entries, lastSeq), entries.length, start, lastSeq);
+}
+
+// The anchor (rewritten after every batch) must exist, verify, name this log, and name a record that is present, with
+// that record's hash and key; a record it saw durable that is gone means the log was cut short.
+function checkAnchor(opts: VerifyOptions, keys: VerifyKey | null, bySeq: Map<number, number>, entries: Entry[], lastSeq: number): Problem | null {
+  if (!opts.anchor || !keys) return null;
+  const at = (e: Entry) => `${e.file}:${e.line}`;
+  const unanchored = (message: string): Problem => ({ kind: 'unanchored', file: opts.anchor!, line: 0, message: `${opts.anchor}: ${message}` });
+  let text: string;
+  try {
+    text = fs.readFileSync(opts.anchor, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    return unanchored(`anchor ${code === 'ENOENT' ? 'missing' : `unreadable (${code})`}: records cut off the end of the log could not be detected (deleted with the log? use --no-anchor only for archived copies)`);
   }
-  return result(null, entries.length, start, lastSeq);
+  const last = entries[entries.length - 1] as Entry | undefined;
+  if (!text.trim()) {
+    return last ? unanchored(`anchor is empty but the log holds records up to seq ${lastSeq} (anchor wiped)`) : null;
+  }
+  const a = parseAnchor(text, (f) => keys.keyFor(f));
+  if (!a || !a.verified) return unanchored(`anchor does not verify (${a ? `unknown key ${a.key}` : 'edited'})`);
+  if (!last) return { kind: 'truncated', file: opts.anchor, line: 0, seq: 0, message: `${opts.anchor}: the log is empty but the anchor saw seq ${a.seq} durable: seqs 0..${a.seq} are cut off (truncated)` };
+  const logName = path.basename(last.file).replace(/\.\d{12}$/, '');
+  if (a.log !== logName) return unanchored(`anchor belongs to log ${a.log}, not ${logName}`);
+  if (a.seq > lastSeq) {
+    const range = a.seq === lastSeq + 1 ? `seq ${a.seq} is` : `seqs ${lastSeq + 1}..${a.seq} are`;
+    return { kind: 'truncated', file: last.file, line: last.line + 1, seq: lastSeq + 1, message: `${last.file}: log ends at seq ${lastSeq} but the anchor saw seq ${a.seq} durable: ${range} cut off (truncated)` };
+  }
+  const idx = bySeq.get(a.seq);
+  if (idx !== undefined) {
+    const e = entries[idx];
+    if (lineHash(e.text) !== a.hash) return { kind: 'edited', file: e.file, line: e.line, seq: a.seq, message: `${at(e)}: record seq ${a.seq} differs from the one the anchor saw durable (log rewritten)` };
+    if (e.rec!.key !== a.key) return { kind: 'forged', file: opts.anchor, line: 0, seq: a.seq, message: `${opts.anchor}: anchor sealed with key ${a.key}, but record seq ${a.seq} with ${e.rec!.key}: forged with a later sealing state` };
+  }
+  return null;
 }
 
 // All complete, parseable records of the given files, in order (query and cross-check read through this).

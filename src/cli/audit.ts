@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// `virtgate audit verify|query|rotate-key`: offline tools over the audit log files (no daemon connection).
+// `virtgate audit verify|query|init|rotate-key`: offline tools over the audit log files (no daemon connection).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import { AuditAppender } from '../audit/appender';
 import { crossCheck, readSealedRecords } from '../audit/cross-check';
 import { logFiles } from '../audit/fs-layer';
 import { readJournal } from '../audit/journal';
-import { type KeyRing, loadKeys } from '../audit/keys';
+import { type VerifyKey, initAuditKeys, loadVerifyKey } from '../audit/keys';
 import { FORMATS, type Format, OUTCOMES, type QueryFilter, formatRecords, parseTime, query } from '../audit/query';
 import { readRecords, verifyFiles } from '../audit/verify';
 
@@ -17,30 +17,38 @@ export interface AuditIo {
   env: NodeJS.ProcessEnv;
 }
 
-// Where `virtgate start --home DIR` keeps audit state: the key in its own directory, apart from the log.
-export function auditPaths(home: string): { log: string; keyFile: string; journal: string } {
+// Where `virtgate start --home DIR` keeps audit state: the sealing state in its own directory, apart from the log; the
+// verification key in the root helper's state directory, out of the front end's reach when set up as root.
+export function auditPaths(home: string): { log: string; keyFile: string; verifyKey: string; journal: string } {
   return {
     log: path.join(home, 'log', 'audit.log'),
     keyFile: path.join(home, 'keys', 'audit.key'),
+    verifyKey: path.join(home, 'lib', 'audit-verify.key'),
     journal: path.join(home, 'lib', 'helper-journal.log'), // the helper's state dir: not writable by the front end
   };
 }
 
 export const AUDIT_USAGE = `usage: virtgate audit COMMAND [OPTIONS]
-  verify [--key FILE] [--no-anchor] [--allow-partial] [--cross-check HELPER_JOURNAL] [FILE...]
-      check the chain and MACs of FILE and its rotated predecessors (FILE.<seq>); names the first bad record
+  verify [--verify-key FILE] [--key FILE] [--no-anchor] [--allow-partial] [--cross-check HELPER_JOURNAL] [FILE...]
+      check the chain, forward-secure MACs and anchor (KEY.anchor) of FILE and its rotated predecessors
+      (FILE.<seq>); names the first bad record. A missing verification key or anchor is a failure;
+      --no-anchor is for archived copies
   query [--user U] [--tenant T] [--vm NAME|UUID] [--since TIME] [--until TIME]
         [--outcome success|error|denied|allowed] [--kind K] [--format table|json|csv] [FILE...]
       TIME is RFC 3339 (2026-01-02T10:00:00Z, 2026-01-02) or relative (15m, 2h, 7d)
-  rotate-key [--key FILE] [--log FILE]
-      add a new HMAC key and record the rotation in the log (not while the daemon holds the log)
+  init [--force] [--owner UID:GID] [--key FILE] [--verify-key FILE]
+      create the verification key and the sealing state (as root, before the front end first starts;
+      --owner: the front end's user, who gets the sealing state); --force adds a new seed to existing keys
+  rotate-key [--key FILE] [--verify-key FILE] [--log FILE]
+      add a new seed (needs write access to the verification key) and record the rotation in the log
+      (not while the daemon holds the log)
 common: --home DIR (default $VIRTGATE_HOME, else ./.virtgate): FILE defaults to HOME/log/audit.log,
-        the key to HOME/keys/audit.key
+        the sealing state (--key) to HOME/keys/audit.key, the verification key to HOME/lib/audit-verify.key
 exit status: 0 ok, 1 verification failed or problems found, 2 usage
 `;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-const COMMON: Options = { home: { type: 'string' }, key: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+const COMMON: Options = { home: { type: 'string' }, key: { type: 'string' }, 'verify-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } };
 const SPECS: Record<string, Options> = {
   verify: { ...COMMON, 'no-anchor': { type: 'boolean' }, 'allow-partial': { type: 'boolean' }, 'cross-check': { type: 'string' } },
   query: {
@@ -55,6 +63,7 @@ const SPECS: Record<string, Options> = {
     format: { type: 'string' },
   },
   'rotate-key': { ...COMMON, log: { type: 'string' } },
+  init: { ...COMMON, force: { type: 'boolean' }, owner: { type: 'string' } },
 };
 
 class Usage extends Error {}
@@ -85,11 +94,13 @@ export async function auditMain(argv: string[], io: AuditIo): Promise<number> {
     }
     const home = path.resolve(str(values.home) ?? io.env.VIRTGATE_HOME ?? '.virtgate');
     const paths = auditPaths(home);
-    const keyFile = str(values.key) ?? paths.keyFile;
+    const keyFile = path.resolve(str(values.key) ?? paths.keyFile);
+    const verifyKey = path.resolve(str(values['verify-key']) ?? paths.verifyKey);
+    if (cmd === 'init') return init(keyFile, verifyKey, values, positionals, io);
+    if (cmd === 'rotate-key') return await rotateKey(str(values.log) ?? positionals[0] ?? paths.log, keyFile, verifyKey, io);
     const files = expand(positionals.length ? positionals : [paths.log]);
-    if (cmd === 'verify') return verify(files, keyFile, values, io);
-    if (cmd === 'query') return runQuery(files, values, io);
-    return await rotateKey(str(values.log) ?? positionals[0] ?? paths.log, keyFile, io);
+    if (cmd === 'verify') return verify(files, keyFile, verifyKey, values, io);
+    return runQuery(files, values, io);
   } catch (e) {
     if (e instanceof Usage) {
       io.stderr(`error: ${e.message}\n${AUDIT_USAGE}`);
@@ -115,17 +126,21 @@ function expand(args: string[]): string[] {
   return [...out];
 }
 
-function verify(files: string[], keyFile: string, v: Record<string, unknown>, io: AuditIo): number {
-  let keys: KeyRing | null = null;
+function verify(files: string[], keyFile: string, verifyKey: string, v: Record<string, unknown>, io: AuditIo): number {
+  let keys: VerifyKey;
   try {
-    keys = loadKeys(keyFile);
+    keys = loadVerifyKey(verifyKey);
   } catch (e) {
-    io.stderr(`warning: ${(e as Error).message}: MACs and the anchor not checked, only the hash chain\n`);
+    // Without it nothing tells a genuine log from one re-sealed by whoever holds the front end's sealing state.
+    io.stdout(`FAILED (verification key): ${(e as Error).message}: cannot check the MACs (the verification key is root's: run as root, or give --verify-key FILE)\n`);
+    return 1;
   }
   const r = verifyFiles(files, { keys, anchor: v['no-anchor'] ? null : `${keyFile}.anchor`, allowPartial: v['allow-partial'] === true });
   let rc = 0;
   if (r.ok) {
-    io.stdout(`ok: ${r.records} records, seq ${r.firstSeq}..${r.lastSeq}, ${r.files.length} file(s), ${r.macChecked ? 'chain and MACs' : 'chain only'} verified in ${r.ms.toFixed(0)} ms\n`);
+    io.stdout(`ok: ${r.records} records, seq ${r.firstSeq}..${r.lastSeq}, ${r.files.length} file(s), chain and MACs verified in ${r.ms.toFixed(0)} ms\n`);
+    if (r.prunedThrough) io.stdout(`  seqs 0..${r.prunedThrough.seq} were pruned by retention (log-pruned record seq ${r.prunedThrough.recordSeq})\n`);
+    if (!r.anchorChecked) io.stdout('  anchor not checked (--no-anchor): records cut off the end would not be seen\n');
   } else {
     io.stdout(`FAILED (${r.problem!.kind}): ${r.problem!.message}\n`);
     io.stdout(`  ${r.records} records verified before it, seq ${r.firstSeq}..${r.lastSeq}\n`);
@@ -166,11 +181,25 @@ function runQuery(files: string[], v: Record<string, unknown>, io: AuditIo): num
   return 0;
 }
 
-async function rotateKey(log: string, keyFile: string, io: AuditIo): Promise<number> {
-  const a = await AuditAppender.open({ file: path.resolve(log), keyFile, createKey: false, log: (m) => io.stderr(`${m}\n`) });
+function init(keyFile: string, verifyKey: string, v: Record<string, unknown>, positionals: string[], io: AuditIo): number {
+  if (positionals.length) throw new Usage(`audit init: unexpected argument '${positionals[0]}'`);
+  const o = str(v.owner);
+  let owner: { uid: number; gid: number } | undefined;
+  if (o !== undefined) {
+    const m = /^(\d+)(?::(\d+))?$/.exec(o);
+    if (!m) throw new Usage(`audit init: --owner must be UID or UID:GID, got '${o}'`);
+    owner = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+  }
+  const r = initAuditKeys({ verifyKeyFile: verifyKey, sealFile: keyFile, owner, force: v.force === true });
+  io.stdout(`audit keys: seed ${r.seedId}${r.previous.length ? ` (added after ${r.previous.length} older seed(s))` : ''}\n  verification key: ${verifyKey} (keep it from the front end's user)\n  sealing state:    ${keyFile}\n`);
+  return 0;
+}
+
+async function rotateKey(log: string, keyFile: string, verifyKey: string, io: AuditIo): Promise<number> {
+  const a = await AuditAppender.open({ file: path.resolve(log), keyFile, verifyKeyFile: verifyKey, createKey: false, log: (m) => io.stderr(`${m}\n`) });
   try {
     const r = await a.rotateKey();
-    io.stdout(`audit key rotated: ${r.previous} -> ${r.current} (recorded as seq ${r.seq}); keep ${keyFile} for verify\n`);
+    io.stdout(`audit key rotated: seed ${r.previous} -> ${r.current} (recorded as seq ${r.seq}); ${verifyKey} keeps both for verify\n`);
   } finally {
     await a.close();
   }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClientFiles, ServerFiles, initCa, issueClient, issueServer } from '../pki/pki';
+import { initAuditKeys } from '../audit/keys';
 import { auditPaths } from './audit';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin');
@@ -77,6 +78,12 @@ export async function main(argv: string[]): Promise<number> {
   const allowUid = String(frontUid ?? process.getuid?.() ?? 0);
   const pki = path.join(home, 'pki');
   ensureDevPki(pki);
+  // Forward-secure audit keys are made here, by whoever starts the daemon (root in production), before the front end
+  // runs: the verification key stays in HOME/lib, out of the front end's reach; only the sealing state is handed over.
+  const ap = auditPaths(home);
+  if (!fs.existsSync(ap.verifyKey) && !fs.existsSync(ap.keyFile) && !fs.existsSync(ap.log)) {
+    initAuditKeys({ verifyKeyFile: ap.verifyKey, sealFile: ap.keyFile, owner: frontUid !== undefined ? { uid: frontUid, gid: frontUid } : undefined });
+  }
   if (frontUid !== undefined) {
     // The front end reads its own key; the CA key stays root's.
     for (const p of [path.dirname(path.join(pki, 'server', ServerFiles.key)), path.join(pki, 'server', ServerFiles.key)]) fs.chownSync(p, frontUid, frontUid);

@@ -48,7 +48,12 @@ export const DEFAULTS = {
   policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
   audit: true, // durable audit trail of every write, denial and login; false only for measurements (writes then go unrecorded)
   auditLog: '', // the audit log (rotated files sit next to it); '' = HOME/log/audit.log
-  auditKey: '', // its HMAC key, kept apart from the log (mode 0600; anchor at KEY.anchor); '' = HOME/keys/audit.key
+  auditKey: '', // the front end's forward-secure sealing state, apart from the log (mode 0600; anchor at KEY.anchor); '' = HOME/keys/audit.key
+  auditVerifyKey: '', // the verification key (seeds), out of the front end's reach when set up as root; '' = HOME/lib/audit-verify.key
+  auditEpochRecords: 1000, // the sealing key evolves (and the old one is erased) after this many records...
+  auditEpochSeconds: 900, // ...or after this many seconds of an epoch that sealed a record, whichever first
+  auditMaxBytes: 64 * 1024 * 1024, // rotate the audit log at this size (rotated files are FILE.<first seq>)
+  auditKeepFiles: 10, // rotated audit files kept; older ones are pruned after a log-pruned record; 0 = keep all
   auditCopy: '', // also copy each record to 'console' (stderr, journald under systemd), 'syslog' (logger(1)) or 'console,syslog'; '' = none
 } as const;
 
@@ -74,6 +79,10 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   authLockoutFailures: [0, 1000],
   authLockoutWindow: [1, 30 * 86400],
   authLockoutDuration: [0, 366 * 86400],
+  auditEpochRecords: [1, 1_000_000_000],
+  auditEpochSeconds: [1, 7 * 24 * 3600],
+  auditMaxBytes: [64 * 1024, 1024 * 1024 * 1024 * 1024],
+  auditKeepFiles: [0, 1_000_000],
 };
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
@@ -113,6 +122,7 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) throw VG_ERR_CONFIG_INVALID('authDelayMaxMs', 'must not be below authDelayBaseMs');
   out.auditLog ||= path.join(home, 'log', 'audit.log');
   out.auditKey ||= path.join(home, 'keys', 'audit.key');
+  out.auditVerifyKey ||= path.join(home, 'lib', 'audit-verify.key');
   for (const t of (out.auditCopy as string).split(',').filter(Boolean)) {
     if (t !== 'console' && t !== 'syslog') throw VG_ERR_CONFIG_INVALID('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
   }

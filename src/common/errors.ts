@@ -150,6 +150,7 @@ export const VG_ERR_AUDIT_START = defineError('VG_ERR_AUDIT_START', 'audit log %
 export const VG_ERR_AUDIT_CORRUPT = defineError('VG_ERR_AUDIT_CORRUPT', 'audit log %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_KEY = defineError('VG_ERR_AUDIT_KEY', 'audit key %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_LOCKED = defineError('VG_ERR_AUDIT_LOCKED', 'audit log %s is in use by process %d', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_AUDIT_SEAL_STATE = defineError('VG_ERR_AUDIT_SEAL_STATE', 'audit sealing state %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 
 // Sandbox (start-up only: the daemon refuses to run half-sandboxed; never shown to a client).
 export const VG_ERR_SANDBOX_SECCOMP = defineError('VG_ERR_SANDBOX_SECCOMP', 'seccomp: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });

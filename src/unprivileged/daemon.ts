@@ -104,7 +104,17 @@ export class Daemon {
       const targets = c.auditCopy.split(',').filter(Boolean) as CopyTarget[];
       let trail: FileAuditTrail;
       try {
-        trail = await FileAuditTrail.open({ file: c.auditLog, keyFile: c.auditKey, log: this.#log, copy: targets.length ? createAuditCopy({ targets }) : undefined });
+        trail = await FileAuditTrail.open({
+          file: c.auditLog,
+          keyFile: c.auditKey,
+          verifyKeyFile: c.auditVerifyKey,
+          epochRecords: c.auditEpochRecords,
+          epochSeconds: c.auditEpochSeconds,
+          maxBytes: c.auditMaxBytes,
+          keepFiles: c.auditKeepFiles,
+          log: this.#log,
+          copy: targets.length ? createAuditCopy({ targets }) : undefined,
+        });
       } catch (e) {
         throw VG_ERR_AUDIT_START(c.auditLog, (e as Error).message);
       }

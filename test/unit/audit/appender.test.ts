@@ -3,19 +3,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditAppender } from '../../../src/audit/appender';
-import { loadKeys } from '../../../src/audit/keys';
+import { loadVerifyKey } from '../../../src/audit/keys';
 import { verifyFiles } from '../../../src/audit/verify';
 import { countingFs, lines, quiet, tempDir, write } from './helpers';
 
 let dir: string;
 let file: string;
 let keyFile: string;
-const verify = () => verifyFiles([file], { keys: loadKeys(keyFile), anchor: `${keyFile}.anchor` });
+let verifyKeyFile: string;
+const verify = () => verifyFiles([file], { keys: loadVerifyKey(verifyKeyFile), anchor: `${keyFile}.anchor` });
 
 beforeEach(() => {
   dir = tempDir();
   file = path.join(dir, 'log', 'audit.log');
   keyFile = path.join(dir, 'keys', 'audit.key');
+  verifyKeyFile = path.join(dir, 'lib', 'audit-verify.key');
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -226,7 +228,7 @@ const canMount = process.getuid?.() === 0;
     await a.close();
     const recs = lines(logFile).map((l) => JSON.parse(l));
     expect(recs.map((r) => r.requestId ?? r.event?.name)).toEqual(['r-0', 'r-20', 'audit-restored']);
-    expect(verifyFiles([logFile], { keys: loadKeys(keyFile), anchor: `${keyFile}.anchor` })).toMatchObject({ ok: true, records: 3 });
+    expect(verifyFiles([logFile], { keys: loadVerifyKey(verifyKeyFile), anchor: `${keyFile}.anchor` })).toMatchObject({ ok: true, records: 3 });
   });
 });
 if (!canMount) {

@@ -268,7 +268,7 @@ describe('cross-check binds each executed write to its intent: operation, object
     expect(check().join('\n')).toMatch(/ends at seq 4 but the helper anchored seq 6 \(audit log truncated or replaced\)/);
     // Replaced by a fresh log.
     fs.rmSync(file);
-    const trail = await FileAuditTrail.open({ file, keyFile: path.join(dir, 'k2', 'key'), log: quiet() });
+    const trail = await FileAuditTrail.open({ file, keyFile: path.join(dir, 'k2', 'key'), verifyKeyFile: path.join(dir, 'k2', 'verify'), log: quiet() }); // the attacker's own seed
     await new AuditHook(trail).event('daemon-start');
     await trail.close();
     expect(check().length).toBeGreaterThanOrEqual(5);

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditAppender } from '../../../src/audit/appender';
-import { loadKeys } from '../../../src/audit/keys';
+import { initAuditKeys, loadVerifyKey } from '../../../src/audit/keys';
 import { sealRecord, lineHash } from '../../../src/audit/schema';
 import { verifyFiles } from '../../../src/audit/verify';
 import { lines, quiet, tempDir, write } from './helpers';
@@ -11,6 +11,7 @@ import { lines, quiet, tempDir, write } from './helpers';
 let dir: string;
 let file: string;
 let keyFile: string;
+let verifyKeyFile: string;
 
 async function makeLog(n: number, opts: { maxBytes?: number } = {}): Promise<void> {
   const a = await AuditAppender.open({ file, keyFile, log: quiet(), ...opts });
@@ -18,13 +19,14 @@ async function makeLog(n: number, opts: { maxBytes?: number } = {}): Promise<voi
   await a.close();
 }
 
-const verify = (files = [file], anchor: string | null = `${keyFile}.anchor`) => verifyFiles(files, { keys: loadKeys(keyFile), anchor });
+const verify = (files = [file], anchor: string | null = `${keyFile}.anchor`) => verifyFiles(files, { keys: loadVerifyKey(verifyKeyFile), anchor });
 const rewrite = (ls: string[]) => fs.writeFileSync(file, ls.map((l) => l + '\n').join(''));
 
 beforeEach(async () => {
   dir = tempDir();
   file = path.join(dir, 'log', 'audit.log');
   keyFile = path.join(dir, 'keys', 'audit.key');
+  verifyKeyFile = path.join(dir, 'lib', 'audit-verify.key');
   await makeLog(20);
 });
 
@@ -105,21 +107,26 @@ test('cutting whole records off the end is caught by the anchor', () => {
 });
 
 test('a wrong key is reported, not accepted', () => {
-  const ls = lines(file);
   const other = tempDir();
   try {
     const k2 = path.join(other, 'k');
-    fs.writeFileSync(k2, fs.readFileSync(keyFile, 'utf8').replace(/"key":"[^"]+"/, `"key":"${Buffer.alloc(32, 1).toString('base64')}"`), { mode: 0o600 });
-    expect(() => loadKeys(k2)).toThrow(/does not match its id/);
+    fs.writeFileSync(k2, fs.readFileSync(verifyKeyFile, 'utf8').replace(/"seed":"[^"]+"/, `"seed":"${Buffer.alloc(32, 1).toString('base64')}"`), { mode: 0o600 });
+    expect(() => loadVerifyKey(k2)).toThrow(/seed does not match its id/);
+    // Another installation's verification key: every record names a seed it does not hold.
+    initAuditKeys({ verifyKeyFile: path.join(other, 'v'), sealFile: path.join(other, 's') });
+    const r = verifyFiles([file], { keys: loadVerifyKey(path.join(other, 'v')), anchor: null });
+    expect(r.problem).toMatchObject({ kind: 'forged', seq: 0 });
+    expect(r.problem!.message).toMatch(/is not in the verification key/);
   } finally {
     fs.rmSync(other, { recursive: true });
   }
-  expect(ls.length).toBe(20);
 });
 
-test('a key file others can read is refused', () => {
-  fs.chmodSync(keyFile, 0o644);
-  expect(() => loadKeys(keyFile)).toThrow(expect.objectContaining({ code: 'VG_ERR_AUDIT_KEY' }));
+test('key files others can read are refused', async () => {
+  fs.chmodSync(verifyKeyFile, 0o644);
+  expect(() => loadVerifyKey(verifyKeyFile)).toThrow(expect.objectContaining({ code: 'VG_ERR_AUDIT_KEY', message: expect.stringMatching(/mode 644 is too open/) }));
+  fs.chmodSync(keyFile, 0o640);
+  await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_KEY', message: expect.stringMatching(/mode 640 is too open/) });
 });
 
 test('the chain continues across rotated files; deleting a rotated file is detected', async () => {
@@ -144,9 +151,9 @@ test('the chain continues across rotated files; deleting a rotated file is detec
   expect(r2.problem).toMatchObject({ kind: 'deleted', seq: firstOfGone });
 });
 
-test('key rotation is recorded and both keys verify', async () => {
+test('key rotation (a new seed) is recorded and both seeds verify', async () => {
   const a = await AuditAppender.open({ file, keyFile, log: quiet() });
-  const before = loadKeys(keyFile).current.id;
+  const before = loadVerifyKey(verifyKeyFile).seeds[0].id;
   const rot = await a.rotateKey();
   await a.append(write(100));
   await a.close();
@@ -154,11 +161,13 @@ test('key rotation is recorded and both keys verify', async () => {
   expect(rot.current).not.toBe(before);
   const ls = lines(file).map((l) => JSON.parse(l));
   const ev = ls.find((r) => r.event?.name === 'key-rotated');
-  expect(ev).toMatchObject({ seq: 20, key: rot.current, event: { detail: { previous: before, current: rot.current } } });
-  expect(ls[5].key).toBe(before);
-  expect(ls[21].key).toBe(rot.current);
+  // The new seed starts at epoch 0; the rotation names the old seed's last epoch.
+  expect(ev).toMatchObject({ seq: 20, key: `${rot.current}.0`, event: { detail: { previous: `${before}.0`, current: rot.current } } });
+  expect(ls[5].key).toBe(`${before}.0`);
+  expect(ls[21].key).toBe(`${rot.current}.0`);
   expect(verify()).toMatchObject({ ok: true, lastSeq: 21 });
-  expect(loadKeys(keyFile).byId.size).toBe(2);
+  expect(loadVerifyKey(verifyKeyFile).seeds.map((x) => x.id)).toEqual([before, rot.current]);
+  expect(JSON.parse(fs.readFileSync(keyFile, 'utf8'))).toMatchObject({ seedId: rot.current, epoch: 0, previous: [before] });
 });
 
 test('50,000 records verify correctly (time printed, asserted by the bench, not here)', async () => {

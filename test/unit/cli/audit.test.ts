@@ -87,10 +87,68 @@ test('query: filters and formats through the CLI; bad options exit 2', async () 
 test('rotate-key through the CLI: recorded, old and new records verify', async () => {
   const t = io();
   expect(await auditMain(['rotate-key'], t.io)).toBe(0);
-  expect(t.out()).toMatch(/^audit key rotated: [0-9a-f]{16} -> [0-9a-f]{16} \(recorded as seq 12\)/);
+  expect(t.out()).toMatch(/^audit key rotated: seed [0-9a-f]{16} -> [0-9a-f]{16} \(recorded as seq 12\); .*audit-verify\.key keeps both for verify/);
   const t2 = io();
   expect(await auditMain(['verify'], t2.io)).toBe(0);
   expect(t2.out()).toMatch(/ok: 13 records/);
+});
+
+test('verify fails (exit 1) without the verification key, without the anchor, and without the log', async () => {
+  const t = io();
+  fs.renameSync(p.verifyKey, `${p.verifyKey}.away`);
+  expect(await auditMain(['verify'], t.io)).toBe(1);
+  expect(t.out()).toMatch(/^FAILED \(verification key\): audit key .*audit-verify\.key: ENOENT: cannot check the MACs/);
+  fs.renameSync(`${p.verifyKey}.away`, p.verifyKey);
+  const t1 = io();
+  expect(await auditMain(['verify', '--verify-key', path.join(home, 'nowhere')], t1.io)).toBe(1);
+  fs.rmSync(`${p.keyFile}.anchor`);
+  const t2 = io();
+  expect(await auditMain(['verify'], t2.io)).toBe(1);
+  expect(t2.out()).toMatch(/^FAILED \(unanchored\): .*audit\.key\.anchor: anchor missing: records cut off the end of the log could not be detected/);
+  const t3 = io();
+  expect(await auditMain(['verify', '--no-anchor'], t3.io)).toBe(0);
+  expect(t3.out()).toMatch(/^ok: 12 records.*\n  anchor not checked \(--no-anchor\)/);
+  fs.rmSync(p.log);
+  const t4 = io();
+  expect(await auditMain(['verify'], t4.io)).toBe(1);
+  expect(t4.err()).toMatch(/audit\.log: no such file/);
+});
+
+test('init: creates both keys, refuses to overwrite them, --force adds a seed', async () => {
+  const h2 = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-init-'));
+  try {
+    const t = io();
+    expect(await auditMain(['init', '--home', h2], t.io)).toBe(0);
+    expect(t.out()).toMatch(/^audit keys: seed [0-9a-f]{16}\n  verification key: .*lib\/audit-verify\.key/);
+    expect(fs.statSync(path.join(h2, 'lib', 'audit-verify.key')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(h2, 'keys', 'audit.key')).mode & 0o777).toBe(0o600);
+    const t2 = io();
+    expect(await auditMain(['init', '--home', h2], t2.io)).toBe(1);
+    expect(t2.err()).toMatch(/exists \(a chain was set up already\)/);
+    const t3 = io();
+    expect(await auditMain(['init', '--home', h2, '--force'], t3.io)).toBe(0);
+    expect(t3.out()).toMatch(/added after 1 older seed/);
+    expect(fs.readFileSync(path.join(h2, 'lib', 'audit-verify.key'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(await auditMain(['init', '--home', h2, '--owner', 'nobody'], io().io)).toBe(2);
+  } finally {
+    fs.rmSync(h2, { recursive: true, force: true });
+  }
+});
+
+test('verify of a log pruned by retention: ok, and says what was pruned', async () => {
+  const h2 = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-prune-'));
+  try {
+    const q = auditPaths(h2);
+    const trail = await FileAuditTrail.open({ file: q.log, keyFile: q.keyFile, maxBytes: 4096, keepFiles: 1, log: () => undefined });
+    const hook = new AuditHook(trail, { bootId: 'b' });
+    for (let i = 0; i < 40; i++) await hook.event('policy-reload', { rules: i });
+    await trail.close();
+    const t = io();
+    expect(await auditMain(['verify', '--home', h2], t.io)).toBe(0);
+    expect(t.out()).toMatch(/^ok: \d+ records, seq [1-9]\d*\.\.\d+, 2 file\(s\), chain and MACs verified in \d+ ms\n  seqs 0\.\.\d+ were pruned by retention \(log-pruned record seq \d+\)\n$/);
+  } finally {
+    fs.rmSync(h2, { recursive: true, force: true });
+  }
 });
 
 test('virtgate audit is wired into the main command', async () => {
