@@ -514,6 +514,9 @@ export class AuditAppender {
     this.#closed = true;
     if (this.#epochTimer) clearInterval(this.#epochTimer);
     while (this.#flushing) await this.#flushing;
+    // A clean stop ends the epoch: the state left on disk can seal only what comes after, never this run's records
+    // (without this, whoever reads the state while the daemon is down could re-seal the whole last epoch).
+    if (this.#loaded && this.#epochCount > 0 && this.#failure === null) await this.#evolve().catch((e: Error) => this.#o.log(`audit sealing key not evolved at stop: ${e.message}`));
     if (this.#fd >= 0) await this.#fs.close(this.#fd).catch(() => undefined);
     if (this.#anchorFd >= 0) await this.#fs.close(this.#anchorFd).catch(() => undefined);
     if (this.#loaded) this.#state.key.fill(0);

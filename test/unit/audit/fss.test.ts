@@ -55,11 +55,13 @@ test('the key evolves every epochRecords records; the sealing state then holds n
   const seed = loadVerifyKey(verifyKeyFile).seeds[0];
   expect(recs().map((r) => r.key)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2].map((e) => keyField(seed.id, e)));
   const st = loadSealState(keyFile);
-  expect(st).toMatchObject({ seedId: seed.id, epoch: 2, previous: [] });
+  // The clean stop ended epoch 2 as well: the state left on disk can seal none of the records above.
+  expect(st).toMatchObject({ seedId: seed.id, epoch: 3, previous: [] });
   const k1 = evolveKey(seed.seed);
-  expect(st.key).toEqual(evolveKey(k1)); // k2 = H(H(k0))
+  const k2 = evolveKey(k1);
+  expect(st.key).toEqual(evolveKey(k2)); // k3 = H(H(H(k0)))
   const text = fs.readFileSync(keyFile, 'utf8');
-  for (const old of [seed.seed, k1]) expect(text).not.toContain(old.toString('base64'));
+  for (const old of [seed.seed, k1, k2]) expect(text).not.toContain(old.toString('base64'));
   expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
   expect(fs.statSync(verifyKeyFile).mode & 0o777).toBe(0o600);
   expect(verify()).toMatchObject({ ok: true, records: 12 });
@@ -86,7 +88,8 @@ test('the evolved state is renamed into place (and its directory synced) before 
   const a = await AuditAppender.open({ file, keyFile, log: quiet(), epochRecords: 2, fs: f });
   for (let i = 0; i < 3; i++) await a.append(write(i));
   await a.close();
-  expect(events).toEqual(['log-write epoch 0', 'log-write epoch 0', 'state renamed', 'state dir synced', 'log-write epoch 1']);
+  // ... and the stop ends the last epoch the same way.
+  expect(events).toEqual(['log-write epoch 0', 'log-write epoch 0', 'state renamed', 'state dir synced', 'log-write epoch 1', 'state renamed', 'state dir synced']);
 });
 
 test('epochSeconds: a time-expired epoch evolves at the next record, and an idle one by the timer', async () => {
@@ -287,7 +290,7 @@ describe('the appender never starts a fresh chain over evidence of an old one', 
   test('log and anchor deleted, evolved sealing state kept: refuses (records were sealed)', async () => {
     fs.rmSync(file);
     fs.rmSync(anchor);
-    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/is at epoch 2 .* log .* and its anchor are gone/) });
+    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/is at epoch 3 .* log .* and its anchor are gone/) });
   });
 
   test('a sealing state rolled back behind the log (an older copy restored): refuses', async () => {
@@ -300,7 +303,7 @@ describe('the appender never starts a fresh chain over evidence of an old one', 
     for (let i = 0; i < 10; i++) await a.append(write(i));
     await a.close();
     fs.writeFileSync(keyFile, old);
-    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/is at epoch 0, but the log's last record .* was sealed at epoch [1-9]/) });
+    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/is at epoch 1, but the log's last record .* was sealed at epoch [2-9]/) });
   });
 
   test('a sealing state of another seed: refuses', async () => {

@@ -161,13 +161,13 @@ test('key rotation (a new seed) is recorded and both seeds verify', async () => 
   expect(rot.current).not.toBe(before);
   const ls = lines(file).map((l) => JSON.parse(l));
   const ev = ls.find((r) => r.event?.name === 'key-rotated');
-  // The new seed starts at epoch 0; the rotation names the old seed's last epoch.
-  expect(ev).toMatchObject({ seq: 20, key: `${rot.current}.0`, event: { detail: { previous: `${before}.0`, current: rot.current } } });
+  // The new seed starts at epoch 0; the rotation names the old seed's epoch it replaced (1: the clean stop ended epoch 0).
+  expect(ev).toMatchObject({ seq: 20, key: `${rot.current}.0`, event: { detail: { previous: `${before}.1`, current: rot.current } } });
   expect(ls[5].key).toBe(`${before}.0`);
   expect(ls[21].key).toBe(`${rot.current}.0`);
   expect(verify()).toMatchObject({ ok: true, lastSeq: 21 });
   expect(loadVerifyKey(verifyKeyFile).seeds.map((x) => x.id)).toEqual([before, rot.current]);
-  expect(JSON.parse(fs.readFileSync(keyFile, 'utf8'))).toMatchObject({ seedId: rot.current, epoch: 0, previous: [before] });
+  expect(JSON.parse(fs.readFileSync(keyFile, 'utf8'))).toMatchObject({ seedId: rot.current, epoch: 1, previous: [before] });
 });
 
 test('50,000 records verify correctly (time printed, asserted by the bench, not here)', async () => {
