@@ -122,6 +122,7 @@ export const VG_ERR_IPC_FRAME = defineError('VG_ERR_IPC_FRAME', 'helper IPC fram
 export const VG_ERR_IPC_UNPERMITTED = defineError('VG_ERR_IPC_UNPERMITTED', 'helper IPC request %d not permitted in state %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_IPC_REPLAY = defineError('VG_ERR_IPC_REPLAY', 'operation failed: request %s was already executed; refused as a replay', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
+export const VG_ERR_HELPER_UNANSWERED = defineError('VG_ERR_HELPER_UNANSWERED', 'internal error: %s was executed but its answer was lost', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_HELPER_UNAVAILABLE = defineError('VG_ERR_HELPER_UNAVAILABLE', 'internal error: hypervisor helper unavailable, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal error: hypervisor helper queue full, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_HELPER_PEER = defineError('VG_ERR_HELPER_PEER', 'helper refused peer uid %d', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });

@@ -181,12 +181,18 @@ class IpcConnection {
     let out: Buffer;
     let result = 'ok';
     let body: unknown;
+    let executed = false;
     try {
       body = entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
+      executed = true;
       out = encodeAnswer(ansOp, req.id, body as never);
     } catch (e) {
-      if (e instanceof ProtocolViolation) return this.destroy(e.message);
-      if (e instanceof DriverError) {
+      if (executed) {
+        // The change happened; only its answer cannot be encoded (a bug): the journal says so, never "failed".
+        this.#opts.log(`${this.#label}: ${name} executed but its answer cannot be encoded: ${(e as Error).message}`);
+        out = encodeAnswerError(ansOp, req.id, 'VG_ERR_HELPER_UNANSWERED', name);
+      } else if (e instanceof ProtocolViolation) return this.destroy(e.message);
+      else if (e instanceof DriverError) {
         result = e.code;
         out = encodeAnswerError(ansOp, req.id, e.code, e.detail);
       } else {
@@ -237,8 +243,18 @@ class IpcConnection {
 
   // Initial sync (every domain's state), then each committed change and lifecycle event, all under the subscribe id.
   #subscribe(id: number): void {
+    // An item that cannot be encoded must never reach back into the driver's commit: the subscriber is dropped (it
+    // reconnects and resyncs) and the change stands.
     const send = (item: Answers[typeof Op.EVENTS_SUBSCRIBE_ANS]): void => {
-      if (!this.#closed) this.#write(encodeAnswer(Op.EVENTS_SUBSCRIBE_ANS, id, item));
+      if (this.#closed) return;
+      let frame: Buffer;
+      try {
+        frame = encodeAnswer(Op.EVENTS_SUBSCRIBE_ANS, id, item);
+      } catch (e) {
+        this.destroy(`event stream item cannot be encoded: ${(e as Error).message}`);
+        return;
+      }
+      this.#write(frame);
     };
     const offLifecycle = this.#opts.driver.onLifecycle((event: LifecycleEvent) => send({ event }));
     const offChange = this.#opts.driver.onChange((c) => send({ event: null, ...c }));
