@@ -95,7 +95,6 @@ export const VG_ERR_RPC_UNKNOWN_PROC = defineError('VG_ERR_RPC_UNKNOWN_PROC', 'u
 export const VG_ERR_RPC_UNKNOWN_PROGRAM = defineError('VG_ERR_RPC_UNKNOWN_PROGRAM', 'Cannot find program %d version %d', { virCode: E.RPC, virDomain: D.RPC });
 export const VG_ERR_RPC_PAYLOAD = defineError('VG_ERR_RPC_PAYLOAD', 'Unable to decode message payload', { virCode: E.RPC, virDomain: D.RPC });
 export const VG_ERR_RPC_AUTH_REQUIRED = defineError('VG_ERR_RPC_AUTH_REQUIRED', 'authentication required', { virCode: E.RPC, virDomain: D.RPC });
-export const VG_ERR_RPC_TOO_MANY_CALLS = defineError('VG_ERR_RPC_TOO_MANY_CALLS', 'too many calls in flight: limit is %d', { virCode: E.RPC, virDomain: D.RPC });
 export const VG_ERR_CONN_NOT_OPEN = defineError('VG_ERR_CONN_NOT_OPEN', 'internal error: hypervisor connection not open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
 export const VG_ERR_CONN_ALREADY_OPEN = defineError('VG_ERR_CONN_ALREADY_OPEN', 'internal error: connection already open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
 export const VG_ERR_CONN_URI = defineError('VG_ERR_CONN_URI', 'unsupported configuration: this daemon serves the %s driver; cannot open URI \'%s\'', { virCode: E.CONFIG_UNSUPPORTED, virDomain: D.REMOTE });
@@ -118,14 +117,11 @@ export const VG_ERR_LIMIT = defineError('VG_ERR_LIMIT', 'operation failed: limit
 export const VG_ERR_STORAGE = defineError('VG_ERR_STORAGE', 'operation failed: cannot persist domain state: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
 
 // Helper IPC (never shown with internal detail to network clients).
-export const VG_ERR_IPC_FRAME = defineError('VG_ERR_IPC_FRAME', 'helper IPC frame invalid: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
-export const VG_ERR_IPC_UNPERMITTED = defineError('VG_ERR_IPC_UNPERMITTED', 'helper IPC request %d not permitted in state %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_IPC_REPLAY = defineError('VG_ERR_IPC_REPLAY', 'operation failed: request %s was already executed; refused as a replay', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
 export const VG_ERR_HELPER_UNANSWERED = defineError('VG_ERR_HELPER_UNANSWERED', 'internal error: %s was executed but its answer was lost', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_HELPER_UNAVAILABLE = defineError('VG_ERR_HELPER_UNAVAILABLE', 'internal error: hypervisor helper unavailable, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal error: hypervisor helper queue full, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
-export const VG_ERR_HELPER_PEER = defineError('VG_ERR_HELPER_PEER', 'helper refused peer uid %d', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.

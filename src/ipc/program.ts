@@ -136,7 +136,9 @@ export { uuidFromString, uuidToString } from '../common/uuid';
 
 // ---------- shared value shapes ----------
 
-// Who asked, as the front end claims it: recorded in the helper's journal, never used to decide.
+// Who asked, as the front end claims it. The helper never decides who may do what: user and request id are only
+// journaled; the tenant is the one a new VM gets, and it scopes define/create clashes (another tenant's VM is "not
+// available"), so a session can never redefine or probe a VM outside its tenant.
 export interface Actor {
   user: string;
   tenant: string;

@@ -49,16 +49,7 @@ export const Feature = {
   REMOTE_CLOSE_CALLBACK: 15,
 } as const;
 
-export const DomainState = {
-  NOSTATE: 0,
-  RUNNING: 1,
-  BLOCKED: 2,
-  PAUSED: 3,
-  SHUTDOWN: 4,
-  SHUTOFF: 5,
-  CRASHED: 6,
-  PMSUSPENDED: 7,
-} as const;
+export { DomainState } from '../common/domain-state'; // shared with the helper, which may not import protocol/
 
 export const DomainEventId = { LIFECYCLE: 0, LAST: 27 } as const; // event --all registers ids 0..26
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The front end's request pipeline: auth state -> strict decode -> open state -> read-only -> policy -> handler -> reply.
+// The front end's request pipeline: auth state -> login on record -> strict decode -> open state -> read-only ->
+// policy (denials recorded) -> handler (a write's intent made durable at its helper request) -> outcome -> reply.
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_AUDIT_LOGIN,

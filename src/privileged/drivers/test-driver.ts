@@ -8,10 +8,11 @@ import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
+import { DomainState } from '../../common/domain-state';
 import { isTenantName } from '../../common/names';
 
-// virDomainState and the reasons we use (libvirt-domain.h).
-export const DomainState = { RUNNING: 1, PAUSED: 3, SHUTOFF: 5 } as const;
+// virDomainState (one definition, in common/) and the reasons we use (libvirt-domain.h).
+export { DomainState };
 export const RunningReason = { UNKNOWN: 0, BOOTED: 1, UNPAUSED: 5 } as const;
 export const PausedReason = { USER: 1 } as const; // virDomainPausedReason: UNKNOWN 0, USER 1, MIGRATION 2
 export const ShutoffReason = { UNKNOWN: 0, SHUTDOWN: 1, DESTROYED: 2 } as const;

@@ -11,6 +11,25 @@ test('every catalogue code is in docs/errors.md with its libvirt mapping', () =>
   }
 });
 
+test('every code documented in docs/errors.md exists in the catalogue, with the same mapping and text', () => {
+  const doc = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'errors.md'), 'utf8');
+  const rows = [...doc.matchAll(/^\| `(VG_ERR_[A-Z0-9_]+)` \| (\d+) \| (\d+) \| (.*) \|$/gm)];
+  expect(rows.length).toBe(errorCatalogue().size);
+  for (const [, code, virCode, virDomain, text] of rows) {
+    const spec = errorCatalogue().get(code);
+    expect(spec).toBeDefined();
+    expect([spec!.virCode, spec!.virDomain, spec!.format]).toEqual([Number(virCode), Number(virDomain), text]);
+  }
+});
+
+test('every catalogue code is raised somewhere (a code nothing raises is a promise nothing keeps)', () => {
+  const src = path.join(__dirname, '..', '..', '..', 'src');
+  const files = (fs.readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && f !== path.join('common', 'errors.ts'));
+  const text = files.map((f) => fs.readFileSync(path.join(src, f), 'utf8')).join('\n');
+  const unraised = [...errorCatalogue().keys()].filter((code) => !new RegExp(`\\b${code}\\b`).test(text));
+  expect(unraised).toEqual([]);
+});
+
 test('factories build errors with stable code, libvirt mapping and formatted message', () => {
   const e = VG_ERR_NO_DOMAIN(": no domain with matching name 'x'");
   expect(e).toMatchObject({ code: 'VG_ERR_NO_DOMAIN', virCode: 42, virDomain: 12, message: "Domain not found: no domain with matching name 'x'" });
