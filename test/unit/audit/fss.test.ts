@@ -8,6 +8,7 @@ import { nodeFs } from '../../../src/audit/fs-layer';
 import { evolveKey, initAuditKeys, keyField, loadSealState, loadVerifyKey } from '../../../src/audit/keys';
 import { type AuditRecord, GENESIS, hmacHex, lineHash, sealRecord } from '../../../src/audit/schema';
 import { verifyFiles } from '../../../src/audit/verify';
+import { auditMain } from '../../../src/cli/audit';
 import { lines, quiet, tempDir, write } from './helpers';
 
 let dir: string;
@@ -334,4 +335,99 @@ test('first start with neither key: both are created; the seal file goes to the 
   expect(loadSealState(keyFile)).toMatchObject({ seedId: r.seedId, epoch: 0, epochRecords: 7 });
   expect(fs.statSync(keyFile)).toMatchObject({ uid, gid });
   expect(fs.statSync(path.dirname(verifyKeyFile)).mode & 0o777).toBe(0o700);
+});
+
+describe('epoch boundaries: verify accepts one only where the appender could have evolved', () => {
+  // A file layer that can die (every write fails, as after kill -9: close() then leaves the disk as the crash did) or
+  // whose log disk fills (the state can still evolve, the records cannot be written).
+  function mortalFs() {
+    const m = { dead: false, logFull: false };
+    const no = (): never => {
+      throw Object.assign(new Error('injected EIO (crashed)'), { code: 'EIO' });
+    };
+    const f = {
+      ...nodeFs,
+      async open(p: string, flags: number, mode: number) {
+        if (m.dead) no();
+        return nodeFs.open(p, flags, mode);
+      },
+      async write(fd: number, buf: Buffer, pos: number) {
+        if (m.dead || (m.logFull && buf.toString().startsWith('{"v":1,'))) no();
+        return nodeFs.write(fd, buf, pos);
+      },
+      async rename(a: string, b: string) {
+        if (m.dead) no();
+        return nodeFs.rename(a, b);
+      },
+      async fdatasync(fd: number) {
+        if (m.dead) no();
+        return nodeFs.fdatasync(fd);
+      },
+      async ftruncate(fd: number, len: number) {
+        if (m.dead) no();
+        return nodeFs.ftruncate(fd, len);
+      },
+    };
+    return { m, f };
+  }
+
+  let now = Date.now();
+  const clock = () => new Date(now);
+  type End = 'stop' | 'crash' | 'crash-after-evolve';
+  // One run of the daemon as it writes: daemon-start, the records, daemon-stop and close (clean stop) or nothing more.
+  async function run(n: number, end: End, opts: { gapAfter?: number; gapSeconds?: number } = {}): Promise<void> {
+    const { m, f } = mortalFs();
+    const a = await AuditAppender.open({ file, keyFile, log: quiet(), epochRecords: 4, epochSeconds: 60, now: clock, fs: f });
+    await a.append({ kind: 'event', event: { name: 'daemon-start', detail: { pid: 1 } } });
+    for (let i = 0; i < n; i++) {
+      if (i === opts.gapAfter) now += (opts.gapSeconds ?? 61) * 1000;
+      now += 10;
+      await a.append(write(i));
+    }
+    now += 10;
+    if (end === 'stop') await a.append({ kind: 'event', event: { name: 'daemon-stop', detail: { pid: 1 } } });
+    if (end === 'crash-after-evolve') {
+      while (a.epoch().records < 4) await a.append(write(99));
+      m.logFull = true; // the next batch evolves the state, then cannot write its record
+      await expect(a.append(write(100))).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE' });
+    }
+    if (end !== 'stop') m.dead = true;
+    await a.close();
+  }
+
+  beforeEach(() => {
+    now = Date.now();
+  });
+
+  test('clean stops, crashes (torn line, state evolved before the crash), count and time evolution, a restart long after a stop, key rotation: ok', async () => {
+    await run(5, 'stop'); // 4 records fill epoch 0; the stop ends epoch 1 after 3
+    await run(3, 'crash', { gapAfter: 2 }); // 61 s pass before r-2; then kill -9 (the state stays at the log's epoch)
+    fs.appendFileSync(file, '{"v":1,"seq":'); // ... tearing a line
+    await run(2, 'crash-after-evolve'); // the state evolves, the log disk is full, kill -9
+    await run(1, 'stop');
+    now += 3600_000;
+    await run(2, 'stop'); // an hour after the stop, which began the epoch of this daemon-start
+    const t = { stdout: () => undefined, stderr: () => undefined, env: {} };
+    expect(await auditMain(['rotate-key', '--home', dir], t)).toBe(0); // opens the appender, writes key-rotated, closes
+    await run(5, 'crash');
+    await run(1, 'stop');
+    const all = recs();
+    const name = (r: AuditRecord) => r.event?.name ?? r.requestId;
+    const bounds = all.slice(1).flatMap((r, i) => (r.key !== all[i].key ? [`${all[i].key.split('.')[1]} ${name(all[i])} | ${r.key.split('.')[1]} ${name(r)}`] : []));
+    expect(bounds).toEqual([
+      '0 r-2 | 1 r-3', // 4 records
+      '1 daemon-stop | 2 daemon-start', // 3 records: the clean stop
+      '2 r-1 | 3 r-2', // 3 records, 61 s
+      '3 r-2 | 4 recovered-torn-line', // 1 record: a restart after a crash, its recovery event first
+      '4 r-1 | 5 daemon-start', // 4 records (evolved before the crash)
+      '5 daemon-stop | 6 daemon-start', // 3 records: the clean stop
+      '6 daemon-start | 7 r-0', // 1 record, but an hour after the last record of epoch 5
+      '7 daemon-stop | 0 key-rotated', // a new seed
+      '0 key-rotated | 1 daemon-start', // 1 record: rotate-key's appender stopped cleanly without daemon-stop
+      '1 daemon-start | 2 r-0', // 1 record, but the clock ran an hour ahead of the one that began epoch 1
+      '2 r-3 | 3 r-4', // 4 records
+      '3 r-4 | 4 daemon-start', // 1 record: a restart after a crash
+    ]);
+    expect(verify()).toMatchObject({ ok: true, records: all.length });
+  });
 });
