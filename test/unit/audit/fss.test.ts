@@ -7,6 +7,8 @@ import { AuditAppender } from '../../../src/audit/appender';
 import { nodeFs } from '../../../src/audit/fs-layer';
 import { evolveKey, initAuditKeys, keyField, loadSealState, loadVerifyKey } from '../../../src/audit/keys';
 import { type AuditRecord, GENESIS, hmacHex, lineHash, sealRecord } from '../../../src/audit/schema';
+import { crossCheck, readSealedRecords } from '../../../src/audit/cross-check';
+import type { JournalRecord } from '../../../src/audit/journal';
 import { verifyFiles } from '../../../src/audit/verify';
 import { auditMain } from '../../../src/cli/audit';
 import { lines, quiet, tempDir, write } from './helpers';
@@ -430,4 +432,62 @@ describe('epoch boundaries: verify accepts one only where the appender could hav
     ]);
     expect(verify()).toMatchObject({ ok: true, records: all.length });
   });
+});
+
+describe('the sealing state copied during a run', () => {
+  let stolen: ReturnType<typeof loadSealState>;
+  beforeEach(async () => {
+    const a = await AuditAppender.open({ file, keyFile, log: quiet(), epochRecords: 5 });
+    for (let i = 0; i < 12; i++) await a.append(write(i)); // epochs 0 (0..4), 1 (5..9), 2 (10, 11)
+    stolen = loadSealState(keyFile); // the current epoch's key, while the daemon runs
+    await a.close();
+    expect(stolen.epoch).toBe(2);
+    expect(verify()).toMatchObject({ ok: true, records: 12 });
+  });
+
+  test('re-sealing the previous epoch from any record on with the current key: forged', () => {
+    const original = lines(file);
+    for (const p of [6, 7, 9]) {
+      const ls = original.slice();
+      ls[p] = ls[p].replace(/"memory":\d+/, '"memory":1');
+      rewrite(reseal(ls, p, stolen.key, keyField(stolen.seedId, 2)));
+      const r = verify();
+      expect(r.problem).toMatchObject({ kind: 'forged', seq: p });
+      expect(r.problem!.message).toMatch(new RegExp(`epoch 2 begins at seq ${p} after only ${p - 5} record\\(s\\) and [0-9.]+ s of epoch 1 \\(the key evolves after 5 records`));
+    }
+  });
+
+  test('what stays open: the records of the epoch whose key he holds (verify alone accepts them; see the cross-check)', () => {
+    const ls = lines(file);
+    ls[11] = ls[11].replace(/"memory":\d+/, '"memory":1');
+    rewrite(reseal(ls, 11, stolen.key, keyField(stolen.seedId, 2)));
+    expect(verify()).toMatchObject({ ok: true, records: 12 });
+  });
+});
+
+test('a fake crash-restart at an arbitrary record: verify alone accepts it (a restart without daemon-stop), the helper journal\'s anchors do not', async () => {
+  const a = await AuditAppender.open({ file, keyFile, log: quiet() });
+  await a.append({ kind: 'event', event: { name: 'daemon-start', detail: { pid: 1 } } });
+  for (let i = 1; i < 12; i++) await a.append(write(i));
+  await a.append({ kind: 'event', event: { name: 'daemon-stop', detail: { pid: 1 } } });
+  await a.close();
+  // The root helper's journal anchors each write's intent record (SEQ:HASH), out of the front end's reach.
+  const ls = lines(file);
+  const journal: JournalRecord[] = ls.flatMap((l, i) => {
+    const r = JSON.parse(l) as AuditRecord;
+    if (r.kind !== 'intent') return [];
+    return [{ seq: i, ts: r.ts, prev: GENESIS, op: 'DOMAIN_SET_MEMORY_REQ', user: r.who!.user, tenant: r.who!.tenant, requestId: r.requestId, auditHead: `${r.seq}:${lineHash(l)}`, result: 'ok' }];
+  });
+  expect(crossCheck(readSealedRecords([file]), journal)).toEqual([]);
+  const stolen = loadSealState(keyFile); // epoch 1: the stop ended epoch 0
+  // He inserts a daemon-start sealed with it before record 6 and re-seals everything after, with record 8 edited.
+  const edited = ls.map((l) => l.replace(/("requestId":"r-8".*?"memory":)\d+/, '$11'));
+  const { ts, host } = JSON.parse(ls[6]) as AuditRecord;
+  const forged = [...edited.slice(0, 6), JSON.stringify({ ts, host, kind: 'event', event: { name: 'daemon-start', detail: { pid: 2 } } }), ...edited.slice(6)];
+  rewrite(reseal(forged, 6, stolen.key, keyField(stolen.seedId, 1), true));
+  expect(verify()).toMatchObject({ ok: true, records: 14 });
+  // Every anchored write from the fake restart on is reported: its intent moved to another seq and was re-sealed.
+  const probs = crossCheck(readSealedRecords([file]), journal);
+  expect(probs.map((p) => p.requestId)).toEqual(['r-6', 'r-7', 'r-8', 'r-9', 'r-10', 'r-11']);
+  for (const p of probs) expect(p.message).toMatch(/anchored by the helper|differs from the one the helper anchored/);
 });
