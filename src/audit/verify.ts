@@ -103,7 +103,8 @@ interface EpochSpan {
 //   - at a restart: a clean stop evolves after daemon-stop; a new run whose log ends at the state's epoch evolves at
 //     its first batch, which is daemon-start or the recovery events written before it.
 // Someone holding a later sealing state can re-seal a tail of the log but not the records before it: he cannot add
-// records to the epoch he cuts into, nor make q the daemon-stop it was not.
+// records to the epoch he cuts into, nor make q the daemon-stop it was not. He can still date r late enough, or make r
+// a daemon-start (a fake crash-restart: no daemon-stop before it): what only the helper journal's anchors catch.
 function boundaryUnjustified(span: EpochSpan, seed: { epochRecords: number; epochSeconds: number }, q: AuditRecord, r: AuditRecord): string | null {
   if (span.count === null || span.count >= seed.epochRecords) return null;
   const t = Date.parse(r.ts);
