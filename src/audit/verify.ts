@@ -8,7 +8,8 @@ import { type VerifyKey, parseKeyField } from './keys';
 import { type AuditRecord, GENESIS, checkShape, hmacHex, lineHash, splitMac } from './schema';
 
 // forged: sealed with a key the chain could not have used there (an unknown seed, an epoch going back or skipping
-// ahead): what someone holding a later sealing state, but not the verification key, can produce.
+// ahead, an epoch that begins where the appender would not have evolved): what someone holding a later sealing state,
+// but not the verification key, can produce.
 export type ProblemKind = 'edited' | 'deleted' | 'inserted' | 'reordered' | 'truncated' | 'unanchored' | 'forged';
 
 export interface Problem {
@@ -77,6 +78,45 @@ export function verifyFiles(files: string[], opts: VerifyOptions): VerifyResult 
   return { ...r, files, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
+// Allowed difference between the clock that timed an epoch and the timestamps of its records (both the appender's).
+const CLOCK_SLACK_MS = 1000;
+// Records a new run of the appender writes first: daemon-start, or the recovery events its start-up writes (in a batch
+// of their own, before daemon-start) after a crash.
+const RUN_START_EVENTS = new Set(['daemon-start', 'recovered-torn-line', 'log-gap']);
+const eventName = (r: AuditRecord): string | undefined => (r.kind === 'event' ? r.event?.name : undefined);
+
+// The epoch the walk is in: how many records it has sealed so far (null: it began before the first record in view,
+// pruned or archived) and a lower bound on when it began (ms; NaN when unknown).
+interface EpochSpan {
+  seed: number;
+  epoch: number;
+  field: string;
+  count: number | null;
+  floor: number;
+}
+
+// Whether the appender could have evolved from the epoch `span` (ending at record q) to the next one at record r:
+// null if so, otherwise why not. The appender evolves (appender.ts #evolutionDue, close, #start) only
+//   - at the first batch after the epoch sealed epochRecords records (a batch may carry it past that number),
+//   - at the first batch once epochSeconds have passed since the epoch began; it began (its state was written) after
+//     the last record of the epoch before it, or, for epoch 0, when the seed was made,
+//   - at a restart: a clean stop evolves after daemon-stop; a new run whose log ends at the state's epoch evolves at
+//     its first batch, which is daemon-start or the recovery events written before it.
+// Someone holding a later sealing state can re-seal a tail of the log but not the records before it: he cannot add
+// records to the epoch he cuts into, nor make q the daemon-stop it was not. He can still date r late enough, or make r
+// a daemon-start (a fake crash-restart: no daemon-stop before it): what only the helper journal's anchors catch.
+function boundaryUnjustified(span: EpochSpan, seed: { epochRecords: number; epochSeconds: number }, q: AuditRecord, r: AuditRecord): string | null {
+  if (span.count === null || span.count >= seed.epochRecords) return null;
+  const t = Date.parse(r.ts);
+  if (t + CLOCK_SLACK_MS >= span.floor + seed.epochSeconds * 1000) return null; // false for NaN
+  if (eventName(q) === 'daemon-stop' || RUN_START_EVENTS.has(eventName(r) ?? '')) return null;
+  const secs = Number.isNaN(span.floor) || Number.isNaN(t) ? 'an unknown time' : `${Math.max(0, (t - span.floor) / 1000).toFixed(1)} s`;
+  return (
+    `epoch ${span.epoch + 1} begins at seq ${r.seq} after only ${span.count} record(s) and ${secs} of epoch ${span.epoch} ` +
+    `(the key evolves after ${seed.epochRecords} records or ${seed.epochSeconds} s), with no restart: records re-sealed with a later key`
+  );
+}
+
 function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult, 'files' | 'ms'> {
   const keys = opts.keys;
   const bySeq = new Map<number, number>(); // seq -> first index holding it
@@ -111,7 +151,8 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
     }
   }
   let lastSeq = -1;
-  let lastKey: { seed: number; epoch: number; field: string } | null = null;
+  let lastKey: EpochSpan | null = null;
+  let lastRec: AuditRecord | null = null;
   const at = (e: Entry) => `${e.file}:${e.line}`;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
@@ -175,21 +216,33 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       // Keys only move forward, one epoch at a time (the appender never evolves past an epoch that sealed nothing); a
       // new seed starts at epoch 0. Whoever holds the sealing state of epoch c can seal as c or later, never earlier:
       // re-sealing an edited past onto older records shows as an epoch that goes back or jumps.
-      let cur: { seed: number; epoch: number; field: string } | null = lastKey;
-      if (!cur || cur.field !== rec.key) {
+      // An epoch boundary must also be one the appender could have made (boundaryUnjustified): otherwise whoever holds
+      // the state of epoch e+1 could cut into epoch e anywhere and re-seal from there on.
+      if (lastKey && lastKey.field === rec.key) {
+        if (lastKey.count !== null) lastKey.count += 1;
+      } else {
         const kf = parseKeyField(rec.key)!; // parsed once per epoch: consecutive records share their key
-        cur = { seed: keys.seedIndex(kf.seedId), epoch: kf.epoch, field: rec.key };
+        const seed = keys.seedIndex(kf.seedId);
+        const made = Date.parse(keys.seeds[seed].created);
+        const cur: EpochSpan = { seed, epoch: kf.epoch, field: rec.key, count: 1, floor: kf.epoch === 0 ? made : NaN };
+        let why: string | null = null;
+        if (lastKey) {
+          if (cur.seed < lastKey.seed || (cur.seed === lastKey.seed && cur.epoch < lastKey.epoch)) why = `its key ${rec.key} is older than ${lastKey.field}, which sealed the record before it: keys never go back`;
+          else if (cur.seed === lastKey.seed && cur.epoch > lastKey.epoch + 1) why = `its key ${rec.key} skips from epoch ${lastKey.epoch} to ${cur.epoch}: records sealed with a later sealing state were chained onto older ones`;
+          else if (cur.seed > lastKey.seed && cur.epoch !== 0) why = `it is the first record of seed ${keys.seeds[cur.seed].id} but is sealed at epoch ${cur.epoch}, not 0`;
+          else if (cur.seed === lastKey.seed) {
+            why = boundaryUnjustified(lastKey, keys.seeds[cur.seed], lastRec!, rec);
+            cur.floor = Date.parse(lastRec!.ts); // the new epoch's state was written after the last record of this one
+          }
+        } else if (prev === GENESIS && cur.epoch !== 0) {
+          why = `the log's first record is sealed at epoch ${cur.epoch}, not 0: the records before it were removed and the chain restarted`;
+        } else if (prev !== GENESIS) {
+          cur.count = null; // the log starts mid-chain: this epoch may have begun in the files before it
+        }
+        if (why) return result({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` }, i, start, lastSeq);
+        lastKey = cur;
       }
-      let why: string | null = null;
-      if (lastKey) {
-        if (cur.seed < lastKey.seed || (cur.seed === lastKey.seed && cur.epoch < lastKey.epoch)) why = `its key ${rec.key} is older than ${lastKey.field}, which sealed the record before it: keys never go back`;
-        else if (cur.seed === lastKey.seed && cur.epoch > lastKey.epoch + 1) why = `its key ${rec.key} skips from epoch ${lastKey.epoch} to ${cur.epoch}: records sealed with a later sealing state were chained onto older ones`;
-        else if (cur.seed > lastKey.seed && cur.epoch !== 0) why = `it is the first record of seed ${keys.seeds[cur.seed].id} but is sealed at epoch ${cur.epoch}, not 0`;
-      } else if (prev === GENESIS && cur.epoch !== 0) {
-        why = `the log's first record is sealed at epoch ${cur.epoch}, not 0: the records before it were removed and the chain restarted`;
-      }
-      if (why) return result({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` }, i, start, lastSeq);
-      lastKey = cur;
+      lastRec = rec;
     }
     prev = lineHash(e.text);
     lastSeq = rec.seq;

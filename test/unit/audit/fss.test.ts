@@ -7,7 +7,10 @@ import { AuditAppender } from '../../../src/audit/appender';
 import { nodeFs } from '../../../src/audit/fs-layer';
 import { evolveKey, initAuditKeys, keyField, loadSealState, loadVerifyKey } from '../../../src/audit/keys';
 import { type AuditRecord, GENESIS, hmacHex, lineHash, sealRecord } from '../../../src/audit/schema';
+import { crossCheck, readSealedRecords } from '../../../src/audit/cross-check';
+import type { JournalRecord } from '../../../src/audit/journal';
 import { verifyFiles } from '../../../src/audit/verify';
+import { auditMain } from '../../../src/cli/audit';
 import { lines, quiet, tempDir, write } from './helpers';
 
 let dir: string;
@@ -334,4 +337,157 @@ test('first start with neither key: both are created; the seal file goes to the 
   expect(loadSealState(keyFile)).toMatchObject({ seedId: r.seedId, epoch: 0, epochRecords: 7 });
   expect(fs.statSync(keyFile)).toMatchObject({ uid, gid });
   expect(fs.statSync(path.dirname(verifyKeyFile)).mode & 0o777).toBe(0o700);
+});
+
+describe('epoch boundaries: verify accepts one only where the appender could have evolved', () => {
+  // A file layer that can die (every write fails, as after kill -9: close() then leaves the disk as the crash did) or
+  // whose log disk fills (the state can still evolve, the records cannot be written).
+  function mortalFs() {
+    const m = { dead: false, logFull: false };
+    const no = (): never => {
+      throw Object.assign(new Error('injected EIO (crashed)'), { code: 'EIO' });
+    };
+    const f = {
+      ...nodeFs,
+      async open(p: string, flags: number, mode: number) {
+        if (m.dead) no();
+        return nodeFs.open(p, flags, mode);
+      },
+      async write(fd: number, buf: Buffer, pos: number) {
+        if (m.dead || (m.logFull && buf.toString().startsWith('{"v":1,'))) no();
+        return nodeFs.write(fd, buf, pos);
+      },
+      async rename(a: string, b: string) {
+        if (m.dead) no();
+        return nodeFs.rename(a, b);
+      },
+      async fdatasync(fd: number) {
+        if (m.dead) no();
+        return nodeFs.fdatasync(fd);
+      },
+      async ftruncate(fd: number, len: number) {
+        if (m.dead) no();
+        return nodeFs.ftruncate(fd, len);
+      },
+    };
+    return { m, f };
+  }
+
+  let now = Date.now();
+  const clock = () => new Date(now);
+  type End = 'stop' | 'crash' | 'crash-after-evolve';
+  // One run of the daemon as it writes: daemon-start, the records, daemon-stop and close (clean stop) or nothing more.
+  async function run(n: number, end: End, opts: { gapAfter?: number; gapSeconds?: number } = {}): Promise<void> {
+    const { m, f } = mortalFs();
+    const a = await AuditAppender.open({ file, keyFile, log: quiet(), epochRecords: 4, epochSeconds: 60, now: clock, fs: f });
+    await a.append({ kind: 'event', event: { name: 'daemon-start', detail: { pid: 1 } } });
+    for (let i = 0; i < n; i++) {
+      if (i === opts.gapAfter) now += (opts.gapSeconds ?? 61) * 1000;
+      now += 10;
+      await a.append(write(i));
+    }
+    now += 10;
+    if (end === 'stop') await a.append({ kind: 'event', event: { name: 'daemon-stop', detail: { pid: 1 } } });
+    if (end === 'crash-after-evolve') {
+      while (a.epoch().records < 4) await a.append(write(99));
+      m.logFull = true; // the next batch evolves the state, then cannot write its record
+      await expect(a.append(write(100))).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE' });
+    }
+    if (end !== 'stop') m.dead = true;
+    await a.close();
+  }
+
+  beforeEach(() => {
+    now = Date.now();
+  });
+
+  test('clean stops, crashes (torn line, state evolved before the crash), count and time evolution, a restart long after a stop, key rotation: ok', async () => {
+    await run(5, 'stop'); // 4 records fill epoch 0; the stop ends epoch 1 after 3
+    await run(3, 'crash', { gapAfter: 2 }); // 61 s pass before r-2; then kill -9 (the state stays at the log's epoch)
+    fs.appendFileSync(file, '{"v":1,"seq":'); // ... tearing a line
+    await run(2, 'crash-after-evolve'); // the state evolves, the log disk is full, kill -9
+    await run(1, 'stop');
+    now += 3600_000;
+    await run(2, 'stop'); // an hour after the stop, which began the epoch of this daemon-start
+    const t = { stdout: () => undefined, stderr: () => undefined, env: {} };
+    expect(await auditMain(['rotate-key', '--home', dir], t)).toBe(0); // opens the appender, writes key-rotated, closes
+    await run(5, 'crash');
+    await run(1, 'stop');
+    const all = recs();
+    const name = (r: AuditRecord) => r.event?.name ?? r.requestId;
+    const bounds = all.slice(1).flatMap((r, i) => (r.key !== all[i].key ? [`${all[i].key.split('.')[1]} ${name(all[i])} | ${r.key.split('.')[1]} ${name(r)}`] : []));
+    expect(bounds).toEqual([
+      '0 r-2 | 1 r-3', // 4 records
+      '1 daemon-stop | 2 daemon-start', // 3 records: the clean stop
+      '2 r-1 | 3 r-2', // 3 records, 61 s
+      '3 r-2 | 4 recovered-torn-line', // 1 record: a restart after a crash, its recovery event first
+      '4 r-1 | 5 daemon-start', // 4 records (evolved before the crash)
+      '5 daemon-stop | 6 daemon-start', // 3 records: the clean stop
+      '6 daemon-start | 7 r-0', // 1 record, but an hour after the last record of epoch 5
+      '7 daemon-stop | 0 key-rotated', // a new seed
+      '0 key-rotated | 1 daemon-start', // 1 record: rotate-key's appender stopped cleanly without daemon-stop
+      '1 daemon-start | 2 r-0', // 1 record, but the clock ran an hour ahead of the one that began epoch 1
+      '2 r-3 | 3 r-4', // 4 records
+      '3 r-4 | 4 daemon-start', // 1 record: a restart after a crash
+    ]);
+    expect(verify()).toMatchObject({ ok: true, records: all.length });
+  });
+});
+
+describe('the sealing state copied during a run', () => {
+  let stolen: ReturnType<typeof loadSealState>;
+  beforeEach(async () => {
+    const a = await AuditAppender.open({ file, keyFile, log: quiet(), epochRecords: 5 });
+    for (let i = 0; i < 12; i++) await a.append(write(i)); // epochs 0 (0..4), 1 (5..9), 2 (10, 11)
+    stolen = loadSealState(keyFile); // the current epoch's key, while the daemon runs
+    await a.close();
+    expect(stolen.epoch).toBe(2);
+    expect(verify()).toMatchObject({ ok: true, records: 12 });
+  });
+
+  test('re-sealing the previous epoch from any record on with the current key: forged', () => {
+    const original = lines(file);
+    for (const p of [6, 7, 9]) {
+      const ls = original.slice();
+      ls[p] = ls[p].replace(/"memory":\d+/, '"memory":1');
+      rewrite(reseal(ls, p, stolen.key, keyField(stolen.seedId, 2)));
+      const r = verify();
+      expect(r.problem).toMatchObject({ kind: 'forged', seq: p });
+      expect(r.problem!.message).toMatch(new RegExp(`epoch 2 begins at seq ${p} after only ${p - 5} record\\(s\\) and [0-9.]+ s of epoch 1 \\(the key evolves after 5 records`));
+    }
+  });
+
+  test('what stays open: the records of the epoch whose key he holds (verify alone accepts them; see the cross-check)', () => {
+    const ls = lines(file);
+    ls[11] = ls[11].replace(/"memory":\d+/, '"memory":1');
+    rewrite(reseal(ls, 11, stolen.key, keyField(stolen.seedId, 2)));
+    expect(verify()).toMatchObject({ ok: true, records: 12 });
+  });
+});
+
+test('a fake crash-restart at an arbitrary record: verify alone accepts it (a restart without daemon-stop), the helper journal\'s anchors do not', async () => {
+  const a = await AuditAppender.open({ file, keyFile, log: quiet() });
+  await a.append({ kind: 'event', event: { name: 'daemon-start', detail: { pid: 1 } } });
+  for (let i = 1; i < 12; i++) await a.append(write(i));
+  await a.append({ kind: 'event', event: { name: 'daemon-stop', detail: { pid: 1 } } });
+  await a.close();
+  // The root helper's journal anchors each write's intent record (SEQ:HASH), out of the front end's reach.
+  const ls = lines(file);
+  const journal: JournalRecord[] = ls.flatMap((l, i) => {
+    const r = JSON.parse(l) as AuditRecord;
+    if (r.kind !== 'intent') return [];
+    return [{ seq: i, ts: r.ts, prev: GENESIS, op: 'DOMAIN_SET_MEMORY_REQ', user: r.who!.user, tenant: r.who!.tenant, requestId: r.requestId, auditHead: `${r.seq}:${lineHash(l)}`, result: 'ok' }];
+  });
+  expect(crossCheck(readSealedRecords([file]), journal)).toEqual([]);
+  const stolen = loadSealState(keyFile); // epoch 1: the stop ended epoch 0
+  // He inserts a daemon-start sealed with it before record 6 and re-seals everything after, with record 8 edited.
+  const edited = ls.map((l) => l.replace(/("requestId":"r-8".*?"memory":)\d+/, '$11'));
+  const { ts, host } = JSON.parse(ls[6]) as AuditRecord;
+  const forged = [...edited.slice(0, 6), JSON.stringify({ ts, host, kind: 'event', event: { name: 'daemon-start', detail: { pid: 2 } } }), ...edited.slice(6)];
+  rewrite(reseal(forged, 6, stolen.key, keyField(stolen.seedId, 1), true));
+  expect(verify()).toMatchObject({ ok: true, records: 14 });
+  // Every anchored write from the fake restart on is reported: its intent moved to another seq and was re-sealed.
+  const probs = crossCheck(readSealedRecords([file]), journal);
+  expect(probs.map((p) => p.requestId)).toEqual(['r-6', 'r-7', 'r-8', 'r-9', 'r-10', 'r-11']);
+  for (const p of probs) expect(p.message).toMatch(/anchored by the helper|differs from the one the helper anchored/);
 });

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditAppender } from '../../../src/audit/appender';
-import { initAuditKeys, loadVerifyKey } from '../../../src/audit/keys';
-import { sealRecord, lineHash } from '../../../src/audit/schema';
+import { initAuditKeys, loadSealState, loadVerifyKey } from '../../../src/audit/keys';
+import { type AuditInput, type AuditRecord, hmacHex, lineHash, sealRecord } from '../../../src/audit/schema';
 import { verifyFiles } from '../../../src/audit/verify';
 import { lines, quiet, tempDir, write } from './helpers';
 
@@ -185,4 +185,58 @@ test('50,000 records verify correctly (time printed, asserted by the bench, not 
   expect(r).toMatchObject({ ok: true, records: 50_000, lastSeq: 49_999 });
   const bytes = fs.statSync(file).size;
   process.stdout.write(`audit: 50,000 records (${(bytes / 1e6).toFixed(1)} MB) appended in ${appendMs} ms with ${st.batches} fdatasyncs; verify ${r.ms.toFixed(0)} ms\n`);
+});
+
+describe('epoch boundaries: the holder of the sealing state cannot place one where he likes', () => {
+  // The front end's user with the sealing state: re-seals the lines from `from` on, chained to the line before, with
+  // the key he holds (the seq of each line is its position), and re-seals the anchor to match.
+  function reseal(ls: string[], from: number, state: { seedId: string; epoch: number; key: Buffer }): string[] {
+    const field = `${state.seedId}.${state.epoch}`;
+    const out = ls.slice(0, from);
+    for (let i = from; i < ls.length; i++) {
+      const r = JSON.parse(ls[i]) as AuditRecord;
+      out.push(sealRecord(r, { seq: i, ts: r.ts, host: r.host, keyId: field, key: state.key, prev: lineHash(out[i - 1]) }));
+    }
+    const body = JSON.stringify({ log: 'audit.log', seq: out.length - 1, hash: lineHash(out[out.length - 1]), key: field });
+    fs.writeFileSync(`${keyFile}.anchor`, `${body.slice(0, -1)},"mac":"${hmacHex(state.key, 'anchor\0' + body)}"}\n`);
+    return out;
+  }
+  const event = (name: string): AuditInput => ({ kind: 'event', event: { name, detail: { pid: 7 } } });
+
+  test('after a clean stop, an edit anywhere in the last epoch re-sealed from there with the state on disk: forged where the new epoch begins', () => {
+    const original = lines(file);
+    const stolen = loadSealState(keyFile); // 20 records at epoch 0 (1000 per epoch), the stop evolved the state to 1
+    expect(stolen.epoch).toBe(1);
+    for (const p of [1, 3, 12, 19]) {
+      const ls = original.slice();
+      ls[p] = ls[p].replace(/"memory":\d+/, '"memory":1');
+      rewrite(reseal(ls, p, stolen));
+      const r = verify();
+      expect(r.problem).toMatchObject({ kind: 'forged', seq: p, line: p + 1 });
+      expect(r.problem!.message).toMatch(
+        new RegExp(`record seq ${p} is forged: epoch 1 begins at seq ${p} after only ${p} record\\(s\\) and \\d+\\.\\d s of epoch 0 \\(the key evolves after 1000 records or 900 s\\), with no restart: records re-sealed with a later key`),
+      );
+    }
+  });
+
+  test('a restart is a boundary: a daemon-start, or anything after a daemon-stop; a run that starts with neither is not', async () => {
+    const run = async (first: AuditInput[], stop: boolean): Promise<void> => {
+      const a = await AuditAppender.open({ file, keyFile, log: quiet() });
+      for (const x of first) await a.append(x);
+      if (stop) await a.append(event('daemon-stop'));
+      await a.close(); // a clean stop: the state evolves
+    };
+    await run([event('daemon-start'), write(21)], true); // epoch 1 begins at daemon-start, after 20 of 1000 records
+    await run([write(23)], true); // epoch 2 begins after the daemon-stop
+    const name = (r: AuditRecord) => `${r.key.split('.')[1]} ${r.event?.name ?? r.requestId}`;
+    expect(lines(file).slice(19).map((l) => name(JSON.parse(l) as AuditRecord))).toEqual(['0 r-19', '1 daemon-start', '1 r-21', '1 daemon-stop', '2 r-23', '2 daemon-stop']);
+    expect(verify()).toMatchObject({ ok: true, records: 25 });
+    // The daemon always writes daemon-start first; a run that writes neither after a crash nor after a daemon-stop looks
+    // like the re-sealed tail it would be if someone else wrote it.
+    await run([event('daemon-start'), write(26)], false);
+    await run([write(27)], false);
+    const r = verify();
+    expect(r.problem).toMatchObject({ kind: 'forged', seq: 27 });
+    expect(r.problem!.message).toMatch(/epoch 4 begins at seq 27 after only 2 record\(s\) and \d+\.\d s of epoch 3 .* with no restart/);
+  });
 });
