@@ -128,8 +128,14 @@ export class AuditAppender {
     }
     this.#state = loadSealState(o.keyFile);
     this.#loaded = true;
-    if (o.epochRecords) this.#state.epochRecords = o.epochRecords;
-    if (o.epochSeconds) this.#state.epochSeconds = o.epochSeconds;
+    // Epoch parameters belong to the seed (verify reads them from the verification key): a configured change takes
+    // effect with the next seed (`virtgate audit rotate-key`), never by evolving faster than the seed says.
+    const cfg = { epochRecords: o.epochRecords ?? this.#state.epochRecords, epochSeconds: o.epochSeconds ?? this.#state.epochSeconds };
+    if (cfg.epochRecords !== this.#state.epochRecords || cfg.epochSeconds !== this.#state.epochSeconds) {
+      this.#o.log(
+        `audit epochs stay at ${this.#state.epochRecords} records / ${this.#state.epochSeconds} s (seed ${this.#state.seedId}); the configured ${cfg.epochRecords} / ${cfg.epochSeconds} take effect at the next 'virtgate audit rotate-key'`,
+      );
+    }
   }
 
   async #start(): Promise<void> {
@@ -484,9 +490,9 @@ export class AuditAppender {
   async rotateKey(): Promise<{ previous: string; current: string; seq: number }> {
     while (this.#flushing) await this.#flushing;
     const prev = this.#state;
-    const next = rotateSeed(this.#o.verifyKeyFile, this.#o.keyFile, prev);
-    if (this.#o.epochRecords) next.epochRecords = this.#o.epochRecords;
-    if (this.#o.epochSeconds) next.epochSeconds = this.#o.epochSeconds;
+    // The new seed carries the configured epoch parameters (in the verification key, where verify reads them).
+    const params = { epochRecords: this.#o.epochRecords ?? prev.epochRecords, epochSeconds: this.#o.epochSeconds ?? prev.epochSeconds };
+    const next = rotateSeed(this.#o.verifyKeyFile, this.#o.keyFile, { ...prev, ...params });
     this.#state = next;
     this.#epochCount = 0;
     const previous = keyField(prev.seedId, prev.epoch);

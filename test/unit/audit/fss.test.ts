@@ -491,3 +491,19 @@ test('a fake crash-restart at an arbitrary record: verify alone accepts it (a re
   expect(probs.map((p) => p.requestId)).toEqual(['r-6', 'r-7', 'r-8', 'r-9', 'r-10', 'r-11']);
   for (const p of probs) expect(p.message).toMatch(/anchored by the helper|differs from the one the helper anchored/);
 });
+
+test('epoch parameters belong to the seed: a configured change waits for the next seed (verify reads the seed), and says so', async () => {
+  await makeLog(3, 5);
+  const said: string[] = [];
+  const a = await AuditAppender.open({ file, keyFile, log: (m) => said.push(m), epochRecords: 2 });
+  await a.append({ kind: 'event', event: { name: 'daemon-start' } }); // a new run starts as the daemon's does
+  for (let i = 0; i < 5; i++) await a.append(write(i));
+  expect(said.join('\n')).toMatch(/audit epochs stay at 5 records .* the configured 2 .* take effect at the next 'virtgate audit rotate-key'/);
+  expect(a.epoch().records).toBe(1); // 6 records: 5 in one epoch, 1 in the next (every 5, as the seed says; not every 2)
+  await a.rotateKey();
+  for (let i = 0; i < 5; i++) await a.append(write(i));
+  await a.close();
+  expect(loadVerifyKey(verifyKeyFile).seeds.map((s) => s.epochRecords)).toEqual([5, 2]);
+  const v = verify();
+  expect(v.problem).toBeNull();
+});
