@@ -25,8 +25,33 @@ interface Child {
   gid?: number;
   proc: ChildProcess | null;
   ready: RegExp;
-  restarts: number;
+  backoff: RestartBackoff;
   output: string;
+}
+
+// How long a crashed process waits before it is started again. The first crash after a stable run restarts at once
+// (the front end is serving again within about half a second, and it reconnects to a new helper by itself); only a
+// process that keeps dying soon after start (a crash loop) waits longer: 200 ms, 400 ms, ... up to 3 s. A process
+// that stayed up for stableMs since it was ready starts over at no delay.
+export class RestartBackoff {
+  #crashes = 0; // since the last stable run
+  #readyAt: number | null = null;
+  constructor(
+    readonly stableMs = 3000,
+    readonly maxMs = 3000,
+  ) {}
+
+  ready(now = Date.now()): void {
+    this.#readyAt = now;
+  }
+
+  // The process exited: the delay before the next start.
+  exited(now = Date.now()): number {
+    if (this.#readyAt !== null && now - this.#readyAt >= this.stableMs) this.#crashes = 0;
+    this.#readyAt = null;
+    const n = this.#crashes++;
+    return n === 0 ? 0 : Math.min(100 * 2 ** n, this.maxMs);
+  }
 }
 
 // First run: a development CA, a server certificate for localhost and an `admin` client whose directory is a libvirt pkipath.
@@ -100,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     ],
     proc: null,
     ready: /listening on/,
-    restarts: 0,
+    backoff: new RestartBackoff(),
     output: '',
   };
   const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
@@ -108,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
   if (values['no-sandbox']) frontArgs.push('--no-sandbox'); // both processes run their seccomp allowlists otherwise
   // The default port may be taken (libvirtd, another virtgate): then the front end picks a free one and prints it.
   frontArgs.push('--tls', values.tls ?? DEV_TLS, ...(values.tls === undefined ? ['--tls-port-fallback'] : []));
-  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, restarts: 0, output: '' };
+  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, backoff: new RestartBackoff(), output: '' };
 
   let stopping = false;
   const launch = (c: Child): Promise<void> =>
@@ -123,6 +148,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!seen) c.output += text;
         if (!seen && c.ready.test(c.output)) {
           seen = true;
+          c.backoff.ready();
           resolve();
         }
       });
@@ -130,10 +156,10 @@ export async function main(argv: string[]): Promise<number> {
         c.proc = null;
         if (!seen) reject(new Error(`${c.name} exited during start-up (${signal ?? code})`));
         if (stopping) return;
-        // A crashed process is restarted with backoff; the front end reconnects to a new helper by itself.
-        c.restarts++;
-        const delay = Math.min(100 * 2 ** Math.min(c.restarts, 5), 3000);
-        process.stderr.write(`virtgate: ${c.name} exited (${signal ?? code}); restarting in ${delay} ms\n`);
+        // A crashed process is restarted (at once unless it is crash-looping); the front end reconnects to a new helper
+        // by itself, as soon as the helper's socket appears.
+        const delay = c.backoff.exited();
+        process.stderr.write(`virtgate: ${c.name} exited (${signal ?? code}); restarting ${delay ? `in ${delay} ms` : 'now'}\n`);
         setTimeout(() => {
           if (!stopping) launch(c).catch((e: Error) => process.stderr.write(`virtgate: ${e.message}\n`));
         }, delay);
