@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `virtgate start` / `npm start`: runs the helper and the front end as two processes, restarts either if it dies.
-// It imports neither side's code: the boundary between them is the helper socket, as in production under systemd.
+// It imports neither side's code: the boundary between them is the helper socket, as in production under systemd. Each
+// process has a spare (bin/virtgate-spare.js: Node started, code loaded, nothing run) that replaces it when it dies.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,10 @@ import { initAuditKeys } from '../audit/keys';
 import { auditPaths } from './audit';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin');
+// A spare process (bin/virtgate-spare.js preloaded) has its code loaded and waits for a byte on stdin to start: a
+// crashed process is replaced by its spare without waiting for Node to start and load it again.
+const SPARE = path.join(BIN, 'virtgate-spare.js');
+const SPARE_AFTER_MS = 1000; // a new spare is made this long after a process is ready (not while it starts)
 const DEV_TLS = '127.0.0.1:16514';
 const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user UID] [--no-sandbox]
   --home DIR        keep all state under DIR (default ./.virtgate)
@@ -27,6 +32,7 @@ interface Child {
   ready: RegExp;
   backoff: RestartBackoff;
   output: string;
+  standby: ChildProcess | null; // a spare: loaded, waiting to replace this process
 }
 
 // How long a crashed process waits before it is started again. The first crash after a stable run restarts at once
@@ -127,18 +133,40 @@ export async function main(argv: string[]): Promise<number> {
     ready: /listening on/,
     backoff: new RestartBackoff(),
     output: '',
+    standby: null,
   };
   const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
   if (values.tcp) frontArgs.push('--tcp', values.tcp);
   if (values['no-sandbox']) frontArgs.push('--no-sandbox'); // both processes run their seccomp allowlists otherwise
   // The default port may be taken (libvirtd, another virtgate): then the front end picks a free one and prints it.
   frontArgs.push('--tls', values.tls ?? DEV_TLS, ...(values.tls === undefined ? ['--tls-port-fallback'] : []));
-  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, backoff: new RestartBackoff(), output: '' };
+  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, backoff: new RestartBackoff(), output: '', standby: null };
 
   let stopping = false;
+  const loaded = (c: Child): ChildProcess => {
+    const p = spawn(process.execPath, ['-r', SPARE, ...c.args], { stdio: ['pipe', 'pipe', 'inherit'], uid: c.uid, gid: c.gid });
+    p.stdin!.on('error', () => undefined); // a spare that died before it was woken
+    return p;
+  };
+  const spawnSpare = (c: Child): void => {
+    if (stopping || c.standby) return;
+    const p = loaded(c);
+    p.on('exit', () => {
+      if (c.standby === p) c.standby = null;
+    });
+    c.standby = p;
+  };
+  // The spare when one is loaded, else a new process (woken at once); the byte on stdin starts it.
+  const start = (c: Child): ChildProcess => {
+    const s = c.standby;
+    c.standby = null;
+    const p = s && s.exitCode === null && s.signalCode === null ? s : loaded(c);
+    p.stdin!.end('1');
+    return p;
+  };
   const launch = (c: Child): Promise<void> =>
     new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, c.args, { stdio: ['ignore', 'pipe', 'inherit'], uid: c.uid, gid: c.gid });
+      const p = start(c);
       c.proc = p;
       let seen = false;
       p.stdout!.setEncoding('utf8');
@@ -149,6 +177,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!seen && c.ready.test(c.output)) {
           seen = true;
           c.backoff.ready();
+          setTimeout(() => spawnSpare(c), SPARE_AFTER_MS).unref();
           resolve();
         }
       });
@@ -172,7 +201,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // A half-started daemon must not leave an orphaned helper behind (or a restart loop).
     stopping = true;
-    for (const p of [front.proc, helper.proc]) p?.kill('SIGTERM');
+    for (const p of [front.proc, helper.proc, front.standby, helper.standby]) p?.kill('SIGTERM');
     throw e;
   }
 
@@ -197,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
+      for (const c of [front, helper]) c.standby?.kill('SIGTERM'); // their stdin closing would end them too
       const procs = [front.proc, helper.proc].filter((p): p is ChildProcess => p !== null);
       let left = procs.length;
       if (left === 0) resolve(0);
