@@ -6,7 +6,7 @@ import path from 'node:path';
 import { requireBuild } from '../helpers/daemon';
 import { type BenchReport, runBench } from '../../bench/run';
 
-const TINY = { seqIterations: 50, pipelinedCalls: 600, cThreads: 4, tsInFlight: 16, clients: 10, pollSeconds: 1 };
+const TINY = { seqIterations: 50, pipelinedCalls: 600, cThreads: 4, tsInFlight: 16, clients: 10, pollSeconds: 1, recoverySeconds: 5 }; // recovery: one kill
 
 test('every row runs against virtgate (and libvirtd when it starts) and lands in the JSON', async () => {
   requireBuild();
