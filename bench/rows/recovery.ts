@@ -251,8 +251,11 @@ export async function runChaos(t: ChaosTarget, o: ChaosOptions): Promise<ChaosRe
     await c.close().catch(() => undefined);
   }
 
-  // The audit: every acknowledged write has its intent and a successful outcome with the same request id.
+  // The audit: every acknowledged write has its intent and a successful outcome with the same request id. Read (and
+  // verified) once the log has stopped growing: verify reads the log, then the anchor the front end rewrites after
+  // each batch, so a record appended in between (the clients' closing) would look like a cut-off tail.
   const log0 = path.join(t.home, 'log', 'audit.log');
+  await quiet(log0);
   const recs: AuditRecord[] = [];
   for (const f of logFiles(log0)) {
     for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
@@ -281,6 +284,18 @@ export async function runChaos(t: ChaosTarget, o: ChaosOptions): Promise<ChaosRe
 
   const ackedTotal = ackedMemory.length + [...ackedDefinitions.values()].reduce((a, b) => a + b, 0);
   return { kills, acked: ackedTotal, reads, outageErrors, otherErrors, lost, unaudited, verify: auditVerify(t.home) };
+}
+
+async function quiet(file: string, stableMs = 1000, limitMs = 15000): Promise<void> {
+  const until = now() + limitMs;
+  let size = -1;
+  let since = now();
+  while (now() < until) {
+    const s = fs.statSync(file).size;
+    if (s !== size) [size, since] = [s, now()];
+    else if (now() - since >= stableMs) return;
+    await sleep(100);
+  }
 }
 
 export function killsText(kills: KillResult[]): string {
