@@ -14,7 +14,7 @@ import { ROWS } from './rows';
 export interface BenchOptions {
   quick?: boolean;
   sizes?: Partial<Sizes>; // overrides on top of the full or quick sizes (tests use tiny ones)
-  only?: string; // run only the rows whose name starts with this (e.g. "3")
+  only?: string; // run only the rows whose name, or name without its number, starts with this ("3", "recovery")
   resultsDir?: string;
   log?: (msg: string) => void;
 }
@@ -56,6 +56,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
     if ('why' in lv) notes.push(`no libvirtd column: ${lv.why}`);
     const ctx: BenchCtx = {
       sizes,
+      quick,
       virtgate,
       libvirtd: 'why' in lv ? null : lv,
       cclient: 'bin' in built ? built.bin : null,
@@ -63,7 +64,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
       log,
       notes,
     };
-    for (const row of ROWS.filter((r) => !opts.only || r.name.startsWith(opts.only))) {
+    for (const row of ROWS.filter((r) => !opts.only || r.name.startsWith(opts.only) || r.name.replace(/^\d+ /, '').startsWith(opts.only))) {
       const results = await row.run(ctx);
       for (const r of results) {
         r.virtgate.rssKiB ??= rssAfter(virtgate);
@@ -115,7 +116,7 @@ function print(report: BenchReport, file: string): void {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean' }, row: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: only the rows named "3 ...")\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: only the rows named "3 ..."; --row recovery: only "9 recovery")\n');
     return 0;
   }
   // Ctrl-C / SIGTERM: stop every daemon and client we started before leaving.

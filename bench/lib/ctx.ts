@@ -11,6 +11,7 @@ export interface Sizes {
   clients: number; // many-clients row: connections
   pollSeconds: number; // many-clients row: how long each connection polls once a second
   auditWrites?: number; // audited-writes row: total writes across its 16 writers (default: pipelinedCalls / 10)
+  recoverySeconds?: number; // recovery row: seconds of chaos (default 60, quick 20)
 }
 
 export const FULL: Sizes = { seqIterations: 100000, pipelinedCalls: 300000, cThreads: 8, tsInFlight: 64, clients: 1000, pollSeconds: 30 };
@@ -43,6 +44,7 @@ export type RatioOf = 'time' | 'calls/s' | 'p99';
 
 export interface BenchCtx {
   sizes: Sizes;
+  quick: boolean; // `--quick`: rows with a fixed duration run their short form
   virtgate: Target;
   libvirtd: Target | null;
   cclient: string | null; // built bench/c/getinfo, or null (rows then skip the C client)

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The bench's rows, in run order; a new row (TLS handshakes, audited writes/s, RBAC cost) is one file plus one line here.
-// Many clients runs first: its per-connection RSS needs a front end whose heap the other rows have not yet inflated.
+// Recovery (kills processes of its own daemon) runs last. Many clients runs first: its per-connection RSS needs a front end whose heap the other rows have not yet inflated.
 import type { Row } from '../lib/ctx';
 import { auditedWrites } from './audited-writes';
 import { decisionCostRow } from './decision-cost';
 import { manyClients } from './many-clients';
 import { pipelined } from './pipelined';
 import { rbacOnOff } from './rbac-getinfo';
+import { recovery } from './recovery';
 import { sequential } from './sequential';
 import { tlsHandshakes } from './tls-handshakes';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, recovery];

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `virtgate start` / `npm start`: runs the helper and the front end as two processes, restarts either if it dies.
-// It imports neither side's code: the boundary between them is the helper socket, as in production under systemd.
+// It imports neither side's code: the boundary between them is the helper socket, as in production under systemd. Each
+// process has a spare (bin/virtgate-spare.js: Node started, code loaded, nothing run) that replaces it when it dies.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,10 @@ import { initAuditKeys } from '../audit/keys';
 import { auditPaths } from './audit';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin');
+// A spare process (bin/virtgate-spare.js preloaded) has its code loaded and waits for a byte on stdin to start: a
+// crashed process is replaced by its spare without waiting for Node to start and load it again.
+const SPARE = path.join(BIN, 'virtgate-spare.js');
+const SPARE_AFTER_MS = 1000; // a new spare is made this long after a process is ready (not while it starts)
 const DEV_TLS = '127.0.0.1:16514';
 const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user UID] [--no-sandbox]
   --home DIR        keep all state under DIR (default ./.virtgate)
@@ -25,8 +30,34 @@ interface Child {
   gid?: number;
   proc: ChildProcess | null;
   ready: RegExp;
-  restarts: number;
+  backoff: RestartBackoff;
   output: string;
+  standby: ChildProcess | null; // a spare: loaded, waiting to replace this process
+}
+
+// How long a crashed process waits before it is started again. The first crash after a stable run restarts at once
+// (the front end is serving again within about half a second, and it reconnects to a new helper by itself); only a
+// process that keeps dying soon after start (a crash loop) waits longer: 200 ms, 400 ms, ... up to 3 s. A process
+// that stayed up for stableMs since it was ready starts over at no delay.
+export class RestartBackoff {
+  #crashes = 0; // since the last stable run
+  #readyAt: number | null = null;
+  constructor(
+    readonly stableMs = 3000,
+    readonly maxMs = 3000,
+  ) {}
+
+  ready(now = Date.now()): void {
+    this.#readyAt = now;
+  }
+
+  // The process exited: the delay before the next start.
+  exited(now = Date.now()): number {
+    if (this.#readyAt !== null && now - this.#readyAt >= this.stableMs) this.#crashes = 0;
+    this.#readyAt = null;
+    const n = this.#crashes++;
+    return n === 0 ? 0 : Math.min(100 * 2 ** n, this.maxMs);
+  }
 }
 
 // First run: a development CA, a server certificate for localhost and an `admin` client whose directory is a libvirt pkipath.
@@ -100,20 +131,42 @@ export async function main(argv: string[]): Promise<number> {
     ],
     proc: null,
     ready: /listening on/,
-    restarts: 0,
+    backoff: new RestartBackoff(),
     output: '',
+    standby: null,
   };
   const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
   if (values.tcp) frontArgs.push('--tcp', values.tcp);
   if (values['no-sandbox']) frontArgs.push('--no-sandbox'); // both processes run their seccomp allowlists otherwise
   // The default port may be taken (libvirtd, another virtgate): then the front end picks a free one and prints it.
   frontArgs.push('--tls', values.tls ?? DEV_TLS, ...(values.tls === undefined ? ['--tls-port-fallback'] : []));
-  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, restarts: 0, output: '' };
+  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, backoff: new RestartBackoff(), output: '', standby: null };
 
   let stopping = false;
+  const loaded = (c: Child): ChildProcess => {
+    const p = spawn(process.execPath, ['-r', SPARE, ...c.args], { stdio: ['pipe', 'pipe', 'inherit'], uid: c.uid, gid: c.gid });
+    p.stdin!.on('error', () => undefined); // a spare that died before it was woken
+    return p;
+  };
+  const spawnSpare = (c: Child): void => {
+    if (stopping || c.standby) return;
+    const p = loaded(c);
+    p.on('exit', () => {
+      if (c.standby === p) c.standby = null;
+    });
+    c.standby = p;
+  };
+  // The spare when one is loaded, else a new process (woken at once); the byte on stdin starts it.
+  const start = (c: Child): ChildProcess => {
+    const s = c.standby;
+    c.standby = null;
+    const p = s && s.exitCode === null && s.signalCode === null ? s : loaded(c);
+    p.stdin!.end('1');
+    return p;
+  };
   const launch = (c: Child): Promise<void> =>
     new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, c.args, { stdio: ['ignore', 'pipe', 'inherit'], uid: c.uid, gid: c.gid });
+      const p = start(c);
       c.proc = p;
       let seen = false;
       p.stdout!.setEncoding('utf8');
@@ -123,6 +176,8 @@ export async function main(argv: string[]): Promise<number> {
         if (!seen) c.output += text;
         if (!seen && c.ready.test(c.output)) {
           seen = true;
+          c.backoff.ready();
+          setTimeout(() => spawnSpare(c), SPARE_AFTER_MS).unref();
           resolve();
         }
       });
@@ -130,10 +185,10 @@ export async function main(argv: string[]): Promise<number> {
         c.proc = null;
         if (!seen) reject(new Error(`${c.name} exited during start-up (${signal ?? code})`));
         if (stopping) return;
-        // A crashed process is restarted with backoff; the front end reconnects to a new helper by itself.
-        c.restarts++;
-        const delay = Math.min(100 * 2 ** Math.min(c.restarts, 5), 3000);
-        process.stderr.write(`virtgate: ${c.name} exited (${signal ?? code}); restarting in ${delay} ms\n`);
+        // A crashed process is restarted (at once unless it is crash-looping); the front end reconnects to a new helper
+        // by itself, as soon as the helper's socket appears.
+        const delay = c.backoff.exited();
+        process.stderr.write(`virtgate: ${c.name} exited (${signal ?? code}); restarting ${delay ? `in ${delay} ms` : 'now'}\n`);
         setTimeout(() => {
           if (!stopping) launch(c).catch((e: Error) => process.stderr.write(`virtgate: ${e.message}\n`));
         }, delay);
@@ -146,7 +201,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // A half-started daemon must not leave an orphaned helper behind (or a restart loop).
     stopping = true;
-    for (const p of [front.proc, helper.proc]) p?.kill('SIGTERM');
+    for (const p of [front.proc, helper.proc, front.standby, helper.standby]) p?.kill('SIGTERM');
     throw e;
   }
 
@@ -171,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
+      for (const c of [front, helper]) c.standby?.kill('SIGTERM'); // their stdin closing would end them too
       const procs = [front.proc, helper.proc].filter((p): p is ChildProcess => p !== null);
       let left = procs.length;
       if (left === 0) resolve(0);

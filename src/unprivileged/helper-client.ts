@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Front end -> helper: multiplexed, bounded IPC client over the helper's unix socket; reconnects when the helper restarts.
+// Reconnecting is prompt: the socket's directory is watched, so a new helper's socket is tried the moment it appears
+// (a restarted helper is usually answering within a few hundred milliseconds of its predecessor's death); between
+// events the client retries with a short, capped backoff. While the helper is away it says so in the log: at once,
+// then every `waitLogMs`.
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { VG_ERR_HELPER_BUSY, VG_ERR_HELPER_UNAVAILABLE, VgError, errorCatalogue } from '../common/errors';
 import { FrameDecoder } from '../common/framing';
 import {
@@ -47,7 +53,9 @@ export interface HelperClientOptions {
   socketPath: string;
   maxInFlight?: number; // calls beyond this fail fast with VG_ERR_HELPER_BUSY
   reconnectMinMs?: number;
-  reconnectMaxMs?: number;
+  reconnectMaxMs?: number; // the backoff's cap; a change to the socket's directory retries at once whatever the backoff
+  waitLogMs?: number; // while the helper is away, "still waiting" is logged this often
+  watch?: boolean; // watch the socket's directory (default true; without it only the backoff brings the helper back)
   log?: (msg: string) => void;
 }
 
@@ -66,6 +74,10 @@ export class HelperClient extends EventEmitter {
   #eventsId = 0;
   #retryMs: number;
   #retryTimer: NodeJS.Timeout | null = null;
+  #watcher: fs.FSWatcher | null = null;
+  #waitingSince: number | null = null; // when the helper was found away (null: connected, or never tried)
+  #waitTimer: NodeJS.Timeout | null = null;
+  #lastError = '';
   driver = '';
 
   constructor(opts: HelperClientOptions) {
@@ -73,7 +85,9 @@ export class HelperClient extends EventEmitter {
     this.#opts = {
       maxInFlight: 4096,
       reconnectMinMs: 50,
-      reconnectMaxMs: 2000,
+      reconnectMaxMs: 500,
+      waitLogMs: 10000,
+      watch: true,
       log: () => {},
       ...opts,
     };
@@ -89,6 +103,7 @@ export class HelperClient extends EventEmitter {
   }
 
   start(): void {
+    this.#watch();
     this.#connect();
   }
 
@@ -107,6 +122,9 @@ export class HelperClient extends EventEmitter {
   close(): void {
     this.#closed = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#stopWaiting();
+    this.#watcher?.close();
+    this.#watcher = null;
     this.#sock?.destroy();
     this.#failAll(VG_ERR_HELPER_UNAVAILABLE());
   }
@@ -127,9 +145,58 @@ export class HelperClient extends EventEmitter {
     });
   }
 
+  // The helper (re)creates its socket by unlinking a stale one and binding a new one: each shows up as an event on the
+  // directory. An event while no connection is up or being made tries at once, and resets the backoff (the bind may
+  // precede the listen by a moment, then the next try follows after reconnectMinMs).
+  #watch(): void {
+    if (!this.#opts.watch || this.#watcher) return;
+    const dir = path.dirname(this.#opts.socketPath);
+    const base = path.basename(this.#opts.socketPath);
+    try {
+      this.#watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
+        if (name !== null && name.toString() !== base) return;
+        this.#retryMs = this.#opts.reconnectMinMs;
+        if (this.#sock || this.#closed) return; // connected, or a try is under way (its failure retries soon)
+        if (this.#retryTimer) clearTimeout(this.#retryTimer);
+        this.#retryTimer = null;
+        this.#connect();
+      });
+      this.#watcher.on('error', (e: Error) => {
+        this.#opts.log(`helper socket directory ${dir} no longer watched (${e.message}); reconnecting by backoff only`);
+        this.#watcher?.close();
+        this.#watcher = null;
+      });
+    } catch (e) {
+      this.#opts.log(`cannot watch ${dir} for the helper socket (${(e as Error).message}); reconnecting by backoff only`);
+    }
+  }
+
+  // Called on every failed try while the helper is away: the first logs at once, then a reminder every waitLogMs.
+  #waiting(reason: string): void {
+    this.#lastError = reason;
+    if (this.#waitingSince !== null) return;
+    this.#waitingSince = Date.now();
+    this.#opts.log(`waiting for the helper at ${this.#opts.socketPath} (${reason})`);
+    this.#waitTimer = setInterval(() => {
+      const secs = Math.round((Date.now() - (this.#waitingSince ?? Date.now())) / 1000);
+      this.#opts.log(`still waiting for the helper at ${this.#opts.socketPath} after ${secs} s (${this.#lastError})`);
+    }, this.#opts.waitLogMs);
+    this.#waitTimer.unref();
+  }
+
+  #stopWaiting(): number | null {
+    const since = this.#waitingSince;
+    this.#waitingSince = null;
+    if (this.#waitTimer) clearInterval(this.#waitTimer);
+    this.#waitTimer = null;
+    return since === null ? null : Date.now() - since;
+  }
+
   #connect(): void {
     if (this.#closed) return;
+    this.#retryTimer = null;
     const sock = net.createConnection(this.#opts.socketPath);
+    let failure = '';
     this.#sock = sock;
     const decoder = new FrameDecoder({ min: IpcLimits.FRAME_MIN, max: IpcLimits.ANSWER_MAX });
     sock.setNoDelay?.(true);
@@ -144,12 +211,14 @@ export class HelperClient extends EventEmitter {
         .then(() => {
           this.#ready = true;
           this.#retryMs = this.#opts.reconnectMinMs;
-          this.#opts.log(`helper connected (driver ${this.driver})`);
+          const waited = this.#stopWaiting();
+          this.#opts.log(`helper connected (driver ${this.driver})${waited === null ? '' : ` after waiting ${waited} ms`}`);
           this.emit('up', this.driver);
           for (const w of this.#waiters.splice(0)) w.resolve();
         })
         .catch((e: Error) => {
           this.#opts.log(`helper handshake failed: ${e.message}`);
+          failure = `handshake failed: ${e.message}`;
           sock.destroy();
         });
     });
@@ -164,7 +233,7 @@ export class HelperClient extends EventEmitter {
       }
       for (const f of frames) this.#onFrame(f, sock);
     });
-    sock.on('error', () => {}); // 'close' follows and handles it
+    sock.on('error', (e: NodeJS.ErrnoException) => (failure ||= e.code ?? e.message)); // 'close' follows and handles it
     sock.on('close', () => {
       if (this.#sock !== sock) return;
       const wasReady = this.#ready;
@@ -175,10 +244,16 @@ export class HelperClient extends EventEmitter {
         this.#opts.log('helper connection lost; reconnecting');
         this.emit('down', 'connection lost');
       }
-      if (!this.#closed) {
-        this.#retryTimer = setTimeout(() => this.#connect(), this.#retryMs);
-        this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.reconnectMaxMs);
+      if (this.#closed) return;
+      if (wasReady) {
+        // The helper just went away: its successor is tried at once (and again whenever its socket appears).
+        this.#retryMs = this.#opts.reconnectMinMs;
+        this.#connect();
+        return;
       }
+      this.#waiting(failure || 'connection closed');
+      this.#retryTimer = setTimeout(() => this.#connect(), this.#retryMs);
+      this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.reconnectMaxMs);
     });
   }
 
