@@ -62,7 +62,7 @@ interface AuthRecord {
   kind: string;
   source?: string;
   outcome?: { result: string };
-  event?: { name: string; detail?: { reason?: string } };
+  event?: { name: string; detail?: { reason?: string; count?: number } };
 }
 
 // HOME/log/audit.log's auth records, once at least `n` are there (the daemon appends them as logins finish).
