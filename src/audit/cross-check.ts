@@ -173,21 +173,17 @@ export function crossCheckStreams(frontSrc: Source<SealedRecord | AuditRecord>, 
   const W = opts.window ?? CROSS_CHECK_WINDOW;
   const sealed = (item: SealedRecord | AuditRecord): SealedRecord => ('rec' in item ? item : { rec: item, hash: '' });
 
-  // Pass 1: the journal's newest and oldest anchors, and whether it starts at the beginning of the chain.
+  // Pass 1: the journal's newest anchor, and when it starts.
   let newestAnchor = -1;
-  let oldestAnchor = Infinity;
-  let journalFromGenesis = false;
-  let firstJournal = true;
+  let journalStart: string | null = null; // ts of its first record (of the oldest file given)
   for (const j of journalSrc()) {
-    if (firstJournal) journalFromGenesis = /^0{64}$/.test(j.prev ?? '');
-    firstJournal = false;
+    journalStart ??= j.ts ?? '';
     const h = parseHead(j.auditHead);
     if (h && h.seq > newestAnchor) newestAnchor = h.seq;
-    if (h && h.seq < oldestAnchor) oldestAnchor = h.seq;
   }
-  // Whether the journal covers the time of an intent: a journal that starts at its genesis covers everything after
-  // it; one whose first files are gone covers from its oldest anchor.
-  const covered = (i: Intent): boolean => !firstJournal && (journalFromGenesis || i.seq >= oldestAnchor);
+  // Whether the journal covers the time of an intent (both processes stamp with the host's clock): an intent older than
+  // its first record (a journal started afresh, or whose first files were archived) cannot be looked up in it.
+  const covered = (i: Intent): boolean => journalStart !== null && i.ts >= journalStart;
 
   // Pass 2.
   const raw: RawProblem[] = [];

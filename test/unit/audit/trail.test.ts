@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import Transport from 'winston-transport';
 import { crossCheck, crossCheckStreams, readSealedRecords } from '../../../src/audit/cross-check';
 import { HelperJournal, type JournalBegin, readJournal } from '../../../src/audit/journal';
-import { csvCell, formatRecords, parseTime, query } from '../../../src/audit/query';
+import { csvCell, formatRecords, parseTime, query, queryOutcomes } from '../../../src/audit/query';
 import { type AuditRecord, lineHash } from '../../../src/audit/schema';
 import { Op, requestDigest } from '../../../src/ipc/program';
 import { createAuditCopy } from '../../../src/audit/sink';
@@ -166,6 +166,15 @@ test('query filters: user, tenant, vm by name or uuid, since/until, outcome', ()
   expect(seqs({ outcome: 'error' })).toEqual([4]);
   expect(seqs({ outcome: 'denied' })).toEqual([3]);
   expect(seqs({ user: 'bob', outcome: 'denied', since: new Date('2026-01-02T08:00:00Z') })).toEqual([3]);
+  // An intent no outcome record follows (the front end stopped in between) is "outcome unknown".
+  expect(seqs({ outcome: 'unknown' })).toEqual([]);
+  const cut = rs.filter((r) => r.seq !== 2);
+  expect(query(cut, { outcome: 'unknown' }).map((r) => r.seq)).toEqual([1]);
+  const { records, unknown } = queryOutcomes(cut, { user: 'alice' });
+  expect(records.map((r) => r.seq)).toEqual([1]);
+  expect(formatRecords(records, 'table', unknown).split('\n')[2]).toMatch(/\bunknown\s+no outcome record \(see audit verify --cross-check\)$/);
+  expect(JSON.parse(formatRecords(records, 'json', unknown))[0]).toMatchObject({ seq: 1, outcomeUnknown: true });
+  expect(formatRecords(records, 'csv', unknown).split('\r\n')[1]).toMatch(/,unknown,no outcome record/);
   expect(parseTime('2h', new Date('2026-01-02T10:00:00Z'))).toEqual(new Date('2026-01-02T08:00:00Z'));
   expect(parseTime('yesterday')).toBeNull();
 });
@@ -315,6 +324,14 @@ describe('cross-check binds each executed write to its intent: operation, object
     await setup((i) => (i === 2 ? 'none' : 'run'));
     journal.close();
     expect(check()).toEqual([expect.stringMatching(/^audit seq \d+: domainSetMemory on web-1 .* request b-3-3: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record of executing it/)]);
+  });
+
+  test('audited successes older than the first journal record are not looked up in it (a journal started afresh)', async () => {
+    await setup((i) => (i < 2 ? 'none' : 'run'));
+    journal.close();
+    expect(check()).toEqual([]);
+    dropOutcomes('b-3-1');
+    expect(both().resolutions).toEqual([expect.objectContaining({ requestId: 'b-3-1', executed: null, message: expect.stringMatching(/outcome unknown in the audit log; cannot be told: it is older than the helper journal$/) })]);
   });
 
   test('a begin line whose end never came, with an outcome in the audit log, is resolved from that outcome', async () => {
