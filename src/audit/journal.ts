@@ -1,159 +1,720 @@
 // SPDX-License-Identifier: Apache-2.0
-// The root helper's own journal of executed writes: append-only JSON lines, hash-chained; node:fs and common/ only (no winston).
+// The root helper's own journal of writes: append-only JSON lines, hash-chained, rotated; node:fs and common/ only (no winston).
+//
+// Each write is two lines. `begin` (op, object, the identity and request id the front end claims, the request's digest,
+// the audit head) is written with write(2) and made durable BEFORE the driver runs the request; `end` (its result) is
+// written after. Durability is a group commit: one fdatasync per event-loop turn for every line of that turn.
+// - A begin line the disk refuses (ENOSPC, EIO, a short write) is cut back and the write is refused: nothing runs, and
+//   sequence and chain stay as they were (the request id stays free, so the front end may retry it).
+// - An end line the disk refuses is kept in memory and written before any later line; until it is, every begin is
+//   refused (the disk refuses them anyway). A crash meanwhile leaves a begin without an end: "outcome unknown", which
+//   `audit verify --cross-check` resolves against the front end's log.
+// - A failed fdatasync is fatal (onFatal; the helper exits 70): what reached the disk is unknown (PostgreSQL's lesson).
+// Rotation: past `maxBytes` the file is renamed FILE.<seq of its first record, 12 digits> and a new FILE continues the
+// sequence and the chain (its first record's prev is the hash of the previous file's last line). Request ids: a 64-bit
+// fingerprint of each (sha256) is kept in an open-addressing table (about 11 bytes per id) and, per rotated file, in the
+// index FILE.ids, so a start reads the index and the active file, not the whole history.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
-export interface JournalEntry {
+// What the helper knows before it runs a write.
+export interface JournalBegin {
   op: string; // helper op, e.g. DOMAIN_CONTROL_REQ
   uuid?: string; // object, 32 hex or dashed
-  name?: string;
   user?: string; // the identity the front end claimed (never used to decide)
   tenant?: string;
   requestId?: string; // links to the front end's audit intent
   digest?: string; // sha256 of the request as executed, actor blanked (ipc requestDigest)
   auditHead?: string; // SEQ:HASH of the front end's intent record: anchors the audit chain outside the front end's reach
-  result: string; // 'ok' or a VG_ERR_* code
 }
 
-export interface JournalRecord extends JournalEntry {
+// What it knows after.
+export interface JournalEnd {
+  result: string; // 'ok' or a VG_ERR_* code
+  uuid?: string; // the object the write made or touched (define: known only now)
+  name?: string;
+}
+
+export interface JournalRecord extends JournalBegin {
   seq: number;
   ts: string;
-  prev: string; // sha256 of the previous line (64 zeros for the first)
+  phase?: 'begin' | 'end'; // absent: a one-line record of a journal from before begin/end lines (journaled after the run)
+  of?: number; // end: the seq of its begin
+  name?: string;
+  result?: string; // end and one-line records
+  prev: string; // sha256 of the previous line (64 zeros for the very first)
+}
+
+// The few calls on the hot path; injectable so tests can refuse or shorten writes and count syncs.
+export interface JournalFs {
+  writeSync(fd: number, buf: Buffer): number;
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+  ftruncateSync(fd: number, len: number): void;
 }
 
 export interface HelperJournalOptions {
-  sync?: 'batch' | 'always' | 'none'; // batch (default): one fdatasync per event-loop turn, shared by the writes of that turn
+  sync?: 'batch' | 'always' | 'none'; // batch (default): one fdatasync per event-loop turn, shared by the lines of that turn
   now?: () => Date;
-  onError?: (e: Error) => void;
+  maxBytes?: number; // rotate past this size (default 64 MiB; 0: never)
+  fs?: Partial<JournalFs>;
+  warn?: (msg: string) => void;
+  onFatal?: (e: Error) => void; // an fdatasync failed. Default: log loudly and exit 70
 }
 
+export const JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
 const ZERO = '0'.repeat(64);
 const TAIL = 64 * 1024; // a journal line is a few hundred bytes
+const FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND;
+const INDEX_MAGIC = 0x56474a31; // "VGJ1": one index chunk = magic, count, through-seq (2 words), count fingerprints
 
-// Sync appends keep the helper's write path simple: the record is in the file before the answer leaves.
+const NODE_FS: JournalFs = {
+  writeSync: (fd, buf) => fs.writeSync(fd, buf),
+  fdatasync: (fd, cb) => fs.fdatasync(fd, cb),
+  ftruncateSync: (fd, len) => fs.ftruncateSync(fd, len),
+};
+
+function defaultFatal(e: Error): void {
+  process.stderr.write(`virtgate-helper: FATAL: ${e.message}; what reached the disk is unknown, so no further answer can be trusted: exiting for the supervisor to restart the helper\n`);
+  process.exit(70);
+}
+
+const errno = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+export function hashLine(line: string): string {
+  return createHash('sha256').update(line).digest('hex');
+}
+
+// Rotated files are FILE.<seq of their first record, 12 digits> (the audit log's convention), oldest first, then FILE.
+export function journalFiles(file: string): string[] {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const rotated = names.filter((n) => n.startsWith(base + '.') && /^\d{12}$/.test(n.slice(base.length + 1))).sort();
+  const out = rotated.map((n) => path.join(dir, n));
+  if (names.includes(base)) out.push(file);
+  return out;
+}
+
+const rotatedName = (file: string, firstSeq: number): string => `${file}.${String(firstSeq).padStart(12, '0')}`;
+const firstSeqOf = (rotated: string): number => Number(rotated.slice(rotated.lastIndexOf('.') + 1));
+
+// Whole lines of a file, read in 1 MiB chunks (constant memory); `torn` gets the bytes after the last newline.
+export function* readLines(file: string, torn?: (tail: string) => void): Generator<string> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1024 * 1024);
+    let carry = Buffer.alloc(0);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      let chunk = buf.subarray(0, n);
+      if (carry.length) chunk = Buffer.concat([carry, chunk]);
+      let from = 0;
+      for (;;) {
+        const nl = chunk.indexOf(0x0a, from);
+        if (nl < 0) break;
+        yield chunk.toString('utf8', from, nl);
+        from = nl + 1;
+      }
+      carry = Buffer.from(chunk.subarray(from));
+    }
+    if (carry.length && torn) torn(carry.toString('utf8'));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const REQUEST_ID = /"requestId":"((?:[^"\\]|\\.)*)"/;
+
+// A request id's 64-bit fingerprint (first 8 bytes of its sha256) as two words; never (0,0), the table's empty slot.
+function fingerprint(requestId: string): [number, number] {
+  const d = createHash('sha256').update(requestId).digest();
+  const hi = d.readUInt32BE(0);
+  const lo = d.readUInt32BE(4);
+  return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
+}
+
+// Open addressing over a Uint32Array of (hi, lo) pairs, linear probing, at most 3/4 full: 8 to 16 bytes per id, against
+// about 80 for a Set of strings. A false "seen" needs two of the ids to share 64 bits of sha256 (about 1 in 3e7 after
+// a million writes): that write would be refused as a replay, never run twice.
+export class FingerprintSet {
+  #t = new Uint32Array(2 * 1024);
+  #n = 0;
+
+  get size(): number {
+    return this.#n;
+  }
+
+  get bytes(): number {
+    return this.#t.byteLength;
+  }
+
+  has(hi: number, lo: number): boolean {
+    const mask = this.#t.length / 2 - 1;
+    for (let i = lo & mask; ; i = (i + 1) & mask) {
+      const a = this.#t[2 * i];
+      const b = this.#t[2 * i + 1];
+      if (a === 0 && b === 0) return false;
+      if (a === hi && b === lo) return true;
+    }
+  }
+
+  add(hi: number, lo: number): void {
+    if ((this.#n + 1) * 4 > (this.#t.length / 2) * 3) this.#grow();
+    if (this.#insert(this.#t, hi, lo)) this.#n++;
+  }
+
+  #insert(t: Uint32Array, hi: number, lo: number): boolean {
+    const mask = t.length / 2 - 1;
+    for (let i = lo & mask; ; i = (i + 1) & mask) {
+      const a = t[2 * i];
+      const b = t[2 * i + 1];
+      if (a === hi && b === lo) return false;
+      if (a === 0 && b === 0) {
+        t[2 * i] = hi;
+        t[2 * i + 1] = lo;
+        return true;
+      }
+    }
+  }
+
+  #grow(): void {
+    const old = this.#t;
+    const t = new Uint32Array(old.length * 2);
+    for (let i = 0; i < old.length; i += 2) if (old[i] !== 0 || old[i + 1] !== 0) this.#insert(t, old[i], old[i + 1]);
+    this.#t = t;
+  }
+}
+
+// The fingerprints of the active file, in order: they become its index chunk when it is rotated.
+class FingerprintList {
+  #a = new Uint32Array(2 * 256);
+  #n = 0;
+
+  push(hi: number, lo: number): void {
+    if (2 * this.#n + 2 > this.#a.length) {
+      const a = new Uint32Array(this.#a.length * 2);
+      a.set(this.#a);
+      this.#a = a;
+    }
+    this.#a[2 * this.#n] = hi;
+    this.#a[2 * this.#n + 1] = lo;
+    this.#n++;
+  }
+
+  get length(): number {
+    return this.#n;
+  }
+
+  words(): Uint32Array {
+    return this.#a.subarray(0, 2 * this.#n);
+  }
+
+  clear(): void {
+    this.#a = new Uint32Array(2 * 256);
+    this.#n = 0;
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// The last whole line of an open file, or null.
+function lastWholeLine(fd: number, size: number): string | null {
+  if (!size) return null;
+  const from = Math.max(0, size - TAIL);
+  const buf = Buffer.alloc(size - from);
+  fs.readSync(fd, buf, 0, buf.length, from);
+  const end = buf.lastIndexOf(0x0a);
+  if (end < 0) return null;
+  const start = buf.lastIndexOf(0x0a, end - 1) + 1;
+  return buf.toString('utf8', start, end);
+}
+
+function seqOf(line: string | null): number | null {
+  if (line === null) return null;
+  const m = /^\{"seq":(\d{1,15}),/.exec(line);
+  return m ? Number(m[1]) : null;
+}
+
+interface Waiter {
+  line: number;
+  done: () => void;
+}
+
+interface PendingEnd {
+  of: number;
+  op: string;
+  requestId?: string;
+  end: JournalEnd;
+}
+
 export class HelperJournal {
   readonly file: string;
-  readonly #fd: number;
-  readonly #o: Required<HelperJournalOptions>;
+  readonly indexFile: string;
+  #fd: number;
+  readonly #o: { sync: 'batch' | 'always' | 'none'; now: () => Date; maxBytes: number; warn: (m: string) => void; onFatal: (e: Error) => void };
+  readonly #fs: JournalFs;
   #seq = -1;
   #prev = ZERO;
-  #syncPending = false;
+  #size = 0; // bytes of whole lines in the active file
+  #torn = false; // a failed append may have left bytes past #size: cut them before the next append
+  #fileFirstSeq = 0; // seq of the active file's first record
+  #rotateAt: number;
+  readonly #seen = new FingerprintSet(); // every request id ever journaled (begun): a reused one is refused (replay)
+  readonly #fileIds = new FingerprintList();
+  #appended = 0; // lines appended by this process
+  #durable = 0; // of which known to be on disk
+  #waiters: Waiter[] = [];
+  #flushScheduled = false;
+  #syncing = false;
+  #pendingEnds: PendingEnd[] = [];
+  #retry: NodeJS.Timeout | null = null;
+  #failed: Error | null = null;
   #closed = false;
-  readonly #requestIds = new Set<string>(); // every request id ever journaled: a reused one is refused (replay)
 
   constructor(file: string, opts: HelperJournalOptions = {}) {
     this.file = file;
-    this.#o = { sync: 'batch', now: () => new Date(), onError: (e) => process.stderr.write(`virtgate-helper: journal: ${e.message}\n`), ...opts };
-    this.#fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
+    this.indexFile = `${file}.ids`;
+    this.#o = {
+      sync: opts.sync ?? 'batch',
+      now: opts.now ?? (() => new Date()),
+      maxBytes: opts.maxBytes ?? JOURNAL_MAX_BYTES,
+      warn: opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: journal: ${m}\n`)),
+      onFatal: opts.onFatal ?? defaultFatal,
+    };
+    this.#fs = { ...NODE_FS, ...opts.fs };
+    this.#fd = fs.openSync(file, FLAGS, 0o600);
     this.#recover();
-    this.#loadRequestIds();
+    this.#rotateAt = this.#o.maxBytes;
+    this.#loadSeen();
   }
 
-  // One pass over the journal at start; after that the set grows with each write (a few dozen bytes per id).
-  #loadRequestIds(): void {
-    const text = fs.readFileSync(this.file, 'utf8');
-    for (const m of text.matchAll(/"requestId":"((?:[^"\\]|\\.)*)"/g)) this.#requestIds.add(JSON.parse(`"${m[1]}"`) as string);
-  }
-
-  // True when a write with this request id was already executed: the caller must refuse it, not run it again.
-  seen(requestId: string): boolean {
-    return requestId !== '' && this.#requestIds.has(requestId);
-  }
-
-  // Drops a torn last line (a crash mid-append) and continues the sequence and chain from the last whole one.
+  // Drops a torn last line (a crash or a refused write mid-append) and continues the sequence and chain from the last
+  // whole line, which is in the newest rotated file when the active one is still empty.
   #recover(): void {
     const size = fs.fstatSync(this.#fd).size;
-    if (!size) return;
+    let last = lastWholeLine(this.#fd, size);
+    const whole = last === null ? 0 : this.#wholeEnd(size);
+    if (whole < size) {
+      fs.ftruncateSync(this.#fd, whole);
+      fs.fdatasyncSync(this.#fd);
+    }
+    this.#size = whole;
+    if (last === null) {
+      const rotated = journalFiles(this.file).filter((f) => f !== this.file);
+      const prevFile = rotated[rotated.length - 1];
+      if (prevFile) {
+        const fd = fs.openSync(prevFile, 'r');
+        try {
+          last = lastWholeLine(fd, fs.fstatSync(fd).size);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+    }
+    if (last !== null) {
+      // An unreadable last line: continue after it; `audit verify --cross-check` reports the break.
+      this.#seq = seqOf(last) ?? this.#seq;
+      this.#prev = hashLine(last);
+    }
+    this.#fileFirstSeq = this.#size ? (seqOf(this.#firstLine()) ?? this.#seq + 1) : this.#seq + 1;
+  }
+
+  #wholeEnd(size: number): number {
     const from = Math.max(0, size - TAIL);
     const buf = Buffer.alloc(size - from);
     fs.readSync(this.#fd, buf, 0, buf.length, from);
-    const end = buf.lastIndexOf(0x0a) + 1;
-    if (from + end < size) {
-      fs.ftruncateSync(this.#fd, from + end);
-      fs.fdatasyncSync(this.#fd);
+    return from + buf.lastIndexOf(0x0a) + 1;
+  }
+
+  #firstLine(): string | null {
+    const buf = Buffer.alloc(Math.min(TAIL, this.#size));
+    fs.readSync(this.#fd, buf, 0, buf.length, 0);
+    const nl = buf.indexOf(0x0a);
+    return nl < 0 ? null : buf.toString('utf8', 0, nl);
+  }
+
+  // The index first (8 bytes per id of every rotated file it covers), then any rotated file it does not cover (its
+  // chunk is appended now), then the active file.
+  #loadSeen(): void {
+    const covered = this.#loadIndex();
+    const rotated = journalFiles(this.file).filter((f) => f !== this.file);
+    for (const [i, f] of rotated.entries()) {
+      const lastSeq = (i + 1 < rotated.length ? firstSeqOf(rotated[i + 1]) : this.#fileFirstSeq) - 1;
+      if (lastSeq <= covered) continue;
+      const ids = new FingerprintList();
+      for (const line of readLines(f)) {
+        const fp = idOfLine(line);
+        if (!fp) continue;
+        this.#seen.add(fp[0], fp[1]);
+        ids.push(fp[0], fp[1]);
+      }
+      this.#appendIndex(ids, lastSeq);
     }
-    if (end === 0) return;
-    const start = buf.lastIndexOf(0x0a, end - 2) + 1;
-    const line = buf.subarray(start, end - 1).toString('utf8');
-    try {
-      this.#seq = (JSON.parse(line) as JournalRecord).seq;
-      this.#prev = hash(line);
-    } catch {
-      // an unreadable last line: continue after it; `audit verify --cross-check` reports the break
-      this.#prev = hash(line);
+    if (this.#size) {
+      for (const line of readLines(this.file)) {
+        const fp = idOfLine(line);
+        if (!fp) continue;
+        this.#seen.add(fp[0], fp[1]);
+        this.#fileIds.push(fp[0], fp[1]);
+      }
     }
   }
 
-  append(entry: JournalEntry): JournalRecord {
-    if (this.#closed) throw new Error('journal closed');
+  // Returns the last seq the index covers (-1: none); a torn last chunk (crash mid-append) is cut off.
+  #loadIndex(): number {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(this.indexFile);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return -1;
+      throw e;
+    }
+    let off = 0;
+    let covered = -1;
+    while (off + 16 <= buf.length && buf.readUInt32BE(off) === INDEX_MAGIC) {
+      const n = buf.readUInt32BE(off + 4);
+      if (off + 16 + 8 * n > buf.length) break;
+      const through = buf.readUInt32BE(off + 8) * 2 ** 32 + buf.readUInt32BE(off + 12);
+      for (let p = off + 16; p < off + 16 + 8 * n; p += 8) this.#seen.add(buf.readUInt32BE(p), buf.readUInt32BE(p + 4));
+      covered = Math.max(covered, through);
+      off += 16 + 8 * n;
+    }
+    if (off < buf.length) {
+      this.#o.warn(`${this.indexFile}: ${buf.length - off} bytes after the last whole chunk cut off (the start-up scan covers them)`);
+      fs.truncateSync(this.indexFile, off);
+    }
+    return covered;
+  }
+
+  // Best effort: a chunk that cannot be written is cut back; the next start scans that rotated file instead.
+  #appendIndex(ids: FingerprintList, throughSeq: number): void {
+    const words = ids.words();
+    const buf = Buffer.alloc(16 + 4 * words.length);
+    buf.writeUInt32BE(INDEX_MAGIC, 0);
+    buf.writeUInt32BE(ids.length, 4);
+    buf.writeUInt32BE(Math.floor(throughSeq / 2 ** 32), 8);
+    buf.writeUInt32BE(throughSeq % 2 ** 32, 12);
+    for (let i = 0; i < words.length; i++) buf.writeUInt32BE(words[i], 16 + 4 * i);
+    let fd = -1;
+    let size = 0;
+    try {
+      fd = fs.openSync(this.indexFile, FLAGS, 0o600);
+      size = fs.fstatSync(fd).size;
+      const n = this.#fs.writeSync(fd, buf);
+      if (n !== buf.length) throw Object.assign(new Error(`ENOSPC: short write (${n} of ${buf.length} bytes)`), { code: 'ENOSPC' });
+      fs.fdatasyncSync(fd);
+    } catch (e) {
+      this.#o.warn(`${this.indexFile}: request-id index not written (${errno(e)}); the next start scans the rotated journal instead`);
+      if (fd >= 0) {
+        try {
+          fs.ftruncateSync(fd, size);
+        } catch {
+          // the next load cuts a torn chunk
+        }
+      }
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
+  }
+
+  // True when a write with this request id was already begun: the caller must refuse it, not run it again.
+  seen(requestId: string): boolean {
+    if (requestId === '') return false;
+    const [hi, lo] = fingerprint(requestId);
+    return this.#seen.has(hi, lo);
+  }
+
+  get stats(): { seq: number; requestIds: number; indexBytes: number; fileBytes: number; pendingEnds: number } {
+    return { seq: this.#seq, requestIds: this.#seen.size, indexBytes: this.#seen.bytes, fileBytes: this.#size, pendingEnds: this.#pendingEnds.length };
+  }
+
+  // Writes the begin line of a write (throws, changing nothing, if the disk refuses it); returns its seq. Run the
+  // write only from whenDurable.
+  begin(b: JournalBegin): number {
+    this.#usable();
+    this.#writePendingEnds();
+    const seq = this.#append({ phase: 'begin', ...b });
+    if (b.requestId) {
+      const [hi, lo] = fingerprint(b.requestId);
+      this.#seen.add(hi, lo);
+      this.#fileIds.push(hi, lo);
+    }
+    return seq;
+  }
+
+  // Writes the end line of the write begun at `of`. Never throws for the disk: a refused line waits in memory.
+  end(of: number, op: string, requestId: string | undefined, e: JournalEnd): void {
+    if (this.#closed || this.#failed) return;
+    this.#pendingEnds.push({ of, op, requestId, end: e });
+    try {
+      this.#writePendingEnds();
+    } catch (err) {
+      this.#o.warn(`JOURNAL RESULT NOT WRITTEN YET for ${op} request ${requestId ?? '?'} (${errno(err)}): kept in memory, written when the disk takes it; new writes are refused until then`);
+      this.#armRetry();
+    }
+  }
+
+  #writePendingEnds(): void {
+    while (this.#pendingEnds.length) {
+      const p = this.#pendingEnds[0];
+      this.#append({ phase: 'end', of: p.of, op: p.op, requestId: p.requestId, uuid: p.end.uuid, name: p.end.name, result: p.end.result });
+      this.#pendingEnds.shift();
+    }
+  }
+
+  #armRetry(): void {
+    if (this.#retry) return;
+    this.#retry = setInterval(() => {
+      try {
+        this.#writePendingEnds();
+      } catch {
+        return;
+      }
+      this.#o.warn('journal writable again: pending results written');
+      clearInterval(this.#retry!);
+      this.#retry = null;
+    }, 1000);
+    this.#retry.unref();
+  }
+
+  #usable(): void {
+    if (this.#closed) throw Object.assign(new Error('journal closed'), { code: 'ECLOSED' });
+    if (this.#failed) throw this.#failed;
+  }
+
+  // One line with write(2): all or nothing. A refused or short write is cut back and rethrown; seq and chain stay.
+  #append(fields: Omit<JournalRecord, 'seq' | 'ts' | 'prev'>): number {
     const rec: JournalRecord = {
       seq: this.#seq + 1,
       ts: this.#o.now().toISOString(),
-      op: entry.op,
-      uuid: entry.uuid,
-      name: entry.name,
-      user: entry.user,
-      tenant: entry.tenant,
-      requestId: entry.requestId,
-      digest: entry.digest,
-      auditHead: entry.auditHead || undefined,
-      result: entry.result,
+      phase: fields.phase,
+      of: fields.of,
+      op: fields.op,
+      uuid: fields.uuid,
+      name: fields.name,
+      user: fields.user,
+      tenant: fields.tenant,
+      requestId: fields.requestId,
+      digest: fields.digest,
+      auditHead: fields.auditHead || undefined,
+      result: fields.result,
       prev: this.#prev,
     };
     const line = JSON.stringify(rec);
-    fs.writeSync(this.#fd, line + '\n');
-    this.#seq = rec.seq;
-    this.#prev = hash(line);
-    if (entry.requestId) this.#requestIds.add(entry.requestId);
-    if (this.#o.sync === 'always') fs.fdatasyncSync(this.#fd);
-    else if (this.#o.sync === 'batch' && !this.#syncPending) {
-      this.#syncPending = true;
-      setImmediate(() => {
-        this.#syncPending = false;
-        if (!this.#closed) fs.fdatasync(this.#fd, (e) => e && this.#o.onError(e));
-      });
+    const buf = Buffer.from(line + '\n', 'utf8');
+    if (this.#torn) {
+      this.#fs.ftruncateSync(this.#fd, this.#size); // throws again while the disk refuses; nothing appended meanwhile
+      this.#torn = false;
     }
-    return rec;
+    try {
+      const n = this.#fs.writeSync(this.#fd, buf);
+      if (n !== buf.length) throw Object.assign(new Error(`ENOSPC: short write to the helper journal (${n} of ${buf.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
+    } catch (e) {
+      this.#torn = true;
+      try {
+        this.#fs.ftruncateSync(this.#fd, this.#size);
+        this.#torn = false;
+      } catch {
+        // cut again before the next append
+      }
+      throw e;
+    }
+    this.#size += buf.length;
+    this.#seq = rec.seq;
+    this.#prev = hashLine(line);
+    this.#appended++;
+    if (this.#o.sync === 'batch') this.#schedule();
+    else {
+      if (this.#o.sync === 'always') this.#syncNow();
+      this.#release(this.#appended);
+      this.#maybeRotate();
+    }
+    return rec.seq;
+  }
+
+  // Calls `done` once every line appended so far is on disk: at once if it already is, else after the batch's sync.
+  whenDurable(done: () => void): void {
+    if (this.#durable >= this.#appended) return done();
+    this.#waiters.push({ line: this.#appended, done });
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled || this.#syncing) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  // One batch: every line appended up to now, one fdatasync; at most one in flight, lines during it form the next batch.
+  #flush(): void {
+    if (this.#closed || this.#failed || this.#syncing || this.#durable >= this.#appended) return;
+    if (this.#maybeRotate()) return; // rotation syncs the old file itself
+    const target = this.#appended;
+    this.#syncing = true;
+    this.#fs.fdatasync(this.#fd, (err) => {
+      this.#syncing = false;
+      if (this.#closed) return;
+      if (err) return this.#fatal(err);
+      this.#release(target);
+      if (this.#appended > this.#durable) this.#schedule();
+    });
+  }
+
+  #syncNow(): void {
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch (e) {
+      this.#fatal(e as Error);
+      throw this.#failed;
+    }
+  }
+
+  #release(line: number): void {
+    this.#durable = line;
+    let i = 0;
+    while (i < this.#waiters.length && this.#waiters[i].line <= line) i++;
+    const ready = this.#waiters.slice(0, i);
+    this.#waiters = this.#waiters.slice(i);
+    for (const w of ready) w.done();
+  }
+
+  #fatal(err: Error): void {
+    this.#failed = Object.assign(new Error(`fdatasync of the helper journal failed: ${err.message}`), { code: (err as NodeJS.ErrnoException).code ?? 'EIO', syscall: 'fdatasync' });
+    this.#waiters = [];
+    this.#o.onFatal(this.#failed);
+  }
+
+  // Past maxBytes: sync the file, rename it FILE.<first seq>, continue in a new FILE, index its request ids. A failure
+  // (the rename target exists, no inode for the new file) keeps the current file and tries again 1/8 of maxBytes later.
+  // Returns true when it rotated (every line appended so far is then durable).
+  #maybeRotate(): boolean {
+    if (!this.#o.maxBytes || this.#size < this.#rotateAt || this.#syncing) return false;
+    const old = this.#fd;
+    const to = rotatedName(this.file, this.#fileFirstSeq);
+    this.#syncNow();
+    this.#release(this.#appended);
+    let fd = -1;
+    try {
+      if (fs.existsSync(to)) throw new Error(`${to} already exists`);
+      fs.renameSync(this.file, to);
+      try {
+        fd = fs.openSync(this.file, FLAGS, 0o600);
+        fsyncDir(path.dirname(this.file));
+      } catch (e) {
+        if (fd >= 0) fs.closeSync(fd);
+        fs.renameSync(to, this.file);
+        throw e;
+      }
+    } catch (e) {
+      this.#rotateAt = this.#size + Math.max(1, Math.floor(this.#o.maxBytes / 8));
+      this.#o.warn(`rotation of ${this.file} failed (${errno(e)}): it keeps growing; next try at ${this.#rotateAt} bytes`);
+      return true;
+    }
+    fs.closeSync(old);
+    this.#fd = fd;
+    this.#size = 0;
+    this.#torn = false;
+    this.#rotateAt = this.#o.maxBytes;
+    this.#appendIndex(this.#fileIds, this.#seq);
+    this.#fileIds.clear();
+    this.#fileFirstSeq = this.#seq + 1;
+    return true;
   }
 
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
+    if (this.#retry) clearInterval(this.#retry);
+    this.#retry = null;
     try {
-      fs.fdatasyncSync(this.#fd);
+      if (!this.#failed) {
+        try {
+          this.#writePendingEnds();
+        } catch (e) {
+          this.#o.warn(`${this.#pendingEnds.length} result line(s) not written at close (${errno(e)}): their begins read as "outcome unknown"`);
+        }
+        fs.fdatasyncSync(this.#fd);
+      }
     } finally {
+      this.#closed = true;
+      this.#waiters = [];
       fs.closeSync(this.#fd);
     }
   }
 }
 
-function hash(line: string): string {
-  return createHash('sha256').update(line).digest('hex');
+function idOfLine(line: string): [number, number] | null {
+  const m = REQUEST_ID.exec(line);
+  if (!m || m[1] === '') return null;
+  let id: string;
+  try {
+    id = JSON.parse(`"${m[1]}"`) as string;
+  } catch {
+    return null;
+  }
+  return fingerprint(id);
 }
 
-// Reads a journal and checks its own chain; `problem` names the first break.
-export function readJournal(file: string): { records: JournalRecord[]; problem: string | null } {
-  const text = fs.readFileSync(file, 'utf8');
-  const lines = text.split('\n');
-  const tail = lines.pop();
-  const records: JournalRecord[] = [];
-  let prev = ZERO;
-  let problem: string | null = null;
-  for (const [i, line] of lines.entries()) {
-    let r: JournalRecord;
-    try {
-      r = JSON.parse(line) as JournalRecord;
-    } catch {
-      problem ??= `${file}:${i + 1}: not a journal record`;
-      prev = hash(line);
-      continue;
+// Reads a journal's records in order across its files (FILE.<seq>..., FILE), checking its own chain in passing; the
+// first break is reported through `state.problem`. Streams: one line in memory at a time.
+export interface JournalReadState {
+  problem: string | null;
+  records: number;
+  files: string[];
+}
+
+export function* streamJournal(files: readonly string[], state: JournalReadState): Generator<JournalRecord> {
+  let prev: string | null = null; // the first file may start mid-chain only if it is not the first ever written
+  let lastSeq: number | null = null;
+  for (const [fi, file] of files.entries()) {
+    let i = 0;
+    let tail = '';
+    for (const line of readLines(file, (t) => (tail = t))) {
+      i++;
+      let r: JournalRecord;
+      try {
+        r = JSON.parse(line) as JournalRecord;
+        if (typeof r !== 'object' || r === null || typeof r.seq !== 'number' || typeof r.op !== 'string') throw new Error('shape');
+      } catch {
+        state.problem ??= `${file}:${i}: not a journal record`;
+        prev = hashLine(line);
+        continue;
+      }
+      if (prev === null) {
+        if (r.prev !== ZERO && !state.problem) state.problem = `${file}:${i}: the journal starts at seq ${r.seq}, chained to a record that is not there (earlier journal files missing)`;
+      } else if (!state.problem && (r.prev !== prev || (lastSeq !== null && r.seq !== lastSeq + 1))) {
+        state.problem = `${file}:${i}: journal seq ${r.seq} does not follow the record before it (edited, deleted or inserted)`;
+      }
+      state.records++;
+      prev = hashLine(line);
+      lastSeq = r.seq;
+      yield r;
     }
-    if (!problem && (r.prev !== prev || r.seq !== (records.length ? records[records.length - 1].seq + 1 : r.seq))) {
-      problem = `${file}:${i + 1}: journal seq ${r.seq} does not follow the record before it (edited, deleted or inserted)`;
+    if (tail && !state.problem) {
+      state.problem = fi === files.length - 1 ? `${file}:${i + 1}: torn last line` : `${file}:${i + 1}: torn line at the end of a rotated file`;
     }
-    records.push(r);
-    prev = hash(line);
   }
-  if (tail && !problem) problem = `${file}:${lines.length + 1}: torn last line`;
-  return { records, problem };
+}
+
+// Whole journal in memory (tests and small journals): FILE and its rotated predecessors when FILE is the active one.
+export function readJournal(file: string): { records: JournalRecord[]; problem: string | null } {
+  const files = journalFiles(file);
+  const state: JournalReadState = { problem: null, records: 0, files: files.length && files[files.length - 1] === file ? files : [file] };
+  const records = [...streamJournal(state.files, state)];
+  return { records, problem: state.problem };
 }

@@ -8,12 +8,12 @@ export interface QueryFilter {
   vm?: string; // name or UUID (with or without dashes)
   since?: Date;
   until?: Date;
-  outcome?: 'success' | 'error' | 'denied' | 'allowed';
+  outcome?: 'success' | 'error' | 'denied' | 'allowed' | 'unknown'; // unknown: intents no outcome record follows
   kind?: string;
   requestId?: string;
 }
 
-export const OUTCOMES = ['success', 'error', 'denied', 'allowed'] as const;
+export const OUTCOMES = ['success', 'error', 'denied', 'allowed', 'unknown'] as const;
 export const FORMATS = ['table', 'json', 'csv'] as const;
 export type Format = (typeof FORMATS)[number];
 
@@ -42,20 +42,36 @@ export function matches(r: AuditRecord, f: QueryFilter): boolean {
       return r.decision?.result === 'deny';
     case 'allowed':
       return r.decision?.result === 'allow';
+    case 'unknown':
+      return r.kind === 'intent'; // and no outcome record follows: settled by queryOutcomes
     default:
       return true;
   }
 }
 
 export function query(records: Iterable<AuditRecord>, f: QueryFilter): AuditRecord[] {
-  const out: AuditRecord[] = [];
-  for (const r of records) if (matches(r, f)) out.push(r);
-  return out;
+  return queryOutcomes(records, f).records;
+}
+
+// The matching records, and among them the intents no outcome record follows ("outcome unknown": the front end stopped
+// between the intent and the reply; `audit verify --cross-check` tells from the helper's journal whether they ran).
+export function queryOutcomes(records: Iterable<AuditRecord>, f: QueryFilter): { records: AuditRecord[]; unknown: ReadonlySet<AuditRecord> } {
+  let out: AuditRecord[] = [];
+  const open = new Map<string, AuditRecord>(); // matched intents, by request id, until their outcome record is read
+  for (const r of records) {
+    if (r.kind === 'outcome' && r.requestId) open.delete(r.requestId);
+    if (!matches(r, f)) continue;
+    out.push(r);
+    if (r.kind === 'intent' && r.requestId) open.set(r.requestId, r);
+  }
+  const unknown = new Set(open.values());
+  if (f.outcome === 'unknown') out = out.filter((r) => unknown.has(r));
+  return { records: out, unknown };
 }
 
 export const COLUMNS = ['time', 'seq', 'kind', 'request', 'user', 'tenant', 'auth', 'source', 'procedure', 'permission', 'object', 'uuid', 'args', 'decision', 'rule', 'outcome', 'error'] as const;
 
-function row(r: AuditRecord): string[] {
+function row(r: AuditRecord, unknown: boolean): string[] {
   const args = r.what?.args ? Object.entries(r.what.args).map(([k, v]) => `${k}=${v}`).join(' ') : '';
   const event = r.event ? `${r.event.name}${r.event.detail ? ' ' + Object.entries(r.event.detail).map(([k, v]) => `${k}=${v}`).join(' ') : ''}` : '';
   return [
@@ -74,19 +90,20 @@ function row(r: AuditRecord): string[] {
     args,
     r.decision?.result ?? '',
     r.decision?.rule ?? '',
-    r.outcome?.result ?? '',
-    r.outcome?.code ? `${r.outcome.code}${r.outcome.message ? ': ' + r.outcome.message : ''}` : '',
+    unknown ? 'unknown' : (r.outcome?.result ?? ''),
+    unknown ? 'no outcome record (see audit verify --cross-check)' : r.outcome?.code ? `${r.outcome.code}${r.outcome.message ? ': ' + r.outcome.message : ''}` : '',
   ];
 }
 
 const TABLE_COLUMNS = [0, 1, 2, 3, 4, 5, 7, 8, 10, 13, 15, 16]; // the rest is in json/csv
 
-export function formatRecords(records: readonly AuditRecord[], format: Format): string {
-  if (format === 'json') return '[\n' + records.map((r) => JSON.stringify(r)).join(',\n') + (records.length ? '\n' : '') + ']\n';
-  if (format === 'csv') return [COLUMNS.join(','), ...records.map((r) => row(r).map(csvCell).join(','))].join('\r\n') + '\r\n';
+// Intents in `unknown` show outcome "unknown" (table, csv) or carry "outcomeUnknown": true (json; not in the log itself).
+export function formatRecords(records: readonly AuditRecord[], format: Format, unknown: ReadonlySet<AuditRecord> = new Set()): string {
+  if (format === 'json') return '[\n' + records.map((r) => JSON.stringify(unknown.has(r) ? { ...r, outcomeUnknown: true } : r)).join(',\n') + (records.length ? '\n' : '') + ']\n';
+  if (format === 'csv') return [COLUMNS.join(','), ...records.map((r) => row(r, unknown.has(r)).map(csvCell).join(','))].join('\r\n') + '\r\n';
   const header = TABLE_COLUMNS.map((i) => COLUMNS[i]);
   const rows = records.map((r) => {
-    const all = row(r);
+    const all = row(r, unknown.has(r));
     return TABLE_COLUMNS.map((i) => all[i].replace(/[\r\n\t]/g, ' '));
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));

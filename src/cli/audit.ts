@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AuditAppender } from '../audit/appender';
-import { crossCheck, readSealedRecords } from '../audit/cross-check';
+import { crossCheckStreams, readSealedRecords } from '../audit/cross-check';
 import { logFiles } from '../audit/fs-layer';
-import { readJournal } from '../audit/journal';
+import { type JournalReadState, journalFiles, streamJournal } from '../audit/journal';
 import { type VerifyKey, initAuditKeys, loadVerifyKey } from '../audit/keys';
-import { FORMATS, type Format, OUTCOMES, type QueryFilter, formatRecords, parseTime, query } from '../audit/query';
+import { FORMATS, type Format, OUTCOMES, type QueryFilter, formatRecords, parseTime, queryOutcomes } from '../audit/query';
 import { readRecords, verifyFiles } from '../audit/verify';
 
 export interface AuditIo {
@@ -32,10 +32,12 @@ export const AUDIT_USAGE = `usage: virtgate audit COMMAND [OPTIONS]
   verify [--verify-key FILE] [--key FILE] [--no-anchor] [--allow-partial] [--cross-check HELPER_JOURNAL] [FILE...]
       check the chain, forward-secure MACs and anchor (KEY.anchor) of FILE and its rotated predecessors
       (FILE.<seq>); names the first bad record. A missing verification key or anchor is a failure;
-      --no-anchor is for archived copies
+      --no-anchor is for archived copies. --cross-check also checks the helper's journal (and its rotated
+      files) against the log and resolves each intent without an outcome: executed by the helper or not
   query [--user U] [--tenant T] [--vm NAME|UUID] [--since TIME] [--until TIME]
-        [--outcome success|error|denied|allowed] [--kind K] [--format table|json|csv] [FILE...]
-      TIME is RFC 3339 (2026-01-02T10:00:00Z, 2026-01-02) or relative (15m, 2h, 7d)
+        [--outcome success|error|denied|allowed|unknown] [--kind K] [--format table|json|csv] [FILE...]
+      TIME is RFC 3339 (2026-01-02T10:00:00Z, 2026-01-02) or relative (15m, 2h, 7d); an intent that no outcome
+      record follows shows outcome "unknown" (--outcome unknown lists only those)
   init [--force] [--owner UID:GID] [--key FILE] [--verify-key FILE]
       create the verification key and the sealing state (as root, before the front end first starts;
       --owner: the front end's user, who gets the sealing state); --force adds a new seed to existing keys
@@ -147,17 +149,34 @@ function verify(files: string[], keyFile: string, verifyKey: string, v: Record<s
     rc = 1;
   }
   const jf = str(v['cross-check']);
-  if (jf) {
-    const j = readJournal(jf);
-    if (j.problem) {
-      io.stdout(`FAILED (helper journal): ${j.problem}\n`);
-      rc = 1;
-    }
-    const probs = crossCheck(readSealedRecords(files), j.records);
-    for (const p of probs) io.stdout(`FAILED (cross-check): ${p.message}\n`);
-    if (probs.length) rc = 1;
-    else io.stdout(`ok: cross-check: all ${j.records.length} writes in the helper journal have front-end audit records\n`);
+  if (jf) rc = Math.max(rc, verifyCrossCheck(files, path.resolve(jf), io));
+  return rc;
+}
+
+// Streams both logs (constant memory); the journal's rotated files (JOURNAL.<seq>) come with it.
+function verifyCrossCheck(files: string[], jf: string, io: AuditIo): number {
+  if (!fs.existsSync(jf)) {
+    io.stdout(`FAILED (helper journal): ${jf}: no such file\n`);
+    return 1;
   }
+  const set = journalFiles(jf);
+  const jfiles = set.length && set[set.length - 1] === jf ? set : [jf];
+  let state: JournalReadState = { problem: null, records: 0, files: jfiles };
+  const t0 = process.hrtime.bigint();
+  const r = crossCheckStreams(
+    () => readSealedRecords(files),
+    () => streamJournal(jfiles, (state = { problem: null, records: 0, files: jfiles })),
+  );
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  let rc = 0;
+  if (state.problem) {
+    io.stdout(`FAILED (helper journal): ${state.problem}\n`);
+    rc = 1;
+  }
+  for (const p of r.problems) io.stdout(`FAILED (cross-check): ${p.message}\n`);
+  if (r.problems.length) rc = 1;
+  else io.stdout(`ok: cross-check: all ${r.writes} writes in the helper journal have front-end audit records; every audited success of a helper request is journaled (${jfiles.length} journal file(s), ${ms.toFixed(0)} ms)\n`);
+  for (const x of r.resolutions) io.stdout(`resolved: ${x.message}\n`);
   return rc;
 }
 
@@ -177,7 +196,8 @@ function runQuery(files: string[], v: Record<string, unknown>, io: AuditIo): num
   }
   const format = str(v.format) ?? 'table';
   if (!(FORMATS as readonly string[]).includes(format)) throw new Usage(`audit query: --format must be one of ${FORMATS.join(', ')}`);
-  io.stdout(formatRecords(query(readRecords(files), f), format as Format));
+  const r = queryOutcomes(readRecords(files), f);
+  io.stdout(formatRecords(r.records, format as Format, r.unknown));
   return 0;
 }
 

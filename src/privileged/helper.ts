@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { HelperJournal } from '../audit/journal';
+import { HelperJournal, JOURNAL_MAX_BYTES } from '../audit/journal';
 import { applySandbox, describeSandbox } from '../sandbox';
 import type { Driver } from './drivers/driver';
 import { TestDriver } from './drivers/test-driver';
@@ -20,10 +20,12 @@ export interface HelperOptions {
   driver: 'test';
   sandbox: boolean; // seccomp allowlist (kill on anything else) once set-up is done; --no-sandbox for debugging
   journal: string; // the helper's own journal of executed writes (audit cross-check); default STATE/helper-journal.log
+  journalMaxBytes: number; // rotate the journal past this size (0: never)
 }
 
 export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [--runtime-dir DIR] [--allow-uid N]...
-                       [--socket-mode OCTAL] [--socket-group GID] [--driver test] [--journal FILE] [--no-sandbox]`;
+                       [--socket-mode OCTAL] [--socket-group GID] [--driver test] [--journal FILE]
+                       [--journal-max-bytes N] [--no-sandbox]`;
 
 export class UsageError extends Error {}
 
@@ -48,6 +50,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
       'socket-group': { type: 'string' },
       driver: { type: 'string' },
       journal: { type: 'string' },
+      'journal-max-bytes': { type: 'string' },
       'no-sandbox': { type: 'boolean' },
     },
   });
@@ -56,6 +59,8 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
   const driver = values.driver ?? 'test';
   if (driver !== 'test') throw new UsageError(`--driver: unsupported driver '${driver}' (available: test)`);
   const stateDir = path.resolve(values['state-dir']);
+  const journalMaxBytes = values['journal-max-bytes'] !== undefined ? uint(values['journal-max-bytes'], '--journal-max-bytes') : JOURNAL_MAX_BYTES;
+  if (journalMaxBytes !== 0 && journalMaxBytes < 4096) throw new UsageError(`--journal-max-bytes: ${journalMaxBytes} is below 4096 (0: never rotate)`);
   const socketMode = values['socket-mode'] !== undefined ? uint(values['socket-mode'], '--socket-mode', 8) : 0o600;
   if (socketMode > 0o777) throw new UsageError(`--socket-mode: ${values['socket-mode']} is not a permission mode`);
   return {
@@ -68,6 +73,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
     driver,
     sandbox: !values['no-sandbox'],
     journal: path.resolve(values.journal ?? path.join(stateDir, 'helper-journal.log')),
+    journalMaxBytes,
   };
 }
 
@@ -98,7 +104,7 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   const driver = openDriver(o);
   // Opened (and its torn tail repaired) before the sandbox: appends then need only write and fdatasync.
   fs.mkdirSync(path.dirname(o.journal), { recursive: true, mode: 0o700 });
-  const journal = new HelperJournal(o.journal);
+  const journal = new HelperJournal(o.journal, { maxBytes: o.journalMaxBytes });
   const server = new IpcServer({ driver, allowUids: o.allowUids, journal });
   fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socket);

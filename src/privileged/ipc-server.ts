@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import { FrameDecoder } from '../common/framing';
 import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp, requestDigest } from '../ipc/program';
 import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
-import type { HelperJournal } from '../audit/journal';
+import type { HelperJournal, JournalBegin } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
@@ -172,12 +172,61 @@ class IpcConnection {
       // A request id names one write, once: a reused one is a replay (a compromised front end, or someone on this
       // socket) and is refused before anything runs.
       const rid = (req.body as { actor?: { requestId: string } }).actor?.requestId ?? '';
-      if (this.#opts.journal?.seen(rid)) {
+      const journal = this.#opts.journal;
+      if (journal?.seen(rid)) {
         this.#opts.log(`${this.#label}: REFUSED ${name}: request id ${JSON.stringify(rid)} was already executed (replay)`);
         this.#write(encodeAnswerError(ansOp, req.id, 'VG_ERR_IPC_REPLAY', rid));
         return;
       }
+      if (journal) {
+        // Journal first: the begin line is written now and made durable with this turn's batch; only then does the
+        // driver run the write. A begin the disk refuses refuses the write (nothing runs), as the audit log does.
+        let begun: number;
+        try {
+          begun = journal.begin(this.#beginOf(name, req));
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+          this.#opts.log(`${this.#label}: REFUSED ${name} request ${JSON.stringify(rid)}: helper journal unavailable (${code})`);
+          this.#write(encodeAnswerError(ansOp, req.id, 'VG_ERR_STORAGE', `helper journal unavailable (${code}); write refused`));
+          return;
+        }
+        journal.whenDurable(() => {
+          try {
+            this.#runWrite(entry, name, req, ansOp, begun);
+          } catch (e) {
+            this.destroy(`internal error: ${(e as Error).stack ?? String(e)}`);
+          }
+        });
+        return;
+      }
+      this.#runWrite(entry, name, req, ansOp, -1);
+      return;
     }
+    let out: Buffer;
+    try {
+      out = encodeAnswer(ansOp, req.id, entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never) as never);
+    } catch (e) {
+      if (e instanceof ProtocolViolation) return this.destroy(e.message);
+      out = this.#failure(name, ansOp, req.id, e).out;
+    }
+    this.#write(out);
+    if (op === Op.HELLO_REQ && !this.#helloDone) {
+      this.#helloDone = true;
+      for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.AFTER_HELLO) this.#permitted.add(e.req);
+    }
+  }
+
+  #failure(name: string, ansOp: AnswerOp, id: number, e: unknown): { out: Buffer; result: string } {
+    if (e instanceof DriverError) return { out: encodeAnswerError(ansOp, id, e.code, e.detail), result: e.code };
+    this.#opts.log(`${this.#label}: ${name} failed: ${(e as Error).stack ?? String(e)}`);
+    return { out: encodeAnswerError(ansOp, id, 'VG_ERR_INTERNAL', 'hypervisor helper failed to execute the request'), result: 'VG_ERR_INTERNAL' };
+  }
+
+  // Runs a write whose begin line is durable (begun >= 0) or that is not journaled (-1), then journals its end. It runs
+  // even if this connection closed meanwhile: the journal says it was begun, so it must say how it ended. The answer
+  // (success or error, which may depend on earlier writes) leaves once the driver's state and the end line are durable
+  // (group commit: one fdatasync per event-loop turn serves the batch). Reads and the event stream are not held.
+  #runWrite(entry: NonNullable<ReturnType<typeof OP_BY_REQ.get>>, name: string, req: RequestFrame, ansOp: AnswerOp, begun: number): void {
     let out: Buffer;
     let result = 'ok';
     let body: unknown;
@@ -191,54 +240,39 @@ class IpcConnection {
         // The change happened; only its answer cannot be encoded (a bug): the journal says so, never "failed".
         this.#opts.log(`${this.#label}: ${name} executed but its answer cannot be encoded: ${(e as Error).message}`);
         out = encodeAnswerError(ansOp, req.id, 'VG_ERR_HELPER_UNANSWERED', name);
-      } else if (e instanceof ProtocolViolation) return this.destroy(e.message);
-      else if (e instanceof DriverError) {
-        result = e.code;
-        out = encodeAnswerError(ansOp, req.id, e.code, e.detail);
-      } else {
-        this.#opts.log(`${this.#label}: ${name} failed: ${(e as Error).stack ?? String(e)}`);
-        result = 'VG_ERR_INTERNAL';
-        out = encodeAnswerError(ansOp, req.id, 'VG_ERR_INTERNAL', 'hypervisor helper failed to execute the request');
-      }
+      } else if (e instanceof ProtocolViolation) {
+        if (begun >= 0) this.#journalEnd(begun, name, req, 'VG_ERR_PROTOCOL', undefined);
+        return this.destroy(e.message);
+      } else ({ out, result } = this.#failure(name, ansOp, req.id, e));
     }
-    if (entry.flags & OpFlag.WRITE) {
-      this.#journal(name, req, result, body);
-      // Group commit: a write's answer (success or error, which may depend on earlier writes) leaves only once every
-      // change committed so far is durable; one fdatasync per event-loop turn serves the whole batch. Reads and
-      // the event stream are not held back.
-      const durable = this.#opts.driver.whenDurable?.bind(this.#opts.driver);
-      if (durable) durable(() => this.#write(out));
-      else this.#write(out);
-    } else this.#write(out);
-    if (op === Op.HELLO_REQ && !this.#helloDone) {
-      this.#helloDone = true;
-      for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.AFTER_HELLO) this.#permitted.add(e.req);
-    }
+    if (begun >= 0) this.#journalEnd(begun, name, req, result, body);
+    const driver = this.#opts.driver;
+    const journal = this.#opts.journal;
+    const send = (): void => this.#write(out);
+    const afterJournal = journal && begun >= 0 ? (): void => journal.whenDurable(send) : send;
+    if (driver.whenDurable) driver.whenDurable(afterJournal);
+    else afterJournal();
   }
 
-  // The helper's own record of every write it executed, with who the front end says asked (never used to decide).
-  // Written before the answer leaves; a journal that cannot be written is logged, the write's answer still goes out.
-  #journal(name: string, req: RequestFrame, result: string, answer: unknown): void {
-    const j = this.#opts.journal;
-    if (!j) return;
+  // The helper's own record of every write, with who the front end says asked (never used to decide).
+  #beginOf(name: string, req: RequestFrame): JournalBegin {
+    const body = req.body as { actor?: Actor; uuid?: Buffer };
+    return {
+      op: name,
+      uuid: Buffer.isBuffer(body.uuid) ? body.uuid.toString('hex') : undefined,
+      user: body.actor?.user,
+      tenant: body.actor?.tenant,
+      requestId: body.actor?.requestId,
+      digest: requestDigest(req.op, req.body as never),
+      auditHead: body.actor?.auditHead,
+    };
+  }
+
+  #journalEnd(begun: number, name: string, req: RequestFrame, result: string, answer: unknown): void {
     const body = req.body as { actor?: Actor; uuid?: Buffer };
     const dom = answer as { name?: unknown; uuid?: unknown } | undefined;
-    const uuid = Buffer.isBuffer(body.uuid) ? body.uuid : Buffer.isBuffer(dom?.uuid) ? dom.uuid : undefined;
-    try {
-      j.append({
-        op: name,
-        uuid: uuid?.toString('hex'),
-        name: typeof dom?.name === 'string' ? dom.name : undefined,
-        user: body.actor?.user,
-        tenant: body.actor?.tenant,
-        requestId: body.actor?.requestId,
-        digest: requestDigest(req.op, req.body as never),
-        auditHead: body.actor?.auditHead,
-        result,
-      });
-    } catch (e) {
-      this.#opts.log(`JOURNAL NOT WRITTEN for ${name} request ${body.actor?.requestId ?? '?'}: ${(e as Error).message}`);
-    }
+    const uuid = Buffer.isBuffer(body.uuid) ? undefined : Buffer.isBuffer(dom?.uuid) ? dom.uuid.toString('hex') : undefined;
+    this.#opts.journal!.end(begun, name, body.actor?.requestId, { result, uuid, name: typeof dom?.name === 'string' ? dom.name : undefined });
   }
 
   // Initial sync (every domain's state), then each committed change and lifecycle event, all under the subscribe id.

@@ -387,7 +387,18 @@ export class StateStore {
     if (this.#dirty.size > 0) {
       const dirs = new Set<string>();
       const entries = [...this.#dirty];
-      for (const [file, data] of entries) if (data !== null) writeTemp(file, data);
+      const temps: string[] = [];
+      try {
+        for (const [file, data] of entries) {
+          if (data === null) continue;
+          writeTemp(file, data);
+          temps.push(tmpOf(file));
+        }
+      } catch (e) {
+        // A full disk: the temporaries written so far would only hold space the log needs. The log stays as it is.
+        for (const t of temps) fs.rmSync(t, { force: true });
+        throw e;
+      }
       for (const [file, data] of entries) {
         if (data === null) fs.rmSync(file, { force: true });
         else fs.renameSync(tmpOf(file), file);

@@ -201,14 +201,16 @@ test('writes are journalled (STATE/helper-journal.log, hash-chained) with the ac
   c.end();
   const { records, problem } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
   expect(problem).toBeNull();
-  expect(records.find((r) => r.name === 'journal1')).toMatchObject({
+  const end = records.find((r) => r.name === 'journal1');
+  expect(end).toMatchObject({ phase: 'end', op: 'DOMAIN_DEFINE_REQ', requestId: expect.stringMatching(/^r-\d+-\d+$/), result: 'ok', uuid: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  // Its begin line came first, with what was known before the run: the claimed identity and the request's digest.
+  expect(records.find((r) => r.seq === end!.of)).toMatchObject({
+    phase: 'begin',
     op: 'DOMAIN_DEFINE_REQ',
     user: 'alice',
     tenant: 'acme',
-    requestId: expect.stringMatching(/^r-\d+-\d+$/),
+    requestId: end!.requestId,
     digest: expect.stringMatching(/^[0-9a-f]{64}$/),
-    result: 'ok',
-    uuid: expect.stringMatching(/^[0-9a-f]{32}$/),
   });
 });
 
@@ -225,7 +227,10 @@ test('a request id already executed is refused, not run again, even on a new con
   c2.request(Op.DOMAIN_DEFINE_REQ, { actor: { ...actor, requestId: 'other', auditHead: 'junk' }, xml: xml('replay3') });
   expect(await c2.closesWithin()).toBe(true);
   const { records } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
-  expect(records.filter((r) => r.requestId === 'replay-me')).toEqual([expect.objectContaining({ name: 'replay1', auditHead: actor.auditHead })]);
+  expect(records.filter((r) => r.requestId === 'replay-me')).toEqual([
+    expect.objectContaining({ phase: 'begin', auditHead: actor.auditHead }),
+    expect.objectContaining({ phase: 'end', name: 'replay1', result: 'ok' }),
+  ]);
   expect(h.stderr()).toMatch(/REFUSED DOMAIN_DEFINE_REQ: request id "replay-me" was already executed \(replay\)/);
 });
 

@@ -3,9 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Transport from 'winston-transport';
-import { crossCheck, readSealedRecords } from '../../../src/audit/cross-check';
-import { HelperJournal, readJournal } from '../../../src/audit/journal';
-import { csvCell, formatRecords, parseTime, query } from '../../../src/audit/query';
+import { crossCheck, crossCheckStreams, readSealedRecords } from '../../../src/audit/cross-check';
+import { HelperJournal, type JournalBegin, readJournal } from '../../../src/audit/journal';
+import { csvCell, formatRecords, parseTime, query, queryOutcomes } from '../../../src/audit/query';
 import { type AuditRecord, lineHash } from '../../../src/audit/schema';
 import { Op, requestDigest } from '../../../src/ipc/program';
 import { createAuditCopy } from '../../../src/audit/sink';
@@ -13,6 +13,9 @@ import { FileAuditTrail } from '../../../src/audit/trail';
 import { AuditHook, type AuditedSession, type WriteGate } from '../../../src/unprivileged/audit-hook';
 import { countingFs, lines, quiet, tempDir } from './helpers';
 
+
+// What the helper does for each write: a begin line before it runs, an end line with its result after.
+const run = (j: HelperJournal, b: JournalBegin, result = 'ok'): void => j.end(j.begin(b), b.op, b.requestId, { result });
 let dir: string;
 let file: string;
 let keyFile: string;
@@ -163,6 +166,15 @@ test('query filters: user, tenant, vm by name or uuid, since/until, outcome', ()
   expect(seqs({ outcome: 'error' })).toEqual([4]);
   expect(seqs({ outcome: 'denied' })).toEqual([3]);
   expect(seqs({ user: 'bob', outcome: 'denied', since: new Date('2026-01-02T08:00:00Z') })).toEqual([3]);
+  // An intent no outcome record follows (the front end stopped in between) is "outcome unknown".
+  expect(seqs({ outcome: 'unknown' })).toEqual([]);
+  const cut = rs.filter((r) => r.seq !== 2);
+  expect(query(cut, { outcome: 'unknown' }).map((r) => r.seq)).toEqual([1]);
+  const { records, unknown } = queryOutcomes(cut, { user: 'alice' });
+  expect(records.map((r) => r.seq)).toEqual([1]);
+  expect(formatRecords(records, 'table', unknown).split('\n')[2]).toMatch(/\bunknown\s+no outcome record \(see audit verify --cross-check\)$/);
+  expect(JSON.parse(formatRecords(records, 'json', unknown))[0]).toMatchObject({ seq: 1, outcomeUnknown: true });
+  expect(formatRecords(records, 'csv', unknown).split('\r\n')[1]).toMatch(/,unknown,no outcome record/);
   expect(parseTime('2h', new Date('2026-01-02T10:00:00Z'))).toEqual(new Date('2026-01-02T08:00:00Z'));
   expect(parseTime('yesterday')).toBeNull();
 });
@@ -185,30 +197,32 @@ test('formats: table, json, csv (quoted, formula-safe)', () => {
 test('helper journal: seq, chain, torn-line recovery; cross-check flags a write that bypassed the front end', async () => {
   const jf = path.join(dir, 'helper-journal.log');
   const j = new HelperJournal(jf, { sync: 'always' });
-  j.append({ op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1', result: 'ok' });
+  run(j, { op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' });
   j.close();
-  fs.appendFileSync(jf, '{"seq":1,"ts":"20'); // crash mid-append
+  fs.appendFileSync(jf, '{"seq":2,"ts":"20'); // crash mid-append
   const j2 = new HelperJournal(jf, { sync: 'batch' });
-  j2.append({ op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'forged-1', result: 'ok' });
-  j2.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'mallory', tenant: 'tenantA', requestId: 'b00t-3-1', result: 'ok' });
+  run(j2, { op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'forged-1' });
+  run(j2, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'mallory', tenant: 'tenantA', requestId: 'b00t-3-1' });
   j2.close();
   const { records, problem } = readJournal(jf);
   expect(problem).toBeNull();
-  expect(records.map((r) => r.seq)).toEqual([0, 1, 2]);
+  expect(records.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+  expect(records.map((r) => r.phase)).toEqual(['begin', 'end', 'begin', 'end', 'begin', 'end']);
+  expect(records[3]).toMatchObject({ of: 2, op: 'DOMAIN_UNDEFINE_REQ', requestId: 'forged-1', result: 'ok' });
 
   const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
   const hook = new AuditHook(trail, { bootId: 'b00t' });
   await hook.write(alice, { procedure: 'domainSuspend' }, 'r', async () => undefined); // request b00t-3-1
   await trail.close();
   const probs = crossCheck(readSealedRecords([file]), records);
-  expect(probs.map((p) => p.journalSeq)).toEqual([1, 2, 2]);
+  expect(probs.map((p) => p.journalSeq)).toEqual([2, 4, 4]);
   expect(probs[0].message).toMatch(/DOMAIN_UNDEFINE_REQ .* request forged-1.*no front-end audit record \(front end bypassed or compromised\)/);
   expect(probs[1].message).toMatch(/request id already executed at journal seq 0 \(replayed\)/);
   expect(probs[2].message).toMatch(/identity mismatch/);
 
   // Editing the journal breaks its own chain.
   fs.writeFileSync(jf, fs.readFileSync(jf, 'utf8').replace('forged-1', 'b00t-3-1'));
-  expect(readJournal(jf).problem).toMatch(/journal seq 2 does not follow/);
+  expect(readJournal(jf).problem).toMatch(/journal seq 3 does not follow/);
 });
 
 describe('cross-check binds each executed write to its intent: operation, object, digest, once, and the anchored record', () => {
@@ -217,8 +231,9 @@ describe('cross-check binds each executed write to its intent: operation, object
   let journal: HelperJournal;
   let jf: string;
 
-  // Five allowed setmem intents, each executed once by the "helper" exactly as allowed.
-  async function setup(): Promise<void> {
+  // Five allowed setmem intents, each executed once by the "helper" exactly as allowed (or, per `mode`, only begun, or
+  // never forwarded).
+  async function setup(mode: (i: number) => 'run' | 'begin' | 'none' = () => 'run'): Promise<void> {
     jf = path.join(dir, 'helper-journal.log');
     journal = new HelperJournal(jf, { sync: 'none' });
     const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
@@ -227,13 +242,28 @@ describe('cross-check binds each executed write to its intent: operation, object
       await hook.write(alice, { procedure: 'domainSetMemory', args: { dom: { name: 'web-1', uuid, id: 1 } }, object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3', tenant: 'tenantA' } }, 'r', async (gate) => {
         const b = body(gate.requestId);
         const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, b);
-        journal.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, b), auditHead, result: 'ok' });
+        const begin: JournalBegin = { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, b), auditHead };
+        if (mode(i) === 'run') run(journal, begin);
+        else if (mode(i) === 'begin') journal.begin(begin);
       });
     }
     await trail.close();
   }
-  const check = () => crossCheck(readSealedRecords([file]), readJournal(jf).records).map((p) => p.message);
+  // The streaming check with its default window and with a window of one record (everything settled by pass 3) must agree.
+  const full = (window?: number) => crossCheckStreams(() => readSealedRecords([file]), () => readJournal(jf).records, { window });
+  const both = () => {
+    const a = full();
+    const b = full(1);
+    const sorted = (x: { message: string }[]) => x.map((p) => p.message).sort();
+    expect(sorted(b.problems)).toEqual(sorted(a.problems));
+    expect(sorted(b.resolutions)).toEqual(sorted(a.resolutions));
+    expect(a.problems.map((p) => p.message)).toEqual(crossCheck(readSealedRecords([file]), readJournal(jf).records).map((p) => p.message));
+    return a;
+  };
+  const check = () => both().problems.map((p) => p.message);
   const head = (seq: number) => `${seq}:${lineHash(lines(file)[seq])}`;
+  const dropOutcomes = (...rids: string[]) =>
+    fs.writeFileSync(file, lines(file).filter((l) => !(JSON.parse(l).kind === 'outcome' && rids.includes(JSON.parse(l).requestId))).map((l) => l + '\n').join(''));
 
   test('clean', async () => {
     await setup();
@@ -244,9 +274,9 @@ describe('cross-check binds each executed write to its intent: operation, object
   test('a replayed id, another operation, another VM, other arguments: each reported', async () => {
     await setup();
     const [r0, r1, r2] = ['b-3-1', 'b-3-2', 'b-3-3'];
-    journal.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r0, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r0)), auditHead: head(0), result: 'ok' });
-    journal.append({ op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r1, digest: 'x', auditHead: head(2), result: 'ok' });
-    journal.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: other.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r2, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r2, 1024n, other)), auditHead: head(4), result: 'ok' });
+    run(journal, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r0, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r0)), auditHead: head(0) });
+    run(journal, { op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r1, digest: 'x', auditHead: head(2) });
+    run(journal, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: other.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r2, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r2, 1024n, other)), auditHead: head(4) });
     journal.close();
     const probs = check().join('\n');
     expect(probs).toMatch(/request b-3-1.*already executed at journal seq 0 \(replayed\)/);
@@ -272,5 +302,43 @@ describe('cross-check binds each executed write to its intent: operation, object
     await new AuditHook(trail).event('daemon-start');
     await trail.close();
     expect(check().length).toBeGreaterThanOrEqual(5);
+  });
+  test('intents without an outcome (the front end stopped in between) are resolved from the journal: executed, begun without a result, or not executed', async () => {
+    // b-3-2 ran; b-3-4 never reached the helper; b-3-5 was begun, and the helper stopped before its end line.
+    await setup((i) => (i === 3 ? 'none' : i === 4 ? 'begin' : 'run'));
+    journal.close();
+    dropOutcomes('b-3-2', 'b-3-4', 'b-3-5');
+    const r = both();
+    expect(r.problems).toEqual([]);
+    expect(r.resolutions.map((x) => [x.requestId, x.executed])).toEqual([
+      ['b-3-2', true],
+      ['b-3-4', false],
+      ['b-3-5', null],
+    ]);
+    expect(r.resolutions[0].message).toMatch(/^audit seq \d+: domainSetMemory on web-1 .* request b-3-2: outcome unknown in the audit log; executed: helper journal seq 2, result ok$/);
+    expect(r.resolutions[1].message).toMatch(/request b-3-4: outcome unknown in the audit log; not executed: the helper journal has no record of it$/);
+    expect(r.resolutions[2].message).toMatch(/request b-3-5: outcome unknown in the audit log; reached the helper \(journal seq 6\), which recorded no result \(it stopped mid-write\): check the VM$/);
+  });
+
+  test('an audited success the helper never journaled is reported (a write that ran without its journal line)', async () => {
+    await setup((i) => (i === 2 ? 'none' : 'run'));
+    journal.close();
+    expect(check()).toEqual([expect.stringMatching(/^audit seq \d+: domainSetMemory on web-1 .* request b-3-3: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record of executing it/)]);
+  });
+
+  test('audited successes older than the first journal record are not looked up in it (a journal started afresh)', async () => {
+    await setup((i) => (i < 2 ? 'none' : 'run'));
+    journal.close();
+    expect(check()).toEqual([]);
+    dropOutcomes('b-3-1');
+    expect(both().resolutions).toEqual([expect.objectContaining({ requestId: 'b-3-1', executed: null, message: expect.stringMatching(/outcome unknown in the audit log; cannot be told: it is older than the helper journal$/) })]);
+  });
+
+  test('a begin line whose end never came, with an outcome in the audit log, is resolved from that outcome', async () => {
+    await setup((i) => (i === 4 ? 'begin' : 'run'));
+    journal.close();
+    const r = both();
+    expect(r.problems).toEqual([]);
+    expect(r.resolutions).toEqual([expect.objectContaining({ requestId: 'b-3-5', journalSeq: 8, executed: true, message: expect.stringMatching(/helper journal seq 8: DOMAIN_SET_MEMORY_REQ .*request b-3-5: begun, no result line \(the helper stopped mid-write\); the front end recorded success$/) })]);
   });
 });

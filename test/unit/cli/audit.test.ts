@@ -3,13 +3,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HelperJournal } from '../../../src/audit/journal';
+import { HelperJournal, type JournalBegin } from '../../../src/audit/journal';
 import { Op, requestDigest } from '../../../src/ipc/program';
 import { FileAuditTrail } from '../../../src/audit/trail';
 import { auditMain, auditPaths } from '../../../src/cli/audit';
 import { main } from '../../../src/cli/main';
 import { AuditHook, type AuditedSession } from '../../../src/unprivileged/audit-hook';
 
+
+// What the helper does for each write: a begin line before it runs, an end line with its result after.
+const run = (j: HelperJournal, b: JournalBegin, result = 'ok'): void => j.end(j.begin(b), b.op, b.requestId, { result });
 let home: string;
 let p: ReturnType<typeof auditPaths>;
 
@@ -33,7 +36,7 @@ beforeEach(async () => {
     await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 }, memory: 1024 * i } }, 'r', async (gate) => {
       const body = { actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId }, uuid, memoryKiB: BigInt(1024 * i), live: true, config: false, max: false };
       const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
-      j.append({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body), auditHead, result: 'ok' });
+      run(j, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body), auditHead });
     });
   }
   await hook.denied({ ...alice, identity: { ...alice.identity!, user: 'bob' } }, { procedure: 'domainDestroy', args: { dom: { name: 'vm1', uuid, id: 1 } } }, 'no rule');
@@ -57,11 +60,11 @@ test('verify --cross-check: clean, then a write that reached the helper directly
   expect(await auditMain(['verify', '--cross-check', p.journal], t.io)).toBe(0);
   expect(t.out()).toMatch(/ok: cross-check: all 5 writes in the helper journal have front-end audit records/);
   const j = new HelperJournal(p.journal, { sync: 'always' });
-  j.append({ op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: 'direct-1', result: 'ok' });
+  run(j, { op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: 'direct-1' });
   j.close();
   const t2 = io();
   expect(await auditMain(['verify', '--cross-check', p.journal], t2.io)).toBe(1);
-  expect(t2.out()).toMatch(/FAILED \(cross-check\): helper journal seq 5: DOMAIN_UNDEFINE_REQ on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/);
+  expect(t2.out()).toMatch(/FAILED \(cross-check\): helper journal seq 10: DOMAIN_UNDEFINE_REQ on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/);
 });
 
 test('query: filters and formats through the CLI; bad options exit 2', async () => {
@@ -82,6 +85,43 @@ test('query: filters and formats through the CLI; bad options exit 2', async () 
   expect(await auditMain(['query', '--since', 'last tuesday'], io().io)).toBe(2);
   expect(await auditMain(['frob'], io().io)).toBe(2);
   expect(await auditMain([], io().io)).toBe(2);
+});
+
+test('intents without an outcome (the front end killed between intent and reply): query shows "outcome unknown", verify --cross-check resolves them from the journal', async () => {
+  const trail = await FileAuditTrail.open({ file: p.log, keyFile: p.keyFile, log: () => undefined });
+  const hook = new AuditHook(trail, { bootId: 'k' });
+  const j = new HelperJournal(p.journal, { sync: 'always' });
+  const stuck = (i: number, reach: 'run' | 'none'): Promise<void> =>
+    new Promise<void>((forwarded) => {
+      void hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 } } }, 'r', async (gate) => {
+        const body = { actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId }, uuid, memoryKiB: BigInt(2048 + i), live: true, config: false, max: false };
+        const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
+        if (reach === 'run') run(j, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body), auditHead });
+        forwarded();
+        await new Promise(() => undefined); // the front end dies here: no outcome record, no reply
+      });
+    });
+  await stuck(7, 'run'); // request k-1-1: executed by the helper
+  await stuck(8, 'none'); // request k-1-2: never forwarded
+  j.close();
+  await trail.close();
+
+  const t = io();
+  expect(await auditMain(['query', '--outcome', 'unknown', '--format', 'json'], t.io)).toBe(0);
+  expect(JSON.parse(t.out()).map((r: { requestId: string; outcomeUnknown: boolean }) => [r.requestId, r.outcomeUnknown])).toEqual([
+    ['k-1-1', true],
+    ['k-1-2', true],
+  ]);
+  const t2 = io();
+  expect(await auditMain(['query', '--kind', 'intent'], t2.io)).toBe(0);
+  const rows = t2.out().trim().split('\n').slice(2);
+  expect(rows).toHaveLength(7);
+  expect(rows.filter((l) => /\bunknown\s+no outcome record \(see audit verify --cross-check\)$/.test(l))).toHaveLength(2);
+  const t3 = io();
+  expect(await auditMain(['verify', '--cross-check', p.journal], t3.io)).toBe(0);
+  expect(t3.out()).toMatch(/ok: cross-check: all 6 writes/);
+  expect(t3.out()).toMatch(/resolved: audit seq \d+: domainSetMemory on vm7 .* request k-1-1: outcome unknown in the audit log; executed: helper journal seq 10, result ok\n/);
+  expect(t3.out()).toMatch(/resolved: audit seq \d+: domainSetMemory on vm8 .* request k-1-2: outcome unknown in the audit log; not executed: the helper journal has no record of it\n/);
 });
 
 test('rotate-key through the CLI: recorded, old and new records verify', async () => {

@@ -59,7 +59,10 @@ test('a write that happened but whose answer cannot be encoded is journaled ok a
   expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, xml })).toMatchObject({ ok: false, code: 'VG_ERR_HELPER_UNANSWERED' });
   expect(d.list().some((x) => x.name === 'happened')).toBe(true);
   journal.close();
-  expect(readJournal(path.join(dir, 'journal.log')).records).toEqual([expect.objectContaining({ op: 'DOMAIN_DEFINE_REQ', requestId: 'r-unanswered', result: 'ok' })]);
+  expect(readJournal(path.join(dir, 'journal.log')).records).toEqual([
+    expect.objectContaining({ phase: 'begin', op: 'DOMAIN_DEFINE_REQ', requestId: 'r-unanswered' }),
+    expect.objectContaining({ phase: 'end', of: 0, op: 'DOMAIN_DEFINE_REQ', requestId: 'r-unanswered', result: 'ok', name: 'n'.repeat(200) }),
+  ]);
   expect(logs.some((l) => /DOMAIN_DEFINE_REQ executed but its answer cannot be encoded/.test(l))).toBe(true);
   c.end();
 });
@@ -102,4 +105,89 @@ test('a peer that stops reading gets every answer once it resumes; others are se
   lazy.sock.resume();
   await lazy.answer(2000, 10_000);
   for (const c of [lazy, other]) c.end();
+});
+
+describe('journal first: a write runs only once its begin line is durable', () => {
+  const xml = (n: string) => `<domain type='test'><name>${n}</name><memory>1024</memory><os><type>hvm</type></os></domain>`;
+  const actor = (requestId: string) => ({ user: 'alice', tenant: 'acme', requestId });
+
+  test('the driver is not called before the fdatasync of the begin line completes, and the answer waits for the end line', async () => {
+    const d = testDriver();
+    const held: (() => void)[] = [];
+    const journal = new HelperJournal(path.join(dir, 'journal.log'), { fs: { fdatasync: (fd, cb) => held.push(() => fs.fdatasync(fd, cb)) } });
+    await serve(d, { journal });
+    const c = await RawClient.connect(socket);
+    await c.hello();
+    c.request(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-gated'), xml: xml('gated') });
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(d.list().some((x) => x.name === 'gated')).toBe(false); // begin written, not yet durable: not run
+    expect(readJournal(path.join(dir, 'journal.log')).records).toEqual([expect.objectContaining({ phase: 'begin', requestId: 'r-gated' })]);
+    held.shift()!(); // the begin line's sync completes: the write runs, its end line is written
+    while (!d.list().some((x) => x.name === 'gated')) await new Promise((r) => setTimeout(r, 5));
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(c.answers).toHaveLength(1); // only HELLO: the answer waits for the end line's sync
+    held.shift()!();
+    expect(await c.answer(1)).toMatchObject({ ok: true, body: { name: 'gated' } });
+    c.end();
+    journal.close();
+  });
+
+  test('a begin line the disk refuses refuses the write: nothing runs, the error says why, and the same request id works once the disk takes it', async () => {
+    const d = testDriver();
+    let full = false;
+    const journal = new HelperJournal(path.join(dir, 'journal.log'), {
+      sync: 'none',
+      fs: {
+        writeSync: (fd, buf) => {
+          if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+          return fs.writeSync(fd, buf);
+        },
+      },
+    });
+    await serve(d, { journal });
+    const c = await RawClient.connect(socket);
+    await c.hello();
+    full = true;
+    expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-full'), xml: xml('refused') })).toMatchObject({
+      ok: false,
+      code: 'VG_ERR_STORAGE',
+      detail: 'helper journal unavailable (ENOSPC); write refused',
+    });
+    expect(d.list().some((x) => x.name === 'refused')).toBe(false);
+    expect(await c.call(Op.DOMAIN_LIST_REQ, {})).toMatchObject({ ok: true }); // reads go on
+    expect(logs.join('\n')).toMatch(/REFUSED DOMAIN_DEFINE_REQ request "r-full": helper journal unavailable \(ENOSPC\)/);
+    full = false;
+    expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-full'), xml: xml('refused') })).toMatchObject({ ok: true });
+    expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-full'), xml: xml('again') })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
+    journal.close();
+    expect(readJournal(path.join(dir, 'journal.log')).records.map((r) => [r.phase, r.requestId, r.result])).toEqual([
+      ['begin', 'r-full', undefined],
+      ['end', 'r-full', 'ok'],
+    ]);
+    c.end();
+  });
+
+  test('a write begun before its connection closed still runs and its end is journaled', async () => {
+    const d = testDriver();
+    const held: (() => void)[] = [];
+    const journal = new HelperJournal(path.join(dir, 'journal.log'), { fs: { fdatasync: (fd, cb) => held.push(() => fs.fdatasync(fd, cb)) } });
+    await serve(d, { journal });
+    const c = await RawClient.connect(socket);
+    await c.hello();
+    c.request(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-orphan'), xml: xml('orphan') });
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
+    c.end();
+    await c.closed;
+    await new Promise((r) => setTimeout(r, 20));
+    held.shift()!();
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
+    held.shift()!();
+    expect(d.list().some((x) => x.name === 'orphan')).toBe(true);
+    journal.close();
+    expect(readJournal(path.join(dir, 'journal.log')).records.map((r) => [r.phase, r.result])).toEqual([
+      ['begin', undefined],
+      ['end', 'ok'],
+    ]);
+  });
 });

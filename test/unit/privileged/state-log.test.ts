@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The helper's state log: group commit (few fdatasyncs for many writes), answers held until durable, torn records,
 // ENOSPC on append, a failed fdatasync, checkpoints by size.
-import * as fs from 'node:fs';
+import fs from 'node:fs'; // the module object itself, so jest.spyOn reaches the store's calls
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Op, uuidFromString } from '../../../src/ipc/program';
@@ -182,6 +182,37 @@ describe('recovery', () => {
     const warnings: string[] = [];
     expect(open(undefined, (m) => warnings.push(m)).info(TEST_UUID).memoryKiB).toBe(4096n);
     expect(warnings[0]).toMatch(/corrupt record at byte \d+/);
+  });
+
+  test('a start whose checkpoint the disk refuses keeps the log and serves from it; no temporary is left; the next start checkpoints', () => {
+    const d = open();
+    d.setMemory(TEST_UUID, 4096n, LIVE);
+    d.define(vm(1)); // in the log only: no close, as after kill -9
+    const walSize = fs.statSync(wal()).size;
+    expect(walSize).toBeGreaterThan(0);
+    const real = fs.openSync;
+    let temps = 0;
+    const spy = jest.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
+      if (String(p).includes('.tmp-') && ++temps >= 2) throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC', syscall: 'open' });
+      return real(p, flags, mode);
+    }) as typeof fs.openSync);
+    const warnings: string[] = [];
+    let d2: TestDriver;
+    try {
+      d2 = open(undefined, (m) => warnings.push(m));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(warnings.join('\n')).toMatch(/start-up checkpoint failed, serving with the state log kept \(\d+ bytes; replayed at the next start\): ENOSPC/);
+    expect(d2.info(TEST_UUID).memoryKiB).toBe(4096n);
+    expect(d2.list().map((x) => x.name).sort()).toEqual(['test', 'vm-1']);
+    expect(fs.statSync(wal()).size).toBe(walSize);
+    const leftovers = [path.join(dir, 'state', 'domains'), path.join(dir, 'run', 'domains'), path.join(dir, 'run')].flatMap((x) => fs.readdirSync(x)).filter((f) => f.includes('.tmp-'));
+    expect(leftovers).toEqual([]);
+    const d3 = open();
+    expect(d3.info(TEST_UUID).memoryKiB).toBe(4096n);
+    expect(d3.list().map((x) => x.name).sort()).toEqual(['test', 'vm-1']);
+    expect(fs.statSync(wal()).size).toBe(0);
   });
 
   test('the log is checkpointed when it grows past its size limit', async () => {

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// The whole daemon with the root helper's state directory (HOME/lib: state log, domain files, journal, verification
+// key) on a real, full tmpfs (needs root): writes refused with a clear error, reads served, a helper killed and
+// restarted while the disk is full serves reads again, space back: writes work, and `audit verify --cross-check` passes.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readJournal } from '../../src/audit/journal';
+import type { AuditRecord } from '../../src/audit/schema';
+import { type RemoteDomain, VirtgateClient } from '../../src/client';
+import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
+
+function canMount(): boolean {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-mnt-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir]);
+    return true;
+  } catch {
+    process.stdout.write('SKIP: helper full-disk test cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n');
+    return false;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+const dm = canMount() ? describe : describe.skip;
+
+function verify(home: string, ...extra: string[]): { rc: number; out: string } {
+  try {
+    return { rc: 0, out: execFileSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'audit', 'verify', '--home', home, ...extra]).toString() };
+  } catch (e) {
+    const x = e as { status: number; stdout: Buffer };
+    return { rc: x.status, out: x.stdout.toString() };
+  }
+}
+
+const xml = (name: string): string => `<domain type='test'><name>${name}</name><memory unit='MiB'>512</memory><os><type>hvm</type></os></domain>`;
+const REFUSED = /cannot persist domain state: (helper journal unavailable \(ENOSPC\); write refused|write: ENOSPC)/;
+
+// Retries fn until it resolves (the front end reconnects to a restarted helper by itself).
+async function eventually<T>(fn: () => Promise<T>, ms = 20000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+dm('the helper state directory on a full filesystem (whole daemon)', () => {
+  let vg: RunningDaemon;
+  let home: string;
+  let lib: string;
+  // Whole pages until ENOSPC, then single bytes into the last partial page.
+  const fill = (): void => {
+    for (const [name, chunk, most] of [['filler', Buffer.alloc(4096, 0x78), Infinity], ['filler2', Buffer.from('x'), 4096]] as const) {
+      const fd = fs.openSync(path.join(lib, name), 'w');
+      try {
+        for (let i = 0; i < most; i++) fs.writeSync(fd, chunk);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  };
+
+  beforeAll(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-helper-full-'));
+    lib = path.join(home, 'lib');
+    fs.mkdirSync(lib, { mode: 0o700 });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', lib]);
+    vg = await startDaemon({ home });
+  });
+  afterAll(async () => {
+    await vg?.stop();
+    try {
+      execFileSync('umount', [lib]);
+    } catch {
+      // already gone
+    }
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  test('writes refused with the reason, reads served, a helper restart while full serves, nothing lost; space back: writes work and verify --cross-check passes', async () => {
+    const c = await VirtgateClient.connect(vg.uri);
+    const dom: RemoteDomain = await c.defineXml(xml('hfull'));
+    await c.setMemory(dom, 400000, 2);
+
+    fill();
+    let accepted = 0;
+    let refusal: Error | null = null;
+    for (let i = 0; i < 200 && !refusal; i++) {
+      await c.setMemory(dom, 300000 + i, 2).then(
+        () => void accepted++,
+        (e: Error) => void (refusal = e),
+      );
+    }
+    expect(refusal).not.toBeNull();
+    expect(refusal!.message).toMatch(REFUSED);
+    const kept = accepted ? 300000 + accepted - 1 : 400000;
+    await expect(c.setMemory(dom, 123456, 2)).rejects.toThrow(REFUSED);
+    expect((await c.listAllDomains()).map((d) => d.name)).toContain('hfull'); // reads go on
+    expect(await c.getXmlDesc(dom, 2)).toContain(`<currentMemory unit='KiB'>${kept}</currentMemory>`);
+    await c.close().catch(() => undefined);
+
+    // The helper dies while the disk is full; the supervisor restarts it, and it starts and serves.
+    const mark = vg.output().length;
+    process.kill(vg.helperPid(), 'SIGKILL');
+    await vg.waitFor(/start-up checkpoint failed, serving with the state log kept .*ENOSPC/, 20000, mark);
+    const c2 = await eventually(async () => {
+      const x = await VirtgateClient.connect(vg.uri);
+      await x.listAllDomains();
+      return x;
+    });
+    const again = await c2.lookupByName('hfull');
+    expect(await c2.getXmlDesc(again, 2)).toContain(`<currentMemory unit='KiB'>${kept}</currentMemory>`);
+    await expect(c2.setMemory(again, 123456, 2)).rejects.toThrow(REFUSED);
+
+    // Space back: writes work at once, and the state is all there.
+    fs.rmSync(path.join(lib, 'filler'));
+    fs.rmSync(path.join(lib, 'filler2'));
+    await c2.setMemory(again, 222222, 2);
+    expect(await c2.getXmlDesc(again, 2)).toContain("<currentMemory unit='KiB'>222222</currentMemory>");
+    await c2.close();
+
+    await vg.stop();
+    const j = readJournal(path.join(lib, 'helper-journal.log'));
+    expect(j.problem).toBeNull();
+    const v = verify(home, '--cross-check', path.join(lib, 'helper-journal.log'));
+    expect(v.out).toMatch(/^ok: \d+ records/);
+    expect(v.out).toMatch(/ok: cross-check: all \d+ writes/);
+    expect(v.rc).toBe(0);
+    // Every refused write has its intent and an error outcome in the audit log; none is recorded as a success.
+    const recs = fs
+      .readFileSync(path.join(home, 'log', 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditRecord);
+    const refusedOutcomes = recs.filter((r) => r.kind === 'outcome' && r.outcome?.result === 'error' && r.what?.object?.name === 'hfull');
+    expect(refusedOutcomes.length).toBeGreaterThanOrEqual(3);
+    expect(refusedOutcomes.every((r) => r.outcome?.code === 'VG_ERR_STORAGE')).toBe(true);
+  });
+});

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// The built helper with its state directory (state log, domain files, journal) on a real, full tmpfs (needs root):
+// writes refused with a clear error and nothing torn, reads served, a restart while full serves too, nothing lost, and
+// writes work again once space returns.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readJournal } from '../../../src/audit/journal';
+import { type DomainSummary, LookupKind, Op } from '../../../src/ipc/program';
+import { RawClient } from './ipc-client';
+import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
+
+function canMount(): boolean {
+  const dir = tempDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir]);
+    return true;
+  } catch {
+    process.stdout.write('SKIP: helper full-disk test cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n');
+    return false;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+const dm = canMount() ? describe : describe.skip;
+
+let n = 0;
+const actor = () => ({ user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${++n}` });
+const FULL = "<domain type='test'><name>full1</name><memory>1048576</memory><os><type>hvm</type></os></domain>";
+
+dm('the helper on a full disk', () => {
+  let dir: string;
+  let state: string;
+  let h: Helper | null = null;
+
+  const fill = (): void => {
+    const fd = fs.openSync(path.join(state, 'filler'), 'w');
+    const chunk = Buffer.alloc(4096, 0x78);
+    try {
+      for (;;) fs.writeSync(fd, chunk);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+    // The last partial block too, byte by byte up to a page.
+    const fd2 = fs.openSync(path.join(state, 'filler2'), 'w');
+    try {
+      for (let i = 0; i < 4096; i++) fs.writeSync(fd2, 'x');
+    } catch {
+      // full
+    } finally {
+      fs.closeSync(fd2);
+    }
+  };
+  const free = (): void => {
+    fs.rmSync(path.join(state, 'filler'), { force: true });
+    fs.rmSync(path.join(state, 'filler2'), { force: true });
+  };
+  const ready = async (): Promise<RawClient> => {
+    const c = await RawClient.connect(h!.socket);
+    expect((await c.hello()).ok).toBe(true);
+    return c;
+  };
+  const memoryOf = async (c: RawClient, uuid: Buffer): Promise<bigint> => ((await c.call(Op.DOMAIN_INFO_REQ, { uuid })).body as { memoryKiB: bigint }).memoryKiB;
+
+  beforeAll(() => {
+    dir = tempDir();
+    state = path.join(dir, 'state');
+    fs.mkdirSync(state);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', state]);
+  });
+  afterAll(async () => {
+    if (h) await stopHelper(h, 'SIGKILL');
+    try {
+      execFileSync('umount', [state]);
+    } catch {
+      // already gone
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('writes refused with a clear error, reads served, nothing torn; a restart while full serves; space back: writes work, nothing lost', async () => {
+    h = await startHelper(dir);
+    let c = await ready();
+    const def = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor(), xml: FULL });
+    expect(def.ok).toBe(true);
+    const uuid = (def.body as DomainSummary).uuid;
+    expect((await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 524288n, live: false, config: true, max: false })).ok).toBe(true);
+
+    fill();
+    // The last pages of the journal and the state log may still take a few lines: write until the first refusal.
+    let accepted = 0;
+    let refusal: { ok: boolean; code?: string; detail?: string } | null = null;
+    for (let i = 0; i < 200 && !refusal; i++) {
+      const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: BigInt(262144 + i), live: false, config: true, max: false });
+      if (a.ok) accepted++;
+      else refusal = a as typeof refusal;
+    }
+    expect(refusal).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE', detail: expect.stringMatching(/^(helper journal unavailable \(ENOSPC\); write refused|write: ENOSPC)$/) });
+    const lastAccepted = accepted ? BigInt(262144 + accepted - 1) : 524288n;
+    // Every further write is refused the same way, and none of them changes anything.
+    for (let i = 0; i < 5; i++) {
+      expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE' });
+    }
+    // Reads are served.
+    expect(((await c.call(Op.DOMAIN_LIST_REQ, {})).body as { domains: DomainSummary[] }).domains.map((d) => d.name).sort()).toEqual(['full1', 'test']);
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ ok: true, body: { xml: expect.stringContaining(`<memory unit='KiB'>1048576</memory>`) } });
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) } });
+    // The journal has no torn or glued line: whole records only, chain intact.
+    const j1 = readJournal(path.join(state, 'helper-journal.log'));
+    expect(j1.problem).toBeNull();
+    expect(h.stderr()).toMatch(/helper journal unavailable \(ENOSPC\)|JOURNAL RESULT NOT WRITTEN YET|write: ENOSPC/);
+    c.end();
+
+    // A crash and a restart while the disk is still full: the helper starts (no start-up checkpoint possible) and serves.
+    expect(await stopHelper(h, 'SIGKILL')).toBeNull();
+    h = await startHelper(dir);
+    expect(h.stderr()).toMatch(/start-up checkpoint failed, serving with the state log kept .*ENOSPC/);
+    c = await ready();
+    expect((await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'full1' } })).ok).toBe(true);
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) } });
+    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE' });
+    expect(await memoryOf(c, uuid)).toBe(lastAccepted); // the refused write changed nothing
+
+    // Space again: writes go through, with the request id a refused write carried.
+    free();
+    const retried = { user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${n}` };
+    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: retried, uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: true });
+    c.end();
+    expect(await stopHelper(h)).toBe(0);
+    h = await startHelper(dir);
+    c = await ready();
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>131072</currentMemory>`) } });
+    c.end();
+    expect(await stopHelper(h)).toBe(0);
+    h = null;
+    expect(fs.statSync(path.join(state, 'state.wal')).size).toBe(0); // checkpointed once it could be
+    const j2 = readJournal(path.join(state, 'helper-journal.log'));
+    expect(j2.problem).toBeNull();
+    // Every write the helper acknowledged has a begin and an ok end; the retried id ran once.
+    const ends = j2.records.filter((r) => r.phase === 'end' && r.result === 'ok');
+    expect(ends).toHaveLength(2 + accepted + 1);
+    expect(j2.records.filter((r) => r.phase === 'begin' && r.requestId === retried.requestId)).toHaveLength(1);
+  });
+});
