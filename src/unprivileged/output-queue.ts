@@ -33,9 +33,10 @@ export interface OutputQueueOptions {
 
 export class OutputQueue {
   readonly #o: OutputQueueOptions;
-  #segs: Buffer[] = []; // waiting for 'drain'; the last may be partly filled
-  #fill = 0; // bytes used in the last segment when it is a copy segment (0 = none open)
-  #segBytes = 0; // memory held by #segs
+  #segs: { data: Buffer; cost: number }[] = []; // closed segments waiting for 'drain', in order
+  #cur: Buffer | null = null; // the open copy segment, #fill bytes used
+  #fill = 0;
+  #segBytes = 0; // memory held by #segs and #cur
   #inStream = 0; // handed to the socket, not yet written
   #backedUp = false;
   #dead = false;
@@ -49,6 +50,10 @@ export class OutputQueue {
     return this.#inStream + this.#segBytes;
   }
 
+  #waiting(): boolean {
+    return this.#segs.length > 0 || this.#cur !== null;
+  }
+
   write(buf: Buffer): void {
     if (this.#dead) return;
     const { max, budget } = this.#o;
@@ -60,39 +65,47 @@ export class OutputQueue {
     }
     if (budget.total + cost > budget.max) {
       const victim = budget.largest();
-      if (victim && victim.queued > before) victim.#o.drop(`not reading its replies and events: the most queued (${victim.queued} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`);
-      else {
+      if (victim && victim !== this && victim.queued > before) {
+        victim.#o.drop(`not reading its replies and events: the most queued (${victim.queued} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`);
+      } else {
         this.#o.drop(`not reading its replies and events: the most queued (${before + cost} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`);
         return;
       }
     }
-    if (this.#segs.length === 0 && !this.#o.sock.writableNeedDrain) this.#send(buf);
+    if (!this.#waiting() && !this.#o.sock.writableNeedDrain) this.#send(buf);
     else this.#append(buf);
     this.#update();
   }
 
-  // Memory a frame takes once queued behind others: copied into the open segment, or a segment of its own.
+  // Memory a frame takes once queued: its own size when it goes straight to the socket or is large, else the room in
+  // the open copy segment (0) or a new segment.
   #cost(len: number): number {
-    if (this.#segs.length === 0 && !this.#o.sock.writableNeedDrain) return len;
-    if (len >= SEGMENT) return len;
-    return this.#fill > 0 && this.#fill + len <= SEGMENT ? 0 : SEGMENT;
+    if ((!this.#waiting() && !this.#o.sock.writableNeedDrain) || len >= SEGMENT) return len;
+    return this.#cur && this.#fill + len <= SEGMENT ? 0 : SEGMENT;
+  }
+
+  #closeCur(): void {
+    if (!this.#cur) return;
+    this.#segs.push({ data: this.#cur.subarray(0, this.#fill), cost: SEGMENT });
+    this.#cur = null;
+    this.#fill = 0;
   }
 
   #append(buf: Buffer): void {
     if (buf.length >= SEGMENT) {
-      this.#segs.push(buf);
-      this.#fill = 0;
+      this.#closeCur();
+      this.#segs.push({ data: buf, cost: buf.length });
       this.#segBytes += buf.length;
       this.#o.budget.total += buf.length;
       return;
     }
-    if (this.#fill === 0 || this.#fill + buf.length > SEGMENT) {
-      this.#segs.push(Buffer.allocUnsafeSlow(SEGMENT));
-      this.#fill = 0;
+    if (!this.#cur || this.#fill + buf.length > SEGMENT) {
+      this.#closeCur();
+      this.#cur = Buffer.allocUnsafeSlow(SEGMENT);
       this.#segBytes += SEGMENT;
       this.#o.budget.total += SEGMENT;
     }
-    buf.copy(this.#segs[this.#segs.length - 1], this.#fill);
+    buf.copy(this.#cur, this.#fill);
     this.#fill += buf.length;
   }
 
@@ -108,15 +121,14 @@ export class OutputQueue {
   }
 
   #flush(): void {
-    if (this.#dead || this.#segs.length === 0) return this.#update();
+    if (this.#dead || !this.#waiting()) return this.#update();
+    this.#closeCur();
     const segs = this.#segs;
-    const lastFill = this.#fill;
     this.#segs = [];
-    this.#fill = 0;
     this.#o.budget.total -= this.#segBytes;
     this.#segBytes = 0;
     // A copy segment's whole allocation stays counted until it is written.
-    segs.forEach((seg, i) => this.#send(i === segs.length - 1 && lastFill > 0 ? seg.subarray(0, lastFill) : seg, seg.length));
+    for (const seg of segs) this.#send(seg.data, seg.cost);
     this.#update();
   }
 
@@ -124,7 +136,7 @@ export class OutputQueue {
     if (this.#dead) return;
     if (this.queued > 0) this.#o.budget.queues.add(this);
     else this.#o.budget.queues.delete(this);
-    const backedUp = this.#segs.length > 0 || this.#o.sock.writableNeedDrain;
+    const backedUp = this.#waiting() || this.#o.sock.writableNeedDrain;
     if (backedUp !== this.#backedUp) {
       this.#backedUp = backedUp;
       this.#o.pressure(backedUp);
@@ -138,6 +150,7 @@ export class OutputQueue {
     this.#o.budget.queues.delete(this);
     this.#dead = true;
     this.#segs = [];
+    this.#cur = null;
     this.#segBytes = 0;
     this.#inStream = 0;
   }
