@@ -63,6 +63,7 @@ test('a client that really stalls mid-message is still dropped at the deadline, 
   let closed = false;
   sock.on('close', () => (closed = true));
   sock.on('error', () => undefined);
+  sock.on('data', () => undefined); // reading: a socket that reads nothing never sees the server close it
   const open = msg(1, 1, (w) => P.CONNECT_OPEN.args.encode(w, { name: 'test:///default', flags: 0 }));
   sock.write(Buffer.concat([msg(66, 0), open.subarray(0, 20)]));
   const t0 = Date.now();
@@ -73,16 +74,35 @@ test('a client that really stalls mid-message is still dropped at the deadline, 
 
 test('SIGHUP while the front end is still loading does not kill it', async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-hup-'));
-  // No helper: the front end waits for one after loading, which leaves time to see that it survived.
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'virtgated.js'), '--home', home, '--helper-socket', path.join(home, 'none'), '--no-sandbox'], { stdio: 'ignore' });
+  // A preload sends the front end a SIGHUP from inside, at the moment its first own module (build/src/...) is about to
+  // load: before anything of virtgated has run. Without a handler installed first, that signal terminates it.
+  const preload = path.join(home, 'hup-early.js');
+  fs.writeFileSync(
+    preload,
+    `const Module = require('module'); const p = require('path'); const fs = require('fs'); const load = Module._load; let sent = false;
+     Module._load = function (req, parent, isMain) {
+       if (!sent && parent && parent.filename && /build[\\/]src[\\/]/.test(p.resolve(p.dirname(parent.filename), req))) {
+         sent = true; fs.writeSync(2, 'HUP-SENT listeners=' + process.listenerCount('SIGHUP') + '\\n'); process.kill(process.pid, 'SIGHUP');
+       }
+       return load.apply(this, arguments);
+     };`,
+  );
+  // No helper: after loading, the front end waits for one, which leaves time to see that it survived.
+  const proc = spawn(process.execPath, ['-r', preload, path.join(ROOT, 'bin', 'virtgated.js'), '--home', home, '--helper-socket', path.join(home, 'none'), '--no-sandbox'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (t: string) => (err += t));
   try {
-    for (const ms of [20, 40, 80, 160, 320, 640]) {
-      await sleep(ms);
-      proc.kill('SIGHUP');
-    }
-    await sleep(500);
+    const t0 = Date.now();
+    while (!/HUP-SENT/.test(err) && proc.exitCode === null && proc.signalCode === null && Date.now() - t0 < 10000) await sleep(20);
+    await sleep(1000);
+    expect(err).toMatch(/HUP-SENT listeners=1/);
     expect(proc.signalCode).toBeNull();
     expect(proc.exitCode).toBeNull();
+    proc.kill('SIGHUP'); // and later ones too
+    await sleep(300);
+    expect(proc.signalCode).toBeNull();
   } finally {
     proc.kill('SIGKILL');
     fs.rmSync(home, { recursive: true, force: true });
