@@ -16,7 +16,7 @@ export const DEFAULTS = {
   maxClientsPerUid: 1024, // connections per local uid across the unix sockets
   maxClientsPerSource: 256, // connections per source address across TCP and TLS
   maxAnonymousClients: 20, // connections not yet authenticated (libvirtd max_anonymous_clients)
-  maxAnonymousClientsPerSource: 5, // of those, per source address or local uid: one source cannot take them all
+  maxAnonymousClientsPerSource: 10, // of those, per source address or local uid (root excepted): one source cannot take them all
   openTimeout: 30, // seconds a connection may stay without a successful CONNECT_OPEN before it is dropped
   maxClientRequests: 32, // calls in flight per connection before we stop reading it
   maxMessageBytes: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX: opened, authenticated read-write connections

@@ -240,9 +240,10 @@ export class Daemon {
 
   // An unauthenticated connection (TLS handshake, SASL login to come) needs one of maxAnonymousClients, and one source
   // holds at most maxAnonymousClientsPerSource of them: idle connections from one address cannot lock out the rest.
+  // Root (uid 0) on a unix socket is not held to the share: it is no user without rights, and owns the host anyway.
   #anonymousSlot(raw: net.Socket, key: string): boolean {
     const c = this.config;
-    if (this.anonymousFrom(key) >= c.maxAnonymousClientsPerSource) {
+    if (key !== 'uid 0' && this.anonymousFrom(key) >= c.maxAnonymousClientsPerSource) {
       return this.#refuse(raw, key, 'maxAnonymousClientsPerSource', `${key} has ${c.maxAnonymousClientsPerSource} unauthenticated connections already`);
     }
     if (this.anonymousCount() >= c.maxAnonymousClients) return this.#refuse(raw, key, 'maxAnonymousClients', `${c.maxAnonymousClients} unauthenticated connections already`);
