@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Three projects: unit (pure, fast), integration (real sockets and processes), interop (real virsh/python/C clients).
+// Four projects: unit (pure, fast), integration (real sockets and processes), interop (real virsh/python/C clients),
+// load (the abuse attacks of bench row 7 at a small size: memory and other clients' latency stay bounded).
 const tsJest = ['ts-jest', { diagnostics: false }];
 const project = (name, extra = {}) => ({
   displayName: name,
@@ -9,6 +10,6 @@ const project = (name, extra = {}) => ({
   ...extra,
 });
 module.exports = {
-  projects: [project('unit'), project('integration'), project('interop')],
+  projects: [project('unit'), project('integration'), project('interop'), project('load')],
   testTimeout: 60000,
 };

@@ -2,6 +2,7 @@
 // The bench's rows, in run order; a new row (TLS handshakes, audited writes/s, RBAC cost) is one file plus one line here.
 // Recovery (kills processes of its own daemon) runs last. Many clients runs first: its per-connection RSS needs a front end whose heap the other rows have not yet inflated.
 import type { Row } from '../lib/ctx';
+import { abuse } from './abuse';
 import { auditedWrites } from './audited-writes';
 import { decisionCostRow } from './decision-cost';
 import { manyClients } from './many-clients';
@@ -11,4 +12,4 @@ import { recovery } from './recovery';
 import { sequential } from './sequential';
 import { tlsHandshakes } from './tls-handshakes';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, recovery];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, abuse, recovery];

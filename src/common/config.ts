@@ -12,11 +12,19 @@ export const DEFAULTS = {
   helperSocket: '', // '' = HOME/run/helper-sock
   tcp: '', // 'host:port' for plain TCP (development only); '' = off
   tcpAllowNonLoopback: false, // plain TCP outside loopback leaks everything: refuse unless forced
-  maxClients: 5000, // libvirtd max_clients
+  maxClients: 5000, // connections across all listeners, TLS handshakes included (libvirtd max_clients)
+  maxClientsPerUid: 1024, // connections per local uid across the unix sockets
+  maxClientsPerSource: 256, // connections per source address across TCP and TLS
   maxAnonymousClients: 20, // connections not yet authenticated (libvirtd max_anonymous_clients)
+  maxAnonymousClientsPerSource: 10, // of those, per source address or local uid (root excepted): one source cannot take them all
+  openTimeout: 30, // seconds a connection may stay without a successful CONNECT_OPEN before it is dropped
   maxClientRequests: 32, // calls in flight per connection before we stop reading it
-  maxMessageBytes: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX
-  maxOutputBytes: 64 * 1024 * 1024, // unread replies/events per client before it is dropped
+  maxMessageBytes: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX: opened, authenticated read-write connections
+  maxPreOpenMessageBytes: 64 * 1024, // until a connection is authenticated and opened (libvirt sends no large message before)
+  maxReadOnlyMessageBytes: 1024 * 1024, // read-only connections (the 0666 socket, or opened with VIR_CONNECT_RO)
+  maxOutputBytes: 8 * 1024 * 1024, // queued replies/events per client (real bytes) before it is dropped as not reading
+  maxTotalOutputBytes: 256 * 1024 * 1024, // queued output across all clients; past it the client with the most queued is dropped
+  maxEventRegistrations: 256, // event callbacks per connection
   keepaliveInterval: 5, // seconds of silence before we ping (libvirtd default)
   keepaliveCount: 5, // unanswered pings before we close (libvirtd default)
   frameTimeout: 30, // seconds a client may take to finish one message before it is dropped
@@ -64,10 +72,18 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   unixSocketMode: [0, 0o777],
   unixSocketRoMode: [0, 0o777],
   maxClients: [1, 100000],
+  maxClientsPerUid: [1, 100000],
+  maxClientsPerSource: [1, 100000],
   maxAnonymousClients: [1, 100000],
+  maxAnonymousClientsPerSource: [1, 100000],
+  openTimeout: [1, 3600],
   maxClientRequests: [1, 1024],
   maxMessageBytes: [28, 32 * 1024 * 1024],
-  maxOutputBytes: [1024 * 1024, 1024 * 1024 * 1024],
+  maxPreOpenMessageBytes: [4096, 32 * 1024 * 1024],
+  maxReadOnlyMessageBytes: [4096, 32 * 1024 * 1024],
+  maxOutputBytes: [64 * 1024, 1024 * 1024 * 1024],
+  maxTotalOutputBytes: [1024 * 1024, 64 * 1024 * 1024 * 1024],
+  maxEventRegistrations: [1, 100000],
   keepaliveInterval: [0, 3600],
   keepaliveCount: [0, 100],
   frameTimeout: [1, 3600],
@@ -119,6 +135,7 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   }
   if (out.authTcp === 'sasl') throw VG_ERR_CONFIG_INVALID('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
   out.usersFile ||= path.join(home, 'etc', 'users.json');
+  if ((out.maxTotalOutputBytes as number) < (out.maxOutputBytes as number)) throw VG_ERR_CONFIG_INVALID('maxTotalOutputBytes', 'must not be below maxOutputBytes');
   if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) throw VG_ERR_CONFIG_INVALID('authDelayMaxMs', 'must not be below authDelayBaseMs');
   out.auditLog ||= path.join(home, 'log', 'audit.log');
   out.auditKey ||= path.join(home, 'keys', 'audit.key');

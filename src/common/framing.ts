@@ -7,29 +7,64 @@ export interface FrameLimits {
   max: number; // largest valid frame, length word included
 }
 
+// A frame larger than this is assembled in one buffer of its exact size, allocated once its length word is checked
+// (untouched pages cost no memory: only the bytes received do), instead of a list of read chunks joined at the end.
+// One allocation that size is returned to the system whole when it is freed; thousands of 64 KiB read chunks are not.
+export const LARGE_FRAME = 64 * 1024;
+
 // Holds at most one partial frame. `push` returns whole frames (each a Buffer that includes the length word).
 // After an error the decoder is poisoned: the caller must close the stream.
 export class FrameDecoder {
-  readonly #limits: FrameLimits;
+  readonly #min: number;
+  #max: number;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = 0; // length of the frame being assembled, 0 while the length word is incomplete
+  #big: Buffer | null = null; // a large frame being assembled in place
+  #bigPos = 0;
   #failed: VgError | null = null;
 
   constructor(limits: FrameLimits) {
     if (limits.min < 4 || limits.max < limits.min) throw new Error('invalid frame limits');
-    this.#limits = limits;
+    this.#min = limits.min;
+    this.#max = limits.max;
   }
 
+  // The largest frame from now on; a frame whose length word was already accepted keeps its length.
+  setMax(max: number): void {
+    if (max < this.#min) throw new Error('invalid frame limits');
+    this.#max = max;
+  }
+
+  get max(): number {
+    return this.#max;
+  }
+
+  // Bytes held for the partial frame.
   get buffered(): number {
-    return this.#buffered;
+    return this.#big ? this.#bigPos : this.#buffered;
   }
 
   push(chunk: Buffer): Buffer[] {
     if (this.#failed) throw this.#failed;
     const out: Buffer[] = [];
     let data = chunk;
+    if (this.#big) {
+      const big = this.#big;
+      const n = Math.min(big.length - this.#bigPos, chunk.length);
+      chunk.copy(big, this.#bigPos, 0, n);
+      this.#bigPos += n;
+      if (this.#bigPos < big.length) return out;
+      out.push(big);
+      this.#big = null;
+      this.#bigPos = 0;
+      this.#need = 0;
+      if (n === chunk.length) return out;
+      data = chunk.subarray(n);
+    }
+    let accepted = 0; // a length word checked on an earlier push (the limit may have changed since)
     if (this.#buffered > 0) {
+      accepted = this.#need;
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
       // Length already validated and frame still incomplete: keep the chunk, copy nothing yet.
@@ -41,28 +76,43 @@ export class FrameDecoder {
     let pos = 0;
     while (data.length - pos >= 4) {
       const len = data.readUInt32BE(pos);
-      if (len < this.#limits.min || len > this.#limits.max) {
-        this.#failed = VG_ERR_FRAME_LENGTH(len, this.#limits.min, this.#limits.max);
+      if (!(pos === 0 && accepted > 0 && len === accepted) && (len < this.#min || len > this.#max)) {
+        this.#failed = VG_ERR_FRAME_LENGTH(len, this.#min, this.#max);
+        this.release();
         throw this.#failed;
       }
       if (data.length - pos < len) break;
       out.push(data.subarray(pos, pos + len));
       pos += len;
     }
+    this.#need = 0;
     if (pos < data.length) {
-      // Copy the tail so the caller's large chunk is not retained by a small partial frame.
-      const rest = Buffer.from(data.subarray(pos));
-      this.#chunks = [rest];
-      this.#buffered = rest.length;
+      const rest = data.subarray(pos);
       this.#need = rest.length >= 4 ? rest.readUInt32BE(0) : 0;
-    } else {
-      this.#need = 0;
+      if (this.#need > LARGE_FRAME) {
+        this.#big = Buffer.allocUnsafeSlow(this.#need);
+        this.#bigPos = rest.copy(this.#big, 0);
+      } else {
+        // Copy the tail so the caller's large chunk is not retained by a small partial frame.
+        this.#chunks = [Buffer.from(rest)];
+        this.#buffered = rest.length;
+      }
     }
     return out;
   }
 
+  // Drops the partial frame (the stream is closing): nothing stays reachable from the decoder.
+  release(): void {
+    this.#big = null;
+    this.#bigPos = 0;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#need = 0;
+  }
+
   // Bytes still expected for the partial frame (0 if none or unknown yet).
   get pending(): number {
+    if (this.#big) return this.#big.length - this.#bigPos;
     return this.#need > 0 ? this.#need - this.#buffered : 0;
   }
 }

@@ -19,6 +19,8 @@ import { type AuthEvent, AuthService } from './auth';
 import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
+import { MemoryReclaimer } from './memory';
+import { OutputBudget, OutputQueue } from './output-queue';
 import { type Identity, Session } from './session';
 import { createTlsServer } from './tls';
 import { userNameForUid } from './users';
@@ -35,7 +37,11 @@ export interface ListenerSpec {
 export interface DaemonStats {
   clients: number;
   sessions: number;
+  outputBytes: number;
 }
+
+const REFUSAL_LOG_MS = 5000; // at most one refusal line per reason this often; the rest are counted
+const RECLAIM_BYTES = 1024 * 1024; // a connection that held this much (input or output) returns it to the system at close
 
 export class Daemon {
   readonly config: Readonly<Config>;
@@ -46,6 +52,13 @@ export class Daemon {
   readonly audit: AuditHook | null; // null only with `audit = false`
   readonly #trail: LateTrail | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
+  readonly #handshakingBy = new Map<string, number>(); // the same, per source address
+  #open = 0; // connections admitted and not yet closed, on every listener (TLS handshakes included): maxClients
+  readonly #openBy = new Map<string, number>(); // per local uid ('uid N') or source address: maxClientsPerUid/Source
+  readonly #refusals = new Map<string, { last: number; suppressed: number; source: string }>();
+  readonly #output: OutputBudget;
+  readonly #reclaimer = new MemoryReclaimer();
+  readonly #keyOf = new WeakMap<Session, string>(); // the source a session counts against
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
   readonly #log: (msg: string) => void;
@@ -77,7 +90,8 @@ export class Daemon {
       log: this.#log,
       audit: this.audit ?? undefined,
     });
-    this.#hub = new EventHub(this.sessions, (s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
+    this.#hub = new EventHub((s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
+    this.#output = new OutputBudget(config.maxTotalOutputBytes);
     this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
   }
 
@@ -147,20 +161,23 @@ export class Daemon {
     const server: net.Server =
       spec.kind === 'tls'
         ? createTlsServer({ config: this.config, log: this.#log, onClient: (sock, identity) => this.#accept(sock, spec, identity) })
-        : net.createServer({ noDelay: true }, (sock) => this.#accept(sock, spec));
-    server.maxConnections = this.config.maxClients;
+        : net.createServer({ noDelay: true }, (sock) => {
+            if (this.#admit(sock, spec)) this.#accept(sock, spec);
+          });
     if (spec.kind === 'tls') {
       // Before the handshake a TLS client is anonymous: it counts against maxAnonymousClients from its first byte.
       server.on('connection', (raw: net.Socket) => {
-        if (this.anonymousCount() >= this.config.maxAnonymousClients) {
-          this.#log(`refusing ${raw.remoteAddress}:${raw.remotePort}: ${this.config.maxAnonymousClients} unauthenticated connections already (maxAnonymousClients)`);
-          raw.destroy();
-          return;
-        }
+        if (!this.#admit(raw, spec)) return;
+        const key = sourceKey(raw, spec);
+        if (!this.#anonymousSlot(raw, key)) return;
         this.#tlsHandshaking++;
+        bump(this.#handshakingBy, key, 1);
         let counted = true;
         const done = (): void => {
-          if (counted) this.#tlsHandshaking--;
+          if (counted) {
+            this.#tlsHandshaking--;
+            bump(this.#handshakingBy, key, -1);
+          }
           counted = false;
         };
         raw.once('close', done);
@@ -197,6 +214,67 @@ export class Daemon {
     this.#servers.push(server);
   }
 
+  // Every connection, on every listener, before anything else: one overall limit (libvirtd's max_clients), one per
+  // local uid on the unix sockets and one per source address on TCP and TLS, so no one user or address can take the
+  // connections everyone else needs. A refusal is logged, at most once per reason every 5 s with a count of the rest.
+  #admit(raw: net.Socket, spec: ListenerSpec): boolean {
+    const c = this.config;
+    let key: string;
+    try {
+      key = sourceKey(raw, spec);
+    } catch (e) {
+      return this.#refuse(raw, 'unix socket', 'peer credentials', `no peer credentials: ${(e as Error).message}`);
+    }
+    const per = spec.kind === 'unix' ? c.maxClientsPerUid : c.maxClientsPerSource;
+    const perName = spec.kind === 'unix' ? 'maxClientsPerUid' : 'maxClientsPerSource';
+    if ((this.#openBy.get(key) ?? 0) >= per) return this.#refuse(raw, key, perName, `${key} has ${per} connections already`);
+    if (this.#open >= c.maxClients) return this.#refuse(raw, key, 'maxClients', `${c.maxClients} connections already`);
+    this.#open++;
+    bump(this.#openBy, key, 1);
+    raw.once('close', () => {
+      this.#open--;
+      bump(this.#openBy, key, -1);
+    });
+    return true;
+  }
+
+  // An unauthenticated connection (TLS handshake, SASL login to come) needs one of maxAnonymousClients, and one source
+  // holds at most maxAnonymousClientsPerSource of them: idle connections from one address cannot lock out the rest.
+  // Root (uid 0) on a unix socket is not held to the share: it is no user without rights, and owns the host anyway.
+  #anonymousSlot(raw: net.Socket, key: string): boolean {
+    const c = this.config;
+    if (key !== 'uid 0' && this.anonymousFrom(key) >= c.maxAnonymousClientsPerSource) {
+      return this.#refuse(raw, key, 'maxAnonymousClientsPerSource', `${key} has ${c.maxAnonymousClientsPerSource} unauthenticated connections already`);
+    }
+    if (this.anonymousCount() >= c.maxAnonymousClients) return this.#refuse(raw, key, 'maxAnonymousClients', `${c.maxAnonymousClients} unauthenticated connections already`);
+    return true;
+  }
+
+  #refuse(raw: net.Socket, key: string, reason: string, detail: string): false {
+    const source = raw.remoteAddress ? `${raw.remoteAddress}:${raw.remotePort}` : `unix ${key}`;
+    raw.destroy();
+    const now = Date.now();
+    const r = this.#refusals.get(reason);
+    if (r && now - r.last < REFUSAL_LOG_MS) {
+      r.suppressed++;
+      r.source = source;
+      return false;
+    }
+    const more = r?.suppressed ? ` (${r.suppressed} more refused for ${reason} since the last such line)` : '';
+    this.#log(`refusing connection from ${source}: ${detail} (${reason})${more}`);
+    this.#refusals.set(reason, { last: now, suppressed: 0, source });
+    return false;
+  }
+
+  // Counts of refusals still unreported once their interval is over (the attack may have stopped).
+  #flushRefusals(now: number): void {
+    for (const [reason, r] of this.#refusals) {
+      if (now - r.last < REFUSAL_LOG_MS) continue;
+      if (r.suppressed) this.#log(`refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`);
+      this.#refusals.delete(reason);
+    }
+  }
+
   // A TLS socket arrives verified, its 0x01 confirmation written, with the identity its certificate proved.
   #accept(sock: net.Socket | tls.TLSSocket, spec: ListenerSpec, x509?: Identity): void {
     (sock as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone?.();
@@ -210,15 +288,29 @@ export class Daemon {
     }
     // What the transport proved is the identity, unless this listener also wants a SASL login.
     const sasl = this.#authFor(spec) === 'sasl';
-    if (sasl && this.anonymousCount() >= this.config.maxAnonymousClients) {
-      this.#log(`refusing ${evidence.source}: ${this.config.maxAnonymousClients} unauthenticated connections already (maxAnonymousClients)`);
-      sock.destroy();
-      return;
-    }
+    const key = spec.kind === 'unix' ? `uid ${evidence.uid}` : (sock.remoteAddress ?? '?');
+    if (sasl && !this.#anonymousSlot(sock, key)) return;
     const identity = sasl ? null : evidence;
     const login = !sasl && evidence.method !== 'none' ? this.#logAuth({ outcome: 'success', method: evidence.method, user: evidence.user, source: evidence.source, evidence }) : null;
     let paused = false;
     let busy = false;
+    const reading = (): void => {
+      const stop = paused || busy;
+      if (stop) sock.pause();
+      else sock.resume();
+      session.setReadPaused(stop);
+    };
+    const out = new OutputQueue({
+      sock,
+      max: this.config.maxOutputBytes,
+      budget: this.#output,
+      drop: (reason) => session.close(reason),
+      pressure: (backedUp) => {
+        paused = backedUp;
+        reading();
+      },
+    });
+    let held = 0; // the most this connection held at once, input or output: worth returning to the system at close
     const session: Session = new Session({
       id: this.#nextSessionId++,
       readOnly: spec.readOnly,
@@ -228,27 +320,27 @@ export class Daemon {
       evidence,
       identity,
       maxMessageBytes: this.config.maxMessageBytes,
+      maxPreOpenMessageBytes: this.config.maxPreOpenMessageBytes,
+      maxReadOnlyMessageBytes: this.config.maxReadOnlyMessageBytes,
+      maxEventRegistrations: this.config.maxEventRegistrations,
       maxClientRequests: this.config.maxClientRequests,
       onWrite: (buf) => {
-        if (sock.writableLength > this.config.maxOutputBytes) {
-          session.close('client not reading its replies');
-          return;
-        }
-        if (!sock.write(buf) && !paused) {
-          paused = true;
-          sock.pause();
-        }
+        out.write(buf);
+        if (out.queued > held) held = out.queued;
       },
       onBusy: (b) => {
         busy = b;
-        if (b) sock.pause();
-        else if (!paused) sock.resume();
+        reading();
       },
+      onLargeFrame: () => this.#reclaimer.request(),
       onClose: (reason) => {
+        held = Math.max(held, session.buffered);
         this.sessions.delete(session);
         this.dispatcher.flushSuppressedDenials(session);
         if (!/^(eof|daemon stopping)/.test(reason)) this.#log(`connection ${session.id} (${evidence.source}) closed: ${reason}`);
+        out.dispose();
         sock.destroy();
+        if (held >= RECLAIM_BYTES) this.#reclaimer.request();
       },
       dispatch: this.dispatcher.dispatch,
     });
@@ -256,11 +348,12 @@ export class Daemon {
     if (!sasl) session.loginRecordSeen = true;
     if (login) session.loginDurable = login;
     this.sessions.add(session);
-    sock.on('drain', () => {
-      paused = false;
-      if (!busy) sock.resume();
+    this.#keyOf.set(session, key);
+    session.events.watch(session, this.#hub);
+    sock.on('data', (chunk: Buffer) => {
+      session.push(chunk);
+      if (session.buffered > held) held = session.buffered;
     });
-    sock.on('data', (chunk: Buffer) => session.push(chunk));
     sock.on('end', () => session.close('eof'));
     sock.on('error', (e) => session.close(`socket error: ${e.message}`));
     sock.on('close', () => session.close('eof'));
@@ -270,14 +363,20 @@ export class Daemon {
   #keepaliveTick(): void {
     const { keepaliveInterval: interval, keepaliveCount: count } = this.config;
     const now = Date.now();
+    this.#flushRefusals(now);
     const ping = encodeKeepalive(KeepaliveProc.PING);
     for (const s of this.sessions) {
-      if (s.partialSince && now - s.partialSince > this.config.frameTimeout * 1000) {
-        s.close('incomplete message not finished in time');
+      // The deadline does not run while we are the ones not reading (backpressure): see Session.setReadPaused.
+      if (s.partialSince && !s.readPaused && now - s.partialSince > this.config.frameTimeout * 1000) {
+        s.close(`incomplete message not finished in time (${s.buffered} of its bytes in ${this.config.frameTimeout} s, frameTimeout)`);
         continue;
       }
       if (!s.identity && now - s.openedAt > this.config.authTimeout * 1000) {
         s.close('not authenticated in time');
+        continue;
+      }
+      if (s.identity && s.notOpenSince && now - s.notOpenSince > this.config.openTimeout * 1000) {
+        s.close(`no CONNECT_OPEN within ${this.config.openTimeout} s (openTimeout)`);
         continue;
       }
       if (!s.keepaliveRequested || interval === 0) continue;
@@ -291,6 +390,13 @@ export class Daemon {
   anonymousCount(): number {
     let n = this.#tlsHandshaking;
     for (const s of this.sessions) if (!s.identity) n++;
+    return n;
+  }
+
+  // The same, for one source ('uid N' on unix sockets, the address on TCP and TLS).
+  anonymousFrom(key: string): number {
+    let n = this.#handshakingBy.get(key) ?? 0;
+    for (const s of this.sessions) if (!s.identity && this.#keyOf.get(s) === key) n++;
     return n;
   }
 
@@ -323,13 +429,24 @@ export class Daemon {
   }
 
   stats(): DaemonStats {
-    return { clients: this.sessions.size, sessions: this.sessions.size };
+    return { clients: this.#open, sessions: this.sessions.size, outputBytes: this.#output.total };
   }
 }
 
 function unixIdentity(sock: net.Socket): Identity {
   const cred = peerCred(sock);
   return { user: userNameForUid(cred.uid), method: 'peercred', uid: cred.uid, gid: cred.gid, pid: cred.pid, source: `unix:pid=${cred.pid},uid=${cred.uid}` };
+}
+
+// Whom a connection is counted against: its local uid on the unix sockets, its address on TCP and TLS.
+function sourceKey(raw: net.Socket, spec: ListenerSpec): string {
+  return spec.kind === 'unix' ? `uid ${peerCred(raw).uid}` : (raw.remoteAddress ?? '?');
+}
+
+function bump(m: Map<string, number>, key: string, d: number): void {
+  const n = (m.get(key) ?? 0) + d;
+  if (n > 0) m.set(key, n);
+  else m.delete(key);
 }
 
 function isLoopback(host: string): boolean {

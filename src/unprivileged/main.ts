@@ -11,7 +11,15 @@ const USAGE = `usage: virtgated [--config FILE] [--home DIR] [--socket PATH] [--
                  [--tls HOST:PORT] [--tls-port-fallback]
                  [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N] [--no-sandbox]`;
 
+// A SIGHUP (reload) before the policy and TLS reloaders have installed their handlers must not terminate the front end,
+// Node's default for an unhandled SIGHUP. Installed before anything else runs (bin/virtgated.js does the same even
+// earlier) and kept: with it, a SIGHUP is at worst ignored, never fatal.
+export function ignoreEarlyHup(): void {
+  if (!process.listeners('SIGHUP').length) process.on('SIGHUP', () => undefined);
+}
+
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  ignoreEarlyHup();
   let values;
   try {
     ({ values } = parseArgs({
@@ -74,6 +82,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 }
 
 if (require.main === module) {
+  ignoreEarlyHup();
   main().catch((e: Error & { code?: string }) => {
     process.stderr.write(`virtgated: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
     process.exit(1);

@@ -10,6 +10,8 @@ import { type ProcDef, lookupProc } from '../protocol/procs/remote';
 import { type RemoteError, remoteError } from '../protocol/types';
 import type { SaslSession } from './sasl';
 
+export const LARGE_MESSAGE = 1024 * 1024;
+
 export interface Identity {
   user: string; // who, as proven by `method`
   method: 'none' | 'peercred' | 'x509' | 'sasl';
@@ -32,11 +34,15 @@ export interface SessionOptions {
   readOnly: boolean;
   secure: boolean;
   identity: Identity | null; // null until authenticated
-  maxMessageBytes: number;
+  maxMessageBytes: number; // authenticated, opened read-write connections
+  maxPreOpenMessageBytes?: number; // until authenticated and opened (default: maxMessageBytes)
+  maxReadOnlyMessageBytes?: number; // opened read-only (default: maxMessageBytes)
+  maxEventRegistrations?: number; // event callbacks on this connection (default: unlimited)
   maxClientRequests: number; // calls in flight before we stop reading
   onWrite: (buf: Buffer) => void;
   onClose: (reason: string) => void;
   onBusy: (busy: boolean) => void; // pause/resume reading (backpressure)
+  onLargeFrame?: () => void; // a message of LARGE_MESSAGE bytes or more was taken in (its memory is worth returning soon)
   dispatch: (s: Session, call: Call) => Promise<Buffer>; // returns the encoded reply (or error reply)
 }
 
@@ -53,17 +59,59 @@ export interface EventRegistration {
   legacy: boolean; // registered through 167 (events sent as 107)
 }
 
+// Who wants to know when a registration comes or goes (the EventHub's index of interested connections).
+export interface RegistrationWatcher {
+  added(s: Session, reg: EventRegistration): void;
+  removed(s: Session, reg: EventRegistration): void;
+}
+
+// The connection's event callbacks by callbackID; every change is told to the watcher, so handlers keep using a Map.
+export class EventRegistry extends Map<number, EventRegistration> {
+  #session: Session | null = null;
+  #watcher: RegistrationWatcher | null = null;
+
+  watch(session: Session, watcher: RegistrationWatcher): void {
+    this.#session = session;
+    this.#watcher = watcher;
+    for (const reg of this.values()) watcher.added(session, reg);
+  }
+
+  override set(id: number, reg: EventRegistration): this {
+    const old = this.get(id);
+    if (old && this.#watcher) this.#watcher.removed(this.#session!, old);
+    super.set(id, reg);
+    this.#watcher?.added(this.#session!, reg);
+    return this;
+  }
+
+  override delete(id: number): boolean {
+    const old = this.get(id);
+    if (!old) return false;
+    super.delete(id);
+    this.#watcher?.removed(this.#session!, old);
+    return true;
+  }
+
+  override clear(): void {
+    const all = [...this.values()];
+    super.clear();
+    if (this.#watcher) for (const reg of all) this.#watcher.removed(this.#session!, reg);
+  }
+}
+
 export class Session {
   readonly id: number;
-  readOnly: boolean;
   readonly secure: boolean; // unix socket or TLS: CONNECT_IS_SECURE
-  identity: Identity | null;
-  opened = false;
+  #readOnly: boolean;
+  #identity: Identity | null;
+  #opened = false;
+  notOpenSince = Date.now(); // when the connection last had no successful CONNECT_OPEN (0 = open): openTimeout
   tenant = ''; // chosen explicitly by the client (RBAC issue); empty = none
   uri = '';
   keepaliveRequested = false;
   closeCallbackRegistered = false;
-  readonly events = new Map<number, EventRegistration>();
+  readonly events = new EventRegistry();
+  readonly maxEventRegistrations: number;
   lastRx = Date.now();
   readonly openedAt = Date.now();
   readonly transport: Transport;
@@ -80,17 +128,79 @@ export class Session {
   #inFlight = 0;
   #busy = false;
   #closed = false;
+  #readPausedAt = 0; // when we stopped reading this connection (backpressure), 0 = reading
 
   constructor(opts: SessionOptions) {
     this.#opts = opts;
     this.id = opts.id;
-    this.readOnly = opts.readOnly;
+    this.#readOnly = opts.readOnly;
     this.secure = opts.secure;
-    this.identity = opts.identity;
+    this.#identity = opts.identity;
     this.transport = opts.transport ?? (opts.secure ? 'unix' : 'tcp');
     this.authTypes = opts.authTypes ?? [0];
     this.evidence = opts.evidence ?? opts.identity;
-    this.#decoder = new FrameDecoder({ min: Limits.FRAME_MIN, max: opts.maxMessageBytes });
+    this.maxEventRegistrations = opts.maxEventRegistrations ?? Number.MAX_SAFE_INTEGER;
+    this.#decoder = new FrameDecoder({ min: Limits.FRAME_MIN, max: this.#maxFrame() });
+  }
+
+  // The largest message this connection may send now: small until it is authenticated and opened (libvirt sends no
+  // large message before CONNECT_OPEN), then the read-only or the full limit. Never above maxMessageBytes.
+  #maxFrame(): number {
+    const o = this.#opts;
+    const pick = !this.#opened || !this.#identity ? o.maxPreOpenMessageBytes : this.#readOnly ? o.maxReadOnlyMessageBytes : undefined;
+    return Math.min(pick ?? o.maxMessageBytes, o.maxMessageBytes);
+  }
+
+  #applyLimit(): void {
+    this.#decoder?.setMax(this.#maxFrame());
+  }
+
+  get opened(): boolean {
+    return this.#opened;
+  }
+
+  set opened(v: boolean) {
+    this.#opened = v;
+    this.notOpenSince = v ? 0 : this.notOpenSince || Date.now();
+    this.#applyLimit();
+  }
+
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  set readOnly(v: boolean) {
+    this.#readOnly = v;
+    this.#applyLimit();
+  }
+
+  get identity(): Identity | null {
+    return this.#identity;
+  }
+
+  set identity(v: Identity | null) {
+    this.#identity = v;
+    this.#applyLimit();
+  }
+
+  // The largest message accepted now (tests and logs).
+  get maxMessageBytes(): number {
+    return this.#decoder.max;
+  }
+
+  // We stopped (or resumed) reading this connection: while we are the ones not reading, its partial-message deadline
+  // does not run (the rest of the message may be sitting in our socket buffer).
+  setReadPaused(paused: boolean): void {
+    const now = Date.now();
+    if (paused && !this.#readPausedAt) this.#readPausedAt = now;
+    else if (!paused && this.#readPausedAt) {
+      if (this.partialSince) this.partialSince += now - this.#readPausedAt;
+      this.#readPausedAt = 0;
+    }
+  }
+
+  get readPaused(): boolean {
+    return this.#readPausedAt !== 0;
   }
 
   get closed(): boolean {
@@ -119,6 +229,7 @@ export class Session {
     this.partialSince = this.#decoder.buffered === 0 ? 0 : this.partialSince || this.lastRx;
     for (const f of frames) {
       if (this.#closed) return;
+      if (f.length >= LARGE_MESSAGE) this.#opts.onLargeFrame?.();
       this.#onFrame(f);
     }
   }
@@ -130,7 +241,9 @@ export class Session {
   close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#opts.onClose(reason);
+    this.#opts.onClose(reason); // may still read `buffered`
+    this.#decoder.release();
+    this.events.clear();
   }
 
   #onFrame(frame: Buffer): void {

@@ -344,6 +344,9 @@ on(P.DOMAIN_SET_VCPUS_FLAGS, async (ctx, { dom, nvcpus, flags }) => {
 
 function register(ctx: HandlerContext, eventID: number, dom: RemoteDomain | null, legacy: boolean): EventRegistration {
   if (eventID < 0 || eventID >= DomainEventId.LAST) throw VG_ERR_ARG_INVALID(`unsupported event ID ${eventID}`);
+  // Each callback costs memory here and one event frame per event: a connection holds at most maxEventRegistrations.
+  const max = ctx.session.maxEventRegistrations;
+  if (ctx.session.events.size >= max) throw VG_ERR_ARG_INVALID(`too many event callbacks on this connection (maxEventRegistrations = ${max})`);
   const reg: EventRegistration = { callbackID: ctx.nextCallbackId(), eventID, domUuid: dom ? dom.uuid : null, legacy };
   ctx.session.events.set(reg.callbackID, reg);
   return reg;

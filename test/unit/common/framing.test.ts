@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { FrameDecoder } from '../../../src/common/framing';
+import { FrameDecoder, LARGE_FRAME } from '../../../src/common/framing';
 
 const frame = (payload: number): Buffer => {
   const b = Buffer.alloc(28 + payload, 0xab);
@@ -51,5 +51,38 @@ describe('FrameDecoder', () => {
     const d = new FrameDecoder({ min: 28, max: 1024 });
     d.push(frame(100).subarray(0, 30));
     expect(d.pending).toBe(98);
+  });
+});
+
+describe('FrameDecoder limits that change and large frames', () => {
+  test('setMax applies to the next length word, not to a frame already accepted', () => {
+    const d = new FrameDecoder({ min: 28, max: 4096 });
+    const f = frame(1000);
+    expect(d.push(f.subarray(0, 10))).toEqual([]);
+    d.setMax(100);
+    expect(d.push(f.subarray(10)).map((x) => x.length)).toEqual([1028]);
+    expect(() => d.push(frame(100))).toThrow(expect.objectContaining({ code: 'VG_ERR_FRAME_LENGTH' }));
+  });
+
+  test('a large partial frame is held in one buffer of its size and release() lets it go', () => {
+    const d = new FrameDecoder({ min: 28, max: 32 * 1024 * 1024 });
+    const big = frame(LARGE_FRAME * 4);
+    d.push(big.subarray(0, 1000));
+    d.push(big.subarray(1000, 70000));
+    expect(d.buffered).toBe(70000);
+    expect(d.pending).toBe(big.length - 70000);
+    d.release();
+    expect(d.buffered).toBe(0);
+    expect(d.pending).toBe(0);
+  });
+
+  test('a large frame followed by small ones in the same chunk', () => {
+    const d = new FrameDecoder({ min: 28, max: 32 * 1024 * 1024 });
+    const big = frame(LARGE_FRAME + 5);
+    const all = Buffer.concat([big, frame(0), frame(3)]);
+    const got = [...d.push(all.subarray(0, 100)), ...d.push(all.subarray(100))];
+    expect(got.map((x) => x.length)).toEqual([big.length, 28, 31]);
+    expect(got[0].equals(big)).toBe(true);
+    expect(d.buffered).toBe(0);
   });
 });

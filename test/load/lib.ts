@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// The load tests' daemon and probe: a real virtgate with a small virtgate.conf, attackers as other local users, the
+// front end's RSS read from /proc and a normal client's GetInfo latency measured in its own process (bench row 7's tools).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Tool, type User, attackerUser, frontEndPid } from '../../bench/rows/abuse';
+import { cleanupAll } from '../../bench/lib/proc';
+import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { ensureLocalUsers } from '../helpers/users';
+
+export const MiB = 1024 * 1024;
+export const P99_MS = 50; // a normal client's p99 under every attack
+
+export interface LoadDaemon {
+  vg: RunningDaemon;
+  front: number; // the front end's pid
+  ro: { path: string };
+  rw: { path: string };
+  logFrom: number;
+}
+
+// vgload1 may see everything (host-admin, but it can reach only the read-only socket, which grants at most read
+// permissions: a read-only user of the whole host, as libvirt's); vgload2 has no rights (it can connect, never open).
+export const LOAD_POLICY = 'g, unix:root, host-admin, *\ng, x509:admin, host-admin, *\ng, vgload1, host-admin, *\n';
+
+export async function startLoadDaemon(conf: string, opts: { tcp?: boolean } = {}): Promise<LoadDaemon> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-load-'));
+  fs.chmodSync(home, 0o755); // the attackers are other users: they must reach the 0666 read-only socket
+  fs.mkdirSync(path.join(home, 'etc'));
+  fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), conf);
+  const vg = await startDaemon({ home, tcp: opts.tcp, policy: LOAD_POLICY });
+  return { vg, front: frontEndPid(home), ro: { path: vg.sockRo }, rw: { path: vg.sock }, logFrom: vg.output().length };
+}
+
+// Two attacker users, or null (and a SKIP line) when this is not root.
+export function attackers(testName: string): [User, User] | null {
+  if (!ensureLocalUsers(testName, ['vgload1', 'vgload2'], 'runs attackers as other local users')) return null;
+  return [attackerUser('vgload1')!, attackerUser('vgload2')!];
+}
+
+export function startProbe(uri: string): Tool {
+  return new Tool({ mode: 'probe', uri, intervalMs: 5 });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// Every tool a test started is stopped after it, passed or failed (a tool left running would keep jest waiting).
+export function stopToolsAfterEach(): void {
+  afterEach(async () => cleanupAll());
+}
