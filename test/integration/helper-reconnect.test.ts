@@ -20,6 +20,7 @@ function helperIn(dir: string): Promise<() => Promise<void>> {
     socketGroup: null,
     driver: 'test',
     sandbox: false,
+    journalMaxBytes: 0,
     journal: path.join(dir, 'lib', 'helper-journal.log'),
   });
 }

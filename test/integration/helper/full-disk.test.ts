@@ -63,7 +63,7 @@ dm('the helper on a full disk', () => {
     expect((await c.hello()).ok).toBe(true);
     return c;
   };
-  const memoryOf = async (c: RawClient, uuid: Buffer): Promise<bigint> => ((await c.call(Op.DOMAIN_INFO_REQ, { uuid })).body as { memoryKiB: bigint }).memoryKiB;
+  const memoryOf = async (c: RawClient, uuid: Buffer): Promise<bigint> => (((await c.call(Op.DOMAIN_INFO_REQ, { uuid })) as unknown as { body: { memoryKiB: bigint } }).body).memoryKiB;
 
   beforeAll(() => {
     dir = tempDir();
@@ -86,7 +86,7 @@ dm('the helper on a full disk', () => {
     let c = await ready();
     const def = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor(), xml: FULL });
     expect(def.ok).toBe(true);
-    const uuid = (def.body as DomainSummary).uuid;
+    const uuid = ((def as unknown as { body: DomainSummary }).body).uuid;
     expect((await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 524288n, live: false, config: true, max: false })).ok).toBe(true);
 
     fill();
@@ -96,7 +96,7 @@ dm('the helper on a full disk', () => {
     for (let i = 0; i < 200 && !refusal; i++) {
       const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: BigInt(262144 + i), live: false, config: true, max: false });
       if (a.ok) accepted++;
-      else refusal = a as typeof refusal;
+      else refusal = a as unknown as typeof refusal;
     }
     expect(refusal).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE', detail: expect.stringMatching(/^(helper journal unavailable \(ENOSPC\); write refused|write: ENOSPC)$/) });
     const lastAccepted = accepted ? BigInt(262144 + accepted - 1) : 524288n;
@@ -105,7 +105,7 @@ dm('the helper on a full disk', () => {
       expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE' });
     }
     // Reads are served.
-    expect(((await c.call(Op.DOMAIN_LIST_REQ, {})).body as { domains: DomainSummary[] }).domains.map((d) => d.name).sort()).toEqual(['full1', 'test']);
+    expect((((await c.call(Op.DOMAIN_LIST_REQ, {})) as unknown as { body: { domains: DomainSummary[] } }).body).domains.map((d) => d.name).sort()).toEqual(['full1', 'test']);
     expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ ok: true, body: { xml: expect.stringContaining(`<memory unit='KiB'>1048576</memory>`) } });
     expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) } });
     // The journal has no torn or glued line: whole records only, chain intact.

@@ -194,7 +194,7 @@ describe('recovery', () => {
     let temps = 0;
     const spy = jest.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
       if (String(p).includes('.tmp-') && ++temps >= 2) throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC', syscall: 'open' });
-      return real(p, flags, mode);
+      return real(p, flags as fs.OpenMode, mode);
     }) as typeof fs.openSync);
     const warnings: string[] = [];
     let d2: TestDriver;
