@@ -141,6 +141,7 @@ export class Daemon {
     } catch (e) {
       throw VG_ERR_AUDIT_START(this.config.auditLog, `daemon-start not recorded: ${(e as Error).message}`);
     }
+    this.#trail?.flushEarly();
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
@@ -471,8 +472,15 @@ class LateTrail implements AuditTrail {
     this.inner = inner ?? null;
   }
 
+  // Events raised before the file was open wait for flushEarly(): a run's first record is its daemon-start (verify
+  // accepts an epoch boundary after a crash only at a run's start).
   open(t: FileAuditTrail): void {
     this.inner = t;
+  }
+
+  flushEarly(): void {
+    const t = this.inner;
+    if (!t) return;
     for (const { rec, done } of this.#early.splice(0)) t.event(rec).then(() => done(), done);
   }
 
@@ -489,7 +497,7 @@ class LateTrail implements AuditTrail {
   }
 
   event(r: EventRecord): Promise<void> {
-    if (this.inner) return this.inner.event(r);
+    if (this.inner && (this.#early.length === 0 || r.name === 'daemon-start')) return this.inner.event(r);
     return new Promise((resolve, reject) => this.#early.push({ rec: r, done: (e) => (e === undefined ? resolve() : reject(e)) }));
   }
 

@@ -90,6 +90,7 @@ test('query: filters and formats through the CLI; bad options exit 2', async () 
 test('intents without an outcome (the front end killed between intent and reply): query shows "outcome unknown", verify --cross-check resolves them from the journal', async () => {
   const trail = await FileAuditTrail.open({ file: p.log, keyFile: p.keyFile, log: () => undefined });
   const hook = new AuditHook(trail, { bootId: 'k' });
+  await hook.event('daemon-start'); // a new run starts as the daemon's does (verify accepts its new epoch there)
   const j = new HelperJournal(p.journal, { sync: 'always' });
   const stuck = (i: number, reach: 'run' | 'none'): Promise<void> =>
     new Promise<void>((forwarded) => {
