@@ -31,3 +31,16 @@ export const PR = {
   CAP_AMBIENT: 47,
   CAP_AMBIENT_CLEAR_ALL: 4,
 } as const;
+
+// malloc_trim(3): hands the free pages of glibc's heaps back to the system (the front end, after a burst of
+// connections freed many small buffers, which glibc otherwise keeps resident). Returns false when unavailable.
+let trimFn: ((pad: number) => number) | null | undefined;
+export function mallocTrim(): boolean {
+  try {
+    trimFn ??= koffi().load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+    return trimFn(0) === 1;
+  } catch {
+    trimFn = null;
+    return false;
+  }
+}

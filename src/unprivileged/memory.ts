@@ -3,9 +3,11 @@
 // garbage collector finds it unreachable, and an idle daemon allocates too little to run a collection: 40 closed
 // connections' 31 MiB of unfinished messages stayed resident until the next busy moment. After such a release we ask
 // for a full collection (twice: buffers freed by the first are returned to the system by the second's sweep), at most
-// once every MIN_INTERVAL_MS, so a stream of large messages cannot turn it into a pause for everyone.
+// once every MIN_INTERVAL_MS, so a stream of large messages cannot turn it into a pause for everyone. Then
+// malloc_trim(0): the small buffers (read chunks, output segments) live in glibc's heaps, which keep freed pages.
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { mallocTrim } from '../sandbox/libc';
 
 const FIRST_MS = 250;
 const SECOND_MS = 1000;
@@ -42,6 +44,7 @@ export class MemoryReclaimer {
       this.runs++;
       this.#timer = setTimeout(() => {
         gc();
+        mallocTrim();
         this.runs++;
         this.#last = Date.now();
         this.#timer = null;

@@ -4,7 +4,7 @@
 // openTimeout for connections that never open, and refusals logged (rate-limited, with a count of the rest).
 import { Tool } from '../../bench/rows/abuse';
 import { VirtgateClient } from '../../src/client';
-import { type LoadDaemon, attackers, sleep, startLoadDaemon, stopToolsAfterEach } from './lib';
+import { type LoadDaemon, attackers, expectLatencyFlat, sleep, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
 
 const users = attackers('load/connections');
 const maybe = users ? describe : describe.skip;
@@ -32,10 +32,15 @@ maybe('connection limits', () => {
   test('one uid gets maxClientsPerUid; others still get in; idle never-opened connections go at openTimeout; refusals logged with a count', async () => {
     const [, u2] = users!;
     const from = d.vg.output().length;
+    const probe = startProbe(d.vg.uri);
+    await probe.ready();
     const idle = new Tool({ mode: 'conns', to: d.ro, count: 30, batch: 30 }, u2);
     expect(await idle.ready()).toMatchObject({ open: 20, closed: 10 });
     await getInfoWorks(d.vg.uri); // root, read-write: not locked out
     await getInfoWorks(d.vg.uriRo); // root on the read-only socket too
+    const p = await probe.stop();
+    expect(p.failures).toBe(0);
+    await expectLatencyFlat(p, d.vg.uri);
     // Never opened: dropped after openTimeout (3 s), and the same uid may connect again.
     await idle.until((m) => Number(m.closed) === 30, 10000);
     const again = new Tool({ mode: 'conns', to: d.ro, count: 5 }, u2);
