@@ -127,6 +127,11 @@ export class Session {
   readonly #decoder: FrameDecoder;
   #inFlight = 0;
   #busy = false;
+  // Whole messages read but not yet dispatched: a 64 KiB read can hold ~1,600 small calls, and dispatching them all at
+  // once would be a burst of work no other client can interleave with. At most maxClientRequests run; the rest wait
+  // here (bounded by what one read brings, since reading stops while any wait) and go as earlier calls finish.
+  #waiting: Buffer[] = [];
+  #waitingAt = 0;
   #closed = false;
   #readPausedAt = 0; // when we stopped reading this connection (backpressure), 0 = reading
 
@@ -230,8 +235,10 @@ export class Session {
     for (const f of frames) {
       if (this.#closed) return;
       if (f.length >= LARGE_MESSAGE) this.#opts.onLargeFrame?.();
-      this.#onFrame(f);
+      if (this.#waitingAt < this.#waiting.length || this.#inFlight >= this.#opts.maxClientRequests) this.#waiting.push(f);
+      else this.#onFrame(f);
     }
+    this.#setBusy();
   }
 
   send(buf: Buffer): void {
@@ -243,6 +250,7 @@ export class Session {
     this.#closed = true;
     this.#opts.onClose(reason); // may still read `buffered`
     this.#decoder.release();
+    this.#waiting = [];
     this.events.clear();
   }
 
@@ -278,10 +286,6 @@ export class Session {
       return;
     }
     this.#inFlight++;
-    if (this.#inFlight >= this.#opts.maxClientRequests && !this.#busy) {
-      this.#busy = true;
-      this.#opts.onBusy(true);
-    }
     this.#opts
       .dispatch(this, { header, def, body })
       .then(
@@ -290,11 +294,26 @@ export class Session {
       )
       .finally(() => {
         this.#inFlight--;
-        if (this.#busy && this.#inFlight < this.#opts.maxClientRequests) {
-          this.#busy = false;
-          this.#opts.onBusy(false);
+        while (!this.#closed && this.#waitingAt < this.#waiting.length && this.#inFlight < this.#opts.maxClientRequests) {
+          const f = this.#waiting[this.#waitingAt++];
+          this.#onFrame(f);
         }
+        if (this.#waitingAt >= this.#waiting.length) {
+          this.#waiting = [];
+          this.#waitingAt = 0;
+        }
+        this.#setBusy();
       });
+  }
+
+  // Busy (stop reading) while maxClientRequests calls run or read messages wait their turn.
+  #setBusy(): void {
+    if (this.#closed) return;
+    const busy = this.#inFlight >= this.#opts.maxClientRequests || this.#waitingAt < this.#waiting.length;
+    if (busy !== this.#busy) {
+      this.#busy = busy;
+      this.#opts.onBusy(busy);
+    }
   }
 
   #onKeepalive(header: Header, body: XdrReader): void {
