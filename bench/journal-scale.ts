@@ -64,7 +64,16 @@ function gen(dir: string, writes: number, format: 'old' | 'new'): void {
   let jprev = '0'.repeat(64);
   const t0 = Date.parse('2026-11-01T00:00:00Z');
   const alog = (rec: Record<string, unknown>): { seq: number; hash: string } => {
-    const line = JSON.stringify({ v: 1, seq: aseq, ts: new Date(t0 + aseq).toISOString(), host: 'bench', ...rec, key: 'a1b2c3d4e5f60718.0', prev: aprev, mac: sha(`mac${aseq}`) });
+    const line = JSON.stringify({
+      v: 1,
+      seq: aseq,
+      ts: new Date(t0 + aseq).toISOString(),
+      host: 'bench',
+      ...rec,
+      key: 'a1b2c3d4e5f60718.0',
+      prev: aprev,
+      mac: sha(`mac${aseq}`),
+    });
     audit.line(aseq, line);
     aprev = sha(line);
     return { seq: aseq++, hash: aprev };
@@ -81,9 +90,31 @@ function gen(dir: string, writes: number, format: 'old' | 'new'): void {
     const uuid = `6695eb01-f6a4-8718-50dd-${String(vm).padStart(12, '0')}`;
     const digest = sha(`req${i}`);
     const who = { user: 'alice', tenant: 'acme', method: 'peercred', uid: 0, gid: 0, pid: 4242 };
-    const what = { procedure: 'domainSetMemoryFlags', permission: 'domain:write', object: { kind: 'domain', name: `bench-w-${vm}`, uuid, tenant: 'acme' }, helperOp: 'DOMAIN_SET_MEMORY_REQ', digest, args: { memory: 262144 + (i % 1024), flags: 2 } };
-    const head = alog({ kind: 'intent', requestId, who, source: 'unix:pid=4242,uid=0', what, decision: { result: 'allow', rule: 'p, role:owner, acme, domain:write' } });
-    const common = { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.replace(/-/g, ''), user: 'alice', tenant: 'acme', requestId, digest, auditHead: `${head.seq}:${head.hash}` };
+    const what = {
+      procedure: 'domainSetMemoryFlags',
+      permission: 'domain:write',
+      object: { kind: 'domain', name: `bench-w-${vm}`, uuid, tenant: 'acme' },
+      helperOp: 'DOMAIN_SET_MEMORY_REQ',
+      digest,
+      args: { memory: 262144 + (i % 1024), flags: 2 },
+    };
+    const head = alog({
+      kind: 'intent',
+      requestId,
+      who,
+      source: 'unix:pid=4242,uid=0',
+      what,
+      decision: { result: 'allow', rule: 'p, role:owner, acme, domain:write' },
+    });
+    const common = {
+      op: 'DOMAIN_SET_MEMORY_REQ',
+      uuid: uuid.replace(/-/g, ''),
+      user: 'alice',
+      tenant: 'acme',
+      requestId,
+      digest,
+      auditHead: `${head.seq}:${head.hash}`,
+    };
     if (format === 'old') jlog({ ...common, name: `bench-w-${vm}`, result: 'ok' });
     else {
       const b = jlog({ phase: 'begin', ...common });
@@ -93,12 +124,21 @@ function gen(dir: string, writes: number, format: 'old' | 'new'): void {
   }
   audit.close();
   journal.close();
-  const size = (base: string): number => fs.readdirSync(dir).filter((f) => f.startsWith(base)).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
-  process.stdout.write(`${writes} writes: ${aseq} audit records (${(size('audit.log') / 2 ** 20).toFixed(1)} MiB), ${jseq} journal lines (${(size('helper-journal.log') / 2 ** 20).toFixed(1)} MiB, ${format} format)\n`);
+  const size = (base: string): number =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith(base))
+      .reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+  process.stdout.write(
+    `${writes} writes: ${aseq} audit records (${(size('audit.log') / 2 ** 20).toFixed(1)} MiB), ${jseq} journal lines (${(size('helper-journal.log') / 2 ** 20).toFixed(1)} MiB, ${format} format)\n`,
+  );
 }
 
 const auditFiles = (dir: string): string[] => {
-  const rotated = fs.readdirSync(dir).filter((f) => /^audit\.log\.\d{12}$/.test(f)).sort();
+  const rotated = fs
+    .readdirSync(dir)
+    .filter((f) => /^audit\.log\.\d{12}$/.test(f))
+    .sort();
   return [...rotated, 'audit.log'].map((f) => path.join(dir, f));
 };
 
@@ -143,7 +183,9 @@ async function open(dir: string): Promise<void> {
   const after = process.memoryUsage();
   const heap = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / 2 ** 20;
   const stats = (j as unknown as { stats?: { requestIds: number; indexBytes: number } }).stats;
-  process.stdout.write(`journal open: ${(ms / 1000).toFixed(2)} s, request ids held in ${heap.toFixed(1)} MiB (heap + array buffers after gc)${stats ? `, ${stats.requestIds} ids, table ${(stats.indexBytes / 2 ** 20).toFixed(1)} MiB` : ''}, ${rss()}\n`);
+  process.stdout.write(
+    `journal open: ${(ms / 1000).toFixed(2)} s, request ids held in ${heap.toFixed(1)} MiB (heap + array buffers after gc)${stats ? `, ${stats.requestIds} ids, table ${(stats.indexBytes / 2 ** 20).toFixed(1)} MiB` : ''}, ${rss()}\n`,
+  );
   j.close();
 }
 

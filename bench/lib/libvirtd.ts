@@ -14,9 +14,11 @@ const NOBODY = 65534;
 // The test driver reads this node file from the URI path; its domains start out running. Every connection to a
 // node file gets its own driver instance, so fixed UUIDs keep one connection's domain handles valid on another.
 const nodeXml = (): string =>
-  `<node>\n${Array.from({ length: GUESTS }, (_, i) =>
-    `  <domain type='test'><name>guest${i + 1}</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193${i}</uuid>` +
-    `<memory unit='MiB'>512</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>\n`,
+  `<node>\n${Array.from(
+    { length: GUESTS },
+    (_, i) =>
+      `  <domain type='test'><name>guest${i + 1}</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193${i}</uuid>` +
+      `<memory unit='MiB'>512</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>\n`,
   ).join('')}</node>\n`;
 
 const has = (cmd: string): boolean => {
@@ -81,7 +83,13 @@ export async function startLibvirtd(pki: string, maxClients: number, log: (m: st
     ].join('\n'),
   );
   if (asRoot) execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
-  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir, XDG_RUNTIME_DIR: path.join(dir, 'run'), XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache') };
+  const env = {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: dir,
+    XDG_RUNTIME_DIR: path.join(dir, 'run'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+  };
   const args = ['-f', path.join(dir, 'libvirtd.conf'), '--listen'];
   // setpriv execs libvirtd, so the child's pid is libvirtd's.
   const proc: ChildProcess = asRoot
@@ -101,7 +109,10 @@ export async function startLibvirtd(pki: string, maxClients: number, log: (m: st
   if (ready !== true) {
     forget();
     await stop();
-    const errors = out.split('\n').filter((l) => / error : /.test(l) || /spawn:/.test(l)).slice(-3);
+    const errors = out
+      .split('\n')
+      .filter((l) => / error : /.test(l) || /spawn:/.test(l))
+      .slice(-3);
     return { why: `libvirtd did not start (${ready})${errors.length ? `: ${errors.join(' | ')}` : ''}` };
   }
   log(`libvirtd: started as ${asRoot ? 'nobody' : 'this user'} in ${dir} (tcp port ${port}, tls port ${tlsPort})`);

@@ -17,11 +17,20 @@ export interface Machine {
 export function machineFacts(): Machine {
   let lib: string | null = null;
   try {
-    lib = execFileSync('pkg-config', ['--modversion', 'libvirt'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    lib = execFileSync('pkg-config', ['--modversion', 'libvirt'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     // no libvirt-dev: the C client rows are skipped and say so
   }
-  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, kernel: os.release(), libvirtLibrary: lib, libvirtd: libvirtdVersion() };
+  return {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    kernel: os.release(),
+    libvirtLibrary: lib,
+    libvirtd: libvirtdVersion(),
+  };
 }
 
 export function machineLine(m: Machine): string {
@@ -46,17 +55,33 @@ export function checkTargets(rows: RowResult[], sizes: Sizes): TargetCheck[] {
   vsLibvirtd('sequential C, unix: virtgate time ≤ 0.8 × libvirtd', find(rows, '1', 'C', /^unix/), (x) => x <= 0.8);
   vsLibvirtd('sequential C, tls: virtgate time ≤ 0.8 × libvirtd', find(rows, '1', 'C', /^tls/), (x) => x <= 0.8);
   const ts = find(rows, '2', 'TS', /./);
-  const projected = ts ? (300000 / ts.virtgate.callsPerSec) : NaN;
-  out.push({ target: 'pipelined TS: 300,000 calls ≤ 9 s', value: ts ? `${projected.toFixed(2)} s${ts.virtgate.calls === 300000 ? '' : ' (projected)'}` : 'not run', met: ts ? projected <= 9 : null });
+  const projected = ts ? 300000 / ts.virtgate.callsPerSec : NaN;
+  out.push({
+    target: 'pipelined TS: 300,000 calls ≤ 9 s',
+    value: ts ? `${projected.toFixed(2)} s${ts.virtgate.calls === 300000 ? '' : ' (projected)'}` : 'not run',
+    met: ts ? projected <= 9 : null,
+  });
   vsLibvirtd(`pipelined C, ${sizes.cThreads} threads: calls/s ≥ 1.5 × libvirtd`, find(rows, '2', 'C', /./), (x) => x >= 1.5);
   const many = find(rows, '3', 'TS', /./)?.virtgate;
   const clients = many ? `, ${find(rows, '3', 'TS', /./)!.transport}` : '';
-  out.push({ target: `many clients: p99 ≤ 10 ms${clients}`, value: many?.p99Ms !== undefined ? `${many.p99Ms.toFixed(2)} ms` : 'not run', met: many?.p99Ms !== undefined ? many.p99Ms <= 10 : null });
+  out.push({
+    target: `many clients: p99 ≤ 10 ms${clients}`,
+    value: many?.p99Ms !== undefined ? `${many.p99Ms.toFixed(2)} ms` : 'not run',
+    met: many?.p99Ms !== undefined ? many.p99Ms <= 10 : null,
+  });
   const kib = many?.kibPerIdleConn;
-  out.push({ target: 'front-end memory per idle connection ≤ 50 KiB', value: kib !== undefined ? `${kib.toFixed(1)} KiB` : 'not run', met: kib !== undefined ? kib <= 50 : null });
+  out.push({
+    target: 'front-end memory per idle connection ≤ 50 KiB',
+    value: kib !== undefined ? `${kib.toFixed(1)} KiB` : 'not run',
+    met: kib !== undefined ? kib <= 50 : null,
+  });
   // Issue 5: decision cost and the price of RBAC on GetInfo.
   const dec = rows.find((r) => r.row.startsWith('5 decision') && /uncached/.test(r.transport))?.virtgate;
-  out.push({ target: 'uncached policy decision p99 ≤ 50 µs', value: dec?.p99Ms !== undefined ? `${(dec.p99Ms * 1000).toFixed(1)} µs (p50 ${(dec.p50Ms! * 1000).toFixed(1)} µs)` : 'not run', met: dec?.p99Ms !== undefined ? dec.p99Ms <= 0.05 : null });
+  out.push({
+    target: 'uncached policy decision p99 ≤ 50 µs',
+    value: dec?.p99Ms !== undefined ? `${(dec.p99Ms * 1000).toFixed(1)} µs (p50 ${(dec.p50Ms! * 1000).toFixed(1)} µs)` : 'not run',
+    met: dec?.p99Ms !== undefined ? dec.p99Ms <= 0.05 : null,
+  });
   for (const client of ['C', 'TS']) {
     const off = find(rows, '6 rbac', client, /RBAC off/)?.virtgate;
     const on = find(rows, '6 rbac', client, /RBAC on/)?.virtgate;
@@ -92,11 +117,27 @@ export function table(rows: RowResult[]): string {
   const body = rows.map((r) => {
     const v = r.virtgate;
     const l = r.libvirtd;
-    return [r.row, r.client, r.transport, num(v.calls), v.seconds.toFixed(2), num(v.usPerCall, 1), num(v.callsPerSec), l ? num(l.usPerCall, 1) : '-', l ? num(l.callsPerSec) : '-', ratioText(r), rssText(v)];
+    return [
+      r.row,
+      r.client,
+      r.transport,
+      num(v.calls),
+      v.seconds.toFixed(2),
+      num(v.usPerCall, 1),
+      num(v.callsPerSec),
+      l ? num(l.usPerCall, 1) : '-',
+      l ? num(l.callsPerSec) : '-',
+      ratioText(r),
+      rssText(v),
+    ];
   });
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const right = new Set([3, 4, 5, 6, 7, 8, 9]);
-  const line = (cells: string[]): string => cells.map((c, i) => (right.has(i) ? c.padStart(width[i]) : c.padEnd(width[i]))).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(width[i]) : c.padEnd(width[i])))
+      .join('  ')
+      .trimEnd();
   const lines = [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)];
   for (const r of rows.filter((x) => x.virtgate.p50Ms !== undefined)) {
     const t = (ms: number): string => (ms < 0.1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`); // decisions are µs

@@ -23,7 +23,10 @@ g, tcp:anonymous, host-admin, *
 // The virtgate target, plus its development PKI (HOME/pki: ca/, server/, admin/), which libvirtd's TLS listener reuses.
 // conf: extra virtgate.conf lines (the audited-writes row starts a second daemon with `audit = false`).
 // policy: replaces the policy above; tenant: every guest (the driver's own "test" included) belongs to that tenant.
-export async function startVirtgate(log: (m: string) => void, opts: { conf?: string; policy?: string; tenant?: string } = {}): Promise<Target & { pki: string }> {
+export async function startVirtgate(
+  log: (m: string) => void,
+  opts: { conf?: string; policy?: string; tenant?: string } = {},
+): Promise<Target & { pki: string }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-'));
   fs.mkdirSync(path.join(home, 'etc'));
   fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy ?? POLICY);

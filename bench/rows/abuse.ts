@@ -68,7 +68,8 @@ function replyCounter(): { push(c: Buffer): void; replies: number; errors: numbe
       while (buf.length >= 4 && buf.length >= buf.readUInt32BE(0)) {
         const len = buf.readUInt32BE(0);
         const type = buf.readInt32BE(16);
-        if (type === 2) st.events++; // MESSAGE (an event); replies are type 1
+        if (type === 2)
+          st.events++; // MESSAGE (an event); replies are type 1
         else {
           st.replies++;
           if (buf.readInt32BE(24) !== 0) {
@@ -166,7 +167,11 @@ async function toolSubscribe(s: Extract<ToolSpec, { mode: 'subscribe' }>): Promi
         open++;
         const calls = [openCalls()];
         for (let i = 0; i < s.callbacks; i++) {
-          calls.push(call(P.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY.proc, 3 + i, (w) => P.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY.args.encode(w, { eventID: 0, dom: null })));
+          calls.push(
+            call(P.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY.proc, 3 + i, (w) =>
+              P.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY.args.encode(w, { eventID: 0, dom: null }),
+            ),
+          );
         }
         sock.write(Buffer.concat(calls));
       });
@@ -225,7 +230,16 @@ async function toolProbe(s: Extract<ToolSpec, { mode: 'probe' }>): Promise<void>
   lat.sort((a, b) => a - b);
   const pct = (p: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] : NaN);
   const meanMs = lat.reduce((a, b) => a + b, 0) / lat.length;
-  emit({ event: 'done', calls: lat.length, failures, seconds: (Date.now() - started) / 1000, meanMs, p50Ms: pct(50), p99Ms: pct(99), maxMs: lat.length ? lat[lat.length - 1] : NaN });
+  emit({
+    event: 'done',
+    calls: lat.length,
+    failures,
+    seconds: (Date.now() - started) / 1000,
+    meanMs,
+    p50Ms: pct(50),
+    p99Ms: pct(99),
+    maxMs: lat.length ? lat[lat.length - 1] : NaN,
+  });
   await c.close().catch(() => undefined);
   process.exit(0);
 }
@@ -415,7 +429,13 @@ interface Phase {
 const mib = (kib: number): number => Math.round(kib / 102.4) / 10;
 
 // One phase: the probe runs throughout; `attack` does its work and returns what it measured.
-async function phase(what: string, front: number, probeUri: string, attack: (s: RssSampler) => Promise<Record<string, unknown>>, after?: () => Promise<number>): Promise<Phase> {
+async function phase(
+  what: string,
+  front: number,
+  probeUri: string,
+  attack: (s: RssSampler) => Promise<Record<string, unknown>>,
+  after?: () => Promise<number>,
+): Promise<Phase> {
   const sampler = new RssSampler(front);
   const before = sampler.now();
   const probe = new Tool({ mode: 'probe', uri: probeUri, intervalMs: 5 });
@@ -424,7 +444,14 @@ async function phase(what: string, front: number, probeUri: string, attack: (s: 
     const extra = await attack(sampler);
     const p = await probe.stop();
     const rssAfter = after ? await after() : undefined;
-    return { what, rssBeforeMiB: mib(before), rssPeakMiB: mib(sampler.peakKiB), rssAfterMiB: rssAfter === undefined ? undefined : mib(rssAfter), probe: p, extra };
+    return {
+      what,
+      rssBeforeMiB: mib(before),
+      rssPeakMiB: mib(sampler.peakKiB),
+      rssAfterMiB: rssAfter === undefined ? undefined : mib(rssAfter),
+      probe: p,
+      extra,
+    };
   } finally {
     sampler.stop();
     if (probe.proc.exitCode === null) await probe.stop().catch(() => undefined);
@@ -496,7 +523,10 @@ export const abuse: Row = {
       ctx.log(`${ROW}: ${n1b} × 31 MiB before a SASL login`);
       phases.push(
         await phase(`1 before SASL login: ${n1b} × 31 MiB`, saslFront, sasl.unixUri, async () => {
-          const t = new Tool({ mode: 'conns', to: { path: path.join(saslHome, 'run', 'virtgate-sock-ro') }, count: n1b, claim: 32 * MiB - 8, bytes: 31 * MiB, batch: 10 }, user ?? undefined);
+          const t = new Tool(
+            { mode: 'conns', to: { path: path.join(saslHome, 'run', 'virtgate-sock-ro') }, count: n1b, claim: 32 * MiB - 8, bytes: 31 * MiB, batch: 10 },
+            user ?? undefined,
+          );
           const r = await t.ready(120000);
           await sleep(1000);
           const d = await t.stop();
@@ -539,7 +569,11 @@ export const abuse: Row = {
           await sleep(quick ? 4000 : 15000);
           const wd = await w.stop();
           const sd = await subs.stop();
-          return { writesPerSecAlone: Math.round(Number(wa.writes) / Number(wa.seconds)), writesPerSec: Math.round(Number(wd.writes) / Number(wd.seconds)), subscribersDropped: sd.closed };
+          return {
+            writesPerSecAlone: Math.round(Number(wa.writes) / Number(wa.seconds)),
+            writesPerSec: Math.round(Number(wd.writes) / Number(wd.seconds)),
+            subscribersDropped: sd.closed,
+          };
         }),
       );
       const regs = quick ? 2000 : 20000;

@@ -89,7 +89,9 @@ export const manyClients: Row = {
     const limit = fdLimit();
     if (clients + FD_MARGIN > limit) {
       clients = Math.max(1, limit - FD_MARGIN);
-      ctx.notes.push(`ulimit -n is ${limit}: too low for ${ctx.sizes.clients} connections, capped at ${clients} (raise it with ulimit -n ${ctx.sizes.clients + FD_MARGIN})`);
+      ctx.notes.push(
+        `ulimit -n is ${limit}: too low for ${ctx.sizes.clients} connections, capped at ${clients} (raise it with ulimit -n ${ctx.sizes.clients + FD_MARGIN})`,
+      );
     }
     const seconds = ctx.sizes.pollSeconds;
     ctx.log(`${ROW}: ${clients} TS connections over unix, GetInfo once a second each for ${seconds} s`);

@@ -44,7 +44,9 @@ export const rbacOnOff: Row = {
         const lv = await onLibvirtd(ctx, `${ROW} ${client} tcp`, (t) => (t.tcpUri ? measure(t.tcpUri) : Promise.reject(new Error('no TCP listener'))));
         out.push({ row: ROW, client, transport: 'tcp, RBAC off', virtgate: fOff, libvirtd: lv, ratioOf: 'calls/s', ratio: ratio(fOff, lv, 'calls/s') });
         out.push({ row: ROW, client, transport: 'tcp, RBAC on', virtgate: fOn, libvirtd: lv, ratioOf: 'calls/s', ratio: ratio(fOn, lv, 'calls/s') });
-        ctx.notes.push(`${ROW} ${client}: RBAC on/off GetInfo calls/s = ${(fOn.callsPerSec / fOff.callsPerSec).toFixed(3)} (median of 3 alternating runs, ${n} × 3 calls each)`);
+        ctx.notes.push(
+          `${ROW} ${client}: RBAC on/off GetInfo calls/s = ${(fOn.callsPerSec / fOff.callsPerSec).toFixed(3)} (median of 3 alternating runs, ${n} × 3 calls each)`,
+        );
       };
       if (ctx.cclient) {
         ctx.log(`${ROW}: C client over tcp, RBAC off vs on, 3 rounds of ${n} × 3 calls`);

@@ -237,7 +237,9 @@ export async function runChaos(t: ChaosTarget, o: ChaosOptions): Promise<ChaosRe
       process.kill(pid, 'SIGKILL');
       const recoveryMs = await recovered;
       kills.push({ victim, atMs: Math.round(at - t0), recoveryMs: recoveryMs === null ? null : Math.round(recoveryMs) });
-      log(`chaos: kill ${kills.length} (${victim}) at ${((at - t0) / 1000).toFixed(1)} s: ${recoveryMs === null ? 'NOT recovered' : `first acknowledged write after ${Math.round(recoveryMs)} ms`}`);
+      log(
+        `chaos: kill ${kills.length} (${victim}) at ${((at - t0) / 1000).toFixed(1)} s: ${recoveryMs === null ? 'NOT recovered' : `first acknowledged write after ${Math.round(recoveryMs)} ms`}`,
+      );
       if (recoveryMs === null) break;
       victim = victim === 'helper' ? 'front end' : 'helper';
       next = Math.max(now(), at + o.gapMs[0] + Math.random() * (o.gapMs[1] - o.gapMs[0]));
@@ -324,12 +326,15 @@ export const FULL_CHAOS: Form = { seconds: 60, kills: 8, gapMs: [5000, 10000] };
 export const recovery: Row = {
   name: ROW,
   async run(ctx: BenchCtx): Promise<RowResult[]> {
-    const form = ctx.sizes.recoverySeconds !== undefined
-      ? { seconds: ctx.sizes.recoverySeconds, kills: Math.max(1, Math.floor(ctx.sizes.recoverySeconds / 3.5)), gapMs: SHORT.gapMs }
-      : ctx.quick
-        ? SHORT
-        : FULL_CHAOS;
-    ctx.log(`${ROW}: 16 writers + 4 readers for ${form.seconds} s, helper and front end killed alternately (${form.kills} kills) every ${form.gapMs[0] / 1000}-${form.gapMs[1] / 1000} s`);
+    const form =
+      ctx.sizes.recoverySeconds !== undefined
+        ? { seconds: ctx.sizes.recoverySeconds, kills: Math.max(1, Math.floor(ctx.sizes.recoverySeconds / 3.5)), gapMs: SHORT.gapMs }
+        : ctx.quick
+          ? SHORT
+          : FULL_CHAOS;
+    ctx.log(
+      `${ROW}: 16 writers + 4 readers for ${form.seconds} s, helper and front end killed alternately (${form.kills} kills) every ${form.gapMs[0] / 1000}-${form.gapMs[1] / 1000} s`,
+    );
     // Its own daemon: the kills must not disturb the other rows' target.
     const vg = await startVirtgate(ctx.log);
     let r: ChaosResult;
@@ -345,7 +350,8 @@ export const recovery: Row = {
     }
     const times = r.kills.map((k) => k.recoveryMs ?? Infinity);
     const worst = Math.max(...times);
-    const problems = r.lost.length + r.unaudited.length + r.otherErrors.length + (r.verify.rc === 0 ? 0 : 1) + r.kills.filter((k) => k.recoveryMs === null).length;
+    const problems =
+      r.lost.length + r.unaudited.length + r.otherErrors.length + (r.verify.rc === 0 ? 0 : 1) + r.kills.filter((k) => k.recoveryMs === null).length;
     ctx.notes.push(
       `${ROW}: recovery per kill (kill -9 to the first acknowledged write): ${killsText(r.kills)}; worst ${worst} ms (target <= 1000 ms each: ${worst <= 1000 ? 'met' : 'MISSED'}); ` +
         `${r.acked} writes acknowledged, ${r.lost.length} lost, ${r.unaudited.length} unaudited; audit verify --cross-check ${r.verify.rc === 0 ? 'ok' : `FAILED: ${r.verify.out.trim()}`}; ` +

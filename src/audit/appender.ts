@@ -6,7 +6,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { VG_ERR_AUDIT_CORRUPT, VG_ERR_AUDIT_KEY, VG_ERR_AUDIT_LOCKED, VG_ERR_AUDIT_SEAL_STATE, VG_ERR_AUDIT_UNAVAILABLE, VgError } from '../common/errors';
 import { type AuditFs, firstLine, lastLine, lastNewlineEnd, logFiles, nodeFs, rotatedName, writeAll } from './fs-layer';
-import { type SealState, defaultVerifyKeyFile, evolveKey, initAuditKeys, keyField, loadSealState, mayExist, parseKeyField, rotateSeed, sealStateText, stateKeyField } from './keys';
+import {
+  type SealState,
+  defaultVerifyKeyFile,
+  evolveKey,
+  initAuditKeys,
+  keyField,
+  loadSealState,
+  mayExist,
+  parseKeyField,
+  rotateSeed,
+  sealStateText,
+  stateKeyField,
+} from './keys';
 import { type AuditInput, type AuditRecord, type EventField, GENESIS, checkShape, hmacHex, lineHash, sealRecord, splitMac } from './schema';
 
 export interface AppenderOptions {
@@ -56,7 +68,8 @@ const PRUNED_EVENT = 'log-pruned';
 
 export class AuditAppender {
   readonly file: string;
-  readonly #o: Required<Omit<AppenderOptions, 'onDurable' | 'anchorFile' | 'epochRecords' | 'epochSeconds'>> & Pick<AppenderOptions, 'onDurable' | 'epochRecords' | 'epochSeconds'>;
+  readonly #o: Required<Omit<AppenderOptions, 'onDurable' | 'anchorFile' | 'epochRecords' | 'epochSeconds'>> &
+    Pick<AppenderOptions, 'onDurable' | 'epochRecords' | 'epochSeconds'>;
   readonly #anchorFile: string;
   readonly #fs: AuditFs;
   #state!: SealState; // the current epoch's key; earlier ones are zeroed as soon as their successor is durable
@@ -118,10 +131,16 @@ export class AuditAppender {
     if (!mayExist(o.keyFile)) {
       const existing = logFiles(this.file).filter((f) => fs.statSync(f).size > 0);
       if (existing.length) {
-        throw VG_ERR_AUDIT_SEAL_STATE(o.keyFile, `missing while the log ${existing[existing.length - 1]} exists: refusing to start a new chain over it (restore the file, or run 'virtgate audit init --force' as root to continue the log with a new seed)`);
+        throw VG_ERR_AUDIT_SEAL_STATE(
+          o.keyFile,
+          `missing while the log ${existing[existing.length - 1]} exists: refusing to start a new chain over it (restore the file, or run 'virtgate audit init --force' as root to continue the log with a new seed)`,
+        );
       }
       if (mayExist(o.verifyKeyFile)) {
-        throw VG_ERR_AUDIT_SEAL_STATE(o.keyFile, `missing, but the verification key ${o.verifyKeyFile} exists or cannot be checked: a chain was set up here; run 'virtgate audit init --force' as root to start a new seed`);
+        throw VG_ERR_AUDIT_SEAL_STATE(
+          o.keyFile,
+          `missing, but the verification key ${o.verifyKeyFile} exists or cannot be checked: a chain was set up here; run 'virtgate audit init --force' as root to start a new seed`,
+        );
       }
       if (!o.createKey) throw VG_ERR_AUDIT_KEY(o.keyFile, 'ENOENT');
       initAuditKeys({ verifyKeyFile: o.verifyKeyFile, sealFile: o.keyFile, epochRecords: o.epochRecords, epochSeconds: o.epochSeconds });
@@ -161,7 +180,9 @@ export class AuditAppender {
       this.#firstSeq = first ? (JSON.parse(first) as AuditRecord).seq : head.seq;
     } else {
       // Empty active file: the chain continues from the newest rotated predecessor, if any.
-      const prev = logFiles(this.file).filter((f) => f !== this.file).pop();
+      const prev = logFiles(this.file)
+        .filter((f) => f !== this.file)
+        .pop();
       if (prev) {
         const fd = await F.open(prev, fs.constants.O_RDONLY, 0);
         try {
@@ -178,7 +199,10 @@ export class AuditAppender {
     if (!head && !anchor && (st0.epoch > 0 || st0.previous.length > 0)) {
       // The sealing state has evolved or rotated, so records were sealed; log and anchor are gone. Starting over would
       // hide that: refuse, and let the operator decide (verify shows what is left).
-      throw VG_ERR_AUDIT_SEAL_STATE(this.#o.keyFile, `is at epoch ${st0.epoch} of seed ${st0.seedId} (records were sealed), but the log ${this.file} and its anchor are gone: refusing to start a fresh chain; run 'virtgate audit init --force' as root to start a new seed`);
+      throw VG_ERR_AUDIT_SEAL_STATE(
+        this.#o.keyFile,
+        `is at epoch ${st0.epoch} of seed ${st0.seedId} (records were sealed), but the log ${this.file} and its anchor are gone: refusing to start a fresh chain; run 'virtgate audit init --force' as root to start a new seed`,
+      );
     }
     if (anchor && anchor.log === path.basename(this.file) && anchor.seq > (head?.seq ?? -1)) {
       // Records the anchor saw durable are gone (log deleted or cut while we were down): keep the evidence, continue the chain.
@@ -192,9 +216,12 @@ export class AuditAppender {
       if (head.key === stateKeyField(st0)) this.#epochCount = st0.epochRecords;
     }
     if (size === 0) this.#firstSeq = this.#seq + 1;
-    this.#epochTimer = setInterval(() => {
-      if (!this.#flushing && !this.#closed && this.#evolutionDue()) void this.#flush();
-    }, Math.min(st0.epochSeconds * 1000, 60_000));
+    this.#epochTimer = setInterval(
+      () => {
+        if (!this.#flushing && !this.#closed && this.#evolutionDue()) void this.#flush();
+      },
+      Math.min(st0.epochSeconds * 1000, 60_000),
+    );
     this.#epochTimer.unref();
     if (this.#internal.length) await this.#flush().catch(() => undefined); // failure is logged; events stay queued
   }
@@ -253,12 +280,18 @@ export class AuditAppender {
     const s = this.#state;
     if (k.seedId === s.seedId) {
       if (k.epoch > s.epoch) {
-        throw VG_ERR_AUDIT_SEAL_STATE(this.#o.keyFile, `is at epoch ${s.epoch}, but the log's last record (seq ${rec.seq}) was sealed at epoch ${k.epoch}: the sealing state was rolled back or replaced; refusing to start`);
+        throw VG_ERR_AUDIT_SEAL_STATE(
+          this.#o.keyFile,
+          `is at epoch ${s.epoch}, but the log's last record (seq ${rec.seq}) was sealed at epoch ${k.epoch}: the sealing state was rolled back or replaced; refusing to start`,
+        );
       }
       // An earlier epoch (a crash between the state's evolution and the next batch) cannot be checked here: its key is gone.
       if (k.epoch === s.epoch && hmacHex(s.key, parts.body) !== parts.mac) throw bad();
     } else if (!s.previous.includes(k.seedId)) {
-      throw VG_ERR_AUDIT_SEAL_STATE(this.#o.keyFile, `does not know seed ${k.seedId}, which sealed the log's last record (seq ${rec.seq}): the sealing state was replaced; refusing to start`);
+      throw VG_ERR_AUDIT_SEAL_STATE(
+        this.#o.keyFile,
+        `does not know seed ${k.seedId}, which sealed the log's last record (seq ${rec.seq}): the sealing state was replaced; refusing to start`,
+      );
     }
     return { seq: rec.seq, hash: lineHash(ll.line), key: rec.key };
   }
@@ -353,7 +386,8 @@ export class AuditAppender {
         }
       }
     }
-    if (this.#size >= this.#o.maxBytes) await this.#rotate().catch((e: Error) => this.#o.log(`audit log rotation failed, still writing ${this.file}: ${e.message}`));
+    if (this.#size >= this.#o.maxBytes)
+      await this.#rotate().catch((e: Error) => this.#o.log(`audit log rotation failed, still writing ${this.file}: ${e.message}`));
     return true;
   }
 
@@ -522,7 +556,8 @@ export class AuditAppender {
     while (this.#flushing) await this.#flushing;
     // A clean stop ends the epoch: the state left on disk can seal only what comes after, never this run's records
     // (without this, whoever reads the state while the daemon is down could re-seal the whole last epoch).
-    if (this.#loaded && this.#epochCount > 0 && this.#failure === null) await this.#evolve().catch((e: Error) => this.#o.log(`audit sealing key not evolved at stop: ${e.message}`));
+    if (this.#loaded && this.#epochCount > 0 && this.#failure === null)
+      await this.#evolve().catch((e: Error) => this.#o.log(`audit sealing key not evolved at stop: ${e.message}`));
     if (this.#fd >= 0) await this.#fs.close(this.#fd).catch(() => undefined);
     if (this.#anchorFd >= 0) await this.#fs.close(this.#anchorFd).catch(() => undefined);
     if (this.#loaded) this.#state.key.fill(0);

@@ -134,7 +134,8 @@ function checkWrite(
   } else if (!intent.allow) {
     problem('the front end recorded this request as denied');
   } else {
-    if (intent.user !== (j.user ?? '') || intent.tenant !== (j.tenant ?? '')) problem(`the audit intent names ${intent.user || '?'}/${intent.tenant || '?'} (identity mismatch)`);
+    if (intent.user !== (j.user ?? '') || intent.tenant !== (j.tenant ?? ''))
+      problem(`the audit intent names ${intent.user || '?'}/${intent.tenant || '?'} (identity mismatch)`);
     if (j.digest !== undefined || intent.helperOp !== undefined) {
       // Records from before request digests existed carry neither; from then on both sides must agree.
       if (intent.helperOp !== j.op) problem(`the audit intent allowed ${intent.helperOp ?? 'no helper request'}, not ${j.op} (operation mismatch)`);
@@ -169,7 +170,11 @@ interface RawProblem {
 
 // A helper write without a matching allowed intent means the front end was bypassed or compromised; an anchored
 // record that is missing or different means the audit log was truncated, rewritten or replaced.
-export function crossCheckStreams(frontSrc: Source<SealedRecord | AuditRecord>, journalSrc: Source<JournalRecord>, opts: { window?: number } = {}): CrossCheckResult {
+export function crossCheckStreams(
+  frontSrc: Source<SealedRecord | AuditRecord>,
+  journalSrc: Source<JournalRecord>,
+  opts: { window?: number } = {},
+): CrossCheckResult {
   const W = opts.window ?? CROSS_CHECK_WINDOW;
   const sealed = (item: SealedRecord | AuditRecord): SealedRecord => ('rec' in item ? item : { rec: item, hash: '' });
 
@@ -329,7 +334,11 @@ export function crossCheckStreams(frontSrc: Source<SealedRecord | AuditRecord>, 
     }
   }
 
-  const problems: CrossCheckProblem[] = raw.map(({ j, message }) => ({ journalSeq: j.seq, requestId: j.requestId ?? '', message: `${describeWrite(j)}: ${message}` }));
+  const problems: CrossCheckProblem[] = raw.map(({ j, message }) => ({
+    journalSeq: j.seq,
+    requestId: j.requestId ?? '',
+    message: `${describeWrite(j)}: ${message}`,
+  }));
   for (const i of unjournaled.values()) {
     problems.push({
       journalSeq: -1,
@@ -357,12 +366,26 @@ export function crossCheckStreams(frontSrc: Source<SealedRecord | AuditRecord>, 
       executed = null;
       how = 'cannot be told: it is older than the helper journal';
     }
-    resolutions.push({ auditSeq: i.seq, journalSeq: i.executedBy >= 0 ? i.executedBy : null, requestId: i.rid, executed, message: `${describeIntent(i)}: outcome unknown in the audit log; ${how}` });
+    resolutions.push({
+      auditSeq: i.seq,
+      journalSeq: i.executedBy >= 0 ? i.executedBy : null,
+      requestId: i.rid,
+      executed,
+      message: `${describeIntent(i)}: outcome unknown in the audit log; ${how}`,
+    });
   }
   for (const { j, intent } of begun.values()) {
     if (intent && !intent.outcome) continue; // already told above, from the intent's side
-    const front = intent?.outcome ? `the front end recorded ${intent.outcome === 'success' ? 'success' : `error ${intent.code ?? ''}`.trim()}` : 'no front-end outcome';
-    resolutions.push({ auditSeq: intent?.seq ?? null, journalSeq: j.seq, requestId: j.requestId ?? '', executed: intent?.outcome === 'success' ? true : null, message: `${describeWrite(j)}: begun, no result line (the helper stopped mid-write); ${front}` });
+    const front = intent?.outcome
+      ? `the front end recorded ${intent.outcome === 'success' ? 'success' : `error ${intent.code ?? ''}`.trim()}`
+      : 'no front-end outcome';
+    resolutions.push({
+      auditSeq: intent?.seq ?? null,
+      journalSeq: j.seq,
+      requestId: j.requestId ?? '',
+      executed: intent?.outcome === 'success' ? true : null,
+      message: `${describeWrite(j)}: begun, no result line (the helper stopped mid-write); ${front}`,
+    });
   }
   resolutions.sort((a, b) => (a.auditSeq ?? a.journalSeq ?? 0) - (b.auditSeq ?? b.journalSeq ?? 0));
   return { problems, resolutions, writes, auditRecords, setAside: setAside.length };

@@ -75,7 +75,9 @@ const NODE_FS: JournalFs = {
 };
 
 function defaultFatal(e: Error): void {
-  process.stderr.write(`virtgate-helper: FATAL: ${e.message}; what reached the disk is unknown, so no further answer can be trusted: exiting for the supervisor to restart the helper\n`);
+  process.stderr.write(
+    `virtgate-helper: FATAL: ${e.message}; what reached the disk is unknown, so no further answer can be trusted: exiting for the supervisor to restart the helper\n`,
+  );
   process.exit(70);
 }
 
@@ -463,7 +465,9 @@ export class HelperJournal {
     try {
       this.#writePendingEnds();
     } catch (err) {
-      this.#o.warn(`JOURNAL RESULT NOT WRITTEN YET for ${op} request ${requestId ?? '?'} (${errno(err)}): kept in memory, written when the disk takes it; new writes are refused until then`);
+      this.#o.warn(
+        `JOURNAL RESULT NOT WRITTEN YET for ${op} request ${requestId ?? '?'} (${errno(err)}): kept in memory, written when the disk takes it; new writes are refused until then`,
+      );
       this.#armRetry();
     }
   }
@@ -522,7 +526,8 @@ export class HelperJournal {
     }
     try {
       const n = this.#fs.writeSync(this.#fd, buf);
-      if (n !== buf.length) throw Object.assign(new Error(`ENOSPC: short write to the helper journal (${n} of ${buf.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
+      if (n !== buf.length)
+        throw Object.assign(new Error(`ENOSPC: short write to the helper journal (${n} of ${buf.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
     } catch (e) {
       this.#torn = true;
       try {
@@ -595,7 +600,10 @@ export class HelperJournal {
   }
 
   #fatal(err: Error): void {
-    this.#failed = Object.assign(new Error(`fdatasync of the helper journal failed: ${err.message}`), { code: (err as NodeJS.ErrnoException).code ?? 'EIO', syscall: 'fdatasync' });
+    this.#failed = Object.assign(new Error(`fdatasync of the helper journal failed: ${err.message}`), {
+      code: (err as NodeJS.ErrnoException).code ?? 'EIO',
+      syscall: 'fdatasync',
+    });
     this.#waiters = [];
     this.#o.onFatal(this.#failed);
   }
@@ -696,7 +704,8 @@ export function* streamJournal(files: readonly string[], state: JournalReadState
         continue;
       }
       if (prev === null) {
-        if (r.prev !== ZERO && !state.problem) state.problem = `${file}:${i}: the journal starts at seq ${r.seq}, chained to a record that is not there (earlier journal files missing)`;
+        if (r.prev !== ZERO && !state.problem)
+          state.problem = `${file}:${i}: the journal starts at seq ${r.seq}, chained to a record that is not there (earlier journal files missing)`;
       } else if (!state.problem && (r.prev !== prev || (lastSeq !== null && r.seq !== lastSeq + 1))) {
         state.problem = `${file}:${i}: journal seq ${r.seq} does not follow the record before it (edited, deleted or inserted)`;
       }

@@ -160,7 +160,15 @@ export function loadSealState(file: string): SealState {
 }
 
 export const sealStateText = (s: SealState): string =>
-  JSON.stringify({ seedId: s.seedId, epoch: s.epoch, key: s.key.toString('base64'), epochStart: s.epochStart, epochRecords: s.epochRecords, epochSeconds: s.epochSeconds, previous: s.previous }) + '\n';
+  JSON.stringify({
+    seedId: s.seedId,
+    epoch: s.epoch,
+    key: s.key.toString('base64'),
+    epochStart: s.epochStart,
+    epochRecords: s.epochRecords,
+    epochSeconds: s.epochSeconds,
+    previous: s.previous,
+  }) + '\n';
 
 const seedLine = (s: Seed): string =>
   JSON.stringify({ id: s.id, created: s.created, seed: s.seed.toString('base64'), epochRecords: s.epochRecords, epochSeconds: s.epochSeconds }) + '\n';
@@ -235,7 +243,10 @@ export function initAuditKeys(o: InitOptions): { seedId: string; previous: strin
   const vExists = mayExist(o.verifyKeyFile);
   const sExists = mayExist(o.sealFile);
   if ((vExists || sExists) && !o.force) {
-    throw VG_ERR_AUDIT_KEY(vExists ? o.verifyKeyFile : o.sealFile, "exists (a chain was set up already); 'virtgate audit init --force' starts a new seed and keeps the old ones");
+    throw VG_ERR_AUDIT_KEY(
+      vExists ? o.verifyKeyFile : o.sealFile,
+      "exists (a chain was set up already); 'virtgate audit init --force' starts a new seed and keeps the old ones",
+    );
   }
   const old = vExists ? loadVerifyKey(o.verifyKeyFile).seeds : [];
   const s = newSeed(o);

@@ -69,11 +69,42 @@ export function queryOutcomes(records: Iterable<AuditRecord>, f: QueryFilter): {
   return { records: out, unknown };
 }
 
-export const COLUMNS = ['time', 'seq', 'kind', 'request', 'user', 'tenant', 'auth', 'source', 'procedure', 'permission', 'object', 'uuid', 'args', 'decision', 'rule', 'outcome', 'error'] as const;
+export const COLUMNS = [
+  'time',
+  'seq',
+  'kind',
+  'request',
+  'user',
+  'tenant',
+  'auth',
+  'source',
+  'procedure',
+  'permission',
+  'object',
+  'uuid',
+  'args',
+  'decision',
+  'rule',
+  'outcome',
+  'error',
+] as const;
 
 function row(r: AuditRecord, unknown: boolean): string[] {
-  const args = r.what?.args ? Object.entries(r.what.args).map(([k, v]) => `${k}=${v}`).join(' ') : '';
-  const event = r.event ? `${r.event.name}${r.event.detail ? ' ' + Object.entries(r.event.detail).map(([k, v]) => `${k}=${v}`).join(' ') : ''}` : '';
+  const args = r.what?.args
+    ? Object.entries(r.what.args)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+    : '';
+  const event = r.event
+    ? `${r.event.name}${
+        r.event.detail
+          ? ' ' +
+            Object.entries(r.event.detail)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')
+          : ''
+      }`
+    : '';
   return [
     r.ts,
     String(r.seq),
@@ -81,7 +112,16 @@ function row(r: AuditRecord, unknown: boolean): string[] {
     r.requestId ?? '',
     r.who?.user ?? '',
     r.who?.tenant ?? '',
-    r.who ? [r.who.method, r.who.fingerprint ? `fp=${r.who.fingerprint.slice(0, 16)}` : '', r.who.uid !== undefined ? `uid=${r.who.uid}` : '', r.who.pid !== undefined ? `pid=${r.who.pid}` : ''].filter(Boolean).join(' ') : '',
+    r.who
+      ? [
+          r.who.method,
+          r.who.fingerprint ? `fp=${r.who.fingerprint.slice(0, 16)}` : '',
+          r.who.uid !== undefined ? `uid=${r.who.uid}` : '',
+          r.who.pid !== undefined ? `pid=${r.who.pid}` : '',
+        ]
+          .filter(Boolean)
+          .join(' ')
+      : '',
     r.source ?? '',
     r.what?.procedure ?? event,
     r.what?.permission ?? '',
@@ -91,7 +131,11 @@ function row(r: AuditRecord, unknown: boolean): string[] {
     r.decision?.result ?? '',
     r.decision?.rule ?? '',
     unknown ? 'unknown' : (r.outcome?.result ?? ''),
-    unknown ? 'no outcome record (see audit verify --cross-check)' : r.outcome?.code ? `${r.outcome.code}${r.outcome.message ? ': ' + r.outcome.message : ''}` : '',
+    unknown
+      ? 'no outcome record (see audit verify --cross-check)'
+      : r.outcome?.code
+        ? `${r.outcome.code}${r.outcome.message ? ': ' + r.outcome.message : ''}`
+        : '',
   ];
 }
 
@@ -99,7 +143,8 @@ const TABLE_COLUMNS = [0, 1, 2, 3, 4, 5, 7, 8, 10, 13, 15, 16]; // the rest is i
 
 // Intents in `unknown` show outcome "unknown" (table, csv) or carry "outcomeUnknown": true (json; not in the log itself).
 export function formatRecords(records: readonly AuditRecord[], format: Format, unknown: ReadonlySet<AuditRecord> = new Set()): string {
-  if (format === 'json') return '[\n' + records.map((r) => JSON.stringify(unknown.has(r) ? { ...r, outcomeUnknown: true } : r)).join(',\n') + (records.length ? '\n' : '') + ']\n';
+  if (format === 'json')
+    return '[\n' + records.map((r) => JSON.stringify(unknown.has(r) ? { ...r, outcomeUnknown: true } : r)).join(',\n') + (records.length ? '\n' : '') + ']\n';
   if (format === 'csv') return [COLUMNS.join(','), ...records.map((r) => row(r, unknown.has(r)).map(csvCell).join(','))].join('\r\n') + '\r\n';
   const header = TABLE_COLUMNS.map((i) => COLUMNS[i]);
   const rows = records.map((r) => {
@@ -107,7 +152,11 @@ export function formatRecords(records: readonly AuditRecord[], format: Format, u
     return TABLE_COLUMNS.map((i) => all[i].replace(/[\r\n\t]/g, ' '));
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c))
+      .join('  ')
+      .trimEnd();
   return [line(header), '-'.repeat(widths.reduce((n, w) => n + w + 2, -2)), ...rows.map(line)].join('\n') + '\n';
 }
 

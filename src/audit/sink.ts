@@ -32,7 +32,12 @@ export function createAuditCopy(o: AuditCopyOptions): AuditCopy {
   const children: ReturnType<typeof spawn>[] = [];
   for (const t of o.targets ?? []) {
     if (t === 'console') {
-      transports.push(new winston.transports.Console({ stderrLevels: Object.keys(winston.config.syslog.levels), format: winston.format.printf((i) => `${tag}: ${String(i.message)}`) }));
+      transports.push(
+        new winston.transports.Console({
+          stderrLevels: Object.keys(winston.config.syslog.levels),
+          format: winston.format.printf((i) => `${tag}: ${String(i.message)}`),
+        }),
+      );
     } else if (t === 'syslog') {
       const child = spawn('logger', ['-t', tag, '-p', 'authpriv.info'], { stdio: ['pipe', 'ignore', 'ignore'] });
       child.on('error', () => undefined); // no logger(1): the copy is best effort, the file is the record

@@ -80,7 +80,6 @@ export class FileAuditTrail implements AuditTrail {
               copy?.record(line, rec);
             }
           : undefined, // parsing each record back is only paid for when something wants it
-
     });
     return new FileAuditTrail(appender, copy ?? null);
   }

@@ -143,7 +143,13 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
     // Retention pruned the oldest files: a log-pruned record among those kept says so and names the hash the first
     // kept record chains to. The walk below checks that record's MAC like any other.
     const first = entries[0].rec!;
-    const pr = entries.find((e) => e.rec?.kind === 'event' && e.rec.event?.name === 'log-pruned' && e.rec.event.detail?.throughSeq === start - 1 && e.rec.event.detail.throughHash === first.prev);
+    const pr = entries.find(
+      (e) =>
+        e.rec?.kind === 'event' &&
+        e.rec.event?.name === 'log-pruned' &&
+        e.rec.event.detail?.throughSeq === start - 1 &&
+        e.rec.event.detail.throughHash === first.prev,
+    );
     if (pr) {
       expected = start;
       prev = first.prev;
@@ -158,12 +164,28 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
     const e = entries[i];
     const where = lastSeq >= 0 ? `after seq ${lastSeq}` : 'at the start of the log';
     if (e.torn) {
-      return result({ kind: 'truncated', file: e.file, line: e.line, message: `${at(e)}: record ${where} is cut short (torn last line, ${e.text.length} bytes)` }, i, start, lastSeq);
+      return result(
+        { kind: 'truncated', file: e.file, line: e.line, message: `${at(e)}: record ${where} is cut short (torn last line, ${e.text.length} bytes)` },
+        i,
+        start,
+        lastSeq,
+      );
     }
     const rec = e.rec;
     if (!rec || e.bad) {
       const claims = rec && Number.isSafeInteger(rec.seq) ? ` (claims seq ${rec.seq})` : '';
-      return result({ kind: 'edited', file: e.file, line: e.line, seq: expected, message: `${at(e)}: record ${where}${claims} is not a valid audit record (${e.bad}): edited` }, i, start, lastSeq);
+      return result(
+        {
+          kind: 'edited',
+          file: e.file,
+          line: e.line,
+          seq: expected,
+          message: `${at(e)}: record ${where}${claims} is not a valid audit record (${e.bad}): edited`,
+        },
+        i,
+        start,
+        lastSeq,
+      );
     }
     if (keys) {
       const parts = splitMac(e.text);
@@ -171,7 +193,18 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       if (!k && parts) {
         const seeded = parseKeyField(rec.key);
         const why = seeded ? `seed ${seeded.seedId} is not in the verification key ${keys.file}` : `'${rec.key}' is not a forward-secure key (seed.epoch)`;
-        return result({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} was sealed with a key the verification key does not give (${why}): forged` }, i, start, lastSeq);
+        return result(
+          {
+            kind: 'forged',
+            file: e.file,
+            line: e.line,
+            seq: rec.seq,
+            message: `${at(e)}: record seq ${rec.seq} was sealed with a key the verification key does not give (${why}): forged`,
+          },
+          i,
+          start,
+          lastSeq,
+        );
       }
       if (!parts || !k || hmacHex(k, parts.body) !== parts.mac) {
         // If the record after it chains to the record before it, this one was slipped in; otherwise it was changed.
@@ -198,9 +231,21 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       let p: Problem;
       const later = bySeq.get(expected);
       if (rec.seq < expected) {
-        p = { kind: 'inserted', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} appears again ${where} (a copy was inserted or records were reordered)` };
+        p = {
+          kind: 'inserted',
+          file: e.file,
+          line: e.line,
+          seq: rec.seq,
+          message: `${at(e)}: record seq ${rec.seq} appears again ${where} (a copy was inserted or records were reordered)`,
+        };
       } else if (later !== undefined && later > i) {
-        p = { kind: 'reordered', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is out of order: seq ${expected} comes later, at ${at(entries[later])} (records reordered)` };
+        p = {
+          kind: 'reordered',
+          file: e.file,
+          line: e.line,
+          seq: rec.seq,
+          message: `${at(e)}: record seq ${rec.seq} is out of order: seq ${expected} comes later, at ${at(entries[later])} (records reordered)`,
+        };
       } else {
         const range = rec.seq - 1 === expected ? `seq ${expected} is` : `seqs ${expected}..${rec.seq - 1} are`;
         const why = i === 0 ? '; no log-pruned record accounts for them' : '';
@@ -209,7 +254,10 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       return result(p, i, start, lastSeq);
     }
     if (prev !== null && rec.prev !== prev) {
-      const msg = prev === GENESIS && rec.seq === 0 ? 'the first record does not start the chain' : `record seq ${rec.seq} does not chain to the record before it (that record was changed or replaced)`;
+      const msg =
+        prev === GENESIS && rec.seq === 0
+          ? 'the first record does not start the chain'
+          : `record seq ${rec.seq} does not chain to the record before it (that record was changed or replaced)`;
       return result({ kind: 'edited', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: ${msg}` }, i, start, lastSeq);
     }
     if (keys) {
@@ -227,9 +275,12 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
         const cur: EpochSpan = { seed, epoch: kf.epoch, field: rec.key, count: 1, floor: kf.epoch === 0 ? made : NaN };
         let why: string | null = null;
         if (lastKey) {
-          if (cur.seed < lastKey.seed || (cur.seed === lastKey.seed && cur.epoch < lastKey.epoch)) why = `its key ${rec.key} is older than ${lastKey.field}, which sealed the record before it: keys never go back`;
-          else if (cur.seed === lastKey.seed && cur.epoch > lastKey.epoch + 1) why = `its key ${rec.key} skips from epoch ${lastKey.epoch} to ${cur.epoch}: records sealed with a later sealing state were chained onto older ones`;
-          else if (cur.seed > lastKey.seed && cur.epoch !== 0) why = `it is the first record of seed ${keys.seeds[cur.seed].id} but is sealed at epoch ${cur.epoch}, not 0`;
+          if (cur.seed < lastKey.seed || (cur.seed === lastKey.seed && cur.epoch < lastKey.epoch))
+            why = `its key ${rec.key} is older than ${lastKey.field}, which sealed the record before it: keys never go back`;
+          else if (cur.seed === lastKey.seed && cur.epoch > lastKey.epoch + 1)
+            why = `its key ${rec.key} skips from epoch ${lastKey.epoch} to ${cur.epoch}: records sealed with a later sealing state were chained onto older ones`;
+          else if (cur.seed > lastKey.seed && cur.epoch !== 0)
+            why = `it is the first record of seed ${keys.seeds[cur.seed].id} but is sealed at epoch ${cur.epoch}, not 0`;
           else if (cur.seed === lastKey.seed) {
             why = boundaryUnjustified(lastKey, keys.seeds[cur.seed], lastRec!, rec);
             cur.floor = Date.parse(lastRec!.ts); // the new epoch's state was written after the last record of this one
@@ -239,7 +290,13 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
         } else if (prev !== GENESIS) {
           cur.count = null; // the log starts mid-chain: this epoch may have begun in the files before it
         }
-        if (why) return result({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` }, i, start, lastSeq);
+        if (why)
+          return result(
+            { kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` },
+            i,
+            start,
+            lastSeq,
+          );
         lastKey = cur;
       }
       lastRec = rec;
@@ -262,7 +319,9 @@ function checkAnchor(opts: VerifyOptions, keys: VerifyKey | null, bySeq: Map<num
     text = fs.readFileSync(opts.anchor, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    return unanchored(`anchor ${code === 'ENOENT' ? 'missing' : `unreadable (${code})`}: records cut off the end of the log could not be detected (deleted with the log? use --no-anchor only for archived copies)`);
+    return unanchored(
+      `anchor ${code === 'ENOENT' ? 'missing' : `unreadable (${code})`}: records cut off the end of the log could not be detected (deleted with the log? use --no-anchor only for archived copies)`,
+    );
   }
   const last = entries[entries.length - 1] as Entry | undefined;
   if (!text.trim()) {
@@ -270,18 +329,45 @@ function checkAnchor(opts: VerifyOptions, keys: VerifyKey | null, bySeq: Map<num
   }
   const a = parseAnchor(text, (f) => keys.keyFor(f));
   if (!a || !a.verified) return unanchored(`anchor does not verify (${a ? `unknown key ${a.key}` : 'edited'})`);
-  if (!last) return { kind: 'truncated', file: opts.anchor, line: 0, seq: 0, message: `${opts.anchor}: the log is empty but the anchor saw seq ${a.seq} durable: seqs 0..${a.seq} are cut off (truncated)` };
+  if (!last)
+    return {
+      kind: 'truncated',
+      file: opts.anchor,
+      line: 0,
+      seq: 0,
+      message: `${opts.anchor}: the log is empty but the anchor saw seq ${a.seq} durable: seqs 0..${a.seq} are cut off (truncated)`,
+    };
   const logName = path.basename(last.file).replace(/\.\d{12}$/, '');
   if (a.log !== logName) return unanchored(`anchor belongs to log ${a.log}, not ${logName}`);
   if (a.seq > lastSeq) {
     const range = a.seq === lastSeq + 1 ? `seq ${a.seq} is` : `seqs ${lastSeq + 1}..${a.seq} are`;
-    return { kind: 'truncated', file: last.file, line: last.line + 1, seq: lastSeq + 1, message: `${last.file}: log ends at seq ${lastSeq} but the anchor saw seq ${a.seq} durable: ${range} cut off (truncated)` };
+    return {
+      kind: 'truncated',
+      file: last.file,
+      line: last.line + 1,
+      seq: lastSeq + 1,
+      message: `${last.file}: log ends at seq ${lastSeq} but the anchor saw seq ${a.seq} durable: ${range} cut off (truncated)`,
+    };
   }
   const idx = bySeq.get(a.seq);
   if (idx !== undefined) {
     const e = entries[idx];
-    if (lineHash(e.text) !== a.hash) return { kind: 'edited', file: e.file, line: e.line, seq: a.seq, message: `${at(e)}: record seq ${a.seq} differs from the one the anchor saw durable (log rewritten)` };
-    if (e.rec!.key !== a.key) return { kind: 'forged', file: opts.anchor, line: 0, seq: a.seq, message: `${opts.anchor}: anchor sealed with key ${a.key}, but record seq ${a.seq} with ${e.rec!.key}: forged with a later sealing state` };
+    if (lineHash(e.text) !== a.hash)
+      return {
+        kind: 'edited',
+        file: e.file,
+        line: e.line,
+        seq: a.seq,
+        message: `${at(e)}: record seq ${a.seq} differs from the one the anchor saw durable (log rewritten)`,
+      };
+    if (e.rec!.key !== a.key)
+      return {
+        kind: 'forged',
+        file: opts.anchor,
+        line: 0,
+        seq: a.seq,
+        message: `${opts.anchor}: anchor sealed with key ${a.key}, but record seq ${a.seq} with ${e.rec!.key}: forged with a later sealing state`,
+      };
   }
   return null;
 }

@@ -86,7 +86,10 @@ export async function auditMain(argv: string[], io: AuditIo): Promise<number> {
     let values: Record<string, string | boolean | undefined>;
     let positionals: string[];
     try {
-      ({ values, positionals } = parseArgs({ args: rest, options: spec, allowPositionals: true, strict: true }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+      ({ values, positionals } = parseArgs({ args: rest, options: spec, allowPositionals: true, strict: true }) as {
+        values: Record<string, string | boolean | undefined>;
+        positionals: string[];
+      });
     } catch (e) {
       throw new Usage(`audit ${cmd}: ${(e as Error).message}`);
     }
@@ -134,7 +137,9 @@ function verify(files: string[], keyFile: string, verifyKey: string, v: Record<s
     keys = loadVerifyKey(verifyKey);
   } catch (e) {
     // Without it nothing tells a genuine log from one re-sealed by whoever holds the front end's sealing state.
-    io.stdout(`FAILED (verification key): ${(e as Error).message}: cannot check the MACs (the verification key is root's: run as root, or give --verify-key FILE)\n`);
+    io.stdout(
+      `FAILED (verification key): ${(e as Error).message}: cannot check the MACs (the verification key is root's: run as root, or give --verify-key FILE)\n`,
+    );
     return 1;
   }
   const r = verifyFiles(files, { keys, anchor: v['no-anchor'] ? null : `${keyFile}.anchor`, allowPartial: v['allow-partial'] === true });
@@ -175,7 +180,10 @@ function verifyCrossCheck(files: string[], jf: string, io: AuditIo): number {
   }
   for (const p of r.problems) io.stdout(`FAILED (cross-check): ${p.message}\n`);
   if (r.problems.length) rc = 1;
-  else io.stdout(`ok: cross-check: all ${r.writes} writes in the helper journal have front-end audit records; every audited success of a helper request is journaled (${jfiles.length} journal file(s), ${ms.toFixed(0)} ms)\n`);
+  else
+    io.stdout(
+      `ok: cross-check: all ${r.writes} writes in the helper journal have front-end audit records; every audited success of a helper request is journaled (${jfiles.length} journal file(s), ${ms.toFixed(0)} ms)\n`,
+    );
   for (const x of r.resolutions) io.stdout(`resolved: ${x.message}\n`);
   return rc;
 }
@@ -211,7 +219,9 @@ function init(keyFile: string, verifyKey: string, v: Record<string, unknown>, po
     owner = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
   }
   const r = initAuditKeys({ verifyKeyFile: verifyKey, sealFile: keyFile, owner, force: v.force === true });
-  io.stdout(`audit keys: seed ${r.seedId}${r.previous.length ? ` (added after ${r.previous.length} older seed(s))` : ''}\n  verification key: ${verifyKey} (keep it from the front end's user)\n  sealing state:    ${keyFile}\n`);
+  io.stdout(
+    `audit keys: seed ${r.seedId}${r.previous.length ? ` (added after ${r.previous.length} older seed(s))` : ''}\n  verification key: ${verifyKey} (keep it from the front end's user)\n  sealing state:    ${keyFile}\n`,
+  );
   return 0;
 }
 

@@ -138,7 +138,15 @@ export const COMMANDS: readonly CommandSpec[] = [
         // virsh falls back to GET_INFO only for NO_SUPPORT, and silently drops the row for other errors.
         const state = await client.getState(dom).then(
           (s) => s.state,
-          (err) => (isNoSupport(err) ? client.getInfo(dom).then((i) => i.state, () => undefined) : isRemote(err) ? undefined : Promise.reject(err)),
+          (err) =>
+            isNoSupport(err)
+              ? client.getInfo(dom).then(
+                  (i) => i.state,
+                  () => undefined,
+                )
+              : isRemote(err)
+                ? undefined
+                : Promise.reject(err),
         );
         if (state !== undefined) rows.push({ dom, state });
       }
@@ -364,7 +372,10 @@ function readXml(readFile: (p: string) => string, file: string, verb: string): s
   try {
     return readFile(file);
   } catch (err) {
-    throw new CommandError(`Failed to ${verb} domain from ${file}`, `Failed to open file '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CommandError(
+      `Failed to ${verb} domain from ${file}`,
+      `Failed to open file '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 

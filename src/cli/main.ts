@@ -151,7 +151,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stderr(`error: ${(err as Error).message}\n${usage(inv.spec.name)}`);
       return EXIT_USAGE;
     }
-    io.stderr(errorLines(err).map((l) => `error: ${l}\n`).join(''));
+    io.stderr(
+      errorLines(err)
+        .map((l) => `error: ${l}\n`)
+        .join(''),
+    );
     return EXIT_FAILED;
   } finally {
     await client.close().catch(() => undefined);

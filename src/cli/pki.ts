@@ -66,7 +66,9 @@ export function pkiMain(argv: string[], io: PkiIo): number {
       case 'client': {
         const dir = need('dir');
         const r = issueClient({ dir, caDir: need('ca'), cn: v.cn ?? need('cn'), o: v.o, days });
-        io.stdout(`client certificate: ${r.certFile}\nclient key: ${r.keyFile} (also ${path.join(dir, ClientFiles.pkipathKey)})\nlibvirt URI parameter: ?pkipath=${dir}\n`);
+        io.stdout(
+          `client certificate: ${r.certFile}\nclient key: ${r.keyFile} (also ${path.join(dir, ClientFiles.pkipathKey)})\nlibvirt URI parameter: ?pkipath=${dir}\n`,
+        );
         break;
       }
       case 'revoke': {

@@ -41,13 +41,18 @@ function load(values: { home?: string; policy?: string; model?: string }): Loade
 const none = (t: string): string => (t === '-' ? '' : t);
 
 export async function policyMain(argv: string[], io: AdminIo): Promise<number> {
-  const parsed = parseAdminArgs(argv, {
-        home: { type: 'string' },
-        policy: { type: 'string' },
-        model: { type: 'string' },
-        'vm-tenant': { type: 'string' },
-        'read-only': { type: 'boolean' }
-      } as const, USAGE, io);
+  const parsed = parseAdminArgs(
+    argv,
+    {
+      home: { type: 'string' },
+      policy: { type: 'string' },
+      model: { type: 'string' },
+      'vm-tenant': { type: 'string' },
+      'read-only': { type: 'boolean' },
+    } as const,
+    USAGE,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [verb] = positionals;
@@ -92,7 +97,12 @@ function qualifiedUser(arg: string): string | null {
   return parseQualified(arg) ? arg : null;
 }
 
-async function check(l: Loaded, [userArg, tenantArg, objectArg, permission]: string[], values: { 'vm-tenant'?: string; 'read-only'?: boolean }, io: AdminIo): Promise<number> {
+async function check(
+  l: Loaded,
+  [userArg, tenantArg, objectArg, permission]: string[],
+  values: { 'vm-tenant'?: string; 'read-only'?: boolean },
+  io: AdminIo,
+): Promise<number> {
   const user = qualifiedUser(userArg);
   if (user === null) {
     io.stderr(`error: USER is SOURCE:NAME (SOURCE one of ${IDENTITY_SOURCES.join(', ')}; NAME ${NAME_RULE}) or a bare NAME (= unix:NAME), not '${userArg}'\n`);
@@ -123,7 +133,8 @@ async function check(l: Loaded, [userArg, tenantArg, objectArg, permission]: str
   io.stdout(`${d.allowed ? 'allow' : 'deny'}: ${user} in ${tenant === '' ? 'no tenant' : `tenant ${tenant}`}, ${permission} on ${objectArg}${vmTenant}\n`);
   io.stdout(`  rule: ${d.rule}${d.allowed ? ` [${whereFrom(d.rule, set, l.source)}]` : ''}\n`);
   if (d.allowed) for (const g of membershipsFor(user, d.rule, tenant, set, l.source)) io.stdout(`  via:  ${g}\n`);
-  if (!d.allowed && tenant !== '' && !authz.mayUseTenant(user, tenant)) io.stdout(`  note: ${user} is not a member of ${tenant}; the daemon refuses that tenant at connect time\n`);
+  if (!d.allowed && tenant !== '' && !authz.mayUseTenant(user, tenant))
+    io.stdout(`  note: ${user} is not a member of ${tenant}; the daemon refuses that tenant at connect time\n`);
   return d.allowed ? 0 : 1;
 }
 

@@ -66,7 +66,8 @@ function ensureDevPki(pki: string): void {
   const made: string[] = [];
   if (!fs.existsSync(path.join(ca, 'cacert.pem'))) made.push(initCa({ dir: ca, cn: 'virtgate development CA' }).certFile);
   const server = path.join(pki, 'server');
-  if (!fs.existsSync(path.join(server, ServerFiles.cert))) made.push(issueServer({ dir: server, caDir: ca, hosts: ['localhost'], ips: ['127.0.0.1', '::1'] }).certFile);
+  if (!fs.existsSync(path.join(server, ServerFiles.cert)))
+    made.push(issueServer({ dir: server, caDir: ca, hosts: ['localhost'], ips: ['127.0.0.1', '::1'] }).certFile);
   const admin = path.join(pki, 'admin');
   if (!fs.existsSync(path.join(admin, ClientFiles.cert))) made.push(issueClient({ dir: admin, caDir: ca, cn: 'admin' }).certFile);
   if (made.length) process.stdout.write(`virtgate: created development PKI: ${made.join(', ')}\n`);
@@ -82,7 +83,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { home: { type: 'string' }, tcp: { type: 'string' }, tls: { type: 'string' }, 'front-user': { type: 'string' }, 'no-sandbox': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        home: { type: 'string' },
+        tcp: { type: 'string' },
+        tls: { type: 'string' },
+        'front-user': { type: 'string' },
+        'no-sandbox': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }));
   } catch (e) {
     process.stderr.write(`virtgate start: ${(e as Error).message}\n${USAGE}\n`);
@@ -140,7 +148,17 @@ export async function main(argv: string[]): Promise<number> {
   if (values['no-sandbox']) frontArgs.push('--no-sandbox'); // both processes run their seccomp allowlists otherwise
   // The default port may be taken (libvirtd, another virtgate): then the front end picks a free one and prints it.
   frontArgs.push('--tls', values.tls ?? DEV_TLS, ...(values.tls === undefined ? ['--tls-port-fallback'] : []));
-  const front: Child = { name: 'front end', args: frontArgs, uid: frontUid, gid: frontUid, proc: null, ready: /listening on tls \S+:\d+/, backoff: new RestartBackoff(), output: '', standby: null };
+  const front: Child = {
+    name: 'front end',
+    args: frontArgs,
+    uid: frontUid,
+    gid: frontUid,
+    proc: null,
+    ready: /listening on tls \S+:\d+/,
+    backoff: new RestartBackoff(),
+    output: '',
+    standby: null,
+  };
 
   let stopping = false;
   const loaded = (c: Child): ChildProcess => {

@@ -16,8 +16,7 @@ const PADDING = 3; // virsh vshTable: three spaces between columns
 // vshTablePrint: one leading space per row, left-aligned columns, a dashed rule under the header.
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    ' ' + cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i] + PADDING) : c)).join('');
+  const line = (cells: readonly string[]): string => ' ' + cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i] + PADDING) : c)).join('');
   const rule = '-'.repeat(widths.reduce((n, w) => n + w + PADDING, 0));
   return [line(header), rule, ...rows.map(line)].join('\n') + '\n';
 }
@@ -37,7 +36,12 @@ export function formatDomainId(id: number): string {
 }
 
 export function formatDomainList(rows: readonly { dom: RemoteDomain; state: number }[]): string {
-  return formatTable(['Id', 'Name', 'State'], rows.map(({ dom, state }) => [formatDomainId(dom.id), dom.name, stateName(state)])) + '\n';
+  return (
+    formatTable(
+      ['Id', 'Name', 'State'],
+      rows.map(({ dom, state }) => [formatDomainId(dom.id), dom.name, stateName(state)]),
+    ) + '\n'
+  );
 }
 
 // "%-15s %s" (dominfo) and "%-20s %s" (nodeinfo).
@@ -56,12 +60,13 @@ export interface DomInfoExtras {
 // Lines virsh cannot fill (an optional call failed) are omitted or say "unknown", as cmdDominfo does.
 export function formatDomInfo(dom: RemoteDomain, info: DomainInfo, x: DomInfoExtras): string {
   const yn = (v: boolean | undefined): string => (v === undefined ? 'unknown' : v ? 'yes' : 'no');
-  const f: [string, string][] = [['Id:', formatDomainId(dom.id)], ['Name:', dom.name], ['UUID:', uuidToString(dom.uuid)]];
+  const f: [string, string][] = [
+    ['Id:', formatDomainId(dom.id)],
+    ['Name:', dom.name],
+    ['UUID:', uuidToString(dom.uuid)],
+  ];
   if (x.osType !== undefined) f.push(['OS Type:', x.osType]);
-  f.push(
-    ['State:', stateName(info.state)],
-    ['CPU(s):', String(info.nrVirtCpu)],
-  );
+  f.push(['State:', stateName(info.state)], ['CPU(s):', String(info.nrVirtCpu)]);
   if (info.cpuTime !== 0n) f.push(['CPU time:', `${(Number(info.cpuTime) / 1e9).toFixed(1)}s`]);
   f.push(['Max memory:', `${info.maxMem} KiB`], ['Used memory:', `${info.memory} KiB`], ['Persistent:', yn(x.persistent)]);
   if (x.autostart !== undefined) f.push(['Autostart:', x.autostart ? 'enable' : 'disable']);

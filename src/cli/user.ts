@@ -22,7 +22,12 @@ export async function userMain(argv: string[], io: AdminIo): Promise<number> {
   const { values, positionals } = parsed;
   const [verb, name] = positionals;
   const needsName = verb === 'add' || verb === 'passwd' || verb === 'del' || verb === 'unlock';
-  if (!verb || !['add', 'passwd', 'del', 'list', 'locked', 'unlock'].includes(verb) || (needsName && positionals.length !== 2) || (!needsName && positionals.length !== 1)) {
+  if (
+    !verb ||
+    !['add', 'passwd', 'del', 'list', 'locked', 'unlock'].includes(verb) ||
+    (needsName && positionals.length !== 2) ||
+    (!needsName && positionals.length !== 1)
+  ) {
     io.stderr(`${USAGE}\n`);
     return 2;
   }
@@ -32,7 +37,12 @@ export async function userMain(argv: string[], io: AdminIo): Promise<number> {
     const lockouts = new LockoutStore(lockoutsFileFor(file)).load();
     const now = Date.now();
     if (verb === 'list') {
-      io.stdout(db.names().map((n) => (lockouts.get(n, now) ? `${n}\tlocked ${until(lockouts.get(n, now)!.until)}\n` : `${n}\n`)).join(''));
+      io.stdout(
+        db
+          .names()
+          .map((n) => (lockouts.get(n, now) ? `${n}\tlocked ${until(lockouts.get(n, now)!.until)}\n` : `${n}\n`))
+          .join(''),
+      );
       return 0;
     }
     if (verb === 'locked') {

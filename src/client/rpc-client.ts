@@ -46,9 +46,7 @@ export function isNoSupport(err: unknown): boolean {
   if (err.virCode === VirErr.NO_SUPPORT) return true;
   const { remote } = err;
   return (
-    remote.code === VirErr.RPC &&
-    (remote.domain === VirFrom.RPC || remote.domain === VirFrom.REMOTE) &&
-    (remote.message ?? '').startsWith('unknown procedure')
+    remote.code === VirErr.RPC && (remote.domain === VirFrom.RPC || remote.domain === VirFrom.REMOTE) && (remote.message ?? '').startsWith('unknown procedure')
   );
 }
 

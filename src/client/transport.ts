@@ -22,8 +22,7 @@ const SYSTEM_KEY = '/etc/pki/libvirt/private/clientkey.pem';
 // virnettlscontext.c:721-812: pkipath has no fallback; root uses the system paths; users fall back per file
 // for the CA and as a pair for cert+key.
 export function pkiFiles(pkiPath: string | null, env: { root: boolean; home: string; exists(p: string): boolean }): PkiFiles {
-  const pair = (cert: string, key: string): Pick<PkiFiles, 'cert' | 'key'> =>
-    env.exists(cert) && env.exists(key) ? { cert, key } : { cert: null, key: null };
+  const pair = (cert: string, key: string): Pick<PkiFiles, 'cert' | 'key'> => (env.exists(cert) && env.exists(key) ? { cert, key } : { cert: null, key: null });
   if (pkiPath) return { ca: join(pkiPath, 'cacert.pem'), ...pair(join(pkiPath, 'clientcert.pem'), join(pkiPath, 'clientkey.pem')) };
   if (env.root) return { ca: SYSTEM_CA, ...pair(SYSTEM_CERT, SYSTEM_KEY) };
   const dir = join(env.home, '.pki', 'libvirt');
@@ -114,8 +113,7 @@ function plainConnect(t: ConnectTarget): Promise<net.Socket> {
 
 // Resolves once RPC may start. The caller owns the socket afterwards; on timeout a late socket is destroyed.
 export function openTransport(t: ConnectTarget, timeoutMs = 0): Promise<Duplex> {
-  const opening: Promise<Duplex> =
-    t.transport === 'tls' ? tlsConnect(t).then((s) => awaitTlsConfirmation(s).then(() => s)) : plainConnect(t);
+  const opening: Promise<Duplex> = t.transport === 'tls' ? tlsConnect(t).then((s) => awaitTlsConfirmation(s).then(() => s)) : plainConnect(t);
   if (timeoutMs <= 0) return opening;
   return new Promise((resolve, reject) => {
     let timedOut = false;

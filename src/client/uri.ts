@@ -24,8 +24,23 @@ export interface ConnectTarget {
 
 // Query parameters the remote driver consumes itself and never forwards (remote_driver.c:797-816).
 const CLIENT_ONLY = new Set([
-  'name', 'command', 'socket', 'auth', 'sshauth', 'netcat', 'keyfile', 'pkipath', 'known_hosts',
-  'known_hosts_verify', 'tls_priority', 'mode', 'proxy', 'no_sanity', 'no_verify', 'no_tty', 'authfile',
+  'name',
+  'command',
+  'socket',
+  'auth',
+  'sshauth',
+  'netcat',
+  'keyfile',
+  'pkipath',
+  'known_hosts',
+  'known_hosts_verify',
+  'tls_priority',
+  'mode',
+  'proxy',
+  'no_sanity',
+  'no_verify',
+  'no_tty',
+  'authfile',
 ]);
 
 const UNSUPPORTED_TRANSPORTS = new Set(['ssh', 'libssh', 'libssh2', 'ext']);
@@ -64,7 +79,8 @@ export function parseUri(uri: string, opts: { readonly?: boolean } = {}): Connec
   const { host, port } = authority === undefined ? { host: null, port: null } : splitAuthority(authority, uri);
 
   let transport: Transport;
-  if (explicit === null) transport = host ? 'tls' : 'unix'; // remote_sockets.c: no transport + a host means TLS
+  if (explicit === null)
+    transport = host ? 'tls' : 'unix'; // remote_sockets.c: no transport + a host means TLS
   else if (explicit === 'unix' || explicit === 'tcp' || explicit === 'tls') transport = explicit;
   else if (UNSUPPORTED_TRANSPORTS.has(explicit)) throw VG_ERR_USAGE(`transport '${explicit}' is not supported by virtgate (use unix, tcp or tls)`);
   else throw VG_ERR_USAGE(`unknown transport '${explicit}' in URI '${uri}'`);
@@ -84,7 +100,8 @@ export function parseUri(uri: string, opts: { readonly?: boolean } = {}): Connec
 
   let openName: string;
   if (params.has('name')) openName = params.get('name')!;
-  else if (driver.toLowerCase() === 'remote') openName = ''; // "let the server probe": present but empty
+  else if (driver.toLowerCase() === 'remote')
+    openName = ''; // "let the server probe": present but empty
   else {
     openName = `${driver}://${path}`;
     if (forwarded.length > 0) openName += `?${forwarded.join('&')}`;
@@ -97,7 +114,7 @@ export function parseUri(uri: string, opts: { readonly?: boolean } = {}): Connec
     driver,
     transport,
     host: transport === 'unix' ? null : host,
-    port: transport === 'unix' ? null : port ?? defaultPort,
+    port: transport === 'unix' ? null : (port ?? defaultPort),
     socketPath: transport === 'unix' ? params.get('socket') || (opts.readonly ? DEFAULT_SOCKET_RO : DEFAULT_SOCKET) : null,
     pkiPath: transport === 'tls' ? params.get('pkipath') || null : null,
     noVerify: params.get('no_verify') === '1',

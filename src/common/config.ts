@@ -129,19 +129,22 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.policyFile ||= path.join(home, 'etc', 'policy.csv');
   if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
   if (out.tls) parseHostPort(out.tls as string, 'tls');
-  if (!/^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(out.tlsUserField as string)) throw VG_ERR_CONFIG_INVALID('tlsUserField', 'expected a subject attribute name such as CN or UID');
+  if (!/^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(out.tlsUserField as string))
+    throw VG_ERR_CONFIG_INVALID('tlsUserField', 'expected a subject attribute name such as CN or UID');
   for (const k of ['authUnixRw', 'authUnixRo', 'authTcp', 'authTls'] as const) {
     if (out[k] !== 'none' && out[k] !== 'sasl') throw VG_ERR_CONFIG_INVALID(k, "expected 'none' or 'sasl'");
   }
   if (out.authTcp === 'sasl') throw VG_ERR_CONFIG_INVALID('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
   out.usersFile ||= path.join(home, 'etc', 'users.json');
-  if ((out.maxTotalOutputBytes as number) < (out.maxOutputBytes as number)) throw VG_ERR_CONFIG_INVALID('maxTotalOutputBytes', 'must not be below maxOutputBytes');
+  if ((out.maxTotalOutputBytes as number) < (out.maxOutputBytes as number))
+    throw VG_ERR_CONFIG_INVALID('maxTotalOutputBytes', 'must not be below maxOutputBytes');
   if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) throw VG_ERR_CONFIG_INVALID('authDelayMaxMs', 'must not be below authDelayBaseMs');
   out.auditLog ||= path.join(home, 'log', 'audit.log');
   out.auditKey ||= path.join(home, 'keys', 'audit.key');
   out.auditVerifyKey ||= path.join(home, 'lib', 'audit-verify.key');
   for (const t of (out.auditCopy as string).split(',').filter(Boolean)) {
-    if (t !== 'console' && t !== 'syslog') throw VG_ERR_CONFIG_INVALID('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
+    if (t !== 'console' && t !== 'syslog')
+      throw VG_ERR_CONFIG_INVALID('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
   }
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) throw VG_ERR_CONFIG_INVALID(k, `expected one of ${TLS_VERSIONS.join(', ')}`);

@@ -95,33 +95,79 @@ export const VG_ERR_RPC_UNKNOWN_PROC = defineError('VG_ERR_RPC_UNKNOWN_PROC', 'u
 export const VG_ERR_RPC_UNKNOWN_PROGRAM = defineError('VG_ERR_RPC_UNKNOWN_PROGRAM', 'Cannot find program %d version %d', { virCode: E.RPC, virDomain: D.RPC });
 export const VG_ERR_RPC_PAYLOAD = defineError('VG_ERR_RPC_PAYLOAD', 'Unable to decode message payload', { virCode: E.RPC, virDomain: D.RPC });
 export const VG_ERR_RPC_AUTH_REQUIRED = defineError('VG_ERR_RPC_AUTH_REQUIRED', 'authentication required', { virCode: E.RPC, virDomain: D.RPC });
-export const VG_ERR_CONN_NOT_OPEN = defineError('VG_ERR_CONN_NOT_OPEN', 'internal error: hypervisor connection not open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
-export const VG_ERR_CONN_ALREADY_OPEN = defineError('VG_ERR_CONN_ALREADY_OPEN', 'internal error: connection already open', { virCode: E.INTERNAL_ERROR, virDomain: D.RPC });
-export const VG_ERR_CONN_URI = defineError('VG_ERR_CONN_URI', 'unsupported configuration: this daemon serves the %s driver; cannot open URI \'%s\'', { virCode: E.CONFIG_UNSUPPORTED, virDomain: D.REMOTE });
-export const VG_ERR_READ_ONLY = defineError('VG_ERR_READ_ONLY', 'operation forbidden: read only access prevents %s', { virCode: E.OPERATION_DENIED, virDomain: D.DOMAIN });
-export const VG_ERR_TENANT_CHOICE = defineError('VG_ERR_TENANT_CHOICE', "authentication failed: user '%s' belongs to several tenants (%s): choose one with ?tenant=NAME in the connection URI", { virCode: E.AUTH_FAILED, virDomain: D.ACCESS });
-export const VG_ERR_ACCESS_DENIED = defineError('VG_ERR_ACCESS_DENIED', "access denied: 'virtgate' denied access", { virCode: E.ACCESS_DENIED, virDomain: D.ACCESS });
-export const VG_ERR_FLAGS_UNSUPPORTED = defineError('VG_ERR_FLAGS_UNSUPPORTED', 'unsupported flags (0x%s) in function %s', { virCode: E.INVALID_ARG, virDomain: D.DOMAIN });
+export const VG_ERR_CONN_NOT_OPEN = defineError('VG_ERR_CONN_NOT_OPEN', 'internal error: hypervisor connection not open', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.RPC,
+});
+export const VG_ERR_CONN_ALREADY_OPEN = defineError('VG_ERR_CONN_ALREADY_OPEN', 'internal error: connection already open', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.RPC,
+});
+export const VG_ERR_CONN_URI = defineError('VG_ERR_CONN_URI', "unsupported configuration: this daemon serves the %s driver; cannot open URI '%s'", {
+  virCode: E.CONFIG_UNSUPPORTED,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_READ_ONLY = defineError('VG_ERR_READ_ONLY', 'operation forbidden: read only access prevents %s', {
+  virCode: E.OPERATION_DENIED,
+  virDomain: D.DOMAIN,
+});
+export const VG_ERR_TENANT_CHOICE = defineError(
+  'VG_ERR_TENANT_CHOICE',
+  "authentication failed: user '%s' belongs to several tenants (%s): choose one with ?tenant=NAME in the connection URI",
+  { virCode: E.AUTH_FAILED, virDomain: D.ACCESS },
+);
+export const VG_ERR_ACCESS_DENIED = defineError('VG_ERR_ACCESS_DENIED', "access denied: 'virtgate' denied access", {
+  virCode: E.ACCESS_DENIED,
+  virDomain: D.ACCESS,
+});
+export const VG_ERR_FLAGS_UNSUPPORTED = defineError('VG_ERR_FLAGS_UNSUPPORTED', 'unsupported flags (0x%s) in function %s', {
+  virCode: E.INVALID_ARG,
+  virDomain: D.DOMAIN,
+});
 export const VG_ERR_ARG_INVALID = defineError('VG_ERR_ARG_INVALID', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.DOMAIN });
 
 // Hypervisor driver results (carried over the helper IPC by code, formatted here).
 export const VG_ERR_NO_DOMAIN = defineError('VG_ERR_NO_DOMAIN', 'Domain not found%s', { virCode: E.NO_DOMAIN, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_EXISTS = defineError('VG_ERR_DOMAIN_EXISTS', 'operation failed: %s', { virCode: E.DOM_EXIST, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_INTERNAL = defineError('VG_ERR_DOMAIN_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.TEST }); // the test driver's own wording for wrong-state calls
-export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested operation is not valid: %s', { virCode: E.OPERATION_INVALID, virDomain: D.TEST });
+export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested operation is not valid: %s', {
+  virCode: E.OPERATION_INVALID,
+  virDomain: D.TEST,
+});
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
-export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', { virCode: E.NO_SUPPORT, virDomain: D.DOMAIN });
+export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {
+  virCode: E.NO_SUPPORT,
+  virDomain: D.DOMAIN,
+});
 export const VG_ERR_LIMIT = defineError('VG_ERR_LIMIT', 'operation failed: limit reached: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
-export const VG_ERR_STORAGE = defineError('VG_ERR_STORAGE', 'operation failed: cannot persist domain state: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
+export const VG_ERR_STORAGE = defineError('VG_ERR_STORAGE', 'operation failed: cannot persist domain state: %s', {
+  virCode: E.OPERATION_FAILED,
+  virDomain: D.TEST,
+});
 
 // Helper IPC (never shown with internal detail to network clients).
-export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
-export const VG_ERR_IPC_REPLAY = defineError('VG_ERR_IPC_REPLAY', 'operation failed: request %s was already executed; refused as a replay', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
-export const VG_ERR_HELPER_UNANSWERED = defineError('VG_ERR_HELPER_UNANSWERED', 'internal error: %s was executed but its answer was lost', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
-export const VG_ERR_HELPER_UNAVAILABLE = defineError('VG_ERR_HELPER_UNAVAILABLE', 'internal error: hypervisor helper unavailable, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
-export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal error: hypervisor helper queue full, try again', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
+export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_IPC_REPLAY = defineError('VG_ERR_IPC_REPLAY', 'operation failed: request %s was already executed; refused as a replay', {
+  virCode: E.OPERATION_FAILED,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_HELPER_UNANSWERED = defineError('VG_ERR_HELPER_UNANSWERED', 'internal error: %s was executed but its answer was lost', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_HELPER_UNAVAILABLE = defineError('VG_ERR_HELPER_UNAVAILABLE', 'internal error: hypervisor helper unavailable, try again', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal error: hypervisor helper queue full, try again', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.REMOTE,
+});
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.
@@ -137,13 +183,25 @@ export const VG_ERR_CLIENT_TIMEOUT = defineError('VG_ERR_CLIENT_TIMEOUT', 'call 
 
 // TLS listener and PKI tooling.
 export const VG_ERR_TLS_REFUSED = defineError('VG_ERR_TLS_REFUSED', 'TLS client refused: %s', { virCode: E.AUTH_FAILED, virDomain: D.RPC });
-export const VG_ERR_PKI_EXISTS = defineError('VG_ERR_PKI_EXISTS', '%s already exists; remove it first to issue a new one', { virCode: E.OPERATION_FAILED, virDomain: D.NONE });
+export const VG_ERR_PKI_EXISTS = defineError('VG_ERR_PKI_EXISTS', '%s already exists; remove it first to issue a new one', {
+  virCode: E.OPERATION_FAILED,
+  virDomain: D.NONE,
+});
 export const VG_ERR_PKI_INVALID = defineError('VG_ERR_PKI_INVALID', '%s', { virCode: E.INVALID_ARG, virDomain: D.NONE });
 
 // Audit log (issue 6). Clients see only the errno-style reason, never a path.
-export const VG_ERR_AUDIT_UNAVAILABLE = defineError('VG_ERR_AUDIT_UNAVAILABLE', 'operation failed: audit log unavailable (%s); write refused', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
-export const VG_ERR_AUDIT_LOGIN = defineError('VG_ERR_AUDIT_LOGIN', 'operation failed: audit log unavailable (%s); login refused', { virCode: E.OPERATION_FAILED, virDomain: D.REMOTE });
-export const VG_ERR_AUDIT_START = defineError('VG_ERR_AUDIT_START', 'audit log %s unavailable at start (%s): refusing to start', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
+export const VG_ERR_AUDIT_UNAVAILABLE = defineError('VG_ERR_AUDIT_UNAVAILABLE', 'operation failed: audit log unavailable (%s); write refused', {
+  virCode: E.OPERATION_FAILED,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_AUDIT_LOGIN = defineError('VG_ERR_AUDIT_LOGIN', 'operation failed: audit log unavailable (%s); login refused', {
+  virCode: E.OPERATION_FAILED,
+  virDomain: D.REMOTE,
+});
+export const VG_ERR_AUDIT_START = defineError('VG_ERR_AUDIT_START', 'audit log %s unavailable at start (%s): refusing to start', {
+  virCode: E.INTERNAL_ERROR,
+  virDomain: D.NONE,
+});
 export const VG_ERR_AUDIT_CORRUPT = defineError('VG_ERR_AUDIT_CORRUPT', 'audit log %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_KEY = defineError('VG_ERR_AUDIT_KEY', 'audit key %s: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUDIT_LOCKED = defineError('VG_ERR_AUDIT_LOCKED', 'audit log %s is in use by process %d', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });

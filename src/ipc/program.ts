@@ -334,7 +334,9 @@ const factsCodec: Codec<NodeFacts> = {
   encode(w, f) {
     w.string(f.driver, 16).string(f.uri, 256).string(f.hvType, 32).u64(f.hvVersion).string(f.hostname, 256).string(f.model, 31);
     w.u64(f.memoryKiB).i32(f.cpus).i32(f.mhz).i32(f.nodes).i32(f.sockets).i32(f.cores).i32(f.threads);
-    w.string(f.capabilitiesXml, 1024 * 1024).string(f.securityModel, 256).string(f.securityDoi, 256);
+    w.string(f.capabilitiesXml, 1024 * 1024)
+      .string(f.securityModel, 256)
+      .string(f.securityDoi, 256);
   },
   decode(r) {
     return {
@@ -459,13 +461,19 @@ export const answerCodecs: { [K in AnswerOp]: Codec<Answers[K]> } = {
       });
       w.optional(v.snapshot, (w2, sn) => {
         infoCodec.encode(w2, sn.info);
-        w2.u64(sn.cpuBaseNs).optional(sn.cpuSinceMs, (w3, ms) => w3.u64(BigInt(ms))).bool(sn.cpuClock);
+        w2.u64(sn.cpuBaseNs)
+          .optional(sn.cpuSinceMs, (w3, ms) => w3.u64(BigInt(ms)))
+          .bool(sn.cpuClock);
       });
       w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
       w.bool(v.synced ?? false);
     },
     decode: (r) => ({
-      event: r.optional((r2) => ({ domain: summaryCodec.decode(r2), event: checkRange(r2.i32('event'), 0, 16, 'event'), detail: checkRange(r2.i32('detail'), 0, 16, 'detail') })),
+      event: r.optional((r2) => ({
+        domain: summaryCodec.decode(r2),
+        event: checkRange(r2.i32('event'), 0, 16, 'event'),
+        detail: checkRange(r2.i32('detail'), 0, 16, 'detail'),
+      })),
       snapshot: r.optional((r2) => ({
         info: infoCodec.decode(r2),
         cpuBaseNs: r2.u64('cpuBase'),
@@ -487,8 +495,7 @@ export interface RequestFrame<K extends RequestOp = RequestOp> {
 }
 
 export type AnswerFrame =
-  | { op: AnswerOp; id: number; ok: true; body: Answers[AnswerOp] }
-  | { op: AnswerOp; id: number; ok: false; code: string; detail: string };
+  { op: AnswerOp; id: number; ok: true; body: Answers[AnswerOp] } | { op: AnswerOp; id: number; ok: false; code: string; detail: string };
 
 export function isRequestOp(op: number): op is RequestOp {
   return REQUEST_OPS.includes(op);
@@ -513,7 +520,9 @@ const BLANK_ACTOR: Actor = { user: '', tenant: '', requestId: '', auditHead: '' 
 export function requestDigest<K extends RequestOp>(op: K, body: Requests[K]): string {
   const b = body as Requests[K] & { actor?: Actor };
   const blank = b.actor ? ({ ...b, actor: BLANK_ACTOR } as Requests[K]) : body;
-  return createHash('sha256').update(encodeRequest(op, 0, blank)).digest('hex');
+  return createHash('sha256')
+    .update(encodeRequest(op, 0, blank))
+    .digest('hex');
 }
 
 // Throws VG_ERR_IPC_* or VG_ERR_XDR_DECODE on anything malformed: the helper then closes the connection.
@@ -539,7 +548,11 @@ export function encodeAnswer<K extends AnswerOp>(op: K, id: number, body: Answer
 export function encodeAnswerError(op: AnswerOp, id: number, code: string, detail: string): Buffer {
   const w = new XdrWriter(128);
   const at = w.reserveU32();
-  w.u32(op).u32(id).u32(AnswerStatus.ERROR).string(code, 64).string(detail.slice(0, IpcLimits.DETAIL_MAX), IpcLimits.DETAIL_MAX * 4);
+  w.u32(op)
+    .u32(id)
+    .u32(AnswerStatus.ERROR)
+    .string(code, 64)
+    .string(detail.slice(0, IpcLimits.DETAIL_MAX), IpcLimits.DETAIL_MAX * 4);
   w.patchU32(at, w.length);
   return w.finish();
 }

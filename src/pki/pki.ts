@@ -116,7 +116,9 @@ export function writeCrl(opts: { caDir: string; days?: number; now?: Date }): { 
   const int = (hex: string): forge.asn1.Asn1 => asn1.create(U, T.INTEGER, false, forge.util.hexToBytes(hex));
   const time = (d: Date): forge.asn1.Asn1 => asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(d));
   const sigAlg = seq([asn1.create(U, T.OID, false, asn1.oidToDer(forge.pki.oids.sha256WithRSAEncryption).getBytes()), asn1.create(U, T.NULL, false, '')]);
-  const crlNumber = Math.floor(now.getTime() / 1000).toString(16).padStart(16, '0'); // monotonic enough for one CA
+  const crlNumber = Math.floor(now.getTime() / 1000)
+    .toString(16)
+    .padStart(16, '0'); // monotonic enough for one CA
   const tbs = seq([
     asn1.create(U, T.INTEGER, false, asn1.integerToDer(1).getBytes()), // v2
     sigAlg,
@@ -124,7 +126,11 @@ export function writeCrl(opts: { caDir: string; days?: number; now?: Date }): { 
     time(now),
     time(new Date(now.getTime() + (opts.days ?? 30) * DAY_MS)),
     ...(revoked.length ? [seq(revoked.map((e) => seq([int(e.serial), time(new Date(e.revoked!))])))] : []),
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [seq([seq([asn1.create(U, T.OID, false, asn1.oidToDer('2.5.29.20').getBytes()), asn1.create(U, T.OCTETSTRING, false, asn1.toDer(int(crlNumber)).getBytes())])])]),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
+      seq([
+        seq([asn1.create(U, T.OID, false, asn1.oidToDer('2.5.29.20').getBytes()), asn1.create(U, T.OCTETSTRING, false, asn1.toDer(int(crlNumber)).getBytes())]),
+      ]),
+    ]),
   ]);
   const md = forge.md.sha256.create();
   md.update(asn1.toDer(tbs).getBytes());
@@ -171,7 +177,13 @@ function readCert(file: string): forge.pki.Certificate {
   }
 }
 
-function issueLeaf(ca: Ca, kind: IndexEntry['kind'], subject: forge.pki.CertificateField[], validity: Validity, extra: object[]): { pem: string; keyPem: string } {
+function issueLeaf(
+  ca: Ca,
+  kind: IndexEntry['kind'],
+  subject: forge.pki.CertificateField[],
+  validity: Validity,
+  extra: object[],
+): { pem: string; keyPem: string } {
   const keys = forge.pki.rsa.generateKeyPair(KEY_BITS);
   const cert = newCertificate(keys.publicKey, subject, { days: validity.days ?? 825, notBefore: validity.notBefore });
   cert.setIssuer(ca.cert.subject.attributes);
@@ -185,7 +197,12 @@ function issueLeaf(ca: Ca, kind: IndexEntry['kind'], subject: forge.pki.Certific
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
   const index = readIndex(ca.dir);
-  index.push({ serial: cert.serialNumber, kind, subject: subject.map((a) => `${a.shortName ?? shortName(a.name)}=${String(a.value)}`).join(','), notAfter: cert.validity.notAfter.toISOString() });
+  index.push({
+    serial: cert.serialNumber,
+    kind,
+    subject: subject.map((a) => `${a.shortName ?? shortName(a.name)}=${String(a.value)}`).join(','),
+    notAfter: cert.validity.notAfter.toISOString(),
+  });
   writeIndex(ca.dir, index);
   return { pem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
 }

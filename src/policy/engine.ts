@@ -129,9 +129,7 @@ export class PolicySet {
     this.enforcer = enforcer;
     this.rules = rules;
     const model = enforcer.getModel();
-    this.#fast = isBuiltinModel(model)
-      ? new FastMatcher(model.model.get('p')?.get('p')?.policy ?? [], model.model.get('g')?.get('g')?.policy ?? [])
-      : null;
+    this.#fast = isBuiltinModel(model) ? new FastMatcher(model.model.get('p')?.get('p')?.policy ?? [], model.model.get('g')?.get('g')?.policy ?? []) : null;
     this.memberships = new Map();
     const add = (u: string, t: string): void => {
       if (t === '*') return;
@@ -236,8 +234,10 @@ export function lintPolicy(rules: PolicyRule[]): string[] {
   const identity = (at: string, who: string): void => {
     const q = splitQualified(who);
     if (!q) return;
-    if (!isIdentitySource(q.prefix)) out.push(`${at}: unknown identity source '${q.prefix}' in '${who}' (sources: ${IDENTITY_SOURCES.join(', ')}): this rule can never apply`);
-    else if (q.prefix === 'tcp' && q.name !== 'anonymous') out.push(`${at}: '${who}' can never log in: the plain TCP listener's only identity is tcp:anonymous`);
+    if (!isIdentitySource(q.prefix))
+      out.push(`${at}: unknown identity source '${q.prefix}' in '${who}' (sources: ${IDENTITY_SOURCES.join(', ')}): this rule can never apply`);
+    else if (q.prefix === 'tcp' && q.name !== 'anonymous')
+      out.push(`${at}: '${who}' can never log in: the plain TCP listener's only identity is tcp:anonymous`);
   };
   for (const r of rules) {
     const at = `line ${r.line}: ${r.text}`;
@@ -245,13 +245,15 @@ export function lintPolicy(rules: PolicyRule[]): string[] {
     if (r.kind === 'p') {
       const [sub, dom, obj, act] = r.fields;
       const bare = r.text.split(',')[1].trim();
-      if (r.shorthand) out.push(`note: ${at}: '${bare}' is neither a built-in role nor granted by any g row: taken as the local user '${sub}' (write ${sub} to say so)`);
+      if (r.shorthand)
+        out.push(`note: ${at}: '${bare}' is neither a built-in role nor granted by any g row: taken as the local user '${sub}' (write ${sub} to say so)`);
       if (/[*?[]/.test(act) ? !permGlobMatches(act) : !isKnownPermission(act)) out.push(`${at}: unknown permission '${act}' (libvirt has no such permission)`);
       if (!/^(vm:.+|host|\*.*)$/.test(obj)) out.push(`${at}: object '${obj}' can never match (objects are vm:NAME or host)`);
       else if (obj === 'host' && /^domain:/.test(act)) out.push(`${at}: a domain permission on 'host' can never match`);
       else if (obj.startsWith('vm:') && /^connect:/.test(act)) out.push(`${at}: a connect permission on a VM can never match`);
       // An identity with no membership and a rule for no tenant in particular: it can never choose a tenant to use it in.
-      if (isIdentitySubject(sub) && !users.has(sub) && dom === '*') out.push(`${at}: '${sub}' is in no tenant and the rule names none: this rule can never apply`);
+      if (isIdentitySubject(sub) && !users.has(sub) && dom === '*')
+        out.push(`${at}: '${sub}' is in no tenant and the rule names none: this rule can never apply`);
       // A role held only in other tenants: its rule for this tenant never applies (memberships are per tenant).
       else if (dom !== '*' && members.has(sub) && !rules.some((g) => g.kind === 'g' && g.fields[1] === sub && (g.fields[2] === dom || g.fields[2] === '*'))) {
         out.push(`${at}: role '${sub}' is held by nobody in tenant '${dom}' (or in *): this rule can never apply`);
@@ -273,6 +275,9 @@ export function lintPolicy(rules: PolicyRule[]): string[] {
 
 // The glob semantics of the matcher for the characters our validator allows (*, ?, [..]).
 function globLike(glob: string, s: string): boolean {
-  const re = glob.replace(/[.+^${}()|\\:@-]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = glob
+    .replace(/[.+^${}()|\\:@-]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`).test(s);
 }

@@ -27,8 +27,9 @@ export function encodeErrorReply(call: Pick<Header, 'prog' | 'vers' | 'proc' | '
 }
 
 export function encodeEvent<R>(def: ProcDef<unknown, R>, body: R): Buffer {
-  return encodeMessage({ prog: Program.REMOTE, vers: REMOTE_VERS, proc: def.proc, type: MessageType.MESSAGE, serial: EVENT_SERIAL, status: MessageStatus.OK }, (w) =>
-    def.ret.encode(w, body),
+  return encodeMessage(
+    { prog: Program.REMOTE, vers: REMOTE_VERS, proc: def.proc, type: MessageType.MESSAGE, serial: EVENT_SERIAL, status: MessageStatus.OK },
+    (w) => def.ret.encode(w, body),
   );
 }
 

@@ -60,7 +60,10 @@ export function applySandbox(role: Role, o: SandboxOptions = {}): SandboxReport 
 
 // One log line: what the process runs under, for the start-up log.
 export function describeSandbox(r: SandboxReport): string {
-  const p = 'skipped' in r.privdrop ? `privdrop skipped (${r.privdrop.skipped})` : `uid ${r.privdrop.uid} gid ${r.privdrop.gid} groups [${r.privdrop.groups.join(',')}]${r.privdrop.boundingSetCleared ? ', bounding set empty' : ''}`;
+  const p =
+    'skipped' in r.privdrop
+      ? `privdrop skipped (${r.privdrop.skipped})`
+      : `uid ${r.privdrop.uid} gid ${r.privdrop.gid} groups [${r.privdrop.groups.join(',')}]${r.privdrop.boundingSetCleared ? ', bounding set empty' : ''}`;
   const s =
     'skipped' in r.seccomp
       ? `seccomp skipped (${r.seccomp.skipped})`

@@ -66,7 +66,8 @@ function threadsMatching(uid: number, gid: number): number | null {
     let n = 0;
     for (const t of fs.readdirSync('/proc/self/task')) {
       const s = fs.readFileSync(`/proc/self/task/${t}/status`, 'utf8');
-      if (!want(statusField(s, 'Uid'), uid) || !want(statusField(s, 'Gid'), gid)) throw VG_ERR_SANDBOX_PRIVDROP(`thread ${t} kept ids ${statusField(s, 'Uid')} / ${statusField(s, 'Gid')}`);
+      if (!want(statusField(s, 'Uid'), uid) || !want(statusField(s, 'Gid'), gid))
+        throw VG_ERR_SANDBOX_PRIVDROP(`thread ${t} kept ids ${statusField(s, 'Uid')} / ${statusField(s, 'Gid')}`);
       n++;
     }
     return n;
@@ -79,7 +80,8 @@ function threadsMatching(uid: number, gid: number): number | null {
 // Must run on the main thread before any Worker: Node does not offer setuid() in workers.
 export function dropPrivileges(o: PrivDropOptions): PrivDropReport {
   const { uid, gid, groups } = resolveIds(o);
-  if (!process.setuid || !process.setgid || !process.setgroups) throw VG_ERR_SANDBOX_PRIVDROP('process.setuid/setgroups unavailable (not POSIX, or in a Worker)');
+  if (!process.setuid || !process.setgid || !process.setgroups)
+    throw VG_ERR_SANDBOX_PRIVDROP('process.setuid/setgroups unavailable (not POSIX, or in a Worker)');
   if (process.geteuid!() !== 0) throw VG_ERR_SANDBOX_PRIVDROP(`not root (euid ${process.geteuid!()}); nothing to drop`);
 
   // The bounding set survives setuid; only a process still holding CAP_SETPCAP can empty it. Ambient caps too.
@@ -101,8 +103,10 @@ export function dropPrivileges(o: PrivDropOptions): PrivDropReport {
     throw VG_ERR_SANDBOX_PRIVDROP(`set ids to ${uid}:${gid}: ${(e as Error).message}`);
   }
 
-  if (process.getuid!() !== uid || process.geteuid!() !== uid) throw VG_ERR_SANDBOX_PRIVDROP(`uid is ${process.getuid!()}/${process.geteuid!()}, wanted ${uid}`);
-  if (process.getgid!() !== gid || process.getegid!() !== gid) throw VG_ERR_SANDBOX_PRIVDROP(`gid is ${process.getgid!()}/${process.getegid!()}, wanted ${gid}`);
+  if (process.getuid!() !== uid || process.geteuid!() !== uid)
+    throw VG_ERR_SANDBOX_PRIVDROP(`uid is ${process.getuid!()}/${process.geteuid!()}, wanted ${uid}`);
+  if (process.getgid!() !== gid || process.getegid!() !== gid)
+    throw VG_ERR_SANDBOX_PRIVDROP(`gid is ${process.getgid!()}/${process.getegid!()}, wanted ${gid}`);
   // Node adds the egid to getgroups(); anything else must be what we asked for.
   const extra = process.getgroups!().filter((g) => g !== gid && !groups.includes(g));
   if (extra.length) throw VG_ERR_SANDBOX_PRIVDROP(`supplementary groups kept: ${extra.join(',')}`);

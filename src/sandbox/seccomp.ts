@@ -122,7 +122,8 @@ export function threadSeccompModes(): number[] | null {
 }
 
 export function applySeccomp(o: SeccompOptions): SeccompReport {
-  if (o.defaultAction !== 'errno' && o.defaultAction !== 'kill') throw VG_ERR_SANDBOX_CONFIG('defaultAction', `must be 'errno' or 'kill', not ${String(o.defaultAction)}`);
+  if (o.defaultAction !== 'errno' && o.defaultAction !== 'kill')
+    throw VG_ERR_SANDBOX_CONFIG('defaultAction', `must be 'errno' or 'kill', not ${String(o.defaultAction)}`);
   if (!Array.isArray(o.allow) || o.allow.length === 0) throw VG_ERR_SANDBOX_CONFIG('allow', 'empty syscall list');
   const l = bind();
   const t0 = process.hrtime.bigint();

@@ -148,7 +148,13 @@ export class AuditHook {
   // A denial (policy or read-only socket): recorded and awaited; the denial stands even if the log is unavailable.
   async denied(s: AuditedSession, call: AuditedCall, rule: string, code = 'VG_ERR_ACCESS_DENIED'): Promise<void> {
     try {
-      await this.#trail.intent({ requestId: this.newRequestId(s), who: who(s), source: s.identity?.source ?? '', what: what(call), decision: { result: 'deny', rule: `${rule} (${code})` } });
+      await this.#trail.intent({
+        requestId: this.newRequestId(s),
+        who: who(s),
+        source: s.identity?.source ?? '',
+        what: what(call),
+        decision: { result: 'deny', rule: `${rule} (${code})` },
+      });
     } catch {
       // the appender has already logged the outage loudly; the caller refuses anyway
     }
@@ -172,7 +178,14 @@ export class AuditHook {
       return seen.durable;
     }
     if (seen) this.#flushLogin(key, seen);
-    const durable = this.#trail.event({ kind: 'auth', name: ok ? 'auth-success' : 'auth-failure', who: w, source, detail, outcome: { result: ok ? 'success' : 'error' } });
+    const durable = this.#trail.event({
+      kind: 'auth',
+      name: ok ? 'auth-success' : 'auth-failure',
+      who: w,
+      source,
+      detail,
+      outcome: { result: ok ? 'success' : 'error' },
+    });
     durable.catch(() => undefined); // awaited by the session; an outage is logged loudly by the appender
     if (this.#logins.size < LOGIN_KEYS_MAX) this.#logins.set(key, { since: now, repeats: 0, durable, who: w, source, ok, detail });
     this.#armLoginTimer();
@@ -194,7 +207,14 @@ export class AuditHook {
     this.#logins.delete(key);
     if (l.repeats === 0) return;
     this.#trail
-      .event({ kind: 'auth', name: l.ok ? 'auth-repeated' : 'auth-failure-repeated', who: l.who, source: l.source, detail: { ...l.detail, count: l.repeats, since: new Date(l.since).toISOString() }, outcome: { result: l.ok ? 'success' : 'error' } })
+      .event({
+        kind: 'auth',
+        name: l.ok ? 'auth-repeated' : 'auth-failure-repeated',
+        who: l.who,
+        source: l.source,
+        detail: { ...l.detail, count: l.repeats, since: new Date(l.since).toISOString() },
+        outcome: { result: l.ok ? 'success' : 'error' },
+      })
       .catch(() => undefined);
   }
 
@@ -258,4 +278,3 @@ function errorCode(e: unknown): string {
 function errorMessage(e: unknown): string {
   return (isVgError(e) ? e.message : 'unexpected failure').slice(0, 256);
 }
-

@@ -201,7 +201,12 @@ export class AuthService {
 
   // Recent failures counted for a source (any user), a user (any source), or both.
   failureCount(q: { source?: string; user?: string }): number {
-    const key = q.source !== undefined && q.user !== undefined ? `p:${AuthService.sourceKey(q.source)}\0${userKey(q.user)}` : q.user !== undefined ? `u:${userKey(q.user)}` : `s:${AuthService.sourceKey(q.source ?? '')}`;
+    const key =
+      q.source !== undefined && q.user !== undefined
+        ? `p:${AuthService.sourceKey(q.source)}\0${userKey(q.user)}`
+        : q.user !== undefined
+          ? `u:${userKey(q.user)}`
+          : `s:${AuthService.sourceKey(q.source ?? '')}`;
     const t = this.#tally.get(key);
     return t && this.#now() - t.last < this.limits.authLockoutWindow * 1000 ? t.count : 0;
   }
@@ -300,7 +305,7 @@ export class AuthService {
       }
     }
     let next = Infinity;
-    for (let i = 0; i < this.#waiting.length; ) {
+    for (let i = 0; i < this.#waiting.length;) {
       const w = this.#waiting[i];
       if (!w.alive()) {
         this.#waiting.splice(i, 1);

@@ -247,7 +247,8 @@ export class Daemon {
     if (key !== 'uid 0' && this.anonymousFrom(key) >= c.maxAnonymousClientsPerSource) {
       return this.#refuse(raw, key, 'maxAnonymousClientsPerSource', `${key} has ${c.maxAnonymousClientsPerSource} unauthenticated connections already`);
     }
-    if (this.anonymousCount() >= c.maxAnonymousClients) return this.#refuse(raw, key, 'maxAnonymousClients', `${c.maxAnonymousClients} unauthenticated connections already`);
+    if (this.anonymousCount() >= c.maxAnonymousClients)
+      return this.#refuse(raw, key, 'maxAnonymousClients', `${c.maxAnonymousClients} unauthenticated connections already`);
     return true;
   }
 
@@ -271,7 +272,8 @@ export class Daemon {
   #flushRefusals(now: number): void {
     for (const [reason, r] of this.#refusals) {
       if (now - r.last < REFUSAL_LOG_MS) continue;
-      if (r.suppressed) this.#log(`refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`);
+      if (r.suppressed)
+        this.#log(`refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`);
       this.#refusals.delete(reason);
     }
   }
@@ -281,7 +283,8 @@ export class Daemon {
     (sock as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone?.();
     let evidence: Identity;
     try {
-      evidence = x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
+      evidence =
+        x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
     } catch (e) {
       this.#log(`refusing connection: ${(e as Error).message}`);
       sock.destroy();
@@ -292,7 +295,10 @@ export class Daemon {
     const key = spec.kind === 'unix' ? `uid ${evidence.uid}` : (sock.remoteAddress ?? '?');
     if (sasl && !this.#anonymousSlot(sock, key)) return;
     const identity = sasl ? null : evidence;
-    const login = !sasl && evidence.method !== 'none' ? this.#logAuth({ outcome: 'success', method: evidence.method, user: evidence.user, source: evidence.source, evidence }) : null;
+    const login =
+      !sasl && evidence.method !== 'none'
+        ? this.#logAuth({ outcome: 'success', method: evidence.method, user: evidence.user, source: evidence.source, evidence })
+        : null;
     let paused = false;
     let busy = false;
     const reading = (): void => {
@@ -412,20 +418,23 @@ export class Daemon {
   // durability, which the session waits for before it may call anything beyond AUTH_*.
   #logAuth(e: AuthEvent): Promise<void> | null {
     const ev0 = e.evidence;
-    const durable = this.audit?.auth(
-      { id: 0, tenant: '', identity: { ...ev0, user: e.user, method: e.method, source: e.source } },
-      e.outcome === 'success',
-      {
-        ...(e.reason ? { reason: e.reason.slice(0, 256) } : {}),
-        ...(e.lockout ? { lockout: true } : {}),
-        ...(e.claimedUser !== undefined && e.claimedUser !== e.user ? { claimedUser: e.claimedUser.slice(0, 256) } : {}),
-      },
-    );
+    const durable = this.audit?.auth({ id: 0, tenant: '', identity: { ...ev0, user: e.user, method: e.method, source: e.source } }, e.outcome === 'success', {
+      ...(e.reason ? { reason: e.reason.slice(0, 256) } : {}),
+      ...(e.lockout ? { lockout: true } : {}),
+      ...(e.claimedUser !== undefined && e.claimedUser !== e.user ? { claimedUser: e.claimedUser.slice(0, 256) } : {}),
+    });
     const ev = e.evidence;
-    const proof = [ev.dn && `dn="${ev.dn}"`, ev.fingerprint && `fingerprint=${ev.fingerprint}`, ev.uid !== undefined && `uid=${ev.uid}`, ev.pid !== undefined && `pid=${ev.pid}`]
+    const proof = [
+      ev.dn && `dn="${ev.dn}"`,
+      ev.fingerprint && `fingerprint=${ev.fingerprint}`,
+      ev.uid !== undefined && `uid=${ev.uid}`,
+      ev.pid !== undefined && `pid=${ev.pid}`,
+    ]
       .filter(Boolean)
       .join(' ');
-    this.#log(`auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`);
+    this.#log(
+      `auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`,
+    );
     return durable ?? null;
   }
 

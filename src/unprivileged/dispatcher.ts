@@ -241,7 +241,7 @@ export class Dispatcher {
       await s.loginDurable;
       s.loginDurable = null;
     } catch (e) {
-      throw VG_ERR_AUDIT_LOGIN(isVgError(e) && e.code === 'VG_ERR_AUDIT_UNAVAILABLE' ? /\(([^)]*)\)/.exec(e.message)?.[1] ?? 'error' : 'error');
+      throw VG_ERR_AUDIT_LOGIN(isVgError(e) && e.code === 'VG_ERR_AUDIT_UNAVAILABLE' ? (/\(([^)]*)\)/.exec(e.message)?.[1] ?? 'error') : 'error');
     }
   }
 
@@ -313,7 +313,12 @@ export class Dispatcher {
       nextCallbackId: () => this.nextCallbackId(),
       visible: (d) => this.canSee(s, d),
       hiddenLookup: (d, procedure) =>
-        this.#recordDenial(s, { procedure, permission: 'domain:getattr', object: { name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' } }, 'not visible', 'VG_ERR_NO_DOMAIN'),
+        this.#recordDenial(
+          s,
+          { procedure, permission: 'domain:getattr', object: { name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' } },
+          'not visible',
+          'VG_ERR_NO_DOMAIN',
+        ),
     };
   }
 }

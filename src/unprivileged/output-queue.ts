@@ -66,9 +66,13 @@ export class OutputQueue {
     if (budget.total + cost > budget.max) {
       const victim = budget.largest();
       if (victim && victim !== this && victim.queued > before) {
-        victim.#o.drop(`not reading its replies and events: the most queued (${victim.queued} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`);
+        victim.#o.drop(
+          `not reading its replies and events: the most queued (${victim.queued} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`,
+        );
       } else {
-        this.#o.drop(`not reading its replies and events: the most queued (${before + cost} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`);
+        this.#o.drop(
+          `not reading its replies and events: the most queued (${before + cost} bytes) when all clients together passed maxTotalOutputBytes (${budget.max})`,
+        );
         return;
       }
     }

@@ -77,7 +77,10 @@ export class PolicyRuntime implements Authorizer {
         text = fs.readFileSync(policyFile, 'utf8');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        if (this.#fromFile) throw new Error(`POLICY FILE MISSING: ${policyFile} was loaded before and is gone (restore it; the built-in default applies only when no policy file was ever loaded)`);
+        if (this.#fromFile)
+          throw new Error(
+            `POLICY FILE MISSING: ${policyFile} was loaded before and is gone (restore it; the built-in default applies only when no policy file was ever loaded)`,
+          );
         text = DEFAULT_POLICY;
         source = 'built-in default policy';
       }
@@ -89,7 +92,9 @@ export class PolicyRuntime implements Authorizer {
       onReload?.({ why, ok: true, source, rules: set.rules.length });
       return true;
     } catch (e) {
-      log(`policy ${why === 'start' ? 'load' : 'reload'} failed (${why}), ${this.#authz ? 'keeping the previous policy' : 'denying everything'}: ${(e as Error).message}`);
+      log(
+        `policy ${why === 'start' ? 'load' : 'reload'} failed (${why}), ${this.#authz ? 'keeping the previous policy' : 'denying everything'}: ${(e as Error).message}`,
+      );
       onReload?.({ why, ok: false, source, error: (e as Error).message.slice(0, 256) });
       return false;
     }

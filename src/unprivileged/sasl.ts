@@ -9,9 +9,7 @@ export const PLAIN = 'PLAIN';
 const NONCE_BYTES = 24;
 
 export type StepResult =
-  | { kind: 'continue'; data: Buffer | null }
-  | { kind: 'success'; user: string; data: Buffer | null }
-  | { kind: 'failure'; reason: string }; // reason is for our log only, never for the client
+  { kind: 'continue'; data: Buffer | null } | { kind: 'success'; user: string; data: Buffer | null } | { kind: 'failure'; reason: string }; // reason is for our log only, never for the client
 
 export interface SaslSession {
   readonly mech: string;

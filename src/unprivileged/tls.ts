@@ -189,13 +189,18 @@ function x509Identity(sock: tls.TLSSocket, allowed: readonly string[], userField
   if (!cert) throw VG_ERR_TLS_REFUSED(`${source}: no client certificate`);
   if (!sock.authorized) throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${certificateDn(cert)}' not verified: ${String(sock.authorizationError)}`);
   const dn = certificateDn(cert);
-  if (!dnAllowed(dn, allowed)) throw VG_ERR_TLS_REFUSED(`${source}: client DN '${dn}' is not in tlsAllowedDnList${allowed.length ? '' : ' (empty: no one is admitted)'}`);
+  if (!dnAllowed(dn, allowed))
+    throw VG_ERR_TLS_REFUSED(`${source}: client DN '${dn}' is not in tlsAllowedDnList${allowed.length ? '' : ' (empty: no one is admitted)'}`);
   // The user is one subject attribute (tlsUserField, CN by default), present exactly once: with two, which one names the
   // user would be a guess (`CN=rt_alice,CN=root` must not become root).
-  const names = subjectFields(cert).filter(([k]) => k === userField).map(([, v]) => v);
-  if (names.length > 1) throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${dn}' has ${names.length} ${userField} attributes: the user must be named exactly once`);
+  const names = subjectFields(cert)
+    .filter(([k]) => k === userField)
+    .map(([, v]) => v);
+  if (names.length > 1)
+    throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${dn}' has ${names.length} ${userField} attributes: the user must be named exactly once`);
   const name = names[0];
-  if (name === undefined || name === '') throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${dn}' has ${name === undefined ? 'no' : 'an empty'} ${userField}: it names no user`);
+  if (name === undefined || name === '')
+    throw VG_ERR_TLS_REFUSED(`${source}: client certificate '${dn}' has ${name === undefined ? 'no' : 'an empty'} ${userField}: it names no user`);
   if (!isUserName(name)) throw VG_ERR_TLS_REFUSED(`${source}: client certificate ${userField} ${JSON.stringify(name)} is not a user name (${NAME_RULE})`);
   return { user: name, method: 'x509', source, dn, fingerprint: cert.fingerprint256 };
 }
@@ -214,7 +219,15 @@ function subjectFields(cert: X509Certificate): [string, string][] {
 
 // libvirt matches with g_pattern_match_simple: '*' any run of characters (commas included), '?' one character.
 export function dnAllowed(dn: string, globs: readonly string[]): boolean {
-  return globs.some((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's').test(dn));
+  return globs.some((g) =>
+    new RegExp(
+      `^${g
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+      's',
+    ).test(dn),
+  );
 }
 
 function handshakeFailure(err: Error & { code?: string }): string {

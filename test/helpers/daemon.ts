@@ -63,7 +63,13 @@ export async function startDaemon(opts: { tcp?: boolean; home?: string; extraArg
     uri: `test+unix:///default?socket=${sock}`,
     uriRo: `test+unix:///default?socket=${sock}-ro`,
     output: () => out,
-    helperPid: () => Number(execFileSync('pgrep', ['-f', `virtgate-helper.js --socket ${path.join(home, 'run', 'helper-sock')}`]).toString().trim().split('\n')[0]),
+    helperPid: () =>
+      Number(
+        execFileSync('pgrep', ['-f', `virtgate-helper.js --socket ${path.join(home, 'run', 'helper-sock')}`])
+          .toString()
+          .trim()
+          .split('\n')[0],
+      ),
     waitFor,
     stop: () =>
       new Promise<void>((resolve) => {

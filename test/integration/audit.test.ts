@@ -29,7 +29,12 @@ function verify(home: string, ...extra: string[]): { rc: number; out: string } {
 const xml = (name: string): string => `<domain type='test'><name>${name}</name><memory unit='MiB'>512</memory><os><type>hvm</type></os></domain>`;
 const frontPid = (home: string): number | null => {
   try {
-    return Number(execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`]).toString().trim().split('\n')[0]);
+    return Number(
+      execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`])
+        .toString()
+        .trim()
+        .split('\n')[0],
+    );
   } catch {
     return null;
   }
@@ -84,7 +89,9 @@ describe('audit crash safety and cross-check (real processes)', () => {
 
     const recs = records(vg.home);
     const outcomes = new Map<string, AuditRecord>();
-    for (const r of recs) if (r.kind === 'outcome' && r.what?.procedure === 'domainSetMemoryFlags' && r.outcome?.result === 'success') outcomes.set(`${r.what.object?.name} ${r.what.args?.memory}`, r);
+    for (const r of recs)
+      if (r.kind === 'outcome' && r.what?.procedure === 'domainSetMemoryFlags' && r.outcome?.result === 'success')
+        outcomes.set(`${r.what.object?.name} ${r.what.args?.memory}`, r);
     const intents = new Set(recs.filter((r) => r.kind === 'intent').map((r) => r.requestId));
     const missing = acked.filter((a) => {
       const o = outcomes.get(`${a.vm} ${a.kib}`);
@@ -104,12 +111,18 @@ describe('audit crash safety and cross-check (real processes)', () => {
     await c.close();
     const raw = await RawClient.connect(vg.helperSock); // the test runs as the uid the helper allows
     expect((await raw.hello()).ok).toBe(true);
-    const a = await raw.call(Op.DOMAIN_CONTROL_REQ, { actor: { user: 'mallory', tenant: '', requestId: 'forged-1' }, uuid: dom.uuid, action: ControlAction.START });
+    const a = await raw.call(Op.DOMAIN_CONTROL_REQ, {
+      actor: { user: 'mallory', tenant: '', requestId: 'forged-1' },
+      uuid: dom.uuid,
+      action: ControlAction.START,
+    });
     expect(a.ok).toBe(true);
     raw.end();
     const v = verify(vg.home, '--cross-check', path.join(vg.home, 'lib', 'helper-journal.log'));
     expect(v.out).toMatch(/^ok: \d+ records/); // the front end's own log is intact
-    expect(v.out).toMatch(/FAILED \(cross-check\): helper journal seq \d+: DOMAIN_CONTROL_REQ on [0-9a-f]{32} \(bypassed\) .*claimed by mallory\/, request forged-1, result ok: no front-end audit record \(front end bypassed or compromised\)/);
+    expect(v.out).toMatch(
+      /FAILED \(cross-check\): helper journal seq \d+: DOMAIN_CONTROL_REQ on [0-9a-f]{32} \(bypassed\) .*claimed by mallory\/, request forged-1, result ok: no front-end audit record \(front end bypassed or compromised\)/,
+    );
     expect(v.rc).toBe(1);
   });
 });

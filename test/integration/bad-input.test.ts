@@ -211,7 +211,10 @@ describe('pipelining on one connection', () => {
     const c = await openRaw(vg.sock);
     for (let s = 2; s < 202; s++) c.call(s % 2 ? 16 : 212, s, s % 2 ? dom : (w) => (dom(w), w.u32(0)));
     const r = await c.waitReplies(202, 10000);
-    const serials = r.slice(2).map((x) => x.header.serial).sort((a, b) => a - b);
+    const serials = r
+      .slice(2)
+      .map((x) => x.header.serial)
+      .sort((a, b) => a - b);
     expect(serials).toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
     for (const x of r.slice(2)) {
       expect(x.header.status).toBe(0);

@@ -16,7 +16,9 @@ describe('chaos: helper and front end killed alternately under load', () => {
   beforeAll(async () => {
     vg = await startDaemon();
     r = await runChaos({ uri: vg.uri, home: vg.home }, SHORT);
-    process.stdout.write(`chaos (${SHORT.seconds} s): recovery per kill: ${killsText(r.kills)}; ${r.acked} writes acknowledged, ${r.reads} reads; outage errors ${JSON.stringify(r.outageErrors)}\n`);
+    process.stdout.write(
+      `chaos (${SHORT.seconds} s): recovery per kill: ${killsText(r.kills)}; ${r.acked} writes acknowledged, ${r.reads} reads; outage errors ${JSON.stringify(r.outageErrors)}\n`,
+    );
   }, 90000);
   afterAll(async () => vg?.stop());
 

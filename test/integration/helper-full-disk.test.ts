@@ -57,7 +57,10 @@ dm('the helper state directory on a full filesystem (whole daemon)', () => {
   let lib: string;
   // Whole pages until ENOSPC, then single bytes into the last partial page.
   const fill = (): void => {
-    for (const [name, chunk, most] of [['filler', Buffer.alloc(4096, 0x78), Infinity], ['filler2', Buffer.from('x'), 4096]] as const) {
+    for (const [name, chunk, most] of [
+      ['filler', Buffer.alloc(4096, 0x78), Infinity],
+      ['filler2', Buffer.from('x'), 4096],
+    ] as const) {
       const fd = fs.openSync(path.join(lib, name), 'w');
       try {
         for (let i = 0; i < most; i++) fs.writeSync(fd, chunk);

@@ -49,7 +49,14 @@ describe('helper client while the helper is away', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const client = (watch: boolean, logs: string[]): HelperClient => {
-    const c = new HelperClient({ socketPath: path.join(dir, 'run', 'helper-sock'), reconnectMinMs: 20000, reconnectMaxMs: 20000, waitLogMs: 300, watch, log: (m) => logs.push(m) });
+    const c = new HelperClient({
+      socketPath: path.join(dir, 'run', 'helper-sock'),
+      reconnectMinMs: 20000,
+      reconnectMaxMs: 20000,
+      waitLogMs: 300,
+      watch,
+      log: (m) => logs.push(m),
+    });
     clients.push(c);
     return c;
   };

@@ -75,7 +75,14 @@ test('Ctrl-C (SIGINT) stops the supervisor, the helper and the front end cleanly
   expect(alive(helperPid)).toBe(false);
   // SIGINT path through a real process group, as a terminal sends it.
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-int-'));
-  const out = execFileSync('bash', ['-c', `node ${path.join(ROOT, 'build/src/cli/start.js')} --home ${home} & p=$!; for i in $(seq 100); do [ -S ${home}/run/virtgate-sock-ro ] && break; sleep 0.1; done; sleep 0.5; kill -INT $p; wait $p; echo rc=$?; pgrep -f "[v]irtgate-helper.js --socket ${home}" || echo no-helper`], { encoding: 'utf8', timeout: 30000 });
+  const out = execFileSync(
+    'bash',
+    [
+      '-c',
+      `node ${path.join(ROOT, 'build/src/cli/start.js')} --home ${home} & p=$!; for i in $(seq 100); do [ -S ${home}/run/virtgate-sock-ro ] && break; sleep 0.1; done; sleep 0.5; kill -INT $p; wait $p; echo rc=$?; pgrep -f "[v]irtgate-helper.js --socket ${home}" || echo no-helper`,
+    ],
+    { encoding: 'utf8', timeout: 30000 },
+  );
   expect(out).toMatch(/rc=0/);
   expect(out).toMatch(/no-helper/);
 });

@@ -49,7 +49,11 @@ d('RBAC with tenants through real connections (example policy)', () => {
     }
     vg = await startDaemon({ home });
     // The host admin (root) seeds each tenant's VMs by choosing the tenant in the URI.
-    for (const [tenant, vm] of [['acme', 'acme-web'], ['acme', 'acme-db'], ['globex', 'globex-app']]) {
+    for (const [tenant, vm] of [
+      ['acme', 'acme-web'],
+      ['acme', 'acme-db'],
+      ['globex', 'globex-app'],
+    ]) {
       const r = await virsh('root', tenant, 'define', xml(vm));
       expect(r.err).toBe('');
     }
@@ -68,7 +72,11 @@ d('RBAC with tenants through real connections (example policy)', () => {
     expect(out).toContain("<virtgate:tenant xmlns:virtgate='https://virtgate.dev/xmlns/tenant/1'>acme</virtgate:tenant>");
     // alice defines a VM whose XML claims globex: it still lands in acme.
     const f = path.join(home, 'sneaky.xml');
-    fs.writeFileSync(f, `<domain type='test'><name>sneaky</name><metadata><vg:tenant xmlns:vg='https://virtgate.dev/xmlns/tenant/1'>globex</vg:tenant></metadata><memory>131072</memory><os><type>hvm</type></os></domain>\n`, { mode: 0o644 });
+    fs.writeFileSync(
+      f,
+      `<domain type='test'><name>sneaky</name><metadata><vg:tenant xmlns:vg='https://virtgate.dev/xmlns/tenant/1'>globex</vg:tenant></metadata><memory>131072</memory><os><type>hvm</type></os></domain>\n`,
+      { mode: 0o644 },
+    );
     expect((await virsh('alice', undefined, 'define', f)).rc).toBe(0);
     expect(await names('carol')).toEqual(['globex-app']);
     expect(await names('alice')).toContain('sneaky');
@@ -142,13 +150,19 @@ d('RBAC with tenants through real connections (example policy)', () => {
 
   test('the read-only socket grants at most read permissions, even to an owner', async () => {
     const argv = asUser('alice', home).concat('virsh', '-r', '-c', uriFor(undefined, true));
-    const ok = await run(argv[0], [...argv.slice(1), 'dominfo', 'acme-web']).then(() => 0, () => 1);
+    const ok = await run(argv[0], [...argv.slice(1), 'dominfo', 'acme-web']).then(
+      () => 0,
+      () => 1,
+    );
     expect(ok).toBe(0);
-    const r = await run(argv[0], [...argv.slice(1), 'start', 'acme-web']).then(() => '', (e: { stderr: string }) => e.stderr);
+    const r = await run(argv[0], [...argv.slice(1), 'start', 'acme-web']).then(
+      () => '',
+      (e: { stderr: string }) => e.stderr,
+    );
     expect(r).toMatch(/read only|denied/);
   });
 
-  test('a user with no membership cannot open a connection; a tenant outside one\'s memberships is refused', async () => {
+  test("a user with no membership cannot open a connection; a tenant outside one's memberships is refused", async () => {
     expect((await virsh('dave', undefined, 'list', '--all')).err).toMatch(/access denied/);
     expect((await virsh('carol', 'acme', 'list', '--all')).err).toMatch(/access denied/);
   });
@@ -188,7 +202,15 @@ d('RBAC with tenants through real connections (example policy)', () => {
 
     n = reloads();
     fs.writeFileSync(file, EXAMPLE_POLICY.replace('g, carol, viewer, globex\n', ''));
-    process.kill(Number(execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`]).toString().trim().split('\n')[0]), 'SIGHUP');
+    process.kill(
+      Number(
+        execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`])
+          .toString()
+          .trim()
+          .split('\n')[0],
+      ),
+      'SIGHUP',
+    );
     await waitReload(n + 1);
     expect(await ask('list --all --name')).toMatch(/access denied/);
     sh.stdin!.end('quit\n');
@@ -215,7 +237,11 @@ d('RBAC with tenants through real connections (example policy)', () => {
     await vg.waitFor(/policy reload failed \(file change\), keeping the previous policy: POLICY FILE MISSING: .*policy\.csv/, 5000, from);
     expect(vg.output().slice(from)).not.toMatch(/built-in default policy/);
     expect(await names('carol')).toEqual(['globex-app']); // the file's policy, not the built-in default (which grants carol nothing)
-    const audit = fs.readFileSync(path.join(home, 'log', 'audit.log'), 'utf8').trim().split('\n').slice(-5);
+    const audit = fs
+      .readFileSync(path.join(home, 'log', 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(-5);
     expect(audit.join('\n')).toMatch(/"policy-reload".*"ok":false.*POLICY FILE MISSING/);
     fs.writeFileSync(file, EXAMPLE_POLICY);
     await vg.waitFor(/policy loaded \(file change\)/, 5000, from);

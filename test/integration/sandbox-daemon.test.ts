@@ -69,13 +69,25 @@ test('sandboxed helper (kill, AF_UNIX only) and front end (EPERM) serve GetInfo;
     expect(out).toMatch(/sandbox \(helper\): privdrop skipped \(helper stays root\); seccomp \d+ syscalls allowed, default kill-process/);
     expect(out).toMatch(/sandbox \(front\): .*seccomp \d+ syscalls allowed, default errno\(EPERM\)/);
     const boxedRate = await getInfoRate(boxed.home);
-    const helperPid = Number(execFileSync('pgrep', ['-f', `virtgate-helper.js --socket ${path.join(boxed.home, 'run', 'helper-sock')}`]).toString().trim().split('\n')[0]);
-    const frontPid = Number(execFileSync('pgrep', ['-f', `virtgated.js --home ${boxed.home}`]).toString().trim().split('\n')[0]);
+    const helperPid = Number(
+      execFileSync('pgrep', ['-f', `virtgate-helper.js --socket ${path.join(boxed.home, 'run', 'helper-sock')}`])
+        .toString()
+        .trim()
+        .split('\n')[0],
+    );
+    const frontPid = Number(
+      execFileSync('pgrep', ['-f', `virtgated.js --home ${boxed.home}`])
+        .toString()
+        .trim()
+        .split('\n')[0],
+    );
     for (const pid of [helperPid, frontPid]) expect(new Set(seccompOfAllThreads(pid))).toEqual(new Set(['2']));
     // Still alive after the run: nothing in the workload hit the helper's kill action.
     expect(boxed.proc.exitCode).toBeNull();
     expect(out).not.toMatch(/exited \(/);
-    process.stdout.write(`GetInfo over unix socket, ${CALLS} sequential calls: unsandboxed ${plainRate.toFixed(0)}/s, sandboxed ${boxedRate.toFixed(0)}/s (${((boxedRate / plainRate - 1) * 100).toFixed(1)}%)\n`);
+    process.stdout.write(
+      `GetInfo over unix socket, ${CALLS} sequential calls: unsandboxed ${plainRate.toFixed(0)}/s, sandboxed ${boxedRate.toFixed(0)}/s (${((boxedRate / plainRate - 1) * 100).toFixed(1)}%)\n`,
+    );
     for (const l of out.split('\n').filter((x) => / sandbox \(/.test(x))) process.stdout.write(`${l}\n`);
     // Not a benchmark gate (shared CI machines are noisy): only a collapse would mean something is wrong.
     expect(boxedRate).toBeGreaterThan(plainRate * 0.5);

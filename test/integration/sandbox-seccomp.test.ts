@@ -100,7 +100,9 @@ test('front-end workload runs under FRONT_SYSCALLS with EPERM default: TLS, fs+f
   expect(result).toMatchObject({ pbkdf2: 64, scrypt: 32, sha: '2d711642', random: 16 });
   // Threads the workload started after the load (TLS, fs) inherit the filter; earlier ones got it through TSYNC.
   expect(result.threads.every((m: number) => m === 2)).toBe(true);
-  process.stdout.write(`seccomp front: ${result.report.allowed} syscalls allowed (${result.report.unknownHere} names not on this arch), load ${result.report.loadMs} ms, ${result.threads.length} threads filtered\n`);
+  process.stdout.write(
+    `seccomp front: ${result.report.allowed} syscalls allowed (${result.report.unknownHere} names not on this arch), load ${result.report.loadMs} ms, ${result.threads.length} threads filtered\n`,
+  );
 });
 
 test('forbidden syscalls fail with EPERM on the main thread and on pool threads (TSYNC); the process survives', () => {

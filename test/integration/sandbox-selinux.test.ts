@@ -8,7 +8,11 @@ import path from 'node:path';
 const DIR = path.resolve(__dirname, '..', '..', 'selinux');
 
 function check(src?: string): { status: number | null; out: string } {
-  const r = spawnSync('sh', [path.join(DIR, 'check.sh')], { encoding: 'utf8', env: { ...process.env, ...(src ? { VIRTGATE_SELINUX_SRC: src } : {}) }, timeout: 120000 });
+  const r = spawnSync('sh', [path.join(DIR, 'check.sh')], {
+    encoding: 'utf8',
+    env: { ...process.env, ...(src ? { VIRTGATE_SELINUX_SRC: src } : {}) },
+    timeout: 120000,
+  });
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
@@ -43,6 +47,7 @@ test('a capability granted to the front end fails the check', () => {
 test('each rule in virtgate.te has a reason comment above its group', () => {
   const lines = fs.readFileSync(path.join(DIR, 'virtgate.te'), 'utf8').split('\n');
   lines.forEach((l, i) => {
-    if (l.trim() && !l.startsWith('#') && (i === 0 || lines[i - 1].trim() === '')) throw new Error(`virtgate.te:${i + 1}: '${l}' has no reason comment above it`);
+    if (l.trim() && !l.startsWith('#') && (i === 0 || lines[i - 1].trim() === ''))
+      throw new Error(`virtgate.te:${i + 1}: '${l}' has no reason comment above it`);
   });
 });

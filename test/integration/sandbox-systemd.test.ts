@@ -40,7 +40,10 @@ maybe('the gate catches a misspelt directive (exit 0, warning on stderr)', () =>
 });
 
 maybe('systemd-analyze verify: all units together, offline, silent', () => {
-  const units = fs.readdirSync(DIR).filter((f) => /\.(service|socket)$/.test(f)).map((f) => path.join(DIR, f));
+  const units = fs
+    .readdirSync(DIR)
+    .filter((f) => /\.(service|socket)$/.test(f))
+    .map((f) => path.join(DIR, f));
   const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...units], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);

@@ -18,7 +18,8 @@ const PASSWORD = 'alice-password';
 
 // What the configuration imposes: the k-th failure delays the next attempt for the user by min(base * 2^(k-1), max),
 // and attempts for one user run one at a time, so GUESSES failures cannot finish before the sum of those delays.
-const minimumMs = (n: number): number => Array.from({ length: n }, (_, k) => Math.min(LIMITS.authDelayBaseMs * 2 ** k, LIMITS.authDelayMaxMs)).reduce((a, b) => a + b, 0);
+const minimumMs = (n: number): number =>
+  Array.from({ length: n }, (_, k) => Math.min(LIMITS.authDelayBaseMs * 2 ** k, LIMITS.authDelayMaxMs)).reduce((a, b) => a + b, 0);
 
 const cli = (home: string, ...args: string[]): { rc: number | null; out: string; err: string } => {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), ...args, '--home', home], { input: `${PASSWORD}\n`, encoding: 'utf8' });
@@ -35,7 +36,12 @@ async function login(sock: string, user: string, password: string | null): Promi
   try {
     const bare = `n=${user},r=${crypto.randomBytes(12).toString('base64')}`;
     c.call(67, 0); // AUTH_SASL_INIT
-    c.call(68, 1, (w) => w.string('SCRAM-SHA-256', 100).i32(0).charBytes(Buffer.from(`n,,${bare}`), 65536)); // AUTH_SASL_START
+    c.call(68, 1, (w) =>
+      w
+        .string('SCRAM-SHA-256', 100)
+        .i32(0)
+        .charBytes(Buffer.from(`n,,${bare}`), 65536),
+    ); // AUTH_SASL_START
     const first = (await c.waitReplies(2, 60000)).find((r) => r.header.serial === 1);
     if (!first || first.error) return { ok: false, message: first?.error?.message ?? 'no reply' };
     // char data<65536>: a count, then each byte as a 4-byte XDR int.
@@ -85,7 +91,9 @@ let home: string;
 beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-lockout-'));
   fs.mkdirSync(path.join(home, 'etc'));
-  const conf = Object.entries(LIMITS).map(([k, v]) => `${k} = ${v}\n`).join('');
+  const conf = Object.entries(LIMITS)
+    .map(([k, v]) => `${k} = ${v}\n`)
+    .join('');
   fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), `authUnixRw = "sasl"\n${conf}`);
   expect(cli(home, 'user', 'add', 'alice', '--password-stdin').rc).toBe(0);
   vg = await startDaemon({ home });
@@ -102,7 +110,7 @@ test('200 reconnect-and-guess attempts: slowed to the configured delays, locked,
     while (next < GUESSES) {
       next++;
       const r = await login(vg.sock, 'alice', null);
-      answers.push(r.ok ? 'in' : r.message ?? '');
+      answers.push(r.ok ? 'in' : (r.message ?? ''));
     }
   };
   await Promise.all(Array.from({ length: PARALLEL }, worker));

@@ -42,7 +42,11 @@ d('virtgate vm set-tenant: host admins move VMs between tenants', () => {
       fs.chownSync(path.join(home, 'u', u), ids(u).uid, ids(u).gid);
     }
     vg = await startDaemon({ home });
-    for (const [tenant, vm] of [['acme', 'mv-web'], ['acme', 'mv-db'], ['globex', 'gx-app']]) {
+    for (const [tenant, vm] of [
+      ['acme', 'mv-web'],
+      ['acme', 'mv-db'],
+      ['globex', 'gx-app'],
+    ]) {
       const f = path.join(home, `${vm}.xml`);
       fs.writeFileSync(f, `<domain type='test'><name>${vm}</name><memory unit='MiB'>128</memory><os><type>hvm</type></os></domain>\n`, { mode: 0o644 });
       expect((await as('root', ['virsh', '-c', `${uri()}&tenant=${tenant}`, 'define', f])).err).toBe('');
@@ -68,7 +72,9 @@ d('virtgate vm set-tenant: host admins move VMs between tenants', () => {
   test('metadata other than the tenant element answers "not supported"; a malformed tenant is refused', async () => {
     expect((await virsh('root', 'desc', 'mv-web', '--new-desc', 'hello')).err).toMatch(/not supported/);
     expect((await virsh('root', 'metadata', 'mv-web', '--uri', 'https://example.com/x', '--key', 'x', '--set', '<x/>')).err).toMatch(/not supported/);
-    expect((await virsh('root', 'metadata', 'mv-web', '--uri', NS, '--key', 'virtgate', '--set', '<tenant>-bad</tenant>')).err).toMatch(/invalid argument: tenant names/);
+    expect((await virsh('root', 'metadata', 'mv-web', '--uri', NS, '--key', 'virtgate', '--set', '<tenant>-bad</tenant>')).err).toMatch(
+      /invalid argument: tenant names/,
+    );
     expect(await names('alice')).toEqual(['mv-db', 'mv-web']);
   });
 
@@ -115,7 +121,10 @@ d('virtgate vm set-tenant: host admins move VMs between tenants', () => {
     expect(await names('carol')).toEqual(['gx-app', 'mv-web']);
     expect((await virsh('root', 'dumpxml', 'mv-web')).out).toContain('>globex</virtgate:tenant>');
     // Back to acme through virsh's own metadata command.
-    expect((await virsh('root', 'metadata', 'mv-web', '--uri', NS, '--key', 'virtgate', '--set', `<virtgate:tenant xmlns:virtgate='${NS}'>acme</virtgate:tenant>`)).err).toBe('');
+    expect(
+      (await virsh('root', 'metadata', 'mv-web', '--uri', NS, '--key', 'virtgate', '--set', `<virtgate:tenant xmlns:virtgate='${NS}'>acme</virtgate:tenant>`))
+        .err,
+    ).toBe('');
     expect(await names('alice')).toEqual(['mv-db', 'mv-web']);
     expect(await names('carol')).toEqual(['gx-app']);
   });

@@ -22,7 +22,8 @@ d('tenant leaks and forgeries, tried from outside', () => {
   let bobWebUuid = '';
 
   const uri = (tenant?: string, ro = false): string => `test+unix:///default?socket=${ro ? vg.sockRo : vg.sock}${tenant ? `&tenant=${tenant}` : ''}`;
-  const virsh = (user: string, tenant: string | undefined, ...args: string[]): Promise<Result> => exec([...asUser(user, home), 'virsh', '-c', uri(tenant), ...args]);
+  const virsh = (user: string, tenant: string | undefined, ...args: string[]): Promise<Result> =>
+    exec([...asUser(user, home), 'virsh', '-c', uri(tenant), ...args]);
   const xmlFile = (name: string, body: string): string => {
     const f = path.join(home, `${name}.xml`);
     fs.writeFileSync(f, body, { mode: 0o644 });
@@ -99,7 +100,14 @@ d('tenant leaks and forgeries, tried from outside', () => {
       if (!names.includes('t64-vm')) await new Promise((r) => setTimeout(r, 100));
     }
     expect(names.split('\n').filter(Boolean).sort()).toEqual(['t64-vm']);
-    const lint = await exec([process.execPath, path.join(ROOT, 'bin', 'virtgate.js'), 'policy', 'lint', '--policy', xmlFile('bad-policy', `g, alice, owner, ${'t'.repeat(65)}\n`)]);
+    const lint = await exec([
+      process.execPath,
+      path.join(ROOT, 'bin', 'virtgate.js'),
+      'policy',
+      'lint',
+      '--policy',
+      xmlFile('bad-policy', `g, alice, owner, ${'t'.repeat(65)}\n`),
+    ]);
     expect(lint.rc).toBe(1);
     expect(lint.out + lint.err).toMatch(/bad tenant/);
     // A ?tenant= over the limit is refused as malformed, before anything reaches the helper.
@@ -120,14 +128,31 @@ d('tenant leaks and forgeries, tried from outside', () => {
     const intent = records().find((r) => r.kind === 'intent' && r.what?.procedure === 'domainDestroy' && r.who?.user === 'bob');
     expect(intent?.what?.object).toEqual({ kind: 'domain', name: 'bob-web', uuid: bobWebUuid, tenant: 'globex', clientName: 'alice-web' });
     // audit query --vm alice-web does not claim it.
-    const q = await exec([process.execPath, path.join(ROOT, 'bin', 'virtgate.js'), 'audit', 'query', '--home', home, '--vm', 'alice-web', '--user', 'bob', '--format', 'json']);
+    const q = await exec([
+      process.execPath,
+      path.join(ROOT, 'bin', 'virtgate.js'),
+      'audit',
+      'query',
+      '--home',
+      home,
+      '--vm',
+      'alice-web',
+      '--user',
+      'bob',
+      '--format',
+      'json',
+    ]);
     expect((JSON.parse(q.out) as AuditRecord[]).filter((r) => r.what?.procedure === 'domainDestroy')).toEqual([]);
   });
 
   test('item 3: a refused ?tenant= and a lookup of a hidden VM are recorded as denials; a lookup loop is bounded', async () => {
     const r = await virsh('alice', 'globex', 'list');
     expect(r.rc).toBe(1);
-    expect(records().some((x) => x.kind === 'denial' && x.who?.user === 'alice' && x.what?.procedure === 'connectOpen' && /VG_ERR_ACCESS_DENIED/.test(x.decision?.rule ?? ''))).toBe(true);
+    expect(
+      records().some(
+        (x) => x.kind === 'denial' && x.who?.user === 'alice' && x.what?.procedure === 'connectOpen' && /VG_ERR_ACCESS_DENIED/.test(x.decision?.rule ?? ''),
+      ),
+    ).toBe(true);
     const before = records().length;
     const res = (await asClient(
       'alice',
@@ -143,7 +168,10 @@ d('tenant leaks and forgeries, tried from outside', () => {
       .filter((x) => x.who?.user === 'alice');
     const denials = mine.filter((x) => x.kind === 'denial' && x.what?.procedure === 'domainLookupByName');
     expect(denials.length).toBe(20);
-    expect(denials[0]).toMatchObject({ what: { object: { name: 'bob-web', tenant: 'globex' } }, decision: { result: 'deny', rule: expect.stringMatching(/VG_ERR_NO_DOMAIN/) } });
+    expect(denials[0]).toMatchObject({
+      what: { object: { name: 'bob-web', tenant: 'globex' } },
+      decision: { result: 'deny', rule: expect.stringMatching(/VG_ERR_NO_DOMAIN/) },
+    });
     const suppressed = mine.find((x) => x.event?.name === 'denials-suppressed');
     expect(suppressed?.event?.detail?.count).toBe(280);
     // From the outside a hidden VM and a missing one answer alike.
@@ -154,12 +182,19 @@ d('tenant leaks and forgeries, tried from outside', () => {
 
   test('item 4: keepalive is granted to every user before open, and a normal connect leaves no denial', async () => {
     const before = records().length;
-    const res = (await asClient('carol', `const c = await VirtgateClient.connect(uri); const f = c.features; await c.listAllDomains(); await c.close(); return f;`)) as {
+    const res = (await asClient(
+      'carol',
+      `const c = await VirtgateClient.connect(uri); const f = c.features; await c.listAllDomains(); await c.close(); return f;`,
+    )) as {
       keepalive: boolean;
     };
     expect(res.keepalive).toBe(true);
     expect((await virsh('carol', undefined, 'list', '--all')).rc).toBe(0);
-    expect(records().slice(before).filter((x) => x.kind === 'denial')).toEqual([]);
+    expect(
+      records()
+        .slice(before)
+        .filter((x) => x.kind === 'denial'),
+    ).toEqual([]);
   });
 
   test('item 7: 2,000 connect/close loops on the read-only socket cost a bounded number of records', async () => {

@@ -88,7 +88,11 @@ describe('TLS listener', () => {
   // the reason is in the daemon's log as VG_ERR_TLS_REFUSED.
   test.each([
     ['no client certificate', 'nocert', /VG_ERR_TLS_REFUSED: .*: no client certificate/],
-    ['a certificate from another CA', 'stranger', /VG_ERR_TLS_REFUSED: .*client certificate 'CN=admin' not verified: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)/],
+    [
+      'a certificate from another CA',
+      'stranger',
+      /VG_ERR_TLS_REFUSED: .*client certificate 'CN=admin' not verified: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)/,
+    ],
     ['an expired certificate', 'expired', /VG_ERR_TLS_REFUSED: .*client certificate 'CN=admin' not verified: CERT_HAS_EXPIRED/],
     ['a revoked certificate (CRL)', 'revoked', /VG_ERR_TLS_REFUSED: .*client certificate 'O=acme,CN=bob' not verified: CERT_REVOKED/],
     ['a DN outside the allowlist', 'mallory', /VG_ERR_TLS_REFUSED: .*client DN 'O=evil,CN=mallory' is not in tlsAllowedDnList/],
@@ -177,7 +181,13 @@ function clientWithSubject(dir: string, caDir: string, subject: [string, string]
   fs.writeFileSync(file, forge.pki.certificateToPem(cert));
 }
 
-const frontEndPid = (home: string): number => Number(execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`]).toString().trim().split('\n')[0]);
+const frontEndPid = (home: string): number =>
+  Number(
+    execFileSync('pgrep', ['-f', `virtgated.js --home ${home}`])
+      .toString()
+      .trim()
+      .split('\n')[0],
+  );
 
 describe('certificate identities, and revocation without a restart', () => {
   let home: string;
@@ -207,9 +217,15 @@ describe('certificate identities, and revocation without a restart', () => {
       issueClient({ dir: dirs[cn], caDir: ca, cn });
     }
     dirs.twoCn = path.join(pki, 'two-cn');
-    clientWithSubject(dirs.twoCn, ca, [['CN', 'rt_alice'], ['CN', 'root']]);
+    clientWithSubject(dirs.twoCn, ca, [
+      ['CN', 'rt_alice'],
+      ['CN', 'root'],
+    ]);
     dirs.emptyCn = path.join(pki, 'empty-cn');
-    clientWithSubject(dirs.emptyCn, ca, [['O', 'acme'], ['CN', '']]);
+    clientWithSubject(dirs.emptyCn, ca, [
+      ['O', 'acme'],
+      ['CN', ''],
+    ]);
     dirs.badCn = path.join(pki, 'bad-cn');
     clientWithSubject(dirs.badCn, ca, [['CN', '-root']]);
     writeCrl({ caDir: ca });
@@ -247,7 +263,11 @@ describe('certificate identities, and revocation without a restart', () => {
     });
 
     test.each([
-      ['two CNs (CN=rt_alice,CN=root)', 'twoCn', /VG_ERR_TLS_REFUSED: .*client certificate 'CN=rt_alice,CN=root' has 2 CN attributes: the user must be named exactly once/],
+      [
+        'two CNs (CN=rt_alice,CN=root)',
+        'twoCn',
+        /VG_ERR_TLS_REFUSED: .*client certificate 'CN=rt_alice,CN=root' has 2 CN attributes: the user must be named exactly once/,
+      ],
       ['an empty CN', 'emptyCn', /VG_ERR_TLS_REFUSED: .*client certificate 'O=acme,CN=' has an empty CN: it names no user/],
       ['a CN that is no user name', 'badCn', /VG_ERR_TLS_REFUSED: .*client certificate CN "-root" is not a user name/],
     ])('refused at the handshake: %s', async (_what, who, re) => {
@@ -278,7 +298,12 @@ describe('certificate identities, and revocation without a restart', () => {
     let home2: string;
     beforeAll(async () => {
       home2 = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-tls-crl-'));
-      const conf = [`tlsCaFile = "${ca}/cacert.pem"`, `tlsCertFile = "${pki}/server/servercert.pem"`, `tlsKeyFile = "${pki}/server/private/serverkey.pem"`, ''].join('\n');
+      const conf = [
+        `tlsCaFile = "${ca}/cacert.pem"`,
+        `tlsCertFile = "${pki}/server/servercert.pem"`,
+        `tlsKeyFile = "${pki}/server/private/serverkey.pem"`,
+        '',
+      ].join('\n');
       ({ vg, port } = await startTls(home2, conf));
     });
     afterAll(async () => {

@@ -38,7 +38,11 @@ const records = (home: string): AuditRecord[] =>
 
 function verify(home: string, ...extra: string[]): Result {
   try {
-    return { rc: 0, out: execFileSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'audit', 'verify', '--home', home, ...extra]).toString(), err: '' };
+    return {
+      rc: 0,
+      out: execFileSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'audit', 'verify', '--home', home, ...extra]).toString(),
+      err: '',
+    };
   } catch (e) {
     const x = e as { status: number; stdout: Buffer; stderr: Buffer };
     return { rc: x.status, out: x.stdout.toString(), err: x.stderr.toString() };
@@ -67,7 +71,9 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
   const virsh = (user: string, ...args: string[]): Promise<Result> => exec([...asUser(user), 'virsh', '-c', uri(), ...args]);
   const xml = (name: string): string => {
     const f = path.join(home, `${name}.xml`);
-    fs.writeFileSync(f, `<domain type='test'><name>${name}</name><memory unit='MiB'>128</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>\n`, { mode: 0o644 });
+    fs.writeFileSync(f, `<domain type='test'><name>${name}</name><memory unit='MiB'>128</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>\n`, {
+      mode: 0o644,
+    });
     return f;
   };
 
@@ -87,7 +93,9 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
     const { uid } = ids(user);
     for (const step of steps) {
       const name = step === 'create' ? `${vm}-t` : vm;
-      const outcome = recs.find((r) => r.kind === 'outcome' && r.who?.user === user && PROC[step].test(r.what?.procedure ?? '') && r.what?.object?.name === name);
+      const outcome = recs.find(
+        (r) => r.kind === 'outcome' && r.who?.user === user && PROC[step].test(r.what?.procedure ?? '') && r.what?.object?.name === name,
+      );
       expect([step, outcome !== undefined]).toEqual([step, true]);
       const intent = recs.find((r) => r.kind === 'intent' && r.requestId === outcome!.requestId)!;
       expect([step, intent !== undefined && intent.seq < outcome!.seq]).toEqual([step, true]);
@@ -101,7 +109,8 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
       expect(intent.decision).toEqual({ result: 'allow', rule: expect.stringMatching(/owner|host-admin/) });
       expect(outcome!.outcome).toEqual({ result: 'success' });
       expect(outcome!.what!.object!.uuid).toMatch(/^[0-9a-f-]{36}$/);
-      if (!['define', 'create'].includes(step)) expect(intent.what!.object!.name).toBe(name); // define/create: known once the helper parsed it
+      if (!['define', 'create'].includes(step))
+        expect(intent.what!.object!.name).toBe(name); // define/create: known once the helper parsed it
       else expect(intent.what!.args).toMatchObject({ xmlSha256: expect.stringMatching(/^[0-9a-f]{64}$/), xmlBytes: expect.any(Number) });
       if (step === 'setmem') expect(intent.what!.args!.memory).toBe('98304');
     }
@@ -125,8 +134,21 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
 
   test('virsh as alice (owner of acme): every write procedure allowed, intent + outcome with all fields', async () => {
     const f = xml('vs-a');
-    for (const args of [['define', f], ['start', 'vs-a'], ['setmem', 'vs-a', '98304'], ['setvcpus', 'vs-a', '1', '--config'], ['suspend', 'vs-a'], ['resume', 'vs-a'],
-      ['reboot', 'vs-a'], ['shutdown', 'vs-a'], ['start', 'vs-a'], ['destroy', 'vs-a'], ['undefine', 'vs-a'], ['create', xml('vs-a-t')], ['destroy', 'vs-a-t']]) {
+    for (const args of [
+      ['define', f],
+      ['start', 'vs-a'],
+      ['setmem', 'vs-a', '98304'],
+      ['setvcpus', 'vs-a', '1', '--config'],
+      ['suspend', 'vs-a'],
+      ['resume', 'vs-a'],
+      ['reboot', 'vs-a'],
+      ['shutdown', 'vs-a'],
+      ['start', 'vs-a'],
+      ['destroy', 'vs-a'],
+      ['undefine', 'vs-a'],
+      ['create', xml('vs-a-t')],
+      ['destroy', 'vs-a-t'],
+    ]) {
       const r = await virsh('alice', ...args);
       expect([args.join(' '), r.rc, r.err]).toEqual([args.join(' '), 0, '']);
     }
@@ -141,8 +163,19 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
   });
 
   test('virsh as carol (viewer of acme): every write procedure denied, each denial recorded with its rule', async () => {
-    for (const args of [['define', xml('c-new')], ['start', 'victim'], ['setmem', 'victim', '98304'], ['setvcpus', 'victim', '1', '--config'], ['suspend', 'victim'],
-      ['resume', 'victim'], ['reboot', 'victim'], ['shutdown', 'victim'], ['destroy', 'victim'], ['undefine', 'victim'], ['create', xml('c-new-t')]]) {
+    for (const args of [
+      ['define', xml('c-new')],
+      ['start', 'victim'],
+      ['setmem', 'victim', '98304'],
+      ['setvcpus', 'victim', '1', '--config'],
+      ['suspend', 'victim'],
+      ['resume', 'victim'],
+      ['reboot', 'victim'],
+      ['shutdown', 'victim'],
+      ['destroy', 'victim'],
+      ['undefine', 'victim'],
+      ['create', xml('c-new-t')],
+    ]) {
       const r = await virsh('carol', ...args);
       expect([args.join(' '), r.rc, r.err]).toEqual([args.join(' '), 1, expect.stringMatching(/access denied/)]);
     }
@@ -248,7 +281,14 @@ dm('fail closed: the audit log on a full filesystem', () => {
     // The log's last page may still hold a few records: spend it with harmless writes until the first refusal.
     const test1 = await open.lookupByName('test');
     let spent = 0;
-    while (spent < 50 && (await open.setMemory(test1, 98304 + spent).then(() => true, () => false))) spent++;
+    while (
+      spent < 50 &&
+      (await open.setMemory(test1, 98304 + spent).then(
+        () => true,
+        () => false,
+      ))
+    )
+      spent++;
     expect(spent).toBeLessThan(50);
     const full = await open.lookupByName('full');
     await expect(open.create(full)).rejects.toThrow(/audit log unavailable \(ENOSPC\); write refused/);
@@ -269,7 +309,11 @@ dm('fail closed: the audit log on a full filesystem', () => {
     expect([ok.rc, ok.err]).toEqual([0, '']);
     expect((await virsh('domstate', 'full')).out.trim()).toBe('running');
     await vg.waitFor(/audit log writable again/);
-    const recs = fs.readFileSync(path.join(mnt, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord);
+    const recs = fs
+      .readFileSync(path.join(mnt, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditRecord);
     expect(recs.some((r) => r.event?.name === 'audit-restored' && r.event.detail?.reason === 'ENOSPC')).toBe(true);
     expect(recs.filter((r) => r.what?.procedure?.startsWith('domainCreate')).map((r) => r.kind)).toEqual(['intent', 'outcome']);
     const v = verify(home, path.join(mnt, 'audit.log'));

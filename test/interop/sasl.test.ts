@@ -28,8 +28,14 @@ beforeAll(async () => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-sasl-'));
   fs.mkdirSync(path.join(home, 'etc'));
   // Failure delays are the lockout test's subject: here they would only add up across cases.
-  fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), 'authUnixRw = "sasl"\nauthTimeout = 3\nmaxAnonymousClients = 20\nauthDelayBaseMs = 10\nauthDelayMaxMs = 100\n');
-  for (const [u, pw] of [['alice', 'alice-password'], ['root', 'root-password']]) {
+  fs.writeFileSync(
+    path.join(home, 'etc', 'virtgate.conf'),
+    'authUnixRw = "sasl"\nauthTimeout = 3\nmaxAnonymousClients = 20\nauthDelayBaseMs = 10\nauthDelayMaxMs = 100\n',
+  );
+  for (const [u, pw] of [
+    ['alice', 'alice-password'],
+    ['root', 'root-password'],
+  ]) {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'virtgate.js'), 'user', 'add', u, '--home', home, '--password-stdin'], { input: `${pw}\n` });
     expect(r.status).toBe(0);
   }
@@ -57,7 +63,10 @@ py('python3-libvirt openAuth: right password in, wrong password out, unknown use
 
 (HAVE_VIRSH && HAVE_SCRAM ? test : test.skip)('virsh logs in with an auth file and sees what its policy allows', async () => {
   const authfile = path.join(home, 'auth.conf');
-  fs.writeFileSync(authfile, '[credentials-vg]\nauthname=alice\npassword=alice-password\n\n[auth-libvirt-localhost]\ncredentials=vg\n[auth-libvirt-default]\ncredentials=vg\n');
+  fs.writeFileSync(
+    authfile,
+    '[credentials-vg]\nauthname=alice\npassword=alice-password\n\n[auth-libvirt-localhost]\ncredentials=vg\n[auth-libvirt-default]\ncredentials=vg\n',
+  );
   const r = await run('virsh', ['-c', `${vg.uri}&authfile=${authfile}&tenant=acme`, 'list', '--all'], { timeout: 30000 }).catch((e) => e);
   // alice is a viewer in acme, which owns no VM: the login works and the list is empty.
   expect(r.stderr ?? '').toBe('');
@@ -77,7 +86,12 @@ async function scramThenOpen(user: string, password: string): Promise<{ login: b
     c.call(67, 0);
     await next();
     const bare = `n=${user},r=${crypto.randomBytes(12).toString('base64')}`;
-    c.call(68, 1, (w) => w.string('SCRAM-SHA-256', 100).i32(0).charBytes(Buffer.from(`n,,${bare}`), 65536));
+    c.call(68, 1, (w) =>
+      w
+        .string('SCRAM-SHA-256', 100)
+        .i32(0)
+        .charBytes(Buffer.from(`n,,${bare}`), 65536),
+    );
     const first = await next();
     if (first.error) return { login: false, open: undefined };
     const serverFirst = data(first).toString();
@@ -138,7 +152,10 @@ test('the 21st unauthenticated connection is refused while 20 wait; unauthentica
   await new Promise((r) => setTimeout(r, 200));
   const extra = await RawClient.connect(vg.sock);
   expect(await extra.waitClosed(2000)).toBe(true);
-  expect({ closed: waiting.filter((c) => c.closed).length, log: waiting.some((c) => c.closed) ? vg.output().slice(-1500) : "" }).toEqual({ closed: 0, log: "" });
+  expect({ closed: waiting.filter((c) => c.closed).length, log: waiting.some((c) => c.closed) ? vg.output().slice(-1500) : '' }).toEqual({
+    closed: 0,
+    log: '',
+  });
   expect(vg.output()).toMatch(/20 unauthenticated connections already \(maxAnonymousClients\)/);
   // authTimeout = 3 s: every waiting connection is dropped, then new ones are accepted again.
   for (const c of waiting) expect(await c.waitClosed(6000)).toBe(true);

@@ -25,35 +25,43 @@ const ROUNDS = 100; // the TLS 1.3 session-ticket race (libvirt-wire.md §8.4) s
   });
   afterAll(() => vg?.stop());
 
-  (HAVE_VIRSH ? test : test.skip)(`virsh list --all works, ${ROUNDS} connections in a row without a failure`, async () => {
-    const failures: string[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      try {
-        const { stdout } = await run('virsh', ['-c', uri, 'list', '--all'], { timeout: 30000 });
-        if (!/\btest\s+running/.test(stdout)) failures.push(`#${i}: ${stdout}`);
-      } catch (e) {
-        failures.push(`#${i}: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`);
+  (HAVE_VIRSH ? test : test.skip)(
+    `virsh list --all works, ${ROUNDS} connections in a row without a failure`,
+    async () => {
+      const failures: string[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        try {
+          const { stdout } = await run('virsh', ['-c', uri, 'list', '--all'], { timeout: 30000 });
+          if (!/\btest\s+running/.test(stdout)) failures.push(`#${i}: ${stdout}`);
+        } catch (e) {
+          failures.push(`#${i}: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`);
+        }
       }
-    }
-    process.stdout.write(`virsh over TLS: ${ROUNDS - failures.length}/${ROUNDS} connections succeeded\n`);
-    expect(failures).toEqual([]);
-  }, 120000);
+      process.stdout.write(`virsh over TLS: ${ROUNDS - failures.length}/${ROUNDS} connections succeeded\n`);
+      expect(failures).toEqual([]);
+    },
+    120000,
+  );
 
-  (HAVE_PY ? test : test.skip)(`python3-libvirt: ${ROUNDS} open/listAllDomains/close over TLS without a failure`, async () => {
-    const script = [
-      'import sys, libvirt',
-      'libvirt.registerErrorHandler(lambda *a: None, None)',
-      'ok, errs = 0, []',
-      `for i in range(${ROUNDS}):`,
-      '    try:',
-      '        c = libvirt.open(sys.argv[1])',
-      '        ok += [d.name() for d in c.listAllDomains()] == ["test"]',
-      '        c.close()',
-      '    except libvirt.libvirtError as e:',
-      '        errs.append(str(e))',
-      'print(ok, errs)',
-    ].join('\n');
-    const { stdout } = await run(PY, ['-c', script, uri], { timeout: 60000 });
-    expect(stdout.trim()).toBe(`${ROUNDS} []`);
-  }, 120000);
+  (HAVE_PY ? test : test.skip)(
+    `python3-libvirt: ${ROUNDS} open/listAllDomains/close over TLS without a failure`,
+    async () => {
+      const script = [
+        'import sys, libvirt',
+        'libvirt.registerErrorHandler(lambda *a: None, None)',
+        'ok, errs = 0, []',
+        `for i in range(${ROUNDS}):`,
+        '    try:',
+        '        c = libvirt.open(sys.argv[1])',
+        '        ok += [d.name() for d in c.listAllDomains()] == ["test"]',
+        '        c.close()',
+        '    except libvirt.libvirtError as e:',
+        '        errs.append(str(e))',
+        'print(ok, errs)',
+      ].join('\n');
+      const { stdout } = await run(PY, ['-c', script, uri], { timeout: 60000 });
+      expect(stdout.trim()).toBe(`${ROUNDS} []`);
+    },
+    120000,
+  );
 });

@@ -40,7 +40,9 @@ maybe('unfinished large messages', () => {
       await within.stop();
       const p = await probe.stop();
       const grew = (rss.peakKiB - base) / 1024;
-      process.stdout.write(`load/messages: RSS ${Math.round(base / 1024)} MiB, peak +${grew.toFixed(1)} MiB; probe p99 ${Number(p.p99Ms).toFixed(2)} ms over ${p.calls} calls\n`);
+      process.stdout.write(
+        `load/messages: RSS ${Math.round(base / 1024)} MiB, peak +${grew.toFixed(1)} MiB; probe p99 ${Number(p.p99Ms).toFixed(2)} ms over ${p.calls} calls\n`,
+      );
       expect(grew).toBeLessThan(40); // 12 × 8 MiB would be 96 MiB if they were buffered
       expect(p.failures).toBe(0);
       await expectLatencyFlat(p, d.vg.uri);
@@ -68,7 +70,9 @@ maybe('unfinished large messages', () => {
         await new Promise((r) => setTimeout(r, 250));
         now = rss.now();
       }
-      process.stdout.write(`load/messages: authorized 8 × 24 MiB: RSS ${Math.round(base / 1024)} -> ${Math.round(peak / 1024)} -> ${Math.round(now / 1024)} MiB after close\n`);
+      process.stdout.write(
+        `load/messages: authorized 8 × 24 MiB: RSS ${Math.round(base / 1024)} -> ${Math.round(peak / 1024)} -> ${Math.round(now / 1024)} MiB after close\n`,
+      );
       expect(peak - base).toBeGreaterThan(150 * 1024); // the bytes were really held (the test measures something)
       expect(now - base).toBeLessThan(32 * 1024);
     } finally {

@@ -18,7 +18,8 @@ beforeAll(async () => {
 }, 60000);
 afterAll(async () => d?.vg.stop());
 
-const msg = (proc: number, serial: number, body?: Parameters<typeof encodeMessage>[1]): Buffer => encodeMessage({ prog: 0x20008086, vers: 1, proc, type: 0, serial, status: 0 }, body);
+const msg = (proc: number, serial: number, body?: Parameters<typeof encodeMessage>[1]): Buffer =>
+  encodeMessage({ prog: 0x20008086, vers: 1, proc, type: 0, serial, status: 0 }, body);
 
 test('a client that pipelines and reads late is not dropped as "incomplete message" while we are the ones not reading', async () => {
   const c = await VirtgateClient.connect(d.vg.uri);
@@ -88,9 +89,13 @@ test('SIGHUP while the front end is still loading does not kill it', async () =>
      };`,
   );
   // No helper: after loading, the front end waits for one, which leaves time to see that it survived.
-  const proc = spawn(process.execPath, ['-r', preload, path.join(ROOT, 'bin', 'virtgated.js'), '--home', home, '--helper-socket', path.join(home, 'none'), '--no-sandbox'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['-r', preload, path.join(ROOT, 'bin', 'virtgated.js'), '--home', home, '--helper-socket', path.join(home, 'none'), '--no-sandbox'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (t: string) => (err += t));
   try {

@@ -32,4 +32,3 @@ export interface AnswerOpOf {
 }
 
 export type AnswerFn<K extends RequestOp> = (ctx: AnswerContext, body: Requests[K]) => Answers[AnswerOpOf[K]];
-

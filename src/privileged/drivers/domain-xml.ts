@@ -35,11 +35,62 @@ export interface DomainDef {
 export const VG_TENANT_NS = 'https://virtgate.dev/xmlns/tenant/1';
 
 // virDomainVirtType names libvirt accepts in <domain type>.
-const VIRT_TYPES = new Set(['none', 'qemu', 'kqemu', 'kvm', 'xen', 'lxc', 'uml', 'openvz', 'test', 'vmware', 'hyperv', 'vbox', 'phyp', 'parallels', 'bhyve', 'vz']);
+const VIRT_TYPES = new Set([
+  'none',
+  'qemu',
+  'kqemu',
+  'kvm',
+  'xen',
+  'lxc',
+  'uml',
+  'openvz',
+  'test',
+  'vmware',
+  'hyperv',
+  'vbox',
+  'phyp',
+  'parallels',
+  'bhyve',
+  'vz',
+]);
 const ARCHES = new Set([
-  'aarch64', 'alpha', 'armv6l', 'armv7l', 'armv7b', 'cris', 'i686', 'ia64', 'lm32', 'loongarch64', 'm68k', 'microblaze',
-  'microblazeel', 'mips', 'mipsel', 'mips64', 'mips64el', 'openrisc', 'parisc', 'parisc64', 'ppc', 'ppcle', 'ppc64',
-  'ppc64le', 'ppcemb', 'riscv32', 'riscv64', 's390', 's390x', 'sh4', 'sh4eb', 'sparc', 'sparc64', 'unicore32', 'x86_64', 'xtensa', 'xtensaeb',
+  'aarch64',
+  'alpha',
+  'armv6l',
+  'armv7l',
+  'armv7b',
+  'cris',
+  'i686',
+  'ia64',
+  'lm32',
+  'loongarch64',
+  'm68k',
+  'microblaze',
+  'microblazeel',
+  'mips',
+  'mipsel',
+  'mips64',
+  'mips64el',
+  'openrisc',
+  'parisc',
+  'parisc64',
+  'ppc',
+  'ppcle',
+  'ppc64',
+  'ppc64le',
+  'ppcemb',
+  'riscv32',
+  'riscv64',
+  's390',
+  's390x',
+  'sh4',
+  'sh4eb',
+  'sparc',
+  'sparc64',
+  'unicore32',
+  'x86_64',
+  'xtensa',
+  'xtensaeb',
 ]);
 const BOOT_DEVS = new Set(['fd', 'hd', 'cdrom', 'network']);
 const LIFECYCLE_ACTIONS = new Set(['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart']);
@@ -79,7 +130,11 @@ const attrsOf = (n: XmlNode): Record<string, string> => (n[':@'] as Record<strin
 const first = (parent: XmlNode, tag: string): XmlNode | undefined => kids(parent).find((c) => tagOf(c) === tag);
 const all = (parent: XmlNode, tag: string): XmlNode[] => kids(parent).filter((c) => tagOf(c) === tag);
 const textOf = (n: XmlNode | undefined): string | undefined =>
-  n === undefined ? undefined : kids(n).map((c) => (typeof c['#text'] === 'string' ? c['#text'] : '')).join('');
+  n === undefined
+    ? undefined
+    : kids(n)
+        .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : ''))
+        .join('');
 
 function checkWellFormed(xml: string): void {
   if (xml.trim() === '') throw invalid('Document is empty');
@@ -230,7 +285,9 @@ function storedTenant(root: XmlNode, warn?: (msg: string) => void): string {
     const t = (textOf(el) ?? '').trim();
     // A name no policy can hold (written by an older version): keep the VM, host admins only, and say so; never drop it.
     if (!isTenantName(t)) {
-      warn?.(`stored tenant name of domain '${String(textOf(first(root, 'name')) ?? '?').slice(0, 64)}' is malformed (${t.length} characters); the VM is kept without a tenant (host admins only) until reassigned`);
+      warn?.(
+        `stored tenant name of domain '${String(textOf(first(root, 'name')) ?? '?').slice(0, 64)}' is malformed (${t.length} characters); the VM is kept without a tenant (host admins only) until reassigned`,
+      );
       return '';
     }
     return t;
@@ -240,7 +297,10 @@ function storedTenant(root: XmlNode, warn?: (msg: string) => void): string {
 
 const escText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const escAttr = (s: string) => escText(s).replace(/'/g, '&apos;').replace(/"/g, '&quot;');
-const attrList = (a: Record<string, string>) => Object.entries(a).map(([k, v]) => ` ${k}='${escAttr(v)}'`).join('');
+const attrList = (a: Record<string, string>) =>
+  Object.entries(a)
+    .map(([k, v]) => ` ${k}='${escAttr(v)}'`)
+    .join('');
 
 function nodeXml(n: XmlNode, indent: string, out: string[]): void {
   const tag = tagOf(n);
@@ -266,7 +326,8 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   o.push(`  <uuid>${def.uuid}</uuid>`);
   if (def.title !== null) o.push(`  <title>${escText(def.title)}</title>`);
   if (def.description !== null) o.push(`  <description>${escText(def.description)}</description>`);
-  if (def.tenant !== '') o.push('  <metadata>', `    <virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>${escText(def.tenant)}</virtgate:tenant>`, '  </metadata>');
+  if (def.tenant !== '')
+    o.push('  <metadata>', `    <virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>${escText(def.tenant)}</virtgate:tenant>`, '  </metadata>');
   o.push(`  <memory unit='KiB'>${def.maxMemKiB}</memory>`);
   o.push(`  <currentMemory unit='KiB'>${def.curMemKiB}</currentMemory>`);
   const current = def.vcpus !== def.vcpusMax ? ` current='${def.vcpus}'` : '';

@@ -197,7 +197,10 @@ export class StateStore {
   load(warn: (msg: string) => void): LoadedState {
     const configs = new Map<string, string>();
     const statuses = new Map<string, DomainStatus>();
-    for (const [dir, ext] of [[this.#configDir, 'xml'], [this.#statusDir, 'json']] as const) {
+    for (const [dir, ext] of [
+      [this.#configDir, 'xml'],
+      [this.#statusDir, 'json'],
+    ] as const) {
       for (const f of fs.readdirSync(dir)) {
         if (f.includes('.tmp-')) {
           fs.rmSync(path.join(dir, f), { force: true }); // left by a crash mid-write
@@ -298,7 +301,8 @@ export class StateStore {
     }
     try {
       const n = this.#fs.writeSync(this.#fd, rec);
-      if (n !== rec.length) throw Object.assign(new Error(`ENOSPC: short write to the state log (${n} of ${rec.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
+      if (n !== rec.length)
+        throw Object.assign(new Error(`ENOSPC: short write to the state log (${n} of ${rec.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
     } catch (e) {
       this.#torn = true;
       try {
@@ -365,7 +369,10 @@ export class StateStore {
   // PostgreSQL's fsync lesson: after a failed fdatasync the kernel may have dropped the dirty pages and a retry can
   // "succeed" without them. No answer held for this batch may go out; the store refuses all further work.
   #fatal(err: Error): void {
-    this.#failed = Object.assign(new Error(`state log sync failed: ${err.message}`), { code: (err as NodeJS.ErrnoException).code ?? 'EIO', syscall: 'fdatasync' });
+    this.#failed = Object.assign(new Error(`state log sync failed: ${err.message}`), {
+      code: (err as NodeJS.ErrnoException).code ?? 'EIO',
+      syscall: 'fdatasync',
+    });
     this.#waiters = [];
     this.#onFatal(this.#failed);
   }

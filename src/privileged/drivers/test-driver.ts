@@ -1,7 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
-import { VG_ERR_ACCESS_DENIED, VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_INTERNAL, VG_ERR_DOMAIN_EXISTS, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_LIMIT, VG_ERR_NO_DOMAIN, VG_ERR_STORAGE } from '../../common/errors';
+import {
+  VG_ERR_ACCESS_DENIED,
+  VG_ERR_DOMAIN_ARG,
+  VG_ERR_DOMAIN_INTERNAL,
+  VG_ERR_DOMAIN_EXISTS,
+  VG_ERR_DOMAIN_STATE,
+  VG_ERR_INTERNAL,
+  VG_ERR_LIMIT,
+  VG_ERR_NO_DOMAIN,
+  VG_ERR_STORAGE,
+} from '../../common/errors';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
@@ -117,7 +127,16 @@ export class TestDriver implements Driver {
     if (loaded.firstStart) {
       // test:///default starts with `test` running, reason unknown (the real driver resets the reason to 0).
       const def = parseDomainXml(TEST_DOMAIN_XML);
-      const obj: DomainObj = { def, newDef: def, persistent: true, state: DomainState.RUNNING, reason: RunningReason.UNKNOWN, id: 1, cpuNs: 0n, since: this.#now() };
+      const obj: DomainObj = {
+        def,
+        newDef: def,
+        persistent: true,
+        state: DomainState.RUNNING,
+        reason: RunningReason.UNKNOWN,
+        id: 1,
+        cpuNs: 0n,
+        since: this.#now(),
+      };
       this.#store.commit([
         { kind: 'config', uuid: def.uuid, data: formatDomainXml(def, null) },
         { kind: 'status', uuid: def.uuid, data: statusJson(obj) },
@@ -131,7 +150,17 @@ export class TestDriver implements Driver {
     }
     for (const [uuid, xml] of loaded.configs) {
       const def = tryParse(xml, uuid, warn);
-      if (def) this.#domains.set(uuid, { def, newDef: null, persistent: true, state: DomainState.SHUTOFF, reason: ShutoffReason.UNKNOWN, id: -1, cpuNs: 0n, since: null });
+      if (def)
+        this.#domains.set(uuid, {
+          def,
+          newDef: null,
+          persistent: true,
+          state: DomainState.SHUTOFF,
+          reason: ShutoffReason.UNKNOWN,
+          id: -1,
+          cpuNs: 0n,
+          since: null,
+        });
     }
     let maxId = 0;
     for (const [uuid, st] of loaded.statuses) {
@@ -257,7 +286,12 @@ export class TestDriver implements Driver {
     // Starting XML over an inactive persistent domain boots it with that XML and keeps its config (libvirt semantics).
     const base: DomainObj = old ?? { def, newDef: null, persistent: false, state: DomainState.SHUTOFF, reason: 0, id: -1, cpuNs: 0n, since: null };
     const next = this.#started(base, def);
-    this.#apply({ uuid: def.uuid, next, nextId: this.#nextId + 1, event: { summary: summaryOf(next), event: LifecycleEventType.STARTED, detail: EventDetail.BOOTED } });
+    this.#apply({
+      uuid: def.uuid,
+      next,
+      nextId: this.#nextId + 1,
+      event: { summary: summaryOf(next), event: LifecycleEventType.STARTED, detail: EventDetail.BOOTED },
+    });
     return summaryOf(next);
   }
 
@@ -325,7 +359,8 @@ export class TestDriver implements Driver {
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): void {
     const d = this.#get(uuid);
     // virDomainObjGetOneDef: exactly one definition is changed.
-    if (flags.live && flags.config) throw driverError(VG_ERR_DOMAIN_ARG, "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive");
+    if (flags.live && flags.config)
+      throw driverError(VG_ERR_DOMAIN_ARG, "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive");
     const live = this.#impact(d, flags).live;
     const target = live ? d.def : this.#config(d);
     let def: DomainDef;
@@ -486,7 +521,15 @@ export class TestDriver implements Driver {
 function summaryOf(d: DomainObj): DomainSummary {
   const uuid = uuidFromString(d.def.uuid);
   if (!uuid) throw new DriverError(VG_ERR_INTERNAL.spec.code, 'corrupt uuid in domain table');
-  return { name: d.def.name, uuid, id: isActive(d) ? d.id : -1, state: d.state, reason: d.reason, persistent: d.persistent, ...(d.def.tenant ? { tenant: d.def.tenant } : {}) };
+  return {
+    name: d.def.name,
+    uuid,
+    id: isActive(d) ? d.id : -1,
+    state: d.state,
+    reason: d.reason,
+    persistent: d.persistent,
+    ...(d.def.tenant ? { tenant: d.def.tenant } : {}),
+  };
 }
 
 function statusJson(d: DomainObj): string {

@@ -85,7 +85,8 @@ export const authHandlers: Entry[] = [
     P.AUTH_SASL_START,
     async (ctx: AuthContext, args: { mech: string; nil: number; data: Buffer }) => {
       const s = ctx.session;
-      if (!ctx.auth || !s.saslOffered || s.sasl || !s.saslOffered.includes(args.mech)) return fail(ctx, `SASL start with mechanism '${args.mech.slice(0, 32)}'`);
+      if (!ctx.auth || !s.saslOffered || s.sasl || !s.saslOffered.includes(args.mech))
+        return fail(ctx, `SASL start with mechanism '${args.mech.slice(0, 32)}'`);
       s.sasl = startSession(args.mech, ctx.auth.users);
       return step(ctx, args.nil ? null : args.data);
     },

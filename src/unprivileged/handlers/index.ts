@@ -1,12 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Front-end procedure handlers: libvirt calls in, helper IPC requests out. Every REMOTE procedure has one entry.
-import {
-  VG_ERR_CONN_ALREADY_OPEN,
-  VG_ERR_CONN_URI,
-  VG_ERR_NO_DOMAIN,
-  VG_ERR_ARG_INVALID,
-  VG_ERR_FLAGS_UNSUPPORTED,
-} from '../../common/errors';
+import { VG_ERR_CONN_ALREADY_OPEN, VG_ERR_CONN_URI, VG_ERR_NO_DOMAIN, VG_ERR_ARG_INVALID, VG_ERR_FLAGS_UNSUPPORTED } from '../../common/errors';
 import {
   type Actor,
   type ControlActionCode,
@@ -183,12 +177,22 @@ on(P.CONNECT_LIST_ALL_DOMAINS, async (ctx, { needResults, flags }) => {
 on(P.CONNECT_NUM_OF_DOMAINS, async (ctx) => ({ num: (await listVisible(ctx)).filter(isActive).length }));
 on(P.CONNECT_LIST_DOMAINS, async (ctx, { maxids }) => {
   if (maxids < 0 || maxids > IpcLimits.DOMAINS_MAX) throw VG_ERR_ARG_INVALID('maxids out of range');
-  return { ids: (await listVisible(ctx)).filter(isActive).map((d) => d.id).slice(0, maxids) };
+  return {
+    ids: (await listVisible(ctx))
+      .filter(isActive)
+      .map((d) => d.id)
+      .slice(0, maxids),
+  };
 });
 on(P.CONNECT_NUM_OF_DEFINED_DOMAINS, async (ctx) => ({ num: (await listVisible(ctx)).filter((d) => !isActive(d)).length }));
 on(P.CONNECT_LIST_DEFINED_DOMAINS, async (ctx, { maxnames }) => {
   if (maxnames < 0 || maxnames > IpcLimits.DOMAINS_MAX) throw VG_ERR_ARG_INVALID('maxnames out of range');
-  return { names: (await listVisible(ctx)).filter((d) => !isActive(d)).map((d) => d.name).slice(0, maxnames) };
+  return {
+    names: (await listVisible(ctx))
+      .filter((d) => !isActive(d))
+      .map((d) => d.name)
+      .slice(0, maxnames),
+  };
 });
 
 // ---------- lookups (an object the caller may not see answers "no domain", never "denied") ----------
@@ -322,7 +326,13 @@ function affect(flags: number): { live: boolean; config: boolean } {
 
 async function setMemory(ctx: HandlerContext, dom: RemoteDomain, memory: bigint, flags: number): Promise<void> {
   if (memory < 1n || memory > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_ARG_INVALID(`memory ${memory} KiB out of range`);
-  await ctx.helper.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: ctx.actor(), uuid: dom.uuid, memoryKiB: memory, ...affect(flags), max: (flags & MemoryFlags.MAXIMUM) !== 0 });
+  await ctx.helper.call(Op.DOMAIN_SET_MEMORY_REQ, {
+    actor: ctx.actor(),
+    uuid: dom.uuid,
+    memoryKiB: memory,
+    ...affect(flags),
+    max: (flags & MemoryFlags.MAXIMUM) !== 0,
+  });
 }
 on(P.DOMAIN_SET_MEMORY, async (ctx, { dom, memory }) => setMemory(ctx, dom, memory, AffectFlags.LIVE));
 on(P.DOMAIN_SET_MEMORY_FLAGS, async (ctx, { dom, memory, flags }) => {

@@ -46,7 +46,8 @@ export const metadataHandlers: Entry[] = [
         if (type === DomainMetadataType.ELEMENT && uri === null) throw VG_ERR_ARG_INVALID('uri in virDomainSetMetadata must not be NULL');
         throw VG_ERR_NOT_SUPPORTED(`virDomainSetMetadata sets only the tenant element (${TenantMetadata.URI})`);
       }
-      if (metadata !== null && (key === null || !new RegExp(`^${NAME}$`).test(key))) throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must be an XML namespace prefix');
+      if (metadata !== null && (key === null || !new RegExp(`^${NAME}$`).test(key)))
+        throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must be an XML namespace prefix');
       const tenant = tenantFromMetadata(metadata);
       await ctx.helper.call(Op.DOMAIN_SET_TENANT_REQ, { actor: ctx.actor(), uuid: dom.uuid, tenant });
     },

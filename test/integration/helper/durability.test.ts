@@ -38,7 +38,9 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   const h = await start(d);
   const WRITERS = 6; // the helper takes 8 connections
   const clients = await Promise.all(Array.from({ length: WRITERS }, () => ready(h.socket)));
-  const uuids = await Promise.all(clients.map(async (c, i) => body<DomainSummary>(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(`w-${i}`) })).uuid));
+  const uuids = await Promise.all(
+    clients.map(async (c, i) => body<DomainSummary>(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(`w-${i}`) })).uuid),
+  );
   const acked = new Array<number>(WRITERS).fill(0); // last memory value whose answer came back, per writer
   const defined: string[][] = clients.map(() => []); // VMs whose define was answered
   let stop = false;

@@ -63,7 +63,8 @@ dm('the helper on a full disk', () => {
     expect((await c.hello()).ok).toBe(true);
     return c;
   };
-  const memoryOf = async (c: RawClient, uuid: Buffer): Promise<bigint> => (((await c.call(Op.DOMAIN_INFO_REQ, { uuid })) as unknown as { body: { memoryKiB: bigint } }).body).memoryKiB;
+  const memoryOf = async (c: RawClient, uuid: Buffer): Promise<bigint> =>
+    ((await c.call(Op.DOMAIN_INFO_REQ, { uuid })) as unknown as { body: { memoryKiB: bigint } }).body.memoryKiB;
 
   beforeAll(() => {
     dir = tempDir();
@@ -86,7 +87,7 @@ dm('the helper on a full disk', () => {
     let c = await ready();
     const def = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor(), xml: FULL });
     expect(def.ok).toBe(true);
-    const uuid = ((def as unknown as { body: DomainSummary }).body).uuid;
+    const uuid = (def as unknown as { body: DomainSummary }).body.uuid;
     expect((await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 524288n, live: false, config: true, max: false })).ok).toBe(true);
 
     fill();
@@ -98,16 +99,31 @@ dm('the helper on a full disk', () => {
       if (a.ok) accepted++;
       else refusal = a as unknown as typeof refusal;
     }
-    expect(refusal).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE', detail: expect.stringMatching(/^(helper journal unavailable \(ENOSPC\); write refused|write: ENOSPC)$/) });
+    expect(refusal).toMatchObject({
+      ok: false,
+      code: 'VG_ERR_STORAGE',
+      detail: expect.stringMatching(/^(helper journal unavailable \(ENOSPC\); write refused|write: ENOSPC)$/),
+    });
     const lastAccepted = accepted ? BigInt(262144 + accepted - 1) : 524288n;
     // Every further write is refused the same way, and none of them changes anything.
     for (let i = 0; i < 5; i++) {
-      expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE' });
+      expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({
+        ok: false,
+        code: 'VG_ERR_STORAGE',
+      });
     }
     // Reads are served.
-    expect((((await c.call(Op.DOMAIN_LIST_REQ, {})) as unknown as { body: { domains: DomainSummary[] } }).body).domains.map((d) => d.name).sort()).toEqual(['full1', 'test']);
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ ok: true, body: { xml: expect.stringContaining(`<memory unit='KiB'>1048576</memory>`) } });
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) } });
+    expect(((await c.call(Op.DOMAIN_LIST_REQ, {})) as unknown as { body: { domains: DomainSummary[] } }).body.domains.map((d) => d.name).sort()).toEqual([
+      'full1',
+      'test',
+    ]);
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+      ok: true,
+      body: { xml: expect.stringContaining(`<memory unit='KiB'>1048576</memory>`) },
+    });
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+      body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) },
+    });
     // The journal has no torn or glued line: whole records only, chain intact.
     const j1 = readJournal(path.join(state, 'helper-journal.log'));
     expect(j1.problem).toBeNull();
@@ -120,19 +136,28 @@ dm('the helper on a full disk', () => {
     expect(h.stderr()).toMatch(/start-up checkpoint failed, serving with the state log kept .*ENOSPC/);
     c = await ready();
     expect((await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'full1' } })).ok).toBe(true);
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) } });
-    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: false, code: 'VG_ERR_STORAGE' });
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+      body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) },
+    });
+    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({
+      ok: false,
+      code: 'VG_ERR_STORAGE',
+    });
     expect(await memoryOf(c, uuid)).toBe(lastAccepted); // the refused write changed nothing
 
     // Space again: writes go through, with the request id a refused write carried.
     free();
     const retried = { user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${n}` };
-    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: retried, uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({ ok: true });
+    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: retried, uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({
+      ok: true,
+    });
     c.end();
     expect(await stopHelper(h)).toBe(0);
     h = await startHelper(dir);
     c = await ready();
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({ body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>131072</currentMemory>`) } });
+    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+      body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>131072</currentMemory>`) },
+    });
     c.end();
     expect(await stopHelper(h)).toBe(0);
     h = null;

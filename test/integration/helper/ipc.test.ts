@@ -110,12 +110,32 @@ const payloads: [string, number, Buffer][] = [
   ['LOOKUP by a negative id', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(8).u32(2).i32(-1).finish()],
   ['INFO with a 15-byte uuid', Op.DOMAIN_INFO_REQ, Buffer.alloc(15)],
   ['XML with a boolean of 2', Op.DOMAIN_XML_REQ, Buffer.concat([Buffer.alloc(16), new XdrWriter(4).u32(2).finish()])],
-  ['DEFINE with a newline in the actor', Op.DOMAIN_DEFINE_REQ, new XdrWriter(64).string('al\nice', 256).string('t', 256).string('r', 64).string('<domain/>', 99999).finish()],
-  ['DEFINE with a NUL in the XML', Op.DOMAIN_DEFINE_REQ, new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).string('<domain>\0', 99999).finish()],
+  [
+    'DEFINE with a newline in the actor',
+    Op.DOMAIN_DEFINE_REQ,
+    new XdrWriter(64).string('al\nice', 256).string('t', 256).string('r', 64).string('<domain/>', 99999).finish(),
+  ],
+  [
+    'DEFINE with a NUL in the XML',
+    Op.DOMAIN_DEFINE_REQ,
+    new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).string('<domain>\0', 99999).finish(),
+  ],
   ['DEFINE with non-zero padding', Op.DOMAIN_DEFINE_REQ, Buffer.from('00000001610000ff', 'hex')],
-  ['CONTROL with action 9', Op.DOMAIN_CONTROL_REQ, Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), new XdrWriter(4).i32(9).finish()])],
-  ['SET_VCPUS with 0 vcpus', Op.DOMAIN_SET_VCPUS_REQ, Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(16)])],
-  ['SET_MEMORY with 0 KiB', Op.DOMAIN_SET_MEMORY_REQ, Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(8), Buffer.alloc(12)])],
+  [
+    'CONTROL with action 9',
+    Op.DOMAIN_CONTROL_REQ,
+    Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), new XdrWriter(4).i32(9).finish()]),
+  ],
+  [
+    'SET_VCPUS with 0 vcpus',
+    Op.DOMAIN_SET_VCPUS_REQ,
+    Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(16)]),
+  ],
+  [
+    'SET_MEMORY with 0 KiB',
+    Op.DOMAIN_SET_MEMORY_REQ,
+    Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(8), Buffer.alloc(12)]),
+  ],
   ['a string length larger than the frame', Op.DOMAIN_DEFINE_REQ, new XdrWriter(8).u32(0xfffffff0).finish()],
 ];
 
@@ -187,7 +207,7 @@ test('driver failures are error answers and the connection stays usable', async 
   const c = await ready();
   const miss = await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'nope' } });
   expect(miss).toMatchObject({ op: Op.DOMAIN_LOOKUP_ANS, ok: false, code: 'VG_ERR_NO_DOMAIN', detail: '' });
-  const bad = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: '<domain type=\'test\'><name>x</name>' });
+  const bad = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><name>x</name>" });
   expect(bad).toMatchObject({ ok: false, code: 'VG_ERR_XML_INVALID' });
   const noName = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><memory>1</memory><os><type>hvm</type></os></domain>" });
   expect(noName).toMatchObject({ ok: false, code: 'VG_ERR_XML_DETAIL', detail: 'missing name information' });
@@ -202,7 +222,13 @@ test('writes are journalled (STATE/helper-journal.log, hash-chained) with the ac
   const { records, problem } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
   expect(problem).toBeNull();
   const end = records.find((r) => r.name === 'journal1');
-  expect(end).toMatchObject({ phase: 'end', op: 'DOMAIN_DEFINE_REQ', requestId: expect.stringMatching(/^r-\d+-\d+$/), result: 'ok', uuid: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  expect(end).toMatchObject({
+    phase: 'end',
+    op: 'DOMAIN_DEFINE_REQ',
+    requestId: expect.stringMatching(/^r-\d+-\d+$/),
+    result: 'ok',
+    uuid: expect.stringMatching(/^[0-9a-f]{32}$/),
+  });
   // Its begin line came first, with what was known before the run: the claimed identity and the request's digest.
   expect(records.find((r) => r.seq === end!.of)).toMatchObject({
     phase: 'begin',
@@ -235,7 +261,10 @@ test('a request id already executed is refused, not run again, even on a new con
 });
 
 test('every closing reason is logged on one stderr line', () => {
-  const lines = h.stderr().split('\n').filter((l) => l.includes('closing:'));
+  const lines = h
+    .stderr()
+    .split('\n')
+    .filter((l) => l.includes('closing:'));
   expect(lines.some((l) => /DOMAIN_LIST_REQ not permitted before HELLO/.test(l))).toBe(true);
   expect(lines.some((l) => /HELLO_REQ not permitted again/.test(l))).toBe(true);
   expect(lines.some((l) => /unknown op 28/.test(l))).toBe(true);

@@ -9,7 +9,8 @@ import { ACTOR, RawClient } from './ipc-client';
 import { HELPER_BIN, startHelper, stopHelper, tempDir } from './spawn';
 
 const TEST_UUID = uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f')!;
-const FOO = "<domain type='test'><name>foo</name><uuid>0d46d412-f292-416c-8b9a-ea26480a531f</uuid><memory unit='MiB'>512</memory><os><type>hvm</type></os></domain>";
+const FOO =
+  "<domain type='test'><name>foo</name><uuid>0d46d412-f292-416c-8b9a-ea26480a531f</uuid><memory unit='MiB'>512</memory><os><type>hvm</type></os></domain>";
 const FOO_UUID = uuidFromString('0d46d412-f292-416c-8b9a-ea26480a531f')!;
 
 const dirs: string[] = [];
@@ -84,7 +85,9 @@ test('define, kill -9, restart: domains, states, ids and memory settings are sti
   body(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: FOO }));
   body(await c.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: FOO_UUID, action: ControlAction.START }));
   body(await c.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: FOO_UUID, action: ControlAction.SUSPEND }));
-  body(await c.call(Op.DOMAIN_CREATE_XML_REQ, { actor: ACTOR, xml: "<domain type='test'><name>tr</name><memory>1024</memory><os><type>hvm</type></os></domain>" }));
+  body(
+    await c.call(Op.DOMAIN_CREATE_XML_REQ, { actor: ACTOR, xml: "<domain type='test'><name>tr</name><memory>1024</memory><os><type>hvm</type></os></domain>" }),
+  );
   body(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: ACTOR, uuid: TEST_UUID, memoryKiB: 1048576n, live: true, config: false, max: false }));
   const before = body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_LIST_REQ, {})).domains;
   c.end();
@@ -133,7 +136,18 @@ test('options: runtime dir, socket mode and group, allow-uid', async () => {
   const d = dir();
   const run = path.join(d, 'rt');
   const gid = String(process.getgid!());
-  const h = await startHelper(d, ['--runtime-dir', run, '--socket-mode', '0660', '--socket-group', gid, '--allow-uid', '0', '--allow-uid', String(process.getuid!())]);
+  const h = await startHelper(d, [
+    '--runtime-dir',
+    run,
+    '--socket-mode',
+    '0660',
+    '--socket-group',
+    gid,
+    '--allow-uid',
+    '0',
+    '--allow-uid',
+    String(process.getuid!()),
+  ]);
   expect((fs.statSync(h.socket).mode & 0o777).toString(8)).toBe('660');
   expect(String(fs.statSync(h.socket).gid)).toBe(gid);
   expect(fs.readdirSync(path.join(run, 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.json']);
@@ -209,4 +223,3 @@ test.each([
   expect(r.stderr).toMatch(msg);
   expect(r.stderr).toMatch(/^usage: virtgate-helper/m);
 });
-

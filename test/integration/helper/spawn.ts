@@ -23,7 +23,9 @@ export function tempDir(): string {
 export function startHelper(dir: string, extra: string[] = []): Promise<Helper> {
   if (!fs.existsSync(path.join(ROOT, 'build', 'src', 'privileged', 'main.js'))) throw new Error('build the helper first: npx tsc -p tsconfig.build.json');
   const socket = path.join(dir, 'helper.sock');
-  const proc = spawn(process.execPath, [HELPER_BIN, '--socket', socket, '--state-dir', path.join(dir, 'state'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [HELPER_BIN, '--socket', socket, '--state-dir', path.join(dir, 'state'), ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   let out = '';
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));

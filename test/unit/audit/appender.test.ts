@@ -28,7 +28,7 @@ test('group commit: 200 concurrent appends share few fdatasyncs; each resolves o
   let gate = new Promise<void>((r) => (release = r));
   cfs.onSync = () => gate; // hold the first sync until we say so
   const resolvedAt: number[] = [];
-  const ps = Array.from({ length: 200 }, (_, i) => a.append(write(i)).then((d) => (resolvedAt[i] = cfs.durableSyncs, d)));
+  const ps = Array.from({ length: 200 }, (_, i) => a.append(write(i)).then((d) => ((resolvedAt[i] = cfs.durableSyncs), d)));
   await new Promise((r) => setTimeout(r, 20));
   expect(resolvedAt.filter((x) => x !== undefined)).toHaveLength(0); // nothing acknowledged before the sync returns
   expect(cfs.syncs).toBe(1);
@@ -60,7 +60,9 @@ test('16 concurrent writers, intent then outcome each: throughput printed, all d
   const st = a.stats();
   await a.close();
   const n = 16 * perWriter;
-  process.stdout.write(`audit: 16 writers: ${n} audited writes (${2 * n} records) in ${s.toFixed(2)} s = ${Math.round(n / s)} writes/s, ${Math.round((2 * n) / s)} records/s, ${st.batches} fdatasyncs (${((2 * n) / st.batches).toFixed(1)} records/sync)\n`);
+  process.stdout.write(
+    `audit: 16 writers: ${n} audited writes (${2 * n} records) in ${s.toFixed(2)} s = ${Math.round(n / s)} writes/s, ${Math.round((2 * n) / s)} records/s, ${st.batches} fdatasyncs (${((2 * n) / st.batches).toFixed(1)} records/sync)\n`,
+  );
   expect(verify()).toMatchObject({ ok: true, records: 2 * n });
 });
 
@@ -121,7 +123,10 @@ test.each(['ENOSPC', 'EIO'])('write fails with %s: append rejects with VG_ERR_AU
   cfs.fail.write = code;
   const rs = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => a.append(write(i + 1))));
   expect(rs.every((r) => r.status === 'rejected')).toBe(true);
-  expect((rs[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE', message: `operation failed: audit log unavailable (${code}); write refused` });
+  expect((rs[0] as PromiseRejectedResult).reason).toMatchObject({
+    code: 'VG_ERR_AUDIT_UNAVAILABLE',
+    message: `operation failed: audit log unavailable (${code}); write refused`,
+  });
   expect(a.available).toBe(false);
   expect(msgs.some((m) => m.startsWith(`AUDIT LOG UNAVAILABLE (${code}`))).toBe(true);
   expect(lines(file)).toHaveLength(1); // the partial write was cut off
@@ -228,7 +233,11 @@ const canMount = process.getuid?.() === 0;
     const acked: number[] = [];
     const rs = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => a.append(write(i + 1)).then((d) => acked.push(d.seq))));
     expect(acked).toEqual([]);
-    for (const r of rs) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'VG_ERR_AUDIT_UNAVAILABLE', message: 'operation failed: audit log unavailable (ENOSPC); write refused' } });
+    for (const r of rs)
+      expect(r).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'VG_ERR_AUDIT_UNAVAILABLE', message: 'operation failed: audit log unavailable (ENOSPC); write refused' },
+      });
     expect(msgs.filter((m) => m.startsWith('AUDIT LOG UNAVAILABLE (ENOSPC'))).toHaveLength(1);
     expect(lines(logFile)).toHaveLength(1);
     fs.rmSync(filler);

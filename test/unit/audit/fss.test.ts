@@ -92,7 +92,15 @@ test('the evolved state is renamed into place (and its directory synced) before 
   for (let i = 0; i < 3; i++) await a.append(write(i));
   await a.close();
   // ... and the stop ends the last epoch the same way.
-  expect(events).toEqual(['log-write epoch 0', 'log-write epoch 0', 'state renamed', 'state dir synced', 'log-write epoch 1', 'state renamed', 'state dir synced']);
+  expect(events).toEqual([
+    'log-write epoch 0',
+    'log-write epoch 0',
+    'state renamed',
+    'state dir synced',
+    'log-write epoch 1',
+    'state renamed',
+    'state dir synced',
+  ]);
 });
 
 test('epochSeconds: a time-expired epoch evolves at the next record, and an idle one by the timer', async () => {
@@ -282,18 +290,26 @@ describe('the appender never starts a fresh chain over evidence of an old one', 
     fs.rmSync(anchor);
     const blocked = path.join(dir, 'not-a-dir');
     fs.writeFileSync(blocked, '');
-    await expect(AuditAppender.open({ file, keyFile, verifyKeyFile: path.join(blocked, 'audit-verify.key'), log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE' });
+    await expect(AuditAppender.open({ file, keyFile, verifyKeyFile: path.join(blocked, 'audit-verify.key'), log: quiet() })).rejects.toMatchObject({
+      code: 'VG_ERR_AUDIT_SEAL_STATE',
+    });
   });
 
   test('sealing state missing while the log exists: refuses', async () => {
     fs.rmSync(keyFile);
-    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/missing while the log .* exists/) });
+    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({
+      code: 'VG_ERR_AUDIT_SEAL_STATE',
+      message: expect.stringMatching(/missing while the log .* exists/),
+    });
   });
 
   test('log and anchor deleted, evolved sealing state kept: refuses (records were sealed)', async () => {
     fs.rmSync(file);
     fs.rmSync(anchor);
-    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/is at epoch 3 .* log .* and its anchor are gone/) });
+    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({
+      code: 'VG_ERR_AUDIT_SEAL_STATE',
+      message: expect.stringMatching(/is at epoch 3 .* log .* and its anchor are gone/),
+    });
   });
 
   test('a sealing state rolled back behind the log (an older copy restored): refuses', async () => {
@@ -306,14 +322,20 @@ describe('the appender never starts a fresh chain over evidence of an old one', 
     for (let i = 0; i < 10; i++) await a.append(write(i));
     await a.close();
     fs.writeFileSync(keyFile, old);
-    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/is at epoch 1, but the log's last record .* was sealed at epoch [2-9]/) });
+    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({
+      code: 'VG_ERR_AUDIT_SEAL_STATE',
+      message: expect.stringMatching(/is at epoch 1, but the log's last record .* was sealed at epoch [2-9]/),
+    });
   });
 
   test('a sealing state of another seed: refuses', async () => {
     const other = path.join(dir, 'other');
     initAuditKeys({ verifyKeyFile: path.join(other, 'v'), sealFile: path.join(other, 's') });
     fs.copyFileSync(path.join(other, 's'), keyFile);
-    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_SEAL_STATE', message: expect.stringMatching(/does not know seed/) });
+    await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({
+      code: 'VG_ERR_AUDIT_SEAL_STATE',
+      message: expect.stringMatching(/does not know seed/),
+    });
   });
 
   test('init --force after a lost sealing state: a new seed continues the same log, and verify accepts the seed change', async () => {
@@ -415,7 +437,9 @@ describe('epoch boundaries: verify accepts one only where the appender could hav
     await run(1, 'stop');
     const all = recs();
     const name = (r: AuditRecord) => r.event?.name ?? r.requestId;
-    const bounds = all.slice(1).flatMap((r, i) => (r.key !== all[i].key ? [`${all[i].key.split('.')[1]} ${name(all[i])} | ${r.key.split('.')[1]} ${name(r)}`] : []));
+    const bounds = all
+      .slice(1)
+      .flatMap((r, i) => (r.key !== all[i].key ? [`${all[i].key.split('.')[1]} ${name(all[i])} | ${r.key.split('.')[1]} ${name(r)}`] : []));
     expect(bounds).toEqual([
       '0 r-2 | 1 r-3', // 4 records
       '1 daemon-stop | 2 daemon-start', // 3 records: the clean stop
@@ -453,7 +477,9 @@ describe('the sealing state copied during a run', () => {
       rewrite(reseal(ls, p, stolen.key, keyField(stolen.seedId, 2)));
       const r = verify();
       expect(r.problem).toMatchObject({ kind: 'forged', seq: p });
-      expect(r.problem!.message).toMatch(new RegExp(`epoch 2 begins at seq ${p} after only ${p - 5} record\\(s\\) and [0-9.]+ s of epoch 1 \\(the key evolves after 5 records`));
+      expect(r.problem!.message).toMatch(
+        new RegExp(`epoch 2 begins at seq ${p} after only ${p - 5} record\\(s\\) and [0-9.]+ s of epoch 1 \\(the key evolves after 5 records`),
+      );
     }
   });
 
@@ -465,7 +491,7 @@ describe('the sealing state copied during a run', () => {
   });
 });
 
-test('a fake crash-restart at an arbitrary record: verify alone accepts it (a restart without daemon-stop), the helper journal\'s anchors do not', async () => {
+test("a fake crash-restart at an arbitrary record: verify alone accepts it (a restart without daemon-stop), the helper journal's anchors do not", async () => {
   const a = await AuditAppender.open({ file, keyFile, log: quiet() });
   await a.append({ kind: 'event', event: { name: 'daemon-start', detail: { pid: 1 } } });
   for (let i = 1; i < 12; i++) await a.append(write(i));
@@ -476,7 +502,19 @@ test('a fake crash-restart at an arbitrary record: verify alone accepts it (a re
   const journal: JournalRecord[] = ls.flatMap((l, i) => {
     const r = JSON.parse(l) as AuditRecord;
     if (r.kind !== 'intent') return [];
-    return [{ seq: i, ts: r.ts, prev: GENESIS, op: 'DOMAIN_SET_MEMORY_REQ', user: r.who!.user, tenant: r.who!.tenant, requestId: r.requestId, auditHead: `${r.seq}:${lineHash(l)}`, result: 'ok' }];
+    return [
+      {
+        seq: i,
+        ts: r.ts,
+        prev: GENESIS,
+        op: 'DOMAIN_SET_MEMORY_REQ',
+        user: r.who!.user,
+        tenant: r.who!.tenant,
+        requestId: r.requestId,
+        auditHead: `${r.seq}:${lineHash(l)}`,
+        result: 'ok',
+      },
+    ];
   });
   expect(crossCheck(readSealedRecords([file]), journal)).toEqual([]);
   const stolen = loadSealState(keyFile); // epoch 1: the stop ended epoch 0

@@ -51,7 +51,12 @@ export function write(i: number, extra: Partial<AuditInput> = {}): AuditInput {
     requestId: `r-${i}`,
     who: { user: i % 2 ? 'alice' : 'bob', tenant: i % 3 ? 'tenantA' : 'tenantB', method: 'x509', fingerprint: 'ab'.repeat(32) },
     source: `203.0.113.7:${50000 + (i % 1000)}`,
-    what: { procedure: 'domainSetMemory', permission: 'domain:write', object: { name: `vm-${i % 5}`, uuid: `00000000-0000-0000-0000-00000000000${i % 5}` }, args: { memory: 1024 * (i + 1) } },
+    what: {
+      procedure: 'domainSetMemory',
+      permission: 'domain:write',
+      object: { name: `vm-${i % 5}`, uuid: `00000000-0000-0000-0000-00000000000${i % 5}` },
+      args: { memory: 1024 * (i + 1) },
+    },
     decision: { result: 'allow', rule: 'p, alice, tenantA, domain, write' },
     ...extra,
   };

@@ -15,7 +15,14 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const enospc = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
-const w = (requestId: string): JournalBegin => ({ op: 'DOMAIN_SET_MEMORY_REQ', uuid: '6695eb01f6a4871850ddf6b7a1e1b0a3', user: 'alice', tenant: 'acme', requestId, digest: 'd'.repeat(64) });
+const w = (requestId: string): JournalBegin => ({
+  op: 'DOMAIN_SET_MEMORY_REQ',
+  uuid: '6695eb01f6a4871850ddf6b7a1e1b0a3',
+  user: 'alice',
+  tenant: 'acme',
+  requestId,
+  digest: 'd'.repeat(64),
+});
 const run = (j: HelperJournal, id: string, result = 'ok'): void => j.end(j.begin(w(id)), 'DOMAIN_SET_MEMORY_REQ', id, { result });
 const durable = (j: HelperJournal): Promise<void> => new Promise((r) => j.whenDurable(r));
 
@@ -59,7 +66,19 @@ describe('a write the disk refuses', () => {
   test('a line left torn because the cut-back also failed is cut before the next append', () => {
     const d = disk();
     let truncFails = false;
-    const j = new HelperJournal(jf, { sync: 'none', warn: () => {}, fs: { ...d.fs, ftruncateSync: (fd, len) => (truncFails ? (() => { throw enospc(); })() : fs.ftruncateSync(fd, len)) } });
+    const j = new HelperJournal(jf, {
+      sync: 'none',
+      warn: () => {},
+      fs: {
+        ...d.fs,
+        ftruncateSync: (fd, len) =>
+          truncFails
+            ? (() => {
+                throw enospc();
+              })()
+            : fs.ftruncateSync(fd, len),
+      },
+    });
     run(j, 'r-1');
     const size = fs.statSync(jf).size;
     d.mode.short = true;
@@ -140,7 +159,10 @@ describe('group commit', () => {
 
   test('a failed fdatasync is fatal: nothing waiting is released and the journal refuses further lines', async () => {
     const fatal: Error[] = [];
-    const j = new HelperJournal(jf, { onFatal: (e) => fatal.push(e), fs: { fdatasync: (_fd, cb) => setImmediate(() => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))) } });
+    const j = new HelperJournal(jf, {
+      onFatal: (e) => fatal.push(e),
+      fs: { fdatasync: (_fd, cb) => setImmediate(() => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))) },
+    });
     let released = false;
     j.begin(w('r-1'));
     j.whenDurable(() => (released = true));

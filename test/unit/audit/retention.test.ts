@@ -24,7 +24,8 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const verify = (files = logFiles(file), allowPartial = false) => verifyFiles(files, { keys: loadVerifyKey(verifyKeyFile), anchor: `${keyFile}.anchor`, allowPartial });
+const verify = (files = logFiles(file), allowPartial = false) =>
+  verifyFiles(files, { keys: loadVerifyKey(verifyKeyFile), anchor: `${keyFile}.anchor`, allowPartial });
 const recsOf = (files: string[]): AuditRecord[] => files.flatMap((f) => lines(f).map((l) => JSON.parse(l) as AuditRecord));
 const firstSeqOf = (f: string): number => (JSON.parse(lines(f)[0]) as AuditRecord).seq;
 
@@ -86,7 +87,9 @@ test('a retained file deleted by hand (no record accounts for it) is reported', 
   fs.rmSync(files[0]);
   const r = verify();
   expect(r.problem).toMatchObject({ kind: 'deleted', seq: 0 });
-  expect(r.problem!.message).toMatch(new RegExp(`seqs 0\\.\\.${next - 1} are missing before seq ${next} \\(deleted; no log-pruned record accounts for them\\)`));
+  expect(r.problem!.message).toMatch(
+    new RegExp(`seqs 0\\.\\.${next - 1} are missing before seq ${next} \\(deleted; no log-pruned record accounts for them\\)`),
+  );
   expect(gone).toBeLessThan(next);
   // --allow-partial (archived copies) still takes it.
   expect(verify(logFiles(file), true)).toMatchObject({ ok: true });

@@ -13,7 +13,6 @@ import { FileAuditTrail } from '../../../src/audit/trail';
 import { AuditHook, type AuditedSession, type WriteGate } from '../../../src/unprivileged/audit-hook';
 import { countingFs, lines, quiet, tempDir } from './helpers';
 
-
 // What the helper does for each write: a begin line before it runs, an end line with its result after.
 const run = (j: HelperJournal, b: JournalBegin, result = 'ok'): void => j.end(j.begin(b), b.op, b.requestId, { result });
 let dir: string;
@@ -26,8 +25,16 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const alice: AuditedSession = { id: 3, tenant: 'tenantA', identity: { user: 'alice', method: 'x509', source: '203.0.113.7:50432', fingerprint: 'AB:CD', dn: 'CN=alice' } };
-const bob: AuditedSession = { id: 4, tenant: 'tenantB', identity: { user: 'bob', method: 'peercred', uid: 1000, gid: 1000, pid: 4242, source: 'unix:uid=1000,pid=4242' } };
+const alice: AuditedSession = {
+  id: 3,
+  tenant: 'tenantA',
+  identity: { user: 'alice', method: 'x509', source: '203.0.113.7:50432', fingerprint: 'AB:CD', dn: 'CN=alice' },
+};
+const bob: AuditedSession = {
+  id: 4,
+  tenant: 'tenantB',
+  identity: { user: 'bob', method: 'peercred', uid: 1000, gid: 1000, pid: 4242, source: 'unix:uid=1000,pid=4242' },
+};
 const uuid = Buffer.from('6695eb01f6a4871850ddf6b7a1e1b0a3', 'hex');
 
 class MemoryTransport extends Transport {
@@ -46,20 +53,27 @@ test('a write through the hook: durable intent before run, outcome after, all fi
   let rid = '';
   let head = '';
   const setmem = { actor: { user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' }, uuid, memoryKiB: 524288n, live: true, config: false, max: false };
-  const ret = await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: 'web-1', uuid, id: 1 }, memory: 524288n, flags: 0 } }, 'p, tenantA-admin, domain:write', async (gate) => {
-    expect(lines(file)).toHaveLength(0); // nothing before the handler reaches its helper request
-    head = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, setmem);
-    linesAtRun = lines(file).length;
-    rid = gate.requestId;
-    return 'done';
-  });
+  const ret = await hook.write(
+    alice,
+    { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: 'web-1', uuid, id: 1 }, memory: 524288n, flags: 0 } },
+    'p, tenantA-admin, domain:write',
+    async (gate) => {
+      expect(lines(file)).toHaveLength(0); // nothing before the handler reaches its helper request
+      head = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, setmem);
+      linesAtRun = lines(file).length;
+      rid = gate.requestId;
+      return 'done';
+    },
+  );
   expect(ret).toBe('done');
   expect(linesAtRun).toBe(1); // the intent was on disk before the request could be forwarded
   expect(rid).toBe('b00t-3-1');
   expect(head).toBe(`0:${lineHash(lines(file)[0])}`); // what the helper journals: the intent's seq and line hash
-  await expect(hook.write(bob, { procedure: 'domainDestroy', permission: 'domain:stop', args: { dom: { name: 'db', uuid, id: 2 } } }, 'r2', async () => {
-    throw Object.assign(new Error('Requested operation is not valid: domain is not running'), { code: 'VG_ERR_DOMAIN_STATE' });
-  })).rejects.toThrow(/not running/);
+  await expect(
+    hook.write(bob, { procedure: 'domainDestroy', permission: 'domain:stop', args: { dom: { name: 'db', uuid, id: 2 } } }, 'r2', async () => {
+      throw Object.assign(new Error('Requested operation is not valid: domain is not running'), { code: 'VG_ERR_DOMAIN_STATE' });
+    }),
+  ).rejects.toThrow(/not running/);
   await hook.denied(bob, { procedure: 'domainUndefine', permission: 'domain:delete', args: { dom: { name: 'web-1', uuid, id: 1 } } }, 'no matching policy');
   await hook.auth(bob, false, { mechanism: 'SCRAM-SHA-256' }, 'mallory');
   await hook.event('policy-reload', { rules: 12 });
@@ -84,9 +98,22 @@ test('a write through the hook: durable intent before run, outcome after, all fi
   expect(recs[0].host).toEqual(expect.any(String));
   expect(recs[0].ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   expect(recs[1]).toMatchObject({ kind: 'outcome', requestId: 'b00t-3-1', outcome: { result: 'success' } });
-  expect(recs[3]).toMatchObject({ kind: 'outcome', who: { uid: 1000, pid: 4242 }, outcome: { result: 'error', code: 'VG_ERR_DOMAIN_STATE', message: 'Requested operation is not valid: domain is not running' } });
-  expect(recs[4]).toMatchObject({ kind: 'denial', decision: { result: 'deny', rule: 'no matching policy (VG_ERR_ACCESS_DENIED)' }, what: { object: { name: 'web-1' } } });
-  expect(recs[5]).toMatchObject({ kind: 'auth', who: { user: 'mallory' }, event: { name: 'auth-failure', detail: { mechanism: 'SCRAM-SHA-256' } }, outcome: { result: 'error' } });
+  expect(recs[3]).toMatchObject({
+    kind: 'outcome',
+    who: { uid: 1000, pid: 4242 },
+    outcome: { result: 'error', code: 'VG_ERR_DOMAIN_STATE', message: 'Requested operation is not valid: domain is not running' },
+  });
+  expect(recs[4]).toMatchObject({
+    kind: 'denial',
+    decision: { result: 'deny', rule: 'no matching policy (VG_ERR_ACCESS_DENIED)' },
+    what: { object: { name: 'web-1' } },
+  });
+  expect(recs[5]).toMatchObject({
+    kind: 'auth',
+    who: { user: 'mallory' },
+    event: { name: 'auth-failure', detail: { mechanism: 'SCRAM-SHA-256' } },
+    outcome: { result: 'error' },
+  });
   expect(recs[6]).toMatchObject({ kind: 'event', event: { name: 'policy-reload', detail: { rules: 12 } } });
   // The winston copy saw every record, denials and failed logins as warnings.
   expect(mem.seen).toHaveLength(7);
@@ -98,7 +125,9 @@ test('XML is hashed, never stored; define records the new uuid in its outcome', 
   const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
   const hook = new AuditHook(trail);
   const xml = '<domain type="test"><name>n</name><devices><graphics type="vnc" passwd="s3cret"/></devices></domain>';
-  await hook.write(alice, { procedure: 'domainDefineXml', permission: 'domain:write,domain:save', args: { xml } }, 'r', async () => ({ dom: { name: 'n', uuid, id: -1 } }));
+  await hook.write(alice, { procedure: 'domainDefineXml', permission: 'domain:write,domain:save', args: { xml } }, 'r', async () => ({
+    dom: { name: 'n', uuid, id: -1 },
+  }));
   await trail.close();
   const text = fs.readFileSync(file, 'utf8');
   expect(text).not.toContain('s3cret');
@@ -118,7 +147,10 @@ test('audit unavailable: the write is never run and the error is the stable code
     await gate.before(Op.DOMAIN_CONTROL_REQ, start);
     ran = true; // the helper request would leave here
   };
-  await expect(hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', forward)).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_UNAVAILABLE', virCode: 9 });
+  await expect(hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', forward)).rejects.toMatchObject({
+    code: 'VG_ERR_AUDIT_UNAVAILABLE',
+    virCode: 9,
+  });
   expect(ran).toBe(false);
   await expect(hook.denied(alice, { procedure: 'domainCreate' }, 'r')).resolves.toBeUndefined();
   expect(hook.available).toBe(false);
@@ -146,10 +178,47 @@ function sample(): AuditRecord[] {
   const base = { v: 1, host: 'h', key: 'k', prev: '0', mac: '0' };
   return [
     { ...base, seq: 0, ts: '2026-01-01T10:00:00.000Z', kind: 'event', event: { name: 'daemon-start' } },
-    { ...base, seq: 1, ts: '2026-01-01T10:01:00.000Z', kind: 'intent', requestId: 'a-1', who: { user: 'alice', tenant: 'tA', method: 'x509' }, source: '1.2.3.4:5', what: { procedure: 'domainCreate', object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' } }, decision: { result: 'allow', rule: 'r1' } },
-    { ...base, seq: 2, ts: '2026-01-01T10:01:01.000Z', kind: 'outcome', requestId: 'a-1', who: { user: 'alice', tenant: 'tA', method: 'x509' }, what: { procedure: 'domainCreate', object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' } }, outcome: { result: 'success' } },
-    { ...base, seq: 3, ts: '2026-01-02T09:00:00.000Z', kind: 'denial', requestId: 'a-2', who: { user: 'bob', tenant: 'tB', method: 'sasl' }, what: { procedure: 'domainDestroy', object: { name: 'db, "main"' } }, decision: { result: 'deny', rule: 'no rule' } },
-    { ...base, seq: 4, ts: '2026-01-02T09:05:00.000Z', kind: 'outcome', requestId: 'a-3', who: { user: 'bob', tenant: 'tB', method: 'sasl' }, what: { procedure: 'domainSetMemory', object: { name: '=cmd|calc' } }, outcome: { result: 'error', code: 'VG_ERR_DOMAIN_STATE', message: 'not running' } },
+    {
+      ...base,
+      seq: 1,
+      ts: '2026-01-01T10:01:00.000Z',
+      kind: 'intent',
+      requestId: 'a-1',
+      who: { user: 'alice', tenant: 'tA', method: 'x509' },
+      source: '1.2.3.4:5',
+      what: { procedure: 'domainCreate', object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' } },
+      decision: { result: 'allow', rule: 'r1' },
+    },
+    {
+      ...base,
+      seq: 2,
+      ts: '2026-01-01T10:01:01.000Z',
+      kind: 'outcome',
+      requestId: 'a-1',
+      who: { user: 'alice', tenant: 'tA', method: 'x509' },
+      what: { procedure: 'domainCreate', object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' } },
+      outcome: { result: 'success' },
+    },
+    {
+      ...base,
+      seq: 3,
+      ts: '2026-01-02T09:00:00.000Z',
+      kind: 'denial',
+      requestId: 'a-2',
+      who: { user: 'bob', tenant: 'tB', method: 'sasl' },
+      what: { procedure: 'domainDestroy', object: { name: 'db, "main"' } },
+      decision: { result: 'deny', rule: 'no rule' },
+    },
+    {
+      ...base,
+      seq: 4,
+      ts: '2026-01-02T09:05:00.000Z',
+      kind: 'outcome',
+      requestId: 'a-3',
+      who: { user: 'bob', tenant: 'tB', method: 'sasl' },
+      what: { procedure: 'domainSetMemory', object: { name: '=cmd|calc' } },
+      outcome: { result: 'error', code: 'VG_ERR_DOMAIN_STATE', message: 'not running' },
+    },
   ] as AuditRecord[];
 }
 
@@ -227,7 +296,14 @@ test('helper journal: seq, chain, torn-line recovery; cross-check flags a write 
 
 describe('cross-check binds each executed write to its intent: operation, object, digest, once, and the anchored record', () => {
   const other = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
-  const body = (requestId: string, memoryKiB = 1024n, u = uuid) => ({ actor: { user: 'alice', tenant: 'tenantA', requestId }, uuid: u, memoryKiB, live: true, config: false, max: false });
+  const body = (requestId: string, memoryKiB = 1024n, u = uuid) => ({
+    actor: { user: 'alice', tenant: 'tenantA', requestId },
+    uuid: u,
+    memoryKiB,
+    live: true,
+    config: false,
+    max: false,
+  });
   let journal: HelperJournal;
   let jf: string;
 
@@ -239,18 +315,40 @@ describe('cross-check binds each executed write to its intent: operation, object
     const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
     const hook = new AuditHook(trail, { bootId: 'b' });
     for (let i = 0; i < 5; i++) {
-      await hook.write(alice, { procedure: 'domainSetMemory', args: { dom: { name: 'web-1', uuid, id: 1 } }, object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3', tenant: 'tenantA' } }, 'r', async (gate) => {
-        const b = body(gate.requestId);
-        const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, b);
-        const begin: JournalBegin = { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, b), auditHead };
-        if (mode(i) === 'run') run(journal, begin);
-        else if (mode(i) === 'begin') journal.begin(begin);
-      });
+      await hook.write(
+        alice,
+        {
+          procedure: 'domainSetMemory',
+          args: { dom: { name: 'web-1', uuid, id: 1 } },
+          object: { name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3', tenant: 'tenantA' },
+        },
+        'r',
+        async (gate) => {
+          const b = body(gate.requestId);
+          const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, b);
+          const begin: JournalBegin = {
+            op: 'DOMAIN_SET_MEMORY_REQ',
+            uuid: uuid.toString('hex'),
+            user: 'alice',
+            tenant: 'tenantA',
+            requestId: gate.requestId,
+            digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, b),
+            auditHead,
+          };
+          if (mode(i) === 'run') run(journal, begin);
+          else if (mode(i) === 'begin') journal.begin(begin);
+        },
+      );
     }
     await trail.close();
   }
   // The streaming check with its default window and with a window of one record (everything settled by pass 3) must agree.
-  const full = (window?: number) => crossCheckStreams(() => readSealedRecords([file]), () => readJournal(jf).records, { window });
+  const full = (window?: number) =>
+    crossCheckStreams(
+      () => readSealedRecords([file]),
+      () => readJournal(jf).records,
+      { window },
+    );
   const both = () => {
     const a = full();
     const b = full(1);
@@ -263,7 +361,13 @@ describe('cross-check binds each executed write to its intent: operation, object
   const check = () => both().problems.map((p) => p.message);
   const head = (seq: number) => `${seq}:${lineHash(lines(file)[seq])}`;
   const dropOutcomes = (...rids: string[]) =>
-    fs.writeFileSync(file, lines(file).filter((l) => !(JSON.parse(l).kind === 'outcome' && rids.includes(JSON.parse(l).requestId))).map((l) => l + '\n').join(''));
+    fs.writeFileSync(
+      file,
+      lines(file)
+        .filter((l) => !(JSON.parse(l).kind === 'outcome' && rids.includes(JSON.parse(l).requestId)))
+        .map((l) => l + '\n')
+        .join(''),
+    );
 
   test('clean', async () => {
     await setup();
@@ -274,9 +378,25 @@ describe('cross-check binds each executed write to its intent: operation, object
   test('a replayed id, another operation, another VM, other arguments: each reported', async () => {
     await setup();
     const [r0, r1, r2] = ['b-3-1', 'b-3-2', 'b-3-3'];
-    run(journal, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r0, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r0)), auditHead: head(0) });
+    run(journal, {
+      op: 'DOMAIN_SET_MEMORY_REQ',
+      uuid: uuid.toString('hex'),
+      user: 'alice',
+      tenant: 'tenantA',
+      requestId: r0,
+      digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r0)),
+      auditHead: head(0),
+    });
     run(journal, { op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r1, digest: 'x', auditHead: head(2) });
-    run(journal, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: other.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r2, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r2, 1024n, other)), auditHead: head(4) });
+    run(journal, {
+      op: 'DOMAIN_SET_MEMORY_REQ',
+      uuid: other.toString('hex'),
+      user: 'alice',
+      tenant: 'tenantA',
+      requestId: r2,
+      digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r2, 1024n, other)),
+      auditHead: head(4),
+    });
     journal.close();
     const probs = check().join('\n');
     expect(probs).toMatch(/request b-3-1.*already executed at journal seq 0 \(replayed\)/);
@@ -315,15 +435,23 @@ describe('cross-check binds each executed write to its intent: operation, object
       ['b-3-4', false],
       ['b-3-5', null],
     ]);
-    expect(r.resolutions[0].message).toMatch(/^audit seq \d+: domainSetMemory on web-1 .* request b-3-2: outcome unknown in the audit log; executed: helper journal seq 2, result ok$/);
+    expect(r.resolutions[0].message).toMatch(
+      /^audit seq \d+: domainSetMemory on web-1 .* request b-3-2: outcome unknown in the audit log; executed: helper journal seq 2, result ok$/,
+    );
     expect(r.resolutions[1].message).toMatch(/request b-3-4: outcome unknown in the audit log; not executed: the helper journal has no record of it$/);
-    expect(r.resolutions[2].message).toMatch(/request b-3-5: outcome unknown in the audit log; reached the helper \(journal seq 6\), which recorded no result \(it stopped mid-write\): check the VM$/);
+    expect(r.resolutions[2].message).toMatch(
+      /request b-3-5: outcome unknown in the audit log; reached the helper \(journal seq 6\), which recorded no result \(it stopped mid-write\): check the VM$/,
+    );
   });
 
   test('an audited success the helper never journaled is reported (a write that ran without its journal line)', async () => {
     await setup((i) => (i === 2 ? 'none' : 'run'));
     journal.close();
-    expect(check()).toEqual([expect.stringMatching(/^audit seq \d+: domainSetMemory on web-1 .* request b-3-3: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record of executing it/)]);
+    expect(check()).toEqual([
+      expect.stringMatching(
+        /^audit seq \d+: domainSetMemory on web-1 .* request b-3-3: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record of executing it/,
+      ),
+    ]);
   });
 
   test('audited successes older than the first journal record are not looked up in it (a journal started afresh)', async () => {
@@ -331,7 +459,13 @@ describe('cross-check binds each executed write to its intent: operation, object
     journal.close();
     expect(check()).toEqual([]);
     dropOutcomes('b-3-1');
-    expect(both().resolutions).toEqual([expect.objectContaining({ requestId: 'b-3-1', executed: null, message: expect.stringMatching(/outcome unknown in the audit log; cannot be told: it is older than the helper journal$/) })]);
+    expect(both().resolutions).toEqual([
+      expect.objectContaining({
+        requestId: 'b-3-1',
+        executed: null,
+        message: expect.stringMatching(/outcome unknown in the audit log; cannot be told: it is older than the helper journal$/),
+      }),
+    ]);
   });
 
   test('a begin line whose end never came, with an outcome in the audit log, is resolved from that outcome', async () => {
@@ -339,6 +473,15 @@ describe('cross-check binds each executed write to its intent: operation, object
     journal.close();
     const r = both();
     expect(r.problems).toEqual([]);
-    expect(r.resolutions).toEqual([expect.objectContaining({ requestId: 'b-3-5', journalSeq: 8, executed: true, message: expect.stringMatching(/helper journal seq 8: DOMAIN_SET_MEMORY_REQ .*request b-3-5: begun, no result line \(the helper stopped mid-write\); the front end recorded success$/) })]);
+    expect(r.resolutions).toEqual([
+      expect.objectContaining({
+        requestId: 'b-3-5',
+        journalSeq: 8,
+        executed: true,
+        message: expect.stringMatching(
+          /helper journal seq 8: DOMAIN_SET_MEMORY_REQ .*request b-3-5: begun, no result line \(the helper stopped mid-write\); the front end recorded success$/,
+        ),
+      }),
+    ]);
   });
 });

@@ -75,7 +75,14 @@ test('swapping two records is reported as a reorder', () => {
 
 test('inserting a forged record (no key) is named', () => {
   const ls = lines(file);
-  const forged = sealRecord(write(99), { seq: 12, ts: new Date().toISOString(), host: 'h', keyId: JSON.parse(ls[0]).key, key: Buffer.alloc(32, 7), prev: lineHash(ls[11]) });
+  const forged = sealRecord(write(99), {
+    seq: 12,
+    ts: new Date().toISOString(),
+    host: 'h',
+    keyId: JSON.parse(ls[0]).key,
+    key: Buffer.alloc(32, 7),
+    prev: lineHash(ls[11]),
+  });
   ls.splice(12, 0, forged);
   rewrite(ls);
   const r = verify();
@@ -110,7 +117,9 @@ test('a wrong key is reported, not accepted', () => {
   const other = tempDir();
   try {
     const k2 = path.join(other, 'k');
-    fs.writeFileSync(k2, fs.readFileSync(verifyKeyFile, 'utf8').replace(/"seed":"[^"]+"/, `"seed":"${Buffer.alloc(32, 1).toString('base64')}"`), { mode: 0o600 });
+    fs.writeFileSync(k2, fs.readFileSync(verifyKeyFile, 'utf8').replace(/"seed":"[^"]+"/, `"seed":"${Buffer.alloc(32, 1).toString('base64')}"`), {
+      mode: 0o600,
+    });
     expect(() => loadVerifyKey(k2)).toThrow(/seed does not match its id/);
     // Another installation's verification key: every record names a seed it does not hold.
     initAuditKeys({ verifyKeyFile: path.join(other, 'v'), sealFile: path.join(other, 's') });
@@ -124,9 +133,14 @@ test('a wrong key is reported, not accepted', () => {
 
 test('key files others can read are refused', async () => {
   fs.chmodSync(verifyKeyFile, 0o644);
-  expect(() => loadVerifyKey(verifyKeyFile)).toThrow(expect.objectContaining({ code: 'VG_ERR_AUDIT_KEY', message: expect.stringMatching(/mode 644 is too open/) }));
+  expect(() => loadVerifyKey(verifyKeyFile)).toThrow(
+    expect.objectContaining({ code: 'VG_ERR_AUDIT_KEY', message: expect.stringMatching(/mode 644 is too open/) }),
+  );
   fs.chmodSync(keyFile, 0o640);
-  await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({ code: 'VG_ERR_AUDIT_KEY', message: expect.stringMatching(/mode 640 is too open/) });
+  await expect(AuditAppender.open({ file, keyFile, log: quiet() })).rejects.toMatchObject({
+    code: 'VG_ERR_AUDIT_KEY',
+    message: expect.stringMatching(/mode 640 is too open/),
+  });
 });
 
 test('the chain continues across rotated files; deleting a rotated file is detected', async () => {
@@ -184,7 +198,9 @@ test('50,000 records verify correctly (time printed, asserted by the bench, not 
   const r = verify();
   expect(r).toMatchObject({ ok: true, records: 50_000, lastSeq: 49_999 });
   const bytes = fs.statSync(file).size;
-  process.stdout.write(`audit: 50,000 records (${(bytes / 1e6).toFixed(1)} MB) appended in ${appendMs} ms with ${st.batches} fdatasyncs; verify ${r.ms.toFixed(0)} ms\n`);
+  process.stdout.write(
+    `audit: 50,000 records (${(bytes / 1e6).toFixed(1)} MB) appended in ${appendMs} ms with ${st.batches} fdatasyncs; verify ${r.ms.toFixed(0)} ms\n`,
+  );
 });
 
 describe('epoch boundaries: the holder of the sealing state cannot place one where he likes', () => {
@@ -214,7 +230,9 @@ describe('epoch boundaries: the holder of the sealing state cannot place one whe
       const r = verify();
       expect(r.problem).toMatchObject({ kind: 'forged', seq: p, line: p + 1 });
       expect(r.problem!.message).toMatch(
-        new RegExp(`record seq ${p} is forged: epoch 1 begins at seq ${p} after only ${p} record\\(s\\) and \\d+\\.\\d s of epoch 0 \\(the key evolves after 1000 records or 900 s\\), with no restart: records re-sealed with a later key`),
+        new RegExp(
+          `record seq ${p} is forged: epoch 1 begins at seq ${p} after only ${p} record\\(s\\) and \\d+\\.\\d s of epoch 0 \\(the key evolves after 1000 records or 900 s\\), with no restart: records re-sealed with a later key`,
+        ),
       );
     }
   });
@@ -229,7 +247,11 @@ describe('epoch boundaries: the holder of the sealing state cannot place one whe
     await run([event('daemon-start'), write(21)], true); // epoch 1 begins at daemon-start, after 20 of 1000 records
     await run([write(23)], true); // epoch 2 begins after the daemon-stop
     const name = (r: AuditRecord) => `${r.key.split('.')[1]} ${r.event?.name ?? r.requestId}`;
-    expect(lines(file).slice(19).map((l) => name(JSON.parse(l) as AuditRecord))).toEqual(['0 r-19', '1 daemon-start', '1 r-21', '1 daemon-stop', '2 r-23', '2 daemon-stop']);
+    expect(
+      lines(file)
+        .slice(19)
+        .map((l) => name(JSON.parse(l) as AuditRecord)),
+    ).toEqual(['0 r-19', '1 daemon-start', '1 r-21', '1 daemon-stop', '2 r-23', '2 daemon-stop']);
     expect(verify()).toMatchObject({ ok: true, records: 25 });
     // The daemon always writes daemon-start first; a run that writes neither after a crash nor after a daemon-stop looks
     // like the re-sealed tail it would be if someone else wrote it.

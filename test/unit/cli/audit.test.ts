@@ -10,7 +10,6 @@ import { auditMain, auditPaths } from '../../../src/cli/audit';
 import { main } from '../../../src/cli/main';
 import { AuditHook, type AuditedSession } from '../../../src/unprivileged/audit-hook';
 
-
 // What the helper does for each write: a begin line before it runs, an end line with its result after.
 const run = (j: HelperJournal, b: JournalBegin, result = 'ok'): void => j.end(j.begin(b), b.op, b.requestId, { result });
 let home: string;
@@ -19,7 +18,11 @@ let p: ReturnType<typeof auditPaths>;
 function io() {
   let out = '';
   let err = '';
-  return { io: { stdout: (s: string) => void (out += s), stderr: (s: string) => void (err += s), env: { VIRTGATE_HOME: home } }, out: () => out, err: () => err };
+  return {
+    io: { stdout: (s: string) => void (out += s), stderr: (s: string) => void (err += s), env: { VIRTGATE_HOME: home } },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 const alice: AuditedSession = { id: 1, tenant: 'tA', identity: { user: 'alice', method: 'x509', source: '192.0.2.1:1234' } };
@@ -33,13 +36,37 @@ beforeEach(async () => {
   await hook.event('daemon-start');
   const j = new HelperJournal((fs.mkdirSync(path.dirname(p.journal), { recursive: true }), p.journal), { sync: 'always' });
   for (let i = 0; i < 5; i++) {
-    await hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 }, memory: 1024 * i } }, 'r', async (gate) => {
-      const body = { actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId }, uuid, memoryKiB: BigInt(1024 * i), live: true, config: false, max: false };
-      const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
-      run(j, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body), auditHead });
-    });
+    await hook.write(
+      alice,
+      { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 }, memory: 1024 * i } },
+      'r',
+      async (gate) => {
+        const body = {
+          actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId },
+          uuid,
+          memoryKiB: BigInt(1024 * i),
+          live: true,
+          config: false,
+          max: false,
+        };
+        const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
+        run(j, {
+          op: 'DOMAIN_SET_MEMORY_REQ',
+          uuid: uuid.toString('hex'),
+          user: 'alice',
+          tenant: 'tA',
+          requestId: gate.requestId,
+          digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body),
+          auditHead,
+        });
+      },
+    );
   }
-  await hook.denied({ ...alice, identity: { ...alice.identity!, user: 'bob' } }, { procedure: 'domainDestroy', args: { dom: { name: 'vm1', uuid, id: 1 } } }, 'no rule');
+  await hook.denied(
+    { ...alice, identity: { ...alice.identity!, user: 'bob' } },
+    { procedure: 'domainDestroy', args: { dom: { name: 'vm1', uuid, id: 1 } } },
+    'no rule',
+  );
   j.close();
   await trail.close();
 });
@@ -64,7 +91,9 @@ test('verify --cross-check: clean, then a write that reached the helper directly
   j.close();
   const t2 = io();
   expect(await auditMain(['verify', '--cross-check', p.journal], t2.io)).toBe(1);
-  expect(t2.out()).toMatch(/FAILED \(cross-check\): helper journal seq 10: DOMAIN_UNDEFINE_REQ on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/);
+  expect(t2.out()).toMatch(
+    /FAILED \(cross-check\): helper journal seq 10: DOMAIN_UNDEFINE_REQ on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/,
+  );
 });
 
 test('query: filters and formats through the CLI; bad options exit 2', async () => {
@@ -94,13 +123,34 @@ test('intents without an outcome (the front end killed between intent and reply)
   const j = new HelperJournal(p.journal, { sync: 'always' });
   const stuck = (i: number, reach: 'run' | 'none'): Promise<void> =>
     new Promise<void>((forwarded) => {
-      void hook.write(alice, { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 } } }, 'r', async (gate) => {
-        const body = { actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId }, uuid, memoryKiB: BigInt(2048 + i), live: true, config: false, max: false };
-        const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
-        if (reach === 'run') run(j, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: gate.requestId, digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body), auditHead });
-        forwarded();
-        await new Promise(() => undefined); // the front end dies here: no outcome record, no reply
-      });
+      void hook.write(
+        alice,
+        { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: `vm${i}`, uuid, id: 1 } } },
+        'r',
+        async (gate) => {
+          const body = {
+            actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId },
+            uuid,
+            memoryKiB: BigInt(2048 + i),
+            live: true,
+            config: false,
+            max: false,
+          };
+          const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
+          if (reach === 'run')
+            run(j, {
+              op: 'DOMAIN_SET_MEMORY_REQ',
+              uuid: uuid.toString('hex'),
+              user: 'alice',
+              tenant: 'tA',
+              requestId: gate.requestId,
+              digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body),
+              auditHead,
+            });
+          forwarded();
+          await new Promise(() => undefined); // the front end dies here: no outcome record, no reply
+        },
+      );
     });
   await stuck(7, 'run'); // request k-1-1: executed by the helper
   await stuck(8, 'none'); // request k-1-2: never forwarded
@@ -121,8 +171,12 @@ test('intents without an outcome (the front end killed between intent and reply)
   const t3 = io();
   expect(await auditMain(['verify', '--cross-check', p.journal], t3.io)).toBe(0);
   expect(t3.out()).toMatch(/ok: cross-check: all 6 writes/);
-  expect(t3.out()).toMatch(/resolved: audit seq \d+: domainSetMemory on vm7 .* request k-1-1: outcome unknown in the audit log; executed: helper journal seq 10, result ok\n/);
-  expect(t3.out()).toMatch(/resolved: audit seq \d+: domainSetMemory on vm8 .* request k-1-2: outcome unknown in the audit log; not executed: the helper journal has no record of it\n/);
+  expect(t3.out()).toMatch(
+    /resolved: audit seq \d+: domainSetMemory on vm7 .* request k-1-1: outcome unknown in the audit log; executed: helper journal seq 10, result ok\n/,
+  );
+  expect(t3.out()).toMatch(
+    /resolved: audit seq \d+: domainSetMemory on vm8 .* request k-1-2: outcome unknown in the audit log; not executed: the helper journal has no record of it\n/,
+  );
 });
 
 test('rotate-key through the CLI: recorded, old and new records verify', async () => {
@@ -169,7 +223,12 @@ test('init: creates both keys, refuses to overwrite them, --force adds a seed', 
     const t3 = io();
     expect(await auditMain(['init', '--home', h2, '--force'], t3.io)).toBe(0);
     expect(t3.out()).toMatch(/added after 1 older seed/);
-    expect(fs.readFileSync(path.join(h2, 'lib', 'audit-verify.key'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(
+      fs
+        .readFileSync(path.join(h2, 'lib', 'audit-verify.key'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(2);
     expect(await auditMain(['init', '--home', h2, '--owner', 'nobody'], io().io)).toBe(2);
   } finally {
     fs.rmSync(h2, { recursive: true, force: true });
@@ -186,7 +245,9 @@ test('verify of a log pruned by retention: ok, and says what was pruned', async 
     await trail.close();
     const t = io();
     expect(await auditMain(['verify', '--home', h2], t.io)).toBe(0);
-    expect(t.out()).toMatch(/^ok: \d+ records, seq [1-9]\d*\.\.\d+, 2 file\(s\), chain and MACs verified in \d+ ms\n  seqs 0\.\.\d+ were pruned by retention \(log-pruned record seq \d+\)\n$/);
+    expect(t.out()).toMatch(
+      /^ok: \d+ records, seq [1-9]\d*\.\.\d+, 2 file\(s\), chain and MACs verified in \d+ ms\n  seqs 0\.\.\d+ were pruned by retention \(log-pruned record seq \d+\)\n$/,
+    );
   } finally {
     fs.rmSync(h2, { recursive: true, force: true });
   }
@@ -194,7 +255,14 @@ test('verify of a log pruned by retention: ok, and says what was pruned', async 
 
 test('virtgate audit is wired into the main command', async () => {
   const t = io();
-  const cli = { ...t.io, connect: async () => { throw new Error('no daemon needed'); }, readFile: () => '', interrupted: () => new Promise<void>(() => undefined) };
+  const cli = {
+    ...t.io,
+    connect: async () => {
+      throw new Error('no daemon needed');
+    },
+    readFile: () => '',
+    interrupted: () => new Promise<void>(() => undefined),
+  };
   expect(await main(['audit', 'verify', '--home', home], cli as never)).toBe(0);
   expect(t.out()).toMatch(/^ok: 12 records/);
 });

@@ -56,9 +56,21 @@ describe('parseCommandLine', () => {
 
 test.each([
   ['test', [{ by: 'name', name: 'test' }]],
-  ['4', [{ by: 'id', id: 4 }, { by: 'name', name: '4' }]],
+  [
+    '4',
+    [
+      { by: 'id', id: 4 },
+      { by: 'name', name: '4' },
+    ],
+  ],
   ['-1', [{ by: 'name', name: '-1' }]],
-  [UUID, [{ by: 'uuid', uuid: uuidFromString(UUID) }, { by: 'name', name: UUID }]],
+  [
+    UUID,
+    [
+      { by: 'uuid', uuid: uuidFromString(UUID) },
+      { by: 'name', name: UUID },
+    ],
+  ],
 ])('lookupOrder(%s)', (arg, steps) => {
   expect(lookupOrder(arg)).toEqual(steps);
 });
@@ -194,14 +206,18 @@ describe('main', () => {
       deregisterLifecycleEvents: async (id: number) => void (deregistered = id),
       events: () => {
         const it = events[Symbol.iterator]();
-        return { next: async () => it.next(), return: async () => ({ done: true, value: undefined }), [Symbol.asyncIterator]() { return this; } };
+        return {
+          next: async () => it.next(),
+          return: async () => ({ done: true, value: undefined }),
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
       },
     });
     const t = io(c);
     expect(await main(['event', '--loop'], t.cli)).toBe(EXIT_OK);
-    expect(t.out()).toBe(
-      "event 'lifecycle' for domain 'test': Suspended Paused\nevent 'lifecycle' for domain 'test': Resumed Unpaused\nevents received: 2\n",
-    );
+    expect(t.out()).toBe("event 'lifecycle' for domain 'test': Suspended Paused\nevent 'lifecycle' for domain 'test': Resumed Unpaused\nevents received: 2\n");
     expect(deregistered).toBe(3);
   });
 
@@ -209,7 +225,13 @@ describe('main', () => {
     const c = stubClient({
       registerLifecycleEvents: async () => 0,
       deregisterLifecycleEvents: async () => undefined,
-      events: () => ({ next: () => new Promise(() => undefined), return: async () => ({ done: true, value: undefined }), [Symbol.asyncIterator]() { return this; } }),
+      events: () => ({
+        next: () => new Promise(() => undefined),
+        return: async () => ({ done: true, value: undefined }),
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      }),
     });
     const t = io(c);
     expect(await main(['event', '--loop', '--timeout', '1'], t.cli)).toBe(EXIT_OK);

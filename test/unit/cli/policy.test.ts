@@ -53,14 +53,20 @@ test.each([
 test('check: the VM tenant, the read-only cap, the built-in default policy, usage', () => {
   expect(run(['check', 'alice', 'acme', 'vm:web', 'domain:getattr', '--home', home, '--vm-tenant', 'globex']).rc).toBe(1);
   expect(run(['check', 'root', '-', 'vm:web', 'domain:getattr', '--home', home, '--vm-tenant', 'globex']).rc).toBe(0);
-  expect(run(['check', 'alice', 'acme', 'vm:web', 'domain:start', '--home', home, '--read-only'])).toMatchObject({ rc: 1, out: expect.stringMatching(/read-only connection/) });
+  expect(run(['check', 'alice', 'acme', 'vm:web', 'domain:start', '--home', home, '--read-only'])).toMatchObject({
+    rc: 1,
+    out: expect.stringMatching(/read-only connection/),
+  });
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-policy-cli-empty-'));
   expect(run(['check', 'x509:admin', '-', 'host', 'connect:write', '--home', empty]).rc).toBe(0); // built-in default: the admin certificate
   expect(run(['check', 'root', '-', 'host', 'connect:write', '--home', empty]).rc).toBe(0); // ... and local root
   expect(run(['check', 'admin', '-', 'host', 'connect:write', '--home', empty]).rc).toBe(1); // not the local account admin
   expect(run(['check', 'x509:root', '-', 'host', 'connect:getattr', '--home', empty]).rc).toBe(1);
   expect(run(['check', 'sasl:root', '-', 'host', 'connect:getattr', '--home', empty]).rc).toBe(1);
-  expect(run(['check', 'ldap:root', '-', 'host', 'connect:getattr', '--home', empty])).toMatchObject({ rc: 2, err: expect.stringMatching(/USER is SOURCE:NAME/) });
+  expect(run(['check', 'ldap:root', '-', 'host', 'connect:getattr', '--home', empty])).toMatchObject({
+    rc: 2,
+    err: expect.stringMatching(/USER is SOURCE:NAME/),
+  });
   expect(run(['check', 'x509:', '-', 'host', 'connect:getattr', '--home', empty]).rc).toBe(2);
   expect(run(['check', 'alice', 'acme', 'vm:web', 'domain:getattr', '--home', empty]).rc).toBe(1);
   expect(run(['check', 'alice', 'acme', 'vm:web', 'domain:strat', '--home', home]).err).toMatch(/not a libvirt permission/);
@@ -73,10 +79,22 @@ test('check: the VM tenant, the read-only cap, the built-in default policy, usag
 
 test('lint: clean example, and each kind of problem; a file that does not parse fails', () => {
   // The example's bare 'dave' rule: no problem, but a note that the shorthand took it as the local account.
-  expect(run(['lint', '--home', home])).toMatchObject({ rc: 0, out: expect.stringMatching(/policy\.csv: note: line 6: .*taken as the local user 'unix:dave'[^]*no problems/) });
+  expect(run(['lint', '--home', home])).toMatchObject({
+    rc: 0,
+    out: expect.stringMatching(/policy\.csv: note: line 6: .*taken as the local user 'unix:dave'[^]*no problems/),
+  });
   const bad = path.join(home, 'bad.csv');
-  fs.writeFileSync(bad, ['p, auditors, *, vm:*, domain:read', 'p, bob, acme, vm:web, domain:strat', 'g, eve, ghosts, acme', 'g, bob, r1, acme',
-    'p, r1, globex, vm:*, domain:read', 'p, bob, acme, host, domain:start'].join('\n'));
+  fs.writeFileSync(
+    bad,
+    [
+      'p, auditors, *, vm:*, domain:read',
+      'p, bob, acme, vm:web, domain:strat',
+      'g, eve, ghosts, acme',
+      'g, bob, r1, acme',
+      'p, r1, globex, vm:*, domain:read',
+      'p, bob, acme, host, domain:start',
+    ].join('\n'),
+  );
   const r = run(['lint', '--policy', bad]);
   expect(r.rc).toBe(1);
   expect(r.out).toMatch(/line 1: .*'unix:auditors' is in no tenant/);
@@ -86,9 +104,16 @@ test('lint: clean example, and each kind of problem; a file that does not parse 
   expect(r.out).toMatch(/line 6: .*can never match/);
   expect(r.out).toMatch(/5 problems/);
   fs.writeFileSync(bad, 'g, ldap:alice, owner, acme\np, tcp:bob, acme, vm:*, domain:read\n');
-  expect(run(['lint', '--policy', bad])).toMatchObject({ rc: 1, out: expect.stringMatching(/line 1: .*unknown identity source 'ldap'[^]*line 2: .*'tcp:bob' can never log in[^]*2 problems/) });
+  expect(run(['lint', '--policy', bad])).toMatchObject({
+    rc: 1,
+    out: expect.stringMatching(/line 1: .*unknown identity source 'ldap'[^]*line 2: .*'tcp:bob' can never log in[^]*2 problems/),
+  });
   // Names the parser refuses: lint prints the parse error (exit 1), it does not crash.
-  for (const [text, msg] of [[`g, alice, owner, ${'t'.repeat(65)}\n`, /bad\.csv:1: bad tenant 't{65}' \(tenant names are 1-64 characters/], ['g, alice, x509:owner, acme\n', /bad\.csv:1: bad role/], ['p, x509:, acme, vm:*, domain:read\n', /bad\.csv:1: bad subject/]] as const) {
+  for (const [text, msg] of [
+    [`g, alice, owner, ${'t'.repeat(65)}\n`, /bad\.csv:1: bad tenant 't{65}' \(tenant names are 1-64 characters/],
+    ['g, alice, x509:owner, acme\n', /bad\.csv:1: bad role/],
+    ['p, x509:, acme, vm:*, domain:read\n', /bad\.csv:1: bad subject/],
+  ] as const) {
     fs.writeFileSync(bad, text);
     const l = run(['lint', '--policy', bad]);
     expect(l).toMatchObject({ rc: 1, out: '', err: expect.stringMatching(msg) });

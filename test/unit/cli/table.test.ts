@@ -11,9 +11,12 @@ test('list table matches virsh list --all', () => {
 });
 
 test('table columns widen to the longest cell; inactive ids print as -', () => {
-  expect(formatDomainList([{ dom: dom('a-long-name', -1), state: 5 }, { dom: dom('b', 12), state: 3 }])).toBe(
-    [' Id   Name          State', '------------------------------', ' -    a-long-name   shut off', ' 12   b             paused', '', ''].join('\n'),
-  );
+  expect(
+    formatDomainList([
+      { dom: dom('a-long-name', -1), state: 5 },
+      { dom: dom('b', 12), state: 3 },
+    ]),
+  ).toBe([' Id   Name          State', '------------------------------', ' -    a-long-name   shut off', ' 12   b             paused', '', ''].join('\n'));
   expect(formatTable(['A'], [])).toBe(' A\n----\n');
 });
 
@@ -25,7 +28,10 @@ test('sortDomains: active by id, then inactive by name', () => {
 test('dominfo matches virsh', () => {
   const info = { state: 1, maxMem: 8388608n, memory: 2097152n, nrVirtCpu: 2, cpuTime: 1795633637705442000n };
   const text = formatDomInfo(dom('test', 1), info, {
-    osType: 'linux', persistent: true, autostart: false, managedSave: false,
+    osType: 'linux',
+    persistent: true,
+    autostart: false,
+    managedSave: false,
     security: { model: 'testSecurity', doi: '', label: { label: 'libvirt-test', enforcing: true } },
   });
   expect(text).toBe(
@@ -93,7 +99,17 @@ test.each([
 });
 
 test('state names and reasons as virsh prints them', () => {
-  expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map(stateName)).toEqual(['no state', 'running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended', 'unknown']);
+  expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map(stateName)).toEqual([
+    'no state',
+    'running',
+    'idle',
+    'paused',
+    'in shutdown',
+    'shut off',
+    'crashed',
+    'pmsuspended',
+    'unknown',
+  ]);
   expect(stateReasonName(1, 1)).toBe('booted');
   expect(stateReasonName(3, 1)).toBe('user');
   expect(stateReasonName(5, 2)).toBe('destroyed');
@@ -106,7 +122,8 @@ test('uuid round trip and rejects', () => {
   expect(uuidToString(raw)).toBe(UUID);
   expect(uuidFromString('6695eb01f6a4830479aa97f2502e193f')).toEqual(raw);
   expect(uuidFromString(' 6695EB01-F6A4-8304-79AA-97F2502E193F ')).toEqual(raw);
-  for (const bad of ['test', '6695eb01-f6a4-8304-79aa-97f2502e193', `-${UUID}`, `${UUID}0`, 'g695eb01-f6a4-8304-79aa-97f2502e193f']) expect(uuidFromString(bad)).toBeNull();
+  for (const bad of ['test', '6695eb01-f6a4-8304-79aa-97f2502e193', `-${UUID}`, `${UUID}0`, 'g695eb01-f6a4-8304-79aa-97f2502e193f'])
+    expect(uuidFromString(bad)).toBeNull();
 });
 
 test('versionString', () => {

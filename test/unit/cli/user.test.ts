@@ -21,7 +21,10 @@ test('virtgate user add, passwd, list, del through the real command', async () =
   expect(run(home, ['passwd', 'alice', '--password-stdin'], 'second-password\n').rc).toBe(0);
   const db = new UserDb(path.join(home, 'etc', 'users.json')).load();
   expect(await db.verifyPassword('alice', 'second-password')).toBe(true);
-  expect(run(home, ['add', 'bob', '--password-stdin'], 'short\n')).toMatchObject({ rc: 1, err: 'error: user database: passwords need at least 8 characters\n' });
+  expect(run(home, ['add', 'bob', '--password-stdin'], 'short\n')).toMatchObject({
+    rc: 1,
+    err: 'error: user database: passwords need at least 8 characters\n',
+  });
   expect(run(home, ['list']).out).toBe('alice\n');
   expect(run(home, ['del', 'alice']).rc).toBe(0);
   expect(run(home, ['del', 'alice'])).toMatchObject({ rc: 1, err: "error: no user 'alice'\n" });

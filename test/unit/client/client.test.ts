@@ -134,7 +134,7 @@ describe('VirtgateClient', () => {
   test('connecting to a missing socket fails with VG_ERR_CLIENT_CLOSED', async () => {
     await expect(VirtgateClient.connect('test+unix:///default?socket=/nonexistent/vg.sock')).rejects.toMatchObject({
       code: 'VG_ERR_CLIENT_CLOSED',
-      message: expect.stringContaining("/nonexistent/vg.sock"),
+      message: expect.stringContaining('/nonexistent/vg.sock'),
     });
   });
 });

@@ -81,9 +81,9 @@ describe('RpcClient', () => {
     expect(f.calls.map((c) => c.header.serial)).toEqual(Array.from({ length: N }, (_, i) => i));
     expect(f.client.inFlight).toBe(N);
     // Reply in reverse order, all in one write, each carrying a domain named after its serial.
-    const replies = [...f.calls].reverse().map(({ header }) =>
-      encodeReply(P.DOMAIN_LOOKUP_BY_NAME, header.serial, { dom: { ...DOM, name: `d${header.serial}`, id: header.serial } }),
-    );
+    const replies = [...f.calls]
+      .reverse()
+      .map(({ header }) => encodeReply(P.DOMAIN_LOOKUP_BY_NAME, header.serial, { dom: { ...DOM, name: `d${header.serial}`, id: header.serial } }));
     f.peer.write(Buffer.concat(replies));
     const got = await Promise.all(results);
     got.forEach((r, i) => expect(r.dom).toMatchObject({ name: `d${i}`, id: i }));
@@ -165,7 +165,7 @@ describe('RpcClient', () => {
     const err = await p.catch((e) => e);
     expect(err.code).toBe('VG_ERR_CLIENT_CLOSED');
     expect(err.message).toMatch(/unknown serial 77/);
-    expect((await f.closed as { code?: string } | null)?.code).toBe('VG_ERR_HEADER');
+    expect(((await f.closed) as { code?: string } | null)?.code).toBe('VG_ERR_HEADER');
   });
 
   test('a reply whose proc does not match the call closes the connection', async () => {
@@ -182,7 +182,7 @@ describe('RpcClient', () => {
     await waitFor(() => f.calls.length === 1);
     f.peer.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
     await expect(p).rejects.toThrow('connection closed: frame length 4294967295 outside [28, 33554432]');
-    expect((await f.closed as { code?: string } | null)?.code).toBe('VG_ERR_FRAME_LENGTH');
+    expect(((await f.closed) as { code?: string } | null)?.code).toBe('VG_ERR_FRAME_LENGTH');
   });
 
   test('EOF inside a frame closes with a truncation error', async () => {

@@ -19,7 +19,11 @@ interface Issued {
   key: string;
 }
 
-function issue(cn: string, ca: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } | null, ext: object[]): Issued & { raw: forge.pki.Certificate; rawKey: forge.pki.rsa.PrivateKey } {
+function issue(
+  cn: string,
+  ca: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } | null,
+  ext: object[],
+): Issued & { raw: forge.pki.Certificate; rawKey: forge.pki.rsa.PrivateKey } {
   const keys = forge.pki.rsa.generateKeyPair(2048);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -39,9 +43,17 @@ let server: Issued;
 let wrongHost: Issued;
 
 beforeAll(() => {
-  ca = issue('virtgate test CA', null, [{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true }]);
+  ca = issue('virtgate test CA', null, [
+    { name: 'basicConstraints', cA: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true },
+  ]);
   const signer = { cert: ca.raw, key: ca.rawKey };
-  const leaf = (alt: object[], purpose: object) => [{ name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, keyEncipherment: true }, purpose, { name: 'subjectAltName', altNames: alt }];
+  const leaf = (alt: object[], purpose: object) => [
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+    purpose,
+    { name: 'subjectAltName', altNames: alt },
+  ];
   server = issue('127.0.0.1', signer, leaf([{ type: 7, ip: '127.0.0.1' }], { name: 'extKeyUsage', serverAuth: true }));
   wrongHost = issue('wronghost.example', signer, leaf([{ type: 2, value: 'wronghost.example' }], { name: 'extKeyUsage', serverAuth: true }));
   const client = issue('client', signer, leaf([{ type: 2, value: 'client' }], { name: 'extKeyUsage', clientAuth: true }));
@@ -92,7 +104,10 @@ describe('TLS transport', () => {
 
   test('the server certificate must match the URI host', async () => {
     const srv = await tlsServer(wrongHost, (s) => s.write(Buffer.from([0x01])));
-    await expect(openTransport(target(srv.port))).rejects.toMatchObject({ code: 'VG_ERR_CLIENT_CLOSED', message: expect.stringMatching(/ERR_TLS_CERT_ALTNAME_INVALID/) });
+    await expect(openTransport(target(srv.port))).rejects.toMatchObject({
+      code: 'VG_ERR_CLIENT_CLOSED',
+      message: expect.stringMatching(/ERR_TLS_CERT_ALTNAME_INVALID/),
+    });
     // ?no_verify=1 downgrades the check, as libvirt does.
     const sock = await openTransport(parseUri(`test+tls://127.0.0.1:${srv.port}/default?pkipath=${dir}&no_verify=1`));
     sock.destroy();
@@ -126,16 +141,40 @@ describe('TLS transport', () => {
 });
 
 describe('pkiFiles', () => {
-  const has = (...files: string[]) => (p: string) => files.includes(p);
+  const has =
+    (...files: string[]) =>
+    (p: string) =>
+      files.includes(p);
   test.each([
     ['pkipath, no client cert', '/p', false, has(), { ca: '/p/cacert.pem', cert: null, key: null }],
-    ['pkipath with cert and key', '/p', false, has('/p/clientcert.pem', '/p/clientkey.pem'), { ca: '/p/cacert.pem', cert: '/p/clientcert.pem', key: '/p/clientkey.pem' }],
-    ['root', null, true, has('/etc/pki/libvirt/clientcert.pem', '/etc/pki/libvirt/private/clientkey.pem'),
-      { ca: '/etc/pki/CA/cacert.pem', cert: '/etc/pki/libvirt/clientcert.pem', key: '/etc/pki/libvirt/private/clientkey.pem' }],
-    ['user files', null, false, has('/h/.pki/libvirt/cacert.pem', '/h/.pki/libvirt/clientcert.pem', '/h/.pki/libvirt/clientkey.pem'),
-      { ca: '/h/.pki/libvirt/cacert.pem', cert: '/h/.pki/libvirt/clientcert.pem', key: '/h/.pki/libvirt/clientkey.pem' }],
-    ['user without key falls back to the system pair', null, false, has('/h/.pki/libvirt/clientcert.pem', '/etc/pki/libvirt/clientcert.pem', '/etc/pki/libvirt/private/clientkey.pem'),
-      { ca: '/etc/pki/CA/cacert.pem', cert: '/etc/pki/libvirt/clientcert.pem', key: '/etc/pki/libvirt/private/clientkey.pem' }],
+    [
+      'pkipath with cert and key',
+      '/p',
+      false,
+      has('/p/clientcert.pem', '/p/clientkey.pem'),
+      { ca: '/p/cacert.pem', cert: '/p/clientcert.pem', key: '/p/clientkey.pem' },
+    ],
+    [
+      'root',
+      null,
+      true,
+      has('/etc/pki/libvirt/clientcert.pem', '/etc/pki/libvirt/private/clientkey.pem'),
+      { ca: '/etc/pki/CA/cacert.pem', cert: '/etc/pki/libvirt/clientcert.pem', key: '/etc/pki/libvirt/private/clientkey.pem' },
+    ],
+    [
+      'user files',
+      null,
+      false,
+      has('/h/.pki/libvirt/cacert.pem', '/h/.pki/libvirt/clientcert.pem', '/h/.pki/libvirt/clientkey.pem'),
+      { ca: '/h/.pki/libvirt/cacert.pem', cert: '/h/.pki/libvirt/clientcert.pem', key: '/h/.pki/libvirt/clientkey.pem' },
+    ],
+    [
+      'user without key falls back to the system pair',
+      null,
+      false,
+      has('/h/.pki/libvirt/clientcert.pem', '/etc/pki/libvirt/clientcert.pem', '/etc/pki/libvirt/private/clientkey.pem'),
+      { ca: '/etc/pki/CA/cacert.pem', cert: '/etc/pki/libvirt/clientcert.pem', key: '/etc/pki/libvirt/private/clientkey.pem' },
+    ],
   ])('%s', (_name, pkipath, root, exists, want) => {
     expect(pkiFiles(pkipath, { root, home: '/h', exists })).toEqual(want);
   });

@@ -83,7 +83,9 @@ test('tenants: memberships, and host admins may use any tenant', () => {
 });
 
 test('rules naming single VMs and globs', async () => {
-  const a = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, 'g, dave, viewer, acme\np, dave, acme, vm:web-*, domain:start\np, dave, acme, vm:db1, domain:stop\n'));
+  const a = new CasbinAuthorizer(
+    await PolicySet.build(MODEL_TEXT, 'g, dave, viewer, acme\np, dave, acme, vm:web-*, domain:start\np, dave, acme, vm:db1, domain:stop\n'),
+  );
   const s = { user: 'unix:dave', tenant: 'acme', readOnly: false };
   expect(a.can(s, vm('web-1', 'acme'), 'domain:start').allowed).toBe(true);
   expect(a.can(s, vm('web-1', 'acme'), 'domain:stop').allowed).toBe(false);
@@ -140,7 +142,12 @@ test.each([
 
 test('the parsed identities are what Casbin and the precompiled matcher see, and what tenants are kept under', async () => {
   const set = await PolicySet.build(MODEL_TEXT, 'g, alice, owner, acme\ng, x509:alice, viewer, globex\np, dave, acme, vm:web-*, domain:start\n');
-  expect(await set.enforcer.getGroupingPolicy()).toEqual(expect.arrayContaining([['unix:alice', 'owner', 'acme'], ['x509:alice', 'viewer', 'globex']]));
+  expect(await set.enforcer.getGroupingPolicy()).toEqual(
+    expect.arrayContaining([
+      ['unix:alice', 'owner', 'acme'],
+      ['x509:alice', 'viewer', 'globex'],
+    ]),
+  );
   expect(await set.enforcer.getPolicy()).toEqual(expect.arrayContaining([['unix:dave', 'acme', 'vm:web-*', 'domain:start']]));
   const a = new CasbinAuthorizer(set);
   expect(a.tenantsOf('unix:alice')).toEqual(['acme']);
@@ -154,8 +161,17 @@ test('the parsed identities are what Casbin and the precompiled matcher see, and
 });
 
 test('policy lint: identity sources, the shorthand note, members that look like roles', () => {
-  const out = lintPolicy(parsePolicyText(['g, ldap:alice, owner, acme', 'p, tcp:bob, acme, vm:*, domain:read', 'p, dave, acme, vm:web-*, domain:start',
-    'g, viewer, owner, acme', 'g, x509:carol, viewer, globex'].join('\n')));
+  const out = lintPolicy(
+    parsePolicyText(
+      [
+        'g, ldap:alice, owner, acme',
+        'p, tcp:bob, acme, vm:*, domain:read',
+        'p, dave, acme, vm:web-*, domain:start',
+        'g, viewer, owner, acme',
+        'g, x509:carol, viewer, globex',
+      ].join('\n'),
+    ),
+  );
   expect(out).toEqual([
     expect.stringMatching(/^line 1: .*unknown identity source 'ldap' in 'ldap:alice'/),
     expect.stringMatching(/^line 2: .*'tcp:bob' can never log in/),
@@ -165,9 +181,19 @@ test('policy lint: identity sources, the shorthand note, members that look like 
 });
 
 test('policy lint: unknown permissions, roles with no members, rules that can never match', () => {
-  const out = lintPolicy(parsePolicyText(
-    ['p, auditors, *, vm:*, domain:read', 'p, bob, acme, vm:web, domain:strat', 'p, bob, acme, host, domain:start', 'p, bob, acme, vms:web, domain:start',
-      'g, bob, operator, acme', 'g, eve, ghosts, acme', 'p, bob, acme, vm:x, domain:sta*'].join('\n')));
+  const out = lintPolicy(
+    parsePolicyText(
+      [
+        'p, auditors, *, vm:*, domain:read',
+        'p, bob, acme, vm:web, domain:strat',
+        'p, bob, acme, host, domain:start',
+        'p, bob, acme, vms:web, domain:start',
+        'g, bob, operator, acme',
+        'g, eve, ghosts, acme',
+        'p, bob, acme, vm:x, domain:sta*',
+      ].join('\n'),
+    ),
+  );
   expect(out.join('\n')).toMatch(/'unix:auditors' is in no tenant and the rule names none/);
   expect(out.join('\n')).toMatch(/unknown permission 'domain:strat'/);
   expect(out.join('\n')).toMatch(/domain permission on 'host' can never match/);
@@ -211,29 +237,46 @@ const PERM_GLOBS = [...PERMS, 'domain:*', '*', 'connect:*'];
 const policyArb = fc
   .array(
     fc.oneof(
-      fc.tuple(fc.constantFrom(...USERS, 'x509:u1', 'sasl:u2'), fc.constantFrom(...ROLES), fc.constantFrom(...TENANTS, '*')).map(([u, r, t]) => `g, ${u}, ${r}, ${t}`),
-      fc.tuple(fc.constantFrom(...USERS, 'r1', 'unix:u3', 'x509:u1'), fc.constantFrom(...TENANTS, '*'), fc.constantFrom(...OBJ_GLOBS), fc.constantFrom(...PERM_GLOBS)).map(([s, t, o, p]) => `p, ${s}, ${t}, ${o}, ${p}`),
+      fc
+        .tuple(fc.constantFrom(...USERS, 'x509:u1', 'sasl:u2'), fc.constantFrom(...ROLES), fc.constantFrom(...TENANTS, '*'))
+        .map(([u, r, t]) => `g, ${u}, ${r}, ${t}`),
+      fc
+        .tuple(
+          fc.constantFrom(...USERS, 'r1', 'unix:u3', 'x509:u1'),
+          fc.constantFrom(...TENANTS, '*'),
+          fc.constantFrom(...OBJ_GLOBS),
+          fc.constantFrom(...PERM_GLOBS),
+        )
+        .map(([s, t, o, p]) => `p, ${s}, ${t}, ${o}, ${p}`),
     ),
     { maxLength: 8 },
   )
   .map((l) => l.join('\n'));
-const subjectArb = fc.record({ user: fc.constantFrom(...USERS.map((u) => `unix:${u}`), 'x509:u1', 'sasl:u2', 'u1', 'stranger'), tenant: fc.constantFrom(...TENANTS, ''), readOnly: fc.boolean() });
+const subjectArb = fc.record({
+  user: fc.constantFrom(...USERS.map((u) => `unix:${u}`), 'x509:u1', 'sasl:u2', 'u1', 'stranger'),
+  tenant: fc.constantFrom(...TENANTS, ''),
+  readOnly: fc.boolean(),
+});
 const domainArb = fc.record({ name: fc.constantFrom('a1', 'a2', 'b', 'c'), tenant: fc.constantFrom(...TENANTS, '') });
 
 test('property: the facade decides exactly as Casbin enforce() for the mapped request (read-only capped)', async () => {
   await fc.assert(
-    fc.asyncProperty(policyArb, fc.array(fc.tuple(subjectArb, fc.option(domainArb, { nil: undefined }), fc.constantFrom(...PERMS)), { minLength: 1, maxLength: 20 }), async (policy, reqs) => {
-      const set = await PolicySet.build(MODEL_TEXT, policy);
-      const a = new CasbinAuthorizer(set);
-      for (const [subject, dom, perm] of reqs) {
-        const obj = dom ? { kind: 'domain' as const, ...dom } : host;
-        const q = casbinRequest(subject, obj, perm);
-        const casbin = set.enforcer.enforceSync(q.sub, q.dom, q.otn, q.obj, q.act);
-        const want = casbin && (!subject.readOnly || isReadPermission(perm));
-        expect(a.can(subject, obj, perm).allowed).toBe(want);
-        expect(a.can(subject, obj, perm).allowed).toBe(want); // and again, from the cache
-      }
-    }),
+    fc.asyncProperty(
+      policyArb,
+      fc.array(fc.tuple(subjectArb, fc.option(domainArb, { nil: undefined }), fc.constantFrom(...PERMS)), { minLength: 1, maxLength: 20 }),
+      async (policy, reqs) => {
+        const set = await PolicySet.build(MODEL_TEXT, policy);
+        const a = new CasbinAuthorizer(set);
+        for (const [subject, dom, perm] of reqs) {
+          const obj = dom ? { kind: 'domain' as const, ...dom } : host;
+          const q = casbinRequest(subject, obj, perm);
+          const casbin = set.enforcer.enforceSync(q.sub, q.dom, q.otn, q.obj, q.act);
+          const want = casbin && (!subject.readOnly || isReadPermission(perm));
+          expect(a.can(subject, obj, perm).allowed).toBe(want);
+          expect(a.can(subject, obj, perm).allowed).toBe(want); // and again, from the cache
+        }
+      },
+    ),
     { numRuns: 150 },
   );
 });
@@ -244,7 +287,8 @@ test('property: no list ever contains a VM the user cannot domain:getattr', asyn
     fc.asyncProperty(policyArb, subjectArb, fc.uniqueArray(domainArb, { selector: (d) => d.name }), async (policy, subject, doms) => {
       const a = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, policy));
       const summaries = doms.map((d, i) => ({ ...d, uuid: Buffer.alloc(16, i + 1), id: -1, state: 5, reason: 0, persistent: true }));
-      const visible = (d: { name: string; tenant?: string }) => a.can(subject, { kind: 'domain', name: d.name, tenant: d.tenant ?? '' }, 'domain:getattr').allowed;
+      const visible = (d: { name: string; tenant?: string }) =>
+        a.can(subject, { kind: 'domain', name: d.name, tenant: d.tenant ?? '' }, 'domain:getattr').allowed;
       // No mirror answer (undefined = not synced): the list comes from the helper call.
       const ctx = { helper: { call: async () => ({ domains: summaries }) }, mirror: { list: () => undefined, lookup: () => undefined }, visible } as never;
       const { domains } = (await list(ctx, { needResults: 1, flags: 0 })) as { domains: { name: string }[] };
@@ -259,13 +303,33 @@ test('property: no list ever contains a VM the user cannot domain:getattr', asyn
 
 const NAMES = ['u1', 'u2', 'r1', 'r2', 'viewer', 'owner', 'host-admin'];
 const IDS = ['unix:u1', 'unix:r1', 'x509:u1', 'sasl:u2', 'tcp:anonymous'];
-const XOBJ = ['*', '**', 'vm:*', 'vm:?', 'vm:a?', 'vm:[ab]*', 'vm:[a-c]1', 'vm:a*', 'vm:b', 'host', 'h*', '?ost', 'vm:*1', 'vm:.x', 'vm:[[:alpha:]]*', 'vm:a[', '*:*'];
+const XOBJ = [
+  '*',
+  '**',
+  'vm:*',
+  'vm:?',
+  'vm:a?',
+  'vm:[ab]*',
+  'vm:[a-c]1',
+  'vm:a*',
+  'vm:b',
+  'host',
+  'h*',
+  '?ost',
+  'vm:*1',
+  'vm:.x',
+  'vm:[[:alpha:]]*',
+  'vm:a[',
+  '*:*',
+];
 const XACT = ['*', 'domain:*', 'domain:?*', 'domain:s[a-t]*', 'domain:start', 'connect:*', 'connect:write', '*:getattr', 'domain:read*', '*read*', 'd*:[rw]*'];
 const xPolicyArb = fc
   .array(
     fc.oneof(
       fc.tuple(fc.constantFrom(...NAMES, ...IDS), fc.constantFrom(...NAMES), fc.constantFrom(...TENANTS, '*')).map(([u, r, t]) => `g, ${u}, ${r}, ${t}`),
-      fc.tuple(fc.constantFrom(...NAMES, ...IDS), fc.constantFrom(...TENANTS, '*'), fc.constantFrom(...XOBJ), fc.constantFrom(...XACT)).map(([s, t, o, p]) => `p, ${s}, ${t}, ${o}, ${p}`),
+      fc
+        .tuple(fc.constantFrom(...NAMES, ...IDS), fc.constantFrom(...TENANTS, '*'), fc.constantFrom(...XOBJ), fc.constantFrom(...XACT))
+        .map(([s, t, o, p]) => `p, ${s}, ${t}, ${o}, ${p}`),
     ),
     { maxLength: 14 },
   )

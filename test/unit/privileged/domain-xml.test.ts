@@ -66,12 +66,14 @@ describe('parseDomainXml', () => {
     expect(out).toContain("<type arch='x86_64'>hvm</type>\n    <boot dev='cdrom'/>\n    <boot dev='hd'/>");
     expect(out).toContain("<clock offset='localtime'/>");
     expect(out).toContain('<on_reboot>destroy</on_reboot>');
-    expect(out).toContain("    <disk type='file' device='disk'>\n      <source file='/a&amp;b&apos;c'/>\n      <target dev='vda'/>\n    </disk>\n    <graphics type='vnc'/>");
+    expect(out).toContain(
+      "    <disk type='file' device='disk'>\n      <source file='/a&amp;b&apos;c'/>\n      <target dev='vda'/>\n    </disk>\n    <graphics type='vnc'/>",
+    );
     expect(formatDomainXml(parseDomainXml(out), null)).toBe(out);
   });
 
   test('os type linux is the xen alias', () => {
-    expect(parseDomainXml(dom("<name>a</name><memory>1</memory><os><type>linux</type></os>")).osType).toBe('xen');
+    expect(parseDomainXml(dom('<name>a</name><memory>1</memory><os><type>linux</type></os>')).osType).toBe('xen');
   });
 
   test('currentMemory above memory is clamped, as libvirt does', () => {
@@ -80,7 +82,12 @@ describe('parseDomainXml', () => {
   });
 
   test.each([
-    ['malformed: mismatched tag', "<domain type='test'>\n  <name>foo</name>\n  <memory>5\n</domain>\n", 'VG_ERR_XML_INVALID', /Expected closing tag 'memory'.*\(line 4, column \d+\)/],
+    [
+      'malformed: mismatched tag',
+      "<domain type='test'>\n  <name>foo</name>\n  <memory>5\n</domain>\n",
+      'VG_ERR_XML_INVALID',
+      /Expected closing tag 'memory'.*\(line 4, column \d+\)/,
+    ],
     ['malformed: not xml', 'not xml at all', 'VG_ERR_XML_INVALID', /line 1, column 1/],
     ['malformed: unclosed root', "<domain type='test'><name>a</name>", 'VG_ERR_XML_INVALID', /Unclosed tag 'domain'/],
     ['empty document', '   ', 'VG_ERR_XML_INVALID', /^Document is empty$/],
@@ -88,7 +95,12 @@ describe('parseDomainXml', () => {
     ['doctype', "<!DOCTYPE d [<!ENTITY e 'x'>]><domain type='test'><name>&e;</name></domain>", 'VG_ERR_XML_INVALID', /DOCTYPE/],
     ['undefined entity', minimal('<title>&bogus;</title>'), 'VG_ERR_XML_INVALID', /^Entity 'bogus' not defined \(line 1\)$/],
     ['wrong root', '<network><name>x</name></network>', 'VG_ERR_XML_INVALID', /^expecting root element of 'domain', not 'network'$/],
-    ['missing type', "<domain><name>a</name><memory>1</memory><os><type>hvm</type></os></domain>", 'VG_ERR_XML_DETAIL', /^internal error: missing domain type attribute$/],
+    [
+      'missing type',
+      '<domain><name>a</name><memory>1</memory><os><type>hvm</type></os></domain>',
+      'VG_ERR_XML_DETAIL',
+      /^internal error: missing domain type attribute$/,
+    ],
     ['bogus type', minimal().replace("'test'", "'bogus'"), 'VG_ERR_XML_DETAIL', /^unsupported configuration: invalid domain type bogus$/],
     ['missing name', dom('<memory>512</memory><os><type>hvm</type></os>'), 'VG_ERR_XML_DETAIL', /^missing name information$/],
     ['empty name', dom('<name></name><memory>512</memory><os><type>hvm</type></os>'), 'VG_ERR_XML_DETAIL', /^missing name information$/],
@@ -98,17 +110,42 @@ describe('parseDomainXml', () => {
     ['malformed uuid', minimal('<uuid>zz</uuid>'), 'VG_ERR_XML_DETAIL', /^internal error: malformed uuid element$/],
     ['missing memory', dom('<name>a</name><os><type>hvm</type></os>'), 'VG_ERR_XML_INVALID', /^Memory size must be specified/],
     ['zero memory', dom('<name>a</name><memory>0</memory><os><type>hvm</type></os>'), 'VG_ERR_XML_INVALID', /^Memory size must be specified/],
-    ['non-numeric memory', dom('<name>a</name><memory>x</memory><os><type>hvm</type></os>'), 'VG_ERR_XML_INVALID', /^Invalid value 'x' for element or attribute '.\/memory\[1\]'$/],
+    [
+      'non-numeric memory',
+      dom('<name>a</name><memory>x</memory><os><type>hvm</type></os>'),
+      'VG_ERR_XML_INVALID',
+      /^Invalid value 'x' for element or attribute '.\/memory\[1\]'$/,
+    ],
     ['negative memory', dom('<name>a</name><memory>-5</memory><os><type>hvm</type></os>'), 'VG_ERR_XML_INVALID', /Invalid value '-5'/],
     ['huge memory', dom("<name>a</name><memory unit='EiB'>9</memory><os><type>hvm</type></os>"), 'VG_ERR_XML_INVALID', /Invalid value '9'/],
     ['unknown unit', dom("<name>a</name><memory unit='foo'>1</memory><os><type>hvm</type></os>"), 'VG_ERR_DOMAIN_ARG', /^unknown suffix 'foo'$/],
     ['vcpu not a number', minimal('<vcpu>abc</vcpu>'), 'VG_ERR_XML_INVALID', /^maximum vcpus count must be an integer$/],
     ['vcpu zero', minimal('<vcpu>0</vcpu>'), 'VG_ERR_XML_INVALID', /Invalid value '0'/],
-    ['vcpu current above max', minimal("<vcpu current='3'>2</vcpu>"), 'VG_ERR_XML_DETAIL', /^unsupported configuration: maximum vCPU count must not be less than current vCPU count$/],
+    [
+      'vcpu current above max',
+      minimal("<vcpu current='3'>2</vcpu>"),
+      'VG_ERR_XML_DETAIL',
+      /^unsupported configuration: maximum vCPU count must not be less than current vCPU count$/,
+    ],
     ['missing os', dom('<name>a</name><memory>1</memory>'), 'VG_ERR_XML_INVALID', /^an os <type> must be specified$/],
-    ['unknown os type', dom('<name>a</name><memory>1</memory><os><type>bogus</type></os>'), 'VG_ERR_XML_DETAIL', /^unsupported configuration: unknown OS type 'bogus'$/],
-    ['unknown arch', dom("<name>a</name><memory>1</memory><os><type arch='arm'>hvm</type></os>"), 'VG_ERR_XML_DETAIL', /^unsupported configuration: Unknown architecture arm$/],
-    ['unknown boot device', dom("<name>a</name><memory>1</memory><os><type>hvm</type><boot dev='usb'/></os>"), 'VG_ERR_XML_DETAIL', /unknown boot device 'usb'/],
+    [
+      'unknown os type',
+      dom('<name>a</name><memory>1</memory><os><type>bogus</type></os>'),
+      'VG_ERR_XML_DETAIL',
+      /^unsupported configuration: unknown OS type 'bogus'$/,
+    ],
+    [
+      'unknown arch',
+      dom("<name>a</name><memory>1</memory><os><type arch='arm'>hvm</type></os>"),
+      'VG_ERR_XML_DETAIL',
+      /^unsupported configuration: Unknown architecture arm$/,
+    ],
+    [
+      'unknown boot device',
+      dom("<name>a</name><memory>1</memory><os><type>hvm</type><boot dev='usb'/></os>"),
+      'VG_ERR_XML_DETAIL',
+      /unknown boot device 'usb'/,
+    ],
     ['bad lifecycle action', minimal('<on_crash>explode</on_crash>'), 'VG_ERR_XML_INVALID', /Invalid value 'explode'/],
     ['bad clock offset', minimal("<clock offset='mars'/>"), 'VG_ERR_XML_INVALID', /Invalid value 'mars'/],
     ['devices nested too deep', minimal(`<devices>${'<a>'.repeat(20)}${'</a>'.repeat(20)}</devices>`), 'VG_ERR_XML_INVALID', /nested deeper/],

@@ -56,7 +56,10 @@ test('a write that happened but whose answer cannot be encoded is journaled ok a
   const c = await RawClient.connect(socket);
   await c.hello();
   const xml = "<domain type='test'><name>happened</name><memory>1024</memory><os><type>hvm</type></os></domain>";
-  expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, xml })).toMatchObject({ ok: false, code: 'VG_ERR_HELPER_UNANSWERED' });
+  expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, xml })).toMatchObject({
+    ok: false,
+    code: 'VG_ERR_HELPER_UNANSWERED',
+  });
   expect(d.list().some((x) => x.name === 'happened')).toBe(true);
   journal.close();
   expect(readJournal(path.join(dir, 'journal.log')).records).toEqual([

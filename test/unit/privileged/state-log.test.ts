@@ -72,24 +72,31 @@ describe('group commit', () => {
     const uuids: Buffer[] = [];
     const PER = 200;
     try {
-    const clients = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(socket)));
-    await Promise.all(clients.map((c) => c.hello()));
-    for (const [i, c] of clients.entries()) {
-      const a = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(i) });
-      uuids.push((a as { body: { uuid: Buffer } }).body.uuid);
-    }
-    syncs = 0;
-    await Promise.all(
-      clients.map(async (c, i) => {
-        for (let k = 0; k < PER; k++) {
-          const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: ACTOR, uuid: uuids[i], memoryKiB: BigInt(1024 + k), live: false, config: true, max: false });
-          expect(a.ok).toBe(true);
-        }
-      }),
-    );
-    const writes = 16 * PER;
-    expect(syncs).toBeLessThan(writes / 4); // in practice ~1 sync per 16 writes
-    clients.forEach((c) => c.end());
+      const clients = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(socket)));
+      await Promise.all(clients.map((c) => c.hello()));
+      for (const [i, c] of clients.entries()) {
+        const a = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(i) });
+        uuids.push((a as { body: { uuid: Buffer } }).body.uuid);
+      }
+      syncs = 0;
+      await Promise.all(
+        clients.map(async (c, i) => {
+          for (let k = 0; k < PER; k++) {
+            const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, {
+              actor: ACTOR,
+              uuid: uuids[i],
+              memoryKiB: BigInt(1024 + k),
+              live: false,
+              config: true,
+              max: false,
+            });
+            expect(a.ok).toBe(true);
+          }
+        }),
+      );
+      const writes = 16 * PER;
+      expect(syncs).toBeLessThan(writes / 4); // in practice ~1 sync per 16 writes
+      clients.forEach((c) => c.end());
     } finally {
       await server.close();
     }
@@ -148,7 +155,12 @@ describe('recovery', () => {
     expect(fs.readdirSync(path.join(dir, 'state', 'domains'))).toHaveLength(1); // only the seed's file
     const warnings: string[] = [];
     const b = open(undefined, (m) => warnings.push(m));
-    expect(b.list().map((x) => x.name).sort()).toEqual(['test', 'vm-1']);
+    expect(
+      b
+        .list()
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(['test', 'vm-1']);
     expect(b.info(TEST_UUID).memoryKiB).toBe(4096n);
     expect(warnings).toEqual([expect.stringMatching(/replayed 2 record\(s\)/)]);
     // The start-up checkpoint filed them and emptied the log.
@@ -193,7 +205,8 @@ describe('recovery', () => {
     const real = fs.openSync;
     let temps = 0;
     const spy = jest.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
-      if (String(p).includes('.tmp-') && ++temps >= 2) throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC', syscall: 'open' });
+      if (String(p).includes('.tmp-') && ++temps >= 2)
+        throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC', syscall: 'open' });
       return real(p, flags as fs.OpenMode, mode);
     }) as typeof fs.openSync);
     const warnings: string[] = [];
@@ -205,13 +218,25 @@ describe('recovery', () => {
     }
     expect(warnings.join('\n')).toMatch(/start-up checkpoint failed, serving with the state log kept \(\d+ bytes; replayed at the next start\): ENOSPC/);
     expect(d2.info(TEST_UUID).memoryKiB).toBe(4096n);
-    expect(d2.list().map((x) => x.name).sort()).toEqual(['test', 'vm-1']);
+    expect(
+      d2
+        .list()
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(['test', 'vm-1']);
     expect(fs.statSync(wal()).size).toBe(walSize);
-    const leftovers = [path.join(dir, 'state', 'domains'), path.join(dir, 'run', 'domains'), path.join(dir, 'run')].flatMap((x) => fs.readdirSync(x)).filter((f) => f.includes('.tmp-'));
+    const leftovers = [path.join(dir, 'state', 'domains'), path.join(dir, 'run', 'domains'), path.join(dir, 'run')]
+      .flatMap((x) => fs.readdirSync(x))
+      .filter((f) => f.includes('.tmp-'));
     expect(leftovers).toEqual([]);
     const d3 = open();
     expect(d3.info(TEST_UUID).memoryKiB).toBe(4096n);
-    expect(d3.list().map((x) => x.name).sort()).toEqual(['test', 'vm-1']);
+    expect(
+      d3
+        .list()
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(['test', 'vm-1']);
     expect(fs.statSync(wal()).size).toBe(0);
   });
 

@@ -64,7 +64,15 @@ describe('seeded state mirrors test:///default', () => {
 
   test('node facts', () => {
     const f = open().nodeFacts();
-    expect(f).toMatchObject({ driver: 'test', uri: 'test:///default', hvType: 'TEST', hvVersion: 2n, hostname: os.hostname(), model: 'i686', memoryKiB: 3145728n });
+    expect(f).toMatchObject({
+      driver: 'test',
+      uri: 'test:///default',
+      hvType: 'TEST',
+      hvVersion: 2n,
+      hostname: os.hostname(),
+      model: 'i686',
+      memoryKiB: 3145728n,
+    });
     expect([f.cpus, f.mhz, f.nodes, f.sockets, f.cores, f.threads]).toEqual([16, 1400, 2, 2, 2, 2]);
     expect(f.capabilitiesXml).toMatch(/^<capabilities>\n[\s\S]*<model>testSecurity<\/model>[\s\S]*<\/capabilities>\n$/);
     expect([f.securityModel, f.securityDoi]).toEqual(['testSecurity', '']);
@@ -81,7 +89,10 @@ describe('seeded state mirrors test:///default', () => {
   });
 
   test('operations on an unknown uuid', () => {
-    expect(fails(() => open().info(FOO_UUID))).toEqual({ code: 'VG_ERR_NO_DOMAIN', detail: ": no domain with matching uuid '0d46d412-f292-416c-8b9a-ea26480a531f'" });
+    expect(fails(() => open().info(FOO_UUID))).toEqual({
+      code: 'VG_ERR_NO_DOMAIN',
+      detail: ": no domain with matching uuid '0d46d412-f292-416c-8b9a-ea26480a531f'",
+    });
   });
 });
 
@@ -168,8 +179,14 @@ describe('define, create, undefine', () => {
     const d = open();
     d.define(FOO);
     const noUuid = FOO.replace(/<uuid>.*<\/uuid>/, '');
-    expect(fails(() => d.define(noUuid))).toEqual({ code: 'VG_ERR_DOMAIN_EXISTS', detail: "domain 'foo' already exists with uuid 0d46d412-f292-416c-8b9a-ea26480a531f" });
-    expect(fails(() => d.define(FOO.replace('<name>foo', '<name>bar')))).toEqual({ code: 'VG_ERR_DOMAIN_EXISTS', detail: "domain 'foo' is already defined with uuid 0d46d412-f292-416c-8b9a-ea26480a531f" });
+    expect(fails(() => d.define(noUuid))).toEqual({
+      code: 'VG_ERR_DOMAIN_EXISTS',
+      detail: "domain 'foo' already exists with uuid 0d46d412-f292-416c-8b9a-ea26480a531f",
+    });
+    expect(fails(() => d.define(FOO.replace('<name>foo', '<name>bar')))).toEqual({
+      code: 'VG_ERR_DOMAIN_EXISTS',
+      detail: "domain 'foo' is already defined with uuid 0d46d412-f292-416c-8b9a-ea26480a531f",
+    });
     expect(fails(() => d.createXml(noUuid))).toMatchObject({ code: 'VG_ERR_DOMAIN_EXISTS' });
   });
 
@@ -225,7 +242,10 @@ describe('define, create, undefine', () => {
     d.onLifecycle((e) => events.push(e));
     const s = d.createXml(TR);
     expect(s).toMatchObject({ name: 'tr', id: 2, state: 1, reason: 1, persistent: false });
-    expect(fails(() => d.createXml(TR.replace('<name>', `<uuid>${s.uuid.toString('hex')}</uuid><name>`)))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: "domain 'tr' is already active" });
+    expect(fails(() => d.createXml(TR.replace('<name>', `<uuid>${s.uuid.toString('hex')}</uuid><name>`)))).toEqual({
+      code: 'VG_ERR_DOMAIN_STATE',
+      detail: "domain 'tr' is already active",
+    });
     expect(fails(() => d.undefine(s.uuid))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'cannot undefine transient domain' });
     d.control(s.uuid, ControlAction.SHUTDOWN);
     expect(fails(() => d.lookup({ kind: 0, name: 'tr' })).code).toBe('VG_ERR_NO_DOMAIN');
@@ -297,11 +317,23 @@ describe('setMemory and setVcpus', () => {
 
   test('memory errors', () => {
     const d = open();
-    expect(fails(() => d.setMemory(TEST_UUID, 9000000n, F(false, false)))).toEqual({ code: 'VG_ERR_DOMAIN_ARG', detail: 'cannot set memory higher than max memory' });
-    expect(fails(() => d.setMemory(TEST_UUID, 1024n, F(true, true)))).toEqual({ code: 'VG_ERR_DOMAIN_ARG', detail: "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive" });
-    expect(fails(() => d.setMemory(TEST_UUID, 1024n, F(false, false, true)))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'cannot resize the maximum memory on an active domain' });
+    expect(fails(() => d.setMemory(TEST_UUID, 9000000n, F(false, false)))).toEqual({
+      code: 'VG_ERR_DOMAIN_ARG',
+      detail: 'cannot set memory higher than max memory',
+    });
+    expect(fails(() => d.setMemory(TEST_UUID, 1024n, F(true, true)))).toEqual({
+      code: 'VG_ERR_DOMAIN_ARG',
+      detail: "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+    });
+    expect(fails(() => d.setMemory(TEST_UUID, 1024n, F(false, false, true)))).toEqual({
+      code: 'VG_ERR_DOMAIN_STATE',
+      detail: 'cannot resize the maximum memory on an active domain',
+    });
     const tr = d.createXml(TR);
-    expect(fails(() => d.setMemory(tr.uuid, 512n, F(false, true)))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'transient domains do not have any persistent config' });
+    expect(fails(() => d.setMemory(tr.uuid, 512n, F(false, true)))).toEqual({
+      code: 'VG_ERR_DOMAIN_STATE',
+      detail: 'transient domains do not have any persistent config',
+    });
     d.control(TEST_UUID, ControlAction.DESTROY);
     expect(fails(() => d.setMemory(TEST_UUID, 1024n, F(true, false)))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'domain is not running' });
   });
@@ -328,9 +360,18 @@ describe('setMemory and setVcpus', () => {
 
   test('vcpu errors', () => {
     const d = open();
-    expect(fails(() => d.setVcpus(TEST_UUID, 3, F(false, false)))).toEqual({ code: 'VG_ERR_DOMAIN_ARG', detail: 'requested cpu amount exceeds maximum (3 > 2)' });
-    expect(fails(() => d.setVcpus(TEST_UUID, 40, F(false, false)))).toEqual({ code: 'VG_ERR_DOMAIN_ARG', detail: 'requested cpu amount exceeds maximum supported amount (40 > 32)' });
-    expect(fails(() => d.setVcpus(TEST_UUID, 3, F(true, false, true)))).toEqual({ code: 'VG_ERR_DOMAIN_ARG', detail: "Flag 'VIR_DOMAIN_AFFECT_CONFIG' is required by flag 'VIR_DOMAIN_VCPU_MAXIMUM'" });
+    expect(fails(() => d.setVcpus(TEST_UUID, 3, F(false, false)))).toEqual({
+      code: 'VG_ERR_DOMAIN_ARG',
+      detail: 'requested cpu amount exceeds maximum (3 > 2)',
+    });
+    expect(fails(() => d.setVcpus(TEST_UUID, 40, F(false, false)))).toEqual({
+      code: 'VG_ERR_DOMAIN_ARG',
+      detail: 'requested cpu amount exceeds maximum supported amount (40 > 32)',
+    });
+    expect(fails(() => d.setVcpus(TEST_UUID, 3, F(true, false, true)))).toEqual({
+      code: 'VG_ERR_DOMAIN_ARG',
+      detail: "Flag 'VIR_DOMAIN_AFFECT_CONFIG' is required by flag 'VIR_DOMAIN_VCPU_MAXIMUM'",
+    });
     d.control(TEST_UUID, ControlAction.DESTROY);
     expect(fails(() => d.setVcpus(TEST_UUID, 1, F(true, false)))).toEqual({ code: 'VG_ERR_DOMAIN_STATE', detail: 'domain is not running' });
   });
@@ -365,7 +406,11 @@ describe('persistence', () => {
   test('without runtime status (host reboot) every domain is shut off', () => {
     open().define(FOO);
     fs.rmSync(path.join(dir, 'run'), { recursive: true });
-    expect(open().list().map((x) => [x.name, x.state, x.id])).toEqual(
+    expect(
+      open()
+        .list()
+        .map((x) => [x.name, x.state, x.id]),
+    ).toEqual(
       expect.arrayContaining([
         ['test', 5, -1],
         ['foo', 5, -1],
@@ -416,7 +461,11 @@ describe('persistence', () => {
     }
     expect(d.list().map((x) => [x.name, x.state])).toEqual([['test', 1]]);
     expect(events).toEqual([]);
-    expect(open().list().map((x) => [x.name, x.state])).toEqual([['test', 1]]);
+    expect(
+      open()
+        .list()
+        .map((x) => [x.name, x.state]),
+    ).toEqual([['test', 1]]);
     expect(fs.readdirSync(path.join(dir, 'state', 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.xml']);
   });
 
@@ -437,7 +486,9 @@ describe('persistence', () => {
     expect(fs.statSync(path.join(dir, 'state', 'state.wal')).size).toBeGreaterThan(0);
     const b = open(); // replays the log, then checkpoints
     expect(b.xml(TEST_UUID, true)).toContain("<memory unit='KiB'>1024</memory>"); // the next-boot config of the running `test`
-    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml'), 'utf8')).toContain("<memory unit='KiB'>1024</memory>");
+    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml'), 'utf8')).toContain(
+      "<memory unit='KiB'>1024</memory>",
+    );
     expect(fs.statSync(path.join(dir, 'state', 'state.wal')).size).toBe(0);
     expect(fs.readdirSync(path.join(dir, 'state', 'domains')).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });

@@ -16,7 +16,9 @@ const goldens: [string, Buffer, Buffer][] = [
   [
     'CONNECT_OPEN call',
     encodeCall(P.CONNECT_OPEN, 2, { name: 'test:///default', flags: 0 }),
-    hex('00000038 20008086 00000001 00000001 00000000 00000002 00000000 /* name present */ 00000001 0000000f 74657374 3a2f2f2f 64656661 756c7400 /* flags */ 00000000'),
+    hex(
+      '00000038 20008086 00000001 00000001 00000000 00000002 00000000 /* name present */ 00000001 0000000f 74657374 3a2f2f2f 64656661 756c7400 /* flags */ 00000000',
+    ),
   ],
   [
     'LOOKUP_BY_NAME reply',
@@ -50,7 +52,9 @@ const goldens: [string, Buffer, Buffer][] = [
   [
     'lifecycle event MESSAGE (serial 1)',
     encodeEvent(P.DOMAIN_EVENT_CALLBACK_LIFECYCLE, { callbackID: 0, dom: testDom, event: 3, detail: 0 }),
-    hex('00000044 20008086 00000001 0000013e 00000002 00000001 00000000 00000000 00000004 74657374 6695eb01 f6a48304 79aa97f2 502e193f 00000001 00000003 00000000'),
+    hex(
+      '00000044 20008086 00000001 0000013e 00000002 00000001 00000000 00000000 00000004 74657374 6695eb01 f6a48304 79aa97f2 502e193f 00000001 00000003 00000000',
+    ),
   ],
   ['keepalive PING', encodeKeepalive(1), hex('0000001c 6b656570 00000001 00000001 00000002 00000000 00000000')],
   [
@@ -115,7 +119,16 @@ describe('procedure table', () => {
   });
 
   test('every procedure has an ACL entry, except the exempt bookkeeping ones', () => {
-    const exempt = new Set(['connectClose', 'authList', 'authSaslInit', 'authSaslStart', 'authSaslStep', 'domainEventLifecycle', 'domainEventCallbackLifecycle', 'connectIsSecure']);
+    const exempt = new Set([
+      'connectClose',
+      'authList',
+      'authSaslInit',
+      'authSaslStart',
+      'authSaslStep',
+      'domainEventLifecycle',
+      'domainEventCallbackLifecycle',
+      'connectIsSecure',
+    ]);
     for (const p of allProcs()) {
       if (exempt.has(p.name)) expect(p.acl).toHaveLength(0);
       else expect(p.acl.length).toBeGreaterThan(0);
@@ -123,7 +136,11 @@ describe('procedure table', () => {
   });
 
   test('only AUTH_* procedures run before authentication', () => {
-    expect(allProcs().filter((p) => !p.needAuth).map((p) => p.name)).toEqual(['authList', 'authSaslInit', 'authSaslStart', 'authSaslStep']);
+    expect(
+      allProcs()
+        .filter((p) => !p.needAuth)
+        .map((p) => p.name),
+    ).toEqual(['authList', 'authSaslInit', 'authSaslStart', 'authSaslStep']);
   });
 
   test.each([

@@ -25,7 +25,9 @@ test.each([
   [['/a,/b'], 'comma'],
   [['/a/*'], 'wildcards'],
 ])('refuses read path %j (%s)', (read, why) => {
-  expect(() => permissionFlags({ read, write: [], addons: false })).toThrow(expect.objectContaining({ code: 'VG_ERR_SANDBOX_CONFIG', message: expect.stringContaining(why) }));
+  expect(() => permissionFlags({ read, write: [], addons: false })).toThrow(
+    expect.objectContaining({ code: 'VG_ERR_SANDBOX_CONFIG', message: expect.stringContaining(why) }),
+  );
 });
 
 test('front end: reads code and HOME, writes only run/ log/ lib/ (etc/ and pki/ stay read-only)', () => {
@@ -42,7 +44,18 @@ test('front end: reads code and HOME, writes only run/ log/ lib/ (etc/ and pki/ 
 });
 
 test('helper: writes its state, runtime and socket directories only', () => {
-  const f = permissionFlags(helperPermissionPaths({ codeRoot: '/usr/lib/virtgate', socket: '/run/virtgate/helper-sock', stateDir: '/var/lib/virtgate/helper', runtimeDir: '/run/virtgate/helper' }));
-  expect(f.filter((x) => x.startsWith('--allow-fs-write='))).toEqual(['--allow-fs-write=/run/virtgate', '--allow-fs-write=/run/virtgate/helper', '--allow-fs-write=/var/lib/virtgate/helper']);
+  const f = permissionFlags(
+    helperPermissionPaths({
+      codeRoot: '/usr/lib/virtgate',
+      socket: '/run/virtgate/helper-sock',
+      stateDir: '/var/lib/virtgate/helper',
+      runtimeDir: '/run/virtgate/helper',
+    }),
+  );
+  expect(f.filter((x) => x.startsWith('--allow-fs-write='))).toEqual([
+    '--allow-fs-write=/run/virtgate',
+    '--allow-fs-write=/run/virtgate/helper',
+    '--allow-fs-write=/var/lib/virtgate/helper',
+  ]);
   expect(f).toContain('--allow-addons');
 });

@@ -10,17 +10,53 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 test('front and helper lists are subsets of @system-service without the dangerous groups', () => {
   const service = new Set(SYSTEM_SERVICE);
   for (const s of [...FRONT_SYSCALLS, ...HELPER_SYSCALLS]) expect(service.has(s)).toBe(true);
-  for (const bad of ['mount', 'umount2', 'reboot', 'ptrace', 'chroot', 'pivot_root', 'setuid', 'setgroups', 'setrlimit', 'bpf', 'init_module', 'kexec_load', 'swapon', 'settimeofday']) {
+  for (const bad of [
+    'mount',
+    'umount2',
+    'reboot',
+    'ptrace',
+    'chroot',
+    'pivot_root',
+    'setuid',
+    'setgroups',
+    'setrlimit',
+    'bpf',
+    'init_module',
+    'kexec_load',
+    'swapon',
+    'settimeofday',
+  ]) {
     expect(FRONT_SYSCALLS).not.toContain(bad);
     expect(HELPER_SYSCALLS).not.toContain(bad);
   }
-  for (const bad of ['add_key', 'keyctl', 'mlock', 'mlockall', 'execve', 'execveat', 'fork', 'vfork', 'process_vm_readv', 'process_vm_writev']) expect(HELPER_SYSCALLS).not.toContain(bad);
+  for (const bad of ['add_key', 'keyctl', 'mlock', 'mlockall', 'execve', 'execveat', 'fork', 'vfork', 'process_vm_readv', 'process_vm_writev'])
+    expect(HELPER_SYSCALLS).not.toContain(bad);
   // The front end's audit sink spawns `logger`: exec stays allowed there.
   expect(FRONT_SYSCALLS).toContain('execve');
 });
 
 test('what Node needs to run is in both lists', () => {
-  for (const need of ['read', 'write', 'openat', 'mmap', 'mprotect', 'futex', 'epoll_wait', 'epoll_pwait', 'clone3', 'rseq', 'socket', 'connect', 'accept4', 'fsync', 'fdatasync', 'rename', 'getrandom', 'madvise', 'prctl']) {
+  for (const need of [
+    'read',
+    'write',
+    'openat',
+    'mmap',
+    'mprotect',
+    'futex',
+    'epoll_wait',
+    'epoll_pwait',
+    'clone3',
+    'rseq',
+    'socket',
+    'connect',
+    'accept4',
+    'fsync',
+    'fdatasync',
+    'rename',
+    'getrandom',
+    'madvise',
+    'prctl',
+  ]) {
     expect(FRONT_SYSCALLS).toContain(need);
     expect(HELPER_SYSCALLS).toContain(need);
   }
@@ -29,7 +65,10 @@ test('what Node needs to run is in both lists', () => {
 test('matches `node src/sandbox/gen-syscall-sets.mjs` on this systemd (regenerate when systemd changes)', () => {
   let fresh: string;
   try {
-    fresh = execFileSync(process.execPath, [path.join(ROOT, 'src', 'sandbox', 'gen-syscall-sets.mjs'), '--stdout'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    fresh = execFileSync(process.execPath, [path.join(ROOT, 'src', 'sandbox', 'gen-syscall-sets.mjs'), '--stdout'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     process.stdout.write('SKIP: systemd-analyze not found (Debian package systemd)\n');
     return;

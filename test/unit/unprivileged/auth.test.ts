@@ -260,5 +260,10 @@ test('lockouts.json is bounded: expired entries go first, then the oldest', () =
   expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')).locked)).toEqual(['a', 'b', 'c']);
   store.lock('d', { at: now, until: 0, failures: 10, source: 's' });
   expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')).locked)).toEqual(['b', 'c', 'd']);
-  expect(new LockoutStore(file).load().list(now).map(([n]) => n)).toEqual(['b', 'c', 'd']);
+  expect(
+    new LockoutStore(file)
+      .load()
+      .list(now)
+      .map(([n]) => n),
+  ).toEqual(['b', 'c', 'd']);
 });

@@ -6,10 +6,31 @@ import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
 const uuid = (n: number): Buffer => Buffer.alloc(16, n);
 const info = (n: number, over: Partial<DomainInfo> = {}): DomainInfo => ({
-  name: `vm${n}`, uuid: uuid(n), id: n, state: 1, reason: 1, persistent: true, maxMemKiB: 1024n, memoryKiB: 512n, nrVirtCpu: 1,
-  maxVcpus: 2, cpuTimeNs: 0n, autostart: false, osType: 'linux', hasManagedSave: false, securityLabel: '', securityEnforcing: false, ...over,
+  name: `vm${n}`,
+  uuid: uuid(n),
+  id: n,
+  state: 1,
+  reason: 1,
+  persistent: true,
+  maxMemKiB: 1024n,
+  memoryKiB: 512n,
+  nrVirtCpu: 1,
+  maxVcpus: 2,
+  cpuTimeNs: 0n,
+  autostart: false,
+  osType: 'linux',
+  hasManagedSave: false,
+  securityLabel: '',
+  securityEnforcing: false,
+  ...over,
 });
-const snap = (i: DomainInfo, over: Partial<DomainSnapshot> = {}): DomainSnapshot => ({ info: i, cpuBaseNs: 5_000_000n, cpuSinceMs: 1000, cpuClock: true, ...over });
+const snap = (i: DomainInfo, over: Partial<DomainSnapshot> = {}): DomainSnapshot => ({
+  info: i,
+  cpuBaseNs: 5_000_000n,
+  cpuSinceMs: 1000,
+  cpuClock: true,
+  ...over,
+});
 
 function setup(): { helper: EventEmitter; mirror: DomainMirror } {
   const helper = new EventEmitter();

@@ -33,8 +33,18 @@ test('policyUser: no identity yet is nobody', () => {
 test('unix peers: an account name the policy cannot hold unambiguously is replaced by the numeric uid', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-passwd-'));
   const passwd = path.join(dir, 'passwd');
-  fs.writeFileSync(passwd, ['root:x:0:0::/root:/bin/sh', 'alice:x:1000:1000::/h:/bin/sh', 'bad name:x:1001:1::/:/bin/false', '1002:x:1003:1::/:/bin/false',
-    '-dash:x:1004:1::/:/bin/false', `${'l'.repeat(65)}:x:1005:1::/:/bin/false`, 'x509:root:x:1006'].join('\n'));
+  fs.writeFileSync(
+    passwd,
+    [
+      'root:x:0:0::/root:/bin/sh',
+      'alice:x:1000:1000::/h:/bin/sh',
+      'bad name:x:1001:1::/:/bin/false',
+      '1002:x:1003:1::/:/bin/false',
+      '-dash:x:1004:1::/:/bin/false',
+      `${'l'.repeat(65)}:x:1005:1::/:/bin/false`,
+      'x509:root:x:1006',
+    ].join('\n'),
+  );
   try {
     expect(userNameForUid(0, passwd)).toBe('root');
     expect(userNameForUid(1000, passwd)).toBe('alice');
@@ -44,7 +54,8 @@ test('unix peers: an account name the policy cannot hold unambiguously is replac
     expect(userNameForUid(1005, passwd)).toBe('1005');
     expect(userNameForUid(4242, passwd)).toBe('4242'); // no entry
     expect(userNameForUid(7, path.join(dir, 'missing'))).toBe('7');
-    for (const uid of [0, 1000, 1001, 1003, 4242]) expect(policyUser({ ...id('peercred', userNameForUid(uid, passwd)), uid })).toMatch(/^unix:[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/);
+    for (const uid of [0, 1000, 1001, 1003, 4242])
+      expect(policyUser({ ...id('peercred', userNameForUid(uid, passwd)), uid })).toMatch(/^unix:[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -56,7 +67,10 @@ describe('the dispatcher decides with the qualified name', () => {
   const session = (identity: Identity): Session => ({ identity, tenant: '', readOnly: false }) as unknown as Session;
 
   beforeAll(async () => {
-    const set = await PolicySet.build(MODEL_TEXT, `${DEFAULT_POLICY}g, alice, owner, acme\ng, sasl:alice, viewer, globex\ng, x509:bob, viewer, acme\ng, x509:bob, viewer, globex\n`);
+    const set = await PolicySet.build(
+      MODEL_TEXT,
+      `${DEFAULT_POLICY}g, alice, owner, acme\ng, sasl:alice, viewer, globex\ng, x509:bob, viewer, acme\ng, x509:bob, viewer, globex\n`,
+    );
     authz = new CasbinAuthorizer(set);
     dispatcher = new Dispatcher({ helper: new EventEmitter() as unknown as HelperClient, authorizer: authz });
   });

@@ -15,13 +15,23 @@ const ELEMENT = DomainMetadataType.ELEMENT;
 function fakeCtx() {
   const calls: { op: number; body: unknown }[] = [];
   const ctx = {
-    helper: { call: async (op: number, body: unknown) => (calls.push({ op, body }), { name: 'web', uuid: dom.uuid, id: -1, state: 5, reason: 0, persistent: true }) },
+    helper: {
+      call: async (op: number, body: unknown) => (calls.push({ op, body }), { name: 'web', uuid: dom.uuid, id: -1, state: 5, reason: 0, persistent: true }),
+    },
     actor: () => ({ user: 'root', tenant: '', requestId: 'r1' }),
   };
   return { ctx: ctx as never, calls };
 }
 const set = (ctx: never, args: Partial<{ type: number; metadata: string | null; key: string | null; uri: string | null; flags: number }>) =>
-  handlerFor(P.DOMAIN_SET_METADATA.proc)!(ctx, { dom, type: ELEMENT, metadata: '<tenant>globex</tenant>', key: 'virtgate', uri: TenantMetadata.URI, flags: 0, ...args });
+  handlerFor(P.DOMAIN_SET_METADATA.proc)!(ctx, {
+    dom,
+    type: ELEMENT,
+    metadata: '<tenant>globex</tenant>',
+    key: 'virtgate',
+    uri: TenantMetadata.URI,
+    flags: 0,
+    ...args,
+  });
 
 test('the namespace is the one the helper stores the tenant under', () => {
   expect(TenantMetadata.URI).toBe(VG_TENANT_NS);

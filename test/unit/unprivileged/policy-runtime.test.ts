@@ -56,7 +56,11 @@ describe('PolicyRuntime and the policy file', () => {
     fs.rmSync(file);
     for (const why of ['file change', 'SIGHUP']) {
       expect(await p.reload(why)).toBe(false);
-      expect(logs[logs.length - 1]).toMatch(new RegExp(`policy reload failed \\(${why}\\), keeping the previous policy: POLICY FILE MISSING: ${file.replace(/[.]/g, '\\.')} was loaded before and is gone`));
+      expect(logs[logs.length - 1]).toMatch(
+        new RegExp(
+          `policy reload failed \\(${why}\\), keeping the previous policy: POLICY FILE MISSING: ${file.replace(/[.]/g, '\\.')} was loaded before and is gone`,
+        ),
+      );
       expect(reloads[reloads.length - 1]).toMatchObject({ why, ok: false, source: file, error: expect.stringMatching(/^POLICY FILE MISSING/) });
     }
     expect(logs.some((l) => /policy loaded \(.*\) from built-in default policy/.test(l))).toBe(false);
