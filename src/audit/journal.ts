@@ -14,6 +14,7 @@
 // sequence and the chain (its first record's prev is the hash of the previous file's last line). Request ids: a 64-bit
 // fingerprint of each (sha256) is kept in an open-addressing table (about 11 bytes per id) and, per rotated file, in the
 // index FILE.ids, so a start reads the index and the active file, not the whole history.
+import { logFiles, rotatedName } from './fs-layer';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -87,23 +88,8 @@ export function hashLine(line: string): string {
   return createHash('sha256').update(line).digest('hex');
 }
 
-// Rotated files are FILE.<seq of their first record, 12 digits> (the audit log's convention), oldest first, then FILE.
-export function journalFiles(file: string): string[] {
-  const dir = path.dirname(file);
-  const base = path.basename(file);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const rotated = names.filter((n) => n.startsWith(base + '.') && /^\d{12}$/.test(n.slice(base.length + 1))).sort();
-  const out = rotated.map((n) => path.join(dir, n));
-  if (names.includes(base)) out.push(file);
-  return out;
-}
-
-const rotatedName = (file: string, firstSeq: number): string => `${file}.${String(firstSeq).padStart(12, '0')}`;
+// Rotated files follow the audit log's convention (FILE.<seq of their first record, 12 digits>): one implementation.
+export const journalFiles = logFiles;
 const firstSeqOf = (rotated: string): number => Number(rotated.slice(rotated.lastIndexOf('.') + 1));
 
 // Whole lines of a file, read in 1 MiB chunks (constant memory); `torn` gets the bytes after the last newline.
