@@ -10,21 +10,9 @@ import { readJournal } from '../../src/audit/journal';
 import type { AuditRecord } from '../../src/audit/schema';
 import { type RemoteDomain, VirtgateClient } from '../../src/client';
 import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { canMountTmpfs } from '../helpers/tmpfs';
 
-function canMount(): boolean {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-mnt-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
-    execFileSync('umount', [dir]);
-    return true;
-  } catch {
-    process.stdout.write('SKIP: helper full-disk test cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n');
-    return false;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-const dm = canMount() ? describe : describe.skip;
+const dm = canMountTmpfs('helper full-disk test') ? describe : describe.skip;
 
 function verify(home: string, ...extra: string[]): { rc: number; out: string } {
   try {

@@ -9,6 +9,7 @@ import type { AuditRecord } from '../../src/audit/schema';
 import { VirtgateClient } from '../../src/client/client';
 import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
 import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
+import { canMountTmpfs } from '../helpers/tmpfs';
 
 const PY = '/usr/bin/python3'; // Debian's interpreter: python3-libvirt is installed for it, not for a pyenv one
 const USERS = ['alice', 'carol', 'erin'];
@@ -222,21 +223,7 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
 });
 
 // The audit log on a small tmpfs that the test fills: writes are refused and not executed, reads go on, space restores writes.
-function canMount(): boolean {
-  if (!HAVE) return false;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-mnt-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
-    execFileSync('umount', [dir]);
-    return true;
-  } catch {
-    process.stdout.write('SKIP: fail-closed audit test cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n');
-    return false;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-const dm = canMount() ? describe : describe.skip;
+const dm = HAVE && canMountTmpfs('fail-closed audit test') ? describe : describe.skip;
 
 dm('fail closed: the audit log on a full filesystem', () => {
   let vg: RunningDaemon;

@@ -9,21 +9,9 @@ import { readJournal } from '../../../src/audit/journal';
 import { type DomainSummary, LookupKind, Op } from '../../../src/ipc/program';
 import { RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
+import { canMountTmpfs } from '../../helpers/tmpfs';
 
-function canMount(): boolean {
-  const dir = tempDir();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
-    execFileSync('umount', [dir]);
-    return true;
-  } catch {
-    process.stdout.write('SKIP: helper full-disk test cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n');
-    return false;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-const dm = canMount() ? describe : describe.skip;
+const dm = canMountTmpfs('helper full-disk test') ? describe : describe.skip;
 
 let n = 0;
 const actor = () => ({ user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${++n}` });
