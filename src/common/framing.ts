@@ -23,6 +23,7 @@ export class FrameDecoder {
   #big: Buffer | null = null; // a large frame being assembled in place
   #bigPos = 0;
   #failed: VgError | null = null;
+  largeBytesIn = 0; // bytes copied into large frames' buffers so far: the per-byte work a reader may need to pace
 
   constructor(limits: FrameLimits) {
     if (limits.min < 4 || limits.max < limits.min) throw new Error('invalid frame limits');
@@ -54,6 +55,7 @@ export class FrameDecoder {
       const n = Math.min(big.length - this.#bigPos, chunk.length);
       chunk.copy(big, this.#bigPos, 0, n);
       this.#bigPos += n;
+      this.largeBytesIn += n;
       if (this.#bigPos < big.length) return out;
       out.push(big);
       this.#big = null;
@@ -92,6 +94,7 @@ export class FrameDecoder {
       if (this.#need > LARGE_FRAME) {
         this.#big = Buffer.allocUnsafeSlow(this.#need);
         this.#bigPos = rest.copy(this.#big, 0);
+        this.largeBytesIn += this.#bigPos;
       } else {
         // Copy the tail so the caller's large chunk is not retained by a small partial frame.
         this.#chunks = [Buffer.from(rest)];

@@ -20,6 +20,7 @@ import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
 import { MemoryReclaimer } from './memory';
+import { InputTurns } from './input-turns';
 import { OutputBudget, OutputQueue } from './output-queue';
 import { type Identity, Session } from './session';
 import { createTlsServer } from './tls';
@@ -58,6 +59,7 @@ export class Daemon {
   readonly #refusals = new Map<string, { last: number; suppressed: number; source: string }>();
   readonly #output: OutputBudget;
   readonly #reclaimer = new MemoryReclaimer();
+  readonly #turns = new InputTurns();
   readonly #keyOf = new WeakMap<Session, string>(); // the source a session counts against
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
@@ -301,8 +303,9 @@ export class Daemon {
         : null;
     let paused = false;
     let busy = false;
+    let yielding = false; // took its share of this loop turn's large-message input (InputTurns)
     const reading = (): void => {
-      const stop = paused || busy;
+      const stop = paused || busy || yielding;
       if (stop) sock.pause();
       else sock.resume();
       session.setReadPaused(stop);
@@ -357,9 +360,19 @@ export class Daemon {
     this.sessions.add(session);
     this.#keyOf.set(session, key);
     session.events.watch(session, this.#hub);
+    const resume = (): void => {
+      yielding = false;
+      reading();
+    };
     sock.on('data', (chunk: Buffer) => {
+      const before = session.largeBytesIn;
       session.push(chunk);
       if (session.buffered > held) held = session.buffered;
+      const large = session.largeBytesIn - before;
+      if (large > 0 && !yielding && this.#turns.spend(large, resume)) {
+        yielding = true;
+        reading();
+      }
     });
     sock.on('end', () => session.close('eof'));
     sock.on('error', (e) => session.close(`socket error: ${e.message}`));

@@ -216,6 +216,11 @@ export class Session {
     return this.#inFlight;
   }
 
+  // Bytes copied into large messages' buffers so far (see InputTurns).
+  get largeBytesIn(): number {
+    return this.#decoder.largeBytesIn;
+  }
+
   // Bytes held for an incomplete frame: bounded by maxMessageBytes.
   get buffered(): number {
     return this.#decoder.buffered;

@@ -76,6 +76,18 @@ describe('FrameDecoder limits that change and large frames', () => {
     expect(d.pending).toBe(0);
   });
 
+  test('largeBytesIn counts the bytes copied into large frames only', () => {
+    const d = new FrameDecoder({ min: 28, max: 32 * 1024 * 1024 });
+    d.push(Buffer.concat([frame(0), frame(100)]));
+    expect(d.largeBytesIn).toBe(0);
+    const big = frame(LARGE_FRAME * 2);
+    d.push(big.subarray(0, 5000));
+    d.push(big.subarray(5000, 90000));
+    expect(d.largeBytesIn).toBe(90000);
+    d.push(Buffer.concat([big.subarray(90000), frame(3)]));
+    expect(d.largeBytesIn).toBe(big.length);
+  });
+
   test('a large frame followed by small ones in the same chunk', () => {
     const d = new FrameDecoder({ min: 28, max: 32 * 1024 * 1024 });
     const big = frame(LARGE_FRAME + 5);
