@@ -136,9 +136,9 @@ export { uuidFromString, uuidToString } from '../common/uuid';
 
 // ---------- shared value shapes ----------
 
-// Who asked, as the front end claims it. The helper never decides who may do what: user and request id are only
-// journaled; the tenant is the one a new VM gets, and it scopes define/create clashes (another tenant's VM is "not
-// available"), so a session can never redefine or probe a VM outside its tenant.
+// Who asked, as the front end claims it. Permissions are the front end's to decide (its policy); the helper journals
+// user and request id, and enforces one rule of its own, the tenant boundary: the tenant is the one a new VM gets, a
+// define/create that clashes with another tenant's VM is "not available", and a VM is never redefined across tenants.
 export interface Actor {
   user: string;
   tenant: string;
