@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { planInstall } from '../../src/cli/install';
 import { ROOT, requireBuild } from '../helpers/daemon';
 
 const run = promisify(execFile);
@@ -302,5 +303,24 @@ maybe('virtgate install', () => {
     expect(install('--destdir', dest, '--prefix', 'rel').err).toMatch(/--prefix must be an absolute directory other than \/, not 'rel'/);
     const extra = install('now');
     expect([extra.rc, extra.err.split('\n')[0]]).toEqual([2, "error: install takes no arguments, got 'now'"]);
+  });
+
+  // This host has no SELinux, so the module step is forced on here: it must build the module from selinux/ with the
+  // file contexts moved to the prefix, and stage it (no semodule under --destdir).
+  const haveSelinuxTools = fs.existsSync('/usr/share/selinux/devel/Makefile') && spawnSync('sh', ['-c', 'command -v semodule_unpackage']).status === 0;
+  if (!haveSelinuxTools) process.stdout.write('SKIP install SELinux step: needs selinux-policy-dev and semodule-utils\n');
+  (haveSelinuxTools || process.env.CI === 'true' ? test : test.skip)('the SELinux step builds the module for the prefix and stages it', () => {
+    const stage = path.join(scratch, 'selinux-root');
+    const plan = planInstall({ source: ROOT, prefix: '/opt/vg', destdir: stage, node: '/usr/bin/node', dryRun: false, selinux: true });
+    const step = plan.steps.filter((s) => s.say.startsWith('make -f /usr/share/selinux/devel/Makefile'));
+    expect(step).toHaveLength(1);
+    expect(step[0].say).not.toMatch(/semodule -i/); // staged only
+    step[0].run();
+    const pp = path.join(stage, 'usr/share/selinux/packages/virtgate/virtgate.pp');
+    execFileSync('semodule_unpackage', [pp, path.join(scratch, 'm.mod'), path.join(scratch, 'm.fc')]);
+    const fc = fs.readFileSync(path.join(scratch, 'm.fc'), 'utf8');
+    expect(fc).toMatch(/^\/opt\/vg\/bin\/virtgated\(\\\.js\)\?\s+--\s+system_u:object_r:virtgate_front_exec_t:s0$/m);
+    expect(fc).not.toMatch(/\/usr\/lib\/virtgate\//);
+    expect(fc).toMatch(/^\/var\/lib\/virtgate-helper\(\/\.\*\)\?\s+system_u:object_r:virtgate_helper_var_lib_t:s0$/m);
   });
 });
