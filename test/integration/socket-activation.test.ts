@@ -239,6 +239,42 @@ maybe('socket activation and sd_notify', () => {
     fs.rmSync(home2, { recursive: true, force: true });
   });
 
+  test('children do not inherit LISTEN_* or NOTIFY_SOCKET (the syslog copy spawns logger(1): a stand-in dumps its env)', async () => {
+    const home3 = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-childenv-'));
+    const bin = path.join(home3, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'logger'), '#!/bin/sh\nenv > "$VG_ENV_DUMP.tmp" && mv "$VG_ENV_DUMP.tmp" "$VG_ENV_DUMP"\nexec cat >/dev/null\n', {
+      mode: 0o755,
+    });
+    fs.writeFileSync(path.join(home3, 'virtgate.conf'), 'auditCopy = "syslog"\n');
+    const notify = notifyListener(path.join(home3, 'notify'));
+    procs.push(notify);
+    await notify.waitFor(/"bound"/);
+    const rw = path.join(home3, 'sock');
+    const dump = path.join(home3, 'env.txt');
+    const act = track(
+      spawn(
+        'systemd-socket-activate',
+        [
+          ...['-l', rw, '-l', `${rw}-ro`, '--fdname=virtgate-sock:virtgate-sock-ro'],
+          ...['-E', `PATH=${bin}:/usr/bin:/bin`, '-E', `VG_ENV_DUMP=${dump}`, '-E', `NOTIFY_SOCKET=${path.join(home3, 'notify')}`],
+          ...[NODE, path.join(ROOT, 'bin', 'virtgated.js'), '--home', home3, '--config', path.join(home3, 'virtgate.conf')],
+          ...['--helper-socket', path.join(home, 'run', 'helper-sock')],
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    procs.push(act);
+    await act.waitFor(/Listening on .*sock-ro/);
+    await run('virsh', ['-c', `test+unix:///default?socket=${rw}`, 'list', '--all'], { timeout: 30000 });
+    await waitUntil(() => fs.existsSync(dump) && notify.messages().length > 0);
+    const env = fs.readFileSync(dump, 'utf8');
+    expect(env).toMatch(new RegExp(`^VG_ENV_DUMP=${dump}$`, 'm')); // the stand-in really ran as the front end's child
+    expect(env).not.toMatch(/^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|NOTIFY_SOCKET)=/m);
+    await stopped(act);
+    fs.rmSync(home3, { recursive: true, force: true });
+  });
+
   test('a socket name that is none of the listeners is refused with the config error', async () => {
     const fe = track(
       spawn(
