@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Administration subcommands (pki, user, policy, audit, vm): one table, so each module adds one line here.
 import { auditMain } from './audit';
+import { installMain } from './install';
 import { pkiMain } from './pki';
 import { policyMain } from './policy';
 import { userMain } from './user';
@@ -20,6 +21,7 @@ const ADMIN: Record<string, AdminMain> = {
   policy: policyMain,
   audit: auditMain,
   vm: vmMain,
+  install: installMain,
 };
 
 export function isAdminCommand(name: string): boolean {

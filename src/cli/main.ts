@@ -96,7 +96,7 @@ export function usage(command?: string): string {
     ...COMMANDS.map((c) => `  ${synopsis(c).padEnd(width)}  ${c.summary}`),
     `  ${'help [COMMAND]'.padEnd(width)}  Show help`,
     '',
-    'Administration: virtgate start [OPTIONS] runs the daemon; virtgate pki|user|policy|audit|vm --help for the rest.',
+    'Administration: virtgate start [OPTIONS] runs the daemon; virtgate pki|user|policy|audit|vm|install --help for the rest.',
     '',
   ].join('\n');
 }

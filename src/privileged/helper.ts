@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HelperJournal, JOURNAL_MAX_BYTES } from '../audit/journal';
 import { applySandbox, describeSandbox } from '../sandbox';
+import { SdNotifier } from '../sandbox/notify';
 import type { Driver } from './drivers/driver';
 import { TestDriver } from './drivers/test-driver';
 import { IpcServer } from './ipc-server';
@@ -101,6 +102,7 @@ async function removeStaleSocket(p: string): Promise<void> {
 }
 
 export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> {
+  const sd = SdNotifier.fromEnv();
   const driver = openDriver(o);
   // Opened (and its torn tail repaired) before the sandbox: appends then need only write and fdatasync.
   fs.mkdirSync(path.dirname(o.journal), { recursive: true, mode: 0o700 });
@@ -120,7 +122,10 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   // Confine before the first request is read: everything privileged (bind, chmod, chown, state load) is done.
   if (o.sandbox) process.stderr.write(`virtgate-helper: ${describeSandbox(applySandbox('helper'))}\n`);
   process.stdout.write(`virtgate-helper: listening on ${o.socket} (driver ${driver.name})\n`);
+  // Type=notify (systemd): the front end's unit starts only once this socket accepts; the notifier was bound pre-sandbox.
+  sd.notify('READY=1', `STATUS=serving ${o.socket} (driver ${driver.name})`);
   return async () => {
+    sd.notify('STOPPING=1', 'STATUS=stopping');
     await server.close();
     driver.close();
     journal.close();

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
+import type { InheritedFds } from '../common/systemd';
 import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID } from '../common/errors';
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
@@ -33,6 +34,7 @@ export interface ListenerSpec {
   host?: string;
   port?: number;
   mode?: number;
+  fd?: number; // a listening socket inherited from systemd (socket activation): used as is, never bound, chmod'ed or unlinked
 }
 
 export interface DaemonStats {
@@ -64,12 +66,14 @@ export class Daemon {
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
   readonly #log: (msg: string) => void;
+  readonly #inherited: InheritedFds;
   #nextSessionId = 1;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   addresses: { kind: string; readOnly: boolean; address: string }[] = [];
 
-  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void; trail?: AuditTrail } = {}) {
+  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void; trail?: AuditTrail; inherited?: InheritedFds } = {}) {
     this.config = config;
+    this.#inherited = opts.inherited ?? {};
     this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
     // The trail opens in start(); until then writes are refused and events wait (a test may inject its own trail).
     this.#trail = config.audit ? new LateTrail(opts.trail) : null;
@@ -99,9 +103,10 @@ export class Daemon {
 
   listenerSpecs(): ListenerSpec[] {
     const c = this.config;
+    const fds = this.#inherited;
     const specs: ListenerSpec[] = [
-      { kind: 'unix', readOnly: false, path: c.unixSocket, mode: c.unixSocketMode },
-      { kind: 'unix', readOnly: true, path: c.unixSocketRo, mode: c.unixSocketRoMode },
+      { kind: 'unix', readOnly: false, path: c.unixSocket, mode: c.unixSocketMode, fd: fds.rw },
+      { kind: 'unix', readOnly: true, path: c.unixSocketRo, mode: c.unixSocketRoMode, fd: fds.ro },
     ];
     if (c.tcp) {
       const { host, port } = parseHostPort(c.tcp, 'tcp');
@@ -110,7 +115,9 @@ export class Daemon {
       }
       specs.push({ kind: 'tcp', readOnly: false, host, port });
     }
-    if (c.tls) specs.push({ kind: 'tls', readOnly: false, ...parseHostPort(c.tls, 'tls') });
+    // An inherited TLS socket is served even when `tls` is unset: the .socket unit is then the configuration.
+    if (fds.tls !== undefined) specs.push({ kind: 'tls', readOnly: false, fd: fds.tls });
+    else if (c.tls) specs.push({ kind: 'tls', readOnly: false, ...parseHostPort(c.tls, 'tls') });
     return specs;
   }
 
@@ -187,7 +194,17 @@ export class Daemon {
         (raw as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone = done;
       });
     }
-    if (spec.kind === 'unix') {
+    if (spec.fd !== undefined) {
+      // systemd owns the socket (path, mode, group): take it as it is; stop() closes only our copy of the fd.
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd: spec.fd }, () => resolve());
+      });
+      const a = server.address();
+      const address = a && typeof a !== 'string' ? `${a.address}:${a.port}` : a || unixPathOfFd(spec.fd);
+      if (spec.kind === 'unix' && address !== spec.path) this.#log(`inherited socket ${address} is not the configured ${spec.path}; serving it anyway`);
+      this.addresses.push({ kind: spec.kind, readOnly: spec.readOnly, address: `${address} (fd ${spec.fd} from systemd)` });
+    } else if (spec.kind === 'unix') {
       const p = spec.path!;
       fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
       removeStaleSocket(p);
@@ -474,6 +491,21 @@ function bump(m: Map<string, number>, key: string, d: number): void {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+// The path a listening unix socket fd is bound to (Node has no getsockname for an fd it opened): the socket's inode in
+// /proc/self/net/unix. Only for the log; an unnamed or unlisted socket reads as 'fd N'.
+function unixPathOfFd(fd: number): string {
+  try {
+    const ino = String(fs.fstatSync(fd).ino);
+    for (const line of fs.readFileSync('/proc/self/net/unix', 'utf8').split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f[6] === ino && f[7]) return f[7];
+    }
+  } catch {
+    // no /proc: the fd number will do
+  }
+  return `fd ${fd}`;
 }
 
 // Only ever unlink a leftover socket, never a regular file someone pointed us at.

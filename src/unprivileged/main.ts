@@ -4,7 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfigText, resolveConfig } from '../common/config';
+import { LISTEN_ENV, parseListenFds } from '../common/systemd';
 import { applySandbox, describeSandbox } from '../sandbox';
+import { SdNotifier } from '../sandbox/notify';
 import { Daemon } from './daemon';
 
 const USAGE = `usage: virtgated [--config FILE] [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
@@ -67,8 +69,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   };
   // A flag that was not given must not hide the file's value.
   const config = resolveConfig({ ...fromFile, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) });
-  const daemon = new Daemon(config);
+  // Socket activation and readiness (systemd): read once, then out of the environment so no child inherits them.
+  const inherited = parseListenFds(process.env, process.pid);
+  for (const k of LISTEN_ENV) delete process.env[k];
+  const sd = SdNotifier.fromEnv();
+  const daemon = new Daemon(config, { inherited });
   const stop = (): void => {
+    sd.notify('STOPPING=1', 'STATUS=stopping');
     daemon.stop().then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
@@ -79,6 +86,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   await daemon.start();
   process.stderr.write(`virtgated: effective config ${JSON.stringify(config)}\n`);
   for (const a of daemon.addresses) process.stdout.write(`virtgated: listening on ${a.kind} ${a.address}${a.readOnly ? ' (read-only)' : ''}\n`);
+  // Only now, with every listener up: `systemctl start` returns and dependants start.
+  sd.notify('READY=1', `STATUS=serving on ${daemon.addresses.map((a) => `${a.kind}${a.readOnly ? '-ro' : ''}`).join(', ')}`);
 }
 
 if (require.main === module) {
