@@ -62,6 +62,12 @@ expect 'front -> helper state' 0 "$(count -A -s virtgate_front_t -t virtgate_hel
 # systemd (init_t) enters each domain when it runs the labelled executable.
 expect 'init -> helper transition' 1 "$(count -T -s init_t -t virtgate_helper_exec_t -c process)"
 expect 'init -> front transition' 1 "$(count -T -s init_t -t virtgate_front_exec_t -c process)"
+# Type=notify: each process may send its readiness datagram to systemd (init_t), as sd_notify does.
+# (Granted by the module's init_daemon_domain and logging rules together with base's `daemon` attribute: at least one.)
+for d in helper front; do
+  n=$(count -A -s virtgate_${d}_t -t init_t -c unix_dgram_socket -p sendto)
+  if [ "$n" -ge 1 ]; then echo "ok   $d -> init notify: $n"; else echo "FAIL $d -> init notify: no sendto rule"; fail=1; fi
+done
 
 echo "module: $(wc -c <virtgate.pp) bytes; rules with source virtgate_helper_t: $(count -A -s virtgate_helper_t), virtgate_front_t: $(count -A -s virtgate_front_t)"
 exit $fail
