@@ -122,8 +122,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     await daemon.start();
   } catch (e) {
     if (!isConfigFailure(e)) throw e;
+    process.stderr.write(`virtgated: ${(e as Error).message}\n`); // first: what follows is only the shutdown's log
     await daemon.stop().catch(() => undefined); // the listeners already open, the helper connection, the audit trail
-    configFailure([(e as Error).message]);
+    process.exit(EXIT_CONFIG);
   }
   process.stderr.write(`virtgated: effective config ${JSON.stringify(config)}\n`);
   for (const a of daemon.addresses) process.stdout.write(`virtgated: listening on ${a.kind} ${a.address}${a.readOnly ? ' (read-only)' : ''}\n`);
