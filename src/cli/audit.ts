@@ -9,7 +9,12 @@ import { logFiles } from '../audit/fs-layer';
 import { type JournalReadState, journalFiles, streamJournal } from '../audit/journal';
 import { type VerifyKey, initAuditKeys, loadVerifyKey } from '../audit/keys';
 import { FORMATS, type Format, OUTCOMES, type QueryFilter, formatRecords, parseTime, queryOutcomes } from '../audit/query';
+import type { AuditKind } from '../audit/schema';
 import { readRecords, verifyFiles } from '../audit/verify';
+
+// Every record kind, as a Record so that a kind added to the schema must be added here too.
+const KIND_SET: Record<AuditKind, true> = { intent: true, outcome: true, denial: true, auth: true, event: true };
+export const AUDIT_KINDS = Object.keys(KIND_SET) as AuditKind[];
 
 export interface AuditIo {
   stdout(s: string): void;
@@ -31,21 +36,33 @@ export function auditPaths(home: string): { log: string; keyFile: string; verify
 export const AUDIT_USAGE = `usage: virtgate audit COMMAND [OPTIONS]
   verify [--verify-key FILE] [--key FILE] [--no-anchor] [--allow-partial] [--cross-check HELPER_JOURNAL] [FILE...]
       check the chain, forward-secure MACs and anchor (KEY.anchor) of FILE and its rotated predecessors
-      (FILE.<seq>); names the first bad record. A missing verification key or anchor is a failure;
-      --no-anchor is for archived copies. --cross-check also checks the helper's journal (and its rotated
-      files) against the log and resolves each intent without an outcome: executed by the helper or not
-  query [--user U] [--tenant T] [--vm NAME|UUID] [--since TIME] [--until TIME]
-        [--outcome success|error|denied|allowed|unknown] [--kind K] [--format table|json|csv] [FILE...]
-      TIME is RFC 3339 (2026-01-02T10:00:00Z, 2026-01-02) or relative (15m, 2h, 7d); an intent that no outcome
-      record follows shows outcome "unknown" (--outcome unknown lists only those)
+      (FILE.<seq>); names the first bad record. A missing verification key or anchor is a failure
+      --no-anchor             do not check the anchor (for archived copies)
+      --allow-partial         the first file may start mid-chain (older files archived elsewhere)
+      --cross-check JOURNAL   also check the helper's journal (and its rotated files) against the log, and resolve
+                              each intent without an outcome: executed by the helper or not
+  query [--user U] [--tenant T] [--vm NAME|UUID] [--since TIME] [--until TIME] [--outcome O] [--kind K]
+        [--format F] [FILE...]
+      --user U                records of this user
+      --tenant T              records in this tenant
+      --vm NAME|UUID          records about this VM
+      --since/--until TIME    RFC 3339 (2026-01-02T10:00:00Z, 2026-01-02) or relative (15m, 2h, 7d)
+      --outcome O             ${OUTCOMES.join('|')}; an intent that no outcome record follows is "unknown"
+      --kind K                ${AUDIT_KINDS.join('|')}
+      --format F              ${FORMATS.join('|')} (default table)
   init [--force] [--owner UID:GID] [--key FILE] [--verify-key FILE]
-      create the verification key and the sealing state (as root, before the front end first starts;
-      --owner: the front end's user, who gets the sealing state); --force adds a new seed to existing keys
+      create the verification key and the sealing state (as root, before the front end first starts)
+      --owner UID[:GID]       the front end's user, who gets the sealing state
+      --force                 add a new seed to existing keys
   rotate-key [--key FILE] [--verify-key FILE] [--log FILE]
       add a new seed (needs write access to the verification key) and record the rotation in the log
       (not while the daemon holds the log)
-common: --home DIR (default $VIRTGATE_HOME, else ./.virtgate): FILE defaults to HOME/log/audit.log,
-        the sealing state (--key) to HOME/keys/audit.key, the verification key to HOME/lib/audit-verify.key
+      --log FILE              the log to record it in (default HOME/log/audit.log)
+common options:
+      --home DIR              default $VIRTGATE_HOME, else ./.virtgate; FILE defaults to HOME/log/audit.log
+      --key FILE              the sealing state (default HOME/keys/audit.key)
+      --verify-key FILE       the verification key (default HOME/lib/audit-verify.key)
+      -h, --help              this text
 exit status: 0 ok, 1 verification failed or problems found, 2 usage
 `;
 
@@ -103,9 +120,9 @@ export async function auditMain(argv: string[], io: AuditIo): Promise<number> {
     const verifyKey = path.resolve(str(values['verify-key']) ?? paths.verifyKey);
     if (cmd === 'init') return init(keyFile, verifyKey, values, positionals, io);
     if (cmd === 'rotate-key') return await rotateKey(str(values.log) ?? positionals[0] ?? paths.log, keyFile, verifyKey, io);
-    const files = expand(positionals.length ? positionals : [paths.log]);
-    if (cmd === 'verify') return verify(files, keyFile, verifyKey, values, io);
-    return runQuery(files, values, io);
+    if (cmd === 'verify') return verify(expand(positionals.length ? positionals : [paths.log]), keyFile, verifyKey, values, io);
+    const q = queryOptions(values); // a bad option is a usage error before any file is read
+    return runQuery(expand(positionals.length ? positionals : [paths.log]), q, io);
   } catch (e) {
     if (e instanceof Usage) {
       io.stderr(`error: ${e.message}\n${AUDIT_USAGE}`);
@@ -188,8 +205,9 @@ function verifyCrossCheck(files: string[], jf: string, io: AuditIo): number {
   return rc;
 }
 
-function runQuery(files: string[], v: Record<string, unknown>, io: AuditIo): number {
+function queryOptions(v: Record<string, unknown>): { filter: QueryFilter; format: Format } {
   const f: QueryFilter = { user: str(v.user), tenant: str(v.tenant), vm: str(v.vm), kind: str(v.kind) };
+  if (f.kind !== undefined && !Object.hasOwn(KIND_SET, f.kind)) throw new Usage(`audit query: --kind must be one of ${AUDIT_KINDS.join(', ')}`);
   for (const k of ['since', 'until'] as const) {
     const s = str(v[k]);
     if (s === undefined) continue;
@@ -204,8 +222,12 @@ function runQuery(files: string[], v: Record<string, unknown>, io: AuditIo): num
   }
   const format = str(v.format) ?? 'table';
   if (!(FORMATS as readonly string[]).includes(format)) throw new Usage(`audit query: --format must be one of ${FORMATS.join(', ')}`);
-  const r = queryOutcomes(readRecords(files), f);
-  io.stdout(formatRecords(r.records, format as Format, r.unknown));
+  return { filter: f, format: format as Format };
+}
+
+function runQuery(files: string[], q: { filter: QueryFilter; format: Format }, io: AuditIo): number {
+  const r = queryOutcomes(readRecords(files), q.filter);
+  io.stdout(formatRecords(r.records, q.format, r.unknown));
   return 0;
 }
 

@@ -39,10 +39,17 @@ export interface Parsed {
   values: Record<string, string | boolean | undefined>;
 }
 
+// One option of a command: `help` is its line in `virtgate help COMMAND`; `arg` names a string option's value.
+export interface OptionSpec {
+  type: 'boolean' | 'string';
+  help: string;
+  arg?: string;
+}
+
 export interface CommandSpec {
   name: string;
   args: string[]; // positional names, all required
-  options: Record<string, { type: 'boolean' | 'string' }>;
+  options: Record<string, OptionSpec>;
   summary: string;
   run(ctx: CommandContext, p: Parsed): Promise<void>;
 }
@@ -120,11 +127,22 @@ function domainAction(name: string, verb: string, done: string, act: (c: Virtgat
 
 const LIFECYCLE_ONLY = 'lifecycle';
 
+// virsh's --live/--config/--current of setmem and setvcpus.
+const AFFECT_OPTIONS: Record<string, OptionSpec> = {
+  live: { type: 'boolean', help: 'change the running domain' },
+  config: { type: 'boolean', help: "change the persistent definition (from the domain's next start)" },
+  current: { type: 'boolean', help: 'change the current state: running if it runs, else the definition (the default)' },
+};
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'list',
     args: [],
-    options: { all: { type: 'boolean' }, inactive: { type: 'boolean' }, name: { type: 'boolean' } },
+    options: {
+      all: { type: 'boolean', help: 'active and inactive domains' },
+      inactive: { type: 'boolean', help: 'inactive domains only' },
+      name: { type: 'boolean', help: 'print only the names' },
+    },
     summary: 'List domains (active by default)',
     async run({ client, out }, { values }) {
       const flags = values.all ? ListAllFlags.ACTIVE | ListAllFlags.INACTIVE : values.inactive ? ListAllFlags.INACTIVE : ListAllFlags.ACTIVE;
@@ -178,7 +196,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'domstate',
     args: ['DOM'],
-    options: { reason: { type: 'boolean' } },
+    options: { reason: { type: 'boolean', help: 'also print why the domain is in that state' } },
     summary: 'Show domain state',
     async run({ client, out }, { positionals: [arg], values }) {
       const dom = await resolveDomain(client, arg);
@@ -271,7 +289,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'setmem',
     args: ['DOM', 'KIB'],
-    options: { live: { type: 'boolean' }, config: { type: 'boolean' }, current: { type: 'boolean' } },
+    options: AFFECT_OPTIONS,
     summary: 'Change the current memory allocation (KiB)',
     async run({ client }, { positionals: [arg, kib], values }) {
       const mem = parseCount(kib, 'memory size', Number.MAX_SAFE_INTEGER);
@@ -282,7 +300,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'setvcpus',
     args: ['DOM', 'N'],
-    options: { live: { type: 'boolean' }, config: { type: 'boolean' }, current: { type: 'boolean' } },
+    options: AFFECT_OPTIONS,
     summary: 'Change the number of virtual CPUs',
     async run({ client }, { positionals: [arg, n], values }) {
       const count = parseCount(n, 'vcpu count', 0xffffffff);
@@ -332,7 +350,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'event',
     args: [],
-    options: { loop: { type: 'boolean' }, timeout: { type: 'string' }, event: { type: 'string' }, all: { type: 'boolean' } },
+    options: {
+      loop: { type: 'boolean', help: 'keep printing events until Ctrl-C or --timeout (default: stop after one)' },
+      timeout: { type: 'string', arg: 'SECONDS', help: 'stop waiting after this many seconds' },
+      event: { type: 'string', arg: 'NAME', help: "the event to wait for: only 'lifecycle'" },
+      all: { type: 'boolean', help: 'every event type (here: lifecycle)' },
+    },
     summary: 'Print domain lifecycle events (one, or all with --loop)',
     async run({ client, out, interrupted }, { values }) {
       if (values.event !== undefined && values.event !== LIFECYCLE_ONLY) throw VG_ERR_USAGE(`unsupported event '${String(values.event)}' (only 'lifecycle')`);

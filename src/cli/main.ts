@@ -4,11 +4,15 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DEFAULT_URI, type ConnectOptions, VG_ERR_USAGE, VirtgateClient } from '../client';
 import { COMMANDS, CommandError, type CommandContext, type CommandSpec, type Parsed, findCommand, readFileUtf8 } from './commands';
 import { isAdminCommand, runAdmin } from './admin';
+import { versionLine } from '../common/version';
 import { main as daemonMain } from './start';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+// The reader of stdout went away (`virtgate ... | head`): ended quietly with coreutils' status for it, 128 + SIGPIPE, so
+// that `set -o pipefail` scripts still see the output was cut short.
+export const EXIT_PIPE = 141;
 
 // Subcommands owned by other modules; `start` is shared with the domain command (see parseCommandLine).
 // `virtgate serve` runs the daemon; `virtgate start` without a single domain argument is the same, for npm users.
@@ -16,6 +20,7 @@ const DAEMON_COMMANDS = new Set(['serve', 'start']);
 
 export type Invocation =
   | { kind: 'help'; command?: string }
+  | { kind: 'version' }
   | { kind: 'daemon'; args: string[] }
   | { kind: 'admin'; name: string; args: string[] }
   | { kind: 'run'; uri: string; readonly: boolean; spec: CommandSpec; parsed: Parsed };
@@ -24,6 +29,7 @@ const GLOBAL_OPTIONS = {
   connect: { type: 'string', short: 'c' },
   readonly: { type: 'boolean', short: 'r' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
 } as const;
 
 // A usage error that names the command, so only that command's usage is printed.
@@ -35,7 +41,11 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 function parseStrict(args: string[], options: Options, where: string): Parsed {
   try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    // Only what parseArgs knows: a command's options also carry their help text.
+    const config = Object.fromEntries(
+      Object.entries(options).map(([k, o]) => [k, o.short === undefined ? { type: o.type } : { type: o.type, short: o.short }]),
+    );
+    const { values, positionals } = parseArgs({ args, options: config as Options, allowPositionals: true, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
     throw usageError(`${where}: ${(err as Error).message}`, findCommand(where)?.name);
@@ -51,7 +61,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): I
   const { values } = parseStrict(argv.slice(0, cmdAt), GLOBAL_OPTIONS, 'virtgate');
   const name = argv[cmdAt];
   const rest = argv.slice(cmdAt + 1);
-  if (values.help || name === undefined) return { kind: 'help' };
+  if (values.help || (name === undefined && !values.version)) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
   if (name === 'help') {
     if (rest.length > 1) throw VG_ERR_USAGE('help takes at most one command name');
     return { kind: 'help', command: rest[0] };
@@ -61,6 +72,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): I
   if (name === 'serve' || (DAEMON_COMMANDS.has(name) && !(rest.length === 1 && !rest[0].startsWith('-')))) return { kind: 'daemon', args: rest };
   const spec = findCommand(name);
   if (!spec) throw VG_ERR_USAGE(`unknown command: '${name}'`);
+  if (rest.includes('--help') || rest.includes('-h')) return { kind: 'help', command: name }; // `virtgate list --help`
   const { values: opts, positionals } = parseStrict(rest, spec.options, name);
   if (positionals.length !== spec.args.length) {
     throw usageError(`${name}: expected ${spec.args.length ? spec.args.join(' ') : 'no arguments'}, got ${positionals.length} argument(s)`, name);
@@ -76,27 +88,45 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): I
   };
 }
 
+const flag = (k: string, o: CommandSpec['options'][string]): string => (o.type === 'string' ? `--${k} ${o.arg ?? k.toUpperCase()}` : `--${k}`);
+
 function synopsis(spec: CommandSpec): string {
-  const opts = Object.entries(spec.options).map(([k, o]) => (o.type === 'string' ? `[--${k} ${k.toUpperCase()}]` : `[--${k}]`));
-  return [spec.name, ...spec.args, ...opts].join(' ');
+  return [spec.name, ...spec.args, ...Object.entries(spec.options).map(([k, o]) => `[${flag(k, o)}]`)].join(' ');
 }
+
+const GLOBAL_HELP = [
+  '  -c, --connect URI   libvirt URI (default: $VIRTGATE_URI, else ' + DEFAULT_URI + ')',
+  '  -r, --readonly      open a read-only connection',
+  '  -h, --help          this text',
+  '  -V, --version       print the version',
+];
 
 export function usage(command?: string): string {
   const spec = command ? findCommand(command) : undefined;
-  if (spec) return `usage: virtgate [-c URI] [-r] ${synopsis(spec)}\n  ${spec.summary}\n`;
+  if (spec) {
+    const opts = Object.entries(spec.options).map(([k, o]) => [flag(k, o), o.help]);
+    const width = Math.max(0, ...opts.map(([f]) => f.length));
+    return [
+      `usage: virtgate [-c URI] [-r] ${synopsis(spec)}`,
+      `  ${spec.summary}`,
+      ...(opts.length ? ['', ...opts.map(([f, h]) => `  ${f.padEnd(width)}  ${h}`)] : []),
+      '',
+      ...GLOBAL_HELP.slice(0, 2),
+      '',
+    ].join('\n');
+  }
   const width = Math.max(...COMMANDS.map((c) => synopsis(c).length));
   return [
     'usage: virtgate [-c URI] [-r] COMMAND [ARGS]',
     '',
-    '  -c, --connect URI   libvirt URI (default: $VIRTGATE_URI, else ' + DEFAULT_URI + ')',
-    '  -r, --readonly      open a read-only connection',
-    '  -h, --help          this text',
+    ...GLOBAL_HELP,
     '',
-    'Commands (DOM is a name, an id or a UUID):',
+    'Commands (DOM is a name, an id or a UUID; virtgate help COMMAND explains its options):',
     ...COMMANDS.map((c) => `  ${synopsis(c).padEnd(width)}  ${c.summary}`),
     `  ${'help [COMMAND]'.padEnd(width)}  Show help`,
     '',
     'Administration: virtgate start [OPTIONS] runs the daemon; virtgate pki|user|policy|audit|vm|install --help for the rest.',
+    `exit status: ${EXIT_OK} ok, ${EXIT_FAILED} failed, ${EXIT_USAGE} usage, ${EXIT_PIPE} the reader of the output went away (| head)`,
     '',
   ].join('\n');
 }
@@ -130,6 +160,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return EXIT_USAGE;
     }
     io.stdout(usage(inv.command));
+    return EXIT_OK;
+  }
+  if (inv.kind === 'version') {
+    io.stdout(versionLine('virtgate'));
     return EXIT_OK;
   }
   if (inv.kind === 'admin') return runAdmin(inv.name, inv.args, io);
@@ -174,8 +208,27 @@ export function processIo(): CliIo {
   };
 }
 
+// `virtgate ... | head`: the reader closing the pipe ends the command quietly (EXIT_PIPE), not with a stack trace. A lost
+// stderr cannot be reported anywhere. The daemon (`virtgate start`) keeps its own handling: its supervisor must not
+// exit because a terminal went away.
+export function quietOnClosedPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT_PIPE);
+    process.stderr.write(`virtgate: cannot write output: ${e.message}\n`);
+    process.exit(EXIT_FAILED);
+  });
+  process.stderr.on('error', () => undefined);
+}
+
 // Called by bin/virtgate.js.
 export function run(argv: string[] = process.argv.slice(2)): void {
+  let daemon = false;
+  try {
+    daemon = parseCommandLine(argv, process.env).kind === 'daemon';
+  } catch {
+    // main() reports it
+  }
+  if (!daemon) quietOnClosedPipe();
   main(argv, processIo()).then((rc) => {
     process.exitCode = rc;
   });

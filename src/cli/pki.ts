@@ -2,7 +2,7 @@
 // `virtgate pki ...`: command-line front of src/pki (CA, server and client certificates, revocation, CRL); local files only.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ClientFiles, initCa, issueClient, issueServer, revoke, writeCrl } from '../pki/pki';
+import { ClientFiles, checkHost, checkIp, initCa, issueClient, issueServer, revoke, writeCrl } from '../pki/pki';
 
 export const PKI_USAGE = `usage: virtgate pki COMMAND [OPTIONS]
   init-ca --dir DIR [--cn NAME] [--days N]              create a CA: DIR/cacert.pem, DIR/private/cakey.pem
@@ -12,7 +12,17 @@ export const PKI_USAGE = `usage: virtgate pki COMMAND [OPTIONS]
                                                         DIR/clientcert.pem, DIR/private/clientkey.pem; DIR is a libvirt ?pkipath=DIR
   revoke  --ca DIR --cert FILE                          mark a certificate revoked (then run crl)
   crl     --ca DIR [--days N]                           write DIR/cacrl.pem with every revoked certificate
-Private keys are written mode 0600 in 0700 directories.`;
+options:
+  --dir DIR      where the CA, server or client files go
+  --ca DIR       the CA directory (as made by init-ca) that signs
+  --cn NAME      init-ca: the CA's common name; client: the user name (the identity x509:NAME)
+  --o TENANT     client: the subject's organisation (O), which tlsAllowedDnList can match ("O=TENANT,CN=*")
+  --host NAME    server: a DNS name clients connect to (RFC 1123; '*.' wildcard allowed); repeat for several
+  --ip ADDR      server: an IPv4 or IPv6 address clients connect to; repeat for several
+  --cert FILE    revoke: the certificate to revoke
+  --days N       validity in days (default: CA 3650, certificates 825, CRL 30)
+  -h, --help     this text
+Private keys are written mode 0600 in 0700 directories. exit status: 0 done, 1 failed, 2 usage`;
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -59,6 +69,19 @@ export function pkiMain(argv: string[], io: PkiIo): number {
         io.stdout(`CA certificate: ${initCa({ dir: need('dir'), cn: v.cn, days }).certFile}\n`);
         break;
       case 'server': {
+        // A bad name is a usage error, found before anything is read or written.
+        for (const [check, list] of [
+          [checkHost, v.host],
+          [checkIp, v.ip],
+        ] as const) {
+          for (const x of list ?? []) {
+            try {
+              check(x);
+            } catch (e) {
+              throw Object.assign(e as Error, { usage: true });
+            }
+          }
+        }
         const r = issueServer({ dir: need('dir'), caDir: need('ca'), hosts: v.host ?? [], ips: v.ip ?? [], days });
         io.stdout(`server certificate: ${r.certFile}\nserver key: ${r.keyFile}\n`);
         break;

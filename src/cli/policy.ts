@@ -28,6 +28,10 @@ interface Loaded {
 }
 
 function load(values: { home?: string; policy?: string; model?: string }): Loaded {
+  // A mistyped --home would otherwise quietly lint the built-in default and report "no problems".
+  if (values.home !== undefined && !fs.statSync(values.home, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`--home ${values.home}: no such directory (the daemon's state root, which holds etc/policy.csv)`);
+  }
   const file = values.policy ?? path.join(path.resolve(values.home ?? '.virtgate'), 'etc', 'policy.csv');
   const model = values.model ? fs.readFileSync(values.model, 'utf8') : MODEL_TEXT;
   try {

@@ -103,21 +103,100 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
 
+// libvirtd.conf keys whose virtgate option is not just the camelCase spelling (libvirtd.conf(5) names).
+const LIBVIRTD_KEYS: Record<string, keyof Config> = {
+  listen_tls: 'tls',
+  listen_tcp: 'tcp',
+  tls_port: 'tls',
+  tcp_port: 'tcp',
+  listen_addr: 'tls',
+  unix_sock_rw_perms: 'unixSocketMode',
+  unix_sock_ro_perms: 'unixSocketRoMode',
+  unix_sock_dir: 'unixSocket',
+  key_file: 'tlsKeyFile',
+  cert_file: 'tlsCertFile',
+  ca_file: 'tlsCaFile',
+  crl_file: 'tlsCrlFile',
+  tls_priority: 'tlsCiphers',
+  auth_unix_rw: 'authUnixRw',
+  auth_unix_ro: 'authUnixRo',
+  auth_tcp: 'authTcp',
+  auth_tls: 'authTls',
+};
+
+// Optimal string alignment distance (a swap of neighbours counts once): typos such as maxClinets.
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+// The option an unknown key most likely meant: libvirtd's snake_case spelling, a known libvirtd key, or a near typo.
+export function suggestOption(key: string): string | undefined {
+  const camel = key.toLowerCase().replace(/_+([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const known = Object.keys(DEFAULTS);
+  const exact = known.find((k) => k.toLowerCase() === camel.toLowerCase());
+  if (exact) return exact;
+  if (Object.hasOwn(LIBVIRTD_KEYS, key.toLowerCase())) return LIBVIRTD_KEYS[key.toLowerCase()];
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dist = editDistance(camel.toLowerCase(), k.toLowerCase());
+    if (dist < bestD) [best, bestD] = [k, dist];
+  }
+  return bestD <= (camel.length > 12 ? 3 : 2) ? best : undefined;
+}
+
+interface Problem {
+  where: string;
+  what: string;
+}
+
+// All problems at once, so a file is fixed in one pass; `problems` keeps them one per entry for callers that list them.
+function configError(problems: Problem[]): Error {
+  const lineOf = (p: Problem): number => Number(/:(\d+)(:|$)/.exec(p.where)?.[1] ?? Infinity);
+  const list = [...problems].sort((a, b) => lineOf(a) - lineOf(b)); // in file order; flag problems last
+  const lines = list.map((p) => `${p.where}: ${p.what}`);
+  const e = list.length === 1 ? VG_ERR_CONFIG_INVALID(list[0].where, list[0].what) : VG_ERR_CONFIG_INVALID(`${list.length} problems`, lines.join('; '));
+  return Object.assign(e, { problems: lines });
+}
+
 export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly<Config> {
+  return resolveInto(input, [], new Map());
+}
+
+// `at` names where each key came from (FILE:LINE), for the messages.
+function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[], at: Map<string, string>): Readonly<Config> {
   const out: Record<string, unknown> = { ...DEFAULTS };
+  const bad = (k: string, what: string): void => void problems.push({ where: at.has(k) ? `${at.get(k)}: ${k}` : k, what });
   for (const [k, v] of Object.entries(input)) {
     if (v === undefined) continue;
-    if (!(k in DEFAULTS)) throw VG_ERR_CONFIG_INVALID(k, 'unknown option');
-    const want = typeof DEFAULTS[k as keyof Config];
-    if (Array.isArray(DEFAULTS[k as keyof Config])) {
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw VG_ERR_CONFIG_INVALID(k, `expected a list of strings, got ${JSON.stringify(v)}`);
-      out[k] = v;
+    if (!(k in DEFAULTS)) {
+      const hint = suggestOption(k);
+      bad(k, `unknown option${hint ? `; did you mean ${hint}?` : ''}`);
       continue;
     }
-    if (typeof v !== want) throw VG_ERR_CONFIG_INVALID(k, `expected a ${want}, got ${JSON.stringify(v)}`);
+    const want = typeof DEFAULTS[k as keyof Config];
+    if (Array.isArray(DEFAULTS[k as keyof Config])) {
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad(k, `expected a list of strings, got ${JSON.stringify(v)}`);
+      else out[k] = v;
+      continue;
+    }
+    if (typeof v !== want) {
+      bad(k, `expected a ${want}, got ${JSON.stringify(v)}`);
+      continue;
+    }
     const range = INT_RANGES[k as keyof Config];
     if (range && (!Number.isInteger(v) || (v as number) < range[0] || (v as number) > range[1])) {
-      throw VG_ERR_CONFIG_INVALID(k, `must be an integer in [${range[0]}, ${range[1]}]`);
+      bad(k, `must be an integer in [${range[0]}, ${range[1]}]`);
+      continue;
     }
     out[k] = v;
   }
@@ -127,28 +206,26 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
   out.unixSocketRo ||= path.join(home, 'run', 'virtgate-sock-ro');
   out.helperSocket ||= path.join(home, 'run', 'helper-sock');
   out.policyFile ||= path.join(home, 'etc', 'policy.csv');
-  if (out.tcp) parseHostPort(out.tcp as string, 'tcp');
-  if (out.tls) parseHostPort(out.tls as string, 'tls');
-  if (!/^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(out.tlsUserField as string))
-    throw VG_ERR_CONFIG_INVALID('tlsUserField', 'expected a subject attribute name such as CN or UID');
-  for (const k of ['authUnixRw', 'authUnixRo', 'authTcp', 'authTls'] as const) {
-    if (out[k] !== 'none' && out[k] !== 'sasl') throw VG_ERR_CONFIG_INVALID(k, "expected 'none' or 'sasl'");
+  for (const k of ['tcp', 'tls'] as const) {
+    if (out[k] && !hostPort(out[k] as string)) bad(k, `expected HOST:PORT, got '${out[k] as string}'`);
   }
-  if (out.authTcp === 'sasl') throw VG_ERR_CONFIG_INVALID('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
+  if (!/^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(out.tlsUserField as string)) bad('tlsUserField', 'expected a subject attribute name such as CN or UID');
+  for (const k of ['authUnixRw', 'authUnixRo', 'authTcp', 'authTls'] as const) {
+    if (out[k] !== 'none' && out[k] !== 'sasl') bad(k, "expected 'none' or 'sasl'");
+  }
+  if (out.authTcp === 'sasl') bad('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
   out.usersFile ||= path.join(home, 'etc', 'users.json');
-  if ((out.maxTotalOutputBytes as number) < (out.maxOutputBytes as number))
-    throw VG_ERR_CONFIG_INVALID('maxTotalOutputBytes', 'must not be below maxOutputBytes');
-  if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) throw VG_ERR_CONFIG_INVALID('authDelayMaxMs', 'must not be below authDelayBaseMs');
+  if ((out.maxTotalOutputBytes as number) < (out.maxOutputBytes as number)) bad('maxTotalOutputBytes', 'must not be below maxOutputBytes');
+  if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) bad('authDelayMaxMs', 'must not be below authDelayBaseMs');
   out.auditLog ||= path.join(home, 'log', 'audit.log');
   out.auditKey ||= path.join(home, 'keys', 'audit.key');
   out.auditVerifyKey ||= path.join(home, 'lib', 'audit-verify.key');
-  for (const t of (out.auditCopy as string).split(',').filter(Boolean)) {
-    if (t !== 'console' && t !== 'syslog')
-      throw VG_ERR_CONFIG_INVALID('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
-  }
+  if ((out.auditCopy as string).split(',').some((t) => t !== '' && t !== 'console' && t !== 'syslog'))
+    bad('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
-    if (!TLS_VERSIONS.includes(out[k] as string)) throw VG_ERR_CONFIG_INVALID(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
+    if (!TLS_VERSIONS.includes(out[k] as string)) bad(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }
+  if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
   out.tlsKeyFile ||= path.join(home, 'pki', 'server', 'private', 'serverkey.pem');
@@ -158,29 +235,56 @@ export function resolveConfig(input: Partial<Record<string, unknown>>): Readonly
 
 export type AuthLimits = Pick<Config, 'authDelayBaseMs' | 'authDelayMaxMs' | 'authLockoutFailures' | 'authLockoutWindow' | 'authLockoutDuration'>;
 
-export function parseHostPort(s: string, key: string): { host: string; port: number } {
+function hostPort(s: string): { host: string; port: number } | null {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw VG_ERR_CONFIG_INVALID(key, `expected HOST:PORT, got '${s}'`);
-  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+  return !m || port > 65535 ? null : { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+export function parseHostPort(s: string, key: string): { host: string; port: number } {
+  const hp = hostPort(s);
+  if (!hp) throw VG_ERR_CONFIG_INVALID(key, `expected HOST:PORT, got '${s}'`);
+  return hp;
 }
 
 // libvirtd.conf-style text: `key = value` lines, `#` comments; values are integers (0o/0x allowed), "strings", true/false,
-// and one-line lists of strings ["a", "b"].
+// and one-line lists of strings ["a", "b"]. Every bad line is reported, not only the first.
 export function parseConfigText(text: string, source = 'config'): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const problems: Problem[] = [];
+  const { values } = parseLines(text, source, problems);
+  if (problems.length) throw configError(problems);
+  return values;
+}
+
+// A config file's text plus overrides (flags, which win) -> the resolved config; syntax and option problems of the
+// whole file are reported together, each with its FILE:LINE.
+export function loadConfigText(text: string, source: string, overrides: Partial<Record<string, unknown>> = {}): Readonly<Config> {
+  const problems: Problem[] = [];
+  const { values, at } = parseLines(text, source, problems);
+  for (const k of Object.keys(overrides)) at.delete(k);
+  return resolveInto({ ...values, ...overrides }, problems, at);
+}
+
+function parseLines(text: string, source: string, problems: Problem[]): { values: Record<string, unknown>; at: Map<string, string> } {
+  const values: Record<string, unknown> = {};
+  const at = new Map<string, string>();
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/^\s+|\s+$/g, '');
+    const where = `${source}:${i + 1}`;
     if (line === '' || line.startsWith('#')) return;
     const m = /^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*(#.*)?$/.exec(line);
-    if (!m) throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `expected key = value, got '${line}'`);
+    if (!m) return void problems.push({ where, what: `expected key = value, got '${line}'` });
     const [, key, value] = m;
-    if (key in out) throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `${key} set twice`);
-    if (/^"([^"\\]|\\.)*"$/.test(value)) out[key] = JSON.parse(value);
-    else if (/^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$/.test(value)) out[key] = JSON.parse(value);
-    else if (value === 'true' || value === 'false') out[key] = value === 'true';
-    else if (/^(0o[0-7]+|0x[0-9a-fA-F]+|-?\d+)$/.test(value)) out[key] = Number(value);
-    else throw VG_ERR_CONFIG_INVALID(`${source}:${i + 1}`, `cannot parse value '${value}' (quote strings)`);
+    if (key in values) return void problems.push({ where, what: `${key} set twice (first at ${at.get(key)})` });
+    at.set(key, where);
+    if (/^"([^"\\]|\\.)*"$/.test(value)) values[key] = JSON.parse(value);
+    else if (/^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$/.test(value)) values[key] = JSON.parse(value);
+    else if (value === 'true' || value === 'false') values[key] = value === 'true';
+    else if (/^(0o[0-7]+|0x[0-9a-fA-F]+|-?\d+)$/.test(value)) values[key] = Number(value);
+    else {
+      at.delete(key);
+      problems.push({ where, what: `${key}: cannot parse value '${value}' (quote strings)` });
+    }
   });
-  return out;
+  return { values, at };
 }

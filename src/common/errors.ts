@@ -175,6 +175,7 @@ export const VG_ERR_CONFIG_INVALID = defineError('VG_ERR_CONFIG_INVALID', 'inval
 export const VG_ERR_USERDB = defineError('VG_ERR_USERDB', 'user database: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.NONE });
 export const VG_ERR_AUTH_FAILED = defineError('VG_ERR_AUTH_FAILED', 'authentication failed', { virCode: E.AUTH_FAILED, virDomain: D.RPC });
 export const VG_ERR_USAGE = defineError('VG_ERR_USAGE', '%s', { virCode: E.INVALID_ARG, virDomain: D.NONE });
+export const VG_ERR_LISTEN = defineError('VG_ERR_LISTEN', 'cannot listen on %s %s: %s', { virCode: E.SYSTEM_ERROR, virDomain: D.NONE });
 
 // Client library.
 export const VG_ERR_CLIENT_CLOSED = defineError('VG_ERR_CLIENT_CLOSED', 'connection closed: %s', { virCode: E.RPC, virDomain: D.RPC });

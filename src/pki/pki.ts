@@ -61,9 +61,9 @@ export function initCa(opts: { dir: string; cn?: string; days?: number }): { cer
 
 export function issueServer(opts: { dir: string; caDir: string; hosts: string[]; ips: string[] } & Validity): { certFile: string; keyFile: string } {
   if (opts.hosts.length + opts.ips.length === 0) throw VG_ERR_PKI_INVALID('a server certificate needs at least one --host or --ip');
+  const altNames = [...opts.hosts.map((value) => ({ type: 2, value: checkHost(value) })), ...opts.ips.map((ip) => ({ type: 7, ip: checkIp(ip) }))];
   const certFile = path.join(opts.dir, ServerFiles.cert);
   refuseExisting(certFile);
-  const altNames = [...opts.hosts.map((value) => ({ type: 2, value })), ...opts.ips.map((ip) => ({ type: 7, ip: checkIp(ip) }))];
   const cn = opts.hosts[0] ?? opts.ips[0];
   const { pem, keyPem } = issueLeaf(loadCa(opts.caDir), 'server', [{ name: 'commonName', value: cn }], opts, [
     { name: 'extKeyUsage', serverAuth: true },
@@ -226,9 +226,41 @@ function newCertificate(publicKey: forge.pki.PublicKey, subject: forge.pki.Certi
   return cert;
 }
 
-function checkIp(ip: string): string {
-  if (!/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)$/.test(ip)) throw VG_ERR_PKI_INVALID(`'${ip}' is not an IP address`);
-  return ip;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function isIpv6(s: string): boolean {
+  let text = s;
+  let groups = 8;
+  const v4 = /^(.*:)([^:]+)$/.exec(text); // ::ffff:192.0.2.1: the last two groups written as IPv4
+  if (v4 && v4[2].includes('.')) {
+    if (!IPV4.test(v4[2])) return false;
+    text = v4[1].endsWith('::') ? v4[1] : v4[1].slice(0, -1);
+    groups = 6;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const parts = halves.map((h) => (h === '' ? [] : h.split(':')));
+  if (!parts.flat().every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
+  const n = parts.flat().length;
+  return halves.length === 2 ? n < groups : n === groups;
+}
+
+// Returns the address as the certificate encoder takes it: an IPv6 address's dotted IPv4 tail as two hex groups.
+export function checkIp(ip: string): string {
+  if (IPV4.test(ip)) return ip;
+  if (!isIpv6(ip)) throw VG_ERR_PKI_INVALID(`--ip '${ip}' is not an IPv4 or IPv6 address`);
+  return ip.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+}
+
+// A DNS name as RFC 1123 allows it (labels of letters, digits and inner hyphens, at most 63 characters, 253 in all),
+// optionally a leading '*.' wildcard label. An address belongs in --ip: clients match an IP only against IP entries.
+export function checkHost(host: string): string {
+  if (IPV4.test(host) || isIpv6(host)) throw VG_ERR_PKI_INVALID(`--host '${host}' is an IP address: give it as --ip ${host}`);
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  const label = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  if (host.length > 253 || !name.split('.').every((l) => label.test(l)))
+    throw VG_ERR_PKI_INVALID(`--host '${host}' is not a DNS name (RFC 1123: dot-separated labels of letters, digits and inner hyphens, 1-63 characters each)`);
+  return host;
 }
 
 // Also creates the target directory: world-readable (certificates), only private/ is 0700.

@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HelperJournal, JOURNAL_MAX_BYTES } from '../audit/journal';
+import { versionLine } from '../common/version';
 import { applySandbox, describeSandbox } from '../sandbox';
 import { SdNotifier } from '../sandbox/notify';
 import type { Driver } from './drivers/driver';
@@ -24,9 +25,46 @@ export interface HelperOptions {
   journalMaxBytes: number; // rotate the journal past this size (0: never)
 }
 
-export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [--runtime-dir DIR] [--allow-uid N]...
-                       [--socket-mode OCTAL] [--socket-group GID] [--driver test] [--journal FILE]
-                       [--journal-max-bytes N] [--no-sandbox]`;
+export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [OPTIONS]
+  --socket PATH             the unix socket the front end connects to (required)
+  --state-dir DIR           persistent domain state (required)
+  --runtime-dir DIR         running-domain state (default STATE-DIR/../run/helper)
+  --allow-uid N             a uid the helper serves; repeat for several (default: the helper's own uid)
+  --socket-mode OCTAL       permission bits of the socket (default 0600)
+  --socket-group GID        group owner of the socket (with --socket-mode 0660: the front end's group)
+  --driver test             the hypervisor driver (only 'test' today)
+  --journal FILE            journal of executed writes, for the audit cross-check (default STATE-DIR/helper-journal.log)
+  --journal-max-bytes N     rotate the journal past N bytes, at least 4096 (0: never)
+  --no-sandbox              do not apply the seccomp allowlist (debugging only)
+  -h, --help                this text
+  -V, --version             print the version
+exit status: 0 stopped by SIGTERM/SIGINT, 1 failed, 2 usage`;
+
+const OPTIONS = {
+  socket: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'runtime-dir': { type: 'string' },
+  'allow-uid': { type: 'string', multiple: true },
+  'socket-mode': { type: 'string' },
+  'socket-group': { type: 'string' },
+  driver: { type: 'string' },
+  journal: { type: 'string' },
+  'journal-max-bytes': { type: 'string' },
+  'no-sandbox': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+// --help or --version: the text to print before exiting 0, instead of starting; null otherwise (parseHelperArgs then
+// reports any bad option).
+export function helperInfo(argv: string[]): string | null {
+  try {
+    const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: OPTIONS });
+    return values.help ? `${USAGE}\n` : values.version ? versionLine('virtgate-helper') : null;
+  } catch {
+    return null;
+  }
+}
 
 export class UsageError extends Error {}
 
@@ -38,23 +76,7 @@ function uint(text: string, what: string, radix = 10): number {
 }
 
 export function parseHelperArgs(argv: string[]): HelperOptions {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      socket: { type: 'string' },
-      'state-dir': { type: 'string' },
-      'runtime-dir': { type: 'string' },
-      'allow-uid': { type: 'string', multiple: true },
-      'socket-mode': { type: 'string' },
-      'socket-group': { type: 'string' },
-      driver: { type: 'string' },
-      journal: { type: 'string' },
-      'journal-max-bytes': { type: 'string' },
-      'no-sandbox': { type: 'boolean' },
-    },
-  });
+  const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: OPTIONS });
   if (!values.socket) throw new UsageError('--socket is required');
   if (!values['state-dir']) throw new UsageError('--state-dir is required');
   const driver = values.driver ?? 'test';

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // virtgate-helper process entry (loaded by bin/virtgate-helper.js): start, then stop cleanly on SIGTERM/SIGINT (root side).
-import { type HelperOptions, USAGE, parseHelperArgs, runHelper } from './helper';
+import { type HelperOptions, USAGE, helperInfo, parseHelperArgs, runHelper } from './helper';
 
+const info = helperInfo(process.argv.slice(2));
+if (info !== null) {
+  process.stdout.write(info);
+  process.exit(0);
+}
 let opts: HelperOptions;
 try {
   opts = parseHelperArgs(process.argv.slice(2));

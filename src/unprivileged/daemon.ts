@@ -6,7 +6,7 @@ import path from 'node:path';
 import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
 import type { InheritedFds } from '../common/systemd';
-import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID } from '../common/errors';
+import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID, VG_ERR_LISTEN } from '../common/errors';
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
@@ -207,11 +207,11 @@ export class Daemon {
     } else if (spec.kind === 'unix') {
       const p = spec.path!;
       fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
-      removeStaleSocket(p);
+      await removeStaleSocket(p);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(p, () => resolve());
-      });
+      }).catch((e) => Promise.reject(listenError(spec, p, e)));
       fs.chmodSync(p, spec.mode!);
       this.addresses.push({ kind: 'unix', readOnly: spec.readOnly, address: p });
     } else {
@@ -220,12 +220,13 @@ export class Daemon {
           server.once('error', reject);
           server.listen(port, spec.host, () => resolve());
         });
+      const where = `${spec.host!.includes(':') ? `[${spec.host}]` : spec.host}:${spec.port}`;
       try {
         await listen(spec.port!);
       } catch (e) {
-        if (spec.kind !== 'tls' || !this.config.tlsPortFallback || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+        if (spec.kind !== 'tls' || !this.config.tlsPortFallback || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw listenError(spec, where, e);
         this.#log(`tls port ${spec.port} is in use; listening on a free port instead (tlsPortFallback)`);
-        await listen(0);
+        await listen(0).catch((e2) => Promise.reject(listenError(spec, where.replace(/:\d+$/, ':0'), e2)));
       }
       const a = server.address() as net.AddressInfo;
       this.addresses.push({ kind: spec.kind, readOnly: spec.readOnly, address: `${a.address}:${a.port}` });
@@ -509,12 +510,30 @@ function unixPathOfFd(fd: number): string {
 }
 
 // Only ever unlink a leftover socket, never a regular file someone pointed us at.
-function removeStaleSocket(p: string): void {
+const LISTEN_REASONS: Record<string, string> = { EADDRINUSE: 'address in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'address not available' };
+
+// "cannot listen on tls 127.0.0.1:16514: address in use": which listener, where, and why (errno kept as `errno`).
+function listenError(spec: ListenerSpec, where: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  if ((err as { code?: string }).code === 'VG_ERR_LISTEN') return err;
+  return Object.assign(VG_ERR_LISTEN(spec.kind, where, LISTEN_REASONS[err.code ?? ''] ?? err.message), { errno: err.code });
+}
+
+// A socket file nobody answers on is left over from a crash and removed; one a live daemon answers on is in use, and
+// taking it over would silently cut that daemon off from its clients.
+async function removeStaleSocket(p: string): Promise<void> {
   try {
-    if (fs.lstatSync(p).isSocket()) fs.unlinkSync(p);
+    if (!fs.lstatSync(p).isSocket()) return; // listen() then fails with EADDRINUSE: never remove a file that is no socket
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
   }
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(p, () => (probe.destroy(), resolve(true)));
+    probe.on('error', () => resolve(false));
+  });
+  if (live) throw Object.assign(VG_ERR_LISTEN('unix', p, LISTEN_REASONS.EADDRINUSE), { errno: 'EADDRINUSE' });
+  fs.rmSync(p, { force: true });
 }
 
 // The daemon's view of the trail: refuses writes until the file trail is open (fail closed), holds events until then.

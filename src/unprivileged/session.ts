@@ -6,6 +6,7 @@ import type { XdrReader } from '../common/xdr';
 import { KeepaliveProc, Limits, MessageStatus, MessageType, PROGRAM_VERSION, Program } from '../protocol/constants';
 import { type Header, decodeHeader } from '../protocol/header';
 import { encodeErrorReply, encodeKeepalive } from '../protocol/messages';
+import { PROC_NAMES } from '../protocol/proc-names';
 import { type ProcDef, lookupProc } from '../protocol/procs/remote';
 import { type RemoteError, remoteError } from '../protocol/types';
 import type { SaslSession } from './sasl';
@@ -335,10 +336,14 @@ export class Session {
   }
 }
 
-// Exactly libvirtd's answer for an unknown procedure, so clients convert it to VIR_ERR_NO_SUPPORT.
+// libvirtd's answer for an unknown procedure (code, domain, and the text clients match by prefix to convert it to
+// VIR_ERR_NO_SUPPORT), plus the API the number stands for, which a user can look up: "unknown procedure: 182
+// (virDomainManagedSave)". A number libvirt never defined gets libvirtd's text alone.
 export function unknownProcError(proc: number): RemoteError {
   const e = VG_ERR_RPC_UNKNOWN_PROC(proc);
-  return { code: e.virCode, domain: e.virDomain, message: e.message, level: 2, str1: '%s', str2: e.message, str3: null, int1: -1, int2: -1 };
+  const name = PROC_NAMES.get(proc);
+  const message = name ? `${e.message} (${name})` : e.message;
+  return { code: e.virCode, domain: e.virDomain, message, level: 2, str1: '%s', str2: message, str3: null, int1: -1, int2: -1 };
 }
 
 export function toRemoteError(e: VgError): RemoteError {

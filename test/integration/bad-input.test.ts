@@ -133,7 +133,7 @@ describe('payload errors get libvirtd error replies', () => {
     const c = await openRaw(vg.sock);
     c.call(318, 2);
     const [, , r] = await c.waitReplies(3);
-    expect(r.error?.message).toBe('unknown procedure: 318');
+    expect(r.error?.message).toBe('unknown procedure: 318 (REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE)');
     c.end();
   });
 

@@ -112,8 +112,21 @@ test('query: filters and formats through the CLI; bad options exit 2', async () 
   expect(await auditMain(['query', '--format', 'xml'], t4.io)).toBe(2);
   expect(t4.err()).toMatch(/--format must be one of table, json, csv/);
   expect(await auditMain(['query', '--since', 'last tuesday'], io().io)).toBe(2);
+  const t5 = io();
+  expect(await auditMain(['query', '--kind', 'bogus'], t5.io)).toBe(2);
+  expect(t5.err()).toMatch(/^error: audit query: --kind must be one of intent, outcome, denial, auth, event\n/);
+  const t6 = io();
+  expect(await auditMain(['query', '--kind', 'denial', '--format', 'json'], t6.io)).toBe(0);
+  expect(JSON.parse(t6.out()).map((r: { kind: string }) => r.kind)).toEqual(['denial']);
   expect(await auditMain(['frob'], io().io)).toBe(2);
   expect(await auditMain([], io().io)).toBe(2);
+});
+
+test('a bad query option is refused before any file is read (no log here)', async () => {
+  const t = io();
+  expect(await auditMain(['query', '--kind', 'bogus', '--home', path.join(home, 'nonexistent')], t.io)).toBe(2);
+  expect(t.err()).toMatch(/--kind must be one of/);
+  expect(t.err()).not.toMatch(/no such file/);
 });
 
 test('intents without an outcome (the front end killed between intent and reply): query shows "outcome unknown", verify --cross-check resolves them from the journal', async () => {

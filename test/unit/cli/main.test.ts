@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // CLI command-line parsing, domain lookup order, exit codes and command output against a stub client.
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo, main, parseCommandLine, usage } from '../../../src/cli/main';
-import { lookupOrder } from '../../../src/cli/commands';
+import { COMMANDS, lookupOrder } from '../../../src/cli/commands';
 import { DEFAULT_URI, RemoteCallError, type VirtgateClient, uuidFromString } from '../../../src/client';
 
 const UUID = '6695eb01-f6a4-8304-79aa-97f2502e193f';
@@ -103,6 +103,45 @@ function io(client: VirtgateClient | Error, files: Record<string, string> = {}) 
   };
   return { cli, out: () => out.join(''), err: () => err.join('') };
 }
+
+describe('help and version', () => {
+  const pkg = require('../../../package.json') as { version: string };
+
+  test('--version and -V print the package version; they win over a command', async () => {
+    for (const argv of [['--version'], ['-V'], ['--version', 'list']]) {
+      const t = io(new Error('no connection for --version'));
+      expect(await main(argv, t.cli)).toBe(EXIT_OK);
+      expect([t.out(), t.err()]).toEqual([`virtgate ${pkg.version}\n`, '']);
+    }
+  });
+
+  test('the overview has one line per global flag, and names the exit statuses', () => {
+    const u = usage();
+    for (const re of [/^ {2}-c, --connect URI {3}\S/m, /^ {2}-r, --readonly {6}\S/m, /^ {2}-h, --help {10}\S/m, /^ {2}-V, --version {7}\S/m])
+      expect(u).toMatch(re);
+    expect(u).toMatch(/exit status: 0 ok, 1 failed, 2 usage, 141 /);
+  });
+
+  test.each(COMMANDS.map((c) => [c.name]))('help %s explains each of its flags on a line of its own', (name) => {
+    const spec = COMMANDS.find((c) => c.name === name)!;
+    const text = usage(name);
+    expect(text.startsWith(`usage: virtgate [-c URI] [-r] ${name}`)).toBe(true);
+    for (const [flag, o] of Object.entries(spec.options)) {
+      expect(o.help.length).toBeGreaterThan(8);
+      const line = text.split('\n').find((l) => new RegExp(`^ {2}--${flag}( [A-Z]+)? +\\S`).test(l));
+      expect(line).toBeDefined();
+      expect(line!.endsWith(o.help)).toBe(true);
+    }
+  });
+
+  test("COMMAND --help and -h are that command's help, not an unknown option", async () => {
+    expect(parseCommandLine(['setmem', '--help'])).toEqual({ kind: 'help', command: 'setmem' });
+    expect(parseCommandLine(['-c', 'x://', 'list', '-h'])).toEqual({ kind: 'help', command: 'list' });
+    const t = io(new Error('not connected'));
+    expect(await main(['event', '--help'], t.cli)).toBe(EXIT_OK);
+    expect(t.out()).toContain('  --timeout SECONDS  stop waiting after this many seconds\n');
+  });
+});
 
 describe('main', () => {
   test('usage errors exit 2 and print usage', async () => {

@@ -77,6 +77,24 @@ test('check: the VM tenant, the read-only cap, the built-in default policy, usag
   fs.rmSync(empty, { recursive: true, force: true });
 });
 
+test('lint and check with a --home that does not exist say so (instead of linting the built-in default)', () => {
+  const missing = path.join(home, 'no-such-home');
+  for (const args of [
+    ['lint', '--home', missing],
+    ['check', 'alice', 'acme', 'vm:x', 'domain:read', '--home', missing],
+  ]) {
+    const r = run(args);
+    expect(r).toMatchObject({ rc: 2, out: '' });
+    expect(r.err).toBe(`error: --home ${missing}: no such directory (the daemon's state root, which holds etc/policy.csv)\n`);
+  }
+  const file = path.join(home, 'etc', 'policy.csv');
+  expect(run(['lint', '--home', file])).toMatchObject({ rc: 2, err: expect.stringMatching(/no such directory/) }); // a file is no home
+  // An existing home without etc/policy.csv still lints the built-in default, as the daemon would run it.
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-policy-empty-'));
+  expect(run(['lint', '--home', empty])).toMatchObject({ rc: 0, out: expect.stringMatching(/built-in default policy: no problems/) });
+  fs.rmSync(empty, { recursive: true, force: true });
+});
+
 test('lint: clean example, and each kind of problem; a file that does not parse fails', () => {
   // The example's bare 'dave' rule: no problem, but a note that the shorthand took it as the local account.
   expect(run(['lint', '--home', home])).toMatchObject({
