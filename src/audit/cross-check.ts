@@ -10,7 +10,8 @@
 // anchor, keeping the intents of the last `window` audit records; a write whose intent or anchor is no longer in the
 // window (a replayed old id, a write without an anchor) is set aside and settled by pass 3, which rereads both for just
 // those request ids. Memory grows only with such anomalies.
-import { type JournalRecord, readLines } from './journal';
+import { readLines } from './fs-layer';
+import type { JournalRecord } from './journal';
 import { type AuditRecord, checkShape, lineHash } from './schema';
 
 export interface CrossCheckProblem {

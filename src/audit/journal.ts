@@ -14,7 +14,7 @@
 // sequence and the chain (its first record's prev is the hash of the previous file's last line). Request ids: a 64-bit
 // fingerprint of each (sha256) is kept in an open-addressing table (about 11 bytes per id) and, per rotated file, in the
 // index FILE.ids, so a start reads the index and the active file, not the whole history.
-import { logFiles, rotatedName } from './fs-layer';
+import { logFiles, readLines, rotatedName } from './fs-layer';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -91,32 +91,6 @@ export function hashLine(line: string): string {
 // Rotated files follow the audit log's convention (FILE.<seq of their first record, 12 digits>): one implementation.
 export const journalFiles = logFiles;
 const firstSeqOf = (rotated: string): number => Number(rotated.slice(rotated.lastIndexOf('.') + 1));
-
-// Whole lines of a file, read in 1 MiB chunks (constant memory); `torn` gets the bytes after the last newline.
-export function* readLines(file: string, torn?: (tail: string) => void): Generator<string> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(1024 * 1024);
-    let carry = Buffer.alloc(0);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      let chunk = buf.subarray(0, n);
-      if (carry.length) chunk = Buffer.concat([carry, chunk]);
-      let from = 0;
-      for (;;) {
-        const nl = chunk.indexOf(0x0a, from);
-        if (nl < 0) break;
-        yield chunk.toString('utf8', from, nl);
-        from = nl + 1;
-      }
-      carry = Buffer.from(chunk.subarray(from));
-    }
-    if (carry.length && torn) torn(carry.toString('utf8'));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 const REQUEST_ID = /"requestId":"((?:[^"\\]|\\.)*)"/;
 
