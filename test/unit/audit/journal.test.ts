@@ -225,6 +225,33 @@ describe('rotation', () => {
     j4.close();
   });
 
+  test("an index chunk that could not be written is made up at the next start, though later files' chunks were written", () => {
+    let refuse = 1; // the first rotated file's chunk
+    const j = new HelperJournal(jf, {
+      maxBytes: 4096,
+      keepFiles: 0,
+      sync: 'none',
+      warn: () => {},
+      fs: {
+        writeSync: (fd, buf) => {
+          if (buf.readUInt32BE(0) === 0x56474a31 && refuse-- > 0) throw enospc();
+          return fs.writeSync(fd, buf);
+        },
+      },
+    });
+    for (let i = 0; i < 60; i++) run(j, `r-${i}`);
+    j.close();
+    expect(journalFiles(jf).length).toBeGreaterThan(3);
+    // The next start reads the first rotated file (its chunk is missing) and writes its chunk: after that the rotated
+    // files may be archived away and every id is still known from the index alone.
+    new HelperJournal(jf, { maxBytes: 4096, keepFiles: 0 }).close();
+    const files = journalFiles(jf).slice(0, -1);
+    for (const f of files) fs.renameSync(f, `${f}.archived`);
+    const j2 = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 0 });
+    for (let i = 0; i < 60; i++) expect(j2.seen(`r-${i}`)).toBe(true);
+    j2.close();
+  });
+
   test('a restart right after a rotation (empty active file) continues the sequence and chain from the rotated file', async () => {
     const j = new HelperJournal(jf, { maxBytes: 4096, sync: 'none' });
     let i = 0;
