@@ -319,6 +319,20 @@ export class StateStore {
     this.#schedule();
   }
 
+  // Every record appended so far durable now (a synchronous fdatasync); a failure is fatal, as for a batch.
+  syncNow(): void {
+    if (this.#failed) throw this.#failed;
+    if (this.#durable >= this.#appended) return;
+    const target = this.#appended;
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch (e) {
+      this.#fatal(e as Error);
+      throw this.#failed;
+    }
+    this.#release(target);
+  }
+
   // Calls `done` once every record appended so far is on disk: at once if it already is, else after the batch's sync.
   whenDurable(done: () => void): void {
     if (this.#durable >= this.#appended) return done();
@@ -358,7 +372,7 @@ export class StateStore {
   }
 
   #release(seq: number): void {
-    this.#durable = seq;
+    this.#durable = Math.max(this.#durable, seq); // a batch's sync may end after a later syncNow
     let i = 0;
     while (i < this.#waiters.length && this.#waiters[i].seq <= seq) i++;
     const ready = this.#waiters.slice(0, i);
