@@ -14,6 +14,7 @@
 // sequence and the chain (its first record's prev is the hash of the previous file's last line). Request ids: a 64-bit
 // fingerprint of each (sha256) is kept in an open-addressing table (about 11 bytes per id) and, per rotated file, in the
 // index FILE.ids, so a start reads the index and the active file, not the whole history.
+import { RecordTail } from '../common/record-tail';
 import { logFiles, readLines, rotatedName } from './fs-layer';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -244,8 +245,7 @@ export class HelperJournal {
   readonly #fs: JournalFs;
   #seq = -1;
   #prev = ZERO;
-  #size = 0; // bytes of whole lines in the active file
-  #torn = false; // a failed append may have left bytes past #size: cut them before the next append
+  readonly #tail: RecordTail; // the active file's whole lines: appended all or nothing
   #fileFirstSeq = 0; // seq of the active file's first record
   #rotateAt: number;
   readonly #seen = new FingerprintSet(); // every request id ever journaled (begun): a reused one is refused (replay)
@@ -273,6 +273,7 @@ export class HelperJournal {
       onFatal: opts.onFatal ?? defaultFatal,
     };
     this.#fs = { ...NODE_FS, ...opts.fs };
+    this.#tail = new RecordTail(this.#fs, 'the helper journal');
     this.#fd = fs.openSync(file, FLAGS, 0o600);
     this.#recover();
     this.#rotateAt = this.#o.maxBytes;
@@ -289,7 +290,7 @@ export class HelperJournal {
       fs.ftruncateSync(this.#fd, whole);
       fs.fdatasyncSync(this.#fd);
     }
-    this.#size = whole;
+    this.#tail.reset(whole);
     if (last === null) {
       const rotated = journalFiles(this.file).filter((f) => f !== this.file);
       const prevFile = rotated[rotated.length - 1];
@@ -307,7 +308,7 @@ export class HelperJournal {
       this.#seq = seqOf(last) ?? this.#seq;
       this.#prev = hashLine(last);
     }
-    this.#fileFirstSeq = this.#size ? (seqOf(this.#firstLine()) ?? this.#seq + 1) : this.#seq + 1;
+    this.#fileFirstSeq = this.#tail.size ? (seqOf(this.#firstLine()) ?? this.#seq + 1) : this.#seq + 1;
   }
 
   #wholeEnd(size: number): number {
@@ -318,7 +319,7 @@ export class HelperJournal {
   }
 
   #firstLine(): string | null {
-    const buf = Buffer.alloc(Math.min(TAIL, this.#size));
+    const buf = Buffer.alloc(Math.min(TAIL, this.#tail.size));
     fs.readSync(this.#fd, buf, 0, buf.length, 0);
     const nl = buf.indexOf(0x0a);
     return nl < 0 ? null : buf.toString('utf8', 0, nl);
@@ -341,7 +342,7 @@ export class HelperJournal {
       }
       this.#appendIndex(ids, lastSeq);
     }
-    if (this.#size) {
+    if (this.#tail.size) {
       for (const line of readLines(this.file)) {
         const fp = idOfLine(line);
         if (!fp) continue;
@@ -415,7 +416,7 @@ export class HelperJournal {
   }
 
   get stats(): { seq: number; requestIds: number; indexBytes: number; fileBytes: number; pendingEnds: number } {
-    return { seq: this.#seq, requestIds: this.#seen.size, indexBytes: this.#seen.bytes, fileBytes: this.#size, pendingEnds: this.#pendingEnds.length };
+    return { seq: this.#seq, requestIds: this.#seen.size, indexBytes: this.#seen.bytes, fileBytes: this.#tail.size, pendingEnds: this.#pendingEnds.length };
   }
 
   // Writes the begin line of a write (throws, changing nothing, if the disk refuses it); returns its seq. Run the
@@ -501,25 +502,7 @@ export class HelperJournal {
     };
     const line = JSON.stringify(rec);
     const buf = Buffer.from(line + '\n', 'utf8');
-    if (this.#torn) {
-      this.#fs.ftruncateSync(this.#fd, this.#size); // throws again while the disk refuses; nothing appended meanwhile
-      this.#torn = false;
-    }
-    try {
-      const n = this.#fs.writeSync(this.#fd, buf);
-      if (n !== buf.length)
-        throw Object.assign(new Error(`ENOSPC: short write to the helper journal (${n} of ${buf.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
-    } catch (e) {
-      this.#torn = true;
-      try {
-        this.#fs.ftruncateSync(this.#fd, this.#size);
-        this.#torn = false;
-      } catch {
-        // cut again before the next append
-      }
-      throw e;
-    }
-    this.#size += buf.length;
+    this.#tail.append(this.#fd, buf);
     this.#seq = rec.seq;
     this.#prev = hashLine(line);
     this.#appended++;
@@ -593,7 +576,7 @@ export class HelperJournal {
   // (the rename target exists, no inode for the new file) keeps the current file and tries again 1/8 of maxBytes later.
   // Returns true when it rotated (every line appended so far is then durable).
   #maybeRotate(): boolean {
-    if (!this.#o.maxBytes || this.#size < this.#rotateAt || this.#syncing) return false;
+    if (!this.#o.maxBytes || this.#tail.size < this.#rotateAt || this.#syncing) return false;
     const old = this.#fd;
     const to = rotatedName(this.file, this.#fileFirstSeq);
     this.#syncNow();
@@ -611,14 +594,13 @@ export class HelperJournal {
         throw e;
       }
     } catch (e) {
-      this.#rotateAt = this.#size + Math.max(1, Math.floor(this.#o.maxBytes / 8));
+      this.#rotateAt = this.#tail.size + Math.max(1, Math.floor(this.#o.maxBytes / 8));
       this.#o.warn(`rotation of ${this.file} failed (${errno(e)}): it keeps growing; next try at ${this.#rotateAt} bytes`);
       return true;
     }
     fs.closeSync(old);
     this.#fd = fd;
-    this.#size = 0;
-    this.#torn = false;
+    this.#tail.reset(0);
     this.#rotateAt = this.#o.maxBytes;
     this.#appendIndex(this.#fileIds, this.#seq);
     this.#fileIds.clear();
