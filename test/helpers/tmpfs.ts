@@ -43,3 +43,17 @@ export function fillDisk(dir: string): () => void {
     for (const f of files) fs.rmSync(f, { force: true });
   };
 }
+
+// A tmpfs of `size` (mount's syntax: 512k) on `dir`; unmountTmpfs takes it away again (already gone: fine).
+export function mountTmpfs(dir: string, size: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir]);
+}
+
+export function unmountTmpfs(dir: string): void {
+  try {
+    execFileSync('umount', [dir]);
+  } catch {
+    // already gone
+  }
+}

@@ -11,7 +11,7 @@ import { readJournal } from '../../src/audit/journal';
 import type { AuditRecord } from '../../src/audit/schema';
 import { type RemoteDomain, VirtgateClient } from '../../src/client';
 import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { canMountTmpfs, fillDisk } from '../helpers/tmpfs';
+import { canMountTmpfs, fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs';
 
 const dm = canMountTmpfs('helper full-disk test') ? describe : describe.skip;
 
@@ -40,25 +40,30 @@ async function eventually<T>(fn: () => Promise<T>, ms = 20000): Promise<T> {
   }
 }
 
+// A daemon home whose lib/ (the helper's state directory) is a 512 KiB tmpfs.
+function tmpfsHome(prefix: string): { home: string; lib: string } {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const lib = path.join(home, 'lib');
+  mountTmpfs(lib, '512k');
+  return { home, lib };
+}
+
+function removeHome(home: string, lib: string): void {
+  unmountTmpfs(lib);
+  fs.rmSync(home, { recursive: true, force: true });
+}
+
 dm('the helper state directory on a full filesystem (whole daemon)', () => {
   let vg: RunningDaemon;
   let home: string;
   let lib: string;
   beforeAll(async () => {
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-helper-full-'));
-    lib = path.join(home, 'lib');
-    fs.mkdirSync(lib, { mode: 0o700 });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', lib]);
+    ({ home, lib } = tmpfsHome('vg-helper-full-'));
     vg = await startDaemon({ home });
   });
   afterAll(async () => {
     await vg?.stop();
-    try {
-      execFileSync('umount', [lib]);
-    } catch {
-      // already gone
-    }
-    fs.rmSync(home, { recursive: true, force: true });
+    removeHome(home, lib);
   });
 
   test('writes refused with the reason, reads served, a helper restart while full serves, nothing lost; space back: writes work and verify --cross-check passes', async () => {
@@ -126,20 +131,10 @@ dm("the helper's first-ever start on a full filesystem (whole daemon)", () => {
   let home: string;
   let lib: string;
 
-  beforeAll(() => {
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-helper-first-full-'));
-    lib = path.join(home, 'lib');
-    fs.mkdirSync(lib, { mode: 0o700 });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', lib]);
-  });
+  beforeAll(() => ({ home, lib } = tmpfsHome('vg-helper-first-full-')));
   afterAll(async () => {
     await vg?.stop();
-    try {
-      execFileSync('umount', [lib]);
-    } catch {
-      // already gone
-    }
-    fs.rmSync(home, { recursive: true, force: true });
+    removeHome(home, lib);
   });
 
   test('it starts and serves the seed domain, refuses writes with the full-disk error, and saves the seed once space returns', async () => {

@@ -2,14 +2,13 @@
 // The built helper with its state directory (state log, domain files, journal) on a real, full tmpfs (needs root):
 // writes refused with a clear error and nothing torn, reads served, a restart while full serves too, nothing lost, and
 // writes work again once space returns.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJournal } from '../../../src/audit/journal';
 import { type DomainSummary, LookupKind, Op } from '../../../src/ipc/program';
 import { RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
-import { canMountTmpfs, fillDisk } from '../../helpers/tmpfs';
+import { canMountTmpfs, fillDisk, mountTmpfs, unmountTmpfs } from '../../helpers/tmpfs';
 
 const dm = canMountTmpfs('helper full-disk test') ? describe : describe.skip;
 
@@ -35,16 +34,11 @@ dm('the helper on a full disk', () => {
   beforeAll(() => {
     dir = tempDir();
     state = path.join(dir, 'state');
-    fs.mkdirSync(state);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', state]);
+    mountTmpfs(state, '256k');
   });
   afterAll(async () => {
     if (h) await stopHelper(h, 'SIGKILL');
-    try {
-      execFileSync('umount', [state]);
-    } catch {
-      // already gone
-    }
+    unmountTmpfs(state);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
