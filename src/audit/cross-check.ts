@@ -10,8 +10,9 @@
 // anchor, keeping the intents of the last `window` audit records; a write whose intent or anchor is no longer in the
 // window (a replayed old id, a write without an anchor) is set aside and settled by pass 3, which rereads both for just
 // those request ids. Memory grows only with such anomalies.
-import { type JournalRecord, readLines } from './journal';
-import { type AuditRecord, checkShape, lineHash } from './schema';
+import { readLines } from './fs-layer';
+import type { JournalRecord } from './journal';
+import { type AuditRecord, GENESIS, checkShape, lineHash } from './schema';
 
 export interface CrossCheckProblem {
   journalSeq: number;
@@ -34,6 +35,7 @@ export interface CrossCheckResult {
   writes: number; // writes in the journal (begin or one-line records)
   auditRecords: number;
   setAside: number; // writes settled by pass 3
+  uncheckable: number; // allowed intents of helper requests older than the journal's first record (its first files pruned or archived)
 }
 
 export interface SealedRecord {
@@ -115,7 +117,7 @@ const describeIntent = (i: Intent): string =>
 const describeWrite = (j: JournalRecord): string =>
   `helper journal seq ${j.seq}: ${j.op}${j.uuid ? ` on ${j.uuid}` : ''}${j.name ? ` (${j.name})` : ''} at ${j.ts}, claimed by ${j.user ?? '?'}/${j.tenant ?? '?'}, request ${j.requestId || '(none)'}${j.result !== undefined ? `, result ${j.result}` : ''}`;
 
-const isWrite = (j: JournalRecord): boolean => j.phase !== 'end';
+const isWrite = (j: JournalRecord): boolean => j.phase === undefined || j.phase === 'begin'; // not 'end' nor 'pruned'
 
 // The checks of one executed write, given what is known about its request id and anchor.
 function checkWrite(
@@ -181,14 +183,18 @@ export function crossCheckStreams(
   // Pass 1: the journal's newest anchor, and when it starts.
   let newestAnchor = -1;
   let journalStart: string | null = null; // ts of its first record (of the oldest file given)
+  let midChain = false; // its first record is not the first ever written (retention pruned the files before it)
   for (const j of journalSrc()) {
+    if (journalStart === null) midChain = j.prev !== GENESIS;
     journalStart ??= j.ts ?? '';
     const h = parseHead(j.auditHead);
     if (h && h.seq > newestAnchor) newestAnchor = h.seq;
   }
   // Whether the journal covers the time of an intent (both processes stamp with the host's clock): an intent older than
-  // its first record (a journal started afresh, or whose first files were archived) cannot be looked up in it.
-  const covered = (i: Intent): boolean => journalStart !== null && i.ts >= journalStart;
+  // its first record (a journal started afresh, or whose first files were pruned or archived) cannot be looked up in it.
+  // After a prune, a write of the same millisecond as the first kept record may be in the files before it.
+  const covered = (i: Intent): boolean => journalStart !== null && (midChain ? i.ts > journalStart : i.ts >= journalStart);
+  let uncheckable = 0;
 
   // Pass 2.
   const raw: RawProblem[] = [];
@@ -227,6 +233,7 @@ export function crossCheckStreams(
     ringOrder.push(r.seq);
     if (r.kind === 'intent' && r.requestId) {
       const i = intentOf(sr);
+      if (i.allow && i.helperOp && !covered(i)) uncheckable++;
       const older = window.get(i.rid);
       if (older) settle(older); // the later intent of a reused id is the one a write is checked against
       window.set(i.rid, i);
@@ -388,7 +395,7 @@ export function crossCheckStreams(
     });
   }
   resolutions.sort((a, b) => (a.auditSeq ?? a.journalSeq ?? 0) - (b.auditSeq ?? b.journalSeq ?? 0));
-  return { problems, resolutions, writes, auditRecords, setAside: setAside.length };
+  return { problems, resolutions, writes, auditRecords, setAside: setAside.length, uncheckable };
 }
 
 // In-memory form (tests, small logs).

@@ -137,3 +137,29 @@ export function logFiles(file: string): string[] {
   if (names.includes(base)) out.push(file);
   return out;
 }
+
+// Whole lines of a file, read in 1 MiB chunks (constant memory); `torn` gets the bytes after the last newline.
+export function* readLines(file: string, torn?: (tail: string) => void): Generator<string> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1024 * 1024);
+    let carry = Buffer.alloc(0);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      let chunk = buf.subarray(0, n);
+      if (carry.length) chunk = Buffer.concat([carry, chunk]);
+      let from = 0;
+      for (;;) {
+        const nl = chunk.indexOf(0x0a, from);
+        if (nl < 0) break;
+        yield chunk.toString('utf8', from, nl);
+        from = nl + 1;
+      }
+      carry = Buffer.from(chunk.subarray(from));
+    }
+    if (carry.length && torn) torn(carry.toString('utf8'));
+  } finally {
+    fs.closeSync(fd);
+  }
+}

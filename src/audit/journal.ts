@@ -14,7 +14,8 @@
 // sequence and the chain (its first record's prev is the hash of the previous file's last line). Request ids: a 64-bit
 // fingerprint of each (sha256) is kept in an open-addressing table (about 11 bytes per id) and, per rotated file, in the
 // index FILE.ids, so a start reads the index and the active file, not the whole history.
-import { logFiles, rotatedName } from './fs-layer';
+import { RecordTail } from '../common/record-tail';
+import { logFiles, readLines, rotatedName } from './fs-layer';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -40,8 +41,11 @@ export interface JournalEnd {
 export interface JournalRecord extends JournalBegin {
   seq: number;
   ts: string;
-  phase?: 'begin' | 'end'; // absent: a one-line record of a journal from before begin/end lines (journaled after the run)
+  phase?: 'begin' | 'end' | 'pruned'; // absent: a one-line record of a journal from before begin/end lines (journaled after the run)
   of?: number; // end: the seq of its begin
+  files?: string; // pruned: the rotated files deleted by retention
+  throughSeq?: number; // pruned: the last seq deleted
+  throughHash?: string; // pruned: the hash the first kept record chains to
   name?: string;
   result?: string; // end and one-line records
   prev: string; // sha256 of the previous line (64 zeros for the very first)
@@ -58,12 +62,15 @@ export interface HelperJournalOptions {
   sync?: 'batch' | 'always' | 'none'; // batch (default): one fdatasync per event-loop turn, shared by the lines of that turn
   now?: () => Date;
   maxBytes?: number; // rotate past this size (default 64 MiB; 0: never)
+  keepFiles?: number; // rotated files kept; older ones are deleted once a durable `pruned` record names them (0: keep all)
   fs?: Partial<JournalFs>;
   warn?: (msg: string) => void;
   onFatal?: (e: Error) => void; // an fdatasync failed. Default: log loudly and exit 70
 }
 
 export const JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
+export const JOURNAL_KEEP_FILES = 10; // as auditKeepFiles: both cover about the same span of writes
+export const PRUNED_OP = 'journal-pruned';
 const ZERO = '0'.repeat(64);
 const TAIL = 64 * 1024; // a journal line is a few hundred bytes
 const FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND;
@@ -91,32 +98,6 @@ export function hashLine(line: string): string {
 // Rotated files follow the audit log's convention (FILE.<seq of their first record, 12 digits>): one implementation.
 export const journalFiles = logFiles;
 const firstSeqOf = (rotated: string): number => Number(rotated.slice(rotated.lastIndexOf('.') + 1));
-
-// Whole lines of a file, read in 1 MiB chunks (constant memory); `torn` gets the bytes after the last newline.
-export function* readLines(file: string, torn?: (tail: string) => void): Generator<string> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(1024 * 1024);
-    let carry = Buffer.alloc(0);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      let chunk = buf.subarray(0, n);
-      if (carry.length) chunk = Buffer.concat([carry, chunk]);
-      let from = 0;
-      for (;;) {
-        const nl = chunk.indexOf(0x0a, from);
-        if (nl < 0) break;
-        yield chunk.toString('utf8', from, nl);
-        from = nl + 1;
-      }
-      carry = Buffer.from(chunk.subarray(from));
-    }
-    if (carry.length && torn) torn(carry.toString('utf8'));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 const REQUEST_ID = /"requestId":"((?:[^"\\]|\\.)*)"/;
 
@@ -253,16 +234,23 @@ export class HelperJournal {
   readonly file: string;
   readonly indexFile: string;
   #fd: number;
-  readonly #o: { sync: 'batch' | 'always' | 'none'; now: () => Date; maxBytes: number; warn: (m: string) => void; onFatal: (e: Error) => void };
+  readonly #o: {
+    sync: 'batch' | 'always' | 'none';
+    now: () => Date;
+    maxBytes: number;
+    keepFiles: number;
+    warn: (m: string) => void;
+    onFatal: (e: Error) => void;
+  };
   readonly #fs: JournalFs;
   #seq = -1;
   #prev = ZERO;
-  #size = 0; // bytes of whole lines in the active file
-  #torn = false; // a failed append may have left bytes past #size: cut them before the next append
+  readonly #tail: RecordTail; // the active file's whole lines: appended all or nothing
   #fileFirstSeq = 0; // seq of the active file's first record
   #rotateAt: number;
   readonly #seen = new FingerprintSet(); // every request id ever journaled (begun): a reused one is refused (replay)
   readonly #fileIds = new FingerprintList();
+  readonly #indexed = new Set<number>(); // last seqs of the rotated files whose ids the index holds: only those may be pruned
   #appended = 0; // lines appended by this process
   #durable = 0; // of which known to be on disk
   #waiters: Waiter[] = [];
@@ -280,10 +268,12 @@ export class HelperJournal {
       sync: opts.sync ?? 'batch',
       now: opts.now ?? (() => new Date()),
       maxBytes: opts.maxBytes ?? JOURNAL_MAX_BYTES,
+      keepFiles: opts.keepFiles ?? JOURNAL_KEEP_FILES,
       warn: opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: journal: ${m}\n`)),
       onFatal: opts.onFatal ?? defaultFatal,
     };
     this.#fs = { ...NODE_FS, ...opts.fs };
+    this.#tail = new RecordTail(this.#fs, 'the helper journal');
     this.#fd = fs.openSync(file, FLAGS, 0o600);
     this.#recover();
     this.#rotateAt = this.#o.maxBytes;
@@ -300,7 +290,7 @@ export class HelperJournal {
       fs.ftruncateSync(this.#fd, whole);
       fs.fdatasyncSync(this.#fd);
     }
-    this.#size = whole;
+    this.#tail.reset(whole);
     if (last === null) {
       const rotated = journalFiles(this.file).filter((f) => f !== this.file);
       const prevFile = rotated[rotated.length - 1];
@@ -318,7 +308,7 @@ export class HelperJournal {
       this.#seq = seqOf(last) ?? this.#seq;
       this.#prev = hashLine(last);
     }
-    this.#fileFirstSeq = this.#size ? (seqOf(this.#firstLine()) ?? this.#seq + 1) : this.#seq + 1;
+    this.#fileFirstSeq = this.#tail.size ? (seqOf(this.#firstLine()) ?? this.#seq + 1) : this.#seq + 1;
   }
 
   #wholeEnd(size: number): number {
@@ -329,7 +319,7 @@ export class HelperJournal {
   }
 
   #firstLine(): string | null {
-    const buf = Buffer.alloc(Math.min(TAIL, this.#size));
+    const buf = Buffer.alloc(Math.min(TAIL, this.#tail.size));
     fs.readSync(this.#fd, buf, 0, buf.length, 0);
     const nl = buf.indexOf(0x0a);
     return nl < 0 ? null : buf.toString('utf8', 0, nl);
@@ -338,11 +328,11 @@ export class HelperJournal {
   // The index first (8 bytes per id of every rotated file it covers), then any rotated file it does not cover (its
   // chunk is appended now), then the active file.
   #loadSeen(): void {
-    const covered = this.#loadIndex();
+    this.#loadIndex();
     const rotated = journalFiles(this.file).filter((f) => f !== this.file);
     for (const [i, f] of rotated.entries()) {
       const lastSeq = (i + 1 < rotated.length ? firstSeqOf(rotated[i + 1]) : this.#fileFirstSeq) - 1;
-      if (lastSeq <= covered) continue;
+      if (this.#indexed.has(lastSeq)) continue;
       const ids = new FingerprintList();
       for (const line of readLines(f)) {
         const fp = idOfLine(line);
@@ -352,7 +342,7 @@ export class HelperJournal {
       }
       this.#appendIndex(ids, lastSeq);
     }
-    if (this.#size) {
+    if (this.#tail.size) {
       for (const line of readLines(this.file)) {
         const fp = idOfLine(line);
         if (!fp) continue;
@@ -362,30 +352,28 @@ export class HelperJournal {
     }
   }
 
-  // Returns the last seq the index covers (-1: none); a torn last chunk (crash mid-append) is cut off.
-  #loadIndex(): number {
+  // Notes which rotated files the index covers (by their last seq); a torn last chunk (crash mid-append) is cut off.
+  #loadIndex(): void {
     let buf: Buffer;
     try {
       buf = fs.readFileSync(this.indexFile);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return -1;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw e;
     }
     let off = 0;
-    let covered = -1;
     while (off + 16 <= buf.length && buf.readUInt32BE(off) === INDEX_MAGIC) {
       const n = buf.readUInt32BE(off + 4);
       if (off + 16 + 8 * n > buf.length) break;
       const through = buf.readUInt32BE(off + 8) * 2 ** 32 + buf.readUInt32BE(off + 12);
       for (let p = off + 16; p < off + 16 + 8 * n; p += 8) this.#seen.add(buf.readUInt32BE(p), buf.readUInt32BE(p + 4));
-      covered = Math.max(covered, through);
+      this.#indexed.add(through);
       off += 16 + 8 * n;
     }
     if (off < buf.length) {
       this.#o.warn(`${this.indexFile}: ${buf.length - off} bytes after the last whole chunk cut off (the start-up scan covers them)`);
       fs.truncateSync(this.indexFile, off);
     }
-    return covered;
   }
 
   // Best effort: a chunk that cannot be written is cut back; the next start scans that rotated file instead.
@@ -405,6 +393,7 @@ export class HelperJournal {
       const n = this.#fs.writeSync(fd, buf);
       if (n !== buf.length) throw Object.assign(new Error(`ENOSPC: short write (${n} of ${buf.length} bytes)`), { code: 'ENOSPC' });
       fs.fdatasyncSync(fd);
+      this.#indexed.add(throughSeq);
     } catch (e) {
       this.#o.warn(`${this.indexFile}: request-id index not written (${errno(e)}); the next start scans the rotated journal instead`);
       if (fd >= 0) {
@@ -427,7 +416,7 @@ export class HelperJournal {
   }
 
   get stats(): { seq: number; requestIds: number; indexBytes: number; fileBytes: number; pendingEnds: number } {
-    return { seq: this.#seq, requestIds: this.#seen.size, indexBytes: this.#seen.bytes, fileBytes: this.#size, pendingEnds: this.#pendingEnds.length };
+    return { seq: this.#seq, requestIds: this.#seen.size, indexBytes: this.#seen.bytes, fileBytes: this.#tail.size, pendingEnds: this.#pendingEnds.length };
   }
 
   // Writes the begin line of a write (throws, changing nothing, if the disk refuses it); returns its seq. Run the
@@ -460,9 +449,13 @@ export class HelperJournal {
 
   #writePendingEnds(): void {
     while (this.#pendingEnds.length) {
-      const p = this.#pendingEnds[0];
-      this.#append({ phase: 'end', of: p.of, op: p.op, requestId: p.requestId, uuid: p.end.uuid, name: p.end.name, result: p.end.result });
-      this.#pendingEnds.shift();
+      const p = this.#pendingEnds.shift()!; // out of the queue while written: a rotation it causes may prune
+      try {
+        this.#append({ phase: 'end', of: p.of, op: p.op, requestId: p.requestId, uuid: p.end.uuid, name: p.end.name, result: p.end.result });
+      } catch (e) {
+        this.#pendingEnds.unshift(p);
+        throw e;
+      }
     }
   }
 
@@ -494,6 +487,9 @@ export class HelperJournal {
       phase: fields.phase,
       of: fields.of,
       op: fields.op,
+      files: fields.files,
+      throughSeq: fields.throughSeq,
+      throughHash: fields.throughHash,
       uuid: fields.uuid,
       name: fields.name,
       user: fields.user,
@@ -506,25 +502,7 @@ export class HelperJournal {
     };
     const line = JSON.stringify(rec);
     const buf = Buffer.from(line + '\n', 'utf8');
-    if (this.#torn) {
-      this.#fs.ftruncateSync(this.#fd, this.#size); // throws again while the disk refuses; nothing appended meanwhile
-      this.#torn = false;
-    }
-    try {
-      const n = this.#fs.writeSync(this.#fd, buf);
-      if (n !== buf.length)
-        throw Object.assign(new Error(`ENOSPC: short write to the helper journal (${n} of ${buf.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
-    } catch (e) {
-      this.#torn = true;
-      try {
-        this.#fs.ftruncateSync(this.#fd, this.#size);
-        this.#torn = false;
-      } catch {
-        // cut again before the next append
-      }
-      throw e;
-    }
-    this.#size += buf.length;
+    this.#tail.append(this.#fd, buf);
     this.#seq = rec.seq;
     this.#prev = hashLine(line);
     this.#appended++;
@@ -598,7 +576,7 @@ export class HelperJournal {
   // (the rename target exists, no inode for the new file) keeps the current file and tries again 1/8 of maxBytes later.
   // Returns true when it rotated (every line appended so far is then durable).
   #maybeRotate(): boolean {
-    if (!this.#o.maxBytes || this.#size < this.#rotateAt || this.#syncing) return false;
+    if (!this.#o.maxBytes || this.#tail.size < this.#rotateAt || this.#syncing) return false;
     const old = this.#fd;
     const to = rotatedName(this.file, this.#fileFirstSeq);
     this.#syncNow();
@@ -616,19 +594,58 @@ export class HelperJournal {
         throw e;
       }
     } catch (e) {
-      this.#rotateAt = this.#size + Math.max(1, Math.floor(this.#o.maxBytes / 8));
+      this.#rotateAt = this.#tail.size + Math.max(1, Math.floor(this.#o.maxBytes / 8));
       this.#o.warn(`rotation of ${this.file} failed (${errno(e)}): it keeps growing; next try at ${this.#rotateAt} bytes`);
       return true;
     }
     fs.closeSync(old);
     this.#fd = fd;
-    this.#size = 0;
-    this.#torn = false;
+    this.#tail.reset(0);
     this.#rotateAt = this.#o.maxBytes;
     this.#appendIndex(this.#fileIds, this.#seq);
     this.#fileIds.clear();
     this.#fileFirstSeq = this.#seq + 1;
+    this.#prune();
     return true;
+  }
+
+  // Retention, as the audit log's: the oldest rotated files beyond keepFiles are deleted, but only once a durable
+  // `pruned` record names them and the hash the first kept record chains to (so the kept journal still verifies), and
+  // only once the index holds their request ids (a pruned id is still refused). Anything failing: nothing is deleted,
+  // tried again at the next rotation.
+  #prune(): void {
+    const keep = this.#o.keepFiles;
+    if (keep <= 0 || this.#pendingEnds.length) return;
+    const rotated = journalFiles(this.file).filter((f) => f !== this.file);
+    const excess = rotated.length - keep;
+    if (excess <= 0) return;
+    const gone = rotated.slice(0, excess);
+    const lastSeqs = gone.map((_, i) => firstSeqOf(rotated[i + 1]) - 1);
+    if (!lastSeqs.every((q) => this.#indexed.has(q))) {
+      this.#o.warn(`retention: ${gone.length} old journal file(s) kept until the request-id index holds their ids`);
+      return;
+    }
+    try {
+      let first: JournalRecord | null = null;
+      for (const line of readLines(rotated[excess])) {
+        first = JSON.parse(line) as JournalRecord;
+        break;
+      }
+      if (!first || first.seq !== lastSeqs[lastSeqs.length - 1] + 1 || typeof first.prev !== 'string') throw new Error(`${rotated[excess]}: no first record`);
+      this.#append({ phase: 'pruned', op: PRUNED_OP, files: gone.map((f) => path.basename(f)).join(','), throughSeq: first.seq - 1, throughHash: first.prev });
+      this.#syncNow();
+      this.#release(this.#appended);
+    } catch (e) {
+      if (this.#failed) return;
+      this.#o.warn(`retention: nothing pruned (${errno(e)})`);
+      return;
+    }
+    try {
+      for (const f of gone) fs.rmSync(f, { force: true });
+      fsyncDir(path.dirname(this.file));
+    } catch (e) {
+      this.#o.warn(`retention: ${errno(e)} (recorded as pruned; a file left behind still verifies)`); // its chain still holds
+    }
   }
 
   close(): void {
@@ -665,16 +682,25 @@ function idOfLine(line: string): [number, number] | null {
 }
 
 // Reads a journal's records in order across its files (FILE.<seq>..., FILE), checking its own chain in passing; the
-// first break is reported through `state.problem`. Streams: one line in memory at a time.
+// first break is reported through `state.problem`. Streams: one line in memory at a time. A journal whose first files
+// retention deleted starts mid-chain: a `pruned` record further on must account for that start (until it is met, a
+// later break waits, so the start is reported first if nothing accounts for it).
 export interface JournalReadState {
   problem: string | null;
   records: number;
   files: string[];
+  prunedThrough?: number; // the journal starts after this seq, as a pruned record says
 }
 
 export function* streamJournal(files: readonly string[], state: JournalReadState): Generator<JournalRecord> {
   let prev: string | null = null; // the first file may start mid-chain only if it is not the first ever written
   let lastSeq: number | null = null;
+  let start: { seq: number; prev: string; problem: string } | null = null; // a start no pruned record has accounted for yet
+  let held: string | null = null;
+  const report = (p: string): void => {
+    if (start) held ??= p;
+    else state.problem ??= p;
+  };
   for (const [fi, file] of files.entries()) {
     let i = 0;
     let tail = '';
@@ -685,25 +711,34 @@ export function* streamJournal(files: readonly string[], state: JournalReadState
         r = JSON.parse(line) as JournalRecord;
         if (typeof r !== 'object' || r === null || typeof r.seq !== 'number' || typeof r.op !== 'string') throw new Error('shape');
       } catch {
-        state.problem ??= `${file}:${i}: not a journal record`;
+        report(`${file}:${i}: not a journal record`);
         prev = hashLine(line);
         continue;
       }
       if (prev === null) {
-        if (r.prev !== ZERO && !state.problem)
-          state.problem = `${file}:${i}: the journal starts at seq ${r.seq}, chained to a record that is not there (earlier journal files missing)`;
-      } else if (!state.problem && (r.prev !== prev || (lastSeq !== null && r.seq !== lastSeq + 1))) {
-        state.problem = `${file}:${i}: journal seq ${r.seq} does not follow the record before it (edited, deleted or inserted)`;
+        if (r.prev !== ZERO && !state.problem && !held)
+          start = {
+            seq: r.seq,
+            prev: r.prev,
+            problem: `${file}:${i}: the journal starts at seq ${r.seq}, chained to a record that is not there (earlier journal files missing)`,
+          };
+      } else if (r.prev !== prev || (lastSeq !== null && r.seq !== lastSeq + 1)) {
+        report(`${file}:${i}: journal seq ${r.seq} does not follow the record before it (edited, deleted or inserted)`);
+      }
+      if (start && r.phase === 'pruned' && r.throughSeq === start.seq - 1 && r.throughHash === start.prev) {
+        state.prunedThrough = r.throughSeq;
+        start = null;
+        if (held) state.problem ??= held;
       }
       state.records++;
       prev = hashLine(line);
       lastSeq = r.seq;
       yield r;
     }
-    if (tail && !state.problem) {
-      state.problem = fi === files.length - 1 ? `${file}:${i + 1}: torn last line` : `${file}:${i + 1}: torn line at the end of a rotated file`;
-    }
+    if (tail) report(fi === files.length - 1 ? `${file}:${i + 1}: torn last line` : `${file}:${i + 1}: torn line at the end of a rotated file`);
   }
+  if (start) state.problem = start.problem;
+  else if (held) state.problem ??= held;
 }
 
 // Whole journal in memory (tests and small journals): FILE and its rotated predecessors when FILE is the active one.

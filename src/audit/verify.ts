@@ -3,7 +3,8 @@
 // reordered, forged with a later sealing key, or cut off.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseAnchor } from './appender';
+import { type Anchor, parseAnchor } from './appender';
+import { readLines } from './fs-layer';
 import { type VerifyKey, parseKeyField } from './keys';
 import { type AuditRecord, GENESIS, checkShape, hmacHex, lineHash, splitMac } from './schema';
 
@@ -48,17 +49,14 @@ interface Entry {
   bad: string | null; // why `rec` is null or malformed
 }
 
-function load(files: string[]): Entry[] {
-  const out: Entry[] = [];
+// The entries of the files in order, one line in memory at a time (plus the one looked ahead at).
+function* entriesOf(files: string[]): Generator<Entry> {
   for (const file of files) {
-    const text = fs.readFileSync(file, 'utf8');
-    if (!text) continue;
-    const lines = text.split('\n');
-    const tail = lines.pop()!; // '' when the file ends with a newline
-    lines.forEach((t, i) => out.push(parse(file, i + 1, t, false)));
-    if (tail) out.push(parse(file, lines.length + 1, tail, true));
+    let n = 0;
+    let tail = '';
+    for (const text of readLines(file, (t) => (tail = t))) yield parse(file, ++n, text, false);
+    if (tail) yield parse(file, n + 1, tail, true);
   }
-  return out;
 }
 
 function parse(file: string, line: number, text: string, torn: boolean): Entry {
@@ -71,11 +69,41 @@ function parse(file: string, line: number, text: string, torn: boolean): Entry {
   }
 }
 
+// A stream of entries with one entry of lookahead.
+class Entries {
+  readonly #it: Iterator<Entry>;
+  #next: Entry | undefined;
+  constructor(files: string[]) {
+    this.#it = entriesOf(files)[Symbol.iterator]();
+    this.#next = this.#pull();
+  }
+  #pull(): Entry | undefined {
+    const n = this.#it.next();
+    return n.done ? undefined : n.value;
+  }
+  peek(): Entry | undefined {
+    return this.#next;
+  }
+  shift(): Entry | undefined {
+    const e = this.#next;
+    if (e) this.#next = this.#pull();
+    return e;
+  }
+  close(): void {
+    this.#it.return?.(); // closes the file being read
+  }
+}
+
+// Streams the files (memory independent of the log's size); the anchor is read first, so that a log still being
+// appended to is read at least as far as the anchor it is compared with.
 export function verifyFiles(files: string[], opts: VerifyOptions): VerifyResult {
   const t0 = process.hrtime.bigint();
-  const entries = load(files);
-  const r = verifyEntries(entries, opts);
-  return { ...r, files, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+  const anchor = readAnchor(opts);
+  // A log starting after seq 0 is walked first as pruned by retention; if no log-pruned record accounts for its start,
+  // it is walked again as a whole log (which fails at its first record), so the verdict is the one without the claim.
+  let w = walk(files, opts, anchor, true);
+  if (w.assumedPruned && !w.prunedBy) w = walk(files, opts, anchor, false);
+  return { ...w.result, files, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
 // Allowed difference between the clock that timed an epoch and the timestamps of its records (both the appender's).
@@ -117,12 +145,52 @@ function boundaryUnjustified(span: EpochSpan, seed: { epochRecords: number; epoc
   );
 }
 
-function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult, 'files' | 'ms'> {
+// What the anchor file held when verify began; null when the anchor is not checked.
+interface AnchorRead {
+  text: string | null; // null: unreadable
+  code: string; // why it is unreadable
+  a: Anchor | null;
+}
+
+function readAnchor(opts: VerifyOptions): AnchorRead | null {
   const keys = opts.keys;
-  const bySeq = new Map<number, number>(); // seq -> first index holding it
-  entries.forEach((e, i) => {
-    if (e.rec && !e.bad && !bySeq.has(e.rec.seq)) bySeq.set(e.rec.seq, i);
-  });
+  if (!opts.anchor || !keys) return null;
+  try {
+    const text = fs.readFileSync(opts.anchor, 'utf8');
+    return { text, code: '', a: text.trim() ? parseAnchor(text, (f) => keys.keyFor(f)) : null };
+  } catch (e) {
+    return { text: null, code: (e as NodeJS.ErrnoException).code ?? (e as Error).message, a: null };
+  }
+}
+
+// The record the anchor names, as the walk met it.
+interface Anchored {
+  file: string;
+  line: number;
+  hash: string;
+  key: string;
+}
+
+interface Walk {
+  result: Omit<VerifyResult, 'files' | 'ms'>;
+  assumedPruned: boolean; // the walk took a log starting after seq 0 as pruned by retention
+  prunedBy: number | null; // seq of the first log-pruned record that accounts for that start
+}
+
+// One pass over the log. `assumePruned`: a log whose first record is past seq 0 is taken to start where retention
+// pruned it (checked against the log-pruned records met anywhere in the log; on a problem, the rest of the log is read
+// for one).
+function walk(files: string[], opts: VerifyOptions, anchor: AnchorRead | null, assumePruned: boolean): Walk {
+  const es = new Entries(files);
+  try {
+    return walkEntries(es, opts, anchor, assumePruned);
+  } finally {
+    es.close();
+  }
+}
+
+function walkEntries(es: Entries, opts: VerifyOptions, anchor: AnchorRead | null, assumePruned: boolean): Walk {
+  const keys = opts.keys;
   let prunedThrough: VerifyResult['prunedThrough'] = null;
   const anchorChecked = !!opts.anchor && keys !== null;
   const result = (problem: Problem | null, records: number, firstSeq: number, lastSeq: number) => ({
@@ -135,46 +203,64 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
     prunedThrough,
     problem,
   });
-  if (!entries.length) return result(checkAnchor(opts, null, bySeq, entries, -1), 0, -1, -1);
-  const start = entries[0].rec?.seq ?? 0;
+  const first = es.peek();
+  if (!first) return { result: result(checkAnchor(opts, anchor, null, null, -1), 0, -1, -1), assumedPruned: false, prunedBy: null };
+  const start = first.rec?.seq ?? 0;
   let expected = opts.allowPartial ? start : 0;
   let prev: string | null = opts.allowPartial && start !== 0 ? null : GENESIS; // null: accept whatever the first record chains to
-  if (start > 0 && !opts.allowPartial) {
-    // Retention pruned the oldest files: a log-pruned record among those kept says so and names the hash the first
-    // kept record chains to. The walk below checks that record's MAC like any other.
-    const first = entries[0].rec!;
-    const pr = entries.find(
-      (e) =>
-        e.rec?.kind === 'event' &&
-        e.rec.event?.name === 'log-pruned' &&
-        e.rec.event.detail?.throughSeq === start - 1 &&
-        e.rec.event.detail.throughHash === first.prev,
-    );
-    if (pr) {
-      expected = start;
-      prev = first.prev;
-      prunedThrough = { seq: start - 1, recordSeq: pr.rec!.seq };
-    }
+  // Retention pruned the oldest files: a log-pruned record among those kept says so and names the hash the first kept
+  // record chains to. The walk below checks that record's MAC like any other.
+  const assumed = assumePruned && start > 0 && !opts.allowPartial;
+  let prunedBy: number | null = null;
+  if (assumed) {
+    expected = start;
+    prev = first.rec!.prev;
   }
+  const note = (e: Entry): void => {
+    if (
+      assumed &&
+      prunedBy === null &&
+      e.rec?.kind === 'event' &&
+      e.rec.event?.name === 'log-pruned' &&
+      e.rec.event.detail?.throughSeq === start - 1 &&
+      e.rec.event.detail.throughHash === first.rec!.prev
+    )
+      prunedBy = e.rec.seq;
+  };
   let lastSeq = -1;
+  const fail = (p: Problem, records: number): Walk => {
+    if (assumed) for (let e = es.shift(); e && prunedBy === null; e = es.shift()) note(e);
+    if (prunedBy !== null) prunedThrough = { seq: start - 1, recordSeq: prunedBy };
+    return { result: result(p, records, start, lastSeq), assumedPruned: assumed, prunedBy };
+  };
+  // The first valid record holding `seq` further on (every line read on the way is noted).
+  const findLater = (seq: number): Entry | undefined => {
+    for (let e = es.shift(); e; e = es.shift()) {
+      note(e);
+      if (e.rec && !e.bad && e.rec.seq === seq) return e;
+    }
+    return undefined;
+  };
   let lastKey: EpochSpan | null = null;
   let lastRec: AuditRecord | null = null;
+  let last: Entry | null = null;
+  let anchored: Anchored | null = null;
+  const anchorSeq = anchor?.a?.seq;
   const at = (e: Entry) => `${e.file}:${e.line}`;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
+  let i = 0;
+  for (let e = es.shift(); e; e = es.shift(), i++) {
+    note(e);
     const where = lastSeq >= 0 ? `after seq ${lastSeq}` : 'at the start of the log';
     if (e.torn) {
-      return result(
+      return fail(
         { kind: 'truncated', file: e.file, line: e.line, message: `${at(e)}: record ${where} is cut short (torn last line, ${e.text.length} bytes)` },
         i,
-        start,
-        lastSeq,
       );
     }
     const rec = e.rec;
     if (!rec || e.bad) {
       const claims = rec && Number.isSafeInteger(rec.seq) ? ` (claims seq ${rec.seq})` : '';
-      return result(
+      return fail(
         {
           kind: 'edited',
           file: e.file,
@@ -183,8 +269,6 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
           message: `${at(e)}: record ${where}${claims} is not a valid audit record (${e.bad}): edited`,
         },
         i,
-        start,
-        lastSeq,
       );
     }
     if (keys) {
@@ -193,7 +277,7 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
       if (!k && parts) {
         const seeded = parseKeyField(rec.key);
         const why = seeded ? `seed ${seeded.seedId} is not in the verification key ${keys.file}` : `'${rec.key}' is not a forward-secure key (seed.epoch)`;
-        return result(
+        return fail(
           {
             kind: 'forged',
             file: e.file,
@@ -202,16 +286,14 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
             message: `${at(e)}: record seq ${rec.seq} was sealed with a key the verification key does not give (${why}): forged`,
           },
           i,
-          start,
-          lastSeq,
         );
       }
       if (!parts || !k || hmacHex(k, parts.body) !== parts.mac) {
         // If the record after it chains to the record before it, this one was slipped in; otherwise it was changed.
-        const next = entries[i + 1]?.rec;
+        const next = es.peek()?.rec;
         const inserted = next !== undefined && next !== null && prev !== null && next.prev === prev;
         const why = !k ? `unknown key ${rec.key}` : 'MAC mismatch';
-        return result(
+        return fail(
           {
             kind: inserted ? 'inserted' : 'edited',
             file: e.file,
@@ -222,14 +304,11 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
               : `${at(e)}: record seq ${rec.seq} was edited or forged (${why})`,
           },
           i,
-          start,
-          lastSeq,
         );
       }
     }
     if (rec.seq !== expected) {
       let p: Problem;
-      const later = bySeq.get(expected);
       if (rec.seq < expected) {
         p = {
           kind: 'inserted',
@@ -238,27 +317,36 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
           seq: rec.seq,
           message: `${at(e)}: record seq ${rec.seq} appears again ${where} (a copy was inserted or records were reordered)`,
         };
-      } else if (later !== undefined && later > i) {
-        p = {
-          kind: 'reordered',
-          file: e.file,
-          line: e.line,
-          seq: rec.seq,
-          message: `${at(e)}: record seq ${rec.seq} is out of order: seq ${expected} comes later, at ${at(entries[later])} (records reordered)`,
-        };
       } else {
-        const range = rec.seq - 1 === expected ? `seq ${expected} is` : `seqs ${expected}..${rec.seq - 1} are`;
-        const why = i === 0 ? '; no log-pruned record accounts for them' : '';
-        p = { kind: 'deleted', file: e.file, line: e.line, seq: expected, message: `${at(e)}: record ${range} missing before seq ${rec.seq} (deleted${why})` };
+        const later = findLater(expected);
+        if (later) {
+          p = {
+            kind: 'reordered',
+            file: e.file,
+            line: e.line,
+            seq: rec.seq,
+            message: `${at(e)}: record seq ${rec.seq} is out of order: seq ${expected} comes later, at ${at(later)} (records reordered)`,
+          };
+        } else {
+          const range = rec.seq - 1 === expected ? `seq ${expected} is` : `seqs ${expected}..${rec.seq - 1} are`;
+          const why = i === 0 ? '; no log-pruned record accounts for them' : '';
+          p = {
+            kind: 'deleted',
+            file: e.file,
+            line: e.line,
+            seq: expected,
+            message: `${at(e)}: record ${range} missing before seq ${rec.seq} (deleted${why})`,
+          };
+        }
       }
-      return result(p, i, start, lastSeq);
+      return fail(p, i);
     }
     if (prev !== null && rec.prev !== prev) {
       const msg =
         prev === GENESIS && rec.seq === 0
           ? 'the first record does not start the chain'
           : `record seq ${rec.seq} does not chain to the record before it (that record was changed or replaced)`;
-      return result({ kind: 'edited', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: ${msg}` }, i, start, lastSeq);
+      return fail({ kind: 'edited', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: ${msg}` }, i);
     }
     if (keys) {
       // Keys only move forward, one epoch at a time (the appender never evolves past an epoch that sealed nothing); a
@@ -290,52 +378,44 @@ function verifyEntries(entries: Entry[], opts: VerifyOptions): Omit<VerifyResult
         } else if (prev !== GENESIS) {
           cur.count = null; // the log starts mid-chain: this epoch may have begun in the files before it
         }
-        if (why)
-          return result(
-            { kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` },
-            i,
-            start,
-            lastSeq,
-          );
+        if (why) return fail({ kind: 'forged', file: e.file, line: e.line, seq: rec.seq, message: `${at(e)}: record seq ${rec.seq} is forged: ${why}` }, i);
         lastKey = cur;
       }
       lastRec = rec;
     }
     prev = lineHash(e.text);
+    if (rec.seq === anchorSeq) anchored = { file: e.file, line: e.line, hash: prev, key: rec.key };
     lastSeq = rec.seq;
     expected = rec.seq + 1;
+    last = e;
   }
-  return result(checkAnchor(opts, keys, bySeq, entries, lastSeq), entries.length, start, lastSeq);
+  if (prunedBy !== null) prunedThrough = { seq: start - 1, recordSeq: prunedBy };
+  return { result: result(checkAnchor(opts, anchor, last, anchored, lastSeq), i, start, lastSeq), assumedPruned: assumed, prunedBy };
 }
 
 // The anchor (rewritten after every batch) must exist, verify, name this log, and name a record that is present, with
 // that record's hash and key; a record it saw durable that is gone means the log was cut short.
-function checkAnchor(opts: VerifyOptions, keys: VerifyKey | null, bySeq: Map<number, number>, entries: Entry[], lastSeq: number): Problem | null {
-  if (!opts.anchor || !keys) return null;
-  const at = (e: Entry) => `${e.file}:${e.line}`;
-  const unanchored = (message: string): Problem => ({ kind: 'unanchored', file: opts.anchor!, line: 0, message: `${opts.anchor}: ${message}` });
-  let text: string;
-  try {
-    text = fs.readFileSync(opts.anchor, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+function checkAnchor(opts: VerifyOptions, an: AnchorRead | null, last: Entry | null, anchored: Anchored | null, lastSeq: number): Problem | null {
+  if (!an) return null;
+  const file = opts.anchor!;
+  const unanchored = (message: string): Problem => ({ kind: 'unanchored', file, line: 0, message: `${file}: ${message}` });
+  if (an.text === null) {
     return unanchored(
-      `anchor ${code === 'ENOENT' ? 'missing' : `unreadable (${code})`}: records cut off the end of the log could not be detected (deleted with the log? use --no-anchor only for archived copies)`,
+      `anchor ${an.code === 'ENOENT' ? 'missing' : `unreadable (${an.code})`}: records cut off the end of the log could not be detected (deleted with the log? use --no-anchor only for archived copies)`,
     );
   }
-  const last = entries[entries.length - 1] as Entry | undefined;
-  if (!text.trim()) {
+  if (!an.text.trim()) {
     return last ? unanchored(`anchor is empty but the log holds records up to seq ${lastSeq} (anchor wiped)`) : null;
   }
-  const a = parseAnchor(text, (f) => keys.keyFor(f));
+  const a = an.a;
   if (!a || !a.verified) return unanchored(`anchor does not verify (${a ? `unknown key ${a.key}` : 'edited'})`);
   if (!last)
     return {
       kind: 'truncated',
-      file: opts.anchor,
+      file,
       line: 0,
       seq: 0,
-      message: `${opts.anchor}: the log is empty but the anchor saw seq ${a.seq} durable: seqs 0..${a.seq} are cut off (truncated)`,
+      message: `${file}: the log is empty but the anchor saw seq ${a.seq} durable: seqs 0..${a.seq} are cut off (truncated)`,
     };
   const logName = path.basename(last.file).replace(/\.\d{12}$/, '');
   if (a.log !== logName) return unanchored(`anchor belongs to log ${a.log}, not ${logName}`);
@@ -349,39 +429,31 @@ function checkAnchor(opts: VerifyOptions, keys: VerifyKey | null, bySeq: Map<num
       message: `${last.file}: log ends at seq ${lastSeq} but the anchor saw seq ${a.seq} durable: ${range} cut off (truncated)`,
     };
   }
-  const idx = bySeq.get(a.seq);
-  if (idx !== undefined) {
-    const e = entries[idx];
-    if (lineHash(e.text) !== a.hash)
+  if (anchored) {
+    if (anchored.hash !== a.hash)
       return {
         kind: 'edited',
-        file: e.file,
-        line: e.line,
+        file: anchored.file,
+        line: anchored.line,
         seq: a.seq,
-        message: `${at(e)}: record seq ${a.seq} differs from the one the anchor saw durable (log rewritten)`,
+        message: `${anchored.file}:${anchored.line}: record seq ${a.seq} differs from the one the anchor saw durable (log rewritten)`,
       };
-    if (e.rec!.key !== a.key)
+    if (anchored.key !== a.key)
       return {
         kind: 'forged',
-        file: opts.anchor,
+        file,
         line: 0,
         seq: a.seq,
-        message: `${opts.anchor}: anchor sealed with key ${a.key}, but record seq ${a.seq} with ${e.rec!.key}: forged with a later sealing state`,
+        message: `${file}: anchor sealed with key ${a.key}, but record seq ${a.seq} with ${anchored.key}: forged with a later sealing state`,
       };
   }
   return null;
 }
 
-// All complete, parseable records of the given files, in order (query and cross-check read through this).
+// All complete, parseable records of the given files, in order (query reads through this); streams.
 export function* readRecords(files: string[]): Generator<AuditRecord> {
   for (const file of files) {
-    const text = fs.readFileSync(file, 'utf8');
-    let from = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', from);
-      if (nl < 0) break;
-      const line = text.slice(from, nl);
-      from = nl + 1;
+    for (const line of readLines(file)) {
       try {
         const r = JSON.parse(line) as AuditRecord;
         if (!checkShape(r)) yield r;

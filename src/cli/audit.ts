@@ -201,6 +201,10 @@ function verifyCrossCheck(files: string[], jf: string, io: AuditIo): number {
     io.stdout(
       `ok: cross-check: all ${r.writes} writes in the helper journal have front-end audit records; every audited success of a helper request is journaled (${jfiles.length} journal file(s), ${ms.toFixed(0)} ms)\n`,
     );
+  if (r.uncheckable)
+    io.stdout(
+      `  not checkable: ${r.uncheckable} audited helper request(s) older than the helper journal's first record${state.prunedThrough !== undefined ? ` (its seqs 0..${state.prunedThrough} pruned by retention)` : ''}\n`,
+    );
   for (const x of r.resolutions) io.stdout(`resolved: ${x.message}\n`);
   return rc;
 }

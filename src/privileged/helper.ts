@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { HelperJournal, JOURNAL_MAX_BYTES } from '../audit/journal';
+import { HelperJournal, JOURNAL_KEEP_FILES, JOURNAL_MAX_BYTES } from '../audit/journal';
 import { versionLine } from '../common/version';
 import { applySandbox, describeSandbox } from '../sandbox';
 import { SdNotifier } from '../sandbox/notify';
@@ -23,6 +23,7 @@ export interface HelperOptions {
   sandbox: boolean; // seccomp allowlist (kill on anything else) once set-up is done; --no-sandbox for debugging
   journal: string; // the helper's own journal of executed writes (audit cross-check); default STATE/helper-journal.log
   journalMaxBytes: number; // rotate the journal past this size (0: never)
+  journalKeepFiles?: number; // rotated journal files kept, older ones pruned (recorded first); 0: all. Default JOURNAL_KEEP_FILES
 }
 
 export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [OPTIONS]
@@ -35,6 +36,7 @@ export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [OPTI
   --driver test             the hypervisor driver (only 'test' today)
   --journal FILE            journal of executed writes, for the audit cross-check (default STATE-DIR/helper-journal.log)
   --journal-max-bytes N     rotate the journal past N bytes, at least 4096 (0: never)
+  --journal-keep-files N    rotated journal files kept; older ones are pruned, on record (0: all; default ${JOURNAL_KEEP_FILES})
   --no-sandbox              do not apply the seccomp allowlist (debugging only)
   -h, --help                this text
   -V, --version             print the version
@@ -50,6 +52,7 @@ const OPTIONS = {
   driver: { type: 'string' },
   journal: { type: 'string' },
   'journal-max-bytes': { type: 'string' },
+  'journal-keep-files': { type: 'string' },
   'no-sandbox': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
@@ -97,6 +100,7 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
     sandbox: !values['no-sandbox'],
     journal: path.resolve(values.journal ?? path.join(stateDir, 'helper-journal.log')),
     journalMaxBytes,
+    journalKeepFiles: values['journal-keep-files'] !== undefined ? uint(values['journal-keep-files'], '--journal-keep-files') : JOURNAL_KEEP_FILES,
   };
 }
 
@@ -128,7 +132,7 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   const driver = openDriver(o);
   // Opened (and its torn tail repaired) before the sandbox: appends then need only write and fdatasync.
   fs.mkdirSync(path.dirname(o.journal), { recursive: true, mode: 0o700 });
-  const journal = new HelperJournal(o.journal, { maxBytes: o.journalMaxBytes });
+  const journal = new HelperJournal(o.journal, { maxBytes: o.journalMaxBytes, keepFiles: o.journalKeepFiles });
   const server = new IpcServer({ driver, allowUids: o.allowUids, journal });
   fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socket);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Full-disk tests mount a small tmpfs: true when this process may, else a printed SKIP naming the test and why.
+// Full-disk tests mount a small tmpfs: true when this process may, else a printed SKIP naming the test and why (under
+// CI=true, an error: a test that cannot run there fails).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,9 +13,47 @@ export function canMountTmpfs(what: string): boolean {
     execFileSync('umount', [dir]);
     return true;
   } catch {
-    process.stdout.write(`SKIP: ${what} cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)\n`);
+    const why = `${what} cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)`;
+    if (process.env.CI === 'true') throw new Error(`${why}; CI=true: failing rather than skipping`);
+    process.stdout.write(`SKIP: ${why}\n`);
     return false;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Fills the filesystem holding `dir`: whole pages until ENOSPC, then single bytes into the last partial page (so that
+// even a one-line append is refused). Returns what frees the space again.
+export function fillDisk(dir: string): () => void {
+  const files = [path.join(dir, 'filler'), path.join(dir, 'filler2')];
+  for (const [file, chunk, most] of [
+    [files[0], Buffer.alloc(4096, 0x78), Infinity],
+    [files[1], Buffer.from('x'), 4096],
+  ] as const) {
+    const fd = fs.openSync(file, 'w');
+    try {
+      for (let i = 0; i < most; i++) fs.writeSync(fd, chunk);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return () => {
+    for (const f of files) fs.rmSync(f, { force: true });
+  };
+}
+
+// A tmpfs of `size` (mount's syntax: 512k) on `dir`; unmountTmpfs takes it away again (already gone: fine).
+export function mountTmpfs(dir: string, size: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir]);
+}
+
+export function unmountTmpfs(dir: string): void {
+  try {
+    execFileSync('umount', [dir]);
+  } catch {
+    // already gone
   }
 }

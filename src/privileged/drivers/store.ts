@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RecordTail } from '../../common/record-tail';
 
 // Running status of one domain, as written to RUNTIME/domains/<uuid>.json.
 export interface DomainStatus {
@@ -168,8 +169,7 @@ export class StateStore {
   readonly #onFatal: (e: Error) => void;
   readonly #warn: (msg: string) => void;
   #fd = -1;
-  #size = 0; // bytes of whole records in the log
-  #torn = false; // a failed append may have left bytes past #size: cut them before the next append
+  readonly #tail: RecordTail; // the log's whole records: appended all or nothing
   readonly #dirty = new Map<string, string | null>(); // file -> content (null: remove) not yet checkpointed
   #appended = 0; // records appended so far
   #durable = 0; // records known to be on disk
@@ -186,6 +186,7 @@ export class StateStore {
     this.#marker = path.join(stateDir, 'initialized');
     this.#walFile = path.join(stateDir, WAL_FILE);
     this.#fs = { ...NODE_WAL_FS, ...opts.fs };
+    this.#tail = new RecordTail(this.#fs, 'the state log');
     this.#walMax = opts.walMaxBytes ?? WAL_MAX;
     this.#onFatal = opts.onFatal ?? defaultFatal;
     this.#warn = opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: ${m}\n`));
@@ -275,7 +276,7 @@ export class StateStore {
       fs.ftruncateSync(this.#fd, off);
       fs.fdatasyncSync(this.#fd);
     }
-    this.#size = off;
+    this.#tail.reset(off);
     if (records > 0) warn(`replayed ${records} record(s) from ${this.#walFile}`);
   }
 
@@ -295,28 +296,24 @@ export class StateStore {
     if (this.#failed) throw this.#failed;
     if (this.#fd < 0) this.#openWal(this.#warn, () => {});
     const rec = encodeRecord(changes);
-    if (this.#torn) {
-      this.#fs.ftruncateSync(this.#fd, this.#size); // throws again while the disk refuses; nothing appended meanwhile
-      this.#torn = false;
-    }
-    try {
-      const n = this.#fs.writeSync(this.#fd, rec);
-      if (n !== rec.length)
-        throw Object.assign(new Error(`ENOSPC: short write to the state log (${n} of ${rec.length} bytes)`), { code: 'ENOSPC', syscall: 'write' });
-    } catch (e) {
-      this.#torn = true;
-      try {
-        this.#fs.ftruncateSync(this.#fd, this.#size);
-        this.#torn = false;
-      } catch {
-        // cut again before the next append
-      }
-      throw e;
-    }
-    this.#size += rec.length;
+    this.#tail.append(this.#fd, rec);
     for (const c of changes) this.#dirty.set(this.#pathOf(c), c.data);
     this.#appended++;
     this.#schedule();
+  }
+
+  // Every record appended so far durable now (a synchronous fdatasync); a failure is fatal, as for a batch.
+  syncNow(): void {
+    if (this.#failed) throw this.#failed;
+    if (this.#durable >= this.#appended) return;
+    const target = this.#appended;
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch (e) {
+      this.#fatal(e as Error);
+      throw this.#failed;
+    }
+    this.#release(target);
   }
 
   // Calls `done` once every record appended so far is on disk: at once if it already is, else after the batch's sync.
@@ -330,7 +327,7 @@ export class StateStore {
   }
 
   get walBytes(): number {
-    return this.#size;
+    return this.#tail.size;
   }
 
   #schedule(): void {
@@ -346,7 +343,7 @@ export class StateStore {
   #flush(): void {
     if (this.#closed || this.#syncing || this.#durable >= this.#appended) return;
     const target = this.#appended;
-    if (this.#size > this.#walMax && this.#tryCheckpoint()) return this.#release(target);
+    if (this.#tail.size > this.#walMax && this.#tryCheckpoint()) return this.#release(target);
     this.#syncing = true;
     this.#fs.fdatasync(this.#fd, (err) => {
       this.#syncing = false;
@@ -358,7 +355,7 @@ export class StateStore {
   }
 
   #release(seq: number): void {
-    this.#durable = seq;
+    this.#durable = Math.max(this.#durable, seq); // a batch's sync may end after a later syncNow
     let i = 0;
     while (i < this.#waiters.length && this.#waiters[i].seq <= seq) i++;
     const ready = this.#waiters.slice(0, i);
@@ -414,11 +411,10 @@ export class StateStore {
       for (const d of dirs) fsyncDir(d);
       for (const [file, data] of entries) if (this.#dirty.get(file) === data) this.#dirty.delete(file);
     }
-    if (this.#fd >= 0 && this.#size > 0) {
+    if (this.#fd >= 0 && this.#tail.size > 0) {
       this.#fs.ftruncateSync(this.#fd, 0);
       fs.fdatasyncSync(this.#fd);
-      this.#size = 0;
-      this.#torn = false;
+      this.#tail.reset(0);
     }
     this.#release(this.#appended);
   }

@@ -105,6 +105,9 @@ export class TestDriver implements Driver {
   readonly #changeListeners = new Set<ChangeListener>();
   #nextId = 1;
   #closed = false;
+  // First start whose seed could not be saved (a full disk): the seed is served from memory, every write is refused
+  // until it is saved (by the next write or a retry every second), and the next start seeds again until then.
+  #seed: { changes: FileChange[]; logged: boolean; retry: NodeJS.Timeout | null } | null = null;
 
   constructor(opts: TestDriverOptions) {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`virtgate-helper: ${m}\n`));
@@ -137,15 +140,22 @@ export class TestDriver implements Driver {
         cpuNs: 0n,
         since: this.#now(),
       };
-      this.#store.commit([
+      this.#domains.set(def.uuid, obj);
+      this.#nextId = 2;
+      const changes: FileChange[] = [
         { kind: 'config', uuid: def.uuid, data: formatDomainXml(def, null) },
         { kind: 'status', uuid: def.uuid, data: statusJson(obj) },
         { kind: 'nextId', data: '2\n' },
-      ]);
-      this.#store.checkpoint(); // the seed is in its files before the marker says it happened
-      this.#store.markInitialized();
-      this.#domains.set(def.uuid, obj);
-      this.#nextId = 2;
+      ];
+      this.#seed = { changes, logged: false, retry: null };
+      const e = this.#saveSeed();
+      if (e) {
+        warn(`first start: the seed domain cannot be saved (${errText(e)}): served from memory, writes refused until it is saved (retried every second)`);
+        this.#seed.retry = setInterval(() => {
+          if (!this.#saveSeed()) warn('first start: seed domain saved; writes accepted');
+        }, 1000);
+        this.#seed.retry.unref();
+      }
       return;
     }
     for (const [uuid, xml] of loaded.configs) {
@@ -176,6 +186,26 @@ export class TestDriver implements Driver {
     }
     // A crash between the status write and the next-id write must not hand out a live id twice.
     this.#nextId = Math.max(loaded.nextId ?? 1, maxId + 1);
+  }
+
+  // The seed record, made durable, then the marker that says the seed happened: until both are on disk a restart
+  // seeds again (no other write is accepted meanwhile, so nothing else can be lost). Returns the error, or null.
+  #saveSeed(): Error | null {
+    const seed = this.#seed;
+    if (!seed) return null;
+    try {
+      if (!seed.logged) {
+        this.#store.commit(seed.changes);
+        seed.logged = true;
+      }
+      this.#store.syncNow();
+      this.#store.markInitialized();
+    } catch (e) {
+      return e as Error;
+    }
+    if (seed.retry) clearInterval(seed.retry);
+    this.#seed = null;
+    return null;
   }
 
   // ---------- reads ----------
@@ -403,6 +433,7 @@ export class TestDriver implements Driver {
     // Checkpoint: the log's changes go into the per-domain files and the log is emptied; then stop accepting work.
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#seed?.retry) clearInterval(this.#seed.retry);
     this.#listeners.clear();
     this.#changeListeners.clear();
     this.#store.close();
@@ -494,6 +525,8 @@ export class TestDriver implements Driver {
   // a write the disk refused changes nothing. Its answer waits for whenDurable (the IPC server holds it back).
   #apply(c: Change): void {
     if (this.#closed) throw driverError(VG_ERR_STORAGE, 'driver is shutting down');
+    const seedError = this.#saveSeed();
+    if (seedError) throw driverError(VG_ERR_STORAGE, errText(seedError));
     const files: FileChange[] = [];
     if (c.config !== undefined) files.push({ kind: 'config', uuid: c.uuid, data: c.config === null ? null : formatDomainXml(c.config, null) });
     files.push({ kind: 'status', uuid: c.uuid, data: c.next === null ? null : statusJson(c.next) });
@@ -501,8 +534,7 @@ export class TestDriver implements Driver {
     try {
       this.#store.commit(files);
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw driverError(VG_ERR_STORAGE, `${err.syscall ?? 'write'}: ${err.code ?? err.message}`);
+      throw driverError(VG_ERR_STORAGE, errText(e as Error));
     }
     if (c.next === null) this.#domains.delete(c.uuid);
     else this.#domains.set(c.uuid, c.next);
@@ -516,6 +548,12 @@ export class TestDriver implements Driver {
       for (const l of this.#listeners) l(ev);
     }
   }
+}
+
+// What a refused write says: `write: ENOSPC`.
+function errText(e: Error): string {
+  const err = e as NodeJS.ErrnoException;
+  return `${err.syscall ?? 'write'}: ${err.code ?? err.message}`;
 }
 
 function summaryOf(d: DomainObj): DomainSummary {

@@ -2,14 +2,13 @@
 // The built helper with its state directory (state log, domain files, journal) on a real, full tmpfs (needs root):
 // writes refused with a clear error and nothing torn, reads served, a restart while full serves too, nothing lost, and
 // writes work again once space returns.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJournal } from '../../../src/audit/journal';
 import { type DomainSummary, LookupKind, Op } from '../../../src/ipc/program';
 import { RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
-import { canMountTmpfs } from '../../helpers/tmpfs';
+import { canMountTmpfs, fillDisk, mountTmpfs, unmountTmpfs } from '../../helpers/tmpfs';
 
 const dm = canMountTmpfs('helper full-disk test') ? describe : describe.skip;
 
@@ -22,30 +21,8 @@ dm('the helper on a full disk', () => {
   let state: string;
   let h: Helper | null = null;
 
-  const fill = (): void => {
-    const fd = fs.openSync(path.join(state, 'filler'), 'w');
-    const chunk = Buffer.alloc(4096, 0x78);
-    try {
-      for (;;) fs.writeSync(fd, chunk);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-    } finally {
-      fs.closeSync(fd);
-    }
-    // The last partial block too, byte by byte up to a page.
-    const fd2 = fs.openSync(path.join(state, 'filler2'), 'w');
-    try {
-      for (let i = 0; i < 4096; i++) fs.writeSync(fd2, 'x');
-    } catch {
-      // full
-    } finally {
-      fs.closeSync(fd2);
-    }
-  };
-  const free = (): void => {
-    fs.rmSync(path.join(state, 'filler'), { force: true });
-    fs.rmSync(path.join(state, 'filler2'), { force: true });
-  };
+  let free = (): void => undefined;
+  const fill = (): void => void (free = fillDisk(state));
   const ready = async (): Promise<RawClient> => {
     const c = await RawClient.connect(h!.socket);
     expect((await c.hello()).ok).toBe(true);
@@ -57,16 +34,11 @@ dm('the helper on a full disk', () => {
   beforeAll(() => {
     dir = tempDir();
     state = path.join(dir, 'state');
-    fs.mkdirSync(state);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', state]);
+    mountTmpfs(state, '256k');
   });
   afterAll(async () => {
     if (h) await stopHelper(h, 'SIGKILL');
-    try {
-      execFileSync('umount', [state]);
-    } catch {
-      // already gone
-    }
+    unmountTmpfs(state);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -3,7 +3,19 @@
 // rotation with the request-id index (replays still refused across files and restarts, in bounded memory).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FingerprintSet, HelperJournal, type JournalBegin, type JournalFs, journalFiles, readJournal } from '../../../src/audit/journal';
+import { crossCheckStreams } from '../../../src/audit/cross-check';
+import {
+  FingerprintSet,
+  HelperJournal,
+  type JournalBegin,
+  type JournalFs,
+  type JournalReadState,
+  type JournalRecord,
+  journalFiles,
+  readJournal,
+  streamJournal,
+} from '../../../src/audit/journal';
+import type { AuditRecord } from '../../../src/audit/schema';
 import { tempDir } from './helpers';
 
 let dir: string;
@@ -175,7 +187,7 @@ describe('group commit', () => {
 
 describe('rotation', () => {
   test('past maxBytes the journal continues in a new file chained to the last; every request id is still refused, across restarts, from the index', async () => {
-    const j = new HelperJournal(jf, { maxBytes: 4096 });
+    const j = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 0 });
     for (let i = 0; i < 100; i++) {
       run(j, `r-${i}`);
       await durable(j);
@@ -213,6 +225,33 @@ describe('rotation', () => {
     j4.close();
   });
 
+  test("an index chunk that could not be written is made up at the next start, though later files' chunks were written", () => {
+    let refuse = 1; // the first rotated file's chunk
+    const j = new HelperJournal(jf, {
+      maxBytes: 4096,
+      keepFiles: 0,
+      sync: 'none',
+      warn: () => {},
+      fs: {
+        writeSync: (fd, buf) => {
+          if (buf.readUInt32BE(0) === 0x56474a31 && refuse-- > 0) throw enospc();
+          return fs.writeSync(fd, buf);
+        },
+      },
+    });
+    for (let i = 0; i < 60; i++) run(j, `r-${i}`);
+    j.close();
+    expect(journalFiles(jf).length).toBeGreaterThan(3);
+    // The next start reads the first rotated file (its chunk is missing) and writes its chunk: after that the rotated
+    // files may be archived away and every id is still known from the index alone.
+    new HelperJournal(jf, { maxBytes: 4096, keepFiles: 0 }).close();
+    const files = journalFiles(jf).slice(0, -1);
+    for (const f of files) fs.renameSync(f, `${f}.archived`);
+    const j2 = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 0 });
+    for (let i = 0; i < 60; i++) expect(j2.seen(`r-${i}`)).toBe(true);
+    j2.close();
+  });
+
   test('a restart right after a rotation (empty active file) continues the sequence and chain from the rotated file', async () => {
     const j = new HelperJournal(jf, { maxBytes: 4096, sync: 'none' });
     let i = 0;
@@ -237,6 +276,147 @@ describe('rotation', () => {
     expect(readJournal(jf).problem).toMatch(/journal seq \d+ does not follow the record before it/);
     fs.rmSync(files[0]);
     expect(readJournal(jf).problem).toMatch(/the journal starts at seq \d+, chained to a record that is not there \(earlier journal files missing\)/);
+  });
+});
+
+describe('retention', () => {
+  const firstOf = (f: string): JournalRecord => JSON.parse(fs.readFileSync(f, 'utf8').split('\n')[0]) as JournalRecord;
+  const state = (): JournalReadState => ({ problem: null, records: 0, files: journalFiles(jf) });
+  const read = (): { records: JournalRecord[]; st: JournalReadState } => {
+    const st = state();
+    return { records: [...streamJournal(st.files, st)], st };
+  };
+
+  test('beyond keepFiles the oldest rotated files go, after a durable pruned record naming them; what is left verifies', () => {
+    // The files a pruned record names must still exist when it is written (it is made durable before they are deleted).
+    const named: boolean[] = [];
+    const j = new HelperJournal(jf, {
+      maxBytes: 4096,
+      keepFiles: 2,
+      sync: 'none',
+      fs: {
+        writeSync: (fd, buf) => {
+          const m = /"files":"([^"]+)"/.exec(buf.toString());
+          if (m) named.push(...m[1].split(',').map((n) => fs.existsSync(path.join(dir, n))));
+          return fs.writeSync(fd, buf);
+        },
+      },
+    });
+    for (let i = 0; i < 150; i++) run(j, `r-${i}`);
+    j.close();
+    const files = journalFiles(jf);
+    expect(files).toHaveLength(3); // two rotated files and the active one
+    expect(named.length).toBeGreaterThan(3);
+    expect(named.every(Boolean)).toBe(true);
+    const start = firstOf(files[0]);
+    expect(start.seq).toBeGreaterThan(0);
+    const { records, st } = read();
+    expect(st.problem).toBeNull();
+    expect(st.prunedThrough).toBe(start.seq - 1);
+    const pruned = records.filter((r) => r.phase === 'pruned');
+    expect(pruned[pruned.length - 1]).toMatchObject({ op: 'journal-pruned', throughSeq: start.seq - 1, throughHash: start.prev });
+    expect(pruned[pruned.length - 1].files).toMatch(/^helper-journal\.log\.\d{12}$/);
+    // Consecutive seqs from the first kept record on.
+    expect(records.map((r) => r.seq)).toEqual([...Array(records.length).keys()].map((k) => k + start.seq));
+    // Pruned request ids are still refused after a restart: the index kept them.
+    const j2 = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 2 });
+    for (let i = 0; i < 150; i++) expect(j2.seen(`r-${i}`)).toBe(true);
+    j2.close();
+  });
+
+  test('a break before the pruned record is reported; a start no pruned record accounts for is reported before any later break', () => {
+    const j = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 2, sync: 'none' });
+    for (let i = 0; i < 150; i++) run(j, `r-${i}`);
+    j.close();
+    const files = journalFiles(jf);
+    const accounts = (f: string): boolean => fs.readFileSync(f, 'utf8').includes(`"throughSeq":${firstOf(f).seq - 1},`);
+    expect(accounts(files[0])).toBe(false); // the record accounting for its start comes later
+    expect(files.slice(1).some((f) => fs.readFileSync(f, 'utf8').includes(`"throughSeq":${firstOf(files[0]).seq - 1},`))).toBe(true);
+    // A break before that record is reported once the record has accounted for the start.
+    const ls = fs.readFileSync(files[0], 'utf8').split('\n');
+    ls[2] = ls[2].replace(/"requestId":"r-(\d+)"/, '"requestId":"x-$1"');
+    fs.writeFileSync(files[0], ls.join('\n'));
+    expect(read().st.problem).toMatch(new RegExp(`${files[0]}:4: journal seq \\d+ does not follow the record before it`));
+    // Deleted by hand beyond what retention recorded: the first kept file's start is not the one a record names, and it
+    // is what is reported, though the break in files[1]'s successor chain comes later in the stream.
+    fs.rmSync(files[0]);
+    const l1 = fs.readFileSync(files[1], 'utf8').split('\n');
+    l1[2] = l1[2].replace(/"requestId":"r-(\d+)"/, '"requestId":"x-$1"');
+    fs.writeFileSync(files[1], l1.join('\n'));
+    expect(read().st.problem).toMatch(/the journal starts at seq \d+, chained to a record that is not there \(earlier journal files missing\)/);
+  });
+
+  test('an edited pruned record breaks the chain', () => {
+    const j = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 2, sync: 'none' });
+    for (let i = 0; i < 150; i++) run(j, `r-${i}`);
+    j.close();
+    const files = journalFiles(jf);
+    const f = files.find((x) => fs.readFileSync(x, 'utf8').includes('"phase":"pruned"'))!;
+    fs.writeFileSync(
+      f,
+      fs.readFileSync(f, 'utf8').replace(/"throughSeq":(\d+)/, (_m, n: string) => `"throughSeq":${Number(n) + 1}`),
+    );
+    expect(read().st.problem).toMatch(/journal seq \d+ does not follow the record before it/);
+  });
+
+  test('a journal without retention (keepFiles 0) keeps every file', () => {
+    const j = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 0, sync: 'none' });
+    for (let i = 0; i < 150; i++) run(j, `r-${i}`);
+    j.close();
+    expect(journalFiles(jf).length).toBeGreaterThan(10);
+    expect(read().records.some((r) => r.phase === 'pruned')).toBe(false);
+  });
+
+  test('cross-check over a pruned journal: writes older than its first kept record are not checkable, not failures', () => {
+    let t = Date.parse('2026-01-01T00:00:00Z');
+    const tick = (): Date => new Date((t += 1000));
+    const j = new HelperJournal(jf, { maxBytes: 4096, keepFiles: 2, sync: 'none', now: tick });
+    const audit: AuditRecord[] = [];
+    let seq = 0;
+    const intent = (rid: string): AuditRecord =>
+      ({
+        v: 1,
+        seq: seq++,
+        ts: tick().toISOString(),
+        kind: 'intent',
+        requestId: rid,
+        who: { user: 'alice', tenant: 'acme' },
+        what: { procedure: 'domainSetMemory', helperOp: 'DOMAIN_SET_MEMORY_REQ', digest: 'd'.repeat(64) },
+        decision: { result: 'allow' },
+      }) as unknown as AuditRecord;
+    const success = (rid: string): AuditRecord =>
+      ({ v: 1, seq: seq++, ts: tick().toISOString(), kind: 'outcome', requestId: rid, outcome: { result: 'success' } }) as unknown as AuditRecord;
+    for (let i = 0; i < 150; i++) {
+      const rid = `r-${i}`;
+      const rec = intent(rid);
+      audit.push(rec);
+      run(j, rid);
+      audit.push(success(rid));
+    }
+    j.close();
+    const start = firstOf(journalFiles(jf)[0]);
+    const check = () => {
+      const st = state();
+      const r = crossCheckStreams(
+        () => audit,
+        () => streamJournal(st.files, st),
+      );
+      return { r, st };
+    };
+    const { r, st } = check();
+    expect(st.problem).toBeNull();
+    expect(r.problems).toEqual([]);
+    // Every write whose begin was pruned (its intent older than the journal's first kept record) is counted, not failed.
+    const older = audit.filter((a) => a.kind === 'intent' && a.ts <= start.ts).length;
+    expect(older).toBeGreaterThan(10);
+    expect(r.uncheckable).toBe(older);
+    // A recent audited success the journal lacks is still a failure; an old one is not checkable.
+    audit.push(intent('r-new'), success('r-new'));
+    const late = check().r;
+    expect(late.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/request r-new: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record/),
+    ]);
+    expect(late.uncheckable).toBe(older);
   });
 });
 

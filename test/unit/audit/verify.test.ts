@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tamper evidence: each kind of damage to the log is detected by verify, naming the record.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditAppender } from '../../../src/audit/appender';
@@ -13,7 +14,7 @@ let file: string;
 let keyFile: string;
 let verifyKeyFile: string;
 
-async function makeLog(n: number, opts: { maxBytes?: number } = {}): Promise<void> {
+async function makeLog(n: number, opts: { maxBytes?: number; keepFiles?: number } = {}): Promise<void> {
   const a = await AuditAppender.open({ file, keyFile, log: quiet(), ...opts });
   for (let i = 0; i < n; i++) await a.append(write(i));
   await a.close();
@@ -202,6 +203,80 @@ test('50,000 records verify correctly (time printed, asserted by the bench, not 
     `audit: 50,000 records (${(bytes / 1e6).toFixed(1)} MB) appended in ${appendMs} ms with ${st.batches} fdatasyncs; verify ${r.ms.toFixed(0)} ms\n`,
   );
 });
+
+test('an emptied log is caught by the anchor', () => {
+  fs.writeFileSync(file, '');
+  const r = verify();
+  expect(r.problem).toMatchObject({ kind: 'truncated', seq: 0 });
+  expect(r.problem!.message).toMatch(/the log is empty but the anchor saw seq 19 durable: seqs 0\.\.19 are cut off/);
+  expect(verify([file], null).ok).toBe(true);
+});
+
+test('a pruned log with a problem before its log-pruned record: the problem is named, not the pruned start', async () => {
+  fs.rmSync(dir, { recursive: true });
+  fs.mkdirSync(dir);
+  await makeLog(80, { maxBytes: 4096, keepFiles: 2 });
+  const { logFiles } = await import('../../../src/audit/fs-layer');
+  const files = logFiles(file);
+  const start = (JSON.parse(lines(files[0])[0]) as AuditRecord).seq;
+  expect(start).toBeGreaterThan(0);
+  // The record that accounts for the pruned start comes after the first kept file: the walk meets the edit first.
+  const accounts = (l: string): boolean => {
+    const r = JSON.parse(l) as AuditRecord;
+    return r.event?.name === 'log-pruned' && r.event.detail?.throughSeq === start - 1;
+  };
+  expect(lines(files[0]).some(accounts)).toBe(false);
+  expect(files.slice(1).some((f) => lines(f).some(accounts))).toBe(true);
+  const ls = lines(files[0]);
+  ls[2] = ls[2].replace(/"memory":(\d+)/, '"memory":1$1');
+  fs.writeFileSync(files[0], ls.map((l) => l + '\n').join(''));
+  const r = verify(files);
+  expect(r.problem).toMatchObject({ kind: 'edited', seq: start + 2, line: 3 });
+  expect(r).toMatchObject({ records: 2, firstSeq: start, prunedThrough: { seq: start - 1 } });
+  // The same start without any log-pruned record: the missing start is what is reported.
+  for (const f of files.slice(1)) {
+    const kept = lines(f).filter((l) => !accounts(l));
+    fs.writeFileSync(f, kept.map((l) => l + '\n').join(''));
+  }
+  expect(verify(files).problem).toMatchObject({ kind: 'deleted', seq: 0, line: 1 });
+});
+
+test('verify streams: 200,000 records verify in a child whose heap is capped at 64 MiB', async () => {
+  // The whole log in memory (what verify did before) takes several times the file's size; 200,000 records are ~100 MB.
+  const root = path.resolve(__dirname, '../../..');
+  const build = path.join(root, 'build', 'src', 'audit');
+  if (!fs.existsSync(path.join(build, 'verify.js'))) throw new Error(`build output missing (${build}): run \`npm run build\` first (npm test does)`);
+  fs.rmSync(dir, { recursive: true });
+  fs.mkdirSync(dir);
+  const a = await AuditAppender.open({ file, keyFile, log: quiet() });
+  for (let i = 0; i < 200_000; i += 5000) {
+    const batch: Promise<unknown>[] = [];
+    for (let j = i; j < i + 5000; j++) batch.push(a.append(write(j)));
+    await Promise.all(batch);
+  }
+  await a.close();
+  const { logFiles } = await import('../../../src/audit/fs-layer');
+  const files = logFiles(file);
+  const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
+  expect(bytes).toBeGreaterThan(96 * 1024 * 1024);
+  const script = `
+    const { verifyFiles } = require(${JSON.stringify(path.join(build, 'verify.js'))});
+    const { loadVerifyKey } = require(${JSON.stringify(path.join(build, 'keys.js'))});
+    const r = verifyFiles(${JSON.stringify(files)}, { keys: loadVerifyKey(${JSON.stringify(verifyKeyFile)}), anchor: ${JSON.stringify(`${keyFile}.anchor`)} });
+    process.stdout.write(JSON.stringify({ ok: r.ok, records: r.records, problem: r.problem, ms: r.ms, maxRssKiB: process.resourceUsage().maxRSS }));
+  `;
+  const c = spawnSync(process.execPath, ['--max-old-space-size=64', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+  expect(c.stderr).toBe('');
+  expect(c.status).toBe(0);
+  const out = JSON.parse(c.stdout) as { ok: boolean; records: number; ms: number; maxRssKiB: number };
+  const records = files.reduce((n, f) => n + lines(f).length, 0); // 200,000 and a log-rotated record per rotation
+  expect(out).toMatchObject({ ok: true, records, problem: null });
+  // Bounded by the reader's 1 MiB buffer and one record, not the log: the peak RSS stays well under the log's size.
+  expect(out.maxRssKiB * 1024).toBeLessThan(bytes);
+  process.stdout.write(
+    `verify: ${out.records} records (${(bytes / 1e6).toFixed(0)} MB) in ${out.ms.toFixed(0)} ms, heap capped at 64 MiB, peak RSS ${(out.maxRssKiB / 1024).toFixed(0)} MiB\n`,
+  );
+}, 180_000);
 
 describe('epoch boundaries: the holder of the sealing state cannot place one where he likes', () => {
   // The front end's user with the sealing state: re-seals the lines from `from` on, chained to the line before, with

@@ -469,6 +469,74 @@ describe('persistence', () => {
     expect(fs.readdirSync(path.join(dir, 'state', 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.xml']);
   });
 
+  test('a first start on a full disk serves the seed from memory, refuses writes, and saves the seed once space returns', () => {
+    const full = { on: true };
+    const real = fs.writeSync;
+    const spy = jest.spyOn(fs, 'writeSync').mockImplementation(((...a: Parameters<typeof fs.writeSync>) => {
+      if (full.on) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+      return (real as (...x: unknown[]) => number)(...a);
+    }) as typeof fs.writeSync);
+    const warnings: string[] = [];
+    const marker = path.join(dir, 'state', 'initialized');
+    try {
+      const d = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), now: () => clock, warn: (m) => warnings.push(m) });
+      expect(warnings).toContainEqual(expect.stringMatching(/^first start: the seed domain cannot be saved \(write: ENOSPC\): served from memory/));
+      expect(d.list()).toEqual([{ name: 'test', uuid: TEST_UUID, id: 1, state: 1, reason: 0, persistent: true }]);
+      expect(d.xml(TEST_UUID, false)).toContain('<name>test</name>');
+      expect(fails(() => d.define(FOO))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
+      expect(fails(() => d.setMemory(TEST_UUID, 1048576n, { live: true, config: false, max: false }))).toEqual({
+        code: 'VG_ERR_STORAGE',
+        detail: 'write: ENOSPC',
+      });
+      expect(fs.existsSync(marker)).toBe(false);
+      d.close();
+      // A restart still on a full disk seeds again, from memory.
+      const d2 = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), now: () => clock, warn: () => {} });
+      expect(d2.list().map((x) => x.name)).toEqual(['test']);
+      // Space back: the next write saves the seed first, then itself.
+      full.on = false;
+      d2.define(FOO);
+      expect(fs.existsSync(marker)).toBe(true);
+      d2.close();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(
+      open()
+        .list()
+        .map((x) => [x.name, x.state])
+        .sort(),
+    ).toEqual([
+      ['foo', 5],
+      ['test', 1],
+    ]);
+  });
+
+  test('a first start on a full disk saves the seed by itself once space returns, with no write', async () => {
+    const spy = jest.spyOn(fs, 'writeSync').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    });
+    const warnings: string[] = [];
+    const d = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), now: () => clock, warn: (m) => warnings.push(m) });
+    spy.mockRestore();
+    try {
+      const until = Date.now() + 5000;
+      while (!fs.existsSync(path.join(dir, 'state', 'initialized')) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(warnings).toContain('first start: seed domain saved; writes accepted');
+      expect(fs.existsSync(path.join(dir, 'state', 'initialized'))).toBe(true);
+    } finally {
+      d.close();
+    }
+    // Saved: a new driver finds it (an undefine now stays, as after any first start).
+    const b = open();
+    b.undefine(TEST_UUID);
+    expect(
+      open()
+        .list()
+        .map((x) => [x.name, x.persistent]),
+    ).toEqual([['test', false]]);
+  });
+
   test('a checkpoint the disk refuses keeps the state log: the change survives and is filed later', () => {
     const d = open();
     d.define(TEST_DOMAIN_XML.replace('8388608', '1024'));
