@@ -240,11 +240,11 @@ export class HelperClient extends EventEmitter {
       this.#ready = false;
       this.#sock = null;
       this.#failAll(VG_ERR_HELPER_UNAVAILABLE());
-      if (wasReady) {
+      if (wasReady && !this.#closed) {
         this.#opts.log('helper connection lost; reconnecting');
         this.emit('down', 'connection lost');
       }
-      if (this.#closed) return;
+      if (this.#closed) return; // our own close(): nothing was lost and nothing reconnects
       if (wasReady) {
         // The helper just went away: its successor is tried at once (and again whenever its socket appears).
         this.#retryMs = this.#opts.reconnectMinMs;

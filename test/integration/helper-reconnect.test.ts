@@ -87,6 +87,15 @@ describe('helper client while the helper is away', () => {
     expect(logs[logs.length - 1]).toMatch(/^waiting for the helper at \S+ \((ENOENT|ECONNREFUSED)\)$/);
     stops.push(await helperIn(dir));
     expect(await readyWithin(c, 2000)).not.toBeNull();
+
+    // Our own close() loses nothing: no "connection lost" line, no 'down', no reconnect.
+    const before = logs.length;
+    let downs = 0;
+    c.on('down', () => downs++);
+    c.close();
+    await sleep(200);
+    expect(logs.slice(before)).toEqual([]);
+    expect(downs).toBe(0);
   });
 
   test('control: without the watch only the (here 20 s) backoff would bring it back', async () => {
