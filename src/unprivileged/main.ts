@@ -8,7 +8,7 @@ import { applySandbox, describeSandbox } from '../sandbox';
 import { Daemon } from './daemon';
 
 const USAGE = `usage: virtgated [--config FILE] [--home DIR] [--socket PATH] [--socket-ro PATH] [--helper-socket PATH] [--tcp HOST:PORT]
-                 [--tls HOST:PORT] [--tls-port-fallback]
+                 [--tls HOST:PORT] [--tls-port-fallback] [--host-admin SOURCE:NAME]
                  [--max-client-requests N] [--keepalive-interval S] [--keepalive-count N] [--no-sandbox]`;
 
 // A SIGHUP (reload) before the policy and TLS reloaders have installed their handlers must not terminate the front end,
@@ -33,6 +33,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         tcp: { type: 'string' },
         tls: { type: 'string' },
         'tls-port-fallback': { type: 'boolean' },
+        'host-admin': { type: 'string' },
         'max-client-requests': { type: 'string' },
         'keepalive-interval': { type: 'string' },
         'keepalive-count': { type: 'string' },
@@ -61,6 +62,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     tcp: values.tcp,
     tls: values.tls,
     tlsPortFallback: values['tls-port-fallback'],
+    hostAdmin: values['host-admin'],
     maxClientRequests: num(values['max-client-requests']),
     keepaliveInterval: num(values['keepalive-interval']),
     keepaliveCount: num(values['keepalive-count']),
