@@ -196,8 +196,20 @@ function alive(pid: number, started: string | undefined): boolean {
   return started === undefined || now === null || now === started;
 }
 
+// The live supervisor recorded in HOME/start.pid, if any (read only).
+export function lockHolder(home: string): number | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(home, LOCK), 'utf8');
+  } catch {
+    return null;
+  }
+  const [pid, started] = text.trim().split(/\s+/);
+  return /^[1-9][0-9]*$/.test(pid) && alive(Number(pid), started || undefined) ? Number(pid) : null;
+}
+
 // One supervisor per HOME: HOME/start.pid, created exclusively, holds "PID STARTTIME". A file whose process is gone (or
-// whose pid now belongs to another process) is stale and replaced. Returns the pid of a live holder, or null when taken.
+// whose pid now belongs to another process) is stale and replaced. Returns the pid of a live holder, or the release.
 export function takeLock(home: string): { heldBy: number } | { release: () => void } {
   const file = path.join(home, LOCK);
   const mine = `${process.pid} ${startTime(process.pid) ?? ''}\n`;
@@ -215,8 +227,8 @@ export function takeLock(home: string): { heldBy: number } | { release: () => vo
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
     }
-    const [pid, started] = fs.readFileSync(file, 'utf8').trim().split(/\s+/);
-    if (/^[1-9][0-9]*$/.test(pid) && alive(Number(pid), started || undefined)) return { heldBy: Number(pid) };
+    const holder = lockHolder(home);
+    if (holder !== null) return { heldBy: holder };
     fs.rmSync(file, { force: true });
   }
 }
@@ -357,21 +369,19 @@ async function serve(argv: string[]): Promise<number> {
   const run = path.join(home, 'run');
   const helperSocket = path.join(run, 'helper-sock');
   // Nothing under HOME is written before this point and the lock below: a second start on a live HOME changes nothing.
+  const inUse = (pid: number): StartError =>
+    new StartError(`${home} is in use by a running virtgate (supervisor pid ${pid}); stop it first (Ctrl-C where it runs, or kill ${pid})`);
+  const holder = fs.existsSync(home) ? lockHolder(home) : null;
+  if (holder !== null) throw inUse(holder);
   if (drops) checkReachable(f, home);
-  if (!fs.existsSync(home)) mkdirs(home, 0o755);
-  const lock = takeLock(home);
-  if ('heldBy' in lock)
-    throw new StartError(
-      `${home} is in use by a running virtgate (supervisor pid ${lock.heldBy}); stop it first (Ctrl-C where it runs, or kill ${lock.heldBy})`,
-    );
-  process.on('exit', lock.release);
   // A helper or front end left running by a supervisor that died (or started by hand) still owns the state.
   for (const s of [helperSocket, path.join(run, 'virtgate-sock')]) {
-    if (await socketLive(s)) {
-      lock.release();
-      throw new StartError(`${s} is in use by a running process (a helper or front end whose supervisor is gone?); stop it first`);
-    }
+    if (await socketLive(s)) throw new StartError(`${s} is in use by a running process (a helper or front end whose supervisor is gone?); stop it first`);
   }
+  if (!fs.existsSync(home)) mkdirs(home, 0o755);
+  const lock = takeLock(home); // exclusive: of two starts racing past the checks above, one gets here
+  if ('heldBy' in lock) throw inUse(lock.heldBy);
+  process.on('exit', lock.release);
   prepareHome(home, f, drops);
 
   const helper: Child = {
