@@ -106,7 +106,7 @@ async function refuseIfLive(socket: string): Promise<void> {
     const probe = net.connect(socket, () => (probe.destroy(), resolve(true)));
     probe.on('error', () => resolve(false));
   });
-  if (live) throw new Error(`${socket} is in use by a running helper; refusing to start (its state was not opened)`);
+  if (live) throw new Error(`${socket} is in use by a running process (another helper?); refusing to start (its state was not opened)`);
 }
 
 export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> {

@@ -53,7 +53,7 @@ describe('a second start on a live HOME', () => {
       timeout: 30000,
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/cannot start: .*helper-sock is in use by a running helper; refusing to start \(its state was not opened\)/);
+    expect(r.stderr).toMatch(/cannot start: .*helper-sock is in use by a running process \(another helper\?\); refusing to start \(its state was not opened\)/);
     expect(snapshot(vg.home)).toEqual(before);
   });
 });
