@@ -257,31 +257,30 @@ describe('(b) the quick start as a non-root user: that user is a host admin, eve
     const file = path.join(home, 'etc', 'policy.csv');
     const check = (): Promise<Result> =>
       exec([...prefix, process.execPath, CLI, 'policy', 'check', `unix:${name}`, '-', 'host', 'connect:write', '--home', home]);
-    const reloaded = async (n: number): Promise<void> => {
-      for (let i = 0; i < 100 && (vg!.out().match(/policy loaded \((file change|SIGHUP)\)/g) ?? []).length < n; i++)
-        await new Promise((r) => setTimeout(r, 50));
-      expect((vg!.out().match(/policy loaded \((file change|SIGHUP)\)/g) ?? []).length).toBeGreaterThanOrEqual(n);
+    // Written whole (rename), then wait for the reload that loaded it: its log line says which admins are in force.
+    const put = async (text: string, admins: string): Promise<void> => {
+      const from = vg!.out().length;
+      fs.writeFileSync(`${file}.new`, text, { mode: 0o644 });
+      if (isRoot) fs.chownSync(`${file}.new`, ids(USER).uid, ids(USER).gid);
+      fs.renameSync(`${file}.new`, file);
+      const done = (): boolean => new RegExp(`policy loaded \\((file change|SIGHUP)\\) from ${file}: \\d+ rules; ${admins}\\n`).test(vg!.out().slice(from));
+      for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(done()).toBe(true);
     };
-    const before = (vg!.out().match(/policy loaded \((file change|SIGHUP)\)/g) ?? []).length;
-    fs.writeFileSync(file, 'g, carol, viewer, acme\n', { mode: 0o644 });
-    if (isRoot) fs.chownSync(file, ids(USER).uid, ids(USER).gid);
-    await reloaded(before + 1);
+    await put('g, carol, viewer, acme\n', `built-in host admins unix:root, x509:admin, unix:${name}`);
     expect((await exec([...prefix, 'virsh', '-c', uri, 'list', '--all'])).rc).toBe(0);
     const allow = await check();
     expect(allow.rc).toBe(0);
     expect(allow.out).toMatch(new RegExp(`via: +g, unix:${name}, host-admin, \\* \\[built-in\\]`));
 
-    fs.writeFileSync(file, 'builtin, off\ng, carol, viewer, acme\n');
-    await reloaded(before + 2);
+    await put('builtin, off\ng, carol, viewer, acme\n', 'built-in host admins off \\(builtin, off\\)');
     const denied = await exec([...prefix, 'virsh', '-c', uri, 'list', '--all']);
     expect(denied.rc).not.toBe(0);
     expect(denied.err).toMatch(/access denied/);
     expect((await check()).rc).toBe(1);
     // Both say the same about the admin certificate too.
     expect((await exec([process.execPath, CLI, 'policy', 'check', 'x509:admin', '-', 'host', 'connect:write', '--home', home])).rc).toBe(1);
-    fs.rmSync(file); // a loaded file that disappears keeps the last policy (see policy-runtime tests); put one back
-    fs.writeFileSync(file, 'g, carol, viewer, acme\n', { mode: 0o644 });
-    await reloaded(before + 3);
+    await put('g, carol, viewer, acme\n', `built-in host admins unix:root, x509:admin, unix:${name}`);
     expect((await exec([...prefix, 'virsh', '-c', uri, 'list', '--all'])).rc).toBe(0);
   });
 });
