@@ -148,7 +148,9 @@ export function writeFileAtomic(file: string, text: string): void {
     // a new file: the caller's
   }
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
+  // Root writes here into the front end's etc/: a planted link at tmp is removed, never followed (O_EXCL).
+  fs.rmSync(tmp, { force: true });
+  const fd = fs.openSync(tmp, 'wx', 0o600);
   try {
     if (owner && process.getuid?.() === 0) fs.fchownSync(fd, owner.uid, owner.gid);
     fs.writeSync(fd, text);

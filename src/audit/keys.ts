@@ -176,7 +176,9 @@ const seedLine = (s: Seed): string =>
 // Writes to a temporary 0600 file, syncs, renames it over and syncs the directory: a crash leaves the old or the new file.
 export function writeFileAtomic(file: string, text: string, owner?: { uid: number; gid: number }): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
+  // Root writes here into the front end's keys/: a planted link at tmp is removed, never followed (O_EXCL).
+  fs.rmSync(tmp, { force: true });
+  const fd = fs.openSync(tmp, 'wx', 0o600);
   try {
     fs.fchmodSync(fd, 0o600); // umask cannot widen it, but an existing tmp file could be wider
     if (owner) fs.fchownSync(fd, owner.uid, owner.gid);

@@ -6,40 +6,53 @@ import path from 'node:path';
 import { IDENTITY_SOURCES, NAME_RULE, isUserName, parseQualified, qualify } from '../common/names';
 import type { PolicyObject } from '../policy/authorizer';
 import { CasbinAuthorizer, PolicySet, lintPolicy, parsePolicyText } from '../policy/engine';
-import { BUILTIN_ROLES, DEFAULT_POLICY, MODEL_TEXT } from '../policy/model';
+import { BUILTIN_ROLES, type ComposedPolicy, MODEL_TEXT, composePolicy, unixIdentity } from '../policy/model';
 import { isKnownPermission } from '../policy/vocabulary';
 import type { AdminIo } from './admin';
 import { parseAdminArgs } from './admin-args';
 
 const USAGE = `usage: virtgate policy check USER TENANT OBJECT PERMISSION [--home DIR | --policy FILE] [--model FILE]
-                             [--vm-tenant TENANT] [--read-only]
-       virtgate policy lint [--home DIR | --policy FILE] [--model FILE]
+                             [--vm-tenant TENANT] [--read-only] [--host-admin ID]
+       virtgate policy lint [--home DIR | --policy FILE] [--model FILE] [--host-admin ID]
   USER is SOURCE:NAME as the daemon knows it: unix:NAME (local account), x509:NAME (client certificate), sasl:NAME
   (SASL login) or tcp:anonymous; a bare NAME is the local account unix:NAME.
   TENANT is the session's tenant ('-' for none); OBJECT is vm:NAME or host; PERMISSION a libvirt name (domain:start).
   A VM is taken to belong to TENANT unless --vm-tenant names its tenant ('-' for none).
   The policy is --policy FILE, else DIR/etc/policy.csv (DIR: --home, default .virtgate); the built-in default applies
-  while that file does not exist, as in the daemon. check exits 0 for allow, 1 for deny; lint exits 1 when it reports.`;
+  while that file does not exist, as in the daemon; the built-in host admins (unix:root, x509:admin) are added to the
+  file unless it says 'builtin, off'. --host-admin ID is the daemon's hostAdmin: by default the user running this
+  command when not root (as \`virtgate start\` run by that user), '-' for none.
+  check exits 0 for allow, 1 for deny; lint exits 1 when it reports.`;
 
 interface Loaded {
-  text: string;
+  site: string | null; // the file's text; null: no file (the built-in default)
   source: string; // the file, or 'built-in default policy'
   model: string;
+  hostAdmin: string;
 }
 
-function load(values: { home?: string; policy?: string; model?: string }): Loaded {
+function load(values: { home?: string; policy?: string; model?: string; 'host-admin'?: string }): Loaded {
   // A mistyped --home would otherwise quietly lint the built-in default and report "no problems".
   if (values.home !== undefined && !fs.statSync(values.home, { throwIfNoEntry: false })?.isDirectory()) {
     throw new Error(`--home ${values.home}: no such directory (the daemon's state root, which holds etc/policy.csv)`);
   }
   const file = values.policy ?? path.join(path.resolve(values.home ?? '.virtgate'), 'etc', 'policy.csv');
   const model = values.model ? fs.readFileSync(values.model, 'utf8') : MODEL_TEXT;
+  const me = process.getuid?.() ?? 0;
+  let hostAdmin = values['host-admin'] ?? (me === 0 ? '' : unixIdentity(me, fs.readFileSync('/etc/passwd', 'utf8')));
+  if (hostAdmin === '-') hostAdmin = '';
+  if (hostAdmin !== '' && !parseQualified(hostAdmin)) throw new Error(`--host-admin: expected SOURCE:NAME or '-', not '${hostAdmin}'`);
   try {
-    return { text: fs.readFileSync(file, 'utf8'), source: file, model };
+    return { site: fs.readFileSync(file, 'utf8'), source: file, model, hostAdmin };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || values.policy) throw e;
-    return { text: DEFAULT_POLICY, source: 'built-in default policy', model };
+    return { site: null, source: 'built-in default policy', model, hostAdmin };
   }
+}
+
+// The rows the daemon loads: the file's, then the built-in memberships (model.ts composePolicy, as the daemon).
+function compose(l: Loaded): ComposedPolicy {
+  return composePolicy(l.site, l.hostAdmin, l.source);
 }
 
 const none = (t: string): string => (t === '-' ? '' : t);
@@ -53,6 +66,7 @@ export async function policyMain(argv: string[], io: AdminIo): Promise<number> {
       model: { type: 'string' },
       'vm-tenant': { type: 'string' },
       'read-only': { type: 'boolean' },
+      'host-admin': { type: 'string' },
     } as const,
     USAGE,
     io,
@@ -81,9 +95,15 @@ export async function policyMain(argv: string[], io: AdminIo): Promise<number> {
 async function lint(l: Loaded, io: AdminIo): Promise<number> {
   let problems: string[];
   try {
-    const rules = parsePolicyText(l.text, l.source);
-    await PolicySet.build(l.model, l.text, l.source); // the model loads and does not fall open
+    const c = compose(l);
+    const rules = parsePolicyText(c.text, l.source);
+    await PolicySet.build(l.model, c.text, l.source); // the model loads and does not fall open
     problems = lintPolicy(rules);
+    problems.push(
+      c.admins.length
+        ? `note: built-in host admins added: ${c.admins.join(', ')} (a line 'builtin, off' drops them)`
+        : "note: built-in host admins off ('builtin, off'): only this file's rows apply",
+    );
   } catch (e) {
     const msg = (e as Error).message;
     io.stderr(`${msg.startsWith(l.source) ? '' : `${l.source}: `}${msg}\n`);
@@ -124,8 +144,10 @@ async function check(
   if (object.kind === 'connect' && permission.startsWith('domain:')) io.stderr(`warning: the daemon asks domain permissions on VMs, not on host\n`);
   if (object.kind === 'domain' && permission.startsWith('connect:')) io.stderr(`warning: the daemon asks connect permissions on host, not on VMs\n`);
   let set: PolicySet;
+  let c: ComposedPolicy;
   try {
-    set = await PolicySet.build(l.model, l.text, l.source);
+    c = compose(l);
+    set = await PolicySet.build(l.model, c.text, l.source);
   } catch (e) {
     const msg = (e as Error).message;
     io.stderr(`${msg.startsWith(l.source) ? '' : `${l.source}: `}${msg}\n`);
@@ -135,26 +157,26 @@ async function check(
   const d = authz.can({ user, tenant, readOnly: values['read-only'] === true }, object, permission);
   const vmTenant = object.kind === 'domain' ? ` (a VM of ${object.tenant === '' ? 'no tenant' : `tenant ${object.tenant}`})` : '';
   io.stdout(`${d.allowed ? 'allow' : 'deny'}: ${user} in ${tenant === '' ? 'no tenant' : `tenant ${tenant}`}, ${permission} on ${objectArg}${vmTenant}\n`);
-  io.stdout(`  rule: ${d.rule}${d.allowed ? ` [${whereFrom(d.rule, set, l.source)}]` : ''}\n`);
-  if (d.allowed) for (const g of membershipsFor(user, d.rule, tenant, set, l.source)) io.stdout(`  via:  ${g}\n`);
+  io.stdout(`  rule: ${d.rule}${d.allowed ? ` [${whereFrom(d.rule, set, l.source, c.siteLines)}]` : ''}\n`);
+  if (d.allowed) for (const g of membershipsFor(user, d.rule, tenant, set, l.source, c.siteLines)) io.stdout(`  via:  ${g}\n`);
   if (!d.allowed && tenant !== '' && !authz.mayUseTenant(user, tenant))
     io.stdout(`  note: ${user} is not a member of ${tenant}; the daemon refuses that tenant at connect time\n`);
   return d.allowed ? 0 : 1;
 }
 
-// 'p, owner, *, vm:*, domain:*' -> 'built-in role owner' or 'FILE:LINE'.
-function whereFrom(rule: string, set: PolicySet, source: string): string {
+// 'p, owner, *, vm:*, domain:*' -> 'built-in role owner' or 'FILE:LINE'. Rules past siteLines are built in.
+function whereFrom(rule: string, set: PolicySet, source: string, siteLines: number): string {
   const fields = rule.replace(/^p, /, '').split(', ');
-  const own = set.rules.find((r) => r.kind === 'p' && r.fields.join(', ') === fields.join(', '));
+  const own = set.rules.find((r) => r.kind === 'p' && r.line <= siteLines && r.fields.join(', ') === fields.join(', '));
   if (own) return `${source}:${own.line}`;
   return fields[0] in BUILTIN_ROLES ? `built-in role ${fields[0]}` : 'built-in';
 }
 
 // The g rows through which USER holds the rule's subject (directly: a rule may also name the user).
-function membershipsFor(user: string, rule: string, tenant: string, set: PolicySet, source: string): string[] {
+function membershipsFor(user: string, rule: string, tenant: string, set: PolicySet, source: string, siteLines: number): string[] {
   const sub = rule.replace(/^p, /, '').split(', ')[0];
   if (sub === user) return [];
   return set.rules
     .filter((r) => r.kind === 'g' && r.fields[0] === user && (r.fields[2] === '*' || r.fields[2] === tenant))
-    .map((r) => `${r.text} [${source}:${r.line}]`);
+    .map((r) => `${r.text} [${r.line <= siteLines ? `${source}:${r.line}` : 'built-in'}]`);
 }

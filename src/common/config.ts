@@ -2,6 +2,7 @@
 // Front-end configuration: one DEFAULTS object, a closed schema, validate then deep-freeze [pg defaults, fastify].
 import path from 'node:path';
 import { VG_ERR_CONFIG_INVALID } from './errors';
+import { IDENTITY_SOURCES, NAME_RULE, parseQualified } from './names';
 
 export const DEFAULTS = {
   home: '.virtgate', // state root: run/ sockets, lib/ domain state, etc/ config and PKI, log/
@@ -53,6 +54,7 @@ export const DEFAULTS = {
   authLockoutWindow: 900, // seconds
   authLockoutDuration: 900, // seconds a locked user stays locked (HOME/etc/lockouts.json); 0 = until `virtgate user unlock`
   policyFile: '', // Casbin policy CSV (reloaded on SIGHUP and on change); '' = HOME/etc/policy.csv, built-in default while absent
+  hostAdmin: '', // one more built-in host admin (unix:NAME or x509:NAME), like unix:root; `virtgate start` run by a non-root user sets its user; '' = none
   policyModel: '', // Casbin model file; '' = the built-in model (src/policy/model.ts)
   audit: true, // durable audit trail of every write, denial and login; false only for measurements (writes then go unrecorded)
   auditLog: '', // the audit log (rotated files sit next to it); '' = HOME/log/audit.log
@@ -215,6 +217,8 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   }
   if (out.authTcp === 'sasl') bad('authTcp', 'SASL over plain TCP would need a SASL security layer; use TLS (authTls = "sasl")');
   out.usersFile ||= path.join(home, 'etc', 'users.json');
+  const admin = out.hostAdmin as string;
+  if (admin !== '' && !parseQualified(admin)) bad('hostAdmin', `expected SOURCE:NAME (${IDENTITY_SOURCES.join(', ')}; NAME ${NAME_RULE}), got '${admin}'`);
   if ((out.maxTotalOutputBytes as number) < (out.maxOutputBytes as number)) bad('maxTotalOutputBytes', 'must not be below maxOutputBytes');
   if ((out.authDelayMaxMs as number) < (out.authDelayBaseMs as number)) bad('authDelayMaxMs', 'must not be below authDelayBaseMs');
   out.auditLog ||= path.join(home, 'log', 'audit.log');

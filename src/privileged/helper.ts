@@ -127,7 +127,17 @@ async function removeStaleSocket(p: string): Promise<void> {
   fs.unlinkSync(p);
 }
 
+// A second helper pointed at a live helper's socket refuses before it opens (replays, checkpoints) that helper's state.
+async function refuseIfLive(socket: string): Promise<void> {
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(socket, () => (probe.destroy(), resolve(true)));
+    probe.on('error', () => resolve(false));
+  });
+  if (live) throw new Error(`${socket} is in use by a running process (another helper?); refusing to start (its state was not opened)`);
+}
+
 export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> {
+  await refuseIfLive(o.socket);
   const sd = SdNotifier.fromEnv();
   const driver = openDriver(o);
   // Opened (and its torn tail repaired) before the sandbox: appends then need only write and fdatasync.

@@ -36,8 +36,10 @@ export function applySandbox(role: Role, o: SandboxOptions = {}): SandboxReport 
   if (role === 'helper' && o.user !== undefined) throw VG_ERR_SANDBOX_CONFIG('user', 'the helper keeps root; set User= on the front end instead');
   const t0 = process.hrtime.bigint();
   let privdrop: SandboxReport['privdrop'];
-  if (o.user === undefined) privdrop = { skipped: role === 'helper' ? 'helper stays root' : 'no user configured' };
-  else if (process.geteuid?.() !== 0) privdrop = { skipped: `not root (uid ${process.geteuid?.()})` };
+  // Say what is true: a process started as another user has nothing to drop; only root keeping root is a choice.
+  const euid = process.geteuid?.() ?? 0;
+  if (euid !== 0) privdrop = { skipped: `not root: runs as uid ${euid}, nothing to drop` };
+  else if (o.user === undefined) privdrop = { skipped: role === 'helper' ? 'helper stays root' : 'runs as root: no user configured' };
   else privdrop = dropPrivileges({ user: o.user, group: o.group, groups: o.groups });
 
   let seccomp: SandboxReport['seccomp'];

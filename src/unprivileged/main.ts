@@ -22,6 +22,7 @@ export const USAGE = `usage: virtgated [OPTIONS]
   --tcp HOST:PORT           also listen on plain TCP (loopback only unless tcpAllowNonLoopback; development)
   --tls HOST:PORT           listen for mutual-TLS clients (libvirt's port is 16514)
   --tls-port-fallback       if the --tls port is taken, listen on a free port instead of failing (development)
+  --host-admin SOURCE:NAME  one more host admin beside the built-in ones (npm start passes the user who ran it)
   --max-client-requests N   calls in flight per connection
   --keepalive-interval S    seconds of client silence before a keepalive ping (0: never)
   --keepalive-count N       unanswered pings before the connection is closed
@@ -59,6 +60,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         tcp: { type: 'string' },
         tls: { type: 'string' },
         'tls-port-fallback': { type: 'boolean' },
+        'host-admin': { type: 'string' },
         'max-client-requests': { type: 'string' },
         'keepalive-interval': { type: 'string' },
         'keepalive-count': { type: 'string' },
@@ -99,6 +101,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     tcp: values.tcp,
     tls: values.tls,
     tlsPortFallback: values['tls-port-fallback'],
+    hostAdmin: values['host-admin'],
     maxClientRequests: num(values['max-client-requests']),
     keepaliveInterval: num(values['keepalive-interval']),
     keepaliveCount: num(values['keepalive-count']),

@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // The front end's live policy: reads the model and CSV files, builds the Casbin facade, reloads on SIGHUP and on change.
 // A reload that fails keeps the policy in force and logs why; before the first load everything is denied (never open).
-// The built-in default applies only while no policy file was ever loaded: once one was, its disappearance is a failed
-// reload (an accidental `rm` must not hand host admin to the default's users nor take the site's rules away).
+// The built-in memberships (root, the `admin` certificate, hostAdmin) are added to the file's rows unless it says
+// `builtin, off` (composePolicy); with no file they are the whole policy. That happens only while no policy file was
+// ever loaded: once one was, its disappearance is a failed reload (an accidental `rm` must not take the site's rules
+// away, nor give host admin back to built-in members the site had turned off).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../common/config';
 import type { Authorizer, Decision, PolicyObject, Subject } from '../policy/authorizer';
 import { CasbinAuthorizer, PolicySet } from '../policy/engine';
-import { DEFAULT_POLICY, MODEL_TEXT } from '../policy/model';
+import { MODEL_TEXT, composePolicy } from '../policy/model';
 
 export interface PolicyRuntimeOptions {
   policyFile: string;
   modelFile?: string; // '' or absent = built-in model
+  hostAdmin?: string; // one more built-in host admin (config hostAdmin); '' or absent = none
   log: (msg: string) => void;
   watch?: boolean; // fs.watch the files (default true)
   signals?: boolean; // reload on SIGHUP (default true)
@@ -72,23 +75,25 @@ export class PolicyRuntime implements Authorizer {
     let source = policyFile;
     try {
       const model = modelFile ? fs.readFileSync(modelFile, 'utf8') : MODEL_TEXT;
-      let text: string;
+      let site: string | null;
       try {
-        text = fs.readFileSync(policyFile, 'utf8');
+        site = fs.readFileSync(policyFile, 'utf8');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         if (this.#fromFile)
           throw new Error(
             `POLICY FILE MISSING: ${policyFile} was loaded before and is gone (restore it; the built-in default applies only when no policy file was ever loaded)`,
           );
-        text = DEFAULT_POLICY;
+        site = null;
         source = 'built-in default policy';
       }
-      const set = await PolicySet.build(model, text, source);
+      const composed = composePolicy(site, this.#opts.hostAdmin ?? '', policyFile);
+      const set = await PolicySet.build(model, composed.text, source);
       if (this.#authz) this.#authz.replace(set);
       else this.#authz = new CasbinAuthorizer(set);
-      this.#fromFile = source === policyFile;
-      log(`policy loaded (${why}) from ${source}: ${set.rules.length} rules`);
+      this.#fromFile = site !== null;
+      const builtin = composed.admins.length ? `built-in host admins ${composed.admins.join(', ')}` : 'built-in host admins off (builtin, off)';
+      log(`policy loaded (${why}) from ${source}: ${set.rules.length} rules; ${builtin}`);
       onReload?.({ why, ok: true, source, rules: set.rules.length });
       return true;
     } catch (e) {
@@ -129,5 +134,5 @@ export class PolicyRuntime implements Authorizer {
 }
 
 export function policyRuntimeFor(config: Readonly<Config>, log: (msg: string) => void, onReload?: (r: PolicyReload) => void): PolicyRuntime {
-  return new PolicyRuntime({ policyFile: config.policyFile, modelFile: config.policyModel, log, onReload });
+  return new PolicyRuntime({ policyFile: config.policyFile, modelFile: config.policyModel, hostAdmin: config.hostAdmin, log, onReload });
 }

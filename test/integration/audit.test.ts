@@ -42,7 +42,8 @@ const frontPid = (home: string): number | null => {
 
 describe('audit crash safety and cross-check (real processes)', () => {
   let vg: RunningDaemon;
-  beforeAll(async () => (vg = await startDaemon()));
+  // The front end as root (explicitly): the bypass case below talks to the helper socket as the uid it allows.
+  beforeAll(async () => (vg = await startDaemon({ extraArgs: ['--front-user', 'root'] })));
   afterAll(async () => vg?.stop());
 
   test('kill -9 of the front end under write load: restarted, verify passes, every acknowledged write has intent and outcome', async () => {
@@ -109,7 +110,7 @@ describe('audit crash safety and cross-check (real processes)', () => {
     const c = await VirtgateClient.connect(vg.uri);
     const dom = await c.defineXml(xml('bypassed'));
     await c.close();
-    const raw = await RawClient.connect(vg.helperSock); // the test runs as the uid the helper allows
+    const raw = await RawClient.connect(vg.helperSock); // as root: the uid the helper allows here (--front-user root)
     expect((await raw.hello()).ok).toBe(true);
     const a = await raw.call(Op.DOMAIN_CONTROL_REQ, {
       actor: { user: 'mallory', tenant: '', requestId: 'forged-1' },

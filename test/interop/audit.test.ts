@@ -246,10 +246,11 @@ dm('fail closed: the audit log on a full filesystem', () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-full-'));
     mnt = path.join(home, 'auditfs');
     fs.mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mnt]);
+    // The front end (nobody, named so the test knows it) owns its log's filesystem, as it owns HOME/log.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700,uid=65534,gid=65534', 'tmpfs', mnt]);
     fs.mkdirSync(path.join(home, 'etc'), { recursive: true });
     fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), `auditLog = "${path.join(mnt, 'audit.log')}"\n`);
-    vg = await startDaemon({ home });
+    vg = await startDaemon({ home, extraArgs: ['--front-user', 'nobody'] });
     fs.writeFileSync(path.join(home, 'full.xml'), "<domain type='test'><name>full</name><memory unit='MiB'>128</memory><os><type>hvm</type></os></domain>\n");
     expect((await virsh('define', path.join(home, 'full.xml'))).rc).toBe(0);
   });
@@ -313,12 +314,14 @@ dm('fail closed at start: no listener without a durable start record', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-start-'));
     const mnt = path.join(home, 'auditfs');
     fs.mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700,uid=65534,gid=65534', 'tmpfs', mnt]);
     try {
       execFileSync('sh', ['-c', `dd if=/dev/zero of=${mnt}/filler bs=4k 2>/dev/null || true`]);
       fs.mkdirSync(path.join(home, 'etc'), { recursive: true });
       fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), `auditLog = "${path.join(mnt, 'audit.log')}"\n`);
-      await expect(startDaemon({ home })).rejects.toThrow(/VG_ERR_AUDIT_START|unavailable at start.*refusing to start/);
+      const refused = startDaemon({ home, extraArgs: ['--front-user', 'nobody'] });
+      await expect(refused).rejects.toThrow(/VG_ERR_AUDIT_START|unavailable at start.*refusing to start/);
+      await expect(refused).rejects.toThrow(/ENOSPC|no space/i); // full, not merely unwritable
       expect(fs.existsSync(path.join(home, 'run', 'virtgate-sock'))).toBe(false);
     } finally {
       execFileSync('umount', [mnt]);

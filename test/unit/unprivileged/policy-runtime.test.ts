@@ -39,8 +39,8 @@ describe('PolicyRuntime and the policy file', () => {
     expect(p.can({ user: 'unix:root', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(true);
     expect(p.can({ user: 'x509:admin', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(true);
     expect(p.can({ user: 'x509:root', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(false);
-    // A file that appears later is loaded; deleting it again is not a way back to the default.
-    fs.writeFileSync(file, 'g, unix:root, host-admin, *\n');
+    // A file that appears later is loaded; deleting it again is not a way back to the default (here: its admins).
+    fs.writeFileSync(file, 'builtin, off\ng, unix:root, host-admin, *\n');
     expect(await p.reload('SIGHUP')).toBe(true);
     fs.rmSync(file);
     expect(await p.reload('file change')).toBe(false);
@@ -48,7 +48,7 @@ describe('PolicyRuntime and the policy file', () => {
   });
 
   test('a loaded file that disappears: failed reload, the old policy stays, logged loudly and reported ok: false', async () => {
-    fs.writeFileSync(file, 'g, unix:root, host-admin, *\ng, alice, owner, acme\n');
+    fs.writeFileSync(file, 'builtin, off\ng, unix:root, host-admin, *\ng, alice, owner, acme\n');
     const p = await start();
     const alice = { user: 'unix:alice', tenant: 'acme', readOnly: false };
     expect(p.can(alice, vm('web', 'acme'), 'domain:start').allowed).toBe(true);
@@ -70,7 +70,7 @@ describe('PolicyRuntime and the policy file', () => {
     expect(p.tenantsOf('unix:alice')).toEqual(['acme']);
     expect(p.can({ user: 'x509:admin', tenant: '', readOnly: false }, host, 'connect:write').allowed).toBe(false);
     // Restored: loads again.
-    fs.writeFileSync(file, 'g, unix:root, host-admin, *\n');
+    fs.writeFileSync(file, 'builtin, off\ng, unix:root, host-admin, *\n');
     expect(await p.reload('SIGHUP')).toBe(true);
     expect(reloads[reloads.length - 1]).toMatchObject({ why: 'SIGHUP', ok: true, source: file, rules: 1 });
     expect(p.can(alice, vm('web', 'acme'), 'domain:start').allowed).toBe(false);
