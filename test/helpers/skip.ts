@@ -39,7 +39,7 @@ export function capability(need: string, probe: () => string | null): Requiremen
   } catch (e) {
     why = (e as Error).message;
   }
-  return { ok: why === null, need: why === null ? need : `${need}: ${why}` };
+  return { ok: why === null, need: why === null ? need : `${need}: ${why.trim().replace(/\s*\n\s*/g, '; ')}` };
 }
 
 export function missing(reqs: Requirement | readonly Requirement[]): string[] {
