@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AuditRecord } from '../../src/audit/schema';
 import { VirtgateClient } from '../../src/client';
+import { uuidToString } from '../../src/ipc/program';
 import type { RemoteDomain } from '../../src/protocol/types';
 import { initCa, issueClient, issueServer } from '../../src/pki/pki';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
@@ -18,9 +20,11 @@ g, x509:bob, operator, acme
 g, x509:carol, viewer, globex
 g, x509:dave, viewer, acme
 g, x509:dave, viewer, globex
+g, x509:gina, owner, globex
 `;
-const CERTS = ['admin', 'alice', 'bob', 'carol', 'dave', 'erin', 'root'];
-const xml = (name: string): string => `<domain type='test'><name>${name}</name><memory unit='MiB'>128</memory><os><type>hvm</type></os></domain>`;
+const CERTS = ['admin', 'alice', 'bob', 'carol', 'dave', 'erin', 'gina', 'root'];
+const xml = (name: string, uuid?: string): string =>
+  `<domain type='test'><name>${name}</name>${uuid ? `<uuid>${uuid}</uuid>` : ''}<memory unit='MiB'>128</memory><os><type>hvm</type></os></domain>`;
 
 describe('RBAC with tenants over TLS client certificates (no root needed)', () => {
   let home: string;
@@ -202,6 +206,67 @@ describe('RBAC with tenants over TLS client certificates (no root needed)', () =
     expect(await names('carol')).toEqual(['acme-db', 'globex-app']);
     await admin.setTenant(await admin.lookupByName('acme-db'), 'acme');
     expect(await names('alice')).toEqual(['acme-db', 'acme-web']);
+  });
+
+  const records = (): AuditRecord[] =>
+    fs
+      .readFileSync(path.join(home, 'log', 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditRecord);
+
+  // tenancy-attacks.test.ts's items 2, 3 and 8 (virsh as local users there), with certificates.
+  test('a define colliding with another tenant’s VM by name, by uuid or both gets one answer naming nothing', async () => {
+    const web = uuidToString((await (await as('admin')).lookupByName('acme-web')).uuid);
+    const fresh = '0d46d412-f292-416c-8b9a-ea26480a5310';
+    const gina = await as('gina');
+    const answers = await Promise.all([
+      answer(gina.defineXml(xml('acme-web', fresh))),
+      answer(gina.defineXml(xml('gina-other', web))),
+      answer(gina.defineXml(xml('acme-web', web))),
+      answer(gina.createXml(xml('acme-web', web))),
+    ]);
+    for (const a of answers) {
+      expect(a).toContain('operation failed: name or uuid is not available');
+      expect(a).not.toContain(web);
+    }
+    expect(new Set(answers.slice(0, 3)).size).toBe(1); // identical answers (define)
+    expect(await answer((await as('alice')).defineXml(xml('acme-web', fresh)))).toMatch(/already exists/); // the owner's own tenant: libvirt's answer
+    expect(await names('gina')).toEqual(['globex-app']);
+  });
+
+  test('a refused ?tenant= and lookups of a hidden VM are recorded as denials, at most 20 per connection, the rest counted', async () => {
+    await expect(as('alice', 'globex')).rejects.toThrow(/access denied/);
+    expect(records().some((r) => r.kind === 'denial' && r.who?.user === 'alice' && r.what?.procedure === 'connectOpen')).toBe(true);
+    const before = records().length;
+    const c = await as('alice');
+    let notFound = 0;
+    for (let i = 0; i < 300; i++) if (/^Domain not found/.test(await answer(c.lookupByName('globex-app')))) notFound++;
+    expect(notFound).toBe(300);
+    await c.close(); // the suppressed count is recorded when the connection closes
+    let mine: AuditRecord[] = [];
+    for (let i = 0; i < 50 && !mine.some((r) => r.event?.name === 'denials-suppressed'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      mine = records()
+        .slice(before)
+        .filter((r) => r.who?.user === 'alice');
+    }
+    const denials = mine.filter((r) => r.kind === 'denial' && r.what?.procedure === 'domainLookupByName');
+    expect(denials).toHaveLength(20);
+    expect(denials[0]).toMatchObject({
+      what: { object: { name: 'globex-app', tenant: 'globex' } },
+      decision: { result: 'deny', rule: expect.stringMatching(/VG_ERR_NO_DOMAIN/) },
+    });
+    expect(mine.find((r) => r.event?.name === 'denials-suppressed')?.event?.detail?.count).toBe(280);
+  });
+
+  test('a destroy naming acme-web with the caller’s own VM’s uuid is recorded under the helper’s name, the sent name kept apart', async () => {
+    const gina = await as('gina');
+    const own = await gina.defineXml(xml('gina-vm'));
+    expect(await answer(gina.destroy({ ...own, name: 'acme-web' }))).toMatch(/not running|not valid/); // shut off: refused by the driver, still audited
+    const intent = records().find((r) => r.kind === 'intent' && r.what?.procedure === 'domainDestroy' && r.who?.user === 'gina');
+    expect(intent?.what?.object).toEqual({ kind: 'domain', name: 'gina-vm', uuid: uuidToString(own.uuid), tenant: 'globex', clientName: 'acme-web' });
+    await gina.undefine(own);
   });
 
   test('every decision is in the audit log under the certificate identity', () => {
