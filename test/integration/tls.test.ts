@@ -121,12 +121,10 @@ describe('TLS listener', () => {
     sock.on('data', () => undefined);
     await new Promise((resolve) => sock.on('close', resolve));
     const waited = Date.now() - started;
-    // The reason says which deadline closed it (node's handshake timer, set from tlsHandshakeTimeout = 2): not a
-    // window to hit. Timers never fire early, so the lower bound holds under any load; the upper one only tells the
-    // configured 2 s from the 10 s default (node's timer cannot take an injected clock, so this one stays real time).
+    // The reason says which deadline closed it; its length (tlsHandshakeTimeout = 2 here) is checked on an injected
+    // clock in unit/unprivileged/tls-handshake.test.ts. Timers never fire early, so this lower bound holds under any load.
     await vg.waitFor(/VG_ERR_TLS_REFUSED: .*TLS handshake not finished in time/, 10000, from);
     expect(waited).toBeGreaterThanOrEqual(1990);
-    expect(waited).toBeLessThan(10000);
   });
 
   test('an empty allowlist admits no one', async () => {
