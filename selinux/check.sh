@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Builds selinux/virtgate.pp, links it against Debian's base.pp and asserts the boundary rules with sesearch (no SELinux kernel needed).
 # Needs: checkpolicy semodule-utils selinux-policy-dev setools (apt-get install), and base.pp: $BASE_PP, or fetched with
-# `apt-get download selinux-policy-default` + dpkg-deb -x. Exit 0 = all assertions hold, 1 = a failure, 77 = tools missing.
+# `apt-get download selinux-policy-default` + dpkg-deb -x. Exit 0 = all assertions hold, 1 = a failure (a failed download of
+# base.pp included: that is no missing tool), 77 = tools missing. `check.sh --probe` only checks the tools (77 or 0).
 set -eu
 # VIRTGATE_SELINUX_SRC: check another copy of the sources (the test uses it to prove a bad rule fails).
 here=${VIRTGATE_SELINUX_SRC:-$(cd "$(dirname "$0")" && pwd)}
@@ -10,6 +11,7 @@ for t in make checkmodule semodule_package semodule_link semodule_expand sesearc
   command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not found; apt-get install checkpolicy semodule-utils selinux-policy-dev setools bzip2"; exit 77; }
 done
 [ -f /usr/share/selinux/devel/Makefile ] || { echo "SKIP: /usr/share/selinux/devel/Makefile missing; apt-get install selinux-policy-dev"; exit 77; }
+[ "${1:-}" = --probe ] && exit 0
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/virtgate-selinux.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -27,7 +29,8 @@ elif [ -f /usr/share/selinux/default/base.pp ]; then
 elif [ -f /usr/share/selinux/default/base.pp.bz2 ]; then
   bunzip2 -kc /usr/share/selinux/default/base.pp.bz2 >base.pp
 else
-  (apt-get download selinux-policy-default >download.log 2>&1 && dpkg-deb -x selinux-policy-default_*.deb root) || { cat download.log; echo "SKIP: cannot fetch selinux-policy-default (set BASE_PP=/path/base.pp)"; exit 77; }
+  (apt-get download selinux-policy-default >download.log 2>&1 && dpkg-deb -x selinux-policy-default_*.deb root) ||
+    { cat download.log; echo "FAIL: cannot fetch selinux-policy-default for base.pp (apt-get download failed, log above; or set BASE_PP=/path/base.pp)"; exit 1; }
   bunzip2 -kc root/usr/share/selinux/default/base.pp.bz2 >base.pp
 fi
 semodule_link -o linked.lnk base.pp virtgate.pp >link.log 2>&1 || { cat link.log; echo "FAIL: semodule_link"; exit 1; }

@@ -417,10 +417,9 @@ export class Daemon {
         s.close(`no CONNECT_OPEN within ${this.config.openTimeout} s (openTimeout)`);
         continue;
       }
-      if (!s.keepaliveRequested || interval === 0) continue;
-      const idle = (now - s.lastRx) / 1000;
-      if (idle >= interval * (count + 1)) s.close('keepalive timeout');
-      else if (idle >= interval && Math.floor(idle) % interval === 0) s.send(ping);
+      const due = s.keepaliveDue(now, interval, count);
+      if (due === 'close') s.close('keepalive timeout');
+      else if (due === 'ping') s.send(ping);
     }
   }
 

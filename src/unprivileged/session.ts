@@ -45,6 +45,7 @@ export interface SessionOptions {
   onBusy: (busy: boolean) => void; // pause/resume reading (backpressure)
   onLargeFrame?: () => void; // a message of LARGE_MESSAGE bytes or more was taken in (its memory is worth returning soon)
   dispatch: (s: Session, call: Call) => Promise<Buffer>; // returns the encoded reply (or error reply)
+  now?: () => number; // the clock of lastRx (keepalive); injectable for tests, Date.now by default
 }
 
 export interface Call {
@@ -138,6 +139,7 @@ export class Session {
 
   constructor(opts: SessionOptions) {
     this.#opts = opts;
+    if (opts.now) this.lastRx = opts.now();
     this.id = opts.id;
     this.#readOnly = opts.readOnly;
     this.secure = opts.secure;
@@ -227,9 +229,20 @@ export class Session {
     return this.#decoder.buffered;
   }
 
+  // libvirtd's keepalive, for a client that asked for it: ping after `interval` s of silence and every `interval` s
+  // after that, drop after `count` unanswered pings, i.e. `interval × (count + 1)` s of silence. Called once a second
+  // (the daemon's tick) with that tick's time; 'ping', 'close' or nothing to do.
+  keepaliveDue(now: number, interval: number, count: number): 'ping' | 'close' | null {
+    if (!this.keepaliveRequested || interval === 0) return null;
+    const idle = (now - this.lastRx) / 1000;
+    if (idle >= interval * (count + 1)) return 'close';
+    if (idle >= interval && Math.floor(idle) % interval === 0) return 'ping';
+    return null;
+  }
+
   push(chunk: Buffer): void {
     if (this.#closed) return;
-    this.lastRx = Date.now();
+    this.lastRx = (this.#opts.now ?? Date.now)();
     let frames: Buffer[];
     try {
       frames = this.#decoder.push(chunk);

@@ -3,6 +3,7 @@
 // CA, CRL and server certificate/key are reloaded on SIGHUP and when their files change, for new connections at once.
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import type net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { Config } from '../common/config';
@@ -18,7 +19,18 @@ export interface TlsListenerOptions {
   config: Readonly<Config>;
   log: (msg: string) => void;
   onClient: (sock: tls.TLSSocket, identity: Identity) => void;
+  timers?: HandshakeTimers; // the handshake deadline's clock: the global timers unless a test drives it
 }
+
+export interface HandshakeTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const REAL_TIMERS: HandshakeTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 export function createTlsServer(opts: TlsListenerOptions): tls.Server {
   const { config, log } = opts;
@@ -28,12 +40,41 @@ export function createTlsServer(opts: TlsListenerOptions): tls.Server {
     requestCert: true,
     // Checked in x509Identity instead: with rejectUnauthorized node drops a bad certificate silently, and we want the reason in the log.
     rejectUnauthorized: false,
-    handshakeTimeout: config.tlsHandshakeTimeout * 1000,
+    handshakeTimeout: config.tlsHandshakeTimeout * 2000, // a backstop only: the deadline below fires first
     minVersion: config.tlsMinVersion as tls.SecureVersion,
     maxVersion: config.tlsMaxVersion as tls.SecureVersion,
     ...(config.tlsCiphers ? { ciphers: config.tlsCiphers } : {}),
   });
+  // tlsHandshakeTimeout, on our own timer (node's cannot take another clock): keyed by the peer's address and port, which
+  // no two live connections share; cleared when the handshake ends either way or the connection closes.
+  const timers = opts.timers ?? REAL_TIMERS;
+  const deadlines = new Map<string, unknown>();
+  const peer = (s: net.Socket): string => `${s.remoteAddress}:${s.remotePort}`;
+  const handshakeOver = (s: net.Socket): void => {
+    const key = peer(s);
+    if (!deadlines.has(key)) return;
+    timers.clearTimeout(deadlines.get(key));
+    deadlines.delete(key);
+  };
+  server.on('connection', (raw: net.Socket) => {
+    const key = peer(raw);
+    const h = timers.setTimeout(() => {
+      if (deadlines.get(key) !== h) return;
+      deadlines.delete(key);
+      const e = VG_ERR_TLS_REFUSED(`${key}: TLS handshake not finished in time`);
+      log(`${e.code}: ${e.message}`);
+      raw.destroy();
+    }, config.tlsHandshakeTimeout * 1000);
+    deadlines.set(key, h);
+    raw.once('close', () => {
+      // By the captured key: a closed socket's address may be gone.
+      if (deadlines.get(key) !== h) return;
+      timers.clearTimeout(h);
+      deadlines.delete(key);
+    });
+  });
   server.on('secureConnection', (sock: tls.TLSSocket) => {
+    handshakeOver(sock);
     let identity: Identity;
     try {
       identity = x509Identity(sock, config.tlsAllowedDnList, config.tlsUserField);
@@ -50,6 +91,7 @@ export function createTlsServer(opts: TlsListenerOptions): tls.Server {
     opts.onClient(sock, identity);
   });
   server.on('tlsClientError', (err: Error & { code?: string }, sock: tls.TLSSocket) => {
+    handshakeOver(sock);
     const e = VG_ERR_TLS_REFUSED(`${sock.remoteAddress}:${sock.remotePort}: ${handshakeFailure(err)}`);
     log(`${e.code}: ${e.message}`);
     sock.destroy();

@@ -1,25 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
-// Full-disk tests mount a small tmpfs: true when this process may, else a printed SKIP naming the test and why (under
-// CI=true, an error: a test that cannot run there fails).
+// Full-disk tests mount a small tmpfs: the requirement (tried, not guessed), and the older yes/no form.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type Requirement, capability, have } from './skip';
 
+export function tmpfs(): Requirement {
+  return capability('a tmpfs mount (root with CAP_SYS_ADMIN)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-mnt-probe-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync('umount', [dir]);
+      return null;
+    } catch (e) {
+      return String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim() || 'mount failed';
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+// True when this process may mount a tmpfs; else a SKIP line naming the test (a failure under CI=true).
 export function canMountTmpfs(what: string): boolean {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-mnt-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
-    execFileSync('umount', [dir]);
-    return true;
-  } catch {
-    const why = `${what} cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)`;
-    if (process.env.CI === 'true') throw new Error(`${why}; CI=true: failing rather than skipping`);
-    process.stdout.write(`SKIP: ${why}\n`);
-    return false;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return have(tmpfs(), what);
 }
 
 // Fills the filesystem holding `dir`: whole pages until ENOSPC, then single bytes into the last partial page (so that

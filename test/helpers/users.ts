@@ -3,7 +3,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { haveTool } from './daemon';
+import { type Requirement, have, missing, root, tool } from './skip';
 
 const run = promisify(execFile);
 
@@ -13,21 +13,25 @@ export interface Result {
   err: string;
 }
 
-// True when this process may create and become other users (root, with setpriv); else prints why it skips.
-export function ensureLocalUsers(testName: string, users: readonly string[], why = 'runs clients as other local users'): boolean {
-  if (process.getuid?.() !== 0) {
-    process.stdout.write(`SKIP: ${testName} ${why} and needs root (.ci/run runs as root)\n`);
-    return false;
-  }
-  if (!haveTool('setpriv', 'util-linux')) return false;
-  for (const u of users) {
-    try {
-      execFileSync('id', [u], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', u]);
+// What running clients as other local users takes: root (to create and become them) and setpriv. When both hold,
+// the users are created (once; kept for later runs).
+export function localUsers(users: readonly string[], why = 'runs clients as other local users'): Requirement[] {
+  const reqs = [root(why), tool('setpriv', 'util-linux')];
+  if (missing(reqs).length === 0) {
+    for (const u of users) {
+      try {
+        execFileSync('id', [u], { stdio: 'ignore' });
+      } catch {
+        execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', u]);
+      }
     }
   }
-  return true;
+  return reqs;
+}
+
+// The older yes/no form: true, or a SKIP line naming the test (a failure under CI=true).
+export function ensureLocalUsers(testName: string, users: readonly string[], why = 'runs clients as other local users'): boolean {
+  return have(localUsers(users, why), testName);
 }
 
 export const ids = (u: string): { uid: number; gid: number } => ({

@@ -7,12 +7,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type RunningDaemon, ROOT, haveTool, startDaemon } from '../helpers/daemon';
-import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
+import { type RunningDaemon, ROOT, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { describeIf, virshTool } from '../helpers/skip';
 
 const FRONT = 'vgfront';
-const HAVE = ensureLocalUsers('audit-forgery.test.ts', [FRONT], 'attacks the audit log as the front end’s user') && haveTool('virsh', 'libvirt-clients');
-const d = HAVE ? describe : describe.skip;
+const NEEDS = [...localUsers([FRONT], 'attacks the audit log as the front end’s user'), virshTool()];
 
 // The attacker's tool: our own sealing code (he can read it), the sealing state he can read, the log he can write.
 const ATTACK = `
@@ -73,7 +73,7 @@ writeAnchor(lines);
 console.log(JSON.stringify(out));
 `;
 
-d('audit history against the front end’s privileges', () => {
+describeIf(NEEDS, 'audit history against the front end’s privileges', () => {
   let vg: RunningDaemon;
   let home: string;
   let pristine: string;

@@ -23,25 +23,24 @@ const cli = (...args: string[]): { rc: number; out: string; err: string } => {
   return { rc: r.status ?? -1, out: r.stdout, err: r.stderr };
 };
 
-test('a client that asked for keepalive is pinged when idle and dropped when it never answers', async () => {
-  const c = await RawClient.connect(vg.sock);
-  c.call(60, 0, (w) => w.i32(10)); // CONNECT_SUPPORTS_FEATURE(PROGRAM_KEEPALIVE)
-  await c.waitReplies(1);
-  const started = Date.now();
-  expect(await c.waitClosed(8000)).toBe(true);
-  const pings = c.replies.filter((r) => r.header.prog === 0x6b656570 && r.header.proc === 1);
+// The timing itself (ping after interval s, drop after interval × (count + 1) s, a PONG restarts it) is checked on an
+// injected clock in unit/unprivileged/keepalive.test.ts; here, the wiring in the real daemon, with no wall-clock window:
+// two idle clients, the one that did not ask for keepalive connected first, so it has been silent at least as long.
+test('a client that asked for keepalive is pinged and dropped when it never answers; one that did not ask is neither', async () => {
+  const quiet = await RawClient.connect(vg.sock);
+  quiet.call(66, 0); // AUTH_LIST: any call; no keepalive asked
+  await quiet.waitReplies(1);
+  const asked = await RawClient.connect(vg.sock);
+  asked.call(60, 0, (w) => w.i32(10)); // CONNECT_SUPPORTS_FEATURE(PROGRAM_KEEPALIVE)
+  await asked.waitReplies(1);
+  const from = vg.output().length;
+  expect(await asked.waitClosed(15000)).toBe(true);
+  const pings = asked.replies.filter((r) => r.header.prog === 0x6b656570 && r.header.proc === 1);
   expect(pings.length).toBeGreaterThanOrEqual(1);
-  expect(Date.now() - started).toBeGreaterThanOrEqual(2000); // interval x (count + 1) = 3 s, 1 s timer granularity
-});
-
-test('a client that did not ask for keepalive is never pinged or dropped while idle', async () => {
-  const c = await RawClient.connect(vg.sock);
-  c.call(66, 0);
-  await c.waitReplies(1);
-  await new Promise((r) => setTimeout(r, 3500));
-  expect(c.closed).toBe(false);
-  expect(c.replies).toHaveLength(1);
-  c.end();
+  await vg.waitFor(/closed: keepalive timeout/, 5000, from);
+  expect(quiet.closed).toBe(false);
+  expect(quiet.replies).toHaveLength(1); // no ping
+  quiet.end();
 });
 
 test('virtgate CLI against the real daemon: tables, lifecycle, errors and exit codes', () => {

@@ -7,16 +7,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { EXAMPLE_POLICY } from '../../src/policy/model';
-import { type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
-import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
+import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { describeIf, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
 const USERS = ['alice', 'bob', 'carol', 'dave'];
 
-const HAVE = ensureLocalUsers('rbac.test.ts', USERS, 'runs virsh as other local users') && haveTool('virsh', 'libvirt-clients');
-const d = HAVE ? describe : describe.skip;
+const NEEDS = [...localUsers(USERS, 'runs virsh as other local users'), virshTool()];
 
-d('RBAC with tenants through real connections (example policy)', () => {
+describeIf(NEEDS, 'RBAC with tenants through real connections (example policy)', () => {
   let vg: RunningDaemon;
   let home: string;
 

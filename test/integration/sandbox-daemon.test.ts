@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The real daemon (supervisor, helper, front end) confines both processes by default: it serves GetInfo, every thread
-// is filtered, and throughput is reported next to a `--no-sandbox` run.
+// is filtered; `--no-sandbox` filters nothing. Throughput is the bench's business, not a test's (shared machines are
+// noisy): `npm run bench` row "1 sequential" runs the daemon sandboxed, as here.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +10,7 @@ import { VirtgateClient } from '../../src/client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
-const CALLS = 3000;
+const CALLS = 1000;
 
 interface Run {
   proc: ChildProcess;
@@ -37,38 +38,46 @@ async function stop(r: Run): Promise<void> {
   fs.rmSync(r.home, { recursive: true, force: true });
 }
 
-async function getInfoRate(home: string): Promise<number> {
+// CALLS GetInfo calls, each answered with the seed VM's figures: the sandboxed workload works, call after call.
+async function getInfoCalls(home: string): Promise<void> {
   const c = await VirtgateClient.connect(`test+unix:///default?socket=${path.join(home, 'run', 'virtgate-sock')}`);
   const dom = await c.lookupByName('test');
-  for (let i = 0; i < 200; i++) await c.getInfo(dom); // warm-up
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < CALLS; i++) await c.getInfo(dom);
-  const rate = CALLS / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const seen = new Set<string>();
+  for (let i = 0; i < CALLS; i++) {
+    const info = await c.getInfo(dom);
+    seen.add(`${info.state} ${info.maxMem} ${info.memory} ${info.nrVirtCpu}`);
+  }
   await c.close();
-  return rate;
+  expect([...seen]).toEqual(['1 8388608 2097152 2']); // running, 8 GiB max, 2 GiB, 2 vcpus: every answer
 }
 
 function seccompOfAllThreads(pid: number): string[] {
   return fs.readdirSync(`/proc/${pid}/task`).map((t) => /^Seccomp:\s+(\d)/m.exec(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))![1]);
 }
 
-test('sandboxed helper (kill, AF_UNIX only) and front end (EPERM) serve GetInfo; throughput reported', async () => {
+test('sandboxed helper (kill, AF_UNIX only) and front end (EPERM) serve GetInfo; --no-sandbox filters nothing', async () => {
   if (!fs.existsSync(START)) throw new Error('build output missing: run `npm run build` first');
   const plain = await start(false);
-  let plainRate: number;
   try {
-    plainRate = await getInfoRate(plain.home);
+    await getInfoCalls(plain.home);
+    expect(plain.out()).not.toMatch(/sandbox \(/);
+    const front = Number(
+      execFileSync('pgrep', ['-f', `virtgated.js --home ${plain.home}`])
+        .toString()
+        .trim()
+        .split('\n')[0],
+    );
+    expect(new Set(seccompOfAllThreads(front))).toEqual(new Set(['0']));
   } finally {
     await stop(plain);
   }
 
-  expect(plain.out()).not.toMatch(/sandbox \(/);
   const boxed = await start(true);
   try {
     const out = boxed.out();
     expect(out).toMatch(/sandbox \(helper\): privdrop skipped \(helper stays root\); seccomp \d+ syscalls allowed, default kill-process/);
     expect(out).toMatch(/sandbox \(front\): .*seccomp \d+ syscalls allowed, default errno\(EPERM\)/);
-    const boxedRate = await getInfoRate(boxed.home);
+    await getInfoCalls(boxed.home);
     const helperPid = Number(
       execFileSync('pgrep', ['-f', `virtgate-helper.js --socket ${path.join(boxed.home, 'run', 'helper-sock')}`])
         .toString()
@@ -85,12 +94,7 @@ test('sandboxed helper (kill, AF_UNIX only) and front end (EPERM) serve GetInfo;
     // Still alive after the run: nothing in the workload hit the helper's kill action.
     expect(boxed.proc.exitCode).toBeNull();
     expect(out).not.toMatch(/exited \(/);
-    process.stdout.write(
-      `GetInfo over unix socket, ${CALLS} sequential calls: unsandboxed ${plainRate.toFixed(0)}/s, sandboxed ${boxedRate.toFixed(0)}/s (${((boxedRate / plainRate - 1) * 100).toFixed(1)}%)\n`,
-    );
     for (const l of out.split('\n').filter((x) => / sandbox \(/.test(x))) process.stdout.write(`${l}\n`);
-    // Not a benchmark gate (shared CI machines are noisy): only a collapse would mean something is wrong.
-    expect(boxedRate).toBeGreaterThan(plainRate * 0.5);
   } finally {
     await stop(boxed);
   }

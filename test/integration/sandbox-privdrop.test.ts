@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { root, testIf } from '../helpers/skip';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BUILD = path.join(ROOT, 'build', 'src', 'sandbox');
-const isRoot = process.geteuid?.() === 0;
 
 function runChild(body: string): { result: any; stderr: string; status: number | null } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-privdrop-'));
@@ -29,8 +29,7 @@ const done = (r) => process.stdout.write('RESULT ' + JSON.stringify(r) + '\\n');
   return { result: line ? JSON.parse(line.slice(7)) : null, stderr: r.stderr, status: r.status };
 }
 
-const rootOnly = isRoot ? test : test.skip;
-if (!isRoot) process.stdout.write('SKIP: privilege-drop tests need root (CI runs as root)\n');
+const rootOnly = (name: string, fn: () => void): void => testIf(root('drops privileges'), name, fn);
 
 // Threads first: the libuv pool and V8 platform threads exist before the drop, so a per-thread setuid would miss them.
 const THREADS = `await new Promise((r) => require('crypto').pbkdf2('w', 's', 10, 16, 'sha256', r));`;

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { root, testIf } from '../helpers/skip';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BUILD = path.join(ROOT, 'build', 'src', 'sandbox');
@@ -129,11 +130,8 @@ test('forbidden syscalls fail with EPERM on the main thread and on pool threads 
   expect(result).toEqual({ chroot: [-1, 1], mount: [-1, 1], ptrace: [-1, 1], setgroups: 'EPERM', poolChroot: -1, poolMount: -1, alive: true });
 });
 
-test('without TSYNC a pre-existing pool thread escapes the filter (the gap TSYNC closes)', () => {
-  if (process.geteuid?.() !== 0) {
-    process.stdout.write('SKIP: the control needs root (an unfiltered chroot must succeed to show the escape)\n');
-    return;
-  }
+// Root: an unfiltered chroot must succeed to show the escape.
+testIf(root('an unfiltered chroot must succeed'), 'without TSYNC a pre-existing pool thread escapes the filter (the gap TSYNC closes)', () => {
   const { result } = runChild(`
     ${WARM}
     const chroot = libc.func('int chroot(const char *path)');

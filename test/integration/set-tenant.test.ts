@@ -7,17 +7,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EXAMPLE_POLICY } from '../../src/policy/model';
-import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
-import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
+import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { describeIf, virshTool } from '../helpers/skip';
 
 const USERS = ['alice', 'bob', 'carol'];
 const CLI = path.join(ROOT, 'bin', 'virtgate.js');
 const NS = 'https://virtgate.dev/xmlns/tenant/1';
 
-const HAVE = ensureLocalUsers('set-tenant.test.ts', USERS, 'runs virsh as other local users') && haveTool('virsh', 'libvirt-clients');
-const d = HAVE ? describe : describe.skip;
+const NEEDS = [...localUsers(USERS, 'runs virsh as other local users'), virshTool()];
 
-d('virtgate vm set-tenant: host admins move VMs between tenants', () => {
+describeIf(NEEDS, 'virtgate vm set-tenant: host admins move VMs between tenants', () => {
   let vg: RunningDaemon;
   let home: string;
   const uri = (): string => `test+unix:///default?socket=${vg.sock}`;

@@ -6,16 +6,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AuditRecord } from '../../src/audit/schema';
-import { type RunningDaemon, ROOT, haveTool, startDaemon } from '../helpers/daemon';
-import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
+import { type RunningDaemon, ROOT, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { describeIf, virshTool } from '../helpers/skip';
 
 const USERS = ['alice', 'bob', 'carol'];
 const T64 = 't'.repeat(64);
 const POLICY = `g, alice, owner, acme\ng, bob, owner, globex\ng, carol, viewer, globex\ng, alice, owner, ${T64}\n`;
-const HAVE = ensureLocalUsers('tenancy-attacks.test.ts', USERS, 'attacks as other local users') && haveTool('virsh', 'libvirt-clients');
-const d = HAVE ? describe : describe.skip;
+const NEEDS = [...localUsers(USERS, 'attacks as other local users'), virshTool()];
 
-d('tenant leaks and forgeries, tried from outside', () => {
+describeIf(NEEDS, 'tenant leaks and forgeries, tried from outside', () => {
   let vg: RunningDaemon;
   let home: string;
   let aliceWebUuid = '';

@@ -121,9 +121,10 @@ describe('TLS listener', () => {
     sock.on('data', () => undefined);
     await new Promise((resolve) => sock.on('close', resolve));
     const waited = Date.now() - started;
-    expect(waited).toBeGreaterThanOrEqual(1500);
-    expect(waited).toBeLessThan(6000);
-    await vg.waitFor(/VG_ERR_TLS_REFUSED: .*TLS handshake not finished in time/, 5000, from);
+    // The reason says which deadline closed it; its length (tlsHandshakeTimeout = 2 here) is checked on an injected
+    // clock in unit/unprivileged/tls-handshake.test.ts. Timers never fire early, so this lower bound holds under any load.
+    await vg.waitFor(/VG_ERR_TLS_REFUSED: .*TLS handshake not finished in time/, 10000, from);
+    expect(waited).toBeGreaterThanOrEqual(1990);
   });
 
   test('an empty allowlist admits no one', async () => {

@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AuditRecord } from '../../src/audit/schema';
 import { VirtgateClient } from '../../src/client/client';
-import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
-import { type Result, asUser, ensureLocalUsers, exec, ids } from '../helpers/users';
-import { canMountTmpfs } from '../helpers/tmpfs';
+import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
+import { tmpfs } from '../helpers/tmpfs';
 
 const PY = '/usr/bin/python3'; // Debian's interpreter: python3-libvirt is installed for it, not for a pyenv one
 const USERS = ['alice', 'carol', 'erin'];
@@ -19,16 +20,7 @@ g, carol, viewer, acme
 g, erin, viewer, globex
 `;
 
-function canRun(): boolean {
-  if (!ensureLocalUsers('interop/audit.test.ts', USERS, 'runs virsh and python3 as other local users') || !haveTool('virsh', 'libvirt-clients')) return false;
-  if (!fs.existsSync('/usr/lib/python3/dist-packages/libvirt.py')) {
-    process.stdout.write('SKIP: python3-libvirt not installed; install Debian package python3-libvirt (.ci/run does)\n');
-    return false;
-  }
-  return true;
-}
-const HAVE = canRun();
-const d = HAVE ? describe : describe.skip;
+const NEEDS = [...localUsers(USERS, 'runs virsh and python3 as other local users'), virshTool(), pyLibvirt()];
 
 const records = (home: string): AuditRecord[] =>
   fs
@@ -65,7 +57,7 @@ const PROC: Record<string, RegExp> = {
   undefine: /^domainUndefine(Flags)?$/,
 };
 
-d('audit records of every write, allowed and denied (virsh and python3-libvirt as local users)', () => {
+describeIf(NEEDS, 'audit records of every write, allowed and denied (virsh and python3-libvirt as local users)', () => {
   let vg: RunningDaemon;
   let home: string;
   const uri = (): string => `test+unix:///default?socket=${vg.sock}`;
@@ -223,9 +215,9 @@ d('audit records of every write, allowed and denied (virsh and python3-libvirt a
 });
 
 // The audit log on a small tmpfs that the test fills: writes are refused and not executed, reads go on, space restores writes.
-const dm = HAVE && canMountTmpfs('fail-closed audit test') ? describe : describe.skip;
+const NEEDS_TMPFS = [virshTool(), tmpfs()];
 
-dm('fail closed: the audit log on a full filesystem', () => {
+describeIf(NEEDS_TMPFS, 'fail closed: the audit log on a full filesystem', () => {
   let vg: RunningDaemon;
   let home: string;
   let mnt: string;
@@ -309,7 +301,7 @@ dm('fail closed: the audit log on a full filesystem', () => {
   });
 });
 
-dm('fail closed at start: no listener without a durable start record', () => {
+describeIf(tmpfs(), 'fail closed at start: no listener without a durable start record', () => {
   test('a daemon whose audit log cannot be written refuses to start and says why; no socket is left listening', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-audit-start-'));
     const mnt = path.join(home, 'auditfs');

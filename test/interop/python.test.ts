@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Debian's python3-libvirt (the binding virt-manager uses) against a started daemon.
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { describeIf, pyLibvirt } from '../helpers/skip';
 
 const run = promisify(execFile);
 const PY = '/usr/bin/python3'; // Debian's interpreter: python3-libvirt is installed for it, not for a pyenv one
-const HAVE = fs.existsSync(PY) && fs.existsSync('/usr/lib/python3/dist-packages/libvirt.py');
-if (!HAVE) process.stdout.write('SKIP: python3-libvirt not installed; install Debian package python3-libvirt (.ci/run does)\n');
-const d = HAVE ? describe : describe.skip;
 
-d('python3-libvirt against virtgate', () => {
+describeIf(pyLibvirt(), 'python3-libvirt against virtgate', () => {
   let vg: RunningDaemon;
   beforeAll(async () => (vg = await startDaemon()));
   afterAll(async () => vg?.stop());

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { pyLibvirt, saslScram, testIf, virshTool } from '../helpers/skip';
 import { XdrReader } from '../../src/common/xdr';
 import { decodeBody } from '../../src/protocol/messages';
 import { P } from '../../src/protocol/procs/remote';
@@ -15,11 +16,6 @@ import { RawClient, type RawReply } from '../helpers/raw';
 
 const run = promisify(execFile);
 const PY = '/usr/bin/python3';
-const HAVE_PY = fs.existsSync('/usr/lib/python3/dist-packages/libvirt.py');
-const HAVE_SCRAM = fs.existsSync('/usr/lib/x86_64-linux-gnu/sasl2/libscram.so');
-if (!HAVE_PY) process.stdout.write('SKIP: python3-libvirt not installed (Debian package python3-libvirt; .ci/run installs it)\n');
-if (!HAVE_SCRAM) process.stdout.write('SKIP: SASL SCRAM plugin missing (Debian package libsasl2-modules; .ci/run installs it)\n');
-const HAVE_VIRSH = haveTool('virsh', 'libvirt-clients');
 
 let vg: RunningDaemon;
 let home: string;
@@ -45,9 +41,7 @@ beforeAll(async () => {
 });
 afterAll(async () => vg?.stop());
 
-const py = HAVE_PY && HAVE_SCRAM ? test : test.skip;
-
-py('python3-libvirt openAuth: right password in, wrong password out, unknown user out', async () => {
+testIf([pyLibvirt(), saslScram()], 'python3-libvirt openAuth: right password in, wrong password out, unknown user out', async () => {
   const login = async (u: string, pw: string): Promise<{ ok: boolean; names?: string[]; code?: number; message?: string }> =>
     JSON.parse((await run(PY, [path.join(__dirname, 'py', 'sasl_login.py'), vg.uri, u, pw], { timeout: 30000 })).stdout);
   expect(await login('alice', 'alice-password')).toEqual({ ok: true, names: [] }); // acme owns no VM
@@ -61,7 +55,7 @@ py('python3-libvirt openAuth: right password in, wrong password out, unknown use
   expect(vg.output()).toMatch(/auth failure: method=sasl user="" source=unix:.*reason="wrong password for 'root'"/);
 });
 
-(HAVE_VIRSH && HAVE_SCRAM ? test : test.skip)('virsh logs in with an auth file and sees what its policy allows', async () => {
+testIf([virshTool(), saslScram()], 'virsh logs in with an auth file and sees what its policy allows', async () => {
   const authfile = path.join(home, 'auth.conf');
   fs.writeFileSync(
     authfile,

@@ -1,19 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Real libvirt clients over TLS with the development PKI `npm start` creates: virsh and python3-libvirt, 100 connections in a row each.
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { pyLibvirt, testIf, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
 const PY = '/usr/bin/python3'; // Debian's interpreter: python3-libvirt is installed for it, not for a pyenv one
-const HAVE_VIRSH = haveTool('virsh', 'libvirt-clients');
-const HAVE_PY = fs.existsSync(PY) && fs.existsSync('/usr/lib/python3/dist-packages/libvirt.py');
-if (!HAVE_PY) process.stdout.write('SKIP: python3-libvirt not installed; install Debian package python3-libvirt (.ci/run does)\n');
 const ROUNDS = 100; // the TLS 1.3 session-ticket race (libvirt-wire.md §8.4) shows up as an occasional EAGAIN, so count failures
 
-(HAVE_VIRSH || HAVE_PY ? describe : describe.skip)('libvirt clients over TLS', () => {
+describe('libvirt clients over TLS', () => {
   let vg: RunningDaemon;
   let uri: string;
 
@@ -25,7 +22,8 @@ const ROUNDS = 100; // the TLS 1.3 session-ticket race (libvirt-wire.md §8.4) s
   });
   afterAll(() => vg?.stop());
 
-  (HAVE_VIRSH ? test : test.skip)(
+  testIf(
+    virshTool(),
     `virsh list --all works, ${ROUNDS} connections in a row without a failure`,
     async () => {
       const failures: string[] = [];
@@ -43,7 +41,8 @@ const ROUNDS = 100; // the TLS 1.3 session-ticket race (libvirt-wire.md §8.4) s
     120000,
   );
 
-  (HAVE_PY ? test : test.skip)(
+  testIf(
+    pyLibvirt(),
     `python3-libvirt: ${ROUNDS} open/listAllDomains/close over TLS without a failure`,
     async () => {
       const script = [

@@ -4,11 +4,10 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { type RunningDaemon, haveTool, startDaemon } from '../helpers/daemon';
+import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { describeIf, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
-const HAVE = haveTool('virsh', 'libvirt-clients');
-const d = HAVE ? describe : describe.skip;
 
 interface Result {
   rc: number;
@@ -32,7 +31,7 @@ const withoutCpuTime = (s: string): string =>
     .filter((l) => !l.startsWith('CPU time:'))
     .join('\n');
 
-d('virsh against virtgate', () => {
+describeIf(virshTool(), 'virsh against virtgate', () => {
   let vg: RunningDaemon;
   let dir: string;
   const v = (...a: string[]): Promise<Result> => virsh(vg.uri, ...a);

@@ -4,10 +4,10 @@
 // openTimeout for connections that never open, and refusals logged (rate-limited, with a count of the rest).
 import { Tool } from '../../bench/rows/abuse';
 import { VirtgateClient } from '../../src/client';
-import { type LoadDaemon, attackers, expectLatencyFlat, sleep, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
+import { ATTACKER_NEEDS, type LoadDaemon, attackers, expectLatencyFlat, sleep, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
+import { describeIf } from '../helpers/skip';
 
-const users = attackers('load/connections');
-const maybe = users ? describe : describe.skip;
+const users = attackers();
 let d: LoadDaemon;
 stopToolsAfterEach();
 
@@ -28,7 +28,7 @@ async function getInfoWorks(uri: string): Promise<void> {
   }
 }
 
-maybe('connection limits', () => {
+describeIf(ATTACKER_NEEDS, 'connection limits', () => {
   test('one uid gets maxClientsPerUid; others still get in; idle never-opened connections go at openTimeout; refusals logged with a count', async () => {
     const [, u2] = users!;
     const from = d.vg.output().length;

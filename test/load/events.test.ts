@@ -4,10 +4,10 @@
 // stays within the budget; a subscriber that reads gets every event; registrations per connection are capped; and a
 // normal client's GetInfo p99 stays under 50 ms while the writer keeps making events.
 import { RssSampler, Tool } from '../../bench/rows/abuse';
-import { type LoadDaemon, attackers, expectLatencyFlat, sleep, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
+import { ATTACKER_NEEDS, type LoadDaemon, attackers, expectLatencyFlat, sleep, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
+import { describeIf } from '../helpers/skip';
 
-const users = attackers('load/events');
-const maybe = users ? describe : describe.skip;
+const users = attackers();
 let d: LoadDaemon;
 stopToolsAfterEach();
 
@@ -16,7 +16,7 @@ beforeAll(async () => {
 }, 60000);
 afterAll(async () => d?.vg.stop());
 
-maybe('event output', () => {
+describeIf(ATTACKER_NEEDS, 'event output', () => {
   test('subscribers that stop reading are dropped with the reason; RSS bounded; a reading subscriber misses nothing; p99 flat', async () => {
     const [u1] = users!;
     const probe = startProbe(d.vg.uri);

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Tool, type User, attackerUser, frontEndPid } from '../../bench/rows/abuse';
 import { cleanupAll } from '../../bench/lib/proc';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { ensureLocalUsers } from '../helpers/users';
+import { missing } from '../helpers/skip';
+import { localUsers } from '../helpers/users';
 
 export const MiB = 1024 * 1024;
 export const P99_MS = 50; // a normal client's p99 under every attack
@@ -33,9 +34,12 @@ export async function startLoadDaemon(conf: string, opts: { tcp?: boolean } = {}
   return { vg, front: frontEndPid(home), ro: { path: vg.sockRo }, rw: { path: vg.sock }, logFrom: vg.output().length };
 }
 
-// Two attacker users, or null (and a SKIP line) when this is not root.
-export function attackers(testName: string): [User, User] | null {
-  if (!ensureLocalUsers(testName, ['vgload1', 'vgload2'], 'runs attackers as other local users')) return null;
+// What the attackers need (root, to create and become two local users): for describeIf.
+export const ATTACKER_NEEDS = localUsers(['vgload1', 'vgload2'], 'runs attackers as other local users');
+
+// The two attacker users, or null when ATTACKER_NEEDS does not hold (describeIf then skips or fails).
+export function attackers(): [User, User] | null {
+  if (missing(ATTACKER_NEEDS).length) return null;
   return [attackerUser('vgload1')!, attackerUser('vgload2')!];
 }
 

@@ -3,10 +3,10 @@
 // read-only socket) may send only a small message, so its 31 MiB claims are refused at the length word; what an
 // authorized client held in large unfinished messages goes back to the system when it closes.
 import { RssSampler, Tool } from '../../bench/rows/abuse';
-import { type LoadDaemon, MiB, attackers, expectLatencyFlat, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
+import { ATTACKER_NEEDS, type LoadDaemon, MiB, attackers, expectLatencyFlat, startLoadDaemon, startProbe, stopToolsAfterEach } from './lib';
+import { describeIf } from '../helpers/skip';
 
-const users = attackers('load/messages');
-const maybe = users ? describe : describe.skip;
+const users = attackers();
 let d: LoadDaemon;
 stopToolsAfterEach();
 
@@ -15,7 +15,7 @@ beforeAll(async () => {
 }, 60000);
 afterAll(async () => d?.vg.stop());
 
-maybe('unfinished large messages', () => {
+describeIf(ATTACKER_NEEDS, 'unfinished large messages', () => {
   test('before open and on the read-only socket they are refused at the length word; RSS flat; others keep their latency', async () => {
     const [u1, u2] = users!; // u1 may read (viewer), u2 has no rights
     const probe = startProbe(d.vg.uri);

@@ -8,15 +8,14 @@ import { readJournal } from '../../../src/audit/journal';
 import { type DomainSummary, LookupKind, Op } from '../../../src/ipc/program';
 import { RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
-import { canMountTmpfs, fillDisk, mountTmpfs, unmountTmpfs } from '../../helpers/tmpfs';
-
-const dm = canMountTmpfs('helper full-disk test') ? describe : describe.skip;
+import { describeIf } from '../../helpers/skip';
+import { fillDisk, mountTmpfs, tmpfs, unmountTmpfs } from '../../helpers/tmpfs';
 
 let n = 0;
 const actor = () => ({ user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${++n}` });
 const FULL = "<domain type='test'><name>full1</name><memory>1048576</memory><os><type>hvm</type></os></domain>";
 
-dm('the helper on a full disk', () => {
+describeIf(tmpfs(), 'the helper on a full disk', () => {
   let dir: string;
   let state: string;
   let h: Helper | null = null;

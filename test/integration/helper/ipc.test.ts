@@ -260,11 +260,32 @@ test('a request id already executed is refused, not run again, even on a new con
   expect(h.stderr()).toMatch(/REFUSED DOMAIN_DEFINE_REQ: request id "replay-me" was already executed \(replay\)/);
 });
 
-test('every closing reason is logged on one stderr line', () => {
+// Self-contained: it provokes each closing reason itself and reads only the stderr written since it began.
+test('every closing reason is logged on one stderr line', async () => {
+  const from = h.stderr().length;
+  const early = await RawClient.connect(h.socket);
+  early.request(Op.DOMAIN_LIST_REQ, {});
+  await expectClosed(early, 0);
+  const twice = await ready();
+  twice.request(Op.HELLO_REQ, { version: IPC_VERSION });
+  await expectClosed(twice);
+  const unknown = await ready();
+  unknown.send(frame(28, 9));
+  await expectClosed(unknown);
+  const long = await ready();
+  const b = Buffer.alloc(12);
+  b.writeUInt32BE(IpcLimits.REQUEST_MAX + 1, 0);
+  long.send(b);
+  await expectClosed(long);
+  const bad = await ready();
+  bad.send(frame(Op.DOMAIN_LOOKUP_REQ, 5, new XdrWriter(8).u32(7).u32(0).finish()));
+  await expectClosed(bad);
   const lines = h
     .stderr()
+    .slice(from)
     .split('\n')
     .filter((l) => l.includes('closing:'));
+  expect(lines).toHaveLength(5);
   expect(lines.some((l) => /DOMAIN_LIST_REQ not permitted before HELLO/.test(l))).toBe(true);
   expect(lines.some((l) => /HELLO_REQ not permitted again/.test(l))).toBe(true);
   expect(lines.some((l) => /unknown op 28/.test(l))).toBe(true);

@@ -7,6 +7,7 @@ import { ControlAction, LookupKind, Op, uuidFromString } from '../../../src/ipc/
 import type { AnswerFrame, DomainSummary, StreamItem } from '../../../src/ipc/program';
 import { ACTOR, RawClient } from './ipc-client';
 import { HELPER_BIN, startHelper, stopHelper, tempDir } from './spawn';
+import { root, testIf } from '../../helpers/skip';
 
 const TEST_UUID = uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f')!;
 const FOO =
@@ -171,8 +172,7 @@ test('a client whose uid is not allowed is refused', async () => {
   await stopHelper(h);
 });
 
-const asRoot = process.getuid?.() === 0;
-(asRoot ? test : test.skip)('as root: a uid-65534 client is refused by SO_PEERCRED even though the socket mode lets it connect', async () => {
+testIf(root('switches to uid 65534'), 'as root: a uid-65534 client is refused by SO_PEERCRED even though the socket mode lets it connect', async () => {
   const d = dir();
   fs.chmodSync(d, 0o755);
   const h = await startHelper(d, ['--socket-mode', '0666']);
@@ -191,7 +191,6 @@ s.on('data',(c)=>got+=c.length);s.on('error',()=>{});s.on('close',()=>{console.l
   c.end();
   await stopHelper(h);
 });
-if (!asRoot) console.log('skipping the uid-65534 SO_PEERCRED test: it needs root to switch uid');
 
 test('a socket a live helper is serving is not taken over', async () => {
   const d = dir();

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Durability: group commit, acks only after fdatasync, torn-line recovery, fail-closed and self-clearing, log deleted.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditAppender } from '../../../src/audit/appender';
 import { loadVerifyKey } from '../../../src/audit/keys';
 import { verifyFiles } from '../../../src/audit/verify';
 import { countingFs, lines, quiet, tempDir, write } from './helpers';
+import { describeIf } from '../../helpers/skip';
+import { tmpfs } from '../../helpers/tmpfs';
 
 let dir: string;
 let file: string;
@@ -194,24 +197,20 @@ test('records are handed to onDurable (the winston copy) only after they are dur
 });
 
 // Fail-closed on a real full filesystem: a 64 KiB tmpfs, filled up, then freed.
-const canMount = process.getuid?.() === 0;
-(canMount ? describe : describe.skip)('on a real full tmpfs (root only)', () => {
+describeIf(tmpfs(), 'on a real full tmpfs', () => {
   let mnt = '';
   let mounted = false;
   beforeAll(() => {
     mnt = tempDir('vg-audit-tmpfs-');
-    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
-    mounted = r.status === 0;
-    if (!mounted) process.stdout.write(`SKIP: tmpfs mount failed: ${String(r.stderr)}\n`);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]); // the probe said it works: a failure here is one
+    mounted = true;
   });
   afterAll(() => {
-    if (mounted) require('node:child_process').spawnSync('umount', [mnt]);
+    if (mounted) execFileSync('umount', [mnt]);
     fs.rmSync(mnt, { recursive: true, force: true });
   });
 
   test('disk full: appends reject with the stable code and nothing is acknowledged; freeing space restores them', async () => {
-    if (!mounted) return;
     const logFile = path.join(mnt, 'audit.log');
     const msgs: string[] = [];
     const a = await AuditAppender.open({ file: logFile, keyFile, log: (m) => msgs.push(m) });
@@ -249,8 +248,3 @@ const canMount = process.getuid?.() === 0;
     expect(verifyFiles([logFile], { keys: loadVerifyKey(verifyKeyFile), anchor: `${keyFile}.anchor` })).toMatchObject({ ok: true, records: 3 });
   });
 });
-if (!canMount) {
-  test('tmpfs fail-closed test', () => {
-    process.stdout.write('SKIP: the full-filesystem test needs root to mount a tmpfs\n');
-  });
-}

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: Apache-2.0
+// The enforcement point as a table: every procedure the dispatcher serves (enumerated from the procedure table, so a
+// new one is covered without editing this file) × {unauthenticated, not open, read-only, denied by policy, VM of
+// another tenant, allowed}, through the real Dispatcher. The helper is in memory (its real op table over the test
+// driver, no socket); the audit trail is an array. Each cell checks the answer and the audit records it left.
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { DurableRef, EventRecord, IntentRecord, OutcomeRecord } from '../../../src/audit/trail';
+import { VgError, errorCatalogue } from '../../../src/common/errors';
+import { XdrReader, XdrWriter } from '../../../src/common/xdr';
+import { LookupKind, Op, type RequestOp } from '../../../src/ipc/program';
+import { CasbinAuthorizer, PolicySet } from '../../../src/policy/engine';
+import { MODEL_TEXT } from '../../../src/policy/model';
+import { OP_BY_REQ } from '../../../src/privileged/op-table';
+import { DriverError } from '../../../src/privileged/drivers/driver';
+import { TestDriver } from '../../../src/privileged/drivers/test-driver';
+import { decodeBody } from '../../../src/protocol/messages';
+import { type ProcDef, allProcs, requiredPermissions } from '../../../src/protocol/procs/remote';
+import type { RemoteDomain } from '../../../src/protocol/types';
+import { AuditHook } from '../../../src/unprivileged/audit-hook';
+import { Dispatcher, apiName } from '../../../src/unprivileged/dispatcher';
+import { SERVER_MESSAGES } from '../../../src/unprivileged/handlers';
+import type { HelperClient } from '../../../src/unprivileged/helper-client';
+import { type Identity, Session } from '../../../src/unprivileged/session';
+
+// The helper-client interface in memory: each request goes to the helper's own answer function for its op, on a real
+// test driver; a driver error comes back as the front end's HelperClient would raise it (from the catalogue).
+class MemoryHelper extends EventEmitter {
+  readonly ops: RequestOp[] = [];
+  constructor(readonly driver: TestDriver) {
+    super();
+  }
+  async call(op: RequestOp, body: unknown): Promise<unknown> {
+    this.ops.push(op);
+    const entry = OP_BY_REQ.get(op);
+    if (!entry) throw new Error(`no op ${op}`);
+    try {
+      return entry.answer({ driver: this.driver, subscribe: () => undefined }, body as never);
+    } catch (e) {
+      if (!(e instanceof DriverError)) throw e;
+      const spec = errorCatalogue().get(e.code)!;
+      throw new VgError(e.code, spec.format.includes('%s') ? spec.format.replace('%s', e.detail) : spec.format, spec.virCode, spec.virDomain);
+    }
+  }
+}
+
+type Rec = { type: 'intent'; rec: IntentRecord } | { type: 'outcome'; rec: OutcomeRecord } | { type: 'event'; rec: EventRecord };
+
+class MemoryTrail {
+  readonly records: Rec[] = [];
+  readonly available = true;
+  async intent(rec: IntentRecord): Promise<DurableRef> {
+    this.records.push({ type: 'intent', rec });
+    return { seq: this.records.length, hash: 'x'.repeat(64) };
+  }
+  async outcome(rec: OutcomeRecord): Promise<void> {
+    this.records.push({ type: 'outcome', rec });
+  }
+  async event(rec: EventRecord): Promise<void> {
+    this.records.push({ type: 'event', rec });
+  }
+}
+
+// admin: host admin; alice: owner in acme; peek: may open and see globex's VMs (getattr), nothing more.
+const POLICY = `g, x509:admin, host-admin, *
+g, x509:alice, owner, acme
+p, peeker, *, host, connect:getattr
+p, peeker, *, vm:*, domain:getattr
+g, x509:peek, peeker, globex
+`;
+const PEEK_GRANTS = new Set(['connect:getattr', 'domain:getattr']);
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-dispatch-table-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface World {
+  helper: MemoryHelper;
+  trail: MemoryTrail;
+  dispatcher: Dispatcher;
+  vm: RemoteDomain; // in globex
+}
+
+let n = 0;
+async function world(): Promise<World> {
+  const d = path.join(dir, String(++n));
+  // Durability is not this test's subject: the state log's fdatasync is skipped (it is most of a cell's time).
+  const driver = new TestDriver({
+    stateDir: path.join(d, 'state'),
+    runtimeDir: path.join(d, 'run'),
+    warn: () => undefined,
+    store: { fs: { fdatasync: (_fd, cb) => cb(null) } },
+  });
+  const helper = new MemoryHelper(driver);
+  const trail = new MemoryTrail();
+  const dispatcher = new Dispatcher({
+    helper: helper as unknown as HelperClient,
+    authorizer,
+    audit: new AuditHook(trail),
+    log: () => undefined,
+  });
+  // The VM every call names: in globex, running (the seed `test` domain, moved there by the host's own tooling).
+  const seed = (await helper.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'test' } })) as RemoteDomain & { uuid: Buffer };
+  await helper.call(Op.DOMAIN_SET_TENANT_REQ, { actor: { user: 'root', tenant: '', requestId: 'seed' }, uuid: seed.uuid, tenant: 'globex' });
+  helper.ops.length = 0;
+  return { helper, trail, dispatcher, vm: { name: seed.name, uuid: seed.uuid, id: seed.id } };
+}
+
+const x509 = (user: string): Identity => ({ user, method: 'x509', source: '127.0.0.1:5000', dn: `CN=${user}`, fingerprint: 'AA' });
+
+function session(w: World, o: { identity: Identity | null; opened: boolean; readOnly?: boolean; tenant?: string }): Session {
+  const s = new Session({
+    id: ++n,
+    transport: 'tls',
+    readOnly: o.readOnly ?? false,
+    secure: true,
+    identity: o.identity,
+    evidence: o.identity ?? x509('nobody'),
+    maxMessageBytes: 1 << 22,
+    maxClientRequests: 8,
+    onWrite: () => undefined,
+    onClose: () => undefined,
+    onBusy: () => undefined,
+    dispatch: w.dispatcher.dispatch,
+  });
+  s.loginRecordSeen = true;
+  if (o.opened) s.opened = true;
+  s.tenant = o.tenant ?? '';
+  return s;
+}
+
+// A well-formed argument body for any procedure, found from its codec: the shortest all-zero body that decodes (every
+// string empty, every optional null, every array empty), then the fields that name a VM pointed at the given one.
+function argsFor(def: ProcDef, vm: RemoteDomain): Record<string, unknown> {
+  let args: Record<string, unknown> | undefined;
+  for (let len = 0; len <= 4096 && args === undefined; len += 4) {
+    try {
+      args = (decodeBody(def.args, new XdrReader(Buffer.alloc(len)), def.name) ?? {}) as Record<string, unknown>;
+    } catch {
+      // longer
+    }
+  }
+  if (args === undefined) throw new Error(`${def.name}: no all-zero body decodes`);
+  const xml = `<domain type='test'><name>${vm.name}</name><uuid>${vm.uuid.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')}</uuid><memory>1024</memory><os><type>hvm</type></os></domain>`;
+  for (const k of Object.keys(args)) {
+    if (k === 'dom') args[k] = vm;
+    else if (k === 'xml' || k === 'xmlDesc') args[k] = xml;
+    else if (k === 'name' && typeof args[k] === 'string') args[k] = vm.name;
+    else if (k === 'uuid' && Buffer.isBuffer(args[k])) args[k] = vm.uuid;
+    else if (k === 'id' && typeof args[k] === 'number') args[k] = vm.id;
+    else if ((k === 'needResults' || k.startsWith('max')) && typeof args[k] === 'number') args[k] = 16; // lists: ask for the items
+  }
+  return args;
+}
+
+function body(def: ProcDef, args: Record<string, unknown>): XdrReader {
+  const w = new XdrWriter(256);
+  def.args.encode(w, args as never);
+  return new XdrReader(w.finish());
+}
+
+type Answer = { ok: true; reply?: Buffer } | { ok: false; code: string; virCode: number; virDomain: number; message: string };
+
+const last: { reply?: Buffer } = {}; // the last successful reply's bytes (kept out of the compared answer)
+
+async function call(w: World, s: Session, def: ProcDef): Promise<Answer> {
+  delete last.reply;
+  const args = argsFor(def, w.vm);
+  try {
+    const reply = await w.dispatcher.dispatch(s, {
+      def,
+      header: { prog: 0x20008086, vers: 1, proc: def.proc, type: 0, serial: 1, status: 0 },
+      body: body(def, args),
+    });
+    Object.defineProperty(last, 'reply', { value: reply, configurable: true });
+    return { ok: true };
+  } catch (e) {
+    const v = e as VgError;
+    return { ok: false, code: v.code, virCode: v.virCode, virDomain: v.virDomain, message: v.message };
+  }
+}
+
+const SERVED = allProcs().filter((p) => !SERVER_MESSAGES.includes(p.proc));
+
+// libvirt's calls before CONNECT_OPEN (the login, the feature probe, open and close): a spec, not read from the code.
+const PRE_OPEN = new Set(['authList', 'authSaslInit', 'authSaslStart', 'authSaslStep', 'connectSupportsFeature', 'connectOpen', 'connectClose']);
+// Decided on the identity alone (libvirt: no ACL check): every user may probe features and close.
+const NO_POLICY = new Set(['connectSupportsFeature', 'connectClose']);
+
+// The calls that fail even for a host admin on the seed VM with the all-zero arguments argsFor builds (the VM already
+// runs, 0 KiB, 0 vcpus, nothing registered, no SASL service): answered by the handler or the helper, past every gate.
+// Any other procedure must succeed for the host admin: a new one that does not shows up here first.
+const ADMIN_FAILS: Record<string, string> = {
+  connectOpen: 'VG_ERR_CONN_ALREADY_OPEN',
+  domainCreate: 'VG_ERR_DOMAIN_INTERNAL',
+  domainCreateWithFlags: 'VG_ERR_DOMAIN_INTERNAL',
+  domainCreateXml: 'VG_ERR_DOMAIN_STATE',
+  domainResume: 'VG_ERR_DOMAIN_INTERNAL',
+  domainSetMemory: 'VG_ERR_ARG_INVALID',
+  domainSetMemoryFlags: 'VG_ERR_ARG_INVALID',
+  domainSetVcpus: 'VG_ERR_ARG_INVALID',
+  domainSetVcpusFlags: 'VG_ERR_ARG_INVALID',
+  domainSetMetadata: 'VG_ERR_NOT_SUPPORTED',
+  connectDomainEventDeregisterAny: 'VG_ERR_ARG_INVALID',
+  connectDomainEventCallbackDeregisterAny: 'VG_ERR_ARG_INVALID',
+  authSaslInit: 'VG_ERR_AUTH_FAILED',
+  authSaslStart: 'VG_ERR_AUTH_FAILED',
+  authSaslStep: 'VG_ERR_AUTH_FAILED',
+};
+
+const WRITE_OPS = new Set<number>([
+  Op.DOMAIN_DEFINE_REQ,
+  Op.DOMAIN_CREATE_XML_REQ,
+  Op.DOMAIN_UNDEFINE_REQ,
+  Op.DOMAIN_CONTROL_REQ,
+  Op.DOMAIN_SET_MEMORY_REQ,
+  Op.DOMAIN_SET_VCPUS_REQ,
+  Op.DOMAIN_SET_TENANT_REQ,
+]);
+
+const refusal = (code: string, message: string | RegExp): object => {
+  const spec = errorCatalogue().get(code)!;
+  return { ok: false, code, virCode: spec.virCode, virDomain: spec.virDomain, message };
+};
+
+const namesVm = (def: ProcDef, args: Record<string, unknown>): boolean =>
+  'dom' in args || ['name', 'uuid', 'id'].some((k) => k in args && def.name.startsWith('domainLookup'));
+
+type Cell = 'unauthenticated' | 'not open' | 'read-only' | 'denied' | 'invisible VM' | 'allowed';
+const CELLS: Cell[] = ['unauthenticated', 'not open', 'read-only', 'denied', 'invisible VM', 'allowed'];
+
+function sessionFor(w: World, def: ProcDef, cell: Cell): Session {
+  const open = def.name !== 'connectOpen'; // the call that opens runs on a connection not yet open
+  switch (cell) {
+    case 'unauthenticated':
+      return session(w, { identity: null, opened: false });
+    case 'not open':
+      return session(w, { identity: x509('admin'), opened: false });
+    case 'read-only':
+      return session(w, { identity: x509('admin'), opened: open, readOnly: true });
+    case 'denied':
+      return session(w, { identity: x509('peek'), opened: open, tenant: 'globex' });
+    case 'invisible VM':
+      return session(w, { identity: x509('alice'), opened: open, tenant: 'acme' });
+    case 'allowed':
+      return session(w, { identity: x509('admin'), opened: open });
+  }
+}
+
+// The host admin's answer and records: the baseline of every cell the gates let through.
+function expectAllowed(def: ProcDef, a: Answer, w: World): void {
+  if (ADMIN_FAILS[def.name]) expect(a).toMatchObject({ ok: false, code: ADMIN_FAILS[def.name] });
+  else expect(a).toEqual({ ok: true });
+  const types = w.trail.records.map((r) => r.type);
+  if (def.cls === 'write') {
+    // Intent before, outcome after; the outcome says how it went.
+    expect(types).toEqual(['intent', 'outcome']);
+    const [intent, outcome] = w.trail.records as unknown as [{ rec: IntentRecord }, { rec: OutcomeRecord }];
+    expect(intent.rec.decision.result).toBe('allow');
+    expect(intent.rec.what.procedure).toBe(def.name);
+    expect(outcome.rec.requestId).toBe(intent.rec.requestId);
+    expect(outcome.rec.outcome).toMatchObject(a.ok ? { result: 'success' } : { result: 'error', code: a.code });
+  } else expect(types).toEqual([]);
+}
+
+// Nothing happened: no record, nothing reached the helper.
+function expectUntouched(w: World): void {
+  expect(w.trail.records).toEqual([]);
+  expect(w.helper.ops).toEqual([]);
+}
+
+function expectDenial(w: World, def: ProcDef, permission: string | undefined, code: string): void {
+  expect(w.trail.records).toHaveLength(1);
+  const r = w.trail.records[0] as { type: string; rec: IntentRecord };
+  expect(r.type).toBe('intent');
+  expect(r.rec.decision).toMatchObject({ result: 'deny', rule: expect.stringContaining(`(${code})`) });
+  expect(r.rec.what.procedure).toBe(def.name);
+  if (permission) expect(r.rec.what.permission).toBe(permission);
+  expect(w.helper.ops.filter((op) => WRITE_OPS.has(op))).toEqual([]);
+}
+
+let authorizer: CasbinAuthorizer;
+beforeAll(async () => {
+  authorizer = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, POLICY));
+});
+
+test('the table covers every procedure the dispatcher serves', () => {
+  expect(SERVED.length).toBeGreaterThanOrEqual(60);
+  for (const name of [...PRE_OPEN, ...NO_POLICY, ...Object.keys(ADMIN_FAILS)]) expect(SERVED.map((d) => d.name)).toContain(name);
+});
+
+const ROWS = SERVED.flatMap((def) => CELLS.map((cell) => [def.name, cell, def] as const));
+
+test.each(ROWS)('%s × %s', async (_name, cell, def) => {
+  const w = await world();
+  const s = sessionFor(w, def, cell);
+  const args = argsFor(def, w.vm);
+  const a = await call(w, s, def);
+  const perms = NO_POLICY.has(def.name) ? [] : requiredPermissions(def, 0);
+  switch (cell) {
+    case 'unauthenticated':
+      if (def.needAuth) {
+        expect(a).toEqual(refusal('VG_ERR_RPC_AUTH_REQUIRED', expect.any(String)));
+        expectUntouched(w);
+      } else {
+        // The login calls themselves: past the gate, to the (absent) SASL service; nothing recorded or forwarded.
+        expect(a).toMatchObject(def.name === 'authList' ? { ok: true } : { ok: false, code: 'VG_ERR_AUTH_FAILED' });
+        expectUntouched(w);
+      }
+      return;
+    case 'not open':
+      if (!PRE_OPEN.has(def.name)) {
+        expect(a).toEqual(refusal('VG_ERR_CONN_NOT_OPEN', expect.any(String)));
+        expectUntouched(w);
+      } else if (def.name === 'connectOpen') {
+        expect(a).toEqual({ ok: true });
+        expect(s.opened).toBe(true);
+        expect(w.trail.records).toEqual([]);
+      } else expectAllowed(def, a, w);
+      return;
+    case 'read-only':
+      if (def.cls === 'write') {
+        expect(a).toEqual(refusal('VG_ERR_READ_ONLY', expect.stringContaining(apiName(def))));
+        expectDenial(w, def, undefined, 'VG_ERR_READ_ONLY');
+      } else if (def.name === 'connectOpen') expect(a).toEqual({ ok: true });
+      else expectAllowed(def, a, w);
+      return;
+    case 'denied': {
+      const lacking = perms.filter((p) => !PEEK_GRANTS.has(p));
+      if (lacking.length === 0) {
+        // Nothing to deny: everything this call needs, the peek role holds.
+        expect(a).not.toMatchObject({ code: expect.stringMatching(/ACCESS_DENIED|READ_ONLY|NOT_OPEN|AUTH_REQUIRED/) });
+        expect(w.trail.records.filter((r) => r.type === 'intent' && r.rec.decision.result === 'deny')).toEqual([]);
+        return;
+      }
+      expect(a).toEqual(refusal('VG_ERR_ACCESS_DENIED', expect.any(String)));
+      expectDenial(w, def, lacking[0], 'VG_ERR_ACCESS_DENIED');
+      return;
+    }
+    case 'invisible VM':
+      if (namesVm(def, args)) {
+        expect(a).toEqual(refusal('VG_ERR_NO_DOMAIN', expect.stringMatching(/^Domain not found/)));
+        expectDenial(w, def, 'domain:getattr', 'VG_ERR_NO_DOMAIN');
+      } else {
+        // Names no VM: the other tenant's VM does not come up in any answer (lists are filtered); no denial record.
+        expect(w.trail.records.filter((r) => r.type === 'intent' && r.rec.decision.result === 'deny')).toEqual([]);
+        if (a.ok) expect(last.reply!.includes(w.vm.uuid)).toBe(false);
+      }
+      return;
+    case 'allowed':
+      if (def.name === 'connectOpen') expect(a).toEqual({ ok: true });
+      else expectAllowed(def, a, w);
+      if (def.name === 'connectListAllDomains') expect(last.reply!.includes(w.vm.uuid)).toBe(true); // the filter's control
+      if (def.cls === 'write') expect(w.helper.ops.some((op) => WRITE_OPS.has(op)) || !a.ok).toBe(true);
+      return;
+  }
+});
