@@ -62,6 +62,7 @@ export class Daemon {
   readonly #output: OutputBudget;
   readonly #reclaimer = new MemoryReclaimer();
   readonly #turns = new InputTurns();
+  readonly #handshakeDone = new Map<string, () => void>(); // TLS peer 'address:port' -> ends its unauthenticated count
   readonly #keyOf = new WeakMap<Session, string>(); // the source a session counts against
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
@@ -190,8 +191,14 @@ export class Daemon {
           }
           counted = false;
         };
-        raw.once('close', done);
-        (raw as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone = done;
+        // #accept gets the TLS socket, not this raw one: the peer's address and port (no two live connections share
+        // them) lead back to this count when the handshake succeeds.
+        const peer = `${raw.remoteAddress}:${raw.remotePort}`;
+        this.#handshakeDone.set(peer, done);
+        raw.once('close', () => {
+          done();
+          if (this.#handshakeDone.get(peer) === done) this.#handshakeDone.delete(peer);
+        });
       });
     }
     if (spec.fd !== undefined) {
@@ -300,7 +307,12 @@ export class Daemon {
 
   // A TLS socket arrives verified, its 0x01 confirmation written, with the identity its certificate proved.
   #accept(sock: net.Socket | tls.TLSSocket, spec: ListenerSpec, x509?: Identity): void {
-    (sock as net.Socket & { vgHandshakeDone?: () => void }).vgHandshakeDone?.();
+    if (x509) {
+      // Authenticated: no longer one of this source's unauthenticated connections.
+      const peer = `${sock.remoteAddress}:${sock.remotePort}`;
+      this.#handshakeDone.get(peer)?.();
+      this.#handshakeDone.delete(peer);
+    }
     let evidence: Identity;
     try {
       evidence =

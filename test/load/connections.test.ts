@@ -86,4 +86,23 @@ describeIf(ATTACKER_NEEDS, 'connection limits', () => {
     expect(log).toMatch(/refusing connection from 127\.0\.0\.3:\d+: 127\.0\.0\.3 has 10 connections already \(maxClientsPerSource\)/);
     expect(log).toMatch(/refusing connection from 127\.0\.0\.2:\d+: 127\.0\.0\.2 has 2 unauthenticated connections already \(maxAnonymousClientsPerSource\)/);
   }, 60000);
+
+  test('TLS: an authenticated connection no longer counts as unauthenticated (more than maxAnonymousClientsPerSource clients from one address)', async () => {
+    const from = d.vg.output().length;
+    const tlsPort = Number(/listening on tls [^\s]+:(\d+)/.exec(d.vg.output())![1]);
+    const { VirtgateClient } = await import('../../src/client');
+    const uri = `test+tls://127.0.0.1:${tlsPort}/default?pkipath=${d.vg.home}/pki/admin`;
+    const clients = [];
+    try {
+      // One after another, each authenticated before the next: 5 from 127.0.0.1 where at most 2 may be unauthenticated.
+      for (let i = 0; i < 5; i++) {
+        const c = await VirtgateClient.connect(uri);
+        clients.push(c);
+        expect(await c.getHostname()).toBeTruthy();
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    expect(d.vg.output().slice(from)).not.toMatch(/unauthenticated connections already/);
+  }, 60000);
 });
