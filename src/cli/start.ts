@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { EXIT_CONFIG } from '../common/exit-codes';
 import { ClientFiles, ServerFiles, initCa, issueClient, issueServer } from '../pki/pki';
 import { initAuditKeys } from '../audit/keys';
 import { BUILTIN_ADMINS, unixIdentity } from '../policy/model';
@@ -421,6 +422,8 @@ async function serve(argv: string[]): Promise<number> {
   };
 
   let stopping = false;
+  // Stops both processes and makes main() return this status; set once the daemon is up.
+  let fatal: (code: number) => void = () => undefined;
   // With uid/gid, libuv also calls setgroups(0): the front end keeps no supplementary group of root's.
   const loaded = (c: Child): ChildProcess => {
     const p = spawn(process.execPath, ['-r', SPARE, ...c.args], {
@@ -467,8 +470,19 @@ async function serve(argv: string[]): Promise<number> {
       });
       p.on('exit', (code, signal) => {
         c.proc = null;
-        if (!seen) reject(new Error(`${c.name} exited during start-up (${signal ?? code})`));
+        if (!seen) {
+          // Not restarted: the caller stops the other process and reports (its own message is already on stderr).
+          const why = code === EXIT_CONFIG ? 'a configuration problem or a taken address' : `${signal ?? code}`;
+          reject(Object.assign(new Error(`${c.name} exited during start-up (${why})`), { exitCode: code === EXIT_CONFIG ? EXIT_CONFIG : 1 }));
+          return;
+        }
         if (stopping) return;
+        if (code === EXIT_CONFIG) {
+          // Restarting cannot fix a bad configuration or a taken address (the config may have changed under it).
+          process.stderr.write(`virtgate: ${c.name} exited (${code}: a configuration problem or a taken address); not restarting, stopping\n`);
+          fatal(EXIT_CONFIG);
+          return;
+        }
         // A crashed process is restarted (at once unless it is crash-looping); the front end reconnects to a new helper
         // by itself, as soon as the helper's socket appears.
         const delay = c.backoff.exited();
@@ -514,16 +528,17 @@ async function serve(argv: string[]): Promise<number> {
   );
 
   return new Promise<number>((resolve) => {
+    let status = 0;
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
       for (const c of [front, helper]) c.standby?.kill('SIGTERM'); // their stdin closing would end them too
       const procs = [front.proc, helper.proc].filter((p): p is ChildProcess => p !== null);
       let left = procs.length;
-      if (left === 0) resolve(0);
+      if (left === 0) resolve(status);
       for (const p of procs) {
         p.once('exit', () => {
-          if (--left === 0) resolve(0);
+          if (--left === 0) resolve(status);
         });
         p.kill('SIGTERM');
       }
@@ -531,15 +546,19 @@ async function serve(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    fatal = (code) => {
+      status = code;
+      stop();
+    };
   });
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
-    (e: Error) => {
+    (e: Error & { exitCode?: number }) => {
       process.stderr.write(`virtgate start: ${e.message}\n`);
-      process.exit(1);
+      process.exit(e.exitCode ?? 1);
     },
   );
 }

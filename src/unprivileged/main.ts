@@ -4,14 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigText } from '../common/config';
+import { EXIT_CONFIG } from '../common/exit-codes';
 import { LISTEN_ENV, parseListenFds } from '../common/systemd';
 import { versionLine } from '../common/version';
 import { applySandbox, describeSandbox } from '../sandbox';
 import { SdNotifier } from '../sandbox/notify';
 import { Daemon } from './daemon';
 
-// sysexits.h EX_CONFIG: bad configuration, or a listening address that is taken.
-export const EXIT_CONFIG = 78;
+export { EXIT_CONFIG };
 
 export const USAGE = `usage: virtgated [OPTIONS]
   --config FILE             configuration file (default HOME/etc/virtgate.conf, skipped when absent); flags win over it

@@ -132,3 +132,27 @@ rootTest(
   },
   60000,
 );
+
+describe('a taken --tls address', () => {
+  test("start exits 78 with the front end's one-line reason: no restart, no stack trace, no process left behind", async () => {
+    const net = await import('node:net');
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    const port = (squatter.address() as { port: number }).port;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-taken-'));
+    fs.chmodSync(home, 0o755);
+    try {
+      const r = spawnSync(process.execPath, [START, '--home', home, '--tls', `127.0.0.1:${port}`], { encoding: 'utf8', timeout: 60000 });
+      expect(r.stderr).toMatch(new RegExp(`virtgated: cannot listen on tls 127\\.0\\.0\\.1:${port}: address in use`));
+      expect(r.stderr).toMatch(/virtgate start: front end exited during start-up \(a configuration problem or a taken address\)/);
+      expect(r.stderr).not.toMatch(/restarting|\n\s+at /);
+      expect(r.status).toBe(78);
+      // The helper went with it: nothing answers on its socket, and no process still has this HOME on its command line.
+      const left = spawnSync('pgrep', ['-f', home], { encoding: 'utf8' }).stdout.trim();
+      expect(left).toBe('');
+    } finally {
+      squatter.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  }, 90000);
+});
