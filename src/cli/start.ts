@@ -533,16 +533,24 @@ async function serve(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       for (const c of [front, helper]) c.standby?.kill('SIGTERM'); // their stdin closing would end them too
-      const procs = [front.proc, helper.proc].filter((p): p is ChildProcess => p !== null);
-      let left = procs.length;
-      if (left === 0) resolve(status);
-      for (const p of procs) {
-        p.once('exit', () => {
-          if (--left === 0) resolve(status);
+      // The front end first: it finishes its calls and records daemon-stop while the helper still answers; then the
+      // helper. (Ctrl-C in a terminal signals all three at once; this order is for a SIGTERM to the supervisor.)
+      const alive = (p: ChildProcess | null): p is ChildProcess => p !== null && p.exitCode === null && p.signalCode === null;
+      const ended = (p: ChildProcess | null): Promise<void> => (alive(p) ? new Promise((r) => p.once('exit', () => r())) : Promise.resolve());
+      const f = front.proc;
+      const h = helper.proc;
+      const kill = setTimeout(() => [f, h].forEach((p) => alive(p) && p.kill('SIGKILL')), 5000);
+      kill.unref();
+      if (alive(f)) f.kill('SIGTERM');
+      void ended(f)
+        .then(() => {
+          if (alive(h)) h.kill('SIGTERM');
+          return ended(h);
+        })
+        .then(() => {
+          clearTimeout(kill);
+          resolve(status);
         });
-        p.kill('SIGTERM');
-      }
-      setTimeout(() => procs.forEach((p) => p.kill('SIGKILL')), 5000).unref();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

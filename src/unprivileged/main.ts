@@ -124,9 +124,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   for (const k of LISTEN_ENV) delete process.env[k];
   const sd = SdNotifier.fromEnv();
   const daemon = new Daemon(config, { inherited });
-  const stop = (): void => {
+  const stop = (signal: NodeJS.Signals): void => {
     sd.notify('STOPPING=1', 'STATUS=stopping');
-    daemon.stop().then(() => process.exit(0));
+    daemon.stop().then(() => {
+      process.stderr.write(`virtgated: ${signal}: stopped\n`);
+      process.exit(0);
+    });
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

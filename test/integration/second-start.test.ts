@@ -156,3 +156,21 @@ describe('a taken --tls address', () => {
     }
   }, 90000);
 });
+
+describe('stopping', () => {
+  test('SIGTERM to start stops the front end first, then the helper: no lost-helper line, daemon-stop is on record', async () => {
+    const vg = await startDaemon();
+    await vg.stop();
+    const out = vg.output();
+    const frontStopped = out.indexOf('virtgated: SIGTERM: stopped');
+    const helperStops = out.indexOf('virtgate-helper: SIGTERM: shutting down');
+    expect(frontStopped).toBeGreaterThan(-1);
+    expect(helperStops).toBeGreaterThan(frontStopped); // the helper is told only once the front end has gone
+    expect(out).not.toMatch(/helper connection lost/);
+    const lines = fs
+      .readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(lines[lines.length - 1]).toMatch(/"daemon-stop"/);
+  }, 60000);
+});
