@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-// The repository root, from build/bench/lib (npm run bench) or bench/lib (ts-jest).
+// The repository root, from build/bench/lib (npm run bench) or bench/lib (ts-jest). By package-lock.json: build/ has a
+// package.json of its own (tsc copies it for src/common/version.ts).
 export const ROOT = ((): string => {
   let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  while (!fs.existsSync(path.join(dir, 'package-lock.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   return dir;
 })();
 
