@@ -3,11 +3,12 @@
 // `virsh metadata DOM --uri https://virtgate.dev/xmlns/tenant/1 --key virtgate --set '<tenant>NAME</tenant>'`).
 // Who may ask is decided before this runs: the procedure needs connect:write on host, which only host admins hold.
 // Anything else (descriptions, titles, other namespaces) answers libvirt's "not supported".
-import { VG_ERR_ARG_INVALID, VG_ERR_FLAGS_UNSUPPORTED, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import { VG_ERR_ARG_INVALID, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
 import { type Actor, Op, checkTenantName } from '../../ipc/program';
 import { AffectFlags, DomainMetadataType, TenantMetadata } from '../../protocol/constants';
 import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { HelperClient } from '../helper-client';
+import { checkFlags } from './common';
 
 export interface MetadataContext {
   helper: Pick<HelperClient, 'call'>; // audited writes get a wrapper that records the intent first
@@ -41,7 +42,7 @@ export const metadataHandlers: Entry[] = [
   [
     P.DOMAIN_SET_METADATA,
     async (ctx: MetadataContext, { dom, type, metadata, key, uri, flags }: ArgsOf<typeof P.DOMAIN_SET_METADATA>) => {
-      if ((flags & ~(AffectFlags.LIVE | AffectFlags.CONFIG)) !== 0) throw VG_ERR_FLAGS_UNSUPPORTED((flags & ~3).toString(16), 'virDomainSetMetadata');
+      checkFlags(flags, AffectFlags.LIVE | AffectFlags.CONFIG, 'virDomainSetMetadata');
       if (type !== DomainMetadataType.ELEMENT || uri !== TenantMetadata.URI) {
         if (type === DomainMetadataType.ELEMENT && uri === null) throw VG_ERR_ARG_INVALID('uri in virDomainSetMetadata must not be NULL');
         throw VG_ERR_NOT_SUPPORTED(`virDomainSetMetadata sets only the tenant element (${TenantMetadata.URI})`);

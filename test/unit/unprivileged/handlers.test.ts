@@ -14,6 +14,16 @@ test('every procedure in the table has a handler, except the messages the server
   }
 });
 
+test('a procedure claimed by two handler files stops the registry from loading', () => {
+  // The connection file also claiming DOMAIN_GET_INFO (handled in domain-read) must not silently shadow it.
+  jest.isolateModules(() => {
+    const { P } = jest.requireActual<typeof import('../../../src/protocol/procs/remote')>('../../../src/protocol/procs/remote');
+    const real = jest.requireActual<typeof import('../../../src/unprivileged/handlers/connect')>('../../../src/unprivileged/handlers/connect');
+    jest.doMock('../../../src/unprivileged/handlers/connect', () => ({ connectHandlers: [...real.connectHandlers, [P.DOMAIN_GET_INFO, async () => ({})]] }));
+    expect(() => require('../../../src/unprivileged/handlers')).toThrow(`two handlers for procedure ${P.DOMAIN_GET_INFO.proc} (${P.DOMAIN_GET_INFO.name})`);
+  });
+});
+
 const dom = (over: Partial<DomainSummary>): DomainSummary => ({ name: 'x', uuid: Buffer.alloc(16), id: 1, state: 1, reason: 1, persistent: true, ...over });
 const running = dom({});
 const paused = dom({ state: 3 });

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// The connection and host facts: CONNECT_OPEN/CLOSE, features, versions, capabilities, NODE_*.
+import { VG_ERR_CONN_ALREADY_OPEN, VG_ERR_CONN_URI } from '../../common/errors';
+import type { NodeFacts } from '../../ipc/program';
+import { ConnectFlags, Feature } from '../../protocol/constants';
+import { P } from '../../protocol/procs/remote';
+import { type Entry, checkFlags, entry } from './common';
+
+// We serve one host: accept the driver's canonical URI, with or without query parameters.
+function uriMatches(name: string, facts: NodeFacts): boolean {
+  const base = name.split('?')[0];
+  return base === facts.uri || base === `${facts.driver}://` || base === `${facts.driver}:///`;
+}
+
+export const connectHandlers: Entry[] = [
+  entry(P.CONNECT_SUPPORTS_FEATURE, async (ctx, { feature }) => {
+    switch (feature) {
+      case Feature.PROGRAM_KEEPALIVE:
+        ctx.session.keepaliveRequested = true; // libvirtd starts its own pings only for clients that ask
+        return { supported: 1 };
+      case Feature.REMOTE:
+      case Feature.REMOTE_EVENT_CALLBACK:
+      case Feature.REMOTE_CLOSE_CALLBACK:
+        return { supported: 1 };
+      default:
+        return { supported: 0 };
+    }
+  }),
+  entry(P.CONNECT_OPEN, async (ctx, { name, flags }) => {
+    if (ctx.session.opened) throw VG_ERR_CONN_ALREADY_OPEN();
+    // 0x4: the remote driver's autostart bit, sent by virsh run as a non-root user; meaningless to a system daemon.
+    checkFlags(flags, ConnectFlags.RO | ConnectFlags.NO_ALIASES | 0x4, 'virConnectOpen');
+    // Claimed before the await: pipelined calls behind the open must see it, read-only flag included.
+    ctx.session.opened = true;
+    if (flags & ConnectFlags.RO) ctx.session.readOnly = true;
+    let facts: NodeFacts;
+    try {
+      facts = await ctx.facts();
+      if (name !== null && name !== '' && !uriMatches(name, facts)) throw VG_ERR_CONN_URI(facts.driver, name);
+    } catch (e) {
+      ctx.session.opened = false;
+      throw e;
+    }
+    ctx.session.uri = facts.uri;
+  }),
+  entry(P.CONNECT_CLOSE, async (ctx) => {
+    ctx.session.opened = false;
+    ctx.session.events.clear();
+  }),
+  entry(P.CONNECT_REGISTER_CLOSE_CALLBACK, async (ctx) => void (ctx.session.closeCallbackRegistered = true)),
+  entry(P.CONNECT_UNREGISTER_CLOSE_CALLBACK, async (ctx) => void (ctx.session.closeCallbackRegistered = false)),
+  entry(P.CONNECT_IS_SECURE, async (ctx) => ({ secure: ctx.session.secure ? 1 : 0 })),
+  entry(P.CONNECT_GET_TYPE, async (ctx) => ({ type: (await ctx.facts()).hvType })),
+  entry(P.CONNECT_GET_VERSION, async (ctx) => ({ hvVer: (await ctx.facts()).hvVersion })),
+  entry(P.CONNECT_GET_LIB_VERSION, async () => ({ libVer: 9000000n })), // the libvirt API level we speak
+  entry(P.CONNECT_GET_HOSTNAME, async (ctx) => ({ hostname: (await ctx.facts()).hostname })),
+  entry(P.CONNECT_GET_URI, async (ctx) => ({ uri: (await ctx.facts()).uri })),
+  entry(P.CONNECT_GET_CAPABILITIES, async (ctx) => ({ capabilities: (await ctx.facts()).capabilitiesXml })),
+  entry(P.NODE_GET_INFO, async (ctx) => {
+    const f = await ctx.facts();
+    return { model: f.model, memory: f.memoryKiB, cpus: f.cpus, mhz: f.mhz, nodes: f.nodes, sockets: f.sockets, cores: f.cores, threads: f.threads };
+  }),
+  entry(P.NODE_GET_SECURITY_MODEL, async (ctx) => {
+    const f = await ctx.facts();
+    return { model: f.securityModel, doi: f.securityDoi };
+  }),
+];

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// Domain reads: lists, lookups and per-domain facts. Answered from the mirror when it is synced, else by the helper.
+import { VG_ERR_ARG_INVALID, VG_ERR_NO_DOMAIN } from '../../common/errors';
+import { type DomainInfo, type DomainSummary, IpcLimits, type LookupKey, LookupKind, Op, checkDomainName, uuidToString } from '../../ipc/program';
+import { AffectFlags, DomainState, ListAllFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
+import { P } from '../../protocol/procs/remote';
+import type { RemoteDomain } from '../../protocol/types';
+import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
+
+// ---------- lists ----------
+
+async function listVisible(ctx: HandlerContext): Promise<DomainSummary[]> {
+  const domains = ctx.mirror.list() ?? (await ctx.helper.call(Op.DOMAIN_LIST_REQ, {})).domains;
+  return domains.filter((d) => ctx.visible(d));
+}
+
+const isActive = (d: DomainSummary): boolean => d.id !== -1;
+
+// virConnectListAllDomains filter groups: within a group any flag matches; groups combine with AND.
+export function matchesListFlags(d: DomainSummary, flags: number): boolean {
+  const F = ListAllFlags;
+  const group = (mask: number, test: () => boolean): boolean => (flags & mask) === 0 || test();
+  return (
+    group(F.ACTIVE | F.INACTIVE, () => ((flags & F.ACTIVE) !== 0 && isActive(d)) || ((flags & F.INACTIVE) !== 0 && !isActive(d))) &&
+    group(F.PERSISTENT | F.TRANSIENT, () => ((flags & F.PERSISTENT) !== 0 && d.persistent) || ((flags & F.TRANSIENT) !== 0 && !d.persistent)) &&
+    group(F.RUNNING | F.PAUSED | F.SHUTOFF | F.OTHER, () => {
+      const s = d.state;
+      return (
+        ((flags & F.RUNNING) !== 0 && s === DomainState.RUNNING) ||
+        ((flags & F.PAUSED) !== 0 && s === DomainState.PAUSED) ||
+        ((flags & F.SHUTOFF) !== 0 && s === DomainState.SHUTOFF) ||
+        ((flags & F.OTHER) !== 0 && s !== DomainState.RUNNING && s !== DomainState.PAUSED && s !== DomainState.SHUTOFF)
+      );
+    }) &&
+    // The test driver has no managed save, snapshots or checkpoints, and autostart is off.
+    group(F.MANAGEDSAVE | F.NO_MANAGEDSAVE, () => (flags & F.NO_MANAGEDSAVE) !== 0) &&
+    group(F.HAS_SNAPSHOT | F.NO_SNAPSHOT, () => (flags & F.NO_SNAPSHOT) !== 0) &&
+    group(F.HAS_CHECKPOINT | F.NO_CHECKPOINT, () => (flags & F.NO_CHECKPOINT) !== 0) &&
+    group(F.AUTOSTART | F.NO_AUTOSTART, () => (flags & F.NO_AUTOSTART) !== 0)
+  );
+}
+
+const ALL_LIST_FLAGS = Object.values(ListAllFlags).reduce((a, b) => a | b, 0);
+
+const listHandlers: Entry[] = [
+  entry(P.CONNECT_LIST_ALL_DOMAINS, async (ctx, { needResults, flags }) => {
+    checkFlags(flags, ALL_LIST_FLAGS, 'virConnectListAllDomains');
+    const doms = (await listVisible(ctx)).filter((d) => matchesListFlags(d, flags));
+    return { domains: needResults ? doms.map(toRemote) : [], ret: doms.length };
+  }),
+  entry(P.CONNECT_NUM_OF_DOMAINS, async (ctx) => ({ num: (await listVisible(ctx)).filter(isActive).length })),
+  entry(P.CONNECT_LIST_DOMAINS, async (ctx, { maxids }) => {
+    if (maxids < 0 || maxids > IpcLimits.DOMAINS_MAX) throw VG_ERR_ARG_INVALID('maxids out of range');
+    return {
+      ids: (await listVisible(ctx))
+        .filter(isActive)
+        .map((d) => d.id)
+        .slice(0, maxids),
+    };
+  }),
+  entry(P.CONNECT_NUM_OF_DEFINED_DOMAINS, async (ctx) => ({ num: (await listVisible(ctx)).filter((d) => !isActive(d)).length })),
+  entry(P.CONNECT_LIST_DEFINED_DOMAINS, async (ctx, { maxnames }) => {
+    if (maxnames < 0 || maxnames > IpcLimits.DOMAINS_MAX) throw VG_ERR_ARG_INVALID('maxnames out of range');
+    return {
+      names: (await listVisible(ctx))
+        .filter((d) => !isActive(d))
+        .map((d) => d.name)
+        .slice(0, maxnames),
+    };
+  }),
+];
+
+// ---------- lookups (an object the caller may not see answers "no domain", never "denied") ----------
+
+async function lookup(ctx: HandlerContext, key: LookupKey, procedure: string): Promise<{ dom: RemoteDomain }> {
+  const m = ctx.mirror.lookup(key);
+  if (m === null) throw VG_ERR_NO_DOMAIN('');
+  const d = m ?? (await ctx.helper.call(Op.DOMAIN_LOOKUP_REQ, { key }));
+  if (!ctx.visible(d)) {
+    await ctx.hiddenLookup?.(d, procedure); // same answer as no VM at all, but the attempt is on record
+    throw VG_ERR_NO_DOMAIN('');
+  }
+  return { dom: toRemote(d) };
+}
+
+const lookupHandlers: Entry[] = [
+  entry(P.DOMAIN_LOOKUP_BY_NAME, async (ctx, { name }) => {
+    try {
+      checkDomainName(name);
+    } catch {
+      throw VG_ERR_NO_DOMAIN(''); // a name the helper would refuse cannot exist
+    }
+    return lookup(ctx, { kind: LookupKind.NAME, name }, P.DOMAIN_LOOKUP_BY_NAME.name);
+  }),
+  entry(P.DOMAIN_LOOKUP_BY_UUID, async (ctx, { uuid }) => lookup(ctx, { kind: LookupKind.UUID, uuid }, P.DOMAIN_LOOKUP_BY_UUID.name)),
+  entry(P.DOMAIN_LOOKUP_BY_ID, async (ctx, { id }) => {
+    if (id < 0) throw VG_ERR_NO_DOMAIN('');
+    return lookup(ctx, { kind: LookupKind.ID, id }, P.DOMAIN_LOOKUP_BY_ID.name);
+  }),
+];
+
+// ---------- one domain's facts ----------
+
+// Reads come from the mirror when it can answer (no helper round trip), else from the helper itself.
+async function info(ctx: HandlerContext, dom: RemoteDomain): Promise<DomainInfo> {
+  const d = ctx.mirror.info(dom.uuid);
+  if (d === null) throw VG_ERR_NO_DOMAIN(`: no domain with matching uuid '${uuidToString(dom.uuid)}'`);
+  return d ?? ctx.helper.call(Op.DOMAIN_INFO_REQ, { uuid: dom.uuid });
+}
+
+const infoHandlers: Entry[] = [
+  entry(P.DOMAIN_GET_INFO, async (ctx, { dom }) => {
+    const d = await info(ctx, dom);
+    return { state: d.state, maxMem: d.maxMemKiB, memory: d.memoryKiB, nrVirtCpu: d.nrVirtCpu, cpuTime: d.cpuTimeNs };
+  }),
+  entry(P.DOMAIN_GET_STATE, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0, 'virDomainGetState');
+    const d = await info(ctx, dom);
+    return { state: d.state, reason: d.reason };
+  }),
+  entry(P.DOMAIN_GET_OS_TYPE, async (ctx, { dom }) => ({ type: (await info(ctx, dom)).osType })),
+  entry(P.DOMAIN_GET_AUTOSTART, async (ctx, { dom }) => ({ autostart: (await info(ctx, dom)).autostart ? 1 : 0 })),
+  entry(P.DOMAIN_IS_ACTIVE, async (ctx, { dom }) => ({ active: (await info(ctx, dom)).id !== -1 ? 1 : 0 })),
+  entry(P.DOMAIN_IS_PERSISTENT, async (ctx, { dom }) => ({ persistent: (await info(ctx, dom)).persistent ? 1 : 0 })),
+  entry(P.DOMAIN_GET_MAX_VCPUS, async (ctx, { dom }) => ({ num: (await info(ctx, dom)).maxVcpus })),
+  entry(P.DOMAIN_GET_VCPUS_FLAGS, async (ctx, { dom, flags }) => {
+    checkFlags(flags, AffectFlags.LIVE | AffectFlags.CONFIG | VcpuFlags.MAXIMUM, 'virDomainGetVcpusFlags');
+    const d = await info(ctx, dom);
+    return { num: flags & VcpuFlags.MAXIMUM ? d.maxVcpus : d.nrVirtCpu };
+  }),
+  entry(P.DOMAIN_HAS_MANAGED_SAVE_IMAGE, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0, 'virDomainHasManagedSaveImage');
+    return { result: (await info(ctx, dom)).hasManagedSave ? 1 : 0 };
+  }),
+  entry(P.DOMAIN_SNAPSHOT_NUM, async (ctx, { dom, flags }) => {
+    await info(ctx, dom); // existence check: the test driver keeps no snapshots
+    void flags;
+    return { num: 0 };
+  }),
+  entry(P.DOMAIN_GET_SECURITY_LABEL, async (ctx, { dom }) => {
+    const d = await info(ctx, dom);
+    return { label: d.securityLabel, enforcing: d.securityEnforcing ? 1 : 0 };
+  }),
+  entry(P.DOMAIN_GET_MESSAGES, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 3, 'virDomainGetMessages');
+    await info(ctx, dom);
+    return { msgs: [] };
+  }),
+  entry(P.DOMAIN_GET_XML_DESC, async (ctx, { dom, flags }) => {
+    checkFlags(flags, XmlFlags.SECURE | XmlFlags.INACTIVE | XmlFlags.UPDATE_CPU | XmlFlags.MIGRATABLE, 'virDomainGetXMLDesc');
+    return ctx.helper.call(Op.DOMAIN_XML_REQ, { uuid: dom.uuid, inactive: (flags & XmlFlags.INACTIVE) !== 0 });
+  }),
+];
+
+export const domainReadHandlers: Entry[] = [...listHandlers, ...lookupHandlers, ...infoHandlers];

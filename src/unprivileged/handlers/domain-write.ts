@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// Domain writes: define, create, lifecycle control, undefine, memory and vCPUs. Each is one audited helper request.
+import { VG_ERR_ARG_INVALID } from '../../common/errors';
+import { type ControlActionCode, ControlAction, type DomainSummary, IpcLimits, Op } from '../../ipc/program';
+import { AffectFlags, MemoryFlags, VcpuFlags } from '../../protocol/constants';
+import { P } from '../../protocol/procs/remote';
+import type { RemoteDomain } from '../../protocol/types';
+import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
+
+function checkXml(xml: string): void {
+  if (Buffer.byteLength(xml) > IpcLimits.XML_MAX) throw VG_ERR_ARG_INVALID(`domain XML larger than ${IpcLimits.XML_MAX} bytes`);
+  if (xml.includes('\0')) throw VG_ERR_ARG_INVALID('domain XML contains NUL');
+}
+
+const control = async (ctx: HandlerContext, dom: RemoteDomain, action: ControlActionCode): Promise<DomainSummary> =>
+  ctx.helper.call(Op.DOMAIN_CONTROL_REQ, { actor: ctx.actor(), uuid: dom.uuid, action });
+
+const undefine = async (ctx: HandlerContext, dom: RemoteDomain): Promise<void> =>
+  void (await ctx.helper.call(Op.DOMAIN_UNDEFINE_REQ, { actor: ctx.actor(), uuid: dom.uuid }));
+
+function affect(flags: number): { live: boolean; config: boolean } {
+  return { live: (flags & AffectFlags.LIVE) !== 0, config: (flags & AffectFlags.CONFIG) !== 0 };
+}
+
+async function setMemory(ctx: HandlerContext, dom: RemoteDomain, memory: bigint, flags: number): Promise<void> {
+  if (memory < 1n || memory > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_ARG_INVALID(`memory ${memory} KiB out of range`);
+  await ctx.helper.call(Op.DOMAIN_SET_MEMORY_REQ, {
+    actor: ctx.actor(),
+    uuid: dom.uuid,
+    memoryKiB: memory,
+    ...affect(flags),
+    max: (flags & MemoryFlags.MAXIMUM) !== 0,
+  });
+}
+
+async function setVcpus(ctx: HandlerContext, dom: RemoteDomain, nvcpus: number, flags: number): Promise<void> {
+  if (nvcpus < 1 || nvcpus > IpcLimits.VCPUS_MAX) throw VG_ERR_ARG_INVALID(`vcpu count ${nvcpus} out of range`);
+  await ctx.helper.call(Op.DOMAIN_SET_VCPUS_REQ, { actor: ctx.actor(), uuid: dom.uuid, nvcpus, ...affect(flags), max: (flags & VcpuFlags.MAXIMUM) !== 0 });
+}
+
+export const domainWriteHandlers: Entry[] = [
+  entry(P.DOMAIN_DEFINE_XML, async (ctx, { xml }) => {
+    checkXml(xml);
+    return { dom: toRemote(await ctx.helper.call(Op.DOMAIN_DEFINE_REQ, { actor: ctx.actor(), xml })) };
+  }),
+  entry(P.DOMAIN_DEFINE_XML_FLAGS, async (ctx, { xml, flags }) => {
+    checkFlags(flags, 1, 'virDomainDefineXMLFlags'); // VALIDATE: we always validate
+    checkXml(xml);
+    return { dom: toRemote(await ctx.helper.call(Op.DOMAIN_DEFINE_REQ, { actor: ctx.actor(), xml })) };
+  }),
+  entry(P.DOMAIN_CREATE_XML, async (ctx, { xml, flags }) => {
+    checkFlags(flags, 0, 'virDomainCreateXML');
+    checkXml(xml);
+    return { dom: toRemote(await ctx.helper.call(Op.DOMAIN_CREATE_XML_REQ, { actor: ctx.actor(), xml })) };
+  }),
+  entry(P.DOMAIN_CREATE, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.START))),
+  entry(P.DOMAIN_CREATE_WITH_FLAGS, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0, 'virDomainCreateWithFlags');
+    return { dom: toRemote(await control(ctx, dom, ControlAction.START)) };
+  }),
+  entry(P.DOMAIN_SUSPEND, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.SUSPEND))),
+  entry(P.DOMAIN_RESUME, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.RESUME))),
+  entry(P.DOMAIN_SHUTDOWN, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.SHUTDOWN))),
+  entry(P.DOMAIN_SHUTDOWN_FLAGS, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0x1f, 'virDomainShutdownFlags'); // mode hints; the simulated guest honours any
+    await control(ctx, dom, ControlAction.SHUTDOWN);
+  }),
+  entry(P.DOMAIN_REBOOT, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0x1f, 'virDomainReboot');
+    await control(ctx, dom, ControlAction.REBOOT);
+  }),
+  entry(P.DOMAIN_DESTROY, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.DESTROY))),
+  entry(P.DOMAIN_DESTROY_FLAGS, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 3, 'virDomainDestroyFlags'); // GRACEFUL, REMOVE_LOGS
+    await control(ctx, dom, ControlAction.DESTROY);
+  }),
+  entry(P.DOMAIN_UNDEFINE, async (ctx, { dom }) => undefine(ctx, dom)),
+  entry(P.DOMAIN_UNDEFINE_FLAGS, async (ctx, { dom, flags }) => {
+    // MANAGED_SAVE, SNAPSHOTS_METADATA, NVRAM, KEEP_NVRAM, CHECKPOINTS_METADATA, TPM, KEEP_TPM: nothing to remove here.
+    checkFlags(flags, 0x7f, 'virDomainUndefineFlags');
+    await undefine(ctx, dom);
+  }),
+  entry(P.DOMAIN_SET_MEMORY, async (ctx, { dom, memory }) => setMemory(ctx, dom, memory, AffectFlags.LIVE)),
+  entry(P.DOMAIN_SET_MEMORY_FLAGS, async (ctx, { dom, memory, flags }) => {
+    checkFlags(flags, AffectFlags.LIVE | AffectFlags.CONFIG | MemoryFlags.MAXIMUM, 'virDomainSetMemoryFlags');
+    await setMemory(ctx, dom, memory, flags);
+  }),
+  entry(P.DOMAIN_SET_VCPUS, async (ctx, { dom, nvcpus }) => setVcpus(ctx, dom, nvcpus, AffectFlags.LIVE)),
+  entry(P.DOMAIN_SET_VCPUS_FLAGS, async (ctx, { dom, nvcpus, flags }) => {
+    checkFlags(flags, AffectFlags.LIVE | AffectFlags.CONFIG | VcpuFlags.MAXIMUM, 'virDomainSetVcpusFlags');
+    await setVcpus(ctx, dom, nvcpus, flags);
+  }),
+];
