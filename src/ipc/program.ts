@@ -28,49 +28,6 @@ export const IpcLimits = {
   VCPUS_MAX: 4096,
 } as const;
 
-// Mirrored pairs: X_REQ even, X_ANS = X_REQ + 1 [openssh mm_/mm_answer_].
-export const Op = {
-  HELLO_REQ: 0,
-  HELLO_ANS: 1,
-  NODE_FACTS_REQ: 2,
-  NODE_FACTS_ANS: 3,
-  DOMAIN_LIST_REQ: 4,
-  DOMAIN_LIST_ANS: 5,
-  DOMAIN_LOOKUP_REQ: 6,
-  DOMAIN_LOOKUP_ANS: 7,
-  DOMAIN_INFO_REQ: 8,
-  DOMAIN_INFO_ANS: 9,
-  DOMAIN_XML_REQ: 10,
-  DOMAIN_XML_ANS: 11,
-  DOMAIN_DEFINE_REQ: 12,
-  DOMAIN_DEFINE_ANS: 13,
-  DOMAIN_CREATE_XML_REQ: 14,
-  DOMAIN_CREATE_XML_ANS: 15,
-  DOMAIN_UNDEFINE_REQ: 16,
-  DOMAIN_UNDEFINE_ANS: 17,
-  DOMAIN_CONTROL_REQ: 18,
-  DOMAIN_CONTROL_ANS: 19,
-  DOMAIN_SET_MEMORY_REQ: 20,
-  DOMAIN_SET_MEMORY_ANS: 21,
-  DOMAIN_SET_VCPUS_REQ: 22,
-  DOMAIN_SET_VCPUS_ANS: 23,
-  // One ack answer, then one answer per lifecycle event, all with the subscribing request's id.
-  EVENTS_SUBSCRIBE_REQ: 24,
-  EVENTS_SUBSCRIBE_ANS: 25,
-  // Host-admin reassignment of a VM's tenant (`virtgate vm set-tenant`); the front end decides who may ask.
-  DOMAIN_SET_TENANT_REQ: 26,
-  DOMAIN_SET_TENANT_ANS: 27,
-} as const;
-export type OpCode = (typeof Op)[keyof typeof Op];
-
-export const REQUEST_OPS: readonly number[] = Object.entries(Op)
-  .filter(([k]) => k.endsWith('_REQ'))
-  .map(([, v]) => v);
-
-// `Op.DOMAIN_CONTROL_REQ` -> 'DOMAIN_CONTROL_REQ': the name both processes write in their records.
-const OP_NAME = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v, k]));
-export const opName = (op: number): string => OP_NAME.get(op) ?? `op-${op}`;
-
 export const AnswerStatus = { OK: 0, ERROR: 1 } as const;
 
 // Domain lifecycle actions carried by DOMAIN_CONTROL.
@@ -217,43 +174,6 @@ export interface StreamItem {
 
 export type LookupKey = { kind: 0; name: string } | { kind: 1; uuid: Buffer } | { kind: 2; id: number };
 
-export interface Requests {
-  [Op.HELLO_REQ]: { version: number };
-  [Op.NODE_FACTS_REQ]: Record<string, never>;
-  [Op.DOMAIN_LIST_REQ]: Record<string, never>;
-  [Op.DOMAIN_LOOKUP_REQ]: { key: LookupKey };
-  [Op.DOMAIN_INFO_REQ]: { uuid: Buffer };
-  [Op.DOMAIN_XML_REQ]: { uuid: Buffer; inactive: boolean };
-  [Op.DOMAIN_DEFINE_REQ]: { actor: Actor; xml: string };
-  [Op.DOMAIN_CREATE_XML_REQ]: { actor: Actor; xml: string };
-  [Op.DOMAIN_UNDEFINE_REQ]: { actor: Actor; uuid: Buffer };
-  [Op.DOMAIN_CONTROL_REQ]: { actor: Actor; uuid: Buffer; action: ControlActionCode };
-  [Op.DOMAIN_SET_MEMORY_REQ]: { actor: Actor; uuid: Buffer; memoryKiB: bigint; live: boolean; config: boolean; max: boolean };
-  [Op.DOMAIN_SET_VCPUS_REQ]: { actor: Actor; uuid: Buffer; nvcpus: number; live: boolean; config: boolean; max: boolean };
-  [Op.EVENTS_SUBSCRIBE_REQ]: Record<string, never>;
-  [Op.DOMAIN_SET_TENANT_REQ]: { actor: Actor; uuid: Buffer; tenant: string };
-}
-
-export interface Answers {
-  [Op.HELLO_ANS]: { version: number; driver: string };
-  [Op.NODE_FACTS_ANS]: NodeFacts;
-  [Op.DOMAIN_LIST_ANS]: { domains: DomainSummary[] };
-  [Op.DOMAIN_LOOKUP_ANS]: DomainSummary;
-  [Op.DOMAIN_INFO_ANS]: DomainInfo;
-  [Op.DOMAIN_XML_ANS]: { xml: string };
-  [Op.DOMAIN_DEFINE_ANS]: DomainSummary;
-  [Op.DOMAIN_CREATE_XML_ANS]: DomainSummary;
-  [Op.DOMAIN_UNDEFINE_ANS]: Record<string, never>;
-  [Op.DOMAIN_CONTROL_ANS]: DomainSummary;
-  [Op.DOMAIN_SET_MEMORY_ANS]: Record<string, never>;
-  [Op.DOMAIN_SET_VCPUS_ANS]: Record<string, never>;
-  [Op.EVENTS_SUBSCRIBE_ANS]: StreamItem; // the last answer of the initial sync has synced = true
-  [Op.DOMAIN_SET_TENANT_ANS]: DomainSummary;
-}
-
-export type RequestOp = keyof Requests;
-export type AnswerOp = keyof Answers;
-
 // ---------- codecs ----------
 
 interface Codec<T> {
@@ -381,111 +301,205 @@ const setFlags = (w: XdrWriter, v: { live: boolean; config: boolean; max: boolea
 };
 const getFlags = (r: XdrReader) => ({ live: r.bool('live'), config: r.bool('config'), max: r.bool('max') });
 
-export const requestCodecs: { [K in RequestOp]: Codec<Requests[K]> } = {
-  [Op.HELLO_REQ]: { encode: (w, v) => w.u32(v.version), decode: (r) => ({ version: r.u32('version') }) },
-  [Op.NODE_FACTS_REQ]: empty,
-  [Op.DOMAIN_LIST_REQ]: empty,
-  [Op.DOMAIN_LOOKUP_REQ]: { encode: (w, v) => lookupCodec.encode(w, v.key), decode: (r) => ({ key: lookupCodec.decode(r) }) },
-  [Op.DOMAIN_INFO_REQ]: { encode: (w, v) => uuidCodec.encode(w, v.uuid), decode: (r) => ({ uuid: uuidCodec.decode(r) }) },
-  [Op.DOMAIN_XML_REQ]: {
-    encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.bool(v.inactive)),
-    decode: (r) => ({ uuid: uuidCodec.decode(r), inactive: r.bool('inactive') }),
-  },
-  [Op.DOMAIN_DEFINE_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), w.string(v.xml, IpcLimits.XML_MAX)),
-    decode: (r) => ({ actor: actorCodec.decode(r), xml: xmlField(r) }),
-  },
-  [Op.DOMAIN_CREATE_XML_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), w.string(v.xml, IpcLimits.XML_MAX)),
-    decode: (r) => ({ actor: actorCodec.decode(r), xml: xmlField(r) }),
-  },
-  [Op.DOMAIN_UNDEFINE_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid)),
-    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r) }),
-  },
-  [Op.DOMAIN_CONTROL_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.i32(v.action)),
-    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), action: r.enumOf(CONTROL_ACTIONS, 'action') }),
-  },
-  [Op.DOMAIN_SET_MEMORY_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u64(v.memoryKiB), setFlags(w, v)),
-    decode: (r) => {
-      const actor = actorCodec.decode(r);
-      const uuid = uuidCodec.decode(r);
-      const memoryKiB = r.u64('memory');
-      if (memoryKiB < 1n || memoryKiB > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_IPC_VALIDATION('memory', 'out of range');
-      return { actor, uuid, memoryKiB, ...getFlags(r) };
-    },
-  },
-  [Op.DOMAIN_SET_VCPUS_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u32(v.nvcpus), setFlags(w, v)),
-    decode: (r) => ({
-      actor: actorCodec.decode(r),
-      uuid: uuidCodec.decode(r),
-      nvcpus: checkRange(r.u32('nvcpus'), 1, IpcLimits.VCPUS_MAX, 'nvcpus'),
-      ...getFlags(r),
-    }),
-  },
-  [Op.EVENTS_SUBSCRIBE_REQ]: empty,
-  [Op.DOMAIN_SET_TENANT_REQ]: {
-    encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.string(v.tenant, 64)),
-    decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant')) }),
+// ---------- request bodies ----------
+
+const helloReq: Codec<{ version: number }> = { encode: (w, v) => w.u32(v.version), decode: (r) => ({ version: r.u32('version') }) };
+
+const lookupReq: Codec<{ key: LookupKey }> = {
+  encode: (w, v) => lookupCodec.encode(w, v.key),
+  decode: (r) => ({ key: lookupCodec.decode(r) }),
+};
+
+const uuidReq: Codec<{ uuid: Buffer }> = { encode: (w, v) => uuidCodec.encode(w, v.uuid), decode: (r) => ({ uuid: uuidCodec.decode(r) }) };
+
+const xmlReq: Codec<{ uuid: Buffer; inactive: boolean }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.bool(v.inactive)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), inactive: r.bool('inactive') }),
+};
+
+// DOMAIN_DEFINE and DOMAIN_CREATE_XML
+const defineReq: Codec<{ actor: Actor; xml: string }> = {
+  encode: (w, v) => (actorCodec.encode(w, v.actor), w.string(v.xml, IpcLimits.XML_MAX)),
+  decode: (r) => ({ actor: actorCodec.decode(r), xml: xmlField(r) }),
+};
+
+const undefineReq: Codec<{ actor: Actor; uuid: Buffer }> = {
+  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid)),
+  decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r) }),
+};
+
+const controlReq: Codec<{ actor: Actor; uuid: Buffer; action: ControlActionCode }> = {
+  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.i32(v.action)),
+  decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), action: r.enumOf(CONTROL_ACTIONS, 'action') }),
+};
+
+const setMemoryReq: Codec<{ actor: Actor; uuid: Buffer; memoryKiB: bigint; live: boolean; config: boolean; max: boolean }> = {
+  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u64(v.memoryKiB), setFlags(w, v)),
+  decode: (r) => {
+    const actor = actorCodec.decode(r);
+    const uuid = uuidCodec.decode(r);
+    const memoryKiB = r.u64('memory');
+    if (memoryKiB < 1n || memoryKiB > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_IPC_VALIDATION('memory', 'out of range');
+    return { actor, uuid, memoryKiB, ...getFlags(r) };
   },
 };
 
-export const answerCodecs: { [K in AnswerOp]: Codec<Answers[K]> } = {
-  [Op.HELLO_ANS]: {
-    encode: (w, v) => w.u32(v.version).string(v.driver, 16),
-    decode: (r) => ({ version: r.u32('version'), driver: r.string(16, 'driver') }),
-  },
-  [Op.NODE_FACTS_ANS]: factsCodec,
-  [Op.DOMAIN_LIST_ANS]: {
-    encode: (w, v) => w.array(v.domains, IpcLimits.DOMAINS_MAX, summaryCodec.encode),
-    decode: (r) => ({ domains: r.array(IpcLimits.DOMAINS_MAX, summaryCodec.decode, 'domains') }),
-  },
-  [Op.DOMAIN_LOOKUP_ANS]: summaryCodec,
-  [Op.DOMAIN_INFO_ANS]: infoCodec,
-  [Op.DOMAIN_XML_ANS]: { encode: (w, v) => w.string(v.xml, 4 * 1024 * 1024), decode: (r) => ({ xml: r.string(4 * 1024 * 1024, 'xml') }) },
-  [Op.DOMAIN_DEFINE_ANS]: summaryCodec,
-  [Op.DOMAIN_CREATE_XML_ANS]: summaryCodec,
-  [Op.DOMAIN_UNDEFINE_ANS]: empty,
-  [Op.DOMAIN_CONTROL_ANS]: summaryCodec,
-  [Op.DOMAIN_SET_MEMORY_ANS]: empty,
-  [Op.DOMAIN_SET_VCPUS_ANS]: empty,
-  [Op.DOMAIN_SET_TENANT_ANS]: summaryCodec,
-  [Op.EVENTS_SUBSCRIBE_ANS]: {
-    encode: (w, v) => {
-      w.optional(v.event, (w2, e) => {
-        summaryCodec.encode(w2, e.domain);
-        w2.i32(e.event).i32(e.detail);
-      });
-      w.optional(v.snapshot, (w2, sn) => {
-        infoCodec.encode(w2, sn.info);
-        w2.u64(sn.cpuBaseNs)
-          .optional(sn.cpuSinceMs, (w3, ms) => w3.u64(BigInt(ms)))
-          .bool(sn.cpuClock);
-      });
-      w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
-      w.bool(v.synced ?? false);
-    },
-    decode: (r) => ({
-      event: r.optional((r2) => ({
-        domain: summaryCodec.decode(r2),
-        event: checkRange(r2.i32('event'), 0, 16, 'event'),
-        detail: checkRange(r2.i32('detail'), 0, 16, 'detail'),
-      })),
-      snapshot: r.optional((r2) => ({
-        info: infoCodec.decode(r2),
-        cpuBaseNs: r2.u64('cpuBase'),
-        cpuSinceMs: r2.optional((r3) => Number(r3.u64('cpuSince'))),
-        cpuClock: r2.bool('cpuClock'),
-      })),
-      removed: r.optional((r2) => uuidCodec.decode(r2)),
-      synced: r.bool('synced'),
-    }),
-  },
+const setVcpusReq: Codec<{ actor: Actor; uuid: Buffer; nvcpus: number; live: boolean; config: boolean; max: boolean }> = {
+  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u32(v.nvcpus), setFlags(w, v)),
+  decode: (r) => ({
+    actor: actorCodec.decode(r),
+    uuid: uuidCodec.decode(r),
+    nvcpus: checkRange(r.u32('nvcpus'), 1, IpcLimits.VCPUS_MAX, 'nvcpus'),
+    ...getFlags(r),
+  }),
 };
 
+const setTenantReq: Codec<{ actor: Actor; uuid: Buffer; tenant: string }> = {
+  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.string(v.tenant, 64)),
+  decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant')) }),
+};
+
+// ---------- answer bodies ----------
+
+const helloAns: Codec<{ version: number; driver: string }> = {
+  encode: (w, v) => w.u32(v.version).string(v.driver, 16),
+  decode: (r) => ({ version: r.u32('version'), driver: r.string(16, 'driver') }),
+};
+
+const listAns: Codec<{ domains: DomainSummary[] }> = {
+  encode: (w, v) => w.array(v.domains, IpcLimits.DOMAINS_MAX, summaryCodec.encode),
+  decode: (r) => ({ domains: r.array(IpcLimits.DOMAINS_MAX, summaryCodec.decode, 'domains') }),
+};
+
+const xmlAns: Codec<{ xml: string }> = {
+  encode: (w, v) => w.string(v.xml, 4 * 1024 * 1024),
+  decode: (r) => ({ xml: r.string(4 * 1024 * 1024, 'xml') }),
+};
+
+// One ack answer, then one answer per lifecycle event, all with the subscribing request's id; the last answer of the
+// initial sync has synced = true.
+const streamAns: Codec<StreamItem> = {
+  encode: (w, v) => {
+    w.optional(v.event, (w2, e) => {
+      summaryCodec.encode(w2, e.domain);
+      w2.i32(e.event).i32(e.detail);
+    });
+    w.optional(v.snapshot, (w2, sn) => {
+      infoCodec.encode(w2, sn.info);
+      w2.u64(sn.cpuBaseNs)
+        .optional(sn.cpuSinceMs, (w3, ms) => w3.u64(BigInt(ms)))
+        .bool(sn.cpuClock);
+    });
+    w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
+    w.bool(v.synced ?? false);
+  },
+  decode: (r) => ({
+    event: r.optional((r2) => ({
+      domain: summaryCodec.decode(r2),
+      event: checkRange(r2.i32('event'), 0, 16, 'event'),
+      detail: checkRange(r2.i32('detail'), 0, 16, 'detail'),
+    })),
+    snapshot: r.optional((r2) => ({
+      info: infoCodec.decode(r2),
+      cpuBaseNs: r2.u64('cpuBase'),
+      cpuSinceMs: r2.optional((r3) => Number(r3.u64('cpuSince'))),
+      cpuClock: r2.bool('cpuClock'),
+    })),
+    removed: r.optional((r2) => uuidCodec.decode(r2)),
+    synced: r.bool('synced'),
+  }),
+};
+
+// ---------- the op table: the one place an op is declared ----------
+
+// Each op is a mirrored pair, X_REQ even and X_ANS = X_REQ + 1 [openssh mm_/mm_answer_], with the codec of each
+// direction and whether it changes hypervisor state (a write: the helper journals it and refuses a replayed request id).
+// The op enum, the body types, the codec maps and the request -> answer pairing both ends use are derived from it.
+// test/unit/ipc/op-table-pin.test.ts pins it: a new op is a reviewed change to that test too.
+interface OpSpec<Q extends number, A extends number, Req, Ans> {
+  readonly req: Q;
+  readonly ans: A;
+  readonly write: boolean;
+  readonly request: Codec<Req>;
+  readonly answer: Codec<Ans>;
+}
+
+const READ = false;
+const WRITE = true;
+const spec = <Q extends number, A extends number, Req, Ans>(req: Q, ans: A, write: boolean, request: Codec<Req>, answer: Codec<Ans>): OpSpec<Q, A, Req, Ans> =>
+  Object.freeze({ req, ans, write, request, answer });
+
+export const OPS = Object.freeze({
+  HELLO: spec(0, 1, READ, helloReq, helloAns),
+  NODE_FACTS: spec(2, 3, READ, empty, factsCodec),
+  DOMAIN_LIST: spec(4, 5, READ, empty, listAns),
+  DOMAIN_LOOKUP: spec(6, 7, READ, lookupReq, summaryCodec),
+  DOMAIN_INFO: spec(8, 9, READ, uuidReq, infoCodec),
+  DOMAIN_XML: spec(10, 11, READ, xmlReq, xmlAns),
+  DOMAIN_DEFINE: spec(12, 13, WRITE, defineReq, summaryCodec),
+  DOMAIN_CREATE_XML: spec(14, 15, WRITE, defineReq, summaryCodec),
+  DOMAIN_UNDEFINE: spec(16, 17, WRITE, undefineReq, empty),
+  DOMAIN_CONTROL: spec(18, 19, WRITE, controlReq, summaryCodec),
+  DOMAIN_SET_MEMORY: spec(20, 21, WRITE, setMemoryReq, empty),
+  DOMAIN_SET_VCPUS: spec(22, 23, WRITE, setVcpusReq, empty),
+  EVENTS_SUBSCRIBE: spec(24, 25, READ, empty, streamAns), // one ack, then the event stream under the same id
+  // Host-admin reassignment of a VM's tenant (`virtgate vm set-tenant`); the front end decides who may ask.
+  DOMAIN_SET_TENANT: spec(26, 27, WRITE, setTenantReq, summaryCodec),
+});
+
+type OpTable = typeof OPS;
+export type OpBase = keyof OpTable;
+type CodecOf<C> = C extends Codec<infer T> ? T : never;
+type ByReq = { [N in OpBase as OpTable[N]['req']]: OpTable[N] };
+
+export type OpNames = { readonly [N in OpBase as `${N}_REQ`]: OpTable[N]['req'] } & { readonly [N in OpBase as `${N}_ANS`]: OpTable[N]['ans'] };
+export type OpCode = OpNames[keyof OpNames];
+// Request op -> request body; answer op -> answer body; request op -> its answer op and answer body.
+export type Requests = { [N in OpBase as OpTable[N]['req']]: CodecOf<OpTable[N]['request']> };
+export type Answers = { [N in OpBase as OpTable[N]['ans']]: CodecOf<OpTable[N]['answer']> };
+export type RequestOp = keyof Requests;
+export type AnswerOp = keyof Answers;
+export type AnswerOpOf<K extends RequestOp> = ByReq[K]['ans'];
+export type AnswerOf<K extends RequestOp> = CodecOf<ByReq[K]['answer']>;
+
+const SPECS: readonly OpTable[OpBase][] = Object.values(OPS);
+
+// A table that breaks the frame's rules (even requests, odd answers, no number twice) is a bug: refuse to load.
+for (const s of SPECS) {
+  if (s.req % 2 !== 0 || s.ans !== s.req + 1 || SPECS.filter((t) => t.req === s.req).length !== 1) throw new Error(`IPC op table: bad pair ${s.req}/${s.ans}`);
+}
+
+export const Op: OpNames = Object.freeze(
+  Object.fromEntries(
+    Object.entries(OPS).flatMap(([n, s]) => [
+      [`${n}_REQ`, s.req],
+      [`${n}_ANS`, s.ans],
+    ]),
+  ),
+) as OpNames;
+
+export const REQUEST_OPS: readonly number[] = SPECS.map((s) => s.req);
+const REQUEST_SET: ReadonlySet<number> = new Set(REQUEST_OPS);
+const ANSWER_SET: ReadonlySet<number> = new Set(SPECS.map((s) => s.ans));
+const ANSWER_OF: ReadonlyMap<number, AnswerOp> = new Map(SPECS.map((s) => [s.req, s.ans]));
+const WRITE_OPS: ReadonlySet<number> = new Set(SPECS.filter((s) => s.write).map((s) => s.req));
+
+// The answer op that pairs with a request op: the helper answers with it, the front end accepts only it.
+export function answerOpOf<K extends RequestOp>(op: K): AnswerOpOf<K> {
+  const ans = ANSWER_OF.get(op);
+  if (ans === undefined) throw VG_ERR_IPC_VALIDATION('op', `unknown request op ${op}`);
+  return ans as AnswerOpOf<K>;
+}
+
+// Whether a request op changes hypervisor state (journaled, replay-checked by the helper).
+export const isWriteOp = (op: number): boolean => WRITE_OPS.has(op);
+
+export const requestCodecs = Object.freeze(Object.fromEntries(SPECS.map((s) => [s.req, s.request]))) as { readonly [K in RequestOp]: Codec<Requests[K]> };
+export const answerCodecs = Object.freeze(Object.fromEntries(SPECS.map((s) => [s.ans, s.answer]))) as { readonly [K in AnswerOp]: Codec<Answers[K]> };
+
+// `Op.DOMAIN_CONTROL_REQ` -> 'DOMAIN_CONTROL_REQ': the name both processes write in their records.
+const OP_NAME = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v as number, k]));
+export const opName = (op: number): string => OP_NAME.get(op) ?? `op-${op}`;
 // ---------- whole frames ----------
 
 export interface RequestFrame<K extends RequestOp = RequestOp> {
@@ -498,7 +512,7 @@ export type AnswerFrame =
   { op: AnswerOp; id: number; ok: true; body: Answers[AnswerOp] } | { op: AnswerOp; id: number; ok: false; code: string; detail: string };
 
 export function isRequestOp(op: number): op is RequestOp {
-  return REQUEST_OPS.includes(op);
+  return REQUEST_SET.has(op);
 }
 
 export function encodeRequest<K extends RequestOp>(op: K, id: number, body: Requests[K]): Buffer {
@@ -561,7 +575,7 @@ export function decodeAnswer(frame: Buffer): AnswerFrame {
   const r = new XdrReader(frame, 4);
   const op = r.u32('op');
   const id = r.u32('id');
-  if (!(op in answerCodecs)) throw VG_ERR_IPC_VALIDATION('op', `unknown answer op ${op}`);
+  if (!ANSWER_SET.has(op)) throw VG_ERR_IPC_VALIDATION('op', `unknown answer op ${op}`);
   const status = r.u32('status');
   if (status === AnswerStatus.OK) {
     const body = answerCodecs[op as AnswerOp].decode(r);

@@ -2,14 +2,14 @@
 // The helper's unix-socket server: peer uid check, framing, per-connection op-table state machine (root side of the IPC boundary).
 import * as net from 'node:net';
 import { FrameDecoder } from '../common/framing';
-import { IpcLimits, Op, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp, requestDigest } from '../ipc/program';
+import { IpcLimits, Op, answerOpOf, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp, opName, requestDigest } from '../ipc/program';
 import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal, JournalBegin } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
 import type { Driver } from './drivers/driver';
-import { OP_BY_REQ, OP_NAMES, OpFlag } from './op-table';
+import { OP_BY_REQ, OpFlag } from './op-table';
 
 export interface IpcServerOptions {
   driver: Driver;
@@ -156,7 +156,7 @@ class IpcConnection {
   #handle(frame: Buffer): void {
     const op = frame.readUInt32BE(4);
     if (!isRequestOp(op)) return this.destroy(`unknown op ${op}`);
-    const name = OP_NAMES.get(op) ?? String(op);
+    const name = opName(op);
     if (!this.#permitted.has(op)) return this.destroy(`${name} not permitted ${this.#helloDone ? 'again' : 'before HELLO'}`);
     let req: RequestFrame;
     try {
@@ -167,7 +167,7 @@ class IpcConnection {
     const entry = OP_BY_REQ.get(op);
     if (!entry) return this.destroy(`no table entry for ${name}`);
     if (entry.flags & OpFlag.ONCE) this.#permitted.delete(op);
-    const ansOp = (op + 1) as AnswerOp;
+    const ansOp: AnswerOp = answerOpOf(op);
     if (entry.flags & OpFlag.WRITE) {
       // A request id names one write, once: a reused one is a replay (a compromised front end, or someone on this
       // socket) and is refused before anything runs.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The helper's op table [openssh mon_table]: which request may come when, and which answer function serves it.
-import { Op } from '../ipc/program';
+import { Op, isWriteOp } from '../ipc/program';
 import type { RequestOp } from '../ipc/program';
 import type { AnswerFn } from './answers/types';
 import { answerHello } from './answers/hello';
@@ -14,7 +14,7 @@ export const OpFlag = {
   PERMIT: 1, // permitted on a fresh connection
   AFTER_HELLO: 2, // permitted once HELLO has been answered
   ONCE: 4, // at most once per connection
-  WRITE: 8, // changes hypervisor state: journalled
+  WRITE: 8, // changes hypervisor state: journalled (set from the IPC op table, never written here)
 } as const;
 
 export interface OpEntry<K extends RequestOp = RequestOp> {
@@ -23,9 +23,10 @@ export interface OpEntry<K extends RequestOp = RequestOp> {
   answer: AnswerFn<K>;
 }
 
-const entry = <K extends RequestOp>(req: K, flags: number, answer: AnswerFn<K>): OpEntry => ({ req, flags, answer }) as unknown as OpEntry;
+const entry = <K extends RequestOp>(req: K, flags: number, answer: AnswerFn<K>): OpEntry =>
+  ({ req, flags: flags | (isWriteOp(req) ? OpFlag.WRITE : 0), answer }) as unknown as OpEntry;
 
-const { PERMIT, AFTER_HELLO, ONCE, WRITE } = OpFlag;
+const { PERMIT, AFTER_HELLO, ONCE } = OpFlag;
 
 export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.HELLO_REQ, PERMIT | ONCE, answerHello),
@@ -34,16 +35,14 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.DOMAIN_LOOKUP_REQ, AFTER_HELLO, answerDomainLookup),
   entry(Op.DOMAIN_INFO_REQ, AFTER_HELLO, answerDomainInfo),
   entry(Op.DOMAIN_XML_REQ, AFTER_HELLO, answerDomainXml),
-  entry(Op.DOMAIN_DEFINE_REQ, AFTER_HELLO | WRITE, answerDomainDefine),
-  entry(Op.DOMAIN_CREATE_XML_REQ, AFTER_HELLO | WRITE, answerDomainCreateXml),
-  entry(Op.DOMAIN_UNDEFINE_REQ, AFTER_HELLO | WRITE, answerDomainUndefine),
-  entry(Op.DOMAIN_CONTROL_REQ, AFTER_HELLO | WRITE, answerDomainControl),
-  entry(Op.DOMAIN_SET_MEMORY_REQ, AFTER_HELLO | WRITE, answerDomainSetMemory),
-  entry(Op.DOMAIN_SET_VCPUS_REQ, AFTER_HELLO | WRITE, answerDomainSetVcpus),
+  entry(Op.DOMAIN_DEFINE_REQ, AFTER_HELLO, answerDomainDefine),
+  entry(Op.DOMAIN_CREATE_XML_REQ, AFTER_HELLO, answerDomainCreateXml),
+  entry(Op.DOMAIN_UNDEFINE_REQ, AFTER_HELLO, answerDomainUndefine),
+  entry(Op.DOMAIN_CONTROL_REQ, AFTER_HELLO, answerDomainControl),
+  entry(Op.DOMAIN_SET_MEMORY_REQ, AFTER_HELLO, answerDomainSetMemory),
+  entry(Op.DOMAIN_SET_VCPUS_REQ, AFTER_HELLO, answerDomainSetVcpus),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
-  entry(Op.DOMAIN_SET_TENANT_REQ, AFTER_HELLO | WRITE, answerDomainSetTenant),
+  entry(Op.DOMAIN_SET_TENANT_REQ, AFTER_HELLO, answerDomainSetTenant),
 ];
 
 export const OP_BY_REQ: ReadonlyMap<number, OpEntry> = new Map(OP_TABLE.map((e) => [e.req, e]));
-
-export const OP_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Op).map(([k, v]) => [v, k]));

@@ -12,6 +12,7 @@ import { VG_ERR_HELPER_BUSY, VG_ERR_HELPER_UNAVAILABLE, VgError, errorCatalogue 
 import { FrameDecoder } from '../common/framing';
 import {
   type AnswerFrame,
+  type AnswerOf,
   type Answers,
   IPC_VERSION,
   IpcLimits,
@@ -21,30 +22,13 @@ import {
   Op,
   type RequestOp,
   type Requests,
+  answerOpOf,
   decodeAnswer,
   encodeRequest,
 } from '../ipc/program';
 
-// Answer op for each request op (X_ANS = X_REQ + 1).
-type AnswerOf<K extends RequestOp> = K extends keyof AnswerMap ? AnswerMap[K] : never;
-interface AnswerMap {
-  [Op.HELLO_REQ]: Answers[typeof Op.HELLO_ANS];
-  [Op.NODE_FACTS_REQ]: Answers[typeof Op.NODE_FACTS_ANS];
-  [Op.DOMAIN_LIST_REQ]: Answers[typeof Op.DOMAIN_LIST_ANS];
-  [Op.DOMAIN_LOOKUP_REQ]: Answers[typeof Op.DOMAIN_LOOKUP_ANS];
-  [Op.DOMAIN_INFO_REQ]: Answers[typeof Op.DOMAIN_INFO_ANS];
-  [Op.DOMAIN_XML_REQ]: Answers[typeof Op.DOMAIN_XML_ANS];
-  [Op.DOMAIN_DEFINE_REQ]: Answers[typeof Op.DOMAIN_DEFINE_ANS];
-  [Op.DOMAIN_CREATE_XML_REQ]: Answers[typeof Op.DOMAIN_CREATE_XML_ANS];
-  [Op.DOMAIN_UNDEFINE_REQ]: Answers[typeof Op.DOMAIN_UNDEFINE_ANS];
-  [Op.DOMAIN_CONTROL_REQ]: Answers[typeof Op.DOMAIN_CONTROL_ANS];
-  [Op.DOMAIN_SET_MEMORY_REQ]: Answers[typeof Op.DOMAIN_SET_MEMORY_ANS];
-  [Op.DOMAIN_SET_VCPUS_REQ]: Answers[typeof Op.DOMAIN_SET_VCPUS_ANS];
-  [Op.EVENTS_SUBSCRIBE_REQ]: Answers[typeof Op.EVENTS_SUBSCRIBE_ANS];
-}
-
 interface Pending {
-  op: number;
+  op: RequestOp;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 }
@@ -287,7 +271,7 @@ export class HelperClient extends EventEmitter {
       // The end of the initial sync answers the subscribe request itself (handled below).
     }
     const p = this.#pending.get(ans.id);
-    if (!p || ans.op !== p.op + 1) {
+    if (!p || ans.op !== answerOpOf(p.op)) {
       this.#opts.log(`helper answered unknown request ${ans.id} op ${ans.op}`);
       sock.destroy();
       return;

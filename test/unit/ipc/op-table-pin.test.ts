@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// The helper IPC's op table is the root helper's attack surface: its ops, numbers, pairings and write flags are pinned
+// here as a literal listing, so growing it (or turning a read into an unjournaled write) is a reviewed change to this file.
+import { VgError } from '../../../src/common/errors';
+import { OPS, Op, REQUEST_OPS, answerCodecs, answerOpOf, isRequestOp, isWriteOp, opName, requestCodecs } from '../../../src/ipc/program';
+import type { AnswerOf, DomainSummary, RequestOp } from '../../../src/ipc/program';
+import { OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
+import type { HelperClient } from '../../../src/unprivileged/helper-client';
+
+// name, request op, answer op, write (journaled by the helper)
+const PINNED: readonly [string, number, number, boolean][] = [
+  ['HELLO', 0, 1, false],
+  ['NODE_FACTS', 2, 3, false],
+  ['DOMAIN_LIST', 4, 5, false],
+  ['DOMAIN_LOOKUP', 6, 7, false],
+  ['DOMAIN_INFO', 8, 9, false],
+  ['DOMAIN_XML', 10, 11, false],
+  ['DOMAIN_DEFINE', 12, 13, true],
+  ['DOMAIN_CREATE_XML', 14, 15, true],
+  ['DOMAIN_UNDEFINE', 16, 17, true],
+  ['DOMAIN_CONTROL', 18, 19, true],
+  ['DOMAIN_SET_MEMORY', 20, 21, true],
+  ['DOMAIN_SET_VCPUS', 22, 23, true],
+  ['EVENTS_SUBSCRIBE', 24, 25, false],
+  ['DOMAIN_SET_TENANT', 26, 27, true],
+];
+
+test('the descriptor table is exactly the pinned listing', () => {
+  expect(Object.entries(OPS).map(([name, s]) => [name, s.req, s.ans, s.write])).toEqual(PINNED);
+});
+
+test('the op enum is derived from the table: NAME_REQ and NAME_ANS for each row, nothing else', () => {
+  expect(Object.entries(Op)).toEqual(
+    PINNED.flatMap(([name, req, ans]) => [
+      [`${name}_REQ`, req],
+      [`${name}_ANS`, ans],
+    ]),
+  );
+  for (const [name, req, ans] of PINNED) {
+    expect(opName(req)).toBe(`${name}_REQ`);
+    expect(opName(ans)).toBe(`${name}_ANS`);
+  }
+  expect(opName(28)).toBe('op-28');
+});
+
+test('the pairing both ends use answers each request with its own answer op, and knows no other', () => {
+  for (const [, req, ans] of PINNED) expect(answerOpOf(req as RequestOp)).toBe(ans);
+  expect(REQUEST_OPS).toEqual(PINNED.map(([, req]) => req));
+  for (const op of [1, 27, 28, 29, 0xffffffff]) {
+    expect(isRequestOp(op)).toBe(false);
+    expect(() => answerOpOf(op as RequestOp)).toThrow(VgError);
+  }
+});
+
+test('codecs exist for exactly the table ops, in both directions', () => {
+  expect(Object.keys(requestCodecs).map(Number)).toEqual(PINNED.map(([, req]) => req));
+  expect(Object.keys(answerCodecs).map(Number)).toEqual(PINNED.map(([, , ans]) => ans));
+});
+
+test("the helper's WRITE flag (journal, replay check) is the table's write flag", () => {
+  for (const [, req, , write] of PINNED) {
+    expect(isWriteOp(req)).toBe(write);
+    const entry = OP_TABLE.find((e) => e.req === req)!;
+    expect(Boolean(entry.flags & OpFlag.WRITE)).toBe(write);
+  }
+});
+
+// Checked by `tsc --noEmit` (jest does not type-check): HelperClient.call's answer type comes from the table. Before
+// the table, the client's own pairing lacked DOMAIN_SET_TENANT and typed its answer `never`, which this refuses.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const _setTenant = (c: HelperClient) =>
+  c.call(Op.DOMAIN_SET_TENANT_REQ, { actor: { user: 'u', tenant: '', requestId: 'r' }, uuid: Buffer.alloc(16), tenant: 't' });
+const setTenantAnswerIsASummary: Equal<Awaited<ReturnType<typeof _setTenant>>, DomainSummary> = true;
+const controlAnswerIsASummary: Equal<AnswerOf<typeof Op.DOMAIN_CONTROL_REQ>, DomainSummary> = true;
+const undefineAnswerIsEmpty: Equal<AnswerOf<typeof Op.DOMAIN_UNDEFINE_REQ>, Record<string, never>> = true;
+
+test('type-level pairings compile (see tsc)', () => {
+  expect([setTenantAnswerIsASummary, controlAnswerIsASummary, undefineAnswerIsEmpty]).toEqual([true, true, true]);
+});
