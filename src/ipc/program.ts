@@ -145,7 +145,12 @@ export interface NodeFacts {
   capabilitiesXml: string;
   securityModel: string;
   securityDoi: string;
+  maxVcpus: number; // CONNECT_GET_MAX_VCPUS
+  cellsFreeBytes: bigint[]; // NODE_GET_CELLS_FREE_MEMORY: per NUMA cell, in order
+  freeMemoryBytes: bigint; // NODE_GET_FREE_MEMORY
 }
+
+export const NODE_MAX_CELLS = 1024; // REMOTE_NODE_MAX_CELLS
 
 export interface LifecycleEvent {
   domain: DomainSummary;
@@ -257,6 +262,9 @@ const factsCodec: Codec<NodeFacts> = {
     w.string(f.capabilitiesXml, 1024 * 1024)
       .string(f.securityModel, 256)
       .string(f.securityDoi, 256);
+    w.i32(f.maxVcpus)
+      .array(f.cellsFreeBytes, NODE_MAX_CELLS, (w2, c) => void w2.u64(c))
+      .u64(f.freeMemoryBytes);
   },
   decode(r) {
     return {
@@ -276,6 +284,9 @@ const factsCodec: Codec<NodeFacts> = {
       capabilitiesXml: r.string(1024 * 1024, 'capabilities'),
       securityModel: r.string(256, 'securityModel'),
       securityDoi: r.string(256, 'securityDoi'),
+      maxVcpus: r.i32('maxVcpus'),
+      cellsFreeBytes: r.array(NODE_MAX_CELLS, (r2) => r2.u64('cell free memory'), 'cells'),
+      freeMemoryBytes: r.u64('free memory'),
     };
   },
 };

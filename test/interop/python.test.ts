@@ -29,4 +29,13 @@ describeIf(pyLibvirt(), 'python3-libvirt against virtgate', () => {
     expect(r.bad_xml_code).toBe(27); // VIR_ERR_XML_ERROR
     expect(r.bad_xml_msg).toMatch(/XML error/);
   });
+
+  test('getFreeMemory, getCellsFreeMemory and getMaxVcpus answer as test:///default does', async () => {
+    const facts = async (uri: string): Promise<unknown> =>
+      JSON.parse((await run(PY, [path.join(__dirname, 'py', 'host_facts.py'), uri], { timeout: 30000 })).stdout);
+    const ours = (await facts(vg.uri)) as Record<string, unknown>;
+    expect(ours).toEqual(await facts('test:///default'));
+    expect(ours.freeMemory).toBe(3145728); // it was 0: the call was unknown to virtgate
+    expect(ours.outOfRange).toEqual([8, 'invalid argument: Range exceeds available cells']); // VIR_ERR_INVALID_ARG
+  });
 });

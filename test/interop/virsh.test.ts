@@ -64,6 +64,23 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
     expect(ours.out).toBe((await virsh('test:///default', 'nodeinfo')).out);
   });
 
+  test('maxvcpus and freecell (host facts) match real test:///default, errors included', async () => {
+    for (const args of [
+      ['maxvcpus'],
+      ['maxvcpus', '--type', 'kvm'],
+      ['freecell'],
+      ['freecell', '--all'],
+      ['freecell', '0'],
+      ['freecell', '1'],
+      ['freecell', '5'],
+    ]) {
+      const ours = await v(...args);
+      const theirs = await virsh('test:///default', ...args);
+      expect({ args, rc: ours.rc, out: ours.out, err: ours.err }).toEqual({ args, rc: theirs.rc, out: theirs.out, err: theirs.err });
+    }
+    expect((await v('freecell', '5')).err).toMatch(/invalid argument: Range exceeds available cells/);
+  });
+
   test('hostname, version, capabilities', async () => {
     expect((await v('hostname')).out.trim()).toBe((await virsh('test:///default', 'hostname')).out.trim());
     const ver = await v('version');

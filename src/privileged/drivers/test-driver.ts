@@ -228,6 +228,12 @@ export class TestDriver implements Driver {
       capabilitiesXml: TEST_CAPABILITIES_XML,
       securityModel: 'testSecurity',
       securityDoi: '',
+      // As libvirt's test driver: 32 vCPUs whatever the type; two cells of 2 and 4 MiB with 1 and 2 MiB free, where
+      // the per-cell call answers each cell's size (its quirk, kept so clients see what test:///default shows) and
+      // the total the sum of the free memory.
+      maxVcpus: 32,
+      cellsFreeBytes: [2048n * 1024n, 4096n * 1024n],
+      freeMemoryBytes: 3072n * 1024n,
     };
   }
 

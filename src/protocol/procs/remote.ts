@@ -98,6 +98,14 @@ export const P = {
     args: XdrVoid,
     ret: struct<{ hvVer: bigint }>(['hvVer', uhyper]),
   }),
+  CONNECT_GET_MAX_VCPUS: defineProc({
+    proc: 5,
+    name: 'connectGetMaxVcpus',
+    cls: 'read',
+    acl: acl('connect:read'),
+    args: struct<{ type: string | null }>(['type', optString('type')]),
+    ret: retInt('maxVcpus'),
+  }),
   NODE_GET_INFO: defineProc({
     proc: 6,
     name: 'nodeGetInfo',
@@ -322,6 +330,22 @@ export const P = {
     message: true,
     args: XdrVoid,
     ret: struct<{ dom: RemoteDomain; event: number; detail: number }>(['dom', domainCodec], ['event', int], ['detail', int]),
+  }),
+  NODE_GET_CELLS_FREE_MEMORY: defineProc({
+    proc: 101,
+    name: 'nodeGetCellsFreeMemory',
+    cls: 'read',
+    acl: acl('connect:read'),
+    args: struct<{ startCell: number; maxcells: number }>(['startCell', int], ['maxcells', int]),
+    ret: struct<{ cells: bigint[] }>(['cells', array(Limits.NODE_MAX_CELLS, uhyper)]),
+  }),
+  NODE_GET_FREE_MEMORY: defineProc({
+    proc: 102,
+    name: 'nodeGetFreeMemory',
+    cls: 'read',
+    acl: acl('connect:read'),
+    args: XdrVoid,
+    ret: struct<{ freeMem: bigint }>(['freeMem', uhyper]),
   }),
   CONNECT_GET_URI: defineProc({
     proc: 110,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The connection and host facts: CONNECT_OPEN/CLOSE, features, versions, capabilities, NODE_*.
-import { VG_ERR_CONN_ALREADY_OPEN, VG_ERR_CONN_URI } from '../../common/errors';
+import { VG_ERR_ARG_INVALID, VG_ERR_CONN_ALREADY_OPEN, VG_ERR_CONN_URI } from '../../common/errors';
 import type { NodeFacts } from '../../ipc/program';
-import { ConnectFlags, Feature } from '../../protocol/constants';
+import { ConnectFlags, Feature, Limits } from '../../protocol/constants';
 import { P } from '../../protocol/procs/remote';
 import { type Entry, checkFlags, entry } from './common';
 
@@ -60,6 +60,14 @@ export const connectHandlers: Entry[] = [
     const f = await ctx.facts();
     return { model: f.model, memory: f.memoryKiB, cpus: f.cpus, mhz: f.mhz, nodes: f.nodes, sockets: f.sockets, cores: f.cores, threads: f.threads };
   }),
+  entry(P.CONNECT_GET_MAX_VCPUS, async (ctx) => ({ maxVcpus: (await ctx.facts()).maxVcpus })), // type: any, as libvirt's drivers
+  entry(P.NODE_GET_CELLS_FREE_MEMORY, async (ctx, { startCell, maxcells }) => {
+    if (maxcells <= 0 || maxcells > Limits.NODE_MAX_CELLS) throw VG_ERR_ARG_INVALID(`maxcells must be 1 to ${Limits.NODE_MAX_CELLS}, not ${maxcells}`);
+    const cells = (await ctx.facts()).cellsFreeBytes;
+    if (startCell < 0 || startCell >= cells.length) throw VG_ERR_ARG_INVALID('Range exceeds available cells');
+    return { cells: cells.slice(startCell, startCell + maxcells) };
+  }),
+  entry(P.NODE_GET_FREE_MEMORY, async (ctx) => ({ freeMem: (await ctx.facts()).freeMemoryBytes })),
   entry(P.NODE_GET_SECURITY_MODEL, async (ctx) => {
     const f = await ctx.facts();
     return { model: f.securityModel, doi: f.securityDoi };

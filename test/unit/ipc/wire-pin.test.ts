@@ -56,6 +56,9 @@ const SAMPLES: { [K in keyof Requests]: [Requests[K], unknown] } = {
       capabilitiesXml: '<capabilities/>',
       securityModel: 'selinux',
       securityDoi: '0',
+      maxVcpus: 32,
+      cellsFreeBytes: [2097152n, 4194304n],
+      freeMemoryBytes: 3145728n,
     },
   ],
   [Op.DOMAIN_LIST_REQ]: [{}, { domains: [summary, { ...summary, name: 'bar', id: -1, state: 5, reason: 0, tenant: undefined }] }],
@@ -86,7 +89,7 @@ const SAMPLES: { [K in keyof Requests]: [Requests[K], unknown] } = {
 // [request frame digest, answer frame digest] by request op, request id 0x01020304.
 const PINNED: Record<number, [string, string]> = {
   0: ['7bd9465daef92d8f1c9bce1a4faf8472f75db2a4e194fd7f7e973f682fd8a0c9', '1cfc39400e13d10f89a1d5fc9a580e37356c4d31fe15e1ade9b18a0475f50ca5'], // HELLO
-  2: ['89a15e4f4ad5e18d9764a6d18ebb2e40b9ea2086682bf1466cd2dcf86c6c2dc2', '623aaad1b1376b98b3bccbd39dbe20cd77584e547148df39cf41688fcc622fb0'], // NODE_FACTS
+  2: ['89a15e4f4ad5e18d9764a6d18ebb2e40b9ea2086682bf1466cd2dcf86c6c2dc2', 'a14cc148cbf371a8d19367337d96b6c851acdc5d5a6af627370aa6868dc42e34'], // NODE_FACTS (answer: + maxVcpus, cells, free memory)
   4: ['9c6838a8d50a53cca3dbc63f79efc080669c50607851d594097ee440be53f448', '16f575eebf85dbc9db06e406ad75712d820884143eda4bebd150ff95e50527f2'], // DOMAIN_LIST
   6: ['4caec63ce4afb0814394ac54537f407a60689984ac0f130c0c3f52940f7816f5', '8415df5993747ea176147d098579d11ade07a7e387ebaa1a1a5292f2f91277f6'], // DOMAIN_LOOKUP
   8: ['edc19f788324e74b90fa273641c4efcff4ef05cbfb59dd09d2ca1e287412f0d7', 'bf177f64a03d60085fbe855fc33535ad8c2714cbdec22af78fde3cc5816524d8'], // DOMAIN_INFO
