@@ -124,9 +124,10 @@ export function planInstall(o: InstallOptions): { steps: Step[]; notes: string[]
     bin: pkg.bin,
     dependencies: pkg.dependencies,
   };
-  put(path.join(src, 'package.json'), path.join(dest, 'package.json'), 0o644, `${JSON.stringify(slim, null, 2)}\n`);
+  const slimText = `${JSON.stringify(slim, null, 2)}\n`;
+  put(path.join(src, 'package.json'), path.join(dest, 'package.json'), 0o644, slimText);
   // build/src/common/version.js reads ../../package.json, i.e. build/package.json (where tsc puts its copy).
-  put(path.join(src, 'package.json'), path.join(dest, 'build', 'package.json'), 0o644, `${JSON.stringify(slim, null, 2)}\n`);
+  put(path.join(src, 'package.json'), path.join(dest, 'build', 'package.json'), 0o644, slimText);
   // 2. Production dependencies only, each package without its nested node_modules (those are listed on their own).
   const mods = productionPackages(src);
   for (const rel of mods) tree(path.join(src, rel), path.join(dest, rel), (r) => r === 'node_modules' || r.startsWith(`node_modules${path.sep}`));

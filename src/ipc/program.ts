@@ -26,6 +26,7 @@ export const IpcLimits = {
   DETAIL_MAX: 1024, // error detail text
   MEMORY_KIB_MAX: 1n << 40n, // 1 PiB in KiB
   VCPUS_MAX: 4096,
+  CELLS_MAX: 1024, // REMOTE_NODE_MAX_CELLS
 } as const;
 
 export const AnswerStatus = { OK: 0, ERROR: 1 } as const;
@@ -150,8 +151,6 @@ export interface NodeFacts {
   freeMemoryBytes: bigint; // NODE_GET_FREE_MEMORY
 }
 
-export const NODE_MAX_CELLS = 1024; // REMOTE_NODE_MAX_CELLS
-
 export interface LifecycleEvent {
   domain: DomainSummary;
   event: number;
@@ -263,7 +262,7 @@ const factsCodec: Codec<NodeFacts> = {
       .string(f.securityModel, 256)
       .string(f.securityDoi, 256);
     w.i32(f.maxVcpus)
-      .array(f.cellsFreeBytes, NODE_MAX_CELLS, (w2, c) => void w2.u64(c))
+      .array(f.cellsFreeBytes, IpcLimits.CELLS_MAX, (w2, c) => void w2.u64(c))
       .u64(f.freeMemoryBytes);
   },
   decode(r) {
@@ -285,7 +284,7 @@ const factsCodec: Codec<NodeFacts> = {
       securityModel: r.string(256, 'securityModel'),
       securityDoi: r.string(256, 'securityDoi'),
       maxVcpus: r.i32('maxVcpus'),
-      cellsFreeBytes: r.array(NODE_MAX_CELLS, (r2) => r2.u64('cell free memory'), 'cells'),
+      cellsFreeBytes: r.array(IpcLimits.CELLS_MAX, (r2) => r2.u64('cell free memory'), 'cells'),
       freeMemoryBytes: r.u64('free memory'),
     };
   },
