@@ -18,59 +18,21 @@ import {
   ushort,
   uuid,
 } from '../types';
+import { AFFECT_CONFIG, AFFECT_LIVE, acl, array, defineProc, dom, domFlags, retInt } from './table';
+// The other objects' procedures register themselves in the one table when imported.
+import './network';
+import './storage';
+import './host-objects';
+import './domain-extra';
 
-// read: changes nothing; write: changes hypervisor state (audited, refused on read-only sockets);
-// session: connection bookkeeping (open, close, features, events, auth).
-export type ProcClass = 'read' | 'write' | 'session';
-
-// One @acl line: the permission applies always, or when (flags & mask) != 0, or with `unless` when (flags & mask) == 0.
-export interface AclRule {
-  perm: string;
-  whenFlags?: number;
-  unlessFlags?: number;
-}
-
-export interface ProcDef<A = unknown, R = unknown> {
-  proc: number;
-  name: string;
-  args: Codec<A>;
-  ret: Codec<R>;
-  cls: ProcClass;
-  acl: readonly AclRule[]; // empty = `@acl: none`
-  aclFilter?: string; // list filters: per-object permission
-  needAuth: boolean; // false only for AUTH_*
-  message?: boolean; // server -> client MESSAGE (events), never a CALL
-}
-
-const table = new Map<number, ProcDef>();
-
-function defineProc<A, R>(d: Omit<ProcDef<A, R>, 'needAuth'> & { needAuth?: boolean }): ProcDef<A, R> {
-  if (table.has(d.proc)) throw new Error(`duplicate procedure ${d.proc}`);
-  const def: ProcDef<A, R> = { needAuth: true, ...d };
-  table.set(d.proc, def as ProcDef);
-  return def;
-}
-
-const acl = (...perms: (string | AclRule)[]): AclRule[] => perms.map((p) => (typeof p === 'string' ? { perm: p } : p));
-
-const dom = struct<{ dom: RemoteDomain }>(['dom', domainCodec]);
-const domFlags = struct<{ dom: RemoteDomain; flags: number }>(['dom', domainCodec], ['flags', uint]);
 const retDom = struct<{ dom: RemoteDomain }>(['dom', domainCodec]);
-const retInt = <K extends string>(k: K) => struct<Record<K, number>>([k, int] as never);
 const str = nonnullString();
 
 // Inline char arrays (4 bytes per character).
 const charArray = (max: number): Codec<string> => ({ encode: (w, v) => void w.charArray(v, max), decode: (r) => r.charArray(max) });
 const charFixed = (n: number): Codec<string> => ({ encode: (w, v) => void w.charArrayFixed(v, n), decode: (r) => r.charArrayFixed(n) });
-const array = <T>(max: number, c: Codec<T>): Codec<T[]> => ({
-  encode: (w, v) => void w.array(v, max, c.encode),
-  decode: (r) => r.array(max, c.decode),
-});
 
 const saslData: Codec<Buffer> = { encode: (w, v) => void w.charBytes(v, Limits.SASL_DATA_MAX), decode: (r) => r.charBytes(Limits.SASL_DATA_MAX, 'sasl data') };
-
-const AFFECT_LIVE = 1;
-const AFFECT_CONFIG = 2;
 
 export const P = {
   CONNECT_OPEN: defineProc({
@@ -553,21 +515,4 @@ export const P = {
   }),
 } as const;
 
-export function lookupProc(proc: number): ProcDef | undefined {
-  return table.get(proc);
-}
-
-export function allProcs(): readonly ProcDef[] {
-  return [...table.values()];
-}
-
-// The permissions one call needs, given its flags (libvirt's @acl semantics).
-export function requiredPermissions(def: ProcDef, flags: number): string[] {
-  const out: string[] = [];
-  for (const rule of def.acl) {
-    if (rule.whenFlags !== undefined && (flags & rule.whenFlags) === 0) continue;
-    if (rule.unlessFlags !== undefined && (flags & rule.unlessFlags) !== 0) continue;
-    if (!out.includes(rule.perm)) out.push(rule.perm);
-  }
-  return out;
-}
+export { type AclRule, type ProcClass, type ProcDef, allProcs, lookupProc, requiredPermissions } from './table';

@@ -8,6 +8,10 @@ import { domainReadHandlers } from './domain-read';
 import { domainWriteHandlers } from './domain-write';
 import { eventHandlers } from './events';
 import { metadataHandlers } from './metadata';
+import { networkHandlers } from './network';
+import { storageHandlers } from './storage';
+import { hostObjectHandlers } from './host-objects';
+import { domainExtraHandlers } from './domain-extra';
 
 export type { HandlerContext } from './common';
 export { matchesListFlags } from './domain-read';
@@ -15,7 +19,18 @@ export { SERVER_MESSAGES } from './events';
 
 // AUTH_LIST and the SASL exchange (./auth) are the only calls allowed before login; DOMAIN_SET_METADATA (./metadata)
 // sets the VM's tenant, host admins only. Their contexts are subsets of HandlerContext.
-const tables: Entry[][] = [authHandlers, metadataHandlers, connectHandlers, domainReadHandlers, domainWriteHandlers, eventHandlers];
+const tables: Entry[][] = [
+  authHandlers,
+  metadataHandlers,
+  connectHandlers,
+  domainReadHandlers,
+  domainWriteHandlers,
+  eventHandlers,
+  networkHandlers,
+  storageHandlers,
+  hostObjectHandlers,
+  domainExtraHandlers,
+];
 
 const handlers = new Map<number, Handler<unknown, unknown>>();
 for (const [def, h] of tables.flat()) {

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: Apache-2.0
+// What every IPC op's codec shares, pure: limits, field validators, common value shapes and their codecs.
+import { VG_ERR_IPC_VALIDATION } from '../common/errors';
+import { XdrReader, XdrWriter } from '../common/xdr';
+import { NAME_LIMITS, NAME_RULE, isTenantName } from '../common/names';
+
+export const IPC_VERSION = 1;
+
+export const IpcLimits = {
+  REQUEST_MAX: 64 * 1024, // front end -> helper: the attacker-adjacent direction stays small
+  ANSWER_MAX: 16 * 1024 * 1024, // helper -> front end: a full domain list fits
+  FRAME_MIN: 12, // length + op + id
+  XML_MAX: 60 * 1024, // domain XML accepted by the helper (fits in REQUEST_MAX with headroom)
+  NAME_MAX: 64, // domain name bytes
+  DOMAINS_MAX: 16384, // REMOTE_DOMAIN_LIST_MAX
+  IDENTITY_MAX: 256, // user / tenant names carried for the helper's journal
+  REQUEST_ID_MAX: 64,
+  DETAIL_MAX: 1024, // error detail text
+  MEMORY_KIB_MAX: 1n << 40n, // 1 PiB in KiB
+  VCPUS_MAX: 4096,
+  CELLS_MAX: 1024, // REMOTE_NODE_MAX_CELLS
+} as const;
+
+export const AnswerStatus = { OK: 0, ERROR: 1 } as const;
+
+// Domain lifecycle actions carried by DOMAIN_CONTROL.
+export const ControlAction = {
+  START: 0,
+  SHUTDOWN: 1,
+  DESTROY: 2,
+  SUSPEND: 3,
+  RESUME: 4,
+  REBOOT: 5,
+} as const;
+export type ControlActionCode = (typeof ControlAction)[keyof typeof ControlAction];
+export const CONTROL_ACTIONS = Object.values(ControlAction) as ControlActionCode[];
+
+export const LookupKind = { NAME: 0, UUID: 1, ID: 2 } as const;
+
+// ---------- field validators (used by decoders, so both ends reject the same inputs) ----------
+
+// Conservative domain-name charset: no '/', no control characters, no leading dot or dash.
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$/;
+
+export function checkDomainName(name: string, field = 'name'): string {
+  if (Buffer.byteLength(name) > IpcLimits.NAME_MAX || !NAME_RE.test(name)) {
+    throw VG_ERR_IPC_VALIDATION(field, 'domain names are 1-64 characters of [A-Za-z0-9_.+:@-], not starting with . + : @ or -');
+  }
+  return name;
+}
+
+// Tenant names: '' = none (host-level), else the shared rule of common/names (the policy parser uses the same one).
+export function checkTenantName(tenant: string, field = 'tenant'): string {
+  if (!isTenantName(tenant)) throw VG_ERR_IPC_VALIDATION(field, `tenant names are empty or ${NAME_RULE}`);
+  return tenant;
+}
+
+// '' (no tenant) is left out of decoded summaries: `tenant ?? ''` reads both the same.
+export const tenantField = (t: string): { tenant?: string } => (t === '' ? {} : { tenant: t });
+
+export function checkUuid(uuid: Buffer, field = 'uuid'): Buffer {
+  if (uuid.length !== 16) throw VG_ERR_IPC_VALIDATION(field, 'must be 16 bytes');
+  return uuid;
+}
+
+export function checkRange(v: number, min: number, max: number, field: string): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw VG_ERR_IPC_VALIDATION(field, `must be an integer in [${min}, ${max}]`);
+  return v;
+}
+
+export const AUDIT_HEAD_MAX = 80;
+const AUDIT_HEAD_RE = /^([0-9]{1,15}:[0-9a-f]{64})?$/;
+
+export function checkAuditHead(s: string): string {
+  if (!AUDIT_HEAD_RE.test(s)) throw VG_ERR_IPC_VALIDATION('actor.auditHead', 'must be SEQ:SHA256 or empty');
+  return s;
+}
+
+export function checkIdentityText(s: string, field: string): string {
+  // Printable, no newlines: it ends up in the helper's line-oriented journal.
+  if (!/^[\x20-\x7e]*$/.test(s)) throw VG_ERR_IPC_VALIDATION(field, 'must be printable ASCII');
+  return s;
+}
+
+export { uuidFromString, uuidToString } from '../common/uuid';
+
+// ---------- shared value shapes ----------
+
+// Who asked, as the front end claims it. Permissions are the front end's to decide (its policy); the helper journals
+// user and request id, and enforces one rule of its own, the tenant boundary: the tenant is the one a new VM gets, a
+// define/create that clashes with another tenant's VM is "not available", and a VM is never redefined across tenants.
+export interface Actor {
+  user: string;
+  tenant: string;
+  requestId: string;
+  // The front end's audit record of this write (its intent), as `SEQ:SHA256-OF-LINE`; '' when audit is off. The helper
+  // journals it, which anchors the audit chain's head outside the front end's reach (verify --cross-check).
+  auditHead?: string;
+}
+
+export interface DomainSummary {
+  name: string;
+  uuid: Buffer;
+  id: number; // -1 while inactive
+  state: number; // virDomainState
+  reason: number;
+  persistent: boolean;
+  tenant?: string; // the tenant the VM belongs to; absent = none
+}
+
+export interface DomainInfo extends DomainSummary {
+  maxMemKiB: bigint;
+  memoryKiB: bigint;
+  nrVirtCpu: number;
+  maxVcpus: number;
+  cpuTimeNs: bigint;
+  autostart: boolean;
+  osType: string;
+  hasManagedSave: boolean;
+  securityLabel: string;
+  securityEnforcing: boolean;
+}
+
+export interface NodeFacts {
+  driver: string; // 'test' or 'qemu': the URI scheme this helper serves
+  uri: string; // canonical URI, e.g. test:///default
+  hvType: string; // CONNECT_GET_TYPE
+  hvVersion: bigint; // CONNECT_GET_VERSION
+  hostname: string;
+  model: string;
+  memoryKiB: bigint;
+  cpus: number;
+  mhz: number;
+  nodes: number;
+  sockets: number;
+  cores: number;
+  threads: number;
+  capabilitiesXml: string;
+  securityModel: string;
+  securityDoi: string;
+  maxVcpus: number; // CONNECT_GET_MAX_VCPUS
+  cellsFreeBytes: bigint[]; // NODE_GET_CELLS_FREE_MEMORY: per NUMA cell, in order
+  freeMemoryBytes: bigint; // NODE_GET_FREE_MEMORY
+}
+
+export interface LifecycleEvent {
+  domain: DomainSummary;
+  event: number;
+  detail: number;
+}
+
+// A domain's full state as the helper committed it, so the front end can answer reads without a round trip.
+// CPU time is `cpuBaseNs` plus wall time since `cpuSinceMs` while running; `cpuClock` false means the driver
+// cannot promise that (a real hypervisor), and the front end must ask the helper for fresh figures instead.
+export interface DomainSnapshot {
+  info: DomainInfo;
+  cpuBaseNs: bigint;
+  cpuSinceMs: number | null;
+  cpuClock: boolean;
+}
+
+// One subscription answer: a lifecycle event, a domain's new state, a domain's removal, or the end of the initial
+// sync (every domain has been sent once). Snapshots of a change always precede the answer of the request that made it.
+export interface StreamItem {
+  event: LifecycleEvent | null;
+  snapshot?: DomainSnapshot | null;
+  removed?: Buffer | null;
+  synced?: boolean;
+}
+
+export type LookupKey = { kind: 0; name: string } | { kind: 1; uuid: Buffer } | { kind: 2; id: number };
+
+// ---------- codecs ----------
+
+export interface Codec<T> {
+  encode(w: XdrWriter, v: T): void;
+  decode(r: XdrReader): T;
+}
+
+export const empty: Codec<Record<string, never>> = { encode() {}, decode: () => ({}) };
+
+export const uuidCodec = {
+  encode: (w: XdrWriter, u: Buffer) => w.opaqueFixed(checkUuid(u), 16),
+  decode: (r: XdrReader) => Buffer.from(r.opaqueFixed(16, 'uuid')),
+};
+
+export const actorCodec: Codec<Actor> = {
+  encode(w, a) {
+    w.string(a.user, IpcLimits.IDENTITY_MAX).string(a.tenant, NAME_LIMITS.TENANT_MAX).string(a.requestId, IpcLimits.REQUEST_ID_MAX);
+    w.string(a.auditHead ?? '', AUDIT_HEAD_MAX);
+  },
+  decode(r) {
+    return {
+      user: checkIdentityText(r.string(IpcLimits.IDENTITY_MAX, 'actor.user'), 'actor.user'),
+      tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'actor.tenant'), 'actor.tenant'), // refused before anything changes
+      requestId: checkIdentityText(r.string(IpcLimits.REQUEST_ID_MAX, 'actor.requestId'), 'actor.requestId'),
+      auditHead: checkAuditHead(r.string(AUDIT_HEAD_MAX, 'actor.auditHead')),
+    };
+  },
+};
+
+export function xmlField(r: XdrReader): string {
+  const xml = r.string(IpcLimits.XML_MAX, 'xml');
+  if (xml.includes('\0')) throw VG_ERR_IPC_VALIDATION('xml', 'contains NUL');
+  return xml;
+}
+
+export const summaryCodec: Codec<DomainSummary> = {
+  encode(w, d) {
+    w.string(d.name, IpcLimits.NAME_MAX).opaqueFixed(d.uuid, 16).i32(d.id).i32(d.state).i32(d.reason).bool(d.persistent);
+    w.string(d.tenant ?? '', 64);
+  },
+  decode(r) {
+    return {
+      name: checkDomainName(r.string(IpcLimits.NAME_MAX, 'name')),
+      uuid: uuidCodec.decode(r),
+      id: checkRange(r.i32('id'), -1, 0x7fffffff, 'id'),
+      state: checkRange(r.i32('state'), 0, 7, 'state'),
+      reason: checkRange(r.i32('reason'), 0, 64, 'reason'),
+      persistent: r.bool('persistent'),
+      ...tenantField(checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant'))),
+    };
+  },
+};
+
+export const infoCodec: Codec<DomainInfo> = {
+  encode(w, d) {
+    summaryCodec.encode(w, d);
+    w.u64(d.maxMemKiB).u64(d.memoryKiB).u32(d.nrVirtCpu).u32(d.maxVcpus).u64(d.cpuTimeNs).bool(d.autostart);
+    w.string(d.osType, 64).bool(d.hasManagedSave).string(d.securityLabel, 4096).bool(d.securityEnforcing);
+  },
+  decode(r) {
+    return {
+      ...summaryCodec.decode(r),
+      maxMemKiB: r.u64('maxMem'),
+      memoryKiB: r.u64('memory'),
+      nrVirtCpu: r.u32('nrVirtCpu'),
+      maxVcpus: r.u32('maxVcpus'),
+      cpuTimeNs: r.u64('cpuTime'),
+      autostart: r.bool('autostart'),
+      osType: r.string(64, 'osType'),
+      hasManagedSave: r.bool('hasManagedSave'),
+      securityLabel: r.string(4096, 'securityLabel'),
+      securityEnforcing: r.bool('securityEnforcing'),
+    };
+  },
+};
+
+export const factsCodec: Codec<NodeFacts> = {
+  encode(w, f) {
+    w.string(f.driver, 16).string(f.uri, 256).string(f.hvType, 32).u64(f.hvVersion).string(f.hostname, 256).string(f.model, 31);
+    w.u64(f.memoryKiB).i32(f.cpus).i32(f.mhz).i32(f.nodes).i32(f.sockets).i32(f.cores).i32(f.threads);
+    w.string(f.capabilitiesXml, 1024 * 1024)
+      .string(f.securityModel, 256)
+      .string(f.securityDoi, 256);
+    w.i32(f.maxVcpus)
+      .array(f.cellsFreeBytes, IpcLimits.CELLS_MAX, (w2, c) => void w2.u64(c))
+      .u64(f.freeMemoryBytes);
+  },
+  decode(r) {
+    return {
+      driver: r.string(16, 'driver'),
+      uri: r.string(256, 'uri'),
+      hvType: r.string(32, 'hvType'),
+      hvVersion: r.u64('hvVersion'),
+      hostname: r.string(256, 'hostname'),
+      model: r.string(31, 'model'),
+      memoryKiB: r.u64('memory'),
+      cpus: r.i32('cpus'),
+      mhz: r.i32('mhz'),
+      nodes: r.i32('nodes'),
+      sockets: r.i32('sockets'),
+      cores: r.i32('cores'),
+      threads: r.i32('threads'),
+      capabilitiesXml: r.string(1024 * 1024, 'capabilities'),
+      securityModel: r.string(256, 'securityModel'),
+      securityDoi: r.string(256, 'securityDoi'),
+      maxVcpus: r.i32('maxVcpus'),
+      cellsFreeBytes: r.array(IpcLimits.CELLS_MAX, (r2) => r2.u64('cell free memory'), 'cells'),
+      freeMemoryBytes: r.u64('free memory'),
+    };
+  },
+};
+
+export const lookupCodec: Codec<LookupKey> = {
+  encode(w, k) {
+    w.u32(k.kind);
+    if (k.kind === LookupKind.NAME) w.string(k.name, IpcLimits.NAME_MAX);
+    else if (k.kind === LookupKind.UUID) uuidCodec.encode(w, k.uuid);
+    else w.i32(k.id);
+  },
+  decode(r) {
+    const kind = r.u32('lookup.kind');
+    if (kind === LookupKind.NAME) return { kind, name: checkDomainName(r.string(IpcLimits.NAME_MAX, 'lookup.name')) };
+    if (kind === LookupKind.UUID) return { kind, uuid: uuidCodec.decode(r) };
+    if (kind === LookupKind.ID) return { kind, id: checkRange(r.i32('lookup.id'), 0, 0x7fffffff, 'lookup.id') };
+    throw VG_ERR_IPC_VALIDATION('lookup.kind', `unknown kind ${kind}`);
+  },
+};
+
+export const setFlags = (w: XdrWriter, v: { live: boolean; config: boolean; max: boolean }): void => {
+  w.bool(v.live).bool(v.config).bool(v.max);
+};
+export const getFlags = (r: XdrReader) => ({ live: r.bool('live'), config: r.bool('config'), max: r.bool('max') });

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+// Handlers for the procedures of ../../protocol/procs/network.ts.
+import type { Entry } from './common';
+
+export const networkHandlers: Entry[] = [];
