@@ -27,9 +27,61 @@ export interface DomainDef {
   onPoweroff: string;
   onReboot: string;
   onCrash: string;
-  devices: XmlNode[]; // kept as given and re-serialised; the test driver never acts on them
+  devices: XmlNode[]; // kept as given and re-serialised
+  disks: DiskDef[]; // typed view of the <disk> devices, in order (stats; path confinement)
+  nets: NetDef[]; // typed view of the <interface> devices, in order
+  memballoon: boolean; // a <memballoon> whose model is not 'none'
+  cpumask: number[] | null; // <vcpu cpuset>: sorted host CPU numbers
+  vcpuPins: Map<number, number[]>; // <cputune><vcpupin vcpu cpuset>
+  emulatorPin: number[] | null; // <cputune><emulatorpin cpuset>
+  memtune: MemTune;
+  blkiotune: BlkioTune;
+  numatune: { mode: number; nodeset: string } | null; // <numatune><memory>: mode index in NUMA_MODES
   tenant: string; // virtgate's record of the VM's tenant ('' = none); never taken from client XML
 }
+
+export interface DiskDef {
+  type: string; // file | block | dir | network | volume | nvme | vhostuser
+  device: string; // disk | cdrom | floppy | lun
+  source: string | null; // file, dev or dir path; pool/volume; network name; null = empty (a cdrom without media)
+  pool: string | null; // type='volume'
+  volume: string | null;
+  target: string; // <target dev>
+  bus: string | null;
+}
+
+export interface NetDef {
+  type: string; // network | bridge | user | ethernet | direct | ...
+  mac: string | null; // lower-case aa:bb:cc:dd:ee:ff
+  network: string | null; // <source network> (type='network')
+  bridge: string | null; // <source bridge> (type='bridge')
+  ifname: string | null; // <target dev>
+  model: string | null;
+}
+
+// KiB; null = unlimited (not written)
+export interface MemTune {
+  hardLimit: bigint | null;
+  softLimit: bigint | null;
+  swapHardLimit: bigint | null;
+  minGuarantee: bigint | null;
+}
+
+export interface BlkioDevice {
+  path: string;
+  weight: number;
+  readIops: bigint;
+  writeIops: bigint;
+  readBytes: bigint;
+  writeBytes: bigint;
+}
+
+export interface BlkioTune {
+  weight: number; // 0 = unset
+  devices: BlkioDevice[];
+}
+
+export const NUMA_MODES = ['strict', 'preferred', 'interleave', 'restrictive'] as const; // virDomainNumatuneMemMode
 
 // Our <metadata> namespace: the tenant lives here in stored XML and in dumpxml output.
 export const VG_TENANT_NS = 'https://virtgate.dev/xmlns/tenant/1';
@@ -162,12 +214,12 @@ function scaleFor(unit: string | undefined): bigint {
   throw driverError(VG_ERR_DOMAIN_ARG, `unknown suffix '${unit}'`);
 }
 
-export function parseMemoryKiB(text: string, unit: string | undefined, path: string): bigint {
+export function parseMemoryKiB(text: string, unit: string | undefined, path: string, max: bigint = IpcLimits.MEMORY_KIB_MAX): bigint {
   const v = text.trim();
   if (!/^[0-9]{1,20}$/.test(v)) throw badValue(text, path);
   const bytes = BigInt(v) * scaleFor(unit);
   const kib = (bytes + 1023n) / 1024n; // libvirt rounds up to whole KiB
-  if (kib > IpcLimits.MEMORY_KIB_MAX) throw badValue(text, path);
+  if (kib > max) throw badValue(text, path);
   return kib;
 }
 
@@ -189,6 +241,217 @@ function oneOf(parent: XmlNode, tag: string, allowed: Set<string>, dflt: string)
   if (t === undefined) return dflt;
   if (!allowed.has(t)) throw badValue(t, `./${tag}[1]`);
   return t;
+}
+
+// ---------- CPU bitmaps (virBitmapParse / virBitmapFormat) ----------
+
+export const CPUMASK_LEN = 16384; // VIR_DOMAIN_CPUMASK_LEN: highest CPU number + 1 a cpuset may name
+
+const bitmapError = (text: string) => driverError(VG_ERR_DOMAIN_ARG, `Failed to parse bitmap '${text}'`);
+
+// "0-3,^2,5" with spaces around tokens: a sorted list of CPU numbers (possibly empty after ^N). Throws libvirt's error.
+export function parseBitmap(text: string, size = CPUMASK_LEN): number[] {
+  const set = new Set<number>();
+  const parts = text.split(',');
+  if (text.trim() === '') throw bitmapError(text);
+  if (parts.length > 1 && parts[parts.length - 1].trim() === '') parts.pop(); // libvirt accepts one trailing comma
+  for (const part of parts) {
+    const m = /^\s*(\^)?([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$/.exec(part);
+    if (!m || (m[1] && m[3] !== undefined)) throw bitmapError(text);
+    const start = Number(m[2]);
+    const last = m[3] === undefined ? start : Number(m[3]);
+    if (m[2].length > 10 || (m[3] ?? '').length > 10 || last < start || last >= size) throw bitmapError(text);
+    if (m[1]) set.delete(start);
+    else for (let i = start; i <= last; i++) set.add(i);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+// [1,2,3,5] -> "1-3,5"
+export function formatBitmap(bits: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < bits.length;) {
+    let j = i;
+    while (j + 1 < bits.length && bits[j + 1] === bits[j] + 1) j++;
+    out.push(j === i ? `${bits[i]}` : `${bits[i]}-${bits[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+// A cpuset attribute: parsed, and refused when it names no CPU at all.
+function cpuset(text: string): number[] {
+  const bits = parseBitmap(text);
+  if (bits.length === 0) throw detailed(`unsupported configuration: Invalid value of 'cpuset': ${text}`);
+  return bits;
+}
+
+// ---------- typed views of devices ----------
+
+const MAC_RE = /^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/;
+
+// virMacAddrParse: six colon-separated hex octets; formatted as two lower-case digits each.
+export function parseMac(text: string): string | null {
+  if (!MAC_RE.test(text)) return null;
+  return text
+    .split(':')
+    .map((o) => o.toLowerCase().padStart(2, '0'))
+    .join(':');
+}
+
+function diskOf(n: XmlNode): DiskDef {
+  const a = attrsOf(n);
+  const src = first(n, 'source');
+  const sa = src ? attrsOf(src) : {};
+  const target = first(n, 'target');
+  const ta = target ? attrsOf(target) : {};
+  if (!ta.dev) throw detailed('internal error: missing disk target'); // XXX: libvirt's wording differs per disk kind
+  const type = a.type ?? 'file';
+  const pool = type === 'volume' ? (sa.pool ?? null) : null;
+  const volume = type === 'volume' ? (sa.volume ?? null) : null;
+  const source = (type === 'volume' ? (pool && volume ? `${pool}/${volume}` : null) : (sa.file ?? sa.dev ?? sa.dir ?? sa.name ?? null)) || null;
+  return { type, device: a.device ?? 'disk', source, pool, volume, target: ta.dev, bus: ta.bus ?? null };
+}
+
+function netOf(n: XmlNode): NetDef {
+  const a = attrsOf(n);
+  const src = first(n, 'source');
+  const sa = src ? attrsOf(src) : {};
+  const macNode = first(n, 'mac');
+  let mac: string | null = null;
+  if (macNode) {
+    const text = attrsOf(macNode).address ?? '';
+    mac = parseMac(text);
+    if (mac === null) throw detailed(`internal error: unable to parse mac address '${text}'`);
+  }
+  const target = first(n, 'target');
+  const model = first(n, 'model');
+  return {
+    type: a.type ?? '',
+    mac,
+    network: a.type === 'network' ? (sa.network ?? null) : null,
+    bridge: a.type === 'bridge' ? (sa.bridge ?? null) : null,
+    ifname: (target && attrsOf(target).dev) || null,
+    model: (model && attrsOf(model).type) || null,
+  };
+}
+
+export function devicesOf(devices: XmlNode[]): Pick<DomainDef, 'disks' | 'nets' | 'memballoon'> {
+  return {
+    disks: devices.filter((d) => tagOf(d) === 'disk').map(diskOf),
+    nets: devices.filter((d) => tagOf(d) === 'interface').map(netOf),
+    memballoon: devices.some((d) => tagOf(d) === 'memballoon' && attrsOf(d).model !== 'none'),
+  };
+}
+
+function parseCputune(root: XmlNode, vcpusMax: number): { vcpuPins: Map<number, number[]>; emulatorPin: number[] | null } {
+  const vcpuPins = new Map<number, number[]>();
+  const tune = first(root, 'cputune');
+  if (!tune) return { vcpuPins, emulatorPin: null };
+  for (const pin of all(tune, 'vcpupin')) {
+    const a = attrsOf(pin);
+    if (a.vcpu === undefined) throw invalid("Missing required attribute 'vcpu' in element 'vcpupin'");
+    if (!/^[0-9]{1,9}$/.test(a.vcpu))
+      throw invalid(`Invalid value for attribute 'vcpu' in element 'vcpupin': '${a.vcpu}'. Expected non-negative integer value`);
+    const id = Number(a.vcpu);
+    if (id >= vcpusMax) continue; // libvirt: "Ignoring vcpupin for missing vcpus"
+    if (a.cpuset === undefined) throw detailed('internal error: missing cpuset for vcpupin');
+    if (vcpuPins.has(id)) throw detailed(`internal error: duplicate vcpupin for vcpu '${id}'`);
+    vcpuPins.set(id, cpuset(a.cpuset));
+  }
+  const emu = all(tune, 'emulatorpin');
+  if (emu.length > 1) throw detailed('unsupported configuration: only one emulatorpin is supported');
+  let emulatorPin: number[] | null = null;
+  if (emu.length === 1) {
+    const c = attrsOf(emu[0]).cpuset;
+    if (c === undefined) throw detailed('internal error: missing cpuset for emulatorpin');
+    emulatorPin = cpuset(c);
+  }
+  return { vcpuPins, emulatorPin };
+}
+
+// ---------- memtune, blkiotune, numatune ----------
+
+const PARAM_UNLIMITED_KIB = 9007199254740991n; // VIR_DOMAIN_MEMORY_PARAM_UNLIMITED: this or more means no limit
+
+function parseMemtune(root: XmlNode): MemTune {
+  const t = first(root, 'memtune');
+  const limit = (tag: string): bigint | null => {
+    const n = t && first(t, tag);
+    if (!n) return null;
+    const v = parseMemoryKiB(textOf(n) ?? '', attrsOf(n).unit, `./memtune/${tag}[1]`, PARAM_UNLIMITED_KIB);
+    return v >= PARAM_UNLIMITED_KIB ? null : v;
+  };
+  return { hardLimit: limit('hard_limit'), softLimit: limit('soft_limit'), swapHardLimit: limit('swap_hard_limit'), minGuarantee: limit('min_guarantee') };
+}
+
+function uintText(n: XmlNode | undefined, path: string, max: bigint): bigint {
+  const t = (textOf(n) ?? '').trim();
+  if (!/^[0-9]{1,20}$/.test(t) || BigInt(t) > max) throw badValue(t, path);
+  return BigInt(t);
+}
+
+function parseBlkiotune(root: XmlNode): BlkioTune {
+  const t = first(root, 'blkiotune');
+  if (!t) return { weight: 0, devices: [] };
+  const w = first(t, 'weight');
+  const weight = w ? Number(uintText(w, './blkiotune/weight[1]', 0xffffffffn)) : 0;
+  const devices: BlkioDevice[] = [];
+  for (const d of all(t, 'device')) {
+    const path = (textOf(first(d, 'path')) ?? '').trim();
+    if (path === '') throw detailed('internal error: missing per-device path');
+    if (devices.some((x) => x.path === path)) throw detailed(`internal error: duplicate blkio device path '${path}'`);
+    const num = (tag: string, max: bigint) => {
+      const n = first(d, tag);
+      return n ? uintText(n, `./blkiotune/device/${tag}[1]`, max) : 0n;
+    };
+    devices.push({
+      path,
+      weight: Number(num('weight', 0xffffffffn)),
+      readIops: num('read_iops_sec', 0xffffffffn),
+      writeIops: num('write_iops_sec', 0xffffffffn),
+      readBytes: num('read_bytes_sec', 0xffffffffffffffffn),
+      writeBytes: num('write_bytes_sec', 0xffffffffffffffffn),
+    });
+  }
+  return { weight, devices };
+}
+
+function parseNumatune(root: XmlNode): DomainDef['numatune'] {
+  const mem = first(root, 'numatune') && first(first(root, 'numatune')!, 'memory');
+  if (!mem) return null;
+  const a = attrsOf(mem);
+  const mode = NUMA_MODES.indexOf((a.mode ?? 'strict') as (typeof NUMA_MODES)[number]);
+  if (mode < 0) throw invalid(`Invalid value for attribute 'mode' in element 'memory': '${a.mode}'.`);
+  if (a.nodeset === undefined) return a.placement === 'auto' ? { mode, nodeset: '' } : null;
+  const bits = parseBitmap(a.nodeset);
+  if (bits.length === 0) throw detailed(`unsupported configuration: Invalid value of 'nodeset': ${a.nodeset}`);
+  return { mode, nodeset: formatBitmap(bits) };
+}
+
+function formatTunes(def: DomainDef, o: string[]): void {
+  const b = def.blkiotune;
+  if (b.weight !== 0 || b.devices.length > 0) {
+    o.push('  <blkiotune>');
+    if (b.weight !== 0) o.push(`    <weight>${b.weight}</weight>`);
+    for (const d of b.devices) {
+      o.push('    <device>', `      <path>${escText(d.path)}</path>`);
+      if (d.weight !== 0) o.push(`      <weight>${d.weight}</weight>`);
+      if (d.readIops !== 0n) o.push(`      <read_iops_sec>${d.readIops}</read_iops_sec>`);
+      if (d.writeIops !== 0n) o.push(`      <write_iops_sec>${d.writeIops}</write_iops_sec>`);
+      if (d.readBytes !== 0n) o.push(`      <read_bytes_sec>${d.readBytes}</read_bytes_sec>`);
+      if (d.writeBytes !== 0n) o.push(`      <write_bytes_sec>${d.writeBytes}</write_bytes_sec>`);
+      o.push('    </device>');
+    }
+    o.push('  </blkiotune>');
+  }
+  const m = def.memtune;
+  const lines: string[] = [];
+  if (m.hardLimit !== null) lines.push(`    <hard_limit unit='KiB'>${m.hardLimit}</hard_limit>`);
+  if (m.softLimit !== null) lines.push(`    <soft_limit unit='KiB'>${m.softLimit}</soft_limit>`);
+  if (m.minGuarantee !== null) lines.push(`    <min_guarantee unit='KiB'>${m.minGuarantee}</min_guarantee>`);
+  if (m.swapHardLimit !== null) lines.push(`    <swap_hard_limit unit='KiB'>${m.swapHardLimit}</swap_hard_limit>`);
+  if (lines.length > 0) o.push('  <memtune>', ...lines, '  </memtune>');
 }
 
 // `trusted` only for the helper's own stored files: client XML never sets a tenant (our metadata is dropped with the rest).
@@ -234,6 +497,9 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   const currentAttr = vcpuNode ? attrsOf(vcpuNode).current : undefined;
   const vcpus = currentAttr === undefined ? vcpusMax : parseCount(currentAttr, 'current');
   if (vcpus > vcpusMax) throw detailed('unsupported configuration: maximum vCPU count must not be less than current vCPU count');
+  const cpusetAttr = vcpuNode ? attrsOf(vcpuNode).cpuset : undefined;
+  const cpumask = cpusetAttr === undefined || attrsOf(vcpuNode!).placement === 'auto' ? null : cpuset(cpusetAttr);
+  const { vcpuPins, emulatorPin } = parseCputune(root, vcpusMax);
 
   const os = first(root, 'os');
   const osTypeNode = os && first(os, 'type');
@@ -272,6 +538,13 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
     onReboot: oneOf(root, 'on_reboot', LIFECYCLE_ACTIONS, 'restart'),
     onCrash: oneOf(root, 'on_crash', LIFECYCLE_ACTIONS, 'destroy'),
     devices,
+    ...devicesOf(devices),
+    cpumask,
+    vcpuPins,
+    emulatorPin,
+    memtune: parseMemtune(root),
+    blkiotune: parseBlkiotune(root),
+    numatune: parseNumatune(root),
     tenant: opts.trusted ? storedTenant(root, opts.warn) : '',
   };
 }
@@ -331,7 +604,19 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   o.push(`  <memory unit='KiB'>${def.maxMemKiB}</memory>`);
   o.push(`  <currentMemory unit='KiB'>${def.curMemKiB}</currentMemory>`);
   const current = def.vcpus !== def.vcpusMax ? ` current='${def.vcpus}'` : '';
-  o.push(`  <vcpu placement='static'${current}>${def.vcpusMax}</vcpu>`);
+  formatTunes(def, o);
+  const mask = def.cpumask ? ` cpuset='${formatBitmap(def.cpumask)}'` : '';
+  o.push(`  <vcpu placement='static'${mask}${current}>${def.vcpusMax}</vcpu>`);
+  if (def.vcpuPins.size > 0 || def.emulatorPin) {
+    o.push('  <cputune>');
+    for (const [id, bits] of [...def.vcpuPins].sort((a, b) => a[0] - b[0])) o.push(`    <vcpupin vcpu='${id}' cpuset='${formatBitmap(bits)}'/>`);
+    if (def.emulatorPin) o.push(`    <emulatorpin cpuset='${formatBitmap(def.emulatorPin)}'/>`);
+    o.push('  </cputune>');
+  }
+  if (def.numatune) {
+    const ns = def.numatune.nodeset === '' ? " placement='auto'" : ` nodeset='${def.numatune.nodeset}'`;
+    o.push('  <numatune>', `    <memory mode='${NUMA_MODES[def.numatune.mode]}'${ns}/>`, '  </numatune>');
+  }
   o.push('  <os>', `    <type arch='${def.arch}'>${def.osType}</type>`);
   for (const dev of def.boot) o.push(`    <boot dev='${dev}'/>`);
   o.push('  </os>');

@@ -20,6 +20,7 @@ import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions 
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
 import { isTenantName } from '../../common/names';
+import { TestDomainExtra } from './test-domain-extra';
 
 // virDomainState (one definition, in common/) and the reasons we use (libvirt-domain.h).
 export { DomainState };
@@ -105,6 +106,15 @@ export class TestDriver implements Driver {
   readonly #changeListeners = new Set<ChangeListener>();
   #nextId = 1;
   #closed = false;
+  readonly domainExtra = new TestDomainExtra({
+    get: (uuid) => {
+      const d = this.#get(uuid);
+      return { def: d.def, config: d.persistent ? this.#config(d) : null, active: isActive(d), persistent: d.persistent, id: d.id };
+    },
+    nowMs: () => this.#now(),
+    // XXX: test:///default's `default` network (192.168.122.2-254/24) until the network objects answer this.
+    networkIpv4: (name) => (name === 'default' ? { start: '192.168.122.2', prefix: 24 } : null),
+  });
   // First start whose seed could not be saved (a full disk): the seed is served from memory, every write is refused
   // until it is saved (by the next write or a retry every second), and the next start seeds again until then.
   #seed: { changes: FileChange[]; logged: boolean; retry: NodeJS.Timeout | null } | null = null;
