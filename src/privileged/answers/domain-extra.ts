@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// The helper's answers to the domain stats/pinning/tuning actions of DOMAIN_READ (codes >= 32), over driver.domainExtra.
+import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import type { ActionArgs, ActionResult } from '../../ipc/actions';
+import type { DOMAIN_READ_EXTRA } from '../../ipc/objects/domain-extra';
+import type { DomainExtraDriver } from '../drivers/domain-extra-driver';
+import { type Driver, driverError } from '../drivers/driver';
+
+type R = typeof DOMAIN_READ_EXTRA;
+type ReadExtraAnswers = { [K in keyof R]: (x: DomainExtraDriver, body: ActionArgs<R, K>) => ActionResult<R, K> };
+
+function extra(driver: Driver): DomainExtraDriver {
+  if (!driver.domainExtra) throw driverError(VG_ERR_NOT_SUPPORTED, 'domain statistics');
+  return driver.domainExtra;
+}
+
+const flags = (b: { live: boolean; config: boolean }) => ({ live: b.live, config: b.config });
+
+export const READ_EXTRA_ANSWERS: ReadExtraAnswers = {
+  vcpus: (x, b) => ({ action: 'vcpus', ...x.vcpus(b.uuid, b.maxinfo) }),
+  vcpuPinInfo: (x, b) => ({ action: 'vcpuPinInfo', maps: x.vcpuPinInfo(b.uuid, b.ncpumaps, flags(b)) }),
+  emulatorPinInfo: (x, b) => ({ action: 'emulatorPinInfo', map: x.emulatorPinInfo(b.uuid, flags(b)) }),
+  blockStats: (x, b) => ({ action: 'blockStats', ...x.blockStats(b.uuid, b.path) }),
+  interfaceStats: (x, b) => ({ action: 'interfaceStats', ...x.interfaceStats(b.uuid, b.device) }),
+  memoryStats: (x, b) => ({ action: 'memoryStats', stats: x.memoryStats(b.uuid, b.maxStats) }),
+  blockInfo: (x, b) => ({ action: 'blockInfo', ...x.blockInfo(b.uuid, b.path) }),
+  diskErrors: (x, b) => ({ action: 'diskErrors', ...x.diskErrors(b.uuid, b.maxerrors) }),
+  fsInfo: (x, b) => ({ action: 'fsInfo', info: x.fsInfo(b.uuid) }),
+  interfaceAddresses: (x, b) => ({ action: 'interfaceAddresses', ifaces: x.interfaceAddresses(b.uuid, b.source) }),
+  tuning: (x, b) => ({ action: 'tuning', params: x.tuning(b.uuid, b.kind, flags(b)) }),
+};
+
+// One DOMAIN_READ extra action; `body.action` is one of READ_EXTRA_ANSWERS' keys (the group's decoder checked it).
+export function answerDomainReadExtra<K extends keyof R>(driver: Driver, body: { action: K } & ActionArgs<R, K>): ActionResult<R, K> {
+  const fn = READ_EXTRA_ANSWERS[body.action] as (x: DomainExtraDriver, b: ActionArgs<R, K>) => ActionResult<R, K>;
+  return fn(extra(driver), body);
+}
+
+export const isReadExtraAction = (a: string): a is keyof R => Object.prototype.hasOwnProperty.call(READ_EXTRA_ANSWERS, a);
