@@ -196,4 +196,10 @@ export const DOMAIN_READ_EXTRA = {
   tuning: action(42, rec({ uuid: uuidF, kind: tuneKind, ...affect }), rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') })),
 };
 
-export const DOMAIN_WRITE_EXTRA = {};
+const none: Codec<object> = { encode() {}, decode: () => ({}) };
+
+export const DOMAIN_WRITE_EXTRA = {
+  setTuning: action(32, rec({ uuid: uuidF, kind: tuneKind, params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }), none),
+  pinVcpu: action(33, rec({ uuid: uuidF, vcpu: int(0, L.VCPUS_MAX - 1, 'vcpu'), cpus: cpuList('cpus') }), none),
+  pinEmulator: action(34, rec({ uuid: uuidF, cpus: cpuList('cpus'), ...affect }), none),
+};

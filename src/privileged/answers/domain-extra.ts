@@ -2,7 +2,7 @@
 // The helper's answers to the domain stats/pinning/tuning actions of DOMAIN_READ (codes >= 32), over driver.domainExtra.
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
 import type { ActionArgs, ActionResult } from '../../ipc/actions';
-import type { DOMAIN_READ_EXTRA } from '../../ipc/objects/domain-extra';
+import type { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from '../../ipc/objects/domain-extra';
 import type { DomainExtraDriver } from '../drivers/domain-extra-driver';
 import { type Driver, driverError } from '../drivers/driver';
 
@@ -37,3 +37,19 @@ export function answerDomainReadExtra<K extends keyof R>(driver: Driver, body: {
 }
 
 export const isReadExtraAction = (a: string): a is keyof R => Object.prototype.hasOwnProperty.call(READ_EXTRA_ANSWERS, a);
+
+type W = typeof DOMAIN_WRITE_EXTRA;
+type WriteExtraAnswers = { [K in keyof W]: (x: DomainExtraDriver, body: ActionArgs<W, K>) => ActionResult<W, K> };
+
+export const WRITE_EXTRA_ANSWERS: WriteExtraAnswers = {
+  setTuning: (x, b) => (x.setTuning(b.uuid, b.kind, b.params, flags(b)), { action: 'setTuning' }),
+  pinVcpu: (x, b) => (x.pinVcpu(b.uuid, b.vcpu, b.cpus), { action: 'pinVcpu' }),
+  pinEmulator: (x, b) => (x.pinEmulator(b.uuid, b.cpus, flags(b)), { action: 'pinEmulator' }),
+};
+
+export function answerDomainWriteExtra<K extends keyof W>(driver: Driver, body: { action: K } & ActionArgs<W, K>): ActionResult<W, K> {
+  const fn = WRITE_EXTRA_ANSWERS[body.action] as (x: DomainExtraDriver, b: ActionArgs<W, K>) => ActionResult<W, K>;
+  return fn(extra(driver), body);
+}
+
+export const isWriteExtraAction = (a: string): a is keyof W => Object.prototype.hasOwnProperty.call(WRITE_EXTRA_ANSWERS, a);

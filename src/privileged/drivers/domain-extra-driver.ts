@@ -60,4 +60,8 @@ export interface DomainExtraDriver {
   fsInfo(uuid: Buffer): FsInfoRow[];
   interfaceAddresses(uuid: Buffer, source: number): IfaceAddrs[];
   tuning(uuid: Buffer, kind: DomainTuneKind, flags: Affect): TuneParam[];
+  // Writes: each validated as libvirt validates, then committed (durable before the answer) or refused whole.
+  setTuning(uuid: Buffer, kind: DomainTuneKind, params: TuneParam[], flags: Affect): void;
+  pinVcpu(uuid: Buffer, vcpu: number, cpus: number[]): void;
+  pinEmulator(uuid: Buffer, cpus: number[], flags: Affect): void;
 }

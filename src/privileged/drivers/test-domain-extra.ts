@@ -3,7 +3,7 @@
 // The figures are libvirt's: counters derived from the wall clock in microseconds, fixed block sizes, fake file systems.
 import { VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_STATE, VG_ERR_DOMAIN_INTERNAL, VG_ERR_ARG_UNSUPPORTED, VG_ERR_OP_UNSUPPORTED } from '../../common/errors';
 import type { DomainTuneKind, TuneParam } from '../../ipc/objects/domain-extra';
-import type { DomainDef, DiskDef } from './domain-xml';
+import { type BlkioDevice, type DomainDef, type DiskDef, NUMA_MODES, formatBitmap, parseBitmap } from './domain-xml';
 import { driverError } from './driver';
 import type { Affect, BlockStats, DomainExtraDriver, FsInfoRow, IfaceAddrs, InterfaceStats, VcpuInfoRow } from './domain-extra-driver';
 
@@ -19,6 +19,8 @@ export interface DomainView {
 export interface DomainAccess {
   get(uuid: Buffer): DomainView; // throws the driver's "no domain" error
   nowMs(): number;
+  // Commits new live and/or persistent definitions (null leaves that one as it is); throws if the disk refuses.
+  commit(uuid: Buffer, live: DomainDef | null, config: DomainDef | null): void;
   // IPv4 address and prefix that interface addresses of a network start from (its first DHCP range, else its address).
   networkIpv4(name: string): { start: string; prefix: number } | null;
 }
@@ -245,6 +247,132 @@ export class TestDomainExtra implements DomainExtraDriver {
       { field: 'device_write_bytes_sec', type: 7, value: deviceList(b.devices, 'writeBytes') },
     ];
   }
+
+  setTuning(uuid: Buffer, kind: DomainTuneKind, params: TuneParam[], flags: Affect): void {
+    validate(params, TUNE_FIELDS[kind]);
+    if (kind === 'scheduler') {
+      this.#access.get(uuid);
+      return; // the test driver accepts a weight and keeps nothing
+    }
+    const v = this.#access.get(uuid);
+    const { def, live } = this.#oneDef(uuid, flags);
+    let next: DomainDef;
+    if (kind === 'memory') {
+      const get = (f: string) => params.find((p) => p.field === f)?.value as bigint | undefined;
+      const norm = (x: bigint | undefined, old: bigint | null) => (x === undefined ? old : x >= MEMORY_PARAM_UNLIMITED ? null : x);
+      const hard = get('hard_limit');
+      const swap = get('swap_hard_limit');
+      if (hard !== undefined || swap !== undefined) {
+        // libvirt compares against the domain's current definition, whichever one is being changed
+        const mem = hard ?? v.def.memtune.hardLimit ?? MEMORY_PARAM_UNLIMITED;
+        const sw = swap ?? v.def.memtune.swapHardLimit ?? MEMORY_PARAM_UNLIMITED;
+        if (mem > sw) throw driverError(VG_ERR_DOMAIN_ARG, 'memory hard_limit tunable value must be lower than or equal to swap_hard_limit');
+      }
+      const m = def.memtune;
+      next = {
+        ...def,
+        memtune: { ...m, hardLimit: norm(hard, m.hardLimit), softLimit: norm(get('soft_limit'), m.softLimit), swapHardLimit: norm(swap, m.swapHardLimit) },
+      };
+    } else if (kind === 'blkio') {
+      let { weight, devices } = def.blkiotune;
+      for (const p of params) {
+        if (p.field === 'weight') weight = p.value as number;
+        else devices = mergeBlkio(devices, p.field as keyof typeof BLKIO_KEYS, p.value as string);
+      }
+      next = { ...def, blkiotune: { weight, devices } };
+    } else {
+      let mode = -1;
+      let nodeset: string | null = null;
+      for (const p of params) {
+        if (p.field === 'numa_mode') {
+          mode = p.value as number;
+          if (mode < 0 || mode >= NUMA_MODES.length) throw driverError(VG_ERR_DOMAIN_ARG, `unsupported numatune mode: '${mode}'`);
+        } else {
+          const bits = parseBitmap(p.value as string);
+          if (bits.length === 0) throw driverError(VG_ERR_DOMAIN_STATE, `Invalid nodeset of 'numatune': ${String(p.value)}`);
+          nodeset = formatBitmap(bits);
+        }
+      }
+      const cur = def.numatune;
+      if (live && mode !== -1 && (cur?.mode ?? 0) !== mode) throw driverError(VG_ERR_DOMAIN_STATE, "can't change numatune mode for running domain");
+      if (mode === -1 && nodeset === null) return;
+      next = { ...def, numatune: { mode: mode === -1 ? (cur?.mode ?? 0) : mode, nodeset: nodeset ?? cur?.nodeset ?? '' } };
+    }
+    this.#access.commit(uuid, live ? next : null, live ? null : next);
+  }
+
+  // testDomainPinVcpuFlags: the live definition of a running domain only.
+  pinVcpu(uuid: Buffer, vcpu: number, cpus: number[]): void {
+    const v = this.#access.get(uuid);
+    if (!v.active) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot pin vcpus on an inactive domain');
+    if (vcpu >= v.def.vcpus) throw driverError(VG_ERR_DOMAIN_ARG, `requested vcpu '${vcpu}' is not present in the domain`);
+    // XXX: libvirt keeps an empty pin (then reports CPU -1); we refuse it, as an empty cpuset cannot be stored.
+    if (cpus.length === 0) throw driverError(VG_ERR_DOMAIN_ARG, 'Empty cpu list for pinning');
+    const pins = new Map(v.def.vcpuPins);
+    pins.set(vcpu, [...cpus]);
+    this.#access.commit(uuid, { ...v.def, vcpuPins: pins }, null);
+  }
+
+  pinEmulator(uuid: Buffer, cpus: number[], flags: Affect): void {
+    const { def, live } = this.#oneDef(uuid, flags);
+    if (cpus.length === 0) throw driverError(VG_ERR_DOMAIN_ARG, 'Empty cpu list for pinning');
+    const next = { ...def, emulatorPin: [...cpus] };
+    this.#access.commit(uuid, live ? next : null, live ? null : next);
+  }
+}
+
+const ULLONG = 4;
+const TUNE_FIELDS = {
+  memory: { hard_limit: ULLONG, soft_limit: ULLONG, swap_hard_limit: ULLONG },
+  blkio: { weight: 2, device_weight: 7, device_read_iops_sec: 7, device_write_iops_sec: 7, device_read_bytes_sec: 7, device_write_bytes_sec: 7 },
+  numa: { numa_mode: 1, numa_nodeset: 7 },
+  scheduler: { weight: 2 },
+} as const;
+
+// virTypedParamsValidate: known fields, each of its one type, each at most once; libvirt's first complaint in sorted order.
+function validate(params: TuneParam[], allowed: Record<string, number>): void {
+  const sorted = [...params].sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
+  const names = ['', 'int', 'uint', 'llong', 'ullong', 'double', 'boolean', 'string'];
+  sorted.forEach((p, i) => {
+    const want = Object.prototype.hasOwnProperty.call(allowed, p.field) ? allowed[p.field] : undefined;
+    if (want === undefined) throw driverError(VG_ERR_ARG_UNSUPPORTED, `parameter '${p.field}' not supported`);
+    if (i > 0 && sorted[i - 1].field === p.field) throw driverError(VG_ERR_DOMAIN_ARG, `parameter '${p.field}' occurs multiple times`);
+    if (p.type !== want) throw driverError(VG_ERR_DOMAIN_ARG, `invalid type '${names[p.type]}' for parameter '${p.field}', expected '${names[want]}'`);
+  });
+}
+
+const BLKIO_KEYS = {
+  device_weight: 'weight',
+  device_read_iops_sec: 'readIops',
+  device_write_iops_sec: 'writeIops',
+  device_read_bytes_sec: 'readBytes',
+  device_write_bytes_sec: 'writeBytes',
+} as const;
+
+// virDomainDriverParseBlkioDeviceStr: "path,value,path,value"; merged into the devices by path.
+function mergeBlkio(devs: BlkioDevice[], field: keyof typeof BLKIO_KEYS, text: string): BlkioDevice[] {
+  if (text === '') return devs;
+  const parts = text.split(',');
+  if (parts.length % 2 !== 0) throw driverError(VG_ERR_DOMAIN_ARG, `unable to parse blkio device '${field}' '${text}'`);
+  const key = BLKIO_KEYS[field];
+  const max = key === 'readBytes' || key === 'writeBytes' ? (1n << 64n) - 1n : 0xffffffffn;
+  const out = devs.map((d) => ({ ...d }));
+  for (let i = 0; i < parts.length; i += 2) {
+    const path = parts[i];
+    const v = parts[i + 1];
+    if (!/^[0-9]{1,20}$/.test(v) || BigInt(v) > max)
+      throw driverError(VG_ERR_DOMAIN_ARG, `invalid value '${parts.slice(i + 1).join(',')}' for parameter '${field}' of device '${path}'`);
+    const value = BigInt(v);
+    let d = out.find((x) => x.path === path);
+    if (!d) {
+      if (value === 0n) continue;
+      d = { path, weight: 0, readIops: 0n, writeIops: 0n, readBytes: 0n, writeBytes: 0n };
+      out.push(d);
+    }
+    if (key === 'weight') d.weight = Number(value);
+    else d[key] = value;
+  }
+  return out;
 }
 
 function deviceList(devs: DomainDef['blkiotune']['devices'], key: 'readIops' | 'writeIops' | 'readBytes' | 'writeBytes'): string {

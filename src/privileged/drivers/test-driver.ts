@@ -112,6 +112,7 @@ export class TestDriver implements Driver {
       return { def: d.def, config: d.persistent ? this.#config(d) : null, active: isActive(d), persistent: d.persistent, id: d.id };
     },
     nowMs: () => this.#now(),
+    commit: (uuid, live, config) => this.#applyDefs(this.#get(uuid), live, config),
     // XXX: test:///default's `default` network (192.168.122.2-254/24) until the network objects answer this.
     networkIpv4: (name) => (name === 'default' ? { start: '192.168.122.2', prefix: 24 } : null),
   });

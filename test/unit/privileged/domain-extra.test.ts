@@ -171,3 +171,108 @@ describe('a defined domain with pins and tunes', () => {
     expect(fails(() => x.tuning(PIN_UUID, 'memory', { live: true, config: true }))).toMatch(/mutually exclusive/);
   });
 });
+
+describe('tuning and pinning writes', () => {
+  test('memtune: set, read back, persisted in the config XML; libvirt refusals', () => {
+    const d = open();
+    d.define(PIN, '');
+    const x = d.domainExtra;
+    x.setTuning(PIN_UUID, 'memory', [{ field: 'hard_limit', type: 4, value: 400000n }], { live: false, config: true });
+    expect(x.tuning(PIN_UUID, 'memory', flags)[0].value).toBe(400000n);
+    expect(d.xml(PIN_UUID, true)).toContain("<hard_limit unit='KiB'>400000</hard_limit>");
+    expect(
+      fails(() =>
+        x.setTuning(
+          PIN_UUID,
+          'memory',
+          [
+            { field: 'hard_limit', type: 4, value: 1n },
+            { field: 'swap_hard_limit', type: 4, value: 0n },
+          ],
+          flags,
+        ),
+      ),
+    ).toBe('VG_ERR_DOMAIN_ARG: memory hard_limit tunable value must be lower than or equal to swap_hard_limit');
+    expect(fails(() => x.setTuning(PIN_UUID, 'memory', [{ field: 'foo', type: 4, value: 1n }], flags))).toBe(
+      "VG_ERR_ARG_UNSUPPORTED: parameter 'foo' not supported",
+    );
+    expect(fails(() => x.setTuning(PIN_UUID, 'memory', [{ field: 'hard_limit', type: 2, value: 1 }], flags))).toBe(
+      "VG_ERR_DOMAIN_ARG: invalid type 'uint' for parameter 'hard_limit', expected 'ullong'",
+    );
+    x.setTuning(PIN_UUID, 'memory', [{ field: 'soft_limit', type: 4, value: 9007199254740991n }], flags);
+    expect(d.xml(PIN_UUID, true)).not.toContain('soft_limit'); // unlimited is not written
+  });
+
+  test('blkiotune merges device lists by path; bad lists refused whole', () => {
+    const d = open();
+    d.define(PIN, '');
+    const x = d.domainExtra;
+    x.setTuning(
+      PIN_UUID,
+      'blkio',
+      [
+        { field: 'weight', type: 2, value: 200 },
+        { field: 'device_weight', type: 7, value: '/dev/sdb,100,/dev/sda,0' },
+      ],
+      flags,
+    );
+    expect(x.tuning(PIN_UUID, 'blkio', flags).map((p) => p.value)).toEqual([200, '/dev/sdb,100', '', '', '/dev/sda,1000', '']);
+    expect(fails(() => x.setTuning(PIN_UUID, 'blkio', [{ field: 'device_weight', type: 7, value: '/dev/sdb' }], flags))).toBe(
+      "VG_ERR_DOMAIN_ARG: unable to parse blkio device 'device_weight' '/dev/sdb'",
+    );
+    expect(fails(() => x.setTuning(PIN_UUID, 'blkio', [{ field: 'device_read_iops_sec', type: 7, value: '/dev/sdb,x' }], flags))).toBe(
+      "VG_ERR_DOMAIN_ARG: invalid value 'x' for parameter 'device_read_iops_sec' of device '/dev/sdb'",
+    );
+  });
+
+  test('numatune: mode and nodeset; a running domain keeps its mode', () => {
+    const d = open();
+    d.define(PIN, '');
+    const x = d.domainExtra;
+    x.setTuning(
+      PIN_UUID,
+      'numa',
+      [
+        { field: 'numa_mode', type: 1, value: 0 },
+        { field: 'numa_nodeset', type: 7, value: '1' },
+      ],
+      { live: false, config: true },
+    );
+    expect(d.xml(PIN_UUID, true)).toContain("<memory mode='strict' nodeset='1'/>");
+    expect(fails(() => x.setTuning(PIN_UUID, 'numa', [{ field: 'numa_mode', type: 1, value: 7 }], flags))).toBe(
+      "VG_ERR_DOMAIN_ARG: unsupported numatune mode: '7'",
+    );
+    expect(fails(() => x.setTuning(PIN_UUID, 'numa', [{ field: 'numa_nodeset', type: 7, value: 'x' }], flags))).toBe(
+      "VG_ERR_DOMAIN_ARG: Failed to parse bitmap 'x'",
+    );
+    d.control(PIN_UUID, ControlAction.START);
+    expect(fails(() => x.setTuning(PIN_UUID, 'numa', [{ field: 'numa_mode', type: 1, value: 2 }], flags))).toBe(
+      "VG_ERR_DOMAIN_STATE: can't change numatune mode for running domain",
+    );
+  });
+
+  test('scheduler: a weight is accepted and nothing kept, anything else refused', () => {
+    const x = open().domainExtra;
+    x.setTuning(TEST_UUID, 'scheduler', [{ field: 'weight', type: 2, value: 10 }], flags);
+    expect(x.tuning(TEST_UUID, 'scheduler', flags)[0].value).toBe(50);
+    expect(fails(() => x.setTuning(TEST_UUID, 'scheduler', [{ field: 'cap', type: 2, value: 1 }], flags))).toBe(
+      "VG_ERR_ARG_UNSUPPORTED: parameter 'cap' not supported",
+    );
+  });
+
+  test('vcpu and emulator pins: live only for vCPUs, survive a restart of the driver', () => {
+    let d = open();
+    d.domainExtra.pinVcpu(TEST_UUID, 1, [2, 3]);
+    d.domainExtra.pinEmulator(TEST_UUID, [0], { live: false, config: true });
+    expect(fails(() => d.domainExtra.pinVcpu(TEST_UUID, 2, [1]))).toBe("VG_ERR_DOMAIN_ARG: requested vcpu '2' is not present in the domain");
+    expect(fails(() => d.domainExtra.pinEmulator(TEST_UUID, [], flags))).toBe('VG_ERR_DOMAIN_ARG: Empty cpu list for pinning');
+    d.close();
+    d = open();
+    expect(d.domainExtra.vcpuPinInfo(TEST_UUID, 2, flags)[1]).toEqual([2, 3]);
+    expect(d.domainExtra.emulatorPinInfo(TEST_UUID, { live: false, config: true })).toEqual([0]);
+    expect(d.domainExtra.emulatorPinInfo(TEST_UUID, { live: true, config: false })).toHaveLength(16);
+    d.control(TEST_UUID, ControlAction.DESTROY);
+    expect(fails(() => d.domainExtra.pinVcpu(TEST_UUID, 0, [1]))).toBe('VG_ERR_DOMAIN_STATE: cannot pin vcpus on an inactive domain');
+    d.close();
+  });
+});
