@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Domain XML subset: untrusted text from the front end -> validated DomainDef -> our own libvirt-style XML (helper side).
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID } from '../../common/errors';
 import { isTenantName } from '../../common/names';
@@ -22,8 +22,13 @@ export interface DomainDef {
   vcpus: number;
   osType: string; // 'hvm' | 'xen'
   arch: string;
+  machine: string | null; // <os><type machine>
+  osExtra: XmlNode[]; // <os> children besides type and boot (loader, kernel, bootmenu, ...), as given
   boot: string[];
   clockOffset: string;
+  clock: XmlNode | null; // <clock> as given (timers, adjustment), re-serialised with its offset
+  top: XmlNode[]; // other elements libvirt keeps (features, cpu, pm, ...), as given; written in libvirt's order
+  metadata: XmlNode[]; // <metadata> children of other namespaces (ours is `tenant`, trusted only from our own files)
   onPoweroff: string;
   onReboot: string;
   onCrash: string;
@@ -147,7 +152,7 @@ const ARCHES = new Set([
 const BOOT_DEVS = new Set(['fd', 'hd', 'cdrom', 'network']);
 const LIFECYCLE_ACTIONS = new Set(['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart']);
 const CLOCK_OFFSETS = new Set(['utc', 'localtime', 'timezone', 'variable', 'absolute']);
-const DEVICES_DEPTH_MAX = 16; // real device trees are 3-4 levels deep
+const DEVICES_DEPTH_MAX = 16; // real domain XML is 5-6 levels deep (domain/devices/disk/source/host)
 
 const parser = new XMLParser({
   preserveOrder: true,
@@ -188,8 +193,13 @@ const textOf = (n: XmlNode | undefined): string | undefined =>
         .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : ''))
         .join('');
 
+const ELEMENTS_MAX = 20000; // a 134 KB domain of 1200 disks has ~5000; bounds the helper's parse time (~0.1 s)
+
 function checkWellFormed(xml: string): void {
   if (xml.trim() === '') throw invalid('Document is empty');
+  let tags = 0;
+  for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) if (++tags > ELEMENTS_MAX * 2) break;
+  if (tags > ELEMENTS_MAX * 2) throw invalid(`more than ${ELEMENTS_MAX} elements`);
   // No DTDs at all: entity expansion is not something the root helper should do on untrusted input.
   const dtd = /<!(DOCTYPE|ENTITY)/i.exec(xml);
   if (dtd) throw invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${lineOf(xml, dtd.index)})`);
@@ -232,7 +242,7 @@ function parseCount(text: string, what: string): number {
 }
 
 function checkTree(nodes: XmlNode[], depth: number): void {
-  if (depth > DEVICES_DEPTH_MAX) throw invalid(`<devices> nested deeper than ${DEVICES_DEPTH_MAX} levels`);
+  if (depth > DEVICES_DEPTH_MAX) throw invalid(`elements nested deeper than ${DEVICES_DEPTH_MAX} levels`);
   for (const n of nodes) if (tagOf(n) !== null) checkTree(kids(n), depth + 1);
 }
 
@@ -462,6 +472,7 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   const root = roots[0];
   const rootTag = tagOf(root);
   if (rootTag !== 'domain') throw invalid(`expecting root element of 'domain', not '${rootTag}'`);
+  checkTree(kids(root), 1); // the whole document, dropped parts included
 
   const type = attrsOf(root).type;
   if (type === undefined || type === '') throw detailed('internal error: missing domain type attribute');
@@ -508,6 +519,9 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   const osType = osTypeText === 'linux' ? 'xen' : osTypeText; // libvirt's historical alias
   if (osType !== 'hvm' && osType !== 'xen') throw detailed(`unsupported configuration: unknown OS type '${osTypeText}'`);
   const arch = attrsOf(osTypeNode).arch ?? 'i686';
+  const machine = attrsOf(osTypeNode).machine ?? null;
+  const osExtra = kids(os!).filter((n) => OS_BEFORE_BOOT.includes(tagOf(n) ?? '') || OS_AFTER_BOOT.includes(tagOf(n) ?? ''));
+  checkTree(osExtra, 2);
   if (!ARCHES.has(arch)) throw detailed(`unsupported configuration: Unknown architecture ${arch}`);
   const boot = all(os, 'boot').map((b) => attrsOf(b).dev ?? '');
   for (const dev of boot) if (!BOOT_DEVS.has(dev)) throw detailed(`internal error: unknown boot device '${dev}'`);
@@ -516,9 +530,20 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   const clockOffset = clock ? (attrsOf(clock).offset ?? 'utc') : 'utc';
   if (!CLOCK_OFFSETS.has(clockOffset)) throw badValue(clockOffset, './clock/@offset');
 
+  if (clock) checkTree(kids(clock), 2);
+
   const devicesNode = first(root, 'devices');
-  const devices = devicesNode ? kids(devicesNode).filter((n) => tagOf(n) !== null) : [];
+  // Device kinds libvirt does not know are dropped, as its parser does.
+  const devices = devicesNode ? kids(devicesNode).filter((n) => DEVICE_ORDER.includes(tagOf(n) ?? '')) : [];
   checkTree(devices, 1);
+  orderDevices(devices);
+  normaliseDevices(devices);
+  addDriveAddresses(devices);
+  const top = kids(root).filter((n) => TOP_ORDER.includes(tagOf(n) ?? ''));
+  checkTree(top, 1);
+  const mdNode = first(root, 'metadata');
+  const metadata = mdNode ? kids(mdNode).filter((n) => tagOf(n) !== null && !inTenantNs(n)) : [];
+  checkTree(metadata, 2);
 
   return {
     type,
@@ -532,8 +557,14 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
     vcpus,
     osType,
     arch,
-    boot: boot.length > 0 ? boot : ['hd'],
+    machine,
+    osExtra,
+    // libvirt adds <boot dev='hd'/> unless something else says how to boot
+    boot: boot.length > 0 || osExtra.some((n) => tagOf(n) === 'kernel') ? boot : ['hd'],
     clockOffset,
+    clock: clock ?? null,
+    top,
+    metadata,
     onPoweroff: oneOf(root, 'on_poweroff', LIFECYCLE_ACTIONS, 'destroy'),
     onReboot: oneOf(root, 'on_reboot', LIFECYCLE_ACTIONS, 'restart'),
     onCrash: oneOf(root, 'on_crash', LIFECYCLE_ACTIONS, 'destroy'),
@@ -549,12 +580,230 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   };
 }
 
+const inTenantNs = (el: XmlNode): boolean => Object.entries(attrsOf(el)).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === VG_TENANT_NS);
+
+// <os> children libvirt keeps, before and after the <boot> list (virDomainDefFormatInternal's order).
+const OS_BEFORE_BOOT = [
+  'firmware',
+  'loader',
+  'nvram',
+  'init',
+  'initarg',
+  'initenv',
+  'initdir',
+  'inituser',
+  'initgroup',
+  'kernel',
+  'initrd',
+  'cmdline',
+  'shim',
+  'dtb',
+  'acpi',
+];
+const OS_AFTER_BOOT = ['bootmenu', 'smbios', 'bios'];
+// Top-level elements kept as given, each group at its place in libvirt's output (the rest have their own fields).
+const TOP_BEFORE_VCPU = ['maxMemory'];
+const TOP_AFTER_TUNE = ['memoryBacking'];
+const TOP_AFTER_VCPU = ['vcpus', 'iothreads', 'iothreadids'];
+const TOP_BEFORE_OS = ['resource', 'sysinfo', 'bootloader', 'bootloader_args'];
+const TOP_AFTER_OS = ['idmap', 'features', 'cpu'];
+const TOP_AFTER_LIFECYCLE = ['on_lockfailure', 'pm', 'perf'];
+const TOP_AFTER_DEVICES = ['seclabel', 'keywrap', 'launchSecurity'];
+const TOP_ORDER = [...TOP_BEFORE_VCPU, ...TOP_AFTER_TUNE, ...TOP_AFTER_VCPU, ...TOP_BEFORE_OS, ...TOP_AFTER_OS, ...TOP_AFTER_LIFECYCLE, ...TOP_AFTER_DEVICES];
+
+// Disk buses libvirt infers from the target name (virDomainDiskDefAssignAddress's prefixes).
+const BUS_BY_PREFIX: [string, string][] = [
+  ['vd', 'virtio'],
+  ['xvd', 'xen'],
+  ['sd', 'scsi'],
+  ['hd', 'ide'],
+  ['fd', 'fdc'],
+  ['ubd', 'uml'],
+];
+
+const el = (tag: string, attrs: Record<string, string>, children: XmlNode[] = []): XmlNode => ({ [tag]: children, ':@': attrs });
+
+function randomMac(): string {
+  const b = randomBytes(3);
+  return `52:54:00:${[...b].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
+}
+
+// What libvirt's parser and the test driver's define fill in: a MAC per interface, testnetN names, disk buses,
+// the primary video, a <listen> for a graphics listen attribute.
+function normaliseDevices(devices: XmlNode[]): void {
+  const ifnames = new Set<string>();
+  for (const d of devices) {
+    if (tagOf(d) !== 'interface') continue;
+    const t = first(d, 'target');
+    if (t && attrsOf(t).dev) ifnames.add(attrsOf(t).dev);
+  }
+  let video = false;
+  for (const d of devices) {
+    const tag = tagOf(d);
+    const children = kids(d);
+    if (tag === 'interface') {
+      const mac = first(d, 'mac');
+      if (!mac) children.unshift(el('mac', { address: randomMac() }));
+      else {
+        const norm = parseMac(attrsOf(mac).address ?? '');
+        if (norm) (mac[':@'] as Record<string, string>).address = norm;
+      }
+      const t = first(d, 'target');
+      if (!t || !attrsOf(t).dev) {
+        let n = 0;
+        while (ifnames.has(`testnet${n}`)) n++;
+        ifnames.add(`testnet${n}`);
+        if (t) t[':@'] = { ...attrsOf(t), dev: `testnet${n}` };
+        else {
+          const after = Math.max(
+            children.findIndex((c) => tagOf(c) === 'source'),
+            children.findIndex((c) => tagOf(c) === 'mac'),
+          );
+          children.splice(after + 1, 0, el('target', { dev: `testnet${n}` }));
+        }
+      }
+    } else if (tag === 'disk') {
+      const { type, device, ...rest } = attrsOf(d);
+      d[':@'] = { type: type ?? 'file', device: device ?? 'disk', ...rest };
+      const t = first(d, 'target');
+      const a = t ? attrsOf(t) : {};
+      if (t && a.dev && !a.bus) {
+        const bus = BUS_BY_PREFIX.find(([p]) => a.dev.startsWith(p))?.[1];
+        if (bus) t[':@'] = { ...a, bus };
+      }
+    } else if (tag === 'video' && !video) {
+      video = true;
+      const m = first(d, 'model');
+      if (m && attrsOf(m).primary === undefined) m[':@'] = { ...attrsOf(m), primary: 'yes' };
+    } else if (tag === 'graphics') {
+      const a = attrsOf(d);
+      if (a.listen !== undefined && !first(d, 'listen')) children.push(el('listen', { type: 'address', address: a.listen }));
+    }
+  }
+}
+
+// virDomainDefFormatInternal writes devices grouped by kind, in this order.
+const DEVICE_ORDER = [
+  'emulator',
+  'disk',
+  'controller',
+  'lease',
+  'filesystem',
+  'interface',
+  'smartcard',
+  'serial',
+  'parallel',
+  'console',
+  'channel',
+  'input',
+  'tpm',
+  'graphics',
+  'sound',
+  'audio',
+  'video',
+  'hostdev',
+  'redirdev',
+  'redirfilter',
+  'hub',
+  'watchdog',
+  'memballoon',
+  'rng',
+  'nvram',
+  'panic',
+  'shmem',
+  'memory',
+  'iommu',
+  'vsock',
+  'crypto',
+];
+
+// virDiskNameToIndex: hda -> 0, sdb -> 1, vdaa -> 26; -1 for names without a known prefix.
+export function diskNameIndex(name: string): number {
+  const prefix = ['fd', 'hd', 'vd', 'sd', 'xvd', 'ubd'].find((p) => name.startsWith(p));
+  if (prefix === undefined) return -1;
+  const m = /^([a-z]{1,20})([0-9]*)$/.exec(name.slice(prefix.length));
+  if (!m) return -1;
+  let idx = 0;
+  for (let i = 0; i < m[1].length; i++) idx = (idx + (i < 1 ? 0 : 1)) * 26 + (m[1].charCodeAt(i) - 97);
+  return idx;
+}
+
+const targetDev = (d: XmlNode): string => {
+  const t = first(d, 'target');
+  return (t && attrsOf(t).dev) || '';
+};
+
+// Devices by kind, stable; disks as virDomainDiskInsert places each parsed one: before the first disk of the same
+// (explicitly given) bus with a higher drive index, else after the last disk of that bus, else at the end.
+function orderDevices(devices: XmlNode[]): void {
+  type Disk = { d: XmlNode; bus: string; dev: string; idx: number };
+  const disks: Disk[] = [];
+  for (const d of devices) {
+    if (tagOf(d) !== 'disk') continue;
+    const t = first(d, 'target');
+    const dev = targetDev(d);
+    const disk = { d, bus: (t && attrsOf(t).bus) || '', dev, idx: diskNameIndex(dev) };
+    let insertAt = -1;
+    for (let i = disks.length - 1; i >= 0; i--) {
+      const o = disks[i];
+      if (o.bus !== disk.bus) continue;
+      if (o.dev && disk.dev && o.idx > disk.idx) insertAt = i;
+      else if (insertAt === -1) insertAt = i + 1;
+    }
+    disks.splice(insertAt === -1 ? disks.length : insertAt, 0, disk);
+  }
+  const rank = (d: XmlNode) => DEVICE_ORDER.indexOf(tagOf(d) ?? '');
+  const sorted = devices
+    .filter((d) => tagOf(d) !== 'disk')
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => rank(a.d) - rank(b.d) || a.i - b.i)
+    .map((x) => x.d);
+  const at = sorted.findIndex((d) => rank(d) > DEVICE_ORDER.indexOf('disk'));
+  sorted.splice(at === -1 ? sorted.length : at, 0, ...disks.map((x) => x.d));
+  devices.splice(0, devices.length, ...sorted);
+}
+
+// virDomainDiskDefAssignAddress for drive buses, then virDomainDefAddImplicitControllers (SCSI, FDC, IDE, SATA).
+function addDriveAddresses(devices: XmlNode[]): void {
+  const layout: Record<string, (idx: number) => [number, number, number]> = {
+    scsi: (i) => [Math.floor(i / 7), 0, i % 7],
+    ide: (i) => [Math.floor(i / 4), Math.floor((i % 4) / 2), i % 2],
+    sata: (i) => [Math.floor(i / 6), 0, i % 6],
+    fdc: (i) => [Math.floor(i / 2), 0, i % 2],
+  };
+  const maxController: Record<string, number> = {};
+  for (const d of devices) {
+    if (tagOf(d) !== 'disk') continue;
+    const t = first(d, 'target');
+    const bus = t ? attrsOf(t).bus : undefined;
+    if (bus === undefined || !layout[bus]) continue;
+    let addr = first(d, 'address');
+    if (!addr) {
+      const idx = diskNameIndex(targetDev(d));
+      if (idx < 0) continue;
+      const [controller, b, unit] = layout[bus](idx);
+      addr = el('address', { type: 'drive', controller: String(controller), bus: String(b), target: '0', unit: String(unit) });
+      kids(d).push(addr);
+    }
+    const c = Number(attrsOf(addr).controller ?? '0');
+    if (attrsOf(addr).type === 'drive' && Number.isInteger(c) && c >= 0 && c < 64) maxController[bus] = Math.max(maxController[bus] ?? -1, c);
+  }
+  const have = new Set(devices.filter((d) => tagOf(d) === 'controller').map((d) => `${attrsOf(d).type}/${attrsOf(d).index ?? '0'}`));
+  let at = devices.reduce((last, d, i) => (tagOf(d) === 'disk' || tagOf(d) === 'controller' || tagOf(d) === 'emulator' ? i + 1 : last), 0);
+  for (const type of ['scsi', 'fdc', 'ide', 'sata']) {
+    for (let i = 0; i <= (maxController[type] ?? -1); i++) {
+      if (have.has(`${type}/${i}`)) continue;
+      devices.splice(at++, 0, el('controller', { type, index: String(i) }));
+    }
+  }
+}
+
 function storedTenant(root: XmlNode, warn?: (msg: string) => void): string {
   const md = first(root, 'metadata');
   for (const el of md ? kids(md) : []) {
     const tag = tagOf(el);
     if (tag === null || tag.replace(/^[^:]*:/, '') !== 'tenant') continue;
-    if (!Object.entries(attrsOf(el)).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === VG_TENANT_NS)) continue;
+    if (!inTenantNs(el)) continue;
     const t = (textOf(el) ?? '').trim();
     // A name no policy can hold (written by an older version): keep the VM, host admins only, and say so; never drop it.
     if (!isTenantName(t)) {
@@ -599,14 +848,24 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   o.push(`  <uuid>${def.uuid}</uuid>`);
   if (def.title !== null) o.push(`  <title>${escText(def.title)}</title>`);
   if (def.description !== null) o.push(`  <description>${escText(def.description)}</description>`);
-  if (def.tenant !== '')
-    o.push('  <metadata>', `    <virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>${escText(def.tenant)}</virtgate:tenant>`, '  </metadata>');
+  if (def.tenant !== '' || def.metadata.length > 0) {
+    o.push('  <metadata>');
+    for (const m of def.metadata) nodeXml(m, '    ', o);
+    if (def.tenant !== '') o.push(`    <virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>${escText(def.tenant)}</virtgate:tenant>`);
+    o.push('  </metadata>');
+  }
+  const tops = (tags: string[]) => {
+    for (const tag of tags) for (const n of def.top) if (tagOf(n) === tag) nodeXml(n, '  ', o);
+  };
+  tops(TOP_BEFORE_VCPU);
   o.push(`  <memory unit='KiB'>${def.maxMemKiB}</memory>`);
   o.push(`  <currentMemory unit='KiB'>${def.curMemKiB}</currentMemory>`);
   const current = def.vcpus !== def.vcpusMax ? ` current='${def.vcpus}'` : '';
   formatTunes(def, o);
+  tops(TOP_AFTER_TUNE);
   const mask = def.cpumask ? ` cpuset='${formatBitmap(def.cpumask)}'` : '';
   o.push(`  <vcpu placement='static'${mask}${current}>${def.vcpusMax}</vcpu>`);
+  tops(TOP_AFTER_VCPU);
   if (def.vcpuPins.size > 0 || def.emulatorPin) {
     o.push('  <cputune>');
     for (const [id, bits] of [...def.vcpuPins].sort((a, b) => a[0] - b[0])) o.push(`    <vcpupin vcpu='${id}' cpuset='${formatBitmap(bits)}'/>`);
@@ -617,13 +876,24 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
     const ns = def.numatune.nodeset === '' ? " placement='auto'" : ` nodeset='${def.numatune.nodeset}'`;
     o.push('  <numatune>', `    <memory mode='${NUMA_MODES[def.numatune.mode]}'${ns}/>`, '  </numatune>');
   }
-  o.push('  <os>', `    <type arch='${def.arch}'>${def.osType}</type>`);
+  tops(TOP_BEFORE_OS);
+  const machine = def.machine !== null ? ` machine='${escAttr(def.machine)}'` : '';
+  o.push('  <os>', `    <type arch='${def.arch}'${machine}>${def.osType}</type>`);
+  const osKids = (tags: string[]) => {
+    for (const tag of tags) for (const n of def.osExtra) if (tagOf(n) === tag) nodeXml(n, '    ', o);
+  };
+  osKids(OS_BEFORE_BOOT);
   for (const dev of def.boot) o.push(`    <boot dev='${dev}'/>`);
+  osKids(OS_AFTER_BOOT);
   o.push('  </os>');
-  o.push(`  <clock offset='${def.clockOffset}'/>`);
+  tops(TOP_AFTER_OS);
+  nodeXml(def.clock ? { clock: kids(def.clock), ':@': { ...attrsOf(def.clock), offset: def.clockOffset } } : el('clock', { offset: def.clockOffset }), '  ', o);
   o.push(`  <on_poweroff>${def.onPoweroff}</on_poweroff>`, `  <on_reboot>${def.onReboot}</on_reboot>`, `  <on_crash>${def.onCrash}</on_crash>`);
+  tops(TOP_AFTER_LIFECYCLE);
   o.push('  <devices>');
   for (const d of def.devices) nodeXml(d, '    ', o);
-  o.push('  </devices>', '</domain>');
+  o.push('  </devices>');
+  tops(TOP_AFTER_DEVICES);
+  o.push('</domain>');
   return `${o.join('\n')}\n`;
 }

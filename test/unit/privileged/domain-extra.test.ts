@@ -163,8 +163,8 @@ describe('a defined domain with pins and tunes', () => {
     expect(x.memoryStats(PIN_UUID, 13)).toEqual([]); // no memballoon
     expect(x.fsInfo(PIN_UUID)[0].name).toBe('sdb1'); // the first disk of device 'disk'
     expect(x.diskErrors(PIN_UUID, 5).errors).toEqual([
-      { disk: 'hdc', error: 1 },
-      { disk: 'sdb', error: 2 },
+      { disk: 'sdb', error: 1 }, // libvirt orders disks by drive index: sdb (1) before hdc (2)
+      { disk: 'hdc', error: 2 },
     ]);
     expect(x.interfaceAddresses(PIN_UUID, 2)).toEqual([{ name: 'vnet7', hwaddr: '52:54:00:01:02:03', addrs: [{ type: 0, addr: '192.168.0.1', prefix: 24 }] }]);
     expect(fails(() => x.interfaceAddresses(PIN_UUID, 3))).toBe('VG_ERR_ARG_UNSUPPORTED: Unknown IP address data source 3');
