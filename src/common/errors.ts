@@ -20,6 +20,7 @@ export const VirErr = {
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
   ARGUMENT_UNSUPPORTED: 74,
+  NO_DOMAIN_METADATA: 80,
   OPERATION_UNSUPPORTED: 84,
   ACCESS_DENIED: 88,
   AUTH_UNAVAILABLE: 94,
@@ -142,6 +143,7 @@ export const VG_ERR_OP_UNSUPPORTED = defineError('VG_ERR_OP_UNSUPPORTED', 'Opera
   virCode: E.OPERATION_UNSUPPORTED,
   virDomain: D.TEST,
 });
+export const VG_ERR_NO_METADATA = defineError('VG_ERR_NO_METADATA', 'metadata not found: %s', { virCode: E.NO_DOMAIN_METADATA, virDomain: D.DOMAIN });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {

@@ -17,6 +17,7 @@ export const DomainExtraIpcLimits = {
   TEXT_MAX: 1024, // names, addresses, fs types
   TUNE_PARAMS_MAX: 16, // REMOTE_DOMAIN_*_PARAMETERS_MAX
   TUNE_STRING_MAX: 4096, // a blkiotune device list or numa nodeset
+  METADATA_MAX: 256 * 1024, // a description, title or metadata element: at most a whole domain XML (XML_MAX)
 } as const;
 
 const L = DomainExtraIpcLimits;
@@ -193,6 +194,11 @@ export const DOMAIN_READ_EXTRA = {
   ),
   fsInfo: action(40, rec({ uuid: uuidF }), rec({ info: list(L.FSINFO_MAX, fsRow, 'info') })),
   interfaceAddresses: action(41, rec({ uuid: uuidF, source: int(0, 2, 'source') }), rec({ ifaces: list(L.IFACES_MAX, ifaceRow, 'ifaces') })),
+  metadata: action(
+    43,
+    rec({ uuid: uuidF, type: int(0, 2, 'type'), uri: optText(L.TEXT_MAX, 'uri'), ...affect }),
+    rec({ value: text(L.METADATA_MAX, 'value') }),
+  ),
   tuning: action(42, rec({ uuid: uuidF, kind: tuneKind, ...affect }), rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') })),
 };
 
@@ -201,5 +207,17 @@ const none: Codec<object> = { encode() {}, decode: () => ({}) };
 export const DOMAIN_WRITE_EXTRA = {
   setTuning: action(32, rec({ uuid: uuidF, kind: tuneKind, params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }), none),
   pinVcpu: action(33, rec({ uuid: uuidF, vcpu: int(0, L.VCPUS_MAX - 1, 'vcpu'), cpus: cpuList('cpus') }), none),
+  setMetadata: action(
+    35,
+    rec({
+      uuid: uuidF,
+      type: int(0, 2, 'type'),
+      value: optText(L.METADATA_MAX, 'value'),
+      key: optText(L.TEXT_MAX, 'key'),
+      uri: optText(L.TEXT_MAX, 'uri'),
+      ...affect,
+    }),
+    none,
+  ),
   pinEmulator: action(34, rec({ uuid: uuidF, cpus: cpuList('cpus'), ...affect }), none),
 };

@@ -28,6 +28,7 @@ export const READ_EXTRA_ANSWERS: ReadExtraAnswers = {
   fsInfo: (x, b) => ({ action: 'fsInfo', info: x.fsInfo(b.uuid) }),
   interfaceAddresses: (x, b) => ({ action: 'interfaceAddresses', ifaces: x.interfaceAddresses(b.uuid, b.source) }),
   tuning: (x, b) => ({ action: 'tuning', params: x.tuning(b.uuid, b.kind, flags(b)) }),
+  metadata: (x, b) => ({ action: 'metadata', value: x.metadata(b.uuid, b.type, b.uri, flags(b)) }),
 };
 
 // One DOMAIN_READ extra action; `body.action` is one of READ_EXTRA_ANSWERS' keys (the group's decoder checked it).
@@ -45,6 +46,7 @@ export const WRITE_EXTRA_ANSWERS: WriteExtraAnswers = {
   setTuning: (x, b) => (x.setTuning(b.uuid, b.kind, b.params, flags(b)), { action: 'setTuning' }),
   pinVcpu: (x, b) => (x.pinVcpu(b.uuid, b.vcpu, b.cpus), { action: 'pinVcpu' }),
   pinEmulator: (x, b) => (x.pinEmulator(b.uuid, b.cpus, flags(b)), { action: 'pinEmulator' }),
+  setMetadata: (x, b) => (x.setMetadata(b.uuid, b.type, b.value, b.key, b.uri, flags(b)), { action: 'setMetadata' }),
 };
 
 export function answerDomainWriteExtra<K extends keyof W>(driver: Driver, body: { action: K } & ActionArgs<W, K>): ActionResult<W, K> {

@@ -64,4 +64,7 @@ export interface DomainExtraDriver {
   setTuning(uuid: Buffer, kind: DomainTuneKind, params: TuneParam[], flags: Affect): void;
   pinVcpu(uuid: Buffer, vcpu: number, cpus: number[]): void;
   pinEmulator(uuid: Buffer, cpus: number[], flags: Affect): void;
+  // type: virDomainMetadataType (0 description, 1 title, 2 element of namespace `uri`)
+  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string;
+  setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void;
 }

@@ -542,7 +542,8 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   const top = kids(root).filter((n) => TOP_ORDER.includes(tagOf(n) ?? ''));
   checkTree(top, 1);
   const mdNode = first(root, 'metadata');
-  const metadata = mdNode ? kids(mdNode).filter((n) => tagOf(n) !== null && !inTenantNs(n)) : [];
+  // libvirt keeps the <metadata> children that are in a namespace of their own (ours: trusted only from our files).
+  const metadata = mdNode ? kids(mdNode).filter((n) => tagOf(n) !== null && nsOf(n) !== null && !inTenantNs(n)) : [];
   checkTree(metadata, 2);
 
   return {
@@ -819,25 +820,75 @@ function storedTenant(root: XmlNode, warn?: (msg: string) => void): string {
 
 const escText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const escAttr = (s: string) => escText(s).replace(/'/g, '&apos;').replace(/"/g, '&quot;');
-const attrList = (a: Record<string, string>) =>
+// libvirt writes its own attributes in single quotes; copied metadata nodes come out of libxml2 in double quotes.
+const attrList = (a: Record<string, string>, q: "'" | '"' = "'") =>
   Object.entries(a)
-    .map(([k, v]) => ` ${k}='${escAttr(v)}'`)
+    .map(([k, v]) => ` ${k}=${q}${q === "'" ? escAttr(v) : escText(v).replace(/"/g, '&quot;')}${q}`)
     .join('');
 
-function nodeXml(n: XmlNode, indent: string, out: string[]): void {
+function nodeXml(n: XmlNode, indent: string, out: string[], q: "'" | '"' = "'"): void {
   const tag = tagOf(n);
   if (tag === null) return;
   const children = kids(n);
   const elements = children.filter((c) => tagOf(c) !== null);
   const text = textOf(n) ?? '';
-  const open = `${indent}<${tag}${attrList(attrsOf(n))}`;
+  const open = `${indent}<${tag}${attrList(attrsOf(n), q)}`;
   if (elements.length === 0) {
     out.push(text === '' ? `${open}/>` : `${open}>${escText(text)}</${tag}>`);
     return;
   }
   out.push(`${open}>`);
-  for (const c of elements) nodeXml(c, `${indent}  `, out);
+  for (const c of elements) nodeXml(c, `${indent}  `, out, q);
   out.push(`${indent}</${tag}>`);
+}
+
+// ---------- metadata elements (virDomainDefSetMetadata / virDomainObjGetMetadata) ----------
+
+// The namespace URI an element declares for its own name: xmlns:PREFIX for a prefixed name, else xmlns.
+function nsOf(n: XmlNode): string | null {
+  const tag = tagOf(n) ?? '';
+  const i = tag.indexOf(':');
+  const v = attrsOf(n)[i === -1 ? 'xmlns' : `xmlns:${tag.slice(0, i)}`];
+  return v === undefined || v === '' ? null : v;
+}
+
+const NCNAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const localName = (tag: string) => tag.slice(tag.indexOf(':') + 1);
+
+// The element of namespace `uri`, without its prefix and declaration, as libvirt hands it back; null if none.
+export function metadataElement(def: DomainDef, uri: string): string | null {
+  const n = def.metadata.find((m) => nsOf(m) === uri);
+  if (!n) return null;
+  const tag = tagOf(n)!;
+  const prefix = tag.includes(':') ? tag.slice(0, tag.indexOf(':')) : null;
+  const strip = (x: XmlNode): XmlNode => {
+    const t = tagOf(x)!;
+    const name = prefix !== null && t.startsWith(`${prefix}:`) ? localName(t) : t;
+    const attrs = Object.fromEntries(Object.entries(attrsOf(x)).filter(([k]) => k !== (prefix === null ? 'xmlns' : `xmlns:${prefix}`)));
+    return { [name]: kids(x).map((c) => (tagOf(c) === null ? c : strip(c))), ':@': attrs };
+  };
+  const out: string[] = [];
+  nodeXml(strip(n), '', out, '"');
+  return out.join('\n');
+}
+
+// Replaces (or with null removes) the element of namespace `uri`: the given XML, its elements put in `key:`.
+export function withMetadataElement(def: DomainDef, xml: string | null, key: string | null, uri: string): DomainDef {
+  const rest = def.metadata.filter((m) => nsOf(m) !== uri);
+  if (xml === null) return { ...def, metadata: rest };
+  if (key === null || !NCNAME_RE.test(key) || key.toLowerCase().startsWith('xml'))
+    throw detailed('internal error: failed to validate prefix for a new XML namespace');
+  if (uri === VG_TENANT_NS) throw driverError(VG_ERR_DOMAIN_ARG, 'the tenant namespace is set with virtgate vm set-tenant');
+  checkWellFormed(xml);
+  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
+  if (roots.length !== 1) throw invalid('metadata is one element');
+  checkTree(kids(roots[0]), 2);
+  const inject = (x: XmlNode, top: boolean): XmlNode => {
+    const name = `${key}:${localName(tagOf(x)!)}`;
+    const attrs = Object.fromEntries(Object.entries(attrsOf(x)).filter(([k]) => k !== 'xmlns' && !k.startsWith('xmlns:')));
+    return { [name]: kids(x).map((c) => (tagOf(c) === null ? c : inject(c, false))), ':@': top ? { [`xmlns:${key}`]: uri, ...attrs } : attrs };
+  };
+  return { ...def, metadata: [...rest, inject(roots[0], true)] };
 }
 
 // Same element order and layout as libvirt's virDomainDefFormat for the parts we model.
@@ -850,7 +901,7 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   if (def.description !== null) o.push(`  <description>${escText(def.description)}</description>`);
   if (def.tenant !== '' || def.metadata.length > 0) {
     o.push('  <metadata>');
-    for (const m of def.metadata) nodeXml(m, '    ', o);
+    for (const m of def.metadata) nodeXml(m, '    ', o, '"');
     if (def.tenant !== '') o.push(`    <virtgate:tenant xmlns:virtgate='${VG_TENANT_NS}'>${escText(def.tenant)}</virtgate:tenant>`);
     o.push('  </metadata>');
   }

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Domain stats, CPU pinning and tuning reads of the test driver, as libvirt 9.0's test driver computes them (helper side).
 // The figures are libvirt's: counters derived from the wall clock in microseconds, fixed block sizes, fake file systems.
-import { VG_ERR_DOMAIN_ARG, VG_ERR_DOMAIN_STATE, VG_ERR_DOMAIN_INTERNAL, VG_ERR_ARG_UNSUPPORTED, VG_ERR_OP_UNSUPPORTED } from '../../common/errors';
+import {
+  VG_ERR_DOMAIN_ARG,
+  VG_ERR_DOMAIN_STATE,
+  VG_ERR_DOMAIN_INTERNAL,
+  VG_ERR_ARG_UNSUPPORTED,
+  VG_ERR_OP_UNSUPPORTED,
+  VG_ERR_NO_METADATA,
+} from '../../common/errors';
 import type { DomainTuneKind, TuneParam } from '../../ipc/objects/domain-extra';
-import { type BlkioDevice, type DomainDef, type DiskDef, NUMA_MODES, formatBitmap, parseBitmap } from './domain-xml';
+import { type BlkioDevice, type DomainDef, type DiskDef, NUMA_MODES, formatBitmap, metadataElement, parseBitmap, withMetadataElement } from './domain-xml';
 import { driverError } from './driver';
 import type { Affect, BlockStats, DomainExtraDriver, FsInfoRow, IfaceAddrs, InterfaceStats, VcpuInfoRow } from './domain-extra-driver';
 
@@ -299,6 +306,30 @@ export class TestDomainExtra implements DomainExtraDriver {
       next = { ...def, numatune: { mode: mode === -1 ? (cur?.mode ?? 0) : mode, nodeset: nodeset ?? cur?.nodeset ?? '' } };
     }
     this.#access.commit(uuid, live ? next : null, live ? null : next);
+  }
+
+  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string {
+    const { def } = this.#oneDef(uuid, flags);
+    const v = type === 0 ? def.description : type === 1 ? def.title : type === 2 && uri !== null ? metadataElement(def, uri) : null;
+    if (type > 2) throw driverError(VG_ERR_DOMAIN_ARG, `unknown metadata type '${type}'`);
+    if (v === null) throw driverError(VG_ERR_NO_METADATA, 'Requested metadata element is not present');
+    return v;
+  }
+
+  // virDomainObjSetMetadata: the live and/or persistent definition ("current" is one of them).
+  setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void {
+    if (type > 2) throw driverError(VG_ERR_DOMAIN_ARG, `unknown metadata type '${type}'`);
+    const v = this.#access.get(uuid);
+    const live = flags.live || (!flags.config && v.active);
+    const config = flags.config || (!flags.live && !v.active);
+    if (live && !v.active) throw notRunning();
+    if (config && !v.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'transient domains do not have any persistent config');
+    const set = (def: DomainDef): DomainDef => {
+      if (type === 0) return { ...def, description: value === null || value === '' ? null : value };
+      if (type === 1) return { ...def, title: value === null || value === '' ? null : value };
+      return withMetadataElement(def, value, key, uri ?? '');
+    };
+    this.#access.commit(uuid, live ? set(v.def) : null, config ? set(v.config ?? v.def) : null);
   }
 
   // testDomainPinVcpuFlags: the live definition of a running domain only.

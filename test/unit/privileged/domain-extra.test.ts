@@ -276,3 +276,45 @@ describe('tuning and pinning writes', () => {
     d.close();
   });
 });
+
+describe('metadata: description, title, elements of any namespace (as virsh desc / metadata on test:///default)', () => {
+  test('set, get, remove; live and config kept apart', () => {
+    const d = open();
+    const x = d.domainExtra;
+    expect(fails(() => x.metadata(TEST_UUID, 0, null, flags))).toBe('VG_ERR_NO_METADATA: Requested metadata element is not present');
+    x.setMetadata(TEST_UUID, 0, 'hello & world', null, null, flags);
+    x.setMetadata(TEST_UUID, 1, 'T1', null, null, flags);
+    expect(x.metadata(TEST_UUID, 0, null, flags)).toBe('hello & world');
+    expect(x.metadata(TEST_UUID, 1, null, flags)).toBe('T1');
+    expect(fails(() => x.metadata(TEST_UUID, 0, null, { live: false, config: true }))).toMatch(/not present/); // live only
+    x.setMetadata(TEST_UUID, 2, '<info a="1"><b>t</b></info>', 'x', 'urn:x', flags);
+    expect(x.metadata(TEST_UUID, 2, 'urn:x', flags)).toBe('<info a="1">\n  <b>t</b>\n</info>');
+    expect(d.xml(TEST_UUID, false)).toContain('  <metadata>\n    <x:info xmlns:x="urn:x" a="1">\n      <x:b>t</x:b>\n    </x:info>\n  </metadata>\n');
+    expect(fails(() => x.metadata(TEST_UUID, 2, 'urn:y', flags))).toMatch(/not present/);
+    x.setMetadata(TEST_UUID, 2, null, null, 'urn:x', flags);
+    expect(fails(() => x.metadata(TEST_UUID, 2, 'urn:x', flags))).toMatch(/not present/);
+    x.setMetadata(TEST_UUID, 0, 'cfg', null, null, { live: false, config: true });
+    expect(d.xml(TEST_UUID, true)).toContain('<description>cfg</description>');
+    x.setMetadata(TEST_UUID, 0, '', null, null, { live: false, config: true });
+    expect(d.xml(TEST_UUID, true)).not.toContain('<description>');
+  });
+
+  test('defined metadata reads back without its prefix; bad input refused; our tenant namespace is not writable here', () => {
+    const d = open();
+    d.define(
+      `<domain type='test'><name>m</name><uuid>0d46d412-f292-416c-8b9a-ea26480a531f</uuid><memory>1024</memory><os><type>hvm</type></os>
+       <metadata><app:info xmlns:app='urn:app' v='1'><k>v &amp; w</k><app:z/></app:info><other xmlns='urn:o'/><plain/></metadata></domain>`,
+      '',
+    );
+    const x = d.domainExtra;
+    expect(x.metadata(PIN_UUID, 2, 'urn:app', flags)).toBe('<info v="1">\n  <k>v &amp; w</k>\n  <z/>\n</info>');
+    expect(x.metadata(PIN_UUID, 2, 'urn:o', flags)).toBe('<other/>');
+    expect(d.xml(PIN_UUID, false)).not.toContain('plain'); // no namespace: libvirt drops it
+    expect(fails(() => x.setMetadata(PIN_UUID, 2, '<bad', 'x', 'urn:x', flags))).toMatch(/^VG_ERR_XML_INVALID/);
+    expect(fails(() => x.setMetadata(PIN_UUID, 2, '<a/>', '1x', 'urn:x', flags))).toBe(
+      'VG_ERR_XML_DETAIL: internal error: failed to validate prefix for a new XML namespace',
+    );
+    expect(fails(() => x.setMetadata(PIN_UUID, 2, '<tenant>acme</tenant>', 'vg', 'https://virtgate.dev/xmlns/tenant/1', flags))).toMatch(/set-tenant/);
+    expect(fails(() => x.setMetadata(PIN_UUID, 0, 'd', null, null, { live: true, config: false }))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
+  });
+});
