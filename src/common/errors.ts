@@ -143,6 +143,10 @@ export const VG_ERR_OP_UNSUPPORTED = defineError('VG_ERR_OP_UNSUPPORTED', 'Opera
   virCode: E.OPERATION_UNSUPPORTED,
   virDomain: D.TEST,
 });
+export const VG_ERR_CONFIG_UNSUPPORTED = defineError('VG_ERR_CONFIG_UNSUPPORTED', 'unsupported configuration: %s', {
+  virCode: E.CONFIG_UNSUPPORTED,
+  virDomain: D.DOMAIN,
+});
 export const VG_ERR_NO_METADATA = defineError('VG_ERR_NO_METADATA', 'metadata not found: %s', { virCode: E.NO_DOMAIN_METADATA, virDomain: D.DOMAIN });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });

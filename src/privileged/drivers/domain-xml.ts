@@ -2,7 +2,7 @@
 // Domain XML subset: untrusted text from the front end -> validated DomainDef -> our own libvirt-style XML (helper side).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID } from '../../common/errors';
+import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID } from '../../common/errors';
 import { isTenantName } from '../../common/names';
 import { IpcLimits, checkDomainName, uuidFromString, uuidToString } from '../../ipc/program';
 import { driverError } from './driver';
@@ -292,7 +292,7 @@ export function formatBitmap(bits: readonly number[]): string {
 // A cpuset attribute: parsed, and refused when it names no CPU at all.
 function cpuset(text: string): number[] {
   const bits = parseBitmap(text);
-  if (bits.length === 0) throw detailed(`unsupported configuration: Invalid value of 'cpuset': ${text}`);
+  if (bits.length === 0) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `Invalid value of 'cpuset': ${text}`);
   return bits;
 }
 
@@ -435,7 +435,7 @@ function parseNumatune(root: XmlNode): DomainDef['numatune'] {
   if (mode < 0) throw invalid(`Invalid value for attribute 'mode' in element 'memory': '${a.mode}'.`);
   if (a.nodeset === undefined) return a.placement === 'auto' ? { mode, nodeset: '' } : null;
   const bits = parseBitmap(a.nodeset);
-  if (bits.length === 0) throw detailed(`unsupported configuration: Invalid value of 'nodeset': ${a.nodeset}`);
+  if (bits.length === 0) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `Invalid value of 'nodeset': ${a.nodeset}`);
   return { mode, nodeset: formatBitmap(bits) };
 }
 

@@ -2,6 +2,7 @@
 // Domain stats, CPU pinning and tuning reads of the test driver, as libvirt 9.0's test driver computes them (helper side).
 // The figures are libvirt's: counters derived from the wall clock in microseconds, fixed block sizes, fake file systems.
 import {
+  VG_ERR_CONFIG_UNSUPPORTED,
   VG_ERR_DOMAIN_ARG,
   VG_ERR_DOMAIN_STATE,
   VG_ERR_DOMAIN_INTERNAL,
@@ -303,7 +304,10 @@ export class TestDomainExtra implements DomainExtraDriver {
       const cur = def.numatune;
       if (live && mode !== -1 && (cur?.mode ?? 0) !== mode) throw driverError(VG_ERR_DOMAIN_STATE, "can't change numatune mode for running domain");
       if (mode === -1 && nodeset === null) return;
-      next = { ...def, numatune: { mode: mode === -1 ? (cur?.mode ?? 0) : mode, nodeset: nodeset ?? cur?.nodeset ?? '' } };
+      const ns = nodeset ?? cur?.nodeset ?? '';
+      // virDomainNumatuneSet with static vCPU placement (the only one we model)
+      if (ns === '') throw driverError(VG_ERR_CONFIG_UNSUPPORTED, "nodeset for NUMA memory tuning must be set if 'placement' is 'static'");
+      next = { ...def, numatune: { mode: mode === -1 ? (cur?.mode ?? 0) : mode, nodeset: ns } };
     }
     this.#access.commit(uuid, live ? next : null, live ? null : next);
   }
