@@ -4,7 +4,7 @@
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action } from '../actions';
-import { type Codec, checkRange, uuidCodec } from '../shared';
+import { type Codec, IpcLimits, checkDomainName, checkRange, uuidCodec } from '../shared';
 
 export const DomainExtraIpcLimits = {
   VCPUS_MAX: 16384, // REMOTE_VCPUINFO_MAX
@@ -216,6 +216,21 @@ export const DOMAIN_WRITE_EXTRA = {
       key: optText(L.TEXT_MAX, 'key'),
       uri: optText(L.TEXT_MAX, 'uri'),
       ...affect,
+    }),
+    none,
+  ),
+  setAutostart: action(36, rec({ uuid: uuidF, autostart: bool('autostart') }), none),
+  reset: action(37, rec({ uuid: uuidF }), none),
+  managedSave: action(38, rec({ uuid: uuidF }), none),
+  managedSaveRemove: action(39, rec({ uuid: uuidF }), none),
+  rename: action(
+    40,
+    rec({
+      uuid: uuidF,
+      name: {
+        encode: (w: XdrWriter, v: string) => void w.string(v, IpcLimits.NAME_MAX),
+        decode: (r: XdrReader) => checkDomainName(r.string(IpcLimits.NAME_MAX, 'name')),
+      },
     }),
     none,
   ),

@@ -2,6 +2,7 @@
 // The helper's answers to the domain stats/pinning/tuning actions of DOMAIN_READ (codes >= 32), over driver.domainExtra.
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
 import type { ActionArgs, ActionResult } from '../../ipc/actions';
+import type { Actor } from '../../ipc/shared';
 import type { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from '../../ipc/objects/domain-extra';
 import type { DomainExtraDriver } from '../drivers/domain-extra-driver';
 import { type Driver, driverError } from '../drivers/driver';
@@ -40,17 +41,24 @@ export function answerDomainReadExtra<K extends keyof R>(driver: Driver, body: {
 export const isReadExtraAction = (a: string): a is keyof R => Object.prototype.hasOwnProperty.call(READ_EXTRA_ANSWERS, a);
 
 type W = typeof DOMAIN_WRITE_EXTRA;
-type WriteExtraAnswers = { [K in keyof W]: (x: DomainExtraDriver, body: ActionArgs<W, K>) => ActionResult<W, K> };
+type WriteBody<K extends keyof W> = ActionArgs<W, K> & { actor: Actor };
+type WriteExtraAnswers = { [K in keyof W]: (x: DomainExtraDriver, body: WriteBody<K>) => ActionResult<W, K> };
 
 export const WRITE_EXTRA_ANSWERS: WriteExtraAnswers = {
   setTuning: (x, b) => (x.setTuning(b.uuid, b.kind, b.params, flags(b)), { action: 'setTuning' }),
   pinVcpu: (x, b) => (x.pinVcpu(b.uuid, b.vcpu, b.cpus), { action: 'pinVcpu' }),
   pinEmulator: (x, b) => (x.pinEmulator(b.uuid, b.cpus, flags(b)), { action: 'pinEmulator' }),
+  setAutostart: (x, b) => (x.setAutostart(b.uuid, b.autostart), { action: 'setAutostart' }),
+  reset: (x, b) => (x.reset(b.uuid), { action: 'reset' }),
+  managedSave: (x, b) => (x.managedSave(b.uuid), { action: 'managedSave' }),
+  managedSaveRemove: (x, b) => (x.managedSaveRemove(b.uuid), { action: 'managedSaveRemove' }),
+  // The helper's own tenant rule: a tenant's session never takes a name another tenant's VM holds.
+  rename: (x, b) => (x.rename(b.uuid, b.name, b.actor.tenant), { action: 'rename' }),
   setMetadata: (x, b) => (x.setMetadata(b.uuid, b.type, b.value, b.key, b.uri, flags(b)), { action: 'setMetadata' }),
 };
 
-export function answerDomainWriteExtra<K extends keyof W>(driver: Driver, body: { action: K } & ActionArgs<W, K>): ActionResult<W, K> {
-  const fn = WRITE_EXTRA_ANSWERS[body.action] as (x: DomainExtraDriver, b: ActionArgs<W, K>) => ActionResult<W, K>;
+export function answerDomainWriteExtra<K extends keyof W>(driver: Driver, body: { action: K } & WriteBody<K>): ActionResult<W, K> {
+  const fn = WRITE_EXTRA_ANSWERS[body.action] as (x: DomainExtraDriver, b: WriteBody<K>) => ActionResult<W, K>;
   return fn(extra(driver), body);
 }
 

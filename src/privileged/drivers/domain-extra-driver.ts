@@ -67,4 +67,9 @@ export interface DomainExtraDriver {
   // type: virDomainMetadataType (0 description, 1 title, 2 element of namespace `uri`)
   metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string;
   setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void;
+  setAutostart(uuid: Buffer, autostart: boolean): void;
+  reset(uuid: Buffer): void; // the test driver checks the domain runs, and does nothing else
+  managedSave(uuid: Buffer): void;
+  managedSaveRemove(uuid: Buffer): void;
+  rename(uuid: Buffer, newName: string, tenant: string): void; // tenant: the session's, for the clash rule
 }

@@ -29,6 +29,8 @@ export interface DomainAccess {
   nowMs(): number;
   // Commits new live and/or persistent definitions (null leaves that one as it is); throws if the disk refuses.
   commit(uuid: Buffer, live: DomainDef | null, config: DomainDef | null): void;
+  // Changes of the domain object itself, made by the driver that owns it.
+  lifecycle: Pick<DomainExtraDriver, 'setAutostart' | 'managedSave' | 'managedSaveRemove' | 'rename'>;
   // IPv4 address and prefix that interface addresses of a network start from (its first DHCP range, else its address).
   networkIpv4(name: string): { start: string; prefix: number } | null;
 }
@@ -334,6 +336,26 @@ export class TestDomainExtra implements DomainExtraDriver {
       return withMetadataElement(def, value, key, uri ?? '');
     };
     this.#access.commit(uuid, live ? set(v.def) : null, config ? set(v.config ?? v.def) : null);
+  }
+
+  setAutostart(uuid: Buffer, autostart: boolean): void {
+    this.#access.lifecycle.setAutostart(uuid, autostart);
+  }
+
+  reset(uuid: Buffer): void {
+    this.#active(uuid);
+  }
+
+  managedSave(uuid: Buffer): void {
+    this.#access.lifecycle.managedSave(uuid);
+  }
+
+  managedSaveRemove(uuid: Buffer): void {
+    this.#access.lifecycle.managedSaveRemove(uuid);
+  }
+
+  rename(uuid: Buffer, newName: string, tenant: string): void {
+    this.#access.lifecycle.rename(uuid, newName, tenant);
   }
 
   // testDomainPinVcpuFlags: the live definition of a running domain only.

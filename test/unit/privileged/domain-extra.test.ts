@@ -318,3 +318,56 @@ describe('metadata: description, title, elements of any namespace (as virsh desc
     expect(fails(() => x.setMetadata(PIN_UUID, 0, 'd', null, null, { live: true, config: false }))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
   });
 });
+
+describe('autostart, reset, managed save, rename (as the test driver simulates them)', () => {
+  test('autostart is kept across a driver restart and shows in the info', () => {
+    let d = open();
+    d.domainExtra.setAutostart(TEST_UUID, true);
+    expect(d.info(TEST_UUID).autostart).toBe(true);
+    d.close();
+    d = open();
+    expect(d.info(TEST_UUID).autostart).toBe(true);
+    d.domainExtra.setAutostart(TEST_UUID, false);
+    expect(d.info(TEST_UUID).autostart).toBe(false);
+    d.close();
+  });
+
+  test('reset needs a running domain and changes nothing', () => {
+    const d = open();
+    d.domainExtra.reset(TEST_UUID);
+    expect(d.info(TEST_UUID).state).toBe(1);
+    d.control(TEST_UUID, ControlAction.DESTROY);
+    expect(fails(() => d.domainExtra.reset(TEST_UUID))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
+  });
+
+  test('managed save stops the domain (saved), the image is remembered until start or removal', () => {
+    const d = open();
+    const events: [number, number][] = [];
+    d.onLifecycle((e) => events.push([e.event, e.detail]));
+    d.domainExtra.managedSave(TEST_UUID);
+    expect(d.info(TEST_UUID)).toMatchObject({ state: 5, reason: 5, hasManagedSave: true, id: -1 });
+    expect(events).toEqual([[5, 4]]); // STOPPED / SAVED
+    expect(fails(() => d.domainExtra.managedSave(TEST_UUID))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
+    d.control(TEST_UUID, ControlAction.START);
+    expect(d.info(TEST_UUID).hasManagedSave).toBe(false);
+    d.domainExtra.managedSave(TEST_UUID);
+    d.domainExtra.managedSaveRemove(TEST_UUID);
+    expect(d.info(TEST_UUID).hasManagedSave).toBe(false);
+  });
+
+  test('rename: shut-off persistent only, name clashes refused, two events', () => {
+    const d = open();
+    d.define(PIN, '');
+    const events: [string, number, number][] = [];
+    d.onLifecycle((e) => events.push([e.domain.name, e.event, e.detail]));
+    expect(fails(() => d.domainExtra.rename(TEST_UUID, 'x', ''))).toBe('VG_ERR_DOMAIN_STATE: cannot rename active domain');
+    expect(fails(() => d.domainExtra.rename(PIN_UUID, 'test', ''))).toBe("VG_ERR_DOMAIN_EXISTS: domain with name 'test' already exists");
+    d.domainExtra.rename(PIN_UUID, 'pin2', '');
+    expect(events).toEqual([
+      ['pin', 1, 1],
+      ['pin2', 0, 2],
+    ]);
+    expect(d.lookup({ kind: 0, name: 'pin2' }).uuid).toEqual(PIN_UUID);
+    expect(d.xml(PIN_UUID, true)).toContain('<name>pin2</name>');
+  });
+});
