@@ -15,7 +15,8 @@ import {
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
-import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
+import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
+import { type ObjectDriverContext, storeRecords } from './object-context';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
@@ -111,6 +112,9 @@ export class TestDriver implements Driver {
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
   readonly #listeners = new Set<LifecycleListener>();
   readonly #changeListeners = new Set<ChangeListener>();
+  readonly #objectListeners = new Set<ObjectEventListener>();
+  // For the object sub-drivers (networks, storage, host objects): durable records, events, first start.
+  #objectCtx!: ObjectDriverContext;
   #nextId = 1;
   #closed = false;
   readonly domainExtra = new TestDomainExtra({
@@ -151,6 +155,14 @@ export class TestDriver implements Driver {
 
   #load(warn: (msg: string) => void): void {
     const loaded = this.#store.load(warn);
+    this.#objectCtx = {
+      records: storeRecords(this.#store, loaded.objects),
+      firstStart: loaded.firstStart,
+      warn,
+      emit: (ev) => {
+        for (const l of [...this.#objectListeners]) l(ev);
+      },
+    };
     if (loaded.firstStart) {
       // test:///default starts with `test` running, reason unknown (the real driver resets the reason to 0).
       const def = parseDomainXml(TEST_DOMAIN_XML);
@@ -495,6 +507,16 @@ export class TestDriver implements Driver {
     const summary = summaryOf(next);
     for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.DEFINED, detail: DEFINED_RENAMED });
     return summary;
+  }
+
+  // The sub-drivers' shared context (tests build a sub-driver on it).
+  get objectContext(): ObjectDriverContext {
+    return this.#objectCtx;
+  }
+
+  onObjectEvent(listener: ObjectEventListener): () => void {
+    this.#objectListeners.add(listener);
+    return () => this.#objectListeners.delete(listener);
   }
 
   onLifecycle(listener: LifecycleListener): () => void {
