@@ -206,7 +206,16 @@ const ADMIN_FAILS: Record<string, string> = {
   domainSetMemoryFlags: 'VG_ERR_ARG_INVALID',
   domainSetVcpus: 'VG_ERR_ARG_INVALID',
   domainSetVcpusFlags: 'VG_ERR_ARG_INVALID',
-  domainSetMetadata: 'VG_ERR_NOT_SUPPORTED',
+  // Domain extras called with zero-valued arguments: libvirt's argument checks answer first.
+  domainPinVcpu: 'VG_ERR_ARG_INVALID',
+  domainPinVcpuFlags: 'VG_ERR_ARG_INVALID',
+  domainPinEmulator: 'VG_ERR_ARG_INVALID',
+  domainGetVcpuPinInfo: 'VG_ERR_ARG_INVALID',
+  domainGetEmulatorPinInfo: 'VG_ERR_ARG_INVALID',
+  domainBlockStats: 'VG_ERR_OP_UNSUPPORTED',
+  domainInterfaceStats: 'VG_ERR_DOMAIN_ARG',
+  domainGetBlockInfo: 'VG_ERR_DOMAIN_ARG',
+  domainGetMetadata: 'VG_ERR_NO_METADATA',
   connectDomainEventDeregisterAny: 'VG_ERR_ARG_INVALID',
   connectDomainEventCallbackDeregisterAny: 'VG_ERR_ARG_INVALID',
   authSaslInit: 'VG_ERR_AUTH_FAILED',
@@ -215,6 +224,9 @@ const ADMIN_FAILS: Record<string, string> = {
 };
 
 const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ]);
+
+// Reads whose @acl asks a write-level permission (guest-agent queries): a read-only connection holds none of those.
+const RO_DENIED = new Set(['domainGetHostname', 'domainGetFsinfo']);
 
 const refusal = (code: string, message: string | RegExp): object => {
   const spec = errorCatalogue().get(code)!;
@@ -317,7 +329,10 @@ test.each(ROWS)('%s × %s', async (_name, cell, def) => {
       } else expectAllowed(def, a, w);
       return;
     case 'read-only':
-      if (def.cls === 'write') {
+      if (RO_DENIED.has(def.name)) {
+        expect(a).toEqual(refusal('VG_ERR_ACCESS_DENIED', expect.any(String)));
+        expect(w.helper.ops.filter((op) => WRITE_OPS.has(op))).toEqual([]);
+      } else if (def.cls === 'write') {
         expect(a).toEqual(refusal('VG_ERR_READ_ONLY', expect.stringContaining(apiName(def))));
         expectDenial(w, def, undefined, 'VG_ERR_READ_ONLY');
       } else if (def.name === 'connectOpen') expect(a).toEqual({ ok: true });
