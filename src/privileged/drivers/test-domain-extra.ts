@@ -304,7 +304,7 @@ export class TestDomainExtra implements DomainExtraDriver {
         }
       }
       const cur = def.numatune;
-      if (live && mode !== -1 && (cur?.mode ?? 0) !== mode) throw driverError(VG_ERR_DOMAIN_STATE, "can't change numatune mode for running domain");
+      if (live && mode !== -1 && cur !== null && cur.mode !== mode) throw driverError(VG_ERR_DOMAIN_STATE, "can't change numatune mode for running domain");
       if (mode === -1 && nodeset === null) return;
       const ns = nodeset ?? cur?.nodeset ?? '';
       // virDomainNumatuneSet with static vCPU placement (the only one we model)
