@@ -27,13 +27,16 @@ async function virsh(uri: string, ...args: string[]): Promise<Result> {
   }
 }
 
-// The wall-clock counters (vcpuinfo CPU time, domblkstat, domifstat), uuids and generated MACs.
+// The wall-clock counters (vcpuinfo CPU time, domblkstat, domifstat), uuids, generated MACs, and live ids (the
+// lifecycle scripts restart `test` in our daemon, which a fresh test:///default does not remember).
 const mask = (s: string): string =>
   s
     .replace(/^(CPU time:\s+)[0-9.]+s$/gm, '$1Ns')
     .replace(/^(\S+ (?:rd|wr|rx|tx)_\w+ |\S+ errs )[0-9]+$/gm, '$1N')
     .replace(/<uuid>[^<]*<\/uuid>/g, '<uuid/>')
-    .replace(/52:54:00(:[0-9a-f]{2}){3}/g, '52:54:00:GEN');
+    .replace(/52:54:00(:[0-9a-f]{2}){3}/g, '52:54:00:GEN')
+    .replace(/^Id:(\s+)[0-9]+$/gm, 'Id:$1N')
+    .replace(/^ [0-9]+(\s+test\s)/gm, ' N$1');
 
 describeIf(virshTool(), 'virsh: domain stats, tuning and XML against test:///default', () => {
   let vg: RunningDaemon;
@@ -133,6 +136,13 @@ describeIf(virshTool(), 'virsh: domain stats, tuning and XML against test:///def
     ])
       await cmp(`define ${file}`);
   });
+  // Last: these restart `test`, so its id differs from a fresh test:///default afterwards.
+  test.each([
+    'autostart test; dominfo test; list --all --autostart; autostart test --disable; dominfo test',
+    'reset test; destroy test; reset test; start test',
+    'managedsave test; dominfo test; domstate test --reason; list --all --managed-save; start test; dominfo test; managedsave test; managedsave-remove test; dominfo test; start test',
+    'domrename test t2; destroy test; domrename test t2; dominfo t2; domrename t2 te/st; domrename t2 test; start test',
+  ])('%s', async (script) => cmp(script));
 });
 
 describeIf(pyLibvirt(), 'python3-libvirt: domain stats, tuning and metadata against test:///default', () => {

@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Handlers for the procedures of ../../protocol/procs/domain-extra.ts: domain stats, CPU pinning, tuning.
 // Facts the mirror holds (state, memory, name) are answered here; the rest are one DOMAIN_READ action each.
-import { VG_ERR_ARG_INVALID, VG_ERR_ARG_UNSUPPORTED, VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_NO_DOMAIN, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
-import { type DomainInfo, type DomainSummary, Op, uuidToString } from '../../ipc/program';
+import {
+  VG_ERR_ARG_INVALID,
+  VG_ERR_ARG_UNSUPPORTED,
+  VG_ERR_DOMAIN_STATE,
+  VG_ERR_INTERNAL,
+  VG_ERR_NO_DOMAIN,
+  VG_ERR_NOT_SUPPORTED,
+  VG_ERR_XML_INVALID,
+} from '../../common/errors';
+import { type DomainInfo, type DomainSummary, IpcLimits, Op, checkDomainName, uuidToString } from '../../ipc/program';
 import { DomainExtraIpcLimits, type TuneParam } from '../../ipc/objects/domain-extra';
 import { AffectFlags } from '../../protocol/constants';
 import { DomainExtraLimits, PD, type StatsRecord } from '../../protocol/procs/domain-extra';
@@ -281,10 +289,43 @@ const writeHandlers: Entry[] = [
   ),
 ];
 
+const SAVE_FLAGS = 1 | 2 | 4; // VIR_DOMAIN_SAVE_BYPASS_CACHE | RUNNING | PAUSED: the test driver takes and ignores them
+
+const lifecycleHandlers: Entry[] = [
+  entry(PD.DOMAIN_SET_AUTOSTART, async (ctx, { dom, autostart }) => {
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'setAutostart', { actor: ctx.actor(), uuid: dom.uuid, autostart: autostart !== 0 });
+  }),
+  entry(PD.DOMAIN_RESET, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0, 'testDomainReset');
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'reset', { actor: ctx.actor(), uuid: dom.uuid });
+  }),
+  entry(PD.DOMAIN_MANAGED_SAVE, async (ctx, { dom, flags }) => {
+    checkFlags(flags, SAVE_FLAGS, 'testDomainManagedSave');
+    if ((flags & 2) !== 0 && (flags & 4) !== 0) throw VG_ERR_ARG_INVALID("Flags 'VIR_DOMAIN_SAVE_RUNNING' and 'VIR_DOMAIN_SAVE_PAUSED' are mutually exclusive");
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'managedSave', { actor: ctx.actor(), uuid: dom.uuid });
+  }),
+  entry(PD.DOMAIN_MANAGED_SAVE_REMOVE, async (ctx, { dom, flags }) => {
+    checkFlags(flags, 0, 'testDomainManagedSaveRemove');
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'managedSaveRemove', { actor: ctx.actor(), uuid: dom.uuid });
+  }),
+  entry(PD.DOMAIN_RENAME, async (ctx, { dom, newName, flags }) => {
+    if (newName === null) throw VG_ERR_ARG_INVALID('new_name in virDomainRename must not be NULL');
+    checkFlags(flags, 0, 'testDomainRename');
+    if (newName.includes('/')) throw VG_ERR_XML_INVALID(`name ${newName} cannot contain '/'`);
+    try {
+      checkDomainName(newName);
+    } catch {
+      throw VG_ERR_ARG_INVALID(`domain names are 1-${IpcLimits.NAME_MAX} characters of [A-Za-z0-9_.+:@-], not starting with . + : @ or -`);
+    }
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'rename', { actor: ctx.actor(), uuid: dom.uuid, name: newName });
+    return { retcode: 0 };
+  }),
+];
+
 // Paths and device names bounded before they cross to the helper (its codec refuses longer ones outright).
 function bounded(s: string, what: string): string {
   if (Buffer.byteLength(s) > 4096 || s.includes('\0')) throw VG_ERR_ARG_INVALID(`${what} is too long`);
   return s;
 }
 
-export const domainExtraHandlers: Entry[] = [...statsHandlers, ...metadataRead, ...tuneHandlers, ...writeHandlers];
+export const domainExtraHandlers: Entry[] = [...statsHandlers, ...metadataRead, ...tuneHandlers, ...writeHandlers, ...lifecycleHandlers];

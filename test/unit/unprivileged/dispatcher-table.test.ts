@@ -216,6 +216,7 @@ const ADMIN_FAILS: Record<string, string> = {
   domainInterfaceStats: 'VG_ERR_DOMAIN_ARG',
   domainGetBlockInfo: 'VG_ERR_DOMAIN_ARG',
   domainGetMetadata: 'VG_ERR_NO_METADATA',
+  domainRename: 'VG_ERR_ARG_INVALID',
   connectDomainEventDeregisterAny: 'VG_ERR_ARG_INVALID',
   connectDomainEventCallbackDeregisterAny: 'VG_ERR_ARG_INVALID',
   authSaslInit: 'VG_ERR_AUTH_FAILED',
