@@ -4,6 +4,7 @@
 import {
   VG_ERR_ARG_INVALID,
   VG_ERR_ARG_UNSUPPORTED,
+  VG_ERR_DOMAIN_ARG,
   VG_ERR_DOMAIN_STATE,
   VG_ERR_INTERNAL,
   VG_ERR_NO_DOMAIN,
@@ -232,6 +233,12 @@ const tuneHandlers: Entry[] = [
   ),
 ];
 
+// A vCPU number beyond any domain's (the IPC bound) is simply not present, in the driver's words.
+function vcpuIndex(vcpu: number): number {
+  if (vcpu >= DomainExtraIpcLimits.VCPUS_MAX) throw VG_ERR_DOMAIN_ARG(`requested vcpu '${vcpu}' is not present in the domain`);
+  return vcpu;
+}
+
 // The CPUs a cpumap names (virBitmapNewData: bit N%8 of byte N/8).
 export function cpusOf(map: Buffer): number[] {
   const out: number[] = [];
@@ -252,12 +259,12 @@ function tuneParams(params: TypedParam[]): TuneParam[] {
 const writeHandlers: Entry[] = [
   entry(PD.DOMAIN_PIN_VCPU, async (ctx, { dom, vcpu, cpumap }) => {
     positive(cpumap.length, 'maplen', 'virDomainPinVcpu');
-    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'pinVcpu', { actor: ctx.actor(), uuid: dom.uuid, vcpu: Math.min(vcpu, 16383), cpus: cpusOf(cpumap) });
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'pinVcpu', { actor: ctx.actor(), uuid: dom.uuid, vcpu: vcpuIndex(vcpu), cpus: cpusOf(cpumap) });
   }),
   entry(PD.DOMAIN_PIN_VCPU_FLAGS, async (ctx, { dom, vcpu, cpumap, flags }) => {
     positive(cpumap.length, 'maplen', 'virDomainPinVcpuFlags');
     checkFlags(flags, 0, 'testDomainPinVcpuFlags');
-    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'pinVcpu', { actor: ctx.actor(), uuid: dom.uuid, vcpu: Math.min(vcpu, 16383), cpus: cpusOf(cpumap) });
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'pinVcpu', { actor: ctx.actor(), uuid: dom.uuid, vcpu: vcpuIndex(vcpu), cpus: cpusOf(cpumap) });
   }),
   entry(PD.DOMAIN_PIN_EMULATOR, async (ctx, { dom, cpumap, flags }) => {
     positive(cpumap.length, 'maplen', 'virDomainPinEmulator');
