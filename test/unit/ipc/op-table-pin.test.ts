@@ -35,6 +35,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['lookup', 1],
     ['info', 2],
     ['xml', 3],
+    ['screenshot', 4],
   ],
   DOMAIN_WRITE: [
     ['define', 0],
