@@ -42,6 +42,7 @@ export const VirFrom = {
   DOMAIN: 20,
   AUTH: 46,
   ACCESS: 55,
+  STREAMS: 38,
 } as const;
 
 export interface ErrorSpec {
@@ -201,6 +202,8 @@ export const VG_ERR_HELPER_TIMEOUT = defineError(
     virDomain: D.REMOTE,
   },
 );
+// A libvirt stream that cannot go on (a packet it does not take, too many streams, its source failed).
+export const VG_ERR_STREAM = defineError('VG_ERR_STREAM', 'stream error: %s', { virCode: E.RPC, virDomain: D.STREAMS });
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.

@@ -8,6 +8,25 @@ export const Program = {
 
 export const PROGRAM_VERSION = { [Program.REMOTE]: 1, [Program.KEEPALIVE]: 1 } as const;
 
+// libvirt's passthrough programs (numbers from libvirt 9.0's qemu_protocol.x, lxc_protocol.x): monitor and agent commands, namespaces. virtgate
+// serves none of them, on purpose (a raw QEMU monitor bypasses every per-call permission and audit record), and
+// answers as libvirtd does for a driver without them: "not supported", naming the API.
+export const PASSTHROUGH_PROGRAMS: ReadonlyMap<number, ReadonlyMap<number, string>> = new Map([
+  [
+    0x20008087,
+    new Map([
+      [1, 'virDomainQemuMonitorCommand'],
+      [2, 'virDomainQemuAttach'],
+      [3, 'virDomainQemuAgentCommand'],
+      [4, 'virConnectDomainQemuMonitorEventRegister'],
+      [5, 'virConnectDomainQemuMonitorEventDeregister'],
+      // 6 is the monitor event message, never a call
+      [7, 'virDomainQemuMonitorCommandWithFiles'],
+    ]),
+  ],
+  [0x00068000, new Map([[1, 'virDomainLxcOpenNamespace']])],
+]);
+
 export const MessageType = {
   CALL: 0,
   REPLY: 1,
@@ -24,6 +43,7 @@ export const Limits = {
   HEADER_BYTES: 24, // prog, vers, proc, type, serial, status
   FRAME_MIN: 28, // length word + header
   MESSAGE_MAX: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX
+  STREAM_PAYLOAD_MAX: 262120, // VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: raw bytes in one stream packet, both ways
   STRING_MAX: 4 * 1024 * 1024, // REMOTE_STRING_MAX
   NODE_MAX_CELLS: 1024, // REMOTE_NODE_MAX_CELLS
   DOMAIN_LIST_MAX: 16384, // REMOTE_DOMAIN_LIST_MAX

@@ -54,6 +54,8 @@ export interface Driver {
   control(uuid: Buffer, action: ControlActionCode): Async<DomainSummary>;
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): Async<void>;
   setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): Async<void>;
+  // The guest's screen as an image (absent: the driver cannot take one).
+  screenshot?(uuid: Buffer, screen: number): Async<{ mime: string; data: Buffer }>;
   onLifecycle(listener: LifecycleListener): () => void; // returns the unsubscribe function
   snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
   // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.

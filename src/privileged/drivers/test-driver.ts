@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
+import * as fs from 'node:fs';
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_DOMAIN_ARG,
@@ -101,7 +102,11 @@ export interface TestDriverOptions {
   warn?: (msg: string) => void;
   now?: () => number; // wall-clock ms; injectable for tests
   store?: Omit<StateStoreOptions, 'warn'>; // the state log's fs layer, size limit and fatal handler (tests)
+  screenshotFile?: string; // what every screenshot shows, as libvirt's test driver (PKGDATADIR/test-screenshot.png)
 }
+
+export const TEST_SCREENSHOT = '/usr/share/libvirt/test-screenshot.png';
+const SCREENSHOT_FILE_MAX = 8 * 1024 * 1024;
 
 const isActive = (d: DomainObj) => d.state !== DomainState.SHUTOFF;
 
@@ -109,6 +114,7 @@ export class TestDriver implements Driver {
   readonly name = 'test';
   readonly #store: StateStore;
   readonly #now: () => number;
+  readonly #screenshotFile: string;
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
   readonly #listeners = new Set<LifecycleListener>();
   readonly #changeListeners = new Set<ChangeListener>();
@@ -141,6 +147,7 @@ export class TestDriver implements Driver {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`virtgate-helper: ${m}\n`));
     this.#store = new StateStore(opts.stateDir, opts.runtimeDir, { ...opts.store, warn });
     this.#now = opts.now ?? Date.now;
+    this.#screenshotFile = opts.screenshotFile ?? TEST_SCREENSHOT;
     this.#load(warn);
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at
@@ -517,6 +524,29 @@ export class TestDriver implements Driver {
   onObjectEvent(listener: ObjectEventListener): () => void {
     this.#objectListeners.add(listener);
     return () => this.#objectListeners.delete(listener);
+  }
+
+  // libvirt's test driver streams one fixed PNG for any domain and screen; so does this one.
+  screenshot(uuid: Buffer, _screen: number): { mime: string; data: Buffer } {
+    this.#get(uuid);
+    let data: Buffer;
+    try {
+      const fd = fs.openSync(this.#screenshotFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        const size = fs.fstatSync(fd).size;
+        if (size > SCREENSHOT_FILE_MAX) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
+        data = Buffer.alloc(size);
+        fs.readSync(fd, data, 0, size, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      throw driverError(
+        VG_ERR_INTERNAL,
+        `cannot read the test screenshot ${this.#screenshotFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
+    }
+    return { mime: 'image/png', data };
   }
 
   onLifecycle(listener: LifecycleListener): () => void {

@@ -325,6 +325,7 @@ export const PD = {
     proc: 277,
     name: 'domainGetHostname',
     cls: 'read',
+    refuseReadOnly: true, // virCheckReadOnly in virDomainGetHostname
     acl: acl('domain:write'),
     args: domFlags,
     ret: struct<{ hostname: string }>(['hostname', str]),
@@ -372,6 +373,7 @@ export const PD = {
     proc: 349,
     name: 'domainGetFsinfo',
     cls: 'read',
+    refuseReadOnly: true, // virCheckReadOnly in virDomainGetFSInfo
     acl: acl('domain:fs_freeze'),
     args: domFlags,
     ret: struct<{ info: FsInfo[]; ret: number }>(['info', array(DomainExtraLimits.FSINFO_MAX, fsInfo)], ['ret', uint]),

@@ -5,6 +5,7 @@ import { type DomainInfo, type DomainSummary, IpcLimits, type LookupKey, LookupK
 import { AffectFlags, DomainState, ListAllFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
 import { P } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
+import { bufferSource } from '../streams';
 import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
 
 // ---------- lists ----------
@@ -155,4 +156,14 @@ const infoHandlers: Entry[] = [
   }),
 ];
 
-export const domainReadHandlers: Entry[] = [...listHandlers, ...lookupHandlers, ...infoHandlers];
+const screenshotHandlers: Entry[] = [
+  // The image goes to the client as a stream after the reply (libvirt's @readstream), paced by the client's reading.
+  entry(P.DOMAIN_SCREENSHOT, async (ctx, { dom, screen, flags }) => {
+    checkFlags(flags, 0, 'virDomainScreenshot');
+    const shot = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'screenshot', { uuid: dom.uuid, screen });
+    ctx.openDownload(bufferSource(shot.data));
+    return { mime: shot.mime };
+  }),
+];
+
+export const domainReadHandlers: Entry[] = [...listHandlers, ...lookupHandlers, ...infoHandlers, ...screenshotHandlers];

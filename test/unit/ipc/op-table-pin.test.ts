@@ -35,6 +35,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['lookup', 1],
     ['info', 2],
     ['xml', 3],
+    ['screenshot', 4],
     // src/ipc/objects/domain-extra.ts
     ['vcpus', 32],
     ['vcpuPinInfo', 33],

@@ -74,6 +74,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_READ.lookup', Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: 0, name: 'foo' } }, { action: 'lookup', ...summary }],
   ['DOMAIN_READ.info', Op.DOMAIN_READ_REQ, { action: 'info', uuid }, { action: 'info', ...info }],
   ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', xml }],
+  [
+    'DOMAIN_READ.screenshot',
+    Op.DOMAIN_READ_REQ,
+    { action: 'screenshot', uuid, screen: 0 },
+    { action: 'screenshot', mime: 'image/png', data: Buffer.from('\x89PNG') },
+  ],
   ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
   ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
   ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid }, { action: 'undefine' }],
@@ -209,6 +215,10 @@ const PINNED: Record<string, [string, string]> = {
     '40d5791f2e61e893a01d08feef0f194182b81cb668450bf6b5a07f7878ac8b3b',
   ],
   'DOMAIN_READ.info': ['f3866ff47035747c9dcef97e71ad788c8f5fabf233f858349cc2e952a3021181', '281b36f47d169c73d65b67a1d957ed82f98ba2f1913aaf8d6cb418b13a7c324a'],
+  'DOMAIN_READ.screenshot': [
+    '82eb9480c6afd4663948d96733392c0c05889881fd0852f6ee3e2e4e928dc343',
+    'e367b2ff4255fcc5f732691148b9c4b54bad742897f8af14377046f95cd7ba28',
+  ],
   'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
   'DOMAIN_WRITE.define': [
     'ff5e53d629119ef7044276ced34070b89311e7f7bd87ee74c355ffe45f489c4c',
