@@ -172,7 +172,12 @@ const statsHandlers: Entry[] = [
       chosen = doms.map((d) => byUuid.get(uuidToString(d.uuid))).filter((d): d is DomainSummary => d !== undefined);
     } else chosen = all;
     const records: StatsRecord[] = chosen
-      .filter((d) => ctx.visible(d) && matchesListFlags(d, flags & F.FILTERS))
+      // @aclfilter domain:read (a VM the caller may only getattr is left out, as libvirt's filter does)
+      .filter(
+        (d) =>
+          matchesListFlags(d, flags & F.FILTERS) &&
+          ctx.canSee({ kind: 'domain', name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' }, 'domain:read'),
+      )
       .map((d) => ({
         dom: toRemote(d),
         params:
