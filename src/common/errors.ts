@@ -25,6 +25,8 @@ export const VirErr = {
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
   ARGUMENT_UNSUPPORTED: 74,
+  NO_DOMAIN_METADATA: 80,
+  OPERATION_UNSUPPORTED: 84,
   ACCESS_DENIED: 88,
   AUTH_UNAVAILABLE: 94,
   AUTH_CANCELLED: 95,
@@ -147,6 +149,17 @@ export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested
   virDomain: D.TEST,
 });
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
+// The test driver's refusals of an argument it does not handle, and of a call it does not implement for this input.
+export const VG_ERR_ARG_UNSUPPORTED = defineError('VG_ERR_ARG_UNSUPPORTED', 'argument unsupported: %s', { virCode: E.ARGUMENT_UNSUPPORTED, virDomain: D.TEST });
+export const VG_ERR_OP_UNSUPPORTED = defineError('VG_ERR_OP_UNSUPPORTED', 'Operation not supported: %s', {
+  virCode: E.OPERATION_UNSUPPORTED,
+  virDomain: D.TEST,
+});
+export const VG_ERR_CONFIG_UNSUPPORTED = defineError('VG_ERR_CONFIG_UNSUPPORTED', 'unsupported configuration: %s', {
+  virCode: E.CONFIG_UNSUPPORTED,
+  virDomain: D.DOMAIN,
+});
+export const VG_ERR_NO_METADATA = defineError('VG_ERR_NO_METADATA', 'metadata not found: %s', { virCode: E.NO_DOMAIN_METADATA, virDomain: D.DOMAIN });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {

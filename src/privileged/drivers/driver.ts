@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
 import type { ErrorFactory } from '../../common/errors';
+import type { DomainExtraDriver } from './domain-extra-driver';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -40,6 +41,7 @@ export type Async<T> = T | Promise<T>;
 
 export interface Driver {
   readonly name: string; // URI scheme: 'test' | 'qemu'
+  readonly domainExtra?: DomainExtraDriver; // stats, pinning, tuning, metadata, autostart, managed save, rename
   nodeFacts(): Async<NodeFacts>;
   list(): Async<DomainSummary[]>;
   lookup(key: LookupKey): Async<DomainSummary>;

@@ -36,6 +36,19 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['info', 2],
     ['xml', 3],
     ['screenshot', 4],
+    // src/ipc/objects/domain-extra.ts
+    ['vcpus', 32],
+    ['vcpuPinInfo', 33],
+    ['emulatorPinInfo', 34],
+    ['blockStats', 35],
+    ['interfaceStats', 36],
+    ['memoryStats', 37],
+    ['blockInfo', 38],
+    ['diskErrors', 39],
+    ['fsInfo', 40],
+    ['interfaceAddresses', 41],
+    ['metadata', 43],
+    ['tuning', 42],
   ],
   DOMAIN_WRITE: [
     ['define', 0],
@@ -45,6 +58,16 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['setMemory', 4],
     ['setVcpus', 5],
     ['setTenant', 6],
+    // src/ipc/objects/domain-extra.ts
+    ['setTuning', 32],
+    ['pinVcpu', 33],
+    ['setMetadata', 35],
+    ['setAutostart', 36],
+    ['reset', 37],
+    ['managedSave', 38],
+    ['managedSaveRemove', 39],
+    ['rename', 40],
+    ['pinEmulator', 34],
   ],
 };
 
