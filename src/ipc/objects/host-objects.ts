@@ -2,10 +2,11 @@
 // Host objects over the helper IPC, pure: interfaces, node devices and host facts as typed configs, their validators and
 // the action groups IFACE_READ/IFACE_WRITE/NODEDEV_READ/NODEDEV_WRITE/HOST_READ. The front end parses client XML into
 // these shapes; the helper sees only typed fields, each checked here by the decoder (both ends refuse the same inputs).
+import { createHash } from 'node:crypto';
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action, actionGroup } from '../actions';
-import { type Codec, checkRange, empty } from '../shared';
+import { type Codec, checkRange } from '../shared';
 
 export { uuidFromString, uuidToString } from '../shared';
 
@@ -26,6 +27,9 @@ export const HostLimits = {
   CELLS_MAX: 1024, // REMOTE_NODE_MAX_CELLS
   SYSINFO_ENTRIES_MAX: 256,
 } as const;
+
+// An action without fields (`empty` of ../shared types as Record<string, never>, which no `{ action }` body satisfies).
+const nothing: Codec<object> = { encode() {}, decode: () => ({}) };
 
 // ---------- field rules ----------
 
@@ -248,7 +252,7 @@ const nameReq: Codec<{ name: string }> = {
 };
 
 export const IFACE_READ = actionGroup('IFACE_READ', false, {
-  list: action(0, empty, {
+  list: action(0, nothing, {
     encode: (w, v: { ifaces: IfaceSummary[] }) => void w.array(v.ifaces, HostLimits.IFACES_MAX, ifaceSummaryCodec.encode),
     decode: (r) => ({ ifaces: r.array(HostLimits.IFACES_MAX, ifaceSummaryCodec.decode, 'ifaces') }),
   }),
@@ -264,12 +268,12 @@ export const IFACE_WRITE = actionGroup('IFACE_WRITE', true, {
     { encode: (w, v: { def: IfaceDef }) => ifaceDefCodec.encode(w, v.def), decode: (r) => ({ def: ifaceDefCodec.decode(r) }) },
     ifaceSummaryCodec,
   ),
-  undefine: action(1, nameReq, empty),
-  start: action(2, nameReq, empty),
-  stop: action(3, nameReq, empty),
-  begin: action(4, empty, empty),
-  commit: action(5, empty, empty),
-  rollback: action(6, empty, empty),
+  undefine: action(1, nameReq, nothing),
+  start: action(2, nameReq, nothing),
+  stop: action(3, nameReq, nothing),
+  begin: action(4, nothing, nothing),
+  commit: action(5, nothing, nothing),
+  rollback: action(6, nothing, nothing),
 });
 
 // ---------- node devices (virNodeDeviceDef, the capabilities the test driver has) ----------
@@ -288,6 +292,10 @@ export interface ScsiHostCap {
   vports: { max: number; inUse: number } | null; // vport_ops
 }
 export type NodeDevCap = SystemCap | ScsiHostCap;
+
+// Node devices have no uuid; their events carry this one, derived from the name, so an event filter for one device
+// (CONNECT_NODE_DEVICE_EVENT_REGISTER_ANY with a device) works like the uuid filters of the other objects.
+export const nodeDevEventUuid = (name: string): Buffer => createHash('sha256').update(`nodedev:${name}`).digest().subarray(0, 16);
 
 export interface NodeDevDef {
   name: string;
@@ -387,7 +395,7 @@ export const vhbaCodec: Codec<VhbaRequest> = {
 };
 
 export const NODEDEV_READ = actionGroup('NODEDEV_READ', false, {
-  list: action(0, empty, {
+  list: action(0, nothing, {
     encode: (w, v: { devices: NodeDevDef[] }) => void w.array(v.devices, HostLimits.DEVICES_MAX, nodeDevDefCodec.encode),
     decode: (r) => ({ devices: r.array(HostLimits.DEVICES_MAX, nodeDevDefCodec.decode, 'devices') }),
   }),
@@ -396,7 +404,7 @@ export const NODEDEV_READ = actionGroup('NODEDEV_READ', false, {
 
 export const NODEDEV_WRITE = actionGroup('NODEDEV_WRITE', true, {
   create: action(0, vhbaCodec, nameReq),
-  destroy: action(1, nameReq, empty),
+  destroy: action(1, nameReq, nothing),
 });
 
 // ---------- host facts beyond NODE_FACTS ----------
@@ -444,7 +452,7 @@ export interface CpuStat {
 const CPU_STAT_FIELDS = ['kernel', 'user', 'idle', 'iowait', 'intr', 'utilization'] as const; // VIR_NODE_CPU_STATS_*
 
 export const HOST_READ = actionGroup('HOST_READ', false, {
-  sysinfo: action(0, empty, sysinfoCodec),
+  sysinfo: action(0, nothing, sysinfoCodec),
   cpuStats: action(
     1,
     { encode: (w, v: { cpuNum: number }) => void w.i32(v.cpuNum), decode: (r) => ({ cpuNum: checkRange(r.i32('cpuNum'), -1, 0xffff, 'cpuNum') }) },
@@ -459,7 +467,7 @@ export const HOST_READ = actionGroup('HOST_READ', false, {
       }),
     },
   ),
-  cpuMap: action(2, empty, {
+  cpuMap: action(2, nothing, {
     encode: (w, v: { cpus: number; online: number; map: Buffer }) => void w.u32(v.cpus).u32(v.online).opaque(v.map, HostLimits.CPUMAP_MAX),
     decode: (r) => {
       const cpus = checkRange(r.u32('cpus'), 0, HostLimits.CPUMAP_MAX * 8, 'cpus');

@@ -8,7 +8,7 @@ import type { CpuStat, IfaceDef, IfaceSummary, NodeDevDef, Sysinfo, VhbaRequest 
 export interface HostObjectEvent {
   type: 'nodedev';
   name: string;
-  uuid: Buffer; // node devices have none: 16 zero bytes
+  uuid: Buffer; // node devices have none: nodeDevEventUuid(name)
   tenant: string;
   event: number;
   detail: number;

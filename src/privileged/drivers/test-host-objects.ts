@@ -24,6 +24,7 @@ import {
   type VhbaRequest,
   ifaceDefCodec,
   nodeDevDefCodec,
+  nodeDevEventUuid,
   uuidFromString,
 } from '../../ipc/objects/host-objects';
 import type { Codec } from '../../ipc/shared';
@@ -214,7 +215,6 @@ export const TEST_NODE_DEVICES: readonly NodeDevDef[] = [
 const VHBA_TEMPLATE = 'scsi_host11'; // testNodeDeviceMockCreateVport copies this device...
 const VHBA_NAME = 'scsi_host12'; // ...under this name
 const NODEDEV_RECORD = 'nodedev';
-const NO_UUID = Buffer.alloc(16);
 
 const fcOf = (d: NodeDevDef): ScsiHostCap | undefined => d.caps.find((c): c is ScsiHostCap => c.type === 'scsi_host' && c.fc !== null);
 const vportOf = (d: NodeDevDef): ScsiHostCap | undefined => d.caps.find((c): c is ScsiHostCap => c.type === 'scsi_host' && c.vports !== null);
@@ -312,7 +312,7 @@ export class TestNodeDevices implements NodeDeviceDriver {
     if (!template) throw driverError(VG_ERR_DOMAIN_INTERNAL, `no vHBA template device '${VHBA_TEMPLATE}'`);
     const caps = template.caps.map((c) => (c.type === 'scsi_host' && c.fc ? { ...c, fc: { ...c.fc, wwnn: req.wwnn, wwpn: req.wwpn } } : c));
     this.#put({ name: VHBA_NAME, parent: template.parent, caps });
-    this.#ctx.emit({ type: 'nodedev', name: VHBA_NAME, uuid: NO_UUID, tenant: '', event: NodeDeviceEvent.CREATED, detail: 0 });
+    this.#ctx.emit({ type: 'nodedev', name: VHBA_NAME, uuid: nodeDevEventUuid(VHBA_NAME), tenant: '', event: NodeDeviceEvent.CREATED, detail: 0 });
     return { name: VHBA_NAME };
   }
 
@@ -326,7 +326,7 @@ export class TestNodeDevices implements NodeDeviceDriver {
       throw driverError(VG_ERR_DOMAIN_INTERNAL, `cannot find parent '${def.parent ?? '(null)'}' definition`);
     this.#ctx.records.put(NODEDEV_RECORD, keyOf(name), null);
     this.#devs.delete(name);
-    this.#ctx.emit({ type: 'nodedev', name, uuid: NO_UUID, tenant: '', event: NodeDeviceEvent.DELETED, detail: 0 });
+    this.#ctx.emit({ type: 'nodedev', name, uuid: nodeDevEventUuid(name), tenant: '', event: NodeDeviceEvent.DELETED, detail: 0 });
   }
 }
 

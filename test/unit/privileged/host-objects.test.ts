@@ -4,6 +4,7 @@
 // restart, and the tenant rule (host objects change only for an actor without a tenant).
 import fs from 'node:fs';
 import path from 'node:path';
+import { nodeDevEventUuid } from '../../../src/ipc/objects/host-objects';
 import { DriverError } from '../../../src/privileged/drivers/driver';
 import type { HostObjectEvent, HostObjectsContext } from '../../../src/privileged/drivers/host-objects-driver';
 import { TEST_IFACES, TEST_NODE_DEVICES, TestHostFacts, TestInterfaces, TestNodeDevices } from '../../../src/privileged/drivers/test-host-objects';
@@ -142,7 +143,7 @@ describe('test node devices', () => {
       parent: 'scsi_host1',
       caps: [{ type: 'scsi_host', host: 11, uniqueId: 10, fc: { wwnn: VHBA.wwnn, wwpn: VHBA.wwpn, fabricWwn: '2000000043214321' }, vports: null }],
     });
-    expect(ctx.events).toEqual([{ type: 'nodedev', name: 'scsi_host12', uuid: Buffer.alloc(16), tenant: '', event: 0, detail: 0 }]);
+    expect(ctx.events).toEqual([{ type: 'nodedev', name: 'scsi_host12', uuid: nodeDevEventUuid('scsi_host12'), tenant: '', event: 0, detail: 0 }]);
     devs.create({ ...VHBA, wwpn: '2101001b32a9da4f' }, '');
     expect(devs.list().length).toBe(5);
   });
