@@ -22,9 +22,7 @@ export const VirErr = {
   NO_NODE_DEVICE: 53,
   NO_INTERFACE: 57,
   AUTH_FAILED: 45,
-  NO_NODE_DEVICE: 53,
   OPERATION_INVALID: 55,
-  NO_INTERFACE: 57,
   MULTIPLE_INTERFACES: 59,
   CONFIG_UNSUPPORTED: 67,
   ARGUMENT_UNSUPPORTED: 74,
@@ -162,14 +160,12 @@ export const VG_ERR_STORAGE = defineError('VG_ERR_STORAGE', 'operation failed: c
 });
 
 // Host objects (interfaces, node devices): the test driver's own wording.
-export const VG_ERR_NO_INTERFACE = defineError('VG_ERR_NO_INTERFACE', 'Interface not found: %s', { virCode: E.NO_INTERFACE, virDomain: D.TEST });
 export const VG_ERR_MULTIPLE_INTERFACES = defineError('VG_ERR_MULTIPLE_INTERFACES', 'multiple matching interfaces found%s', {
   virCode: E.MULTIPLE_INTERFACES,
   virDomain: D.TEST,
 });
 // virReportError(VIR_ERR_OPERATION_INVALID, NULL) has no detail; the transaction errors have one (': ...').
 export const VG_ERR_IFACE_STATE = defineError('VG_ERR_IFACE_STATE', 'Requested operation is not valid%s', { virCode: E.OPERATION_INVALID, virDomain: D.TEST });
-export const VG_ERR_NO_NODE_DEVICE = defineError('VG_ERR_NO_NODE_DEVICE', 'Node device not found: %s', { virCode: E.NO_NODE_DEVICE, virDomain: D.TEST });
 
 // Helper IPC (never shown with internal detail to network clients).
 export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', {

@@ -4,21 +4,8 @@
 // without a tenant (a host admin, as the front end's policy decided) may change them; a tenant's request is refused.
 import type { CpuStat, IfaceDef, IfaceSummary, NodeDevDef, Sysinfo, VhbaRequest } from '../../ipc/objects/host-objects';
 
-// The slice of the object driver context (records, events, first start) these drivers use.
-export interface HostObjectEvent {
-  type: 'nodedev';
-  name: string;
-  uuid: Buffer; // node devices have none: nodeDevEventUuid(name)
-  tenant: string;
-  event: number;
-  detail: number;
-}
-export interface HostObjectsContext {
-  records: { load(type: string): Map<string, unknown>; put(type: string, key: string, json: unknown): void };
-  emit(ev: HostObjectEvent): void;
-  firstStart: boolean;
-  warn?(msg: string): void;
-}
+// The context they are built with (records, events, first start) is the test driver's ObjectDriverContext.
+export type { ObjectDriverContext as HostObjectsContext } from './object-context';
 
 // virNodeDeviceEventLifecycleType
 export const NodeDeviceEvent = { CREATED: 0, DELETED: 1, DEFINED: 2, UNDEFINED: 3 } as const;

@@ -44,8 +44,18 @@ function roundTrip<T>(codec: Codec<T>, v: T): T {
   return out;
 }
 
+// A seed record the disk refuses (full at first start) is served from memory, with a warning: the helper still starts.
+function seed(ctx: HostObjectsContext, durable: () => void, inMemory: () => void): void {
+  try {
+    durable();
+  } catch (e) {
+    ctx.warn(`first start: a seed host object cannot be saved (${(e as Error).message}); served from memory`);
+    inMemory();
+  }
+}
+
 const denied = () => driverError(VG_ERR_ACCESS_DENIED, '');
-const noIface = (name: string) => driverError(VG_ERR_NO_INTERFACE, `no interface with matching name '${name}'`);
+const noIface = (name: string) => driverError(VG_ERR_NO_INTERFACE, `: no interface with matching name '${name}'`);
 
 // ---------- interfaces ----------
 
@@ -86,18 +96,25 @@ export class TestInterfaces implements InterfaceDriver {
   constructor(ctx: HostObjectsContext) {
     this.#ctx = ctx;
     if (ctx.firstStart) {
-      for (const def of TEST_IFACES) this.#put({ def, active: true, seq: this.#seq++ });
+      for (const def of TEST_IFACES) {
+        const o = { def, active: true, seq: this.#seq++ };
+        seed(
+          ctx,
+          () => this.#put(o),
+          () => this.#objs.set(def.name, o),
+        );
+      }
       return;
     }
     const loaded: IfaceObj[] = [];
     for (const [key, json] of ctx.records.load(IFACE_RECORD)) {
       try {
-        const j = json as { def: IfaceDef; active: boolean; seq: number };
+        const j = JSON.parse(json) as { def: IfaceDef; active: boolean; seq: number };
         const def = roundTrip(ifaceDefCodec, j.def);
         if (keyOf(def.name) !== key || typeof j.active !== 'boolean' || !Number.isSafeInteger(j.seq)) throw new Error('inconsistent record');
         loaded.push({ def, active: j.active, seq: j.seq });
       } catch (e) {
-        ctx.warn?.(`ignoring interface record ${key}: ${(e as Error).message}`);
+        ctx.warn(`ignoring interface record ${key}: ${(e as Error).message}`);
       }
     }
     for (const o of loaded.sort((a, b) => a.seq - b.seq)) this.#objs.set(o.def.name, o);
@@ -106,7 +123,7 @@ export class TestInterfaces implements InterfaceDriver {
 
   // Durable first (put throws before anything changes), then memory.
   #put(o: IfaceObj): void {
-    this.#ctx.records.put(IFACE_RECORD, keyOf(o.def.name), { def: o.def, active: o.active, seq: o.seq });
+    this.#ctx.records.put(IFACE_RECORD, keyOf(o.def.name), JSON.stringify({ def: o.def, active: o.active, seq: o.seq }));
     this.#objs.set(o.def.name, o);
   }
 
@@ -175,7 +192,7 @@ export class TestInterfaces implements InterfaceDriver {
     const next = new Map<string, IfaceObj>();
     for (const [name, o] of backup) {
       const r = { ...o, active: false };
-      this.#ctx.records.put(IFACE_RECORD, keyOf(name), { def: r.def, active: false, seq: r.seq });
+      this.#ctx.records.put(IFACE_RECORD, keyOf(name), JSON.stringify({ def: r.def, active: false, seq: r.seq }));
       next.set(name, r);
     }
     this.#objs = next;
@@ -248,18 +265,23 @@ export class TestNodeDevices implements NodeDeviceDriver {
   constructor(ctx: HostObjectsContext) {
     this.#ctx = ctx;
     if (ctx.firstStart) {
-      for (const def of TEST_NODE_DEVICES) this.#put(def);
+      for (const def of TEST_NODE_DEVICES)
+        seed(
+          ctx,
+          () => this.#put(def),
+          () => this.#devs.set(def.name, { def, seq: this.#seq++ }),
+        );
       return;
     }
     const loaded: { def: NodeDevDef; seq: number }[] = [];
     for (const [key, json] of ctx.records.load(NODEDEV_RECORD)) {
       try {
-        const j = json as NodeDevJson;
+        const j = JSON.parse(json) as NodeDevJson;
         const def = fromJson(j);
         if (keyOf(def.name) !== key || !Number.isSafeInteger(j.seq)) throw new Error('inconsistent record');
         loaded.push({ def, seq: j.seq });
       } catch (e) {
-        ctx.warn?.(`ignoring node device record ${key}: ${(e as Error).message}`);
+        ctx.warn(`ignoring node device record ${key}: ${(e as Error).message}`);
       }
     }
     for (const o of loaded.sort((a, b) => a.seq - b.seq)) this.#devs.set(o.def.name, o);
@@ -268,7 +290,7 @@ export class TestNodeDevices implements NodeDeviceDriver {
 
   #put(def: NodeDevDef): void {
     const seq = this.#devs.get(def.name)?.seq ?? this.#seq;
-    this.#ctx.records.put(NODEDEV_RECORD, keyOf(def.name), toJson(def, seq));
+    this.#ctx.records.put(NODEDEV_RECORD, keyOf(def.name), JSON.stringify(toJson(def, seq)));
     this.#devs.set(def.name, { def, seq });
     if (seq === this.#seq) this.#seq++;
   }
@@ -279,7 +301,7 @@ export class TestNodeDevices implements NodeDeviceDriver {
 
   get(name: string): NodeDevDef {
     const o = this.#devs.get(name);
-    if (!o) throw driverError(VG_ERR_NO_NODE_DEVICE, `no node device with matching name '${name}'`);
+    if (!o) throw driverError(VG_ERR_NO_NODE_DEVICE, `: no node device with matching name '${name}'`);
     return o.def;
   }
 
@@ -320,7 +342,7 @@ export class TestNodeDevices implements NodeDeviceDriver {
   // fibre channel HBA" (ret starts at 0); we answer that error, so a client never believes a no-op removed something.
   destroy(name: string, tenant: string): void {
     const def = this.get(name);
-    if (tenant !== '') throw driverError(VG_ERR_NO_NODE_DEVICE, `no node device with matching name '${name}'`);
+    if (tenant !== '') throw driverError(VG_ERR_NO_NODE_DEVICE, `: no node device with matching name '${name}'`);
     if (!fcOf(def)) throw driverError(VG_ERR_DOMAIN_INTERNAL, 'Device is not a fibre channel HBA');
     if (def.parent === null || !this.#devs.has(def.parent))
       throw driverError(VG_ERR_DOMAIN_INTERNAL, `cannot find parent '${def.parent ?? '(null)'}' definition`);

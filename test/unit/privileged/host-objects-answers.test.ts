@@ -9,9 +9,10 @@ import { DriverError } from '../../../src/privileged/drivers/driver';
 import { TestHostFacts, TestInterfaces, TestNodeDevices } from '../../../src/privileged/drivers/test-host-objects';
 
 const ctxOf = () => {
-  const store = new Map<string, Map<string, unknown>>();
+  const store = new Map<string, Map<string, string>>();
   const hctx = {
     firstStart: true,
+    warn: () => undefined,
     emit: () => undefined,
     records: { load: (t: string) => store.get(t) ?? new Map(), put: () => undefined },
   };
@@ -89,7 +90,7 @@ test('a driver without host objects answers "not supported"', () => {
 });
 
 test('the group decoders refuse bad fields (names, WWNs, enums, unknown actions)', () => {
-  const enc = (g: ActionGroup<Actions, boolean>, v: unknown) => {
+  const enc = (g: { request: { encode(w: XdrWriter, v: never): void; decode(r: XdrReader): unknown } }, v: unknown) => {
     const w = new XdrWriter();
     g.request.encode(w, v as never);
     return () => g.request.decode(new XdrReader(w.finish()));

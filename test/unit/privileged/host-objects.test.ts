@@ -6,26 +6,31 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { nodeDevEventUuid } from '../../../src/ipc/objects/host-objects';
 import { DriverError } from '../../../src/privileged/drivers/driver';
-import type { HostObjectEvent, HostObjectsContext } from '../../../src/privileged/drivers/host-objects-driver';
+import type { ObjectEvent } from '../../../src/ipc/program';
+import type { HostObjectsContext } from '../../../src/privileged/drivers/host-objects-driver';
 import { TEST_IFACES, TEST_NODE_DEVICES, TestHostFacts, TestInterfaces, TestNodeDevices } from '../../../src/privileged/drivers/test-host-objects';
 import { parseInterfaceXml } from '../../../src/unprivileged/xml/interface';
 
 class MemoryContext implements HostObjectsContext {
-  readonly store = new Map<string, Map<string, unknown>>();
-  readonly events: HostObjectEvent[] = [];
+  readonly store = new Map<string, Map<string, string>>();
+  readonly events: ObjectEvent[] = [];
   firstStart = true;
   full = false; // a full disk: put throws before anything changes
   readonly records = {
     load: (type: string) => new Map(this.store.get(type) ?? []),
-    put: (type: string, key: string, json: unknown) => {
+    put: (type: string, key: string, json: string | null) => {
       if (this.full) throw new Error('ENOSPC');
-      const m = this.store.get(type) ?? new Map<string, unknown>();
+      const m = this.store.get(type) ?? new Map<string, string>();
       if (json === null) m.delete(key);
-      else m.set(key, JSON.parse(JSON.stringify(json)));
+      else m.set(key, json);
       this.store.set(type, m);
     },
   };
-  emit(ev: HostObjectEvent) {
+  warn(m: string) {
+    this.warnings.push(m);
+  }
+  readonly warnings: string[] = [];
+  emit(ev: ObjectEvent) {
     this.events.push(ev);
   }
   restart(): MemoryContext {
@@ -54,7 +59,7 @@ describe('test interfaces', () => {
     const ifs = new TestInterfaces(new MemoryContext());
     expect(ifs.list()).toEqual([{ name: 'eth1', mac: 'aa:bb:cc:dd:ee:ff', active: true }]);
     expect(ifs.get('eth1')).toEqual({ def: TEST_IFACES[0], active: true });
-    expect(code(() => ifs.get('lo'))).toBe("VG_ERR_NO_INTERFACE: no interface with matching name 'lo'");
+    expect(code(() => ifs.get('lo'))).toBe("VG_ERR_NO_INTERFACE: : no interface with matching name 'lo'");
   });
 
   test('define / start / destroy / undefine, with libvirt wrong-state answers', () => {
@@ -71,7 +76,7 @@ describe('test interfaces', () => {
       { name: 'br0', mac: '', active: true },
     ]);
     ifs.undefine('br0', '');
-    expect(code(() => ifs.undefine('br0', ''))).toBe("VG_ERR_NO_INTERFACE: no interface with matching name 'br0'");
+    expect(code(() => ifs.undefine('br0', ''))).toBe("VG_ERR_NO_INTERFACE: : no interface with matching name 'br0'");
   });
 
   test('change transaction: begin twice, commit/rollback without one, rollback restores all inactive', () => {
@@ -93,8 +98,8 @@ describe('test interfaces', () => {
   test('a tenant changes nothing: not found for named objects, denied for new ones and transactions', () => {
     const ctx = new MemoryContext();
     const ifs = new TestInterfaces(ctx);
-    expect(code(() => ifs.stop('eth1', 'acme'))).toBe("VG_ERR_NO_INTERFACE: no interface with matching name 'eth1'");
-    expect(code(() => ifs.undefine('eth1', 'acme'))).toBe("VG_ERR_NO_INTERFACE: no interface with matching name 'eth1'");
+    expect(code(() => ifs.stop('eth1', 'acme'))).toBe("VG_ERR_NO_INTERFACE: : no interface with matching name 'eth1'");
+    expect(code(() => ifs.undefine('eth1', 'acme'))).toBe("VG_ERR_NO_INTERFACE: : no interface with matching name 'eth1'");
     expect(code(() => ifs.define(BR0, 'acme'))).toMatch(/^VG_ERR_ACCESS_DENIED/);
     expect(code(() => ifs.begin('acme'))).toMatch(/^VG_ERR_ACCESS_DENIED/);
     expect(ifs.list()).toEqual([{ name: 'eth1', mac: 'aa:bb:cc:dd:ee:ff', active: true }]);
@@ -117,11 +122,10 @@ describe('test interfaces', () => {
     const ctx = new MemoryContext();
     new TestInterfaces(ctx);
     const [key] = [...ctx.store.get('iface')!.keys()];
-    ctx.store.get('iface')!.set(key, { def: { ...TEST_IFACES[0], name: 'eth1/../x' }, active: true, seq: 0 });
-    const warnings: string[] = [];
-    const c2 = Object.assign(ctx.restart(), { warn: (m: string) => warnings.push(m) });
+    ctx.store.get('iface')!.set(key, JSON.stringify({ def: { ...TEST_IFACES[0], name: 'eth1/../x' }, active: true, seq: 0 }));
+    const c2 = ctx.restart();
     expect(new TestInterfaces(c2).list()).toEqual([]);
-    expect(warnings[0]).toMatch(/ignoring interface record/);
+    expect(c2.warnings[0]).toMatch(/ignoring interface record/);
   });
 });
 
@@ -131,7 +135,7 @@ describe('test node devices', () => {
   test('first start: the four devices of test:///default, in its order', () => {
     const devs = new TestNodeDevices(new MemoryContext());
     expect(devs.list()).toEqual(TEST_NODE_DEVICES);
-    expect(code(() => devs.get('test-scsi-host-vport'))).toBe("VG_ERR_NO_NODE_DEVICE: no node device with matching name 'test-scsi-host-vport'");
+    expect(code(() => devs.get('test-scsi-host-vport'))).toBe("VG_ERR_NO_NODE_DEVICE: : no node device with matching name 'test-scsi-host-vport'");
   });
 
   test('create: scsi_host11 copied as scsi_host12 with the new WWNs, CREATED event; again replaces it', () => {
@@ -170,7 +174,7 @@ describe('test node devices', () => {
       ['scsi_host12', 0],
       ['scsi_host12', 1],
     ]);
-    expect(code(() => devs.destroy('scsi_host12', ''))).toBe("VG_ERR_NO_NODE_DEVICE: no node device with matching name 'scsi_host12'");
+    expect(code(() => devs.destroy('scsi_host12', ''))).toBe("VG_ERR_NO_NODE_DEVICE: : no node device with matching name 'scsi_host12'");
     expect(code(() => devs.destroy('computer', ''))).toBe('VG_ERR_DOMAIN_INTERNAL: Device is not a fibre channel HBA');
     devs.destroy('scsi_host11', '');
     expect(code(() => devs.create(VHBA, ''))).toMatch(/^VG_ERR_DOMAIN_INTERNAL: no vHBA template device/);
