@@ -174,4 +174,14 @@ describeIf(pyLibvirt(), 'interfaces, node devices and host facts: python3-libvir
     expect(ours.no_dev[0]).toBe(53); // VIR_ERR_NO_NODE_DEVICE
     expect(ours.created[0]).toBe('scsi_host12');
   });
+
+  test('node device lifecycle events (all devices, one device, UPDATE never sent) as test:///default sends them', async () => {
+    const events = async (uri: string) => JSON.parse((await run(PY, [path.join(__dirname, 'py', 'nodedev_events.py'), uri], { timeout: 30000 })).stdout);
+    const ours = await events(vg.uri);
+    expect(ours).toEqual(await events('test:///default'));
+    expect(ours.events).toEqual([
+      ['all', 'scsi_host12', 0, 0], // VIR_NODE_DEVICE_EVENT_CREATED
+      ['all', 'scsi_host12', 1, 0], // VIR_NODE_DEVICE_EVENT_DELETED
+    ]);
+  });
 });
