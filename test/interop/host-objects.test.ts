@@ -81,6 +81,8 @@ describeIf(virshTool(), 'interfaces, node devices and host facts: virsh against 
       ['freepages', '--all'],
       ['freepages', '0', '4'],
       ['freepages', '1', '2048'],
+      ['nodememstats'],
+      ['domcapabilities'],
     ].map((a) => [a.join(' '), a] as const),
   )('virsh %s', async (_title, args) => {
     await same(...args);

@@ -8,7 +8,7 @@ export const HostProcLimits = {
   INTERFACE_LIST_MAX: 16384, // REMOTE_INTERFACE_LIST_MAX
   NODE_DEVICE_LIST_MAX: 65536, // REMOTE_NODE_DEVICE_LIST_MAX
   NODE_DEVICE_CAPS_LIST_MAX: 65536, // REMOTE_NODE_DEVICE_CAPS_LIST_MAX
-  NODE_CPU_STATS_MAX: 16, // REMOTE_NODE_CPU_STATS_MAX
+  NODE_CPU_STATS_MAX: 16, // REMOTE_NODE_CPU_STATS_MAX and REMOTE_NODE_MEMORY_STATS_MAX
   CPUMAP_MAX: 2048, // REMOTE_CPUMAP_MAX
   CONNECT_CPU_MODELS_MAX: 8192, // REMOTE_CONNECT_CPU_MODELS_MAX
   NODE_MAX_CELLS: 1024, // REMOTE_NODE_MAX_CELLS
@@ -294,5 +294,33 @@ export const PH = {
       ['flags', uint],
     ),
     ret: struct<{ counts: bigint[] }>(['counts', array(HostProcLimits.NODE_MAX_CELLS, uhyper)]),
+  }),
+
+  // Not in the test driver's table: libvirtd answers "not supported" for them, and so do we (virsh nodememstats and
+  // domcapabilities then print what they print against test:///default).
+  NODE_GET_MEMORY_STATS: defineProc({
+    proc: 228,
+    name: 'nodeGetMemoryStats',
+    cls: 'read',
+    acl: acl('connect:read'),
+    args: struct<{ nparams: number; cellNum: number; flags: number }>(['nparams', int], ['cellNum', int], ['flags', uint]),
+    ret: struct<{ params: { field: string; value: bigint }[]; nparams: number }>(
+      ['params', array(HostProcLimits.NODE_CPU_STATS_MAX, struct<{ field: string; value: bigint }>(['field', str], ['value', uhyper]))],
+      ['nparams', int],
+    ),
+  }),
+  CONNECT_GET_DOMAIN_CAPABILITIES: defineProc({
+    proc: 342,
+    name: 'connectGetDomainCapabilities',
+    cls: 'read',
+    acl: acl('connect:write'),
+    args: struct<{ emulatorbin: string | null; arch: string | null; machine: string | null; virttype: string | null; flags: number }>(
+      ['emulatorbin', optString('emulatorbin')],
+      ['arch', optString('arch')],
+      ['machine', optString('machine')],
+      ['virttype', optString('virttype')],
+      ['flags', uint],
+    ),
+    ret: struct<{ capabilities: string }>(['capabilities', str]),
   }),
 } as const;
