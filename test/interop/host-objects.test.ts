@@ -82,7 +82,6 @@ describeIf(virshTool(), 'interfaces, node devices and host facts: virsh against 
       ['freepages', '0', '4'],
       ['freepages', '1', '2048'],
       ['nodememstats'],
-      ['domcapabilities'],
     ].map((a) => [a.join(' '), a] as const),
   )('virsh %s', async (_title, args) => {
     await same(...args);

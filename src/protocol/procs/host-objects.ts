@@ -296,8 +296,8 @@ export const PH = {
     ret: struct<{ counts: bigint[] }>(['counts', array(HostProcLimits.NODE_MAX_CELLS, uhyper)]),
   }),
 
-  // Not in the test driver's table: libvirtd answers "not supported" for them, and so do we (virsh nodememstats and
-  // domcapabilities then print what they print against test:///default).
+  // Not in the test driver's table: libvirtd answers "not supported", and so do we (virsh nodememstats then prints what
+  // it prints against test:///default).
   NODE_GET_MEMORY_STATS: defineProc({
     proc: 228,
     name: 'nodeGetMemoryStats',
@@ -308,19 +308,5 @@ export const PH = {
       ['params', array(HostProcLimits.NODE_CPU_STATS_MAX, struct<{ field: string; value: bigint }>(['field', str], ['value', uhyper]))],
       ['nparams', int],
     ),
-  }),
-  CONNECT_GET_DOMAIN_CAPABILITIES: defineProc({
-    proc: 342,
-    name: 'connectGetDomainCapabilities',
-    cls: 'read',
-    acl: acl('connect:write'),
-    args: struct<{ emulatorbin: string | null; arch: string | null; machine: string | null; virttype: string | null; flags: number }>(
-      ['emulatorbin', optString('emulatorbin')],
-      ['arch', optString('arch')],
-      ['machine', optString('machine')],
-      ['virttype', optString('virttype')],
-      ['flags', uint],
-    ),
-    ret: struct<{ capabilities: string }>(['capabilities', str]),
   }),
 } as const;

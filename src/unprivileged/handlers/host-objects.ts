@@ -321,12 +321,9 @@ const hostFactHandlers: Entry[] = [
     const { models } = await ctx.helper.act(Op.HOST_READ_REQ, 'cpuModels', { arch });
     return { models: needResults ? models : [], ret: models.length };
   }),
-  // libvirt 9.0's test driver has neither: libvirtd's answer for a driver without the entry.
+  // Not in libvirt 9.0's test driver: libvirtd's answer for a driver without the entry.
   entry(PH.NODE_GET_MEMORY_STATS, async () => {
     throw VG_ERR_NOT_SUPPORTED('virNodeGetMemoryStats');
-  }),
-  entry(PH.CONNECT_GET_DOMAIN_CAPABILITIES, async () => {
-    throw VG_ERR_NOT_SUPPORTED('virConnectGetDomainCapabilities');
   }),
   entry(PH.NODE_GET_FREE_PAGES, async (ctx, { pages, startCell, cellCount, flags }) => {
     if (pages.length * cellCount > HostProcLimits.NODE_MAX_CELLS) throw VG_ERR_RPC_PAYLOAD(); // libvirtd: "the result won't fit"

@@ -252,7 +252,6 @@ const ADMIN_FAILS: Record<string, string> = {
   interfaceChangeRollback: 'VG_ERR_IFACE_STATE',
   connectNodeDeviceEventDeregisterAny: 'VG_ERR_ARG_INVALID',
   nodeGetMemoryStats: 'VG_ERR_NOT_SUPPORTED', // not in libvirt 9.0's test driver either
-  connectGetDomainCapabilities: 'VG_ERR_NOT_SUPPORTED',
 };
 
 const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ, Op.IFACE_WRITE_REQ, Op.NODEDEV_WRITE_REQ]);
