@@ -23,6 +23,7 @@ export const VirErr = {
   NO_INTERFACE: 57,
   AUTH_FAILED: 45,
   OPERATION_INVALID: 55,
+  MULTIPLE_INTERFACES: 59,
   CONFIG_UNSUPPORTED: 67,
   ARGUMENT_UNSUPPORTED: 74,
   NO_DOMAIN_METADATA: 80,
@@ -171,6 +172,14 @@ export const VG_ERR_STORAGE = defineError('VG_ERR_STORAGE', 'operation failed: c
   virCode: E.OPERATION_FAILED,
   virDomain: D.TEST,
 });
+
+// Host objects (interfaces, node devices): the test driver's own wording.
+export const VG_ERR_MULTIPLE_INTERFACES = defineError('VG_ERR_MULTIPLE_INTERFACES', 'multiple matching interfaces found%s', {
+  virCode: E.MULTIPLE_INTERFACES,
+  virDomain: D.TEST,
+});
+// virReportError(VIR_ERR_OPERATION_INVALID, NULL) has no detail; the transaction errors have one (': ...').
+export const VG_ERR_IFACE_STATE = defineError('VG_ERR_IFACE_STATE', 'Requested operation is not valid%s', { virCode: E.OPERATION_INVALID, virDomain: D.TEST });
 
 // Helper IPC (never shown with internal detail to network clients).
 export const VG_ERR_IPC_VALIDATION = defineError('VG_ERR_IPC_VALIDATION', 'helper IPC field %s invalid: %s', {

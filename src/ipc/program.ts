@@ -40,6 +40,7 @@ export * from './shared';
 export { actionOf } from './actions';
 import { action, actionGroup, actionOf } from './actions';
 import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
+import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
 
 const READ = false;
 const WRITE = true;
@@ -202,6 +203,11 @@ export const OPS = Object.freeze({
   DOMAIN_READ: spec(4, 5, READ, DOMAIN_READ.request, DOMAIN_READ.answer),
   DOMAIN_WRITE: spec(6, 7, WRITE, DOMAIN_WRITE.request, DOMAIN_WRITE.answer),
   EVENTS_SUBSCRIBE: spec(8, 9, READ, empty, streamAns), // one ack, then the event stream under the same id
+  IFACE_READ: spec(22, 23, READ, IFACE_READ.request, IFACE_READ.answer),
+  IFACE_WRITE: spec(24, 25, WRITE, IFACE_WRITE.request, IFACE_WRITE.answer),
+  NODEDEV_READ: spec(26, 27, READ, NODEDEV_READ.request, NODEDEV_READ.answer),
+  NODEDEV_WRITE: spec(28, 29, WRITE, NODEDEV_WRITE.request, NODEDEV_WRITE.answer),
+  HOST_READ: spec(30, 31, READ, HOST_READ.request, HOST_READ.answer),
 });
 
 type OpTable = typeof OPS;

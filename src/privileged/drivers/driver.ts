@@ -2,6 +2,7 @@
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
 import type { ErrorFactory } from '../../common/errors';
 import type { DomainExtraDriver } from './domain-extra-driver';
+import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from './host-objects-driver';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -67,4 +68,7 @@ export interface Driver {
   whenDurable?(done: () => void): void;
   close(): void; // flush state; the driver is unusable afterwards
   // Other object types, each its own sub-driver (absent: the helper answers "not supported").
+  readonly interfaces?: InterfaceDriver;
+  readonly nodeDevices?: NodeDeviceDriver;
+  readonly host?: HostFactsDriver; // host facts beyond NODE_FACTS (sysinfo, CPU stats/map/models, free pages)
 }

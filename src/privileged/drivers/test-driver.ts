@@ -18,6 +18,7 @@ import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, Look
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
 import { type ObjectDriverContext, storeRecords } from './object-context';
+import { TestHostFacts, TestInterfaces, TestNodeDevices } from './test-host-objects';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
@@ -112,6 +113,9 @@ const isActive = (d: DomainObj) => d.state !== DomainState.SHUTOFF;
 
 export class TestDriver implements Driver {
   readonly name = 'test';
+  readonly interfaces: TestInterfaces;
+  readonly nodeDevices: TestNodeDevices;
+  readonly host = new TestHostFacts();
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #screenshotFile: string;
@@ -149,6 +153,7 @@ export class TestDriver implements Driver {
     this.#now = opts.now ?? Date.now;
     this.#screenshotFile = opts.screenshotFile ?? TEST_SCREENSHOT;
     this.#load(warn);
+    [this.interfaces, this.nodeDevices] = [new TestInterfaces(this.#objectCtx), new TestNodeDevices(this.#objectCtx)];
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at
     // run time: reads work, writes are refused until the disk takes them, the next checkpoint retries.

@@ -16,6 +16,7 @@ import {
   requestCodecs,
 } from '../../../src/ipc/program';
 import type { ActionAnswerOf, DomainSummary, RequestOp } from '../../../src/ipc/program';
+import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
 import { OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
@@ -26,6 +27,11 @@ const PINNED: [string, number, number, boolean][] = [
   ['DOMAIN_READ', 4, 5, false],
   ['DOMAIN_WRITE', 6, 7, true],
   ['EVENTS_SUBSCRIBE', 8, 9, false],
+  ['IFACE_READ', 22, 23, false],
+  ['IFACE_WRITE', 24, 25, true],
+  ['NODEDEV_READ', 26, 27, false],
+  ['NODEDEV_WRITE', 28, 29, true],
+  ['HOST_READ', 30, 31, false],
 ];
 
 // Grouped ops: every action's name and wire code. A new action is a reviewed change here too.
@@ -69,10 +75,41 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['rename', 40],
     ['pinEmulator', 34],
   ],
+  IFACE_READ: [
+    ['list', 0],
+    ['get', 1],
+  ],
+  IFACE_WRITE: [
+    ['define', 0],
+    ['undefine', 1],
+    ['start', 2],
+    ['stop', 3],
+    ['begin', 4],
+    ['commit', 5],
+    ['rollback', 6],
+  ],
+  NODEDEV_READ: [
+    ['list', 0],
+    ['get', 1],
+  ],
+  NODEDEV_WRITE: [
+    ['create', 0],
+    ['destroy', 1],
+  ],
+  HOST_READ: [
+    ['sysinfo', 0],
+    ['cpuStats', 1],
+    ['cpuMap', 2],
+    ['cpuModels', 3],
+    ['freePages', 4],
+  ],
 };
 
 test('each grouped op has exactly the pinned actions, with their codes', () => {
-  const groups = { DOMAIN_READ, DOMAIN_WRITE } as Record<string, { actions: Record<string, { code: number }> }>;
+  const groups = { DOMAIN_READ, DOMAIN_WRITE, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE, HOST_READ } as Record<
+    string,
+    { actions: Record<string, { code: number }> }
+  >;
   expect(Object.keys(groups)).toEqual(Object.keys(PINNED_ACTIONS));
   for (const [name, g] of Object.entries(groups)) expect(Object.entries(g.actions).map(([a, sp]) => [a, sp.code])).toEqual(PINNED_ACTIONS[name]);
 });

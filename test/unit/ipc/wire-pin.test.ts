@@ -17,6 +17,8 @@ import {
   encodeAnswer,
   encodeRequest,
 } from '../../../src/ipc/program';
+import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
+import { TEST_IFACES, TEST_NODE_DEVICES, TestHostFacts } from '../../../src/privileged/drivers/test-host-objects';
 
 const uuid = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
 const actor: Actor = { user: 'alice', tenant: 'acme', requestId: 'req-7', auditHead: `12:${'ab'.repeat(32)}` };
@@ -202,6 +204,49 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
       objectEvent: { type: 'network', name: 'default', uuid, tenant: '', event: 2, detail: 0 },
     },
   ],
+  // Host objects (interfaces, node devices, host facts)
+  ['IFACE_READ.list', Op.IFACE_READ_REQ, { action: 'list' }, { action: 'list', ifaces: [{ name: 'eth1', mac: 'aa:bb:cc:dd:ee:ff', active: true }] }],
+  ['IFACE_READ.get', Op.IFACE_READ_REQ, { action: 'get', name: 'eth1' }, { action: 'get', def: TEST_IFACES[0], active: true }],
+  [
+    'IFACE_WRITE.define',
+    Op.IFACE_WRITE_REQ,
+    { action: 'define', actor, def: TEST_IFACES[0] },
+    { action: 'define', name: 'eth1', mac: 'aa:bb:cc:dd:ee:ff', active: false },
+  ],
+  ['IFACE_WRITE.undefine', Op.IFACE_WRITE_REQ, { action: 'undefine', actor, name: 'eth1' }, { action: 'undefine' }],
+  ['IFACE_WRITE.start', Op.IFACE_WRITE_REQ, { action: 'start', actor, name: 'eth1' }, { action: 'start' }],
+  ['IFACE_WRITE.stop', Op.IFACE_WRITE_REQ, { action: 'stop', actor, name: 'eth1' }, { action: 'stop' }],
+  ['IFACE_WRITE.begin', Op.IFACE_WRITE_REQ, { action: 'begin', actor }, { action: 'begin' }],
+  ['IFACE_WRITE.commit', Op.IFACE_WRITE_REQ, { action: 'commit', actor }, { action: 'commit' }],
+  ['IFACE_WRITE.rollback', Op.IFACE_WRITE_REQ, { action: 'rollback', actor }, { action: 'rollback' }],
+  ['NODEDEV_READ.list', Op.NODEDEV_READ_REQ, { action: 'list' }, { action: 'list', devices: [...TEST_NODE_DEVICES] }],
+  ['NODEDEV_READ.get', Op.NODEDEV_READ_REQ, { action: 'get', name: 'computer' }, { action: 'get', ...TEST_NODE_DEVICES[1] }],
+  [
+    'NODEDEV_WRITE.create',
+    Op.NODEDEV_WRITE_REQ,
+    {
+      action: 'create',
+      actor,
+      parent: 'scsi_host1',
+      parentWwnn: null,
+      parentWwpn: null,
+      parentFabricWwn: null,
+      wwnn: '2001001b32a9da4e',
+      wwpn: '2101001b32a9da4e',
+    },
+    { action: 'create', name: 'scsi_host12' },
+  ],
+  ['NODEDEV_WRITE.destroy', Op.NODEDEV_WRITE_REQ, { action: 'destroy', actor, name: 'scsi_host12' }, { action: 'destroy' }],
+  ['HOST_READ.sysinfo', Op.HOST_READ_REQ, { action: 'sysinfo' }, { action: 'sysinfo', sysinfo: new TestHostFacts().sysinfo() }],
+  ['HOST_READ.cpuStats', Op.HOST_READ_REQ, { action: 'cpuStats', cpuNum: -1 }, { action: 'cpuStats', stats: new TestHostFacts().cpuStats() }],
+  ['HOST_READ.cpuMap', Op.HOST_READ_REQ, { action: 'cpuMap' }, { action: 'cpuMap', cpus: 8, online: 3, map: Buffer.from([0x15]) }],
+  ['HOST_READ.cpuModels', Op.HOST_READ_REQ, { action: 'cpuModels', arch: 'ppc64' }, { action: 'cpuModels', models: new TestHostFacts().cpuModels('ppc64') }],
+  [
+    'HOST_READ.freePages',
+    Op.HOST_READ_REQ,
+    { action: 'freePages', pages: [4, 2048], startCell: 0, cellCount: 2 },
+    { action: 'freePages', counts: [19n, 45n, 97n, 201n] },
+  ],
 ];
 
 // [request frame digest, answer frame digest] by label, request id 0x01020304. IPC version 2 regrouped the domain ops
@@ -331,6 +376,51 @@ const PINNED: Record<string, [string, string]> = {
     'bbafb9d59601e8967d389ac53d46e772fd7a3a84b56cd8454f4e239175eca1fd',
   ],
   EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', 'd083d20397351095b371f4f1fc45c0698f242c8ea262a4cc03f7fe47124ef30b'],
+  'IFACE_READ.list': ['925d9456172487c6f1a4a426bcb1b387f133db85be77ee635a2fcf84aabeedcd', 'b2576446d4d5744e6113869cb5e86ffd854174c3a7771222763307d91a37f36d'],
+  'IFACE_READ.get': ['2f42c0c855c8202e37f34d57075a1f8cf96a1b6ad827ab73b940f0c71cd919c3', '9a23b3b166c5db8768311557b2c4529c0efecd067b712ea54301c3e8a404df76'],
+  'IFACE_WRITE.define': [
+    '30689b0c07a1a2774b0401c208669e95311ddbbb2958ca2467a2c7cd7bb9c2ac',
+    'f7639c1eaaa6b8d44bc4e3ee9bd31d8439a07aafa940eb0a77cbc0c9257a1a76',
+  ],
+  'IFACE_WRITE.undefine': [
+    'f69badb5ac6e5f719f8aa3afdbac21eb2899c49a4f437d180c54c7e9d63b5fc8',
+    '3de335191b09d5aa1e05c8f9f250a92d8afc106ce9e6796bbfd9f8bcc2b70b27',
+  ],
+  'IFACE_WRITE.start': ['9c136c76101051a765e590ed515a09fcede7dbfd4d4aea5d3ec08157a9f3f792', 'fb5d25343983d4f1ebfb15466a26988d87a1183d347e238e2876d871e26629ce'],
+  'IFACE_WRITE.stop': ['b23449bde89b02434135dbac4f691919bc54acb2ba628abe992df600ef9185ac', '5b8a66da3097f02432db33575103d978530b49d5b156b0cd5577967a7e86fe1c'],
+  'IFACE_WRITE.begin': ['d4829dd3df1c2077d82a99dea98b13e88b25c37a541f91cf5e8cad491c1647f2', '31f704f7a63bfa7738f4e2c1267916ff6d1fafa05a409e699743f1efceb7415d'],
+  'IFACE_WRITE.commit': [
+    '7b93a729430e1820273e45ba8c384710600066128bab8a589a49dc3871478a05',
+    '0847942f8c7cb41a6a785c0fe11f0d8c3d40aa3530dc39bef1e063d7f17c8867',
+  ],
+  'IFACE_WRITE.rollback': [
+    'f55f9dce58f080e2d2648e760b5e55ec0cd57eacad852595dc2c0521d1249135',
+    '56daa97eb68ccedc4952b307e23e089a9107eb20e73f509bd322c94961c96f18',
+  ],
+  'NODEDEV_READ.list': ['f60c4ba6ec7c08dce0acd0f01749d851098e5ccb0ac806818e476e54c30d3432', 'd8ffec57350bf50220d94caca3df29531dfe1e508fc423ece11d9a18555d8729'],
+  'NODEDEV_READ.get': ['02c38f34517b78fcd125a8cfdbb3611ca131d13cae7e80163fa897979a7bd625', '9f53fd9d1055e23ab0b821030ba4d9354eb7bb2def025667c305c8f5bef6e838'],
+  'NODEDEV_WRITE.create': [
+    'f6a71f218403afbbad93bcd0fe4f9239746ac54084a84721cf5d93b18cc2b105',
+    'c79b11517e12069ccc41e74f0d3104d377bb38e6d6d7d2d41dc73073c1a63906',
+  ],
+  'NODEDEV_WRITE.destroy': [
+    '20c3db373734a633ad91fd1399a24ddea4028629e55090de751d910fe4d497d6',
+    '875a2d0511deb34217196c65a1dd946b4d4d5f1e400da70a96211bcae2947b18',
+  ],
+  'HOST_READ.sysinfo': ['f985bfdab21bb6de10021f8f6ed5551a57de4a95836b83d53306e3c1d7c3b12b', 'b05d731ce51f16e10254ac30e17f404afbb6b8ad2383e7666da4bbd2cea30ea5'],
+  'HOST_READ.cpuStats': [
+    '54d10c54499bb9ba1241668409b1dcfffa366c997da2b75784b6871e647c8e2f',
+    'cb82decbc7fea4cfff0a7450a0c04ab243795d4c82d2542f1c4d19fe1c95f683',
+  ],
+  'HOST_READ.cpuMap': ['e78a97ad90437a35419cd6f22fe61ffd511fe1eee051994e6492c191bbc6c202', 'be8c4899b2c06361b632ae401749f4babf686bda13b679e2a6a8525ae23778c6'],
+  'HOST_READ.cpuModels': [
+    '86fb6530ec8856aac8a4ac98f88a7491219e089ab9390e19376069f7f9b84d6c',
+    '47b505d91e813c11ca0c38cca52bc33c52c2a626b6be504c5f94650a61d70e54',
+  ],
+  'HOST_READ.freePages': [
+    '80da5a88c5b9a9bba9eb3b06f0de6ab42bc3c46211875a0833856ac3236c7135',
+    '78099a8a63d647b2f06234bf5478cfefe2787866b32877890fb631a151751a7c',
+  ],
 };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -349,7 +439,7 @@ test('every request and answer frame is byte-identical to the pinned encoding', 
 
 test('the samples cover every op and every action of each grouped op', () => {
   expect([...new Set(SAMPLES.map(([, op]) => op))].sort((x, y) => x - y)).toEqual([...REQUEST_OPS].sort((x, y) => x - y));
-  for (const g of [DOMAIN_READ, DOMAIN_WRITE]) {
+  for (const g of [DOMAIN_READ, DOMAIN_WRITE, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE, HOST_READ]) {
     const seen = SAMPLES.filter(([label]) => label.startsWith(`${g.name}.`)).map(([label]) => label.slice(g.name.length + 1));
     expect(seen.sort()).toEqual(Object.keys(g.actions).sort());
   }

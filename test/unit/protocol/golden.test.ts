@@ -127,6 +127,8 @@ describe('procedure table', () => {
       'authSaslStep',
       'domainEventLifecycle',
       'domainEventCallbackLifecycle',
+      'nodeDeviceEventLifecycle',
+      'nodeDeviceEventUpdate',
       'connectIsSecure',
     ]);
     for (const p of allProcs()) {

@@ -156,7 +156,42 @@ function argsFor(def: ProcDef, vm: RemoteDomain): Record<string, unknown> {
     else if (k === 'id' && typeof args[k] === 'number') args[k] = vm.id;
     else if ((k === 'needResults' || k.startsWith('max')) && typeof args[k] === 'number') args[k] = 16; // lists: ask for the items
   }
+  Object.assign(args, hostObjectArgs(def, args));
   return args;
+}
+
+// Host objects (interfaces, node devices): calls name the seeded ones, as the domain calls name the seed VM.
+const HOST_IFACE = { name: 'eth1', mac: 'aa:bb:cc:dd:ee:ff' };
+function hostObjectArgs(def: ProcDef, args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if ('iface' in args) out.iface = HOST_IFACE;
+  if ('mac' in args) out.mac = HOST_IFACE.mac;
+  if ('arch' in args) out.arch = 'x86_64';
+  if (def.name === 'interfaceLookupByName') out.name = HOST_IFACE.name;
+  if (def.name.startsWith('nodeDevice') && 'name' in args) out.name = 'scsi_host11';
+  if (def.name === 'interfaceDefineXml') out.xml = `<interface type='ethernet' name='eth1'><mac address='aa:bb:cc:dd:ee:ff'/></interface>`;
+  if (def.name === 'nodeDeviceCreateXml')
+    out.xml = `<device><parent>scsi_host1</parent><capability type='scsi_host'><capability type='fc_host'><wwnn>2001001b32a9da4e</wwnn><wwpn>2101001b32a9da4e</wwpn></capability></capability></device>`;
+  return out;
+}
+
+// What a tenant's role (and the peek role) gets from a host-object call: interfaces and node devices are host-level,
+// so a named one is absent (recorded as a denial of its getattr), a lookup by MAC finds nothing among what the caller
+// may see, anything else lacks its permission. null: not a host-object call (host facts are connect:read).
+function hostObjectRefusal(def: ProcDef): { code: string; permission?: string } | null {
+  const perms = requiredPermissions(def, 0);
+  if (!perms.some((p) => /^(interface|node_device):|^connect:(search_interfaces|search_node_devices|interface_transaction)$/.test(p))) return null;
+  if (def.name === 'interfaceLookupByMacString') return { code: 'VG_ERR_NO_INTERFACE' };
+  if (def.name === 'nodeDeviceCreateXml' || perms.some((p) => p.startsWith('connect:'))) return { code: 'VG_ERR_ACCESS_DENIED', permission: perms[0] };
+  return def.name.startsWith('interface')
+    ? { code: 'VG_ERR_NO_INTERFACE', permission: 'interface:getattr' }
+    : { code: 'VG_ERR_NO_NODE_DEVICE', permission: 'node_device:getattr' };
+}
+
+function expectHostObjectRefusal(w: World, def: ProcDef, a: Answer, want: { code: string; permission?: string }): void {
+  expect(a).toMatchObject({ ok: false, code: want.code });
+  if (want.permission) expectDenial(w, def, want.permission, want.code);
+  else expect(w.trail.records).toEqual([]);
 }
 
 function body(def: ProcDef, args: Record<string, unknown>): XdrReader {
@@ -222,9 +257,14 @@ const ADMIN_FAILS: Record<string, string> = {
   authSaslInit: 'VG_ERR_AUTH_FAILED',
   authSaslStart: 'VG_ERR_AUTH_FAILED',
   authSaslStep: 'VG_ERR_AUTH_FAILED',
+  interfaceCreate: 'VG_ERR_IFACE_STATE', // eth1 is already active
+  interfaceChangeCommit: 'VG_ERR_IFACE_STATE', // no transaction running
+  interfaceChangeRollback: 'VG_ERR_IFACE_STATE',
+  connectNodeDeviceEventDeregisterAny: 'VG_ERR_ARG_INVALID',
+  nodeGetMemoryStats: 'VG_ERR_NOT_SUPPORTED', // not in libvirt 9.0's test driver either
 };
 
-const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ]);
+const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ, Op.IFACE_WRITE_REQ, Op.NODEDEV_WRITE_REQ]);
 
 const refusal = (code: string, message: string | RegExp): object => {
   const spec = errorCatalogue().get(code)!;
@@ -336,6 +376,8 @@ test.each(ROWS)('%s × %s', async (_name, cell, def) => {
       return;
     case 'denied': {
       const lacking = perms.filter((p) => !PEEK_GRANTS.has(p));
+      const host = hostObjectRefusal(def);
+      if (host) return expectHostObjectRefusal(w, def, a, host);
       if (lacking.length === 0) {
         // Nothing to deny: everything this call needs, the peek role holds.
         expect(a).not.toMatchObject({ code: expect.stringMatching(/ACCESS_DENIED|READ_ONLY|NOT_OPEN|AUTH_REQUIRED/) });
@@ -347,7 +389,8 @@ test.each(ROWS)('%s × %s', async (_name, cell, def) => {
       return;
     }
     case 'invisible VM':
-      if (namesVm(def, args)) {
+      if (hostObjectRefusal(def)) expectHostObjectRefusal(w, def, a, hostObjectRefusal(def)!);
+      else if (namesVm(def, args)) {
         expect(a).toEqual(refusal('VG_ERR_NO_DOMAIN', expect.stringMatching(/^Domain not found/)));
         expectDenial(w, def, 'domain:getattr', 'VG_ERR_NO_DOMAIN');
       } else {
