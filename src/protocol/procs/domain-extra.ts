@@ -346,15 +346,7 @@ export const PD = {
     args: struct<{ dom: RemoteDomain; maplen: number; flags: number }>(['dom', domainCodec], ['maplen', int], ['flags', uint]),
     ret: struct<{ cpumaps: Buffer; ret: number }>(['cpumaps', opaque(DomainExtraLimits.CPUMAPS_MAX)], ['ret', int]),
   }),
-  // Host-level, but virsh sizes every CPU map of vcpuinfo/vcpupin/emulatorpin by it (without it vcpupin prints nothing).
-  NODE_GET_CPU_MAP: defineProc({
-    proc: 293,
-    name: 'nodeGetCpuMap',
-    cls: 'read',
-    acl: acl('connect:read'),
-    args: struct<{ needMap: number; needOnline: number; flags: number }>(['needMap', int], ['needOnline', int], ['flags', uint]),
-    ret: struct<{ cpumap: Buffer; online: number; ret: number }>(['cpumap', opaque(DomainExtraLimits.CPUMAP_MAX)], ['online', uint], ['ret', int]),
-  }),
+  // 293 NODE_GET_CPU_MAP (which virsh's vcpuinfo/vcpupin/emulatorpin size their maps by) is in ./host-objects.ts.
   CONNECT_GET_ALL_DOMAIN_STATS: defineProc({
     proc: 344,
     name: 'connectGetAllDomainStats',

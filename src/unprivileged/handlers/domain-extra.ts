@@ -109,12 +109,6 @@ const statsHandlers: Entry[] = [
     const a = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'emulatorPinInfo', { uuid: dom.uuid, ...affect(flags) });
     return { cpumaps: cpumapBytes(a.map, maplen), ret: 1 };
   }),
-  entry(PD.NODE_GET_CPU_MAP, async (ctx, { needMap, needOnline, flags }) => {
-    checkFlags(flags, 0, 'testNodeGetCPUMap');
-    // XXX: libvirt's test driver's figures (8 CPUs, map 0x15, 3 online); the qemu driver will carry its own in NodeFacts.
-    if ((await ctx.facts()).driver !== 'test') throw VG_ERR_NOT_SUPPORTED('virNodeGetCPUMap');
-    return { cpumap: needMap ? Buffer.from([0x15]) : Buffer.alloc(0), online: needOnline ? 3 : 0, ret: 8 };
-  }),
   entry(PD.DOMAIN_BLOCK_STATS, async (ctx, { dom, path }) => {
     const a = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'blockStats', { uuid: dom.uuid, path: bounded(path, 'path') });
     return { rdReq: a.rdReq, rdBytes: a.rdBytes, wrReq: a.wrReq, wrBytes: a.wrBytes, errs: a.errs };
