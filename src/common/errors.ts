@@ -140,8 +140,8 @@ export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argum
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 // Storage pools and volumes (the test driver's words; VIR_FROM_TEST like the rest of its answers).
-export const VG_ERR_NO_STORAGE_POOL = defineError('VG_ERR_NO_STORAGE_POOL', 'Storage pool not found: %s', { virCode: E.NO_STORAGE_POOL, virDomain: D.TEST });
-export const VG_ERR_NO_STORAGE_VOL = defineError('VG_ERR_NO_STORAGE_VOL', 'Storage volume not found: %s', { virCode: E.NO_STORAGE_VOL, virDomain: D.TEST });
+export const VG_ERR_NO_STORAGE_POOL = defineError('VG_ERR_NO_STORAGE_POOL', 'Storage pool not found%s', { virCode: E.NO_STORAGE_POOL, virDomain: D.TEST });
+export const VG_ERR_NO_STORAGE_VOL = defineError('VG_ERR_NO_STORAGE_VOL', 'Storage volume not found%s', { virCode: E.NO_STORAGE_VOL, virDomain: D.TEST });
 export const VG_ERR_STORAGE_FAILED = defineError('VG_ERR_STORAGE_FAILED', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
 export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {
   virCode: E.NO_SUPPORT,

@@ -6,7 +6,7 @@ import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import { NAME_LIMITS } from '../../common/names';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action, actionGroup } from '../actions';
-import { type Codec, checkRange, checkTenantName, empty, uuidCodec } from '../shared';
+import { type Codec, checkRange, checkTenantName, uuidCodec } from '../shared';
 
 export const StorageLimits = {
   NAME_MAX: 128, // pool and volume names, bytes
@@ -339,6 +339,8 @@ const listF = <T>(max: number, c: Codec<T>, field: string): Codec<T[]> => ({
   decode: (r) => r.array(max, c.decode, field),
 });
 
+// No fields (shared.ts's `empty` is typed Record<string, never>, which no answer with an `action` can satisfy).
+const empty: Codec<object> = { encode() {}, decode: () => ({}) };
 const poolAns = fields<{ pool: PoolRecord }>(['pool', poolRecordCodec]);
 const volAns = fields<{ vol: VolumeRecord }>(['vol', volumeRecordCodec]);
 const byUuid = fields<{ uuid: Buffer }>(['uuid', uuidF]);

@@ -32,12 +32,13 @@ import { PoolEvent, type StoragePoolDriver } from './storage-driver';
 
 // What the helper gives an object driver (the shape of object-context.ts's ObjectDriverContext).
 export interface StorageContext {
-  records: {
-    load(type: string): Map<string, unknown>;
-    put(type: string, key: string, json: unknown): void; // null deletes; throws before anything changes
+  readonly records: {
+    load(type: string): Map<string, string>;
+    put(type: string, key: string, json: string | null): void; // null deletes; throws before anything changes
   };
+  readonly firstStart: boolean;
+  warn(msg: string): void;
   emit(ev: { type: 'pool'; name: string; uuid: Buffer; tenant: string; event: number; detail: number }): void;
-  firstStart: boolean;
 }
 
 export const POOL_CAPACITY = 100n * 1024n * 1024n * 1024n; // test_driver.c defaultPoolCap: every pool has 100 GiB
@@ -299,7 +300,7 @@ export class TestStorage implements StoragePoolDriver {
     const allocation = flags & Resize.ALLOCATE ? (want > cur.allocation ? want : cur.allocation) : cur.allocation;
     if (allocation - cur.allocation > POOL_CAPACITY - p.allocation) throw driverError(VG_ERR_STORAGE_FAILED, 'Not enough space left in storage pool');
     const next: Vol = { ...v, config: { ...cur, capacity: want, allocation } };
-    this.#ctx.records.put('volume', volKey(p.config.uuid, name), volJson(p, next));
+    this.#ctx.records.put('volume', volKey(p.config.uuid, name), JSON.stringify(volJson(p, next)));
     p.vols.set(name, next);
     p.allocation += allocation - cur.allocation;
     return volRecord(p, next);
@@ -329,7 +330,7 @@ export class TestStorage implements StoragePoolDriver {
     for (const q of this.#pools.values()) count += q.vols.size;
     if (count >= StorageLimits.VOLUMES_MAX) throw driverError(VG_ERR_LIMIT, `at most ${StorageLimits.VOLUMES_MAX} volumes`);
     const v: Vol = { config, path: `${p.config.targetPath}/${config.name}` };
-    this.#ctx.records.put('volume', volKey(p.config.uuid, config.name), volJson(p, v));
+    this.#ctx.records.put('volume', volKey(p.config.uuid, config.name), JSON.stringify(volJson(p, v)));
     p.vols.set(config.name, v);
     p.allocation += config.allocation;
     return volRecord(p, v);
@@ -345,12 +346,12 @@ export class TestStorage implements StoragePoolDriver {
 
   #byName(name: string): Pool {
     for (const p of this.#pools.values()) if (p.config.name === name) return p;
-    throw driverError(VG_ERR_NO_STORAGE_POOL, `no storage pool with matching name '${name}'`);
+    throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching name '${name}'`);
   }
 
   #byUuid(uuid: Buffer): Pool {
     const p = this.#pools.get(hexUuid(uuid));
-    if (!p) throw driverError(VG_ERR_NO_STORAGE_POOL, `no storage pool with matching uuid '${hexUuid(uuid)}'`);
+    if (!p) throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching uuid '${hexUuid(uuid)}'`);
     return p;
   }
 
@@ -360,14 +361,14 @@ export class TestStorage implements StoragePoolDriver {
     const p = this.#byUuid(uuid);
     if (tenant === '' || p.tenant === tenant) return p;
     if (p.tenant === '') throw driverError(VG_ERR_ACCESS_DENIED, 'a shared storage pool is changed by host administrators only');
-    throw driverError(VG_ERR_NO_STORAGE_POOL, `no storage pool with matching uuid '${hexUuid(uuid)}'`);
+    throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching uuid '${hexUuid(uuid)}'`);
   }
 
   // A pool the acting tenant may read from (clone sources): its own or a shared one.
   #usable(uuid: Buffer, tenant: string): Pool {
     const p = this.#byUuid(uuid);
     if (tenant === '' || p.tenant === tenant || p.tenant === '') return p;
-    throw driverError(VG_ERR_NO_STORAGE_POOL, `no storage pool with matching uuid '${hexUuid(uuid)}'`);
+    throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching uuid '${hexUuid(uuid)}'`);
   }
 
   #active(p: Pool): Pool {
@@ -382,7 +383,7 @@ export class TestStorage implements StoragePoolDriver {
 
   #vol(p: Pool, name: string): Vol {
     const v = p.vols.get(name);
-    if (!v) throw driverError(VG_ERR_NO_STORAGE_VOL, `no storage vol with matching name '${name}'`);
+    if (!v) throw driverError(VG_ERR_NO_STORAGE_VOL, `: no storage vol with matching name '${name}'`);
     return v;
   }
 
@@ -421,7 +422,7 @@ export class TestStorage implements StoragePoolDriver {
   }
 
   #savePool(p: Pool): void {
-    this.#ctx.records.put('pool', hexUuid(p.config.uuid), poolJson(p));
+    this.#ctx.records.put('pool', hexUuid(p.config.uuid), JSON.stringify(poolJson(p)));
   }
 
   #replace(p: Pool): void {
@@ -447,31 +448,31 @@ export class TestStorage implements StoragePoolDriver {
       this.#pools.set(hexUuid(DEFAULT_POOL.uuid), p);
       return;
     }
-    // XXX: a record that fails its checks is skipped (the state log is the helper's own; only a bug writes one).
-    for (const [, json] of this.#ctx.records.load('pool')) {
+    // A record that fails its checks is skipped, loudly (the state log is the helper's own; only a bug writes one).
+    for (const [key, json] of this.#ctx.records.load('pool')) {
       try {
-        const p = poolFromJson(json);
+        const p = poolFromJson(JSON.parse(json));
         this.#pools.set(hexUuid(p.config.uuid), p);
-      } catch {
-        /* skipped */
+      } catch (e) {
+        this.#ctx.warn(`storage pool record ${key} skipped: ${(e as Error).message}`);
       }
     }
-    for (const [, json] of this.#ctx.records.load('volume')) {
+    for (const [key, json] of this.#ctx.records.load('volume')) {
       try {
-        const { pool, config } = volFromJson(json);
+        const { pool, config } = volFromJson(JSON.parse(json));
         const p = this.#pools.get(pool);
-        if (!p || p.vols.has(config.name)) continue;
+        if (!p || p.vols.has(config.name)) throw new Error(p ? 'duplicate name' : 'no such pool');
         p.vols.set(config.name, { config, path: `${p.config.targetPath}/${config.name}` });
         p.allocation += config.allocation;
-      } catch {
-        /* skipped */
+      } catch (e) {
+        this.#ctx.warn(`storage volume record ${key} skipped: ${(e as Error).message}`);
       }
     }
   }
 }
 
 function notFoundVol(detail: string): never {
-  throw driverError(VG_ERR_NO_STORAGE_VOL, detail);
+  throw driverError(VG_ERR_NO_STORAGE_VOL, `: ${detail}`);
 }
 
 function record(p: Pool): PoolRecord {

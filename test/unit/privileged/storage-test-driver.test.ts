@@ -10,18 +10,20 @@ import { POOL_CAPACITY, type StorageContext, TestStorage, diskSourceAllowedIn } 
 type Ev = Parameters<StorageContext['emit']>[0];
 
 class MemoryCtx implements StorageContext {
-  readonly store = new Map<string, Map<string, unknown>>();
+  readonly store = new Map<string, Map<string, string>>();
   readonly events: Ev[] = [];
+  readonly warnings: string[] = [];
+  warn = (msg: string) => void this.warnings.push(msg);
   failPuts = false;
   constructor(public firstStart: boolean) {}
   records = {
     load: (type: string) => new Map(this.store.get(type) ?? []),
-    put: (type: string, key: string, json: unknown) => {
+    put: (type: string, key: string, json: string | null) => {
       if (this.failPuts) throw new Error('ENOSPC');
       if (!/^[a-z]{1,16}$/.test(type) || !/^[0-9a-f-]{1,64}$/.test(key)) throw new Error(`bad record key ${type}/${key}`);
-      const m = this.store.get(type) ?? new Map<string, unknown>();
+      const m = this.store.get(type) ?? new Map<string, string>();
       if (json === null) m.delete(key);
-      else m.set(key, JSON.parse(JSON.stringify(json)));
+      else m.set(key, json);
       this.store.set(type, m);
     },
   };
@@ -108,10 +110,10 @@ describe('pool state machine (test_driver.c)', () => {
     expect(code(() => s.undefinePool(c.uuid, ''))).toBe("VG_ERR_DOMAIN_STATE: storage pool 'p1' is active");
     s.destroyPool(c.uuid, '');
     expect(code(() => s.listVolumes(c.uuid))).toBe("VG_ERR_DOMAIN_STATE: storage pool 'p1' is not active");
-    expect(code(() => s.volumeByKey('/var/lib/libvirt/p1/v2'))).toBe("VG_ERR_NO_STORAGE_VOL: no storage vol with matching key '/var/lib/libvirt/p1/v2'");
+    expect(code(() => s.volumeByKey('/var/lib/libvirt/p1/v2'))).toBe("VG_ERR_NO_STORAGE_VOL: : no storage vol with matching key '/var/lib/libvirt/p1/v2'");
     s.deletePool(c.uuid, '');
     s.undefinePool(c.uuid, '');
-    expect(code(() => s.poolByName('p1'))).toBe("VG_ERR_NO_STORAGE_POOL: no storage pool with matching name 'p1'");
+    expect(code(() => s.poolByName('p1'))).toBe("VG_ERR_NO_STORAGE_POOL: : no storage pool with matching name 'p1'");
     expect(ctx.events.map((e) => e.event)).toEqual([
       PoolEvent.DEFINED,
       PoolEvent.CREATED,
@@ -134,7 +136,7 @@ describe('pool state machine (test_driver.c)', () => {
     expect(code(() => s.destroyPool(DEFAULT_UUID, ''))).toBe("VG_ERR_DOMAIN_STATE: storage pool 'default-pool' is not active");
     expect(code(() => s.refreshPool(DEFAULT_UUID, ''))).toBe("VG_ERR_DOMAIN_STATE: storage pool 'default-pool' is not active");
     expect(code(() => s.createVolume(DEFAULT_UUID, vol('x', 1n), ''))).toBe("VG_ERR_DOMAIN_STATE: storage pool 'default-pool' is not active");
-    expect(code(() => s.poolByUuid(U(9)))).toBe("VG_ERR_NO_STORAGE_POOL: no storage pool with matching uuid '00000000-0000-4000-8000-000000000009'");
+    expect(code(() => s.poolByUuid(U(9)))).toBe("VG_ERR_NO_STORAGE_POOL: : no storage pool with matching uuid '00000000-0000-4000-8000-000000000009'");
   });
 
   test('duplicates: name, uuid, target path (libvirt words)', () => {
@@ -208,7 +210,7 @@ describe('volumes', () => {
     const clone = s.cloneVolume(DEFAULT_UUID, vol('copy', 2000n, 100n), DEFAULT_UUID, 'base', '');
     expect(clone).toMatchObject({ path: '/default-pool/copy' });
     expect(code(() => s.cloneVolume(DEFAULT_UUID, vol('c2', 1n), DEFAULT_UUID, 'nope', ''))).toBe(
-      "VG_ERR_NO_STORAGE_VOL: no storage vol with matching name 'nope'",
+      "VG_ERR_NO_STORAGE_VOL: : no storage vol with matching name 'nope'",
     );
     expect(s.poolByName('default-pool').allocation).toBe(1100n);
 
@@ -224,6 +226,26 @@ describe('volumes', () => {
     const again = new TestStorage(ctx);
     expect(again.listPools()).toEqual(s.listPools());
     expect(again.listVolumes(DEFAULT_UUID)).toEqual(s.listVolumes(DEFAULT_UUID));
+    expect(ctx.warnings).toEqual([]);
+  });
+
+  test('records that fail the IPC checks are skipped with a warning, never served', () => {
+    const ctx = new MemoryCtx(true);
+    const s = new TestStorage(ctx);
+    s.createVolume(DEFAULT_UUID, vol('ok', 1n), '');
+    const vols = ctx.store.get('volume')!;
+    const [key, json] = [...vols][0];
+    vols.set(
+      key.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
+      json.replace('"ok"', '"../../etc/shadow"'),
+    );
+    const pools = ctx.store.get('pool')!;
+    pools.set('00000000-0000-4000-8000-000000000099', pools.get('dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566')!.replace('/default-pool', 'relative'));
+    ctx.firstStart = false;
+    const again = new TestStorage(ctx);
+    expect(again.listVolumes(DEFAULT_UUID).map((v) => v.config.name)).toEqual(['ok']);
+    expect(again.listPools()).toHaveLength(1);
+    expect(ctx.warnings).toHaveLength(2);
   });
 });
 
@@ -250,7 +272,7 @@ describe('tenancy', () => {
 
   test("another tenant's pool is absent to every write; a shared pool is read-only to tenants", () => {
     const { s, a } = world();
-    const absent = "VG_ERR_NO_STORAGE_POOL: no storage pool with matching uuid '00000000-0000-4000-8000-000000000001'";
+    const absent = "VG_ERR_NO_STORAGE_POOL: : no storage pool with matching uuid '00000000-0000-4000-8000-000000000001'";
     for (const f of [
       () => s.destroyPool(a.uuid, 'globex'),
       () => s.buildPool(a.uuid, 'globex'),
