@@ -444,7 +444,11 @@ export class TestStorage implements StoragePoolDriver {
   #load(): void {
     if (this.#ctx.firstStart) {
       const p: Pool = { config: DEFAULT_POOL, pending: null, tenant: '', active: true, persistent: true, autostart: false, allocation: 0n, vols: new Map() };
-      this.#savePool(p);
+      try {
+        this.#savePool(p);
+      } catch (e) {
+        this.#ctx.warn(`default-pool could not be saved, served from memory: ${(e as Error).message}`);
+      }
       this.#pools.set(hexUuid(DEFAULT_POOL.uuid), p);
       return;
     }
