@@ -220,10 +220,17 @@ describeIf(NEEDS, 'storage pools and volumes per tenant, through virsh', () => {
     expect(bobRefresh.out).toContain("event 'refresh' for storage pool default-pool");
   });
 
-  test('every storage write is in the audit log with its object', async () => {
-    const log = fs.readFileSync(path.join(home, 'log', 'audit.log'), 'utf8');
-    expect(log).toMatch(/storagePoolDefineXml/);
-    expect(log).toMatch(/storageVolCreateXml/);
-    expect(log).toContain('apool');
+  test('every storage write is in the audit log with its object: kind, name and tenant', async () => {
+    type Rec = { kind: string; what: { procedure: string; object?: { kind: string; name: string; tenant: string } } };
+    const recs = fs
+      .readFileSync(path.join(home, 'log', 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Rec)
+      .filter((r) => r.kind === 'intent');
+    const objectOf = (procedure: string, name: string) => recs.find((r) => r.what.procedure === procedure && r.what.object?.name === name)?.what.object;
+    expect(objectOf('storagePoolDefineXml', 'apool')).toEqual({ kind: 'storage_pool', name: 'apool', tenant: 'acme' });
+    expect(objectOf('storageVolCreateXml', 'apool/disk.qcow2')).toEqual({ kind: 'storage_vol', name: 'apool/disk.qcow2', tenant: 'acme' });
+    expect(objectOf('storageVolCreateXml', 'default-pool/shared.iso')).toEqual({ kind: 'storage_vol', name: 'default-pool/shared.iso', tenant: '' });
   });
 });
