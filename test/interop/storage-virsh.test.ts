@@ -80,6 +80,23 @@ const SESSION = [
   'pool-destroy tp',
   'pool-list --all',
   'pool-refresh default-pool',
+  'pool-define-as nfs1 netfs --source-host nfs.example --source-path /export/x/ --target /var/lib/libvirt/nfs1',
+  'pool-dumpxml nfs1',
+  'pool-define-as fs1 fs --source-dev /dev/sdb1 --source-format ext4 --target /var/lib/libvirt/fs1/',
+  'pool-dumpxml fs1',
+  'pool-list --all --type netfs,fs',
+  'pool-undefine nfs1',
+  'pool-undefine fs1',
+  'find-storage-pool-sources logical',
+  'find-storage-pool-sources-as netfs nfs.example',
+  'find-storage-pool-sources-as netfs',
+  'find-storage-pool-sources dir',
+  'find-storage-pool-sources iscsi',
+  'vol-create-as default-pool base 1M',
+  'vol-create-as default-pool child 2M --backing-vol base --backing-vol-format raw --format qcow2',
+  'vol-dumpxml --pool default-pool child',
+  'pool-uuid default-pool',
+  'pool-name dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566',
 ];
 
 describeIf(virshTool(), 'storage: virsh against virtgate and test:///default', () => {
