@@ -114,6 +114,37 @@ describeIf(virshTool(), 'storage: virsh against virtgate and test:///default', (
     expect(theirs).toContain("unknown suffix 'XB'");
     expect(ours.split('\n')).toEqual(theirs.split('\n'));
   });
+
+  // libvirt's test driver has no resize or wipe; these follow its storage driver's rules.
+  test('vol-resize and vol-wipe (served beyond the test driver), wipe patterns and upload not yet', async () => {
+    const out = await session(vg.uri, [
+      'vol-create-as default-pool rs 1G',
+      'vol-resize --pool default-pool rs 2G',
+      'vol-resize --pool default-pool rs 1M',
+      'vol-resize --pool default-pool rs 1M --shrink',
+      'vol-resize --pool default-pool rs +1G --delta',
+      'vol-resize --pool default-pool rs 3G --allocate',
+      'vol-info --pool default-pool rs',
+      'pool-info default-pool',
+      'vol-wipe --pool default-pool rs',
+      'vol-wipe --pool default-pool rs --algorithm nnsa',
+      'vol-upload --pool default-pool rs /etc/hostname',
+      'vol-delete --pool default-pool rs',
+    ]);
+    for (const line of [
+      "Size of volume 'rs' successfully changed to 2G",
+      "error: invalid argument: Can't shrink capacity below current capacity unless shrink flag explicitly specified",
+      "error: invalid argument: Can't shrink capacity below current allocation",
+      "Size of volume 'rs' successfully changed by +1G",
+      "Size of volume 'rs' successfully changed to 3G",
+      'Capacity:       3.00 GiB\nAllocation:     3.00 GiB',
+      'Vol rs wiped',
+      'error: unknown procedure: 259 (virStorageVolWipePattern)',
+      'error: unknown procedure: 208 (virStorageVolUpload)',
+      'Vol rs deleted',
+    ])
+      expect(out).toContain(line);
+  });
 });
 
 describeIf(pyLibvirt(), 'storage: python3-libvirt against virtgate and test:///default', () => {
