@@ -16,8 +16,11 @@ export const VirErr = {
   SYSTEM_ERROR: 38,
   RPC: 39,
   NO_DOMAIN: 42,
+  NO_NETWORK: 43,
   NO_STORAGE_POOL: 49,
   NO_STORAGE_VOL: 50,
+  NO_NODE_DEVICE: 53,
+  NO_INTERFACE: 57,
   AUTH_FAILED: 45,
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
@@ -130,6 +133,12 @@ export const VG_ERR_ARG_INVALID = defineError('VG_ERR_ARG_INVALID', 'invalid arg
 
 // Hypervisor driver results (carried over the helper IPC by code, formatted here).
 export const VG_ERR_NO_DOMAIN = defineError('VG_ERR_NO_DOMAIN', 'Domain not found%s', { virCode: E.NO_DOMAIN, virDomain: D.TEST });
+// The other objects' "not found" (also what a caller gets for an object it may not see); %s is ': DETAIL' or ''.
+export const VG_ERR_NO_NETWORK = defineError('VG_ERR_NO_NETWORK', 'Network not found%s', { virCode: E.NO_NETWORK, virDomain: D.TEST });
+export const VG_ERR_NO_STORAGE_POOL = defineError('VG_ERR_NO_STORAGE_POOL', 'Storage pool not found%s', { virCode: E.NO_STORAGE_POOL, virDomain: D.TEST });
+export const VG_ERR_NO_STORAGE_VOL = defineError('VG_ERR_NO_STORAGE_VOL', 'Storage volume not found%s', { virCode: E.NO_STORAGE_VOL, virDomain: D.TEST });
+export const VG_ERR_NO_INTERFACE = defineError('VG_ERR_NO_INTERFACE', 'Interface not found%s', { virCode: E.NO_INTERFACE, virDomain: D.TEST });
+export const VG_ERR_NO_NODE_DEVICE = defineError('VG_ERR_NO_NODE_DEVICE', 'Node device not found%s', { virCode: E.NO_NODE_DEVICE, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_EXISTS = defineError('VG_ERR_DOMAIN_EXISTS', 'operation failed: %s', { virCode: E.DOM_EXIST, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_INTERNAL = defineError('VG_ERR_DOMAIN_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.TEST }); // the test driver's own wording for wrong-state calls
 export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested operation is not valid: %s', {
@@ -139,9 +148,7 @@ export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
-// Storage pools and volumes (the test driver's words; VIR_FROM_TEST like the rest of its answers).
-export const VG_ERR_NO_STORAGE_POOL = defineError('VG_ERR_NO_STORAGE_POOL', 'Storage pool not found%s', { virCode: E.NO_STORAGE_POOL, virDomain: D.TEST });
-export const VG_ERR_NO_STORAGE_VOL = defineError('VG_ERR_NO_STORAGE_VOL', 'Storage volume not found%s', { virCode: E.NO_STORAGE_VOL, virDomain: D.TEST });
+// Storage pools and volumes: the test driver's 'operation failed' (VIR_FROM_TEST like the rest of its answers).
 export const VG_ERR_STORAGE_FAILED = defineError('VG_ERR_STORAGE_FAILED', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
 export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {
   virCode: E.NO_SUPPORT,
@@ -174,6 +181,15 @@ export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal er
   virCode: E.INTERNAL_ERROR,
   virDomain: D.REMOTE,
 });
+// The helper did not answer in time; a write's outcome is then unknown (its journal says what ran).
+export const VG_ERR_HELPER_TIMEOUT = defineError(
+  'VG_ERR_HELPER_TIMEOUT',
+  'internal error: hypervisor helper did not answer %s in time; its outcome is unknown',
+  {
+    virCode: E.INTERNAL_ERROR,
+    virDomain: D.REMOTE,
+  },
+);
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.
