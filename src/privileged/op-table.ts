@@ -8,6 +8,7 @@ import { answerNodeFacts } from './answers/node-facts';
 import { answerDomainRead } from './answers/domain-read';
 import { answerDomainWrite } from './answers/domain-write';
 import { answerEventsSubscribe } from './answers/events';
+import { answerPoolRead, answerPoolWrite, answerVolumeRead, answerVolumeWrite } from './answers/storage';
 
 export const OpFlag = {
   PERMIT: 1, // permitted on a fresh connection
@@ -33,6 +34,10 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.DOMAIN_READ_REQ, AFTER_HELLO, answerDomainRead),
   entry(Op.DOMAIN_WRITE_REQ, AFTER_HELLO, answerDomainWrite),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
+  entry(Op.POOL_READ_REQ, AFTER_HELLO, answerPoolRead),
+  entry(Op.POOL_WRITE_REQ, AFTER_HELLO, answerPoolWrite),
+  entry(Op.VOLUME_READ_REQ, AFTER_HELLO, answerVolumeRead),
+  entry(Op.VOLUME_WRITE_REQ, AFTER_HELLO, answerVolumeWrite),
 ];
 
 export const OP_BY_REQ: ReadonlyMap<number, OpEntry> = new Map(OP_TABLE.map((e) => [e.req, e]));

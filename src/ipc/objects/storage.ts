@@ -341,6 +341,32 @@ const listF = <T>(max: number, c: Codec<T>, field: string): Codec<T[]> => ({
 
 // No fields (shared.ts's `empty` is typed Record<string, never>, which no answer with an `action` can satisfy).
 const empty: Codec<object> = { encode() {}, decode: () => ({}) };
+// Any name libvirt knows as a pool type (source discovery answers for types virtgate does not serve too).
+export const LIBVIRT_POOL_TYPES = [
+  'dir',
+  'fs',
+  'netfs',
+  'logical',
+  'disk',
+  'iscsi',
+  'iscsi-direct',
+  'scsi',
+  'mpath',
+  'rbd',
+  'sheepdog',
+  'gluster',
+  'zfs',
+  'vstorage',
+];
+const typeF: Codec<string> = { encode: (w, v) => void w.string(v, 16), decode: (r) => checkEnum(r.string(16, 'type'), LIBVIRT_POOL_TYPES, 'type') };
+const hostF: Codec<string> = {
+  encode: (w, v) => void w.string(v, StorageLimits.TEXT_MAX),
+  decode: (r) => {
+    const h = r.string(StorageLimits.TEXT_MAX, 'host');
+    if (h !== '' && !HOSTNAME_RE.test(h)) throw VG_ERR_IPC_VALIDATION('host', 'must be a host name or address');
+    return h;
+  },
+};
 const poolAns = fields<{ pool: PoolRecord }>(['pool', poolRecordCodec]);
 const volAns = fields<{ vol: VolumeRecord }>(['vol', volumeRecordCodec]);
 const byUuid = fields<{ uuid: Buffer }>(['uuid', uuidF]);
@@ -363,6 +389,12 @@ export const POOL_WRITE = actionGroup('POOL_WRITE', true, {
   undefine: action(6, byUuid, empty),
   refresh: action(7, byUuid, poolAns),
   setAutostart: action(8, fields<{ uuid: Buffer; autostart: boolean }>(['uuid', uuidF], ['autostart', boolF('autostart')]), poolAns),
+  // virConnectFindStoragePoolSources: a host probe (a real driver scans volume groups, NFS exports), journaled.
+  findSources: action(
+    9,
+    fields<{ type: string; host: string }>(['type', typeF], ['host', hostF]),
+    fields<{ xml: string }>(['xml', { encode: (w, v) => void w.string(v, 64 * 1024), decode: (r) => r.string(64 * 1024, 'sources') }]),
+  ),
 });
 
 export const VOLUME_READ = actionGroup('VOLUME_READ', false, {

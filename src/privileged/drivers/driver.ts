@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
+import type { StoragePoolDriver } from './storage-driver';
 import type { ErrorFactory } from '../../common/errors';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
@@ -63,4 +64,5 @@ export interface Driver {
   whenDurable?(done: () => void): void;
   close(): void; // flush state; the driver is unusable afterwards
   // Other object types, each its own sub-driver (absent: the helper answers "not supported").
+  pools?: StoragePoolDriver;
 }

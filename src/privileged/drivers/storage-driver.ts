@@ -20,6 +20,8 @@ export interface StoragePoolDriver {
   undefinePool(uuid: Buffer, tenant: string): void;
   refreshPool(uuid: Buffer, tenant: string): PoolRecord;
   setPoolAutostart(uuid: Buffer, autostart: boolean, tenant: string): PoolRecord;
+  // Sources of `type` on this host ('' host: none given); libvirt's <sources> XML.
+  findPoolSources(type: string, host: string): string;
 
   listVolumes(pool: Buffer): VolumeRecord[];
   volumeByName(pool: Buffer, name: string): VolumeRecord;

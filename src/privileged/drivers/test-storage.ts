@@ -10,6 +10,7 @@ import {
   VG_ERR_DOMAIN_STATE,
   VG_ERR_LIMIT,
   VG_ERR_NO_STORAGE_POOL,
+  VG_ERR_NOT_SUPPORTED,
   VG_ERR_NO_STORAGE_VOL,
   VG_ERR_STORAGE_FAILED,
 } from '../../common/errors';
@@ -57,6 +58,20 @@ const DEFAULT_POOL: PoolConfig = {
   perms: NO_PERMS,
   cow: '',
 };
+
+const SOURCES_LOGICAL = `<sources>
+  <source>
+    <device path='/dev/sda20'/>
+    <name>testvg1</name>
+    <format type='lvm2'/>
+  </source>
+  <source>
+    <device path='/dev/sda21'/>
+    <name>testvg2</name>
+    <format type='lvm2'/>
+  </source>
+</sources>
+`;
 
 interface Vol {
   config: VolumeConfig;
@@ -243,6 +258,17 @@ export class TestStorage implements StoragePoolDriver {
     const next = { ...p, autostart };
     this.#replace(next);
     return record(next);
+  }
+
+  // test_driver.c testConnectFindStoragePoolSources: fixed answers ('dir', enum 0, is libvirt's "unknown type").
+  findPoolSources(type: string, host: string): string {
+    if (type === 'dir') throw driverError(VG_ERR_DOMAIN_INTERNAL, `unknown storage pool type ${type}`);
+    if (type === 'logical') return SOURCES_LOGICAL;
+    if (type === 'netfs') {
+      if (host === '') throw driverError(VG_ERR_DOMAIN_ARG, 'hostname must be specified for netfs sources');
+      return `<sources>\n  <source>\n    <host name='${host}'/>\n    <dir path='/testshare'/>\n    <format type='nfs'/>\n  </source>\n</sources>\n`;
+    }
+    throw driverError(VG_ERR_NOT_SUPPORTED, `pool type '${type}' does not support source discovery`);
   }
 
   // ---------- volumes ----------
