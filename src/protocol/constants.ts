@@ -8,6 +8,25 @@ export const Program = {
 
 export const PROGRAM_VERSION = { [Program.REMOTE]: 1, [Program.KEEPALIVE]: 1 } as const;
 
+// libvirt's passthrough programs (numbers from libvirt 9.0's qemu_protocol.x, lxc_protocol.x): monitor and agent commands, namespaces. virtgate
+// serves none of them, on purpose (a raw QEMU monitor bypasses every per-call permission and audit record), and
+// answers as libvirtd does for a driver without them: "not supported", naming the API.
+export const PASSTHROUGH_PROGRAMS: ReadonlyMap<number, ReadonlyMap<number, string>> = new Map([
+  [
+    0x20008087,
+    new Map([
+      [1, 'virDomainQemuMonitorCommand'],
+      [2, 'virDomainQemuAttach'],
+      [3, 'virDomainQemuAgentCommand'],
+      [4, 'virConnectDomainQemuMonitorEventRegister'],
+      [5, 'virConnectDomainQemuMonitorEventDeregister'],
+      // 6 is the monitor event message, never a call
+      [7, 'virDomainQemuMonitorCommandWithFiles'],
+    ]),
+  ],
+  [0x00068000, new Map([[1, 'virDomainLxcOpenNamespace']])],
+]);
+
 export const MessageType = {
   CALL: 0,
   REPLY: 1,

@@ -1,9 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // One client connection's libvirt RPC state, transport-free: bytes in via push(), bytes out via onWrite [ssh2 Protocol].
-import { VG_ERR_HEADER, VG_ERR_RPC_PAYLOAD, VG_ERR_RPC_UNKNOWN_PROC, VG_ERR_RPC_UNKNOWN_PROGRAM, VgError } from '../common/errors';
+import {
+  VG_ERR_CONN_NOT_OPEN,
+  VG_ERR_HEADER,
+  VG_ERR_NOT_SUPPORTED,
+  VG_ERR_RPC_AUTH_REQUIRED,
+  VG_ERR_RPC_PAYLOAD,
+  VG_ERR_RPC_UNKNOWN_PROC,
+  VG_ERR_RPC_UNKNOWN_PROGRAM,
+  VgError,
+} from '../common/errors';
 import { FrameDecoder } from '../common/framing';
 import type { XdrReader } from '../common/xdr';
-import { KeepaliveProc, Limits, MessageStatus, MessageType, PROGRAM_VERSION, Program } from '../protocol/constants';
+import { KeepaliveProc, Limits, MessageStatus, MessageType, PASSTHROUGH_PROGRAMS, PROGRAM_VERSION, Program } from '../protocol/constants';
 import { type Header, decodeHeader } from '../protocol/header';
 import { encodeErrorReply, encodeKeepalive } from '../protocol/messages';
 import { PROC_NAMES } from '../protocol/proc-names';
@@ -289,6 +298,14 @@ export class Session {
     }
     if (header.type !== MessageType.CALL) {
       // libvirtd ignores replies/messages from a client; so do we (keeps old clients working).
+      return;
+    }
+    const passthrough = header.vers === 1 ? PASSTHROUGH_PROGRAMS.get(header.prog) : undefined;
+    if (passthrough) {
+      // Deliberately unserved (QEMU monitor/agent, LXC namespaces): refused in libvirtd's order, nothing runs.
+      const api = passthrough.get(header.proc);
+      if (this.#identity && !api) this.send(encodeErrorReply(header, unknownProcError(header.proc)));
+      else this.#replyError(header, !this.#identity ? VG_ERR_RPC_AUTH_REQUIRED() : !this.#opened ? VG_ERR_CONN_NOT_OPEN() : VG_ERR_NOT_SUPPORTED(api!));
       return;
     }
     if (header.prog !== Program.REMOTE || header.vers !== PROGRAM_VERSION[Program.REMOTE]) {

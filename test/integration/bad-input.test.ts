@@ -120,6 +120,21 @@ describe('payload errors get libvirtd error replies', () => {
     c.end();
   });
 
+  test('QEMU monitor/agent and LXC passthrough programs: refused as libvirtd refuses a driver without them', async () => {
+    const c = await openRaw(vg.sock);
+    c.call(1, 2, (w) => w.string('x', 100), { prog: 0x20008087 }); // qemu-monitor-command
+    c.call(3, 3, (w) => w.string('x', 100), { prog: 0x20008087 }); // qemu-agent-command
+    c.call(6, 4, undefined, { prog: 0x20008087 }); // the monitor event message: no call
+    c.call(1, 5, undefined, { prog: 0x00068000 }); // lxc-enter-namespace
+    const r = await c.waitReplies(6);
+    expect(r[2].error).toMatchObject({ code: 3, message: 'this function is not supported by the connection driver: virDomainQemuMonitorCommand' });
+    expect(r[2].header.prog).toBe(0x20008087);
+    expect(r[3].error?.message).toBe('this function is not supported by the connection driver: virDomainQemuAgentCommand');
+    expect(r[4].error).toMatchObject({ code: 39, message: expect.stringMatching(/^unknown procedure: 6/) });
+    expect(r[5].error?.message).toBe('this function is not supported by the connection driver: virDomainLxcOpenNamespace');
+    c.end();
+  });
+
   test('unknown procedure answers exactly like libvirtd', async () => {
     const c = await openRaw(vg.sock);
     c.call(9999, 2);

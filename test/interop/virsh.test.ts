@@ -81,6 +81,18 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
     expect((await v('freecell', '5')).err).toMatch(/invalid argument: Range exceeds available cells/);
   });
 
+  test('qemu-monitor-command and qemu-agent-command are refused as by test:///default (deliberately unserved)', async () => {
+    for (const args of [
+      ['qemu-monitor-command', 'test', '{"execute":"query-status"}'],
+      ['qemu-agent-command', 'test', '{"execute":"guest-ping"}'],
+    ]) {
+      const ours = await v(...args);
+      const theirs = await virsh('test:///default', ...args);
+      expect({ args, rc: ours.rc, err: ours.err }).toEqual({ args, rc: theirs.rc, err: theirs.err });
+    }
+    expect((await v('qemu-monitor-command', 'test', '{}')).err).toMatch(/this function is not supported by the connection driver: virDomainQemuMonitorCommand/);
+  });
+
   test('hostname, version, capabilities', async () => {
     expect((await v('hostname')).out.trim()).toBe((await virsh('test:///default', 'hostname')).out.trim());
     const ver = await v('version');
