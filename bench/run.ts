@@ -60,7 +60,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
       virtgate,
       libvirtd: 'why' in lv ? null : lv,
       cclient: 'bin' in built ? built.bin : null,
-      runC: (uri, iterations, threads) => runCClient((built as { bin: string }).bin, uri, iterations, threads),
+      runC: (uri, iterations, threads, statsDomains) => runCClient((built as { bin: string }).bin, uri, iterations, threads, statsDomains),
       log,
       notes,
     };

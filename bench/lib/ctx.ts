@@ -12,6 +12,7 @@ export interface Sizes {
   pollSeconds: number; // many-clients row: how long each connection polls once a second
   auditWrites?: number; // audited-writes row: total writes across its 16 writers (default: pipelinedCalls / 10)
   recoverySeconds?: number; // recovery row: seconds of chaos (default 60, quick 20)
+  statsCalls?: number; // bulk-stats row: virConnectGetAllDomainStats calls over 100 guests (default 2000, quick 100)
 }
 
 export const FULL: Sizes = { seqIterations: 100000, pipelinedCalls: 300000, cThreads: 8, tsInFlight: 64, clients: 1000, pollSeconds: 30 };
@@ -48,7 +49,7 @@ export interface BenchCtx {
   virtgate: Target;
   libvirtd: Target | null;
   cclient: string | null; // built bench/c/getinfo, or null (rows then skip the C client)
-  runC(uri: string, iterations: number, threads: number): Promise<CResult>;
+  runC(uri: string, iterations: number, threads: number, statsDomains?: number): Promise<CResult>;
   log(msg: string): void;
   notes: string[]; // printed under the table and saved in the JSON
 }

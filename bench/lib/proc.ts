@@ -104,9 +104,11 @@ export function buildCClient(): { bin: string } | { why: string } {
 }
 
 // One run of the C client; async so Ctrl-C is still handled while it runs.
-export function runCClient(bin: string, uri: string, iterations: number, threads: number): Promise<CResult> {
+// statsDomains: the bulk-stats mode (that many transient guests, then virConnectGetAllDomainStats per iteration).
+export function runCClient(bin: string, uri: string, iterations: number, threads: number, statsDomains?: number): Promise<CResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(bin, [uri, String(iterations), String(threads)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    const args = [uri, String(iterations), String(threads), ...(statsDomains ? [String(statsDomains)] : [])];
+    const child = execFile(bin, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       forget();
       const line = stdout.trim().split('\n').pop() ?? '';
       if (line.startsWith('{')) return resolve(JSON.parse(line) as CResult);

@@ -4,6 +4,7 @@
 import type { Row } from '../lib/ctx';
 import { abuse } from './abuse';
 import { auditedWrites } from './audited-writes';
+import { bulkStats } from './bulk-stats';
 import { decisionCostRow } from './decision-cost';
 import { manyClients } from './many-clients';
 import { pipelined } from './pipelined';
@@ -12,4 +13,4 @@ import { recovery } from './recovery';
 import { sequential } from './sequential';
 import { tlsHandshakes } from './tls-handshakes';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, abuse, recovery];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, abuse, bulkStats, recovery];

@@ -25,6 +25,8 @@ export const VirErr = {
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
   ARGUMENT_UNSUPPORTED: 74,
+  NO_DOMAIN_METADATA: 80,
+  OPERATION_UNSUPPORTED: 84,
   ACCESS_DENIED: 88,
   AUTH_UNAVAILABLE: 94,
   AUTH_CANCELLED: 95,
@@ -40,6 +42,7 @@ export const VirFrom = {
   DOMAIN: 20,
   AUTH: 46,
   ACCESS: 55,
+  STREAMS: 38,
 } as const;
 
 export interface ErrorSpec {
@@ -146,6 +149,17 @@ export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested
   virDomain: D.TEST,
 });
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
+// The test driver's refusals of an argument it does not handle, and of a call it does not implement for this input.
+export const VG_ERR_ARG_UNSUPPORTED = defineError('VG_ERR_ARG_UNSUPPORTED', 'argument unsupported: %s', { virCode: E.ARGUMENT_UNSUPPORTED, virDomain: D.TEST });
+export const VG_ERR_OP_UNSUPPORTED = defineError('VG_ERR_OP_UNSUPPORTED', 'Operation not supported: %s', {
+  virCode: E.OPERATION_UNSUPPORTED,
+  virDomain: D.TEST,
+});
+export const VG_ERR_CONFIG_UNSUPPORTED = defineError('VG_ERR_CONFIG_UNSUPPORTED', 'unsupported configuration: %s', {
+  virCode: E.CONFIG_UNSUPPORTED,
+  virDomain: D.DOMAIN,
+});
+export const VG_ERR_NO_METADATA = defineError('VG_ERR_NO_METADATA', 'metadata not found: %s', { virCode: E.NO_DOMAIN_METADATA, virDomain: D.DOMAIN });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 // Storage pools and volumes: the test driver's 'operation failed' (VIR_FROM_TEST like the rest of its answers).
@@ -190,6 +204,8 @@ export const VG_ERR_HELPER_TIMEOUT = defineError(
     virDomain: D.REMOTE,
   },
 );
+// A libvirt stream that cannot go on (a packet it does not take, too many streams, its source failed).
+export const VG_ERR_STREAM = defineError('VG_ERR_STREAM', 'stream error: %s', { virCode: E.RPC, virDomain: D.STREAMS });
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.

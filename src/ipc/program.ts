@@ -107,12 +107,28 @@ const xmlAns: Codec<{ xml: string }> = {
   decode: (r) => ({ xml: r.string(4 * 1024 * 1024, 'xml') }),
 };
 
+const screenshotReq: Codec<{ uuid: Buffer; screen: number }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.u32(v.screen)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), screen: checkRange(r.u32('screen'), 0, 255, 'screen') }),
+};
+
+const SCREENSHOT_MAX = 8 * 1024 * 1024;
+const screenshotAns: Codec<{ mime: string; data: Buffer }> = {
+  encode: (w, v) => w.string(v.mime, 64).opaque(v.data, SCREENSHOT_MAX),
+  decode: (r) => {
+    const mime = r.string(64, 'mime');
+    if (!/^image\/[a-z0-9.+-]{1,40}$/.test(mime)) throw VG_ERR_IPC_VALIDATION('mime', 'must be image/TYPE');
+    return { mime, data: Buffer.from(r.opaque(SCREENSHOT_MAX, 'screenshot')) };
+  },
+};
+
 // Domain reads and writes, one typed action each; other files' actions (stats, tuning, ...) join the same groups.
 export const DOMAIN_READ = actionGroup('DOMAIN_READ', READ, {
   list: action(0, nothing, listAns),
   lookup: action(1, lookupReq, summaryCodec),
   info: action(2, uuidReq, infoCodec),
   xml: action(3, xmlReq, xmlAns),
+  screenshot: action(4, screenshotReq, screenshotAns), // the image's bytes; the front end streams them to the client
   ...DOMAIN_READ_EXTRA,
 });
 

@@ -43,6 +43,7 @@ export const Limits = {
   HEADER_BYTES: 24, // prog, vers, proc, type, serial, status
   FRAME_MIN: 28, // length word + header
   MESSAGE_MAX: 32 * 1024 * 1024, // VIR_NET_MESSAGE_MAX
+  STREAM_PAYLOAD_MAX: 262120, // VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: raw bytes in one stream packet, both ways
   STRING_MAX: 4 * 1024 * 1024, // REMOTE_STRING_MAX
   NODE_MAX_CELLS: 1024, // REMOTE_NODE_MAX_CELLS
   DOMAIN_LIST_MAX: 16384, // REMOTE_DOMAIN_LIST_MAX

@@ -23,6 +23,7 @@ import { HelperClient } from './helper-client';
 import { MemoryReclaimer } from './memory';
 import { InputTurns } from './input-turns';
 import { OutputBudget, OutputQueue } from './output-queue';
+import { STREAM_HIGH_WATER } from './streams';
 import { type Identity, Session } from './session';
 import { createTlsServer } from './tls';
 import { userNameForUid } from './users';
@@ -348,6 +349,7 @@ export class Daemon {
       pressure: (backedUp) => {
         paused = backedUp;
         reading();
+        if (!backedUp) session.outputRelieved(); // streams paced by this connection's output go on
       },
     });
     let held = 0; // the most this connection held at once, input or output: worth returning to the system at close
@@ -368,6 +370,8 @@ export class Daemon {
         out.write(buf);
         if (out.queued > held) held = out.queued;
       },
+      queuedOut: () => out.queued,
+      streamHighWater: Math.min(STREAM_HIGH_WATER, Math.floor(this.config.maxOutputBytes / 2)),
       onBusy: (b) => {
         busy = b;
         reading();

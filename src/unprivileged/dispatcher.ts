@@ -29,6 +29,7 @@ import { type Authorizer, type PolicyObject, type Subject, isReadPermission } fr
 import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
 import { type CallObject, type HandlerContext, entryOptions, handlerFor } from './handlers';
 import { ObjectEventHub } from './object-events';
+import { OutboundStream } from './streams';
 import type { AuthService } from './auth';
 import { DomainMirror } from './domain-mirror';
 import { policyUser } from './identity';
@@ -173,7 +174,7 @@ export class Dispatcher {
       throw VG_ERR_RPC_PAYLOAD();
     }
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
-    if (def.cls === 'write' && s.readOnly) {
+    if ((def.cls === 'write' || def.refuseReadOnly) && s.readOnly) {
       await this.#recordDenial(s, { procedure: def.name, args }, 'read-only connection', 'VG_ERR_READ_ONLY');
       throw VG_ERR_READ_ONLY(apiName(def));
     }
@@ -205,8 +206,8 @@ export class Dispatcher {
       const audited = { procedure: def.name, permission: perms.join(','), args, object: verdict.object };
       const ret =
         def.cls === 'write' && this.#audit
-          ? await this.#audit.write(s, audited, [...new Set(verdict.rules)].join('; '), (gate) => handler(this.#context(s, gate), args))
-          : await handler(this.#context(s), args);
+          ? await this.#audit.write(s, audited, [...new Set(verdict.rules)].join('; '), (gate) => handler(this.#context(s, gate, header), args))
+          : await handler(this.#context(s, undefined, header), args);
       if (!s.loginDurable && s.identity && AUTH_CALLS.has(def.proc) && this.#audit && !s.loginRecordSeen) {
         // A SASL login just succeeded: its record was queued by the auth service; nothing else runs until it is durable.
         s.loginRecordSeen = true;
@@ -336,7 +337,7 @@ export class Dispatcher {
 
   // gate: an audited write's (its request id is shared by intent, outcome and the helper journal, and its one helper
   // write request passes the gate, which makes the intent durable first); unaudited calls get a local id.
-  #context(s: Session, gate?: WriteGate): HandlerContext {
+  #context(s: Session, gate?: WriteGate, opened?: Pick<Call['header'], 'proc' | 'serial'>): HandlerContext {
     const inner = this.#helper;
     const call = gate
       ? ((async (op: RequestOp, body: Record<string, unknown>) => {
@@ -365,6 +366,14 @@ export class Dispatcher {
       visible: (d) => this.canSee(s, d),
       canSee: (o, permission) => this.#authorizer.can(this.subject(s), o, permission ?? `${o.kind}:getattr`).allowed,
       objectEvents: this.objectEvents,
+      openDownload: (source, onEnd) => {
+        if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');
+        const stream: OutboundStream = new OutboundStream(s, opened, source, (end, bytes) => {
+          s.streamEnded(stream);
+          onEnd?.(end, bytes);
+        });
+        s.openStream(stream);
+      },
       hiddenLookup: (d, procedure) =>
         this.#recordDenial(
           s,

@@ -8,8 +8,10 @@ import {
   VG_ERR_RPC_PAYLOAD,
   VG_ERR_RPC_UNKNOWN_PROC,
   VG_ERR_RPC_UNKNOWN_PROGRAM,
+  VG_ERR_STREAM,
   VgError,
 } from '../common/errors';
+import { type ClientStream, STREAM_HIGH_WATER, STREAMS_PER_CONNECTION } from './streams';
 import { FrameDecoder } from '../common/framing';
 import type { XdrReader } from '../common/xdr';
 import { KeepaliveProc, Limits, MessageStatus, MessageType, PASSTHROUGH_PROGRAMS, PROGRAM_VERSION, Program } from '../protocol/constants';
@@ -50,6 +52,8 @@ export interface SessionOptions {
   maxEventRegistrations?: number; // event callbacks on this connection (default: unlimited)
   maxClientRequests: number; // calls in flight before we stop reading
   onWrite: (buf: Buffer) => void;
+  queuedOut?: () => number; // bytes written and not yet sent to the client (stream pacing); 0 if absent
+  streamHighWater?: number; // streams pace their output below this (default STREAM_HIGH_WATER)
   onClose: (reason: string) => void;
   onBusy: (busy: boolean) => void; // pause/resume reading (backpressure)
   onLargeFrame?: () => void; // a message of LARGE_MESSAGE bytes or more was taken in (its memory is worth returning soon)
@@ -115,6 +119,10 @@ export class Session {
   readonly secure: boolean; // unix socket or TLS: CONNECT_IS_SECURE
   #readOnly: boolean;
   #identity: Identity | null;
+  // Open streams by the serial of the call that opened them; `pending` until that call's reply has gone out.
+  readonly #streams = new Map<number, ClientStream>();
+  readonly #pendingStreams = new Map<number, ClientStream>();
+  #relieved: (() => void)[] = [];
   #opened = false;
   notOpenSince = Date.now(); // when the connection last had no successful CONNECT_OPEN (0 = open): openTimeout
   tenant = ''; // chosen explicitly by the client (RBAC issue); empty = none
@@ -273,6 +281,42 @@ export class Session {
     if (!this.#closed) this.#opts.onWrite(buf);
   }
 
+  queuedOut(): number {
+    return this.#opts.queuedOut?.() ?? 0;
+  }
+
+  get streamHighWater(): number {
+    return this.#opts.streamHighWater ?? STREAM_HIGH_WATER;
+  }
+
+  // Streams wait here while the client's output queue is over their high-water mark.
+  whenRelieved(cb: () => void): void {
+    this.#relieved.push(cb);
+  }
+
+  // The transport says the output queue drained (it no longer holds back reading this connection).
+  outputRelieved(): void {
+    const waiting = this.#relieved;
+    this.#relieved = [];
+    for (const cb of waiting) cb();
+  }
+
+  // A handler opens a stream for its call: it starts once the call's reply is sent, or is dropped if the call fails.
+  openStream(stream: ClientStream): void {
+    if (this.#streams.size + this.#pendingStreams.size >= STREAMS_PER_CONNECTION)
+      throw VG_ERR_STREAM(`at most ${STREAMS_PER_CONNECTION} streams per connection`);
+    this.#pendingStreams.set(stream.serial, stream);
+  }
+
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  // Called by a stream when it ends (finished, aborted, failed): its serial is free again.
+  streamEnded(stream: ClientStream): void {
+    if (this.#streams.get(stream.serial) === stream) this.#streams.delete(stream.serial);
+  }
+
   close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -280,6 +324,10 @@ export class Session {
     this.#decoder.release();
     this.#waiting = [];
     this.events.clear();
+    for (const st of [...this.#streams.values(), ...this.#pendingStreams.values()]) st.dispose();
+    this.#streams.clear();
+    this.#pendingStreams.clear();
+    this.outputRelieved(); // pumps waiting on this connection see it closed and stop
   }
 
   #onFrame(frame: Buffer): void {
@@ -294,6 +342,12 @@ export class Session {
     }
     if (header.prog === Program.KEEPALIVE) {
       this.#onKeepalive(header, body);
+      return;
+    }
+    if (header.type === MessageType.STREAM || header.type === MessageType.STREAM_HOLE) {
+      // A packet for a stream this connection opened; others (a stream already closed) are dropped, as libvirtd does.
+      const st = this.#streams.get(header.serial);
+      if (st && st.proc === header.proc && header.prog === Program.REMOTE) st.receive(header.type, header.status, frame.subarray(28));
       return;
     }
     if (header.type !== MessageType.CALL) {
@@ -325,8 +379,20 @@ export class Session {
     this.#opts
       .dispatch(this, { header, def, body })
       .then(
-        (reply) => this.send(reply),
-        (e: Error) => this.#replyError(header, e instanceof VgError ? e : VG_ERR_RPC_PAYLOAD()),
+        (reply) => {
+          this.send(reply);
+          const st = this.#pendingStreams.get(header.serial);
+          if (st) {
+            this.#pendingStreams.delete(header.serial);
+            this.#streams.set(header.serial, st);
+            st.start();
+          }
+        },
+        (e: Error) => {
+          this.#pendingStreams.get(header.serial)?.dispose();
+          this.#pendingStreams.delete(header.serial);
+          this.#replyError(header, e instanceof VgError ? e : VG_ERR_RPC_PAYLOAD());
+        },
       )
       .finally(() => {
         this.#inFlight--;

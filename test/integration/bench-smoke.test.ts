@@ -9,7 +9,7 @@ import { type BenchReport, runBench } from '../../bench/run';
 
 const C_CLIENT = libvirtDev();
 const LIBVIRTD = file('/usr/sbin/libvirtd', 'libvirt-daemon');
-const TINY = { seqIterations: 50, pipelinedCalls: 600, cThreads: 4, tsInFlight: 16, clients: 10, pollSeconds: 1, recoverySeconds: 5 }; // recovery: one kill
+const TINY = { seqIterations: 50, pipelinedCalls: 600, cThreads: 4, tsInFlight: 16, clients: 10, pollSeconds: 1, recoverySeconds: 5, statsCalls: 5 }; // recovery: one kill
 
 test('every row runs against virtgate (and libvirtd when it starts) and lands in the JSON', async () => {
   requireBuild();

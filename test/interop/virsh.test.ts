@@ -93,6 +93,19 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
     expect((await v('qemu-monitor-command', 'test', '{}')).err).toMatch(/this function is not supported by the connection driver: virDomainQemuMonitorCommand/);
   });
 
+  test('screenshot streams the same image as test:///default; a read-only connection is refused as by libvirt', async () => {
+    const ours = await v('screenshot', 'test', path.join(dir, 'ours.png'));
+    const theirs = await virsh('test:///default', 'screenshot', 'test', path.join(dir, 'theirs.png'));
+    expect(ours.rc).toBe(0);
+    expect(ours.out.replace('ours.png', 'F')).toBe(theirs.out.replace('theirs.png', 'F'));
+    expect(fs.readFileSync(path.join(dir, 'ours.png')).equals(fs.readFileSync(path.join(dir, 'theirs.png')))).toBe(true);
+    const ro = await virsh(vg.uriRo, 'screenshot', 'test', path.join(dir, 'ro.png'));
+    expect(ro.rc).toBe(1);
+    expect(ro.err).toMatch(/read only access prevents virDomainScreenshot/);
+    const missing = await v('screenshot', 'nosuchvm', path.join(dir, 'x.png'));
+    expect(missing.err).toBe((await virsh('test:///default', 'screenshot', 'nosuchvm', path.join(dir, 'y.png'))).err);
+  });
+
   test('hostname, version, capabilities', async () => {
     expect((await v('hostname')).out.trim()).toBe((await virsh('test:///default', 'hostname')).out.trim());
     const ver = await v('version');

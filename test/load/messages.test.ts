@@ -105,7 +105,7 @@ describe('complete large messages', () => {
           ),
         ),
       );
-      expect(answers).toEqual(Array(4).fill('invalid argument: domain XML larger than 61440 bytes'));
+      expect(answers).toEqual(Array(4).fill('invalid argument: domain XML larger than 262144 bytes'));
       for (const c of clients) expect(await c.getHostname()).toBeTruthy();
     } finally {
       await Promise.all(clients.map((c) => c.close()));

@@ -1,7 +1,238 @@
 // SPDX-License-Identifier: Apache-2.0
-// Domain actions beyond define/lifecycle (stats, tuning, ...), spread into the DOMAIN_READ / DOMAIN_WRITE groups, pure.
-// Their codes start at 32, clear of the core actions in ../program.ts.
-import type { Actions } from '../actions';
+// Domain stats, pinning and tuning actions of the DOMAIN_READ / DOMAIN_WRITE groups (codes >= 32), pure.
+// Every decoder checks every field; the front end's figures are checked again here, before the driver sees them.
+import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
+import type { XdrReader, XdrWriter } from '../../common/xdr';
+import { action } from '../actions';
+import { type Codec, IpcLimits, checkDomainName, checkRange, uuidCodec } from '../shared';
 
-export const DOMAIN_READ_EXTRA = {} satisfies Actions;
-export const DOMAIN_WRITE_EXTRA = {} satisfies Actions;
+export const DomainExtraIpcLimits = {
+  VCPUS_MAX: 16384, // REMOTE_VCPUINFO_MAX
+  HOST_CPUS_MAX: 16384, // a CPU map's width in bits (REMOTE_CPUMAP_MAX bytes is 16384 bits)
+  DISKS_MAX: 256, // REMOTE_DOMAIN_DISK_ERRORS_MAX
+  MEMORY_STATS_MAX: 1024, // REMOTE_DOMAIN_MEMORY_STATS_MAX
+  FSINFO_MAX: 256, // REMOTE_DOMAIN_FSINFO_MAX
+  IFACES_MAX: 2048, // REMOTE_DOMAIN_INTERFACE_MAX
+  PATH_MAX: 4096, // a disk path or target name
+  TEXT_MAX: 1024, // names, addresses, fs types
+  TUNE_PARAMS_MAX: 16, // REMOTE_DOMAIN_*_PARAMETERS_MAX
+  TUNE_STRING_MAX: 4096, // a blkiotune device list or numa nodeset
+  METADATA_MAX: 256 * 1024, // a description, title or metadata element: at most a whole domain XML (XML_MAX)
+} as const;
+
+const L = DomainExtraIpcLimits;
+const FIELD_RE = /^[a-z_][a-z0-9_.]{0,78}$/; // typed-parameter names as libvirt spells them
+
+// ---------- small field codecs ----------
+
+const text = (max: number, field: string) => ({
+  encode: (w: XdrWriter, v: string) => void w.string(v, max),
+  decode: (r: XdrReader) => {
+    const s = r.string(max, field);
+    if (s.includes('\0')) throw VG_ERR_IPC_VALIDATION(field, 'contains NUL');
+    return s;
+  },
+});
+
+const cpuList = (field: string): Codec<number[]> => ({
+  encode: (w, v) => void w.array(v, L.HOST_CPUS_MAX, (w2, c) => void w2.u32(c)),
+  decode: (r) => {
+    const out = r.array(L.HOST_CPUS_MAX, (r2) => checkRange(r2.u32(field), 0, L.HOST_CPUS_MAX - 1, field), field);
+    for (let i = 1; i < out.length; i++) if (out[i] <= out[i - 1]) throw VG_ERR_IPC_VALIDATION(field, 'CPU numbers must be sorted and distinct');
+    return out;
+  },
+});
+
+const i64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.i64(v), decode: (r: XdrReader) => r.i64(field) });
+const u64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.u64(v), decode: (r: XdrReader) => r.u64(field) });
+
+// A struct codec over named field codecs, in order.
+type Fields<T> = { [K in keyof T]: { encode(w: XdrWriter, v: T[K]): void; decode(r: XdrReader): T[K] } };
+function rec<T extends object>(fields: Fields<T>): Codec<T> {
+  const keys = Object.keys(fields) as (keyof T)[];
+  return {
+    encode(w, v) {
+      for (const k of keys) fields[k].encode(w, v[k]);
+    },
+    decode(r) {
+      const out = {} as T;
+      for (const k of keys) out[k] = fields[k].decode(r);
+      return out;
+    },
+  };
+}
+
+const list = <T>(max: number, c: Codec<T>, field: string): Codec<T[]> => ({
+  encode: (w, v) => void w.array(v, max, c.encode),
+  decode: (r) => r.array(max, c.decode, field),
+});
+
+const uuidF = { encode: uuidCodec.encode, decode: uuidCodec.decode };
+const int = (min: number, max: number, field: string) => ({
+  encode: (w: XdrWriter, v: number) => void w.i32(v),
+  decode: (r: XdrReader) => checkRange(r.i32(field), min, max, field),
+});
+const bool = (field: string) => ({ encode: (w: XdrWriter, v: boolean) => void w.bool(v), decode: (r: XdrReader) => r.bool(field) });
+
+// ---------- tuning parameters (libvirt typed parameters, as the helper keeps them) ----------
+
+export const TUNE_KINDS = ['memory', 'blkio', 'numa', 'scheduler'] as const;
+export type DomainTuneKind = (typeof TUNE_KINDS)[number];
+
+export type TuneParam =
+  | { field: string; type: 1 | 2; value: number }
+  | { field: string; type: 3 | 4; value: bigint }
+  | { field: string; type: 6; value: boolean }
+  | { field: string; type: 7; value: string };
+
+export const tuneParamCodec: Codec<TuneParam> = {
+  encode(w, p) {
+    w.string(p.field, 80).u32(p.type);
+    switch (p.type) {
+      case 1:
+        return void w.i32(p.value);
+      case 2:
+        return void w.u32(p.value);
+      case 3:
+        return void w.i64(p.value);
+      case 4:
+        return void w.u64(p.value);
+      case 6:
+        return void w.bool(p.value);
+      case 7:
+        return void w.string(p.value, L.TUNE_STRING_MAX);
+    }
+  },
+  decode(r) {
+    const field = r.string(80, 'param.field');
+    if (!FIELD_RE.test(field)) throw VG_ERR_IPC_VALIDATION('param.field', 'not a parameter name');
+    const type = r.u32('param.type');
+    if (type === 1) return { field, type, value: r.i32(field) };
+    if (type === 2) return { field, type, value: r.u32(field) };
+    if (type === 3) return { field, type, value: r.i64(field) };
+    if (type === 4) return { field, type, value: r.u64(field) };
+    if (type === 6) return { field, type, value: r.bool(field) };
+    if (type === 7) return { field, type, value: text(L.TUNE_STRING_MAX, field).decode(r) };
+    throw VG_ERR_IPC_VALIDATION('param.type', `unknown type ${type}`);
+  },
+};
+
+const tuneKind = {
+  encode: (w: XdrWriter, v: DomainTuneKind) => void w.u32(TUNE_KINDS.indexOf(v)),
+  decode: (r: XdrReader): DomainTuneKind => TUNE_KINDS[checkRange(r.u32('kind'), 0, TUNE_KINDS.length - 1, 'kind')],
+};
+
+// ---------- answers ----------
+
+const vcpuRow = rec({
+  number: int(0, L.VCPUS_MAX - 1, 'vcpu.number'),
+  state: int(-1, 2, 'vcpu.state'),
+  cpuTimeNs: u64('vcpu.cpuTime'),
+  cpu: int(-1, L.HOST_CPUS_MAX - 1, 'vcpu.cpu'),
+});
+const fsRow = rec({
+  mountpoint: text(L.PATH_MAX, 'fs.mountpoint'),
+  name: text(L.TEXT_MAX, 'fs.name'),
+  fstype: text(L.TEXT_MAX, 'fs.type'),
+  devAliases: list(L.DISKS_MAX, text(L.TEXT_MAX, 'fs.dev'), 'fs.devs'),
+});
+const optText = (max: number, field: string) => ({
+  encode: (w: XdrWriter, v: string | null) => void w.optional(v, (w2, s) => w2.string(s, max)),
+  decode: (r: XdrReader) => r.optional((r2) => text(max, field).decode(r2), field),
+});
+const ifaceRow = rec({
+  name: text(L.TEXT_MAX, 'iface.name'),
+  hwaddr: optText(L.TEXT_MAX, 'iface.hwaddr'),
+  addrs: list(L.IFACES_MAX, rec({ type: int(0, 1, 'addr.type'), addr: text(L.TEXT_MAX, 'addr.addr'), prefix: int(0, 128, 'addr.prefix') }), 'iface.addrs'),
+});
+
+// ---------- the actions ----------
+
+const affect = { live: bool('live'), config: bool('config') };
+
+export const DOMAIN_READ_EXTRA = {
+  vcpus: action(
+    32,
+    rec({ uuid: uuidF, maxinfo: int(0, L.VCPUS_MAX, 'maxinfo') }),
+    rec({ info: list(L.VCPUS_MAX, vcpuRow, 'info'), maps: list(L.VCPUS_MAX, cpuList('map'), 'maps') }),
+  ),
+  vcpuPinInfo: action(33, rec({ uuid: uuidF, ncpumaps: int(0, L.VCPUS_MAX, 'ncpumaps'), ...affect }), rec({ maps: list(L.VCPUS_MAX, cpuList('map'), 'maps') })),
+  emulatorPinInfo: action(34, rec({ uuid: uuidF, ...affect }), rec({ map: cpuList('map') })),
+  blockStats: action(
+    35,
+    rec({ uuid: uuidF, path: text(L.PATH_MAX, 'path') }),
+    rec({ rdReq: i64('rdReq'), rdBytes: i64('rdBytes'), wrReq: i64('wrReq'), wrBytes: i64('wrBytes'), errs: i64('errs') }),
+  ),
+  interfaceStats: action(
+    36,
+    rec({ uuid: uuidF, device: text(L.PATH_MAX, 'device') }),
+    rec({
+      rxBytes: i64('rxBytes'),
+      rxPackets: i64('rxPackets'),
+      rxErrs: i64('rxErrs'),
+      rxDrop: i64('rxDrop'),
+      txBytes: i64('txBytes'),
+      txPackets: i64('txPackets'),
+      txErrs: i64('txErrs'),
+      txDrop: i64('txDrop'),
+    }),
+  ),
+  memoryStats: action(
+    37,
+    rec({ uuid: uuidF, maxStats: int(0, L.MEMORY_STATS_MAX, 'maxStats') }),
+    rec({ stats: list(L.MEMORY_STATS_MAX, rec({ tag: int(0, 64, 'stat.tag'), val: u64('stat.val') }), 'stats') }),
+  ),
+  blockInfo: action(
+    38,
+    rec({ uuid: uuidF, path: text(L.PATH_MAX, 'path') }),
+    rec({ allocation: u64('allocation'), capacity: u64('capacity'), physical: u64('physical') }),
+  ),
+  diskErrors: action(
+    39,
+    rec({ uuid: uuidF, maxerrors: int(0, L.DISKS_MAX, 'maxerrors') }),
+    rec({ errors: list(L.DISKS_MAX, rec({ disk: text(L.TEXT_MAX, 'disk'), error: int(0, 2, 'error') }), 'errors'), nerrors: int(0, 1 << 20, 'nerrors') }),
+  ),
+  fsInfo: action(40, rec({ uuid: uuidF }), rec({ info: list(L.FSINFO_MAX, fsRow, 'info') })),
+  interfaceAddresses: action(41, rec({ uuid: uuidF, source: int(0, 2, 'source') }), rec({ ifaces: list(L.IFACES_MAX, ifaceRow, 'ifaces') })),
+  metadata: action(
+    43,
+    rec({ uuid: uuidF, type: int(0, 2, 'type'), uri: optText(L.TEXT_MAX, 'uri'), ...affect }),
+    rec({ value: text(L.METADATA_MAX, 'value') }),
+  ),
+  tuning: action(42, rec({ uuid: uuidF, kind: tuneKind, ...affect }), rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') })),
+};
+
+const none: Codec<object> = { encode() {}, decode: () => ({}) };
+
+export const DOMAIN_WRITE_EXTRA = {
+  setTuning: action(32, rec({ uuid: uuidF, kind: tuneKind, params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }), none),
+  pinVcpu: action(33, rec({ uuid: uuidF, vcpu: int(0, L.VCPUS_MAX - 1, 'vcpu'), cpus: cpuList('cpus') }), none),
+  setMetadata: action(
+    35,
+    rec({
+      uuid: uuidF,
+      type: int(0, 2, 'type'),
+      value: optText(L.METADATA_MAX, 'value'),
+      key: optText(L.TEXT_MAX, 'key'),
+      uri: optText(L.TEXT_MAX, 'uri'),
+      ...affect,
+    }),
+    none,
+  ),
+  setAutostart: action(36, rec({ uuid: uuidF, autostart: bool('autostart') }), none),
+  reset: action(37, rec({ uuid: uuidF }), none),
+  managedSave: action(38, rec({ uuid: uuidF }), none),
+  managedSaveRemove: action(39, rec({ uuid: uuidF }), none),
+  rename: action(
+    40,
+    rec({
+      uuid: uuidF,
+      name: {
+        encode: (w: XdrWriter, v: string) => void w.string(v, IpcLimits.NAME_MAX),
+        decode: (r: XdrReader) => checkDomainName(r.string(IpcLimits.NAME_MAX, 'name')),
+      },
+    }),
+    none,
+  ),
+  pinEmulator: action(34, rec({ uuid: uuidF, cpus: cpuList('cpus'), ...affect }), none),
+};

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // DOMAIN_READ: list, lookup, info, XML, and the extra read actions (helper side of the IPC boundary).
 import type { Op } from '../../ipc/program';
+import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import { driverError } from '../drivers/driver';
 import { answerDomainReadExtra } from './domain-extra';
 import { type AnswerFn, ProtocolViolation, then } from './types';
 
@@ -16,6 +18,9 @@ export const answerDomainRead: AnswerFn<typeof Op.DOMAIN_READ_REQ> = (ctx, body)
       return d.info(body.uuid);
     case 'xml':
       return then(d.xml(body.uuid, body.inactive), (xml) => ({ xml }));
+    case 'screenshot':
+      if (!d.screenshot) throw driverError(VG_ERR_NOT_SUPPORTED, 'virDomainScreenshot');
+      return d.screenshot(body.uuid, body.screen);
     default: {
       const extra = answerDomainReadExtra(ctx, body);
       if (extra === undefined) throw new ProtocolViolation(`DOMAIN_READ action ${String((body as { action: unknown }).action)} has no answer`);

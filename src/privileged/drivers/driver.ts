@@ -2,6 +2,7 @@
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
 import type { StoragePoolDriver } from './storage-driver';
 import type { ErrorFactory } from '../../common/errors';
+import type { DomainExtraDriver } from './domain-extra-driver';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -41,6 +42,7 @@ export type Async<T> = T | Promise<T>;
 
 export interface Driver {
   readonly name: string; // URI scheme: 'test' | 'qemu'
+  readonly domainExtra?: DomainExtraDriver; // stats, pinning, tuning, metadata, autostart, managed save, rename
   nodeFacts(): Async<NodeFacts>;
   list(): Async<DomainSummary[]>;
   lookup(key: LookupKey): Async<DomainSummary>;
@@ -53,6 +55,8 @@ export interface Driver {
   control(uuid: Buffer, action: ControlActionCode): Async<DomainSummary>;
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): Async<void>;
   setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): Async<void>;
+  // The guest's screen as an image (absent: the driver cannot take one).
+  screenshot?(uuid: Buffer, screen: number): Async<{ mime: string; data: Buffer }>;
   onLifecycle(listener: LifecycleListener): () => void; // returns the unsubscribe function
   snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
   // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.

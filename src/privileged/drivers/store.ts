@@ -26,6 +26,8 @@ export interface DomainStatus {
   since: number | null; // wall-clock ms when the current running stretch began (wall clock survives restarts)
   persistent: boolean;
   liveXml: string | null; // the live definition while active
+  autostart?: boolean; // virDomainSetAutostart (absent in files of older versions: false)
+  managedSave?: boolean; // a managed save image exists (the test driver's simulated one)
 }
 
 export interface LoadedState {

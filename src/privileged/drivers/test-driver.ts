@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
+import * as fs from 'node:fs';
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_DOMAIN_ARG,
@@ -22,6 +23,7 @@ import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions 
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
 import { isTenantName } from '../../common/names';
+import { TestDomainExtra } from './test-domain-extra';
 
 // virDomainState (one definition, in common/) and the reasons we use (libvirt-domain.h).
 export { DomainState };
@@ -34,6 +36,11 @@ export const LifecycleEventType = { DEFINED: 0, UNDEFINED: 1, STARTED: 2, SUSPEN
 export const EventDetail = { ADDED: 0, UPDATED: 1, REMOVED: 0, BOOTED: 0, PAUSED: 0, UNPAUSED: 0, SHUTDOWN: 0, DESTROYED: 1 } as const;
 
 const TEST_MAX_VCPUS = 32; // testConnectGetMaxVcpus
+// virDomainShutoffReason SAVED; virDomainEvent{Stopped,Undefined,Defined}DetailType SAVED / RENAMED
+const SHUTOFF_SAVED = 5;
+const STOPPED_SAVED = 4;
+const UNDEFINED_RENAMED = 1;
+const DEFINED_RENAMED = 2;
 
 export const TEST_DOMAIN_XML = `<domain type='test'>
   <name>test</name>
@@ -78,6 +85,8 @@ interface DomainObj {
   readonly id: number;
   readonly cpuNs: bigint; // accumulated before the current running stretch
   readonly since: number | null;
+  readonly autostart?: boolean;
+  readonly managedSave?: boolean;
 }
 
 interface Change {
@@ -94,7 +103,11 @@ export interface TestDriverOptions {
   warn?: (msg: string) => void;
   now?: () => number; // wall-clock ms; injectable for tests
   store?: Omit<StateStoreOptions, 'warn'>; // the state log's fs layer, size limit and fatal handler (tests)
+  screenshotFile?: string; // what every screenshot shows, as libvirt's test driver (PKGDATADIR/test-screenshot.png)
 }
+
+export const TEST_SCREENSHOT = '/usr/share/libvirt/test-screenshot.png';
+const SCREENSHOT_FILE_MAX = 8 * 1024 * 1024;
 
 const isActive = (d: DomainObj) => d.state !== DomainState.SHUTOFF;
 
@@ -103,6 +116,7 @@ export class TestDriver implements Driver {
   readonly pools: TestStorage;
   readonly #store: StateStore;
   readonly #now: () => number;
+  readonly #screenshotFile: string;
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
   readonly #listeners = new Set<LifecycleListener>();
   readonly #changeListeners = new Set<ChangeListener>();
@@ -111,6 +125,22 @@ export class TestDriver implements Driver {
   #objectCtx!: ObjectDriverContext;
   #nextId = 1;
   #closed = false;
+  readonly domainExtra = new TestDomainExtra({
+    get: (uuid) => {
+      const d = this.#get(uuid);
+      return { def: d.def, config: d.persistent ? this.#config(d) : null, active: isActive(d), persistent: d.persistent, id: d.id };
+    },
+    nowMs: () => this.#now(),
+    commit: (uuid, live, config) => this.#applyDefs(this.#get(uuid), live, config),
+    lifecycle: {
+      setAutostart: (uuid, on) => this.setAutostart(uuid, on),
+      managedSave: (uuid) => void this.managedSave(uuid),
+      managedSaveRemove: (uuid) => this.managedSaveRemove(uuid),
+      rename: (uuid, name, tenant) => void this.rename(uuid, name, tenant),
+    },
+    // XXX: test:///default's `default` network (192.168.122.2-254/24) until the network objects answer this.
+    networkIpv4: (name) => (name === 'default' ? { start: '192.168.122.2', prefix: 24 } : null),
+  });
   // First start whose seed could not be saved (a full disk): the seed is served from memory, every write is refused
   // until it is saved (by the next write or a retry every second), and the next start seeds again until then.
   #seed: { changes: FileChange[]; logged: boolean; retry: NodeJS.Timeout | null } | null = null;
@@ -119,6 +149,7 @@ export class TestDriver implements Driver {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`virtgate-helper: ${m}\n`));
     this.#store = new StateStore(opts.stateDir, opts.runtimeDir, { ...opts.store, warn });
     this.#now = opts.now ?? Date.now;
+    this.#screenshotFile = opts.screenshotFile ?? TEST_SCREENSHOT;
     this.#load(warn);
     this.pools = new TestStorage(this.#objectCtx);
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
@@ -287,9 +318,9 @@ export class TestDriver implements Driver {
       nrVirtCpu: d.def.vcpus,
       maxVcpus: d.def.vcpusMax,
       cpuTimeNs: this.#cpuNs(d),
-      autostart: false,
+      autostart: d.autostart ?? false,
       osType: 'linux', // what the test driver reports, whatever <os><type> says
-      hasManagedSave: false,
+      hasManagedSave: d.managedSave ?? false,
       // The real driver labels only active domains (virsh dominfo shows no label for a shut-off one).
       securityLabel: active ? 'libvirt-test' : '',
       securityEnforcing: active,
@@ -440,6 +471,54 @@ export class TestDriver implements Driver {
     this.#applyDefs(d, liveDef, confDef);
   }
 
+  // ---------- lifecycle and config extras (libvirt's test driver: autostart, managed save, rename) ----------
+
+  setAutostart(uuid: Buffer, autostart: boolean): void {
+    const d = this.#get(uuid);
+    this.#apply({ uuid: d.def.uuid, next: { ...d, autostart } });
+  }
+
+  // testDomainManagedSave: a persistent running domain stops (reason saved) and remembers an image.
+  managedSave(uuid: Buffer): DomainSummary {
+    const d = this.#get(uuid);
+    if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    if (!d.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot do managed save for transient domain');
+    const next: DomainObj = {
+      ...d,
+      def: this.#config(d),
+      newDef: null,
+      state: DomainState.SHUTOFF,
+      reason: SHUTOFF_SAVED,
+      id: -1,
+      cpuNs: this.#cpuNs(d),
+      since: null,
+      managedSave: true,
+    };
+    return this.#applyEvent(d, next, LifecycleEventType.STOPPED, STOPPED_SAVED);
+  }
+
+  managedSaveRemove(uuid: Buffer): void {
+    const d = this.#get(uuid);
+    this.#apply({ uuid: d.def.uuid, next: { ...d, managedSave: false } });
+  }
+
+  // testDomainRename: shut-off persistent domains only; UNDEFINED/RENAMED for the old name, DEFINED/RENAMED for the new.
+  rename(uuid: Buffer, newName: string, tenant: string): DomainSummary {
+    const d = this.#get(uuid);
+    if (isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot rename active domain');
+    if (!d.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot rename a transient domain');
+    const named = this.#byName(newName);
+    if (named && tenant !== '' && named.def.tenant !== tenant) throw driverError(VG_ERR_DOMAIN_EXISTS, NOT_AVAILABLE);
+    if (named) throw driverError(VG_ERR_DOMAIN_EXISTS, `domain with name '${newName}' already exists`);
+    const def = { ...d.def, name: newName };
+    const next: DomainObj = { ...d, def };
+    const old = summaryOf(d);
+    this.#apply({ uuid: d.def.uuid, next, config: def, event: { summary: old, event: LifecycleEventType.UNDEFINED, detail: UNDEFINED_RENAMED } });
+    const summary = summaryOf(next);
+    for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.DEFINED, detail: DEFINED_RENAMED });
+    return summary;
+  }
+
   // The sub-drivers' shared context (tests build a sub-driver on it).
   get objectContext(): ObjectDriverContext {
     return this.#objectCtx;
@@ -448,6 +527,29 @@ export class TestDriver implements Driver {
   onObjectEvent(listener: ObjectEventListener): () => void {
     this.#objectListeners.add(listener);
     return () => this.#objectListeners.delete(listener);
+  }
+
+  // libvirt's test driver streams one fixed PNG for any domain and screen; so does this one.
+  screenshot(uuid: Buffer, _screen: number): { mime: string; data: Buffer } {
+    this.#get(uuid);
+    let data: Buffer;
+    try {
+      const fd = fs.openSync(this.#screenshotFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        const size = fs.fstatSync(fd).size;
+        if (size > SCREENSHOT_FILE_MAX) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
+        data = Buffer.alloc(size);
+        fs.readSync(fd, data, 0, size, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      throw driverError(
+        VG_ERR_INTERNAL,
+        `cannot read the test screenshot ${this.#screenshotFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
+    }
+    return { mime: 'image/png', data };
   }
 
   onLifecycle(listener: LifecycleListener): () => void {
@@ -532,7 +634,7 @@ export class TestDriver implements Driver {
 
   #started(d: DomainObj, liveDef: DomainDef): DomainObj {
     const newDef = d.persistent ? this.#config(d) : null;
-    return { ...d, def: liveDef, newDef, state: DomainState.RUNNING, reason: RunningReason.BOOTED, id: this.#nextId, since: this.#now() };
+    return { ...d, def: liveDef, newDef, state: DomainState.RUNNING, reason: RunningReason.BOOTED, id: this.#nextId, since: this.#now(), managedSave: false };
   }
 
   #stop(d: DomainObj, reason: number, detail: number): DomainSummary {
@@ -610,6 +712,8 @@ function statusJson(d: DomainObj): string {
     since: d.since,
     persistent: d.persistent,
     liveXml: isActive(d) ? formatDomainXml(d.def, null) : null,
+    ...(d.autostart ? { autostart: true } : {}),
+    ...(d.managedSave ? { managedSave: true } : {}),
   };
   return `${JSON.stringify(st, null, 1)}\n`;
 }
@@ -643,8 +747,9 @@ function restore(st: DomainStatus, config: DomainDef | null, uuid: string, warn:
   const reason = int(st.reason, 0, 64, 'reason');
   if (typeof st.cpuNs !== 'string' || !/^[0-9]{1,20}$/.test(st.cpuNs)) throw new Error('bad cpuNs');
   const cpuNs = BigInt(st.cpuNs);
+  const flags = { autostart: st.autostart === true, managedSave: st.managedSave === true };
   if (state === DomainState.SHUTOFF) {
-    return config ? { def: config, newDef: null, persistent: true, state, reason, id: -1, cpuNs, since: null } : null;
+    return config ? { def: config, newDef: null, persistent: true, state, reason, id: -1, cpuNs, since: null, ...flags } : null;
   }
   if (state !== DomainState.RUNNING && state !== DomainState.PAUSED) throw new Error('bad state');
   if (typeof st.liveXml !== 'string') throw new Error('active domain without live definition');
@@ -653,5 +758,5 @@ function restore(st: DomainStatus, config: DomainDef | null, uuid: string, warn:
   const since = state === DomainState.RUNNING ? int(st.since, 0, Number.MAX_SAFE_INTEGER, 'since') : null;
   // The config file is the truth about persistence: undefine removed it even if the status says otherwise.
   const persistent = config !== null;
-  return { def: live, newDef: config, persistent, state, reason, id: int(st.id, 1, 0x7fffffff, 'id'), cpuNs, since };
+  return { def: live, newDef: config, persistent, state, reason, id: int(st.id, 1, 0x7fffffff, 'id'), cpuNs, since, ...flags };
 }

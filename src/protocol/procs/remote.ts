@@ -513,6 +513,16 @@ export const P = {
     ),
     ret: XdrVoid,
   }),
+  DOMAIN_SCREENSHOT: defineProc({
+    proc: 211,
+    name: 'domainScreenshot',
+    cls: 'read',
+    refuseReadOnly: true,
+    stream: 'read',
+    acl: acl('domain:screenshot'),
+    args: struct<{ dom: RemoteDomain; screen: number; flags: number }>(['dom', domainCodec], ['screen', uint], ['flags', uint]),
+    ret: struct<{ mime: string | null }>(['mime', optString('mime')]),
+  }),
 } as const;
 
 export { type AclRule, type ProcClass, type ProcDef, allProcs, lookupProc, requiredPermissions } from './table';

@@ -25,6 +25,9 @@ export interface ProcDef<A = unknown, R = unknown> {
   aclFilter?: string; // list filters: per-object permission
   needAuth: boolean; // false only for AUTH_*
   message?: boolean; // server -> client MESSAGE (events), never a CALL
+  // A read libvirt still refuses on read-only connections (virCheckReadOnlyGoto): screenshots, consoles, displays.
+  refuseReadOnly?: boolean;
+  stream?: 'read' | 'write'; // opens a stream: server -> client (@readstream) or client -> server (@writestream)
 }
 
 const table = new Map<number, ProcDef>();

@@ -9,6 +9,7 @@ import type { AuthService } from '../auth';
 import type { DomainMirror } from '../domain-mirror';
 import type { HelperClient } from '../helper-client';
 import type { ObjectEventHub } from '../object-events';
+import type { ByteSource, StreamEnd } from '../streams';
 import type { Session } from '../session';
 
 export interface HandlerContext {
@@ -25,6 +26,8 @@ export interface HandlerContext {
   canSee(o: PolicyObject, permission?: string): boolean;
   // Client registrations for network, storage pool and node device events.
   objectEvents: ObjectEventHub;
+  // Opens a download stream on this call (server -> client): it starts after the call's reply, paced by the client.
+  openDownload(source: ByteSource, onEnd?: (end: StreamEnd, bytes: number) => void): void;
   // A lookup found a VM the caller may not see: recorded as a denial (VG_ERR_NO_DOMAIN), rate-limited per connection.
   hiddenLookup?(d: DomainSummary, procedure: string): Promise<void>;
 }

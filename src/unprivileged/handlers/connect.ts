@@ -21,6 +21,7 @@ export const connectHandlers: Entry[] = [
       case Feature.REMOTE:
       case Feature.REMOTE_EVENT_CALLBACK:
       case Feature.REMOTE_CLOSE_CALLBACK:
+      case Feature.TYPED_PARAM_STRING: // string typed parameters (blkiotune, numatune; handlers/domain-extra.ts)
         return { supported: 1 };
       default:
         return { supported: 0 };

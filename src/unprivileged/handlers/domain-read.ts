@@ -5,6 +5,7 @@ import { type DomainInfo, type DomainSummary, IpcLimits, type LookupKey, LookupK
 import { AffectFlags, DomainState, ListAllFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
 import { P } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
+import { bufferSource } from '../streams';
 import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
 
 // ---------- lists ----------
@@ -20,6 +21,8 @@ const isActive = (d: DomainSummary): boolean => d.id !== -1;
 export function matchesListFlags(d: DomainSummary, flags: number): boolean {
   const F = ListAllFlags;
   const group = (mask: number, test: () => boolean): boolean => (flags & mask) === 0 || test();
+  const autostart = (d as Partial<DomainInfo>).autostart === true;
+  const managedSave = (d as Partial<DomainInfo>).hasManagedSave === true;
   return (
     group(F.ACTIVE | F.INACTIVE, () => ((flags & F.ACTIVE) !== 0 && isActive(d)) || ((flags & F.INACTIVE) !== 0 && !isActive(d))) &&
     group(F.PERSISTENT | F.TRANSIENT, () => ((flags & F.PERSISTENT) !== 0 && d.persistent) || ((flags & F.TRANSIENT) !== 0 && !d.persistent)) &&
@@ -32,11 +35,11 @@ export function matchesListFlags(d: DomainSummary, flags: number): boolean {
         ((flags & F.OTHER) !== 0 && s !== DomainState.RUNNING && s !== DomainState.PAUSED && s !== DomainState.SHUTOFF)
       );
     }) &&
-    // The test driver has no managed save, snapshots or checkpoints, and autostart is off.
-    group(F.MANAGEDSAVE | F.NO_MANAGEDSAVE, () => (flags & F.NO_MANAGEDSAVE) !== 0) &&
+    // Autostart and managed save are in the mirror's entries (DomainInfo); the test driver has no snapshots or checkpoints.
+    group(F.MANAGEDSAVE | F.NO_MANAGEDSAVE, () => ((flags & F.MANAGEDSAVE) !== 0 && managedSave) || ((flags & F.NO_MANAGEDSAVE) !== 0 && !managedSave)) &&
     group(F.HAS_SNAPSHOT | F.NO_SNAPSHOT, () => (flags & F.NO_SNAPSHOT) !== 0) &&
     group(F.HAS_CHECKPOINT | F.NO_CHECKPOINT, () => (flags & F.NO_CHECKPOINT) !== 0) &&
-    group(F.AUTOSTART | F.NO_AUTOSTART, () => (flags & F.NO_AUTOSTART) !== 0)
+    group(F.AUTOSTART | F.NO_AUTOSTART, () => ((flags & F.AUTOSTART) !== 0 && autostart) || ((flags & F.NO_AUTOSTART) !== 0 && !autostart))
   );
 }
 
@@ -153,4 +156,14 @@ const infoHandlers: Entry[] = [
   }),
 ];
 
-export const domainReadHandlers: Entry[] = [...listHandlers, ...lookupHandlers, ...infoHandlers];
+const screenshotHandlers: Entry[] = [
+  // The image goes to the client as a stream after the reply (libvirt's @readstream), paced by the client's reading.
+  entry(P.DOMAIN_SCREENSHOT, async (ctx, { dom, screen, flags }) => {
+    checkFlags(flags, 0, 'virDomainScreenshot');
+    const shot = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'screenshot', { uuid: dom.uuid, screen });
+    ctx.openDownload(bufferSource(shot.data));
+    return { mime: shot.mime };
+  }),
+];
+
+export const domainReadHandlers: Entry[] = [...listHandlers, ...lookupHandlers, ...infoHandlers, ...screenshotHandlers];

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// DOMAIN_SET_METADATA for virtgate's one element, the VM's tenant (`virtgate vm set-tenant`, or
+// DOMAIN_SET_METADATA: descriptions, titles and elements of any namespace, as libvirt keeps them; and virtgate's own
+// element, the VM's tenant (`virtgate vm set-tenant`, or
 // `virsh metadata DOM --uri https://virtgate.dev/xmlns/tenant/1 --key virtgate --set '<tenant>NAME</tenant>'`).
 // Who may ask is decided before this runs: the procedure needs connect:write on host, which only host admins hold.
-// Anything else (descriptions, titles, other namespaces) answers libvirt's "not supported".
-import { VG_ERR_ARG_INVALID, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import { VG_ERR_ARG_INVALID } from '../../common/errors';
 import { type Actor, Op, checkTenantName } from '../../ipc/program';
+import { DomainExtraIpcLimits } from '../../ipc/objects/domain-extra';
 import { AffectFlags, DomainMetadataType, TenantMetadata } from '../../protocol/constants';
 import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { HelperClient } from '../helper-client';
@@ -38,14 +39,38 @@ export function tenantFromMetadata(metadata: string | null): string {
   }
 }
 
+const tooLong = (max: number): never => {
+  throw VG_ERR_ARG_INVALID(`metadata argument longer than ${max} bytes, or with a NUL`);
+};
+
 export const metadataHandlers: Entry[] = [
   [
     P.DOMAIN_SET_METADATA,
     async (ctx: MetadataContext, { dom, type, metadata, key, uri, flags }: ArgsOf<typeof P.DOMAIN_SET_METADATA>) => {
       checkFlags(flags, AffectFlags.LIVE | AffectFlags.CONFIG, 'virDomainSetMetadata');
       if (type !== DomainMetadataType.ELEMENT || uri !== TenantMetadata.URI) {
-        if (type === DomainMetadataType.ELEMENT && uri === null) throw VG_ERR_ARG_INVALID('uri in virDomainSetMetadata must not be NULL');
-        throw VG_ERR_NOT_SUPPORTED(`virDomainSetMetadata sets only the tenant element (${TenantMetadata.URI})`);
+        // virDomainSetMetadata's argument checks, then the driver's.
+        if (type === DomainMetadataType.TITLE && metadata?.includes('\n')) throw VG_ERR_ARG_INVALID("metadata title can't contain newlines");
+        if (type === DomainMetadataType.TITLE || type === DomainMetadataType.DESCRIPTION) {
+          if (uri !== null) throw VG_ERR_ARG_INVALID('uri in virDomainSetMetadata must be NULL');
+          if (key !== null) throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must be NULL');
+        } else if (type === DomainMetadataType.ELEMENT) {
+          if (uri === null) throw VG_ERR_ARG_INVALID('uri in virDomainSetMetadata must not be NULL');
+          if (metadata !== null && key === null) throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must not be NULL');
+        } else throw VG_ERR_ARG_INVALID(`unknown metadata type '${type}'`);
+        // Bounded as the helper's decoder bounds them (a longer field there would end the helper connection).
+        const bound = (v: string | null, max: number) => (v !== null && (Buffer.byteLength(v) > max || v.includes('\0')) ? tooLong(max) : v);
+        await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'setMetadata', {
+          actor: ctx.actor(),
+          uuid: dom.uuid,
+          type,
+          value: bound(metadata, DomainExtraIpcLimits.METADATA_MAX),
+          key: bound(key, DomainExtraIpcLimits.TEXT_MAX),
+          uri: bound(uri, DomainExtraIpcLimits.TEXT_MAX),
+          live: (flags & AffectFlags.LIVE) !== 0,
+          config: (flags & AffectFlags.CONFIG) !== 0,
+        });
+        return;
       }
       if (metadata !== null && (key === null || !new RegExp(`^${NAME}$`).test(key)))
         throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must be an XML namespace prefix');

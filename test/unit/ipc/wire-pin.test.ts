@@ -126,6 +126,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_READ.lookup', Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: 0, name: 'foo' } }, { action: 'lookup', ...summary }],
   ['DOMAIN_READ.info', Op.DOMAIN_READ_REQ, { action: 'info', uuid }, { action: 'info', ...info }],
   ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', xml }],
+  [
+    'DOMAIN_READ.screenshot',
+    Op.DOMAIN_READ_REQ,
+    { action: 'screenshot', uuid, screen: 0 },
+    { action: 'screenshot', mime: 'image/png', data: Buffer.from('\x89PNG') },
+  ],
   ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
   ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
   ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid }, { action: 'undefine' }],
@@ -143,6 +149,99 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     { action: 'setTenant', actor, uuid, tenant: 'globex' },
     { action: 'setTenant', ...summary, tenant: 'globex' },
   ],
+  // Domain extras (src/ipc/objects/domain-extra.ts): stats, pinning, tuning, metadata, lifecycle extras.
+  [
+    'DOMAIN_READ.vcpus',
+    Op.DOMAIN_READ_REQ,
+    { action: 'vcpus', uuid, maxinfo: 2 },
+    { action: 'vcpus', info: [{ number: 0, state: 1, cpuTimeNs: 7n, cpu: 15 }], maps: [[0, 3, 15]] },
+  ],
+  [
+    'DOMAIN_READ.vcpuPinInfo',
+    Op.DOMAIN_READ_REQ,
+    { action: 'vcpuPinInfo', uuid, ncpumaps: 2, live: false, config: true },
+    { action: 'vcpuPinInfo', maps: [[1], [2, 3]] },
+  ],
+  [
+    'DOMAIN_READ.emulatorPinInfo',
+    Op.DOMAIN_READ_REQ,
+    { action: 'emulatorPinInfo', uuid, live: true, config: false },
+    { action: 'emulatorPinInfo', map: [0, 1] },
+  ],
+  [
+    'DOMAIN_READ.blockStats',
+    Op.DOMAIN_READ_REQ,
+    { action: 'blockStats', uuid, path: 'vda' },
+    { action: 'blockStats', rdReq: 1n, rdBytes: 2n, wrReq: 3n, wrBytes: 4n, errs: 5n },
+  ],
+  [
+    'DOMAIN_READ.interfaceStats',
+    Op.DOMAIN_READ_REQ,
+    { action: 'interfaceStats', uuid, device: 'testnet0' },
+    { action: 'interfaceStats', rxBytes: 1n, rxPackets: 2n, rxErrs: 3n, rxDrop: 4n, txBytes: 5n, txPackets: 6n, txErrs: 7n, txDrop: 8n },
+  ],
+  ['DOMAIN_READ.memoryStats', Op.DOMAIN_READ_REQ, { action: 'memoryStats', uuid, maxStats: 13 }, { action: 'memoryStats', stats: [{ tag: 6, val: 2097152n }] }],
+  [
+    'DOMAIN_READ.blockInfo',
+    Op.DOMAIN_READ_REQ,
+    { action: 'blockInfo', uuid, path: '/guest/diskimage1' },
+    { action: 'blockInfo', allocation: 1n, capacity: 2n, physical: 3n },
+  ],
+  [
+    'DOMAIN_READ.diskErrors',
+    Op.DOMAIN_READ_REQ,
+    { action: 'diskErrors', uuid, maxerrors: 4 },
+    { action: 'diskErrors', errors: [{ disk: 'vda', error: 1 }], nerrors: 1 },
+  ],
+  [
+    'DOMAIN_READ.fsInfo',
+    Op.DOMAIN_READ_REQ,
+    { action: 'fsInfo', uuid },
+    { action: 'fsInfo', info: [{ mountpoint: '/', name: 'vda1', fstype: 'ext4', devAliases: ['vda'] }] },
+  ],
+  [
+    'DOMAIN_READ.interfaceAddresses',
+    Op.DOMAIN_READ_REQ,
+    { action: 'interfaceAddresses', uuid, source: 0 },
+    { action: 'interfaceAddresses', ifaces: [{ name: 'testnet0', hwaddr: 'aa:bb:cc:dd:ee:ff', addrs: [{ type: 0, addr: '192.168.122.3', prefix: 24 }] }] },
+  ],
+  [
+    'DOMAIN_READ.tuning',
+    Op.DOMAIN_READ_REQ,
+    { action: 'tuning', uuid, kind: 'blkio', live: false, config: false },
+    {
+      action: 'tuning',
+      params: [
+        { field: 'weight', type: 2, value: 500 },
+        { field: 'device_weight', type: 7, value: '/dev/sda,300' },
+      ],
+    },
+  ],
+  [
+    'DOMAIN_READ.metadata',
+    Op.DOMAIN_READ_REQ,
+    { action: 'metadata', uuid, type: 2, uri: 'urn:x', live: false, config: false },
+    { action: 'metadata', value: '<info/>' },
+  ],
+  [
+    'DOMAIN_WRITE.setTuning',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setTuning', actor, uuid, kind: 'memory', params: [{ field: 'hard_limit', type: 4, value: 400000n }], live: false, config: true },
+    { action: 'setTuning' },
+  ],
+  ['DOMAIN_WRITE.pinVcpu', Op.DOMAIN_WRITE_REQ, { action: 'pinVcpu', actor, uuid, vcpu: 1, cpus: [2, 3] }, { action: 'pinVcpu' }],
+  ['DOMAIN_WRITE.pinEmulator', Op.DOMAIN_WRITE_REQ, { action: 'pinEmulator', actor, uuid, cpus: [1], live: false, config: true }, { action: 'pinEmulator' }],
+  [
+    'DOMAIN_WRITE.setMetadata',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setMetadata', actor, uuid, type: 2, value: '<info/>', key: 'x', uri: 'urn:x', live: false, config: false },
+    { action: 'setMetadata' },
+  ],
+  ['DOMAIN_WRITE.setAutostart', Op.DOMAIN_WRITE_REQ, { action: 'setAutostart', actor, uuid, autostart: true }, { action: 'setAutostart' }],
+  ['DOMAIN_WRITE.reset', Op.DOMAIN_WRITE_REQ, { action: 'reset', actor, uuid }, { action: 'reset' }],
+  ['DOMAIN_WRITE.managedSave', Op.DOMAIN_WRITE_REQ, { action: 'managedSave', actor, uuid }, { action: 'managedSave' }],
+  ['DOMAIN_WRITE.managedSaveRemove', Op.DOMAIN_WRITE_REQ, { action: 'managedSaveRemove', actor, uuid }, { action: 'managedSaveRemove' }],
+  ['DOMAIN_WRITE.rename', Op.DOMAIN_WRITE_REQ, { action: 'rename', actor, uuid, name: 'bar' }, { action: 'rename' }],
   [
     'EVENTS_SUBSCRIBE',
     Op.EVENTS_SUBSCRIBE_REQ,
@@ -200,6 +299,10 @@ const PINNED: Record<string, [string, string]> = {
     '40d5791f2e61e893a01d08feef0f194182b81cb668450bf6b5a07f7878ac8b3b',
   ],
   'DOMAIN_READ.info': ['f3866ff47035747c9dcef97e71ad788c8f5fabf233f858349cc2e952a3021181', '281b36f47d169c73d65b67a1d957ed82f98ba2f1913aaf8d6cb418b13a7c324a'],
+  'DOMAIN_READ.screenshot': [
+    '82eb9480c6afd4663948d96733392c0c05889881fd0852f6ee3e2e4e928dc343',
+    'e367b2ff4255fcc5f732691148b9c4b54bad742897f8af14377046f95cd7ba28',
+  ],
   'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
   'DOMAIN_WRITE.define': [
     'ff5e53d629119ef7044276ced34070b89311e7f7bd87ee74c355ffe45f489c4c',
@@ -228,6 +331,88 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.setTenant': [
     '6825397978e6c113840bfe7d9757c3fa7c9e7203bb629f46ee4fd5b94102acb8',
     '84b05d5c4acddf312da5e659c5c77e6bc717365a511082d743dc9d667cdcf6ca',
+  ],
+  // Domain extras
+  'DOMAIN_READ.vcpus': ['d75e9a7174e7c8c871b9c748131f69c98226f3178ae78dd0807d58063d9d0465', '44aca1a4df247918409d5aedccae9995aecad83c6173926904c6e8c2dc9d2b9d'],
+  'DOMAIN_READ.vcpuPinInfo': [
+    'a7d373f39e3b72eb2dd2adc06010a3902047b9e08978db39c3ec5d2513271f25',
+    '1c2636551752770a981526404a86bebbf353f96d2f559ffa49c8c4dc4c78444e',
+  ],
+  'DOMAIN_READ.emulatorPinInfo': [
+    '0985c83301ed89062470436718528f6fe06fff5faf6058f84219b2ba2f8ab4fb',
+    '665fc68bbd97afdbd95c8fa1357e5542cad3638243565e7f8e0450ee7f8b6204',
+  ],
+  'DOMAIN_READ.blockStats': [
+    'fcb0456fd4c65b3e9c44692228e85047fb039bc48a5ff11a8e97201b4bf7d292',
+    '0eecf6e7d0918cfbb3ae2bc96782884e8d4589d74b1a4390bda5b58845076156',
+  ],
+  'DOMAIN_READ.interfaceStats': [
+    'c774301e02733184dd4014c07a32d7bedf23242ab9cf3dc3287cc03330621a57',
+    '6256fea7c72f62ecce3f007e391da1ce20fbbfb210bb5a26495370a5564272e3',
+  ],
+  'DOMAIN_READ.memoryStats': [
+    'bb5bcbe05bec9da11cf181c8d245ba2b871645e2beaf63e96f117f2c23209086',
+    '0faad8e4d61cf4c01df754fd55dcc5dbb48d98cf6aea89c35bc00a7b5637c15e',
+  ],
+  'DOMAIN_READ.blockInfo': [
+    'b2d1766ff6418062b02c2f4e930f30b5155c7f9e7f96edd8f7790520f6cc2f4f',
+    '296f7c73faf1fc200ca96ad5550ee683261f8d57d0d9d00f3ce91eb0e3fdf3ac',
+  ],
+  'DOMAIN_READ.diskErrors': [
+    '0854f557c94421f5b3114fdb625d98c89c5650d7e08d9502ccb7f9fd8868476c',
+    '8d22c1f5488de4cd6dbae2efdb926f44df7337da2f6b2862717c0e87016fa5ae',
+  ],
+  'DOMAIN_READ.fsInfo': [
+    '1b763c1918234ee153c5fe33e00b05538048a8c97fbb6e35b622159b17f30345',
+    '7f4381c2f6c5ed1fd56462768495781e68bae93a71b565c3d747c8cbe7a46aa1',
+  ],
+  'DOMAIN_READ.interfaceAddresses': [
+    'a1aacf9ae83f83fd88c1ab779016229b01ac4a62f9da197047792c3438474c91',
+    'bd22638f8d1ee47362ff565d5987d74c5cf90aa2852b5fd4e0bf15ca13675eeb',
+  ],
+  'DOMAIN_READ.tuning': [
+    '50ade4d887ee5a5cf94e82656d1659704a8eca395f37f41cd31e285e993b4810',
+    'd60159be1323f6860728ff170ffb14451e6bbf2a7e9fe77a9c53f4a57e2ff8c7',
+  ],
+  'DOMAIN_READ.metadata': [
+    '407940236ef5855a757dbc812c9e07c61e62467e4bf4b86e51f132e13c153db0',
+    '877e2f03a4ac067e74a7337b97da1fa451bbd0d3233326b9af2a549be7b11b90',
+  ],
+  'DOMAIN_WRITE.setTuning': [
+    '0cd23831405d0810f7dd0d0bf55645925a43198093d74c2fa6e0134192eb538c',
+    '35e333dfd34cd77127035f5130ac9f420cde38a18eab6337da77f50ffcb8a836',
+  ],
+  'DOMAIN_WRITE.pinVcpu': [
+    'd6effd5d754c35df630bfd26a842ec66fe79963dcde5709d3354e02482cb523d',
+    'ea8d1d9e5d98b16bf834ccdfc017cfa99b7e1352ddaef17d616e8a33652e6bff',
+  ],
+  'DOMAIN_WRITE.pinEmulator': [
+    '04f1ac16200f9d0474d07b29a6ae83359ec21ac2bbb4527539fe5fa65fbba9d2',
+    'c8c4202b97d2f31ee8cbae69750527c45170c0ded60d104e11a63d1a62d15095',
+  ],
+  'DOMAIN_WRITE.setMetadata': [
+    '939369164ffc44da4a2c3a4003103d6d14861b8058c1d28fd7de990cda8dc13b',
+    '1912e103a932d5ce6c474afdbb0c7f17692234e9a99a556d79c6e76add52cb40',
+  ],
+  'DOMAIN_WRITE.setAutostart': [
+    'ab2c7d6fc2127110c69452efdba3a6411658a5a7178cf6460f2a45175f2a5bd0',
+    'a02daa0e5771377e75d33776ca5fbe8cdb05079f25cebbb1135fc6d687b37628',
+  ],
+  'DOMAIN_WRITE.reset': [
+    '2bfec14880895aad9097a2d1c472af7aff7955571bbfcb2b4ec180c3c71e5153',
+    '7244a0e610b8ae3479ab40c9c9c3886ece236525b5dd4f9859fa0795fb59fa7b',
+  ],
+  'DOMAIN_WRITE.managedSave': [
+    'ddd2d3e4a43cf6f143024c7d5dedef3b4805f4db617a2cc968c5c7d70a4be3da',
+    'a34d031a9713b93a618294c1e99283ae0218769be1603f1f2a8261dde61e13fa',
+  ],
+  'DOMAIN_WRITE.managedSaveRemove': [
+    '3b581823cf4d938b3b359cfbb62caada8f4532e51cb946c759261f281613444e',
+    'bd6555fee77adccabe5c8b402abf11bb310d4891518ca3c4fe998ceaafe8e79c',
+  ],
+  'DOMAIN_WRITE.rename': [
+    '3a773f9548cf4ba6a471c852d2b197e81ff0923d5caece3777168e7ffd715bc6',
+    'bbafb9d59601e8967d389ac53d46e772fd7a3a84b56cd8454f4e239175eca1fd',
   ],
   EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', 'd083d20397351095b371f4f1fc45c0698f242c8ea262a4cc03f7fe47124ef30b'],
   'POOL_READ.list': ['41e53489dd71a7bb6f64d375d73397e55755ab9ed71b6209979cccfab3fdaf25', '7faabb8fd1b40ff5f6c7b211e8856ff87a9226701565f8362438664b90c1a874'],

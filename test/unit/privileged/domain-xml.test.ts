@@ -67,7 +67,7 @@ describe('parseDomainXml', () => {
     expect(out).toContain("<clock offset='localtime'/>");
     expect(out).toContain('<on_reboot>destroy</on_reboot>');
     expect(out).toContain(
-      "    <disk type='file' device='disk'>\n      <source file='/a&amp;b&apos;c'/>\n      <target dev='vda'/>\n    </disk>\n    <graphics type='vnc'/>",
+      "    <disk type='file' device='disk'>\n      <source file='/a&amp;b&apos;c'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n    <graphics type='vnc'/>",
     );
     expect(formatDomainXml(parseDomainXml(out), null)).toBe(out);
   });

@@ -73,7 +73,7 @@ test.each([
   expect(() => tenantFromMetadata(xml)).toThrow(expect.objectContaining({ code: 'VG_ERR_ARG_INVALID' }));
 });
 
-test('the handler asks the helper for DOMAIN_SET_TENANT; anything else is refused before the helper', async () => {
+test('the tenant element goes to setTenant, everything else to setMetadata; bad arguments never reach the helper', async () => {
   const { ctx, calls } = fakeCtx();
   await set(ctx, {});
   await set(ctx, { metadata: null, flags: 3 });
@@ -81,13 +81,37 @@ test('the handler asks the helper for DOMAIN_SET_TENANT; anything else is refuse
     { op: Op.DOMAIN_WRITE_REQ, body: { action: 'setTenant', actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: 'globex' } },
     { op: Op.DOMAIN_WRITE_REQ, body: { action: 'setTenant', actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: '' } },
   ]);
-  await expect(set(ctx, { type: DomainMetadataType.DESCRIPTION, uri: null })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED', virCode: 3 });
-  await expect(set(ctx, { type: DomainMetadataType.TITLE, uri: null })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED' });
-  await expect(set(ctx, { uri: 'https://example.com/other' })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED' });
+  // virDomainSetMetadata's own checks, in libvirt's words
+  await expect(set(ctx, { type: DomainMetadataType.DESCRIPTION, uri: null })).rejects.toMatchObject({
+    code: 'VG_ERR_ARG_INVALID',
+    message: 'invalid argument: key in virDomainSetMetadata must be NULL',
+  });
+  await expect(set(ctx, { type: DomainMetadataType.TITLE, uri: null, key: null, metadata: 'a\nb' })).rejects.toMatchObject({
+    message: "invalid argument: metadata title can't contain newlines",
+  });
+  await expect(set(ctx, { type: DomainMetadataType.TITLE, uri: 'urn:x', key: null })).rejects.toMatchObject({
+    message: 'invalid argument: uri in virDomainSetMetadata must be NULL',
+  });
   await expect(set(ctx, { uri: null })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
+  await expect(set(ctx, { type: 7, uri: null, key: null })).rejects.toMatchObject({ message: "invalid argument: unknown metadata type '7'" });
   await expect(set(ctx, { key: null })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
   await expect(set(ctx, { key: 'bad key' })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
   await expect(set(ctx, { flags: 4 })).rejects.toMatchObject({ code: 'VG_ERR_FLAGS_UNSUPPORTED' });
   await expect(set(ctx, { metadata: '<tenant>..</tenant>' })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
+  await expect(set(ctx, { uri: 'urn:x', key: 'x', metadata: 'x'.repeat(300 * 1024) })).rejects.toMatchObject({ code: 'VG_ERR_ARG_INVALID' });
   expect(calls).toHaveLength(2);
+  // descriptions, titles and other namespaces: one setMetadata action each
+  await set(ctx, { type: DomainMetadataType.DESCRIPTION, uri: null, key: null, metadata: 'hello' });
+  await set(ctx, { uri: 'https://example.com/other', key: 'o', metadata: '<x/>', flags: 2 });
+  const actor = { user: 'root', tenant: '', requestId: 'r1' };
+  expect(calls.slice(2)).toEqual([
+    {
+      op: Op.DOMAIN_WRITE_REQ,
+      body: { action: 'setMetadata', actor, uuid: dom.uuid, type: 0, value: 'hello', key: null, uri: null, live: false, config: false },
+    },
+    {
+      op: Op.DOMAIN_WRITE_REQ,
+      body: { action: 'setMetadata', actor, uuid: dom.uuid, type: 2, value: '<x/>', key: 'o', uri: 'https://example.com/other', live: false, config: true },
+    },
+  ]);
 });

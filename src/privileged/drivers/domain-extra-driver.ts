@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// The driver contract for domain stats, CPU pinning and tuning (helper side); results are IPC value shapes.
+import type { DomainTuneKind, TuneParam } from '../../ipc/objects/domain-extra';
+
+export interface VcpuInfoRow {
+  number: number;
+  state: number; // virVcpuState: RUNNING 1
+  cpuTimeNs: bigint;
+  cpu: number; // host CPU it runs on, -1 when unknown
+}
+
+export interface BlockStats {
+  rdReq: bigint;
+  rdBytes: bigint;
+  wrReq: bigint;
+  wrBytes: bigint;
+  errs: bigint;
+}
+
+export interface InterfaceStats {
+  rxBytes: bigint;
+  rxPackets: bigint;
+  rxErrs: bigint;
+  rxDrop: bigint;
+  txBytes: bigint;
+  txPackets: bigint;
+  txErrs: bigint;
+  txDrop: bigint;
+}
+
+export interface FsInfoRow {
+  mountpoint: string;
+  name: string;
+  fstype: string;
+  devAliases: string[];
+}
+
+export interface IfaceAddrs {
+  name: string;
+  hwaddr: string | null;
+  addrs: { type: number; addr: string; prefix: number }[];
+}
+
+export interface Affect {
+  live: boolean;
+  config: boolean;
+}
+
+// Every method throws DriverError (catalogue code + libvirt's wording) for a missing domain or a wrong state.
+export interface DomainExtraDriver {
+  hostCpus(): number; // VIR_NODEINFO_MAXCPUS: the width of every CPU map
+  vcpus(uuid: Buffer, maxinfo: number): { info: VcpuInfoRow[]; maps: number[][] };
+  vcpuPinInfo(uuid: Buffer, ncpumaps: number, flags: Affect): number[][];
+  emulatorPinInfo(uuid: Buffer, flags: Affect): number[];
+  blockStats(uuid: Buffer, path: string): BlockStats;
+  interfaceStats(uuid: Buffer, device: string): InterfaceStats;
+  memoryStats(uuid: Buffer, maxStats: number): { tag: number; val: bigint }[];
+  blockInfo(uuid: Buffer, path: string): { allocation: bigint; capacity: bigint; physical: bigint };
+  diskErrors(uuid: Buffer, maxerrors: number): { errors: { disk: string; error: number }[]; nerrors: number };
+  fsInfo(uuid: Buffer): FsInfoRow[];
+  interfaceAddresses(uuid: Buffer, source: number): IfaceAddrs[];
+  tuning(uuid: Buffer, kind: DomainTuneKind, flags: Affect): TuneParam[];
+  // Writes: each validated as libvirt validates, then committed (durable before the answer) or refused whole.
+  setTuning(uuid: Buffer, kind: DomainTuneKind, params: TuneParam[], flags: Affect): void;
+  pinVcpu(uuid: Buffer, vcpu: number, cpus: number[]): void;
+  pinEmulator(uuid: Buffer, cpus: number[], flags: Affect): void;
+  // type: virDomainMetadataType (0 description, 1 title, 2 element of namespace `uri`)
+  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string;
+  setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void;
+  setAutostart(uuid: Buffer, autostart: boolean): void;
+  reset(uuid: Buffer): void; // the test driver checks the domain runs, and does nothing else
+  managedSave(uuid: Buffer): void;
+  managedSaveRemove(uuid: Buffer): void;
+  rename(uuid: Buffer, newName: string, tenant: string): void; // tenant: the session's, for the clash rule
+}
