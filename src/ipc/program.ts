@@ -40,6 +40,7 @@ export * from './shared';
 export { actionOf } from './actions';
 import { action, actionGroup, actionOf } from './actions';
 import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
+import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
 
 const READ = false;
@@ -203,6 +204,10 @@ export const OPS = Object.freeze({
   DOMAIN_READ: spec(4, 5, READ, DOMAIN_READ.request, DOMAIN_READ.answer),
   DOMAIN_WRITE: spec(6, 7, WRITE, DOMAIN_WRITE.request, DOMAIN_WRITE.answer),
   EVENTS_SUBSCRIBE: spec(8, 9, READ, empty, streamAns), // one ack, then the event stream under the same id
+  POOL_READ: spec(14, 15, READ, POOL_READ.request, POOL_READ.answer),
+  POOL_WRITE: spec(16, 17, WRITE, POOL_WRITE.request, POOL_WRITE.answer),
+  VOLUME_READ: spec(18, 19, READ, VOLUME_READ.request, VOLUME_READ.answer),
+  VOLUME_WRITE: spec(20, 21, WRITE, VOLUME_WRITE.request, VOLUME_WRITE.answer),
   IFACE_READ: spec(22, 23, READ, IFACE_READ.request, IFACE_READ.answer),
   IFACE_WRITE: spec(24, 25, WRITE, IFACE_WRITE.request, IFACE_WRITE.answer),
   NODEDEV_READ: spec(26, 27, READ, NODEDEV_READ.request, NODEDEV_READ.answer),

@@ -8,6 +8,7 @@ import { answerNodeFacts } from './answers/node-facts';
 import { answerDomainRead } from './answers/domain-read';
 import { answerDomainWrite } from './answers/domain-write';
 import { answerEventsSubscribe } from './answers/events';
+import { answerPoolRead, answerPoolWrite, answerVolumeRead, answerVolumeWrite } from './answers/storage';
 import { answerHostRead, answerIfaceRead, answerIfaceWrite, answerNodeDevRead, answerNodeDevWrite } from './answers/host-objects';
 
 export const OpFlag = {
@@ -34,6 +35,10 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.DOMAIN_READ_REQ, AFTER_HELLO, answerDomainRead),
   entry(Op.DOMAIN_WRITE_REQ, AFTER_HELLO, answerDomainWrite),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
+  entry(Op.POOL_READ_REQ, AFTER_HELLO, answerPoolRead),
+  entry(Op.POOL_WRITE_REQ, AFTER_HELLO, answerPoolWrite),
+  entry(Op.VOLUME_READ_REQ, AFTER_HELLO, answerVolumeRead),
+  entry(Op.VOLUME_WRITE_REQ, AFTER_HELLO, answerVolumeWrite),
   entry(Op.IFACE_READ_REQ, AFTER_HELLO, answerIfaceRead),
   entry(Op.IFACE_WRITE_REQ, AFTER_HELLO, answerIfaceWrite),
   entry(Op.NODEDEV_READ_REQ, AFTER_HELLO, answerNodeDevRead),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
+import type { StoragePoolDriver } from './storage-driver';
 import type { ErrorFactory } from '../../common/errors';
 import type { DomainExtraDriver } from './domain-extra-driver';
 import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from './host-objects-driver';
@@ -71,4 +72,5 @@ export interface Driver {
   readonly interfaces?: InterfaceDriver;
   readonly nodeDevices?: NodeDeviceDriver;
   readonly host?: HostFactsDriver; // host facts beyond NODE_FACTS (sysinfo, CPU stats/map/models, free pages)
+  pools?: StoragePoolDriver;
 }

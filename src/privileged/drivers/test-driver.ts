@@ -19,6 +19,7 @@ import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
 import { type ObjectDriverContext, storeRecords } from './object-context';
 import { TestHostFacts, TestInterfaces, TestNodeDevices } from './test-host-objects';
+import { TestStorage } from './test-storage';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
@@ -116,6 +117,7 @@ export class TestDriver implements Driver {
   readonly interfaces: TestInterfaces;
   readonly nodeDevices: TestNodeDevices;
   readonly host = new TestHostFacts();
+  readonly pools: TestStorage;
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #screenshotFile: string;
@@ -154,6 +156,7 @@ export class TestDriver implements Driver {
     this.#screenshotFile = opts.screenshotFile ?? TEST_SCREENSHOT;
     this.#load(warn);
     [this.interfaces, this.nodeDevices] = [new TestInterfaces(this.#objectCtx), new TestNodeDevices(this.#objectCtx)];
+    this.pools = new TestStorage(this.#objectCtx);
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at
     // run time: reads work, writes are refused until the disk takes them, the next checkpoint retries.

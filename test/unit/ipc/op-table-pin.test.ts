@@ -16,6 +16,7 @@ import {
   requestCodecs,
 } from '../../../src/ipc/program';
 import type { ActionAnswerOf, DomainSummary, RequestOp } from '../../../src/ipc/program';
+import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from '../../../src/ipc/objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
 import { OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
@@ -27,6 +28,10 @@ const PINNED: [string, number, number, boolean][] = [
   ['DOMAIN_READ', 4, 5, false],
   ['DOMAIN_WRITE', 6, 7, true],
   ['EVENTS_SUBSCRIBE', 8, 9, false],
+  ['POOL_READ', 14, 15, false],
+  ['POOL_WRITE', 16, 17, true],
+  ['VOLUME_READ', 18, 19, false],
+  ['VOLUME_WRITE', 20, 21, true],
   ['IFACE_READ', 22, 23, false],
   ['IFACE_WRITE', 24, 25, true],
   ['NODEDEV_READ', 26, 27, false],
@@ -75,6 +80,36 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['rename', 40],
     ['pinEmulator', 34],
   ],
+  POOL_READ: [
+    ['list', 0],
+    ['byName', 1],
+    ['byUuid', 2],
+  ],
+  POOL_WRITE: [
+    ['define', 0],
+    ['create', 1],
+    ['build', 2],
+    ['start', 3],
+    ['destroy', 4],
+    ['delete', 5],
+    ['undefine', 6],
+    ['refresh', 7],
+    ['setAutostart', 8],
+    ['findSources', 9],
+  ],
+  VOLUME_READ: [
+    ['list', 0],
+    ['byName', 1],
+    ['byKey', 2],
+    ['byPath', 3],
+  ],
+  VOLUME_WRITE: [
+    ['create', 0],
+    ['createFrom', 1],
+    ['delete', 2],
+    ['resize', 3],
+    ['wipe', 4],
+  ],
   IFACE_READ: [
     ['list', 0],
     ['get', 1],
@@ -106,10 +141,19 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
 };
 
 test('each grouped op has exactly the pinned actions, with their codes', () => {
-  const groups = { DOMAIN_READ, DOMAIN_WRITE, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE, HOST_READ } as Record<
-    string,
-    { actions: Record<string, { code: number }> }
-  >;
+  const groups = {
+    DOMAIN_READ,
+    DOMAIN_WRITE,
+    POOL_READ,
+    POOL_WRITE,
+    VOLUME_READ,
+    VOLUME_WRITE,
+    IFACE_READ,
+    IFACE_WRITE,
+    NODEDEV_READ,
+    NODEDEV_WRITE,
+    HOST_READ,
+  } as Record<string, { actions: Record<string, { code: number }> }>;
   expect(Object.keys(groups)).toEqual(Object.keys(PINNED_ACTIONS));
   for (const [name, g] of Object.entries(groups)) expect(Object.entries(g.actions).map(([a, sp]) => [a, sp.code])).toEqual(PINNED_ACTIONS[name]);
 });

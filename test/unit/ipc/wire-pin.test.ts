@@ -19,6 +19,17 @@ import {
 } from '../../../src/ipc/program';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
 import { TEST_IFACES, TEST_NODE_DEVICES, TestHostFacts } from '../../../src/privileged/drivers/test-host-objects';
+import {
+  NO_PERMS,
+  POOL_READ,
+  POOL_WRITE,
+  type PoolConfig,
+  type PoolRecord,
+  VOLUME_READ,
+  VOLUME_WRITE,
+  type VolumeConfig,
+  type VolumeRecord,
+} from '../../../src/ipc/objects/storage';
 
 const uuid = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
 const actor: Actor = { user: 'alice', tenant: 'acme', requestId: 'req-7', auditHead: `12:${'ab'.repeat(32)}` };
@@ -37,6 +48,47 @@ const info: DomainInfo = {
   securityEnforcing: true,
 };
 const xml = "<domain type='test'><name>foo</name><memory>1024</memory><os><type>hvm</type></os></domain>";
+// Storage (objects/storage.ts): typed configs, never XML.
+const poolConfig: PoolConfig = {
+  type: 'netfs',
+  name: 'p1',
+  uuid,
+  source: { hosts: [{ name: 'nfs.example', port: 2049 }], devices: [], dir: '/export', format: 'nfs', protocolVer: '4', vendor: '', product: '' },
+  targetPath: '/var/lib/libvirt/p1',
+  perms: { mode: 0o755, owner: 107, group: -1, label: '' },
+  cow: '',
+};
+const pool: PoolRecord = {
+  config: poolConfig,
+  tenant: 'acme',
+  active: true,
+  persistent: true,
+  autostart: false,
+  capacity: 100n,
+  allocation: 10n,
+  available: 90n,
+};
+const volConfig: VolumeConfig = {
+  name: 'v1',
+  type: 'file',
+  capacity: 1n << 30n,
+  allocation: 0n,
+  format: 'qcow2',
+  perms: NO_PERMS,
+  backing: { path: '/var/lib/libvirt/p1/base', format: 'raw' },
+  compat: '1.1',
+  nocow: false,
+  features: ['lazy_refcounts'],
+};
+const vol: VolumeRecord = {
+  config: volConfig,
+  pool: 'p1',
+  poolUuid: uuid,
+  poolType: 'netfs',
+  key: '/var/lib/libvirt/p1/v1',
+  path: '/var/lib/libvirt/p1/v1',
+  tenant: 'acme',
+};
 
 // [label, request op, request body, answer body]: every op of the table, and every action of a grouped op (checked below).
 const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
@@ -247,6 +299,38 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     { action: 'freePages', pages: [4, 2048], startCell: 0, cellCount: 2 },
     { action: 'freePages', counts: [19n, 45n, 97n, 201n] },
   ],
+  ['POOL_READ.list', Op.POOL_READ_REQ, { action: 'list' }, { action: 'list', pools: [pool] }],
+  ['POOL_READ.byName', Op.POOL_READ_REQ, { action: 'byName', name: 'p1' }, { action: 'byName', pool }],
+  ['POOL_READ.byUuid', Op.POOL_READ_REQ, { action: 'byUuid', uuid }, { action: 'byUuid', pool }],
+  ['POOL_WRITE.define', Op.POOL_WRITE_REQ, { action: 'define', actor, config: poolConfig }, { action: 'define', pool }],
+  ['POOL_WRITE.create', Op.POOL_WRITE_REQ, { action: 'create', actor, config: poolConfig }, { action: 'create', pool }],
+  ['POOL_WRITE.build', Op.POOL_WRITE_REQ, { action: 'build', actor, uuid }, { action: 'build', pool }],
+  ['POOL_WRITE.start', Op.POOL_WRITE_REQ, { action: 'start', actor, uuid }, { action: 'start', pool }],
+  ['POOL_WRITE.destroy', Op.POOL_WRITE_REQ, { action: 'destroy', actor, uuid }, { action: 'destroy', pool }],
+  ['POOL_WRITE.delete', Op.POOL_WRITE_REQ, { action: 'delete', actor, uuid }, { action: 'delete', pool }],
+  ['POOL_WRITE.undefine', Op.POOL_WRITE_REQ, { action: 'undefine', actor, uuid }, { action: 'undefine' }],
+  ['POOL_WRITE.refresh', Op.POOL_WRITE_REQ, { action: 'refresh', actor, uuid }, { action: 'refresh', pool }],
+  ['POOL_WRITE.setAutostart', Op.POOL_WRITE_REQ, { action: 'setAutostart', actor, uuid, autostart: true }, { action: 'setAutostart', pool }],
+  [
+    'POOL_WRITE.findSources',
+    Op.POOL_WRITE_REQ,
+    { action: 'findSources', actor, type: 'netfs', host: 'nfs.example' },
+    { action: 'findSources', xml: '<sources/>' },
+  ],
+  ['VOLUME_READ.list', Op.VOLUME_READ_REQ, { action: 'list', uuid }, { action: 'list', vols: [vol] }],
+  ['VOLUME_READ.byName', Op.VOLUME_READ_REQ, { action: 'byName', pool: uuid, name: 'v1' }, { action: 'byName', vol }],
+  ['VOLUME_READ.byKey', Op.VOLUME_READ_REQ, { action: 'byKey', key: vol.key }, { action: 'byKey', vol }],
+  ['VOLUME_READ.byPath', Op.VOLUME_READ_REQ, { action: 'byPath', path: vol.path }, { action: 'byPath', vol }],
+  ['VOLUME_WRITE.create', Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: uuid, config: volConfig }, { action: 'create', vol }],
+  [
+    'VOLUME_WRITE.createFrom',
+    Op.VOLUME_WRITE_REQ,
+    { action: 'createFrom', actor, pool: uuid, config: volConfig, fromPool: uuid, from: 'base' },
+    { action: 'createFrom', vol },
+  ],
+  ['VOLUME_WRITE.delete', Op.VOLUME_WRITE_REQ, { action: 'delete', actor, pool: uuid, name: 'v1' }, { action: 'delete' }],
+  ['VOLUME_WRITE.resize', Op.VOLUME_WRITE_REQ, { action: 'resize', actor, pool: uuid, name: 'v1', capacity: 1n << 31n, flags: 2 }, { action: 'resize', vol }],
+  ['VOLUME_WRITE.wipe', Op.VOLUME_WRITE_REQ, { action: 'wipe', actor, pool: uuid, name: 'v1' }, { action: 'wipe', vol }],
 ];
 
 // [request frame digest, answer frame digest] by label, request id 0x01020304. IPC version 2 regrouped the domain ops
@@ -421,6 +505,61 @@ const PINNED: Record<string, [string, string]> = {
     '80da5a88c5b9a9bba9eb3b06f0de6ab42bc3c46211875a0833856ac3236c7135',
     '78099a8a63d647b2f06234bf5478cfefe2787866b32877890fb631a151751a7c',
   ],
+  'POOL_READ.list': ['41e53489dd71a7bb6f64d375d73397e55755ab9ed71b6209979cccfab3fdaf25', '7faabb8fd1b40ff5f6c7b211e8856ff87a9226701565f8362438664b90c1a874'],
+  'POOL_READ.byName': ['522f3434179e94f3ded7da52fe98baa7ff60f7ae76492fed2caca9d1b9e82033', '14ee35fb9f53939b07e05695eeb0ae06ee9fc2e4aa3ed28d530b9ed1060cb6b8'],
+  'POOL_READ.byUuid': ['55d9d33dae721dc14e89473fcb2f103858cd2bc7d75513c4e372e4c637d22f8f', 'f96464c1160a410029a6cb208b654d88963a59418d336e3512ccc407ebc6c388'],
+  'POOL_WRITE.define': ['0b44d72ab866a0b03165b0946a9ec90ec96c25c51d973b04ae6deae25f7097c7', '7b7d2ba32d12b6025cc1a19770739434ba2d5a30bf92c51e3cb62024ff4dff1d'],
+  'POOL_WRITE.create': ['115ced94d50ff6c353c580f0ec6b2589a4254c64b7a7a155b1467640130078e5', '0d36f1aba3f208a998cba02097a7bb1613322cf4d404aa128087fe4232ed90fb'],
+  'POOL_WRITE.build': ['3d257ba877331aaa6d084e8596d7af5b6f5a013ff7478bd6b156be2038d16415', 'cd106ee7392dfab63bbb2a9c51573a63b813c1c3f7157c6c15fae87c04ea4a70'],
+  'POOL_WRITE.start': ['d67d9253d570687c6df231735c50c0b9e20e218d8c566112ba48b516cbae310d', '15563bd52116584f3028379eafdf07ba916047dec936d9180791d116ea67ce9c'],
+  'POOL_WRITE.destroy': [
+    '65003fbb7695289375955941e8c6edf68f3b38e274b7ca555b34ad7b545506dd',
+    'f42c0f3f19beb22f83535565efacb05bf47fdf424cdbfce236f836a1be811686',
+  ],
+  'POOL_WRITE.delete': ['df3537748be9594c2a7b198702ea5dc3598f7e0112a8006958c7a6d3b7e95720', 'e6baeda531241cf63bee0b0a949826bb739af02a69c62b887b758818d43bee90'],
+  'POOL_WRITE.undefine': [
+    '33640f94b4aa83eae606490411f10d2a87e1c91238de1de6480e77fea61006f0',
+    '9f46c95694c9a15033dbc59fd4c8a31916777d9bbb9f413e78e37b5f80320bf1',
+  ],
+  'POOL_WRITE.refresh': [
+    '473c0a630307d9b6e452a87f0f32703c19e7f6994a5aefd65b6fbe46130022c2',
+    '6142731440893578c21c63c5caef59f49f8b7fc7ff37fe31425f2696d6c357ea',
+  ],
+  'POOL_WRITE.setAutostart': [
+    'f35790cfd2cd907e9b55ce607d123830d9ad34f2965145b10ecc2142bcc06810',
+    'c13bf60aaa3dbab3929b31706087522616c3b38cbfc736c2fcde7589da8f2571',
+  ],
+  'POOL_WRITE.findSources': [
+    'dc3aba575c7a7583d84d1360f30e37fe556f202ac70f175d6f649014d5997673',
+    'f9c806964360f211db55ea7cce6c4454c133139e723b6e76226e682d22c3ce03',
+  ],
+  'VOLUME_READ.list': ['ea8d457e40f049b6af9ecb0baa3b3d235e6c245b9626391d392d41568638adc4', '336afd41285468747722a826a10a1a3c0370321fc025f96286b87ee9bab3a62b'],
+  'VOLUME_READ.byName': [
+    '54ebfba596424e343ec4a3a35c5034b6b26abcb5b73524254ead7efa0b6c488c',
+    'b996636d6525662ff889420b53cf99073d540aa463a6bae172ffc4ac69c8fcfd',
+  ],
+  'VOLUME_READ.byKey': ['c714f0cbd33d56b31b2a1e521d58f143ff155ea9ac090adbc2c8d9df3fc325bc', '44e09d1f4b27514a5e36a46c9ddec65a2a8624083c8c84248784193373f8db64'],
+  'VOLUME_READ.byPath': [
+    '536af964ae083d18da6d72194294495bf516f4fb1cc8d98df310ece5ad1d93fd',
+    '866ec205cd88b8471d824f1df4d3d79f978610add81e3ea5bde16612aa94c049',
+  ],
+  'VOLUME_WRITE.create': [
+    '8dfeba03d94fa4ee990bdd2566a10e92d05a943c42993da1df040a6eb0d26ab4',
+    '65fed7839ea44953ac254c280b4215a29273f1b53fc4fb6f55d0568487a765af',
+  ],
+  'VOLUME_WRITE.createFrom': [
+    '95031b5f2aa324f6a519c8a6947039aa1b33ea30b182ae406afd19660201b451',
+    '31bdc9749193346e4803d96bf74a146062cc229e19e956c914001617b62bed2e',
+  ],
+  'VOLUME_WRITE.delete': [
+    '9e8d186d96ac08860272dade55838c6153fb28b36455d65d8bcac3a31e9ff591',
+    '93da960612fcd989c502cb139d4fd0128fcfd29c0957d544707c8b49fa9c91bf',
+  ],
+  'VOLUME_WRITE.resize': [
+    'e7b46a90ade4deb4960e781d7aa678edf83cb357634c1d79a18c6a0e096a1f29',
+    'a655eb1f0d91ae0cc66d3f6cf13de10281e902480dd9b1a0115e6fc3b6d5762d',
+  ],
+  'VOLUME_WRITE.wipe': ['240610651a01225ff5bdf53ec490a718df8beeba050d05fac8a55f282d0af4a7', 'e95665812bd8e4177dbf3555eef259857c731c408e1594c3d1e12cdd552423d7'],
 };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -439,7 +578,19 @@ test('every request and answer frame is byte-identical to the pinned encoding', 
 
 test('the samples cover every op and every action of each grouped op', () => {
   expect([...new Set(SAMPLES.map(([, op]) => op))].sort((x, y) => x - y)).toEqual([...REQUEST_OPS].sort((x, y) => x - y));
-  for (const g of [DOMAIN_READ, DOMAIN_WRITE, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE, HOST_READ]) {
+  for (const g of [
+    DOMAIN_READ,
+    DOMAIN_WRITE,
+    POOL_READ,
+    POOL_WRITE,
+    VOLUME_READ,
+    VOLUME_WRITE,
+    IFACE_READ,
+    IFACE_WRITE,
+    NODEDEV_READ,
+    NODEDEV_WRITE,
+    HOST_READ,
+  ]) {
     const seen = SAMPLES.filter(([label]) => label.startsWith(`${g.name}.`)).map(([label]) => label.slice(g.name.length + 1));
     expect(seen.sort()).toEqual(Object.keys(g.actions).sort());
   }

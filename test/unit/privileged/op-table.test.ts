@@ -3,8 +3,8 @@
 import { Op, REQUEST_OPS } from '../../../src/ipc/program';
 import { OP_BY_REQ, OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 
-test('the helper IPC has exactly 10 request ops, grouped by object (design cap: 32)', () => {
-  expect(REQUEST_OPS.length).toBe(10);
+test('the helper IPC has exactly 14 request ops, grouped by object (design cap: 32)', () => {
+  expect(REQUEST_OPS.length).toBe(14);
   expect(REQUEST_OPS.length).toBeLessThanOrEqual(32);
 });
 
@@ -21,5 +21,11 @@ test('only HELLO is permitted on a fresh connection, once', () => {
 
 test('EVENTS_SUBSCRIBE is once per connection; writes are exactly the state-changing ops', () => {
   expect(OP_TABLE.filter((e) => e.flags & OpFlag.ONCE).map((e) => e.req)).toEqual([Op.HELLO_REQ, Op.EVENTS_SUBSCRIBE_REQ]);
-  expect(OP_TABLE.filter((e) => e.flags & OpFlag.WRITE).map((e) => e.req)).toEqual([Op.DOMAIN_WRITE_REQ, Op.IFACE_WRITE_REQ, Op.NODEDEV_WRITE_REQ]);
+  expect(OP_TABLE.filter((e) => e.flags & OpFlag.WRITE).map((e) => e.req)).toEqual([
+    Op.DOMAIN_WRITE_REQ,
+    Op.POOL_WRITE_REQ,
+    Op.VOLUME_WRITE_REQ,
+    Op.IFACE_WRITE_REQ,
+    Op.NODEDEV_WRITE_REQ,
+  ]);
 });

@@ -24,6 +24,7 @@ import { Dispatcher, apiName } from '../../../src/unprivileged/dispatcher';
 import { SERVER_MESSAGES } from '../../../src/unprivileged/handlers';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 import { type Identity, Session } from '../../../src/unprivileged/session';
+import { parsePoolXml, parseVolumeXml } from '../../../src/unprivileged/xml/storage';
 
 // The helper-client interface in memory: each request goes to the helper's own answer function for its op, on a real
 // test driver; a driver error comes back as the front end's HelperClient would raise it (from the catalogue).
@@ -73,9 +74,11 @@ const POLICY = `g, x509:admin, host-admin, *
 g, x509:alice, owner, acme
 p, peeker, *, host, connect:getattr
 p, peeker, *, vm:*, domain:getattr
+p, peeker, *, pool:*, storage_pool:getattr
+p, peeker, *, vol:*, storage_vol:getattr
 g, x509:peek, peeker, globex
 `;
-const PEEK_GRANTS = new Set(['connect:getattr', 'domain:getattr']);
+const PEEK_GRANTS = new Set(['connect:getattr', 'domain:getattr', 'storage_pool:getattr', 'storage_vol:getattr']);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-dispatch-table-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -85,6 +88,7 @@ interface World {
   trail: MemoryTrail;
   dispatcher: Dispatcher;
   vm: RemoteDomain; // in globex
+  pool: { name: string; uuid: Buffer }; // a running pool of globex, holding `vol`
 }
 
 let n = 0;
@@ -108,8 +112,14 @@ async function world(): Promise<World> {
   // The VM every call names: in globex, running (the seed `test` domain, moved there by the host's own tooling).
   const seed = (await helper.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'test' } })) as RemoteDomain & { uuid: Buffer };
   await helper.call(Op.DOMAIN_WRITE_REQ, { action: 'setTenant', actor: { user: 'root', tenant: '', requestId: 'seed' }, uuid: seed.uuid, tenant: 'globex' });
+  // The storage every call names: globex's running pool `gpool` and its volume `gvol` (storage.ts's configs).
+  const actor = { user: 'root', tenant: 'globex', requestId: 'seed' };
+  const config = parsePoolXml(GPOOL_XML);
+  await helper.call(Op.POOL_WRITE_REQ, { action: 'define', actor, config });
+  await helper.call(Op.POOL_WRITE_REQ, { action: 'start', actor, uuid: config.uuid });
+  await helper.call(Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: config.uuid, config: parseVolumeXml(GVOL_XML, 'dir') });
   helper.ops.length = 0;
-  return { helper, trail, dispatcher, vm: { name: seed.name, uuid: seed.uuid, id: seed.id } };
+  return { helper, trail, dispatcher, vm: { name: seed.name, uuid: seed.uuid, id: seed.id }, pool: { name: config.name, uuid: config.uuid } };
 }
 
 const x509 = (user: string): Identity => ({ user, method: 'x509', source: '127.0.0.1:5000', dn: `CN=${user}`, fingerprint: 'AA' });
@@ -137,7 +147,12 @@ function session(w: World, o: { identity: Identity | null; opened: boolean; read
 
 // A well-formed argument body for any procedure, found from its codec: the shortest all-zero body that decodes (every
 // string empty, every optional null, every array empty), then the fields that name a VM pointed at the given one.
-function argsFor(def: ProcDef, vm: RemoteDomain): Record<string, unknown> {
+const GPOOL_XML =
+  "<pool type='dir'><name>gpool</name><uuid>6e1b1c7e-9d36-4a57-8a0e-1f5d0c0b9a11</uuid><target><path>/var/lib/libvirt/gpool</path></target></pool>";
+const GVOL_XML = '<volume><name>gvol</name><capacity>1048576</capacity></volume>';
+const STORAGE_PROC = /^(storage|connect.*Storage)/;
+
+function argsFor(def: ProcDef, vm: RemoteDomain, pool?: { name: string; uuid: Buffer }): Record<string, unknown> {
   let args: Record<string, unknown> | undefined;
   for (let len = 0; len <= 4096 && args === undefined; len += 4) {
     try {
@@ -148,6 +163,21 @@ function argsFor(def: ProcDef, vm: RemoteDomain): Record<string, unknown> {
   }
   if (args === undefined) throw new Error(`${def.name}: no all-zero body decodes`);
   const xml = `<domain type='test'><name>${vm.name}</name><uuid>${vm.uuid.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')}</uuid><memory>1024</memory><os><type>hvm</type></os></domain>`;
+  if (pool && STORAGE_PROC.test(def.name)) {
+    // Storage calls name globex's pool and volume (the objects `world` made), by every key they take.
+    const vol = { pool: pool.name, name: 'gvol', key: '/var/lib/libvirt/gpool/gvol' };
+    for (const k of Object.keys(args)) {
+      if (k === 'pool' && args[k] !== null) args[k] = pool;
+      else if (k === 'vol' || k === 'clonevol') args[k] = vol;
+      else if (k === 'xml') args[k] = def.name.startsWith('storageVol') ? GVOL_XML : GPOOL_XML;
+      else if (k === 'name' && typeof args[k] === 'string') args[k] = def.name.startsWith('storageVol') ? 'gvol' : pool.name;
+      else if (k === 'uuid' && Buffer.isBuffer(args[k])) args[k] = pool.uuid;
+      else if (k === 'key' || k === 'path') args[k] = vol.key;
+      else if (k === 'type') args[k] = 'logical';
+      else if ((k === 'needResults' || k.startsWith('max')) && typeof args[k] === 'number') args[k] = 16;
+    }
+    return args;
+  }
   for (const k of Object.keys(args)) {
     if (k === 'dom') args[k] = vm;
     else if (k === 'xml' || k === 'xmlDesc') args[k] = xml;
@@ -206,7 +236,7 @@ const last: { reply?: Buffer } = {}; // the last successful reply's bytes (kept 
 
 async function call(w: World, s: Session, def: ProcDef): Promise<Answer> {
   delete last.reply;
-  const args = argsFor(def, w.vm);
+  const args = argsFor(def, w.vm, w.pool);
   try {
     const reply = await w.dispatcher.dispatch(s, {
       def,
@@ -262,14 +292,29 @@ const ADMIN_FAILS: Record<string, string> = {
   interfaceChangeRollback: 'VG_ERR_IFACE_STATE',
   connectNodeDeviceEventDeregisterAny: 'VG_ERR_ARG_INVALID',
   nodeGetMemoryStats: 'VG_ERR_NOT_SUPPORTED', // not in libvirt 9.0's test driver either
+  // gpool runs and gvol exists: starting, building, deleting or undefining a running pool, creating what exists,
+  // shrinking to 0 bytes, and deregistering nothing fail as libvirt's test driver fails them.
+  storagePoolCreate: 'VG_ERR_DOMAIN_STATE',
+  storagePoolCreateXml: 'VG_ERR_DOMAIN_STATE',
+  storagePoolBuild: 'VG_ERR_DOMAIN_STATE',
+  storagePoolDelete: 'VG_ERR_DOMAIN_STATE',
+  storagePoolUndefine: 'VG_ERR_DOMAIN_STATE',
+  storageVolCreateXml: 'VG_ERR_STORAGE_FAILED',
+  storageVolCreateXmlFrom: 'VG_ERR_STORAGE_FAILED',
+  storageVolResize: 'VG_ERR_DOMAIN_ARG',
+  connectStoragePoolEventDeregisterAny: 'VG_ERR_ARG_INVALID',
 };
 
-const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ, Op.IFACE_WRITE_REQ, Op.NODEDEV_WRITE_REQ]);
+const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ, Op.POOL_WRITE_REQ, Op.VOLUME_WRITE_REQ, Op.IFACE_WRITE_REQ, Op.NODEDEV_WRITE_REQ]);
 
 const refusal = (code: string, message: string | RegExp): object => {
   const spec = errorCatalogue().get(code)!;
   return { ok: false, code, virCode: spec.virCode, virDomain: spec.virDomain, message };
 };
+
+// A storage call naming globex's pool or volume (lists, source discovery and deregistration name none).
+const namesStorage = (def: ProcDef, args: Record<string, unknown>): boolean =>
+  STORAGE_PROC.test(def.name) && ['pool', 'vol', 'clonevol', 'key', 'path', 'xml', 'name', 'uuid'].some((k) => k in args && args[k] !== null);
 
 const namesVm = (def: ProcDef, args: Record<string, unknown>): boolean =>
   'dom' in args || ['name', 'uuid', 'id'].some((k) => k in args && def.name.startsWith('domainLookup'));
@@ -393,16 +438,24 @@ test.each(ROWS)('%s × %s', async (_name, cell, def) => {
       else if (namesVm(def, args)) {
         expect(a).toEqual(refusal('VG_ERR_NO_DOMAIN', expect.stringMatching(/^Domain not found/)));
         expectDenial(w, def, 'domain:getattr', 'VG_ERR_NO_DOMAIN');
+      } else if (def.name === 'connectFindStoragePoolSources') {
+        // A host-level probe (the host's volume groups, NFS exports): no tenant role holds connect:detect_storage_pools.
+        expect(a).toEqual(refusal('VG_ERR_ACCESS_DENIED', expect.any(String)));
+      } else if (namesStorage(def, args)) {
+        // Another tenant's pool or volume: absent (its kind's not-found, never "denied"), and nothing is changed.
+        expect(a).toMatchObject({ ok: false, code: expect.stringMatching(/^VG_ERR_NO_STORAGE_(POOL|VOL)$/) });
+        expect(w.helper.ops.filter((op) => WRITE_OPS.has(op))).toEqual([]);
       } else {
         // Names no VM: the other tenant's VM does not come up in any answer (lists are filtered); no denial record.
         expect(w.trail.records.filter((r) => r.type === 'intent' && r.rec.decision.result === 'deny')).toEqual([]);
-        if (a.ok) expect(last.reply!.includes(w.vm.uuid)).toBe(false);
+        if (a.ok) expect(last.reply!.includes(w.vm.uuid) || last.reply!.includes(w.pool.uuid)).toBe(false);
       }
       return;
     case 'allowed':
       if (def.name === 'connectOpen') expect(a).toEqual({ ok: true });
       else expectAllowed(def, a, w);
       if (def.name === 'connectListAllDomains') expect(last.reply!.includes(w.vm.uuid)).toBe(true); // the filter's control
+      if (def.name === 'connectListAllStoragePools') expect(last.reply!.includes(w.pool.uuid)).toBe(true);
       if (def.cls === 'write') expect(w.helper.ops.some((op) => WRITE_OPS.has(op)) || !a.ok).toBe(true);
       return;
   }

@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: Apache-2.0
+// Storage pools and volumes of the test driver (helper side): libvirt's test:///default storage simulated, as its
+// test_driver.c does it (no file is ever created: capacity and allocation bookkeeping only), with tenancy, confined
+// target paths and durable records (one per pool and per volume, JSON through the state log).
+import { createHash } from 'node:crypto';
+import {
+  VG_ERR_ACCESS_DENIED,
+  VG_ERR_DOMAIN_ARG,
+  VG_ERR_DOMAIN_INTERNAL,
+  VG_ERR_DOMAIN_STATE,
+  VG_ERR_LIMIT,
+  VG_ERR_NO_STORAGE_POOL,
+  VG_ERR_NOT_SUPPORTED,
+  VG_ERR_NO_STORAGE_VOL,
+  VG_ERR_STORAGE_FAILED,
+} from '../../common/errors';
+import { uuidFromString, uuidToString } from '../../common/uuid';
+import { XdrReader, XdrWriter } from '../../common/xdr';
+import {
+  NO_PERMS,
+  type PoolConfig,
+  type PoolRecord,
+  StorageLimits,
+  type VolumeConfig,
+  type VolumeRecord,
+  pathWithin,
+  poolConfigCodec,
+  volumeConfigCodec,
+} from '../../ipc/objects/storage';
+import { checkTenantName } from '../../ipc/shared';
+import { driverError } from './driver';
+import { PoolEvent, type StoragePoolDriver } from './storage-driver';
+
+// What the helper gives an object driver (the shape of object-context.ts's ObjectDriverContext).
+export interface StorageContext {
+  readonly records: {
+    load(type: string): Map<string, string>;
+    put(type: string, key: string, json: string | null): void; // null deletes; throws before anything changes
+  };
+  readonly firstStart: boolean;
+  warn(msg: string): void;
+  emit(ev: { type: 'pool'; name: string; uuid: Buffer; tenant: string; event: number; detail: number }): void;
+}
+
+export const POOL_CAPACITY = 100n * 1024n * 1024n * 1024n; // test_driver.c defaultPoolCap: every pool has 100 GiB
+// Where pools may live. XXX: a qemu driver takes these from its configuration.
+export const DEFAULT_POOL_ROOTS = ['/default-pool', '/var/lib/libvirt', '/var/lib/virtgate', '/srv/virtgate'];
+const NOT_AVAILABLE = 'name, uuid or target path is not available';
+const Resize = { ALLOCATE: 1, DELTA: 2, SHRINK: 4 } as const;
+
+// test:///default's one pool (test_driver.c defaultPoolXML): shared, running, empty.
+const DEFAULT_POOL: PoolConfig = {
+  type: 'dir',
+  name: 'default-pool',
+  uuid: uuidFromString('dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566')!,
+  source: { hosts: [], devices: [], dir: '', format: '', protocolVer: '', vendor: '', product: '' },
+  targetPath: '/default-pool',
+  perms: NO_PERMS,
+  cow: '',
+};
+
+const SOURCES_LOGICAL = `<sources>
+  <source>
+    <device path='/dev/sda20'/>
+    <name>testvg1</name>
+    <format type='lvm2'/>
+  </source>
+  <source>
+    <device path='/dev/sda21'/>
+    <name>testvg2</name>
+    <format type='lvm2'/>
+  </source>
+</sources>
+`;
+
+interface Vol {
+  config: VolumeConfig;
+  path: string; // = key
+}
+
+interface Pool {
+  config: PoolConfig;
+  pending: PoolConfig | null; // a redefinition of an active pool, applied when it stops (libvirt's newDef)
+  tenant: string;
+  active: boolean;
+  persistent: boolean;
+  autostart: boolean;
+  allocation: bigint;
+  vols: Map<string, Vol>;
+}
+
+const hexUuid = (u: Buffer): string => uuidToString(u);
+const volKey = (poolUuid: Buffer, name: string): string =>
+  createHash('sha256')
+    .update(`${hexUuid(poolUuid)}/${name}`)
+    .digest('hex');
+
+// Validate a config by a round trip through the IPC codec: records on disk get the same checks as requests.
+function checked<T>(codec: { encode(w: XdrWriter, v: T): void; decode(r: XdrReader): T }, v: T): T {
+  const w = new XdrWriter();
+  codec.encode(w, v);
+  const r = new XdrReader(w.finish());
+  const out = codec.decode(r);
+  r.ensureConsumed();
+  return out;
+}
+
+function poolJson(p: Pool): unknown {
+  const c = p.config;
+  return {
+    config: { ...c, uuid: hexUuid(c.uuid) },
+    pending: p.pending ? { ...p.pending, uuid: hexUuid(p.pending.uuid) } : null,
+    tenant: p.tenant,
+    active: p.active,
+    persistent: p.persistent,
+    autostart: p.autostart,
+  };
+}
+
+function volJson(pool: Pool, v: Vol): unknown {
+  const c = v.config;
+  return { pool: hexUuid(pool.config.uuid), config: { ...c, capacity: String(c.capacity), allocation: String(c.allocation) } };
+}
+
+function poolFromJson(j: unknown): Pool {
+  const o = j as { config: PoolConfig & { uuid: string }; pending: (PoolConfig & { uuid: string }) | null } & Record<string, unknown>;
+  const cfg = (c: PoolConfig & { uuid: string }): PoolConfig => checked(poolConfigCodec, { ...c, uuid: uuidFromString(c.uuid) ?? Buffer.alloc(0) });
+  if (typeof o.active !== 'boolean' || typeof o.persistent !== 'boolean' || typeof o.autostart !== 'boolean') throw new Error('pool record: bad flags');
+  return {
+    config: cfg(o.config),
+    pending: o.pending ? cfg(o.pending) : null,
+    tenant: checkTenantName(String(o.tenant)),
+    active: o.active,
+    persistent: o.persistent,
+    autostart: o.autostart,
+    allocation: 0n,
+    vols: new Map(),
+  };
+}
+
+function volFromJson(j: unknown): { pool: string; config: VolumeConfig } {
+  const o = j as { pool: string; config: VolumeConfig & { capacity: string; allocation: string } };
+  const config = checked(volumeConfigCodec, { ...o.config, capacity: BigInt(o.config.capacity), allocation: BigInt(o.config.allocation) });
+  return { pool: String(o.pool), config };
+}
+
+// A disk path may be used by `tenant` only when it is a volume of one of its pools or of a shared pool. Pure.
+export function diskSourceAllowedIn(pools: Iterable<{ tenant: string; vols: Iterable<{ path: string }> }>, path: string, tenant: string): boolean {
+  for (const p of pools) {
+    if (p.tenant !== '' && p.tenant !== tenant) continue;
+    for (const v of p.vols) if (v.path === path) return true;
+  }
+  return false;
+}
+
+export class TestStorage implements StoragePoolDriver {
+  readonly #ctx: StorageContext;
+  readonly #roots: readonly string[];
+  readonly #pools = new Map<string, Pool>(); // by uuid string
+
+  constructor(ctx: StorageContext, roots: readonly string[] = DEFAULT_POOL_ROOTS) {
+    this.#ctx = ctx;
+    this.#roots = roots;
+    this.#load();
+  }
+
+  // ---------- pools: reads ----------
+
+  listPools(): PoolRecord[] {
+    return [...this.#pools.values()].map(record);
+  }
+
+  poolByName(name: string): PoolRecord {
+    return record(this.#byName(name));
+  }
+
+  poolByUuid(uuid: Buffer): PoolRecord {
+    return record(this.#byUuid(uuid));
+  }
+
+  // ---------- pools: writes ----------
+
+  definePool(config: PoolConfig, tenant: string): PoolRecord {
+    const old = this.#checkClash(config, tenant);
+    if (!old) {
+      this.#checkLimit();
+      const p: Pool = { config, pending: null, tenant, active: false, persistent: true, autostart: false, allocation: 0n, vols: new Map() };
+      this.#savePool(p);
+      this.#pools.set(hexUuid(config.uuid), p);
+      this.#emit(p, PoolEvent.DEFINED);
+      return record(p);
+    }
+    // libvirt (virStoragePoolObjAssignDef): an active pool keeps its config until it stops; a transient one stays so.
+    const next: Pool = old.active ? { ...old, pending: config, persistent: true } : { ...old, config, persistent: true };
+    this.#savePool(next);
+    this.#pools.set(hexUuid(config.uuid), next);
+    this.#emit(next, PoolEvent.DEFINED);
+    return record(next);
+  }
+
+  createPool(config: PoolConfig, tenant: string): PoolRecord {
+    const old = this.#checkClash(config, tenant);
+    if (old?.active) throw driverError(VG_ERR_DOMAIN_STATE, `pool is already active as '${old.config.name}'`);
+    if (!old) this.#checkLimit();
+    const next: Pool = old
+      ? { ...old, config, active: true }
+      : { config, pending: null, tenant, active: true, persistent: false, autostart: false, allocation: 0n, vols: new Map() };
+    this.#savePool(next);
+    this.#pools.set(hexUuid(config.uuid), next);
+    this.#emit(next, PoolEvent.STARTED);
+    return record(next);
+  }
+
+  buildPool(uuid: Buffer, tenant: string): PoolRecord {
+    const p = this.#inactive(this.#owned(uuid, tenant));
+    this.#emit(p, PoolEvent.CREATED);
+    return record(p);
+  }
+
+  startPool(uuid: Buffer, tenant: string): PoolRecord {
+    const p = this.#inactive(this.#owned(uuid, tenant));
+    const next = { ...p, active: true };
+    this.#replace(next);
+    this.#emit(next, PoolEvent.STARTED);
+    return record(next);
+  }
+
+  destroyPool(uuid: Buffer, tenant: string): PoolRecord {
+    const p = this.#active(this.#owned(uuid, tenant));
+    const next: Pool = { ...p, active: false, config: p.pending ?? p.config, pending: null };
+    if (!p.persistent) this.#remove(p);
+    else this.#replace(next);
+    this.#emit(next, PoolEvent.STOPPED);
+    return record(next);
+  }
+
+  deletePool(uuid: Buffer, tenant: string): PoolRecord {
+    const p = this.#inactive(this.#owned(uuid, tenant));
+    this.#emit(p, PoolEvent.DELETED);
+    return record(p);
+  }
+
+  undefinePool(uuid: Buffer, tenant: string): void {
+    const p = this.#inactive(this.#owned(uuid, tenant));
+    this.#remove(p);
+    this.#emit(p, PoolEvent.UNDEFINED);
+  }
+
+  refreshPool(uuid: Buffer, tenant: string): PoolRecord {
+    const p = this.#active(this.#owned(uuid, tenant));
+    this.#emit(p, PoolEvent.REFRESH);
+    return record(p);
+  }
+
+  setPoolAutostart(uuid: Buffer, autostart: boolean, tenant: string): PoolRecord {
+    const p = this.#owned(uuid, tenant);
+    if (!p.persistent) throw driverError(VG_ERR_DOMAIN_ARG, 'pool has no config file');
+    const next = { ...p, autostart };
+    this.#replace(next);
+    return record(next);
+  }
+
+  // test_driver.c testConnectFindStoragePoolSources: fixed answers ('dir', enum 0, is libvirt's "unknown type").
+  findPoolSources(type: string, host: string): string {
+    if (type === 'dir') throw driverError(VG_ERR_DOMAIN_INTERNAL, `unknown storage pool type ${type}`);
+    if (type === 'logical') return SOURCES_LOGICAL;
+    if (type === 'netfs') {
+      if (host === '') throw driverError(VG_ERR_DOMAIN_ARG, 'hostname must be specified for netfs sources');
+      return `<sources>\n  <source>\n    <host name='${host}'/>\n    <dir path='/testshare'/>\n    <format type='nfs'/>\n  </source>\n</sources>\n`;
+    }
+    throw driverError(VG_ERR_NOT_SUPPORTED, `pool type '${type}' does not support source discovery`);
+  }
+
+  // ---------- volumes ----------
+
+  listVolumes(pool: Buffer): VolumeRecord[] {
+    const p = this.#active(this.#byUuid(pool));
+    return [...p.vols.values()].map((v) => volRecord(p, v));
+  }
+
+  volumeByName(pool: Buffer, name: string): VolumeRecord {
+    const p = this.#active(this.#byUuid(pool));
+    return volRecord(p, this.#vol(p, name));
+  }
+
+  volumeByKey(key: string): VolumeRecord {
+    return this.#find(key) ?? notFoundVol(`no storage vol with matching key '${key}'`);
+  }
+
+  volumeByPath(path: string): VolumeRecord {
+    return this.#find(path) ?? notFoundVol(`no storage vol with matching path '${path}'`);
+  }
+
+  createVolume(pool: Buffer, config: VolumeConfig, tenant: string): VolumeRecord {
+    const p = this.#active(this.#owned(pool, tenant));
+    return this.#addVolume(p, config);
+  }
+
+  cloneVolume(pool: Buffer, config: VolumeConfig, fromPool: Buffer, from: string, tenant: string): VolumeRecord {
+    const p = this.#active(this.#owned(pool, tenant));
+    if (p.vols.has(config.name)) throw driverError(VG_ERR_STORAGE_FAILED, 'storage vol already exists');
+    // The source is read, not changed: the tenant's own pool or a shared one.
+    const src = this.#active(this.#usable(fromPool, tenant));
+    this.#vol(src, from);
+    return this.#addVolume(p, config);
+  }
+
+  deleteVolume(pool: Buffer, name: string, tenant: string): void {
+    const p = this.#active(this.#owned(pool, tenant));
+    const v = this.#vol(p, name);
+    this.#ctx.records.put('volume', volKey(p.config.uuid, name), null);
+    p.vols.delete(name);
+    p.allocation -= v.config.allocation;
+  }
+
+  // Not in libvirt's test driver; the rules of its storage driver (storageVolResize).
+  resizeVolume(pool: Buffer, name: string, capacity: bigint, flags: number, tenant: string): VolumeRecord {
+    const p = this.#active(this.#owned(pool, tenant));
+    const v = this.#vol(p, name);
+    const cur = v.config;
+    const want = flags & Resize.DELTA ? cur.capacity + capacity : capacity;
+    if (want > StorageLimits.SIZE_MAX) throw driverError(VG_ERR_DOMAIN_ARG, 'capacity too large');
+    if (want < cur.capacity && !(flags & Resize.SHRINK))
+      throw driverError(VG_ERR_DOMAIN_ARG, "Can't shrink capacity below current capacity unless shrink flag explicitly specified");
+    if (want < cur.allocation) throw driverError(VG_ERR_DOMAIN_ARG, "Can't shrink capacity below current allocation");
+    const allocation = flags & Resize.ALLOCATE ? (want > cur.allocation ? want : cur.allocation) : cur.allocation;
+    if (allocation - cur.allocation > POOL_CAPACITY - p.allocation) throw driverError(VG_ERR_STORAGE_FAILED, 'Not enough space left in storage pool');
+    const next: Vol = { ...v, config: { ...cur, capacity: want, allocation } };
+    this.#ctx.records.put('volume', volKey(p.config.uuid, name), JSON.stringify(volJson(p, next)));
+    p.vols.set(name, next);
+    p.allocation += allocation - cur.allocation;
+    return volRecord(p, next);
+  }
+
+  // Nothing to overwrite in a simulation; the checks are the real driver's.
+  wipeVolume(pool: Buffer, name: string, tenant: string): VolumeRecord {
+    const p = this.#active(this.#owned(pool, tenant));
+    return volRecord(p, this.#vol(p, name));
+  }
+
+  diskSourceAllowed(path: string, tenant: string): boolean {
+    return diskSourceAllowedIn(
+      [...this.#pools.values()].map((p) => ({ tenant: p.tenant, vols: p.vols.values() })),
+      path,
+      tenant,
+    );
+  }
+
+  // ---------- internals ----------
+
+  #addVolume(p: Pool, config: VolumeConfig): VolumeRecord {
+    if (p.vols.has(config.name)) throw driverError(VG_ERR_STORAGE_FAILED, 'storage vol already exists');
+    if (p.allocation + config.allocation > POOL_CAPACITY)
+      throw driverError(VG_ERR_DOMAIN_INTERNAL, `Not enough free space in pool for volume '${config.name}'`);
+    let count = 0;
+    for (const q of this.#pools.values()) count += q.vols.size;
+    if (count >= StorageLimits.VOLUMES_MAX) throw driverError(VG_ERR_LIMIT, `at most ${StorageLimits.VOLUMES_MAX} volumes`);
+    const v: Vol = { config, path: `${p.config.targetPath}/${config.name}` };
+    this.#ctx.records.put('volume', volKey(p.config.uuid, config.name), JSON.stringify(volJson(p, v)));
+    p.vols.set(config.name, v);
+    p.allocation += config.allocation;
+    return volRecord(p, v);
+  }
+
+  #find(keyOrPath: string): VolumeRecord | undefined {
+    for (const p of this.#pools.values()) {
+      if (!p.active) continue;
+      for (const v of p.vols.values()) if (v.path === keyOrPath) return volRecord(p, v);
+    }
+    return undefined;
+  }
+
+  #byName(name: string): Pool {
+    for (const p of this.#pools.values()) if (p.config.name === name) return p;
+    throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching name '${name}'`);
+  }
+
+  #byUuid(uuid: Buffer): Pool {
+    const p = this.#pools.get(hexUuid(uuid));
+    if (!p) throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching uuid '${hexUuid(uuid)}'`);
+    return p;
+  }
+
+  // A pool the acting tenant may change: its own (a host admin: any). Another tenant's is absent; a shared one is
+  // visible to tenants but theirs to read only.
+  #owned(uuid: Buffer, tenant: string): Pool {
+    const p = this.#byUuid(uuid);
+    if (tenant === '' || p.tenant === tenant) return p;
+    if (p.tenant === '') throw driverError(VG_ERR_ACCESS_DENIED, 'a shared storage pool is changed by host administrators only');
+    throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching uuid '${hexUuid(uuid)}'`);
+  }
+
+  // A pool the acting tenant may read from (clone sources): its own or a shared one.
+  #usable(uuid: Buffer, tenant: string): Pool {
+    const p = this.#byUuid(uuid);
+    if (tenant === '' || p.tenant === tenant || p.tenant === '') return p;
+    throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching uuid '${hexUuid(uuid)}'`);
+  }
+
+  #active(p: Pool): Pool {
+    if (!p.active) throw driverError(VG_ERR_DOMAIN_STATE, `storage pool '${p.config.name}' is not active`);
+    return p;
+  }
+
+  #inactive(p: Pool): Pool {
+    if (p.active) throw driverError(VG_ERR_DOMAIN_STATE, `storage pool '${p.config.name}' is active`);
+    return p;
+  }
+
+  #vol(p: Pool, name: string): Vol {
+    const v = p.vols.get(name);
+    if (!v) throw driverError(VG_ERR_NO_STORAGE_VOL, `: no storage vol with matching name '${name}'`);
+    return v;
+  }
+
+  // virStoragePoolObjIsDuplicate + SourceFindDuplicate, with tenancy: another tenant's name, uuid or target path is
+  // "not available" (its name is not told); target paths may not nest either (volume paths must stay unique).
+  #checkClash(c: PoolConfig, tenant: string): Pool | undefined {
+    const roots = this.#roots;
+    if (!roots.some((r) => pathWithin(c.targetPath, r)))
+      throw driverError(VG_ERR_DOMAIN_ARG, `storage pool target path '${c.targetPath}' is outside the allowed roots (${roots.join(', ')})`);
+    const same = this.#pools.get(hexUuid(c.uuid));
+    let named: Pool | undefined;
+    for (const p of this.#pools.values()) if (p.config.name === c.name) named = p;
+    const foreign = (p: Pool | undefined): boolean => p !== undefined && tenant !== '' && p.tenant !== tenant;
+    if (foreign(same) || foreign(named)) throw driverError(VG_ERR_STORAGE_FAILED, NOT_AVAILABLE);
+    for (const p of this.#pools.values()) {
+      if (p.config.name === c.name) continue; // redefining itself
+      if (pathWithin(c.targetPath, p.config.targetPath) || pathWithin(p.config.targetPath, c.targetPath)) {
+        if (foreign(p)) throw driverError(VG_ERR_STORAGE_FAILED, NOT_AVAILABLE);
+        throw driverError(VG_ERR_STORAGE_FAILED, `Storage source conflict with pool: '${p.config.name}'`);
+      }
+    }
+    if (same) {
+      if (same.config.name !== c.name)
+        throw driverError(VG_ERR_STORAGE_FAILED, `pool '${same.config.name}' is already defined with uuid ${hexUuid(same.config.uuid)}`);
+      // A pool's target may not move while it holds volumes: their paths (and keys) are derived from it.
+      if (same.vols.size > 0 && same.config.targetPath !== c.targetPath)
+        throw driverError(VG_ERR_STORAGE_FAILED, `pool '${c.name}' holds volumes: its target path cannot change`);
+      return same;
+    }
+    if (named) throw driverError(VG_ERR_STORAGE_FAILED, `pool '${c.name}' already exists with uuid ${hexUuid(named.config.uuid)}`);
+    return undefined;
+  }
+
+  #checkLimit(): void {
+    if (this.#pools.size >= StorageLimits.POOLS_MAX) throw driverError(VG_ERR_LIMIT, `at most ${StorageLimits.POOLS_MAX} storage pools`);
+  }
+
+  #savePool(p: Pool): void {
+    this.#ctx.records.put('pool', hexUuid(p.config.uuid), JSON.stringify(poolJson(p)));
+  }
+
+  #replace(p: Pool): void {
+    this.#savePool(p);
+    this.#pools.set(hexUuid(p.config.uuid), p);
+  }
+
+  #remove(p: Pool): void {
+    // Volumes first: a crash in between leaves a pool without volumes, never volumes without a pool.
+    for (const name of p.vols.keys()) this.#ctx.records.put('volume', volKey(p.config.uuid, name), null);
+    this.#ctx.records.put('pool', hexUuid(p.config.uuid), null);
+    this.#pools.delete(hexUuid(p.config.uuid));
+  }
+
+  #emit(p: Pool, event: number): void {
+    this.#ctx.emit({ type: 'pool', name: p.config.name, uuid: p.config.uuid, tenant: p.tenant, event, detail: 0 });
+  }
+
+  #load(): void {
+    if (this.#ctx.firstStart) {
+      const p: Pool = { config: DEFAULT_POOL, pending: null, tenant: '', active: true, persistent: true, autostart: false, allocation: 0n, vols: new Map() };
+      try {
+        this.#savePool(p);
+      } catch (e) {
+        this.#ctx.warn(`default-pool could not be saved, served from memory: ${(e as Error).message}`);
+      }
+      this.#pools.set(hexUuid(DEFAULT_POOL.uuid), p);
+      return;
+    }
+    // A record that fails its checks is skipped, loudly (the state log is the helper's own; only a bug writes one).
+    for (const [key, json] of this.#ctx.records.load('pool')) {
+      try {
+        const p = poolFromJson(JSON.parse(json));
+        this.#pools.set(hexUuid(p.config.uuid), p);
+      } catch (e) {
+        this.#ctx.warn(`storage pool record ${key} skipped: ${(e as Error).message}`);
+      }
+    }
+    for (const [key, json] of this.#ctx.records.load('volume')) {
+      try {
+        const { pool, config } = volFromJson(JSON.parse(json));
+        const p = this.#pools.get(pool);
+        if (!p || p.vols.has(config.name)) throw new Error(p ? 'duplicate name' : 'no such pool');
+        p.vols.set(config.name, { config, path: `${p.config.targetPath}/${config.name}` });
+        p.allocation += config.allocation;
+      } catch (e) {
+        this.#ctx.warn(`storage volume record ${key} skipped: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
+function notFoundVol(detail: string): never {
+  throw driverError(VG_ERR_NO_STORAGE_VOL, `: ${detail}`);
+}
+
+function record(p: Pool): PoolRecord {
+  return {
+    config: p.config,
+    tenant: p.tenant,
+    active: p.active,
+    persistent: p.persistent,
+    autostart: p.persistent ? p.autostart : false,
+    capacity: POOL_CAPACITY,
+    allocation: p.allocation,
+    available: POOL_CAPACITY - p.allocation,
+  };
+}
+
+function volRecord(p: Pool, v: Vol): VolumeRecord {
+  return { config: v.config, pool: p.config.name, poolUuid: p.config.uuid, poolType: p.config.type, key: v.path, path: v.path, tenant: p.tenant };
+}
