@@ -215,6 +215,8 @@ export const VG_ERR_HELPER_TIMEOUT = defineError(
 );
 // A libvirt stream that cannot go on (a packet it does not take, too many streams, its source failed).
 export const VG_ERR_STREAM = defineError('VG_ERR_STREAM', 'stream error: %s', { virCode: E.RPC, virDomain: D.STREAMS });
+// A tenant's VM naming what is not its tenant's: a host path, device or bridge, another tenant's volume or network.
+export const VG_ERR_RESOURCE_DENIED = defineError('VG_ERR_RESOURCE_DENIED', 'operation forbidden: %s', { virCode: E.OPERATION_DENIED, virDomain: D.DOMAIN });
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.

@@ -184,6 +184,8 @@ function tagOf(n: XmlNode): string | null {
 
 const kids = (n: XmlNode): XmlNode[] => (n[tagOf(n) ?? ''] as XmlNode[] | undefined) ?? [];
 const attrsOf = (n: XmlNode): Record<string, string> => (n[':@'] as Record<string, string> | undefined) ?? {};
+// For checks over the kept elements (./host-resources.ts).
+export { attrsOf as xmlAttrs, kids as xmlKids, tagOf as xmlTag };
 const first = (parent: XmlNode, tag: string): XmlNode | undefined => kids(parent).find((c) => tagOf(c) === tag);
 const all = (parent: XmlNode, tag: string): XmlNode[] => kids(parent).filter((c) => tagOf(c) === tag);
 const textOf = (n: XmlNode | undefined): string | undefined =>

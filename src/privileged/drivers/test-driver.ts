@@ -11,6 +11,7 @@ import {
   VG_ERR_INTERNAL,
   VG_ERR_LIMIT,
   VG_ERR_NO_DOMAIN,
+  VG_ERR_RESOURCE_DENIED,
   VG_ERR_STORAGE,
 } from '../../common/errors';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
@@ -18,6 +19,7 @@ import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, Look
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
 import { type ObjectDriverContext, storeRecords } from './object-context';
+import { hostResourcesOf } from './host-resources';
 import { TestHostFacts, TestInterfaces, TestNodeDevices } from './test-host-objects';
 import { TestStorage } from './test-storage';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
@@ -350,6 +352,7 @@ export class TestDriver implements Driver {
     const parsed = parseDomainXml(xml);
     const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
+    this.#confine(def, tenant);
     if (!old) {
       this.#checkLimit();
       const obj: DomainObj = { def, newDef: null, persistent: true, state: DomainState.SHUTOFF, reason: ShutoffReason.UNKNOWN, id: -1, cpuNs: 0n, since: null };
@@ -368,6 +371,7 @@ export class TestDriver implements Driver {
     const parsed = parseDomainXml(xml);
     const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
+    this.#confine(def, tenant);
     if (old && isActive(old)) throw driverError(VG_ERR_DOMAIN_STATE, `domain '${old.def.name}' is already active`);
     if (!old) this.#checkLimit();
     // Starting XML over an inactive persistent domain boots it with that XML and keeps its config (libvirt semantics).
@@ -380,6 +384,41 @@ export class TestDriver implements Driver {
       event: { summary: summaryOf(next), event: LifecycleEventType.STARTED, detail: EventDetail.BOOTED },
     });
     return summaryOf(next);
+  }
+
+  // A tenant's VM may use only volumes of its tenant's or shared pools, its tenant's or shared networks, and nothing of
+  // the host itself (paths, devices, bridges, sockets). A session with no tenant is a host admin's: it manages the
+  // host's resources directly, as libvirtd's root does, and is not confined.
+  #confine(def: DomainDef, tenant: string): void {
+    if (tenant === '') return;
+    const refuse = (what: string) => driverError(VG_ERR_RESOURCE_DENIED, `${what}; tenant '${tenant}' may use only its own or shared storage volumes and networks`);
+    for (const d of def.disks) {
+      if (d.source === null) continue; // an empty CD-ROM drive
+      let path: string | null = d.type === 'file' || d.type === 'block' ? d.source : null;
+      if (d.type === 'volume' && d.pool && d.volume) path = this.#volumePath(d.pool, d.volume, tenant);
+      if (path === null || !this.pools.diskSourceAllowed(path, tenant)) throw refuse(`disk '${d.target}' (${d.type} '${d.source}') is not a volume the VM may use`);
+    }
+    for (const n of def.nets) {
+      if (n.type === 'user') continue;
+      if (n.type === 'network' && n.network !== null && this.#networkUsable(n.network, tenant)) continue;
+      throw refuse(`interface of type '${n.type}'${n.network ? ` on network '${n.network}'` : n.bridge ? ` on bridge '${n.bridge}'` : ''} is not a network the VM may use`);
+    }
+    const host = hostResourcesOf(def);
+    if (host.length > 0) throw refuse(`${host[0]} names a resource of the host`);
+  }
+
+  #volumePath(pool: string, volume: string, tenant: string): string | null {
+    try {
+      const p = this.pools.poolByName(pool);
+      if (p.tenant !== '' && p.tenant !== tenant) return null;
+      return this.pools.volumeByName(p.config.uuid, volume).path;
+    } catch {
+      return null;
+    }
+  }
+
+  #networkUsable(_name: string, _tenant: string): boolean {
+    return false; // networks arrive with the network sub-driver
   }
 
   // A VM keeps its tenant through redefinition; a session of another tenant may not redefine it (a tenant-less one may).
