@@ -16,6 +16,7 @@ export const VirErr = {
   SYSTEM_ERROR: 38,
   RPC: 39,
   NO_DOMAIN: 42,
+  NO_NETWORK: 43,
   AUTH_FAILED: 45,
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
@@ -31,6 +32,7 @@ export const VirFrom = {
   QEMU: 10,
   RPC: 7,
   TEST: 12,
+  NETWORK: 19,
   REMOTE: 13,
   DOMAIN: 20,
   AUTH: 46,
@@ -135,6 +137,9 @@ export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested
   virDomain: D.TEST,
 });
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
+// Networks (issue 12): libvirt's test driver reports a missing network itself; a name or uuid clash comes from its network list.
+export const VG_ERR_NO_NETWORK = defineError('VG_ERR_NO_NETWORK', 'Network not found: %s', { virCode: E.NO_NETWORK, virDomain: D.TEST });
+export const VG_ERR_NETWORK_EXISTS = defineError('VG_ERR_NETWORK_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.NETWORK });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {
