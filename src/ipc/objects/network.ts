@@ -5,7 +5,7 @@ import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import { NAME_LIMITS } from '../../common/names';
 import { XdrReader, XdrWriter } from '../../common/xdr';
 import { action, actionGroup } from '../actions';
-import { type Codec, checkRange, checkTenantName, empty, uuidCodec } from '../shared';
+import { type Codec, checkRange, checkTenantName, uuidCodec } from '../shared';
 
 export const NetLimits = {
   NAME_MAX: 64, // bytes, same rule as domain names
@@ -380,6 +380,11 @@ export const networkSummaryCodec: Codec<NetworkSummary> = {
 type Obj<T> = Codec<T>;
 const fields = <T extends object>(enc: (w: XdrWriter, v: T) => void, dec: (r: XdrReader) => T): Obj<T> => ({ encode: enc, decode: dec });
 
+// No fields (shared's `empty` is typed Record<string, never>, which no `{ action }` body satisfies).
+const none = fields<object>(
+  () => undefined,
+  () => ({}),
+);
 const uuidBody = fields<{ uuid: Buffer }>(
   (w, v) => uuidCodec.encode(w, v.uuid),
   (r) => ({ uuid: uuidCodec.decode(r) }),
@@ -471,7 +476,7 @@ const updateRequest = fields<UpdateRequest>(
 
 // Read actions: every answer is the helper's record (real name and tenant), never the front end's claim.
 export const NETWORK_READ = actionGroup('NETWORK_READ', false, {
-  list: action(0, empty, listAnswer),
+  list: action(0, none, listAnswer),
   lookup: action(1, lookupBody, summaryBody),
   get: action(2, getRequest, getAnswer),
 });
