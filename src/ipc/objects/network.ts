@@ -474,6 +474,17 @@ const updateRequest = fields<UpdateRequest>(
   },
 );
 
+// virNetworkIPDefByIndex: the <ip> a DHCP update applies to: an index, or (-1) the one with DHCP, else the first
+// IPv4, else the first IPv6. -1 when there is none. Both ends use it: the front end to check the snippet, the helper to apply it.
+export function ipIndexForUpdate(cfg: NetworkConfig, parentIndex: number): number {
+  if (parentIndex >= 0) return parentIndex < cfg.ips.length ? parentIndex : -1;
+  const fam = (ip: NetworkIp) => canonicalIp(ip.address)?.family;
+  let i = cfg.ips.findIndex((ip) => ip.ranges.length > 0 || ip.hosts.length > 0);
+  if (i < 0) i = cfg.ips.findIndex((ip) => fam(ip) === 4);
+  if (i < 0) i = cfg.ips.findIndex((ip) => fam(ip) === 6);
+  return i;
+}
+
 // Read actions: every answer is the helper's record (real name and tenant), never the front end's claim.
 export const NETWORK_READ = actionGroup('NETWORK_READ', false, {
   list: action(0, none, listAnswer),

@@ -17,6 +17,7 @@ import {
   checkNetworkConfig,
   configFromJson,
   configToJson,
+  ipIndexForUpdate,
 } from '../../ipc/objects/network';
 import { driverError } from './driver';
 import type { Caller, NetworkDriver } from './network-driver';
@@ -290,18 +291,11 @@ export class TestNetworks implements NetworkDriver {
 const familyOf = (ip: NetworkIp): 4 | 6 => canonicalIp(ip.address)?.family ?? 4;
 const invalidOp = (msg: string) => driverError(VG_ERR_DOMAIN_STATE, msg);
 
-// virNetworkIPDefByIndex: an index, or -1 for the <ip> that has DHCP, else the first IPv4, else the first IPv6.
 export function ipForUpdate(cfg: NetworkConfig, parentIndex: number): number {
-  if (parentIndex >= 0) {
-    if (parentIndex >= cfg.ips.length)
-      throw invalidOp(`couldn't update dhcp host entry - no <ip> element found at index ${parentIndex} in network '${cfg.name}'`);
-    return parentIndex;
-  }
-  let i = cfg.ips.findIndex((ip) => ip.ranges.length > 0 || ip.hosts.length > 0);
-  if (i < 0) i = cfg.ips.findIndex((ip) => familyOf(ip) === 4);
-  if (i < 0) i = cfg.ips.findIndex((ip) => familyOf(ip) === 6);
-  if (i < 0) throw invalidOp(`couldn't update dhcp host entry - no <ip> element found in network '${cfg.name}'`);
-  return i;
+  const i = ipIndexForUpdate(cfg, parentIndex);
+  if (i >= 0) return i;
+  if (parentIndex >= 0) throw invalidOp(`couldn't update dhcp host entry - no <ip> element found at index ${parentIndex} in network '${cfg.name}'`);
+  throw invalidOp(`couldn't update dhcp host entry - no <ip> element found in network '${cfg.name}'`);
 }
 
 function checkMultiDhcp(cfg: NetworkConfig, index: number): void {

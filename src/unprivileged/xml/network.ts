@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VG_ERR_DOMAIN_INTERNAL, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, type VgError } from '../../common/errors';
 import { uuidFromString, uuidToString } from '../../common/uuid';
+import { VG_ERR_ARG_INVALID, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
 import {
   type DhcpHost,
   type DhcpRange,
@@ -24,6 +25,9 @@ import {
   isMac,
   isNetworkName,
   isZoneName,
+  ipIndexForUpdate,
+  UpdateSection,
+  type UpdateItem,
 } from '../../ipc/objects/network';
 
 export const NETWORK_XML_MAX = 1024 * 1024; // bytes; far above any real network, far below REMOTE_STRING_MAX
@@ -70,7 +74,7 @@ function lineOf(xml: string, pos: number): number {
 }
 
 // One well-formed document with the expected root element, or libvirt-style XML errors.
-function parseRoot(xml: string, root: string): XmlNode {
+function parseRoot(xml: string, root: string | null): XmlNode {
   if (Buffer.byteLength(xml) > NETWORK_XML_MAX) throw invalid(`document of ${Buffer.byteLength(xml)} bytes exceeds ${NETWORK_XML_MAX}`);
   if (xml.trim() === '') throw invalid('Document is empty');
   // No DTDs: entity expansion is not something to do on untrusted input.
@@ -86,7 +90,7 @@ function parseRoot(xml: string, root: string): XmlNode {
   const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
   if (roots.length !== 1) throw invalid('expecting exactly one root element');
   const tag = tagOf(roots[0]);
-  if (tag !== root) throw invalid(`expecting root element of '${root}', not '${tag}'`);
+  if (root !== null && tag !== root) throw invalid(`expecting root element of '${root}', not '${tag}'`);
   return roots[0];
 }
 
@@ -177,7 +181,7 @@ function checkRange(start: Addr, end: Addr, network: Addr | null, prefix: number
 
 // ---------- parse ----------
 
-function parseDhcpHost(node: XmlNode, net: string, ip: Addr): DhcpHost {
+function parseDhcpHost(node: XmlNode, net: string, ip: Addr, partialOkay = false): DhcpHost {
   const mac = attr(node, 'mac');
   if (mac !== undefined) {
     if (ip.family === 6) throw invalid(`Invalid to specify MAC address '${mac}' in network '${net}' IPv6 static host definition`);
@@ -196,12 +200,32 @@ function parseDhcpHost(node: XmlNode, net: string, ip: Addr): DhcpHost {
   const ipText = attr(node, 'ip');
   const addr = ipText === undefined ? null : addrOf(ipText);
   if (ipText !== undefined && !addr) throw invalid(`Invalid IP address in static host definition for network '${net}'`);
+  if (partialOkay) {
+    // An update's delete: any one of the three finds the entry.
+    if (mac === undefined && name === undefined && !addr)
+      throw invalid(`At least one of name, mac, or ip attribute must be specified for static host definition in network '${net}' `);
+    if (first(node, 'lease')) throw unsupported('<lease> in a DHCP <host>');
+    return { mac: mac ?? '', id: id ?? '', name: name ?? '', ip: addr?.text ?? '' };
+  }
   if (ip.family === 6) {
     if (id === undefined && name === undefined) throw invalid(`Static host definition in IPv6 network '${net}' must have id or name attribute`);
   } else if (mac === undefined && name === undefined) throw invalid(`Static host definition in IPv4 network '${net}' must have mac or name attribute`);
   if (!addr) throw invalid(`Missing IP address in static host definition for network '${net}'`);
   if (first(node, 'lease')) throw unsupported('<lease> in a DHCP <host>');
   return { mac: mac ?? '', id: id ?? '', name: name ?? '', ip: addr.text };
+}
+
+// virNetworkDHCPRangeDefParseXML
+function parseDhcpRange(node: XmlNode, net: string, address: Addr, prefix: number): DhcpRange {
+  const s = attr(node, 'start');
+  if (s === undefined) throw invalid(`Missing 'start' attribute in dhcp range for network '${net}'`);
+  const start = sockAddr(s);
+  const e = attr(node, 'end');
+  if (e === undefined) throw invalid(`Missing 'end' attribute in dhcp range for network '${net}'`);
+  const end = sockAddr(e);
+  checkRange(start, end, address, prefix);
+  if (first(node, 'lease')) throw unsupported('<lease> in a DHCP <range>');
+  return { start: start.text, end: end.text };
 }
 
 function parseIp(node: XmlNode, net: string): NetworkIp {
@@ -241,16 +265,8 @@ function parseIp(node: XmlNode, net: string): NetworkIp {
     for (const c of kids(dhcp)) {
       const tag = tagOf(c);
       if (tag === 'range') {
-        const s = attr(c, 'start');
-        if (s === undefined) throw invalid(`Missing 'start' attribute in dhcp range for network '${net}'`);
-        const start = sockAddr(s);
-        const e = attr(c, 'end');
-        if (e === undefined) throw invalid(`Missing 'end' attribute in dhcp range for network '${net}'`);
-        const end = sockAddr(e);
-        checkRange(start, end, address, ipPrefix(address, netmask, prefix));
-        if (first(c, 'lease')) throw unsupported('<lease> in a DHCP <range>');
         if (ranges.length >= NetLimits.RANGES_MAX) throw invalid(`more than ${NetLimits.RANGES_MAX} DHCP ranges in one <ip> of network '${net}'`);
-        ranges.push({ start: start.text, end: end.text });
+        ranges.push(parseDhcpRange(c, net, address, ipPrefix(address, netmask, prefix)));
       } else if (tag === 'host') {
         if (hosts.length >= NetLimits.HOSTS_MAX) throw invalid(`more than ${NetLimits.HOSTS_MAX} DHCP hosts in one <ip> of network '${net}'`);
         hosts.push(parseDhcpHost(c, net, address));
@@ -551,4 +567,46 @@ export function formatNetworkXml(c: NetworkConfig): string {
   for (const ip of c.ips) formatIp(ip, out);
   out.push('</network>');
   return `${out.join('\n')}\n`;
+}
+
+// ---------- networkUpdate snippets (virNetworkDefUpdateSection) ----------
+
+// virNetworkUpdateSection names, for libvirt's "can't update" wording.
+const SECTION_NAMES = [
+  'none',
+  'bridge',
+  'domain',
+  'ip',
+  'ip-dhcp-host',
+  'ip-dhcp-range',
+  'forward',
+  'forward-interface',
+  'forward-pf',
+  'portgroup',
+  'dns-host',
+  'dns-txt',
+  'dns-srv',
+];
+
+// One <host> or <range> snippet, checked against the <ip> it will go into (the config it updates, as the helper has it).
+export function parseUpdateItem(section: number, command: number, xml: string, cfg: NetworkConfig, parentIndex: number): UpdateItem {
+  if (command < 1 || command > 4) throw VG_ERR_ARG_INVALID(`unrecognized network update command code ${command}`);
+  if (section !== UpdateSection.IP_DHCP_HOST && section !== UpdateSection.IP_DHCP_RANGE) {
+    const name = SECTION_NAMES[section];
+    if (name === undefined) throw VG_ERR_ARG_INVALID(`can't update unrecognized section of network '${cfg.name}'`);
+    throw VG_ERR_NOT_SUPPORTED(`virNetworkUpdate of the '${name}' section (virtgate updates ip-dhcp-host and ip-dhcp-range)`);
+  }
+  const node = parseRoot(xml, null);
+  const want = section === UpdateSection.IP_DHCP_HOST ? 'host' : 'range';
+  const tag = tagOf(node);
+  if (tag !== want) throw invalid(`unexpected element <${tag}>, expecting <${want}>, while updating network '${cfg.name}'`);
+  const index = ipIndexForUpdate(cfg, parentIndex);
+  // No <ip> to go into: the helper answers with libvirt's message; the snippet still has to be well-formed.
+  const ip = index >= 0 ? cfg.ips[index] : null;
+  const address = ip ? addrOf(ip.address) : null;
+  const here = address ?? { text: '0.0.0.0', family: 4 as const, bytes: [0, 0, 0, 0] };
+  if (section === UpdateSection.IP_DHCP_HOST) return { section, host: parseDhcpHost(node, cfg.name, here, command === 2) };
+  if (command === 1) throw VG_ERR_NOT_SUPPORTED('dhcp ranges cannot be modified, only added or deleted');
+  const prefix = ip && address ? ipPrefix(address, ip.netmask ? addrOf(ip.netmask) : null, ip.prefix) : 0;
+  return { section, range: ip ? parseDhcpRange(node, cfg.name, here, prefix) : parseDhcpRange(node, cfg.name, here, 0) };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { XdrReader, XdrWriter } from '../../../src/common/xdr';
 import { type NetworkConfig, canonicalIp, checkNetworkConfig, networkConfigCodec } from '../../../src/ipc/objects/network';
 import { DEFAULT_NETWORK } from '../../../src/privileged/drivers/test-networks';
-import { NETWORK_XML_MAX, formatNetworkXml, parseNetworkXml } from '../../../src/unprivileged/xml/network';
+import { NETWORK_XML_MAX, formatNetworkXml, parseNetworkXml, parseUpdateItem } from '../../../src/unprivileged/xml/network';
 
 const FIX = path.join(__dirname, 'network-fixtures');
 const fixture = (f: string): string => fs.readFileSync(path.join(FIX, f), 'utf8');
@@ -193,4 +193,45 @@ test("the helper's decoder refuses a config the parser would never build", () =>
     breakIt(c);
     expect(() => checkNetworkConfig(c)).toThrow(/helper IPC field/);
   }
+});
+
+describe('net-update snippets (texts as virsh -c test:///default prints them)', () => {
+  const HOST = 4;
+  const RANGE = 5;
+  const msg = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+
+  test('a host for the <ip> with DHCP, and a delete that names only one attribute', () => {
+    expect(parseUpdateItem(HOST, 3, "<host mac='52:54:00:00:00:01' name='vm1' ip='192.168.122.50'/>", DEFAULT_NETWORK, -1)).toEqual({
+      section: HOST,
+      host: { mac: '52:54:00:00:00:01', id: '', name: 'vm1', ip: '192.168.122.50' },
+    });
+    expect(parseUpdateItem(HOST, 2, "<host name='vm1'/>", DEFAULT_NETWORK, -1)).toEqual({ section: HOST, host: { mac: '', id: '', name: 'vm1', ip: '' } });
+    expect(parseUpdateItem(RANGE, 3, "<range start='192.168.122.2' end='192.168.122.9'/>", DEFAULT_NETWORK, 0)).toEqual({
+      section: RANGE,
+      range: { start: '192.168.122.2', end: '192.168.122.9' },
+    });
+  });
+
+  test.each([
+    [HOST, 3, "<range start='1.2.3.4' end='1.2.3.5'/>", "XML error: unexpected element <range>, expecting <host>, while updating network 'default'"],
+    [HOST, 2, '<host/>', "XML error: At least one of name, mac, or ip attribute must be specified for static host definition in network 'default' "],
+    [RANGE, 3, "<range start='10.0.0.2' end='10.0.0.5'/>", 'internal error: range 10.0.0.2 - 10.0.0.5 is not entirely within network 192.168.122.1/24'],
+    [
+      RANGE,
+      1,
+      "<range start='192.168.122.2' end='192.168.122.254'/>",
+      'this function is not supported by the connection driver: dhcp ranges cannot be modified, only added or deleted',
+    ],
+    [1, 3, "<bridge name='x'/>", expect.stringContaining("the 'bridge' section")],
+    [HOST, 9, '<host/>', 'invalid argument: unrecognized network update command code 9'],
+  ])('section %d command %d %s is refused', (section, command, xml, text) => {
+    expect(msg(() => parseUpdateItem(section, command, xml, DEFAULT_NETWORK, -1))).toEqual(text);
+  });
 });
