@@ -82,8 +82,9 @@ function parseRoot(xml: string, root: string | null): XmlNode {
   if (dtd) throw invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${lineOf(xml, dtd.index)})`);
   const res = XMLValidator.validate(xml);
   if (res !== true) {
+    // libxml2's report is "(network_definition):LINE: MESSAGE" with VIR_ERR_XML_DETAIL; the message is fast-xml-parser's.
     const { msg, line, col } = res.err;
-    throw invalid(col ? `${msg} (line ${line}, column ${col})` : `${msg} (line ${line})`);
+    throw detailed(`(network_definition):${line}: ${msg}${col ? ` (column ${col})` : ''}`);
   }
   const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
   if (ent) throw invalid(`Entity '${ent[1]}' not defined (line ${lineOf(xml, ent.index)})`);

@@ -58,7 +58,7 @@ test('a network without <uuid> gets a fresh random (v4) one', () => {
 
 // [input, libvirt's message as virsh prints it after "error: "]: texts checked against virsh -c test:///default.
 const BAD: [string, string, string][] = [
-  ['broken XML', '<network><name>n', 'XML error: '],
+  ['broken XML', '<network><name>n', '(network_definition):1: '],
   ['empty document', '  ', 'XML error: Document is empty'],
   ['wrong root', '<domain><name>x</name></domain>', "XML error: expecting root element of 'network', not 'domain'"],
   ['no name', '<network></network>', 'missing name information'],
