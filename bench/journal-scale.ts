@@ -94,7 +94,7 @@ function gen(dir: string, writes: number, format: 'old' | 'new'): void {
       procedure: 'domainSetMemoryFlags',
       permission: 'domain:write',
       object: { kind: 'domain', name: `bench-w-${vm}`, uuid, tenant: 'acme' },
-      helperOp: 'DOMAIN_SET_MEMORY_REQ',
+      helperOp: 'DOMAIN_WRITE_REQ.setMemory',
       digest,
       args: { memory: 262144 + (i % 1024), flags: 2 },
     };
@@ -107,7 +107,7 @@ function gen(dir: string, writes: number, format: 'old' | 'new'): void {
       decision: { result: 'allow', rule: 'p, role:owner, acme, domain:write' },
     });
     const common = {
-      op: 'DOMAIN_SET_MEMORY_REQ',
+      op: 'DOMAIN_WRITE_REQ.setMemory',
       uuid: uuid.replace(/-/g, ''),
       user: 'alice',
       tenant: 'acme',
@@ -118,7 +118,7 @@ function gen(dir: string, writes: number, format: 'old' | 'new'): void {
     if (format === 'old') jlog({ ...common, name: `bench-w-${vm}`, result: 'ok' });
     else {
       const b = jlog({ phase: 'begin', ...common });
-      jlog({ phase: 'end', of: b, op: 'DOMAIN_SET_MEMORY_REQ', requestId, name: `bench-w-${vm}`, result: 'ok' });
+      jlog({ phase: 'end', of: b, op: 'DOMAIN_WRITE_REQ.setMemory', requestId, name: `bench-w-${vm}`, result: 'ok' });
     }
     alog({ kind: 'outcome', requestId, who, source: 'unix:pid=4242,uid=0', what, outcome: { result: 'success' } });
   }

@@ -22,7 +22,7 @@ import * as path from 'node:path';
 
 // What the helper knows before it runs a write.
 export interface JournalBegin {
-  op: string; // helper op, e.g. DOMAIN_CONTROL_REQ
+  op: string; // helper op, e.g. DOMAIN_WRITE_REQ.control
   uuid?: string; // object, 32 hex or dashed
   user?: string; // the identity the front end claimed (never used to decide)
   tenant?: string;

@@ -24,7 +24,7 @@ export interface What {
   permission?: string; // e.g. domain:write
   // The object as the helper knows it (the record the decision used); clientName only when the client sent another name.
   object?: { kind?: string; name?: string; uuid?: string; tenant?: string; clientName?: string };
-  helperOp?: string; // the helper request this write became (DOMAIN_CONTROL_REQ, ...)
+  helperOp?: string; // the helper request this write became (DOMAIN_WRITE_REQ.control, ...)
   digest?: string; // sha256 of that request with its actor blanked: the helper journals the same (cross-check)
   args?: ArgSummary; // never secrets: sizes, counts, flags, hashes of XML
 }

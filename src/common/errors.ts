@@ -17,6 +17,10 @@ export const VirErr = {
   RPC: 39,
   NO_DOMAIN: 42,
   NO_NETWORK: 43,
+  NO_STORAGE_POOL: 49,
+  NO_STORAGE_VOL: 50,
+  NO_NODE_DEVICE: 53,
+  NO_INTERFACE: 57,
   AUTH_FAILED: 45,
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
@@ -130,6 +134,12 @@ export const VG_ERR_ARG_INVALID = defineError('VG_ERR_ARG_INVALID', 'invalid arg
 
 // Hypervisor driver results (carried over the helper IPC by code, formatted here).
 export const VG_ERR_NO_DOMAIN = defineError('VG_ERR_NO_DOMAIN', 'Domain not found%s', { virCode: E.NO_DOMAIN, virDomain: D.TEST });
+// The other objects' "not found" (also what a caller gets for an object it may not see); %s is ': DETAIL' or ''.
+export const VG_ERR_NO_NETWORK = defineError('VG_ERR_NO_NETWORK', 'Network not found%s', { virCode: E.NO_NETWORK, virDomain: D.TEST });
+export const VG_ERR_NO_STORAGE_POOL = defineError('VG_ERR_NO_STORAGE_POOL', 'Storage pool not found%s', { virCode: E.NO_STORAGE_POOL, virDomain: D.TEST });
+export const VG_ERR_NO_STORAGE_VOL = defineError('VG_ERR_NO_STORAGE_VOL', 'Storage volume not found%s', { virCode: E.NO_STORAGE_VOL, virDomain: D.TEST });
+export const VG_ERR_NO_INTERFACE = defineError('VG_ERR_NO_INTERFACE', 'Interface not found%s', { virCode: E.NO_INTERFACE, virDomain: D.TEST });
+export const VG_ERR_NO_NODE_DEVICE = defineError('VG_ERR_NO_NODE_DEVICE', 'Node device not found%s', { virCode: E.NO_NODE_DEVICE, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_EXISTS = defineError('VG_ERR_DOMAIN_EXISTS', 'operation failed: %s', { virCode: E.DOM_EXIST, virDomain: D.TEST });
 export const VG_ERR_DOMAIN_INTERNAL = defineError('VG_ERR_DOMAIN_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.TEST }); // the test driver's own wording for wrong-state calls
 export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested operation is not valid: %s', {
@@ -137,8 +147,7 @@ export const VG_ERR_DOMAIN_STATE = defineError('VG_ERR_DOMAIN_STATE', 'Requested
   virDomain: D.TEST,
 });
 export const VG_ERR_DOMAIN_ARG = defineError('VG_ERR_DOMAIN_ARG', 'invalid argument: %s', { virCode: E.INVALID_ARG, virDomain: D.TEST });
-// Networks (issue 12): libvirt's test driver reports a missing network itself; a name or uuid clash comes from its network list.
-export const VG_ERR_NO_NETWORK = defineError('VG_ERR_NO_NETWORK', 'Network not found: %s', { virCode: E.NO_NETWORK, virDomain: D.TEST });
+// Networks (issue 12): a name or uuid clash comes from libvirt's network list (virnetworkobj.c), not the test driver.
 export const VG_ERR_NETWORK_EXISTS = defineError('VG_ERR_NETWORK_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.NETWORK });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
@@ -173,6 +182,15 @@ export const VG_ERR_HELPER_BUSY = defineError('VG_ERR_HELPER_BUSY', 'internal er
   virCode: E.INTERNAL_ERROR,
   virDomain: D.REMOTE,
 });
+// The helper did not answer in time; a write's outcome is then unknown (its journal says what ran).
+export const VG_ERR_HELPER_TIMEOUT = defineError(
+  'VG_ERR_HELPER_TIMEOUT',
+  'internal error: hypervisor helper did not answer %s in time; its outcome is unknown',
+  {
+    virCode: E.INTERNAL_ERROR,
+    virDomain: D.REMOTE,
+  },
+);
 export const VG_ERR_INTERNAL = defineError('VG_ERR_INTERNAL', 'internal error: %s', { virCode: E.INTERNAL_ERROR, virDomain: D.REMOTE });
 
 // Configuration and start-up.

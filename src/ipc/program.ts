@@ -20,10 +20,11 @@ import {
   type ControlActionCode,
   IpcLimits,
   AnswerStatus,
-  actorCodec,
+  objectEventCodec,
   checkRange,
   checkTenantName,
   empty,
+  nothing,
   factsCodec,
   getFlags,
   infoCodec,
@@ -36,10 +37,21 @@ import {
 } from './shared';
 
 export * from './shared';
+export { actionOf } from './actions';
+import { action, actionGroup, actionOf } from './actions';
+import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
 
-// ---------- request bodies ----------
+const READ = false;
+const WRITE = true;
+
+// ---------- request and answer bodies ----------
 
 const helloReq: Codec<{ version: number }> = { encode: (w, v) => w.u32(v.version), decode: (r) => ({ version: r.u32('version') }) };
+
+const helloAns: Codec<{ version: number; driver: string }> = {
+  encode: (w, v) => w.u32(v.version).string(v.driver, 16),
+  decode: (r) => ({ version: r.u32('version'), driver: r.string(16, 'driver') }),
+};
 
 const lookupReq: Codec<{ key: LookupKey }> = {
   encode: (w, v) => lookupCodec.encode(w, v.key),
@@ -53,53 +65,35 @@ const xmlReq: Codec<{ uuid: Buffer; inactive: boolean }> = {
   decode: (r) => ({ uuid: uuidCodec.decode(r), inactive: r.bool('inactive') }),
 };
 
-// DOMAIN_DEFINE and DOMAIN_CREATE_XML
-const defineReq: Codec<{ actor: Actor; xml: string }> = {
-  encode: (w, v) => (actorCodec.encode(w, v.actor), w.string(v.xml, IpcLimits.XML_MAX)),
-  decode: (r) => ({ actor: actorCodec.decode(r), xml: xmlField(r) }),
+// define and createXml: the helper's parser still reads the XML (issue 12 moves that to the front end, typed).
+const defineReq: Codec<{ xml: string }> = {
+  encode: (w, v) => w.string(v.xml, IpcLimits.XML_MAX),
+  decode: (r) => ({ xml: xmlField(r) }),
 };
 
-const undefineReq: Codec<{ actor: Actor; uuid: Buffer }> = {
-  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid)),
-  decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r) }),
+const controlReq: Codec<{ uuid: Buffer; control: ControlActionCode }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.i32(v.control)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), control: r.enumOf(CONTROL_ACTIONS, 'control') }),
 };
 
-const controlReq: Codec<{ actor: Actor; uuid: Buffer; action: ControlActionCode }> = {
-  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.i32(v.action)),
-  decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), action: r.enumOf(CONTROL_ACTIONS, 'action') }),
-};
-
-const setMemoryReq: Codec<{ actor: Actor; uuid: Buffer; memoryKiB: bigint; live: boolean; config: boolean; max: boolean }> = {
-  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u64(v.memoryKiB), setFlags(w, v)),
+const setMemoryReq: Codec<{ uuid: Buffer; memoryKiB: bigint; live: boolean; config: boolean; max: boolean }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.u64(v.memoryKiB), setFlags(w, v)),
   decode: (r) => {
-    const actor = actorCodec.decode(r);
     const uuid = uuidCodec.decode(r);
     const memoryKiB = r.u64('memory');
     if (memoryKiB < 1n || memoryKiB > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_IPC_VALIDATION('memory', 'out of range');
-    return { actor, uuid, memoryKiB, ...getFlags(r) };
+    return { uuid, memoryKiB, ...getFlags(r) };
   },
 };
 
-const setVcpusReq: Codec<{ actor: Actor; uuid: Buffer; nvcpus: number; live: boolean; config: boolean; max: boolean }> = {
-  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.u32(v.nvcpus), setFlags(w, v)),
-  decode: (r) => ({
-    actor: actorCodec.decode(r),
-    uuid: uuidCodec.decode(r),
-    nvcpus: checkRange(r.u32('nvcpus'), 1, IpcLimits.VCPUS_MAX, 'nvcpus'),
-    ...getFlags(r),
-  }),
+const setVcpusReq: Codec<{ uuid: Buffer; nvcpus: number; live: boolean; config: boolean; max: boolean }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.u32(v.nvcpus), setFlags(w, v)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), nvcpus: checkRange(r.u32('nvcpus'), 1, IpcLimits.VCPUS_MAX, 'nvcpus'), ...getFlags(r) }),
 };
 
-const setTenantReq: Codec<{ actor: Actor; uuid: Buffer; tenant: string }> = {
-  encode: (w, v) => (actorCodec.encode(w, v.actor), uuidCodec.encode(w, v.uuid), w.string(v.tenant, 64)),
-  decode: (r) => ({ actor: actorCodec.decode(r), uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant')) }),
-};
-
-// ---------- answer bodies ----------
-
-const helloAns: Codec<{ version: number; driver: string }> = {
-  encode: (w, v) => w.u32(v.version).string(v.driver, 16),
-  decode: (r) => ({ version: r.u32('version'), driver: r.string(16, 'driver') }),
+const setTenantReq: Codec<{ uuid: Buffer; tenant: string }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.string(v.tenant, 64)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'tenant')) }),
 };
 
 const listAns: Codec<{ domains: DomainSummary[] }> = {
@@ -111,6 +105,27 @@ const xmlAns: Codec<{ xml: string }> = {
   encode: (w, v) => w.string(v.xml, 4 * 1024 * 1024),
   decode: (r) => ({ xml: r.string(4 * 1024 * 1024, 'xml') }),
 };
+
+// Domain reads and writes, one typed action each; other files' actions (stats, tuning, ...) join the same groups.
+export const DOMAIN_READ = actionGroup('DOMAIN_READ', READ, {
+  list: action(0, nothing, listAns),
+  lookup: action(1, lookupReq, summaryCodec),
+  info: action(2, uuidReq, infoCodec),
+  xml: action(3, xmlReq, xmlAns),
+  ...DOMAIN_READ_EXTRA,
+});
+
+// A new VM belongs to the actor's tenant; only setTenant ever moves one (the front end lets host admins ask).
+export const DOMAIN_WRITE = actionGroup('DOMAIN_WRITE', WRITE, {
+  define: action(0, defineReq, summaryCodec),
+  createXml: action(1, defineReq, summaryCodec),
+  undefine: action(2, uuidReq, nothing),
+  control: action(3, controlReq, summaryCodec),
+  setMemory: action(4, setMemoryReq, nothing),
+  setVcpus: action(5, setVcpusReq, nothing),
+  setTenant: action(6, setTenantReq, summaryCodec),
+  ...DOMAIN_WRITE_EXTRA,
+});
 
 // One ack answer, then one answer per lifecycle event, all with the subscribing request's id; the last answer of the
 // initial sync has synced = true.
@@ -128,6 +143,7 @@ const streamAns: Codec<StreamItem> = {
     });
     w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
     w.bool(v.synced ?? false);
+    w.optional(v.objectEvent, objectEventCodec.encode);
   },
   decode: (r) => ({
     event: r.optional((r2) => ({
@@ -143,6 +159,7 @@ const streamAns: Codec<StreamItem> = {
     })),
     removed: r.optional((r2) => uuidCodec.decode(r2)),
     synced: r.bool('synced'),
+    objectEvent: r.optional(objectEventCodec.decode),
   }),
 };
 
@@ -160,27 +177,15 @@ interface OpSpec<Q extends number, A extends number, Req, Ans> {
   readonly answer: Codec<Ans>;
 }
 
-const READ = false;
-const WRITE = true;
 const spec = <Q extends number, A extends number, Req, Ans>(req: Q, ans: A, write: boolean, request: Codec<Req>, answer: Codec<Ans>): OpSpec<Q, A, Req, Ans> =>
   Object.freeze({ req, ans, write, request, answer });
 
 export const OPS = Object.freeze({
   HELLO: spec(0, 1, READ, helloReq, helloAns),
   NODE_FACTS: spec(2, 3, READ, empty, factsCodec),
-  DOMAIN_LIST: spec(4, 5, READ, empty, listAns),
-  DOMAIN_LOOKUP: spec(6, 7, READ, lookupReq, summaryCodec),
-  DOMAIN_INFO: spec(8, 9, READ, uuidReq, infoCodec),
-  DOMAIN_XML: spec(10, 11, READ, xmlReq, xmlAns),
-  DOMAIN_DEFINE: spec(12, 13, WRITE, defineReq, summaryCodec),
-  DOMAIN_CREATE_XML: spec(14, 15, WRITE, defineReq, summaryCodec),
-  DOMAIN_UNDEFINE: spec(16, 17, WRITE, undefineReq, empty),
-  DOMAIN_CONTROL: spec(18, 19, WRITE, controlReq, summaryCodec),
-  DOMAIN_SET_MEMORY: spec(20, 21, WRITE, setMemoryReq, empty),
-  DOMAIN_SET_VCPUS: spec(22, 23, WRITE, setVcpusReq, empty),
-  EVENTS_SUBSCRIBE: spec(24, 25, READ, empty, streamAns), // one ack, then the event stream under the same id
-  // Host-admin reassignment of a VM's tenant (`virtgate vm set-tenant`); the front end decides who may ask.
-  DOMAIN_SET_TENANT: spec(26, 27, WRITE, setTenantReq, summaryCodec),
+  DOMAIN_READ: spec(4, 5, READ, DOMAIN_READ.request, DOMAIN_READ.answer),
+  DOMAIN_WRITE: spec(6, 7, WRITE, DOMAIN_WRITE.request, DOMAIN_WRITE.answer),
+  EVENTS_SUBSCRIBE: spec(8, 9, READ, empty, streamAns), // one ack, then the event stream under the same id
 });
 
 type OpTable = typeof OPS;
@@ -233,9 +238,22 @@ export const isWriteOp = (op: number): boolean => WRITE_OPS.has(op);
 export const requestCodecs = Object.freeze(Object.fromEntries(SPECS.map((s) => [s.req, s.request]))) as { readonly [K in RequestOp]: Codec<Requests[K]> };
 export const answerCodecs = Object.freeze(Object.fromEntries(SPECS.map((s) => [s.ans, s.answer]))) as { readonly [K in AnswerOp]: Codec<Answers[K]> };
 
-// `Op.DOMAIN_CONTROL_REQ` -> 'DOMAIN_CONTROL_REQ': the name both processes write in their records.
+// `Op.DOMAIN_WRITE_REQ` -> 'DOMAIN_WRITE_REQ' (and with requestName, 'DOMAIN_WRITE_REQ.control'): the names both
+// processes write in their records.
 const OP_NAME = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v as number, k]));
 export const opName = (op: number): string => OP_NAME.get(op) ?? `op-${op}`;
+// The name both processes record for one request: the op, and for a grouped op its action (`DOMAIN_WRITE_REQ.control`).
+export const requestName = (op: number, body: unknown): string => {
+  const a = actionOf(body);
+  return a === undefined ? opName(op) : `${opName(op)}.${a}`;
+};
+
+// Grouped ops: one action's request fields and answer, for typed calls (HelperClient.act).
+export type ActionName<K extends RequestOp> = Requests[K] extends { action: infer A } ? A : never;
+export type ActionFields<K extends RequestOp, A> = Omit<Extract<Requests[K], { action: A }>, 'action'>;
+export type ActionAnswerOf<K extends RequestOp, A> = Extract<AnswerOf<K>, { action: A }>;
+// What an answer function returns for a grouped op: the answer without its action (the server echoes the request's).
+export type BareAnswer<T> = T extends { action: unknown } ? Omit<T, 'action'> : T;
 // ---------- whole frames ----------
 
 export interface RequestFrame<K extends RequestOp = RequestOp> {

@@ -4,7 +4,7 @@ import { VG_ERR_IPC_VALIDATION } from '../common/errors';
 import { XdrReader, XdrWriter } from '../common/xdr';
 import { NAME_LIMITS, NAME_RULE, isTenantName } from '../common/names';
 
-export const IPC_VERSION = 1;
+export const IPC_VERSION = 2; // 2: ops grouped by object with typed actions
 
 export const IpcLimits = {
   REQUEST_MAX: 64 * 1024, // front end -> helper: the attacker-adjacent direction stays small
@@ -143,6 +143,55 @@ export interface NodeFacts {
   freeMemoryBytes: bigint; // NODE_GET_FREE_MEMORY
 }
 
+// Lifecycle events of the other object types (networks, storage pools, node devices) with libvirt's event/detail
+// numbers; a pool refresh is event -1. `tenant` is the object's ('' = shared or host-level).
+export const OBJECT_EVENT_TYPES = ['network', 'pool', 'nodedev'] as const;
+export type ObjectEventType = (typeof OBJECT_EVENT_TYPES)[number];
+export interface ObjectEvent {
+  type: ObjectEventType;
+  name: string;
+  uuid: Buffer; // all zero for objects without one (node devices)
+  tenant: string;
+  event: number;
+  detail: number;
+}
+
+export const OBJECT_NAME_MAX = 255;
+// Names of networks, pools, volumes, interfaces and node devices: printable, no '/', not '.' or '..'.
+export function checkObjectName(name: string, field = 'name'): string {
+  if (
+    Buffer.byteLength(name) > OBJECT_NAME_MAX ||
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    !/^[\x21-\x7e][\x20-\x7e]*$/.test(name) ||
+    name.includes('/')
+  ) {
+    throw VG_ERR_IPC_VALIDATION(field, 'object names are 1-255 printable characters without "/", not "." or ".."');
+  }
+  return name;
+}
+
+export const objectEventCodec: Codec<ObjectEvent> = {
+  encode(w, e) {
+    w.u32(OBJECT_EVENT_TYPES.indexOf(e.type)).string(e.name, OBJECT_NAME_MAX).opaqueFixed(e.uuid, 16).string(e.tenant, NAME_LIMITS.TENANT_MAX);
+    w.i32(e.event).i32(e.detail);
+  },
+  decode(r) {
+    const t = r.u32('objectEvent.type');
+    const type = OBJECT_EVENT_TYPES[t];
+    if (type === undefined) throw VG_ERR_IPC_VALIDATION('objectEvent.type', `unknown type ${t}`);
+    return {
+      type,
+      name: checkObjectName(r.string(OBJECT_NAME_MAX, 'objectEvent.name')),
+      uuid: Buffer.from(r.opaqueFixed(16, 'objectEvent.uuid')),
+      tenant: checkTenantName(r.string(NAME_LIMITS.TENANT_MAX, 'objectEvent.tenant')),
+      event: checkRange(r.i32('objectEvent.event'), -1, 64, 'objectEvent.event'),
+      detail: checkRange(r.i32('objectEvent.detail'), 0, 64, 'objectEvent.detail'),
+    };
+  },
+};
+
 export interface LifecycleEvent {
   domain: DomainSummary;
   event: number;
@@ -166,6 +215,7 @@ export interface StreamItem {
   snapshot?: DomainSnapshot | null;
   removed?: Buffer | null;
   synced?: boolean;
+  objectEvent?: ObjectEvent | null;
 }
 
 export type LookupKey = { kind: 0; name: string } | { kind: 1; uuid: Buffer } | { kind: 2; id: number };
@@ -177,6 +227,9 @@ export interface Codec<T> {
   decode(r: XdrReader): T;
 }
 
+// No fields: an action without arguments or with a bare acknowledgement (joins `{ action }` cleanly).
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export const nothing: Codec<{}> = { encode() {}, decode: () => ({}) };
 export const empty: Codec<Record<string, never>> = { encode() {}, decode: () => ({}) };
 
 export const uuidCodec = {

@@ -9,12 +9,20 @@ export interface Subject {
   readOnly: boolean;
 }
 
+export type ObjectKind = 'connect' | 'domain' | 'network' | 'storage_pool' | 'storage_vol' | 'interface' | 'node_device';
+
 export interface PolicyObject {
-  kind: 'connect' | 'domain';
-  name: string; // domain name, or the connection's driver
+  kind: ObjectKind;
+  name: string; // the object's name (a volume: POOL/NAME), or the connection's driver
   uuid?: string;
-  tenant?: string; // a domain's recorded tenant ('' = none); ignored for `connect`
+  // The object's recorded tenant ('' = none): a VM or volume of no tenant is host-level; a network, pool or volume of
+  // no tenant is shared (tenants' roles may read it); interfaces and node devices are always host-level. Ignored for
+  // `connect`.
+  tenant?: string;
 }
+
+// Object kinds whose tenant-less objects are shared with every tenant (policy decides what a tenant may do with them).
+export const SHAREABLE: ReadonlySet<ObjectKind> = new Set(['network', 'storage_pool', 'storage_vol']);
 
 export interface Decision {
   allowed: boolean;

@@ -3,7 +3,7 @@
 // No I/O here: the front end reads the files and hands over their text (policy/ imports common/ and casbin only).
 import { IDENTITY_SOURCES, NAME_RULE, isIdentitySource, isTenantName, isUserName, qualify, splitQualified } from '../common/names';
 import { type Enforcer, type Model, StringAdapter, newEnforcer, newModelFromString } from 'casbin';
-import type { Authorizer, Decision, PolicyObject, Subject } from './authorizer';
+import { type Authorizer, type Decision, type PolicyObject, SHAREABLE, type Subject } from './authorizer';
 import { FastMatcher } from './fast-path';
 import { BUILTIN_POLICY, BUILTIN_ROLES, MODEL_TEXT } from './model';
 import { ALL_PERMISSIONS, isKnownPermission, isReadPermission } from './vocabulary';
@@ -85,8 +85,22 @@ export const casbinLine = (r: PolicyRule): string => `${r.kind}, ${r.fields.join
 // True for a subject that names an identity (`unix:alice`) rather than a role.
 export const isIdentitySubject = (s: string): boolean => s.includes(':');
 
+const OBJECT_RE = /^((shared:)?(net|pool|vol):.+|(vm|iface|nodedev):.+|host|shared:\*.*|\*.*)$/;
+
 // The Casbin object string for a policy object.
-export const objectString = (o: PolicyObject): string => (o.kind === 'domain' ? `vm:${o.name}` : 'host');
+// Casbin object prefixes per kind; a shared object (no tenant, shareable kind) is `shared:PREFIX:NAME`.
+export const OBJECT_PREFIX: Readonly<Record<Exclude<PolicyObject['kind'], 'connect'>, string>> = {
+  domain: 'vm',
+  network: 'net',
+  storage_pool: 'pool',
+  storage_vol: 'vol',
+  interface: 'iface',
+  node_device: 'nodedev',
+};
+const isShared = (o: PolicyObject): boolean => SHAREABLE.has(o.kind) && (o.tenant ?? '') === '';
+// A volume's name is POOL/NAME; its object is `vol:POOL:NAME`, because policy globs (minimatch) never match across '/'.
+export const objectString = (o: PolicyObject): string =>
+  o.kind === 'connect' ? 'host' : `${isShared(o) ? 'shared:' : ''}${OBJECT_PREFIX[o.kind]}:${o.kind === 'storage_vol' ? o.name.replace('/', ':') : o.name}`;
 
 export interface CasbinRequest {
   sub: string;
@@ -97,7 +111,8 @@ export interface CasbinRequest {
 }
 
 export function casbinRequest(subject: Subject, object: PolicyObject, permission: string): CasbinRequest {
-  const otn = object.kind === 'domain' ? (object.tenant ?? '') : subject.tenant;
+  // A shared object is decided in the session's tenant (its rules name `shared:` objects); others in their own.
+  const otn = object.kind === 'connect' || isShared(object) ? subject.tenant : (object.tenant ?? '');
   return { sub: subject.user, dom: subject.tenant, otn, obj: objectString(object), act: permission };
 }
 
@@ -248,9 +263,12 @@ export function lintPolicy(rules: PolicyRule[]): string[] {
       if (r.shorthand)
         out.push(`note: ${at}: '${bare}' is neither a built-in role nor granted by any g row: taken as the local user '${sub}' (write ${sub} to say so)`);
       if (/[*?[]/.test(act) ? !permGlobMatches(act) : !isKnownPermission(act)) out.push(`${at}: unknown permission '${act}' (libvirt has no such permission)`);
-      if (!/^(vm:.+|host|\*.*)$/.test(obj)) out.push(`${at}: object '${obj}' can never match (objects are vm:NAME or host)`);
+      if (!OBJECT_RE.test(obj))
+        out.push(
+          `${at}: object '${obj}' can never match (objects are host, vm:NAME, net:NAME, pool:NAME, vol:POOL:NAME, iface:NAME, nodedev:NAME, or shared:net|pool|vol:...)`,
+        );
       else if (obj === 'host' && /^domain:/.test(act)) out.push(`${at}: a domain permission on 'host' can never match`);
-      else if (obj.startsWith('vm:') && /^connect:/.test(act)) out.push(`${at}: a connect permission on a VM can never match`);
+      else if (obj !== 'host' && !obj.startsWith('*') && /^connect:/.test(act)) out.push(`${at}: a connect permission on '${obj}' can never match`);
       // An identity with no membership and a rule for no tenant in particular: it can never choose a tenant to use it in.
       if (isIdentitySubject(sub) && !users.has(sub) && dom === '*')
         out.push(`${at}: '${sub}' is in no tenant and the rule names none: this rule can never apply`);

@@ -5,7 +5,8 @@
 //   sub  the authenticated user, qualified by where it was proved (`unix:alice`, `x509:admin`)
 //   dom  the session's tenant ('' = none chosen)
 //   otn  the object's tenant (a VM's recorded tenant; for `host`, the session's tenant)
-//   obj  `vm:NAME` for a domain, `host` for the connection/host
+//   obj  `vm:NAME` for a domain, `net:`, `pool:`, `vol:POOL:`, `iface:`, `nodedev:` NAME for the other objects
+//        (`shared:net:NAME` etc. for shared ones, decided in the session's tenant), `host` for the connection/host
 //   act  a libvirt permission, `object:perm` (vocabulary.ts)
 // Policy   p = sub, dom, obj, act   (sub: a qualified user or a role; dom: a tenant or `*`; obj and act: globs)
 // Roles    g = user, role, tenant   (user always a qualified identity: roles do not nest; tenant `*`: the role holds in every tenant, across tenants)
@@ -32,9 +33,36 @@ e = some(where (p.eft == allow))
 m = ((r.dom != "" && r.otn == r.dom && g(r.sub, p.sub, r.dom)) || (r.sub != p.sub && g(r.sub, p.sub, "*"))) && (p.dom == "*" || p.dom == r.otn) && globMatch(r.obj, p.obj) && globMatch(r.act, p.act)
 `;
 
-const viewer = ['host connect:getattr', 'host connect:read', 'host connect:search_domains', 'vm:* domain:getattr', 'vm:* domain:read'];
+// Tenants read shared networks, pools and volumes (`shared:` objects: no tenant); only host admins change them.
+const sharedRead = ['shared:* *:getattr', 'shared:* *:read', 'shared:* storage_pool:search_storage_vols'];
+const search = ['host connect:search_domains', 'host connect:search_networks', 'host connect:search_storage_pools'];
+const viewer = [
+  'host connect:getattr',
+  'host connect:read',
+  ...search,
+  'vm:* domain:getattr',
+  'vm:* domain:read',
+  'net:* network:getattr',
+  'net:* network:read',
+  'pool:* storage_pool:getattr',
+  'pool:* storage_pool:read',
+  'pool:* storage_pool:search_storage_vols',
+  'vol:* storage_vol:getattr',
+  'vol:* storage_vol:read',
+  ...sharedRead,
+];
 const operator = [...viewer, 'vm:* domain:start', 'vm:* domain:stop', 'vm:* domain:suspend', 'vm:* domain:init_control', 'vm:* domain:reset'];
-const owner = ['host connect:getattr', 'host connect:read', 'host connect:search_domains', 'vm:* domain:*'];
+// An owner does everything to its tenant's VMs, networks, pools and volumes.
+const owner = [
+  'host connect:getattr',
+  'host connect:read',
+  ...search,
+  'vm:* domain:*',
+  'net:* network:*',
+  'pool:* storage_pool:*',
+  'vol:* storage_vol:*',
+  ...sharedRead,
+];
 
 // Built-in roles, loaded before the site policy (which may extend them, never remove from them).
 export const BUILTIN_ROLES: Readonly<Record<string, readonly string[]>> = {
@@ -57,7 +85,7 @@ export const BUILTIN_OFF = 'builtin, off';
 // A starting policy.csv: the built-in host admins written out (they apply without it; see composePolicy).
 export const DEFAULT_POLICY = `# virtgate policy (CSV): see README "Access control". Built-in roles: viewer, operator, owner, host-admin.
 # g, USER, ROLE, TENANT     membership (TENANT * = every tenant; host-admin is meant for *)
-# p, SUBJECT, TENANT, OBJECT, PERMISSION   extra rule (OBJECT: vm:NAME-GLOB or host; PERMISSION: libvirt name or glob)
+# p, SUBJECT, TENANT, OBJECT, PERMISSION   extra rule (OBJECT: vm:NAME-GLOB, net:, pool:, vol:POOL:, iface:, nodedev:, shared:..., or host; PERMISSION: libvirt name or glob)
 # USER is where the identity comes from: unix:NAME (local account), x509:NAME (client certificate), sasl:NAME (SASL
 # login), tcp:anonymous (plain TCP). A bare NAME is unix:NAME (in p rows: unless NAME is a role).
 # builtin, off    (a line of its own) stops adding the built-in host admins unix:root, x509:admin and the user

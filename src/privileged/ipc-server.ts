@@ -2,13 +2,26 @@
 // The helper's unix-socket server: peer uid check, framing, per-connection op-table state machine (root side of the IPC boundary).
 import * as net from 'node:net';
 import { FrameDecoder } from '../common/framing';
-import { IpcLimits, Op, answerOpOf, decodeRequest, encodeAnswer, encodeAnswerError, isRequestOp, opName, requestDigest } from '../ipc/program';
+import {
+  IpcLimits,
+  Op,
+  actionOf,
+  answerOpOf,
+  decodeRequest,
+  encodeAnswer,
+  encodeAnswerError,
+  isRequestOp,
+  opName,
+  requestDigest,
+  requestName,
+} from '../ipc/program';
 import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal, JournalBegin } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
 import type { Driver } from './drivers/driver';
+import { JobQueue, jobKey } from './jobs';
 import { OP_BY_REQ, OpFlag } from './op-table';
 
 export interface IpcServerOptions {
@@ -19,6 +32,7 @@ export interface IpcServerOptions {
   log?: (line: string) => void;
   peerCred?: (socket: net.Socket) => PeerCred; // injectable so tests can play another uid
   journal?: HelperJournal | null; // the helper's own record of every write it executes (audit cross-check)
+  jobs?: JobQueue; // writes to one object never overlap; shared by every connection
 }
 
 const MAX_CONNECTIONS = 8; // one front end needs 1-2; the rest is slack for restarts
@@ -38,6 +52,7 @@ export class IpcServer {
       log: (line) => process.stderr.write(`virtgate-helper: ${line}\n`),
       peerCred,
       journal: null,
+      jobs: new JobQueue(),
       ...opts,
     };
     this.#server = net.createServer((sock) => this.#accept(sock));
@@ -156,14 +171,14 @@ class IpcConnection {
   #handle(frame: Buffer): void {
     const op = frame.readUInt32BE(4);
     if (!isRequestOp(op)) return this.destroy(`unknown op ${op}`);
-    const name = opName(op);
-    if (!this.#permitted.has(op)) return this.destroy(`${name} not permitted ${this.#helloDone ? 'again' : 'before HELLO'}`);
+    if (!this.#permitted.has(op)) return this.destroy(`${opName(op)} not permitted ${this.#helloDone ? 'again' : 'before HELLO'}`);
     let req: RequestFrame;
     try {
       req = decodeRequest(frame);
     } catch (e) {
-      return this.destroy(`malformed ${name}: ${(e as Error).message}`);
+      return this.destroy(`malformed ${opName(op)}: ${(e as Error).message}`);
     }
+    const name = requestName(op, req.body);
     const entry = OP_BY_REQ.get(op);
     if (!entry) return this.destroy(`no table entry for ${name}`);
     if (entry.flags & OpFlag.ONCE) this.#permitted.delete(op);
@@ -190,30 +205,50 @@ class IpcConnection {
           this.#write(encodeAnswerError(ansOp, req.id, 'VG_ERR_STORAGE', `helper journal unavailable (${code}); write refused`));
           return;
         }
-        journal.whenDurable(() => {
-          try {
-            this.#runWrite(entry, name, req, ansOp, begun);
-          } catch (e) {
-            this.destroy(`internal error: ${(e as Error).stack ?? String(e)}`);
-          }
-        });
+        journal.whenDurable(() => this.#queueWrite(entry, name, req, ansOp, begun));
         return;
       }
-      this.#runWrite(entry, name, req, ansOp, -1);
+      this.#queueWrite(entry, name, req, ansOp, -1);
       return;
     }
-    let out: Buffer;
+    const ctx = { driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) };
+    let result: unknown;
     try {
-      out = encodeAnswer(ansOp, req.id, entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never) as never);
+      result = entry.answer(ctx, req.body as never);
     } catch (e) {
       if (e instanceof ProtocolViolation) return this.destroy(e.message);
-      out = this.#failure(name, ansOp, req.id, e).out;
+      return this.#write(this.#failure(name, ansOp, req.id, e).out);
     }
-    this.#write(out);
+    if (result instanceof Promise) {
+      // A read that waits on the hypervisor: answered when it completes; other requests go on meanwhile.
+      result.then(
+        (body: unknown) => this.#write(this.#encodeOk(ansOp, req, body)),
+        (e: unknown) => (e instanceof ProtocolViolation ? this.destroy(e.message) : this.#write(this.#failure(name, ansOp, req.id, e).out)),
+      );
+      return;
+    }
+    this.#write(this.#encodeOk(ansOp, req, result));
     if (op === Op.HELLO_REQ && !this.#helloDone) {
       this.#helloDone = true;
       for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.AFTER_HELLO) this.#permitted.add(e.req);
     }
+  }
+
+  // A grouped op's answer echoes its request's action. An answer that cannot be encoded is a helper bug.
+  #encodeOk(ansOp: AnswerOp, req: RequestFrame, body: unknown): Buffer {
+    const action = actionOf(req.body);
+    try {
+      return encodeAnswer(ansOp, req.id, (action === undefined ? body : { ...(body as object), action }) as never);
+    } catch (e) {
+      return this.#failure(opName(req.op), ansOp, req.id, e).out;
+    }
+  }
+
+  // A write joins its object's job queue; a helper bug while running it costs this connection, not the process.
+  #queueWrite(entry: NonNullable<ReturnType<typeof OP_BY_REQ.get>>, name: string, req: RequestFrame, ansOp: AnswerOp, begun: number): void {
+    this.#opts.jobs
+      .run(jobKey(opName(req.op), req.body), () => this.#runWrite(entry, name, req, ansOp, begun))
+      .catch((e: unknown) => this.destroy(`internal error: ${(e as Error).stack ?? String(e)}`));
   }
 
   #failure(name: string, ansOp: AnswerOp, id: number, e: unknown): { out: Buffer; result: string } {
@@ -226,15 +261,16 @@ class IpcConnection {
   // even if this connection closed meanwhile: the journal says it was begun, so it must say how it ended. The answer
   // (success or error, which may depend on earlier writes) leaves once the driver's state and the end line are durable
   // (group commit: one fdatasync per event-loop turn serves the batch). Reads and the event stream are not held.
-  #runWrite(entry: NonNullable<ReturnType<typeof OP_BY_REQ.get>>, name: string, req: RequestFrame, ansOp: AnswerOp, begun: number): void {
+  async #runWrite(entry: NonNullable<ReturnType<typeof OP_BY_REQ.get>>, name: string, req: RequestFrame, ansOp: AnswerOp, begun: number): Promise<void> {
     let out: Buffer;
     let result = 'ok';
     let body: unknown;
     let executed = false;
     try {
-      body = entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
+      body = await entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
       executed = true;
-      out = encodeAnswer(ansOp, req.id, body as never);
+      const action = actionOf(req.body);
+      out = encodeAnswer(ansOp, req.id, (action === undefined ? body : { ...(body as object), action }) as never);
     } catch (e) {
       if (executed) {
         // The change happened; only its answer cannot be encoded (a bug): the journal says so, never "failed".
@@ -292,7 +328,8 @@ class IpcConnection {
     };
     const offLifecycle = this.#opts.driver.onLifecycle((event: LifecycleEvent) => send({ event }));
     const offChange = this.#opts.driver.onChange((c) => send({ event: null, ...c }));
-    this.#unsubscribe = () => (offLifecycle(), offChange());
+    const offObjects = this.#opts.driver.onObjectEvent?.((objectEvent) => send({ event: null, objectEvent })) ?? (() => undefined);
+    this.#unsubscribe = () => (offLifecycle(), offChange(), offObjects());
     for (const snapshot of this.#opts.driver.snapshots()) send({ event: null, snapshot });
   }
 

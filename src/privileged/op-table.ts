@@ -5,9 +5,8 @@ import type { RequestOp } from '../ipc/program';
 import type { AnswerFn } from './answers/types';
 import { answerHello } from './answers/hello';
 import { answerNodeFacts } from './answers/node-facts';
-import { answerDomainInfo, answerDomainList, answerDomainLookup, answerDomainXml } from './answers/domain-read';
-import { answerDomainCreateXml, answerDomainDefine, answerDomainSetTenant, answerDomainUndefine } from './answers/domain-define';
-import { answerDomainControl, answerDomainSetMemory, answerDomainSetVcpus } from './answers/domain-control';
+import { answerDomainRead } from './answers/domain-read';
+import { answerDomainWrite } from './answers/domain-write';
 import { answerEventsSubscribe } from './answers/events';
 
 export const OpFlag = {
@@ -31,18 +30,9 @@ const { PERMIT, AFTER_HELLO, ONCE } = OpFlag;
 export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.HELLO_REQ, PERMIT | ONCE, answerHello),
   entry(Op.NODE_FACTS_REQ, AFTER_HELLO, answerNodeFacts),
-  entry(Op.DOMAIN_LIST_REQ, AFTER_HELLO, answerDomainList),
-  entry(Op.DOMAIN_LOOKUP_REQ, AFTER_HELLO, answerDomainLookup),
-  entry(Op.DOMAIN_INFO_REQ, AFTER_HELLO, answerDomainInfo),
-  entry(Op.DOMAIN_XML_REQ, AFTER_HELLO, answerDomainXml),
-  entry(Op.DOMAIN_DEFINE_REQ, AFTER_HELLO, answerDomainDefine),
-  entry(Op.DOMAIN_CREATE_XML_REQ, AFTER_HELLO, answerDomainCreateXml),
-  entry(Op.DOMAIN_UNDEFINE_REQ, AFTER_HELLO, answerDomainUndefine),
-  entry(Op.DOMAIN_CONTROL_REQ, AFTER_HELLO, answerDomainControl),
-  entry(Op.DOMAIN_SET_MEMORY_REQ, AFTER_HELLO, answerDomainSetMemory),
-  entry(Op.DOMAIN_SET_VCPUS_REQ, AFTER_HELLO, answerDomainSetVcpus),
+  entry(Op.DOMAIN_READ_REQ, AFTER_HELLO, answerDomainRead),
+  entry(Op.DOMAIN_WRITE_REQ, AFTER_HELLO, answerDomainWrite),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
-  entry(Op.DOMAIN_SET_TENANT_REQ, AFTER_HELLO, answerDomainSetTenant),
 ];
 
 export const OP_BY_REQ: ReadonlyMap<number, OpEntry> = new Map(OP_TABLE.map((e) => [e.req, e]));

@@ -2,7 +2,7 @@
 // The dispatcher's audit seam: a durable intent before a write is forwarded, a durable outcome before the reply, every denial.
 import { randomBytes } from 'node:crypto';
 import { VG_ERR_INTERNAL, isVgError } from '../common/errors';
-import { type RequestOp, opName, requestDigest } from '../ipc/program';
+import { type RequestOp, requestDigest, requestName } from '../ipc/program';
 import type { Who, What } from '../audit/schema';
 import { formatUuid, summarizeArgs } from '../audit/schema';
 import type { AuditTrail } from '../audit/trail';
@@ -28,7 +28,7 @@ export interface AuditedCall {
   procedure: string; // ProcDef.name
   permission?: string; // the permission that decided (the first denied one, or all joined with ',')
   args?: Record<string, unknown> | null; // decoded call arguments; summarised, never stored whole
-  object?: { name: string; uuid?: string; tenant: string }; // the helper's record the decision used (never the client's name)
+  object?: { kind?: string; name: string; uuid?: string; tenant: string }; // the helper's record the decision used (never the client's name)
 }
 
 // What a write's handler holds: the request id, and the gate its one helper write request passes through.
@@ -117,7 +117,7 @@ export class AuditHook {
       before: (op, body) => {
         if (intent) return Promise.reject(VG_ERR_INTERNAL('a write call forwards one helper request')); // keeps id = one execution
         const b = body as { uuid?: unknown };
-        t.what = { ...t.what, helperOp: opName(op), digest: requestDigest(op as RequestOp, body as never) };
+        t.what = { ...t.what, helperOp: requestName(op, body), digest: requestDigest(op as RequestOp, body as never) };
         if (!t.what.object && Buffer.isBuffer(b.uuid)) t.what.object = { kind: 'domain', uuid: formatUuid(b.uuid) };
         intent = this.#trail.intent({ ...t, decision }).then(
           (d) => (d ? `${d.seq}:${d.hash}` : ''),
@@ -261,7 +261,7 @@ export function what(call: AuditedCall): What {
     // The helper's name and tenant for the uuid, as decided on; what the client sent only when it differs.
     const o = call.object;
     const uuid = o.uuid ?? (dom && Buffer.isBuffer(dom.uuid) ? formatUuid(dom.uuid) : undefined);
-    w.object = { kind: 'domain', name: o.name, uuid, tenant: o.tenant };
+    w.object = { kind: o.kind ?? 'domain', name: o.name, uuid, tenant: o.tenant };
     if (dom && typeof dom.name === 'string' && dom.name !== o.name) w.object.clientName = dom.name.slice(0, 256);
   } else if (dom && typeof dom === 'object') w.object = { kind: 'domain', name: dom.name, uuid: Buffer.isBuffer(dom.uuid) ? formatUuid(dom.uuid) : undefined };
   else if (typeof rest.name === 'string') w.object = { kind: 'domain', name: rest.name };

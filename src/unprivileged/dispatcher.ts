@@ -8,6 +8,11 @@ import {
   VG_ERR_ARG_INVALID,
   VG_ERR_INTERNAL,
   VG_ERR_NO_DOMAIN,
+  VG_ERR_NO_INTERFACE,
+  VG_ERR_NO_NETWORK,
+  VG_ERR_NO_NODE_DEVICE,
+  VG_ERR_NO_STORAGE_POOL,
+  VG_ERR_NO_STORAGE_VOL,
   VG_ERR_READ_ONLY,
   VG_ERR_RPC_AUTH_REQUIRED,
   VG_ERR_RPC_PAYLOAD,
@@ -20,9 +25,10 @@ import { LookupKind, Op, type RequestOp, checkTenantName, uuidToString } from '.
 import { decodeBody, encodeReply } from '../protocol/messages';
 import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
-import type { Authorizer, PolicyObject, Subject } from '../policy/authorizer';
+import { type Authorizer, type PolicyObject, type Subject, isReadPermission } from '../policy/authorizer';
 import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
-import { type HandlerContext, handlerFor } from './handlers';
+import { type CallObject, type HandlerContext, entryOptions, handlerFor } from './handlers';
+import { ObjectEventHub } from './object-events';
 import type { AuthService } from './auth';
 import { DomainMirror } from './domain-mirror';
 import { policyUser } from './identity';
@@ -60,7 +66,17 @@ export interface DispatcherOptions {
 }
 
 // The helper's record of the object decided on (never the name the client sent).
-type DecidedObject = { name: string; uuid?: string; tenant: string };
+type DecidedObject = { kind?: string; name: string; uuid?: string; tenant: string };
+
+// What a caller who may not see an object is told: that it does not exist, as for an absent one.
+const ABSENT: Readonly<Record<string, (detail: string) => VgError>> = {
+  domain: (d) => VG_ERR_NO_DOMAIN(d),
+  network: (d) => VG_ERR_NO_NETWORK(d),
+  storage_pool: (d) => VG_ERR_NO_STORAGE_POOL(d),
+  storage_vol: (d) => VG_ERR_NO_STORAGE_VOL(d),
+  interface: (d) => VG_ERR_NO_INTERFACE(d),
+  node_device: (d) => VG_ERR_NO_NODE_DEVICE(d),
+};
 
 // What the policy said about one call: the allow rules that matched, or the denial to record and answer.
 type Verdict = { rules: string[]; object?: DecidedObject } | { denied: VgError; permission: string; rule: string; object?: DecidedObject };
@@ -74,6 +90,7 @@ export class Dispatcher {
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
   readonly mirror: DomainMirror;
+  readonly objectEvents: ObjectEventHub;
   #callbackIds = 0;
   #requestIds = 0;
 
@@ -91,6 +108,8 @@ export class Dispatcher {
     // Any committed change (a tenant reassignment included) makes the cached record stale.
     this.#helper.on('snapshot', (sn: DomainSnapshot) => this.#objects.delete(uuidToString(sn.info.uuid)));
     this.mirror = new DomainMirror(this.#helper);
+    this.objectEvents = new ObjectEventHub((s, o, perm) => this.#authorizer.can(this.subject(s), o, perm).allowed);
+    this.#helper.on('objectEvent', (ev) => this.objectEvents.publish(ev));
   }
 
   // The helper's record of a domain for decisions: the mirror when synced, else the cache filled by lookups.
@@ -169,7 +188,9 @@ export class Dispatcher {
     }
     // Synchronous unless a domain's record must be fetched: CONNECT_OPEN claims the session before pipelined calls run.
     const perms = IDENTITY_ONLY.has(def.proc) ? [] : requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
-    const pending = this.#authorize(s, perms, args);
+    const resolve = entryOptions(def.proc)?.objects;
+    const pending =
+      resolve && perms.length > 0 ? resolve(this.#context(s), args).then((objects) => this.#checkObjects(s, perms, objects)) : this.#authorize(s, perms, args);
     const verdict = pending instanceof Promise ? await pending : pending;
     if ('denied' in verdict) {
       // A denial is recorded (and awaited) before the client hears of it; it stands even when the log is down.
@@ -234,6 +255,34 @@ export class Dispatcher {
     return { rules, object: decided };
   }
 
+  // Calls on networks, pools, volumes, interfaces, node devices: each `KIND:perm` on the resolved object of that kind,
+  // `connect:*` on the host; an object the caller may not getattr is absent for them. A kind with no resolved object
+  // (lookups, lists) is left to the handler, which filters what it returns.
+  #checkObjects(s: Session, perms: string[], objects: CallObject[]): Verdict {
+    const subject = this.subject(s);
+    const host: PolicyObject = { kind: 'connect', name: 'virtgate' };
+    const first = objects.find((o) => !o.fresh) ?? objects[0];
+    const decided: DecidedObject | undefined = first ? { kind: first.kind, name: first.name, uuid: first.uuid, tenant: first.tenant ?? '' } : undefined;
+    for (const o of objects) {
+      if (o.fresh) continue;
+      const d = this.#authorizer.can(subject, o, `${o.kind}:getattr`);
+      if (!d.allowed) return { denied: (ABSENT[o.kind] ?? VG_ERR_NO_DOMAIN)(''), permission: `${o.kind}:getattr`, rule: d.rule, object: decided };
+    }
+    const rules: string[] = [];
+    for (const perm of perms) {
+      const kind = perm.slice(0, perm.indexOf(':'));
+      const obj = kind === 'connect' ? host : objects.find((o) => o.kind === kind);
+      if (!obj) {
+        if (isReadPermission(perm)) continue; // a lookup or list: filtered by its handler
+        return { denied: VG_ERR_ACCESS_DENIED(), permission: perm, rule: 'no object to decide on (deny by default)', object: decided };
+      }
+      const d = this.#authorizer.can(subject, obj, perm);
+      if (!d.allowed) return { denied: VG_ERR_ACCESS_DENIED(), permission: perm, rule: d.rule, object: decided };
+      rules.push(d.rule);
+    }
+    return { rules, object: decided };
+  }
+
   // Waits for the session's login record; while it cannot be made durable every call beyond AUTH_* is refused (fail
   // closed) and the client is told why; it must reconnect once the log is writable.
   async #loginRecorded(s: Session): Promise<void> {
@@ -277,7 +326,7 @@ export class Dispatcher {
     const key = uuidToString(uuid);
     let known = this.#objects.get(key);
     if (!known) {
-      const d = await this.#helper.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.UUID, uuid } });
+      const d = await this.#helper.act(Op.DOMAIN_READ_REQ, 'lookup', { key: { kind: LookupKind.UUID, uuid } });
       known = { name: d.name, tenant: d.tenant ?? '' };
       if (this.#objects.size > 65536) this.#objects.clear();
       this.#objects.set(key, known);
@@ -289,16 +338,18 @@ export class Dispatcher {
   // write request passes the gate, which makes the intent durable first); unaudited calls get a local id.
   #context(s: Session, gate?: WriteGate): HandlerContext {
     const inner = this.#helper;
-    const helper: Pick<HelperClient, 'call'> = gate
-      ? {
-          call: (async (op: RequestOp, body: Record<string, unknown>) => {
-            const actor = body.actor as Actor | undefined;
-            if (!actor) return inner.call(op as never, body as never); // reads on the way
-            const auditHead = await gate.before(op, body);
-            return inner.call(op as never, { ...body, actor: { ...actor, auditHead } } as never);
-          }) as HelperClient['call'],
-        }
-      : inner;
+    const call = gate
+      ? ((async (op: RequestOp, body: Record<string, unknown>) => {
+          const actor = body.actor as Actor | undefined;
+          if (!actor) return inner.call(op as never, body as never); // reads on the way
+          const auditHead = await gate.before(op, body);
+          return inner.call(op as never, { ...body, actor: { ...actor, auditHead } } as never);
+        }) as HelperClient['call'])
+      : inner.call.bind(inner);
+    const helper: Pick<HelperClient, 'call' | 'act'> = {
+      call,
+      act: ((op: RequestOp, action: string, fields: object) => call(op, { ...fields, action } as never)) as HelperClient['act'],
+    };
     return {
       session: s,
       auth: this.#auth,
@@ -312,6 +363,8 @@ export class Dispatcher {
       }),
       nextCallbackId: () => this.nextCallbackId(),
       visible: (d) => this.canSee(s, d),
+      canSee: (o, permission) => this.#authorizer.can(this.subject(s), o, permission ?? `${o.kind}:getattr`).allowed,
+      objectEvents: this.objectEvents,
       hiddenLookup: (d, procedure) =>
         this.#recordDenial(
           s,

@@ -8,9 +8,12 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { VG_ERR_HELPER_BUSY, VG_ERR_HELPER_UNAVAILABLE, VgError, errorCatalogue } from '../common/errors';
+import { VG_ERR_HELPER_BUSY, VG_ERR_HELPER_TIMEOUT, VG_ERR_HELPER_UNAVAILABLE, VgError, errorCatalogue } from '../common/errors';
 import { FrameDecoder } from '../common/framing';
 import {
+  type ActionAnswerOf,
+  type ActionFields,
+  type ActionName,
   type AnswerFrame,
   type AnswerOf,
   type Answers,
@@ -22,15 +25,20 @@ import {
   Op,
   type RequestOp,
   type Requests,
+  actionOf,
   answerOpOf,
   decodeAnswer,
   encodeRequest,
+  isWriteOp,
+  requestName,
 } from '../ipc/program';
 
 interface Pending {
   op: RequestOp;
+  action: string | undefined; // a grouped op's answer must echo it
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  timer: NodeJS.Timeout | null;
 }
 
 export interface HelperClientOptions {
@@ -41,11 +49,15 @@ export interface HelperClientOptions {
   waitLogMs?: number; // while the helper is away, "still waiting" is logged this often
   watch?: boolean; // watch the socket's directory (default true; without it only the backoff brings the helper back)
   log?: (msg: string) => void;
+  // A call unanswered this long fails with VG_ERR_HELPER_TIMEOUT (a write's outcome is then unknown: the helper's
+  // journal says whether it ran); its late answer is dropped. 0 = no limit.
+  readTimeoutMs?: number;
+  writeTimeoutMs?: number;
 }
 
 type ResolvedOptions = Required<HelperClientOptions>;
 
-// Events: 'snapshot' (DomainSnapshot), 'removed' (uuid), 'lifecycle' (LifecycleEvent), 'up' (driver name, after the
+// Events: 'snapshot' (DomainSnapshot), 'removed' (uuid), 'lifecycle' (LifecycleEvent), 'objectEvent' (ObjectEvent), 'up' (driver name, after the
 // initial sync), 'down' (reason).
 export class HelperClient extends EventEmitter {
   readonly #opts: ResolvedOptions;
@@ -54,6 +66,8 @@ export class HelperClient extends EventEmitter {
   #closed = false;
   #nextId = 1;
   #pending = new Map<number, Pending>();
+  // Calls that timed out: their answers may still come and are dropped (still in flight for the helper, so counted).
+  readonly #abandoned = new Map<number, RequestOp>();
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #eventsId = 0;
   #retryMs: number;
@@ -73,6 +87,8 @@ export class HelperClient extends EventEmitter {
       waitLogMs: 10000,
       watch: true,
       log: () => {},
+      readTimeoutMs: 30_000,
+      writeTimeoutMs: 120_000,
       ...opts,
     };
     this.#retryMs = this.#opts.reconnectMinMs;
@@ -83,7 +99,7 @@ export class HelperClient extends EventEmitter {
   }
 
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#abandoned.size;
   }
 
   start(): void {
@@ -115,16 +131,33 @@ export class HelperClient extends EventEmitter {
 
   call<K extends RequestOp>(op: K, body: Requests[K]): Promise<AnswerOf<K>> {
     if (!this.#ready || !this.#sock) return Promise.reject(VG_ERR_HELPER_UNAVAILABLE());
-    if (this.#pending.size >= this.#opts.maxInFlight) return Promise.reject(VG_ERR_HELPER_BUSY());
-    return this.#send(op, body) as Promise<AnswerOf<K>>;
+    if (this.inFlight >= this.#opts.maxInFlight) return Promise.reject(VG_ERR_HELPER_BUSY());
+    return this.#send(op, body, isWriteOp(op) ? this.#opts.writeTimeoutMs : this.#opts.readTimeoutMs) as Promise<AnswerOf<K>>;
   }
 
-  #send(op: RequestOp, body: Requests[RequestOp]): Promise<unknown> {
+  // One action of a grouped op, typed: `act(Op.DOMAIN_READ_REQ, 'info', { uuid })` answers DomainInfo & { action }.
+  act<K extends RequestOp, const A extends ActionName<K>>(op: K, action: A, fields: NoInfer<ActionFields<K, A>>): Promise<ActionAnswerOf<K, A>> {
+    return this.call(op, { ...fields, action } as unknown as Requests[K]) as Promise<ActionAnswerOf<K, A>>;
+  }
+
+  #send(op: RequestOp, body: Requests[RequestOp], timeoutMs = 0): Promise<unknown> {
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0xfffffffe ? 1 : this.#nextId + 1;
     const frame = encodeRequest(op, id, body as never);
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op, resolve, reject });
+      const p: Pending = { op, action: actionOf(body), resolve, reject, timer: null };
+      if (timeoutMs > 0) {
+        p.timer = setTimeout(() => {
+          if (this.#pending.get(id) !== p) return;
+          this.#pending.delete(id);
+          this.#abandoned.set(id, op);
+          const what = requestName(op, body);
+          this.#opts.log(`helper did not answer ${what} (request ${id}) within ${timeoutMs} ms; failing the call, dropping its late answer`);
+          reject(VG_ERR_HELPER_TIMEOUT(what));
+        }, timeoutMs);
+        p.timer.unref();
+      }
+      this.#pending.set(id, p);
       this.#sock!.write(frame);
     });
   }
@@ -246,7 +279,7 @@ export class HelperClient extends EventEmitter {
     this.#eventsId = id;
     this.emit('sync-start'); // snapshots of every domain follow; whatever was known before is stale
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op: Op.EVENTS_SUBSCRIBE_REQ, resolve: () => resolve(), reject });
+      this.#pending.set(id, { op: Op.EVENTS_SUBSCRIBE_REQ, action: undefined, resolve: () => resolve(), reject, timer: null });
       this.#sock!.write(encodeRequest(Op.EVENTS_SUBSCRIBE_REQ, id, {}));
     });
   }
@@ -267,16 +300,24 @@ export class HelperClient extends EventEmitter {
       if (item.snapshot) this.emit('snapshot', item.snapshot satisfies DomainSnapshot);
       if (item.removed) this.emit('removed', item.removed);
       if (item.event) this.emit('lifecycle', item.event satisfies LifecycleEvent);
+      if (item.objectEvent) this.emit('objectEvent', item.objectEvent);
       if (!item.synced) return;
       // The end of the initial sync answers the subscribe request itself (handled below).
     }
+    const late = this.#abandoned.get(ans.id);
+    if (late !== undefined && ans.op === answerOpOf(late)) {
+      this.#abandoned.delete(ans.id); // its caller was told "timed out" already
+      return;
+    }
     const p = this.#pending.get(ans.id);
-    if (!p || ans.op !== answerOpOf(p.op)) {
+    // An answer must pair with its request: the op's answer op, and a grouped op's own action.
+    if (!p || ans.op !== answerOpOf(p.op) || (ans.ok && p.action !== undefined && actionOf(ans.body) !== p.action)) {
       this.#opts.log(`helper answered unknown request ${ans.id} op ${ans.op}`);
       sock.destroy();
       return;
     }
     this.#pending.delete(ans.id);
+    if (p.timer) clearTimeout(p.timer);
     if (ans.ok) p.resolve(ans.body);
     else p.reject(helperError(ans.code, ans.detail));
   }
@@ -284,7 +325,11 @@ export class HelperClient extends EventEmitter {
   #failAll(err: Error): void {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of pending) p.reject(err);
+    this.#abandoned.clear();
+    for (const p of pending) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(err);
+    }
   }
 }
 

@@ -112,17 +112,18 @@ describe('audit crash safety and cross-check (real processes)', () => {
     await c.close();
     const raw = await RawClient.connect(vg.helperSock); // as root: the uid the helper allows here (--front-user root)
     expect((await raw.hello()).ok).toBe(true);
-    const a = await raw.call(Op.DOMAIN_CONTROL_REQ, {
+    const a = await raw.call(Op.DOMAIN_WRITE_REQ, {
+      action: 'control',
       actor: { user: 'mallory', tenant: '', requestId: 'forged-1' },
       uuid: dom.uuid,
-      action: ControlAction.START,
+      control: ControlAction.START,
     });
     expect(a.ok).toBe(true);
     raw.end();
     const v = verify(vg.home, '--cross-check', path.join(vg.home, 'lib', 'helper-journal.log'));
     expect(v.out).toMatch(/^ok: \d+ records/); // the front end's own log is intact
     expect(v.out).toMatch(
-      /FAILED \(cross-check\): helper journal seq \d+: DOMAIN_CONTROL_REQ on [0-9a-f]{32} \(bypassed\) .*claimed by mallory\/, request forged-1, result ok: no front-end audit record \(front end bypassed or compromised\)/,
+      /FAILED \(cross-check\): helper journal seq \d+: DOMAIN_WRITE_REQ\.control on [0-9a-f]{32} \(bypassed\) .*claimed by mallory\/, request forged-1, result ok: no front-end audit record \(front end bypassed or compromised\)/,
     );
     expect(v.rc).toBe(1);
   });

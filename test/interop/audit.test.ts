@@ -281,7 +281,7 @@ describeIf(NEEDS_TMPFS, 'fail closed: the audit log on a full filesystem', () =>
     expect(refused.err).toMatch(/audit log unavailable \(ENOSPC\); login refused/);
     expect((await open.getState(full)).state).toBe(5);
     const journal = fs.readFileSync(path.join(home, 'lib', 'helper-journal.log'), 'utf8');
-    expect(journal).not.toMatch(/DOMAIN_CONTROL_REQ/); // the helper never saw a refused start
+    expect(journal).not.toMatch(/DOMAIN_WRITE_REQ\.control/); // the helper never saw a refused start
 
     fs.rmSync(path.join(mnt, 'filler'));
     await open.close();

@@ -1,12 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
-// Read-only domain answers: list, lookup, info, XML (helper side of the IPC boundary).
+// DOMAIN_READ: list, lookup, info, XML, and the extra read actions (helper side of the IPC boundary).
 import type { Op } from '../../ipc/program';
-import type { AnswerFn } from './types';
+import { answerDomainReadExtra } from './domain-extra';
+import { type AnswerFn, ProtocolViolation, then } from './types';
 
-export const answerDomainList: AnswerFn<typeof Op.DOMAIN_LIST_REQ> = (ctx) => ({ domains: ctx.driver.list() });
-
-export const answerDomainLookup: AnswerFn<typeof Op.DOMAIN_LOOKUP_REQ> = (ctx, body) => ctx.driver.lookup(body.key);
-
-export const answerDomainInfo: AnswerFn<typeof Op.DOMAIN_INFO_REQ> = (ctx, body) => ctx.driver.info(body.uuid);
-
-export const answerDomainXml: AnswerFn<typeof Op.DOMAIN_XML_REQ> = (ctx, body) => ({ xml: ctx.driver.xml(body.uuid, body.inactive) });
+// Not `async`: a driver that answers at once (the test driver) is answered in the same turn, in request order.
+export const answerDomainRead: AnswerFn<typeof Op.DOMAIN_READ_REQ> = (ctx, body) => {
+  const d = ctx.driver;
+  switch (body.action) {
+    case 'list':
+      return then(d.list(), (domains) => ({ domains }));
+    case 'lookup':
+      return d.lookup(body.key);
+    case 'info':
+      return d.info(body.uuid);
+    case 'xml':
+      return then(d.xml(body.uuid, body.inactive), (xml) => ({ xml }));
+    default: {
+      const extra = answerDomainReadExtra(ctx, body);
+      if (extra === undefined) throw new ProtocolViolation(`DOMAIN_READ action ${String((body as { action: unknown }).action)} has no answer`);
+      return extra;
+    }
+  }
+};

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shared shapes of answer functions: what an answer may use and how it signals a protocol violation (helper side).
-import type { AnswerOf, RequestOp, Requests } from '../../ipc/program';
+import type { AnswerOf, BareAnswer, RequestOp, Requests } from '../../ipc/program';
 import type { Driver } from '../drivers/driver';
 
 // The request ends the connection (openssh's fatal_f), never an error answer.
@@ -13,4 +13,11 @@ export interface AnswerContext {
   subscribe(): void; // start pushing lifecycle events on this connection
 }
 
-export type AnswerFn<K extends RequestOp> = (ctx: AnswerContext, body: Requests[K]) => AnswerOf<K>;
+// A grouped op's answer function returns its action's answer without `action`: the server echoes the request's.
+// It may be async: a real hypervisor call (QMP, qemu-img) takes time, and other requests go on meanwhile.
+export type AnswerFn<K extends RequestOp> = (ctx: AnswerContext, body: Requests[K]) => BareAnswer<AnswerOf<K>> | Promise<BareAnswer<AnswerOf<K>>>;
+
+// Maps a value that may still be coming (a driver's Async<T>) without making a present one wait a turn.
+export function then<T, U>(v: T | Promise<T>, f: (t: T) => U): U | Promise<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
 import type { ErrorFactory } from '../../common/errors';
-import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts } from '../../ipc/program';
+import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
 export class DriverError extends Error {
@@ -28,29 +28,39 @@ export interface SetFlags {
 
 export type LifecycleListener = (event: LifecycleEvent) => void;
 
-// Every method is synchronous and either returns or throws DriverError; anything else is a helper bug.
 export type ChangeListener = (change: { snapshot: DomainSnapshot } | { removed: Buffer }) => void;
+export type ObjectEventListener = (event: ObjectEvent) => void;
+
+// Hypervisor calls are async: a real one (QMP, qemu-img) takes time and the helper serves other requests meanwhile.
+// Each resolves or rejects with DriverError; anything else is a helper bug. Writes to one object never overlap (the
+// IPC server's job queue, libvirt's BeginJob); reads do not wait for writes. Events and the state stream stay
+// synchronous, emitted at commit, so a change's snapshot always precedes the answer of the write that made it.
+// A method may answer at once (the test driver) or later (a real hypervisor); the IPC server awaits either.
+export type Async<T> = T | Promise<T>;
 
 export interface Driver {
   readonly name: string; // URI scheme: 'test' | 'qemu'
-  nodeFacts(): NodeFacts;
-  list(): DomainSummary[];
-  lookup(key: LookupKey): DomainSummary;
-  info(uuid: Buffer): DomainInfo;
-  xml(uuid: Buffer, inactive: boolean): string;
-  define(xml: string, tenant: string): DomainSummary; // tenant: for a new VM; an existing one keeps its own
-  createXml(xml: string, tenant: string): DomainSummary;
-  setTenant(uuid: Buffer, tenant: string): DomainSummary;
-  undefine(uuid: Buffer): void;
-  control(uuid: Buffer, action: ControlActionCode): DomainSummary;
-  setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): void;
-  setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): void;
+  nodeFacts(): Async<NodeFacts>;
+  list(): Async<DomainSummary[]>;
+  lookup(key: LookupKey): Async<DomainSummary>;
+  info(uuid: Buffer): Async<DomainInfo>;
+  xml(uuid: Buffer, inactive: boolean): Async<string>;
+  define(xml: string, tenant: string): Async<DomainSummary>; // tenant: for a new VM; an existing one keeps its own
+  createXml(xml: string, tenant: string): Async<DomainSummary>;
+  setTenant(uuid: Buffer, tenant: string): Async<DomainSummary>;
+  undefine(uuid: Buffer): Async<void>;
+  control(uuid: Buffer, action: ControlActionCode): Async<DomainSummary>;
+  setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): Async<void>;
+  setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): Async<void>;
   onLifecycle(listener: LifecycleListener): () => void; // returns the unsubscribe function
   snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
   // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.
   onChange(listener: ChangeListener): () => void;
+  // Lifecycle events of networks, storage pools and node devices (the sub-drivers below).
+  onObjectEvent?(listener: ObjectEventListener): () => void;
   // Calls `done` once every change committed so far is on disk; a write's answer must not leave before. Drivers
   // that persist synchronously may omit it.
   whenDurable?(done: () => void): void;
   close(): void; // flush state; the driver is unusable afterwards
+  // Other object types, each its own sub-driver (absent: the helper answers "not supported").
 }

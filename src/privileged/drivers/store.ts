@@ -33,10 +33,18 @@ export interface LoadedState {
   configs: Map<string, string>; // uuid -> config XML
   statuses: Map<string, DomainStatus>;
   nextId: number | null;
+  objects: Map<string, Map<string, string>>; // other object types (networks, pools, ...): type -> key -> JSON
 }
 
 // One planned file change; the driver hands a batch to commit().
-export type FileChange = { kind: 'config' | 'status'; uuid: string; data: string | null } | { kind: 'nextId'; data: string };
+export type FileChange =
+  | { kind: 'config' | 'status'; uuid: string; data: string | null }
+  | { kind: 'nextId'; data: string }
+  | { kind: 'object'; type: string; key: string; data: string | null }; // STATE/objects/TYPE/KEY.json
+
+// Object types and keys become path components: both are checked before use.
+export const OBJECT_TYPE = /^[a-z]{1,16}$/;
+export const OBJECT_KEY = /^[0-9a-f-]{1,64}$/;
 
 // The few calls the log makes on its hot path; injectable so tests can count syncs or refuse writes.
 export interface WalFs {
@@ -118,10 +126,10 @@ function writeAtomic(file: string, data: string): void {
 }
 
 // A log record: `<16 hex of sha256(json)> <json>\n`, json = [[kind, uuid, data], ...] (one driver change).
-type WalItem = [kind: 'config' | 'status' | 'nextId', uuid: string, data: string | null];
+type WalItem = [kind: FileChange['kind'], id: string, data: string | null];
 
 function encodeRecord(changes: FileChange[]): Buffer {
-  const items: WalItem[] = changes.map((c) => [c.kind, c.kind === 'nextId' ? '' : c.uuid, c.data]);
+  const items: WalItem[] = changes.map((c) => [c.kind, c.kind === 'nextId' ? '' : c.kind === 'object' ? `${c.type}/${c.key}` : c.uuid, c.data]);
   const json = JSON.stringify(items);
   return Buffer.from(`${digest(json)} ${json}\n`, 'utf8');
 }
@@ -148,7 +156,11 @@ function decodeRecord(line: string): FileChange[] | null {
     if (data !== null && typeof data !== 'string') return null;
     if (kind === 'nextId' && typeof data === 'string') out.push({ kind, data });
     else if ((kind === 'config' || kind === 'status') && typeof uuid === 'string' && UUID.test(uuid)) out.push({ kind, uuid, data });
-    else return null;
+    else if (kind === 'object' && typeof uuid === 'string') {
+      const [type, key, extra] = uuid.split('/');
+      if (extra !== undefined || !OBJECT_TYPE.test(type) || !OBJECT_KEY.test(key ?? '')) return null;
+      out.push({ kind, type, key, data });
+    } else return null;
   }
   return out;
 }
@@ -161,6 +173,7 @@ interface Waiter {
 export class StateStore {
   readonly #configDir: string;
   readonly #statusDir: string;
+  readonly #objectsDir: string;
   readonly #nextIdFile: string;
   readonly #marker: string;
   readonly #walFile: string;
@@ -182,6 +195,7 @@ export class StateStore {
   constructor(stateDir: string, runtimeDir: string, opts: StateStoreOptions = {}) {
     this.#configDir = path.join(stateDir, 'domains');
     this.#statusDir = path.join(runtimeDir, 'domains');
+    this.#objectsDir = path.join(stateDir, 'objects');
     this.#nextIdFile = path.join(runtimeDir, 'next-id');
     this.#marker = path.join(stateDir, 'initialized');
     this.#walFile = path.join(stateDir, WAL_FILE);
@@ -190,7 +204,7 @@ export class StateStore {
     this.#walMax = opts.walMaxBytes ?? WAL_MAX;
     this.#onFatal = opts.onFatal ?? defaultFatal;
     this.#warn = opts.warn ?? ((m) => process.stderr.write(`virtgate-helper: ${m}\n`));
-    for (const d of [stateDir, this.#configDir, runtimeDir, this.#statusDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const d of [stateDir, this.#configDir, runtimeDir, this.#statusDir, this.#objectsDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
   }
 
   // The per-domain files, then the log replayed over them (a torn or corrupt tail is cut off).
@@ -223,6 +237,31 @@ export class StateStore {
         }
       }
     }
+    const objects = new Map<string, Map<string, string>>();
+    const objectsOf = (type: string): Map<string, string> => {
+      let m = objects.get(type);
+      if (!m) objects.set(type, (m = new Map()));
+      return m;
+    };
+    for (const type of fs.readdirSync(this.#objectsDir)) {
+      const dir = path.join(this.#objectsDir, type);
+      if (!OBJECT_TYPE.test(type) || !fs.statSync(dir).isDirectory()) {
+        warn(`ignoring unexpected file ${dir}`);
+        continue;
+      }
+      for (const f of fs.readdirSync(dir)) {
+        if (f.includes('.tmp-')) {
+          fs.rmSync(path.join(dir, f), { force: true });
+          continue;
+        }
+        const key = f.endsWith('.json') ? f.slice(0, -5) : '';
+        if (!OBJECT_KEY.test(key)) {
+          warn(`ignoring unexpected file ${path.join(dir, f)}`);
+          continue;
+        }
+        objectsOf(type).set(key, fs.readFileSync(path.join(dir, f), 'utf8'));
+      }
+    }
     const firstStart = !fs.existsSync(this.#marker);
     let idText = readOrNull(this.#nextIdFile);
     // RUNTIME is wiped at host reboot (and by systemd at stop) while the log under STATE survives: running status
@@ -233,6 +272,9 @@ export class StateStore {
       if (c.kind === 'config') {
         if (c.data === null) configs.delete(c.uuid);
         else configs.set(c.uuid, c.data);
+      } else if (c.kind === 'object') {
+        if (c.data === null) objectsOf(c.type).delete(c.key);
+        else objectsOf(c.type).set(c.key, c.data);
       } else if (!runtimeKept) return;
       else if (c.kind === 'status') {
         if (c.data === null) statuses.delete(c.uuid);
@@ -248,7 +290,7 @@ export class StateStore {
       this.#dirty.set(file, c.data);
     });
     const nextId = idText !== null && /^[0-9]{1,10}$/.test(idText.trim()) ? Number(idText.trim()) : null;
-    return { firstStart, configs, statuses, nextId };
+    return { firstStart, configs, statuses, nextId, objects };
   }
 
   #openWal(warn: (msg: string) => void, apply: (c: FileChange) => void): void {
@@ -286,6 +328,10 @@ export class StateStore {
 
   #pathOf(c: FileChange): string {
     if (c.kind === 'nextId') return this.#nextIdFile;
+    if (c.kind === 'object') {
+      if (!OBJECT_TYPE.test(c.type) || !OBJECT_KEY.test(c.key)) throw new Error(`bad object record ${c.type}/${c.key}`);
+      return path.join(this.#objectsDir, c.type, `${c.key}.json`);
+    }
     return c.kind === 'config' ? path.join(this.#configDir, `${c.uuid}.xml`) : path.join(this.#statusDir, `${c.uuid}.json`);
   }
 
@@ -395,6 +441,7 @@ export class StateStore {
       try {
         for (const [file, data] of entries) {
           if (data === null) continue;
+          if (path.dirname(path.dirname(file)) === this.#objectsDir) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
           writeTemp(file, data);
           temps.push(tmpOf(file));
         }

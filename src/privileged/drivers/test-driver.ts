@@ -15,7 +15,8 @@ import {
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
-import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from './driver';
+import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
+import { type ObjectDriverContext, storeRecords } from './object-context';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
@@ -103,6 +104,9 @@ export class TestDriver implements Driver {
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
   readonly #listeners = new Set<LifecycleListener>();
   readonly #changeListeners = new Set<ChangeListener>();
+  readonly #objectListeners = new Set<ObjectEventListener>();
+  // For the object sub-drivers (networks, storage, host objects): durable records, events, first start.
+  #objectCtx!: ObjectDriverContext;
   #nextId = 1;
   #closed = false;
   // First start whose seed could not be saved (a full disk): the seed is served from memory, every write is refused
@@ -127,6 +131,14 @@ export class TestDriver implements Driver {
 
   #load(warn: (msg: string) => void): void {
     const loaded = this.#store.load(warn);
+    this.#objectCtx = {
+      records: storeRecords(this.#store, loaded.objects),
+      firstStart: loaded.firstStart,
+      warn,
+      emit: (ev) => {
+        for (const l of [...this.#objectListeners]) l(ev);
+      },
+    };
     if (loaded.firstStart) {
       // test:///default starts with `test` running, reason unknown (the real driver resets the reason to 0).
       const def = parseDomainXml(TEST_DOMAIN_XML);
@@ -423,6 +435,16 @@ export class TestDriver implements Driver {
     let confDef: DomainDef | null = null;
     if (conf) confDef = flags.max ? { ...conf, vcpusMax: nvcpus, vcpus: Math.min(conf.vcpus, nvcpus) } : { ...conf, vcpus: nvcpus };
     this.#applyDefs(d, liveDef, confDef);
+  }
+
+  // The sub-drivers' shared context (tests build a sub-driver on it).
+  get objectContext(): ObjectDriverContext {
+    return this.#objectCtx;
+  }
+
+  onObjectEvent(listener: ObjectEventListener): () => void {
+    this.#objectListeners.add(listener);
+    return () => this.#objectListeners.delete(listener);
   }
 
   onLifecycle(listener: LifecycleListener): () => void {

@@ -2,35 +2,51 @@
 // What every handler file shares: the context the dispatcher hands in, the entry shape ./index assembles, small checks.
 import { VG_ERR_FLAGS_UNSUPPORTED } from '../../common/errors';
 import type { Actor, DomainSummary, NodeFacts } from '../../ipc/program';
+import type { PolicyObject } from '../../policy/authorizer';
 import type { ProcDef } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
 import type { AuthService } from '../auth';
 import type { DomainMirror } from '../domain-mirror';
 import type { HelperClient } from '../helper-client';
+import type { ObjectEventHub } from '../object-events';
 import type { Session } from '../session';
 
 export interface HandlerContext {
   session: Session;
   auth: AuthService | null;
   mirror: DomainMirror; // committed domain state: reads are answered here when it is synced
-  helper: Pick<HelperClient, 'call'>; // audited writes get a wrapper that records the intent first
+  helper: Pick<HelperClient, 'call' | 'act'>; // audited writes get a wrapper that records the intent first
   facts(): Promise<NodeFacts>;
   actor(): Actor;
   nextCallbackId(): number;
   // Per-object filter for lists and events (policy aclfilter); true = visible.
   visible(d: DomainSummary): boolean;
+  // The same for any object kind: may the caller `permission` (default KIND:getattr) on this object (the helper's record)?
+  canSee(o: PolicyObject, permission?: string): boolean;
+  // Client registrations for network, storage pool and node device events.
+  objectEvents: ObjectEventHub;
   // A lookup found a VM the caller may not see: recorded as a denial (VG_ERR_NO_DOMAIN), rate-limited per connection.
   hiddenLookup?(d: DomainSummary, procedure: string): Promise<void>;
 }
 
 export type Handler<A, R> = (ctx: HandlerContext, args: A) => Promise<R>;
 
+// A policy object a call acts on; `fresh`: about to be created (no visibility check, its permission still applies).
+export type CallObject = PolicyObject & { fresh?: boolean };
+
+export interface EntryOptions<A> {
+  // The objects the call names, as the helper records them (real name and tenant, never the client's claim). The
+  // dispatcher decides each `KIND:perm` of the call on the object of that kind; an object the caller may not getattr
+  // answers that kind's not-found error. [] = a lookup or list: the handler filters what it returns (ctx.canSee).
+  objects?: (ctx: HandlerContext, args: A) => Promise<CallObject[]>;
+}
+
 // One procedure's handler; each object's file exports a list of these.
-export type Entry = [ProcDef, Handler<never, unknown>];
+export type Entry = [ProcDef, Handler<never, unknown>, EntryOptions<never>?];
 
 // Types the handler's arguments and result by the procedure's codecs.
-export function entry<A, R>(def: ProcDef<A, R>, h: Handler<A, R>): Entry {
-  return [def as ProcDef, h];
+export function entry<A, R>(def: ProcDef<A, R>, h: Handler<A, R>, opts?: EntryOptions<A>): Entry {
+  return opts ? [def as ProcDef, h, opts as EntryOptions<never>] : [def as ProcDef, h];
 }
 
 export const toRemote = (d: DomainSummary): RemoteDomain => ({ name: d.name, uuid: d.uuid, id: d.id });

@@ -10,7 +10,7 @@ import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './
 // ---------- lists ----------
 
 async function listVisible(ctx: HandlerContext): Promise<DomainSummary[]> {
-  const domains = ctx.mirror.list() ?? (await ctx.helper.call(Op.DOMAIN_LIST_REQ, {})).domains;
+  const domains = ctx.mirror.list() ?? (await ctx.helper.act(Op.DOMAIN_READ_REQ, 'list', {})).domains;
   return domains.filter((d) => ctx.visible(d));
 }
 
@@ -75,7 +75,7 @@ const listHandlers: Entry[] = [
 async function lookup(ctx: HandlerContext, key: LookupKey, procedure: string): Promise<{ dom: RemoteDomain }> {
   const m = ctx.mirror.lookup(key);
   if (m === null) throw VG_ERR_NO_DOMAIN('');
-  const d = m ?? (await ctx.helper.call(Op.DOMAIN_LOOKUP_REQ, { key }));
+  const d = m ?? (await ctx.helper.act(Op.DOMAIN_READ_REQ, 'lookup', { key }));
   if (!ctx.visible(d)) {
     await ctx.hiddenLookup?.(d, procedure); // same answer as no VM at all, but the attempt is on record
     throw VG_ERR_NO_DOMAIN('');
@@ -105,7 +105,7 @@ const lookupHandlers: Entry[] = [
 async function info(ctx: HandlerContext, dom: RemoteDomain): Promise<DomainInfo> {
   const d = ctx.mirror.info(dom.uuid);
   if (d === null) throw VG_ERR_NO_DOMAIN(`: no domain with matching uuid '${uuidToString(dom.uuid)}'`);
-  return d ?? ctx.helper.call(Op.DOMAIN_INFO_REQ, { uuid: dom.uuid });
+  return d ?? ctx.helper.act(Op.DOMAIN_READ_REQ, 'info', { uuid: dom.uuid });
 }
 
 const infoHandlers: Entry[] = [
@@ -148,7 +148,8 @@ const infoHandlers: Entry[] = [
   }),
   entry(P.DOMAIN_GET_XML_DESC, async (ctx, { dom, flags }) => {
     checkFlags(flags, XmlFlags.SECURE | XmlFlags.INACTIVE | XmlFlags.UPDATE_CPU | XmlFlags.MIGRATABLE, 'virDomainGetXMLDesc');
-    return ctx.helper.call(Op.DOMAIN_XML_REQ, { uuid: dom.uuid, inactive: (flags & XmlFlags.INACTIVE) !== 0 });
+    const { xml } = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'xml', { uuid: dom.uuid, inactive: (flags & XmlFlags.INACTIVE) !== 0 });
+    return { xml };
   }),
 ];
 

@@ -13,10 +13,10 @@ function checkXml(xml: string): void {
 }
 
 const control = async (ctx: HandlerContext, dom: RemoteDomain, action: ControlActionCode): Promise<DomainSummary> =>
-  ctx.helper.call(Op.DOMAIN_CONTROL_REQ, { actor: ctx.actor(), uuid: dom.uuid, action });
+  ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'control', { actor: ctx.actor(), uuid: dom.uuid, control: action });
 
 const undefine = async (ctx: HandlerContext, dom: RemoteDomain): Promise<void> =>
-  void (await ctx.helper.call(Op.DOMAIN_UNDEFINE_REQ, { actor: ctx.actor(), uuid: dom.uuid }));
+  void (await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'undefine', { actor: ctx.actor(), uuid: dom.uuid }));
 
 function affect(flags: number): { live: boolean; config: boolean } {
   return { live: (flags & AffectFlags.LIVE) !== 0, config: (flags & AffectFlags.CONFIG) !== 0 };
@@ -24,7 +24,7 @@ function affect(flags: number): { live: boolean; config: boolean } {
 
 async function setMemory(ctx: HandlerContext, dom: RemoteDomain, memory: bigint, flags: number): Promise<void> {
   if (memory < 1n || memory > IpcLimits.MEMORY_KIB_MAX) throw VG_ERR_ARG_INVALID(`memory ${memory} KiB out of range`);
-  await ctx.helper.call(Op.DOMAIN_SET_MEMORY_REQ, {
+  await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'setMemory', {
     actor: ctx.actor(),
     uuid: dom.uuid,
     memoryKiB: memory,
@@ -35,23 +35,29 @@ async function setMemory(ctx: HandlerContext, dom: RemoteDomain, memory: bigint,
 
 async function setVcpus(ctx: HandlerContext, dom: RemoteDomain, nvcpus: number, flags: number): Promise<void> {
   if (nvcpus < 1 || nvcpus > IpcLimits.VCPUS_MAX) throw VG_ERR_ARG_INVALID(`vcpu count ${nvcpus} out of range`);
-  await ctx.helper.call(Op.DOMAIN_SET_VCPUS_REQ, { actor: ctx.actor(), uuid: dom.uuid, nvcpus, ...affect(flags), max: (flags & VcpuFlags.MAXIMUM) !== 0 });
+  await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'setVcpus', {
+    actor: ctx.actor(),
+    uuid: dom.uuid,
+    nvcpus,
+    ...affect(flags),
+    max: (flags & VcpuFlags.MAXIMUM) !== 0,
+  });
 }
 
 export const domainWriteHandlers: Entry[] = [
   entry(P.DOMAIN_DEFINE_XML, async (ctx, { xml }) => {
     checkXml(xml);
-    return { dom: toRemote(await ctx.helper.call(Op.DOMAIN_DEFINE_REQ, { actor: ctx.actor(), xml })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: ctx.actor(), xml })) };
   }),
   entry(P.DOMAIN_DEFINE_XML_FLAGS, async (ctx, { xml, flags }) => {
     checkFlags(flags, 1, 'virDomainDefineXMLFlags'); // VALIDATE: we always validate
     checkXml(xml);
-    return { dom: toRemote(await ctx.helper.call(Op.DOMAIN_DEFINE_REQ, { actor: ctx.actor(), xml })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: ctx.actor(), xml })) };
   }),
   entry(P.DOMAIN_CREATE_XML, async (ctx, { xml, flags }) => {
     checkFlags(flags, 0, 'virDomainCreateXML');
     checkXml(xml);
-    return { dom: toRemote(await ctx.helper.call(Op.DOMAIN_CREATE_XML_REQ, { actor: ctx.actor(), xml })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', { actor: ctx.actor(), xml })) };
   }),
   entry(P.DOMAIN_CREATE, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.START))),
   entry(P.DOMAIN_CREATE_WITH_FLAGS, async (ctx, { dom, flags }) => {

@@ -2,7 +2,7 @@
 // Front-end procedure handlers: libvirt calls in, helper IPC requests out. Every REMOTE procedure has one entry,
 // in the file of its object; this registry assembles them into the table the dispatcher looks procedures up in.
 import { authHandlers } from './auth';
-import { type Entry, type Handler } from './common';
+import { type Entry, type EntryOptions, type Handler } from './common';
 import { connectHandlers } from './connect';
 import { domainReadHandlers } from './domain-read';
 import { domainWriteHandlers } from './domain-write';
@@ -13,7 +13,7 @@ import { storageHandlers } from './storage';
 import { hostObjectHandlers } from './host-objects';
 import { domainExtraHandlers } from './domain-extra';
 
-export type { HandlerContext } from './common';
+export type { CallObject, HandlerContext } from './common';
 export { matchesListFlags } from './domain-read';
 export { SERVER_MESSAGES } from './events';
 
@@ -33,14 +33,21 @@ const tables: Entry[][] = [
 ];
 
 const handlers = new Map<number, Handler<unknown, unknown>>();
-for (const [def, h] of tables.flat()) {
+const options = new Map<number, EntryOptions<unknown>>();
+for (const [def, h, opts] of tables.flat()) {
   // Two files claiming one procedure would silently shadow one another.
   if (handlers.has(def.proc)) throw new Error(`two handlers for procedure ${def.proc} (${def.name})`);
   handlers.set(def.proc, h as Handler<unknown, unknown>);
+  if (opts) options.set(def.proc, opts as EntryOptions<unknown>);
 }
 
 export function handlerFor(proc: number): Handler<unknown, unknown> | undefined {
   return handlers.get(proc);
+}
+
+// The call's object resolver, for procedures on objects other than domains (domains: the `dom` argument).
+export function entryOptions(proc: number): EntryOptions<unknown> | undefined {
+  return options.get(proc);
 }
 
 export function handledProcs(): number[] {

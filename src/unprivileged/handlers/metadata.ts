@@ -11,7 +11,7 @@ import type { HelperClient } from '../helper-client';
 import { checkFlags } from './common';
 
 export interface MetadataContext {
-  helper: Pick<HelperClient, 'call'>; // audited writes get a wrapper that records the intent first
+  helper: Pick<HelperClient, 'call' | 'act'>; // audited writes get a wrapper that records the intent first
   actor(): Actor;
 }
 
@@ -50,7 +50,7 @@ export const metadataHandlers: Entry[] = [
       if (metadata !== null && (key === null || !new RegExp(`^${NAME}$`).test(key)))
         throw VG_ERR_ARG_INVALID('key in virDomainSetMetadata must be an XML namespace prefix');
       const tenant = tenantFromMetadata(metadata);
-      await ctx.helper.call(Op.DOMAIN_SET_TENANT_REQ, { actor: ctx.actor(), uuid: dom.uuid, tenant });
+      await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'setTenant', { actor: ctx.actor(), uuid: dom.uuid, tenant });
     },
   ],
 ];

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { FrameDecoder } from '../../../src/common/framing';
-import { type Actor, type AnswerOp, type DomainSummary, IpcLimits, Op, decodeRequest, encodeAnswer } from '../../../src/ipc/program';
+import { type Actor, type AnswerOp, type DomainSummary, IPC_VERSION, IpcLimits, Op, decodeRequest, encodeAnswer } from '../../../src/ipc/program';
 import { runHelper } from '../../../src/privileged/helper';
 import { HelperClient } from '../../../src/unprivileged/helper-client';
 
@@ -52,18 +52,18 @@ describe('HelperClient request/answer pairing', () => {
     const logs: string[] = [];
     const c = client(socket, logs);
     await c.waitReady(5000);
-    const defined = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('acme'), xml: XML });
+    const defined = await c.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: actor('acme'), xml: XML });
     expect(defined.tenant).toBe('acme');
-    const moved: DomainSummary = await c.call(Op.DOMAIN_SET_TENANT_REQ, { actor: actor(''), uuid: defined.uuid, tenant: 'globex' });
-    expect(moved).toEqual({ ...defined, tenant: 'globex' });
-    const listed = await c.call(Op.DOMAIN_LIST_REQ, {});
+    const moved: DomainSummary = await c.act(Op.DOMAIN_WRITE_REQ, 'setTenant', { actor: actor(''), uuid: defined.uuid, tenant: 'globex' });
+    expect(moved).toEqual({ ...defined, action: 'setTenant', tenant: 'globex' });
+    const listed = await c.act(Op.DOMAIN_READ_REQ, 'list', {});
     expect(listed.domains.find((d) => d.name === 'mover')?.tenant).toBe('globex');
     expect(logs.filter((l) => l.includes('unknown request'))).toEqual([]);
     expect(c.ready).toBe(true);
   });
 
-  // A scripted helper: answers HELLO and EVENTS_SUBSCRIBE properly, and DOMAIN_SET_TENANT with `answerOp`.
-  async function scripted(answerOp: AnswerOp): Promise<string> {
+  // A scripted helper: answers HELLO and EVENTS_SUBSCRIBE properly, and DOMAIN_WRITE with `answerOp` and `action`.
+  async function scripted(answerOp: AnswerOp, action: string): Promise<string> {
     const socket = path.join(dir, 'scripted.sock');
     const summary: DomainSummary = { name: 'mover', uuid: Buffer.alloc(16, 7), id: -1, state: 5, reason: 0, persistent: true, tenant: 'globex' };
     const server = net.createServer((sock) => {
@@ -72,9 +72,9 @@ describe('HelperClient request/answer pairing', () => {
       sock.on('data', (chunk: Buffer) => {
         for (const f of dec.push(chunk)) {
           const req = decodeRequest(f);
-          if (req.op === Op.HELLO_REQ) sock.write(encodeAnswer(Op.HELLO_ANS, req.id, { version: 1, driver: 'test' }));
+          if (req.op === Op.HELLO_REQ) sock.write(encodeAnswer(Op.HELLO_ANS, req.id, { version: IPC_VERSION, driver: 'test' }));
           else if (req.op === Op.EVENTS_SUBSCRIBE_REQ) sock.write(encodeAnswer(Op.EVENTS_SUBSCRIBE_ANS, req.id, { event: null, synced: true }));
-          else if (req.op === Op.DOMAIN_SET_TENANT_REQ) sock.write(encodeAnswer(answerOp, req.id, summary as never));
+          else if (req.op === Op.DOMAIN_WRITE_REQ) sock.write(encodeAnswer(answerOp, req.id, { ...summary, action } as never));
         }
       });
     });
@@ -83,20 +83,23 @@ describe('HelperClient request/answer pairing', () => {
     return socket;
   }
 
-  const setTenant = (c: HelperClient) => c.call(Op.DOMAIN_SET_TENANT_REQ, { actor: actor(''), uuid: Buffer.alloc(16, 7), tenant: 'globex' });
+  const setTenant = (c: HelperClient) => c.call(Op.DOMAIN_WRITE_REQ, { action: 'setTenant', actor: actor(''), uuid: Buffer.alloc(16, 7), tenant: 'globex' });
 
-  test('the matching answer op (DOMAIN_SET_TENANT_ANS) resolves the call', async () => {
+  test('the matching answer (DOMAIN_WRITE_ANS, action setTenant) resolves the call', async () => {
     const logs: string[] = [];
-    const c = client(await scripted(Op.DOMAIN_SET_TENANT_ANS), logs);
+    const c = client(await scripted(Op.DOMAIN_WRITE_ANS, 'setTenant'), logs);
     await c.waitReady(5000);
     await expect(setTenant(c)).resolves.toMatchObject({ name: 'mover', tenant: 'globex' });
   });
 
-  test("another op's answer (DOMAIN_CONTROL_ANS, same body shape) is refused and the connection dropped", async () => {
+  test.each([
+    ["another action's answer of the same op (control: same body shape)", Op.DOMAIN_WRITE_ANS, 'control'],
+    ["another op's answer (DOMAIN_READ lookup: same body shape)", Op.DOMAIN_READ_ANS, 'lookup'],
+  ] as [string, AnswerOp, string][])('%s is refused and the connection dropped', async (_what, op, action) => {
     const logs: string[] = [];
-    const c = client(await scripted(Op.DOMAIN_CONTROL_ANS), logs);
+    const c = client(await scripted(op, action), logs);
     await c.waitReady(5000);
     await expect(setTenant(c)).rejects.toMatchObject({ code: 'VG_ERR_HELPER_UNAVAILABLE' });
-    expect(logs).toContain(`helper answered unknown request 3 op ${Op.DOMAIN_CONTROL_ANS}`);
+    expect(logs).toContain(`helper answered unknown request 3 op ${op}`);
   });
 });

@@ -39,7 +39,7 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   const WRITERS = 6; // the helper takes 8 connections
   const clients = await Promise.all(Array.from({ length: WRITERS }, () => ready(h.socket)));
   const uuids = await Promise.all(
-    clients.map(async (c, i) => body<DomainSummary>(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(`w-${i}`) })).uuid),
+    clients.map(async (c, i) => body<DomainSummary>(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: vm(`w-${i}`) })).uuid),
   );
   const acked = new Array<number>(WRITERS).fill(0); // last memory value whose answer came back, per writer
   const defined: string[][] = clients.map(() => []); // VMs whose define was answered
@@ -47,11 +47,19 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   const load = clients.map(async (c, i) => {
     for (let k = 1; !stop; k++) {
       try {
-        const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: ACTOR, uuid: uuids[i], memoryKiB: BigInt(1024 + k), live: false, config: true, max: false });
+        const a = await c.call(Op.DOMAIN_WRITE_REQ, {
+          action: 'setMemory',
+          actor: ACTOR,
+          uuid: uuids[i],
+          memoryKiB: BigInt(1024 + k),
+          live: false,
+          config: true,
+          max: false,
+        });
         if (a.ok) acked[i] = 1024 + k;
         if (k % 20 === 0) {
           const name = `d-${i}-${k}`;
-          if ((await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(name) })).ok) defined[i].push(name);
+          if ((await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: vm(name) })).ok) defined[i].push(name);
         }
       } catch {
         return; // the helper is gone
@@ -71,12 +79,12 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   expect(h2.stderr()).toMatch(/replayed \d+ record\(s\)/); // the kill left work in the log
   const c = await ready(h2.socket);
   for (const [i, u] of uuids.entries()) {
-    const xml = body<{ xml: string }>(await c.call(Op.DOMAIN_XML_REQ, { uuid: u, inactive: true })).xml;
+    const xml = body<{ xml: string }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: u, inactive: true })).xml;
     const mem = Number(/<currentMemory unit='KiB'>(\d+)</.exec(xml)![1]);
     // The answered write is there; at most the one in flight when the helper died may have landed too.
     expect([acked[i], acked[i] + 1]).toContain(mem);
   }
-  const names = new Set(body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_LIST_REQ, {})).domains.map((x) => x.name));
+  const names = new Set(body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).domains.map((x) => x.name));
   for (const n of defined.flat()) expect(names.has(n)).toBe(true);
   c.end();
   expect(await stopHelper(h2)).toBe(0); // clean stop: a checkpoint, in the sandbox (a SIGSYS would show here)
@@ -85,7 +93,7 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   // And the checkpointed files alone carry the state.
   const h3 = await start(d);
   const c3 = await ready(h3.socket);
-  const xml0 = body<{ xml: string }>(await c3.call(Op.DOMAIN_XML_REQ, { uuid: uuids[0], inactive: true })).xml;
+  const xml0 = body<{ xml: string }>(await c3.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: uuids[0], inactive: true })).xml;
   expect(xml0).toMatch(/<currentMemory unit='KiB'>\d+</);
   expect(h3.stderr()).not.toMatch(/replayed/);
   c3.end();

@@ -28,7 +28,7 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     return c;
   };
   const memoryOf = async (c: RawClient, uuid: Buffer): Promise<bigint> =>
-    ((await c.call(Op.DOMAIN_INFO_REQ, { uuid })) as unknown as { body: { memoryKiB: bigint } }).body.memoryKiB;
+    ((await c.call(Op.DOMAIN_READ_REQ, { action: 'info', uuid })) as unknown as { body: { memoryKiB: bigint } }).body.memoryKiB;
 
   beforeAll(() => {
     dir = tempDir();
@@ -44,17 +44,27 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
   test('writes refused with a clear error, reads served, nothing torn; a restart while full serves; space back: writes work, nothing lost', async () => {
     h = await startHelper(dir);
     let c = await ready();
-    const def = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor(), xml: FULL });
+    const def = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor(), xml: FULL });
     expect(def.ok).toBe(true);
     const uuid = (def as unknown as { body: DomainSummary }).body.uuid;
-    expect((await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 524288n, live: false, config: true, max: false })).ok).toBe(true);
+    expect(
+      (await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: actor(), uuid, memoryKiB: 524288n, live: false, config: true, max: false })).ok,
+    ).toBe(true);
 
     fill();
     // The last pages of the journal and the state log may still take a few lines: write until the first refusal.
     let accepted = 0;
     let refusal: { ok: boolean; code?: string; detail?: string } | null = null;
     for (let i = 0; i < 200 && !refusal; i++) {
-      const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: BigInt(262144 + i), live: false, config: true, max: false });
+      const a = await c.call(Op.DOMAIN_WRITE_REQ, {
+        action: 'setMemory',
+        actor: actor(),
+        uuid,
+        memoryKiB: BigInt(262144 + i),
+        live: false,
+        config: true,
+        max: false,
+      });
       if (a.ok) accepted++;
       else refusal = a as unknown as typeof refusal;
     }
@@ -66,21 +76,22 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     const lastAccepted = accepted ? BigInt(262144 + accepted - 1) : 524288n;
     // Every further write is refused the same way, and none of them changes anything.
     for (let i = 0; i < 5; i++) {
-      expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({
+      expect(
+        await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false }),
+      ).toMatchObject({
         ok: false,
         code: 'VG_ERR_STORAGE',
       });
     }
     // Reads are served.
-    expect(((await c.call(Op.DOMAIN_LIST_REQ, {})) as unknown as { body: { domains: DomainSummary[] } }).body.domains.map((d) => d.name).sort()).toEqual([
-      'full1',
-      'test',
-    ]);
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+    expect(
+      ((await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })) as unknown as { body: { domains: DomainSummary[] } }).body.domains.map((d) => d.name).sort(),
+    ).toEqual(['full1', 'test']);
+    expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
       ok: true,
       body: { xml: expect.stringContaining(`<memory unit='KiB'>1048576</memory>`) },
     });
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+    expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
       body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) },
     });
     // The journal has no torn or glued line: whole records only, chain intact.
@@ -94,11 +105,13 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     h = await startHelper(dir);
     expect(h.stderr()).toMatch(/start-up checkpoint failed, serving with the state log kept .*ENOSPC/);
     c = await ready();
-    expect((await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'full1' } })).ok).toBe(true);
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+    expect((await c.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'full1' } })).ok).toBe(true);
+    expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
       body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) },
     });
-    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({
+    expect(
+      await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false }),
+    ).toMatchObject({
       ok: false,
       code: 'VG_ERR_STORAGE',
     });
@@ -107,14 +120,16 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     // Space again: writes go through, with the request id a refused write carried.
     free();
     const retried = { user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${n}` };
-    expect(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: retried, uuid, memoryKiB: 131072n, live: false, config: true, max: false })).toMatchObject({
+    expect(
+      await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: retried, uuid, memoryKiB: 131072n, live: false, config: true, max: false }),
+    ).toMatchObject({
       ok: true,
     });
     c.end();
     expect(await stopHelper(h)).toBe(0);
     h = await startHelper(dir);
     c = await ready();
-    expect(await c.call(Op.DOMAIN_XML_REQ, { uuid, inactive: true })).toMatchObject({
+    expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
       body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>131072</currentMemory>`) },
     });
     c.end();

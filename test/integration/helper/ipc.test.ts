@@ -42,7 +42,7 @@ async function expectClosed(c: RawClient, answersBefore = c.answers.length): Pro
 
 async function expectHelperHealthy(): Promise<void> {
   const c = await ready();
-  const a = await c.call(Op.DOMAIN_LIST_REQ, {});
+  const a = await c.call(Op.DOMAIN_READ_REQ, { action: 'list' });
   expect(a.ok).toBe(true);
   c.end();
 }
@@ -53,14 +53,14 @@ test('the ready line was printed and the socket is 0600', () => {
 
 test('HELLO answers version and driver; then requests work', async () => {
   const c = await ready();
-  const a = await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'test' } });
-  expect(a).toMatchObject({ op: Op.DOMAIN_LOOKUP_ANS, ok: true, body: { name: 'test', id: 1 } });
+  const a = await c.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'test' } });
+  expect(a).toMatchObject({ op: Op.DOMAIN_READ_ANS, ok: true, body: { name: 'test', id: 1 } });
   c.end();
 });
 
 test('any request before HELLO closes the connection', async () => {
   const c = await RawClient.connect(h.socket);
-  c.request(Op.DOMAIN_LIST_REQ, {});
+  c.request(Op.DOMAIN_READ_REQ, { action: 'list' });
   await expectClosed(c, 0);
 });
 
@@ -101,42 +101,31 @@ test('unknown op before HELLO closes too', async () => {
   await expectClosed(c, 0);
 });
 
+// Grouped ops: a read's payload is its action code then fields; a write's is the actor, the action code, the fields.
+const rd = (code: number, fields: Buffer): Buffer => Buffer.concat([new XdrWriter(4).u32(code).finish(), fields]);
+const actor = (user: string): Buffer => new XdrWriter(64).string(user, 256).string('t', 256).string('r', 64).string('', 80).finish();
+const wr = (who: Buffer, code: number, fields: Buffer): Buffer => Buffer.concat([who, rd(code, fields)]);
+
 const payloads: [string, number, Buffer][] = [
   ['HELLO with a trailing byte word', Op.HELLO_REQ, new XdrWriter(8).u32(IPC_VERSION).u32(0).finish()],
   ['HELLO truncated payload', Op.HELLO_REQ, Buffer.alloc(2)],
-  ['LIST with a payload it does not take', Op.DOMAIN_LIST_REQ, Buffer.alloc(4)],
-  ['LOOKUP with an unknown kind', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(8).u32(7).u32(0).finish()],
-  ['LOOKUP by a name with a slash', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(16).u32(0).string('a/b', 64).finish()],
-  ['LOOKUP by a negative id', Op.DOMAIN_LOOKUP_REQ, new XdrWriter(8).u32(2).i32(-1).finish()],
-  ['INFO with a 15-byte uuid', Op.DOMAIN_INFO_REQ, Buffer.alloc(15)],
-  ['XML with a boolean of 2', Op.DOMAIN_XML_REQ, Buffer.concat([Buffer.alloc(16), new XdrWriter(4).u32(2).finish()])],
-  [
-    'DEFINE with a newline in the actor',
-    Op.DOMAIN_DEFINE_REQ,
-    new XdrWriter(64).string('al\nice', 256).string('t', 256).string('r', 64).string('<domain/>', 99999).finish(),
-  ],
-  [
-    'DEFINE with a NUL in the XML',
-    Op.DOMAIN_DEFINE_REQ,
-    new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).string('<domain>\0', 99999).finish(),
-  ],
-  ['DEFINE with non-zero padding', Op.DOMAIN_DEFINE_REQ, Buffer.from('00000001610000ff', 'hex')],
-  [
-    'CONTROL with action 9',
-    Op.DOMAIN_CONTROL_REQ,
-    Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), new XdrWriter(4).i32(9).finish()]),
-  ],
-  [
-    'SET_VCPUS with 0 vcpus',
-    Op.DOMAIN_SET_VCPUS_REQ,
-    Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(16)]),
-  ],
-  [
-    'SET_MEMORY with 0 KiB',
-    Op.DOMAIN_SET_MEMORY_REQ,
-    Buffer.concat([new XdrWriter(64).string('a', 256).string('t', 256).string('r', 64).finish(), Buffer.alloc(16), Buffer.alloc(8), Buffer.alloc(12)]),
-  ],
-  ['a string length larger than the frame', Op.DOMAIN_DEFINE_REQ, new XdrWriter(8).u32(0xfffffff0).finish()],
+  ['DOMAIN_READ with an unknown action', Op.DOMAIN_READ_REQ, rd(99, Buffer.alloc(0))],
+  ['DOMAIN_READ with no action at all', Op.DOMAIN_READ_REQ, Buffer.alloc(0)],
+  ['LIST with a payload it does not take', Op.DOMAIN_READ_REQ, rd(0, Buffer.alloc(4))],
+  ['LOOKUP with an unknown kind', Op.DOMAIN_READ_REQ, rd(1, new XdrWriter(8).u32(7).u32(0).finish())],
+  ['LOOKUP by a name with a slash', Op.DOMAIN_READ_REQ, rd(1, new XdrWriter(16).u32(0).string('a/b', 64).finish())],
+  ['LOOKUP by a negative id', Op.DOMAIN_READ_REQ, rd(1, new XdrWriter(8).u32(2).i32(-1).finish())],
+  ['INFO with a 15-byte uuid', Op.DOMAIN_READ_REQ, rd(2, Buffer.alloc(15))],
+  ['XML with a boolean of 2', Op.DOMAIN_READ_REQ, rd(3, Buffer.concat([Buffer.alloc(16), new XdrWriter(4).u32(2).finish()]))],
+  ['DEFINE with a newline in the actor', Op.DOMAIN_WRITE_REQ, wr(actor('al\nice'), 0, new XdrWriter(64).string('<domain/>', 99999).finish())],
+  ['DEFINE with a NUL in the XML', Op.DOMAIN_WRITE_REQ, wr(actor('a'), 0, new XdrWriter(64).string('<domain>\0', 99999).finish())],
+  ['DEFINE with non-zero padding', Op.DOMAIN_WRITE_REQ, Buffer.from('00000001610000ff', 'hex')],
+  ['DOMAIN_WRITE with an unknown action', Op.DOMAIN_WRITE_REQ, wr(actor('a'), 77, Buffer.alloc(16))],
+  ['DOMAIN_WRITE with a read action code but no actor', Op.DOMAIN_WRITE_REQ, rd(3, Buffer.alloc(16))],
+  ['CONTROL with control 9', Op.DOMAIN_WRITE_REQ, wr(actor('a'), 3, Buffer.concat([Buffer.alloc(16), new XdrWriter(4).i32(9).finish()]))],
+  ['SET_VCPUS with 0 vcpus', Op.DOMAIN_WRITE_REQ, wr(actor('a'), 5, Buffer.concat([Buffer.alloc(16), Buffer.alloc(16)]))],
+  ['SET_MEMORY with 0 KiB', Op.DOMAIN_WRITE_REQ, wr(actor('a'), 4, Buffer.concat([Buffer.alloc(16), Buffer.alloc(8), Buffer.alloc(12)]))],
+  ['a string length larger than the frame', Op.DOMAIN_WRITE_REQ, new XdrWriter(8).u32(0xfffffff0).finish()],
 ];
 
 test.each(payloads)('malformed payload closes: %s', async (_what, op, payload) => {
@@ -175,7 +164,7 @@ test('random garbage closes the connection', async () => {
 
 test('a truncated frame that then stalls hurts nobody else', async () => {
   const stalled = await ready();
-  const full = encodeRequest(Op.DOMAIN_LIST_REQ, 77, {});
+  const full = encodeRequest(Op.DOMAIN_READ_REQ, 77, { action: 'list' });
   const big = Buffer.alloc(1000);
   big.writeUInt32BE(IpcLimits.REQUEST_MAX, 0); // announces 64 KiB, sends 1000 bytes
   stalled.send(full.subarray(0, 6));
@@ -187,16 +176,16 @@ test('a truncated frame that then stalls hurts nobody else', async () => {
   expect(stalled.isClosed || stalled2.isClosed).toBe(false);
   // The stalled one finishes its frame later and is served.
   stalled.send(full.subarray(6));
-  expect(await stalled.answer(1)).toMatchObject({ op: Op.DOMAIN_LIST_ANS, id: 77, ok: true });
+  expect(await stalled.answer(1)).toMatchObject({ op: Op.DOMAIN_READ_ANS, id: 77, ok: true });
   for (const c of [stalled, stalled2, other]) c.end();
 });
 
 test('requests split byte by byte and coalesced in one write are all answered in order', async () => {
   const c = await ready();
-  const a = encodeRequest(Op.DOMAIN_LIST_REQ, 10, {});
+  const a = encodeRequest(Op.DOMAIN_READ_REQ, 10, { action: 'list' });
   const b = encodeRequest(Op.NODE_FACTS_REQ, 11, {});
   for (const byte of a) c.send(Buffer.from([byte]));
-  c.send(Buffer.concat([b, encodeRequest(Op.DOMAIN_LIST_REQ, 12, {})]));
+  c.send(Buffer.concat([b, encodeRequest(Op.DOMAIN_READ_REQ, 12, { action: 'list' })]));
   expect((await c.answer(1)).id).toBe(10);
   expect((await c.answer(2)).id).toBe(11);
   expect((await c.answer(3)).id).toBe(12);
@@ -205,26 +194,34 @@ test('requests split byte by byte and coalesced in one write are all answered in
 
 test('driver failures are error answers and the connection stays usable', async () => {
   const c = await ready();
-  const miss = await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'nope' } });
-  expect(miss).toMatchObject({ op: Op.DOMAIN_LOOKUP_ANS, ok: false, code: 'VG_ERR_NO_DOMAIN', detail: '' });
-  const bad = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><name>x</name>" });
+  const miss = await c.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'nope' } });
+  expect(miss).toMatchObject({ op: Op.DOMAIN_READ_ANS, ok: false, code: 'VG_ERR_NO_DOMAIN', detail: '' });
+  const bad = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: "<domain type='test'><name>x</name>" });
   expect(bad).toMatchObject({ ok: false, code: 'VG_ERR_XML_INVALID' });
-  const noName = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><memory>1</memory><os><type>hvm</type></os></domain>" });
+  const noName = await c.call(Op.DOMAIN_WRITE_REQ, {
+    action: 'define',
+    actor: ACTOR,
+    xml: "<domain type='test'><memory>1</memory><os><type>hvm</type></os></domain>",
+  });
   expect(noName).toMatchObject({ ok: false, code: 'VG_ERR_XML_DETAIL', detail: 'missing name information' });
-  expect((await c.call(Op.DOMAIN_LIST_REQ, {})).ok).toBe(true);
+  expect((await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).ok).toBe(true);
   c.end();
 });
 
 test('writes are journalled (STATE/helper-journal.log, hash-chained) with the actor, before the answer', async () => {
   const c = await ready();
-  await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: "<domain type='test'><name>journal1</name><memory>1</memory><os><type>hvm</type></os></domain>" });
+  await c.call(Op.DOMAIN_WRITE_REQ, {
+    action: 'define',
+    actor: ACTOR,
+    xml: "<domain type='test'><name>journal1</name><memory>1</memory><os><type>hvm</type></os></domain>",
+  });
   c.end();
   const { records, problem } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
   expect(problem).toBeNull();
   const end = records.find((r) => r.name === 'journal1');
   expect(end).toMatchObject({
     phase: 'end',
-    op: 'DOMAIN_DEFINE_REQ',
+    op: 'DOMAIN_WRITE_REQ.define',
     requestId: expect.stringMatching(/^r-\d+-\d+$/),
     result: 'ok',
     uuid: expect.stringMatching(/^[0-9a-f]{32}$/),
@@ -232,7 +229,7 @@ test('writes are journalled (STATE/helper-journal.log, hash-chained) with the ac
   // Its begin line came first, with what was known before the run: the claimed identity and the request's digest.
   expect(records.find((r) => r.seq === end!.of)).toMatchObject({
     phase: 'begin',
-    op: 'DOMAIN_DEFINE_REQ',
+    op: 'DOMAIN_WRITE_REQ.define',
     user: 'alice',
     tenant: 'acme',
     requestId: end!.requestId,
@@ -244,33 +241,36 @@ test('a request id already executed is refused, not run again, even on a new con
   const c = await ready();
   const actor = { user: 'alice', tenant: 'acme', requestId: 'replay-me', auditHead: `7:${'a'.repeat(64)}` };
   const xml = (n: string) => `<domain type='test'><name>${n}</name><memory>1</memory><os><type>hvm</type></os></domain>`;
-  expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor, xml: xml('replay1') })).toMatchObject({ ok: true });
+  expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml: xml('replay1') })).toMatchObject({ ok: true });
   c.end();
   const c2 = await ready();
-  expect(await c2.call(Op.DOMAIN_DEFINE_REQ, { actor, xml: xml('replay2') })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
-  expect(await c2.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'replay2' } })).toMatchObject({ ok: false, code: 'VG_ERR_NO_DOMAIN' });
+  expect(await c2.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml: xml('replay2') })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
+  expect(await c2.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'replay2' } })).toMatchObject({
+    ok: false,
+    code: 'VG_ERR_NO_DOMAIN',
+  });
   // A malformed audit head is refused like any other malformed field: the connection closes.
-  c2.request(Op.DOMAIN_DEFINE_REQ, { actor: { ...actor, requestId: 'other', auditHead: 'junk' }, xml: xml('replay3') });
+  c2.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: { ...actor, requestId: 'other', auditHead: 'junk' }, xml: xml('replay3') });
   expect(await c2.closesWithin()).toBe(true);
   const { records } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
   expect(records.filter((r) => r.requestId === 'replay-me')).toEqual([
     expect.objectContaining({ phase: 'begin', auditHead: actor.auditHead }),
     expect.objectContaining({ phase: 'end', name: 'replay1', result: 'ok' }),
   ]);
-  expect(h.stderr()).toMatch(/REFUSED DOMAIN_DEFINE_REQ: request id "replay-me" was already executed \(replay\)/);
+  expect(h.stderr()).toMatch(/REFUSED DOMAIN_WRITE_REQ.define: request id "replay-me" was already executed \(replay\)/);
 });
 
 // Self-contained: it provokes each closing reason itself and reads only the stderr written since it began.
 test('every closing reason is logged on one stderr line', async () => {
   const from = h.stderr().length;
   const early = await RawClient.connect(h.socket);
-  early.request(Op.DOMAIN_LIST_REQ, {});
+  early.request(Op.DOMAIN_READ_REQ, { action: 'list' });
   await expectClosed(early, 0);
   const twice = await ready();
   twice.request(Op.HELLO_REQ, { version: IPC_VERSION });
   await expectClosed(twice);
   const unknown = await ready();
-  unknown.send(frame(28, 9));
+  unknown.send(frame(98, 9));
   await expectClosed(unknown);
   const long = await ready();
   const b = Buffer.alloc(12);
@@ -278,7 +278,7 @@ test('every closing reason is logged on one stderr line', async () => {
   long.send(b);
   await expectClosed(long);
   const bad = await ready();
-  bad.send(frame(Op.DOMAIN_LOOKUP_REQ, 5, new XdrWriter(8).u32(7).u32(0).finish()));
+  bad.send(frame(Op.DOMAIN_READ_REQ, 5, rd(1, new XdrWriter(8).u32(7).u32(0).finish())));
   await expectClosed(bad);
   const lines = h
     .stderr()
@@ -286,11 +286,11 @@ test('every closing reason is logged on one stderr line', async () => {
     .split('\n')
     .filter((l) => l.includes('closing:'));
   expect(lines).toHaveLength(5);
-  expect(lines.some((l) => /DOMAIN_LIST_REQ not permitted before HELLO/.test(l))).toBe(true);
+  expect(lines.some((l) => /DOMAIN_READ_REQ not permitted before HELLO/.test(l))).toBe(true);
   expect(lines.some((l) => /HELLO_REQ not permitted again/.test(l))).toBe(true);
-  expect(lines.some((l) => /unknown op 28/.test(l))).toBe(true);
+  expect(lines.some((l) => /unknown op 98/.test(l))).toBe(true);
   expect(lines.some((l) => /bad frame: frame length 65537/.test(l))).toBe(true);
-  expect(lines.some((l) => /malformed DOMAIN_LOOKUP_REQ/.test(l))).toBe(true);
+  expect(lines.some((l) => /malformed DOMAIN_READ_REQ: .*unknown kind 7/.test(l))).toBe(true);
 });
 
 test('at most 8 concurrent connections; the ninth is closed at once', async () => {

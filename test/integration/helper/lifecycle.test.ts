@@ -45,15 +45,16 @@ test('a subscriber gets every domain, the sync mark, then a snapshot per change 
   expect(body<StreamItem>(first).snapshot?.info).toMatchObject({ name: 'test', id: 1, memoryKiB: 2097152n });
   expect(await sub.answer(2)).toMatchObject({ op: Op.EVENTS_SUBSCRIBE_ANS, id: subId, ok: true, body: { event: null, synced: true } });
   const w = await ready(h.socket);
-  const ctl = (action: (typeof ControlAction)[keyof typeof ControlAction]) => w.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: TEST_UUID, action });
-  body(await w.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: FOO }));
+  const ctl = (action: (typeof ControlAction)[keyof typeof ControlAction]) =>
+    w.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: TEST_UUID, control: action });
+  body(await w.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: FOO }));
   body(await ctl(ControlAction.SUSPEND));
   body(await ctl(ControlAction.RESUME));
   body(await ctl(ControlAction.REBOOT));
   body(await ctl(ControlAction.SHUTDOWN));
   expect(body<DomainSummary>(await ctl(ControlAction.START)).id).toBe(2);
   body(await ctl(ControlAction.DESTROY));
-  body(await w.call(Op.DOMAIN_UNDEFINE_REQ, { actor: ACTOR, uuid: FOO_UUID }));
+  body(await w.call(Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor: ACTOR, uuid: FOO_UUID }));
   // 7 lifecycle events and 8 changes (reboot changes state without an event).
   await sub.answer(2 + 15);
   const items = sub.answers.slice(3).map((a) => {
@@ -83,21 +84,25 @@ test('define, kill -9, restart: domains, states, ids and memory settings are sti
   const d = dir();
   let h = await startHelper(d);
   let c = await ready(h.socket);
-  body(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: FOO }));
-  body(await c.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: FOO_UUID, action: ControlAction.START }));
-  body(await c.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: FOO_UUID, action: ControlAction.SUSPEND }));
+  body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: FOO }));
+  body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: FOO_UUID, control: ControlAction.START }));
+  body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: FOO_UUID, control: ControlAction.SUSPEND }));
   body(
-    await c.call(Op.DOMAIN_CREATE_XML_REQ, { actor: ACTOR, xml: "<domain type='test'><name>tr</name><memory>1024</memory><os><type>hvm</type></os></domain>" }),
+    await c.call(Op.DOMAIN_WRITE_REQ, {
+      action: 'createXml',
+      actor: ACTOR,
+      xml: "<domain type='test'><name>tr</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+    }),
   );
-  body(await c.call(Op.DOMAIN_SET_MEMORY_REQ, { actor: ACTOR, uuid: TEST_UUID, memoryKiB: 1048576n, live: true, config: false, max: false }));
-  const before = body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_LIST_REQ, {})).domains;
+  body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: ACTOR, uuid: TEST_UUID, memoryKiB: 1048576n, live: true, config: false, max: false }));
+  const before = body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).domains;
   c.end();
   expect(await stopHelper(h, 'SIGKILL')).toBe(null);
   expect(fs.statSync(h.socket).isSocket()).toBe(true); // left behind by kill -9
 
   h = await startHelper(d); // removes the stale socket
   c = await ready(h.socket);
-  const after = body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_LIST_REQ, {})).domains;
+  const after = body<{ domains: DomainSummary[] }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).domains;
   const key = (x: DomainSummary) => [x.name, x.id, x.state, x.reason, x.persistent];
   expect(after.map(key).sort()).toEqual(before.map(key).sort());
   expect(after.map(key).sort()).toEqual(
@@ -107,10 +112,10 @@ test('define, kill -9, restart: domains, states, ids and memory settings are sti
       ['tr', 3, 1, 1, false],
     ].sort(),
   );
-  expect(body<{ memoryKiB: bigint }>(await c.call(Op.DOMAIN_INFO_REQ, { uuid: TEST_UUID })).memoryKiB).toBe(1048576n);
-  const lookup = await c.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.ID, id: 2 } });
+  expect(body<{ memoryKiB: bigint }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'info', uuid: TEST_UUID })).memoryKiB).toBe(1048576n);
+  const lookup = await c.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.ID, id: 2 } });
   expect(body<DomainSummary>(lookup).name).toBe('foo');
-  const started = await c.call(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: TEST_UUID, action: ControlAction.DESTROY });
+  const started = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: TEST_UUID, control: ControlAction.DESTROY });
   expect(body<DomainSummary>(started).id).toBe(-1);
   c.end();
   expect(await stopHelper(h)).toBe(0);
@@ -122,7 +127,7 @@ test('node facts and XML over the wire', async () => {
   const c = await ready(h.socket);
   const f = body<{ hvType: string; uri: string; capabilitiesXml: string }>(await c.call(Op.NODE_FACTS_REQ, {}));
   expect([f.hvType, f.uri]).toEqual(['TEST', 'test:///default']);
-  const xml = body<{ xml: string }>(await c.call(Op.DOMAIN_XML_REQ, { uuid: TEST_UUID, inactive: false })).xml;
+  const xml = body<{ xml: string }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: TEST_UUID, inactive: false })).xml;
   expect(xml.startsWith("<domain type='test' id='1'>\n  <name>test</name>")).toBe(true);
   c.end();
   await stopHelper(h);

@@ -507,7 +507,7 @@ test("a fake crash-restart at an arbitrary record: verify alone accepts it (a re
         seq: i,
         ts: r.ts,
         prev: GENESIS,
-        op: 'DOMAIN_SET_MEMORY_REQ',
+        op: 'DOMAIN_WRITE_REQ.setMemory',
         user: r.who!.user,
         tenant: r.who!.tenant,
         requestId: r.requestId,

@@ -28,14 +28,14 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const enospc = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
 const w = (requestId: string): JournalBegin => ({
-  op: 'DOMAIN_SET_MEMORY_REQ',
+  op: 'DOMAIN_WRITE_REQ.setMemory',
   uuid: '6695eb01f6a4871850ddf6b7a1e1b0a3',
   user: 'alice',
   tenant: 'acme',
   requestId,
   digest: 'd'.repeat(64),
 });
-const run = (j: HelperJournal, id: string, result = 'ok'): void => j.end(j.begin(w(id)), 'DOMAIN_SET_MEMORY_REQ', id, { result });
+const run = (j: HelperJournal, id: string, result = 'ok'): void => j.end(j.begin(w(id)), 'DOMAIN_WRITE_REQ.setMemory', id, { result });
 const durable = (j: HelperJournal): Promise<void> => new Promise((r) => j.whenDurable(r));
 
 // A disk that can be told to refuse writes or to take only part of one.
@@ -112,9 +112,9 @@ describe('a write the disk refuses', () => {
     const j = new HelperJournal(jf, { sync: 'none', fs: d.fs, warn: (m) => warnings.push(m) });
     const b = j.begin(w('r-1'));
     d.mode.full = true;
-    j.end(b, 'DOMAIN_SET_MEMORY_REQ', 'r-1', { result: 'ok' }); // never throws
+    j.end(b, 'DOMAIN_WRITE_REQ.setMemory', 'r-1', { result: 'ok' }); // never throws
     expect(j.stats.pendingEnds).toBe(1);
-    expect(warnings.join('\n')).toMatch(/JOURNAL RESULT NOT WRITTEN YET for DOMAIN_SET_MEMORY_REQ request r-1 \(ENOSPC\)/);
+    expect(warnings.join('\n')).toMatch(/JOURNAL RESULT NOT WRITTEN YET for DOMAIN_WRITE_REQ\.setMemory request r-1 \(ENOSPC\)/);
     expect(() => j.begin(w('r-2'))).toThrow(/ENOSPC/);
     d.mode.full = false;
     run(j, 'r-2');
@@ -138,7 +138,7 @@ describe('a write the disk refuses', () => {
       const j = new HelperJournal(jf, { sync: 'none', fs: d.fs, warn: (m) => warnings.push(m) });
       const b = j.begin(w('r-1'));
       d.mode.full = true;
-      j.end(b, 'DOMAIN_SET_MEMORY_REQ', 'r-1', { result: 'VG_ERR_STORAGE' });
+      j.end(b, 'DOMAIN_WRITE_REQ.setMemory', 'r-1', { result: 'VG_ERR_STORAGE' });
       jest.advanceTimersByTime(3000);
       expect(j.stats.pendingEnds).toBe(1);
       d.mode.full = false;
@@ -381,7 +381,7 @@ describe('retention', () => {
         kind: 'intent',
         requestId: rid,
         who: { user: 'alice', tenant: 'acme' },
-        what: { procedure: 'domainSetMemory', helperOp: 'DOMAIN_SET_MEMORY_REQ', digest: 'd'.repeat(64) },
+        what: { procedure: 'domainSetMemory', helperOp: 'DOMAIN_WRITE_REQ.setMemory', digest: 'd'.repeat(64) },
         decision: { result: 'allow' },
       }) as unknown as AuditRecord;
     const success = (rid: string): AuditRecord =>
@@ -414,7 +414,7 @@ describe('retention', () => {
     audit.push(intent('r-new'), success('r-new'));
     const late = check().r;
     expect(late.problems.map((p) => p.message)).toEqual([
-      expect.stringMatching(/request r-new: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record/),
+      expect.stringMatching(/request r-new: the front end recorded DOMAIN_WRITE_REQ\.setMemory as a success, but the helper journal has no record/),
     ]);
     expect(late.uncheckable).toBe(older);
   });

@@ -52,14 +52,22 @@ test('a write through the hook: durable intent before run, outcome after, all fi
   let linesAtRun = -1;
   let rid = '';
   let head = '';
-  const setmem = { actor: { user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' }, uuid, memoryKiB: 524288n, live: true, config: false, max: false };
+  const setmem = {
+    action: 'setMemory' as const,
+    actor: { user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' },
+    uuid,
+    memoryKiB: 524288n,
+    live: true,
+    config: false,
+    max: false,
+  };
   const ret = await hook.write(
     alice,
     { procedure: 'domainSetMemory', permission: 'domain:write', args: { dom: { name: 'web-1', uuid, id: 1 }, memory: 524288n, flags: 0 } },
     'p, tenantA-admin, domain:write',
     async (gate) => {
       expect(lines(file)).toHaveLength(0); // nothing before the handler reaches its helper request
-      head = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, setmem);
+      head = await gate.before(Op.DOMAIN_WRITE_REQ, setmem);
       linesAtRun = lines(file).length;
       rid = gate.requestId;
       return 'done';
@@ -90,8 +98,8 @@ test('a write through the hook: durable intent before run, outcome after, all fi
       permission: 'domain:write',
       object: { kind: 'domain', name: 'web-1', uuid: '6695eb01-f6a4-8718-50dd-f6b7a1e1b0a3' },
       args: { memory: '524288', flags: 0 },
-      helperOp: 'DOMAIN_SET_MEMORY_REQ',
-      digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, setmem),
+      helperOp: 'DOMAIN_WRITE_REQ.setMemory',
+      digest: requestDigest(Op.DOMAIN_WRITE_REQ, setmem),
     },
     decision: { result: 'allow', rule: 'p, tenantA-admin, domain:write' },
   });
@@ -142,9 +150,9 @@ test('audit unavailable: the write is never run and the error is the stable code
   const hook = new AuditHook(trail);
   cfs.fail.write = 'ENOSPC';
   let ran = false;
-  const start = { actor: { user: 'alice', tenant: 'tenantA', requestId: 'x' }, uuid, action: 0 as const };
+  const start = { action: 'control' as const, actor: { user: 'alice', tenant: 'tenantA', requestId: 'x' }, uuid, control: 0 as const };
   const forward = async (gate: WriteGate) => {
-    await gate.before(Op.DOMAIN_CONTROL_REQ, start);
+    await gate.before(Op.DOMAIN_WRITE_REQ, start);
     ran = true; // the helper request would leave here
   };
   await expect(hook.write(alice, { procedure: 'domainCreate', args: {} }, 'r', forward)).rejects.toMatchObject({
@@ -266,18 +274,18 @@ test('formats: table, json, csv (quoted, formula-safe)', () => {
 test('helper journal: seq, chain, torn-line recovery; cross-check flags a write that bypassed the front end', async () => {
   const jf = path.join(dir, 'helper-journal.log');
   const j = new HelperJournal(jf, { sync: 'always' });
-  run(j, { op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' });
+  run(j, { op: 'DOMAIN_WRITE_REQ.control', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'b00t-3-1' });
   j.close();
   fs.appendFileSync(jf, '{"seq":2,"ts":"20'); // crash mid-append
   const j2 = new HelperJournal(jf, { sync: 'batch' });
-  run(j2, { op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'forged-1' });
-  run(j2, { op: 'DOMAIN_SET_MEMORY_REQ', uuid: uuid.toString('hex'), user: 'mallory', tenant: 'tenantA', requestId: 'b00t-3-1' });
+  run(j2, { op: 'DOMAIN_WRITE_REQ.undefine', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: 'forged-1' });
+  run(j2, { op: 'DOMAIN_WRITE_REQ.setMemory', uuid: uuid.toString('hex'), user: 'mallory', tenant: 'tenantA', requestId: 'b00t-3-1' });
   j2.close();
   const { records, problem } = readJournal(jf);
   expect(problem).toBeNull();
   expect(records.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
   expect(records.map((r) => r.phase)).toEqual(['begin', 'end', 'begin', 'end', 'begin', 'end']);
-  expect(records[3]).toMatchObject({ of: 2, op: 'DOMAIN_UNDEFINE_REQ', requestId: 'forged-1', result: 'ok' });
+  expect(records[3]).toMatchObject({ of: 2, op: 'DOMAIN_WRITE_REQ.undefine', requestId: 'forged-1', result: 'ok' });
 
   const trail = await FileAuditTrail.open({ file, keyFile, log: quiet() });
   const hook = new AuditHook(trail, { bootId: 'b00t' });
@@ -285,7 +293,7 @@ test('helper journal: seq, chain, torn-line recovery; cross-check flags a write 
   await trail.close();
   const probs = crossCheck(readSealedRecords([file]), records);
   expect(probs.map((p) => p.journalSeq)).toEqual([2, 4, 4]);
-  expect(probs[0].message).toMatch(/DOMAIN_UNDEFINE_REQ .* request forged-1.*no front-end audit record \(front end bypassed or compromised\)/);
+  expect(probs[0].message).toMatch(/DOMAIN_WRITE_REQ\.undefine .* request forged-1.*no front-end audit record \(front end bypassed or compromised\)/);
   expect(probs[1].message).toMatch(/request id already executed at journal seq 0 \(replayed\)/);
   expect(probs[2].message).toMatch(/identity mismatch/);
 
@@ -297,6 +305,7 @@ test('helper journal: seq, chain, torn-line recovery; cross-check flags a write 
 describe('cross-check binds each executed write to its intent: operation, object, digest, once, and the anchored record', () => {
   const other = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
   const body = (requestId: string, memoryKiB = 1024n, u = uuid) => ({
+    action: 'setMemory' as const,
     actor: { user: 'alice', tenant: 'tenantA', requestId },
     uuid: u,
     memoryKiB,
@@ -325,14 +334,14 @@ describe('cross-check binds each executed write to its intent: operation, object
         'r',
         async (gate) => {
           const b = body(gate.requestId);
-          const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, b);
+          const auditHead = await gate.before(Op.DOMAIN_WRITE_REQ, b);
           const begin: JournalBegin = {
-            op: 'DOMAIN_SET_MEMORY_REQ',
+            op: 'DOMAIN_WRITE_REQ.setMemory',
             uuid: uuid.toString('hex'),
             user: 'alice',
             tenant: 'tenantA',
             requestId: gate.requestId,
-            digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, b),
+            digest: requestDigest(Op.DOMAIN_WRITE_REQ, b),
             auditHead,
           };
           if (mode(i) === 'run') run(journal, begin);
@@ -379,28 +388,36 @@ describe('cross-check binds each executed write to its intent: operation, object
     await setup();
     const [r0, r1, r2] = ['b-3-1', 'b-3-2', 'b-3-3'];
     run(journal, {
-      op: 'DOMAIN_SET_MEMORY_REQ',
+      op: 'DOMAIN_WRITE_REQ.setMemory',
       uuid: uuid.toString('hex'),
       user: 'alice',
       tenant: 'tenantA',
       requestId: r0,
-      digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r0)),
+      digest: requestDigest(Op.DOMAIN_WRITE_REQ, body(r0)),
       auditHead: head(0),
     });
-    run(journal, { op: 'DOMAIN_CONTROL_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tenantA', requestId: r1, digest: 'x', auditHead: head(2) });
     run(journal, {
-      op: 'DOMAIN_SET_MEMORY_REQ',
+      op: 'DOMAIN_WRITE_REQ.control',
+      uuid: uuid.toString('hex'),
+      user: 'alice',
+      tenant: 'tenantA',
+      requestId: r1,
+      digest: 'x',
+      auditHead: head(2),
+    });
+    run(journal, {
+      op: 'DOMAIN_WRITE_REQ.setMemory',
       uuid: other.toString('hex'),
       user: 'alice',
       tenant: 'tenantA',
       requestId: r2,
-      digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body(r2, 1024n, other)),
+      digest: requestDigest(Op.DOMAIN_WRITE_REQ, body(r2, 1024n, other)),
       auditHead: head(4),
     });
     journal.close();
     const probs = check().join('\n');
     expect(probs).toMatch(/request b-3-1.*already executed at journal seq 0 \(replayed\)/);
-    expect(probs).toMatch(/request b-3-2.*allowed DOMAIN_SET_MEMORY_REQ, not DOMAIN_CONTROL_REQ \(operation mismatch\)/);
+    expect(probs).toMatch(/request b-3-2.*allowed DOMAIN_WRITE_REQ\.setMemory, not DOMAIN_WRITE_REQ\.control \(operation mismatch\)/);
     expect(probs).toMatch(/request b-3-3.*argument digest mismatch/);
     expect(probs).toMatch(/request b-3-3.*object mismatch/);
   });
@@ -449,7 +466,7 @@ describe('cross-check binds each executed write to its intent: operation, object
     journal.close();
     expect(check()).toEqual([
       expect.stringMatching(
-        /^audit seq \d+: domainSetMemory on web-1 .* request b-3-3: the front end recorded DOMAIN_SET_MEMORY_REQ as a success, but the helper journal has no record of executing it/,
+        /^audit seq \d+: domainSetMemory on web-1 .* request b-3-3: the front end recorded DOMAIN_WRITE_REQ\.setMemory as a success, but the helper journal has no record of executing it/,
       ),
     ]);
   });
@@ -479,7 +496,7 @@ describe('cross-check binds each executed write to its intent: operation, object
         journalSeq: 8,
         executed: true,
         message: expect.stringMatching(
-          /helper journal seq 8: DOMAIN_SET_MEMORY_REQ .*request b-3-5: begun, no result line \(the helper stopped mid-write\); the front end recorded success$/,
+          /helper journal seq 8: DOMAIN_WRITE_REQ\.setMemory .*request b-3-5: begun, no result line \(the helper stopped mid-write\); the front end recorded success$/,
         ),
       }),
     ]);

@@ -42,6 +42,7 @@ beforeEach(async () => {
       'r',
       async (gate) => {
         const body = {
+          action: 'setMemory' as const,
           actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId },
           uuid,
           memoryKiB: BigInt(1024 * i),
@@ -49,14 +50,14 @@ beforeEach(async () => {
           config: false,
           max: false,
         };
-        const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
+        const auditHead = await gate.before(Op.DOMAIN_WRITE_REQ, body);
         run(j, {
-          op: 'DOMAIN_SET_MEMORY_REQ',
+          op: 'DOMAIN_WRITE_REQ.setMemory',
           uuid: uuid.toString('hex'),
           user: 'alice',
           tenant: 'tA',
           requestId: gate.requestId,
-          digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body),
+          digest: requestDigest(Op.DOMAIN_WRITE_REQ, body),
           auditHead,
         });
       },
@@ -87,12 +88,12 @@ test('verify --cross-check: clean, then a write that reached the helper directly
   expect(await auditMain(['verify', '--cross-check', p.journal], t.io)).toBe(0);
   expect(t.out()).toMatch(/ok: cross-check: all 5 writes in the helper journal have front-end audit records/);
   const j = new HelperJournal(p.journal, { sync: 'always' });
-  run(j, { op: 'DOMAIN_UNDEFINE_REQ', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: 'direct-1' });
+  run(j, { op: 'DOMAIN_WRITE_REQ.undefine', uuid: uuid.toString('hex'), user: 'alice', tenant: 'tA', requestId: 'direct-1' });
   j.close();
   const t2 = io();
   expect(await auditMain(['verify', '--cross-check', p.journal], t2.io)).toBe(1);
   expect(t2.out()).toMatch(
-    /FAILED \(cross-check\): helper journal seq 10: DOMAIN_UNDEFINE_REQ on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/,
+    /FAILED \(cross-check\): helper journal seq 10: DOMAIN_WRITE_REQ\.undefine on 6695eb01f6a4871850ddf6b7a1e1b0a3 .*request direct-1, result ok: no front-end audit record/,
   );
 });
 
@@ -142,6 +143,7 @@ test('intents without an outcome (the front end killed between intent and reply)
         'r',
         async (gate) => {
           const body = {
+            action: 'setMemory' as const,
             actor: { user: 'alice', tenant: 'tA', requestId: gate.requestId },
             uuid,
             memoryKiB: BigInt(2048 + i),
@@ -149,15 +151,15 @@ test('intents without an outcome (the front end killed between intent and reply)
             config: false,
             max: false,
           };
-          const auditHead = await gate.before(Op.DOMAIN_SET_MEMORY_REQ, body);
+          const auditHead = await gate.before(Op.DOMAIN_WRITE_REQ, body);
           if (reach === 'run')
             run(j, {
-              op: 'DOMAIN_SET_MEMORY_REQ',
+              op: 'DOMAIN_WRITE_REQ.setMemory',
               uuid: uuid.toString('hex'),
               user: 'alice',
               tenant: 'tA',
               requestId: gate.requestId,
-              digest: requestDigest(Op.DOMAIN_SET_MEMORY_REQ, body),
+              digest: requestDigest(Op.DOMAIN_WRITE_REQ, body),
               auditHead,
             });
           forwarded();

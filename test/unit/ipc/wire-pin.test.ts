@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The helper IPC's bytes, pinned: one request and one answer frame per op, as SHA-256 of the whole frame. The digests
-// were taken from the encoder before the op table became one descriptor table, so they prove that refactor kept the
-// wire byte for byte; any later change to a frame's layout must change this file too.
+// The helper IPC's bytes, pinned: one request and one answer frame per op and per action of a grouped op, as SHA-256
+// of the whole frame. Any change to a frame's layout must change this file too (a reviewed change).
 import { createHash } from 'node:crypto';
 import {
   type Actor,
@@ -9,7 +8,10 @@ import {
   type DomainInfo,
   type DomainSummary,
   type Requests,
+  DOMAIN_READ,
+  DOMAIN_WRITE,
   Op,
+  REQUEST_OPS,
   decodeAnswer,
   decodeRequest,
   encodeAnswer,
@@ -34,10 +36,12 @@ const info: DomainInfo = {
 };
 const xml = "<domain type='test'><name>foo</name><memory>1024</memory><os><type>hvm</type></os></domain>";
 
-// Request op -> [request body, answer body]; every op of the table must be listed (checked below).
-const SAMPLES: { [K in keyof Requests]: [Requests[K], unknown] } = {
-  [Op.HELLO_REQ]: [{ version: 1 }, { version: 1, driver: 'test' }],
-  [Op.NODE_FACTS_REQ]: [
+// [label, request op, request body, answer body]: every op of the table, and every action of a grouped op (checked below).
+const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
+  ['HELLO', Op.HELLO_REQ, { version: 2 }, { version: 2, driver: 'test' }],
+  [
+    'NODE_FACTS',
+    Op.NODE_FACTS_REQ,
     {},
     {
       driver: 'test',
@@ -61,58 +65,96 @@ const SAMPLES: { [K in keyof Requests]: [Requests[K], unknown] } = {
       freeMemoryBytes: 3145728n,
     },
   ],
-  [Op.DOMAIN_LIST_REQ]: [{}, { domains: [summary, { ...summary, name: 'bar', id: -1, state: 5, reason: 0, tenant: undefined }] }],
-  [Op.DOMAIN_LOOKUP_REQ]: [{ key: { kind: 0, name: 'foo' } }, summary],
-  [Op.DOMAIN_INFO_REQ]: [{ uuid }, info],
-  [Op.DOMAIN_XML_REQ]: [{ uuid, inactive: true }, { xml }],
-  [Op.DOMAIN_DEFINE_REQ]: [{ actor, xml }, summary],
-  [Op.DOMAIN_CREATE_XML_REQ]: [{ actor, xml }, summary],
-  [Op.DOMAIN_UNDEFINE_REQ]: [{ actor, uuid }, {}],
-  [Op.DOMAIN_CONTROL_REQ]: [{ actor, uuid, action: 3 }, summary],
-  [Op.DOMAIN_SET_MEMORY_REQ]: [{ actor, uuid, memoryKiB: 131072n, live: true, config: false, max: true }, {}],
-  [Op.DOMAIN_SET_VCPUS_REQ]: [{ actor, uuid, nvcpus: 2, live: false, config: true, max: false }, {}],
-  [Op.EVENTS_SUBSCRIBE_REQ]: [
+  [
+    'DOMAIN_READ.list',
+    Op.DOMAIN_READ_REQ,
+    { action: 'list' },
+    { action: 'list', domains: [summary, { ...summary, name: 'bar', id: -1, state: 5, reason: 0, tenant: undefined }] },
+  ],
+  ['DOMAIN_READ.lookup', Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: 0, name: 'foo' } }, { action: 'lookup', ...summary }],
+  ['DOMAIN_READ.info', Op.DOMAIN_READ_REQ, { action: 'info', uuid }, { action: 'info', ...info }],
+  ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', xml }],
+  ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
+  ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
+  ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid }, { action: 'undefine' }],
+  ['DOMAIN_WRITE.control', Op.DOMAIN_WRITE_REQ, { action: 'control', actor, uuid, control: 3 }, { action: 'control', ...summary }],
+  [
+    'DOMAIN_WRITE.setMemory',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setMemory', actor, uuid, memoryKiB: 131072n, live: true, config: false, max: true },
+    { action: 'setMemory' },
+  ],
+  ['DOMAIN_WRITE.setVcpus', Op.DOMAIN_WRITE_REQ, { action: 'setVcpus', actor, uuid, nvcpus: 2, live: false, config: true, max: false }, { action: 'setVcpus' }],
+  [
+    'DOMAIN_WRITE.setTenant',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setTenant', actor, uuid, tenant: 'globex' },
+    { action: 'setTenant', ...summary, tenant: 'globex' },
+  ],
+  [
+    'EVENTS_SUBSCRIBE',
+    Op.EVENTS_SUBSCRIBE_REQ,
     {},
     {
       event: { domain: summary, event: 2, detail: 1 },
       snapshot: { info, cpuBaseNs: 5n, cpuSinceMs: 1700000000000, cpuClock: true },
       removed: uuid,
       synced: true,
+      objectEvent: { type: 'network', name: 'default', uuid, tenant: '', event: 2, detail: 0 },
     },
   ],
-  [Op.DOMAIN_SET_TENANT_REQ]: [
-    { actor, uuid, tenant: 'globex' },
-    { ...summary, tenant: 'globex' },
-  ],
-};
+];
 
-// [request frame digest, answer frame digest] by request op, request id 0x01020304.
-const PINNED: Record<number, [string, string]> = {
-  0: ['7bd9465daef92d8f1c9bce1a4faf8472f75db2a4e194fd7f7e973f682fd8a0c9', '1cfc39400e13d10f89a1d5fc9a580e37356c4d31fe15e1ade9b18a0475f50ca5'], // HELLO
-  2: ['89a15e4f4ad5e18d9764a6d18ebb2e40b9ea2086682bf1466cd2dcf86c6c2dc2', 'a14cc148cbf371a8d19367337d96b6c851acdc5d5a6af627370aa6868dc42e34'], // NODE_FACTS (answer: + maxVcpus, cells, free memory)
-  4: ['9c6838a8d50a53cca3dbc63f79efc080669c50607851d594097ee440be53f448', '16f575eebf85dbc9db06e406ad75712d820884143eda4bebd150ff95e50527f2'], // DOMAIN_LIST
-  6: ['4caec63ce4afb0814394ac54537f407a60689984ac0f130c0c3f52940f7816f5', '8415df5993747ea176147d098579d11ade07a7e387ebaa1a1a5292f2f91277f6'], // DOMAIN_LOOKUP
-  8: ['edc19f788324e74b90fa273641c4efcff4ef05cbfb59dd09d2ca1e287412f0d7', 'bf177f64a03d60085fbe855fc33535ad8c2714cbdec22af78fde3cc5816524d8'], // DOMAIN_INFO
-  10: ['ded96c3212485f31b63af03b90d8dbdb4fee06a36ea36322cda3728886924b4c', 'a007ab15fc1d903427ebf5758b5db128d7a5c34df62f10b389dba8296c58a812'], // DOMAIN_XML
-  12: ['50d9aac1cd8c2a80430ce6897d39371907b2e3e18fbb6d8451887cc942d0d74e', 'f09869ec54a2a2963e48eb83c5a06a38139b2e800cd26be6ce49749cb3598fde'], // DOMAIN_DEFINE
-  14: ['16b1c619cd798b39355cf3da39fda76bfe81da769d3b0e8aeeff66450608756a', '87fca5a0cb6139964d30f557f9a6cf66e9258565a2654d34d84c4a31d26bdb5b'], // DOMAIN_CREATE_XML
-  16: ['d686d8f74bd5d8f2f241f295328ead80abaf584fc2c808730d0a745a421ada56', 'dd971af24ca666bc5112d00e216f3331ffd7b8af06390e8b17d33af1f8684ebe'], // DOMAIN_UNDEFINE
-  18: ['d7c2e7f66037b3773dff58076395aceceae8d0792affe6cf532a0d02a1fd2064', '582ce534324c491b5e14751c9f52d22885e13447a515e9bea0dc20ead0dd6f2d'], // DOMAIN_CONTROL
-  20: ['726b4b7c332a808e2e317ef589f3634d5ea4db2332c286285ea750ac92082977', 'de6679a0ed9e298e10bda00dced030c4bea55cf7699b73cab84892e7eebf61be'], // DOMAIN_SET_MEMORY
-  22: ['b6d0da8e3b42775aaad7942a9589baa536947fb445b9ee41f6d02962e3641efa', 'fb14f1a9c72138c4344516765e1b86d9ad84437c0ec12ec44bb32bf65eed679c'], // DOMAIN_SET_VCPUS
-  24: ['b9b1ce0b9678f817ed55e85061a5fd145ea47ad885d7a839cdd1f0c65c2d4096', '6b18ba0cd71319246cc2e2623067850ed2fb20cedd9c17b38fee6c43c064aa9b'], // EVENTS_SUBSCRIBE
-  26: ['e796de947a04cc3c563a32c169591c15408dc0fa75b6e92354e9698b51056765', '104e469a24f485299b2481bff9bf90706d4f14ef74df6f565f6a1a6cd7ccdd45'], // DOMAIN_SET_TENANT
+// [request frame digest, answer frame digest] by label, request id 0x01020304. IPC version 2 regrouped the domain ops
+// into DOMAIN_READ / DOMAIN_WRITE with typed actions and added object events to the stream: every frame changed then.
+const PINNED: Record<string, [string, string]> = {
+  HELLO: ['5ad229d21825dc1d75714c9a600d073a72e2488da2373b3dd25224892b2649cf', 'd9eb610d1665b1755a49056509da4a90b3c4bc521165207832799c6161735651'],
+  NODE_FACTS: ['89a15e4f4ad5e18d9764a6d18ebb2e40b9ea2086682bf1466cd2dcf86c6c2dc2', 'a14cc148cbf371a8d19367337d96b6c851acdc5d5a6af627370aa6868dc42e34'],
+  'DOMAIN_READ.list': ['6921f3b41bb4f11d699c9f06dca47fd2692edc1ab6ce1ee279e9160468c6b979', '8937b32f33abf04affff31149a9fbb1452d5dcf1ce35c1398982605c08a4a0d2'],
+  'DOMAIN_READ.lookup': [
+    '6bda206e33b2f4c3e4f5afc73768c4c82c0026021b429a6a7f4721ef06ca588e',
+    '40d5791f2e61e893a01d08feef0f194182b81cb668450bf6b5a07f7878ac8b3b',
+  ],
+  'DOMAIN_READ.info': ['f3866ff47035747c9dcef97e71ad788c8f5fabf233f858349cc2e952a3021181', '281b36f47d169c73d65b67a1d957ed82f98ba2f1913aaf8d6cb418b13a7c324a'],
+  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
+  'DOMAIN_WRITE.define': [
+    'ff5e53d629119ef7044276ced34070b89311e7f7bd87ee74c355ffe45f489c4c',
+    '0043129708856f548f35aa737947d6b102fc2fa5de900d2b15f3c72438c30005',
+  ],
+  'DOMAIN_WRITE.createXml': [
+    '24c65fd0e7aa52bfc3e8fd2de7fe0a135bc78751c790fe0146a98202a416f940',
+    '0d4e3a01d9e6e8b0bb3869923d4f05c96cefdc169286eb715ad9ce169003f7e6',
+  ],
+  'DOMAIN_WRITE.undefine': [
+    'bc3ff4baac9e11264518d9ab0d8da93a3f6a462902fd37d849f05fb466b65ef5',
+    'c6b36d3f6a2df2c7c40c366fd6eb134a5f13d54ac4530973be50050031cce78b',
+  ],
+  'DOMAIN_WRITE.control': [
+    '36c17b2f342831e4834adca27535798d3ef0478b64a1950679a768a0fcae5d01',
+    '9301cb1621cace07afa2000f37692e50b6f4f903af4979ac938f7519dbe98a32',
+  ],
+  'DOMAIN_WRITE.setMemory': [
+    '84161f4b57d78b735155b0a011bcef7f6ef11a588b72bb10b3aac4bfdf8ca558',
+    'fbda6b79933d07ba19238898d8e906b44614b44716567fe11b5baa4bdca3c9b7',
+  ],
+  'DOMAIN_WRITE.setVcpus': [
+    '61afa12a3d479a59fe2c79cc947f1c7567bfac6d8e1fd329d9e9e506d32bbbe9',
+    '158a52c48f250d52c9f956bb45da877938df23fc119b6b235cbe712e9687fa57',
+  ],
+  'DOMAIN_WRITE.setTenant': [
+    '6825397978e6c113840bfe7d9757c3fa7c9e7203bb629f46ee4fd5b94102acb8',
+    '84b05d5c4acddf312da5e659c5c77e6bc717365a511082d743dc9d667cdcf6ca',
+  ],
+  EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', 'd083d20397351095b371f4f1fc45c0698f242c8ea262a4cc03f7fe47124ef30b'],
 };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const ID = 0x01020304;
 
-function frames(): Record<number, [string, string]> {
-  const out: Record<number, [string, string]> = {};
-  for (const [k, [req, ans]] of Object.entries(SAMPLES)) {
-    const op = Number(k) as keyof Requests;
-    out[op] = [sha(encodeRequest(op, ID, req as never)), sha(encodeAnswer((op + 1) as keyof Answers, ID, ans as never))];
-  }
+function frames(): Record<string, [string, string]> {
+  const out: Record<string, [string, string]> = {};
+  for (const [label, op, req, ans] of SAMPLES)
+    out[label] = [sha(encodeRequest(op, ID, req as never)), sha(encodeAnswer((op + 1) as keyof Answers, ID, ans as never))];
   return out;
 }
 
@@ -120,9 +162,16 @@ test('every request and answer frame is byte-identical to the pinned encoding', 
   expect(frames()).toEqual(PINNED);
 });
 
+test('the samples cover every op and every action of each grouped op', () => {
+  expect([...new Set(SAMPLES.map(([, op]) => op))].sort((x, y) => x - y)).toEqual([...REQUEST_OPS].sort((x, y) => x - y));
+  for (const g of [DOMAIN_READ, DOMAIN_WRITE]) {
+    const seen = SAMPLES.filter(([label]) => label.startsWith(`${g.name}.`)).map(([label]) => label.slice(g.name.length + 1));
+    expect(seen.sort()).toEqual(Object.keys(g.actions).sort());
+  }
+});
+
 test('each pinned frame decodes back to its sample', () => {
-  for (const [k, [req, ans]] of Object.entries(SAMPLES)) {
-    const op = Number(k) as keyof Requests;
+  for (const [, op, req, ans] of SAMPLES) {
     expect(decodeRequest(encodeRequest(op, ID, req as never))).toEqual({ op, id: ID, body: req });
     const back = decodeAnswer(encodeAnswer((op + 1) as keyof Answers, ID, ans as never));
     expect(back).toMatchObject({ op: op + 1, id: ID, ok: true });

@@ -290,7 +290,11 @@ test('property: no list ever contains a VM the user cannot domain:getattr', asyn
       const visible = (d: { name: string; tenant?: string }) =>
         a.can(subject, { kind: 'domain', name: d.name, tenant: d.tenant ?? '' }, 'domain:getattr').allowed;
       // No mirror answer (undefined = not synced): the list comes from the helper call.
-      const ctx = { helper: { call: async () => ({ domains: summaries }) }, mirror: { list: () => undefined, lookup: () => undefined }, visible } as never;
+      const ctx = {
+        helper: { call: async () => ({ domains: summaries }), act: async () => ({ action: 'list', domains: summaries }) },
+        mirror: { list: () => undefined, lookup: () => undefined },
+        visible,
+      } as never;
       const { domains } = (await list(ctx, { needResults: 1, flags: 0 })) as { domains: { name: string }[] };
       for (const d of domains) expect(visible(summaries.find((s) => s.name === d.name)!)).toBe(true);
       expect(domains.length).toBe(summaries.filter(visible).length);

@@ -40,9 +40,9 @@ test('a helper bug in one answer becomes VG_ERR_INTERNAL; the connection and the
   await serve(d);
   const c = await RawClient.connect(socket);
   await c.hello();
-  expect(await c.call(Op.DOMAIN_LIST_REQ, {})).toMatchObject({ ok: false, code: 'VG_ERR_INTERNAL' });
+  expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).toMatchObject({ ok: false, code: 'VG_ERR_INTERNAL' });
   expect((await c.call(Op.NODE_FACTS_REQ, {})).ok).toBe(true);
-  expect(logs.some((l) => l.includes('DOMAIN_LIST_REQ failed: TypeError: boom'))).toBe(true);
+  expect(logs.some((l) => l.includes('DOMAIN_READ_REQ.list failed: TypeError: boom'))).toBe(true);
   c.end();
 });
 
@@ -56,17 +56,17 @@ test('a write that happened but whose answer cannot be encoded is journaled ok a
   const c = await RawClient.connect(socket);
   await c.hello();
   const xml = "<domain type='test'><name>happened</name><memory>1024</memory><os><type>hvm</type></os></domain>";
-  expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, xml })).toMatchObject({
+  expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, xml })).toMatchObject({
     ok: false,
     code: 'VG_ERR_HELPER_UNANSWERED',
   });
   expect(d.list().some((x) => x.name === 'happened')).toBe(true);
   journal.close();
   expect(readJournal(path.join(dir, 'journal.log')).records).toEqual([
-    expect.objectContaining({ phase: 'begin', op: 'DOMAIN_DEFINE_REQ', requestId: 'r-unanswered' }),
-    expect.objectContaining({ phase: 'end', of: 0, op: 'DOMAIN_DEFINE_REQ', requestId: 'r-unanswered', result: 'ok', name: 'n'.repeat(200) }),
+    expect.objectContaining({ phase: 'begin', op: 'DOMAIN_WRITE_REQ.define', requestId: 'r-unanswered' }),
+    expect.objectContaining({ phase: 'end', of: 0, op: 'DOMAIN_WRITE_REQ.define', requestId: 'r-unanswered', result: 'ok', name: 'n'.repeat(200) }),
   ]);
-  expect(logs.some((l) => /DOMAIN_DEFINE_REQ executed but its answer cannot be encoded/.test(l))).toBe(true);
+  expect(logs.some((l) => /DOMAIN_WRITE_REQ\.define executed but its answer cannot be encoded/.test(l))).toBe(true);
   c.end();
 });
 
@@ -104,7 +104,7 @@ test('a peer that stops reading gets every answer once it resumes; others are se
   lazy.send(Buffer.concat(Array.from({ length: 2000 }, () => req)));
   const other = await RawClient.connect(socket);
   await other.hello();
-  expect((await other.call(Op.DOMAIN_LIST_REQ, {})).ok).toBe(true);
+  expect((await other.call(Op.DOMAIN_READ_REQ, { action: 'list' })).ok).toBe(true);
   lazy.sock.resume();
   await lazy.answer(2000, 10_000);
   for (const c of [lazy, other]) c.end();
@@ -121,7 +121,7 @@ describe('journal first: a write runs only once its begin line is durable', () =
     await serve(d, { journal });
     const c = await RawClient.connect(socket);
     await c.hello();
-    c.request(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-gated'), xml: xml('gated') });
+    c.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-gated'), xml: xml('gated') });
     while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));
     expect(d.list().some((x) => x.name === 'gated')).toBe(false); // begin written, not yet durable: not run
@@ -152,17 +152,20 @@ describe('journal first: a write runs only once its begin line is durable', () =
     const c = await RawClient.connect(socket);
     await c.hello();
     full = true;
-    expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-full'), xml: xml('refused') })).toMatchObject({
+    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), xml: xml('refused') })).toMatchObject({
       ok: false,
       code: 'VG_ERR_STORAGE',
       detail: 'helper journal unavailable (ENOSPC); write refused',
     });
     expect(d.list().some((x) => x.name === 'refused')).toBe(false);
-    expect(await c.call(Op.DOMAIN_LIST_REQ, {})).toMatchObject({ ok: true }); // reads go on
-    expect(logs.join('\n')).toMatch(/REFUSED DOMAIN_DEFINE_REQ request "r-full": helper journal unavailable \(ENOSPC\)/);
+    expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).toMatchObject({ ok: true }); // reads go on
+    expect(logs.join('\n')).toMatch(/REFUSED DOMAIN_WRITE_REQ\.define request "r-full": helper journal unavailable \(ENOSPC\)/);
     full = false;
-    expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-full'), xml: xml('refused') })).toMatchObject({ ok: true });
-    expect(await c.call(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-full'), xml: xml('again') })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
+    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), xml: xml('refused') })).toMatchObject({ ok: true });
+    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), xml: xml('again') })).toMatchObject({
+      ok: false,
+      code: 'VG_ERR_IPC_REPLAY',
+    });
     journal.close();
     expect(readJournal(path.join(dir, 'journal.log')).records.map((r) => [r.phase, r.requestId, r.result])).toEqual([
       ['begin', 'r-full', undefined],
@@ -178,7 +181,7 @@ describe('journal first: a write runs only once its begin line is durable', () =
     await serve(d, { journal });
     const c = await RawClient.connect(socket);
     await c.hello();
-    c.request(Op.DOMAIN_DEFINE_REQ, { actor: actor('r-orphan'), xml: xml('orphan') });
+    c.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-orphan'), xml: xml('orphan') });
     while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
     c.end();
     await c.closed;

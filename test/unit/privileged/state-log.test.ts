@@ -75,14 +75,15 @@ describe('group commit', () => {
       const clients = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(socket)));
       await Promise.all(clients.map((c) => c.hello()));
       for (const [i, c] of clients.entries()) {
-        const a = await c.call(Op.DOMAIN_DEFINE_REQ, { actor: ACTOR, xml: vm(i) });
+        const a = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: vm(i) });
         uuids.push((a as { body: { uuid: Buffer } }).body.uuid);
       }
       syncs = 0;
       await Promise.all(
         clients.map(async (c, i) => {
           for (let k = 0; k < PER; k++) {
-            const a = await c.call(Op.DOMAIN_SET_MEMORY_REQ, {
+            const a = await c.call(Op.DOMAIN_WRITE_REQ, {
+              action: 'setMemory',
               actor: ACTOR,
               uuid: uuids[i],
               memoryKiB: BigInt(1024 + k),
@@ -115,15 +116,15 @@ describe('group commit', () => {
     await server.listen(socket);
     const c = await RawClient.connect(socket);
     await c.hello();
-    c.request(Op.DOMAIN_CONTROL_REQ, { actor: ACTOR, uuid: TEST_UUID, action: 3 /* SUSPEND */ } as never);
-    c.request(Op.DOMAIN_INFO_REQ, { uuid: TEST_UUID });
+    c.request(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: TEST_UUID, control: 3 /* SUSPEND */ } as never);
+    c.request(Op.DOMAIN_READ_REQ, { action: 'info', uuid: TEST_UUID });
     const first = await c.answer(1);
-    expect(first.op).toBe(Op.DOMAIN_INFO_ANS); // the read overtakes the held write answer
+    expect(first.op).toBe(Op.DOMAIN_READ_ANS); // the read overtakes the held write answer
     await new Promise((r) => setTimeout(r, 50));
     expect(c.answers).toHaveLength(2);
     expect(held).toHaveLength(1);
     held[0](null);
-    expect((await c.answer(2)).op).toBe(Op.DOMAIN_CONTROL_ANS);
+    expect((await c.answer(2)).op).toBe(Op.DOMAIN_WRITE_ANS);
     c.end();
     await server.close();
     d.close();

@@ -37,12 +37,17 @@ class MemoryHelper extends EventEmitter {
     const entry = OP_BY_REQ.get(op);
     if (!entry) throw new Error(`no op ${op}`);
     try {
-      return entry.answer({ driver: this.driver, subscribe: () => undefined }, body as never);
+      const ans = await entry.answer({ driver: this.driver, subscribe: () => undefined }, body as never);
+      const action = (body as { action?: string }).action;
+      return action === undefined ? ans : { ...ans, action }; // a grouped op's answer echoes its action
     } catch (e) {
       if (!(e instanceof DriverError)) throw e;
       const spec = errorCatalogue().get(e.code)!;
       throw new VgError(e.code, spec.format.includes('%s') ? spec.format.replace('%s', e.detail) : spec.format, spec.virCode, spec.virDomain);
     }
+  }
+  act(op: RequestOp, action: string, fields: object): Promise<unknown> {
+    return this.call(op, { ...fields, action });
   }
 }
 
@@ -101,8 +106,8 @@ async function world(): Promise<World> {
     log: () => undefined,
   });
   // The VM every call names: in globex, running (the seed `test` domain, moved there by the host's own tooling).
-  const seed = (await helper.call(Op.DOMAIN_LOOKUP_REQ, { key: { kind: LookupKind.NAME, name: 'test' } })) as RemoteDomain & { uuid: Buffer };
-  await helper.call(Op.DOMAIN_SET_TENANT_REQ, { actor: { user: 'root', tenant: '', requestId: 'seed' }, uuid: seed.uuid, tenant: 'globex' });
+  const seed = (await helper.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'test' } })) as RemoteDomain & { uuid: Buffer };
+  await helper.call(Op.DOMAIN_WRITE_REQ, { action: 'setTenant', actor: { user: 'root', tenant: '', requestId: 'seed' }, uuid: seed.uuid, tenant: 'globex' });
   helper.ops.length = 0;
   return { helper, trail, dispatcher, vm: { name: seed.name, uuid: seed.uuid, id: seed.id } };
 }
@@ -209,15 +214,7 @@ const ADMIN_FAILS: Record<string, string> = {
   authSaslStep: 'VG_ERR_AUTH_FAILED',
 };
 
-const WRITE_OPS = new Set<number>([
-  Op.DOMAIN_DEFINE_REQ,
-  Op.DOMAIN_CREATE_XML_REQ,
-  Op.DOMAIN_UNDEFINE_REQ,
-  Op.DOMAIN_CONTROL_REQ,
-  Op.DOMAIN_SET_MEMORY_REQ,
-  Op.DOMAIN_SET_VCPUS_REQ,
-  Op.DOMAIN_SET_TENANT_REQ,
-]);
+const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ]);
 
 const refusal = (code: string, message: string | RegExp): object => {
   const spec = errorCatalogue().get(code)!;

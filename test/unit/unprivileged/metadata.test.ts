@@ -14,10 +14,9 @@ const ELEMENT = DomainMetadataType.ELEMENT;
 
 function fakeCtx() {
   const calls: { op: number; body: unknown }[] = [];
+  const call = async (op: number, body: unknown) => (calls.push({ op, body }), { name: 'web', uuid: dom.uuid, id: -1, state: 5, reason: 0, persistent: true });
   const ctx = {
-    helper: {
-      call: async (op: number, body: unknown) => (calls.push({ op, body }), { name: 'web', uuid: dom.uuid, id: -1, state: 5, reason: 0, persistent: true }),
-    },
+    helper: { call, act: async (op: number, action: string, fields: object) => call(op, { action, ...fields }) },
     actor: () => ({ user: 'root', tenant: '', requestId: 'r1' }),
   };
   return { ctx: ctx as never, calls };
@@ -79,8 +78,8 @@ test('the handler asks the helper for DOMAIN_SET_TENANT; anything else is refuse
   await set(ctx, {});
   await set(ctx, { metadata: null, flags: 3 });
   expect(calls).toEqual([
-    { op: Op.DOMAIN_SET_TENANT_REQ, body: { actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: 'globex' } },
-    { op: Op.DOMAIN_SET_TENANT_REQ, body: { actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: '' } },
+    { op: Op.DOMAIN_WRITE_REQ, body: { action: 'setTenant', actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: 'globex' } },
+    { op: Op.DOMAIN_WRITE_REQ, body: { action: 'setTenant', actor: { user: 'root', tenant: '', requestId: 'r1' }, uuid: dom.uuid, tenant: '' } },
   ]);
   await expect(set(ctx, { type: DomainMetadataType.DESCRIPTION, uri: null })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED', virCode: 3 });
   await expect(set(ctx, { type: DomainMetadataType.TITLE, uri: null })).rejects.toMatchObject({ code: 'VG_ERR_NOT_SUPPORTED' });
