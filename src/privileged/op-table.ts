@@ -8,6 +8,7 @@ import { answerNodeFacts } from './answers/node-facts';
 import { answerDomainRead } from './answers/domain-read';
 import { answerDomainWrite } from './answers/domain-write';
 import { answerEventsSubscribe } from './answers/events';
+import { answerNetworkRead, answerNetworkWrite } from './answers/network';
 
 export const OpFlag = {
   PERMIT: 1, // permitted on a fresh connection
@@ -33,6 +34,8 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.DOMAIN_READ_REQ, AFTER_HELLO, answerDomainRead),
   entry(Op.DOMAIN_WRITE_REQ, AFTER_HELLO, answerDomainWrite),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
+  entry(Op.NETWORK_READ_REQ, AFTER_HELLO, answerNetworkRead),
+  entry(Op.NETWORK_WRITE_REQ, AFTER_HELLO, answerNetworkWrite),
 ];
 
 export const OP_BY_REQ: ReadonlyMap<number, OpEntry> = new Map(OP_TABLE.map((e) => [e.req, e]));

@@ -1,56 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
-// NETWORK_READ / NETWORK_WRITE answers (helper side): typed actions in, the network sub-driver's typed results out.
+// NETWORK_READ / NETWORK_WRITE (helper side of the IPC boundary): typed actions in, the network sub-driver's typed
+// results out. The caller's tenant is the actor's; the sub-driver applies the tenant rule on its own.
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
-import type { ActionAnswer, ActionRequest } from '../../ipc/actions';
-import type { NETWORK_READ, NETWORK_WRITE } from '../../ipc/objects/network';
+import type { NetworkSummary } from '../../ipc/objects/network';
+import type { Op } from '../../ipc/program';
 import { type Driver, driverError } from '../drivers/driver';
 import type { NetworkDriver } from '../drivers/network-driver';
-
-type ReadActions = (typeof NETWORK_READ)['actions'];
-type WriteActions = (typeof NETWORK_WRITE)['actions'];
-export type NetworkReadRequest = ActionRequest<ReadActions, false>;
-export type NetworkReadAnswer = ActionAnswer<ReadActions>;
-export type NetworkWriteRequest = ActionRequest<WriteActions, true>;
-export type NetworkWriteAnswer = ActionAnswer<WriteActions>;
+import { type AnswerFn, then } from './types';
 
 // A driver without networks (a future qemu driver before it has them) answers as libvirt does for a missing API.
 function networks(driver: Driver): NetworkDriver {
-  const n = (driver as Driver & { networks?: NetworkDriver }).networks;
-  if (!n) throw driverError(VG_ERR_NOT_SUPPORTED, 'virNetworkDriver');
-  return n;
+  if (!driver.networks) throw driverError(VG_ERR_NOT_SUPPORTED, 'virNetworkDriver');
+  return driver.networks;
 }
 
-export function answerNetworkRead(ctx: { readonly driver: Driver }, body: NetworkReadRequest): NetworkReadAnswer {
+// Not `async`: the test driver answers at once, in the same turn, in request order.
+export const answerNetworkRead: AnswerFn<typeof Op.NETWORK_READ_REQ> = (ctx, body) => {
   const n = networks(ctx.driver);
   switch (body.action) {
     case 'list':
-      return { action: 'list', networks: n.list() };
+      return then(n.list(), (list) => ({ networks: list }));
     case 'lookup':
-      return { action: 'lookup', network: n.lookup(body.key) };
+      return then(n.lookup(body.key), (network) => ({ network }));
     case 'get':
-      return { action: 'get', ...n.get(body.uuid, body.inactive) };
+      return n.get(body.uuid, body.inactive);
   }
-}
+};
 
-// The caller's tenant is the actor's (the session's), as the front end's audit record names it; the driver applies the
-// tenant rule (a tenant's session never changes another tenant's network) on its own.
-export async function answerNetworkWrite(ctx: { readonly driver: Driver }, body: NetworkWriteRequest): Promise<NetworkWriteAnswer> {
+export const answerNetworkWrite: AnswerFn<typeof Op.NETWORK_WRITE_REQ> = (ctx, body) => {
   const n = networks(ctx.driver);
   const caller = { tenant: body.actor.tenant };
+  const done = (network: NetworkSummary) => ({ network });
   switch (body.action) {
     case 'define':
-      return { action: 'define', network: await n.define(body.config, caller) };
+      return then(n.define(body.config, caller), done);
     case 'create':
-      return { action: 'create', network: await n.create(body.config, caller) };
+      return then(n.create(body.config, caller), done);
     case 'undefine':
-      return { action: 'undefine', network: await n.undefine(body.uuid, caller) };
+      return then(n.undefine(body.uuid, caller), done);
     case 'start':
-      return { action: 'start', network: await n.start(body.uuid, caller) };
+      return then(n.start(body.uuid, caller), done);
     case 'destroy':
-      return { action: 'destroy', network: await n.destroy(body.uuid, caller) };
+      return then(n.destroy(body.uuid, caller), done);
     case 'setAutostart':
-      return { action: 'setAutostart', network: await n.setAutostart(body.uuid, body.autostart, caller) };
+      return then(n.setAutostart(body.uuid, body.autostart, caller), done);
     case 'update':
-      return { action: 'update', network: await n.update(body, caller) };
+      return then(n.update(body, caller), done);
   }
-}
+};

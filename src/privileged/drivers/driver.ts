@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The hypervisor driver contract behind the helper's op table (test now, qemu later); results are IPC value shapes.
 import type { ErrorFactory } from '../../common/errors';
+import type { NetworkDriver } from './network-driver';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -63,4 +64,5 @@ export interface Driver {
   whenDurable?(done: () => void): void;
   close(): void; // flush state; the driver is unusable afterwards
   // Other object types, each its own sub-driver (absent: the helper answers "not supported").
+  networks?: NetworkDriver;
 }

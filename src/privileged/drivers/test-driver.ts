@@ -17,6 +17,7 @@ import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, Look
 import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
 import { type ObjectDriverContext, storeRecords } from './object-context';
+import { TestNetworks } from './test-networks';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
@@ -99,6 +100,7 @@ const isActive = (d: DomainObj) => d.state !== DomainState.SHUTOFF;
 
 export class TestDriver implements Driver {
   readonly name = 'test';
+  readonly networks: TestNetworks;
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
@@ -118,6 +120,7 @@ export class TestDriver implements Driver {
     this.#store = new StateStore(opts.stateDir, opts.runtimeDir, { ...opts.store, warn });
     this.#now = opts.now ?? Date.now;
     this.#load(warn);
+    this.networks = new TestNetworks(this.#objectCtx);
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at
     // run time: reads work, writes are refused until the disk takes them, the next checkpoint retries.

@@ -2,6 +2,7 @@
 // The test driver's networks (helper side): libvirt test_driver.c's network state machine over typed configs, seeded
 // with test:///default's `default` network, persisted as JSON records. Never parses XML.
 import { VG_ERR_DOMAIN_STATE, VG_ERR_LIMIT, VG_ERR_NETWORK_EXISTS, VG_ERR_NOT_SUPPORTED, VG_ERR_NO_NETWORK } from '../../common/errors';
+import { isTenantName } from '../../common/names';
 import { uuidToString } from '../../common/uuid';
 import {
   type DhcpHost,
@@ -20,29 +21,11 @@ import {
   ipIndexForUpdate,
 } from '../../ipc/objects/network';
 import { driverError } from './driver';
+import type { ObjectDriverContext } from './object-context';
 import type { Caller, NetworkDriver } from './network-driver';
 
 // virNetworkEventLifecycleType (libvirt-network.h); the test driver's detail is always 0.
 export const NetworkEventType = { DEFINED: 0, UNDEFINED: 1, STARTED: 2, STOPPED: 3 } as const;
-
-export interface NetworkObjectEvent {
-  type: 'network';
-  name: string;
-  uuid: Buffer;
-  tenant: string;
-  event: number;
-  detail: number;
-}
-
-// What the helper's object-driver context gives a sub-driver (see the contract: records are the durable state log).
-export interface NetworkDriverContext {
-  records: {
-    load(type: string): Map<string, unknown>;
-    put(type: string, key: string, json: unknown): void | Promise<void>; // null removes; throws before any change
-  };
-  emit(ev: NetworkObjectEvent): void;
-  firstStart: boolean;
-}
 
 const RECORD = 'network';
 
@@ -102,19 +85,19 @@ const toJson = (o: NetworkObj) => ({
 export const NOT_AVAILABLE = 'name or uuid is not available';
 
 export class TestNetworks implements NetworkDriver {
-  readonly #ctx: NetworkDriverContext;
+  readonly #ctx: ObjectDriverContext;
   readonly #nets = new Map<string, NetworkObj>(); // by uuid text
 
-  constructor(ctx: NetworkDriverContext, warn: (msg: string) => void = () => undefined) {
+  constructor(ctx: ObjectDriverContext) {
     this.#ctx = ctx;
-    for (const [key, json] of ctx.records.load(RECORD)) {
+    for (const [key, text] of ctx.records.load(RECORD)) {
       try {
-        const j = json as ReturnType<typeof toJson>;
+        const j = JSON.parse(text) as ReturnType<typeof toJson>;
         const config = configFromJson(j.config);
         const obj: NetworkObj = {
           config,
           next: j.next ? configFromJson(j.next) : null,
-          tenant: typeof j.tenant === 'string' && /^([A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63})?$/.test(j.tenant) ? j.tenant : '',
+          tenant: typeof j.tenant === 'string' && isTenantName(j.tenant) ? j.tenant : '',
           active: j.active === true,
           persistent: j.persistent === true,
           autostart: j.autostart === true,
@@ -122,15 +105,17 @@ export class TestNetworks implements NetworkDriver {
         if (keyOf(config.uuid) !== key) throw new Error('key does not match its uuid');
         this.#nets.set(key, obj);
       } catch (e) {
-        warn(`network record ${key} ignored: ${e instanceof Error ? e.message : String(e)}`);
+        ctx.warn(`network record ${key} ignored: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
     if (ctx.firstStart && this.#nets.size === 0) {
-      // Seeded in memory and in the log together; a failing first write leaves an empty, consistent driver.
+      // A seed that cannot be saved (full disk) is served from memory, and seeded again at the next start.
       const seed: NetworkObj = { config: DEFAULT_NETWORK, next: null, tenant: '', active: true, persistent: true, autostart: false };
-      void Promise.resolve(ctx.records.put(RECORD, keyOf(seed.config.uuid), toJson(seed))).catch((e: unknown) =>
-        warn(`seeding the default network: ${e instanceof Error ? e.message : String(e)}`),
-      );
+      try {
+        ctx.records.put(RECORD, keyOf(seed.config.uuid), JSON.stringify(toJson(seed)));
+      } catch (e) {
+        ctx.warn(`the default network could not be saved, serving it from memory: ${e instanceof Error ? e.message : String(e)}`);
+      }
       this.#nets.set(keyOf(seed.config.uuid), seed);
     }
   }
@@ -142,7 +127,7 @@ export class TestNetworks implements NetworkDriver {
   lookup(key: NetworkKey): NetworkSummary {
     if (key.uuid !== undefined) return summaryOf(this.#byUuid(key.uuid));
     const o = this.#byName(key.name);
-    if (!o) throw driverError(VG_ERR_NO_NETWORK, `no network with matching name '${key.name}'`);
+    if (!o) throw driverError(VG_ERR_NO_NETWORK, `: no network with matching name '${key.name}'`);
     return summaryOf(o);
   }
 
@@ -152,7 +137,7 @@ export class TestNetworks implements NetworkDriver {
   }
 
   // testNetworkDefineXMLFlags + virNetworkObjAssignDef(flags 0)
-  async define(config: NetworkConfig, caller: Caller): Promise<NetworkSummary> {
+  define(config: NetworkConfig, caller: Caller): NetworkSummary {
     const cfg = checkNetworkConfig(config);
     const old = this.#checkClash(cfg, caller);
     let next: NetworkObj;
@@ -162,12 +147,12 @@ export class TestNetworks implements NetworkDriver {
     } else if (old.active)
       next = { ...old, next: cfg, persistent: true }; // the config for after the next destroy
     else next = { ...old, config: cfg, next: null, persistent: true };
-    await this.#commit(next, NetworkEventType.DEFINED);
+    this.#commit(next, NetworkEventType.DEFINED);
     return summaryOf(next);
   }
 
   // testNetworkCreateXMLFlags: virNetworkObjAssignDef(ADD_LIVE | ADD_CHECK_LIVE), then active.
-  async create(config: NetworkConfig, caller: Caller): Promise<NetworkSummary> {
+  create(config: NetworkConfig, caller: Caller): NetworkSummary {
     const cfg = checkNetworkConfig(config);
     const old = this.#checkClash(cfg, caller);
     if (old?.active) throw driverError(VG_ERR_DOMAIN_STATE, `network is already active as '${old.config.name}'`);
@@ -175,44 +160,44 @@ export class TestNetworks implements NetworkDriver {
     const next: NetworkObj = old
       ? { ...old, config: cfg, next: old.persistent ? (old.next ?? old.config) : null, active: true }
       : { config: cfg, next: null, tenant: caller.tenant, active: true, persistent: false, autostart: false };
-    await this.#commit(next, NetworkEventType.STARTED);
+    this.#commit(next, NetworkEventType.STARTED);
     return summaryOf(next);
   }
 
   // testNetworkUndefine: refused while active (the test driver's rule; libvirtd's network driver would make it transient).
-  async undefine(uuid: Buffer, caller: Caller): Promise<NetworkSummary> {
+  undefine(uuid: Buffer, caller: Caller): NetworkSummary {
     const o = this.#owned(uuid, caller);
     if (o.active) throw driverError(VG_ERR_DOMAIN_STATE, `Network '${o.config.name}' is still running`);
-    await this.#commit(o, NetworkEventType.UNDEFINED, true);
+    this.#commit(o, NetworkEventType.UNDEFINED, true);
     return { ...summaryOf(o), persistent: false };
   }
 
-  async start(uuid: Buffer, caller: Caller): Promise<NetworkSummary> {
+  start(uuid: Buffer, caller: Caller): NetworkSummary {
     const o = this.#owned(uuid, caller);
     if (o.active) throw driverError(VG_ERR_DOMAIN_STATE, `Network '${o.config.name}' is already running`);
     const next = { ...o, active: true };
-    await this.#commit(next, NetworkEventType.STARTED);
+    this.#commit(next, NetworkEventType.STARTED);
     return summaryOf(next);
   }
 
   // testNetworkDestroy: no "not active" check (as the test driver); a transient network goes away. The persistent
   // config saved by a define or create while active becomes the config again (virNetworkObjUnsetDefTransient).
-  async destroy(uuid: Buffer, caller: Caller): Promise<NetworkSummary> {
+  destroy(uuid: Buffer, caller: Caller): NetworkSummary {
     const o = this.#owned(uuid, caller);
     const next: NetworkObj = { ...o, config: o.next ?? o.config, next: null, active: false };
-    await this.#commit(next, NetworkEventType.STOPPED, !o.persistent);
+    this.#commit(next, NetworkEventType.STOPPED, !o.persistent);
     return summaryOf(next);
   }
 
-  async setAutostart(uuid: Buffer, autostart: boolean, caller: Caller): Promise<NetworkSummary> {
+  setAutostart(uuid: Buffer, autostart: boolean, caller: Caller): NetworkSummary {
     const o = this.#owned(uuid, caller);
     const next = { ...o, autostart };
-    if (o.autostart !== autostart) await this.#commit(next, null);
+    if (o.autostart !== autostart) this.#commit(next, null);
     return summaryOf(next);
   }
 
   // testNetworkUpdate / virNetworkObjUpdate for the DHCP host and range sections.
-  async update(req: UpdateRequest, caller: Caller): Promise<NetworkSummary> {
+  update(req: UpdateRequest, caller: Caller): NetworkSummary {
     const o = this.#owned(req.uuid, caller);
     let { live, config } = req;
     if (!live && !config) {
@@ -233,7 +218,7 @@ export class TestNetworks implements NetworkDriver {
       else current = p;
     }
     const next: NetworkObj = { ...o, config: current, next: saved };
-    await this.#commit(next, null);
+    this.#commit(next, null);
     return summaryOf(next);
   }
 
@@ -241,7 +226,7 @@ export class TestNetworks implements NetworkDriver {
 
   #byUuid(uuid: Buffer): NetworkObj {
     const o = this.#nets.get(keyOf(uuid));
-    if (!o) throw driverError(VG_ERR_NO_NETWORK, `no network with matching uuid '${keyOf(uuid)}'`);
+    if (!o) throw driverError(VG_ERR_NO_NETWORK, `: no network with matching uuid '${keyOf(uuid)}'`);
     return o;
   }
 
@@ -253,7 +238,7 @@ export class TestNetworks implements NetworkDriver {
   // The helper's own tenant rule: a tenant's session changes only its tenant's networks; any other answers as absent.
   #owned(uuid: Buffer, caller: Caller): NetworkObj {
     const o = this.#byUuid(uuid);
-    if (caller.tenant !== '' && o.tenant !== caller.tenant) throw driverError(VG_ERR_NO_NETWORK, `no network with matching uuid '${keyOf(uuid)}'`);
+    if (caller.tenant !== '' && o.tenant !== caller.tenant) throw driverError(VG_ERR_NO_NETWORK, `: no network with matching uuid '${keyOf(uuid)}'`);
     return o;
   }
 
@@ -277,9 +262,9 @@ export class TestNetworks implements NetworkDriver {
   }
 
   // Durable first (the record write throws before anything changes), then memory, then the event.
-  async #commit(next: NetworkObj, event: number | null, remove = false): Promise<void> {
+  #commit(next: NetworkObj, event: number | null, remove = false): void {
     const key = keyOf(next.config.uuid);
-    await this.#ctx.records.put(RECORD, key, remove ? null : toJson(next));
+    this.#ctx.records.put(RECORD, key, remove ? null : JSON.stringify(toJson(next)));
     if (remove) this.#nets.delete(key);
     else this.#nets.set(key, next);
     if (event !== null) this.#ctx.emit({ type: 'network', name: next.config.name, uuid: Buffer.from(next.config.uuid), tenant: next.tenant, event, detail: 0 });

@@ -2,7 +2,7 @@
 // Domain event callbacks: registrations live in the Session; ../event-hub sends the event frames.
 import { VG_ERR_ARG_INVALID } from '../../common/errors';
 import { DomainEventId } from '../../protocol/constants';
-import { P } from '../../protocol/procs/remote';
+import { P, allProcs } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
 import type { EventRegistration } from '../session';
 import { type Entry, type HandlerContext, entry } from './common';
@@ -39,4 +39,6 @@ export const eventHandlers: Entry[] = [
 ];
 
 // Messages the server sends; a client calling them gets libvirtd's unknown-procedure answer (see Session).
-export const SERVER_MESSAGES = [P.DOMAIN_EVENT_LIFECYCLE.proc, P.DOMAIN_EVENT_CALLBACK_LIFECYCLE.proc];
+export const SERVER_MESSAGES = allProcs()
+  .filter((p) => p.message)
+  .map((p) => p.proc); // every object's event procedures (`message: true`)

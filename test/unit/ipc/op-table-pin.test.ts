@@ -16,6 +16,7 @@ import {
   requestCodecs,
 } from '../../../src/ipc/program';
 import type { ActionAnswerOf, DomainSummary, RequestOp } from '../../../src/ipc/program';
+import { NETWORK_READ, NETWORK_WRITE } from '../../../src/ipc/objects/network';
 import { OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
@@ -26,6 +27,8 @@ const PINNED: [string, number, number, boolean][] = [
   ['DOMAIN_READ', 4, 5, false],
   ['DOMAIN_WRITE', 6, 7, true],
   ['EVENTS_SUBSCRIBE', 8, 9, false],
+  ['NETWORK_READ', 10, 11, false],
+  ['NETWORK_WRITE', 12, 13, true],
 ];
 
 // Grouped ops: every action's name and wire code. A new action is a reviewed change here too.
@@ -45,10 +48,24 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['setVcpus', 5],
     ['setTenant', 6],
   ],
+  NETWORK_READ: [
+    ['list', 0],
+    ['lookup', 1],
+    ['get', 2],
+  ],
+  NETWORK_WRITE: [
+    ['define', 0],
+    ['create', 1],
+    ['undefine', 2],
+    ['start', 3],
+    ['destroy', 4],
+    ['setAutostart', 5],
+    ['update', 6],
+  ],
 };
 
 test('each grouped op has exactly the pinned actions, with their codes', () => {
-  const groups = { DOMAIN_READ, DOMAIN_WRITE } as Record<string, { actions: Record<string, { code: number }> }>;
+  const groups = { DOMAIN_READ, DOMAIN_WRITE, NETWORK_READ, NETWORK_WRITE } as Record<string, { actions: Record<string, { code: number }> }>;
   expect(Object.keys(groups)).toEqual(Object.keys(PINNED_ACTIONS));
   for (const [name, g] of Object.entries(groups)) expect(Object.entries(g.actions).map(([a, sp]) => [a, sp.code])).toEqual(PINNED_ACTIONS[name]);
 });

@@ -19,16 +19,19 @@ function wire<T>(c: Codec<T>, v: T): T {
 }
 
 function helper() {
-  const store = new Map<string, unknown>();
+  const store = new Map<string, string>();
   const networks = new TestNetworks({
     records: { load: () => new Map(store), put: (_t, k, j) => void (j === null ? store.delete(k) : store.set(k, j)) },
     emit: () => undefined,
     firstStart: true,
+    warn: () => undefined,
   });
   const driver = { networks } as unknown as Driver;
-  const read = (body: Parameters<typeof answerNetworkRead>[1]) => wire(NETWORK_READ.answer, answerNetworkRead({ driver }, wire(NETWORK_READ.request, body)));
+  const ctx = { driver, subscribe: () => undefined };
+  const read = (body: Parameters<typeof answerNetworkRead>[1]) =>
+    wire(NETWORK_READ.answer, { ...(answerNetworkRead(ctx, wire(NETWORK_READ.request, body)) as object), action: body.action } as never);
   const write = async (body: Parameters<typeof answerNetworkWrite>[1]) =>
-    wire(NETWORK_WRITE.answer, await answerNetworkWrite({ driver }, wire(NETWORK_WRITE.request, body)));
+    wire(NETWORK_WRITE.answer, { ...((await answerNetworkWrite(ctx, wire(NETWORK_WRITE.request, body))) as object), action: body.action } as never);
   return { read, write, driver };
 }
 
@@ -56,7 +59,9 @@ test('define then start through NETWORK_WRITE records the actor tenant; another 
 });
 
 test('a driver without networks answers "not supported"', () => {
-  expect(() => answerNetworkRead({ driver: {} as Driver }, { action: 'list' })).toThrow(expect.objectContaining({ code: 'VG_ERR_NOT_SUPPORTED' }));
+  expect(() => answerNetworkRead({ driver: {} as Driver, subscribe: () => undefined }, { action: 'list' })).toThrow(
+    expect.objectContaining({ code: 'VG_ERR_NOT_SUPPORTED' }),
+  );
 });
 
 test('the decoders refuse an unknown action and a bad field', () => {
