@@ -207,7 +207,9 @@ export const networkHandlers: Entry[] = [
   ),
   entry(
     PN.NETWORK_UPDATE,
-    async (ctx, { net, command, section, parentIndex, xml, flags }) => {
+    // libvirt's public virNetworkUpdate hands the driver (section, command) swapped, so on the wire `command` carries
+    // the section and `section` the command; libvirtd swaps them back on the way in, as we do here.
+    async (ctx, { net, command: section, section: command, parentIndex, xml, flags }) => {
       checkFlags(flags, 3, 'virNetworkUpdate');
       const n = await record(ctx, net);
       let live = (flags & 1) !== 0;
