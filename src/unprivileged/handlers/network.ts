@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Handlers for the procedures of ../../protocol/procs/network.ts. Client XML is parsed here into a typed config; the
 // helper answers with its records (real name and tenant), on which policy, lists and events decide per network.
-import { VG_ERR_ARG_INVALID, VG_ERR_DOMAIN_INTERNAL, VG_ERR_NO_NETWORK } from '../../common/errors';
+import { VG_ERR_ARG_INVALID, VG_ERR_DOMAIN_INTERNAL, VG_ERR_NO_NETWORK, type VgError, isVgError } from '../../common/errors';
 import { uuidToString } from '../../common/uuid';
-import { type NetworkConfig, type NetworkSummary, isNetworkName } from '../../ipc/objects/network';
+import { type NetworkConfig, type NetworkKey, type NetworkSummary, isNetworkName } from '../../ipc/objects/network';
 import { Op } from '../../ipc/program';
 import type { ObjectEvent } from '../../ipc/program';
 import type { PolicyObject } from '../../policy/authorizer';
@@ -28,12 +28,18 @@ const notFoundUuid = (uuid: Buffer) => VG_ERR_NO_NETWORK(`: no network with matc
 
 const list = async (ctx: HandlerContext): Promise<NetworkSummary[]> => (await ctx.helper.act(Op.NETWORK_READ_REQ, 'list', {})).networks;
 
-// The helper's record of the network a call names (by uuid, as libvirt's remote driver identifies it).
-async function record(ctx: HandlerContext, net: RemoteNetwork): Promise<NetworkSummary> {
-  const found = (await list(ctx)).find((n) => n.uuid.equals(net.uuid));
-  if (!found) throw notFound(net.name);
-  return found;
+// The helper's record of a network, or this call's "not found" (the helper's own wording names the uuid).
+async function lookup(ctx: HandlerContext, key: NetworkKey, absent: () => VgError): Promise<NetworkSummary> {
+  try {
+    return (await ctx.helper.act(Op.NETWORK_READ_REQ, 'lookup', { key })).network;
+  } catch (e) {
+    if (isVgError(e) && e.code === 'VG_ERR_NO_NETWORK') throw absent();
+    throw e;
+  }
 }
+
+// The network a call names (by uuid, as libvirt's remote driver identifies it).
+const record = (ctx: HandlerContext, net: RemoteNetwork): Promise<NetworkSummary> => lookup(ctx, { uuid: net.uuid }, () => notFound(net.name));
 
 async function get(ctx: HandlerContext, uuid: Buffer, inactive: boolean): Promise<{ network: NetworkSummary; config: NetworkConfig }> {
   const a = await ctx.helper.act(Op.NETWORK_READ_REQ, 'get', { uuid, inactive });
@@ -139,8 +145,8 @@ export const networkHandlers: Entry[] = [
     PN.NETWORK_LOOKUP_BY_NAME,
     async (ctx, { name }) => {
       if (!isNetworkName(name)) throw notFound(name); // no network has such a name: nothing to ask the helper
-      const n = (await list(ctx)).find((x) => x.name === name);
-      if (!n || !ctx.canSee(networkObject(n), 'network:getattr')) throw notFound(name);
+      const n = await lookup(ctx, { name }, () => notFound(name));
+      if (!ctx.canSee(networkObject(n), 'network:getattr')) throw notFound(name);
       return { net: toRemote(n) };
     },
     filtered,
@@ -148,8 +154,8 @@ export const networkHandlers: Entry[] = [
   entry(
     PN.NETWORK_LOOKUP_BY_UUID,
     async (ctx, { uuid }) => {
-      const n = (await list(ctx)).find((x) => x.uuid.equals(uuid));
-      if (!n || !ctx.canSee(networkObject(n), 'network:getattr')) throw notFoundUuid(uuid);
+      const n = await lookup(ctx, { uuid }, () => notFoundUuid(uuid));
+      if (!ctx.canSee(networkObject(n), 'network:getattr')) throw notFoundUuid(uuid);
       return { net: toRemote(n) };
     },
     filtered,
