@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test driver's networks (helper side): libvirt test_driver.c's network state machine over typed configs, seeded
 // with test:///default's `default` network, persisted as JSON records. Never parses XML.
-import { VG_ERR_DOMAIN_STATE, VG_ERR_LIMIT, VG_ERR_NETWORK_EXISTS, VG_ERR_NOT_SUPPORTED, VG_ERR_NO_NETWORK } from '../../common/errors';
+import { VG_ERR_DOMAIN_STATE, VG_ERR_LIMIT, VG_ERR_NETWORK_EXISTS, VG_ERR_NOT_SUPPORTED, VG_ERR_NO_NETWORK, VG_ERR_STORAGE } from '../../common/errors';
 import { isTenantName } from '../../common/names';
 import { uuidToString } from '../../common/uuid';
 import {
@@ -28,6 +28,7 @@ import type { Caller, NetworkDriver } from './network-driver';
 export const NetworkEventType = { DEFINED: 0, UNDEFINED: 1, STARTED: 2, STOPPED: 3 } as const;
 
 const RECORD = 'network';
+const SEED_MARK = 'netseeded'; // one record, key '0': the default network was seeded (and saved) once
 
 // test_driver.c defaultConnXML's <network>, as its parser leaves it (forward without mode = nat).
 export const DEFAULT_NETWORK: NetworkConfig = {
@@ -87,6 +88,8 @@ export const NOT_AVAILABLE = 'name or uuid is not available';
 export class TestNetworks implements NetworkDriver {
   readonly #ctx: ObjectDriverContext;
   readonly #nets = new Map<string, NetworkObj>(); // by uuid text
+  #seedPending: NetworkObj | null = null; // the seeded network, not yet durable
+  #markPending = false; // the `seeded` marker not yet durable
 
   constructor(ctx: ObjectDriverContext) {
     this.#ctx = ctx;
@@ -108,15 +111,33 @@ export class TestNetworks implements NetworkDriver {
         ctx.warn(`network record ${key} ignored: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    if (ctx.firstStart && this.#nets.size === 0) {
-      // A seed that cannot be saved (full disk) is served from memory, and seeded again at the next start.
-      const seed: NetworkObj = { config: DEFAULT_NETWORK, next: null, tenant: '', active: true, persistent: true, autostart: false };
-      try {
-        ctx.records.put(RECORD, keyOf(seed.config.uuid), JSON.stringify(toJson(seed)));
-      } catch (e) {
-        ctx.warn(`the default network could not be saved, serving it from memory: ${e instanceof Error ? e.message : String(e)}`);
+    // Seeded once, on the first start that can save it: the `seeded` marker record says it happened. Until the seed
+    // and its marker are durable (a full disk at first start), the seed is served from memory, no network write is
+    // accepted (each retries saving it first), and a restart seeds again: nothing the host did is lost or undone.
+    if (ctx.records.load(SEED_MARK).size === 0) {
+      if (!this.#nets.has(keyOf(DEFAULT_NETWORK.uuid)) && (ctx.firstStart || this.#nets.size === 0)) {
+        this.#seedPending = { config: DEFAULT_NETWORK, next: null, tenant: '', active: true, persistent: true, autostart: false };
+        this.#nets.set(keyOf(DEFAULT_NETWORK.uuid), this.#seedPending);
+      } else this.#seedPending = null;
+      this.#markPending = true;
+      const e = this.#saveSeed();
+      if (e) ctx.warn(`the default network cannot be saved (${e.message}): served from memory, network writes refused until it is saved`);
+    }
+  }
+
+  // The seed record (if still to write), then the marker. Returns the error, or null.
+  #saveSeed(): Error | null {
+    if (!this.#markPending) return null;
+    try {
+      if (this.#seedPending) {
+        this.#ctx.records.put(RECORD, keyOf(this.#seedPending.config.uuid), JSON.stringify(toJson(this.#seedPending)));
+        this.#seedPending = null;
       }
-      this.#nets.set(keyOf(seed.config.uuid), seed);
+      this.#ctx.records.put(SEED_MARK, '0', '{}');
+      this.#markPending = false;
+      return null;
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
     }
   }
 
@@ -263,6 +284,8 @@ export class TestNetworks implements NetworkDriver {
 
   // Durable first (the record write throws before anything changes), then memory, then the event.
   #commit(next: NetworkObj, event: number | null, remove = false): void {
+    const unsaved = this.#saveSeed();
+    if (unsaved) throw driverError(VG_ERR_STORAGE, `the default network is not saved yet: ${unsaved.message}`);
     const key = keyOf(next.config.uuid);
     this.#ctx.records.put(RECORD, key, remove ? null : JSON.stringify(toJson(next)));
     if (remove) this.#nets.delete(key);

@@ -46,12 +46,36 @@ function code(f: () => unknown): string {
   throw new Error('expected a DriverError');
 }
 
-test('first start seeds the shared, active, persistent `default` network (as net-list --all shows it); later starts do not', () => {
+test('first start seeds the shared, active, persistent `default` network (as net-list --all shows it), once', () => {
   const { nets, records } = driver();
   expect(nets.list()).toEqual([{ name: 'default', uuid: DEFAULT_NETWORK.uuid, tenant: '', active: true, persistent: true, autostart: false }]);
-  expect(records.maps.get('network')?.size).toBe(1);
-  const empty = new Records();
-  expect(driver(empty, false).nets.list()).toEqual([]);
+  expect([...records.maps.keys()].map((t) => [t, records.maps.get(t)!.size])).toEqual([
+    ['network', 1],
+    ['netseeded', 1],
+  ]);
+  // Once seeded, an undefined default stays undefined across restarts.
+  nets.destroy(DEFAULT_NETWORK.uuid, HOST);
+  nets.undefine(DEFAULT_NETWORK.uuid, HOST);
+  expect(driver(records, false).nets.list()).toEqual([]);
+});
+
+test('a seed that cannot be saved is served from memory, refuses writes until saved, and is seeded again at the next start', () => {
+  const records = new Records();
+  records.failNext = true;
+  const { nets } = driver(records);
+  expect(nets.list().map((n) => n.name)).toEqual(['default']);
+  expect(code(() => nets.destroy(DEFAULT_NETWORK.uuid, HOST))).toMatch(/^VG_ERR_STORAGE: the default network is not saved yet: ENOSPC/);
+  expect(records.maps.size).toBe(0);
+  // A restart before the disk frees: seeded again, nothing lost.
+  expect(
+    driver(records, false)
+      .nets.list()
+      .map((n) => n.name),
+  ).toEqual(['default']);
+  // The disk frees: the next write saves the seed first, then itself.
+  records.failNext = false;
+  nets.destroy(DEFAULT_NETWORK.uuid, HOST);
+  expect(driver(records, false).nets.list()).toEqual([expect.objectContaining({ name: 'default', active: false })]);
 });
 
 test('define, start, destroy, undefine: states, events and records as the test driver has them', () => {
