@@ -39,6 +39,7 @@ export const VirFrom = {
   QEMU: 10,
   RPC: 7,
   TEST: 12,
+  NETWORK: 19,
   REMOTE: 13,
   DOMAIN: 20,
   AUTH: 46,
@@ -161,6 +162,8 @@ export const VG_ERR_CONFIG_UNSUPPORTED = defineError('VG_ERR_CONFIG_UNSUPPORTED'
   virDomain: D.DOMAIN,
 });
 export const VG_ERR_NO_METADATA = defineError('VG_ERR_NO_METADATA', 'metadata not found: %s', { virCode: E.NO_DOMAIN_METADATA, virDomain: D.DOMAIN });
+// Networks (issue 12): a name or uuid clash comes from libvirt's network list (virnetworkobj.c), not the test driver.
+export const VG_ERR_NETWORK_EXISTS = defineError('VG_ERR_NETWORK_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.NETWORK });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 // Storage pools and volumes: the test driver's 'operation failed' (VIR_FROM_TEST like the rest of its answers).

@@ -40,6 +40,7 @@ export * from './shared';
 export { actionOf } from './actions';
 import { action, actionGroup, actionOf } from './actions';
 import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
+import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
 
@@ -204,6 +205,8 @@ export const OPS = Object.freeze({
   DOMAIN_READ: spec(4, 5, READ, DOMAIN_READ.request, DOMAIN_READ.answer),
   DOMAIN_WRITE: spec(6, 7, WRITE, DOMAIN_WRITE.request, DOMAIN_WRITE.answer),
   EVENTS_SUBSCRIBE: spec(8, 9, READ, empty, streamAns), // one ack, then the event stream under the same id
+  NETWORK_READ: spec(10, 11, READ, NETWORK_READ.request, NETWORK_READ.answer),
+  NETWORK_WRITE: spec(12, 13, WRITE, NETWORK_WRITE.request, NETWORK_WRITE.answer),
   POOL_READ: spec(14, 15, READ, POOL_READ.request, POOL_READ.answer),
   POOL_WRITE: spec(16, 17, WRITE, POOL_WRITE.request, POOL_WRITE.answer),
   VOLUME_READ: spec(18, 19, READ, VOLUME_READ.request, VOLUME_READ.answer),

@@ -8,6 +8,7 @@ import { answerNodeFacts } from './answers/node-facts';
 import { answerDomainRead } from './answers/domain-read';
 import { answerDomainWrite } from './answers/domain-write';
 import { answerEventsSubscribe } from './answers/events';
+import { answerNetworkRead, answerNetworkWrite } from './answers/network';
 import { answerPoolRead, answerPoolWrite, answerVolumeRead, answerVolumeWrite } from './answers/storage';
 import { answerHostRead, answerIfaceRead, answerIfaceWrite, answerNodeDevRead, answerNodeDevWrite } from './answers/host-objects';
 
@@ -35,6 +36,8 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.DOMAIN_READ_REQ, AFTER_HELLO, answerDomainRead),
   entry(Op.DOMAIN_WRITE_REQ, AFTER_HELLO, answerDomainWrite),
   entry(Op.EVENTS_SUBSCRIBE_REQ, AFTER_HELLO | ONCE, answerEventsSubscribe),
+  entry(Op.NETWORK_READ_REQ, AFTER_HELLO, answerNetworkRead),
+  entry(Op.NETWORK_WRITE_REQ, AFTER_HELLO, answerNetworkWrite),
   entry(Op.POOL_READ_REQ, AFTER_HELLO, answerPoolRead),
   entry(Op.POOL_WRITE_REQ, AFTER_HELLO, answerPoolWrite),
   entry(Op.VOLUME_READ_REQ, AFTER_HELLO, answerVolumeRead),

@@ -4,6 +4,7 @@ import type { StoragePoolDriver } from './storage-driver';
 import type { ErrorFactory } from '../../common/errors';
 import type { DomainExtraDriver } from './domain-extra-driver';
 import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from './host-objects-driver';
+import type { NetworkDriver } from './network-driver';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -73,4 +74,5 @@ export interface Driver {
   readonly nodeDevices?: NodeDeviceDriver;
   readonly host?: HostFactsDriver; // host facts beyond NODE_FACTS (sysinfo, CPU stats/map/models, free pages)
   pools?: StoragePoolDriver;
+  networks?: NetworkDriver;
 }

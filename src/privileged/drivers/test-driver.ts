@@ -22,6 +22,7 @@ import { type ObjectDriverContext, storeRecords } from './object-context';
 import { hostResourcesOf } from './host-resources';
 import { TestHostFacts, TestInterfaces, TestNodeDevices } from './test-host-objects';
 import { TestStorage } from './test-storage';
+import { TestNetworks } from './test-networks';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
@@ -120,6 +121,7 @@ export class TestDriver implements Driver {
   readonly nodeDevices: TestNodeDevices;
   readonly host = new TestHostFacts();
   readonly pools: TestStorage;
+  readonly networks: TestNetworks;
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #screenshotFile: string;
@@ -159,6 +161,7 @@ export class TestDriver implements Driver {
     this.#load(warn);
     [this.interfaces, this.nodeDevices] = [new TestInterfaces(this.#objectCtx), new TestNodeDevices(this.#objectCtx)];
     this.pools = new TestStorage(this.#objectCtx);
+    this.networks = new TestNetworks(this.#objectCtx);
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at
     // run time: reads work, writes are refused until the disk takes them, the next checkpoint retries.
@@ -391,17 +394,21 @@ export class TestDriver implements Driver {
   // host's resources directly, as libvirtd's root does, and is not confined.
   #confine(def: DomainDef, tenant: string): void {
     if (tenant === '') return;
-    const refuse = (what: string) => driverError(VG_ERR_RESOURCE_DENIED, `${what}; tenant '${tenant}' may use only its own or shared storage volumes and networks`);
+    const refuse = (what: string) =>
+      driverError(VG_ERR_RESOURCE_DENIED, `${what}; tenant '${tenant}' may use only its own or shared storage volumes and networks`);
     for (const d of def.disks) {
       if (d.source === null) continue; // an empty CD-ROM drive
       let path: string | null = d.type === 'file' || d.type === 'block' ? d.source : null;
       if (d.type === 'volume' && d.pool && d.volume) path = this.#volumePath(d.pool, d.volume, tenant);
-      if (path === null || !this.pools.diskSourceAllowed(path, tenant)) throw refuse(`disk '${d.target}' (${d.type} '${d.source}') is not a volume the VM may use`);
+      if (path === null || !this.pools.diskSourceAllowed(path, tenant))
+        throw refuse(`disk '${d.target}' (${d.type} '${d.source}') is not a volume the VM may use`);
     }
     for (const n of def.nets) {
       if (n.type === 'user') continue;
       if (n.type === 'network' && n.network !== null && this.#networkUsable(n.network, tenant)) continue;
-      throw refuse(`interface of type '${n.type}'${n.network ? ` on network '${n.network}'` : n.bridge ? ` on bridge '${n.bridge}'` : ''} is not a network the VM may use`);
+      throw refuse(
+        `interface of type '${n.type}'${n.network ? ` on network '${n.network}'` : n.bridge ? ` on bridge '${n.bridge}'` : ''} is not a network the VM may use`,
+      );
     }
     const host = hostResourcesOf(def);
     if (host.length > 0) throw refuse(`${host[0]} names a resource of the host`);
@@ -417,8 +424,10 @@ export class TestDriver implements Driver {
     }
   }
 
-  #networkUsable(_name: string, _tenant: string): boolean {
-    return false; // networks arrive with the network sub-driver
+  // Its tenant's or a shared network, by name (whether it runs now is the start's business, as in libvirt).
+  #networkUsable(name: string, tenant: string): boolean {
+    const n = this.networks.list().find((x) => x.name === name);
+    return n !== undefined && (n.tenant === '' || n.tenant === tenant);
   }
 
   // A VM keeps its tenant through redefinition; a session of another tenant may not redefine it (a tenant-less one may).

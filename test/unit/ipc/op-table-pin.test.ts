@@ -18,6 +18,7 @@ import {
 import type { ActionAnswerOf, DomainSummary, RequestOp } from '../../../src/ipc/program';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from '../../../src/ipc/objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
+import { NETWORK_READ, NETWORK_WRITE } from '../../../src/ipc/objects/network';
 import { OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
@@ -28,6 +29,8 @@ const PINNED: [string, number, number, boolean][] = [
   ['DOMAIN_READ', 4, 5, false],
   ['DOMAIN_WRITE', 6, 7, true],
   ['EVENTS_SUBSCRIBE', 8, 9, false],
+  ['NETWORK_READ', 10, 11, false],
+  ['NETWORK_WRITE', 12, 13, true],
   ['POOL_READ', 14, 15, false],
   ['POOL_WRITE', 16, 17, true],
   ['VOLUME_READ', 18, 19, false],
@@ -138,6 +141,20 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['cpuModels', 3],
     ['freePages', 4],
   ],
+  NETWORK_READ: [
+    ['list', 0],
+    ['lookup', 1],
+    ['get', 2],
+  ],
+  NETWORK_WRITE: [
+    ['define', 0],
+    ['create', 1],
+    ['undefine', 2],
+    ['start', 3],
+    ['destroy', 4],
+    ['setAutostart', 5],
+    ['update', 6],
+  ],
 };
 
 test('each grouped op has exactly the pinned actions, with their codes', () => {
@@ -153,6 +170,8 @@ test('each grouped op has exactly the pinned actions, with their codes', () => {
     NODEDEV_READ,
     NODEDEV_WRITE,
     HOST_READ,
+    NETWORK_READ,
+    NETWORK_WRITE,
   } as Record<string, { actions: Record<string, { code: number }> }>;
   expect(Object.keys(groups)).toEqual(Object.keys(PINNED_ACTIONS));
   for (const [name, g] of Object.entries(groups)) expect(Object.entries(g.actions).map(([a, sp]) => [a, sp.code])).toEqual(PINNED_ACTIONS[name]);

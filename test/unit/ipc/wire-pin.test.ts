@@ -30,6 +30,8 @@ import {
   type VolumeConfig,
   type VolumeRecord,
 } from '../../../src/ipc/objects/storage';
+import { NETWORK_READ, NETWORK_WRITE, type NetworkSummary } from '../../../src/ipc/objects/network';
+import { DEFAULT_NETWORK } from '../../../src/privileged/drivers/test-networks';
 
 const uuid = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
 const actor: Actor = { user: 'alice', tenant: 'acme', requestId: 'req-7', auditHead: `12:${'ab'.repeat(32)}` };
@@ -47,6 +49,8 @@ const info: DomainInfo = {
   securityLabel: 'virtgate_t',
   securityEnforcing: true,
 };
+// The test driver's seeded network (its config is the typed one the front end parses test:///default's XML into).
+const net: NetworkSummary = { name: 'default', uuid, tenant: '', active: true, persistent: true, autostart: false };
 const xml = "<domain type='test'><name>foo</name><memory>1024</memory><os><type>hvm</type></os></domain>";
 // Storage (objects/storage.ts): typed configs, never XML.
 const poolConfig: PoolConfig = {
@@ -331,6 +335,30 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['VOLUME_WRITE.delete', Op.VOLUME_WRITE_REQ, { action: 'delete', actor, pool: uuid, name: 'v1' }, { action: 'delete' }],
   ['VOLUME_WRITE.resize', Op.VOLUME_WRITE_REQ, { action: 'resize', actor, pool: uuid, name: 'v1', capacity: 1n << 31n, flags: 2 }, { action: 'resize', vol }],
   ['VOLUME_WRITE.wipe', Op.VOLUME_WRITE_REQ, { action: 'wipe', actor, pool: uuid, name: 'v1' }, { action: 'wipe', vol }],
+  ['NETWORK_READ.list', Op.NETWORK_READ_REQ, { action: 'list' }, { action: 'list', networks: [net, { ...net, name: 'lab', tenant: 'acme', active: false }] }],
+  ['NETWORK_READ.lookup', Op.NETWORK_READ_REQ, { action: 'lookup', key: { name: 'default' } }, { action: 'lookup', network: net }],
+  ['NETWORK_READ.get', Op.NETWORK_READ_REQ, { action: 'get', uuid, inactive: true }, { action: 'get', network: net, config: DEFAULT_NETWORK }],
+  ['NETWORK_WRITE.define', Op.NETWORK_WRITE_REQ, { action: 'define', actor, config: DEFAULT_NETWORK }, { action: 'define', network: net }],
+  ['NETWORK_WRITE.create', Op.NETWORK_WRITE_REQ, { action: 'create', actor, config: DEFAULT_NETWORK }, { action: 'create', network: net }],
+  ['NETWORK_WRITE.undefine', Op.NETWORK_WRITE_REQ, { action: 'undefine', actor, uuid }, { action: 'undefine', network: net }],
+  ['NETWORK_WRITE.start', Op.NETWORK_WRITE_REQ, { action: 'start', actor, uuid }, { action: 'start', network: net }],
+  ['NETWORK_WRITE.destroy', Op.NETWORK_WRITE_REQ, { action: 'destroy', actor, uuid }, { action: 'destroy', network: net }],
+  ['NETWORK_WRITE.setAutostart', Op.NETWORK_WRITE_REQ, { action: 'setAutostart', actor, uuid, autostart: true }, { action: 'setAutostart', network: net }],
+  [
+    'NETWORK_WRITE.update',
+    Op.NETWORK_WRITE_REQ,
+    {
+      action: 'update',
+      actor,
+      uuid,
+      command: 3,
+      parentIndex: -1,
+      live: true,
+      config: false,
+      item: { section: 4, host: { mac: '52:54:00:00:00:01', id: '', name: 'vm1', ip: '192.168.122.50' } },
+    },
+    { action: 'update', network: net },
+  ],
 ];
 
 // [request frame digest, answer frame digest] by label, request id 0x01020304. IPC version 2 regrouped the domain ops
@@ -560,6 +588,40 @@ const PINNED: Record<string, [string, string]> = {
     'a655eb1f0d91ae0cc66d3f6cf13de10281e902480dd9b1a0115e6fc3b6d5762d',
   ],
   'VOLUME_WRITE.wipe': ['240610651a01225ff5bdf53ec490a718df8beeba050d05fac8a55f282d0af4a7', 'e95665812bd8e4177dbf3555eef259857c731c408e1594c3d1e12cdd552423d7'],
+  'NETWORK_READ.list': ['93be576a2af985d942ccb156be0b709f9c10db0ac2d2207f90c45f4c245971e6', 'f5507c06f9343881d571d2358823e21fd97ee088acd836489528d5a23517b738'],
+  'NETWORK_READ.lookup': [
+    '49e945c575dfc41237be1ad6d5809d9044e179eaa50734154b5c195420390993',
+    '130690dc55b9d6aa9cb2bef9971a3fd14dd981edd2930a7a35ac18b13c07db3e',
+  ],
+  'NETWORK_READ.get': ['aafe3ad77e09fa6d4b66069671d8873c1e32705de6a638a9c286c49db57db489', '265ebbc42dfec70c22a2cc092ac3d30d9c089cff5995361869aabec26a2b29a9'],
+  'NETWORK_WRITE.define': [
+    '4a14de059ba0f7c839771b218c86cbd0abf9953ec866ff293972ad87e0018a8d',
+    'c08c078da51012f30ade06141767af925a1a848a1a3dc9c3f91f5237007dd2f7',
+  ],
+  'NETWORK_WRITE.create': [
+    '8d8593a4fb10d961510121f42941f44777b813f4b26a1c7cf3eace2ed2e2e75a',
+    '4784579ac7ea577873731bccd9a0d64c3845aabb422fd21a1b7480c59d18be59',
+  ],
+  'NETWORK_WRITE.undefine': [
+    'e38f84bacae32ddee6623022beac2d00eaca4a737f753113c11c733dd86569f7',
+    '8c240e3e994a80c8ceba49c91e6826ed215e83768f17d07df9ee8074cecdc85d',
+  ],
+  'NETWORK_WRITE.start': [
+    '06e28a813a093161f68b8fe6aa3cf3039825231622193c0762dbd9e686630183',
+    '14bcf0b27979e52d5979b9e8ec53f5986bd5941396660e89d22d4d6842c63371',
+  ],
+  'NETWORK_WRITE.destroy': [
+    '08ba79be3a1bc7c1cba8f07fc4c0f8af8c3469ac8464f1d5b26dc1fc2394f413',
+    'a38b071c8e3727499df3c154c6bf74301586428a60300b8aa1005c17d86d9604',
+  ],
+  'NETWORK_WRITE.setAutostart': [
+    'a2447663eac217bf5a2f8897e48c75308a8a097197da88ef8ec7b4718ee99a30',
+    '5044ab0221e90288d0c2d5f014a7b4c7b5af4dd3293452db1e7a4d33bc6d0334',
+  ],
+  'NETWORK_WRITE.update': [
+    '51d581fc7e5c52467676652d14e7d9450969c585aeb9f36966f50f71d966f61c',
+    '3f30a3eef98c245795775b0fbc2973ace50ef5eb75dda627e42a589cb24a1ca1',
+  ],
 };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -581,6 +643,8 @@ test('the samples cover every op and every action of each grouped op', () => {
   for (const g of [
     DOMAIN_READ,
     DOMAIN_WRITE,
+    NETWORK_READ,
+    NETWORK_WRITE,
     POOL_READ,
     POOL_WRITE,
     VOLUME_READ,

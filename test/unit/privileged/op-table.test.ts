@@ -3,8 +3,8 @@
 import { Op, REQUEST_OPS } from '../../../src/ipc/program';
 import { OP_BY_REQ, OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 
-test('the helper IPC has exactly 14 request ops, grouped by object (design cap: 32)', () => {
-  expect(REQUEST_OPS.length).toBe(14);
+test('the helper IPC has exactly 16 request ops, grouped by object (design cap: 32)', () => {
+  expect(REQUEST_OPS.length).toBe(16);
   expect(REQUEST_OPS.length).toBeLessThanOrEqual(32);
 });
 
@@ -23,6 +23,7 @@ test('EVENTS_SUBSCRIBE is once per connection; writes are exactly the state-chan
   expect(OP_TABLE.filter((e) => e.flags & OpFlag.ONCE).map((e) => e.req)).toEqual([Op.HELLO_REQ, Op.EVENTS_SUBSCRIBE_REQ]);
   expect(OP_TABLE.filter((e) => e.flags & OpFlag.WRITE).map((e) => e.req)).toEqual([
     Op.DOMAIN_WRITE_REQ,
+    Op.NETWORK_WRITE_REQ,
     Op.POOL_WRITE_REQ,
     Op.VOLUME_WRITE_REQ,
     Op.IFACE_WRITE_REQ,

@@ -145,6 +145,8 @@ function session(w: World, o: { identity: Identity | null; opened: boolean; read
   return s;
 }
 
+const DEFAULT_NET = { name: 'default', uuid: Buffer.from('dd8fe8846c02601e7551cca97df1c5df', 'hex') };
+
 // A well-formed argument body for any procedure, found from its codec: the shortest all-zero body that decodes (every
 // string empty, every optional null, every array empty), then the fields that name a VM pointed at the given one.
 const GPOOL_XML =
@@ -178,8 +180,14 @@ function argsFor(def: ProcDef, vm: RemoteDomain, pool?: { name: string; uuid: Bu
     }
     return args;
   }
+  // Network procedures name the seeded shared `default` network; their XML is a new network's.
+  const isNet = /network/i.test(def.name);
   for (const k of Object.keys(args)) {
-    if (k === 'dom') args[k] = vm;
+    if (isNet && k === 'net') args[k] = DEFAULT_NET;
+    else if (isNet && k === 'xml') args[k] = "<network><name>dt-net</name><bridge name='vbrdt'/></network>";
+    else if (isNet && k === 'name') args[k] = DEFAULT_NET.name;
+    else if (isNet && k === 'uuid') args[k] = DEFAULT_NET.uuid;
+    else if (k === 'dom') args[k] = vm;
     else if (k === 'xml' || k === 'xmlDesc') args[k] = xml;
     else if (k === 'name' && typeof args[k] === 'string') args[k] = vm.name;
     else if (k === 'uuid' && Buffer.isBuffer(args[k])) args[k] = vm.uuid;
@@ -263,6 +271,11 @@ const NO_POLICY = new Set(['connectSupportsFeature', 'connectClose']);
 // Any other procedure must succeed for the host admin: a new one that does not shows up here first.
 const ADMIN_FAILS: Record<string, string> = {
   connectOpen: 'VG_ERR_CONN_ALREADY_OPEN',
+  // Networks: calls are pointed at the seeded `default` network, which runs.
+  networkCreate: 'VG_ERR_DOMAIN_STATE',
+  networkUndefine: 'VG_ERR_DOMAIN_STATE',
+  networkUpdate: 'VG_ERR_ARG_INVALID',
+  connectNetworkEventDeregisterAny: 'VG_ERR_ARG_INVALID',
   domainCreate: 'VG_ERR_DOMAIN_INTERNAL',
   domainCreateWithFlags: 'VG_ERR_DOMAIN_INTERNAL',
   domainCreateXml: 'VG_ERR_DOMAIN_STATE',
@@ -305,7 +318,14 @@ const ADMIN_FAILS: Record<string, string> = {
   connectStoragePoolEventDeregisterAny: 'VG_ERR_ARG_INVALID',
 };
 
-const WRITE_OPS = new Set<number>([Op.DOMAIN_WRITE_REQ, Op.POOL_WRITE_REQ, Op.VOLUME_WRITE_REQ, Op.IFACE_WRITE_REQ, Op.NODEDEV_WRITE_REQ]);
+const WRITE_OPS = new Set<number>([
+  Op.DOMAIN_WRITE_REQ,
+  Op.NETWORK_WRITE_REQ,
+  Op.POOL_WRITE_REQ,
+  Op.VOLUME_WRITE_REQ,
+  Op.IFACE_WRITE_REQ,
+  Op.NODEDEV_WRITE_REQ,
+]);
 
 const refusal = (code: string, message: string | RegExp): object => {
   const spec = errorCatalogue().get(code)!;
@@ -429,13 +449,25 @@ test.each(ROWS)('%s × %s', async (_name, cell, def) => {
         expect(w.trail.records.filter((r) => r.type === 'intent' && r.rec.decision.result === 'deny')).toEqual([]);
         return;
       }
+      if (lacking.some((p) => p.startsWith('network:')) && ('net' in args || def.name.startsWith('networkLookup'))) {
+        // A network the caller may not getattr is absent for it, as a domain is (a named one is also a recorded denial).
+        expect(a).toEqual(refusal('VG_ERR_NO_NETWORK', expect.stringMatching(/^Network not found/)));
+        if ('net' in args) expectDenial(w, def, 'network:getattr', 'VG_ERR_NO_NETWORK');
+        else expect([w.trail.records, w.helper.ops.filter((op) => WRITE_OPS.has(op))]).toEqual([[], []]); // a lookup: filtered, not denied
+        return;
+      }
       expect(a).toEqual(refusal('VG_ERR_ACCESS_DENIED', expect.any(String)));
       expectDenial(w, def, lacking[0], 'VG_ERR_ACCESS_DENIED');
       return;
     }
     case 'invisible VM':
       if (hostObjectRefusal(def)) expectHostObjectRefusal(w, def, a, hostObjectRefusal(def)!);
-      else if (namesVm(def, args)) {
+      else if ('net' in args && def.cls === 'write') {
+        // The shared `default` network: a tenant's owner sees it and reads it; only host admins change it.
+        expect(a).toEqual(refusal('VG_ERR_ACCESS_DENIED', expect.any(String)));
+        expectDenial(w, def, undefined, 'VG_ERR_ACCESS_DENIED');
+        return;
+      } else if (namesVm(def, args)) {
         expect(a).toEqual(refusal('VG_ERR_NO_DOMAIN', expect.stringMatching(/^Domain not found/)));
         expectDenial(w, def, 'domain:getattr', 'VG_ERR_NO_DOMAIN');
       } else if (def.name === 'connectFindStoragePoolSources') {
