@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // virt-manager (Debian `virt-manager`) under Xvfb against virtgate: the connection's Virtual Networks and Storage tabs
-// work (event registrations for networks, pools and node devices succeed, the `default` network and `default-pool`
-// are listed, virt-manager never tries to build a pool of its own) and its debug log has no errors. The screenshots
-// land in the test's directory (kept when VG_KEEP_GUI_SHOTS names a directory to copy them to).
+// work (event registrations for networks, pools and node devices succeed; the `default` network and `default-pool`
+// are listed; the `default` pool virt-manager builds at /var/lib/libvirt/images, as it does against libvirt's test
+// driver, is defined, built and started without error) and its debug log has no errors. The screenshots land in the
+// test's directory (copied to VG_KEEP_GUI_SHOTS when that names a directory).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

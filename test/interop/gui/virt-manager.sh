@@ -7,24 +7,15 @@ OUT=$2
 mkdir -p "$OUT"
 export HOME="$OUT/home" XDG_CONFIG_HOME="$OUT/home/.config" XDG_CACHE_HOME="$OUT/home/.cache" NO_AT_BRIDGE=1
 mkdir -p "$HOME"
-shot() {
-  /usr/bin/python3 - "$1" <<'PY'
-import sys
-import gi
-gi.require_version('Gdk', '3.0')
-from gi.repository import Gdk
-w = Gdk.get_default_root_window()
-Gdk.pixbuf_get_from_window(w, 0, 0, w.get_width(), w.get_height()).savev(sys.argv[1], 'png', [], [])
-PY
-}
-export -f shot
+SHOT="/usr/bin/python3 $(dirname "$(readlink -f "$0")")/screenshot.py"
+export SHOT
 exec xvfb-run -a -s "-screen 0 1024x700x24" bash -c '
   virt-manager --no-fork --debug --connect "$0" --show-host-summary > "$1/virt-manager-debug.log" 2>&1 &
   VM=$!
   for i in $(seq 1 60); do xdotool search --name "Connection Details" >/dev/null 2>&1 && break; sleep 0.5; done
   sleep 4
-  xdotool mousemove 175 49 click 1; sleep 3; shot "$1/networks.png"
-  xdotool mousemove 286 49 click 1; sleep 3; shot "$1/storage.png"
+  xdotool mousemove 175 49 click 1; sleep 3; $SHOT "$1/networks.png"
+  xdotool mousemove 286 49 click 1; sleep 3; $SHOT "$1/storage.png"
   sleep 2
   kill $VM; wait $VM 2>/dev/null
   exit 0
