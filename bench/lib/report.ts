@@ -43,8 +43,9 @@ export interface TargetCheck {
   met: boolean | null; // null: not measured in this run
 }
 
+// `row` is a row's number, or its number and the start of its name ('1' is row 1, never row 10).
 const find = (rows: RowResult[], row: string, client: string, transport: RegExp): RowResult | undefined =>
-  rows.find((r) => r.row.startsWith(row) && r.client === client && transport.test(r.transport));
+  rows.find((r) => (r.row === row || r.row.startsWith(row.includes(' ') ? row : `${row} `)) && r.client === client && transport.test(r.transport));
 
 // The targets of issue 3. Quick runs use fewer calls, so the 300,000-call time is projected from the rate.
 export function checkTargets(rows: RowResult[], sizes: Sizes): TargetCheck[] {
