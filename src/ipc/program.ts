@@ -74,6 +74,12 @@ const defineReq: Codec<{ xml: string }> = {
   decode: (r) => ({ xml: xmlField(r) }),
 };
 
+// removeManagedSave: VIR_DOMAIN_UNDEFINE_MANAGED_SAVE (without it a managed-save image refuses the undefine).
+const undefineReq: Codec<{ uuid: Buffer; removeManagedSave: boolean }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.bool(v.removeManagedSave)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), removeManagedSave: r.bool('removeManagedSave') }),
+};
+
 const controlReq: Codec<{ uuid: Buffer; control: ControlActionCode }> = {
   encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.i32(v.control)),
   decode: (r) => ({ uuid: uuidCodec.decode(r), control: r.enumOf(CONTROL_ACTIONS, 'control') }),
@@ -138,7 +144,7 @@ export const DOMAIN_READ = actionGroup('DOMAIN_READ', READ, {
 export const DOMAIN_WRITE = actionGroup('DOMAIN_WRITE', WRITE, {
   define: action(0, defineReq, summaryCodec),
   createXml: action(1, defineReq, summaryCodec),
-  undefine: action(2, uuidReq, nothing),
+  undefine: action(2, undefineReq, nothing),
   control: action(3, controlReq, summaryCodec),
   setMemory: action(4, setMemoryReq, nothing),
   setVcpus: action(5, setVcpusReq, nothing),

@@ -142,6 +142,8 @@ describeIf(virshTool(), 'virsh: domain stats, tuning and XML against test:///def
     'reset test; destroy test; reset test; start test',
     'managedsave test; dominfo test; domstate test --reason; list --all --managed-save; start test; dominfo test; managedsave test; managedsave-remove test; dominfo test; start test',
     'domrename test t2; destroy test; domrename test t2; dominfo t2; domrename t2 te/st; domrename t2 test; start test',
+    // A managed-save image refuses a plain undefine; --managed-save removes both (leaves `test` undefined: keep last).
+    'managedsave test; undefine test; dominfo test; undefine test --managed-save; list --all',
   ])('%s', async (script) => cmp(script));
 });
 

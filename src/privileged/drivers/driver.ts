@@ -53,7 +53,7 @@ export interface Driver {
   define(xml: string, tenant: string): Async<DomainSummary>; // tenant: for a new VM; an existing one keeps its own
   createXml(xml: string, tenant: string): Async<DomainSummary>;
   setTenant(uuid: Buffer, tenant: string): Async<DomainSummary>;
-  undefine(uuid: Buffer): Async<void>;
+  undefine(uuid: Buffer, removeManagedSave?: boolean): Async<void>;
   control(uuid: Buffer, action: ControlActionCode): Async<DomainSummary>;
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): Async<void>;
   setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): Async<void>;

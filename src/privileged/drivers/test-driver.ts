@@ -446,9 +446,11 @@ export class TestDriver implements Driver {
     return summaryOf(next);
   }
 
-  undefine(uuid: Buffer): void {
+  undefine(uuid: Buffer, removeManagedSave = false): void {
     const d = this.#get(uuid);
     if (!d.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot undefine transient domain');
+    // testDomainUndefineFlags: a managed-save image is removed only when the caller says so.
+    if (d.managedSave && !removeManagedSave) throw driverError(VG_ERR_DOMAIN_STATE, 'Refusing to undefine while domain managed save image exists');
     const next: DomainObj | null = isActive(d) ? { ...d, persistent: false, newDef: null } : null;
     const summary = next ? summaryOf(next) : { ...summaryOf(d), persistent: false };
     this.#apply({ uuid: d.def.uuid, next, config: null, event: { summary, event: LifecycleEventType.UNDEFINED, detail: EventDetail.REMOVED } });

@@ -15,8 +15,13 @@ function checkXml(xml: string): void {
 const control = async (ctx: HandlerContext, dom: RemoteDomain, action: ControlActionCode): Promise<DomainSummary> =>
   ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'control', { actor: ctx.actor(), uuid: dom.uuid, control: action });
 
-const undefine = async (ctx: HandlerContext, dom: RemoteDomain): Promise<void> =>
-  void (await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'undefine', { actor: ctx.actor(), uuid: dom.uuid }));
+const UNDEFINE_MANAGED_SAVE = 1;
+const undefine = async (ctx: HandlerContext, dom: RemoteDomain, flags = 0): Promise<void> =>
+  void (await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'undefine', {
+    actor: ctx.actor(),
+    uuid: dom.uuid,
+    removeManagedSave: (flags & UNDEFINE_MANAGED_SAVE) !== 0,
+  }));
 
 function affect(flags: number): { live: boolean; config: boolean } {
   return { live: (flags & AffectFlags.LIVE) !== 0, config: (flags & AffectFlags.CONFIG) !== 0 };
@@ -84,7 +89,7 @@ export const domainWriteHandlers: Entry[] = [
   entry(P.DOMAIN_UNDEFINE_FLAGS, async (ctx, { dom, flags }) => {
     // MANAGED_SAVE, SNAPSHOTS_METADATA, NVRAM, KEEP_NVRAM, CHECKPOINTS_METADATA, TPM, KEEP_TPM: nothing to remove here.
     checkFlags(flags, 0x7f, 'virDomainUndefineFlags');
-    await undefine(ctx, dom);
+    await undefine(ctx, dom, flags);
   }),
   entry(P.DOMAIN_SET_MEMORY, async (ctx, { dom, memory }) => setMemory(ctx, dom, memory, AffectFlags.LIVE)),
   entry(P.DOMAIN_SET_MEMORY_FLAGS, async (ctx, { dom, memory, flags }) => {

@@ -140,7 +140,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ],
   ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
   ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
-  ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid }, { action: 'undefine' }],
+  ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid, removeManagedSave: true }, { action: 'undefine' }],
   ['DOMAIN_WRITE.control', Op.DOMAIN_WRITE_REQ, { action: 'control', actor, uuid, control: 3 }, { action: 'control', ...summary }],
   [
     'DOMAIN_WRITE.setMemory',
@@ -386,7 +386,7 @@ const PINNED: Record<string, [string, string]> = {
     '0d4e3a01d9e6e8b0bb3869923d4f05c96cefdc169286eb715ad9ce169003f7e6',
   ],
   'DOMAIN_WRITE.undefine': [
-    'bc3ff4baac9e11264518d9ab0d8da93a3f6a462902fd37d849f05fb466b65ef5',
+    '6a7147f1fcd8ff023b7ec2ec29c9c44b1b0616a6685f6000a969899088777b4e',
     'c6b36d3f6a2df2c7c40c366fd6eb134a5f13d54ac4530973be50050031cce78b',
   ],
   'DOMAIN_WRITE.control': [
