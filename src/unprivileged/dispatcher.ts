@@ -200,6 +200,7 @@ export class Dispatcher {
     }
     const handler = handlerFor(def.proc);
     if (!handler) throw VG_ERR_INTERNAL(`no handler for ${def.name}`);
+    let readCtx: HandlerContext | null = null;
     try {
       // A write runs only once its intent is durable (else VG_ERR_AUDIT_UNAVAILABLE, nothing executed), and is
       // answered only once its outcome is; the request id goes to the helper, whose journal cross-check matches.
@@ -207,7 +208,7 @@ export class Dispatcher {
       const ret =
         def.cls === 'write' && this.#audit
           ? await this.#audit.write(s, audited, [...new Set(verdict.rules)].join('; '), (gate) => handler(this.#context(s, gate, header), args))
-          : await handler(this.#context(s, undefined, header), args);
+          : await handler((readCtx = this.#context(s, undefined, header)), args);
       if (!s.loginDurable && s.identity && AUTH_CALLS.has(def.proc) && this.#audit && !s.loginRecordSeen) {
         // A SASL login just succeeded: its record was queued by the auth service; nothing else runs until it is durable.
         s.loginRecordSeen = true;
@@ -215,6 +216,12 @@ export class Dispatcher {
       }
       return encodeReply(def, header.serial, ret);
     } catch (e) {
+      const hidden = readCtx?.hiddenNoted?.();
+      if (hidden && isVgError(e)) {
+        // The caller looked up an object it may not see and was told "not found": a denial, recorded before it hears.
+        const object = { kind: hidden.kind, name: hidden.name, uuid: hidden.uuid, tenant: hidden.tenant ?? '' };
+        await this.#recordDenial(s, { procedure: def.name, permission: `${hidden.kind}:getattr`, object }, 'not visible', e.code);
+      }
       if (isVgError(e)) throw e;
       throw VG_ERR_INTERNAL('unexpected failure'); // never leak internals to the network
     }
@@ -338,6 +345,7 @@ export class Dispatcher {
   // gate: an audited write's (its request id is shared by intent, outcome and the helper journal, and its one helper
   // write request passes the gate, which makes the intent durable first); unaudited calls get a local id.
   #context(s: Session, gate?: WriteGate, opened?: Pick<Call['header'], 'proc' | 'serial'>): HandlerContext {
+    let hidden: PolicyObject | null = null;
     const inner = this.#helper;
     const call = gate
       ? ((async (op: RequestOp, body: Record<string, unknown>) => {
@@ -365,6 +373,8 @@ export class Dispatcher {
       nextCallbackId: () => this.nextCallbackId(),
       visible: (d) => this.canSee(s, d),
       canSee: (o, permission) => this.#authorizer.can(this.subject(s), o, permission ?? `${o.kind}:getattr`).allowed,
+      noteHidden: (o) => void (hidden ??= o),
+      hiddenNoted: () => hidden,
       objectEvents: this.objectEvents,
       openDownload: (source, onEnd) => {
         if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');

@@ -72,6 +72,10 @@ describeIf([...localUsers(USERS, 'network tenancy as other local users'), virshT
     const absent = await virsh('bob', 'net-info', 'no-such-net');
     expect(byName.err).toBe(absent.err.replace(/no-such-net/g, 'acme-net'));
     expect(byName.err).toContain("Network not found: no network with matching name 'acme-net'");
+    // The hidden lookup is a denial on record (the absent one is not), naming the real network, as domain lookups do.
+    const hidden = records().filter((r) => r.decision?.result === 'deny' && r.what?.object?.name === 'acme-net');
+    expect(hidden.some((r) => r.who?.user === 'bob' && r.what?.object?.kind === 'network' && r.what?.object?.tenant === 'acme')).toBe(true);
+    expect(records().some((r) => r.decision?.result === 'deny' && JSON.stringify(r.what).includes('no-such-net'))).toBe(false);
     for (const args of [
       ['net-dumpxml', uuid],
       ['net-destroy', 'acme-net'],

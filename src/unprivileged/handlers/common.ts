@@ -24,6 +24,10 @@ export interface HandlerContext {
   visible(d: DomainSummary): boolean;
   // The same for any object kind: may the caller `permission` (default KIND:getattr) on this object (the helper's record)?
   canSee(o: PolicyObject, permission?: string): boolean;
+  // A lookup found an object the caller may not see and answers "not found": noted here, the dispatcher records the
+  // denial (as for domains' hiddenLookup) before the answer leaves.
+  noteHidden?(o: PolicyObject): void;
+  hiddenNoted?(): PolicyObject | null;
   // Client registrations for network, storage pool and node device events.
   objectEvents: ObjectEventHub;
   // Opens a download stream on this call (server -> client): it starts after the call's reply, paced by the client.

@@ -146,7 +146,10 @@ export const networkHandlers: Entry[] = [
     async (ctx, { name }) => {
       if (!isNetworkName(name)) throw notFound(name); // no network has such a name: nothing to ask the helper
       const n = await lookup(ctx, { name }, () => notFound(name));
-      if (!ctx.canSee(networkObject(n), 'network:getattr')) throw notFound(name);
+      if (!ctx.canSee(networkObject(n), 'network:getattr')) {
+        ctx.noteHidden?.(networkObject(n));
+        throw notFound(name);
+      }
       return { net: toRemote(n) };
     },
     filtered,
@@ -155,7 +158,10 @@ export const networkHandlers: Entry[] = [
     PN.NETWORK_LOOKUP_BY_UUID,
     async (ctx, { uuid }) => {
       const n = await lookup(ctx, { uuid }, () => notFoundUuid(uuid));
-      if (!ctx.canSee(networkObject(n), 'network:getattr')) throw notFoundUuid(uuid);
+      if (!ctx.canSee(networkObject(n), 'network:getattr')) {
+        ctx.noteHidden?.(networkObject(n));
+        throw notFoundUuid(uuid);
+      }
       return { net: toRemote(n) };
     },
     filtered,

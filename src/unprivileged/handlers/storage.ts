@@ -44,11 +44,17 @@ async function volByName(ctx: HandlerContext, pool: PoolRecord, name: string): P
 
 // A lookup the caller may see, else the same "not found" as no object at all.
 function visiblePool(ctx: HandlerContext, p: PoolRecord, how: string, what: string): PoolRecord {
-  if (!ctx.canSee(poolObject(p))) throw noPool(how, what);
+  if (!ctx.canSee(poolObject(p))) {
+    ctx.noteHidden?.(poolObject(p));
+    throw noPool(how, what);
+  }
   return p;
 }
 function visibleVol(ctx: HandlerContext, v: VolumeRecord, how: string, what: string): VolumeRecord {
-  if (!ctx.canSee(volObject(v))) throw noVol(how, what);
+  if (!ctx.canSee(volObject(v))) {
+    ctx.noteHidden?.(volObject(v));
+    throw noVol(how, what);
+  }
   return v;
 }
 
