@@ -72,13 +72,52 @@ export async function startDaemon(opts: { tcp?: boolean; home?: string; extraArg
           .split('\n')[0],
       ),
     waitFor,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();
         proc.once('exit', () => resolve());
         proc.kill('SIGTERM');
-      }),
+      });
+      await reapLeftovers(home);
+    },
   };
+}
+
+// Once the supervisor has exited, none of its processes (helper, front end, their spares) may outlive it: a survivor
+// holds the test's pipes open (jest never exits) and is a supervisor bug. Spares end when their stdin closes, a moment
+// after; anything still there after 5 s is killed and reported as this test's failure.
+async function reapLeftovers(home: string): Promise<void> {
+  const survivors = (): number[] => {
+    try {
+      return execFileSync('pgrep', ['-f', `${home}/`])
+        .toString()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .filter((p) => p !== process.pid);
+    } catch {
+      return []; // pgrep: nothing matched
+    }
+  };
+  for (let i = 0; i < 50 && survivors().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const left = survivors();
+  if (left.length === 0) return;
+  const what = left.map((pid) => {
+    try {
+      return `${pid}: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 160)}`;
+    } catch {
+      return String(pid);
+    }
+  });
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`the daemon's supervisor exited but left processes behind (killed now):\n${what.join('\n')}`);
 }
 
 // A Debian package's tool: true, or a printed SKIP line (a failure under CI=true; see skip.ts).
