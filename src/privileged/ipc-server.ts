@@ -236,9 +236,8 @@ class IpcConnection {
 
   // A grouped op's answer echoes its request's action. An answer that cannot be encoded is a helper bug.
   #encodeOk(ansOp: AnswerOp, req: RequestFrame, body: unknown): Buffer {
-    const action = actionOf(req.body);
     try {
-      return encodeAnswer(ansOp, req.id, (action === undefined ? body : { ...(body as object), action }) as never);
+      return encodeAnswer(ansOp, req.id, echoAction(req, body) as never);
     } catch (e) {
       return this.#failure(opName(req.op), ansOp, req.id, e).out;
     }
@@ -269,8 +268,7 @@ class IpcConnection {
     try {
       body = await entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
       executed = true;
-      const action = actionOf(req.body);
-      out = encodeAnswer(ansOp, req.id, (action === undefined ? body : { ...(body as object), action }) as never);
+      out = encodeAnswer(ansOp, req.id, echoAction(req, body) as never);
     } catch (e) {
       if (executed) {
         // The change happened; only its answer cannot be encoded (a bug): the journal says so, never "failed".
@@ -344,4 +342,10 @@ class IpcConnection {
       });
     }
   }
+}
+
+// A grouped op's answer carries its request's action (the front end checks the pairing); other answers are as given.
+function echoAction(req: RequestFrame, body: unknown): unknown {
+  const action = actionOf(req.body);
+  return action === undefined ? body : { ...(body as object), action };
 }
