@@ -288,6 +288,8 @@ export class Tool {
   readonly msgs: Msg[] = [];
   #err = '';
   #forget: () => void;
+  // 'close', not 'exit': the last stdout chunk (the 'done' line) may still be unread when 'exit' fires.
+  readonly #closed: Promise<void>;
 
   constructor(spec: ToolSpec, user?: User) {
     const script = path.join(ROOT, 'build', 'bench', 'rows', 'abuse.js');
@@ -309,6 +311,7 @@ export class Tool {
       }
     });
     this.proc.stderr!.setEncoding('utf8').on('data', (t: string) => (this.#err += t));
+    this.#closed = new Promise<void>((r) => this.proc.once('close', () => r()));
     this.#forget = onCleanup(() => stopChild(this.proc, 2000));
   }
 
@@ -346,13 +349,13 @@ export class Tool {
 
   async stop(): Promise<Msg> {
     this.#forget();
-    if (this.proc.exitCode === null) {
-      let timer: NodeJS.Timeout | undefined;
-      const exited = new Promise<void>((r) => this.proc.once('exit', () => r()));
-      this.proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 10000)))]);
-      clearTimeout(timer); // a pending timer would keep a test runner alive
-      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#closed, new Promise<void>((r) => (timer = setTimeout(r, 10000)))]);
+    clearTimeout(timer); // a pending timer would keep a test runner alive
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGKILL');
+      await this.#closed;
     }
     const done = this.last('done');
     if (!done) throw new Error(`tool ended without a result: ${this.#err}`);

@@ -172,7 +172,7 @@ describe('a listening address that is taken', () => {
       p.stdout.on('data', (b: Buffer) => (stdout += b));
       p.stderr.on('data', (b: Buffer) => (stderr += b));
       const timer = setTimeout(() => p.kill('SIGKILL'), 30000);
-      p.on('exit', (status) => (clearTimeout(timer), resolve({ status, stdout, stderr })));
+      p.on('close', (status) => (clearTimeout(timer), resolve({ status, stdout, stderr })));
     });
   const occupy = (): Promise<net.Server> =>
     new Promise((resolve) => {

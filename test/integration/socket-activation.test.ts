@@ -288,7 +288,7 @@ maybe('socket activation and sd_notify', () => {
     procs.push(fe);
     await fe.waitFor(/Listening on/);
     net.connect(path.join(home, 'run', 'odd-sock')).on('error', () => undefined);
-    const code = await new Promise<number | null>((resolve) => fe.proc.once('exit', (c) => resolve(c)));
+    const code = await new Promise<number | null>((resolve) => fe.proc.once('close', (c) => resolve(c)));
     expect(code).toBe(78); // EX_CONFIG: a restart cannot fix it
     expect(fe.out()).toMatch(
       /virtgated: invalid configuration: LISTEN_FDNAMES: socket 'libvirt-sock' is none of virtgate-sock, virtgate-sock-ro, virtgate-tls/,
