@@ -29,6 +29,7 @@ export const DEFAULTS = {
   keepaliveInterval: 5, // seconds of silence before we ping (libvirtd default)
   keepaliveCount: 5, // unanswered pings before we close (libvirtd default)
   frameTimeout: 30, // seconds a client may take to finish one message before it is dropped
+  streamStallTimeout: 30, // seconds an upload stream may send nothing before it fails (its volume untouched)
   helperMaxInFlight: 4096, // helper calls queued across all clients
   tls: '', // 'host:port' for mutual-TLS clients (libvirt's port is 16514); '' = off
   tlsPortFallback: false, // development (npm start): if the tls port is taken, listen on a free port instead of failing
@@ -89,6 +90,7 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   keepaliveInterval: [0, 3600],
   keepaliveCount: [0, 100],
   frameTimeout: [1, 3600],
+  streamStallTimeout: [1, 3600],
   helperMaxInFlight: [1, 1000000],
   tlsHandshakeTimeout: [1, 600],
   authTimeout: [1, 3600],

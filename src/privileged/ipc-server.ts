@@ -17,6 +17,7 @@ import {
 } from '../ipc/program';
 import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal, JournalBegin } from '../audit/journal';
+import { UPLOAD_CONTINUATIONS } from '../ipc/objects/storage';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
@@ -183,6 +184,12 @@ class IpcConnection {
     if (!entry) return this.destroy(`no table entry for ${name}`);
     if (entry.flags & OpFlag.ONCE) this.#permitted.delete(op);
     const ansOp: AnswerOp = answerOpOf(op);
+    if (entry.flags & OpFlag.WRITE && UPLOAD_CONTINUATIONS.has(name)) {
+      // Part of an upload journaled at its `upload` request (it carries that request's id): no line or replay check of
+      // its own; the driver refuses it unless that upload is open for the same request id and tenant.
+      this.#queueWrite(entry, name, req, ansOp, -1);
+      return;
+    }
     if (entry.flags & OpFlag.WRITE) {
       // A request id names one write, once: a reused one is a replay (a compromised front end, or someone on this
       // socket) and is refused before anything runs.

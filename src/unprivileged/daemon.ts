@@ -372,6 +372,7 @@ export class Daemon {
       },
       queuedOut: () => out.queued,
       streamHighWater: Math.min(STREAM_HIGH_WATER, Math.floor(this.config.maxOutputBytes / 2)),
+      streamStallMs: this.config.streamStallTimeout * 1000,
       onBusy: (b) => {
         busy = b;
         reading();

@@ -21,7 +21,8 @@ import {
   isVgError,
 } from '../common/errors';
 import type { Actor, DomainSnapshot, DomainSummary, NodeFacts } from '../ipc/program';
-import { LookupKind, Op, type RequestOp, checkTenantName, uuidToString } from '../ipc/program';
+import { LookupKind, Op, type RequestOp, checkTenantName, requestName, uuidToString } from '../ipc/program';
+import { UPLOAD_CONTINUATIONS } from '../ipc/objects/storage';
 import { decodeBody, encodeReply } from '../protocol/messages';
 import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
@@ -29,7 +30,7 @@ import { type Authorizer, type PolicyObject, type Subject, isReadPermission } fr
 import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
 import { type CallObject, type HandlerContext, entryOptions, handlerFor } from './handlers';
 import { ObjectEventHub } from './object-events';
-import { OutboundStream } from './streams';
+import { InboundStream, OutboundStream } from './streams';
 import type { AuthService } from './auth';
 import { DomainMirror } from './domain-mirror';
 import { policyUser } from './identity';
@@ -383,6 +384,26 @@ export class Dispatcher {
           onEnd?.(end, bytes);
         });
         s.openStream(stream);
+      },
+      continuation: {
+        act: ((op: RequestOp, action: string, fields: object) => {
+          if (!UPLOAD_CONTINUATIONS.has(requestName(op, { action }))) return Promise.reject(VG_ERR_INTERNAL(`${action} is not a continuation`));
+          return inner.call(op as never, { ...fields, action } as never);
+        }) as HelperClient['act'],
+      },
+      openUpload: (sink, opts, onEnd) => {
+        if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');
+        const limits = { stallMs: s.streamStallMs, highWater: s.streamInHighWater, ...opts };
+        const stream: InboundStream = new InboundStream(s, opened, sink, limits, (end, bytes, error) => {
+          s.streamEnded(stream);
+          onEnd?.(end, bytes, error);
+        });
+        s.openStream(stream);
+      },
+      recordStreamEnd: (detail) => {
+        const requestId = gate?.requestId ?? '';
+        const who = { user: printable(s.identity?.user ?? ''), tenant: s.tenant, connection: s.id };
+        this.#audit?.event('stream-end', { requestId, ...who, ...detail }).catch(() => undefined); // an outage is logged loudly
       },
       hiddenLookup: (d, procedure) =>
         this.#recordDenial(

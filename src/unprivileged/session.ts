@@ -11,7 +11,7 @@ import {
   VG_ERR_STREAM,
   VgError,
 } from '../common/errors';
-import { type ClientStream, STREAM_HIGH_WATER, STREAMS_PER_CONNECTION } from './streams';
+import { type ClientStream, STREAM_HIGH_WATER, STREAM_IN_CONNECTION_MAX, STREAM_IN_HIGH_WATER, STREAM_STALL_MS, STREAMS_PER_CONNECTION } from './streams';
 import { FrameDecoder } from '../common/framing';
 import type { XdrReader } from '../common/xdr';
 import { KeepaliveProc, Limits, MessageStatus, MessageType, PASSTHROUGH_PROGRAMS, PROGRAM_VERSION, Program } from '../protocol/constants';
@@ -54,6 +54,9 @@ export interface SessionOptions {
   onWrite: (buf: Buffer) => void;
   queuedOut?: () => number; // bytes written and not yet sent to the client (stream pacing); 0 if absent
   streamHighWater?: number; // streams pace their output below this (default STREAM_HIGH_WATER)
+  streamInHighWater?: number; // an upload's queued bytes before reading stops (default STREAM_IN_HIGH_WATER)
+  streamInConnectionMax?: number; // all uploads' queued bytes before reading stops (default STREAM_IN_CONNECTION_MAX)
+  streamStallMs?: number; // an upload silent this long fails (default STREAM_STALL_MS)
   onClose: (reason: string) => void;
   onBusy: (busy: boolean) => void; // pause/resume reading (backpressure)
   onLargeFrame?: () => void; // a message of LARGE_MESSAGE bytes or more was taken in (its memory is worth returning soon)
@@ -123,6 +126,8 @@ export class Session {
   readonly #streams = new Map<number, ClientStream>();
   readonly #pendingStreams = new Map<number, ClientStream>();
   #relieved: (() => void)[] = [];
+  readonly #inbound = new Map<ClientStream, number>(); // uploads' bytes received and not yet written to their sinks
+  #inboundTotal = 0;
   #opened = false;
   notOpenSince = Date.now(); // when the connection last had no successful CONNECT_OPEN (0 = open): openTimeout
   tenant = ''; // chosen explicitly by the client (RBAC issue); empty = none
@@ -301,6 +306,34 @@ export class Session {
     for (const cb of waiting) cb();
   }
 
+  get streamInHighWater(): number {
+    return this.#opts.streamInHighWater ?? STREAM_IN_HIGH_WATER;
+  }
+
+  get streamStallMs(): number {
+    return this.#opts.streamStallMs ?? STREAM_STALL_MS;
+  }
+
+  // Uploads' queued bytes: over a stream's mark or the connection's, this connection is not read (libvirtd counts
+  // stream packets as requests and stops reading at max_client_requests); reading resumes as they are written.
+  inboundHeld(stream: ClientStream, bytes: number): void {
+    this.#inboundTotal += bytes - (this.#inbound.get(stream) ?? 0);
+    if (bytes > 0) this.#inbound.set(stream, bytes);
+    else this.#inbound.delete(stream);
+    this.#setBusy();
+  }
+
+  get inboundBytes(): number {
+    return this.#inboundTotal;
+  }
+
+  #inboundFull(): boolean {
+    if (this.#inboundTotal >= (this.#opts.streamInConnectionMax ?? STREAM_IN_CONNECTION_MAX)) return true;
+    const mark = this.streamInHighWater;
+    for (const n of this.#inbound.values()) if (n >= mark) return true;
+    return false;
+  }
+
   // A handler opens a stream for its call: it starts once the call's reply is sent, or is dropped if the call fails.
   openStream(stream: ClientStream): void {
     if (this.#streams.size + this.#pendingStreams.size >= STREAMS_PER_CONNECTION)
@@ -327,6 +360,8 @@ export class Session {
     for (const st of [...this.#streams.values(), ...this.#pendingStreams.values()]) st.dispose();
     this.#streams.clear();
     this.#pendingStreams.clear();
+    this.#inbound.clear();
+    this.#inboundTotal = 0;
     this.outputRelieved(); // pumps waiting on this connection see it closed and stop
   }
 
@@ -408,10 +443,10 @@ export class Session {
       });
   }
 
-  // Busy (stop reading) while maxClientRequests calls run or read messages wait their turn.
+  // Busy (stop reading) while maxClientRequests calls run, read messages wait their turn, or uploads hold too much.
   #setBusy(): void {
     if (this.#closed) return;
-    const busy = this.#inFlight >= this.#opts.maxClientRequests || this.#waitingAt < this.#waiting.length;
+    const busy = this.#inFlight >= this.#opts.maxClientRequests || this.#waitingAt < this.#waiting.length || this.#inboundFull();
     if (busy !== this.#busy) {
       this.#busy = busy;
       this.#opts.onBusy(busy);

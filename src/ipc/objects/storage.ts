@@ -17,6 +17,8 @@ export const StorageLimits = {
   POOLS_MAX: 4096,
   VOLUMES_MAX: 16384, // REMOTE_STORAGE_VOL_LIST_MAX
   SIZE_MAX: (1n << 63n) - 1n, // off_t: libvirt's virStorageSize limit (LLONG_MAX)
+  CHUNK_MAX: 256 * 1024, // volume bytes per VOLUME_READ.read / VOLUME_WRITE.uploadChunk: one stream packet, under REQUEST_MAX
+  UPLOADS_MAX: 64, // uploads open in the helper at once (each holds a staging file and a descriptor)
 } as const;
 
 // The pool types virtgate serves: the local, file-backed ones (virt-install's `dir` pools first).
@@ -397,11 +399,35 @@ export const POOL_WRITE = actionGroup('POOL_WRITE', true, {
   ),
 });
 
+const chunkF: Codec<Buffer> = {
+  encode: (w, v) => void w.opaque(v, StorageLimits.CHUNK_MAX),
+  decode: (r) => Buffer.from(r.opaque(StorageLimits.CHUNK_MAX, 'data')),
+};
+const handleF: Codec<number> = { encode: (w, v) => void w.u32(v), decode: (r) => r.u32('handle') };
+
+// A volume's bytes for a download: `length` (1 .. SIZE_MAX) is how far the caller wants to go from `offset`; the answer
+// is either data (at most CHUNK_MAX bytes) or, when `sparse`, a hole (a run of zeroes the helper skipped), never both.
+export interface VolumeChunk {
+  data: Buffer;
+  hole: bigint;
+}
+
 export const VOLUME_READ = actionGroup('VOLUME_READ', false, {
   list: action(0, byUuid, fields<{ vols: VolumeRecord[] }>(['vols', listF(StorageLimits.VOLUMES_MAX, volumeRecordCodec, 'vols')])),
   byName: action(1, fields<{ pool: Buffer; name: string }>(['pool', uuidF], ['name', nameF('name')]), volAns),
   byKey: action(2, fields<{ key: string }>(['key', lookupTextF('key')]), volAns),
   byPath: action(3, fields<{ path: string }>(['path', lookupTextF('path')]), volAns),
+  read: action(
+    4,
+    fields<{ pool: Buffer; name: string; offset: bigint; length: bigint; sparse: boolean }>(
+      ['pool', uuidF],
+      ['name', nameF('name')],
+      ['offset', sizeF('offset')],
+      ['length', sizeF('length')],
+      ['sparse', boolF('sparse')],
+    ),
+    fields<VolumeChunk>(['data', chunkF], ['hole', sizeF('hole')]),
+  ),
 });
 
 const volRef = fields<{ pool: Buffer; name: string }>(['pool', uuidF], ['name', nameF('name')]);
@@ -431,4 +457,34 @@ export const VOLUME_WRITE = actionGroup('VOLUME_WRITE', true, {
     volAns,
   ),
   wipe: action(4, volRef, volAns),
+  // virStorageVolUpload, in three steps. `upload` is the audited, journaled write (tenancy and range checked, a
+  // staging file opened); the chunks and the final `uploadEnd` belong to it (same actor request id and tenant, checked
+  // by the helper) and are not journaled one by one: see UPLOAD_CONTINUATIONS. Nothing reaches the volume before
+  // `uploadEnd` with commit; an abort (or a chunk refused) leaves it as it was.
+  upload: action(
+    5,
+    fields<{ pool: Buffer; name: string; offset: bigint; length: bigint }>(
+      ['pool', uuidF],
+      ['name', nameF('name')],
+      ['offset', sizeF('offset')],
+      ['length', sizeF('length')],
+    ),
+    fields<{ handle: number; length: bigint; vol: VolumeRecord }>(['handle', handleF], ['length', sizeF('length')], ['vol', volumeRecordCodec]),
+  ),
+  // `at`: where this chunk starts, relative to the upload's offset (chunks come in order); data, or a hole of `hole` bytes.
+  uploadChunk: action(
+    6,
+    fields<{ handle: number; at: bigint; data: Buffer; hole: bigint }>(['handle', handleF], ['at', sizeF('at')], ['data', chunkF], ['hole', sizeF('hole')]),
+    empty,
+  ),
+  uploadEnd: action(
+    7,
+    fields<{ handle: number; commit: boolean }>(['handle', handleF], ['commit', boolF('commit')]),
+    fields<{ bytes: bigint }>(['bytes', sizeF('bytes')]),
+  ),
 });
+
+// Writes that continue an upload whose `upload` request was journaled: the helper runs them without a journal line
+// or a replay check of their own (they carry that request's id; a write per 256 KiB chunk would cost a journal line,
+// a durable sync and a replay-index entry each). They act only on an open upload of the same request id and tenant.
+export const UPLOAD_CONTINUATIONS: ReadonlySet<string> = new Set(['VOLUME_WRITE_REQ.uploadChunk', 'VOLUME_WRITE_REQ.uploadEnd']);

@@ -72,6 +72,9 @@ export const answerVolumeRead: AnswerFn<typeof Op.VOLUME_READ_REQ> = (ctx, body)
       return { vol: d.volumeByKey(body.key) };
     case 'byPath':
       return { vol: d.volumeByPath(body.path) };
+    case 'read':
+      if (!d.readVolume) throw driverError(VG_ERR_NOT_SUPPORTED, 'storage pool does not support volume download');
+      return d.readVolume(body.pool, body.name, body.offset, body.length, body.sparse);
     default:
       return unknown('VOLUME_READ', body);
   }
@@ -92,6 +95,16 @@ export const answerVolumeWrite: AnswerFn<typeof Op.VOLUME_WRITE_REQ> = (ctx, bod
       return { vol: d.resizeVolume(body.pool, body.name, body.capacity, body.flags, t) };
     case 'wipe':
       return { vol: d.wipeVolume(body.pool, body.name, t) };
+    case 'upload':
+      if (!d.openUpload) throw driverError(VG_ERR_NOT_SUPPORTED, 'storage pool does not support volume upload');
+      return d.openUpload(body.pool, body.name, body.offset, body.length, t, body.actor.requestId);
+    case 'uploadChunk':
+      if (!d.uploadChunk) throw driverError(VG_ERR_NOT_SUPPORTED, 'storage pool does not support volume upload');
+      d.uploadChunk(body.handle, body.at, body.data, body.hole, t, body.actor.requestId);
+      return {};
+    case 'uploadEnd':
+      if (!d.endUpload) throw driverError(VG_ERR_NOT_SUPPORTED, 'storage pool does not support volume upload');
+      return { bytes: d.endUpload(body.handle, body.commit, t, body.actor.requestId) };
     default:
       return unknown('VOLUME_WRITE', body);
   }

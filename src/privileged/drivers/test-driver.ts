@@ -2,6 +2,7 @@
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
 import * as fs from 'node:fs';
+import { join as joinPath } from 'node:path';
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_DOMAIN_ARG,
@@ -21,7 +22,7 @@ import { type ChangeListener, type Driver, DriverError, type LifecycleListener, 
 import { type ObjectDriverContext, storeRecords } from './object-context';
 import { hostResourcesOf } from './host-resources';
 import { TestHostFacts, TestInterfaces, TestNodeDevices } from './test-host-objects';
-import { TestStorage } from './test-storage';
+import { DEFAULT_POOL_ROOTS, TestStorage } from './test-storage';
 import { TestNetworks } from './test-networks';
 import { type DomainStatus, type FileChange, StateStore, type StateStoreOptions } from './store';
 import { TEST_CAPABILITIES_XML } from './test-capabilities';
@@ -160,7 +161,7 @@ export class TestDriver implements Driver {
     this.#screenshotFile = opts.screenshotFile ?? TEST_SCREENSHOT;
     this.#load(warn);
     [this.interfaces, this.nodeDevices] = [new TestInterfaces(this.#objectCtx), new TestNodeDevices(this.#objectCtx)];
-    this.pools = new TestStorage(this.#objectCtx);
+    this.pools = new TestStorage(this.#objectCtx, DEFAULT_POOL_ROOTS, joinPath(opts.stateDir, 'volumes'));
     this.networks = new TestNetworks(this.#objectCtx);
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at

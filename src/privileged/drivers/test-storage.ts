@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Storage pools and volumes of the test driver (helper side): libvirt's test:///default storage simulated, as its
-// test_driver.c does it (no file is ever created: capacity and allocation bookkeeping only), with tenancy, confined
-// target paths and durable records (one per pool and per volume, JSON through the state log).
+// test_driver.c does it (capacity and allocation bookkeeping), with tenancy, confined target paths and durable records
+// (one per pool and per volume, JSON through the state log). A volume's bytes (upload/download; libvirt's test driver
+// has none) live in a sparse file under the helper's state dir, created by the first upload; none reads as zeroes.
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_DOMAIN_ARG,
@@ -21,6 +24,7 @@ import {
   type PoolConfig,
   type PoolRecord,
   StorageLimits,
+  type VolumeChunk,
   type VolumeConfig,
   type VolumeRecord,
   pathWithin,
@@ -77,6 +81,29 @@ interface Vol {
   config: VolumeConfig;
   path: string; // = key
 }
+
+// An upload in progress: bytes go to a staging file, the volume changes only at commit. `whole`: the upload covers the
+// volume from 0 to its capacity, so the staging file becomes the volume (a rename); else it holds just the range
+// [offset, offset + length) and is copied in at commit.
+interface Upload {
+  requestId: string;
+  tenant: string;
+  pool: Buffer;
+  name: string;
+  offset: bigint;
+  length: bigint;
+  at: bigint; // bytes received (data and holes)
+  whole: boolean;
+  fd: number;
+  staging: string;
+  touched: number; // ms: an upload idle for UPLOAD_IDLE_MS is dropped (its front end went away without ending it)
+}
+
+const UPLOAD_IDLE_MS = 10 * 60_000;
+const HOLE_SCAN_MAX = 64 * 1024 * 1024; // zeroes one read request may skip before it answers (bounds its time)
+const COPY_CHUNK = 1024 * 1024;
+const ZEROES = Buffer.alloc(COPY_CHUNK);
+const isZero = (b: Buffer): boolean => b.equals(ZEROES.subarray(0, b.length));
 
 interface Pool {
   config: PoolConfig;
@@ -157,11 +184,17 @@ export class TestStorage implements StoragePoolDriver {
   readonly #ctx: StorageContext;
   readonly #roots: readonly string[];
   readonly #pools = new Map<string, Pool>(); // by uuid string
+  readonly #dataDir: string | null;
+  readonly #uploads = new Map<number, Upload>();
+  #nextUpload = 1;
 
-  constructor(ctx: StorageContext, roots: readonly string[] = DEFAULT_POOL_ROOTS) {
+  // dataDir: where volumes' bytes live (null: no volume has bytes; upload and download are refused).
+  constructor(ctx: StorageContext, roots: readonly string[] = DEFAULT_POOL_ROOTS, dataDir: string | null = null) {
     this.#ctx = ctx;
     this.#roots = roots;
+    this.#dataDir = dataDir;
     this.#load();
+    if (dataDir) this.#sweepStaging(dataDir);
   }
 
   // ---------- pools: reads ----------
@@ -311,6 +344,7 @@ export class TestStorage implements StoragePoolDriver {
     this.#ctx.records.put('volume', volKey(p.config.uuid, name), null);
     p.vols.delete(name);
     p.allocation -= v.config.allocation;
+    if (this.#dataDir) fs.rmSync(this.#dataFile(p, name), { force: true });
   }
 
   // Not in libvirt's test driver; the rules of its storage driver (storageVolResize).
@@ -336,6 +370,225 @@ export class TestStorage implements StoragePoolDriver {
   wipeVolume(pool: Buffer, name: string, tenant: string): VolumeRecord {
     const p = this.#active(this.#owned(pool, tenant));
     return volRecord(p, this.#vol(p, name));
+  }
+
+  // ---------- volume bytes ----------
+
+  // One chunk of a volume for a download: data at `offset` (at most CHUNK_MAX bytes, within `length`), or, when
+  // `sparse`, the run of zeroes starting there (bounded by `length` and HOLE_SCAN_MAX) as a hole.
+  readVolume(pool: Buffer, name: string, offset: bigint, length: bigint, sparse: boolean): VolumeChunk {
+    const p = this.#active(this.#byUuid(pool));
+    const v = this.#vol(p, name);
+    const cap = v.config.capacity;
+    if (length === 0n || offset + length > cap) throw driverError(VG_ERR_DOMAIN_ARG, `range ${offset}+${length} is outside the volume's ${cap} bytes`);
+    const file = this.#dataFile(p, name);
+    let size = 0n;
+    let fd = -1;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      size = BigInt(fs.fstatSync(fd).size);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw driverError(VG_ERR_STORAGE_FAILED, `cannot read volume '${name}'`);
+    }
+    try {
+      const readAt = (at: bigint, n: number): Buffer => {
+        const buf = Buffer.alloc(n); // past the file's end: zeroes, as for a volume without bytes
+        if (fd >= 0 && at < size) fs.readSync(fd, buf, 0, Number(size - at < BigInt(n) ? size - at : BigInt(n)), Number(at));
+        return buf;
+      };
+      const first = Number(length < BigInt(StorageLimits.CHUNK_MAX) ? length : BigInt(StorageLimits.CHUNK_MAX));
+      const data = readAt(offset, first);
+      if (!sparse || !isZero(data)) return { data, hole: 0n };
+      // A hole: past the file's end at once, else chunk by chunk while the bytes are zero.
+      const end = offset + length;
+      let at = offset + BigInt(first);
+      const scanEnd = offset + BigInt(HOLE_SCAN_MAX) < end ? offset + BigInt(HOLE_SCAN_MAX) : end;
+      while (at < scanEnd) {
+        if (at >= size) return { data: Buffer.alloc(0), hole: end - offset };
+        const n = Number(scanEnd - at < BigInt(COPY_CHUNK) ? scanEnd - at : BigInt(COPY_CHUNK));
+        const next = readAt(at, n);
+        if (!isZero(next)) {
+          let z = 0;
+          while (z < next.length && next[z] === 0) z++;
+          return { data: Buffer.alloc(0), hole: at + BigInt(z) - offset };
+        }
+        at += BigInt(n);
+      }
+      return { data: Buffer.alloc(0), hole: at - offset };
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
+  }
+
+  // Opens an upload into a volume of a pool the tenant owns: `length` 0 = to the end of the volume (libvirt's rule).
+  openUpload(
+    pool: Buffer,
+    name: string,
+    offset: bigint,
+    length: bigint,
+    tenant: string,
+    requestId: string,
+  ): { handle: number; length: bigint; vol: VolumeRecord } {
+    const dir = this.#dataDir;
+    if (!dir) throw driverError(VG_ERR_NOT_SUPPORTED, 'storage pool does not support volume upload');
+    const p = this.#active(this.#owned(pool, tenant));
+    const v = this.#vol(p, name);
+    const cap = v.config.capacity;
+    if (offset > cap) throw driverError(VG_ERR_DOMAIN_ARG, `upload offset ${offset} is past the end of volume '${name}' (${cap} bytes)`);
+    const len = length === 0n ? cap - offset : length;
+    if (offset + len > cap)
+      throw driverError(VG_ERR_DOMAIN_ARG, `upload of ${len} bytes at offset ${offset} extends past the end of volume '${name}' (${cap} bytes)`);
+    if (requestId === '') throw driverError(VG_ERR_DOMAIN_ARG, 'an upload needs a request id');
+    if (cap > BigInt(Number.MAX_SAFE_INTEGER)) throw driverError(VG_ERR_NOT_SUPPORTED, `upload into a volume of ${cap} bytes`);
+    this.#expireUploads();
+    for (const u of this.#uploads.values())
+      if (u.pool.equals(pool) && u.name === name) throw driverError(VG_ERR_DOMAIN_STATE, `volume '${name}' has an upload in progress`);
+    if (this.#uploads.size >= StorageLimits.UPLOADS_MAX) throw driverError(VG_ERR_LIMIT, `at most ${StorageLimits.UPLOADS_MAX} uploads at once`);
+    const handle = this.#nextUpload++;
+    const staging = path.join(dir, `${volKey(p.config.uuid, name)}.upload-${handle}`);
+    let fd: number;
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fd = fs.openSync(staging, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    } catch (e) {
+      throw driverError(VG_ERR_STORAGE_FAILED, `cannot stage an upload (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    const whole = offset === 0n && len === cap;
+    this.#uploads.set(handle, { requestId, tenant, pool, name, offset, length: len, at: 0n, whole, fd, staging, touched: Date.now() });
+    return { handle, length: len, vol: volRecord(p, v) };
+  }
+
+  // The next chunk of an upload, in order: data, or a hole (nothing to write: the staging file starts sparse).
+  uploadChunk(handle: number, at: bigint, data: Buffer, hole: bigint, tenant: string, requestId: string): void {
+    const u = this.#upload(handle, tenant, requestId);
+    if (data.length > 0 === hole > 0n) throw driverError(VG_ERR_DOMAIN_ARG, 'a chunk is data or a hole');
+    if (at !== u.at) throw driverError(VG_ERR_DOMAIN_ARG, `chunk at ${at}, expected ${u.at}`);
+    const n = data.length > 0 ? BigInt(data.length) : hole;
+    if (u.at + n > u.length) throw driverError(VG_ERR_DOMAIN_ARG, `Too many bytes to write to stream: the upload is ${u.length} bytes`);
+    if (data.length > 0) {
+      const pos = Number(u.at); // the staging file holds the range from its start
+      try {
+        let done = 0;
+        while (done < data.length) done += fs.writeSync(u.fd, data, done, data.length - done, pos + done);
+      } catch (e) {
+        this.#dropUpload(handle);
+        throw driverError(VG_ERR_STORAGE_FAILED, `cannot write to volume '${u.name}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    u.at += n;
+    u.touched = Date.now();
+  }
+
+  // Commits (the volume takes the uploaded bytes; the rest keeps its content) or discards an upload.
+  endUpload(handle: number, commit: boolean, tenant: string, requestId: string): bigint {
+    const u = this.#upload(handle, tenant, requestId);
+    if (!commit) {
+      this.#dropUpload(handle);
+      return u.at;
+    }
+    try {
+      const p = this.#active(this.#byUuid(u.pool));
+      const v = this.#vol(p, u.name);
+      const target = this.#dataFile(p, u.name);
+      if (u.whole) {
+        // A short upload keeps the volume's old bytes after what was sent (as writing into it would).
+        if (u.at < u.length) this.#copyTail(target, u.fd, u.at, u.length - u.at);
+        fs.ftruncateSync(u.fd, Number(v.config.capacity));
+        fs.fsyncSync(u.fd);
+        fs.renameSync(u.staging, target);
+      } else {
+        const out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+        try {
+          if (BigInt(fs.fstatSync(out).size) < v.config.capacity) fs.ftruncateSync(out, Number(v.config.capacity));
+          this.#copyFd(u.fd, 0n, out, u.offset, u.at, false);
+          fs.fsyncSync(out);
+        } finally {
+          fs.closeSync(out);
+        }
+        // XXX: a crash during this copy leaves the range partly written (libvirt writes in place: the same risk).
+      }
+      const dfd = fs.openSync(path.dirname(target), fs.constants.O_RDONLY);
+      fs.fsyncSync(dfd);
+      fs.closeSync(dfd);
+    } catch (e) {
+      this.#dropUpload(handle);
+      if (e instanceof Error && e.name === 'DriverError') throw e;
+      throw driverError(VG_ERR_STORAGE_FAILED, `cannot commit the upload to volume '${u.name}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    this.#dropUpload(handle);
+    return u.at;
+  }
+
+  #upload(handle: number, tenant: string, requestId: string): Upload {
+    const u = this.#uploads.get(handle);
+    // Another request's (or another tenant's) upload is as absent as none.
+    if (!u || u.requestId !== requestId || u.tenant !== tenant) throw driverError(VG_ERR_DOMAIN_STATE, 'no such upload in progress');
+    return u;
+  }
+
+  #dropUpload(handle: number): void {
+    const u = this.#uploads.get(handle);
+    if (!u) return;
+    this.#uploads.delete(handle);
+    try {
+      fs.closeSync(u.fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(u.staging, { force: true });
+  }
+
+  #expireUploads(): void {
+    const now = Date.now();
+    for (const [h, u] of this.#uploads) if (now - u.touched > UPLOAD_IDLE_MS) this.#dropUpload(h);
+  }
+
+  // Staging files of a previous run are never committed.
+  #sweepStaging(dir: string): void {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) if (/\.upload-[0-9]+$/.test(n)) fs.rmSync(path.join(dir, n), { force: true });
+  }
+
+  #dataFile(p: Pool, name: string): string {
+    if (!this.#dataDir) throw driverError(VG_ERR_NOT_SUPPORTED, 'volume data');
+    return path.join(this.#dataDir, `${volKey(p.config.uuid, name)}.img`);
+  }
+
+  // The volume's old bytes [at, at + n) into a whole-volume staging file (zero chunks left out: sparse there already).
+  #copyTail(from: string, fd: number, at: bigint, n: bigint): void {
+    let src: number;
+    try {
+      src = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // no bytes yet: zeroes
+      throw e;
+    }
+    try {
+      this.#copyFd(src, at, fd, at, n, true);
+    } finally {
+      fs.closeSync(src);
+    }
+  }
+
+  #copyFd(src: number, srcAt: bigint, dst: number, dstAt: bigint, n: bigint, skipZero: boolean): void {
+    const buf = Buffer.alloc(COPY_CHUNK);
+    let done = 0n;
+    while (done < n) {
+      const want = Number(n - done < BigInt(COPY_CHUNK) ? n - done : BigInt(COPY_CHUNK));
+      buf.fill(0, 0, want);
+      fs.readSync(src, buf, 0, want, Number(srcAt + done)); // a short read (the source's end) leaves zeroes
+      const chunk = buf.subarray(0, want);
+      if (!(skipZero && isZero(chunk))) {
+        let w = 0;
+        while (w < want) w += fs.writeSync(dst, chunk, w, want - w, Number(dstAt + done) + w);
+      }
+      done += BigInt(want);
+    }
   }
 
   diskSourceAllowed(path: string, tenant: string): boolean {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // REMOTE procedures of storage pools and volumes (virStorageDriver), as data (libvirt 9.0 remote_protocol.x), pure.
-// Served: every entry of the test driver's virStorageDriver table, plus vol wipe (165) and resize (260). Left out
-// (answer "unknown procedure" until streams exist): vol upload 208 / download 209 (streams), wipe pattern 259,
+// Served: every entry of the test driver's virStorageDriver table, plus vol wipe (165), resize (260) and the streams
+// vol upload 208 / download 209 (not in libvirt's test driver; its storage driver's rules). Left out: wipe pattern 259,
 // get info flags 378, lookup by target path 391, pool capabilities 403 (none of them in the test driver's table).
 import type { Codec } from '../types';
 import { XdrVoid, int, nonnullString, optString, struct, uhyper, uint, uuid } from '../types';
@@ -60,6 +60,14 @@ export const ListPoolsFlags = {
   NETFS: 256,
   ALL: (1 << 20) - 1, // VIR_CONNECT_LIST_STORAGE_POOLS_FILTERS_ALL: every bit up to ISCSI_DIRECT
 } as const;
+// VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM = VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM = 1 << 0.
+export const VolStreamFlags = { SPARSE: 1 } as const;
+export interface VolRange {
+  vol: RemoteVol;
+  offset: bigint;
+  length: bigint;
+  flags: number;
+}
 export const PoolEventId = { LIFECYCLE: 0, REFRESH: 1, LAST: 2 } as const;
 export const VolResizeFlags = { ALLOCATE: 1, DELTA: 2, SHRINK: 4 } as const;
 export const PoolState = { INACTIVE: 0, BUILDING: 1, RUNNING: 2, DEGRADED: 3, INACCESSIBLE: 4 } as const;
@@ -296,6 +304,27 @@ export const PS = {
     acl: acl('storage_pool:read'),
     args: poolArg,
     ret: retInt('persistent'),
+  }),
+  // @writestream, @sparseflag VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM; the bytes follow the reply as stream packets.
+  STORAGE_VOL_UPLOAD: defineProc({
+    proc: 208,
+    name: 'storageVolUpload',
+    cls: 'write',
+    stream: 'write',
+    acl: acl('storage_vol:data_write'),
+    args: struct<VolRange>(['vol', volCodec], ['offset', uhyper], ['length', uhyper], ['flags', uint]),
+    ret: XdrVoid,
+  }),
+  // @readstream, @sparseflag VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM. libvirt refuses it on a read-only connection.
+  STORAGE_VOL_DOWNLOAD: defineProc({
+    proc: 209,
+    name: 'storageVolDownload',
+    cls: 'read',
+    refuseReadOnly: true,
+    stream: 'read',
+    acl: acl('storage_vol:data_read'),
+    args: struct<VolRange>(['vol', volCodec], ['offset', uhyper], ['length', uhyper], ['flags', uint]),
+    ret: XdrVoid,
   }),
   STORAGE_VOL_WIPE: defineProc({ proc: 165, name: 'storageVolWipe', cls: 'write', acl: acl('storage_vol:format'), args: volFlags, ret: XdrVoid }),
   STORAGE_VOL_RESIZE: defineProc({

@@ -9,7 +9,8 @@ import type { AuthService } from '../auth';
 import type { DomainMirror } from '../domain-mirror';
 import type { HelperClient } from '../helper-client';
 import type { ObjectEventHub } from '../object-events';
-import type { ByteSource, StreamEnd } from '../streams';
+import type { ByteSink, ByteSource, InboundOptions, StreamEnd } from '../streams';
+import type { VgError } from '../../common/errors';
 import type { Session } from '../session';
 
 export interface HandlerContext {
@@ -32,6 +33,14 @@ export interface HandlerContext {
   objectEvents: ObjectEventHub;
   // Opens a download stream on this call (server -> client): it starts after the call's reply, paced by the client.
   openDownload(source: ByteSource, onEnd?: (end: StreamEnd, bytes: number) => void): void;
+  // Opens an upload stream on this call (client -> server): it starts after the call's reply; the connection's stall
+  // timeout and inbound limits apply.
+  openUpload?(sink: ByteSink, opts: Pick<InboundOptions, 'maxBytes' | 'sparse'>, onEnd?: (end: StreamEnd, bytes: number, error?: VgError) => void): void;
+  // The helper without the write gate, for the continuations of this call's one audited write (an upload's chunks and
+  // end, UPLOAD_CONTINUATIONS): they carry its actor and request id; anything else is refused.
+  continuation?: Pick<HelperClient, 'act'>;
+  // How a stream opened by an audited call ended (its bytes): an audit event tied to the call's request id.
+  recordStreamEnd?(detail: Record<string, string | number | boolean>): void;
   // A lookup found a VM the caller may not see: recorded as a denial (VG_ERR_NO_DOMAIN), rate-limited per connection.
   hiddenLookup?(d: DomainSummary, procedure: string): Promise<void>;
 }

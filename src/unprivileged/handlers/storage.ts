@@ -2,12 +2,20 @@
 // Handlers for the procedures of ../../protocol/procs/storage.ts: storage pools and volumes. Client XML is parsed
 // here (../xml/storage.ts) and only typed configs go to the helper; every call's objects are the helper's records, so
 // policy decides on real names and tenants, and a pool or volume the caller may not see answers "not found".
-import { VG_ERR_ARG_INVALID, VG_ERR_DOMAIN_STATE, VG_ERR_NO_STORAGE_POOL, VG_ERR_NO_STORAGE_VOL, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import {
+  VG_ERR_ARG_INVALID,
+  VG_ERR_DOMAIN_STATE,
+  VG_ERR_INTERNAL,
+  VG_ERR_NO_STORAGE_POOL,
+  VG_ERR_NO_STORAGE_VOL,
+  VG_ERR_NOT_SUPPORTED,
+} from '../../common/errors';
 import { uuidToString } from '../../common/uuid';
 import { type ObjectEvent, Op } from '../../ipc/program';
 import { LIBVIRT_POOL_TYPES, type PoolRecord, StorageLimits, type VolumeRecord, isStorageName } from '../../ipc/objects/storage';
 import { encodeEvent } from '../../protocol/messages';
-import { ListPoolsFlags, PS, PoolEventId, PoolState, type RemotePool, type RemoteVol, STORAGE_LIST_MAX } from '../../protocol/procs/storage';
+import { ListPoolsFlags, PS, PoolEventId, PoolState, type RemotePool, type RemoteVol, STORAGE_LIST_MAX, VolStreamFlags } from '../../protocol/procs/storage';
+import type { ByteSink, ByteSource } from '../streams';
 import { registerObjectEventKind } from '../object-events';
 import { formatPoolXml, formatVolumeXml, parsePoolXml, parseVolumeXml } from '../xml/storage';
 import { type CallObject, type Entry, type HandlerContext, checkFlags, entry } from './common';
@@ -425,6 +433,104 @@ const volHandlers: Entry[] = [
   ),
 ];
 
+// ---------- volume bytes (streams) ----------
+
+// A download's bytes: chunks of the volume read by the helper from `offset`, `length` bytes in all; with `sparse`,
+// runs of zeroes come as holes. Each read is at most one helper answer's worth; a chunk is handed out a packet at a time.
+export function volumeSource(helper: HandlerContext['helper'], v: VolumeRecord, offset: bigint, length: bigint, sparse: boolean): ByteSource {
+  let at = offset;
+  const end = offset + length;
+  let pending: Buffer = Buffer.alloc(0);
+  return {
+    async read(max) {
+      if (pending.length === 0) {
+        if (at >= end) return null;
+        const chunk = await helper.act(Op.VOLUME_READ_REQ, 'read', { pool: v.poolUuid, name: v.config.name, offset: at, length: end - at, sparse });
+        if (chunk.hole > 0n) {
+          if (chunk.hole > end - at) throw VG_ERR_INTERNAL('the helper answered a hole past the range');
+          at += chunk.hole;
+          return { hole: chunk.hole };
+        }
+        if (chunk.data.length === 0 || BigInt(chunk.data.length) > end - at) throw VG_ERR_INTERNAL('the helper answered a bad chunk');
+        at += BigInt(chunk.data.length);
+        pending = chunk.data;
+      }
+      const out = pending.subarray(0, max);
+      pending = pending.subarray(out.length);
+      return out;
+    },
+  };
+}
+
+const streamHandlers: Entry[] = [
+  entry(
+    PS.STORAGE_VOL_UPLOAD,
+    async (ctx, args) => {
+      checkFlags(args.flags, VolStreamFlags.SPARSE, 'storageVolUpload');
+      const v = await volOf(ctx, args);
+      const helper = ctx.continuation;
+      if (!ctx.openUpload || !helper) throw VG_ERR_INTERNAL('uploads need a stream');
+      const actor = ctx.actor();
+      let handle = -1; // the helper's upload, once opened
+      let at = 0n;
+      const chunk = async (data: Buffer, hole: bigint): Promise<void> => {
+        await helper.act(Op.VOLUME_WRITE_REQ, 'uploadChunk', { actor, handle, at, data, hole });
+        at += hole > 0n ? hole : BigInt(data.length);
+      };
+      const sink: ByteSink = {
+        async write(data) {
+          for (let i = 0; i < data.length; i += StorageLimits.CHUNK_MAX) await chunk(data.subarray(i, i + StorageLimits.CHUNK_MAX), 0n);
+        },
+        hole: (n) => chunk(Buffer.alloc(0), n),
+        finish: async () => void (await helper.act(Op.VOLUME_WRITE_REQ, 'uploadEnd', { actor, handle, commit: true })),
+        abort: async () => {
+          if (handle >= 0) await helper.act(Op.VOLUME_WRITE_REQ, 'uploadEnd', { actor, handle, commit: false });
+        },
+      };
+      // The call's one audited helper write opens the upload (range and tenancy checked there); a failure after it (no
+      // stream left on this connection, the reply not sent) ends the stream, which aborts the upload.
+      const opened = await ctx.helper.act(Op.VOLUME_WRITE_REQ, 'upload', {
+        actor,
+        pool: v.poolUuid,
+        name: v.config.name,
+        offset: args.offset,
+        length: args.length,
+      });
+      handle = opened.handle;
+      const onEnd = (end: string, bytes: number, error?: { code: string }): void =>
+        ctx.recordStreamEnd?.({
+          procedure: 'storageVolUpload',
+          object: volObject(v).name,
+          objectTenant: v.tenant,
+          offset: String(args.offset),
+          bytes,
+          end,
+          ...(error ? { code: error.code } : {}),
+        });
+      try {
+        ctx.openUpload(sink, { maxBytes: opened.length, sparse: (args.flags & VolStreamFlags.SPARSE) !== 0 }, onEnd);
+      } catch (e) {
+        await Promise.resolve(sink.abort()).catch(() => undefined);
+        throw e;
+      }
+    },
+    onVol,
+  ),
+  entry(
+    PS.STORAGE_VOL_DOWNLOAD,
+    async (ctx, args) => {
+      checkFlags(args.flags, VolStreamFlags.SPARSE, 'storageVolDownload');
+      const v = await volOf(ctx, args);
+      const cap = v.config.capacity;
+      if (args.offset > cap) throw VG_ERR_ARG_INVALID(`download offset ${args.offset} is past the end of volume '${v.config.name}' (${cap} bytes)`);
+      // libvirt reads to the volume's end when the length is 0 or reaches past it.
+      const length = args.length === 0n || args.length > cap - args.offset ? cap - args.offset : args.length;
+      ctx.openDownload(volumeSource(ctx.helper, v, args.offset, length, (args.flags & VolStreamFlags.SPARSE) !== 0));
+    },
+    onVol,
+  ),
+];
+
 // ---------- events ----------
 
 registerObjectEventKind('pool', {
@@ -451,4 +557,4 @@ const eventHandlers: Entry[] = [
   }),
 ];
 
-export const storageHandlers: Entry[] = [...poolHandlers, ...volHandlers, ...eventHandlers];
+export const storageHandlers: Entry[] = [...poolHandlers, ...volHandlers, ...streamHandlers, ...eventHandlers];

@@ -105,6 +105,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['byName', 1],
     ['byKey', 2],
     ['byPath', 3],
+    ['read', 4],
   ],
   VOLUME_WRITE: [
     ['create', 0],
@@ -112,6 +113,9 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['delete', 2],
     ['resize', 3],
     ['wipe', 4],
+    ['upload', 5],
+    ['uploadChunk', 6],
+    ['uploadEnd', 7],
   ],
   IFACE_READ: [
     ['list', 0],

@@ -325,6 +325,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['VOLUME_READ.byName', Op.VOLUME_READ_REQ, { action: 'byName', pool: uuid, name: 'v1' }, { action: 'byName', vol }],
   ['VOLUME_READ.byKey', Op.VOLUME_READ_REQ, { action: 'byKey', key: vol.key }, { action: 'byKey', vol }],
   ['VOLUME_READ.byPath', Op.VOLUME_READ_REQ, { action: 'byPath', path: vol.path }, { action: 'byPath', vol }],
+  [
+    'VOLUME_READ.read',
+    Op.VOLUME_READ_REQ,
+    { action: 'read', pool: uuid, name: 'v1', offset: 4096n, length: 1n << 20n, sparse: true },
+    { action: 'read', data: Buffer.from('volume bytes'), hole: 0n },
+  ],
   ['VOLUME_WRITE.create', Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: uuid, config: volConfig }, { action: 'create', vol }],
   [
     'VOLUME_WRITE.createFrom',
@@ -335,6 +341,19 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['VOLUME_WRITE.delete', Op.VOLUME_WRITE_REQ, { action: 'delete', actor, pool: uuid, name: 'v1' }, { action: 'delete' }],
   ['VOLUME_WRITE.resize', Op.VOLUME_WRITE_REQ, { action: 'resize', actor, pool: uuid, name: 'v1', capacity: 1n << 31n, flags: 2 }, { action: 'resize', vol }],
   ['VOLUME_WRITE.wipe', Op.VOLUME_WRITE_REQ, { action: 'wipe', actor, pool: uuid, name: 'v1' }, { action: 'wipe', vol }],
+  [
+    'VOLUME_WRITE.upload',
+    Op.VOLUME_WRITE_REQ,
+    { action: 'upload', actor, pool: uuid, name: 'v1', offset: 0n, length: 0n },
+    { action: 'upload', handle: 7, length: 1n << 24n, vol },
+  ],
+  [
+    'VOLUME_WRITE.uploadChunk',
+    Op.VOLUME_WRITE_REQ,
+    { action: 'uploadChunk', actor, handle: 7, at: 65536n, data: Buffer.alloc(0), hole: 1n << 20n },
+    { action: 'uploadChunk' },
+  ],
+  ['VOLUME_WRITE.uploadEnd', Op.VOLUME_WRITE_REQ, { action: 'uploadEnd', actor, handle: 7, commit: true }, { action: 'uploadEnd', bytes: 1n << 24n }],
   ['NETWORK_READ.list', Op.NETWORK_READ_REQ, { action: 'list' }, { action: 'list', networks: [net, { ...net, name: 'lab', tenant: 'acme', active: false }] }],
   ['NETWORK_READ.lookup', Op.NETWORK_READ_REQ, { action: 'lookup', key: { name: 'default' } }, { action: 'lookup', network: net }],
   ['NETWORK_READ.get', Op.NETWORK_READ_REQ, { action: 'get', uuid, inactive: true }, { action: 'get', network: net, config: DEFAULT_NETWORK }],
@@ -588,6 +607,19 @@ const PINNED: Record<string, [string, string]> = {
     'a655eb1f0d91ae0cc66d3f6cf13de10281e902480dd9b1a0115e6fc3b6d5762d',
   ],
   'VOLUME_WRITE.wipe': ['240610651a01225ff5bdf53ec490a718df8beeba050d05fac8a55f282d0af4a7', 'e95665812bd8e4177dbf3555eef259857c731c408e1594c3d1e12cdd552423d7'],
+  'VOLUME_READ.read': ['41c7b77059bbdd8e860e094923dade10ae9dbb1f1de54f56f5ed30c6d0364797', '0f8032c29ff2a11c93917cb297aadbf4988d6bbdbf4d4e2c8d3185c40222e398'],
+  'VOLUME_WRITE.upload': [
+    'cd1ff4d3bac4ba9c512aa6358070ceafe1d7da8b274f5bb98f6c0a68f2af5303',
+    '321477644884425723fa2613a00191304e252cb4793f4f7c83504e3706a466df',
+  ],
+  'VOLUME_WRITE.uploadChunk': [
+    '417b00bd2914ad70c6e4ef27f63c300401cf6814447708c96a6bcfdbc13aedf1',
+    'b97d9eb2b7252972315ef396f0add6dee9777e1ae00f2dcf79ac9ef0ffa27307',
+  ],
+  'VOLUME_WRITE.uploadEnd': [
+    '4629585891c19baf2904d13853a6538a7cfd56389c88a4382780295eec998b0a',
+    'aa485a601204b11c9965e9e4123eff6522660d8947d81e6753cbecd720e4c1e6',
+  ],
   'NETWORK_READ.list': ['93be576a2af985d942ccb156be0b709f9c10db0ac2d2207f90c45f4c245971e6', 'f5507c06f9343881d571d2358823e21fd97ee088acd836489528d5a23517b738'],
   'NETWORK_READ.lookup': [
     '49e945c575dfc41237be1ad6d5809d9044e179eaa50734154b5c195420390993',
