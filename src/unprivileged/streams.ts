@@ -195,7 +195,8 @@ export class InboundStream implements ClientStream {
   #declared = 0n; // data and hole bytes received (the cap applies to these)
   #written = 0n; // ... and written to the sink
   #started = false;
-  #eof = false; // an empty CONTINUE or the finish: nothing more may come
+  #eof = false; // an empty CONTINUE or the finish: no more data may come
+  #finishing = false; // the finish (OK) came: nothing more may come
   #pumping = false;
   #done = false;
   #timer: NodeJS.Timeout | null = null;
@@ -229,13 +230,17 @@ export class InboundStream implements ClientStream {
   receive(type: number, status: number, body: Buffer): void {
     if (this.#done) return;
     if (type === MessageType.STREAM && status === MessageStatus.ERROR) return void this.#abortByClient();
-    if (this.#eof) {
-      // Anything after the client's EOF or finish (a second finish included): a confused or hostile client.
-      return this.#fail(VG_ERR_STREAM('data after the end of the stream'));
-    }
-    if (type === MessageType.STREAM && status === MessageStatus.OK) {
+    if (type === MessageType.STREAM && status === MessageStatus.OK && !this.#finishing) {
       this.#eof = true;
+      this.#finishing = true;
       return this.#push({ finish: true }, 0);
+    }
+    // After the finish the stream is as good as closed (its commit may be running): dropped, as libvirtd drops packets
+    // for a closed stream.
+    if (this.#finishing) return;
+    if (this.#eof) {
+      // Data after the client's EOF (an empty CONTINUE): a confused or hostile client.
+      return this.#fail(VG_ERR_STREAM('data after the end of the stream'));
     }
     if (type === MessageType.STREAM && status === MessageStatus.CONTINUE) {
       if (body.length === 0) {
