@@ -100,7 +100,7 @@ interface Upload {
 }
 
 const UPLOAD_IDLE_MS = 10 * 60_000;
-const HOLE_SCAN_MAX = 64 * 1024 * 1024; // zeroes one read request may skip before it answers (bounds its time)
+const HOLE_SCAN_MAX = 16 * 1024 * 1024; // zeroes one read request may scan before it answers (bounds the helper's turn)
 const COPY_CHUNK = 1024 * 1024;
 const ZEROES = Buffer.alloc(COPY_CHUNK);
 const isZero = (b: Buffer): boolean => b.equals(ZEROES.subarray(0, b.length));
