@@ -3,8 +3,12 @@
 // order, the finish commits and is confirmed, the byte cap, holes on a non-sparse stream, data after the end, a stall,
 // an abort, a failing sink, and the backpressure signal (bytes held before the connection stops being read).
 import { XdrWriter } from '../../../src/common/xdr';
-import { MessageStatus, MessageType } from '../../../src/protocol/constants';
-import { decodeHeader } from '../../../src/protocol/header';
+import { MessageStatus, MessageType, Program } from '../../../src/protocol/constants';
+import { decodeHeader, encodeMessage } from '../../../src/protocol/header';
+import { encodeCall, encodeReply } from '../../../src/protocol/messages';
+import { PS } from '../../../src/protocol/procs/storage';
+import '../../../src/protocol/procs/remote';
+import { Session } from '../../../src/unprivileged/session';
 import { errorCodec } from '../../../src/protocol/types';
 import { type ByteSink, type ClientStream, InboundStream, type StreamConnection, type StreamEnd } from '../../../src/unprivileged/streams';
 
@@ -187,4 +191,77 @@ test('bytes held are reported as they queue and drain: a slow sink makes the con
   await settle();
   expect(conn.held).toBe(0);
   expect(sink.bytes).toBe(8 * 262_120);
+});
+
+// The session: an upload whose sink is slow makes it stop reading at the stream's mark (or the connection's, across
+// its uploads), and read again once the bytes are written; packets go only to the stream their serial opened.
+describe('Session pacing of uploads', () => {
+  const frame = (serial: number, type: number, status: number, data: Buffer = Buffer.alloc(0), proc = 208): Buffer => {
+    const head = encodeMessage({ prog: Program.REMOTE, vers: 1, proc, type, serial, status });
+    head.writeUInt32BE(head.length + data.length, 0);
+    return Buffer.concat([head, data]);
+  };
+  const args = { vol: { pool: 'p', name: 'v', key: '/p/v' }, offset: 0n, length: 0n, flags: 0 };
+
+  function setup(opts: { streamInHighWater?: number; streamInConnectionMax?: number }) {
+    const busy: boolean[] = [];
+    const sinks: FakeSink[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const s: Session = new Session({
+      id: 1,
+      readOnly: false,
+      secure: true,
+      identity: { user: 'alice', method: 'peercred', uid: 1000, source: 'unix:pid=1,uid=1000' },
+      maxMessageBytes: 1 << 20,
+      maxClientRequests: 8,
+      streamStallMs: 0,
+      ...opts,
+      onWrite: () => undefined,
+      onClose: () => undefined,
+      onBusy: (b) => busy.push(b),
+      dispatch: async (sess, call) => {
+        const sink = new FakeSink();
+        sink.gate = gate;
+        sinks.push(sink);
+        sess.openStream(new InboundStream(sess, call.header, sink, { maxBytes: 1n << 40n, sparse: false, stallMs: 0 }));
+        return encodeReply(PS.STORAGE_VOL_UPLOAD, call.header.serial, undefined);
+      },
+    });
+    s.opened = true;
+    return { s, busy, sinks, release: () => release() };
+  }
+
+  test('one upload over its mark stops reading; written, reading resumes', async () => {
+    const { s, busy, sinks, release } = setup({ streamInHighWater: 600_000 });
+    s.push(encodeCall(PS.STORAGE_VOL_UPLOAD, 5, args));
+    await settle();
+    s.push(frame(5, MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(262_120)));
+    s.push(frame(5, MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(262_120)));
+    expect(busy).toEqual([]);
+    s.push(frame(5, MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(262_120)));
+    expect(busy).toEqual([true]);
+    expect(s.inboundBytes).toBe(3 * 262_120);
+    s.push(frame(77, MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(1000))); // another serial: dropped
+    expect(s.inboundBytes).toBe(3 * 262_120);
+    release();
+    await settle();
+    expect(busy).toEqual([true, false]);
+    expect(s.inboundBytes).toBe(0);
+    expect(sinks[0].bytes).toBe(3 * 262_120);
+  });
+
+  test("several uploads together stop reading at the connection's mark, each under its own", async () => {
+    const { s, busy, release } = setup({ streamInHighWater: 1 << 20, streamInConnectionMax: 1_000_000 });
+    for (const serial of [5, 6, 7, 8]) s.push(encodeCall(PS.STORAGE_VOL_UPLOAD, serial, args));
+    await settle();
+    for (const serial of [5, 6, 7]) s.push(frame(serial, MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(262_120)));
+    expect(busy).toEqual([]);
+    s.push(frame(8, MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(262_120)));
+    expect(busy).toEqual([true]);
+    release();
+    await settle();
+    expect(busy).toEqual([true, false]);
+    s.close('test over');
+  });
 });
