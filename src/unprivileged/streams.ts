@@ -307,7 +307,7 @@ export class InboundStream implements ClientStream {
         this.#queued -= n;
         this.#conn.inboundHeld?.(this, this.#queued);
       }
-      if (!this.#done && !this.#eof) this.#armStall();
+      if (!this.#done && !this.#finishing) this.#armStall(); // after an EOF too: the finish is owed
     } catch (e) {
       this.#fail(isVgError(e) ? e : VG_ERR_STREAM('the upload could not be written'));
     } finally {

@@ -181,6 +181,21 @@ test('a stream that stops sending fails after the stall timeout, but not while i
   }
 });
 
+test('a client that sends its EOF but never finishes is timed out too', async () => {
+  jest.useFakeTimers();
+  try {
+    const { conn, sink, s, ends } = open({ stallMs: 2000 });
+    s.receive(MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(10));
+    s.receive(MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(0)); // EOF while the data is being written, then nothing
+    await jest.advanceTimersByTimeAsync(2500);
+    expect(conn.last().message).toBe('stream error: no data from the client for 2 s: the upload is abandoned');
+    expect(sink.log).toEqual(['data 10', 'abort']);
+    expect(ends).toEqual([['failed', 10]]);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
 test('bytes held are reported as they queue and drain: a slow sink makes the connection stop reading', async () => {
   const { conn, sink, s } = open();
   let release!: () => void;
