@@ -597,9 +597,10 @@ export class TestDriver implements Driver {
   }
 
   // testDomainRevertToSnapshot's transitions: stop if active, take the snapshot's definition, then run or pause, each
-  // step with its "from snapshot" event. Unlike libvirt's test driver, a transient VM is not dropped from the list by
-  // the intermediate stop, and "running" after an offline snapshot really starts the VM (libvirt only emits the events).
-  #revert(uuid: Buffer, def: DomainDef, target: RevertTarget, _online: boolean): void {
+  // step with its "from snapshot" event. Two quirks of libvirt's test driver are kept, so clients see what
+  // test:///default shows: after an offline snapshot, --running / --paused only emit the started (and suspended)
+  // events and the VM stays shut off; a transient VM is not dropped from the list by the intermediate stop.
+  #revert(uuid: Buffer, def: DomainDef, target: RevertTarget, online: boolean): void {
     let d = this.#get(uuid);
     if (isActive(d)) {
       const stopped: DomainObj = {
@@ -616,8 +617,12 @@ export class TestDriver implements Driver {
       d = stopped;
     }
     const assigned: DomainObj = { ...d, def, newDef: null };
-    if (target === 'shutoff') {
+    if (!online) {
       this.#apply({ uuid: d.def.uuid, next: assigned, ...(d.persistent ? { config: def } : {}) });
+      if (target === 'shutoff') return;
+      const summary = summaryOf(assigned);
+      for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.STARTED, detail: FromSnapshot.STARTED });
+      if (target === 'paused') for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.SUSPENDED, detail: FromSnapshot.SUSPENDED });
       return;
     }
     const started: DomainObj = { ...this.#started(assigned, def), reason: FromSnapshot.RUNNING };

@@ -446,7 +446,8 @@ function alignSnapshotDisks(m: Moment, dom: DomainDef, defaultLoc: number): Mome
     const d = { ...x };
     if (d.location === Location.DEFAULT && (d.source !== '' || d.driver !== '')) d.location = Location.EXTERNAL;
     if (d.location === Location.DEFAULT) d.location = defaultLoc;
-    else if (requireMatch && d.location !== defaultLoc && d.location !== Location.NO)
+    // (a domain disk's own snapshot= attribute is not kept by domain-xml.ts: it counts as 'default' here)
+    else if (requireMatch && d.location !== defaultLoc)
       throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `disk '${x.name}' must use snapshot mode '${LOCATION_NAMES[defaultLoc]}'`);
     if (d.source !== '' && d.location !== Location.EXTERNAL)
       throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `file '${d.source}' for disk '${d.name}' requires use of external snapshot mode`);
