@@ -4,7 +4,7 @@
 // exactly as virDomainSnapshotDefFormat / virDomainCheckpointDefFormat write it. The helper only sees typed moments;
 // the <domain> element of a redefinition goes to it as domain XML text (the `xml` field; part E makes it typed).
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_INTERNAL, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, type VgError } from '../../common/errors';
+import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_INTERNAL, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, VgError } from '../../common/errors';
 import { IpcLimits } from '../../ipc/shared';
 import {
   CHECKPOINT_TYPES,
@@ -155,8 +155,22 @@ function disks<T>(root: XmlNode, parse: (n: XmlNode) => T): T[] {
   return list.map(parse);
 }
 
+// libvirt reports these parse errors from VIR_FROM_DOMAIN_SNAPSHOT (35) / VIR_FROM_DOMAIN_CHECKPOINT (69).
+const FROM_SNAPSHOT = 35;
+const FROM_CHECKPOINT = 69;
+function reported<T>(from: number, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof VgError) throw new VgError(e.code, e.message, e.virCode, from);
+    throw e;
+  }
+}
+
 // virDomainSnapshotDefParseString; redefine: VIR_DOMAIN_SNAPSHOT_PARSE_REDEFINE.
-export function parseSnapshotXml(xml: string, redefine: boolean): Moment {
+export const parseSnapshotXml = (xml: string, redefine: boolean): Moment => reported(FROM_SNAPSHOT, () => snapshotXml(xml, redefine));
+
+function snapshotXml(xml: string, redefine: boolean): Moment {
   const root = parseRoot(xml, 'domainsnapshot', 'domain_snapshot');
   const name = momentName(textOf(first(root, 'name')), 'snapshot');
   if (name === '' && redefine) throw invalid('a redefined snapshot must have a name');
@@ -192,7 +206,9 @@ export function parseSnapshotXml(xml: string, redefine: boolean): Moment {
 }
 
 // virDomainCheckpointDefParseString; redefine: VIR_DOMAIN_CHECKPOINT_PARSE_REDEFINE.
-export function parseCheckpointXml(xml: string, redefine: boolean): Moment {
+export const parseCheckpointXml = (xml: string, redefine: boolean): Moment => reported(FROM_CHECKPOINT, () => checkpointXml(xml, redefine));
+
+function checkpointXml(xml: string, redefine: boolean): Moment {
   const root = parseRoot(xml, 'domaincheckpoint', 'domain_checkpoint');
   const name = momentName(textOf(first(root, 'name')), 'checkpoint');
   if (name === '' && redefine) throw invalid('a redefined checkpoint must have a name');
