@@ -4,7 +4,7 @@
 // A call naming a snapshot or checkpoint is decided on its domain, as the helper records it (name, tenant).
 import { VG_ERR_DOMAIN_STATE, VG_ERR_INTERNAL, VG_ERR_NO_CHECKPOINT, VG_ERR_NO_DOMAIN, VG_ERR_NO_SNAPSHOT, VgError, VirFrom } from '../../common/errors';
 import { LookupKind, Op, uuidToString } from '../../ipc/program';
-import { type Moment, MomentKind, type MomentKindCode } from '../../ipc/objects/snapshot';
+import { type Moment, MomentKind, type MomentKindCode, isMomentName } from '../../ipc/objects/snapshot';
 import { CHECKPOINT_LIST_MAX, PS, type RemoteMoment, SNAPSHOT_LIST_MAX } from '../../protocol/procs/snapshot';
 import type { RemoteDomain } from '../../protocol/types';
 import { formatCheckpointXml, formatSnapshotXml, parseCheckpointXml, parseSnapshotXml } from '../xml/snapshot';
@@ -90,7 +90,7 @@ const get = async (ctx: HandlerContext, ref: RemoteMoment, kind: MomentKindCode)
 
 // A name the helper's rule refuses cannot name a moment: answer as for an unknown one (libvirt's wording).
 function checkedName(name: string, kind: MomentKindCode): string {
-  if (Buffer.byteLength(name) <= 128 && /^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$/.test(name)) return name;
+  if (isMomentName(name)) return name;
   const shown = name.slice(0, 64);
   if (kind === SNAP) throw VG_ERR_NO_SNAPSHOT(`no domain snapshot with matching name '${shown}'`);
   throw VG_ERR_NO_CHECKPOINT(`no domain checkpoint with matching name '${shown}'`);
