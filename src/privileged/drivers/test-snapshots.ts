@@ -82,6 +82,7 @@ const REVERT_PAUSED = 2;
 export const REVERT_ALLOWED = 7; // RUNNING PAUSED FORCE
 const MOMENTS_PER_DOMAIN_MAX = 1024; // keeps one domain's record (each moment holds a domain XML) well bounded
 const RECORD = 'moments';
+const RECORD_MAX = 16 * 1024 * 1024; // bytes of one domain's record: each moment keeps a whole domain XML
 
 interface Stored extends Moment {
   seq: number; // creation order: what lists follow
@@ -366,8 +367,10 @@ export class TestSnapshots implements SnapshotDriver {
   #commit(uuid: Buffer, _old: DomainMoments, next: DomainMoments): void {
     const key = uuidKey(uuid);
     const empty = next.snapshots.moments.size === 0 && next.checkpoints.moments.size === 0;
+    const json = empty ? null : JSON.stringify(toJson(next));
+    if (json !== null && json.length > RECORD_MAX) throw driverError(VG_ERR_LIMIT, `the snapshots of one domain take at most ${RECORD_MAX} bytes`);
     try {
-      this.#records.put(RECORD, key, empty ? null : JSON.stringify(toJson(next)));
+      this.#records.put(RECORD, key, json);
     } catch (e) {
       throw driverError(VG_ERR_STORAGE, `${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
