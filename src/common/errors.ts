@@ -27,6 +27,9 @@ export const VirErr = {
   CONFIG_UNSUPPORTED: 67,
   ARGUMENT_UNSUPPORTED: 74,
   NO_DOMAIN_METADATA: 80,
+  NO_DOMAIN_SNAPSHOT: 72,
+  SNAPSHOT_REVERT_RISKY: 77,
+  NO_DOMAIN_CHECKPOINT: 103,
   OPERATION_UNSUPPORTED: 84,
   ACCESS_DENIED: 88,
   AUTH_UNAVAILABLE: 94,
@@ -162,6 +165,17 @@ export const VG_ERR_CONFIG_UNSUPPORTED = defineError('VG_ERR_CONFIG_UNSUPPORTED'
   virDomain: D.DOMAIN,
 });
 export const VG_ERR_NO_METADATA = defineError('VG_ERR_NO_METADATA', 'metadata not found: %s', { virCode: E.NO_DOMAIN_METADATA, virDomain: D.DOMAIN });
+// Snapshots and checkpoints (issue 12): the test driver's wording; a name clash comes from virdomainmomentobjlist.c.
+export const VG_ERR_NO_SNAPSHOT = defineError('VG_ERR_NO_SNAPSHOT', 'Domain snapshot not found: %s', {
+  virCode: E.NO_DOMAIN_SNAPSHOT,
+  virDomain: D.TEST,
+});
+export const VG_ERR_NO_CHECKPOINT = defineError('VG_ERR_NO_CHECKPOINT', 'Domain checkpoint not found: %s', {
+  virCode: E.NO_DOMAIN_CHECKPOINT,
+  virDomain: D.TEST,
+});
+export const VG_ERR_SNAPSHOT_RISKY = defineError('VG_ERR_SNAPSHOT_RISKY', 'revert requires force: %s', { virCode: E.SNAPSHOT_REVERT_RISKY, virDomain: D.TEST });
+export const VG_ERR_SNAPSHOT_EXISTS = defineError('VG_ERR_SNAPSHOT_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.DOMAIN });
 // Networks (issue 12): a name or uuid clash comes from libvirt's network list (virnetworkobj.c), not the test driver.
 export const VG_ERR_NETWORK_EXISTS = defineError('VG_ERR_NETWORK_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.NETWORK });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });

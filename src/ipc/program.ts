@@ -43,6 +43,7 @@ import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
 import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
+import { SNAPSHOT_READ, SNAPSHOT_WRITE } from './objects/snapshot';
 
 const READ = false;
 const WRITE = true;
@@ -74,10 +75,11 @@ const defineReq: Codec<{ xml: string }> = {
   decode: (r) => ({ xml: xmlField(r) }),
 };
 
-// removeManagedSave: VIR_DOMAIN_UNDEFINE_MANAGED_SAVE (without it a managed-save image refuses the undefine).
-const undefineReq: Codec<{ uuid: Buffer; removeManagedSave: boolean }> = {
-  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.bool(v.removeManagedSave)),
-  decode: (r) => ({ uuid: uuidCodec.decode(r), removeManagedSave: r.bool('removeManagedSave') }),
+// removeManagedSave: VIR_DOMAIN_UNDEFINE_MANAGED_SAVE (without it a managed-save image refuses the undefine);
+// removeSnapshots: VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA (without it snapshots refuse the undefine of a shut-off VM).
+const undefineReq: Codec<{ uuid: Buffer; removeManagedSave: boolean; removeSnapshots: boolean }> = {
+  encode: (w, v) => (uuidCodec.encode(w, v.uuid), w.bool(v.removeManagedSave), w.bool(v.removeSnapshots)),
+  decode: (r) => ({ uuid: uuidCodec.decode(r), removeManagedSave: r.bool('removeManagedSave'), removeSnapshots: r.bool('removeSnapshots') }),
 };
 
 const controlReq: Codec<{ uuid: Buffer; control: ControlActionCode }> = {
@@ -222,6 +224,8 @@ export const OPS = Object.freeze({
   NODEDEV_READ: spec(26, 27, READ, NODEDEV_READ.request, NODEDEV_READ.answer),
   NODEDEV_WRITE: spec(28, 29, WRITE, NODEDEV_WRITE.request, NODEDEV_WRITE.answer),
   HOST_READ: spec(30, 31, READ, HOST_READ.request, HOST_READ.answer),
+  SNAPSHOT_READ: spec(32, 33, READ, SNAPSHOT_READ.request, SNAPSHOT_READ.answer),
+  SNAPSHOT_WRITE: spec(34, 35, WRITE, SNAPSHOT_WRITE.request, SNAPSHOT_WRITE.answer),
 });
 
 type OpTable = typeof OPS;

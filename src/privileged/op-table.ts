@@ -11,6 +11,7 @@ import { answerEventsSubscribe } from './answers/events';
 import { answerNetworkRead, answerNetworkWrite } from './answers/network';
 import { answerPoolRead, answerPoolWrite, answerVolumeRead, answerVolumeWrite } from './answers/storage';
 import { answerHostRead, answerIfaceRead, answerIfaceWrite, answerNodeDevRead, answerNodeDevWrite } from './answers/host-objects';
+import { answerSnapshotRead, answerSnapshotWrite } from './answers/snapshot';
 
 export const OpFlag = {
   PERMIT: 1, // permitted on a fresh connection
@@ -47,6 +48,8 @@ export const OP_TABLE: readonly OpEntry[] = [
   entry(Op.NODEDEV_READ_REQ, AFTER_HELLO, answerNodeDevRead),
   entry(Op.NODEDEV_WRITE_REQ, AFTER_HELLO, answerNodeDevWrite),
   entry(Op.HOST_READ_REQ, AFTER_HELLO, answerHostRead),
+  entry(Op.SNAPSHOT_READ_REQ, AFTER_HELLO, answerSnapshotRead),
+  entry(Op.SNAPSHOT_WRITE_REQ, AFTER_HELLO, answerSnapshotWrite),
 ];
 
 export const OP_BY_REQ: ReadonlyMap<number, OpEntry> = new Map(OP_TABLE.map((e) => [e.req, e]));

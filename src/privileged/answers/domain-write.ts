@@ -13,7 +13,7 @@ export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ct
     case 'createXml':
       return d.createXml(body.xml, body.actor.tenant);
     case 'undefine':
-      await d.undefine(body.uuid, body.removeManagedSave);
+      await d.undefine(body.uuid, body.removeManagedSave, body.removeSnapshots);
       return {};
     case 'control':
       return d.control(body.uuid, body.control);

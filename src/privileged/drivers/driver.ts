@@ -5,6 +5,7 @@ import type { ErrorFactory } from '../../common/errors';
 import type { DomainExtraDriver } from './domain-extra-driver';
 import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from './host-objects-driver';
 import type { NetworkDriver } from './network-driver';
+import type { SnapshotDriver } from './test-snapshots';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -53,7 +54,7 @@ export interface Driver {
   define(xml: string, tenant: string): Async<DomainSummary>; // tenant: for a new VM; an existing one keeps its own
   createXml(xml: string, tenant: string): Async<DomainSummary>;
   setTenant(uuid: Buffer, tenant: string): Async<DomainSummary>;
-  undefine(uuid: Buffer, removeManagedSave?: boolean): Async<void>;
+  undefine(uuid: Buffer, removeManagedSave?: boolean, removeSnapshots?: boolean): Async<void>;
   control(uuid: Buffer, action: ControlActionCode): Async<DomainSummary>;
   setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): Async<void>;
   setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): Async<void>;
@@ -75,4 +76,5 @@ export interface Driver {
   readonly host?: HostFactsDriver; // host facts beyond NODE_FACTS (sysinfo, CPU stats/map/models, free pages)
   pools?: StoragePoolDriver;
   networks?: NetworkDriver;
+  readonly moments?: SnapshotDriver; // domain snapshots and checkpoints
 }

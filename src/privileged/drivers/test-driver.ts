@@ -29,6 +29,7 @@ import { TEST_CAPABILITIES_XML } from './test-capabilities';
 import { DomainState } from '../../common/domain-state';
 import { isTenantName } from '../../common/names';
 import { TestDomainExtra } from './test-domain-extra';
+import { type RevertTarget, TestSnapshots } from './test-snapshots';
 
 // virDomainState (one definition, in common/) and the reasons we use (libvirt-domain.h).
 export { DomainState };
@@ -46,6 +47,8 @@ const SHUTOFF_SAVED = 5;
 const STOPPED_SAVED = 4;
 const UNDEFINED_RENAMED = 1;
 const DEFINED_RENAMED = 2;
+// "from snapshot" reasons and event details (virDomain{Shutoff,Running,Paused}Reason, virDomainEvent*DetailType)
+const FromSnapshot = { SHUTOFF: 7, RUNNING: 4, PAUSED: 7, STOPPED: 6, STARTED: 3, SUSPENDED: 5 } as const;
 
 export const TEST_DOMAIN_XML = `<domain type='test'>
   <name>test</name>
@@ -123,6 +126,7 @@ export class TestDriver implements Driver {
   readonly host = new TestHostFacts();
   readonly pools: TestStorage;
   readonly networks: TestNetworks;
+  readonly moments: TestSnapshots; // snapshots and checkpoints (metadata only, as libvirt's test driver)
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #screenshotFile: string;
@@ -163,6 +167,20 @@ export class TestDriver implements Driver {
     [this.interfaces, this.nodeDevices] = [new TestInterfaces(this.#objectCtx), new TestNodeDevices(this.#objectCtx)];
     this.pools = new TestStorage(this.#objectCtx, DEFAULT_POOL_ROOTS, joinPath(opts.stateDir, 'volumes'));
     this.networks = new TestNetworks(this.#objectCtx);
+    this.moments = new TestSnapshots(
+      {
+        get: (uuid) => {
+          const d = this.#get(uuid);
+          return { def: d.def, active: isActive(d), persistent: d.persistent, state: d.state };
+        },
+        nowMs: () => this.#now(),
+        halt: (uuid) => void this.#stop(this.#get(uuid), FromSnapshot.SHUTOFF, FromSnapshot.STOPPED),
+        revert: (uuid, def, target, online) => this.#revert(uuid, def, target, online),
+      },
+      this.#objectCtx.records,
+      warn,
+    );
+    this.moments.pruneTo((key) => this.#domains.has(key));
     // Start-up checkpoint: the replayed log goes into the per-domain files and the log starts empty. On a full disk
     // (or any write error) the log is kept as it is and the helper serves from memory, as after a failed checkpoint at
     // run time: reads work, writes are refused until the disk takes them, the next checkpoint retries.
@@ -447,11 +465,15 @@ export class TestDriver implements Driver {
     return summaryOf(next);
   }
 
-  undefine(uuid: Buffer, removeManagedSave = false): void {
+  undefine(uuid: Buffer, removeManagedSave = false, removeSnapshots = false): void {
     const d = this.#get(uuid);
     if (!d.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'cannot undefine transient domain');
     // testDomainUndefineFlags: a managed-save image is removed only when the caller says so.
     if (d.managedSave && !removeManagedSave) throw driverError(VG_ERR_DOMAIN_STATE, 'Refusing to undefine while domain managed save image exists');
+    // ... and so is snapshot metadata of an inactive VM (an active one keeps it, as a transient VM, until it stops).
+    const nsnapshots = this.moments.count(uuid, 0);
+    if (!isActive(d) && nsnapshots > 0 && !removeSnapshots)
+      throw driverError(VG_ERR_DOMAIN_STATE, `cannot delete inactive domain with ${nsnapshots} snapshots`);
     const next: DomainObj | null = isActive(d) ? { ...d, persistent: false, newDef: null } : null;
     const summary = next ? summaryOf(next) : { ...summaryOf(d), persistent: false };
     this.#apply({ uuid: d.def.uuid, next, config: null, event: { summary, event: LifecycleEventType.UNDEFINED, detail: EventDetail.REMOVED } });
@@ -573,6 +595,49 @@ export class TestDriver implements Driver {
     const summary = summaryOf(next);
     for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.DEFINED, detail: DEFINED_RENAMED });
     return summary;
+  }
+
+  // testDomainRevertToSnapshot's transitions: stop if active, take the snapshot's definition, then run or pause, each
+  // step with its "from snapshot" event. Two quirks of libvirt's test driver are kept, so clients see what
+  // test:///default shows: after an offline snapshot, --running / --paused only emit the started (and suspended)
+  // events and the VM stays shut off; a transient VM is not dropped from the list by the intermediate stop.
+  #revert(uuid: Buffer, def: DomainDef, target: RevertTarget, online: boolean): void {
+    let d = this.#get(uuid);
+    if (isActive(d)) {
+      const stopped: DomainObj = {
+        ...d,
+        def: this.#config(d),
+        newDef: null,
+        state: DomainState.SHUTOFF,
+        reason: FromSnapshot.SHUTOFF,
+        id: -1,
+        cpuNs: this.#cpuNs(d),
+        since: null,
+      };
+      this.#applyEvent(d, stopped, LifecycleEventType.STOPPED, FromSnapshot.STOPPED);
+      d = stopped;
+    }
+    const assigned: DomainObj = { ...d, def, newDef: null };
+    if (!online) {
+      this.#apply({ uuid: d.def.uuid, next: assigned, ...(d.persistent ? { config: def } : {}) });
+      if (target === 'shutoff') return;
+      const summary = summaryOf(assigned);
+      for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.STARTED, detail: FromSnapshot.STARTED });
+      if (target === 'paused') for (const l of this.#listeners) l({ domain: summary, event: LifecycleEventType.SUSPENDED, detail: FromSnapshot.SUSPENDED });
+      return;
+    }
+    const started: DomainObj = { ...this.#started(assigned, def), reason: FromSnapshot.RUNNING };
+    this.#apply({
+      uuid: d.def.uuid,
+      next: started,
+      ...(d.persistent ? { config: def } : {}),
+      nextId: this.#nextId + 1,
+      event: { summary: summaryOf(started), event: LifecycleEventType.STARTED, detail: FromSnapshot.STARTED },
+    });
+    if (target === 'paused') {
+      const paused: DomainObj = { ...started, state: DomainState.PAUSED, reason: FromSnapshot.PAUSED, cpuNs: this.#cpuNs(started), since: null };
+      this.#applyEvent(started, paused, LifecycleEventType.SUSPENDED, FromSnapshot.SUSPENDED);
+    }
   }
 
   // The sub-drivers' shared context (tests build a sub-driver on it).
@@ -725,8 +790,10 @@ export class TestDriver implements Driver {
     } catch (e) {
       throw driverError(VG_ERR_STORAGE, errText(e as Error));
     }
-    if (c.next === null) this.#domains.delete(c.uuid);
-    else this.#domains.set(c.uuid, c.next);
+    if (c.next === null) {
+      this.#domains.delete(c.uuid);
+      this.moments?.dropDomain(uuidFromString(c.uuid)!); // undefined during the constructor's seeding
+    } else this.#domains.set(c.uuid, c.next);
     if (c.nextId !== undefined) this.#nextId = c.nextId;
     if (this.#changeListeners.size > 0) {
       const change = c.next === null ? { removed: uuidFromString(c.uuid)! } : { snapshot: this.#snapshotOf(c.next) };

@@ -24,6 +24,7 @@ import './network';
 import './storage';
 import './host-objects';
 import './domain-extra';
+import './snapshot';
 
 const retDom = struct<{ dom: RemoteDomain }>(['dom', domainCodec]);
 const str = nonnullString();
@@ -369,7 +370,7 @@ export const P = {
     args: domFlags,
     ret: retInt('result'),
   }),
-  DOMAIN_SNAPSHOT_NUM: defineProc({ proc: 187, name: 'domainSnapshotNum', cls: 'read', acl: acl('domain:read'), args: domFlags, ret: retInt('num') }),
+  // DOMAIN_SNAPSHOT_NUM (187) and the other snapshot procedures: ./snapshot.ts
   DOMAIN_CREATE_WITH_FLAGS: defineProc({ proc: 196, name: 'domainCreateWithFlags', cls: 'write', acl: acl('domain:start'), args: domFlags, ret: retDom }),
   DOMAIN_SET_VCPUS_FLAGS: defineProc({
     proc: 199,

@@ -135,11 +135,6 @@ const infoHandlers: Entry[] = [
     checkFlags(flags, 0, 'virDomainHasManagedSaveImage');
     return { result: (await info(ctx, dom)).hasManagedSave ? 1 : 0 };
   }),
-  entry(P.DOMAIN_SNAPSHOT_NUM, async (ctx, { dom, flags }) => {
-    await info(ctx, dom); // existence check: the test driver keeps no snapshots
-    void flags;
-    return { num: 0 };
-  }),
   entry(P.DOMAIN_GET_SECURITY_LABEL, async (ctx, { dom }) => {
     const d = await info(ctx, dom);
     return { label: d.securityLabel, enforcing: d.securityEnforcing ? 1 : 0 };

@@ -16,11 +16,13 @@ const control = async (ctx: HandlerContext, dom: RemoteDomain, action: ControlAc
   ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'control', { actor: ctx.actor(), uuid: dom.uuid, control: action });
 
 const UNDEFINE_MANAGED_SAVE = 1;
+const UNDEFINE_SNAPSHOTS_METADATA = 2;
 const undefine = async (ctx: HandlerContext, dom: RemoteDomain, flags = 0): Promise<void> =>
   void (await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'undefine', {
     actor: ctx.actor(),
     uuid: dom.uuid,
     removeManagedSave: (flags & UNDEFINE_MANAGED_SAVE) !== 0,
+    removeSnapshots: (flags & UNDEFINE_SNAPSHOTS_METADATA) !== 0,
   }));
 
 function affect(flags: number): { live: boolean; config: boolean } {

@@ -12,6 +12,7 @@ import { networkHandlers } from './network';
 import { storageHandlers } from './storage';
 import { hostObjectHandlers } from './host-objects';
 import { domainExtraHandlers } from './domain-extra';
+import { snapshotHandlers } from './snapshot';
 
 export type { CallObject, HandlerContext } from './common';
 export { matchesListFlags } from './domain-read';
@@ -30,6 +31,7 @@ const tables: Entry[][] = [
   storageHandlers,
   hostObjectHandlers,
   domainExtraHandlers,
+  snapshotHandlers,
 ];
 
 const handlers = new Map<number, Handler<unknown, unknown>>();

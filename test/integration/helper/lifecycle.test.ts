@@ -54,7 +54,7 @@ test('a subscriber gets every domain, the sync mark, then a snapshot per change 
   body(await ctl(ControlAction.SHUTDOWN));
   expect(body<DomainSummary>(await ctl(ControlAction.START)).id).toBe(2);
   body(await ctl(ControlAction.DESTROY));
-  body(await w.call(Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor: ACTOR, uuid: FOO_UUID, removeManagedSave: false }));
+  body(await w.call(Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor: ACTOR, uuid: FOO_UUID, removeManagedSave: false, removeSnapshots: false }));
   // 7 lifecycle events and 8 changes (reboot changes state without an event).
   await sub.answer(2 + 15);
   const items = sub.answers.slice(3).map((a) => {

@@ -29,7 +29,13 @@ test('user names and qualified identities', () => {
 test('the front end cannot even encode a helper request with an over-long tenant', () => {
   const uuid = Buffer.alloc(16, 1);
   expect(() =>
-    encodeRequest(Op.DOMAIN_WRITE_REQ, 1, { action: 'undefine', actor: { user: 'unix:alice', tenant: t64, requestId: 'r-1' }, uuid, removeManagedSave: false }),
+    encodeRequest(Op.DOMAIN_WRITE_REQ, 1, {
+      action: 'undefine',
+      actor: { user: 'unix:alice', tenant: t64, requestId: 'r-1' },
+      uuid,
+      removeManagedSave: false,
+      removeSnapshots: false,
+    }),
   ).not.toThrow();
   expect(() =>
     encodeRequest(Op.DOMAIN_WRITE_REQ, 1, {
@@ -37,6 +43,7 @@ test('the front end cannot even encode a helper request with an over-long tenant
       actor: { user: 'unix:alice', tenant: 'b'.repeat(90), requestId: 'r-1' },
       uuid,
       removeManagedSave: false,
+      removeSnapshots: false,
     }),
   ).toThrow();
 });

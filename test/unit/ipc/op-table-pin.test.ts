@@ -19,6 +19,7 @@ import type { ActionAnswerOf, DomainSummary, RequestOp } from '../../../src/ipc/
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from '../../../src/ipc/objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
 import { NETWORK_READ, NETWORK_WRITE } from '../../../src/ipc/objects/network';
+import { SNAPSHOT_READ, SNAPSHOT_WRITE } from '../../../src/ipc/objects/snapshot';
 import { OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
@@ -40,6 +41,8 @@ const PINNED: [string, number, number, boolean][] = [
   ['NODEDEV_READ', 26, 27, false],
   ['NODEDEV_WRITE', 28, 29, true],
   ['HOST_READ', 30, 31, false],
+  ['SNAPSHOT_READ', 32, 33, false],
+  ['SNAPSHOT_WRITE', 34, 35, true],
 ];
 
 // Grouped ops: every action's name and wire code. A new action is a reviewed change here too.
@@ -159,6 +162,16 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['setAutostart', 5],
     ['update', 6],
   ],
+  SNAPSHOT_READ: [
+    ['list', 0],
+    ['get', 1],
+    ['current', 2],
+  ],
+  SNAPSHOT_WRITE: [
+    ['create', 0],
+    ['delete', 1],
+    ['revert', 2],
+  ],
 };
 
 test('each grouped op has exactly the pinned actions, with their codes', () => {
@@ -176,6 +189,8 @@ test('each grouped op has exactly the pinned actions, with their codes', () => {
     HOST_READ,
     NETWORK_READ,
     NETWORK_WRITE,
+    SNAPSHOT_READ,
+    SNAPSHOT_WRITE,
   } as Record<string, { actions: Record<string, { code: number }> }>;
   expect(Object.keys(groups)).toEqual(Object.keys(PINNED_ACTIONS));
   for (const [name, g] of Object.entries(groups)) expect(Object.entries(g.actions).map(([a, sp]) => [a, sp.code])).toEqual(PINNED_ACTIONS[name]);

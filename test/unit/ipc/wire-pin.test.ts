@@ -18,6 +18,7 @@ import {
   encodeRequest,
 } from '../../../src/ipc/program';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../../src/ipc/objects/host-objects';
+import { type Moment, SNAPSHOT_READ, SNAPSHOT_WRITE } from '../../../src/ipc/objects/snapshot';
 import { TEST_IFACES, TEST_NODE_DEVICES, TestHostFacts } from '../../../src/privileged/drivers/test-host-objects';
 import {
   NO_PERMS,
@@ -95,6 +96,19 @@ const vol: VolumeRecord = {
 };
 
 // [label, request op, request body, answer body]: every op of the table, and every action of a grouped op (checked below).
+// A snapshot with every field set; its <domain> travels as text (part E of issue 12 makes it typed).
+const moment: Moment = {
+  name: 's1',
+  description: 'before <upgrade>',
+  parent: 's0',
+  creationTime: 1795702949n,
+  state: 1,
+  memory: 2,
+  memoryFile: '',
+  disks: [{ name: 'vda', location: 3, sourceType: 'file', source: '/var/lib/x.s1', driver: 'qcow2', bitmap: '' }],
+  xml,
+};
+
 const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['HELLO', Op.HELLO_REQ, { version: 2 }, { version: 2, driver: 'test' }],
   [
@@ -140,7 +154,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ],
   ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
   ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
-  ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid, removeManagedSave: true }, { action: 'undefine' }],
+  ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid, removeManagedSave: true, removeSnapshots: true }, { action: 'undefine' }],
   ['DOMAIN_WRITE.control', Op.DOMAIN_WRITE_REQ, { action: 'control', actor, uuid, control: 3 }, { action: 'control', ...summary }],
   [
     'DOMAIN_WRITE.setMemory',
@@ -378,6 +392,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     },
     { action: 'update', network: net },
   ],
+  ['SNAPSHOT_READ.list', Op.SNAPSHOT_READ_REQ, { action: 'list', uuid, kind: 0, from: '', flags: 1 }, { action: 'list', names: ['s1', 's2'] }],
+  ['SNAPSHOT_READ.get', Op.SNAPSHOT_READ_REQ, { action: 'get', uuid, kind: 1, name: 'c1' }, { action: 'get', moment, current: true }],
+  ['SNAPSHOT_READ.current', Op.SNAPSHOT_READ_REQ, { action: 'current', uuid, kind: 0 }, { action: 'current', name: '' }],
+  ['SNAPSHOT_WRITE.create', Op.SNAPSHOT_WRITE_REQ, { action: 'create', actor, uuid, kind: 0, moment, flags: 3 }, { action: 'create', name: 's1' }],
+  ['SNAPSHOT_WRITE.delete', Op.SNAPSHOT_WRITE_REQ, { action: 'delete', actor, uuid, kind: 0, name: 's1', flags: 4 }, { action: 'delete' }],
+  ['SNAPSHOT_WRITE.revert', Op.SNAPSHOT_WRITE_REQ, { action: 'revert', actor, uuid, name: 's1', flags: 2 }, { action: 'revert' }],
 ];
 
 // [request frame digest, answer frame digest] by label, request id 0x01020304. IPC version 2 regrouped the domain ops
@@ -391,11 +411,11 @@ const PINNED: Record<string, [string, string]> = {
     '40d5791f2e61e893a01d08feef0f194182b81cb668450bf6b5a07f7878ac8b3b',
   ],
   'DOMAIN_READ.info': ['f3866ff47035747c9dcef97e71ad788c8f5fabf233f858349cc2e952a3021181', '281b36f47d169c73d65b67a1d957ed82f98ba2f1913aaf8d6cb418b13a7c324a'],
+  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
   'DOMAIN_READ.screenshot': [
     '82eb9480c6afd4663948d96733392c0c05889881fd0852f6ee3e2e4e928dc343',
     'e367b2ff4255fcc5f732691148b9c4b54bad742897f8af14377046f95cd7ba28',
   ],
-  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
   'DOMAIN_WRITE.define': [
     'ff5e53d629119ef7044276ced34070b89311e7f7bd87ee74c355ffe45f489c4c',
     '0043129708856f548f35aa737947d6b102fc2fa5de900d2b15f3c72438c30005',
@@ -405,7 +425,7 @@ const PINNED: Record<string, [string, string]> = {
     '0d4e3a01d9e6e8b0bb3869923d4f05c96cefdc169286eb715ad9ce169003f7e6',
   ],
   'DOMAIN_WRITE.undefine': [
-    '6a7147f1fcd8ff023b7ec2ec29c9c44b1b0616a6685f6000a969899088777b4e',
+    '5c6317f1c0db44e67bfe201d57cafda6632136c98da9caed1e2668598a31f1e9',
     'c6b36d3f6a2df2c7c40c366fd6eb134a5f13d54ac4530973be50050031cce78b',
   ],
   'DOMAIN_WRITE.control': [
@@ -424,7 +444,6 @@ const PINNED: Record<string, [string, string]> = {
     '6825397978e6c113840bfe7d9757c3fa7c9e7203bb629f46ee4fd5b94102acb8',
     '84b05d5c4acddf312da5e659c5c77e6bc717365a511082d743dc9d667cdcf6ca',
   ],
-  // Domain extras
   'DOMAIN_READ.vcpus': ['d75e9a7174e7c8c871b9c748131f69c98226f3178ae78dd0807d58063d9d0465', '44aca1a4df247918409d5aedccae9995aecad83c6173926904c6e8c2dc9d2b9d'],
   'DOMAIN_READ.vcpuPinInfo': [
     'a7d373f39e3b72eb2dd2adc06010a3902047b9e08978db39c3ec5d2513271f25',
@@ -654,6 +673,27 @@ const PINNED: Record<string, [string, string]> = {
     '51d581fc7e5c52467676652d14e7d9450969c585aeb9f36966f50f71d966f61c',
     '3f30a3eef98c245795775b0fbc2973ace50ef5eb75dda627e42a589cb24a1ca1',
   ],
+  'SNAPSHOT_READ.list': [
+    '5ed0642c0725f176603e47ca3e2ac9d4b552e8ef9dd205cef3779b1f755b0a24',
+    '7d77466c55dea2663b614787799ea667e6d5f9b5d62a4fabff0619fa2892d975',
+  ],
+  'SNAPSHOT_READ.get': ['4cf85cd63f26e36c1698af1d4310884beab626403a4e5ab5e12166211426e798', 'a8a0bebf95a7634b0175e93fe6d715c73545091c21d24a5aedc666d6b9cf0866'],
+  'SNAPSHOT_READ.current': [
+    '4825ae01c699c133e67194ad035b765a343dca754970d1886ffc48ed3e080c35',
+    '6b8a9acb1a25aa76b037a39f87242e9aed4869cc018621df52f957bed96597a0',
+  ],
+  'SNAPSHOT_WRITE.create': [
+    'e1a73a467bf3dbcf7743fe2f784452cd80c4e894229d1b0e3b9c89f40743dc35',
+    '14eaea117fac69e3057e8a7ac2b4771ff1f6a906157830f46b5fbdcc50403742',
+  ],
+  'SNAPSHOT_WRITE.delete': [
+    '9015d8c71848264ff4815e488f73c5a6c183c73b0cf0c661d2545b8cdf958340',
+    '6810643ae10df5e8ccc070e9f7dacdec288db4a4d124eebed65a2bbe38da098c',
+  ],
+  'SNAPSHOT_WRITE.revert': [
+    '49d11d2f7ab9617db64bf74362355e5a0ab45a32569223b74048dc4f51ccd8e7',
+    '2791db2a497d6b6d12fb9516a66d206fad879b28bcbf329c21559f498d95ca13',
+  ],
 };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -686,6 +726,8 @@ test('the samples cover every op and every action of each grouped op', () => {
     NODEDEV_READ,
     NODEDEV_WRITE,
     HOST_READ,
+    SNAPSHOT_READ,
+    SNAPSHOT_WRITE,
   ]) {
     const seen = SAMPLES.filter(([label]) => label.startsWith(`${g.name}.`)).map(([label]) => label.slice(g.name.length + 1));
     expect(seen.sort()).toEqual(Object.keys(g.actions).sort());

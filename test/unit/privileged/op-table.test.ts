@@ -3,8 +3,8 @@
 import { Op, REQUEST_OPS } from '../../../src/ipc/program';
 import { OP_BY_REQ, OP_TABLE, OpFlag } from '../../../src/privileged/op-table';
 
-test('the helper IPC has exactly 16 request ops, grouped by object (design cap: 32)', () => {
-  expect(REQUEST_OPS.length).toBe(16);
+test('the helper IPC has exactly 18 request ops, grouped by object (design cap: 32)', () => {
+  expect(REQUEST_OPS.length).toBe(18);
   expect(REQUEST_OPS.length).toBeLessThanOrEqual(32);
 });
 
@@ -28,5 +28,6 @@ test('EVENTS_SUBSCRIBE is once per connection; writes are exactly the state-chan
     Op.VOLUME_WRITE_REQ,
     Op.IFACE_WRITE_REQ,
     Op.NODEDEV_WRITE_REQ,
+    Op.SNAPSHOT_WRITE_REQ,
   ]);
 });

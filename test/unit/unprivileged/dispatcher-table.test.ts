@@ -25,6 +25,7 @@ import { SERVER_MESSAGES } from '../../../src/unprivileged/handlers';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 import { type Identity, Session } from '../../../src/unprivileged/session';
 import { parsePoolXml, parseVolumeXml } from '../../../src/unprivileged/xml/storage';
+import { parseSnapshotXml } from '../../../src/unprivileged/xml/snapshot';
 
 // The helper-client interface in memory: each request goes to the helper's own answer function for its op, on a real
 // test driver; a driver error comes back as the front end's HelperClient would raise it (from the catalogue).
@@ -118,6 +119,15 @@ async function world(): Promise<World> {
   await helper.call(Op.POOL_WRITE_REQ, { action: 'define', actor, config });
   await helper.call(Op.POOL_WRITE_REQ, { action: 'start', actor, uuid: config.uuid });
   await helper.call(Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: config.uuid, config: parseVolumeXml(GVOL_XML, 'dir') });
+  // The snapshot every snapshot call names (checkpoint calls name `dc1`, which cannot exist beside it).
+  await helper.call(Op.SNAPSHOT_WRITE_REQ, {
+    action: 'create',
+    actor: { user: 'root', tenant: '', requestId: 'seed' },
+    uuid: seed.uuid,
+    kind: 0,
+    moment: parseSnapshotXml('<domainsnapshot><name>ds1</name></domainsnapshot>', false),
+    flags: 0,
+  });
   helper.ops.length = 0;
   return { helper, trail, dispatcher, vm: { name: seed.name, uuid: seed.uuid, id: seed.id }, pool: { name: config.name, uuid: config.uuid } };
 }
@@ -176,6 +186,19 @@ function argsFor(def: ProcDef, vm: RemoteDomain, pool?: { name: string; uuid: Bu
       else if (k === 'uuid' && Buffer.isBuffer(args[k])) args[k] = pool.uuid;
       else if (k === 'key' || k === 'path') args[k] = vol.key;
       else if (k === 'type') args[k] = 'logical';
+      else if ((k === 'needResults' || k.startsWith('max')) && typeof args[k] === 'number') args[k] = 16;
+    }
+    return args;
+  }
+  // Snapshot and checkpoint procedures name `ds1` / `dc1` of the VM; their XML is a new snapshot's or checkpoint's.
+  const moment = /Snapshot/.test(def.name) ? 'ds1' : /Checkpoint/.test(def.name) ? 'dc1' : null;
+  if (moment !== null) {
+    for (const k of Object.keys(args)) {
+      if (k === 'snap' || k === 'snapshot' || k === 'checkpoint') args[k] = { name: moment, dom: vm };
+      else if (k === 'dom') args[k] = vm;
+      else if (k === 'name') args[k] = moment;
+      else if (k === 'xmlDesc')
+        args[k] = moment === 'ds1' ? '<domainsnapshot><name>dt-snap</name></domainsnapshot>' : '<domaincheckpoint><name>dt-ckp</name></domaincheckpoint>';
       else if ((k === 'needResults' || k.startsWith('max')) && typeof args[k] === 'number') args[k] = 16;
     }
     return args;
@@ -315,6 +338,14 @@ const ADMIN_FAILS: Record<string, string> = {
   storageVolCreateXml: 'VG_ERR_STORAGE_FAILED',
   storageVolCreateXmlFrom: 'VG_ERR_STORAGE_FAILED',
   storageVolResize: 'VG_ERR_DOMAIN_ARG',
+  // Snapshot calls name `ds1` (no parent); checkpoint calls name `dc1`, which cannot exist beside a snapshot.
+  domainSnapshotGetParent: 'VG_ERR_NO_SNAPSHOT',
+  domainCheckpointCreateXml: 'VG_ERR_OP_UNSUPPORTED',
+  domainCheckpointGetXmlDesc: 'VG_ERR_NO_CHECKPOINT',
+  domainCheckpointListAllChildren: 'VG_ERR_NO_CHECKPOINT',
+  domainCheckpointLookupByName: 'VG_ERR_NO_CHECKPOINT',
+  domainCheckpointGetParent: 'VG_ERR_NO_CHECKPOINT',
+  domainCheckpointDelete: 'VG_ERR_NO_CHECKPOINT',
   connectStoragePoolEventDeregisterAny: 'VG_ERR_ARG_INVALID',
 };
 
@@ -325,6 +356,7 @@ const WRITE_OPS = new Set<number>([
   Op.VOLUME_WRITE_REQ,
   Op.IFACE_WRITE_REQ,
   Op.NODEDEV_WRITE_REQ,
+  Op.SNAPSHOT_WRITE_REQ,
 ]);
 
 const refusal = (code: string, message: string | RegExp): object => {
@@ -337,7 +369,11 @@ const namesStorage = (def: ProcDef, args: Record<string, unknown>): boolean =>
   STORAGE_PROC.test(def.name) && ['pool', 'vol', 'clonevol', 'key', 'path', 'xml', 'name', 'uuid'].some((k) => k in args && args[k] !== null);
 
 const namesVm = (def: ProcDef, args: Record<string, unknown>): boolean =>
-  'dom' in args || ['name', 'uuid', 'id'].some((k) => k in args && def.name.startsWith('domainLookup'));
+  'dom' in args ||
+  'snap' in args ||
+  'snapshot' in args ||
+  'checkpoint' in args ||
+  ['name', 'uuid', 'id'].some((k) => k in args && def.name.startsWith('domainLookup'));
 
 type Cell = 'unauthenticated' | 'not open' | 'read-only' | 'denied' | 'invisible VM' | 'allowed';
 const CELLS: Cell[] = ['unauthenticated', 'not open', 'read-only', 'denied', 'invisible VM', 'allowed'];
