@@ -22,7 +22,7 @@ import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
 import type { Driver } from './drivers/driver';
 import { JobQueue, jobKey } from './jobs';
-import { OBJECT_STATE_OPS, ObjectStateFeed } from './object-state';
+import { OBJECT_STATE_OPS, ObjectStateFeed, volumeScopeOfWrite } from './object-state';
 import { OP_BY_REQ, OpFlag } from './op-table';
 
 export interface IpcServerOptions {
@@ -287,8 +287,9 @@ class IpcConnection {
     // Every subscriber hears the objects' new state before this answer leaves (read-your-writes in the front end).
     const types = OBJECT_STATE_OPS.get(req.op);
     if (types) {
+      const scope = types.includes('volume') ? volumeScopeOfWrite(req.op, req.body) : null;
       for (const feed of [...this.#feeds]) {
-        const r = feed.refresh(types);
+        const r = feed.refresh(types, scope);
         if (r) await r.catch((e: unknown) => this.#opts.log(`${this.#label}: object state after ${name} not sent: ${(e as Error).message}`));
       }
     }

@@ -25,8 +25,23 @@ export const OBJECT_STATE_OPS: ReadonlyMap<number, readonly ObjectStateType[]> =
   [Op.NODEDEV_WRITE_REQ, ['nodedev']],
 ]);
 
-// Every object of these types as the driver holds it now; synchronous unless the driver answers later.
-export function collectObjectState(driver: Driver, types: readonly ObjectStateType[]): ObjectState[] | Promise<ObjectState[]> {
+// The volumes a write may change: one pool's (a pool write), one volume (a volume write names its pool and volume);
+// null: any. A write costs the objects it may change, not every volume on the host.
+export type VolumeScope = { pool: Buffer; name: string | null } | null;
+
+export function volumeScopeOfWrite(op: number, body: unknown): VolumeScope {
+  const b = body as { pool?: unknown; uuid?: unknown; name?: unknown; config?: { uuid?: unknown; name?: unknown } };
+  if (op === Op.VOLUME_WRITE_REQ) {
+    const name = typeof b.name === 'string' ? b.name : typeof b.config?.name === 'string' ? b.config.name : null;
+    return Buffer.isBuffer(b.pool) && b.pool.length === 16 ? { pool: b.pool, name } : null;
+  }
+  for (const u of [b.pool, b.uuid, b.config?.uuid]) if (Buffer.isBuffer(u) && u.length === 16) return { pool: u, name: null };
+  return null;
+}
+
+// Every object of these types as the driver holds it now (volumes: within `scope`); synchronous unless the driver
+// answers later.
+export function collectObjectState(driver: Driver, types: readonly ObjectStateType[], scope: VolumeScope = null): ObjectState[] | Promise<ObjectState[]> {
   const out: ObjectState[] = [];
   let later: Promise<ObjectState[]> | null = null;
   for (const type of types) {
@@ -39,9 +54,10 @@ export function collectObjectState(driver: Driver, types: readonly ObjectStateTy
     } else if (type === 'volume' && driver.pools) {
       // Volumes of running pools only: lookups in a stopped pool fail on the pool ("not active"), as the helper's do.
       for (const p of driver.pools.listPools()) {
-        if (!p.active) continue;
+        if (!p.active || (scope !== null && !p.config.uuid.equals(scope.pool))) continue;
         try {
-          for (const vol of driver.pools.listVolumes(p.config.uuid)) out.push({ type, vol });
+          const vols = scope?.name != null ? [driver.pools.volumeByName(p.config.uuid, scope.name)] : driver.pools.listVolumes(p.config.uuid);
+          for (const vol of vols) out.push({ type, vol });
         } catch (e) {
           if (!(e instanceof DriverError)) throw e;
         }
@@ -71,17 +87,20 @@ export class ObjectStateFeed {
     return this.refresh(OBJECT_STATE_TYPES);
   }
 
-  // Sends what changed in these types since this subscriber last heard; at once when the driver answers at once.
-  refresh(types: readonly ObjectStateType[]): void | Promise<void> {
-    if (this.#tail) return this.#track(this.#tail.then(() => this.#run(types)));
-    const r = this.#run(types);
+  // Sends what changed in these types since this subscriber last heard (volumes: of `pool` only, when given: a write
+  // to one pool costs that pool's volumes, not every volume's); at once when the driver answers at once.
+  refresh(types: readonly ObjectStateType[], scope: VolumeScope = null): void | Promise<void> {
+    if (this.#tail) return this.#track(this.#tail.then(() => this.#run(types, scope)));
+    const r = this.#run(types, scope);
     return r instanceof Promise ? this.#track(r) : undefined;
   }
 
-  #run(types: readonly ObjectStateType[]): void | Promise<void> {
-    const got = collectObjectState(this.#driver, types);
-    if (got instanceof Promise) return got.then((list) => this.#diff(types, list));
-    this.#diff(types, got);
+  #run(types: readonly ObjectStateType[], scope: VolumeScope): void | Promise<void> {
+    const got = collectObjectState(this.#driver, types, scope);
+    const prefix = scope === null ? 'volume:' : `volume:${scope.pool.toString('hex')}/`;
+    const inScope = (k: string): boolean => (scope?.name != null ? k === `${prefix}${scope.name}` : k.startsWith(prefix));
+    if (got instanceof Promise) return got.then((list) => this.#diff(types, inScope, list));
+    this.#diff(types, inScope, got);
   }
 
   #track(p: Promise<void>): Promise<void> {
@@ -95,12 +114,13 @@ export class ObjectStateFeed {
   }
 
   // Removals first (a name may move to a new object in the same change), then new and changed records.
-  #diff(types: readonly ObjectStateType[], list: ObjectState[]): void {
+  // `inScope`: whether a volume's key was within what was collected (others are neither removed nor resent).
+  #diff(types: readonly ObjectStateType[], inScope: (key: string) => boolean, list: ObjectState[]): void {
     const now = new Map<string, { state: ObjectState; bytes: Buffer }>();
     for (const state of list) now.set(`${state.type}:${objectStateKey(state)}`, { state, bytes: encodeObjectState(state) });
     for (const k of [...this.#sent.keys()]) {
       const type = k.slice(0, k.indexOf(':')) as ObjectStateType;
-      if (!types.includes(type) || now.has(k)) continue;
+      if (!types.includes(type) || now.has(k) || (type === 'volume' && !inScope(k))) continue;
       this.#sent.delete(k);
       this.#send({ removed: { type, key: k.slice(type.length + 1) } });
     }

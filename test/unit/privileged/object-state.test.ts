@@ -9,7 +9,8 @@ import { type ObjectStateChange, objectStateChangeCodec } from '../../../src/ipc
 import type { NetworkSummary } from '../../../src/ipc/objects/network';
 import type { Driver } from '../../../src/privileged/drivers/driver';
 import { TestDriver } from '../../../src/privileged/drivers/test-driver';
-import { ObjectStateFeed } from '../../../src/privileged/object-state';
+import { ObjectStateFeed, volumeScopeOfWrite } from '../../../src/privileged/object-state';
+import { Op } from '../../../src/ipc/program';
 import { parseNetworkXml } from '../../../src/unprivileged/xml/network';
 import { parsePoolXml, parseVolumeXml } from '../../../src/unprivileged/xml/storage';
 
@@ -70,6 +71,39 @@ test('a full sync of every type, then only what a write changed', () => {
   feed.refresh(['network', 'pool', 'volume']);
   expect(got.map(describeChange)).toEqual([`-network:${net.uuid.toString('hex')}`, `-volume:${pool.config.uuid.toString('hex')}/v1`, '+pool:p1']);
   expect(got[2].set).toMatchObject({ pool: { active: false } });
+  d.close();
+});
+
+test("a pool or volume write refreshes its own pool's volumes only, and leaves the others' alone", () => {
+  const d = driver();
+  const got: ObjectStateChange[] = [];
+  const feed = new ObjectStateFeed(d, (c) => got.push(c));
+  const pools = ['q1', 'q2'].map((name) => {
+    const p = d.pools.definePool(parsePoolXml(`<pool type='dir'><name>${name}</name><target><path>/var/lib/libvirt/${name}</path></target></pool>`), '');
+    d.pools.startPool(p.config.uuid, '');
+    d.pools.createVolume(p.config.uuid, parseVolumeXml('<volume><name>v</name><capacity>1024</capacity></volume>', 'dir'), '');
+    return p.config.uuid;
+  });
+  feed.syncAll();
+  got.length = 0;
+  d.pools.createVolume(pools[1], parseVolumeXml('<volume><name>w</name><capacity>1024</capacity></volume>', 'dir'), '');
+  const config = { name: 'w' };
+  expect(volumeScopeOfWrite(Op.VOLUME_WRITE_REQ, { action: 'create', pool: pools[1], config })).toEqual({ pool: pools[1], name: 'w' });
+  feed.refresh(['pool', 'volume'], volumeScopeOfWrite(Op.VOLUME_WRITE_REQ, { action: 'create', pool: pools[1], config }));
+  expect(got.map(describeChange)).toEqual(['+pool:q2', '+volume:w']); // neither v is resent nor removed
+  got.length = 0;
+  d.pools.deleteVolume(pools[1], 'w', '');
+  feed.refresh(['pool', 'volume'], volumeScopeOfWrite(Op.VOLUME_WRITE_REQ, { action: 'delete', pool: pools[1], name: 'w' }));
+  expect(got.map(describeChange)).toEqual([`-volume:${pools[1].toString('hex')}/w`, '+pool:q2']);
+  got.length = 0;
+  d.pools.destroyPool(pools[0], '');
+  feed.refresh(['pool', 'volume'], volumeScopeOfWrite(Op.POOL_WRITE_REQ, { action: 'destroy', uuid: pools[0] }));
+  expect(got.map(describeChange)).toEqual([`-volume:${pools[0].toString('hex')}/v`, '+pool:q1']); // q2's v stays
+  got.length = 0;
+  feed.refresh(['pool', 'volume']); // an unscoped refresh finds nothing new either
+  expect(got).toEqual([]);
+  expect(volumeScopeOfWrite(Op.POOL_WRITE_REQ, { action: 'define', config: { uuid: pools[0], name: 'q1' } })).toEqual({ pool: pools[0], name: null });
+  expect(volumeScopeOfWrite(Op.POOL_WRITE_REQ, { action: 'findSources', type: 'netfs', host: '' })).toBeNull();
   d.close();
 });
 
