@@ -15,14 +15,14 @@ import {
   requestDigest,
   requestName,
 } from '../ipc/program';
-import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
+import type { Actor, AnswerOp, Answers, LifecycleEvent, ObjectEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal, JournalBegin } from '../audit/journal';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
 import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
 import type { Driver } from './drivers/driver';
 import { JobQueue, jobKey } from './jobs';
-import { OBJECT_STATE_OPS, ObjectStateFeed, volumeScopeOfWrite } from './object-state';
+import { OBJECT_STATE_OPS, ObjectStateFeed, changedByEvent, volumeScopeOfWrite } from './object-state';
 import { OP_BY_REQ, OpFlag } from './op-table';
 
 export interface IpcServerOptions {
@@ -339,8 +339,18 @@ class IpcConnection {
     };
     const offLifecycle = this.#opts.driver.onLifecycle((event: LifecycleEvent) => send({ event }));
     const offChange = this.#opts.driver.onChange((c) => send({ event: null, ...c }));
-    const offObjects = this.#opts.driver.onObjectEvent?.((objectEvent) => send({ event: null, objectEvent })) ?? (() => undefined);
     const feed = new ObjectStateFeed(this.#opts.driver, (objectState) => send({ event: null, objectState }));
+    // The object's new state first, then its event (drivers emit after committing the change).
+    const onObject = (objectEvent: ObjectEvent): void => {
+      const { types, scope } = changedByEvent(objectEvent);
+      const sent = feed.refresh(types, scope);
+      if (!sent) return send({ event: null, objectEvent });
+      sent.then(
+        () => send({ event: null, objectEvent }),
+        (e: unknown) => this.destroy(`object state before an event cannot be read: ${(e as Error).message}`),
+      );
+    };
+    const offObjects = this.#opts.driver.onObjectEvent?.(onObject) ?? (() => undefined);
     this.#feeds.add(feed);
     this.#unsubscribe = () => (offLifecycle(), offChange(), offObjects(), this.#feeds.delete(feed));
     for (const snapshot of this.#opts.driver.snapshots()) send({ event: null, snapshot });

@@ -11,7 +11,7 @@ import {
   encodeObjectState,
   objectStateKey,
 } from '../ipc/objects/object-state';
-import { Op } from '../ipc/program';
+import { type ObjectEvent, Op } from '../ipc/program';
 import type { Driver } from './drivers/driver';
 import { DriverError } from './drivers/driver';
 
@@ -37,6 +37,13 @@ export function volumeScopeOfWrite(op: number, body: unknown): VolumeScope {
   }
   for (const u of [b.pool, b.uuid, b.config?.uuid]) if (Buffer.isBuffer(u) && u.length === 16) return { pool: u, name: null };
   return null;
+}
+
+// What an object event's object may have changed: refreshed before the event goes out, so a subscriber holds the
+// object's new state when it hears the event (as a domain's snapshot precedes its lifecycle event).
+export function changedByEvent(ev: ObjectEvent): { types: readonly ObjectStateType[]; scope: VolumeScope } {
+  if (ev.type === 'pool') return { types: ['pool', 'volume'], scope: { pool: ev.uuid, name: null } };
+  return { types: [ev.type], scope: null };
 }
 
 // Every object of these types as the driver holds it now (volumes: within `scope`); synchronous unless the driver

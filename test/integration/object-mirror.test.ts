@@ -233,6 +233,46 @@ describe('object mirror: reads stay in the front end', () => {
     expect(sent.filter((x) => !x.includes('_WRITE_REQ.'))).toEqual([]);
   });
 
+  test("an object event is heard after the object's new state is in the mirror", async () => {
+    const seen: string[] = [];
+    const listen = (ev: { type: string; name: string; uuid: Buffer; event: number }): void => {
+      const o = dispatcher.mirror.objects;
+      const state =
+        ev.type === 'network'
+          ? o.network({ uuid: ev.uuid })
+          : ev.type === 'pool'
+            ? o.poolByUuid(ev.uuid)
+            : ev.type === 'nodedev'
+              ? o.device(ev.name)
+              : undefined;
+      seen.push(
+        `${ev.type} ${ev.name} event ${ev.event}: ${state === null ? 'absent' : state && 'active' in state ? (state.active ? 'active' : 'inactive') : 'present'}`,
+      );
+    };
+    client.on('objectEvent', listen);
+    try {
+      await call(alice, PN.NETWORK_DEFINE_XML, { xml: netXml('evnet') });
+      const { net } = await call(alice, PN.NETWORK_LOOKUP_BY_NAME, { name: 'evnet' });
+      await call(alice, PN.NETWORK_CREATE, { net });
+      await call(alice, PN.NETWORK_DESTROY, { net });
+      await call(alice, PN.NETWORK_UNDEFINE, { net });
+      const { pool } = await call(alice, PS.STORAGE_POOL_LOOKUP_BY_NAME, { name: 'apool' });
+      await call(alice, PS.STORAGE_POOL_DESTROY, { pool });
+      await call(alice, PS.STORAGE_POOL_CREATE, { pool, flags: 0 });
+    } finally {
+      client.off('objectEvent', listen);
+    }
+    // libvirt's network and pool lifecycle numbers: DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3.
+    expect(seen).toEqual([
+      'network evnet event 0: inactive',
+      'network evnet event 2: active',
+      'network evnet event 3: inactive',
+      'network evnet event 1: absent',
+      'pool apool event 3: inactive',
+      'pool apool event 2: active',
+    ]);
+  });
+
   test('helper restart: the mirror is dropped while it is away and rebuilt from the new helper', async () => {
     const down = waitFor('down');
     await stopHelper();
