@@ -44,6 +44,7 @@ import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
 import { SNAPSHOT_READ, SNAPSHOT_WRITE } from './objects/snapshot';
+import { objectStateChangeCodec } from './objects/object-state';
 
 const READ = false;
 const WRITE = true;
@@ -171,6 +172,7 @@ const streamAns: Codec<StreamItem> = {
     w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
     w.bool(v.synced ?? false);
     w.optional(v.objectEvent, objectEventCodec.encode);
+    w.optional(v.objectState, objectStateChangeCodec.encode);
   },
   decode: (r) => ({
     event: r.optional((r2) => ({
@@ -187,6 +189,7 @@ const streamAns: Codec<StreamItem> = {
     removed: r.optional((r2) => uuidCodec.decode(r2)),
     synced: r.bool('synced'),
     objectEvent: r.optional(objectEventCodec.decode),
+    objectState: r.optional(objectStateChangeCodec.decode),
   }),
 };
 

@@ -3,6 +3,7 @@
 import { VG_ERR_IPC_VALIDATION } from '../common/errors';
 import { XdrReader, XdrWriter } from '../common/xdr';
 import { NAME_LIMITS, NAME_RULE, isTenantName } from '../common/names';
+import type { ObjectStateChange } from './objects/object-state';
 
 export const IPC_VERSION = 2; // 2: ops grouped by object with typed actions
 
@@ -218,6 +219,8 @@ export interface StreamItem {
   removed?: Buffer | null;
   synced?: boolean;
   objectEvent?: ObjectEvent | null;
+  // A network's, pool's, volume's, interface's or node device's new committed state, or its removal.
+  objectState?: ObjectStateChange | null;
 }
 
 export type LookupKey = { kind: 0; name: string } | { kind: 1; uuid: Buffer } | { kind: 2; id: number };

@@ -15,7 +15,7 @@ import {
   requestDigest,
   requestName,
 } from '../ipc/program';
-import type { Actor, AnswerOp, Answers, LifecycleEvent, RequestFrame } from '../ipc/program';
+import type { Actor, AnswerOp, Answers, LifecycleEvent, ObjectEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal, JournalBegin } from '../audit/journal';
 import { UPLOAD_CONTINUATIONS } from '../ipc/objects/storage';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
@@ -23,6 +23,7 @@ import { ProtocolViolation } from './answers/types';
 import { DriverError } from './drivers/driver';
 import type { Driver } from './drivers/driver';
 import { JobQueue, jobKey } from './jobs';
+import { OBJECT_STATE_OPS, ObjectStateFeed, changedByEvent, volumeScopeOfWrite } from './object-state';
 import { OP_BY_REQ, OpFlag } from './op-table';
 
 export interface IpcServerOptions {
@@ -44,6 +45,7 @@ export class IpcServer {
   readonly #opts: Required<IpcServerOptions>;
   readonly #server: net.Server;
   readonly #conns = new Set<IpcConnection>();
+  readonly #feeds = new Set<ObjectStateFeed>(); // every subscriber's object state, refreshed after each object write
   #seq = 0;
 
   constructor(opts: IpcServerOptions) {
@@ -101,7 +103,7 @@ export class IpcServer {
       sock.destroy();
       return;
     }
-    const conn = new IpcConnection(sock, `conn ${n} uid ${cred.uid} pid ${cred.pid}`, this.#opts);
+    const conn = new IpcConnection(sock, `conn ${n} uid ${cred.uid} pid ${cred.pid}`, this.#opts, this.#feeds);
     this.#conns.add(conn);
     sock.on('close', () => {
       conn.destroy('peer closed', false);
@@ -117,14 +119,16 @@ class IpcConnection {
   readonly #decoder = new FrameDecoder({ min: IpcLimits.FRAME_MIN, max: IpcLimits.REQUEST_MAX });
   readonly #permitted = new Set<number>();
   #helloDone = false;
+  readonly #feeds: Set<ObjectStateFeed>;
   #unsubscribe: (() => void) | null = null;
   #partialTimer: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(sock: net.Socket, label: string, opts: Required<IpcServerOptions>) {
+  constructor(sock: net.Socket, label: string, opts: Required<IpcServerOptions>, feeds: Set<ObjectStateFeed>) {
     this.#sock = sock;
     this.#label = label;
     this.#opts = opts;
+    this.#feeds = feeds;
     for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.PERMIT) this.#permitted.add(e.req);
     sock.on('data', (chunk: Buffer) => this.#onData(chunk));
   }
@@ -287,6 +291,15 @@ class IpcConnection {
       } else ({ out, result } = this.#failure(name, ansOp, req.id, e));
     }
     if (begun >= 0) this.#journalEnd(begun, name, req, result, body);
+    // Every subscriber hears the objects' new state before this answer leaves (read-your-writes in the front end).
+    const types = OBJECT_STATE_OPS.get(req.op);
+    if (types) {
+      const scope = types.includes('volume') ? volumeScopeOfWrite(req.op, req.body) : null;
+      for (const feed of [...this.#feeds]) {
+        const r = feed.refresh(types, scope);
+        if (r) await r.catch((e: unknown) => this.#opts.log(`${this.#label}: object state after ${name} not sent: ${(e as Error).message}`));
+      }
+    }
     const driver = this.#opts.driver;
     const journal = this.#opts.journal;
     const send = (): void => this.#write(out);
@@ -317,7 +330,7 @@ class IpcConnection {
   }
 
   // Initial sync (every domain's state), then each committed change and lifecycle event, all under the subscribe id.
-  #subscribe(id: number): void {
+  #subscribe(id: number): void | Promise<void> {
     // An item that cannot be encoded must never reach back into the driver's commit: the subscriber is dropped (it
     // reconnects and resyncs) and the change stands.
     const send = (item: Answers[typeof Op.EVENTS_SUBSCRIBE_ANS]): void => {
@@ -333,9 +346,22 @@ class IpcConnection {
     };
     const offLifecycle = this.#opts.driver.onLifecycle((event: LifecycleEvent) => send({ event }));
     const offChange = this.#opts.driver.onChange((c) => send({ event: null, ...c }));
-    const offObjects = this.#opts.driver.onObjectEvent?.((objectEvent) => send({ event: null, objectEvent })) ?? (() => undefined);
-    this.#unsubscribe = () => (offLifecycle(), offChange(), offObjects());
+    const feed = new ObjectStateFeed(this.#opts.driver, (objectState) => send({ event: null, objectState }));
+    // The object's new state first, then its event (drivers emit after committing the change).
+    const onObject = (objectEvent: ObjectEvent): void => {
+      const { types, scope } = changedByEvent(objectEvent);
+      const sent = feed.refresh(types, scope);
+      if (!sent) return send({ event: null, objectEvent });
+      sent.then(
+        () => send({ event: null, objectEvent }),
+        (e: unknown) => this.destroy(`object state before an event cannot be read: ${(e as Error).message}`),
+      );
+    };
+    const offObjects = this.#opts.driver.onObjectEvent?.(onObject) ?? (() => undefined);
+    this.#feeds.add(feed);
+    this.#unsubscribe = () => (offLifecycle(), offChange(), offObjects(), this.#feeds.delete(feed));
     for (const snapshot of this.#opts.driver.snapshots()) send({ event: null, snapshot });
+    return feed.syncAll();
   }
 
   #write(buf: Buffer): void {

@@ -189,7 +189,7 @@ export class Dispatcher {
       }
     }
     // Synchronous unless a domain's record must be fetched: CONNECT_OPEN claims the session before pipelined calls run.
-    const perms = IDENTITY_ONLY.has(def.proc) ? [] : requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0);
+    const perms = IDENTITY_ONLY.has(def.proc) ? [] : requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0, args);
     const resolve = entryOptions(def.proc)?.objects;
     const pending =
       resolve && perms.length > 0 ? resolve(this.#context(s), args).then((objects) => this.#checkObjects(s, perms, objects)) : this.#authorize(s, perms, args);

@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // The front end's copy of every domain's committed state, fed by the helper's subscription stream, so reads
 // (GetInfo, GetState, lists, lookups) are answered without a helper round trip. Writes always go to the helper.
+// The other objects' committed state (networks, pools, volumes, interfaces, node devices) comes on the same stream
+// and is kept in `objects`.
 import type { DomainInfo, DomainSnapshot, DomainSummary, LookupKey } from '../ipc/program';
 import { LookupKind, uuidToString } from '../ipc/program';
 import type { HelperClient } from './helper-client';
+import { ObjectMirror } from './object-mirror';
 
 export class DomainMirror {
   readonly #byUuid = new Map<string, DomainSnapshot>();
   readonly #byName = new Map<string, DomainSnapshot>();
   readonly #byId = new Map<number, DomainSnapshot>(); // active domains only
   #synced = false;
+  readonly objects: ObjectMirror;
 
   constructor(helper: HelperClient) {
+    this.objects = new ObjectMirror(helper);
     helper.on('sync-start', () => this.#reset());
     helper.on('snapshot', (sn: DomainSnapshot) => this.#set(sn));
     helper.on('removed', (uuid: Buffer) => this.#remove(uuidToString(uuid)));

@@ -57,8 +57,8 @@ export interface HelperClientOptions {
 
 type ResolvedOptions = Required<HelperClientOptions>;
 
-// Events: 'snapshot' (DomainSnapshot), 'removed' (uuid), 'lifecycle' (LifecycleEvent), 'objectEvent' (ObjectEvent), 'up' (driver name, after the
-// initial sync), 'down' (reason).
+// Events: 'snapshot' (DomainSnapshot), 'removed' (uuid), 'lifecycle' (LifecycleEvent), 'objectEvent' (ObjectEvent),
+// 'objectState' (ObjectStateChange), 'up' (driver name, after the initial sync), 'down' (reason).
 export class HelperClient extends EventEmitter {
   readonly #opts: ResolvedOptions;
   #sock: net.Socket | null = null;
@@ -301,6 +301,7 @@ export class HelperClient extends EventEmitter {
       if (item.removed) this.emit('removed', item.removed);
       if (item.event) this.emit('lifecycle', item.event satisfies LifecycleEvent);
       if (item.objectEvent) this.emit('objectEvent', item.objectEvent);
+      if (item.objectState) this.emit('objectState', item.objectState);
       if (!item.synced) return;
       // The end of the initial sync answers the subscribe request itself (handled below).
     }

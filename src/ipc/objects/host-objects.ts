@@ -237,7 +237,7 @@ export interface IfaceSummary {
   active: boolean;
 }
 
-const ifaceSummaryCodec: Codec<IfaceSummary> = {
+export const ifaceSummaryCodec: Codec<IfaceSummary> = {
   encode: (w, s) => void w.string(s.name, HostLimits.NAME_MAX).string(s.mac, 64).bool(s.active),
   decode: (r) => {
     const name = checkHostName(r.string(HostLimits.NAME_MAX, 'name'), 'name');

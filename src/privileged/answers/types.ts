@@ -10,7 +10,7 @@ export class ProtocolViolation extends Error {
 
 export interface AnswerContext {
   readonly driver: Driver;
-  subscribe(): void; // start pushing lifecycle events on this connection
+  subscribe(): void | Promise<void>; // start pushing state and events on this connection (resolves once the initial sync is out)
 }
 
 // A grouped op's answer function returns its action's answer without `action`: the server echoes the request's.

@@ -8,6 +8,8 @@ import { AFFECT_CONFIG, AFFECT_LIVE, acl, array, defineProc, dom, domFlags, retI
 const str = nonnullString();
 const opaque = (max: number): Codec<Buffer> => ({ encode: (w, v) => void w.opaque(v, max), decode: (r) => Buffer.from(r.opaque(max)) });
 
+export const INTERFACE_ADDRESSES_SRC_AGENT = 1; // VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT (LEASE 0, AGENT 1, ARP 2)
+
 export const DomainExtraLimits = {
   CPUMAP_MAX: 2048, // REMOTE_CPUMAP_MAX
   VCPUINFO_MAX: 16384, // REMOTE_VCPUINFO_MAX
@@ -370,12 +372,13 @@ export const PD = {
     args: domFlags,
     ret: struct<{ info: FsInfo[]; ret: number }>(['info', array(DomainExtraLimits.FSINFO_MAX, fsInfo)], ['ret', uint]),
   }),
-  // @acl domain:write when source is the guest agent: the handler asks for it (the table's rules look at flags only).
+  // @acl: domain:read, and domain:write::source:VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT (asking the guest agent
+  // talks to the guest, which libvirt counts as a write).
   DOMAIN_INTERFACE_ADDRESSES: defineProc({
     proc: 353,
     name: 'domainInterfaceAddresses',
     cls: 'read',
-    acl: acl('domain:read'),
+    acl: acl('domain:read', { perm: 'domain:write', whenArgs: { source: INTERFACE_ADDRESSES_SRC_AGENT } }),
     args: struct<{ dom: RemoteDomain; source: number; flags: number }>(['dom', domainCodec], ['source', uint], ['flags', uint]),
     ret: struct<{ ifaces: DomainIface[] }>(['ifaces', array(DomainExtraLimits.INTERFACE_MAX, iface)]),
   }),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // REMOTE program 0x20008086 v1: the procedures virtgate serves, as data (number, codecs, class, ACL), pure.
 // Numbers, argument shapes and @acl annotations follow libvirt 9.0's src/remote/remote_protocol.x.
-import { Limits } from '../constants';
+import { DomainMetadataType, Limits, TenantMetadata } from '../constants';
 import {
   type Codec,
   type RemoteDomain,
@@ -491,9 +491,9 @@ export const P = {
     args: domFlags,
     ret: struct<{ msgs: string[] }>(['msgs', array(Limits.DOMAIN_MESSAGES_MAX, str)]),
   }),
-  // Served for one element only: virtgate's tenant record (`virtgate vm set-tenant`). libvirt's @acl is domain:write
-  // (+ domain:save for the persistent config); virtgate adds connect:write on `host`, which only host admins hold:
-  // reassigning a VM's tenant is a host-wide act, never a tenant's own.
+  // libvirt's @acl: domain:write (+ domain:save for the persistent config), so a tenant describes its own VMs. One
+  // element is virtgate's own, the VM's tenant record (`virtgate vm set-tenant`): setting it also needs connect:write
+  // on `host`, which only host admins hold (reassigning a VM's tenant is a host-wide act, never a tenant's own).
   DOMAIN_SET_METADATA: defineProc({
     proc: 264,
     name: 'domainSetMetadata',
@@ -502,7 +502,7 @@ export const P = {
       'domain:write',
       { perm: 'domain:save', unlessFlags: AFFECT_CONFIG | AFFECT_LIVE },
       { perm: 'domain:save', whenFlags: AFFECT_CONFIG },
-      'connect:write',
+      { perm: 'connect:write', whenArgs: { type: DomainMetadataType.ELEMENT, uri: TenantMetadata.URI } },
     ),
     args: struct<{ dom: RemoteDomain; type: number; metadata: string | null; key: string | null; uri: string | null; flags: number }>(
       ['dom', domainCodec],

@@ -8,11 +8,14 @@ import { domainCodec, int, struct, uint, type RemoteDomain } from '../types';
 // session: connection bookkeeping (open, close, features, events, auth).
 export type ProcClass = 'read' | 'write' | 'session';
 
-// One @acl line: the permission applies always, or when (flags & mask) != 0, or with `unless` when (flags & mask) == 0.
+// One @acl line: the permission applies always, or when (flags & mask) != 0, or with `unless` when (flags & mask) == 0,
+// and with `whenArgs` only when every named argument has that value (libvirt's `perm::ARG:VALUE`, e.g.
+// `domain:write::source:VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT`).
 export interface AclRule {
   perm: string;
   whenFlags?: number;
   unlessFlags?: number;
+  whenArgs?: Readonly<Record<string, string | number>>;
 }
 
 export interface ProcDef<A = unknown, R = unknown> {
@@ -60,12 +63,14 @@ export function allProcs(): readonly ProcDef[] {
   return [...table.values()];
 }
 
-// The permissions one call needs, given its flags (libvirt's @acl semantics).
-export function requiredPermissions(def: ProcDef, flags: number): string[] {
+// The permissions one call needs, given its flags and decoded arguments (libvirt's @acl semantics). A rule on
+// arguments applies only when `args` shows every value it names: callers that decide must pass the arguments.
+export function requiredPermissions(def: ProcDef, flags: number, args: Readonly<Record<string, unknown>> = {}): string[] {
   const out: string[] = [];
   for (const rule of def.acl) {
     if (rule.whenFlags !== undefined && (flags & rule.whenFlags) === 0) continue;
     if (rule.unlessFlags !== undefined && (flags & rule.unlessFlags) !== 0) continue;
+    if (rule.whenArgs && !Object.entries(rule.whenArgs).every(([k, v]) => args[k] === v)) continue;
     if (!out.includes(rule.perm)) out.push(rule.perm);
   }
   return out;

@@ -33,9 +33,13 @@ const noDev = (name: string) => VG_ERR_NO_NODE_DEVICE(`: no node device with mat
 
 const ListIfaceFlags = { INACTIVE: 1, ACTIVE: 2 } as const;
 
+// Records come from the front end's mirror when it is synced (else a helper call); an interface's XML stays a helper
+// read (the mirror holds summaries, not definitions).
+const allIfaces = async (ctx: HandlerContext): Promise<IfaceSummary[]> =>
+  ctx.mirror.objects.ifaces() ?? (await ctx.helper.act(Op.IFACE_READ_REQ, 'list', {})).ifaces;
+
 async function visibleIfaces(ctx: HandlerContext): Promise<IfaceSummary[]> {
-  const { ifaces } = await ctx.helper.act(Op.IFACE_READ_REQ, 'list', {});
-  return ifaces.filter((i) => ctx.canSee(ifaceObject(i.name), 'interface:getattr'));
+  return (await allIfaces(ctx)).filter((i) => ctx.canSee(ifaceObject(i.name), 'interface:getattr'));
 }
 
 const toRemoteIface = (i: IfaceSummary): RemoteInterface => ({ name: i.name, mac: i.mac });
@@ -43,6 +47,11 @@ const toRemoteIface = (i: IfaceSummary): RemoteInterface => ({ name: i.name, mac
 // The helper's record of a named interface (a name it would refuse cannot exist).
 async function ifaceRecord(ctx: HandlerContext, name: string): Promise<IfaceSummary> {
   if (!isHostObjectName(name)) throw noIface(name);
+  const mirrored = ctx.mirror.objects.iface(name);
+  if (mirrored !== undefined) {
+    if (mirrored === null) throw noIface(name);
+    return mirrored;
+  }
   const found = (await ctx.helper.act(Op.IFACE_READ_REQ, 'list', {})).ifaces.find((i) => i.name === name);
   if (!found) throw noIface(name);
   return found;
@@ -116,11 +125,7 @@ const interfaceHandlers: Entry[] = [
     },
     byIfaceName,
   ),
-  entry(
-    PH.INTERFACE_IS_ACTIVE,
-    async (ctx, { iface }) => ({ active: (await ctx.helper.act(Op.IFACE_READ_REQ, 'get', { name: iface.name })).active ? 1 : 0 }),
-    byIfaceName,
-  ),
+  entry(PH.INTERFACE_IS_ACTIVE, async (ctx, { iface }) => ({ active: (await ifaceRecord(ctx, iface.name)).active ? 1 : 0 }), byIfaceName),
   entry(
     PH.INTERFACE_DEFINE_XML,
     async (ctx, { xml, flags }) => {
@@ -173,13 +178,19 @@ const DEV_ACTIVE = 0x80000000;
 const DEV_INACTIVE = 0x40000000;
 const DEV_CAPS_MASK = (1 << NODEDEV_CAP_TYPES.length) - 1;
 
+// Records (whole definitions: XML, parent and capabilities come from them) from the mirror when it is synced.
 async function visibleDevices(ctx: HandlerContext): Promise<NodeDevDef[]> {
-  const { devices } = await ctx.helper.act(Op.NODEDEV_READ_REQ, 'list', {});
+  const devices = ctx.mirror.objects.devices() ?? (await ctx.helper.act(Op.NODEDEV_READ_REQ, 'list', {})).devices;
   return devices.filter((d) => ctx.canSee(devObject(d.name), 'node_device:getattr'));
 }
 
 async function deviceRecord(ctx: HandlerContext, name: string): Promise<NodeDevDef> {
   if (!isHostObjectName(name)) throw noDev(name);
+  const mirrored = ctx.mirror.objects.device(name);
+  if (mirrored !== undefined) {
+    if (mirrored === null) throw noDev(name);
+    return mirrored;
+  }
   const found = (await ctx.helper.act(Op.NODEDEV_READ_REQ, 'list', {})).devices.find((d) => d.name === name);
   if (!found) throw noDev(name);
   return found;

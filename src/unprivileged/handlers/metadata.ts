@@ -2,7 +2,8 @@
 // DOMAIN_SET_METADATA: descriptions, titles and elements of any namespace, as libvirt keeps them; and virtgate's own
 // element, the VM's tenant (`virtgate vm set-tenant`, or
 // `virsh metadata DOM --uri https://virtgate.dev/xmlns/tenant/1 --key virtgate --set '<tenant>NAME</tenant>'`).
-// Who may ask is decided before this runs: the procedure needs connect:write on host, which only host admins hold.
+// Who may ask is decided before this runs: domain:write (+ domain:save) on the VM, and for the tenant element also
+// connect:write on host, which only host admins hold (the procedure table's argument rule).
 import { VG_ERR_ARG_INVALID } from '../../common/errors';
 import { type Actor, Op, checkTenantName } from '../../ipc/program';
 import { DomainExtraIpcLimits } from '../../ipc/objects/domain-extra';

@@ -24,12 +24,16 @@ const toRemote = (n: NetworkSummary): RemoteNetwork => ({ name: n.name, uuid: Bu
 const notFound = (name: string) => VG_ERR_NO_NETWORK(`: no network with matching name '${name}'`);
 const notFoundUuid = (uuid: Buffer) => VG_ERR_NO_NETWORK(`: no network with matching uuid '${uuidToString(uuid)}'`);
 
-// ---------- helper calls ----------
+// ---------- helper records: from the front end's mirror when it is synced, else by a helper call ----------
 
-const list = async (ctx: HandlerContext): Promise<NetworkSummary[]> => (await ctx.helper.act(Op.NETWORK_READ_REQ, 'list', {})).networks;
+const list = async (ctx: HandlerContext): Promise<NetworkSummary[]> =>
+  ctx.mirror.objects.networks() ?? (await ctx.helper.act(Op.NETWORK_READ_REQ, 'list', {})).networks;
 
 // The helper's record of a network, or this call's "not found" (the helper's own wording names the uuid).
 async function lookup(ctx: HandlerContext, key: NetworkKey, absent: () => VgError): Promise<NetworkSummary> {
+  const mirrored = ctx.mirror.objects.network(key);
+  if (mirrored === null) throw absent();
+  if (mirrored) return mirrored;
   try {
     return (await ctx.helper.act(Op.NETWORK_READ_REQ, 'lookup', { key })).network;
   } catch (e) {
@@ -38,7 +42,8 @@ async function lookup(ctx: HandlerContext, key: NetworkKey, absent: () => VgErro
   }
 }
 
-// The network a call names (by uuid, as libvirt's remote driver identifies it).
+// The network a call names (by uuid, as libvirt's remote driver identifies it). Its XML and bridge name stay helper
+// reads (`get`): the mirror holds summaries, not configs.
 const record = (ctx: HandlerContext, net: RemoteNetwork): Promise<NetworkSummary> => lookup(ctx, { uuid: net.uuid }, () => notFound(net.name));
 
 async function get(ctx: HandlerContext, uuid: Buffer, inactive: boolean): Promise<{ network: NetworkSummary; config: NetworkConfig }> {

@@ -34,20 +34,50 @@ const noVol = (how: string, what: string) => VG_ERR_NO_STORAGE_VOL(`: no storage
 // What a call's resolver found, for its handler (one helper round trip, not two). Keyed by the decoded arguments.
 const resolved = new WeakMap<object, { pool?: PoolRecord; vol?: VolumeRecord; from?: VolumeRecord }>();
 
-// ---------- helper reads ----------
+// ---------- helper records: from the front end's mirror when it is synced, else by a helper call ----------
+// Pool and volume records carry their typed configs, so their XML is formatted from the mirrored record too.
 
 // libvirt's drivers find a pool by the name in remote_nonnull_storage_pool (its uuid is not checked).
 async function poolByName(ctx: HandlerContext, name: string): Promise<PoolRecord> {
   if (!isStorageName(name)) throw noPool('name', name);
-  return (await ctx.helper.act(Op.POOL_READ_REQ, 'byName', { name })).pool;
+  const mirrored = ctx.mirror.objects.poolByName(name);
+  if (mirrored === null) throw noPool('name', name);
+  return mirrored ?? (await ctx.helper.act(Op.POOL_READ_REQ, 'byName', { name })).pool;
 }
+
+async function poolByUuid(ctx: HandlerContext, uuid: Buffer): Promise<PoolRecord> {
+  const mirrored = ctx.mirror.objects.poolByUuid(uuid);
+  if (mirrored === null) throw noPool('uuid', uuidToString(uuid));
+  return mirrored ?? (await ctx.helper.act(Op.POOL_READ_REQ, 'byUuid', { uuid })).pool;
+}
+
+const notActive = (pool: PoolRecord) => VG_ERR_DOMAIN_STATE(`storage pool '${pool.config.name}' is not active`);
 
 async function volByName(ctx: HandlerContext, pool: PoolRecord, name: string): Promise<VolumeRecord> {
   if (!isStorageName(name)) {
-    if (!pool.active) throw VG_ERR_DOMAIN_STATE(`storage pool '${pool.config.name}' is not active`);
+    if (!pool.active) throw notActive(pool);
     throw noVol('name', name);
   }
+  // The helper's order: the pool must exist and run, then the volume must exist.
+  const now = ctx.mirror.objects.poolByUuid(pool.config.uuid);
+  if (now === null) throw noPool('uuid', uuidToString(pool.config.uuid));
+  if (now) {
+    if (!now.active) throw notActive(now);
+    const vol = ctx.mirror.objects.volumeByName(now.config.uuid, name);
+    if (vol === null) throw noVol('name', name);
+    if (vol) return vol;
+  }
   return (await ctx.helper.act(Op.VOLUME_READ_REQ, 'byName', { pool: pool.config.uuid, name })).vol;
+}
+
+// By key or by path (the same text for every served pool type), over running pools.
+async function volByPath(ctx: HandlerContext, how: 'key' | 'path', what: string): Promise<VolumeRecord> {
+  const mirrored = ctx.mirror.objects.volumeByPath(what);
+  if (mirrored === null) throw noVol(how, what);
+  if (mirrored) return mirrored;
+  return how === 'key'
+    ? (await ctx.helper.act(Op.VOLUME_READ_REQ, 'byKey', { key: what })).vol
+    : (await ctx.helper.act(Op.VOLUME_READ_REQ, 'byPath', { path: what })).vol;
 }
 
 // A lookup the caller may see, else the same "not found" as no object at all.
@@ -95,12 +125,13 @@ const onVol = {
 };
 
 async function listPools(ctx: HandlerContext): Promise<PoolRecord[]> {
-  const { pools } = await ctx.helper.act(Op.POOL_READ_REQ, 'list', {});
+  const pools = ctx.mirror.objects.pools() ?? (await ctx.helper.act(Op.POOL_READ_REQ, 'list', {})).pools;
   return pools.filter((p) => ctx.canSee(poolObject(p), 'storage_pool:getattr'));
 }
 
+// `pool` is running (activePool); the mirror holds the volumes of running pools.
 async function listVols(ctx: HandlerContext, pool: PoolRecord): Promise<VolumeRecord[]> {
-  const { vols } = await ctx.helper.act(Op.VOLUME_READ_REQ, 'list', { uuid: pool.config.uuid });
+  const vols = ctx.mirror.objects.volumes(pool.config.uuid) ?? (await ctx.helper.act(Op.VOLUME_READ_REQ, 'list', { uuid: pool.config.uuid })).vols;
   return vols.filter((v) => ctx.canSee(volObject(v), 'storage_vol:getattr'));
 }
 
@@ -141,8 +172,7 @@ const freshPool = {
       return [{ kind: 'storage_pool', name: '', tenant: ctx.actor().tenant, fresh: true }]; // the handler reports the XML error
     }
     try {
-      const existing = await ctx.helper.act(Op.POOL_READ_REQ, 'byName', { name });
-      return [poolObject(existing.pool)];
+      return [poolObject(await poolByName(ctx, name))];
     } catch {
       return [{ kind: 'storage_pool', name, tenant: ctx.actor().tenant, fresh: true }];
     }
@@ -180,10 +210,7 @@ const poolHandlers: Entry[] = [
   }),
   entry(
     PS.STORAGE_POOL_LOOKUP_BY_UUID,
-    async (ctx, { uuid }) => {
-      const { pool } = await ctx.helper.act(Op.POOL_READ_REQ, 'byUuid', { uuid });
-      return { pool: remotePool(visiblePool(ctx, pool, 'uuid', uuidToString(uuid))) };
-    },
+    async (ctx, { uuid }) => ({ pool: remotePool(visiblePool(ctx, await poolByUuid(ctx, uuid), 'uuid', uuidToString(uuid))) }),
     { objects: async () => [] },
   ),
   entry(PS.STORAGE_POOL_LOOKUP_BY_VOLUME, async (ctx, { vol }) => ({ pool: remotePool(visiblePool(ctx, await poolByName(ctx, vol.pool), 'name', vol.pool)) }), {
@@ -334,7 +361,7 @@ const volHandlers: Entry[] = [
     PS.STORAGE_VOL_LOOKUP_BY_KEY,
     async (ctx, { key }) => {
       if (Buffer.byteLength(key) > StorageLimits.PATH_MAX || !/^[\x20-\x7e]*$/.test(key)) throw noVol('key', key);
-      return { vol: remoteVol(visibleVol(ctx, (await ctx.helper.act(Op.VOLUME_READ_REQ, 'byKey', { key })).vol, 'key', key)) };
+      return { vol: remoteVol(visibleVol(ctx, await volByPath(ctx, 'key', key), 'key', key)) };
     },
     { objects: async () => [] },
   ),
@@ -342,7 +369,7 @@ const volHandlers: Entry[] = [
     PS.STORAGE_VOL_LOOKUP_BY_PATH,
     async (ctx, { path }) => {
       if (Buffer.byteLength(path) > StorageLimits.PATH_MAX || !/^[\x20-\x7e]*$/.test(path)) throw noVol('path', path);
-      return { vol: remoteVol(visibleVol(ctx, (await ctx.helper.act(Op.VOLUME_READ_REQ, 'byPath', { path })).vol, 'path', path)) };
+      return { vol: remoteVol(visibleVol(ctx, await volByPath(ctx, 'path', path), 'path', path)) };
     },
     { objects: async () => [] },
   ),

@@ -274,6 +274,22 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
       objectEvent: { type: 'network', name: 'default', uuid, tenant: '', event: 2, detail: 0 },
     },
   ],
+  [
+    'EVENTS_SUBSCRIBE objectState set',
+    Op.EVENTS_SUBSCRIBE_REQ,
+    {},
+    {
+      event: null,
+      synced: false,
+      objectState: { set: { type: 'network', network: { name: 'default', uuid, tenant: 'acme', active: true, persistent: true, autostart: false } } },
+    },
+  ],
+  [
+    'EVENTS_SUBSCRIBE objectState removed',
+    Op.EVENTS_SUBSCRIBE_REQ,
+    {},
+    { event: null, synced: false, objectState: { removed: { type: 'volume', key: 'ab/disk.img' } } },
+  ],
   // Host objects (interfaces, node devices, host facts)
   ['IFACE_READ.list', Op.IFACE_READ_REQ, { action: 'list' }, { action: 'list', ifaces: [{ name: 'eth1', mac: 'aa:bb:cc:dd:ee:ff', active: true }] }],
   ['IFACE_READ.get', Op.IFACE_READ_REQ, { action: 'get', name: 'eth1' }, { action: 'get', def: TEST_IFACES[0], active: true }],
@@ -525,7 +541,16 @@ const PINNED: Record<string, [string, string]> = {
     '3a773f9548cf4ba6a471c852d2b197e81ff0923d5caece3777168e7ffd715bc6',
     'bbafb9d59601e8967d389ac53d46e772fd7a3a84b56cd8454f4e239175eca1fd',
   ],
-  EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', 'd083d20397351095b371f4f1fc45c0698f242c8ea262a4cc03f7fe47124ef30b'],
+  // objectState (an absent optional, 4 bytes) joined the stream's answer after objectEvent.
+  EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', '8d325ce87fac91f42fc5c4d111add19b0d16ad97d83d1612a9223db42fc701e5'],
+  'EVENTS_SUBSCRIBE objectState set': [
+    '50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2',
+    '5924a991465bd3fcb97ec8968a369a2aa3c5937157227bfe508cae2cfc926f6a',
+  ],
+  'EVENTS_SUBSCRIBE objectState removed': [
+    '50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2',
+    'da6d0abd15ee1448843d7ac043657aeb80043893e90961cd2da2f719080340af',
+  ],
   'IFACE_READ.list': ['925d9456172487c6f1a4a426bcb1b387f133db85be77ee635a2fcf84aabeedcd', 'b2576446d4d5744e6113869cb5e86ffd854174c3a7771222763307d91a37f36d'],
   'IFACE_READ.get': ['2f42c0c855c8202e37f34d57075a1f8cf96a1b6ad827ab73b940f0c71cd919c3', '9a23b3b166c5db8768311557b2c4529c0efecd067b712ea54301c3e8a404df76'],
   'IFACE_WRITE.define': [

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// DOMAIN_SET_METADATA: the tenant element only, host admins only (connect:write on host), flags and arguments checked.
+// DOMAIN_SET_METADATA: libvirt's domain rights; the tenant element also needs connect:write on host (host admins only).
 import { VG_TENANT_NS } from '../../../src/privileged/drivers/domain-xml';
 import { CasbinAuthorizer, PolicySet } from '../../../src/policy/engine';
 import { EXAMPLE_POLICY, MODEL_TEXT } from '../../../src/policy/model';
 import { DomainMetadataType, TenantMetadata } from '../../../src/protocol/constants';
 import { P, requiredPermissions } from '../../../src/protocol/procs/remote';
+import { INTERFACE_ADDRESSES_SRC_AGENT, PD } from '../../../src/protocol/procs/domain-extra';
 import { handlerFor } from '../../../src/unprivileged/handlers';
 import { tenantFromMetadata } from '../../../src/unprivileged/handlers/metadata';
 import { Op } from '../../../src/ipc/program';
@@ -36,10 +37,20 @@ test('the namespace is the one the helper stores the tenant under', () => {
   expect(TenantMetadata.URI).toBe(VG_TENANT_NS);
 });
 
-test('permissions: libvirt @acl (domain:write, domain:save unless live-only) plus connect:write, which only host admins hold', async () => {
-  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 0)).toEqual(['domain:write', 'domain:save', 'connect:write']);
-  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 1)).toEqual(['domain:write', 'connect:write']);
-  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 2)).toEqual(['domain:write', 'domain:save', 'connect:write']);
+test('permissions: libvirt @acl (domain:write, domain:save unless live-only); the tenant element adds connect:write, which only host admins hold', async () => {
+  const tenantEl = { type: ELEMENT, uri: TenantMetadata.URI };
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 0, tenantEl)).toEqual(['domain:write', 'domain:save', 'connect:write']);
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 1, tenantEl)).toEqual(['domain:write', 'connect:write']);
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 2, tenantEl)).toEqual(['domain:write', 'domain:save', 'connect:write']);
+  // Descriptions, titles and other namespaces: libvirt's rules only, so a tenant owner describes its own VMs.
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 0, { type: DomainMetadataType.DESCRIPTION, uri: null })).toEqual(['domain:write', 'domain:save']);
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 1, { type: DomainMetadataType.TITLE, uri: null })).toEqual(['domain:write']);
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 2, { type: ELEMENT, uri: 'https://example.com/x' })).toEqual(['domain:write', 'domain:save']);
+  // The tenant's URI on a description (refused by the handler anyway) is not the tenant element.
+  expect(requiredPermissions(P.DOMAIN_SET_METADATA, 0, { type: DomainMetadataType.DESCRIPTION, uri: TenantMetadata.URI })).toEqual([
+    'domain:write',
+    'domain:save',
+  ]);
   expect(P.DOMAIN_SET_METADATA.cls).toBe('write');
   const a = new CasbinAuthorizer(await PolicySet.build(MODEL_TEXT, EXAMPLE_POLICY));
   const host = { kind: 'connect' as const, name: 'virtgate' };
@@ -114,4 +125,11 @@ test('the tenant element goes to setTenant, everything else to setMetadata; bad 
       body: { action: 'setMetadata', actor, uuid: dom.uuid, type: 2, value: '<x/>', key: 'o', uri: 'https://example.com/other', live: false, config: true },
     },
   ]);
+});
+
+test('an argument rule: domifaddr with the guest agent source also needs domain:write (libvirt @acl of procedure 353)', () => {
+  const def = PD.DOMAIN_INTERFACE_ADDRESSES;
+  expect(requiredPermissions(def, 0, { source: 0 })).toEqual(['domain:read']);
+  expect(requiredPermissions(def, 0, { source: 2 })).toEqual(['domain:read']);
+  expect(requiredPermissions(def, 0, { source: INTERFACE_ADDRESSES_SRC_AGENT })).toEqual(['domain:read', 'domain:write']);
 });
