@@ -178,7 +178,8 @@ describe('group commit', () => {
     let released = false;
     j.begin(w('r-1'));
     j.whenDurable(() => (released = true));
-    await new Promise((r) => setTimeout(r, 50));
+    // Wait for the failure itself, not a fixed time: a loaded machine may take longer than any fixed sleep.
+    for (let i = 0; i < 500 && fatal.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(fatal.map((e) => e.message)).toEqual(['fdatasync of the helper journal failed: EIO: i/o error, fdatasync']);
     expect(released).toBe(false);
     expect(() => j.begin(w('r-2'))).toThrow(/fdatasync of the helper journal failed/);
