@@ -346,7 +346,6 @@ const PASSWORD_ENCRYPTED = 1;
 const TIME_SYNC = 1;
 const SIGNAL_LAST = 65; // VIR_DOMAIN_PROCESS_SIGNAL_LAST
 const KEYCODE_SET_LAST = 10; // VIR_KEYCODE_SET_LAST
-const MEMORY_PEEK_MAX = 65536; // the remote driver refuses larger requests (REMOTE_DOMAIN_MEMORY_PEEK_BUFFER_MAX is the reply's)
 
 const write = (ctx: HandlerContext) => ({ actor: ctx.actor() });
 
@@ -522,7 +521,7 @@ const partB: Entry[] = [
     return { params, nparams: nparams > 1 ? 2 : 1 };
   }),
   entry(PD.DOMAIN_MEMORY_PEEK, async (ctx, { dom, offset, size, flags }) => {
-    if (size > MEMORY_PEEK_MAX) throw VG_ERR_ARG_INVALID(`memory peek of ${size} bytes is more than ${MEMORY_PEEK_MAX}`);
+    if (size > DomainExtraLimits.MEMORY_PEEK_BUFFER_MAX) throw VG_ERR_INTERNAL('size > maximum buffer size');
     checkFlags(flags, MEMORY_VIRTUAL | MEMORY_PHYSICAL, 'testDomainMemoryPeek');
     if (flags !== MEMORY_VIRTUAL && flags !== MEMORY_PHYSICAL) throw VG_ERR_DOMAIN_ARG('flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL');
     await ctx.helper.act(Op.DOMAIN_READ_REQ, 'active', { uuid: dom.uuid });
