@@ -2,6 +2,7 @@
 // Issue 12 part B, hostile and malformed input on the libvirt socket: out-of-range values, unknown iothreads, bad
 // keycodes and codesets, signals out of range, oversized peeks, calls carrying descriptors, old-style callbacks
 // deregistered twice. Each gets libvirt's error reply (or the payload error) and the daemon keeps serving.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -271,4 +272,19 @@ test('old-style lifecycle callbacks: events as 107 messages until deregistered; 
     [6, 1],
   ]);
   expect(replies[4].error?.message).toBe('internal error: domain event 0 not registered');
+});
+
+test('a user password is accepted, audited as given, and written nowhere: not the audit log, not the helper journal', async () => {
+  const secret = 'hunter2-Zq9xV';
+  const r = await call(P.SET_USER_PASSWORD, (w) => (dom(w), w.u32(1).string('root', 100).u32(1).string(secret, 100).u32(0)));
+  expect([r.status, r.code]).toEqual([0, null]);
+  await new Promise((res) => setTimeout(res, 300)); // the outcome record follows the reply
+  const audit = fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8');
+  const journal = fs.readFileSync(path.join(vg.home, 'lib', 'helper-journal.log'), 'utf8');
+  expect(audit).toContain('domainSetUserPassword');
+  expect(audit).toContain('"passwordGiven":true');
+  for (const text of [audit, journal]) {
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(createHash('sha256').update(secret).digest('hex'));
+  }
 });
