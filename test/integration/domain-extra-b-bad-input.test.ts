@@ -51,6 +51,8 @@ const P = {
   EVENT_DEREGISTER: 106,
   INJECT_NMI: 210,
   SEND_KEY: 226,
+  SET_BLOCK_IO_TUNE: 252,
+  GET_BLOCK_IO_TUNE: 253,
   SET_IFACE_PARAMS: 256,
   GET_IFACE_PARAMS: 257,
   GET_CPU_STATS: 262,
@@ -160,6 +162,32 @@ test.each<[string, number, (w: XdrWriter) => void, Outcome]>([
     (w) => (dom(w), w.string('testnet0', 100).u32(1), param(w, 'inbound.x', 2, (x) => void x.u32(1)), w.u32(0)),
     [1, 74, "argument unsupported: parameter 'inbound.x' not supported"],
   ],
+  [
+    'a throttle over the test driver limit',
+    P.SET_BLOCK_IO_TUNE,
+    (w) => (dom(w), w.string('vda', 100).u32(1), param(w, 'total_bytes_sec', 4, (x) => void x.u64(10n ** 16n)), w.u32(0)),
+    [1, 74, 'argument unsupported: block I/O throttle limit value must be no more than 1000000000000000'],
+  ],
+  [
+    'total and read throttles together',
+    P.SET_BLOCK_IO_TUNE,
+    (w) => (
+      dom(w),
+      w.string('vda', 100).u32(2),
+      param(w, 'total_iops_sec', 4, (x) => void x.u64(1n)),
+      param(w, 'read_iops_sec', 4, (x) => void x.u64(1n)),
+      w.u32(0)
+    ),
+    [1, 8, 'invalid argument: total and read/write of iops_sec cannot be set at the same time'],
+  ],
+  [
+    'a throttle on an unknown disk',
+    P.SET_BLOCK_IO_TUNE,
+    (w) => (dom(w), w.string('vdz', 100).u32(1), param(w, 'total_iops_sec', 4, (x) => void x.u64(1n)), w.u32(0)),
+    [1, 8, "invalid argument: missing persistent configuration for disk 'vdz'"],
+  ],
+  ['throttles of no disk', P.GET_BLOCK_IO_TUNE, (w) => (dom(w), w.u32(0).i32(20).u32(0)), [1, 8, /disk in virDomainGetBlockIoTune must not be NULL/]],
+  ['throttle nparams over the bound', P.GET_BLOCK_IO_TUNE, (w) => (dom(w), w.u32(0).i32(33).u32(0)), [1, 1, 'internal error: nparams too large']],
   [
     'interface nparams over the bound',
     P.GET_IFACE_PARAMS,

@@ -21,6 +21,7 @@ export const DomainExtraIpcLimits = {
   IOTHREADS_MAX: 16384, // REMOTE_IOTHREAD_INFO_MAX
   MOUNTPOINTS_MAX: 256, // REMOTE_DOMAIN_FSFREEZE_MOUNTPOINTS_MAX
   SEND_KEY_MAX: 16, // REMOTE_DOMAIN_SEND_KEY_MAX
+  IOTUNE_PARAMS_MAX: 32, // REMOTE_DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX
 } as const;
 
 const L = DomainExtraIpcLimits;
@@ -247,6 +248,11 @@ export const DOMAIN_READ_EXTRA = {
     rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') }),
   ),
   active: action(68, rec({ uuid: uuidF }), none),
+  blockIoTune: action(
+    69,
+    rec({ uuid: uuidF, disk: text(L.PATH_MAX, 'disk'), ...affect }),
+    rec({ params: list(L.IOTUNE_PARAMS_MAX, tuneParamCodec, 'params') }),
+  ),
 };
 
 export const DOMAIN_WRITE_EXTRA = {
@@ -312,4 +318,9 @@ export const DOMAIN_WRITE_EXTRA = {
   sendProcessSignal: action(76, rec({ uuid: uuidF, signum: int(0, 64, 'signum') }), none),
   setUserPassword: action(77, rec({ uuid: uuidF, user: text(L.TEXT_MAX, 'user') }), none),
   sendKey: action(78, rec({ uuid: uuidF, codeset: int(0, 9, 'codeset'), keycodes: list(L.SEND_KEY_MAX, int(0, 0x7fffffff, 'keycode'), 'keycodes') }), none),
+  setBlockIoTune: action(
+    79,
+    rec({ uuid: uuidF, disk: text(L.PATH_MAX, 'disk'), params: list(L.IOTUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }),
+    none,
+  ),
 };

@@ -40,6 +40,7 @@ const READ: { [K in keyof R]: (x: DomainExtraDriver, b: ActionArgs<R, K>) => obj
   perfEvents: (x, b) => ({ enabled: x.perfEvents(b.uuid, flags(b)) }),
   interfaceParams: (x, b) => ({ params: x.interfaceParams(b.uuid, b.device, flags(b)) }),
   active: (x, b) => (x.checkActive(b.uuid), {}),
+  blockIoTune: (x, b) => ({ params: x.blockIoTune(b.uuid, b.disk, flags(b)) }),
 };
 
 type WriteBody<K extends keyof W> = ActionArgs<W, K> & { actor: Actor };
@@ -69,6 +70,7 @@ const WRITE: { [K in keyof W]: (x: DomainExtraDriver, b: WriteBody<K>) => object
   sendProcessSignal: (x, b) => (x.sendProcessSignal(b.uuid, b.signum), {}),
   setUserPassword: (x, b) => (x.setUserPassword(b.uuid, b.user), {}),
   sendKey: (x, b) => (x.sendKey(b.uuid, b.codeset, b.keycodes), {}),
+  setBlockIoTune: (x, b) => (x.setBlockIoTune(b.uuid, b.disk, b.params, flags(b)), {}),
 };
 
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);

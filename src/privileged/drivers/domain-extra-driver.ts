@@ -93,4 +93,6 @@ export interface DomainExtraDriver {
   sendProcessSignal(uuid: Buffer, signum: number): void;
   setUserPassword(uuid: Buffer, user: string): void;
   sendKey(uuid: Buffer, codeset: number, keycodes: number[]): void;
+  blockIoTune(uuid: Buffer, disk: string, flags: Affect): TuneParam[];
+  setBlockIoTune(uuid: Buffer, disk: string, params: TuneParam[], flags: Affect): void;
 }

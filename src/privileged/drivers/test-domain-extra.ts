@@ -631,6 +631,98 @@ export class TestDomainExtra implements DomainExtraDriver {
     for (const k of keycodes)
       if (!KEYCODES[codeset].includes(k)) throw driverError(VG_ERR_DOMAIN_INTERNAL, `invalid keycode ${k} of ${KEYCODE_SET_NAMES[codeset]} codeset`);
   }
+
+  // testDomainGetBlockIoTune: the 20 throttles of one disk, in libvirt's order (group_name a string).
+  blockIoTune(uuid: Buffer, disk: string, flags: Affect): TuneParam[] {
+    const { def } = this.#oneDef(uuid, flags);
+    const node = diskNode(def, disk);
+    if (!node) throw driverError(VG_ERR_DOMAIN_ARG, `disk '${disk}' was not found in the domain config`);
+    const t = iotuneOf(node);
+    return IOTUNE_FIELDS.map((f): TuneParam =>
+      f === 'group_name' ? { field: f, type: 7, value: t.group ?? '' } : { field: f, type: 4, value: t.values.get(f) ?? 0n },
+    );
+  }
+
+  // testDomainSetBlockIoTune: merged into the disk's throttles, checked as a whole, kept in its <iotune>.
+  setBlockIoTune(uuid: Buffer, disk: string, params: TuneParam[], flags: Affect): void {
+    validate(params, Object.fromEntries(IOTUNE_FIELDS.map((f) => [f, f === 'group_name' ? 7 : ULLONG])));
+    const { def, live } = this.#oneDef(uuid, flags);
+    const node = diskNode(def, disk);
+    if (!node) throw driverError(VG_ERR_DOMAIN_ARG, `missing persistent configuration for disk '${disk}'`);
+    const t = iotuneOf(node);
+    for (const p of params) {
+      if (p.type === 7) t.group = p.value;
+      else {
+        if ((p.value as bigint) > IOTUNE_MAX) throw driverError(VG_ERR_ARG_UNSUPPORTED, `block I/O throttle limit value must be no more than ${IOTUNE_MAX}`);
+        t.values.set(p.field, p.value as bigint);
+      }
+    }
+    const v = (f: string) => t.values.get(f) ?? 0n;
+    for (const kind of ['bytes_sec', 'iops_sec', 'bytes_sec_max', 'iops_sec_max'])
+      if (v(`total_${kind}`) !== 0n && (v(`read_${kind}`) !== 0n || v(`write_${kind}`) !== 0n))
+        throw driverError(VG_ERR_DOMAIN_ARG, `total and read/write of ${kind} cannot be set at the same time`);
+    for (const f of ['total_bytes_sec', 'read_bytes_sec', 'write_bytes_sec', 'total_iops_sec', 'read_iops_sec', 'write_iops_sec'])
+      if (v(f) > v(`${f}_max`)) throw driverError(VG_ERR_DOMAIN_ARG, `${f} cannot be set higher than ${f}_max `);
+    const devices = def.devices.map((d) => (d === node ? withIotune(d, t) : d));
+    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices) });
+  }
+}
+
+const IOTUNE_MAX = 1000000000000000n; // TEST_BLOCK_IOTUNE_MAX
+// virDomainBlockIoTuneInfo, in the order the test driver reports and libvirt formats them
+const IOTUNE_FIELDS = [
+  'total_bytes_sec',
+  'read_bytes_sec',
+  'write_bytes_sec',
+  'total_iops_sec',
+  'read_iops_sec',
+  'write_iops_sec',
+  'total_bytes_sec_max',
+  'read_bytes_sec_max',
+  'write_bytes_sec_max',
+  'total_iops_sec_max',
+  'read_iops_sec_max',
+  'write_iops_sec_max',
+  'size_iops_sec',
+  'group_name',
+  'total_bytes_sec_max_length',
+  'read_bytes_sec_max_length',
+  'write_bytes_sec_max_length',
+  'total_iops_sec_max_length',
+  'read_iops_sec_max_length',
+  'write_iops_sec_max_length',
+] as const;
+
+function diskNode(def: DomainDef, name: string): XmlNode | undefined {
+  const disk = findDisk(def, name);
+  const i = disk ? def.disks.indexOf(disk) : -1;
+  return def.devices.filter((d) => xmlTag(d) === 'disk')[i];
+}
+
+function iotuneOf(disk: XmlNode): { values: Map<string, bigint>; group: string | null } {
+  const values = new Map<string, bigint>();
+  let group: string | null = null;
+  const t = xmlKids(disk).find((c) => xmlTag(c) === 'iotune');
+  for (const c of t ? xmlKids(t) : []) {
+    const tag = xmlTag(c) ?? '';
+    const text = textOfNode(c);
+    if (tag === 'group_name') group = text;
+    else if ((IOTUNE_FIELDS as readonly string[]).includes(tag) && /^[0-9]{1,20}$/.test(text)) values.set(tag, BigInt(text));
+  }
+  return { values, group };
+}
+
+// virDomainDiskDefFormatIotune, right after <target> (virDomainDiskDefFormat's order); nothing set, no element.
+function withIotune(disk: XmlNode, t: { values: Map<string, bigint>; group: string | null }): XmlNode {
+  const kids: XmlNode[] = [];
+  for (const f of IOTUNE_FIELDS) {
+    if (f === 'group_name') {
+      if (t.group !== null && t.group !== '') kids.push({ group_name: [{ '#text': t.group }], ':@': {} });
+    } else if ((t.values.get(f) ?? 0n) !== 0n) kids.push({ [f]: [{ '#text': String(t.values.get(f)) }], ':@': {} });
+  }
+  const rest = xmlKids(disk).filter((c) => xmlTag(c) !== 'iotune');
+  if (kids.length > 0) rest.splice(rest.findIndex((c) => xmlTag(c) === 'target') + 1, 0, el('iotune', {}, kids));
+  return { disk: rest, ':@': xmlAttrs(disk) };
 }
 
 const LIFECYCLE_TYPES = ['poweroff', 'reboot', 'crash'] as const; // virDomainLifecycle

@@ -27,6 +27,7 @@ export const DomainExtraLimits = {
   MEMORY_PEEK_BUFFER_MAX: 4194304, // REMOTE_DOMAIN_MEMORY_PEEK_BUFFER_MAX
   SEND_KEY_MAX: 16, // REMOTE_DOMAIN_SEND_KEY_MAX
   LAUNCH_SECURITY_INFO_PARAMS_MAX: 64, // REMOTE_DOMAIN_LAUNCH_SECURITY_INFO_PARAMS_MAX
+  BLOCK_IO_TUNE_PARAMETERS_MAX: 32, // REMOTE_DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX
 } as const;
 const X = DomainExtraLimits;
 
@@ -532,6 +533,32 @@ export const PD = {
       ['flags', uint],
     ),
     ret: paramsRet(X.INTERFACE_PARAMETERS_MAX),
+  }),
+  DOMAIN_SET_BLOCK_IO_TUNE: defineProc({
+    proc: 252,
+    name: 'domainSetBlockIoTune',
+    cls: 'write',
+    acl: tuneAcl(),
+    args: struct<{ dom: RemoteDomain; disk: string; params: TypedParam[]; flags: number }>(
+      ['dom', domainCodec],
+      ['disk', str],
+      ['params', typedParams(X.BLOCK_IO_TUNE_PARAMETERS_MAX)],
+      ['flags', uint],
+    ),
+    ret: XdrVoid,
+  }),
+  DOMAIN_GET_BLOCK_IO_TUNE: defineProc({
+    proc: 253,
+    name: 'domainGetBlockIoTune',
+    cls: 'read',
+    acl: acl('domain:read'),
+    args: struct<{ dom: RemoteDomain; disk: string | null; nparams: number; flags: number }>(
+      ['dom', domainCodec],
+      ['disk', optString('disk')],
+      ['nparams', int],
+      ['flags', uint],
+    ),
+    ret: paramsRet(X.BLOCK_IO_TUNE_PARAMETERS_MAX),
   }),
   DOMAIN_FSFREEZE: defineProc({
     proc: 335,

@@ -464,6 +464,28 @@ const partB: Entry[] = [
       ...affect(flags),
     });
   }),
+  entry(PD.DOMAIN_GET_BLOCK_IO_TUNE, async (ctx, { dom, disk, nparams, flags }) => {
+    if (nparams > DomainExtraLimits.BLOCK_IO_TUNE_PARAMETERS_MAX) throw VG_ERR_INTERNAL('nparams too large');
+    if (nparams < 0) throw VG_ERR_ARG_INVALID('nparams in virDomainGetBlockIoTune must be zero or greater');
+    if (nparams !== 0 && disk === null) throw VG_ERR_ARG_INVALID('disk in virDomainGetBlockIoTune must not be NULL');
+    checkFlags(flags, AFFECT | TYPED_PARAM_STRING_OKAY, 'testDomainGetBlockIoTune');
+    if (nparams === 0) {
+      await info(ctx, dom);
+      return { params: [], nparams: 20 }; // the test driver answers the count before it looks the domain up
+    }
+    const a = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'blockIoTune', { uuid: dom.uuid, disk: bounded(disk!, 'disk'), ...affect(flags) });
+    return paramsReply(a.params, nparams, flags, DomainExtraLimits.BLOCK_IO_TUNE_PARAMETERS_MAX);
+  }),
+  entry(PD.DOMAIN_SET_BLOCK_IO_TUNE, async (ctx, { dom, disk, params, flags }) => {
+    checkFlags(flags, AFFECT, 'testDomainSetBlockIoTune');
+    await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'setBlockIoTune', {
+      ...write(ctx),
+      uuid: dom.uuid,
+      disk: bounded(disk, 'disk'),
+      params: tuneParams(params),
+      ...affect(flags),
+    });
+  }),
   ...(
     [
       [PD.DOMAIN_FSFREEZE, false, 'testDomainFSFreeze'],

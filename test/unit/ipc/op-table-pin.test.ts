@@ -68,6 +68,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['perfEvents', 66],
     ['interfaceParams', 67],
     ['active', 68],
+    ['blockIoTune', 69],
   ],
   DOMAIN_WRITE: [
     ['define', 0],
@@ -102,6 +103,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['sendProcessSignal', 76],
     ['setUserPassword', 77],
     ['sendKey', 78],
+    ['setBlockIoTune', 79],
   ],
   POOL_READ: [
     ['list', 0],

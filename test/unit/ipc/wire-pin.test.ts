@@ -265,6 +265,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ],
   ['DOMAIN_READ.active', Op.DOMAIN_READ_REQ, { action: 'active', uuid }, { action: 'active' }],
   [
+    'DOMAIN_READ.blockIoTune',
+    Op.DOMAIN_READ_REQ,
+    { action: 'blockIoTune', uuid, disk: 'vda', live: false, config: false },
+    { action: 'blockIoTune', params: [{ field: 'group_name', type: 7, value: 'g1' }] },
+  ],
+  [
     'DOMAIN_WRITE.setLifecycleAction',
     Op.DOMAIN_WRITE_REQ,
     { action: 'setLifecycleAction', actor, uuid, type: 2, lifecycleAction: 4, live: false, config: true },
@@ -308,6 +314,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_WRITE.injectNmi', Op.DOMAIN_WRITE_REQ, { action: 'injectNmi', actor, uuid }, { action: 'injectNmi' }],
   ['DOMAIN_WRITE.sendProcessSignal', Op.DOMAIN_WRITE_REQ, { action: 'sendProcessSignal', actor, uuid, signum: 9 }, { action: 'sendProcessSignal' }],
   ['DOMAIN_WRITE.setUserPassword', Op.DOMAIN_WRITE_REQ, { action: 'setUserPassword', actor, uuid, user: 'root' }, { action: 'setUserPassword' }],
+  [
+    'DOMAIN_WRITE.setBlockIoTune',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setBlockIoTune', actor, uuid, disk: 'vda', params: [{ field: 'total_bytes_sec', type: 4, value: 1000n }], live: true, config: false },
+    { action: 'setBlockIoTune' },
+  ],
   ['DOMAIN_WRITE.sendKey', Op.DOMAIN_WRITE_REQ, { action: 'sendKey', actor, uuid, codeset: 0, keycodes: [29, 56, 111] }, { action: 'sendKey' }],
   [
     'EVENTS_SUBSCRIBE',
@@ -620,6 +632,14 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.setUserPassword': [
     '59859f2a8953d3d45543aa0cdd16e0aa166138cc41a43eccb8d32810bdb22e2b',
     'f94c94f4022b6bd95a8418dff5abcc922a67a80dcccea6f414396d1407ac134a',
+  ],
+  'DOMAIN_READ.blockIoTune': [
+    '83a7c891c12c2c7c850f2562982481a07f7bcf650d0eb8e7702bf0755e83e609',
+    '7badc682d6a2772e8f19fa293b06e450a8d2d8597855c3aeff85d909580f82d7',
+  ],
+  'DOMAIN_WRITE.setBlockIoTune': [
+    '81735cb9dea07a10c96eff182f3ca68fbee08cc94a4268ee43c1f7ed02cc74cc',
+    '2380a548d6be3ef4597cb301e183cb18b860c69bb2d761cdec976513b3cfea75',
   ],
   'DOMAIN_WRITE.sendKey': [
     'd21d93abc8e9e9a168fb97541af855d3dd6281d541f70f6ef37fd26e2f6f5d5c',

@@ -303,6 +303,7 @@ const ADMIN_FAILS: Record<string, string> = {
   domainDelIothread: 'VG_ERR_ARG_INVALID',
   domainSetIothreadParams: 'VG_ERR_ARG_INVALID',
   domainSetInterfaceParameters: 'VG_ERR_ARG_INVALID',
+  domainSetBlockIoTune: 'VG_ERR_DOMAIN_ARG', // disk ''
   domainSendProcessSignal: 'VG_ERR_ARG_INVALID',
   domainMemoryPeek: 'VG_ERR_DOMAIN_ARG',
   domainSetUserPassword: 'VG_ERR_ARG_INVALID',
