@@ -48,6 +48,7 @@ const cpuList = (field: string): Codec<number[]> => ({
 });
 
 const i64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.i64(v), decode: (r: XdrReader) => r.i64(field) });
+const u32 = (field: string) => ({ encode: (w: XdrWriter, v: number) => void w.u32(v), decode: (r: XdrReader) => r.u32(field) });
 const u64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.u64(v), decode: (r: XdrReader) => r.u64(field) });
 
 // A struct codec over named field codecs, in order.
@@ -248,6 +249,17 @@ export const DOMAIN_READ_EXTRA = {
     rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') }),
   ),
   active: action(68, rec({ uuid: uuidF }), none),
+  iothreadStats: action(
+    70,
+    rec({ uuid: uuidF }),
+    rec({
+      threads: list(
+        L.IOTHREADS_MAX,
+        rec({ id: int(1, 0x7fffffff, 'iothread.id'), maxNs: u64('iothread.maxNs'), grow: u32('iothread.grow'), shrink: u32('iothread.shrink') }),
+        'threads',
+      ),
+    }),
+  ),
   blockIoTune: action(
     69,
     rec({ uuid: uuidF, disk: text(L.PATH_MAX, 'disk'), ...affect }),

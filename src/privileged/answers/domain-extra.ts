@@ -40,6 +40,7 @@ const READ: { [K in keyof R]: (x: DomainExtraDriver, b: ActionArgs<R, K>) => obj
   perfEvents: (x, b) => ({ enabled: x.perfEvents(b.uuid, flags(b)) }),
   interfaceParams: (x, b) => ({ params: x.interfaceParams(b.uuid, b.device, flags(b)) }),
   active: (x, b) => (x.checkActive(b.uuid), {}),
+  iothreadStats: (x, b) => ({ threads: x.iothreadStats(b.uuid) }),
   blockIoTune: (x, b) => ({ params: x.blockIoTune(b.uuid, b.disk, flags(b)) }),
 };
 

@@ -82,6 +82,7 @@ export interface DomainExtraDriver {
   addIothread(uuid: Buffer, id: number, flags: Affect): void;
   delIothread(uuid: Buffer, id: number, flags: Affect): void;
   pinIothread(uuid: Buffer, id: number, cpus: number[], flags: Affect): void;
+  iothreadStats(uuid: Buffer): { id: number; maxNs: bigint; grow: number; shrink: number }[]; // [] unless running
   setIothreadParams(uuid: Buffer, id: number, params: TuneParam[], live: boolean): void;
   perfEvents(uuid: Buffer, flags: Affect): boolean[]; // by virPerfEventType index
   setPerfEvents(uuid: Buffer, events: { event: number; enabled: boolean }[], flags: Affect): void;

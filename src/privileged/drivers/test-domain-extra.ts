@@ -408,6 +408,8 @@ export class TestDomainExtra implements DomainExtraDriver {
     let p = this.#priv.get(key);
     if (!p) {
       p = { seconds: 627319920n, nseconds: 0, frozen: [false, false], iothreadPoll: new Map() };
+      // testDomainGenerateIOThreadInfos: the iothreads the definition brings, at their default polling
+      for (const t of iothreadsOf(this.#access.get(uuid).def).ids) p.iothreadPoll.set(t.id, { maxNs: 32768n, grow: 0, shrink: 0 });
       this.#priv.set(key, p);
     }
     return p;
@@ -477,8 +479,9 @@ export class TestDomainExtra implements DomainExtraDriver {
     const { def, live } = this.#oneDef(uuid, flags);
     const t = iothreadsOf(def);
     if (t.ids.some((x) => x.id === id)) throw driverError(VG_ERR_DOMAIN_ARG, `an IOThread is already using iothread_id '${id}'`);
+    const poll = this.#private(uuid).iothreadPoll; // seeded from the definition before it changes
     this.#commitOne(uuid, live, withIothreads(def, [...t.ids, { id, attrs: {} }], true));
-    this.#private(uuid).iothreadPoll.set(id, { maxNs: 32768n, grow: 0, shrink: 0 });
+    poll.set(id, { maxNs: 32768n, grow: 0, shrink: 0 });
   }
 
   delIothread(uuid: Buffer, id: number, flags: Affect): void {
@@ -514,6 +517,12 @@ export class TestDomainExtra implements DomainExtraDriver {
     const pins = new Map(def.iothreadPins);
     pins.set(id, [...cpus]);
     this.#commitOne(uuid, live, { ...withIothreads(def, t.ids, true), iothreadPins: pins }); // autofill = false: ids are written
+  }
+
+  // testDomainGetStatsIOThread: the polling settings of a running domain's iothreads, in the order they were added.
+  iothreadStats(uuid: Buffer): { id: number; maxNs: bigint; grow: number; shrink: number }[] {
+    if (!this.#access.get(uuid).active) return [];
+    return [...this.#private(uuid).iothreadPoll].map(([id, p]) => ({ id, ...p }));
   }
 
   setIothreadParams(uuid: Buffer, id: number, params: TuneParam[], live: boolean): void {

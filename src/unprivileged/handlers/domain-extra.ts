@@ -154,7 +154,7 @@ const statsHandlers: Entry[] = [
   entry(PD.CONNECT_GET_ALL_DOMAIN_STATS, async (ctx, { doms, stats, flags }) => {
     const F = { FILTERS: 0xff, NOWAIT: 1 << 29, BACKING: 1 << 30, ENFORCE: 0x80000000 };
     checkFlags(flags, F.FILTERS | F.NOWAIT | F.BACKING | F.ENFORCE, 'testConnectGetAllDomainStats');
-    const SUPPORTED = 1 | 128; // VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_IOTHREAD (the test driver's; no iothreads here)
+    const SUPPORTED = 1 | 128; // VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_IOTHREAD (the test driver's)
     if (stats !== 0 && (flags & F.ENFORCE) !== 0 && (stats & ~SUPPORTED) !== 0)
       throw VG_ERR_ARG_UNSUPPORTED(`Stats types bits 0x${((stats & ~SUPPORTED) >>> 0).toString(16)} are not supported by this daemon`);
     const want = stats === 0 ? SUPPORTED : stats;
@@ -165,23 +165,29 @@ const statsHandlers: Entry[] = [
       const byUuid = new Map(all.map((d) => [uuidToString(d.uuid), d]));
       chosen = doms.map((d) => byUuid.get(uuidToString(d.uuid))).filter((d): d is DomainSummary => d !== undefined);
     } else chosen = all;
-    const records: StatsRecord[] = chosen
-      // @aclfilter domain:read (a VM the caller may only getattr is left out, as libvirt's filter does)
-      .filter(
-        (d) =>
-          matchesListFlags(d, flags & F.FILTERS) &&
-          ctx.canSee({ kind: 'domain', name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' }, 'domain:read'),
-      )
-      .map((d) => ({
-        dom: toRemote(d),
-        params:
-          (want & 1) !== 0
-            ? [
-                { field: 'state.state', type: 1, value: d.state },
-                { field: 'state.reason', type: 1, value: d.reason },
-              ]
-            : [],
-      }));
+    const shown = chosen.filter(
+      (d) =>
+        matchesListFlags(d, flags & F.FILTERS) &&
+        // @aclfilter domain:read (a VM the caller may only getattr is left out, as libvirt's filter does)
+        ctx.canSee({ kind: 'domain', name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' }, 'domain:read'),
+    );
+    const records: StatsRecord[] = [];
+    for (const d of shown) {
+      const params: TypedParam[] = [];
+      if ((want & 1) !== 0) params.push({ field: 'state.state', type: 1, value: d.state }, { field: 'state.reason', type: 1, value: d.reason });
+      // testDomainGetStatsIOThread: a running domain's iothreads and their polling settings
+      if ((want & 128) !== 0 && active(d)) {
+        const { threads } = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'iothreadStats', { uuid: d.uuid });
+        if (threads.length > 0) params.push({ field: 'iothread.count', type: 2, value: threads.length });
+        for (const t of threads)
+          params.push(
+            { field: `iothread.${t.id}.poll-max-ns`, type: 4, value: t.maxNs },
+            { field: `iothread.${t.id}.poll-grow`, type: 2, value: t.grow },
+            { field: `iothread.${t.id}.poll-shrink`, type: 2, value: t.shrink },
+          );
+      }
+      records.push({ dom: toRemote(d), params });
+    }
     return { retStats: records };
   }),
 ];

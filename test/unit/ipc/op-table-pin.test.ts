@@ -68,6 +68,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['perfEvents', 66],
     ['interfaceParams', 67],
     ['active', 68],
+    ['iothreadStats', 70],
     ['blockIoTune', 69],
   ],
   DOMAIN_WRITE: [

@@ -265,6 +265,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ],
   ['DOMAIN_READ.active', Op.DOMAIN_READ_REQ, { action: 'active', uuid }, { action: 'active' }],
   [
+    'DOMAIN_READ.iothreadStats',
+    Op.DOMAIN_READ_REQ,
+    { action: 'iothreadStats', uuid },
+    { action: 'iothreadStats', threads: [{ id: 2, maxNs: 32768n, grow: 0, shrink: 4294967295 }] },
+  ],
+  [
     'DOMAIN_READ.blockIoTune',
     Op.DOMAIN_READ_REQ,
     { action: 'blockIoTune', uuid, disk: 'vda', live: false, config: false },
@@ -632,6 +638,10 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.setUserPassword': [
     '59859f2a8953d3d45543aa0cdd16e0aa166138cc41a43eccb8d32810bdb22e2b',
     'f94c94f4022b6bd95a8418dff5abcc922a67a80dcccea6f414396d1407ac134a',
+  ],
+  'DOMAIN_READ.iothreadStats': [
+    '84817eedc58440cef78c5c611e963e58ebbffb60a509e64a80d281be6eed6399',
+    'd9dd2faf34c9117a361c995a274287beb0a9ce8147b02a891e28c99d0e74721f',
   ],
   'DOMAIN_READ.blockIoTune': [
     '83a7c891c12c2c7c850f2562982481a07f7bcf650d0eb8e7702bf0755e83e609',
