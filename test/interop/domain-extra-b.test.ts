@@ -80,6 +80,7 @@ describeIf(virshTool(), 'virsh: the rest of the hypervisor table against test://
 
   // Last: these stop `test` (and start it again), so its id differs from a fresh test:///default afterwards.
   test.each([
+    'suspend test; domtime test; domtime test --time 5; domfsfreeze test; domfsthaw test; cpu-stats test --total; inject-nmi test; resume test; domtime test --time 627319920',
     'destroy test; domtime test; domtime test --time 5; domfsfreeze test; inject-nmi test; send-key test KEY_A; cpu-stats test; set-user-password test root x; send-process-signal test 1 kill; start test',
   ])('%s', async (script) => cmp(script));
 });

@@ -386,6 +386,8 @@ const partB: Entry[] = [
   }),
   entry(PD.DOMAIN_GET_TIME, async (ctx, { dom, flags }) => {
     checkFlags(flags, 0, 'testDomainGetTime');
+    // the test driver asks for RUNNING, so a paused domain has no time either
+    if ((await info(ctx, dom)).state !== 1) throw VG_ERR_DOMAIN_STATE('domain is not running');
     const a = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'time', { uuid: dom.uuid });
     return { seconds: a.seconds, nseconds: a.nseconds };
   }),
