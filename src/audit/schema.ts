@@ -129,6 +129,8 @@ export function keyIdOf(key: Buffer): string {
 }
 
 const XML_KEYS = new Set(['xml', 'xmlDesc', 'xmlin']);
+// Secrets are never written, not even hashed (an unsalted hash of a short password is a guess away): only that one was given.
+const SECRET_KEYS = new Set(['password']);
 const STRING_MAX = 128; // longer strings are hashed: the log records what was asked, not payloads
 
 // Generic argument summary: numbers, booleans and short printable strings kept; XML and long strings hashed;
@@ -137,7 +139,8 @@ export function summarizeArgs(args: Record<string, unknown> | null | undefined):
   const out: ArgSummary = {};
   if (!args) return out;
   for (const [k, v] of Object.entries(args)) {
-    if (typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    if (SECRET_KEYS.has(k)) out[`${k}Given`] = v !== null && v !== undefined;
+    else if (typeof v === 'number' || typeof v === 'boolean') out[k] = v;
     else if (typeof v === 'bigint') out[k] = v.toString();
     else if (typeof v === 'string') {
       if (XML_KEYS.has(k) || v.length > STRING_MAX || /[^\x20-\x7e]/.test(v)) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One client connection's libvirt RPC state, transport-free: bytes in via push(), bytes out via onWrite [ssh2 Protocol].
 import {
+  VG_ERR_ARG_UNSUPPORTED,
   VG_ERR_CONN_NOT_OPEN,
   VG_ERR_HEADER,
   VG_ERR_NOT_SUPPORTED,
@@ -383,6 +384,11 @@ export class Session {
       // A packet for a stream this connection opened; others (a stream already closed) are dropped, as libvirtd does.
       const st = this.#streams.get(header.serial);
       if (st && st.proc === header.proc && header.prog === Program.REMOTE) st.receive(header.type, header.status, frame.subarray(28));
+      return;
+    }
+    if (header.type === MessageType.CALL_WITH_FDS) {
+      // Descriptors are never taken (the socket reader drops them unread): such a call is refused, not run without them.
+      this.#replyError(header, VG_ERR_ARG_UNSUPPORTED('virtgate does not accept file descriptors from clients'));
       return;
     }
     if (header.type !== MessageType.CALL) {

@@ -18,6 +18,10 @@ export const DomainExtraIpcLimits = {
   TUNE_PARAMS_MAX: 16, // REMOTE_DOMAIN_*_PARAMETERS_MAX
   TUNE_STRING_MAX: 4096, // a blkiotune device list or numa nodeset
   METADATA_MAX: 256 * 1024, // a description, title or metadata element: at most a whole domain XML (XML_MAX)
+  IOTHREADS_MAX: 16384, // REMOTE_IOTHREAD_INFO_MAX
+  MOUNTPOINTS_MAX: 256, // REMOTE_DOMAIN_FSFREEZE_MOUNTPOINTS_MAX
+  SEND_KEY_MAX: 16, // REMOTE_DOMAIN_SEND_KEY_MAX
+  IOTUNE_PARAMS_MAX: 32, // REMOTE_DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX
 } as const;
 
 const L = DomainExtraIpcLimits;
@@ -44,6 +48,7 @@ const cpuList = (field: string): Codec<number[]> => ({
 });
 
 const i64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.i64(v), decode: (r: XdrReader) => r.i64(field) });
+const u32 = (field: string) => ({ encode: (w: XdrWriter, v: number) => void w.u32(v), decode: (r: XdrReader) => r.u32(field) });
 const u64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.u64(v), decode: (r: XdrReader) => r.u64(field) });
 
 // A struct codec over named field codecs, in order.
@@ -148,6 +153,36 @@ const ifaceRow = rec({
 
 // ---------- the actions ----------
 
+const none: Codec<object> = { encode() {}, decode: () => ({}) };
+
+// virPerfEventType order: a perf event crosses as its index.
+export const PERF_EVENTS = [
+  'cmt',
+  'mbmt',
+  'mbml',
+  'cpu_cycles',
+  'instructions',
+  'cache_references',
+  'cache_misses',
+  'branch_instructions',
+  'branch_misses',
+  'bus_cycles',
+  'stalled_cycles_frontend',
+  'stalled_cycles_backend',
+  'ref_cpu_cycles',
+  'cpu_clock',
+  'task_clock',
+  'page_faults',
+  'context_switches',
+  'cpu_migrations',
+  'page_faults_min',
+  'page_faults_maj',
+  'alignment_faults',
+  'emulation_faults',
+] as const;
+const perfSetting = rec({ event: int(0, PERF_EVENTS.length - 1, 'perf.event'), enabled: bool('perf.enabled') });
+const mountpoint = text(L.PATH_MAX, 'mountpoint');
+
 const affect = { live: bool('live'), config: bool('config') };
 
 export const DOMAIN_READ_EXTRA = {
@@ -200,9 +235,37 @@ export const DOMAIN_READ_EXTRA = {
     rec({ value: text(L.METADATA_MAX, 'value') }),
   ),
   tuning: action(42, rec({ uuid: uuidF, kind: tuneKind, ...affect }), rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') })),
+  // ---- part B (issue 12): codes 64..127 ----
+  time: action(64, rec({ uuid: uuidF }), rec({ seconds: i64('seconds'), nseconds: int(0, 999999999, 'nseconds') })),
+  iothreadInfo: action(
+    65,
+    rec({ uuid: uuidF, ...affect }),
+    rec({ threads: list(L.IOTHREADS_MAX, rec({ id: int(1, 0x7fffffff, 'iothread.id'), cpus: cpuList('iothread.cpus') }), 'threads') }),
+  ),
+  perfEvents: action(66, rec({ uuid: uuidF, ...affect }), rec({ enabled: list(PERF_EVENTS.length, bool('enabled'), 'enabled') })),
+  interfaceParams: action(
+    67,
+    rec({ uuid: uuidF, device: text(L.PATH_MAX, 'device'), ...affect }),
+    rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') }),
+  ),
+  active: action(68, rec({ uuid: uuidF }), none),
+  iothreadStats: action(
+    70,
+    rec({ uuid: uuidF }),
+    rec({
+      threads: list(
+        L.IOTHREADS_MAX,
+        rec({ id: int(1, 0x7fffffff, 'iothread.id'), maxNs: u64('iothread.maxNs'), grow: u32('iothread.grow'), shrink: u32('iothread.shrink') }),
+        'threads',
+      ),
+    }),
+  ),
+  blockIoTune: action(
+    69,
+    rec({ uuid: uuidF, disk: text(L.PATH_MAX, 'disk'), ...affect }),
+    rec({ params: list(L.IOTUNE_PARAMS_MAX, tuneParamCodec, 'params') }),
+  ),
 };
-
-const none: Codec<object> = { encode() {}, decode: () => ({}) };
 
 export const DOMAIN_WRITE_EXTRA = {
   setTuning: action(32, rec({ uuid: uuidF, kind: tuneKind, params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }), none),
@@ -235,4 +298,41 @@ export const DOMAIN_WRITE_EXTRA = {
     none,
   ),
   pinEmulator: action(34, rec({ uuid: uuidF, cpus: cpuList('cpus'), ...affect }), none),
+  // ---- part B (issue 12): codes 64..127 ----
+  // type: virDomainLifecycle (poweroff, reboot, crash); action: virDomainLifecycleAction (destroy .. coredump-restart)
+  setLifecycleAction: action(64, rec({ uuid: uuidF, type: int(0, 2, 'type'), lifecycleAction: int(0, 5, 'lifecycleAction'), ...affect }), none),
+  setMemoryStatsPeriod: action(65, rec({ uuid: uuidF, period: int(0, 0x7fffffff, 'period'), ...affect }), none),
+  setTime: action(66, rec({ uuid: uuidF, seconds: i64('seconds'), nseconds: int(0, 999999999, 'nseconds') }), none),
+  addIothread: action(67, rec({ uuid: uuidF, id: int(1, 0x7fffffff, 'id'), ...affect }), none),
+  delIothread: action(68, rec({ uuid: uuidF, id: int(1, 0x7fffffff, 'id'), ...affect }), none),
+  pinIothread: action(69, rec({ uuid: uuidF, id: int(1, 0x7fffffff, 'id'), cpus: cpuList('cpus'), ...affect }), none),
+  setIothreadParams: action(
+    70,
+    rec({ uuid: uuidF, id: int(1, 0x7fffffff, 'id'), params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params'), live: bool('live') }),
+    none,
+  ),
+  setPerfEvents: action(71, rec({ uuid: uuidF, events: list(L.TUNE_PARAMS_MAX * 4, perfSetting, 'events'), ...affect }), none),
+  setInterfaceParams: action(
+    72,
+    rec({ uuid: uuidF, device: text(L.PATH_MAX, 'device'), params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }),
+    none,
+  ),
+  // all = every file system (libvirt's empty list); thaw = FSThaw
+  fsFreeze: action(
+    73,
+    rec({ uuid: uuidF, mountpoints: list(L.MOUNTPOINTS_MAX, mountpoint, 'mountpoints'), thaw: bool('thaw') }),
+    rec({ count: int(0, L.MOUNTPOINTS_MAX, 'count') }),
+  ),
+  fsTrim: action(74, rec({ uuid: uuidF, mountpoint: optText(L.PATH_MAX, 'mountpoint') }), none),
+  // Guest input the test driver checks and drops: NMI, a process signal, a password change (the password itself never
+  // crosses to the helper, so it is in no journal), keys.
+  injectNmi: action(75, rec({ uuid: uuidF }), none),
+  sendProcessSignal: action(76, rec({ uuid: uuidF, signum: int(0, 64, 'signum') }), none),
+  setUserPassword: action(77, rec({ uuid: uuidF, user: text(L.TEXT_MAX, 'user') }), none),
+  sendKey: action(78, rec({ uuid: uuidF, codeset: int(0, 9, 'codeset'), keycodes: list(L.SEND_KEY_MAX, int(0, 0x7fffffff, 'keycode'), 'keycodes') }), none),
+  setBlockIoTune: action(
+    79,
+    rec({ uuid: uuidF, disk: text(L.PATH_MAX, 'disk'), params: list(L.IOTUNE_PARAMS_MAX, tuneParamCodec, 'params'), ...affect }),
+    none,
+  ),
 };

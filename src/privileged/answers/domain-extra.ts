@@ -35,6 +35,13 @@ const READ: { [K in keyof R]: (x: DomainExtraDriver, b: ActionArgs<R, K>) => obj
   interfaceAddresses: (x, b) => ({ ifaces: x.interfaceAddresses(b.uuid, b.source) }),
   tuning: (x, b) => ({ params: x.tuning(b.uuid, b.kind, flags(b)) }),
   metadata: (x, b) => ({ value: x.metadata(b.uuid, b.type, b.uri, flags(b)) }),
+  time: (x, b) => x.time(b.uuid),
+  iothreadInfo: (x, b) => ({ threads: x.iothreadInfo(b.uuid, flags(b)) }),
+  perfEvents: (x, b) => ({ enabled: x.perfEvents(b.uuid, flags(b)) }),
+  interfaceParams: (x, b) => ({ params: x.interfaceParams(b.uuid, b.device, flags(b)) }),
+  active: (x, b) => (x.checkActive(b.uuid), {}),
+  iothreadStats: (x, b) => ({ threads: x.iothreadStats(b.uuid) }),
+  blockIoTune: (x, b) => ({ params: x.blockIoTune(b.uuid, b.disk, flags(b)) }),
 };
 
 type WriteBody<K extends keyof W> = ActionArgs<W, K> & { actor: Actor };
@@ -49,6 +56,22 @@ const WRITE: { [K in keyof W]: (x: DomainExtraDriver, b: WriteBody<K>) => object
   managedSaveRemove: (x, b) => (x.managedSaveRemove(b.uuid), {}),
   // The helper's own tenant rule: a tenant's session never takes a name another tenant's VM holds.
   rename: (x, b) => (x.rename(b.uuid, b.name, b.actor.tenant), {}),
+  setLifecycleAction: (x, b) => (x.setLifecycleAction(b.uuid, b.type, b.lifecycleAction, flags(b)), {}),
+  setMemoryStatsPeriod: (x, b) => (x.setMemoryStatsPeriod(b.uuid, b.period, flags(b)), {}),
+  setTime: (x, b) => (x.setTime(b.uuid, b.seconds, b.nseconds), {}),
+  addIothread: (x, b) => (x.addIothread(b.uuid, b.id, flags(b)), {}),
+  delIothread: (x, b) => (x.delIothread(b.uuid, b.id, flags(b)), {}),
+  pinIothread: (x, b) => (x.pinIothread(b.uuid, b.id, b.cpus, flags(b)), {}),
+  setIothreadParams: (x, b) => (x.setIothreadParams(b.uuid, b.id, b.params, b.live), {}),
+  setPerfEvents: (x, b) => (x.setPerfEvents(b.uuid, b.events, flags(b)), {}),
+  setInterfaceParams: (x, b) => (x.setInterfaceParams(b.uuid, b.device, b.params, flags(b)), {}),
+  fsFreeze: (x, b) => ({ count: x.fsFreeze(b.uuid, b.mountpoints, b.thaw) }),
+  fsTrim: (x, b) => (x.fsTrim(b.uuid, b.mountpoint), {}),
+  injectNmi: (x, b) => (x.injectNmi(b.uuid), {}),
+  sendProcessSignal: (x, b) => (x.sendProcessSignal(b.uuid, b.signum), {}),
+  setUserPassword: (x, b) => (x.setUserPassword(b.uuid, b.user), {}),
+  sendKey: (x, b) => (x.sendKey(b.uuid, b.codeset, b.keycodes), {}),
+  setBlockIoTune: (x, b) => (x.setBlockIoTune(b.uuid, b.disk, b.params, flags(b)), {}),
 };
 
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);

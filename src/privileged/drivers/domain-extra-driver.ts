@@ -72,4 +72,28 @@ export interface DomainExtraDriver {
   managedSave(uuid: Buffer): void;
   managedSaveRemove(uuid: Buffer): void;
   rename(uuid: Buffer, newName: string, tenant: string): void; // tenant: the session's, for the clash rule
+  // ---- part B (issue 12) ----
+  checkActive(uuid: Buffer): void; // virDomainObjCheckActive: throws unless the domain runs
+  time(uuid: Buffer): { seconds: bigint; nseconds: number };
+  setTime(uuid: Buffer, seconds: bigint, nseconds: number): void;
+  setLifecycleAction(uuid: Buffer, type: number, action: number, flags: Affect): void;
+  setMemoryStatsPeriod(uuid: Buffer, period: number, flags: Affect): void;
+  iothreadInfo(uuid: Buffer, flags: Affect): { id: number; cpus: number[] }[];
+  addIothread(uuid: Buffer, id: number, flags: Affect): void;
+  delIothread(uuid: Buffer, id: number, flags: Affect): void;
+  pinIothread(uuid: Buffer, id: number, cpus: number[], flags: Affect): void;
+  iothreadStats(uuid: Buffer): { id: number; maxNs: bigint; grow: number; shrink: number }[]; // [] unless running
+  setIothreadParams(uuid: Buffer, id: number, params: TuneParam[], live: boolean): void;
+  perfEvents(uuid: Buffer, flags: Affect): boolean[]; // by virPerfEventType index
+  setPerfEvents(uuid: Buffer, events: { event: number; enabled: boolean }[], flags: Affect): void;
+  interfaceParams(uuid: Buffer, device: string, flags: Affect): TuneParam[];
+  setInterfaceParams(uuid: Buffer, device: string, params: TuneParam[], flags: Affect): void;
+  fsFreeze(uuid: Buffer, mountpoints: string[], thaw: boolean): number; // how many changed state
+  fsTrim(uuid: Buffer, mountpoint: string | null): void;
+  injectNmi(uuid: Buffer): void;
+  sendProcessSignal(uuid: Buffer, signum: number): void;
+  setUserPassword(uuid: Buffer, user: string): void;
+  sendKey(uuid: Buffer, codeset: number, keycodes: number[]): void;
+  blockIoTune(uuid: Buffer, disk: string, flags: Affect): TuneParam[];
+  setBlockIoTune(uuid: Buffer, disk: string, params: TuneParam[], flags: Affect): void;
 }

@@ -39,6 +39,7 @@ export interface DomainDef {
   cpumask: number[] | null; // <vcpu cpuset>: sorted host CPU numbers
   vcpuPins: Map<number, number[]>; // <cputune><vcpupin vcpu cpuset>
   emulatorPin: number[] | null; // <cputune><emulatorpin cpuset>
+  iothreadPins: Map<number, number[]>; // <cputune><iothreadpin iothread cpuset> (the ids live in top's <iothreadids>)
   memtune: MemTune;
   blkiotune: BlkioTune;
   numatune: { mode: number; nodeset: string } | null; // <numatune><memory>: mode index in NUMA_MODES
@@ -356,10 +357,11 @@ export function devicesOf(devices: XmlNode[]): Pick<DomainDef, 'disks' | 'nets' 
   };
 }
 
-function parseCputune(root: XmlNode, vcpusMax: number): { vcpuPins: Map<number, number[]>; emulatorPin: number[] | null } {
+function parseCputune(root: XmlNode, vcpusMax: number): { vcpuPins: Map<number, number[]>; emulatorPin: number[] | null; iothreadPins: Map<number, number[]> } {
   const vcpuPins = new Map<number, number[]>();
+  const iothreadPins = new Map<number, number[]>();
   const tune = first(root, 'cputune');
-  if (!tune) return { vcpuPins, emulatorPin: null };
+  if (!tune) return { vcpuPins, emulatorPin: null, iothreadPins };
   for (const pin of all(tune, 'vcpupin')) {
     const a = attrsOf(pin);
     if (a.vcpu === undefined) throw invalid("Missing required attribute 'vcpu' in element 'vcpupin'");
@@ -379,7 +381,15 @@ function parseCputune(root: XmlNode, vcpusMax: number): { vcpuPins: Map<number, 
     if (c === undefined) throw detailed('internal error: missing cpuset for emulatorpin');
     emulatorPin = cpuset(c);
   }
-  return { vcpuPins, emulatorPin };
+  for (const pin of all(tune, 'iothreadpin')) {
+    const a = attrsOf(pin);
+    if (!/^[0-9]{1,9}$/.test(a.iothread ?? '') || Number(a.iothread) === 0)
+      throw detailed(`internal error: invalid setting for iothread '${a.iothread ?? ''}'`);
+    if (a.cpuset === undefined) throw detailed('internal error: missing cpuset for iothreadpin');
+    if (iothreadPins.has(Number(a.iothread))) throw detailed(`internal error: duplicate iothreadpin for same iothread '${a.iothread}'`);
+    iothreadPins.set(Number(a.iothread), cpuset(a.cpuset));
+  }
+  return { vcpuPins, emulatorPin, iothreadPins };
 }
 
 // ---------- memtune, blkiotune, numatune ----------
@@ -512,7 +522,7 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   if (vcpus > vcpusMax) throw detailed('unsupported configuration: maximum vCPU count must not be less than current vCPU count');
   const cpusetAttr = vcpuNode ? attrsOf(vcpuNode).cpuset : undefined;
   const cpumask = cpusetAttr === undefined || attrsOf(vcpuNode!).placement === 'auto' ? null : cpuset(cpusetAttr);
-  const { vcpuPins, emulatorPin } = parseCputune(root, vcpusMax);
+  const { vcpuPins, emulatorPin, iothreadPins } = parseCputune(root, vcpusMax);
 
   const os = first(root, 'os');
   const osTypeNode = os && first(os, 'type');
@@ -576,6 +586,7 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
     cpumask,
     vcpuPins,
     emulatorPin,
+    iothreadPins,
     memtune: parseMemtune(root),
     blkiotune: parseBlkiotune(root),
     numatune: parseNumatune(root),
@@ -919,10 +930,11 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   const mask = def.cpumask ? ` cpuset='${formatBitmap(def.cpumask)}'` : '';
   o.push(`  <vcpu placement='static'${mask}${current}>${def.vcpusMax}</vcpu>`);
   tops(TOP_AFTER_VCPU);
-  if (def.vcpuPins.size > 0 || def.emulatorPin) {
+  if (def.vcpuPins.size > 0 || def.emulatorPin || def.iothreadPins.size > 0) {
     o.push('  <cputune>');
     for (const [id, bits] of [...def.vcpuPins].sort((a, b) => a[0] - b[0])) o.push(`    <vcpupin vcpu='${id}' cpuset='${formatBitmap(bits)}'/>`);
     if (def.emulatorPin) o.push(`    <emulatorpin cpuset='${formatBitmap(def.emulatorPin)}'/>`);
+    for (const [id, bits] of [...def.iothreadPins].sort((a, b) => a[0] - b[0])) o.push(`    <iothreadpin iothread='${id}' cpuset='${formatBitmap(bits)}'/>`);
     o.push('  </cputune>');
   }
   if (def.numatune) {

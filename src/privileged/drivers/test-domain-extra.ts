@@ -10,8 +10,23 @@ import {
   VG_ERR_OP_UNSUPPORTED,
   VG_ERR_NO_METADATA,
 } from '../../common/errors';
-import type { DomainTuneKind, TuneParam } from '../../ipc/objects/domain-extra';
-import { type BlkioDevice, type DomainDef, type DiskDef, NUMA_MODES, formatBitmap, metadataElement, parseBitmap, withMetadataElement } from './domain-xml';
+import { type DomainTuneKind, PERF_EVENTS, type TuneParam } from '../../ipc/objects/domain-extra';
+import {
+  type BlkioDevice,
+  type DomainDef,
+  type DiskDef,
+  type XmlNode,
+  NUMA_MODES,
+  devicesOf,
+  formatBitmap,
+  metadataElement,
+  parseBitmap,
+  withMetadataElement,
+  xmlAttrs,
+  xmlKids,
+  xmlTag,
+} from './domain-xml';
+import { KEYCODES, KEYCODE_SET_NAMES } from './keycodes';
 import { driverError } from './driver';
 import type { Affect, BlockStats, DomainExtraDriver, FsInfoRow, IfaceAddrs, InterfaceStats, VcpuInfoRow } from './domain-extra-driver';
 
@@ -73,8 +88,17 @@ export function findDisk(def: DomainDef, name: string): DiskDef | undefined {
   return candidate;
 }
 
+// The test driver's private per-domain state (testDomainObjPrivate): kept in memory only, as libvirt keeps it.
+interface PrivateState {
+  seconds: bigint;
+  nseconds: number;
+  frozen: [boolean, boolean]; // '/' and '/boot'
+  iothreadPoll: Map<number, { maxNs: bigint; grow: number; shrink: number }>;
+}
+
 export class TestDomainExtra implements DomainExtraDriver {
   readonly #access: DomainAccess;
+  readonly #priv = new Map<string, PrivateState>();
 
   constructor(access: DomainAccess) {
     this.#access = access;
@@ -376,6 +400,435 @@ export class TestDomainExtra implements DomainExtraDriver {
     const next = { ...def, emulatorPin: [...cpus] };
     this.#access.commit(uuid, live ? next : null, live ? null : next);
   }
+
+  // ---------- part B (issue 12): the rest of the test driver's hypervisor table ----------
+
+  #private(uuid: Buffer): PrivateState {
+    const key = uuid.toString('hex');
+    let p = this.#priv.get(key);
+    if (!p) {
+      p = { seconds: 627319920n, nseconds: 0, frozen: [false, false], iothreadPoll: new Map() };
+      // testDomainGenerateIOThreadInfos: the iothreads the definition brings, at their default polling
+      for (const t of iothreadsOf(this.#access.get(uuid).def).ids) p.iothreadPoll.set(t.id, { maxNs: 32768n, grow: 0, shrink: 0 });
+      this.#priv.set(key, p);
+    }
+    return p;
+  }
+
+  // virDomainObjGetDefs: live and/or config ("current" is whichever the state says).
+  #defs(uuid: Buffer, flags: Affect): { v: DomainView; live: boolean; config: boolean } {
+    const v = this.#access.get(uuid);
+    const live = flags.live || (!flags.config && v.active);
+    const config = flags.config || (!flags.live && !v.active);
+    if (live && !v.active) throw notRunning();
+    if (config && !v.persistent) throw driverError(VG_ERR_DOMAIN_STATE, 'transient domains do not have any persistent config');
+    return { v, live, config };
+  }
+
+  #commitOne(uuid: Buffer, live: boolean, next: DomainDef): void {
+    this.#access.commit(uuid, live ? next : null, live ? null : next);
+  }
+
+  checkActive(uuid: Buffer): void {
+    this.#active(uuid);
+  }
+
+  time(uuid: Buffer): { seconds: bigint; nseconds: number } {
+    const v = this.#access.get(uuid);
+    if (!v.active) throw notRunning(); // the test driver asks for RUNNING; a paused domain answers as libvirt's does not
+    const p = this.#private(uuid);
+    return { seconds: p.seconds, nseconds: p.nseconds };
+  }
+
+  setTime(uuid: Buffer, seconds: bigint, nseconds: number): void {
+    this.#active(uuid);
+    const p = this.#private(uuid);
+    p.seconds = seconds;
+    p.nseconds = nseconds;
+  }
+
+  setLifecycleAction(uuid: Buffer, type: number, action: number, flags: Affect): void {
+    // virDomainDefLifecycleActionAllowed: poweroff and reboot take no coredump action
+    if (type !== 2 && action >= 4)
+      throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `Lifecycle event '${LIFECYCLE_TYPES[type]}' doesn't support '${LIFECYCLE_ACTIONS[action]}' action`);
+    const { v, live, config } = this.#defs(uuid, flags);
+    const key = (['onPoweroff', 'onReboot', 'onCrash'] as const)[type];
+    const set = (d: DomainDef): DomainDef => ({ ...d, [key]: LIFECYCLE_ACTIONS[action] });
+    this.#access.commit(uuid, live ? set(v.def) : null, config ? set(v.config ?? v.def) : null);
+  }
+
+  setMemoryStatsPeriod(uuid: Buffer, period: number, flags: Affect): void {
+    const { def, live } = this.#oneDef(uuid, flags);
+    const i = def.devices.findIndex((d) => xmlTag(d) === 'memballoon' && xmlAttrs(d).model !== 'none');
+    if (i === -1) throw driverError(VG_ERR_DOMAIN_INTERNAL, 'No memory balloon device configured, can not set the collection period');
+    const node = def.devices[i];
+    const rest = xmlKids(node).filter((c) => xmlTag(c) !== 'stats');
+    const kids = period > 0 ? [el('stats', { period: String(period) }), ...rest] : rest;
+    const devices = def.devices.map((d, j) => (j === i ? { memballoon: kids, ':@': xmlAttrs(node) } : d));
+    this.#commitOne(uuid, live, { ...def, devices });
+  }
+
+  iothreadInfo(uuid: Buffer, flags: Affect): { id: number; cpus: number[] }[] {
+    const { def } = this.#oneDef(uuid, flags);
+    // virDomainDriverGetIOThreadsConfig: the thread's pin, else <vcpu cpuset>, else every bit of a vCPU-count-wide map
+    const all = Array.from({ length: def.vcpus }, (_, i) => i);
+    return iothreadsOf(def).ids.map((t) => ({ id: t.id, cpus: [...(def.iothreadPins.get(t.id) ?? def.cpumask ?? all)] }));
+  }
+
+  addIothread(uuid: Buffer, id: number, flags: Affect): void {
+    const { def, live } = this.#oneDef(uuid, flags);
+    const t = iothreadsOf(def);
+    if (t.ids.some((x) => x.id === id)) throw driverError(VG_ERR_DOMAIN_ARG, `an IOThread is already using iothread_id '${id}'`);
+    const poll = this.#private(uuid).iothreadPoll; // seeded from the definition before it changes
+    this.#commitOne(uuid, live, withIothreads(def, [...t.ids, { id, attrs: {} }], true));
+    poll.set(id, { maxNs: 32768n, grow: 0, shrink: 0 });
+  }
+
+  delIothread(uuid: Buffer, id: number, flags: Affect): void {
+    const { def, live } = this.#oneDef(uuid, flags);
+    const t = iothreadsOf(def);
+    if (!t.ids.some((x) => x.id === id)) throw driverError(VG_ERR_DOMAIN_ARG, `cannot find IOThread '${id}' in iothreadids list`);
+    const user = (tag: string) =>
+      def.devices.find((d) => xmlTag(d) === tag && xmlKids(d).some((c) => xmlTag(c) === 'driver' && xmlAttrs(c).iothread === String(id)));
+    const disk = user('disk');
+    if (disk) {
+      const target = xmlKids(disk).find((c) => xmlTag(c) === 'target');
+      throw driverError(VG_ERR_DOMAIN_ARG, `cannot remove IOThread ${id} since it is being used by disk '${target ? (xmlAttrs(target).dev ?? '') : ''}'`);
+    }
+    if (user('controller')) throw driverError(VG_ERR_DOMAIN_ARG, `cannot remove IOThread '${id}' since it is being used by controller`);
+    const pins = new Map(def.iothreadPins);
+    pins.delete(id);
+    this.#commitOne(uuid, live, {
+      ...withIothreads(
+        def,
+        t.ids.filter((x) => x.id !== id),
+        t.explicit,
+      ),
+      iothreadPins: pins,
+    });
+    this.#private(uuid).iothreadPoll.delete(id);
+  }
+
+  pinIothread(uuid: Buffer, id: number, cpus: number[], flags: Affect): void {
+    const { def, live } = this.#oneDef(uuid, flags);
+    if (cpus.length === 0) throw driverError(VG_ERR_DOMAIN_ARG, 'Empty iothread cpumap list for pinning');
+    const t = iothreadsOf(def);
+    if (!t.ids.some((x) => x.id === id)) throw driverError(VG_ERR_DOMAIN_ARG, `iothreadid ${id} not found`);
+    const pins = new Map(def.iothreadPins);
+    pins.set(id, [...cpus]);
+    this.#commitOne(uuid, live, { ...withIothreads(def, t.ids, true), iothreadPins: pins }); // autofill = false: ids are written
+  }
+
+  // testDomainGetStatsIOThread: the polling settings of a running domain's iothreads, in the order they were added.
+  iothreadStats(uuid: Buffer): { id: number; maxNs: bigint; grow: number; shrink: number }[] {
+    if (!this.#access.get(uuid).active) return [];
+    return [...this.#private(uuid).iothreadPoll].map(([id, p]) => ({ id, ...p }));
+  }
+
+  setIothreadParams(uuid: Buffer, id: number, params: TuneParam[], live: boolean): void {
+    const { def } = this.#oneDef(uuid, { live, config: false });
+    if (!iothreadsOf(def).ids.some((x) => x.id === id)) throw driverError(VG_ERR_DOMAIN_ARG, `cannot find IOThread '${id}' in iothreadids`);
+    validate(params, { poll_max_ns: ULLONG, poll_grow: 2, poll_shrink: 2 });
+    const poll = this.#private(uuid).iothreadPoll;
+    const cur = poll.get(id) ?? { maxNs: 32768n, grow: 0, shrink: 0 };
+    const get = (f: string) => params.find((p) => p.field === f)?.value;
+    poll.set(id, {
+      maxNs: (get('poll_max_ns') as bigint | undefined) ?? cur.maxNs,
+      grow: (get('poll_grow') as number | undefined) ?? cur.grow,
+      shrink: (get('poll_shrink') as number | undefined) ?? cur.shrink,
+    });
+  }
+
+  perfEvents(uuid: Buffer, flags: Affect): boolean[] {
+    const { def } = this.#oneDef(uuid, flags);
+    const set = perfOf(def);
+    return PERF_EVENTS.map((e) => set.get(e) === true);
+  }
+
+  setPerfEvents(uuid: Buffer, events: { event: number; enabled: boolean }[], flags: Affect): void {
+    const { def, live } = this.#oneDef(uuid, flags);
+    const set = perfOf(def);
+    for (const e of events) set.set(PERF_EVENTS[e.event], e.enabled);
+    const kids = PERF_EVENTS.filter((e) => set.has(e)).map((e) => el('event', { name: e, enabled: set.get(e) ? 'yes' : 'no' }));
+    const top = def.top.filter((n) => xmlTag(n) !== 'perf');
+    this.#commitOne(uuid, live, { ...def, top: kids.length > 0 ? [...top, { perf: kids, ':@': {} }] : top });
+  }
+
+  interfaceParams(uuid: Buffer, device: string, flags: Affect): TuneParam[] {
+    const { def } = this.#oneDef(uuid, flags);
+    const bw = bandwidthOf(netNode(def, device));
+    const r = (dir: 'inbound' | 'outbound', k: string): number => bw[dir]?.[k] ?? 0;
+    return [
+      { field: 'inbound.average', type: 2, value: r('inbound', 'average') },
+      { field: 'inbound.peak', type: 2, value: r('inbound', 'peak') },
+      { field: 'inbound.burst', type: 2, value: r('inbound', 'burst') },
+      { field: 'inbound.floor', type: 2, value: r('inbound', 'floor') },
+      { field: 'outbound.average', type: 2, value: r('outbound', 'average') },
+      { field: 'outbound.peak', type: 2, value: r('outbound', 'peak') },
+      { field: 'outbound.burst', type: 2, value: r('outbound', 'burst') },
+    ];
+  }
+
+  setInterfaceParams(uuid: Buffer, device: string, params: TuneParam[], flags: Affect): void {
+    validate(params, Object.fromEntries(IFACE_PARAMS.map((f) => [f, 2])));
+    const { def, live } = this.#oneDef(uuid, flags);
+    const node = netNode(def, device);
+    const given: Record<string, Record<string, number>> = { inbound: {}, outbound: {} };
+    for (const p of params) {
+      const [dir, k] = p.field.split('.');
+      given[dir][k] = p.value as number;
+    }
+    const inSpecified = 'average' in given.inbound || 'floor' in given.inbound;
+    const outSpecified = 'average' in given.outbound;
+    // average (or floor, inbound) is what makes a rate; peak and burst alone are dropped
+    const rate = (g: Record<string, number>, floorOk: boolean) => ((g.average ?? 0) !== 0 || (floorOk && (g.floor ?? 0) !== 0) ? g : null);
+    const nin = rate(given.inbound, true);
+    const nout = rate(given.outbound, false);
+    const old = bandwidthOf(node);
+    const had = old.inbound !== undefined || old.outbound !== undefined;
+    const next = had
+      ? { inbound: nin ?? (inSpecified ? undefined : old.inbound), outbound: nout ?? (outSpecified ? undefined : old.outbound) }
+      : { inbound: nin ?? undefined, outbound: nout ?? undefined };
+    const devices = def.devices.map((d) => (d === node ? withBandwidth(d, next) : d));
+    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices) });
+  }
+
+  fsFreeze(uuid: Buffer, mountpoints: string[], thaw: boolean): number {
+    this.#active(uuid);
+    const p = this.#private(uuid);
+    const want = !thaw;
+    if (mountpoints.length === 0) {
+      const n = p.frozen.filter((f) => f !== want).length;
+      p.frozen = [want, want];
+      return n;
+    }
+    const next: [boolean, boolean] = [...p.frozen];
+    let n = 0;
+    for (const m of mountpoints) {
+      const i = m === '/' ? 0 : m === '/boot' ? 1 : -1;
+      if (i === -1) throw driverError(VG_ERR_DOMAIN_STATE, `mount point not found: ${m}`);
+      if (next[i] !== want) {
+        next[i] = want;
+        n++;
+      }
+    }
+    p.frozen = next;
+    return n;
+  }
+
+  fsTrim(uuid: Buffer, mountpoint: string | null): void {
+    this.#active(uuid);
+    if (mountpoint !== null && mountpoint !== '/' && mountpoint !== '/boot') throw driverError(VG_ERR_DOMAIN_STATE, `mount point not found: ${mountpoint}`);
+  }
+
+  injectNmi(uuid: Buffer): void {
+    this.#active(uuid); // the test driver does nothing else
+  }
+
+  sendProcessSignal(uuid: Buffer, signum: number): void {
+    if (signum >= 65) throw driverError(VG_ERR_DOMAIN_ARG, `signum value ${signum} is out of range`);
+    this.#access.get(uuid); // the test driver does not even ask that it runs
+  }
+
+  setUserPassword(uuid: Buffer, _user: string): void {
+    this.#active(uuid);
+  }
+
+  // virKeycodeValueTranslate(codeset, codeset, key): a code the codeset's table does not hold is refused.
+  sendKey(uuid: Buffer, codeset: number, keycodes: number[]): void {
+    this.#active(uuid);
+    for (const k of keycodes)
+      if (!KEYCODES[codeset].includes(k)) throw driverError(VG_ERR_DOMAIN_INTERNAL, `invalid keycode ${k} of ${KEYCODE_SET_NAMES[codeset]} codeset`);
+  }
+
+  // testDomainGetBlockIoTune: the 20 throttles of one disk, in libvirt's order (group_name a string).
+  blockIoTune(uuid: Buffer, disk: string, flags: Affect): TuneParam[] {
+    const { def } = this.#oneDef(uuid, flags);
+    const node = diskNode(def, disk);
+    if (!node) throw driverError(VG_ERR_DOMAIN_ARG, `disk '${disk}' was not found in the domain config`);
+    const t = iotuneOf(node);
+    return IOTUNE_FIELDS.map((f): TuneParam =>
+      f === 'group_name' ? { field: f, type: 7, value: t.group ?? '' } : { field: f, type: 4, value: t.values.get(f) ?? 0n },
+    );
+  }
+
+  // testDomainSetBlockIoTune: merged into the disk's throttles, checked as a whole, kept in its <iotune>.
+  setBlockIoTune(uuid: Buffer, disk: string, params: TuneParam[], flags: Affect): void {
+    validate(params, Object.fromEntries(IOTUNE_FIELDS.map((f) => [f, f === 'group_name' ? 7 : ULLONG])));
+    const { def, live } = this.#oneDef(uuid, flags);
+    const node = diskNode(def, disk);
+    if (!node) throw driverError(VG_ERR_DOMAIN_ARG, `missing persistent configuration for disk '${disk}'`);
+    const t = iotuneOf(node);
+    for (const p of params) {
+      if (p.type === 7) t.group = p.value;
+      else {
+        if ((p.value as bigint) > IOTUNE_MAX) throw driverError(VG_ERR_ARG_UNSUPPORTED, `block I/O throttle limit value must be no more than ${IOTUNE_MAX}`);
+        t.values.set(p.field, p.value as bigint);
+      }
+    }
+    const v = (f: string) => t.values.get(f) ?? 0n;
+    for (const kind of ['bytes_sec', 'iops_sec', 'bytes_sec_max', 'iops_sec_max'])
+      if (v(`total_${kind}`) !== 0n && (v(`read_${kind}`) !== 0n || v(`write_${kind}`) !== 0n))
+        throw driverError(VG_ERR_DOMAIN_ARG, `total and read/write of ${kind} cannot be set at the same time`);
+    for (const f of ['total_bytes_sec', 'read_bytes_sec', 'write_bytes_sec', 'total_iops_sec', 'read_iops_sec', 'write_iops_sec'])
+      if (v(f) > v(`${f}_max`)) throw driverError(VG_ERR_DOMAIN_ARG, `${f} cannot be set higher than ${f}_max `);
+    const devices = def.devices.map((d) => (d === node ? withIotune(d, t) : d));
+    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices) });
+  }
+}
+
+const IOTUNE_MAX = 1000000000000000n; // TEST_BLOCK_IOTUNE_MAX
+// virDomainBlockIoTuneInfo, in the order the test driver reports and libvirt formats them
+const IOTUNE_FIELDS = [
+  'total_bytes_sec',
+  'read_bytes_sec',
+  'write_bytes_sec',
+  'total_iops_sec',
+  'read_iops_sec',
+  'write_iops_sec',
+  'total_bytes_sec_max',
+  'read_bytes_sec_max',
+  'write_bytes_sec_max',
+  'total_iops_sec_max',
+  'read_iops_sec_max',
+  'write_iops_sec_max',
+  'size_iops_sec',
+  'group_name',
+  'total_bytes_sec_max_length',
+  'read_bytes_sec_max_length',
+  'write_bytes_sec_max_length',
+  'total_iops_sec_max_length',
+  'read_iops_sec_max_length',
+  'write_iops_sec_max_length',
+] as const;
+
+function diskNode(def: DomainDef, name: string): XmlNode | undefined {
+  const disk = findDisk(def, name);
+  const i = disk ? def.disks.indexOf(disk) : -1;
+  return def.devices.filter((d) => xmlTag(d) === 'disk')[i];
+}
+
+function iotuneOf(disk: XmlNode): { values: Map<string, bigint>; group: string | null } {
+  const values = new Map<string, bigint>();
+  let group: string | null = null;
+  const t = xmlKids(disk).find((c) => xmlTag(c) === 'iotune');
+  for (const c of t ? xmlKids(t) : []) {
+    const tag = xmlTag(c) ?? '';
+    const text = textOfNode(c);
+    if (tag === 'group_name') group = text;
+    else if ((IOTUNE_FIELDS as readonly string[]).includes(tag) && /^[0-9]{1,20}$/.test(text)) values.set(tag, BigInt(text));
+  }
+  return { values, group };
+}
+
+// virDomainDiskDefFormatIotune, right after <target> (virDomainDiskDefFormat's order); nothing set, no element.
+function withIotune(disk: XmlNode, t: { values: Map<string, bigint>; group: string | null }): XmlNode {
+  const kids: XmlNode[] = [];
+  for (const f of IOTUNE_FIELDS) {
+    if (f === 'group_name') {
+      if (t.group !== null && t.group !== '') kids.push({ group_name: [{ '#text': t.group }], ':@': {} });
+    } else if ((t.values.get(f) ?? 0n) !== 0n) kids.push({ [f]: [{ '#text': String(t.values.get(f)) }], ':@': {} });
+  }
+  const rest = xmlKids(disk).filter((c) => xmlTag(c) !== 'iotune');
+  if (kids.length > 0) rest.splice(rest.findIndex((c) => xmlTag(c) === 'target') + 1, 0, el('iotune', {}, kids));
+  return { disk: rest, ':@': xmlAttrs(disk) };
+}
+
+const LIFECYCLE_TYPES = ['poweroff', 'reboot', 'crash'] as const; // virDomainLifecycle
+const LIFECYCLE_ACTIONS = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart'] as const;
+const IFACE_PARAMS = ['inbound.average', 'inbound.peak', 'inbound.burst', 'inbound.floor', 'outbound.average', 'outbound.peak', 'outbound.burst'];
+
+const el = (tag: string, attrs: Record<string, string>, children: XmlNode[] = []): XmlNode => ({ [tag]: children, ':@': attrs });
+const textOfNode = (n: XmlNode | undefined): string =>
+  n === undefined
+    ? ''
+    : xmlKids(n)
+        .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : ''))
+        .join('')
+        .trim();
+
+interface IothreadId {
+  id: number;
+  attrs: Record<string, string>;
+}
+
+// <iothreads> and <iothreadids> (kept as given in def.top), as virDomainDefParseIOThreads reads them: the listed ids,
+// then ids from 1 up filled in ("autofill") until the count is reached. explicit: the list is written back.
+function iothreadsOf(def: DomainDef): { ids: IothreadId[]; explicit: boolean } {
+  const countNode = def.top.find((n) => xmlTag(n) === 'iothreads');
+  const idsNode = def.top.find((n) => xmlTag(n) === 'iothreadids');
+  const ids: IothreadId[] = [];
+  for (const t of idsNode ? xmlKids(idsNode).filter((c) => xmlTag(c) === 'iothread') : []) {
+    const { id, ...attrs } = xmlAttrs(t);
+    if (/^[0-9]{1,9}$/.test(id ?? '') && Number(id) > 0 && !ids.some((x) => x.id === Number(id))) ids.push({ id: Number(id), attrs });
+  }
+  const count = /^[0-9]{1,5}$/.test(textOfNode(countNode)) ? Number(textOfNode(countNode)) : 0;
+  for (let next = 1; ids.length < count; next++) if (!ids.some((x) => x.id === next)) ids.push({ id: next, attrs: {} });
+  return { ids, explicit: ids.length > 0 && idsNode !== undefined };
+}
+
+// virDomainDefIOThreadsFormat: the count, and the list when any id was set by hand (or pinned).
+function withIothreads(def: DomainDef, ids: IothreadId[], explicit: boolean): DomainDef {
+  const top = def.top.filter((n) => xmlTag(n) !== 'iothreads' && xmlTag(n) !== 'iothreadids');
+  if (ids.length > 0) top.push({ iothreads: [{ '#text': String(ids.length) }], ':@': {} });
+  if (ids.length > 0 && explicit)
+    top.push(
+      el(
+        'iothreadids',
+        {},
+        ids.map((t) => el('iothread', { id: String(t.id), ...t.attrs })),
+      ),
+    );
+  return { ...def, top };
+}
+
+// <perf><event name enabled>: the events the definition sets (true/false), by name.
+function perfOf(def: DomainDef): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  const perf = def.top.find((n) => xmlTag(n) === 'perf');
+  for (const e of perf ? xmlKids(perf).filter((c) => xmlTag(c) === 'event') : []) {
+    const a = xmlAttrs(e);
+    if ((PERF_EVENTS as readonly string[]).includes(a.name ?? '') && (a.enabled === 'yes' || a.enabled === 'no')) out.set(a.name!, a.enabled === 'yes');
+  }
+  return out;
+}
+
+function netNode(def: DomainDef, device: string): XmlNode {
+  const net = findNet(def, device);
+  const i = net ? def.nets.indexOf(net) : -1;
+  const node = def.devices.filter((d) => xmlTag(d) === 'interface')[i];
+  if (!node) throw driverError(VG_ERR_DOMAIN_ARG, `'${device}' is not a known interface`);
+  return node;
+}
+
+type Rates = Record<string, number>;
+function bandwidthOf(iface: XmlNode): { inbound?: Rates; outbound?: Rates } {
+  const bw = xmlKids(iface).find((c) => xmlTag(c) === 'bandwidth');
+  const out: { inbound?: Rates; outbound?: Rates } = {};
+  for (const dir of ['inbound', 'outbound'] as const) {
+    const r = bw && xmlKids(bw).find((c) => xmlTag(c) === dir);
+    if (r) out[dir] = Object.fromEntries(Object.entries(xmlAttrs(r)).map(([k, v]) => [k, /^[0-9]{1,10}$/.test(v) ? Number(v) : 0]));
+  }
+  return out;
+}
+
+// virNetDevBandwidthFormat, placed where virDomainNetDefFormat writes it (after source, vlan and virtualport).
+function withBandwidth(iface: XmlNode, bw: { inbound?: Rates; outbound?: Rates }): XmlNode {
+  const rate = (dir: 'inbound' | 'outbound', r: Rates): XmlNode => {
+    const a: Record<string, string> = {};
+    for (const k of ['average', 'peak', 'floor', 'burst']) if ((r[k] ?? 0) !== 0) a[k] = String(r[k]);
+    return el(dir, a);
+  };
+  const rates = (['inbound', 'outbound'] as const).filter((d) => bw[d] !== undefined).map((d) => rate(d, bw[d]!));
+  const kids = xmlKids(iface).filter((c) => xmlTag(c) !== 'bandwidth');
+  if (rates.length > 0) {
+    let at = 0;
+    kids.forEach((c, i) => {
+      if (['mac', 'source', 'vlan', 'virtualport'].includes(xmlTag(c) ?? '')) at = i + 1;
+    });
+    kids.splice(at, 0, el('bandwidth', {}, rates));
+  }
+  return { interface: kids, ':@': xmlAttrs(iface) };
 }
 
 const ULLONG = 4;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Domain event callbacks: registrations live in the Session; ../event-hub sends the event frames.
-import { VG_ERR_ARG_INVALID } from '../../common/errors';
+import { VG_ERR_ARG_INVALID, VG_ERR_INTERNAL } from '../../common/errors';
+import { PD } from '../../protocol/procs/domain-extra';
 import { DomainEventId } from '../../protocol/constants';
 import { P, allProcs } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
@@ -35,6 +36,21 @@ export const eventHandlers: Entry[] = [
       }
     }
     throw VG_ERR_ARG_INVALID(`event ${eventID} not registered`);
+  }),
+  // Old-style lifecycle callbacks: libvirtd registers one legacy lifecycle callback per call, and drops the first
+  // lifecycle registration of the connection on deregister.
+  entry(PD.CONNECT_DOMAIN_EVENT_REGISTER, async (ctx) => {
+    register(ctx, DomainEventId.LIFECYCLE, null, true);
+    return { cbRegistered: 0 };
+  }),
+  entry(PD.CONNECT_DOMAIN_EVENT_DEREGISTER, async (ctx) => {
+    for (const [id, r] of ctx.session.events) {
+      if (r.eventID === DomainEventId.LIFECYCLE) {
+        ctx.session.events.delete(id);
+        return { cbRegistered: 0 };
+      }
+    }
+    throw VG_ERR_INTERNAL(`domain event ${DomainEventId.LIFECYCLE} not registered`);
   }),
 ];
 

@@ -262,6 +262,85 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_WRITE.managedSave', Op.DOMAIN_WRITE_REQ, { action: 'managedSave', actor, uuid }, { action: 'managedSave' }],
   ['DOMAIN_WRITE.managedSaveRemove', Op.DOMAIN_WRITE_REQ, { action: 'managedSaveRemove', actor, uuid }, { action: 'managedSaveRemove' }],
   ['DOMAIN_WRITE.rename', Op.DOMAIN_WRITE_REQ, { action: 'rename', actor, uuid, name: 'bar' }, { action: 'rename' }],
+  // Part B (issue 12): the rest of the test driver's hypervisor table (action codes 64..127).
+  ['DOMAIN_READ.time', Op.DOMAIN_READ_REQ, { action: 'time', uuid }, { action: 'time', seconds: 627319920n, nseconds: 5 }],
+  [
+    'DOMAIN_READ.iothreadInfo',
+    Op.DOMAIN_READ_REQ,
+    { action: 'iothreadInfo', uuid, live: false, config: true },
+    { action: 'iothreadInfo', threads: [{ id: 1, cpus: [0, 1] }] },
+  ],
+  ['DOMAIN_READ.perfEvents', Op.DOMAIN_READ_REQ, { action: 'perfEvents', uuid, live: true, config: false }, { action: 'perfEvents', enabled: [true, false] }],
+  [
+    'DOMAIN_READ.interfaceParams',
+    Op.DOMAIN_READ_REQ,
+    { action: 'interfaceParams', uuid, device: 'vnet0', live: false, config: false },
+    { action: 'interfaceParams', params: [{ field: 'inbound.average', type: 2, value: 100 }] },
+  ],
+  ['DOMAIN_READ.active', Op.DOMAIN_READ_REQ, { action: 'active', uuid }, { action: 'active' }],
+  [
+    'DOMAIN_READ.iothreadStats',
+    Op.DOMAIN_READ_REQ,
+    { action: 'iothreadStats', uuid },
+    { action: 'iothreadStats', threads: [{ id: 2, maxNs: 32768n, grow: 0, shrink: 4294967295 }] },
+  ],
+  [
+    'DOMAIN_READ.blockIoTune',
+    Op.DOMAIN_READ_REQ,
+    { action: 'blockIoTune', uuid, disk: 'vda', live: false, config: false },
+    { action: 'blockIoTune', params: [{ field: 'group_name', type: 7, value: 'g1' }] },
+  ],
+  [
+    'DOMAIN_WRITE.setLifecycleAction',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setLifecycleAction', actor, uuid, type: 2, lifecycleAction: 4, live: false, config: true },
+    { action: 'setLifecycleAction' },
+  ],
+  [
+    'DOMAIN_WRITE.setMemoryStatsPeriod',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setMemoryStatsPeriod', actor, uuid, period: 10, live: true, config: false },
+    { action: 'setMemoryStatsPeriod' },
+  ],
+  ['DOMAIN_WRITE.setTime', Op.DOMAIN_WRITE_REQ, { action: 'setTime', actor, uuid, seconds: -5n, nseconds: 7 }, { action: 'setTime' }],
+  ['DOMAIN_WRITE.addIothread', Op.DOMAIN_WRITE_REQ, { action: 'addIothread', actor, uuid, id: 3, live: false, config: false }, { action: 'addIothread' }],
+  ['DOMAIN_WRITE.delIothread', Op.DOMAIN_WRITE_REQ, { action: 'delIothread', actor, uuid, id: 3, live: false, config: true }, { action: 'delIothread' }],
+  [
+    'DOMAIN_WRITE.pinIothread',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'pinIothread', actor, uuid, id: 1, cpus: [0, 2], live: true, config: false },
+    { action: 'pinIothread' },
+  ],
+  [
+    'DOMAIN_WRITE.setIothreadParams',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setIothreadParams', actor, uuid, id: 1, params: [{ field: 'poll_max_ns', type: 4, value: 100n }], live: true },
+    { action: 'setIothreadParams' },
+  ],
+  [
+    'DOMAIN_WRITE.setPerfEvents',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setPerfEvents', actor, uuid, events: [{ event: 3, enabled: true }], live: false, config: false },
+    { action: 'setPerfEvents' },
+  ],
+  [
+    'DOMAIN_WRITE.setInterfaceParams',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setInterfaceParams', actor, uuid, device: 'vnet0', params: [{ field: 'outbound.peak', type: 2, value: 9 }], live: false, config: true },
+    { action: 'setInterfaceParams' },
+  ],
+  ['DOMAIN_WRITE.fsFreeze', Op.DOMAIN_WRITE_REQ, { action: 'fsFreeze', actor, uuid, mountpoints: ['/boot'], thaw: false }, { action: 'fsFreeze', count: 1 }],
+  ['DOMAIN_WRITE.fsTrim', Op.DOMAIN_WRITE_REQ, { action: 'fsTrim', actor, uuid, mountpoint: null }, { action: 'fsTrim' }],
+  ['DOMAIN_WRITE.injectNmi', Op.DOMAIN_WRITE_REQ, { action: 'injectNmi', actor, uuid }, { action: 'injectNmi' }],
+  ['DOMAIN_WRITE.sendProcessSignal', Op.DOMAIN_WRITE_REQ, { action: 'sendProcessSignal', actor, uuid, signum: 9 }, { action: 'sendProcessSignal' }],
+  ['DOMAIN_WRITE.setUserPassword', Op.DOMAIN_WRITE_REQ, { action: 'setUserPassword', actor, uuid, user: 'root' }, { action: 'setUserPassword' }],
+  [
+    'DOMAIN_WRITE.setBlockIoTune',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'setBlockIoTune', actor, uuid, disk: 'vda', params: [{ field: 'total_bytes_sec', type: 4, value: 1000n }], live: true, config: false },
+    { action: 'setBlockIoTune' },
+  ],
+  ['DOMAIN_WRITE.sendKey', Op.DOMAIN_WRITE_REQ, { action: 'sendKey', actor, uuid, codeset: 0, keycodes: [29, 56, 111] }, { action: 'sendKey' }],
   [
     'EVENTS_SUBSCRIBE',
     Op.EVENTS_SUBSCRIBE_REQ,
@@ -550,6 +629,95 @@ const PINNED: Record<string, [string, string]> = {
   'EVENTS_SUBSCRIBE objectState removed': [
     '50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2',
     'da6d0abd15ee1448843d7ac043657aeb80043893e90961cd2da2f719080340af',
+  ],
+  'DOMAIN_READ.time': ['35c82e2b7c8081bb0a6b1444d94b42576d9c95d110ada9c58103399c50defe8e', '91524fac33d4ea0a22c33d0f493e220c605c02571bb9cbdf36f3e50444ad16a1'],
+  'DOMAIN_READ.iothreadInfo': [
+    '65b0f3c576c02834980e9999fc6dedf862add48d211996769958b7d354b5c734',
+    'c739d62efb3181777b8178e5b5564a6dd6926a3134927b1caf674c7afe6e4565',
+  ],
+  'DOMAIN_READ.perfEvents': [
+    '7dfe05dda137ca685c40636a9f5625374722f7a7d4326c0e1028c5ce45ea4120',
+    '451285d39b08569c829f48aa93315b29e3b66ccebf133d3625c02d4941d2e019',
+  ],
+  'DOMAIN_READ.interfaceParams': [
+    '05b54465e3864cab51481bc5e7d7209ff09f9dfdbf4c78a88dd621a3104cf85a',
+    '56f054a8252a0fbdfe5b6020b62337800b303c6a510734b86aa5740dcfa57a7c',
+  ],
+  'DOMAIN_READ.active': [
+    'bf874a811e63e719a87ad5583fe248d895b0ce4d346eab0b2952410ef903f88a',
+    'ed7ab3556ae6b9f3191e7ea652fd2e7b56a1237682df70ff99765f82adc36cb2',
+  ],
+  'DOMAIN_WRITE.setLifecycleAction': [
+    '4a9712f3b2b1cd96a2f76c7f9c2bdef3c1a4e729759c4f612a02db95caba17b8',
+    '70673bcb40a3ba373e1122740435a3603d308277fdb96d56d2315f878b44b22f',
+  ],
+  'DOMAIN_WRITE.setMemoryStatsPeriod': [
+    'a927be39133e269c5f1b773cd136ed0379f32284ac41cb398ab81d6bfd1bc2f0',
+    'c99d4ba7e035cf8ccfc041566ba67db5d775c62c473147aa2e449edc269a9885',
+  ],
+  'DOMAIN_WRITE.setTime': [
+    '52be0de18664119d0258b02d35870720caf48dc5f28a64ad8a07f5581ac8c394',
+    'cf2399c3ed181184b101b698b729c052d0934cc7750f78e1470f94c56c16f572',
+  ],
+  'DOMAIN_WRITE.addIothread': [
+    '7cb09d44ada946140d54aa75dad34657077c8df214318796f9e43b13bf3e3b41',
+    'af07a160478fc4d6ba9db2fb869687b8222b06661f74c97eb830478701daaa2c',
+  ],
+  'DOMAIN_WRITE.delIothread': [
+    'c3020a9a1b3d719d7d5e83de4fa509897ddf2e679291198567fe27e7a5065c83',
+    '43cb9ff9e7f17bd43f5478e9da20f7c64337dacb6a5d9db98df0a18de6d9f0fe',
+  ],
+  'DOMAIN_WRITE.pinIothread': [
+    '1ddc84d82934efc581f46c3e63ad2c813caf1acd85bb435552364fc5931e850a',
+    '8989ad5bf58d5a75a04a78f365dbc575458a2a26a089e7e73f79c5fb7a9fb307',
+  ],
+  'DOMAIN_WRITE.setIothreadParams': [
+    'd61ac05395a7591b5b4949ae7df66a5d79032e8648123a3d50987f55437621ca',
+    '8e3608398a442ecabefc09c958127a8610783898b3db38694ba430ca5106cfe0',
+  ],
+  'DOMAIN_WRITE.setPerfEvents': [
+    '559f6d03ed45595433066d5acdbc9a25dbd3fe7e39402f09d3c5d2be5b5335bd',
+    '3c8f0eef40580d97c5f973173011cc602613e4a406a2f3da88a8a2948eb5a7eb',
+  ],
+  'DOMAIN_WRITE.setInterfaceParams': [
+    '0b1f7941eb004c017c94223e7311c08109bea5c17b098d3746a37d005331bd2a',
+    'f40503798c9ae57ad500679f5297ded729a822cf7f0194433cad18d69df9f0a9',
+  ],
+  'DOMAIN_WRITE.fsFreeze': [
+    'cbc5d03a831cbf1c944c5093eaa3db9dd6ce8de3c3d6b7c4ca1b67f475ebd3a4',
+    'd5d908f055eeaf3a645edf069a60d176f4e599c4dc0557e716d76e6e2c323b69',
+  ],
+  'DOMAIN_WRITE.fsTrim': [
+    'ae0d47bb1b353a073918544ef434ced5128b24b0184cb7da87413e2e1a38dc9c',
+    'bcf36c2349c0115691b6e8101bc353787197ea48ae96a441bb2f244ac2183622',
+  ],
+  'DOMAIN_WRITE.injectNmi': [
+    '5337c2c2fc4f839b82e66033e09e5917547ae4b3501a7b1d30c9d7f589fac29e',
+    'e0cf99970837a91b7a95bff3516d1b75f6e4afdb0ec03896029c1b64e1908531',
+  ],
+  'DOMAIN_WRITE.sendProcessSignal': [
+    '99c0123028d3c09d0f6aecff683e5f241957ff15ec937b409a9e670d0546b144',
+    '32079a0ccf4305662d1866b9673a5b8a1736d99241008694442be5640820fd8f',
+  ],
+  'DOMAIN_WRITE.setUserPassword': [
+    '59859f2a8953d3d45543aa0cdd16e0aa166138cc41a43eccb8d32810bdb22e2b',
+    'f94c94f4022b6bd95a8418dff5abcc922a67a80dcccea6f414396d1407ac134a',
+  ],
+  'DOMAIN_READ.iothreadStats': [
+    '84817eedc58440cef78c5c611e963e58ebbffb60a509e64a80d281be6eed6399',
+    'd9dd2faf34c9117a361c995a274287beb0a9ce8147b02a891e28c99d0e74721f',
+  ],
+  'DOMAIN_READ.blockIoTune': [
+    '83a7c891c12c2c7c850f2562982481a07f7bcf650d0eb8e7702bf0755e83e609',
+    '7badc682d6a2772e8f19fa293b06e450a8d2d8597855c3aeff85d909580f82d7',
+  ],
+  'DOMAIN_WRITE.setBlockIoTune': [
+    '81735cb9dea07a10c96eff182f3ca68fbee08cc94a4268ee43c1f7ed02cc74cc',
+    '2380a548d6be3ef4597cb301e183cb18b860c69bb2d761cdec976513b3cfea75',
+  ],
+  'DOMAIN_WRITE.sendKey': [
+    'd21d93abc8e9e9a168fb97541af855d3dd6281d541f70f6ef37fd26e2f6f5d5c',
+    '07eef623a90e450ce6faeb5af2abee02a9acccc9527ed11f624f107a99849c2f',
   ],
   'IFACE_READ.list': ['925d9456172487c6f1a4a426bcb1b387f133db85be77ee635a2fcf84aabeedcd', 'b2576446d4d5744e6113869cb5e86ffd854174c3a7771222763307d91a37f36d'],
   'IFACE_READ.get': ['2f42c0c855c8202e37f34d57075a1f8cf96a1b6ad827ab73b940f0c71cd919c3', '9a23b3b166c5db8768311557b2c4529c0efecd067b712ea54301c3e8a404df76'],
