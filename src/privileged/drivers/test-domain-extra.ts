@@ -11,7 +11,17 @@ import {
   VG_ERR_NO_METADATA,
 } from '../../common/errors';
 import type { DomainTuneKind, TuneParam } from '../../ipc/objects/domain-extra';
-import { type BlkioDevice, type DomainDef, type DiskDef, NUMA_MODES, formatBitmap, metadataElement, parseBitmap, withMetadataElement } from './domain-xml';
+import {
+  type BlkioDevice,
+  type DiskDef,
+  type DomainDef,
+  NUMA_MODES,
+  type XmlEl,
+  formatBitmap,
+  metadataIn,
+  parseBitmap,
+  withMetadata,
+} from '../../ipc/objects/domain-def';
 import { driverError } from './driver';
 import type { Affect, BlockStats, DomainExtraDriver, FsInfoRow, IfaceAddrs, InterfaceStats, VcpuInfoRow } from './domain-extra-driver';
 
@@ -299,6 +309,7 @@ export class TestDomainExtra implements DomainExtraDriver {
           if (mode < 0 || mode >= NUMA_MODES.length) throw driverError(VG_ERR_DOMAIN_ARG, `unsupported numatune mode: '${mode}'`);
         } else {
           const bits = parseBitmap(p.value as string);
+          if (bits === null) throw driverError(VG_ERR_DOMAIN_ARG, `Failed to parse bitmap '${String(p.value)}'`);
           if (bits.length === 0) throw driverError(VG_ERR_DOMAIN_STATE, `Invalid nodeset of 'numatune': ${String(p.value)}`);
           nodeset = formatBitmap(bits);
         }
@@ -314,16 +325,19 @@ export class TestDomainExtra implements DomainExtraDriver {
     this.#access.commit(uuid, live ? next : null, live ? null : next);
   }
 
-  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string {
+  // A description or title as text; an element as its tree (the front end formats it).
+  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): { value: string; element: XmlEl | null } {
     const { def } = this.#oneDef(uuid, flags);
-    const v = type === 0 ? def.description : type === 1 ? def.title : type === 2 && uri !== null ? metadataElement(def, uri) : null;
     if (type > 2) throw driverError(VG_ERR_DOMAIN_ARG, `unknown metadata type '${type}'`);
+    const element = type === 2 && uri !== null ? metadataIn(def, uri) : null;
+    const v = type === 0 ? def.description : type === 1 ? def.title : element === null ? null : '';
     if (v === null) throw driverError(VG_ERR_NO_METADATA, 'Requested metadata element is not present');
-    return v;
+    return { value: v, element };
   }
 
   // virDomainObjSetMetadata: the live and/or persistent definition ("current" is one of them).
-  setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void {
+  // An element comes as the tree the front end built from the client's XML (its namespace checked against `uri`).
+  setMetadata(uuid: Buffer, type: number, value: string | null, element: XmlEl | null, uri: string | null, flags: Affect): void {
     if (type > 2) throw driverError(VG_ERR_DOMAIN_ARG, `unknown metadata type '${type}'`);
     const v = this.#access.get(uuid);
     const live = flags.live || (!flags.config && v.active);
@@ -333,7 +347,12 @@ export class TestDomainExtra implements DomainExtraDriver {
     const set = (def: DomainDef): DomainDef => {
       if (type === 0) return { ...def, description: value === null || value === '' ? null : value };
       if (type === 1) return { ...def, title: value === null || value === '' ? null : value };
-      return withMetadataElement(def, value, key, uri ?? '');
+      if (uri === null) throw driverError(VG_ERR_DOMAIN_ARG, 'uri in virDomainSetMetadata must not be NULL');
+      try {
+        return withMetadata(def, element, uri);
+      } catch {
+        throw driverError(VG_ERR_DOMAIN_ARG, 'the metadata element is not in the given namespace, or is the tenant namespace');
+      }
     };
     this.#access.commit(uuid, live ? set(v.def) : null, config ? set(v.config ?? v.def) : null);
   }

@@ -32,6 +32,7 @@ import {
 } from '../../../src/ipc/objects/storage';
 import { NETWORK_READ, NETWORK_WRITE, type NetworkSummary } from '../../../src/ipc/objects/network';
 import { DEFAULT_NETWORK } from '../../../src/privileged/drivers/test-networks';
+import { TEST_DOMAIN_DEF } from '../../../src/privileged/drivers/test-driver';
 
 const uuid = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
 const actor: Actor = { user: 'alice', tenant: 'acme', requestId: 'req-7', auditHead: `12:${'ab'.repeat(32)}` };
@@ -51,7 +52,9 @@ const info: DomainInfo = {
 };
 // The test driver's seeded network (its config is the typed one the front end parses test:///default's XML into).
 const net: NetworkSummary = { name: 'default', uuid, tenant: '', active: true, persistent: true, autostart: false };
-const xml = "<domain type='test'><name>foo</name><memory>1024</memory><os><type>hvm</type></os></domain>";
+// A typed definition (the front end parses client XML into one; the helper never sees the XML).
+const def = TEST_DOMAIN_DEF;
+const mdEl = { tag: 'x:info', attrs: { 'xmlns:x': 'urn:x', a: '1' }, text: '', kids: [{ tag: 'x:b', attrs: {}, text: 't', kids: [] }] };
 // Storage (objects/storage.ts): typed configs, never XML.
 const poolConfig: PoolConfig = {
   type: 'netfs',
@@ -131,15 +134,15 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ],
   ['DOMAIN_READ.lookup', Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: 0, name: 'foo' } }, { action: 'lookup', ...summary }],
   ['DOMAIN_READ.info', Op.DOMAIN_READ_REQ, { action: 'info', uuid }, { action: 'info', ...info }],
-  ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', xml }],
+  ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', def, id: 3 }],
   [
     'DOMAIN_READ.screenshot',
     Op.DOMAIN_READ_REQ,
     { action: 'screenshot', uuid, screen: 0 },
     { action: 'screenshot', mime: 'image/png', data: Buffer.from('\x89PNG') },
   ],
-  ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
-  ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
+  ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, def }, { action: 'define', ...summary }],
+  ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, def }, { action: 'createXml', ...summary }],
   ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid, removeManagedSave: true }, { action: 'undefine' }],
   ['DOMAIN_WRITE.control', Op.DOMAIN_WRITE_REQ, { action: 'control', actor, uuid, control: 3 }, { action: 'control', ...summary }],
   [
@@ -227,7 +230,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     'DOMAIN_READ.metadata',
     Op.DOMAIN_READ_REQ,
     { action: 'metadata', uuid, type: 2, uri: 'urn:x', live: false, config: false },
-    { action: 'metadata', value: '<info/>' },
+    { action: 'metadata', value: '', element: mdEl },
   ],
   [
     'DOMAIN_WRITE.setTuning',
@@ -240,7 +243,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   [
     'DOMAIN_WRITE.setMetadata',
     Op.DOMAIN_WRITE_REQ,
-    { action: 'setMetadata', actor, uuid, type: 2, value: '<info/>', key: 'x', uri: 'urn:x', live: false, config: false },
+    { action: 'setMetadata', actor, uuid, type: 2, value: null, element: mdEl, uri: 'urn:x', live: false, config: false },
     { action: 'setMetadata' },
   ],
   ['DOMAIN_WRITE.setAutostart', Op.DOMAIN_WRITE_REQ, { action: 'setAutostart', actor, uuid, autostart: true }, { action: 'setAutostart' }],
@@ -376,13 +379,13 @@ const PINNED: Record<string, [string, string]> = {
     '82eb9480c6afd4663948d96733392c0c05889881fd0852f6ee3e2e4e928dc343',
     'e367b2ff4255fcc5f732691148b9c4b54bad742897f8af14377046f95cd7ba28',
   ],
-  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
+  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', '0a145c30a47b94ddcc14f93cac65eee11c83994e62ed758a4311ff856c2e5e93'],
   'DOMAIN_WRITE.define': [
-    'ff5e53d629119ef7044276ced34070b89311e7f7bd87ee74c355ffe45f489c4c',
+    'e9368bc12a6875932bd87cae03c1f961d2a66751624b676371955fc40ad5326f',
     '0043129708856f548f35aa737947d6b102fc2fa5de900d2b15f3c72438c30005',
   ],
   'DOMAIN_WRITE.createXml': [
-    '24c65fd0e7aa52bfc3e8fd2de7fe0a135bc78751c790fe0146a98202a416f940',
+    '02b0ddd681c977fe5bd3ea43de09898f9aaf3d560af3fe2bf77f33eb85bfa333',
     '0d4e3a01d9e6e8b0bb3869923d4f05c96cefdc169286eb715ad9ce169003f7e6',
   ],
   'DOMAIN_WRITE.undefine': [
@@ -449,7 +452,7 @@ const PINNED: Record<string, [string, string]> = {
   ],
   'DOMAIN_READ.metadata': [
     '407940236ef5855a757dbc812c9e07c61e62467e4bf4b86e51f132e13c153db0',
-    '877e2f03a4ac067e74a7337b97da1fa451bbd0d3233326b9af2a549be7b11b90',
+    '81473c7885347a491111fd2cc2a8a110f7a52eb8572aaf82bad4cc5c63826f36',
   ],
   'DOMAIN_WRITE.setTuning': [
     '0cd23831405d0810f7dd0d0bf55645925a43198093d74c2fa6e0134192eb538c',
@@ -464,7 +467,7 @@ const PINNED: Record<string, [string, string]> = {
     'c8c4202b97d2f31ee8cbae69750527c45170c0ded60d104e11a63d1a62d15095',
   ],
   'DOMAIN_WRITE.setMetadata': [
-    '939369164ffc44da4a2c3a4003103d6d14861b8058c1d28fd7de990cda8dc13b',
+    '8da5a36124038bffc45fa8025b3ca97009f7d9584f785a79e4d0de86a0744645',
     '1912e103a932d5ce6c474afdbb0c7f17692234e9a99a556d79c6e76add52cb40',
   ],
   'DOMAIN_WRITE.setAutostart': [
