@@ -191,7 +191,9 @@ export class TestDriver implements Driver {
     const loaded = this.#store.load(warn);
     // Definitions an older version stored as XML: converted before start by virtgate-upgrade-state (a separate
     // process; the helper parses no XML). Starting without them would hide those VMs, so the helper refuses.
-    const legacy = [...loaded.legacyXml.keys(), ...[...loaded.statuses].filter(([, st]) => typeof st.liveXml === 'string' && !st.live).map(([u]) => u)];
+    const legacy = [
+      ...new Set([...loaded.legacyXml.keys(), ...[...loaded.statuses].filter(([, st]) => typeof st.liveXml === 'string' && !st.live).map(([u]) => u)]),
+    ];
     if (legacy.length > 0) throw new LegacyStateError(legacy);
     this.#objectCtx = {
       records: storeRecords(this.#store, loaded.objects),
