@@ -70,7 +70,14 @@ export function readXmlRoot(xml: string, o: TreeOptions, fail: (p: TreeProblem) 
   if (res !== true) throw fail({ kind: 'syntax', msg: res.err.msg, line: res.err.line, col: res.err.col || null });
   const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
   if (ent) throw fail({ kind: 'entity', name: ent[1], line: lineOf(xml, ent.index) });
-  const roots = (parserFor(o).parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
+  let parsed: XmlNode[];
+  try {
+    parsed = parserFor(o).parse(xml) as XmlNode[];
+  } catch (e) {
+    // The parser's own refusals (e.g. a name such as __proto__ it will not build an object from) are syntax errors too.
+    throw fail({ kind: 'syntax', msg: (e as Error).message.slice(0, 200), line: 1, col: null });
+  }
+  const roots = parsed.filter((n) => tagOf(n) !== null);
   if (roots.length !== 1) throw fail({ kind: 'roots', count: roots.length });
   return roots[0];
 }
