@@ -385,6 +385,13 @@ async function serve(argv: string[]): Promise<number> {
   process.on('exit', lock.release);
   prepareHome(home, f, drops);
 
+  // Domain XML an older version stored becomes typed JSON first, in a process of its own: the helper parses no XML.
+  const upgrade = spawnSync(
+    process.execPath,
+    [path.join(BIN, 'virtgate-upgrade-state.js'), '--state-dir', path.join(home, 'lib'), '--runtime-dir', path.join(run, 'helper')],
+    { stdio: ['ignore', 'inherit', 'inherit'], timeout: 120000 },
+  );
+  if (upgrade.status !== 0) throw new StartError(`converting stored domain XML failed (virtgate-upgrade-state exit ${upgrade.status ?? upgrade.signal})`);
   const helper: Child = {
     name: 'helper',
     args: [

@@ -32,7 +32,6 @@ import {
   setFlags,
   summaryCodec,
   uuidCodec,
-  xmlField,
   CONTROL_ACTIONS,
 } from './shared';
 
@@ -40,6 +39,7 @@ export * from './shared';
 export { actionOf } from './actions';
 import { action, actionGroup, actionOf } from './actions';
 import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
+import { type DomainDef, defField } from './objects/domain-def';
 import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
@@ -70,11 +70,9 @@ const xmlReq: Codec<{ uuid: Buffer; inactive: boolean }> = {
   decode: (r) => ({ uuid: uuidCodec.decode(r), inactive: r.bool('inactive') }),
 };
 
-// define and createXml: the helper's parser still reads the XML (issue 12 moves that to the front end, typed).
-const defineReq: Codec<{ xml: string }> = {
-  encode: (w, v) => w.string(v.xml, IpcLimits.XML_MAX),
-  decode: (r) => ({ xml: xmlField(r) }),
-};
+// define and createXml: the typed definition the front end parsed from the client's XML (./objects/domain-def.ts);
+// the helper never sees domain XML text.
+const defineReq: Codec<{ def: DomainDef }> = defField;
 
 // removeManagedSave: VIR_DOMAIN_UNDEFINE_MANAGED_SAVE (without it a managed-save image refuses the undefine);
 // removeSnapshots: VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA (without it snapshots refuse the undefine of a shut-off VM).
@@ -113,9 +111,10 @@ const listAns: Codec<{ domains: DomainSummary[] }> = {
   decode: (r) => ({ domains: r.array(IpcLimits.DOMAINS_MAX, summaryCodec.decode, 'domains') }),
 };
 
-const xmlAns: Codec<{ xml: string }> = {
-  encode: (w, v) => w.string(v.xml, 4 * 1024 * 1024),
-  decode: (r) => ({ xml: r.string(4 * 1024 * 1024, 'xml') }),
+// The definition asked for and, for a running domain's live one, its id (the front end writes the XML).
+const xmlAns: Codec<{ def: DomainDef; id: number | null }> = {
+  encode: (w, v) => (defField.encode(w, v), w.optional(v.id, (w2, id) => void w2.i32(id))),
+  decode: (r) => ({ ...defField.decode(r), id: r.optional((r2) => checkRange(r2.i32('id'), 1, 0x7fffffff, 'id')) }),
 };
 
 const screenshotReq: Codec<{ uuid: Buffer; screen: number }> = {

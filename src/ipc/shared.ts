@@ -8,11 +8,13 @@ import type { ObjectStateChange } from './objects/object-state';
 export const IPC_VERSION = 2; // 2: ops grouped by object with typed actions
 
 export const IpcLimits = {
-  REQUEST_MAX: 320 * 1024, // front end -> helper: one domain XML (XML_MAX) plus headroom; the attacker-adjacent direction stays small
+  // front end -> helper: one encoded domain definition (XML_MAX bytes of content in at most 20000 elements of ~24 bytes
+  // of framing each) plus headroom; the attacker-adjacent direction stays small
+  REQUEST_MAX: 1024 * 1024,
   ANSWER_MAX: 16 * 1024 * 1024, // helper -> front end: a full domain list fits
   FRAME_MIN: 12, // length + op + id
-  // Domain XML the helper parses: twice libvirt's 134 KB test domain (libvirt itself takes up to its 4 MiB string
-  // maximum); with the parser's element cap (20000) one parse in the root helper stays near 0.1-0.3 s.
+  // Domain XML the front end parses (and the content of one definition the helper decodes): twice libvirt's 134 KB
+  // test domain (libvirt itself takes up to its 4 MiB string maximum).
   XML_MAX: 256 * 1024,
   NAME_MAX: 64, // domain name bytes
   DOMAINS_MAX: 16384, // REMOTE_DOMAIN_LIST_MAX

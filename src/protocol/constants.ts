@@ -100,6 +100,6 @@ export const XmlFlags = { SECURE: 1, INACTIVE: 2, UPDATE_CPU: 4, MIGRATABLE: 8 }
 export const ConnectFlags = { RO: 1, NO_ALIASES: 2 } as const;
 
 // virDomainMetadataType, and virtgate's one metadata element: the VM's tenant (namespace URI and the prefix it is
-// written with). The helper stores it under the same namespace (privileged/drivers/domain-xml.ts, VG_TENANT_NS).
+// written with). The helper keeps it as a typed field; dumpxml shows it under this namespace (ipc/objects/domain-def.ts, VG_TENANT_NS).
 export const DomainMetadataType = { DESCRIPTION: 0, TITLE: 1, ELEMENT: 2 } as const;
 export const TenantMetadata = { URI: 'https://virtgate.dev/xmlns/tenant/1', KEY: 'virtgate' } as const;

@@ -5,6 +5,7 @@ import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action } from '../actions';
 import { type Codec, IpcLimits, checkDomainName, checkRange, uuidCodec } from '../shared';
+import { type XmlEl, xmlElField } from './domain-def';
 
 export const DomainExtraIpcLimits = {
   VCPUS_MAX: 16384, // REMOTE_VCPUINFO_MAX
@@ -37,6 +38,15 @@ const text = (max: number, field: string) => ({
     return s;
   },
 });
+
+// An optional element tree (metadata): bounded as a definition's trees are.
+const optEl = (field: string) => {
+  const el = xmlElField(field);
+  return {
+    encode: (w: XdrWriter, v: XmlEl | null) => void w.optional(v, el.encode),
+    decode: (r: XdrReader): XmlEl | null => r.optional(el.decode),
+  };
+};
 
 const cpuList = (field: string): Codec<number[]> => ({
   encode: (w, v) => void w.array(v, L.HOST_CPUS_MAX, (w2, c) => void w2.u32(c)),
@@ -232,7 +242,8 @@ export const DOMAIN_READ_EXTRA = {
   metadata: action(
     43,
     rec({ uuid: uuidF, type: int(0, 2, 'type'), uri: optText(L.TEXT_MAX, 'uri'), ...affect }),
-    rec({ value: text(L.METADATA_MAX, 'value') }),
+    // value: a description or title ('' for an element); element: the metadata element's tree (the front end formats it)
+    rec({ value: text(L.METADATA_MAX, 'value'), element: optEl('element') }),
   ),
   tuning: action(42, rec({ uuid: uuidF, kind: tuneKind, ...affect }), rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') })),
   // ---- part B (issue 12): codes 64..127 ----
@@ -275,8 +286,8 @@ export const DOMAIN_WRITE_EXTRA = {
     rec({
       uuid: uuidF,
       type: int(0, 2, 'type'),
-      value: optText(L.METADATA_MAX, 'value'),
-      key: optText(L.TEXT_MAX, 'key'),
+      value: optText(L.METADATA_MAX, 'value'), // description or title
+      element: optEl('element'), // type 2: the element as the front end built it from the client's XML (null removes)
       uri: optText(L.TEXT_MAX, 'uri'),
       ...affect,
     }),

@@ -6,7 +6,8 @@
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action, actionGroup } from '../actions';
-import { type Codec, IpcLimits, checkRange, nothing, uuidCodec, xmlField } from '../shared';
+import { type Codec, checkRange, nothing, uuidCodec } from '../shared';
+import { type DomainDef, domainDefCodec } from './domain-def';
 
 export const MomentLimits = {
   NAME_MAX: 128, // bytes; libvirt sets none, virsh's default names are 10-digit epochs
@@ -56,7 +57,7 @@ export interface Moment {
   memory: number; // Location of the memory state (snapshots)
   memoryFile: string; // '' = none
   disks: MomentDisk[];
-  xml: string; // the <domain> element as text ('' = none): domain XML carried over IPC, converted by part E
+  def: DomainDef | null; // the domain it keeps (null = none), typed: the front end parses and formats its XML
 }
 
 // ---------- codecs (both ends reject the same inputs) ----------
@@ -115,7 +116,7 @@ export const momentCodec: Codec<Moment> = {
       .u32(m.memory)
       .string(m.memoryFile, MomentLimits.PATH_MAX)
       .array(m.disks, MomentLimits.DISKS_MAX, momentDiskCodec.encode)
-      .string(m.xml, IpcLimits.XML_MAX);
+      .optional(m.def, domainDefCodec.encode);
   },
   decode(r) {
     const name = momentName(r, 'name', true);
@@ -127,8 +128,8 @@ export const momentCodec: Codec<Moment> = {
     const memory = checkRange(r.u32('memory'), 0, SNAPSHOT_LOCATIONS.length - 1, 'memory');
     const memoryFile = path(r, 'memoryFile');
     const disks = r.array(MomentLimits.DISKS_MAX, momentDiskCodec.decode, 'disks');
-    const xml = xmlField(r);
-    return { name, description, parent, creationTime, state, memory, memoryFile, disks, xml };
+    const def = r.optional(domainDefCodec.decode, 'def');
+    return { name, description, parent, creationTime, state, memory, memoryFile, disks, def };
   },
 };
 

@@ -34,7 +34,6 @@ const READ: { [K in keyof R]: (x: DomainExtraDriver, b: ActionArgs<R, K>) => obj
   fsInfo: (x, b) => ({ info: x.fsInfo(b.uuid) }),
   interfaceAddresses: (x, b) => ({ ifaces: x.interfaceAddresses(b.uuid, b.source) }),
   tuning: (x, b) => ({ params: x.tuning(b.uuid, b.kind, flags(b)) }),
-  metadata: (x, b) => ({ value: x.metadata(b.uuid, b.type, b.uri, flags(b)) }),
   time: (x, b) => x.time(b.uuid),
   iothreadInfo: (x, b) => ({ threads: x.iothreadInfo(b.uuid, flags(b)) }),
   perfEvents: (x, b) => ({ enabled: x.perfEvents(b.uuid, flags(b)) }),
@@ -42,6 +41,7 @@ const READ: { [K in keyof R]: (x: DomainExtraDriver, b: ActionArgs<R, K>) => obj
   active: (x, b) => (x.checkActive(b.uuid), {}),
   iothreadStats: (x, b) => ({ threads: x.iothreadStats(b.uuid) }),
   blockIoTune: (x, b) => ({ params: x.blockIoTune(b.uuid, b.disk, flags(b)) }),
+  metadata: (x, b) => x.metadata(b.uuid, b.type, b.uri, flags(b)),
 };
 
 type WriteBody<K extends keyof W> = ActionArgs<W, K> & { actor: Actor };
@@ -49,7 +49,7 @@ const WRITE: { [K in keyof W]: (x: DomainExtraDriver, b: WriteBody<K>) => object
   setTuning: (x, b) => (x.setTuning(b.uuid, b.kind, b.params, flags(b)), {}),
   pinVcpu: (x, b) => (x.pinVcpu(b.uuid, b.vcpu, b.cpus), {}),
   pinEmulator: (x, b) => (x.pinEmulator(b.uuid, b.cpus, flags(b)), {}),
-  setMetadata: (x, b) => (x.setMetadata(b.uuid, b.type, b.value, b.key, b.uri, flags(b)), {}),
+  setMetadata: (x, b) => (x.setMetadata(b.uuid, b.type, b.value, b.element, b.uri, flags(b)), {}),
   setAutostart: (x, b) => (x.setAutostart(b.uuid, b.autostart), {}),
   reset: (x, b) => (x.reset(b.uuid), {}),
   managedSave: (x, b) => (x.managedSave(b.uuid), {}),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// DOMAIN_READ: list, lookup, info, XML, and the extra read actions (helper side of the IPC boundary).
+// DOMAIN_READ: list, lookup, info, the definition (the front end writes its XML), and the extra read actions (helper side of the IPC boundary).
 import type { Op } from '../../ipc/program';
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
 import { driverError } from '../drivers/driver';
@@ -17,7 +17,7 @@ export const answerDomainRead: AnswerFn<typeof Op.DOMAIN_READ_REQ> = (ctx, body)
     case 'info':
       return d.info(body.uuid);
     case 'xml':
-      return then(d.xml(body.uuid, body.inactive), (xml) => ({ xml }));
+      return d.xml(body.uuid, body.inactive);
     case 'screenshot':
       if (!d.screenshot) throw driverError(VG_ERR_NOT_SUPPORTED, 'virDomainScreenshot');
       return d.screenshot(body.uuid, body.screen);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // DOMAIN_WRITE: define, create, undefine, lifecycle control, memory, vCPUs, tenant reassignment, and the extra write
-// actions; the XML is re-validated by the driver (helper side of the IPC boundary).
+// actions; definitions arrive typed and field-checked by the codec, the driver checks confinement (helper side).
 import type { Op } from '../../ipc/program';
 import { answerDomainWriteExtra } from './domain-extra';
 import { type AnswerFn, ProtocolViolation } from './types';
@@ -9,9 +9,9 @@ export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ct
   const d = ctx.driver;
   switch (body.action) {
     case 'define':
-      return d.define(body.xml, body.actor.tenant);
+      return d.define(body.def, body.actor.tenant);
     case 'createXml':
-      return d.createXml(body.xml, body.actor.tenant);
+      return d.createXml(body.def, body.actor.tenant);
     case 'undefine':
       await d.undefine(body.uuid, body.removeManagedSave, body.removeSnapshots);
       return {};

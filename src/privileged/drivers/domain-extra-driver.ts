@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The driver contract for domain stats, CPU pinning and tuning (helper side); results are IPC value shapes.
+import type { XmlEl } from '../../ipc/objects/domain-def';
 import type { DomainTuneKind, TuneParam } from '../../ipc/objects/domain-extra';
 
 export interface VcpuInfoRow {
@@ -65,8 +66,8 @@ export interface DomainExtraDriver {
   pinVcpu(uuid: Buffer, vcpu: number, cpus: number[]): void;
   pinEmulator(uuid: Buffer, cpus: number[], flags: Affect): void;
   // type: virDomainMetadataType (0 description, 1 title, 2 element of namespace `uri`)
-  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string;
-  setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void;
+  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): { value: string; element: XmlEl | null };
+  setMetadata(uuid: Buffer, type: number, value: string | null, element: XmlEl | null, uri: string | null, flags: Affect): void;
   setAutostart(uuid: Buffer, autostart: boolean): void;
   reset(uuid: Buffer): void; // the test driver checks the domain runs, and does nothing else
   managedSave(uuid: Buffer): void;

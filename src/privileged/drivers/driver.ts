@@ -6,6 +6,7 @@ import type { DomainExtraDriver } from './domain-extra-driver';
 import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from './host-objects-driver';
 import type { NetworkDriver } from './network-driver';
 import type { SnapshotDriver } from './test-snapshots';
+import type { DomainDef } from '../../ipc/objects/domain-def';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -50,9 +51,10 @@ export interface Driver {
   list(): Async<DomainSummary[]>;
   lookup(key: LookupKey): Async<DomainSummary>;
   info(uuid: Buffer): Async<DomainInfo>;
-  xml(uuid: Buffer, inactive: boolean): Async<string>;
-  define(xml: string, tenant: string): Async<DomainSummary>; // tenant: for a new VM; an existing one keeps its own
-  createXml(xml: string, tenant: string): Async<DomainSummary>;
+  // Definitions are typed (ipc/objects/domain-def.ts): the front end parses and formats the XML.
+  xml(uuid: Buffer, inactive: boolean): Async<{ def: DomainDef; id: number | null }>;
+  define(def: DomainDef, tenant: string): Async<DomainSummary>; // tenant: for a new VM; an existing one keeps its own
+  createXml(def: DomainDef, tenant: string): Async<DomainSummary>;
   setTenant(uuid: Buffer, tenant: string): Async<DomainSummary>;
   undefine(uuid: Buffer, removeManagedSave?: boolean, removeSnapshots?: boolean): Async<void>;
   control(uuid: Buffer, action: ControlActionCode): Async<DomainSummary>;

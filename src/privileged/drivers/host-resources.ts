@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What in a parsed domain definition names a resource of the host itself (a file, a device, a socket, a port, a
+// What in a domain definition (typed, decoded from the IPC; never XML text) names a resource of the host itself (a file, a device, a socket, a port, a
 // bridge): a tenant's VM may use none of them, only its tenant's (or shared) volumes and networks (helper side).
-import type { DomainDef, XmlNode } from './domain-xml';
-import { xmlAttrs, xmlKids, xmlTag } from './domain-xml';
+import type { DomainDef, XmlEl } from '../../ipc/objects/domain-def';
 
 // Character devices whose backends stay inside the VM's own process (a pty, nothing, the SPICE agent channel).
 const CHARDEV_CONFINED = new Set(['pty', 'null', 'vc', 'spicevmc', 'spiceport', 'qemu-vdagent']);
@@ -16,12 +15,12 @@ const OS_PATHS = new Set(['loader', 'nvram', 'kernel', 'initrd', 'dtb']);
 export function hostResourcesOf(def: Pick<DomainDef, 'devices' | 'osExtra'>): string[] {
   const out: string[] = [];
   for (const n of def.osExtra) {
-    const tag = xmlTag(n) ?? '';
+    const tag = n.tag;
     if (OS_PATHS.has(tag)) out.push(`<os><${tag}> (a host path)`);
   }
   for (const n of def.devices) {
-    const tag = xmlTag(n) ?? '';
-    const type = xmlAttrs(n).type ?? '';
+    const tag = n.tag;
+    const type = n.attrs.type ?? '';
     if (HOST_DEVICES.has(tag)) out.push(`<${tag}> device`);
     else if (CHARDEVS.has(tag) && type !== '' && !CHARDEV_CONFINED.has(type)) out.push(`<${tag} type='${type}'> (a host file, device, socket or port)`);
     else if (tag === 'input' && (type === 'passthrough' || type === 'evdev')) out.push(`<input type='${type}'> (a host input device)`);
@@ -30,7 +29,7 @@ export function hostResourcesOf(def: Pick<DomainDef, 'devices' | 'osExtra'>): st
   return out;
 }
 
-function hasSocket(n: XmlNode): boolean {
-  if (xmlAttrs(n).socket) return true;
-  return xmlKids(n).some((c) => xmlTag(c) === 'listen' && (xmlAttrs(c).type === 'socket' || xmlAttrs(c).socket !== undefined));
+function hasSocket(n: XmlEl): boolean {
+  if (n.attrs.socket) return true;
+  return n.kids.some((c) => c.tag === 'listen' && (c.attrs.type === 'socket' || c.attrs.socket !== undefined));
 }

@@ -25,14 +25,18 @@ export interface DomainStatus {
   cpuNs: string; // bigint as decimal text
   since: number | null; // wall-clock ms when the current running stretch began (wall clock survives restarts)
   persistent: boolean;
-  liveXml: string | null; // the live definition while active
+  live: object | null; // the live definition while active (DomainDef as JSON, ipc/objects/domain-def.ts)
+  liveXml?: string | null; // older versions: the live definition as XML (converted by `virtgate-upgrade-state`, never parsed here)
   autostart?: boolean; // virDomainSetAutostart (absent in files of older versions: false)
   managedSave?: boolean; // a managed save image exists (the test driver's simulated one)
 }
 
 export interface LoadedState {
   firstStart: boolean;
-  configs: Map<string, string>; // uuid -> config XML
+  configs: Map<string, string>; // uuid -> config (DomainDef JSON)
+  // Definitions stored as XML by older versions (uuid -> XML text): the helper never parses them; src/upgrade/ converts
+  // them to JSON before the helper starts (the helper refuses to start while any is left).
+  legacyXml: Map<string, string>;
   statuses: Map<string, DomainStatus>;
   nextId: number | null;
   objects: Map<string, Map<string, string>>; // other object types (networks, pools, ...): type -> key -> JSON
@@ -40,7 +44,8 @@ export interface LoadedState {
 
 // One planned file change; the driver hands a batch to commit().
 export type FileChange =
-  | { kind: 'config' | 'status'; uuid: string; data: string | null }
+  | { kind: 'domain' | 'status'; uuid: string; data: string | null } // domain: STATE/domains/UUID.json
+  | { kind: 'config'; uuid: string; data: string | null } // older versions' XML config (STATE/domains/UUID.xml)
   | { kind: 'nextId'; data: string }
   | { kind: 'object'; type: string; key: string; data: string | null }; // STATE/objects/TYPE/KEY.json
 
@@ -157,7 +162,7 @@ function decodeRecord(line: string): FileChange[] | null {
     const [kind, uuid, data] = it as unknown[];
     if (data !== null && typeof data !== 'string') return null;
     if (kind === 'nextId' && typeof data === 'string') out.push({ kind, data });
-    else if ((kind === 'config' || kind === 'status') && typeof uuid === 'string' && UUID.test(uuid)) out.push({ kind, uuid, data });
+    else if ((kind === 'config' || kind === 'domain' || kind === 'status') && typeof uuid === 'string' && UUID.test(uuid)) out.push({ kind, uuid, data });
     else if (kind === 'object' && typeof uuid === 'string') {
       const [type, key, extra] = uuid.split('/');
       if (extra !== undefined || !OBJECT_TYPE.test(type) || !OBJECT_KEY.test(key ?? '')) return null;
@@ -213,10 +218,11 @@ export class StateStore {
   // Unreadable or foreign files are reported through `warn` and skipped: one bad file must not hide the rest.
   load(warn: (msg: string) => void): LoadedState {
     const configs = new Map<string, string>();
+    const legacyXml = new Map<string, string>();
     const statuses = new Map<string, DomainStatus>();
-    for (const [dir, ext] of [
-      [this.#configDir, 'xml'],
-      [this.#statusDir, 'json'],
+    for (const [dir, exts] of [
+      [this.#configDir, ['json', 'xml']],
+      [this.#statusDir, ['json']],
     ] as const) {
       for (const f of fs.readdirSync(dir)) {
         if (f.includes('.tmp-')) {
@@ -224,12 +230,13 @@ export class StateStore {
           continue;
         }
         const m = UUID_FILE.exec(f);
-        if (!m || m[2] !== ext) {
+        if (!m || !(exts as readonly string[]).includes(m[2])) {
           warn(`ignoring unexpected file ${path.join(dir, f)}`);
           continue;
         }
         const text = fs.readFileSync(path.join(dir, f), 'utf8');
-        if (ext === 'xml') configs.set(m[1], text);
+        if (m[2] === 'xml') legacyXml.set(m[1], text);
+        else if (dir === this.#configDir) configs.set(m[1], text);
         else {
           try {
             statuses.set(m[1], JSON.parse(text) as DomainStatus);
@@ -271,9 +278,12 @@ export class StateStore {
     const runtimeKept = firstStart || idText !== null;
     this.#openWal(warn, (c) => {
       const file = this.#pathOf(c);
-      if (c.kind === 'config') {
+      if (c.kind === 'domain') {
         if (c.data === null) configs.delete(c.uuid);
         else configs.set(c.uuid, c.data);
+      } else if (c.kind === 'config') {
+        if (c.data === null) legacyXml.delete(c.uuid);
+        else legacyXml.set(c.uuid, c.data);
       } else if (c.kind === 'object') {
         if (c.data === null) objectsOf(c.type).delete(c.key);
         else objectsOf(c.type).set(c.key, c.data);
@@ -292,7 +302,7 @@ export class StateStore {
       this.#dirty.set(file, c.data);
     });
     const nextId = idText !== null && /^[0-9]{1,10}$/.test(idText.trim()) ? Number(idText.trim()) : null;
-    return { firstStart, configs, statuses, nextId, objects };
+    return { firstStart, configs, legacyXml, statuses, nextId, objects };
   }
 
   #openWal(warn: (msg: string) => void, apply: (c: FileChange) => void): void {
@@ -334,6 +344,7 @@ export class StateStore {
       if (!OBJECT_TYPE.test(c.type) || !OBJECT_KEY.test(c.key)) throw new Error(`bad object record ${c.type}/${c.key}`);
       return path.join(this.#objectsDir, c.type, `${c.key}.json`);
     }
+    if (c.kind === 'domain') return path.join(this.#configDir, `${c.uuid}.json`);
     return c.kind === 'config' ? path.join(this.#configDir, `${c.uuid}.xml`) : path.join(this.#statusDir, `${c.uuid}.json`);
   }
 

@@ -13,19 +13,16 @@ import {
 import { type DomainTuneKind, PERF_EVENTS, type TuneParam } from '../../ipc/objects/domain-extra';
 import {
   type BlkioDevice,
-  type DomainDef,
   type DiskDef,
-  type XmlNode,
+  type DomainDef,
   NUMA_MODES,
+  type XmlEl,
   devicesOf,
   formatBitmap,
-  metadataElement,
+  metadataIn,
   parseBitmap,
-  withMetadataElement,
-  xmlAttrs,
-  xmlKids,
-  xmlTag,
-} from './domain-xml';
+  withMetadata,
+} from '../../ipc/objects/domain-def';
 import { KEYCODES, KEYCODE_SET_NAMES } from './keycodes';
 import { driverError } from './driver';
 import type { Affect, BlockStats, DomainExtraDriver, FsInfoRow, IfaceAddrs, InterfaceStats, VcpuInfoRow } from './domain-extra-driver';
@@ -323,6 +320,7 @@ export class TestDomainExtra implements DomainExtraDriver {
           if (mode < 0 || mode >= NUMA_MODES.length) throw driverError(VG_ERR_DOMAIN_ARG, `unsupported numatune mode: '${mode}'`);
         } else {
           const bits = parseBitmap(p.value as string);
+          if (bits === null) throw driverError(VG_ERR_DOMAIN_ARG, `Failed to parse bitmap '${String(p.value)}'`);
           if (bits.length === 0) throw driverError(VG_ERR_DOMAIN_STATE, `Invalid nodeset of 'numatune': ${String(p.value)}`);
           nodeset = formatBitmap(bits);
         }
@@ -338,16 +336,19 @@ export class TestDomainExtra implements DomainExtraDriver {
     this.#access.commit(uuid, live ? next : null, live ? null : next);
   }
 
-  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): string {
+  // A description or title as text; an element as its tree (the front end formats it).
+  metadata(uuid: Buffer, type: number, uri: string | null, flags: Affect): { value: string; element: XmlEl | null } {
     const { def } = this.#oneDef(uuid, flags);
-    const v = type === 0 ? def.description : type === 1 ? def.title : type === 2 && uri !== null ? metadataElement(def, uri) : null;
     if (type > 2) throw driverError(VG_ERR_DOMAIN_ARG, `unknown metadata type '${type}'`);
+    const element = type === 2 && uri !== null ? metadataIn(def, uri) : null;
+    const v = type === 0 ? def.description : type === 1 ? def.title : element === null ? null : '';
     if (v === null) throw driverError(VG_ERR_NO_METADATA, 'Requested metadata element is not present');
-    return v;
+    return { value: v, element };
   }
 
   // virDomainObjSetMetadata: the live and/or persistent definition ("current" is one of them).
-  setMetadata(uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, flags: Affect): void {
+  // An element comes as the tree the front end built from the client's XML (its namespace checked against `uri`).
+  setMetadata(uuid: Buffer, type: number, value: string | null, element: XmlEl | null, uri: string | null, flags: Affect): void {
     if (type > 2) throw driverError(VG_ERR_DOMAIN_ARG, `unknown metadata type '${type}'`);
     const v = this.#access.get(uuid);
     const live = flags.live || (!flags.config && v.active);
@@ -357,7 +358,12 @@ export class TestDomainExtra implements DomainExtraDriver {
     const set = (def: DomainDef): DomainDef => {
       if (type === 0) return { ...def, description: value === null || value === '' ? null : value };
       if (type === 1) return { ...def, title: value === null || value === '' ? null : value };
-      return withMetadataElement(def, value, key, uri ?? '');
+      if (uri === null) throw driverError(VG_ERR_DOMAIN_ARG, 'uri in virDomainSetMetadata must not be NULL');
+      try {
+        return withMetadata(def, element, uri);
+      } catch {
+        throw driverError(VG_ERR_DOMAIN_ARG, 'the metadata element is not in the given namespace, or is the tenant namespace');
+      }
     };
     this.#access.commit(uuid, live ? set(v.def) : null, config ? set(v.config ?? v.def) : null);
   }
@@ -459,12 +465,12 @@ export class TestDomainExtra implements DomainExtraDriver {
 
   setMemoryStatsPeriod(uuid: Buffer, period: number, flags: Affect): void {
     const { def, live } = this.#oneDef(uuid, flags);
-    const i = def.devices.findIndex((d) => xmlTag(d) === 'memballoon' && xmlAttrs(d).model !== 'none');
+    const i = def.devices.findIndex((d) => d.tag === 'memballoon' && d.attrs.model !== 'none');
     if (i === -1) throw driverError(VG_ERR_DOMAIN_INTERNAL, 'No memory balloon device configured, can not set the collection period');
     const node = def.devices[i];
-    const rest = xmlKids(node).filter((c) => xmlTag(c) !== 'stats');
+    const rest = node.kids.filter((c) => c.tag !== 'stats');
     const kids = period > 0 ? [el('stats', { period: String(period) }), ...rest] : rest;
-    const devices = def.devices.map((d, j) => (j === i ? { memballoon: kids, ':@': xmlAttrs(node) } : d));
+    const devices = def.devices.map((d, j) => (j === i ? { ...node, kids } : d));
     this.#commitOne(uuid, live, { ...def, devices });
   }
 
@@ -488,12 +494,11 @@ export class TestDomainExtra implements DomainExtraDriver {
     const { def, live } = this.#oneDef(uuid, flags);
     const t = iothreadsOf(def);
     if (!t.ids.some((x) => x.id === id)) throw driverError(VG_ERR_DOMAIN_ARG, `cannot find IOThread '${id}' in iothreadids list`);
-    const user = (tag: string) =>
-      def.devices.find((d) => xmlTag(d) === tag && xmlKids(d).some((c) => xmlTag(c) === 'driver' && xmlAttrs(c).iothread === String(id)));
+    const user = (tag: string) => def.devices.find((d) => d.tag === tag && d.kids.some((c) => c.tag === 'driver' && c.attrs.iothread === String(id)));
     const disk = user('disk');
     if (disk) {
-      const target = xmlKids(disk).find((c) => xmlTag(c) === 'target');
-      throw driverError(VG_ERR_DOMAIN_ARG, `cannot remove IOThread ${id} since it is being used by disk '${target ? (xmlAttrs(target).dev ?? '') : ''}'`);
+      const target = disk.kids.find((c) => c.tag === 'target');
+      throw driverError(VG_ERR_DOMAIN_ARG, `cannot remove IOThread ${id} since it is being used by disk '${target ? (target.attrs.dev ?? '') : ''}'`);
     }
     if (user('controller')) throw driverError(VG_ERR_DOMAIN_ARG, `cannot remove IOThread '${id}' since it is being used by controller`);
     const pins = new Map(def.iothreadPins);
@@ -550,8 +555,8 @@ export class TestDomainExtra implements DomainExtraDriver {
     const set = perfOf(def);
     for (const e of events) set.set(PERF_EVENTS[e.event], e.enabled);
     const kids = PERF_EVENTS.filter((e) => set.has(e)).map((e) => el('event', { name: e, enabled: set.get(e) ? 'yes' : 'no' }));
-    const top = def.top.filter((n) => xmlTag(n) !== 'perf');
-    this.#commitOne(uuid, live, { ...def, top: kids.length > 0 ? [...top, { perf: kids, ':@': {} }] : top });
+    const top = def.top.filter((n) => n.tag !== 'perf');
+    this.#commitOne(uuid, live, { ...def, top: kids.length > 0 ? [...top, el('perf', {}, kids)] : top });
   }
 
   interfaceParams(uuid: Buffer, device: string, flags: Affect): TuneParam[] {
@@ -590,7 +595,7 @@ export class TestDomainExtra implements DomainExtraDriver {
       ? { inbound: nin ?? (inSpecified ? undefined : old.inbound), outbound: nout ?? (outSpecified ? undefined : old.outbound) }
       : { inbound: nin ?? undefined, outbound: nout ?? undefined };
     const devices = def.devices.map((d) => (d === node ? withBandwidth(d, next) : d));
-    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices) });
+    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices, (m) => driverError(VG_ERR_DOMAIN_ARG, m)) });
   }
 
   fsFreeze(uuid: Buffer, mountpoints: string[], thaw: boolean): number {
@@ -673,7 +678,7 @@ export class TestDomainExtra implements DomainExtraDriver {
     for (const f of ['total_bytes_sec', 'read_bytes_sec', 'write_bytes_sec', 'total_iops_sec', 'read_iops_sec', 'write_iops_sec'])
       if (v(f) > v(`${f}_max`)) throw driverError(VG_ERR_DOMAIN_ARG, `${f} cannot be set higher than ${f}_max `);
     const devices = def.devices.map((d) => (d === node ? withIotune(d, t) : d));
-    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices) });
+    this.#commitOne(uuid, live, { ...def, devices, ...devicesOf(devices, (m) => driverError(VG_ERR_DOMAIN_ARG, m)) });
   }
 }
 
@@ -702,19 +707,19 @@ const IOTUNE_FIELDS = [
   'write_iops_sec_max_length',
 ] as const;
 
-function diskNode(def: DomainDef, name: string): XmlNode | undefined {
+function diskNode(def: DomainDef, name: string): XmlEl | undefined {
   const disk = findDisk(def, name);
   const i = disk ? def.disks.indexOf(disk) : -1;
-  return def.devices.filter((d) => xmlTag(d) === 'disk')[i];
+  return def.devices.filter((d) => d.tag === 'disk')[i];
 }
 
-function iotuneOf(disk: XmlNode): { values: Map<string, bigint>; group: string | null } {
+function iotuneOf(disk: XmlEl): { values: Map<string, bigint>; group: string | null } {
   const values = new Map<string, bigint>();
   let group: string | null = null;
-  const t = xmlKids(disk).find((c) => xmlTag(c) === 'iotune');
-  for (const c of t ? xmlKids(t) : []) {
-    const tag = xmlTag(c) ?? '';
-    const text = textOfNode(c);
+  const t = disk.kids.find((c) => c.tag === 'iotune');
+  for (const c of t ? t.kids : []) {
+    const tag = c.tag;
+    const text = c.text.trim();
     if (tag === 'group_name') group = text;
     else if ((IOTUNE_FIELDS as readonly string[]).includes(tag) && /^[0-9]{1,20}$/.test(text)) values.set(tag, BigInt(text));
   }
@@ -722,30 +727,24 @@ function iotuneOf(disk: XmlNode): { values: Map<string, bigint>; group: string |
 }
 
 // virDomainDiskDefFormatIotune, right after <target> (virDomainDiskDefFormat's order); nothing set, no element.
-function withIotune(disk: XmlNode, t: { values: Map<string, bigint>; group: string | null }): XmlNode {
-  const kids: XmlNode[] = [];
+function withIotune(disk: XmlEl, t: { values: Map<string, bigint>; group: string | null }): XmlEl {
+  const kids: XmlEl[] = [];
   for (const f of IOTUNE_FIELDS) {
     if (f === 'group_name') {
-      if (t.group !== null && t.group !== '') kids.push({ group_name: [{ '#text': t.group }], ':@': {} });
-    } else if ((t.values.get(f) ?? 0n) !== 0n) kids.push({ [f]: [{ '#text': String(t.values.get(f)) }], ':@': {} });
+      if (t.group !== null && t.group !== '') kids.push(el('group_name', {}, [], t.group));
+    } else if ((t.values.get(f) ?? 0n) !== 0n) kids.push(el(f, {}, [], String(t.values.get(f))));
   }
-  const rest = xmlKids(disk).filter((c) => xmlTag(c) !== 'iotune');
-  if (kids.length > 0) rest.splice(rest.findIndex((c) => xmlTag(c) === 'target') + 1, 0, el('iotune', {}, kids));
-  return { disk: rest, ':@': xmlAttrs(disk) };
+  const rest = disk.kids.filter((c) => c.tag !== 'iotune');
+  if (kids.length > 0) rest.splice(rest.findIndex((c) => c.tag === 'target') + 1, 0, el('iotune', {}, kids));
+  return { ...disk, kids: rest };
 }
 
 const LIFECYCLE_TYPES = ['poweroff', 'reboot', 'crash'] as const; // virDomainLifecycle
 const LIFECYCLE_ACTIONS = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart'] as const;
 const IFACE_PARAMS = ['inbound.average', 'inbound.peak', 'inbound.burst', 'inbound.floor', 'outbound.average', 'outbound.peak', 'outbound.burst'];
 
-const el = (tag: string, attrs: Record<string, string>, children: XmlNode[] = []): XmlNode => ({ [tag]: children, ':@': attrs });
-const textOfNode = (n: XmlNode | undefined): string =>
-  n === undefined
-    ? ''
-    : xmlKids(n)
-        .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : ''))
-        .join('')
-        .trim();
+const el = (tag: string, attrs: Record<string, string>, kids: XmlEl[] = [], text = ''): XmlEl => ({ tag, attrs, text, kids });
+const textOfNode = (n: XmlEl | undefined): string => (n === undefined ? '' : n.text.trim());
 
 interface IothreadId {
   id: number;
@@ -755,11 +754,11 @@ interface IothreadId {
 // <iothreads> and <iothreadids> (kept as given in def.top), as virDomainDefParseIOThreads reads them: the listed ids,
 // then ids from 1 up filled in ("autofill") until the count is reached. explicit: the list is written back.
 function iothreadsOf(def: DomainDef): { ids: IothreadId[]; explicit: boolean } {
-  const countNode = def.top.find((n) => xmlTag(n) === 'iothreads');
-  const idsNode = def.top.find((n) => xmlTag(n) === 'iothreadids');
+  const countNode = def.top.find((n) => n.tag === 'iothreads');
+  const idsNode = def.top.find((n) => n.tag === 'iothreadids');
   const ids: IothreadId[] = [];
-  for (const t of idsNode ? xmlKids(idsNode).filter((c) => xmlTag(c) === 'iothread') : []) {
-    const { id, ...attrs } = xmlAttrs(t);
+  for (const t of idsNode ? idsNode.kids.filter((c) => c.tag === 'iothread') : []) {
+    const { id, ...attrs } = t.attrs;
     if (/^[0-9]{1,9}$/.test(id ?? '') && Number(id) > 0 && !ids.some((x) => x.id === Number(id))) ids.push({ id: Number(id), attrs });
   }
   const count = /^[0-9]{1,5}$/.test(textOfNode(countNode)) ? Number(textOfNode(countNode)) : 0;
@@ -769,8 +768,8 @@ function iothreadsOf(def: DomainDef): { ids: IothreadId[]; explicit: boolean } {
 
 // virDomainDefIOThreadsFormat: the count, and the list when any id was set by hand (or pinned).
 function withIothreads(def: DomainDef, ids: IothreadId[], explicit: boolean): DomainDef {
-  const top = def.top.filter((n) => xmlTag(n) !== 'iothreads' && xmlTag(n) !== 'iothreadids');
-  if (ids.length > 0) top.push({ iothreads: [{ '#text': String(ids.length) }], ':@': {} });
+  const top = def.top.filter((n) => n.tag !== 'iothreads' && n.tag !== 'iothreadids');
+  if (ids.length > 0) top.push(el('iothreads', {}, [], String(ids.length)));
   if (ids.length > 0 && explicit)
     top.push(
       el(
@@ -785,50 +784,50 @@ function withIothreads(def: DomainDef, ids: IothreadId[], explicit: boolean): Do
 // <perf><event name enabled>: the events the definition sets (true/false), by name.
 function perfOf(def: DomainDef): Map<string, boolean> {
   const out = new Map<string, boolean>();
-  const perf = def.top.find((n) => xmlTag(n) === 'perf');
-  for (const e of perf ? xmlKids(perf).filter((c) => xmlTag(c) === 'event') : []) {
-    const a = xmlAttrs(e);
+  const perf = def.top.find((n) => n.tag === 'perf');
+  for (const e of perf ? perf.kids.filter((c) => c.tag === 'event') : []) {
+    const a = e.attrs;
     if ((PERF_EVENTS as readonly string[]).includes(a.name ?? '') && (a.enabled === 'yes' || a.enabled === 'no')) out.set(a.name!, a.enabled === 'yes');
   }
   return out;
 }
 
-function netNode(def: DomainDef, device: string): XmlNode {
+function netNode(def: DomainDef, device: string): XmlEl {
   const net = findNet(def, device);
   const i = net ? def.nets.indexOf(net) : -1;
-  const node = def.devices.filter((d) => xmlTag(d) === 'interface')[i];
+  const node = def.devices.filter((d) => d.tag === 'interface')[i];
   if (!node) throw driverError(VG_ERR_DOMAIN_ARG, `'${device}' is not a known interface`);
   return node;
 }
 
 type Rates = Record<string, number>;
-function bandwidthOf(iface: XmlNode): { inbound?: Rates; outbound?: Rates } {
-  const bw = xmlKids(iface).find((c) => xmlTag(c) === 'bandwidth');
+function bandwidthOf(iface: XmlEl): { inbound?: Rates; outbound?: Rates } {
+  const bw = iface.kids.find((c) => c.tag === 'bandwidth');
   const out: { inbound?: Rates; outbound?: Rates } = {};
   for (const dir of ['inbound', 'outbound'] as const) {
-    const r = bw && xmlKids(bw).find((c) => xmlTag(c) === dir);
-    if (r) out[dir] = Object.fromEntries(Object.entries(xmlAttrs(r)).map(([k, v]) => [k, /^[0-9]{1,10}$/.test(v) ? Number(v) : 0]));
+    const r = bw && bw.kids.find((c) => c.tag === dir);
+    if (r) out[dir] = Object.fromEntries(Object.entries(r.attrs).map(([k, v]) => [k, /^[0-9]{1,10}$/.test(v) ? Number(v) : 0]));
   }
   return out;
 }
 
 // virNetDevBandwidthFormat, placed where virDomainNetDefFormat writes it (after source, vlan and virtualport).
-function withBandwidth(iface: XmlNode, bw: { inbound?: Rates; outbound?: Rates }): XmlNode {
-  const rate = (dir: 'inbound' | 'outbound', r: Rates): XmlNode => {
+function withBandwidth(iface: XmlEl, bw: { inbound?: Rates; outbound?: Rates }): XmlEl {
+  const rate = (dir: 'inbound' | 'outbound', r: Rates): XmlEl => {
     const a: Record<string, string> = {};
     for (const k of ['average', 'peak', 'floor', 'burst']) if ((r[k] ?? 0) !== 0) a[k] = String(r[k]);
     return el(dir, a);
   };
   const rates = (['inbound', 'outbound'] as const).filter((d) => bw[d] !== undefined).map((d) => rate(d, bw[d]!));
-  const kids = xmlKids(iface).filter((c) => xmlTag(c) !== 'bandwidth');
+  const kids = iface.kids.filter((c) => c.tag !== 'bandwidth');
   if (rates.length > 0) {
     let at = 0;
     kids.forEach((c, i) => {
-      if (['mac', 'source', 'vlan', 'virtualport'].includes(xmlTag(c) ?? '')) at = i + 1;
+      if (['mac', 'source', 'vlan', 'virtualport'].includes(c.tag)) at = i + 1;
     });
     kids.splice(at, 0, el('bandwidth', {}, rates));
   }
-  return { interface: kids, ':@': xmlAttrs(iface) };
+  return { ...iface, kids };
 }
 
 const ULLONG = 4;

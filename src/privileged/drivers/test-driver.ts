@@ -17,7 +17,7 @@ import {
 } from '../../common/errors';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../ipc/program';
-import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
+import { type DomainDef, type XmlEl, devicesOf, domainDefFromJson, domainDefToJson } from '../../ipc/objects/domain-def';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from './driver';
 import { type ObjectDriverContext, storeRecords } from './object-context';
 import { hostResourcesOf } from './host-resources';
@@ -50,38 +50,53 @@ const DEFINED_RENAMED = 2;
 // "from snapshot" reasons and event details (virDomain{Shutoff,Running,Paused}Reason, virDomainEvent*DetailType)
 const FromSnapshot = { SHUTOFF: 7, RUNNING: 4, PAUSED: 7, STOPPED: 6, STARTED: 3, SUSPENDED: 5 } as const;
 
-export const TEST_DOMAIN_XML = `<domain type='test'>
-  <name>test</name>
-  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
-  <memory unit='KiB'>8388608</memory>
-  <currentMemory unit='KiB'>2097152</currentMemory>
-  <vcpu placement='static'>2</vcpu>
-  <os>
-    <type arch='i686'>hvm</type>
-    <boot dev='hd'/>
-  </os>
-  <clock offset='utc'/>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'>
-      <source file='/guest/diskimage1'/>
-      <target dev='vda' bus='virtio'/>
-      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
-    </disk>
-    <interface type='network'>
-      <mac address='aa:bb:cc:dd:ee:ff'/>
-      <source network='default'/>
-      <target dev='testnet0'/>
-      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>
-    </interface>
-    <memballoon model='virtio'>
-      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>
-    </memballoon>
-  </devices>
-</domain>
-`;
+const el = (tag: string, attrs: Record<string, string>, kids: XmlEl[] = []): XmlEl => ({ tag, attrs, text: '', kids });
+const pci = (bus: string, slot: string) => el('address', { type: 'pci', domain: '0x0000', bus, slot, function: '0x0' });
+const TEST_DEVICES: XmlEl[] = [
+  el('disk', { type: 'file', device: 'disk' }, [el('source', { file: '/guest/diskimage1' }), el('target', { dev: 'vda', bus: 'virtio' }), pci('0x01', '0x00')]),
+  el('interface', { type: 'network' }, [
+    el('mac', { address: 'aa:bb:cc:dd:ee:ff' }),
+    el('source', { network: 'default' }),
+    el('target', { dev: 'testnet0' }),
+    pci('0x00', '0x01'),
+  ]),
+  el('memballoon', { model: 'virtio' }, [pci('0x00', '0x02')]),
+];
+
+// test:///default's `test` domain (libvirt's testdomfc4 XML), typed: the helper parses no XML, not even its own.
+export const TEST_DOMAIN_DEF: DomainDef = Object.freeze({
+  type: 'test',
+  name: 'test',
+  uuid: '6695eb01-f6a4-8304-79aa-97f2502e193f',
+  title: null,
+  description: null,
+  maxMemKiB: 8388608n,
+  curMemKiB: 2097152n,
+  vcpusMax: 2,
+  vcpus: 2,
+  osType: 'hvm',
+  arch: 'i686',
+  machine: null,
+  osExtra: [],
+  boot: ['hd'],
+  clockOffset: 'utc',
+  clock: el('clock', { offset: 'utc' }),
+  top: [],
+  metadata: [],
+  onPoweroff: 'destroy',
+  onReboot: 'restart',
+  onCrash: 'destroy',
+  devices: TEST_DEVICES,
+  ...devicesOf(TEST_DEVICES, (m) => new Error(m)),
+  cpumask: null,
+  vcpuPins: new Map(),
+  emulatorPin: null,
+  iothreadPins: new Map(),
+  memtune: { hardLimit: null, softLimit: null, swapHardLimit: null, minGuarantee: null },
+  blkiotune: { weight: 0, devices: [] },
+  numatune: null,
+  tenant: '',
+});
 
 // Mirrors virDomainObj: `def` is the live definition while active, else the config; `newDef` is the config while active.
 interface DomainObj {
@@ -194,6 +209,12 @@ export class TestDriver implements Driver {
 
   #load(warn: (msg: string) => void): void {
     const loaded = this.#store.load(warn);
+    // Definitions an older version stored as XML: converted before start by virtgate-upgrade-state (a separate
+    // process; the helper parses no XML). Starting without them would hide those VMs, so the helper refuses.
+    const legacy = [
+      ...new Set([...loaded.legacyXml.keys(), ...[...loaded.statuses].filter(([, st]) => typeof st.liveXml === 'string' && !st.live).map(([u]) => u)]),
+    ];
+    if (legacy.length > 0) throw new LegacyStateError(legacy);
     this.#objectCtx = {
       records: storeRecords(this.#store, loaded.objects),
       firstStart: loaded.firstStart,
@@ -204,7 +225,7 @@ export class TestDriver implements Driver {
     };
     if (loaded.firstStart) {
       // test:///default starts with `test` running, reason unknown (the real driver resets the reason to 0).
-      const def = parseDomainXml(TEST_DOMAIN_XML);
+      const def = TEST_DOMAIN_DEF;
       const obj: DomainObj = {
         def,
         newDef: def,
@@ -218,7 +239,7 @@ export class TestDriver implements Driver {
       this.#domains.set(def.uuid, obj);
       this.#nextId = 2;
       const changes: FileChange[] = [
-        { kind: 'config', uuid: def.uuid, data: formatDomainXml(def, null) },
+        { kind: 'domain', uuid: def.uuid, data: `${domainDefToJson(def)}\n` },
         { kind: 'status', uuid: def.uuid, data: statusJson(obj) },
         { kind: 'nextId', data: '2\n' },
       ];
@@ -251,7 +272,7 @@ export class TestDriver implements Driver {
     for (const [uuid, st] of loaded.statuses) {
       const config = this.#domains.get(uuid);
       try {
-        const obj = restore(st, config?.def ?? null, uuid, warn);
+        const obj = restore(st, config?.def ?? null, uuid);
         if (obj === null) continue;
         this.#domains.set(uuid, obj);
         if (obj.id > maxId) maxId = obj.id;
@@ -361,17 +382,18 @@ export class TestDriver implements Driver {
     return { info: this.#infoOf(d), cpuBaseNs: d.cpuNs, cpuSinceMs: d.since, cpuClock: true };
   }
 
-  xml(uuid: Buffer, inactive: boolean): string {
+  // The definition the XML of virDomainGetXMLDesc shows (the front end formats it), with the live id while active.
+  xml(uuid: Buffer, inactive: boolean): { def: DomainDef; id: number | null } {
     const d = this.#get(uuid);
-    if (inactive && d.newDef) return formatDomainXml(d.newDef, null);
-    return formatDomainXml(d.def, isActive(d) ? d.id : null);
+    if (inactive && d.newDef) return { def: d.newDef, id: null };
+    return { def: d.def, id: isActive(d) ? d.id : null };
   }
 
   // ---------- writes ----------
 
-  define(xml: string, tenant = ''): DomainSummary {
+  // `parsed`: decoded and field-checked by the IPC codec (ipc/objects/domain-def.ts); its tenant is ignored.
+  define(parsed: DomainDef, tenant = ''): DomainSummary {
     checkTenant(tenant);
-    const parsed = parseDomainXml(xml);
     const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
     this.#confine(def, tenant);
@@ -388,9 +410,8 @@ export class TestDriver implements Driver {
     return summaryOf(next);
   }
 
-  createXml(xml: string, tenant = ''): DomainSummary {
+  createXml(parsed: DomainDef, tenant = ''): DomainSummary {
     checkTenant(tenant);
-    const parsed = parseDomainXml(xml);
     const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
     this.#confine(def, tenant);
@@ -415,14 +436,16 @@ export class TestDriver implements Driver {
     if (tenant === '') return;
     const refuse = (what: string) =>
       driverError(VG_ERR_RESOURCE_DENIED, `${what}; tenant '${tenant}' may use only its own or shared storage volumes and networks`);
-    for (const d of def.disks) {
+    // The typed views again from the devices themselves: what is checked is what is stored.
+    const { disks, nets } = devicesOf(def.devices, (m) => driverError(VG_ERR_DOMAIN_ARG, m));
+    for (const d of disks) {
       if (d.source === null) continue; // an empty CD-ROM drive
       let path: string | null = d.type === 'file' || d.type === 'block' ? d.source : null;
       if (d.type === 'volume' && d.pool && d.volume) path = this.#volumePath(d.pool, d.volume, tenant);
       if (path === null || !this.pools.diskSourceAllowed(path, tenant))
         throw refuse(`disk '${d.target}' (${d.type} '${d.source}') is not a volume the VM may use`);
     }
-    for (const n of def.nets) {
+    for (const n of nets) {
       if (n.type === 'user') continue;
       if (n.type === 'network' && n.network !== null && this.#networkUsable(n.network, tenant)) continue;
       throw refuse(
@@ -782,7 +805,7 @@ export class TestDriver implements Driver {
     const seedError = this.#saveSeed();
     if (seedError) throw driverError(VG_ERR_STORAGE, errText(seedError));
     const files: FileChange[] = [];
-    if (c.config !== undefined) files.push({ kind: 'config', uuid: c.uuid, data: c.config === null ? null : formatDomainXml(c.config, null) });
+    if (c.config !== undefined) files.push({ kind: 'domain', uuid: c.uuid, data: c.config === null ? null : `${domainDefToJson(c.config)}\n` });
     files.push({ kind: 'status', uuid: c.uuid, data: c.next === null ? null : statusJson(c.next) });
     if (c.nextId !== undefined) files.push({ kind: 'nextId', data: `${c.nextId}\n` });
     try {
@@ -803,6 +826,17 @@ export class TestDriver implements Driver {
       const ev = { domain: c.event.summary, event: c.event.event, detail: c.event.detail };
       for (const l of this.#listeners) l(ev);
     }
+  }
+}
+
+// The state holds domain XML of an older version (the uuids): run the one-shot conversion first.
+export class LegacyStateError extends Error {
+  readonly code = 'VG_LEGACY_DOMAIN_XML';
+  constructor(readonly uuids: string[]) {
+    super(
+      `${uuids.length} domain definition(s) are stored as XML by an older virtgate (${uuids.slice(0, 3).join(', ')}${uuids.length > 3 ? ', ...' : ''}); ` +
+        'the helper does not parse XML: run `virtgate-upgrade-state --state-dir DIR --runtime-dir DIR` with the helper stopped (the systemd unit and `virtgate start` run it before the helper)',
+    );
   }
 }
 
@@ -834,7 +868,7 @@ function statusJson(d: DomainObj): string {
     cpuNs: d.cpuNs.toString(),
     since: d.since,
     persistent: d.persistent,
-    liveXml: isActive(d) ? formatDomainXml(d.def, null) : null,
+    live: isActive(d) ? (JSON.parse(domainDefToJson(d.def)) as object) : null,
     ...(d.autostart ? { autostart: true } : {}),
     ...(d.managedSave ? { managedSave: true } : {}),
   };
@@ -849,9 +883,17 @@ function checkTenant(tenant: string): void {
   if (!isTenantName(tenant)) throw driverError(VG_ERR_DOMAIN_ARG, 'tenant name is malformed');
 }
 
-function tryParse(xml: string, uuid: string, warn: (msg: string) => void): DomainDef | null {
+function tryParse(json: string, uuid: string, warn: (msg: string) => void): DomainDef | null {
   try {
-    const def = parseDomainXml(xml, { trusted: true, warn });
+    const o = JSON.parse(json) as Record<string, unknown>;
+    // A tenant name no policy can hold (written by an older version): keep the VM, host admins only, and say so.
+    if (typeof o.tenant === 'string' && !isTenantName(o.tenant)) {
+      warn(
+        `stored tenant name of domain '${String(o.name).slice(0, 64)}' is malformed (${o.tenant.length} characters); the VM is kept without a tenant (host admins only) until reassigned`,
+      );
+      o.tenant = '';
+    }
+    const def = domainDefFromJson(o);
     if (def.uuid !== uuid) throw new Error(`file name does not match its uuid ${def.uuid}`);
     return def;
   } catch (e) {
@@ -861,7 +903,7 @@ function tryParse(xml: string, uuid: string, warn: (msg: string) => void): Domai
 }
 
 // Our own file, but still checked field by field: a corrupt one must not yield an impossible domain.
-function restore(st: DomainStatus, config: DomainDef | null, uuid: string, warn: (msg: string) => void): DomainObj | null {
+function restore(st: DomainStatus, config: DomainDef | null, uuid: string): DomainObj | null {
   const int = (v: unknown, lo: number, hi: number, what: string): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`bad ${what}`);
     return v;
@@ -875,8 +917,8 @@ function restore(st: DomainStatus, config: DomainDef | null, uuid: string, warn:
     return config ? { def: config, newDef: null, persistent: true, state, reason, id: -1, cpuNs, since: null, ...flags } : null;
   }
   if (state !== DomainState.RUNNING && state !== DomainState.PAUSED) throw new Error('bad state');
-  if (typeof st.liveXml !== 'string') throw new Error('active domain without live definition');
-  const live = parseDomainXml(st.liveXml, { trusted: true, warn });
+  if (typeof st.live !== 'object' || st.live === null) throw new Error('active domain without live definition');
+  const live = domainDefFromJson(st.live as Record<string, unknown>);
   if (live.uuid !== uuid) throw new Error('live definition uuid mismatch');
   const since = state === DomainState.RUNNING ? int(st.since, 0, Number.MAX_SAFE_INTEGER, 'since') : null;
   // The config file is the truth about persistence: undefine removed it even if the status says otherwise.

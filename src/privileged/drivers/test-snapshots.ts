@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Domain snapshots and checkpoints of the test driver, as libvirt 9.0's test driver keeps them (testDomainSnapshot*,
 // testDomainCheckpoint*): metadata only, a tree per domain, one current moment of each kind (helper side).
-// Typed moments in (the front end parsed the XML); the <domain> each one keeps is domain XML text, parsed here with
-// domain-xml.ts as define does (part E of issue 12 moves that to the front end). Persisted as one record per domain.
+// Typed moments in (the front end parsed the XML, the <domain> each one keeps included: a typed DomainDef, checked by
+// its codec). Persisted as one record per domain.
 import {
   VG_ERR_CONFIG_UNSUPPORTED,
   VG_ERR_DOMAIN_ARG,
@@ -31,7 +31,7 @@ import {
   isDiskTarget,
   isMomentName,
 } from '../../ipc/objects/snapshot';
-import { type DomainDef, formatDomainXml, parseDomainXml } from './domain-xml';
+import { type DomainDef, domainDefFromJson, domainDefToJson } from '../../ipc/objects/domain-def';
 import { driverError } from './driver';
 import type { ObjectRecords } from './object-context';
 
@@ -212,11 +212,11 @@ export class TestSnapshots implements SnapshotDriver {
       if (m.creationTime < 0n) throw driverError(VG_ERR_DOMAIN_INTERNAL, `missing creationTime from existing ${snap ? 'snapshot' : 'checkpoint'}`);
       if (snap && m.state === 0) throw driverError(VG_ERR_XML_INVALID, 'missing state from existing snapshot');
       let dom: DomainDef | null = null;
-      if (m.xml !== '') {
-        dom = parseDomainXml(m.xml);
+      if (m.def !== null) {
+        dom = m.def;
         if (dom.uuid !== uuidKey(uuid))
           throw driverError(VG_ERR_DOMAIN_ARG, `definition for ${snap ? 'snapshot' : 'checkpoint'} ${m.name} must use uuid ${uuidKey(uuid)}`);
-        m.xml = formatDomainXml({ ...dom, tenant: d.def.tenant }, null);
+        m.def = { ...dom, tenant: d.def.tenant };
       }
       checkCycles(tree, m);
       existing = tree.moments.get(m.name);
@@ -230,23 +230,23 @@ export class TestSnapshots implements SnapshotDriver {
         if (m.memory === Location.DEFAULT && m.memoryFile === '') m.memory = offline ? Location.NO : Location.INTERNAL;
         checkMemory(m, offline);
         const align = m.state === SnapshotState.DISK_SNAPSHOT || isExternal(m) ? Location.EXTERNAL : Location.INTERNAL;
-        const base = dom ?? (existing?.xml ? parseDomainXml(existing.xml, { trusted: true }) : null);
+        const base = dom ?? existing?.def ?? null;
         if (!base) throw driverError(VG_ERR_DOMAIN_INTERNAL, 'missing domain in snapshot');
         m.disks = alignSnapshotDisks(m, base, align);
       } else {
-        const base = dom ?? (existing?.xml ? parseDomainXml(existing.xml, { trusted: true }) : null);
+        const base = dom ?? existing?.def ?? null;
         if (base) m.disks = alignCheckpointDisks(m, base);
         // virDomainCheckpointRedefinePrep: a redefined current checkpoint stays current.
         if (existing && tree.current === m.name) updateCurrent = true;
       }
     } else {
-      if (m.parent !== '' || m.creationTime !== -1n || m.state !== 0 || m.xml !== '')
+      if (m.parent !== '' || m.creationTime !== -1n || m.state !== 0 || m.def !== null)
         throw driverError(VG_ERR_DOMAIN_ARG, 'parent, creation time, state and domain are only given with redefine');
       const now = BigInt(Math.floor(this.#access.nowMs() / 1000));
       m.creationTime = now;
       if (m.name === '') m.name = now.toString();
       if (tree.moments.has(m.name)) throw driverError(VG_ERR_SNAPSHOT_EXISTS, `domain moment ${m.name} already exists`);
-      m.xml = formatDomainXml(d.def, null);
+      m.def = d.def;
       if (snap) {
         for (const x of m.disks)
           if (x.location === Location.MANUAL) throw driverError(VG_ERR_OP_UNSUPPORTED, "'manual' snapshot mode is not supported by the test driver");
@@ -303,8 +303,8 @@ export class TestSnapshots implements SnapshotDriver {
     const online = m.state === SnapshotState.RUNNING || m.state === SnapshotState.PAUSED;
     if (!d.persistent && !online && (flags & (REVERT_RUNNING | REVERT_PAUSED)) === 0)
       throw driverError(VG_ERR_DOMAIN_STATE, 'transient domain needs to request run or pause to revert to inactive snapshot');
-    if (m.xml === '') throw driverError(VG_ERR_SNAPSHOT_RISKY, `snapshot '${m.name}' lacks domain '${d.def.name}' rollback info`);
-    const def = { ...parseDomainXml(m.xml, { trusted: true }), tenant: d.def.tenant };
+    if (m.def === null) throw driverError(VG_ERR_SNAPSHOT_RISKY, `snapshot '${m.name}' lacks domain '${d.def.name}' rollback info`);
+    const def = { ...m.def, tenant: d.def.tenant };
     let target: RevertTarget;
     if (online) target = !(flags & REVERT_RUNNING) && (m.state === SnapshotState.PAUSED || flags & REVERT_PAUSED) ? 'paused' : 'running';
     else target = flags & REVERT_PAUSED ? 'paused' : flags & REVERT_RUNNING ? 'running' : 'shutoff';
@@ -495,7 +495,12 @@ function alignCheckpointDisks(m: Moment, dom: DomainDef): MomentDisk[] {
 function toJson(d: DomainMoments): unknown {
   const tree = (t: Tree) => ({
     current: t.current,
-    moments: sorted(t).map((m) => ({ ...m, creationTime: m.creationTime.toString(), seq: undefined })),
+    moments: sorted(t).map((m) => ({
+      ...m,
+      creationTime: m.creationTime.toString(),
+      def: m.def === null ? null : (JSON.parse(domainDefToJson(m.def)) as unknown),
+      seq: undefined,
+    })),
   });
   return { snapshots: tree(d.snapshots), checkpoints: tree(d.checkpoints) };
 }
@@ -536,7 +541,7 @@ function fromJson(j: unknown, nextSeq: () => number): DomainMoments {
           driver: s(dk.driver, 'driver'),
           bitmap: s(dk.bitmap, 'bitmap'),
         })),
-        xml: s(r.xml, 'xml'),
+        def: r.def === null || r.def === undefined ? null : domainDefFromJson(r.def as Record<string, unknown>),
         seq: nextSeq(),
       });
     }

@@ -18,6 +18,7 @@ import { ParamLimits, type TypedParam } from '../../protocol/typed-params';
 import type { RemoteDomain } from '../../protocol/types';
 import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
 import { matchesListFlags } from './domain-read';
+import { metadataElementXml, parseDomainXml } from '../xml/domain';
 
 const AFFECT = AffectFlags.LIVE | AffectFlags.CONFIG;
 const TYPED_PARAM_STRING_OKAY = 4; // VIR_TYPED_PARAM_STRING_OKAY: the client can take string parameters
@@ -200,7 +201,7 @@ const metadataRead: Entry[] = [
     if (type < 0 || type > 2) throw VG_ERR_ARG_INVALID(`unknown metadata type '${type}'`);
     if (uri !== null && (Buffer.byteLength(uri) > DomainExtraIpcLimits.TEXT_MAX || uri.includes('\0'))) throw VG_ERR_ARG_INVALID('uri is too long');
     const a = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'metadata', { uuid: dom.uuid, type, uri, ...affect(flags) });
-    return { metadata: a.value };
+    return { metadata: a.element === null ? a.value : metadataElementXml(a.element) };
   }),
 ];
 
@@ -581,7 +582,7 @@ const partB: Entry[] = [
   entry(PD.DOMAIN_CREATE_XML_WITH_FILES, async (ctx, { xml, flags }) => {
     checkFlags(flags, 0, 'virDomainCreateXMLWithFiles');
     if (Buffer.byteLength(xml) > IpcLimits.XML_MAX || xml.includes('\0')) throw VG_ERR_ARG_INVALID(`domain XML larger than ${IpcLimits.XML_MAX} bytes`);
-    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', { ...write(ctx), xml })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', { ...write(ctx), def: parseDomainXml(xml) })) };
   }),
   entry(PD.DOMAIN_CREATE_WITH_FILES, async (ctx, { dom, flags }) => {
     checkFlags(flags, 0, 'virDomainCreateWithFiles');

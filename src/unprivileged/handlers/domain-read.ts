@@ -7,6 +7,7 @@ import { P } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
 import { bufferSource } from '../streams';
 import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
+import { formatDomainXml } from '../xml/domain';
 
 // ---------- lists ----------
 
@@ -146,8 +147,10 @@ const infoHandlers: Entry[] = [
   }),
   entry(P.DOMAIN_GET_XML_DESC, async (ctx, { dom, flags }) => {
     checkFlags(flags, XmlFlags.SECURE | XmlFlags.INACTIVE | XmlFlags.UPDATE_CPU | XmlFlags.MIGRATABLE, 'virDomainGetXMLDesc');
-    const { xml } = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'xml', { uuid: dom.uuid, inactive: (flags & XmlFlags.INACTIVE) !== 0 });
-    return { xml };
+    // INACTIVE picks the definition (the helper's choice); the XML is written here: SECURE shows graphics passwords,
+    // UPDATE_CPU and MIGRATABLE change nothing for the test driver's definitions (as in libvirt's test driver).
+    const { def, id } = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'xml', { uuid: dom.uuid, inactive: (flags & XmlFlags.INACTIVE) !== 0 });
+    return { xml: formatDomainXml(def, id, { secure: (flags & XmlFlags.SECURE) !== 0 }) };
   }),
 ];
 

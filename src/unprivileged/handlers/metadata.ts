@@ -11,6 +11,7 @@ import { AffectFlags, DomainMetadataType, TenantMetadata } from '../../protocol/
 import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { HelperClient } from '../helper-client';
 import { checkFlags } from './common';
+import { metadataElementOf } from '../xml/domain';
 
 export interface MetadataContext {
   helper: Pick<HelperClient, 'call' | 'act'>; // audited writes get a wrapper that records the intent first
@@ -65,8 +66,10 @@ export const metadataHandlers: Entry[] = [
           actor: ctx.actor(),
           uuid: dom.uuid,
           type,
-          value: bound(metadata, DomainExtraIpcLimits.METADATA_MAX),
-          key: bound(key, DomainExtraIpcLimits.TEXT_MAX),
+          // An element is parsed here, never in the helper: it gets the tree, prefixed with `key`, declaring `uri`.
+          value: type === DomainMetadataType.ELEMENT ? null : bound(metadata, DomainExtraIpcLimits.METADATA_MAX),
+          element:
+            type === DomainMetadataType.ELEMENT && metadata !== null ? metadataElementOf(bound(metadata, DomainExtraIpcLimits.METADATA_MAX)!, key, uri!) : null,
           uri: bound(uri, DomainExtraIpcLimits.TEXT_MAX),
           live: (flags & AffectFlags.LIVE) !== 0,
           config: (flags & AffectFlags.CONFIG) !== 0,

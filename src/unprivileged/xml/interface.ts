@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Interface XML (front end): untrusted client text -> validated IfaceDef (libvirt 9.0 interface_conf.c rules), and
 // IfaceDef -> the exact text virInterfaceDefFormat writes. The helper never sees the XML, only the typed config.
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID } from '../../common/errors';
 import {
   ARP_VALIDATES,
@@ -21,64 +20,37 @@ import {
   isMac,
   memberAllowed,
 } from '../../ipc/objects/host-objects';
+import { type XmlNode, all, attrsOf, deepText, first, kids, readXmlRoot, tagOf, tooDeep } from './tree';
 
-// ---------- a small XML reader shared by the host-object parsers ----------
+// ---------- the shared XML reader (./tree.ts), worded for the host-object documents ----------
 
-// fast-xml-parser preserveOrder node: { tag: children, ':@'?: attrs } or { '#text': text }.
-export type XmlNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-});
+export type { XmlNode };
+export { all, first, kids, tagOf };
+export const attr = (n: XmlNode, name: string): string | null => attrsOf(n)[name] ?? null;
 
 export const xmlError = (detail: string) => VG_ERR_XML_INVALID(detail);
 
-export function tagOf(n: XmlNode): string | null {
-  for (const k of Object.keys(n)) if (k !== ':@' && k !== '#text') return k;
-  return null;
-}
-export const kids = (n: XmlNode): XmlNode[] => (n[tagOf(n) ?? ''] as XmlNode[] | undefined) ?? [];
-export const attr = (n: XmlNode, name: string): string | null => (n[':@'] as Record<string, string> | undefined)?.[name] ?? null;
-export const first = (parent: XmlNode, tag: string): XmlNode | undefined => kids(parent).find((c) => tagOf(c) === tag);
-export const all = (parent: XmlNode, tag: string): XmlNode[] => kids(parent).filter((c) => tagOf(c) === tag);
 // XPath string(): the concatenated text; libvirt's virXPathString answers NULL for an empty result.
 export function textOf(n: XmlNode | undefined): string | null {
   if (n === undefined) return null;
-  const t = kids(n)
-    .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : tagOf(c) !== null ? (textOf(c) ?? '') : ''))
-    .join('');
+  const t = deepText(n);
   return t === '' ? null : t;
 }
 
 const DEPTH_MAX = 16; // interface and device documents are 4-5 levels deep
-const lineOf = (xml: string, pos: number): number => xml.slice(0, pos).split('\n').length;
 
 // Well-formed, no DTD, one root named `root`; what virXMLParse checks before the driver's parser runs.
 export function parseRoot(xml: string, root: string, label: string): XmlNode {
-  if (xml.trim() === '') throw VG_ERR_XML_DETAIL(`${label}:1: Document is empty`);
-  const dtd = /<!(DOCTYPE|ENTITY)/i.exec(xml);
-  if (dtd) throw xmlError(`DOCTYPE and ENTITY declarations are not allowed (line ${lineOf(xml, dtd.index)})`);
-  const res = XMLValidator.validate(xml);
-  if (res !== true) throw VG_ERR_XML_DETAIL(`${label}:${res.err.line}: ${res.err.msg}`);
-  const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
-  if (ent) throw VG_ERR_XML_DETAIL(`${label}:${lineOf(xml, ent.index)}: Entity '${ent[1]}' not defined`);
-  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
-  if (roots.length !== 1) throw VG_ERR_XML_DETAIL(`${label}:1: Extra content at the end of the document`);
-  const checkDepth = (n: XmlNode, d: number): void => {
-    if (d > DEPTH_MAX) throw xmlError(`elements nested deeper than ${DEPTH_MAX} levels`);
-    for (const c of kids(n)) if (tagOf(c) !== null) checkDepth(c, d + 1);
-  };
-  checkDepth(roots[0], 1);
-  if (tagOf(roots[0]) !== root) throw xmlError(`expecting root element of '${root}', not '${tagOf(roots[0])}'`);
-  return roots[0];
+  const r = readXmlRoot(xml, { trimValues: true, comments: false }, (p) => {
+    if (p.kind === 'empty') return VG_ERR_XML_DETAIL(`${label}:1: Document is empty`);
+    if (p.kind === 'dtd') return xmlError(`DOCTYPE and ENTITY declarations are not allowed (line ${p.line})`);
+    if (p.kind === 'syntax') return VG_ERR_XML_DETAIL(`${label}:${p.line}: ${p.msg}`);
+    if (p.kind === 'entity') return VG_ERR_XML_DETAIL(`${label}:${p.line}: Entity '${p.name}' not defined`);
+    return VG_ERR_XML_DETAIL(`${label}:1: Extra content at the end of the document`);
+  });
+  if (tooDeep(kids(r), 2, DEPTH_MAX)) throw xmlError(`elements nested deeper than ${DEPTH_MAX} levels`);
+  if (tagOf(r) !== root) throw xmlError(`expecting root element of '${root}', not '${tagOf(r)}'`);
+  return r;
 }
 
 // virXMLPropEnum's wording.

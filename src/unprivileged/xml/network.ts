@@ -3,7 +3,6 @@
 // virNetworkDefParseXML checks it, with its messages), and a typed config -> XML exactly as virNetworkDefFormat writes it.
 // The root helper only ever sees the typed config.
 import { randomBytes } from 'node:crypto';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VG_ERR_DOMAIN_INTERNAL, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, type VgError } from '../../common/errors';
 import { uuidFromString, uuidToString } from '../../common/uuid';
 import { VG_ERR_ARG_INVALID, VG_ERR_NOT_SUPPORTED } from '../../common/errors';
@@ -29,70 +28,32 @@ import {
   UpdateSection,
   type UpdateItem,
 } from '../../ipc/objects/network';
+import { type XmlNode, all, attrsOf, first, kids, ownText, readXmlRoot, tagOf } from './tree';
 
 export const NETWORK_XML_MAX = 1024 * 1024; // bytes; far above any real network, far below REMOTE_STRING_MAX
-
-type XmlNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-});
 
 const invalid = (detail: string): VgError => VG_ERR_XML_INVALID(detail); // "XML error: ..."
 const detailed = (text: string): VgError => VG_ERR_XML_DETAIL(text); // libvirt's whole text, prefix included
 const internal = (detail: string): VgError => VG_ERR_DOMAIN_INTERNAL(detail); // "internal error: ..."
 const unsupported = (what: string): VgError => detailed(`unsupported configuration: ${what} is not supported by virtgate in network XML`);
 
-function tagOf(n: XmlNode): string | null {
-  for (const k of Object.keys(n)) if (k !== ':@' && k !== '#text') return k;
-  return null;
-}
-const kids = (n: XmlNode): XmlNode[] => (n[tagOf(n) ?? ''] as XmlNode[] | undefined) ?? [];
-const attrsOf = (n: XmlNode | undefined): Record<string, string> => (n?.[':@'] as Record<string, string> | undefined) ?? {};
 const attr = (n: XmlNode | undefined, name: string): string | undefined => attrsOf(n)[name];
-const first = (parent: XmlNode, tag: string): XmlNode | undefined => kids(parent).find((c) => tagOf(c) === tag);
-const all = (parent: XmlNode, tag: string): XmlNode[] => kids(parent).filter((c) => tagOf(c) === tag);
-const textOf = (n: XmlNode | undefined): string | undefined =>
-  n === undefined
-    ? undefined
-    : kids(n)
-        .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : ''))
-        .join('');
-
-function lineOf(xml: string, pos: number): number {
-  let line = 1;
-  for (let i = 0; i < pos; i++) if (xml.charCodeAt(i) === 10) line++;
-  return line;
-}
+const textOf = ownText;
 
 // One well-formed document with the expected root element, or libvirt-style XML errors.
 function parseRoot(xml: string, root: string | null): XmlNode {
-  if (Buffer.byteLength(xml) > NETWORK_XML_MAX) throw invalid(`document of ${Buffer.byteLength(xml)} bytes exceeds ${NETWORK_XML_MAX}`);
-  if (xml.trim() === '') throw invalid('Document is empty');
-  // No DTDs: entity expansion is not something to do on untrusted input.
-  const dtd = /<!(DOCTYPE|ENTITY)/i.exec(xml);
-  if (dtd) throw invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${lineOf(xml, dtd.index)})`);
-  const res = XMLValidator.validate(xml);
-  if (res !== true) {
+  const r = readXmlRoot(xml, { trimValues: true, comments: false, maxBytes: NETWORK_XML_MAX }, (p) => {
+    if (p.kind === 'too-large') return invalid(`document of ${p.bytes} bytes exceeds ${p.max}`);
+    if (p.kind === 'empty') return invalid('Document is empty');
+    if (p.kind === 'dtd') return invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${p.line})`);
     // libxml2's report is "(network_definition):LINE: MESSAGE" with VIR_ERR_XML_DETAIL; the message is fast-xml-parser's.
-    const { msg, line, col } = res.err;
-    throw detailed(`(network_definition):${line}: ${msg}${col ? ` (column ${col})` : ''}`);
-  }
-  const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
-  if (ent) throw invalid(`Entity '${ent[1]}' not defined (line ${lineOf(xml, ent.index)})`);
-  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
-  if (roots.length !== 1) throw invalid('expecting exactly one root element');
-  const tag = tagOf(roots[0]);
+    if (p.kind === 'syntax') return detailed(`(network_definition):${p.line}: ${p.msg}${p.col ? ` (column ${p.col})` : ''}`);
+    if (p.kind === 'entity') return invalid(`Entity '${p.name}' not defined (line ${p.line})`);
+    return invalid('expecting exactly one root element');
+  });
+  const tag = tagOf(r);
   if (root !== null && tag !== root) throw invalid(`expecting root element of '${root}', not '${tag}'`);
-  return roots[0];
+  return r;
 }
 
 function tristateProp(node: XmlNode | undefined, name: string, element: string): Tristate {

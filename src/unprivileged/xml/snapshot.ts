@@ -2,10 +2,11 @@
 // Snapshot and checkpoint XML on the unprivileged side: untrusted client text -> typed Moment (checked as libvirt 9.0's
 // virDomainSnapshotDefParse / virDomainCheckpointDefParse check it, with their messages), and a typed moment -> XML
 // exactly as virDomainSnapshotDefFormat / virDomainCheckpointDefFormat write it. The helper only sees typed moments;
-// the <domain> element of a redefinition goes to it as domain XML text (the `xml` field; part E makes it typed).
-import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+// the <domain> element of a redefinition goes to it as a typed DomainDef, parsed here by ./domain.ts.
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { DomainDef } from '../../ipc/objects/domain-def';
+import { domainDefFromNode, formatDomainXml } from './domain';
 import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_INTERNAL, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, VgError } from '../../common/errors';
-import { IpcLimits } from '../../ipc/shared';
 import {
   CHECKPOINT_TYPES,
   Location,
@@ -35,7 +36,6 @@ const parser = new XMLParser({
   ignorePiTags: true,
   processEntities: true,
 });
-const builder = new XMLBuilder({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', suppressEmptyNode: true, processEntities: true });
 
 const invalid = (detail: string): VgError => VG_ERR_XML_INVALID(detail);
 const internal = (detail: string): VgError => VG_ERR_DOMAIN_INTERNAL(detail);
@@ -111,13 +111,11 @@ function creationTime(root: XmlNode, what: string): bigint {
   return v;
 }
 
-// The <domain> element of a redefinition as text, for the helper's domain parser (part E: typed instead).
-function domainText(root: XmlNode, tag: string): string {
+// The <domain> element of a redefinition, parsed here into a typed definition (the helper never sees domain XML).
+function domainDef(root: XmlNode, tag: string): DomainDef | null {
   const dom = first(root, tag);
-  if (!dom || attr(dom, 'type') === undefined) return ''; // older snapshots: <domain><uuid/></domain> only
-  const text = builder.build([{ ...dom, [tag]: dom[tag] }]) as string;
-  if (Buffer.byteLength(text) > IpcLimits.XML_MAX) throw invalid(`domain definition exceeds ${IpcLimits.XML_MAX} bytes`);
-  return text;
+  if (!dom || attr(dom, 'type') === undefined) return null; // older snapshots: <domain><uuid/></domain> only
+  return domainDefFromNode(dom);
 }
 
 // virXMLPropEnumDefault(..., VIR_XML_PROP_NONZERO): absent = default (0), 'default' itself is refused.
@@ -174,7 +172,7 @@ function snapshotXml(xml: string, redefine: boolean): Moment {
   const root = parseRoot(xml, 'domainsnapshot', 'domain_snapshot');
   const name = momentName(textOf(first(root, 'name')), 'snapshot');
   if (name === '' && redefine) throw invalid('a redefined snapshot must have a name');
-  const m: Moment = { name, description: description(root), parent: '', creationTime: -1n, state: 0, memory: 0, memoryFile: '', disks: [], xml: '' };
+  const m: Moment = { name, description: description(root), parent: '', creationTime: -1n, state: 0, memory: 0, memoryFile: '', disks: [], def: null };
   let offline = false;
   if (redefine) {
     m.creationTime = creationTime(root, 'snapshot');
@@ -184,7 +182,7 @@ function snapshotXml(xml: string, redefine: boolean): Moment {
     m.state = (SNAPSHOT_STATES as readonly string[]).indexOf(state);
     if (m.state <= 0) throw unsupported(`Invalid state '${state.slice(0, 64)}' in domain snapshot XML`);
     offline = m.state === 5 || m.state === 8;
-    m.xml = domainText(root, 'domain');
+    m.def = domainDef(root, 'domain');
     if (first(root, 'inactiveDomain')) throw unsupported('inactiveDomain in snapshot XML is not supported by virtgate');
   }
   const mem = first(root, 'memory');
@@ -212,11 +210,11 @@ function checkpointXml(xml: string, redefine: boolean): Moment {
   const root = parseRoot(xml, 'domaincheckpoint', 'domain_checkpoint');
   const name = momentName(textOf(first(root, 'name')), 'checkpoint');
   if (name === '' && redefine) throw invalid('a redefined checkpoint must have a name');
-  const m: Moment = { name, description: description(root), parent: '', creationTime: -1n, state: 0, memory: 0, memoryFile: '', disks: [], xml: '' };
+  const m: Moment = { name, description: description(root), parent: '', creationTime: -1n, state: 0, memory: 0, memoryFile: '', disks: [], def: null };
   if (redefine) {
     m.creationTime = creationTime(root, 'checkpoint');
     m.parent = momentName(textOf(first(first(root, 'parent'), 'name')), 'parent checkpoint');
-    m.xml = domainText(root, 'domain');
+    m.def = domainDef(root, 'domain');
   }
   m.disks = disks(root, (n) => {
     const dn = attr(n, 'name');
@@ -252,8 +250,10 @@ function parentAndTime(out: string[], m: Moment): void {
 
 function domainOut(out: string[], m: Moment, uuid: string | null): string {
   let text = out.join('\n') + '\n';
-  if (m.xml !== '') text += indent(m.xml.endsWith('\n') ? m.xml : `${m.xml}\n`, '  ');
-  else if (uuid !== null) text += `  <domain>\n    <uuid>${uuid}</uuid>\n  </domain>\n`;
+  if (m.def !== null) {
+    const xml = formatDomainXml(m.def, null);
+    text += indent(xml.endsWith('\n') ? xml : `${xml}\n`, '  ');
+  } else if (uuid !== null) text += `  <domain>\n    <uuid>${uuid}</uuid>\n  </domain>\n`;
   return text;
 }
 
@@ -295,5 +295,5 @@ export function formatCheckpointXml(m: Moment, noDomain: boolean): string {
     }
     out.push('  </disks>');
   }
-  return `${domainOut(out, noDomain ? { ...m, xml: '' } : m, null)}</domaincheckpoint>\n`;
+  return `${domainOut(out, noDomain ? { ...m, def: null } : m, null)}</domaincheckpoint>\n`;
 }

@@ -3,7 +3,6 @@
 // storage_conf.c validates, with libvirt's messages), and typed records -> XML exactly as libvirt formats it.
 // The root helper never sees this XML; it re-checks the typed fields (../../ipc/objects/storage.ts).
 import { randomBytes } from 'node:crypto';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VG_ERR_ARG_INVALID, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, type VgError } from '../../common/errors';
 import { uuidFromString, uuidToString } from '../../common/uuid';
 import {
@@ -25,48 +24,20 @@ import {
   isStorageName,
   pathProblem,
 } from '../../ipc/objects/storage';
-
-type XmlNode = Record<string, unknown>;
+import { type XmlNode, all, attrsOf, deepText, first, kids, readXmlRoot, tagOf } from './tree';
 
 // Every pool type libvirt knows (virStoragePool enum): one of these that virtgate does not serve is "unsupported",
 // anything else is libvirt's "Invalid value" error.
 const LIBVIRT_POOL_TYPES = ['dir', 'fs', 'netfs', 'logical', 'disk', 'iscsi', 'iscsi-direct', 'scsi', 'mpath', 'rbd', 'sheepdog', 'gluster', 'zfs', 'vstorage'];
 const XML_MAX = 1024 * 1024; // a pool or volume document; real ones are < 2 KiB
 
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-  commentPropName: '#comment',
-});
-
 const xmlError = (detail: string): VgError => VG_ERR_XML_INVALID(detail);
 const detailed = (text: string): VgError => VG_ERR_XML_DETAIL(text);
 const unsupported = (text: string): VgError => VG_ERR_XML_DETAIL(`unsupported configuration: ${text}`);
 
-function tagOf(n: XmlNode): string | null {
-  for (const k of Object.keys(n)) if (k !== ':@' && k !== '#text' && k !== '#comment') return k;
-  return null;
-}
-const kids = (n: XmlNode): XmlNode[] => (n[tagOf(n) ?? ''] as XmlNode[] | undefined) ?? [];
-const attrsOf = (n: XmlNode | undefined): Record<string, string> => (n?.[':@'] as Record<string, string> | undefined) ?? {};
-const first = (parent: XmlNode | undefined, tag: string): XmlNode | undefined => (parent ? kids(parent).find((c) => tagOf(c) === tag) : undefined);
-const all = (parent: XmlNode | undefined, tag: string): XmlNode[] => (parent ? kids(parent).filter((c) => tagOf(c) === tag) : []);
 const at = (parent: XmlNode | undefined, ...tags: string[]): XmlNode | undefined => tags.reduce<XmlNode | undefined>((n, t) => first(n, t), parent);
 
-// XPath string(): the concatenated text of the element and its descendants.
-function textOf(n: XmlNode | undefined): string {
-  if (!n) return '';
-  return kids(n)
-    .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : tagOf(c) ? textOf(c) : ''))
-    .join('');
-}
+const textOf = deepText;
 // libvirt's virXPathString: an empty result is NULL.
 const stringOf = (n: XmlNode | undefined): string | null => {
   const t = textOf(n);
@@ -77,27 +48,19 @@ const attrOf = (n: XmlNode | undefined, a: string): string | null => {
   return v === undefined || v === '' ? null : v;
 };
 
-function lineOf(xml: string, pos: number): number {
-  let line = 1;
-  for (let i = 0; i < pos; i++) if (xml.charCodeAt(i) === 10) line++;
-  return line;
-}
-
 // Parse into one root element named `root`; `what` is libvirt's document label, e.g. (storage_pool_definition).
 function parseDocument(xml: string, root: string, what: string): XmlNode {
-  if (xml.length > XML_MAX) throw detailed(`${what}: document larger than ${XML_MAX} bytes`);
-  if (xml.trim() === '') throw detailed(`${what}:1: Document is empty`);
-  const dtd = /<!(DOCTYPE|ENTITY)/i.exec(xml);
-  if (dtd) throw detailed(`${what}:${lineOf(xml, dtd.index)}: DOCTYPE and ENTITY declarations are not allowed`);
-  const res = XMLValidator.validate(xml);
-  if (res !== true) throw detailed(`${what}:${res.err.line}: ${res.err.msg}`);
-  const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
-  if (ent) throw detailed(`${what}:${lineOf(xml, ent.index)}: Entity '${ent[1]}' not defined`);
-  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
-  if (roots.length !== 1) throw detailed(`${what}: expecting exactly one root element`);
-  const name = tagOf(roots[0])!;
+  const r = readXmlRoot(xml, { trimValues: false, comments: true, maxBytes: XML_MAX }, (p) => {
+    if (p.kind === 'too-large') return detailed(`${what}: document larger than ${XML_MAX} bytes`);
+    if (p.kind === 'empty') return detailed(`${what}:1: Document is empty`);
+    if (p.kind === 'dtd') return detailed(`${what}:${p.line}: DOCTYPE and ENTITY declarations are not allowed`);
+    if (p.kind === 'syntax') return detailed(`${what}:${p.line}: ${p.msg}`);
+    if (p.kind === 'entity') return detailed(`${what}:${p.line}: Entity '${p.name}' not defined`);
+    return detailed(`${what}: expecting exactly one root element`);
+  });
+  const name = tagOf(r)!;
   if (name !== root) throw xmlError(`expecting root element of '${root}', not '${name}'`);
-  return roots[0];
+  return r;
 }
 
 // virFileSanitizePath: '///' -> '/', no trailing '/', a leading '//' kept (POSIX); URIs left alone.

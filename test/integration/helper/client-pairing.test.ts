@@ -11,6 +11,7 @@ import { FrameDecoder } from '../../../src/common/framing';
 import { type Actor, type AnswerOp, type DomainSummary, IPC_VERSION, IpcLimits, Op, decodeRequest, encodeAnswer } from '../../../src/ipc/program';
 import { runHelper } from '../../../src/privileged/helper';
 import { HelperClient } from '../../../src/unprivileged/helper-client';
+import { dx } from '../../helpers/domain-def';
 
 const XML = "<domain type='test'><name>mover</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>";
 let seq = 0;
@@ -52,7 +53,7 @@ describe('HelperClient request/answer pairing', () => {
     const logs: string[] = [];
     const c = client(socket, logs);
     await c.waitReady(5000);
-    const defined = await c.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: actor('acme'), xml: XML });
+    const defined = await c.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: actor('acme'), def: dx(XML) });
     expect(defined.tenant).toBe('acme');
     const moved: DomainSummary = await c.act(Op.DOMAIN_WRITE_REQ, 'setTenant', { actor: actor(''), uuid: defined.uuid, tenant: 'globex' });
     expect(moved).toEqual({ ...defined, action: 'setTenant', tenant: 'globex' });

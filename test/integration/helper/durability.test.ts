@@ -7,6 +7,8 @@ import { Op } from '../../../src/ipc/program';
 import type { AnswerFrame, DomainSummary } from '../../../src/ipc/program';
 import { ACTOR, RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
+import { dx } from '../../helpers/domain-def';
+import type { DomainDef } from '../../../src/ipc/objects/domain-def';
 
 const dirs: string[] = [];
 const helpers: Helper[] = [];
@@ -39,7 +41,7 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   const WRITERS = 6; // the helper takes 8 connections
   const clients = await Promise.all(Array.from({ length: WRITERS }, () => ready(h.socket)));
   const uuids = await Promise.all(
-    clients.map(async (c, i) => body<DomainSummary>(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: vm(`w-${i}`) })).uuid),
+    clients.map(async (c, i) => body<DomainSummary>(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, def: dx(vm(`w-${i}`)) })).uuid),
   );
   const acked = new Array<number>(WRITERS).fill(0); // last memory value whose answer came back, per writer
   const defined: string[][] = clients.map(() => []); // VMs whose define was answered
@@ -59,7 +61,7 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
         if (a.ok) acked[i] = 1024 + k;
         if (k % 20 === 0) {
           const name = `d-${i}-${k}`;
-          if ((await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: vm(name) })).ok) defined[i].push(name);
+          if ((await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, def: dx(vm(name)) })).ok) defined[i].push(name);
         }
       } catch {
         return; // the helper is gone
@@ -79,8 +81,7 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   expect(h2.stderr()).toMatch(/replayed \d+ record\(s\)/); // the kill left work in the log
   const c = await ready(h2.socket);
   for (const [i, u] of uuids.entries()) {
-    const xml = body<{ xml: string }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: u, inactive: true })).xml;
-    const mem = Number(/<currentMemory unit='KiB'>(\d+)</.exec(xml)![1]);
+    const mem = Number(body<{ def: DomainDef }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: u, inactive: true })).def.curMemKiB);
     // The answered write is there; at most the one in flight when the helper died may have landed too.
     expect([acked[i], acked[i] + 1]).toContain(mem);
   }
@@ -93,8 +94,8 @@ test('kill -9 under write load, then restart: every acknowledged write is presen
   // And the checkpointed files alone carry the state.
   const h3 = await start(d);
   const c3 = await ready(h3.socket);
-  const xml0 = body<{ xml: string }>(await c3.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: uuids[0], inactive: true })).xml;
-  expect(xml0).toMatch(/<currentMemory unit='KiB'>\d+</);
+  const def0 = body<{ def: DomainDef }>(await c3.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: uuids[0], inactive: true })).def;
+  expect(def0.curMemKiB).toBeGreaterThan(0n);
   expect(h3.stderr()).not.toMatch(/replayed/);
   c3.end();
   expect(await stopHelper(h3)).toBe(0);

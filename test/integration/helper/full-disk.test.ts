@@ -10,6 +10,7 @@ import { RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
 import { describeIf } from '../../helpers/skip';
 import { fillDisk, mountTmpfs, tmpfs, unmountTmpfs } from '../../helpers/tmpfs';
+import { dx } from '../../helpers/domain-def';
 
 let n = 0;
 const actor = () => ({ user: 'alice', tenant: 'acme', requestId: `full-${process.pid}-${++n}` });
@@ -44,7 +45,7 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
   test('writes refused with a clear error, reads served, nothing torn; a restart while full serves; space back: writes work, nothing lost', async () => {
     h = await startHelper(dir);
     let c = await ready();
-    const def = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor(), xml: FULL });
+    const def = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor(), def: dx(FULL) });
     expect(def.ok).toBe(true);
     const uuid = (def as unknown as { body: DomainSummary }).body.uuid;
     expect(
@@ -89,10 +90,10 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     ).toEqual(['full1', 'test']);
     expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
       ok: true,
-      body: { xml: expect.stringContaining(`<memory unit='KiB'>1048576</memory>`) },
+      body: { def: expect.objectContaining({ maxMemKiB: 1048576n }) },
     });
     expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
-      body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) },
+      body: { def: expect.objectContaining({ curMemKiB: lastAccepted }) },
     });
     // The journal has no torn or glued line: whole records only, chain intact.
     const j1 = readJournal(path.join(state, 'helper-journal.log'));
@@ -107,7 +108,7 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     c = await ready();
     expect((await c.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'full1' } })).ok).toBe(true);
     expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
-      body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>${lastAccepted}</currentMemory>`) },
+      body: { def: expect.objectContaining({ curMemKiB: lastAccepted }) },
     });
     expect(
       await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: actor(), uuid, memoryKiB: 131072n, live: false, config: true, max: false }),
@@ -130,7 +131,7 @@ describeIf(tmpfs(), 'the helper on a full disk', () => {
     h = await startHelper(dir);
     c = await ready();
     expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true })).toMatchObject({
-      body: { xml: expect.stringContaining(`<currentMemory unit='KiB'>131072</currentMemory>`) },
+      body: { def: expect.objectContaining({ curMemKiB: 131072n }) },
     });
     c.end();
     expect(await stopHelper(h)).toBe(0);

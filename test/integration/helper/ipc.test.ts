@@ -7,6 +7,7 @@ import { XdrWriter } from '../../../src/common/xdr';
 import { IPC_VERSION, IpcLimits, LookupKind, Op, encodeRequest } from '../../../src/ipc/program';
 import { ACTOR, RawClient } from './ipc-client';
 import { type Helper, startHelper, stopHelper, tempDir } from './spawn';
+import { dx } from '../../helpers/domain-def';
 
 let h: Helper;
 
@@ -196,14 +197,17 @@ test('driver failures are error answers and the connection stays usable', async 
   const c = await ready();
   const miss = await c.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'nope' } });
   expect(miss).toMatchObject({ op: Op.DOMAIN_READ_ANS, ok: false, code: 'VG_ERR_NO_DOMAIN', detail: '' });
-  const bad = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: "<domain type='test'><name>x</name>" });
-  expect(bad).toMatchObject({ ok: false, code: 'VG_ERR_XML_INVALID' });
-  const noName = await c.call(Op.DOMAIN_WRITE_REQ, {
+  // XML errors are the front end's now (it parses); the helper's own refusals of a typed definition are answers too.
+  const clash = await c.call(Op.DOMAIN_WRITE_REQ, {
     action: 'define',
-    actor: ACTOR,
-    xml: "<domain type='test'><memory>1</memory><os><type>hvm</type></os></domain>",
+    actor: { ...ACTOR, tenant: '' },
+    def: dx("<domain type='test'><name>test</name><uuid>0d46d412-f292-416c-8b9a-ea26480a5399</uuid><memory>1</memory><os><type>hvm</type></os></domain>"),
   });
-  expect(noName).toMatchObject({ ok: false, code: 'VG_ERR_XML_DETAIL', detail: 'missing name information' });
+  expect(clash).toMatchObject({
+    ok: false,
+    code: 'VG_ERR_DOMAIN_EXISTS',
+    detail: "domain 'test' already exists with uuid 6695eb01-f6a4-8304-79aa-97f2502e193f",
+  });
   expect((await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).ok).toBe(true);
   c.end();
 });
@@ -213,7 +217,7 @@ test('writes are journalled (STATE/helper-journal.log, hash-chained) with the ac
   await c.call(Op.DOMAIN_WRITE_REQ, {
     action: 'define',
     actor: ACTOR,
-    xml: "<domain type='test'><name>journal1</name><memory>1</memory><os><type>hvm</type></os></domain>",
+    def: dx("<domain type='test'><name>journal1</name><memory>1</memory><os><type>hvm</type></os></domain>"),
   });
   c.end();
   const { records, problem } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
@@ -241,16 +245,16 @@ test('a request id already executed is refused, not run again, even on a new con
   const c = await ready();
   const actor = { user: 'alice', tenant: 'acme', requestId: 'replay-me', auditHead: `7:${'a'.repeat(64)}` };
   const xml = (n: string) => `<domain type='test'><name>${n}</name><memory>1</memory><os><type>hvm</type></os></domain>`;
-  expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml: xml('replay1') })).toMatchObject({ ok: true });
+  expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor, def: dx(xml('replay1')) })).toMatchObject({ ok: true });
   c.end();
   const c2 = await ready();
-  expect(await c2.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml: xml('replay2') })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
+  expect(await c2.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor, def: dx(xml('replay2')) })).toMatchObject({ ok: false, code: 'VG_ERR_IPC_REPLAY' });
   expect(await c2.call(Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: LookupKind.NAME, name: 'replay2' } })).toMatchObject({
     ok: false,
     code: 'VG_ERR_NO_DOMAIN',
   });
   // A malformed audit head is refused like any other malformed field: the connection closes.
-  c2.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: { ...actor, requestId: 'other', auditHead: 'junk' }, xml: xml('replay3') });
+  c2.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: { ...actor, requestId: 'other', auditHead: 'junk' }, def: dx(xml('replay3')) });
   expect(await c2.closesWithin()).toBe(true);
   const { records } = readJournal(path.join(h.dir, 'state', 'helper-journal.log'));
   expect(records.filter((r) => r.requestId === 'replay-me')).toEqual([

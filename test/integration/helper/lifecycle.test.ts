@@ -8,6 +8,8 @@ import type { AnswerFrame, DomainSummary, StreamItem } from '../../../src/ipc/pr
 import { ACTOR, RawClient } from './ipc-client';
 import { HELPER_BIN, startHelper, stopHelper, tempDir } from './spawn';
 import { root, testIf } from '../../helpers/skip';
+import { dx, xmlOf } from '../../helpers/domain-def';
+import type { DomainDef } from '../../../src/ipc/objects/domain-def';
 
 const TEST_UUID = uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f')!;
 const FOO =
@@ -53,7 +55,7 @@ test('a subscriber gets every domain, the sync mark, then a snapshot per change 
   const w = await ready(h.socket);
   const ctl = (action: (typeof ControlAction)[keyof typeof ControlAction]) =>
     w.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: TEST_UUID, control: action });
-  body(await w.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: FOO }));
+  body(await w.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, def: dx(FOO) }));
   body(await ctl(ControlAction.SUSPEND));
   body(await ctl(ControlAction.RESUME));
   body(await ctl(ControlAction.REBOOT));
@@ -90,14 +92,14 @@ test('define, kill -9, restart: domains, states, ids and memory settings are sti
   const d = dir();
   let h = await startHelper(d);
   let c = await ready(h.socket);
-  body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: FOO }));
+  body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, def: dx(FOO) }));
   body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: FOO_UUID, control: ControlAction.START }));
   body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'control', actor: ACTOR, uuid: FOO_UUID, control: ControlAction.SUSPEND }));
   body(
     await c.call(Op.DOMAIN_WRITE_REQ, {
       action: 'createXml',
       actor: ACTOR,
-      xml: "<domain type='test'><name>tr</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+      def: dx("<domain type='test'><name>tr</name><memory>1024</memory><os><type>hvm</type></os></domain>"),
     }),
   );
   body(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'setMemory', actor: ACTOR, uuid: TEST_UUID, memoryKiB: 1048576n, live: true, config: false, max: false }));
@@ -133,7 +135,7 @@ test('node facts and XML over the wire', async () => {
   const c = await ready(h.socket);
   const f = body<{ hvType: string; uri: string; capabilitiesXml: string }>(await c.call(Op.NODE_FACTS_REQ, {}));
   expect([f.hvType, f.uri]).toEqual(['TEST', 'test:///default']);
-  const xml = body<{ xml: string }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: TEST_UUID, inactive: false })).xml;
+  const xml = xmlOf(body<{ def: DomainDef; id: number | null }>(await c.call(Op.DOMAIN_READ_REQ, { action: 'xml', uuid: TEST_UUID, inactive: false })));
   expect(xml.startsWith("<domain type='test' id='1'>\n  <name>test</name>")).toBe(true);
   c.end();
   await stopHelper(h);

@@ -33,6 +33,7 @@ import {
 } from '../../../src/ipc/objects/storage';
 import { NETWORK_READ, NETWORK_WRITE, type NetworkSummary } from '../../../src/ipc/objects/network';
 import { DEFAULT_NETWORK } from '../../../src/privileged/drivers/test-networks';
+import { TEST_DOMAIN_DEF } from '../../../src/privileged/drivers/test-driver';
 
 const uuid = Buffer.from('0d46d412f292416c8b9aea26480a531f', 'hex');
 const actor: Actor = { user: 'alice', tenant: 'acme', requestId: 'req-7', auditHead: `12:${'ab'.repeat(32)}` };
@@ -52,7 +53,9 @@ const info: DomainInfo = {
 };
 // The test driver's seeded network (its config is the typed one the front end parses test:///default's XML into).
 const net: NetworkSummary = { name: 'default', uuid, tenant: '', active: true, persistent: true, autostart: false };
-const xml = "<domain type='test'><name>foo</name><memory>1024</memory><os><type>hvm</type></os></domain>";
+// A typed definition (the front end parses client XML into one; the helper never sees the XML).
+const def = TEST_DOMAIN_DEF;
+const mdEl = { tag: 'x:info', attrs: { 'xmlns:x': 'urn:x', a: '1' }, text: '', kids: [{ tag: 'x:b', attrs: {}, text: 't', kids: [] }] };
 // Storage (objects/storage.ts): typed configs, never XML.
 const poolConfig: PoolConfig = {
   type: 'netfs',
@@ -106,7 +109,7 @@ const moment: Moment = {
   memory: 2,
   memoryFile: '',
   disks: [{ name: 'vda', location: 3, sourceType: 'file', source: '/var/lib/x.s1', driver: 'qcow2', bitmap: '' }],
-  xml,
+  def,
 };
 
 const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
@@ -145,15 +148,15 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ],
   ['DOMAIN_READ.lookup', Op.DOMAIN_READ_REQ, { action: 'lookup', key: { kind: 0, name: 'foo' } }, { action: 'lookup', ...summary }],
   ['DOMAIN_READ.info', Op.DOMAIN_READ_REQ, { action: 'info', uuid }, { action: 'info', ...info }],
-  ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', xml }],
+  ['DOMAIN_READ.xml', Op.DOMAIN_READ_REQ, { action: 'xml', uuid, inactive: true }, { action: 'xml', def, id: 3 }],
   [
     'DOMAIN_READ.screenshot',
     Op.DOMAIN_READ_REQ,
     { action: 'screenshot', uuid, screen: 0 },
     { action: 'screenshot', mime: 'image/png', data: Buffer.from('\x89PNG') },
   ],
-  ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, xml }, { action: 'define', ...summary }],
-  ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, xml }, { action: 'createXml', ...summary }],
+  ['DOMAIN_WRITE.define', Op.DOMAIN_WRITE_REQ, { action: 'define', actor, def }, { action: 'define', ...summary }],
+  ['DOMAIN_WRITE.createXml', Op.DOMAIN_WRITE_REQ, { action: 'createXml', actor, def }, { action: 'createXml', ...summary }],
   ['DOMAIN_WRITE.undefine', Op.DOMAIN_WRITE_REQ, { action: 'undefine', actor, uuid, removeManagedSave: true, removeSnapshots: true }, { action: 'undefine' }],
   ['DOMAIN_WRITE.control', Op.DOMAIN_WRITE_REQ, { action: 'control', actor, uuid, control: 3 }, { action: 'control', ...summary }],
   [
@@ -241,7 +244,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     'DOMAIN_READ.metadata',
     Op.DOMAIN_READ_REQ,
     { action: 'metadata', uuid, type: 2, uri: 'urn:x', live: false, config: false },
-    { action: 'metadata', value: '<info/>' },
+    { action: 'metadata', value: '', element: mdEl },
   ],
   [
     'DOMAIN_WRITE.setTuning',
@@ -254,7 +257,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   [
     'DOMAIN_WRITE.setMetadata',
     Op.DOMAIN_WRITE_REQ,
-    { action: 'setMetadata', actor, uuid, type: 2, value: '<info/>', key: 'x', uri: 'urn:x', live: false, config: false },
+    { action: 'setMetadata', actor, uuid, type: 2, value: null, element: mdEl, uri: 'urn:x', live: false, config: false },
     { action: 'setMetadata' },
   ],
   ['DOMAIN_WRITE.setAutostart', Op.DOMAIN_WRITE_REQ, { action: 'setAutostart', actor, uuid, autostart: true }, { action: 'setAutostart' }],
@@ -506,17 +509,17 @@ const PINNED: Record<string, [string, string]> = {
     '40d5791f2e61e893a01d08feef0f194182b81cb668450bf6b5a07f7878ac8b3b',
   ],
   'DOMAIN_READ.info': ['f3866ff47035747c9dcef97e71ad788c8f5fabf233f858349cc2e952a3021181', '281b36f47d169c73d65b67a1d957ed82f98ba2f1913aaf8d6cb418b13a7c324a'],
-  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', 'b8c8f3fd9272baaa6cc7757692e8d4ecafb985790cafb2d5f3060fe2902e652f'],
   'DOMAIN_READ.screenshot': [
     '82eb9480c6afd4663948d96733392c0c05889881fd0852f6ee3e2e4e928dc343',
     'e367b2ff4255fcc5f732691148b9c4b54bad742897f8af14377046f95cd7ba28',
   ],
+  'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', '152e17645dd8ecbbba2927b5d55288d1038f5ad4bcc216d8a435cf9d078f4d55'],
   'DOMAIN_WRITE.define': [
-    'ff5e53d629119ef7044276ced34070b89311e7f7bd87ee74c355ffe45f489c4c',
+    '6c1e3f113e9df05adab210d1fefdd073be7252806d4c4c5c9f7a8c0d7dd5713d',
     '0043129708856f548f35aa737947d6b102fc2fa5de900d2b15f3c72438c30005',
   ],
   'DOMAIN_WRITE.createXml': [
-    '24c65fd0e7aa52bfc3e8fd2de7fe0a135bc78751c790fe0146a98202a416f940',
+    '8efb79f40445e69d943f75f82077db59283452021f73156c795838a910257d59',
     '0d4e3a01d9e6e8b0bb3869923d4f05c96cefdc169286eb715ad9ce169003f7e6',
   ],
   'DOMAIN_WRITE.undefine': [
@@ -582,7 +585,7 @@ const PINNED: Record<string, [string, string]> = {
   ],
   'DOMAIN_READ.metadata': [
     '407940236ef5855a757dbc812c9e07c61e62467e4bf4b86e51f132e13c153db0',
-    '877e2f03a4ac067e74a7337b97da1fa451bbd0d3233326b9af2a549be7b11b90',
+    '81473c7885347a491111fd2cc2a8a110f7a52eb8572aaf82bad4cc5c63826f36',
   ],
   'DOMAIN_WRITE.setTuning': [
     '0cd23831405d0810f7dd0d0bf55645925a43198093d74c2fa6e0134192eb538c',
@@ -597,7 +600,7 @@ const PINNED: Record<string, [string, string]> = {
     'c8c4202b97d2f31ee8cbae69750527c45170c0ded60d104e11a63d1a62d15095',
   ],
   'DOMAIN_WRITE.setMetadata': [
-    '939369164ffc44da4a2c3a4003103d6d14861b8058c1d28fd7de990cda8dc13b',
+    '8da5a36124038bffc45fa8025b3ca97009f7d9584f785a79e4d0de86a0744645',
     '1912e103a932d5ce6c474afdbb0c7f17692234e9a99a556d79c6e76add52cb40',
   ],
   'DOMAIN_WRITE.setAutostart': [
@@ -870,13 +873,13 @@ const PINNED: Record<string, [string, string]> = {
     '5ed0642c0725f176603e47ca3e2ac9d4b552e8ef9dd205cef3779b1f755b0a24',
     '7d77466c55dea2663b614787799ea667e6d5f9b5d62a4fabff0619fa2892d975',
   ],
-  'SNAPSHOT_READ.get': ['4cf85cd63f26e36c1698af1d4310884beab626403a4e5ab5e12166211426e798', 'a8a0bebf95a7634b0175e93fe6d715c73545091c21d24a5aedc666d6b9cf0866'],
+  'SNAPSHOT_READ.get': ['4cf85cd63f26e36c1698af1d4310884beab626403a4e5ab5e12166211426e798', '8a8c902c8916d8147e5defa0cf8e7837671a6f476682c7c69326ead5bcde812f'],
   'SNAPSHOT_READ.current': [
     '4825ae01c699c133e67194ad035b765a343dca754970d1886ffc48ed3e080c35',
     '6b8a9acb1a25aa76b037a39f87242e9aed4869cc018621df52f957bed96597a0',
   ],
   'SNAPSHOT_WRITE.create': [
-    'e1a73a467bf3dbcf7743fe2f784452cd80c4e894229d1b0e3b9c89f40743dc35',
+    '6de9248f33d94771eaab6ecbaedda19580e1c5165b70660cb11b40a5e73d3331',
     '14eaea117fac69e3057e8a7ac2b4771ff1f6a906157830f46b5fbdcc50403742',
   ],
   'SNAPSHOT_WRITE.delete': [

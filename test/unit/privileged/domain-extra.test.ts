@@ -6,6 +6,20 @@ import * as path from 'node:path';
 import { ControlAction, uuidFromString } from '../../../src/ipc/program';
 import { DriverError } from '../../../src/privileged/drivers/driver';
 import { TestDriver } from '../../../src/privileged/drivers/test-driver';
+import { dx, failsWith, xmlOf } from '../../helpers/domain-def';
+import { metadataElementOf, metadataElementXml } from '../../../src/unprivileged/xml/domain';
+import type { TestDomainExtra } from '../../../src/privileged/drivers/test-domain-extra';
+
+// What the front end does around the helper's metadata calls: an element is parsed (and formatted) there.
+type Aff = { live: boolean; config: boolean };
+function mdSet(x: TestDomainExtra, uuid: Buffer, type: number, value: string | null, key: string | null, uri: string | null, f: Aff): void {
+  if (type === 2 && value !== null) x.setMetadata(uuid, 2, null, metadataElementOf(value, key, uri ?? ''), uri, f);
+  else x.setMetadata(uuid, type, value, null, uri, f);
+}
+function mdGet(x: TestDomainExtra, uuid: Buffer, type: number, uri: string | null, f: Aff): string {
+  const r = x.metadata(uuid, type, uri, f);
+  return r.element ? metadataElementXml(r.element) : r.value;
+}
 
 const TEST_UUID = uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f')!;
 const PIN_UUID = uuidFromString('0d46d412-f292-416c-8b9a-ea26480a531f')!;
@@ -27,7 +41,9 @@ function fails(fn: () => unknown): string {
     fn();
   } catch (e) {
     if (e instanceof DriverError) return `${e.code}: ${e.detail}`;
-    throw e;
+    return failsWith(() => {
+      throw e;
+    }); // the front end's parser (metadata XML): a VgError
   }
   throw new Error('expected a DriverError');
 }
@@ -106,7 +122,7 @@ describe('the seeded domain `test` answers as test:///default', () => {
 describe('a defined domain with pins and tunes', () => {
   test('pins: per-vCPU, then the <vcpu cpuset>, emulator pin; out-of-range vcpupin ignored', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const x = d.domainExtra;
     expect(x.vcpuPinInfo(PIN_UUID, 16, flags)).toEqual([
       [1, 2, 3, 5],
@@ -119,19 +135,19 @@ describe('a defined domain with pins and tunes', () => {
     expect(fails(() => x.vcpus(PIN_UUID, 3))).toBe('VG_ERR_DOMAIN_STATE: cannot list vcpus for an inactive domain');
     d.control(PIN_UUID, ControlAction.START);
     expect(x.vcpus(PIN_UUID, 3).info.map((i) => i.cpu)).toEqual([5, 3, 5]);
-    expect(d.xml(PIN_UUID, false)).toContain(
+    expect(xmlOf(d.xml(PIN_UUID, false))).toContain(
       "<vcpu placement='static' cpuset='1-3,5'>3</vcpu>\n  <cputune>\n    <vcpupin vcpu='1' cpuset='2-3'/>\n    <emulatorpin cpuset='1'/>\n  </cputune>\n  <numatune>\n    <memory mode='interleave' nodeset='0-1'/>\n  </numatune>\n  <os>",
     );
   });
 
   test('tunes read back, and keep through the XML as libvirt writes it', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const x = d.domainExtra;
     expect(x.tuning(PIN_UUID, 'memory', flags).map((p) => p.value)).toEqual([300000n, 102400n, 9007199254740991n]);
     expect(x.tuning(PIN_UUID, 'blkio', flags).map((p) => p.value)).toEqual([500, '/dev/sda,300', '', '', '/dev/sda,1000', '']);
     expect(x.tuning(PIN_UUID, 'numa', flags).map((p) => p.value)).toEqual([2, '0-1']);
-    expect(d.xml(PIN_UUID, false)).toContain(`  <currentMemory unit='KiB'>1048576</currentMemory>
+    expect(xmlOf(d.xml(PIN_UUID, false))).toContain(`  <currentMemory unit='KiB'>1048576</currentMemory>
   <blkiotune>
     <weight>500</weight>
     <device>
@@ -149,7 +165,7 @@ describe('a defined domain with pins and tunes', () => {
 
   test('stats and their refusals, in libvirt words', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const x = d.domainExtra;
     expect(fails(() => x.blockStats(PIN_UUID, 'sdb'))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
     expect(fails(() => x.blockStats(PIN_UUID, ''))).toBe('VG_ERR_OP_UNSUPPORTED: summary statistics are not supported yet');
@@ -175,11 +191,11 @@ describe('a defined domain with pins and tunes', () => {
 describe('tuning and pinning writes', () => {
   test('memtune: set, read back, persisted in the config XML; libvirt refusals', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const x = d.domainExtra;
     x.setTuning(PIN_UUID, 'memory', [{ field: 'hard_limit', type: 4, value: 400000n }], { live: false, config: true });
     expect(x.tuning(PIN_UUID, 'memory', flags)[0].value).toBe(400000n);
-    expect(d.xml(PIN_UUID, true)).toContain("<hard_limit unit='KiB'>400000</hard_limit>");
+    expect(xmlOf(d.xml(PIN_UUID, true))).toContain("<hard_limit unit='KiB'>400000</hard_limit>");
     expect(
       fails(() =>
         x.setTuning(
@@ -200,12 +216,12 @@ describe('tuning and pinning writes', () => {
       "VG_ERR_DOMAIN_ARG: invalid type 'uint' for parameter 'hard_limit', expected 'ullong'",
     );
     x.setTuning(PIN_UUID, 'memory', [{ field: 'soft_limit', type: 4, value: 9007199254740991n }], flags);
-    expect(d.xml(PIN_UUID, true)).not.toContain('soft_limit'); // unlimited is not written
+    expect(xmlOf(d.xml(PIN_UUID, true))).not.toContain('soft_limit'); // unlimited is not written
   });
 
   test('blkiotune merges device lists by path; bad lists refused whole', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const x = d.domainExtra;
     x.setTuning(
       PIN_UUID,
@@ -227,7 +243,7 @@ describe('tuning and pinning writes', () => {
 
   test('numatune: mode and nodeset; a running domain keeps its mode', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const x = d.domainExtra;
     x.setTuning(
       PIN_UUID,
@@ -238,7 +254,7 @@ describe('tuning and pinning writes', () => {
       ],
       { live: false, config: true },
     );
-    expect(d.xml(PIN_UUID, true)).toContain("<memory mode='strict' nodeset='1'/>");
+    expect(xmlOf(d.xml(PIN_UUID, true))).toContain("<memory mode='strict' nodeset='1'/>");
     expect(fails(() => x.setTuning(PIN_UUID, 'numa', [{ field: 'numa_mode', type: 1, value: 7 }], flags))).toBe(
       "VG_ERR_DOMAIN_ARG: unsupported numatune mode: '7'",
     );
@@ -281,41 +297,41 @@ describe('metadata: description, title, elements of any namespace (as virsh desc
   test('set, get, remove; live and config kept apart', () => {
     const d = open();
     const x = d.domainExtra;
-    expect(fails(() => x.metadata(TEST_UUID, 0, null, flags))).toBe('VG_ERR_NO_METADATA: Requested metadata element is not present');
-    x.setMetadata(TEST_UUID, 0, 'hello & world', null, null, flags);
-    x.setMetadata(TEST_UUID, 1, 'T1', null, null, flags);
-    expect(x.metadata(TEST_UUID, 0, null, flags)).toBe('hello & world');
-    expect(x.metadata(TEST_UUID, 1, null, flags)).toBe('T1');
-    expect(fails(() => x.metadata(TEST_UUID, 0, null, { live: false, config: true }))).toMatch(/not present/); // live only
-    x.setMetadata(TEST_UUID, 2, '<info a="1"><b>t</b></info>', 'x', 'urn:x', flags);
-    expect(x.metadata(TEST_UUID, 2, 'urn:x', flags)).toBe('<info a="1">\n  <b>t</b>\n</info>');
-    expect(d.xml(TEST_UUID, false)).toContain('  <metadata>\n    <x:info xmlns:x="urn:x" a="1">\n      <x:b>t</x:b>\n    </x:info>\n  </metadata>\n');
-    expect(fails(() => x.metadata(TEST_UUID, 2, 'urn:y', flags))).toMatch(/not present/);
-    x.setMetadata(TEST_UUID, 2, null, null, 'urn:x', flags);
-    expect(fails(() => x.metadata(TEST_UUID, 2, 'urn:x', flags))).toMatch(/not present/);
-    x.setMetadata(TEST_UUID, 0, 'cfg', null, null, { live: false, config: true });
-    expect(d.xml(TEST_UUID, true)).toContain('<description>cfg</description>');
-    x.setMetadata(TEST_UUID, 0, '', null, null, { live: false, config: true });
-    expect(d.xml(TEST_UUID, true)).not.toContain('<description>');
+    expect(fails(() => mdGet(x, TEST_UUID, 0, null, flags))).toBe('VG_ERR_NO_METADATA: Requested metadata element is not present');
+    mdSet(x, TEST_UUID, 0, 'hello & world', null, null, flags);
+    mdSet(x, TEST_UUID, 1, 'T1', null, null, flags);
+    expect(mdGet(x, TEST_UUID, 0, null, flags)).toBe('hello & world');
+    expect(mdGet(x, TEST_UUID, 1, null, flags)).toBe('T1');
+    expect(fails(() => mdGet(x, TEST_UUID, 0, null, { live: false, config: true }))).toMatch(/not present/); // live only
+    mdSet(x, TEST_UUID, 2, '<info a="1"><b>t</b></info>', 'x', 'urn:x', flags);
+    expect(mdGet(x, TEST_UUID, 2, 'urn:x', flags)).toBe('<info a="1">\n  <b>t</b>\n</info>');
+    expect(xmlOf(d.xml(TEST_UUID, false))).toContain('  <metadata>\n    <x:info xmlns:x="urn:x" a="1">\n      <x:b>t</x:b>\n    </x:info>\n  </metadata>\n');
+    expect(fails(() => mdGet(x, TEST_UUID, 2, 'urn:y', flags))).toMatch(/not present/);
+    mdSet(x, TEST_UUID, 2, null, null, 'urn:x', flags);
+    expect(fails(() => mdGet(x, TEST_UUID, 2, 'urn:x', flags))).toMatch(/not present/);
+    mdSet(x, TEST_UUID, 0, 'cfg', null, null, { live: false, config: true });
+    expect(xmlOf(d.xml(TEST_UUID, true))).toContain('<description>cfg</description>');
+    mdSet(x, TEST_UUID, 0, '', null, null, { live: false, config: true });
+    expect(xmlOf(d.xml(TEST_UUID, true))).not.toContain('<description>');
   });
 
   test('defined metadata reads back without its prefix; bad input refused; our tenant namespace is not writable here', () => {
     const d = open();
     d.define(
-      `<domain type='test'><name>m</name><uuid>0d46d412-f292-416c-8b9a-ea26480a531f</uuid><memory>1024</memory><os><type>hvm</type></os>
-       <metadata><app:info xmlns:app='urn:app' v='1'><k>v &amp; w</k><app:z/></app:info><other xmlns='urn:o'/><plain/></metadata></domain>`,
+      dx(`<domain type='test'><name>m</name><uuid>0d46d412-f292-416c-8b9a-ea26480a531f</uuid><memory>1024</memory><os><type>hvm</type></os>
+       <metadata><app:info xmlns:app='urn:app' v='1'><k>v &amp; w</k><app:z/></app:info><other xmlns='urn:o'/><plain/></metadata></domain>`),
       '',
     );
     const x = d.domainExtra;
-    expect(x.metadata(PIN_UUID, 2, 'urn:app', flags)).toBe('<info v="1">\n  <k>v &amp; w</k>\n  <z/>\n</info>');
-    expect(x.metadata(PIN_UUID, 2, 'urn:o', flags)).toBe('<other/>');
-    expect(d.xml(PIN_UUID, false)).not.toContain('plain'); // no namespace: libvirt drops it
-    expect(fails(() => x.setMetadata(PIN_UUID, 2, '<bad', 'x', 'urn:x', flags))).toMatch(/^VG_ERR_XML_INVALID/);
-    expect(fails(() => x.setMetadata(PIN_UUID, 2, '<a/>', '1x', 'urn:x', flags))).toBe(
+    expect(mdGet(x, PIN_UUID, 2, 'urn:app', flags)).toBe('<info v="1">\n  <k>v &amp; w</k>\n  <z/>\n</info>');
+    expect(mdGet(x, PIN_UUID, 2, 'urn:o', flags)).toBe('<other/>');
+    expect(xmlOf(d.xml(PIN_UUID, false))).not.toContain('plain'); // no namespace: libvirt drops it
+    expect(fails(() => mdSet(x, PIN_UUID, 2, '<bad', 'x', 'urn:x', flags))).toMatch(/^VG_ERR_XML_INVALID/);
+    expect(fails(() => mdSet(x, PIN_UUID, 2, '<a/>', '1x', 'urn:x', flags))).toBe(
       'VG_ERR_XML_DETAIL: internal error: failed to validate prefix for a new XML namespace',
     );
-    expect(fails(() => x.setMetadata(PIN_UUID, 2, '<tenant>acme</tenant>', 'vg', 'https://virtgate.dev/xmlns/tenant/1', flags))).toMatch(/set-tenant/);
-    expect(fails(() => x.setMetadata(PIN_UUID, 0, 'd', null, null, { live: true, config: false }))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
+    expect(fails(() => mdSet(x, PIN_UUID, 2, '<tenant>acme</tenant>', 'vg', 'https://virtgate.dev/xmlns/tenant/1', flags))).toMatch(/set-tenant/);
+    expect(fails(() => mdSet(x, PIN_UUID, 0, 'd', null, null, { live: true, config: false }))).toBe('VG_ERR_DOMAIN_STATE: domain is not running');
   });
 });
 
@@ -357,7 +373,7 @@ describe('autostart, reset, managed save, rename (as the test driver simulates t
 
   test('rename: shut-off persistent only, name clashes refused, two events', () => {
     const d = open();
-    d.define(PIN, '');
+    d.define(dx(PIN), '');
     const events: [string, number, number][] = [];
     d.onLifecycle((e) => events.push([e.domain.name, e.event, e.detail]));
     expect(fails(() => d.domainExtra.rename(TEST_UUID, 'x', ''))).toBe('VG_ERR_DOMAIN_STATE: cannot rename active domain');
@@ -368,6 +384,6 @@ describe('autostart, reset, managed save, rename (as the test driver simulates t
       ['pin2', 0, 2],
     ]);
     expect(d.lookup({ kind: 0, name: 'pin2' }).uuid).toEqual(PIN_UUID);
-    expect(d.xml(PIN_UUID, true)).toContain('<name>pin2</name>');
+    expect(xmlOf(d.xml(PIN_UUID, true))).toContain('<name>pin2</name>');
   });
 });

@@ -9,6 +9,7 @@ import type { Driver } from '../../../src/privileged/drivers/driver';
 import { TestDriver } from '../../../src/privileged/drivers/test-driver';
 import { IpcServer, type IpcServerOptions } from '../../../src/privileged/ipc-server';
 import { RawClient } from '../../integration/helper/ipc-client';
+import { dx } from '../../helpers/domain-def';
 
 let dir: string;
 let server: IpcServer;
@@ -50,13 +51,13 @@ test('a write that happened but whose answer cannot be encoded is journaled ok a
   const d = testDriver();
   const real = d.define.bind(d);
   // A driver bug: the summary it returns names the domain with more than the IPC allows.
-  jest.spyOn(d, 'define').mockImplementation((xml: string, tenant?: string) => ({ ...real(xml, tenant), name: 'n'.repeat(200) }));
+  jest.spyOn(d, 'define').mockImplementation((def, tenant?: string) => ({ ...real(def, tenant), name: 'n'.repeat(200) }));
   const journal = new HelperJournal(path.join(dir, 'journal.log'), { sync: 'none' });
   await serve(d, { journal });
   const c = await RawClient.connect(socket);
   await c.hello();
   const xml = "<domain type='test'><name>happened</name><memory>1024</memory><os><type>hvm</type></os></domain>";
-  expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, xml })).toMatchObject({
+  expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: { user: 'u', tenant: '', requestId: 'r-unanswered' }, def: dx(xml) })).toMatchObject({
     ok: false,
     code: 'VG_ERR_HELPER_UNANSWERED',
   });
@@ -121,7 +122,7 @@ describe('journal first: a write runs only once its begin line is durable', () =
     await serve(d, { journal });
     const c = await RawClient.connect(socket);
     await c.hello();
-    c.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-gated'), xml: xml('gated') });
+    c.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-gated'), def: dx(xml('gated')) });
     while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));
     expect(d.list().some((x) => x.name === 'gated')).toBe(false); // begin written, not yet durable: not run
@@ -152,7 +153,7 @@ describe('journal first: a write runs only once its begin line is durable', () =
     const c = await RawClient.connect(socket);
     await c.hello();
     full = true;
-    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), xml: xml('refused') })).toMatchObject({
+    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), def: dx(xml('refused')) })).toMatchObject({
       ok: false,
       code: 'VG_ERR_STORAGE',
       detail: 'helper journal unavailable (ENOSPC); write refused',
@@ -161,8 +162,8 @@ describe('journal first: a write runs only once its begin line is durable', () =
     expect(await c.call(Op.DOMAIN_READ_REQ, { action: 'list' })).toMatchObject({ ok: true }); // reads go on
     expect(logs.join('\n')).toMatch(/REFUSED DOMAIN_WRITE_REQ\.define request "r-full": helper journal unavailable \(ENOSPC\)/);
     full = false;
-    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), xml: xml('refused') })).toMatchObject({ ok: true });
-    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), xml: xml('again') })).toMatchObject({
+    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), def: dx(xml('refused')) })).toMatchObject({ ok: true });
+    expect(await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-full'), def: dx(xml('again')) })).toMatchObject({
       ok: false,
       code: 'VG_ERR_IPC_REPLAY',
     });
@@ -181,7 +182,7 @@ describe('journal first: a write runs only once its begin line is durable', () =
     await serve(d, { journal });
     const c = await RawClient.connect(socket);
     await c.hello();
-    c.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-orphan'), xml: xml('orphan') });
+    c.request(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: actor('r-orphan'), def: dx(xml('orphan')) });
     while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
     c.end();
     await c.closed;

@@ -9,6 +9,7 @@ import { TestDriver } from '../../../src/privileged/drivers/test-driver';
 import { IpcServer } from '../../../src/privileged/ipc-server';
 import { JobQueue, jobKey } from '../../../src/privileged/jobs';
 import { RawClient } from '../../integration/helper/ipc-client';
+import { dx } from '../../helpers/domain-def';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,8 +56,8 @@ describe('inside the IPC server, with a driver that answers later', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-jobs-'));
     const d = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), warn: () => {} });
     const xml = (n: string) => `<domain type='test'><name>${n}</name><memory>1024</memory><os><type>hvm</type></os></domain>`;
-    const slow = await d.define(xml('slow'), '');
-    const fast = await d.define(xml('fast'), '');
+    const slow = await d.define(dx(xml('slow')), '');
+    const fast = await d.define(dx(xml('fast')), '');
     const order: string[] = [];
     const setMemory = d.setMemory.bind(d);
     // A hypervisor call that takes 80 ms for the VM `slow` (QMP-like), at once for the others.

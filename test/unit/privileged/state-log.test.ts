@@ -10,6 +10,7 @@ import { WAL_FILE, type WalFs } from '../../../src/privileged/drivers/store';
 import { TestDriver, type TestDriverOptions } from '../../../src/privileged/drivers/test-driver';
 import { IpcServer } from '../../../src/privileged/ipc-server';
 import { ACTOR, RawClient } from '../../integration/helper/ipc-client';
+import { dx, xmlOf } from '../../helpers/domain-def';
 
 const TEST_UUID = uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f')!;
 const vm = (i: number) => `<domain type='test'><name>vm-${i}</name><memory>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>`;
@@ -75,7 +76,7 @@ describe('group commit', () => {
       const clients = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(socket)));
       await Promise.all(clients.map((c) => c.hello()));
       for (const [i, c] of clients.entries()) {
-        const a = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, xml: vm(i) });
+        const a = await c.call(Op.DOMAIN_WRITE_REQ, { action: 'define', actor: ACTOR, def: dx(vm(i)) });
         uuids.push((a as { body: { uuid: Buffer } }).body.uuid);
       }
       syncs = 0;
@@ -103,7 +104,7 @@ describe('group commit', () => {
     }
     // Every acknowledged write is in the state a new driver loads from the files and the log (no close: kill -9).
     const b = open();
-    for (const u of uuids) expect(b.xml(u, true)).toContain(`<currentMemory unit='KiB'>${1024 + PER - 1}</currentMemory>`);
+    for (const u of uuids) expect(xmlOf(b.xml(u, true))).toContain(`<currentMemory unit='KiB'>${1024 + PER - 1}</currentMemory>`);
     b.close();
     d.close();
   }, 30000);
@@ -149,7 +150,7 @@ describe('group commit', () => {
 describe('recovery', () => {
   test('changes live in the log until a checkpoint; a restart (no close, as after kill -9) replays them', async () => {
     const a = open();
-    a.define(vm(1));
+    a.define(dx(vm(1)));
     a.setMemory(TEST_UUID, 4096n, LIVE);
     await durable(a);
     expect(fs.statSync(wal()).size).toBeGreaterThan(0);
@@ -200,7 +201,7 @@ describe('recovery', () => {
   test('a start whose checkpoint the disk refuses keeps the log and serves from it; no temporary is left; the next start checkpoints', () => {
     const d = open();
     d.setMemory(TEST_UUID, 4096n, LIVE);
-    d.define(vm(1)); // in the log only: no close, as after kill -9
+    d.define(dx(vm(1))); // in the log only: no close, as after kill -9
     const walSize = fs.statSync(wal()).size;
     expect(walSize).toBeGreaterThan(0);
     const real = fs.openSync;
@@ -248,9 +249,9 @@ describe('recovery', () => {
       await durable(d);
     }
     expect(fs.statSync(wal()).size).toBeLessThan(16 * 1024 + 4096);
-    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml'), 'utf8')).not.toContain('2097152</currentMemory>');
+    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.json'), 'utf8')).not.toContain('"curMemKiB":"2097152"');
     expect(syncs).toBeLessThan(40); // checkpoints replaced some syncs
-    expect(open().xml(TEST_UUID, true)).toContain("<currentMemory unit='KiB'>1063</currentMemory>");
+    expect(xmlOf(open().xml(TEST_UUID, true))).toContain("<currentMemory unit='KiB'>1063</currentMemory>");
   });
 });
 
@@ -273,7 +274,7 @@ describe('a write the disk refuses', () => {
     const size = fs.statSync(wal()).size;
     changes.length = 0;
     full = true;
-    expect(storageError(() => d.define(vm(1)))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
+    expect(storageError(() => d.define(dx(vm(1))))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
     expect(storageError(() => d.setMemory(TEST_UUID, 1024n, LIVE))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
     expect(d.list().map((x) => x.name)).toEqual(['test']);
     expect(d.info(TEST_UUID).memoryKiB).toBe(4096n);

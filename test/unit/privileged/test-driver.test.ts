@@ -6,7 +6,10 @@ import * as path from 'node:path';
 import { ControlAction, LookupKind, uuidFromString } from '../../../src/ipc/program';
 import type { LifecycleEvent } from '../../../src/ipc/program';
 import { DriverError } from '../../../src/privileged/drivers/driver';
-import { TEST_DOMAIN_XML, TestDriver } from '../../../src/privileged/drivers/test-driver';
+import { TestDriver } from '../../../src/privileged/drivers/test-driver';
+import { TEST_DOMAIN_XML } from '../../helpers/test-domain';
+import { dx, xmlOf } from '../../helpers/domain-def';
+import { domainDefFromJson } from '../../../src/ipc/objects/domain-def';
 
 const TEST_UUID = uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f')!;
 const FOO_UUID = uuidFromString('0d46d412-f292-416c-8b9a-ea26480a531f')!;
@@ -58,8 +61,8 @@ describe('seeded state mirrors test:///default', () => {
 
   test('dumpxml matches the real driver', () => {
     const d = open();
-    expect(d.xml(TEST_UUID, false)).toBe(TEST_DOMAIN_XML.replace("<domain type='test'>", "<domain type='test' id='1'>"));
-    expect(d.xml(TEST_UUID, true)).toBe(TEST_DOMAIN_XML);
+    expect(xmlOf(d.xml(TEST_UUID, false))).toBe(TEST_DOMAIN_XML.replace("<domain type='test'>", "<domain type='test' id='1'>"));
+    expect(xmlOf(d.xml(TEST_UUID, true))).toBe(TEST_DOMAIN_XML);
   });
 
   test('node facts', () => {
@@ -165,9 +168,9 @@ describe('define, create, undefine', () => {
     const d = open();
     const events: LifecycleEvent[] = [];
     d.onLifecycle((e) => events.push(e));
-    expect(d.define(FOO)).toEqual({ name: 'foo', uuid: FOO_UUID, id: -1, state: 5, reason: 0, persistent: true });
+    expect(d.define(dx(FOO))).toEqual({ name: 'foo', uuid: FOO_UUID, id: -1, state: 5, reason: 0, persistent: true });
     expect(d.info(FOO_UUID)).toMatchObject({ maxMemKiB: 524288n, memoryKiB: 524288n, nrVirtCpu: 2 });
-    d.define(FOO.replace('512', '256'));
+    d.define(dx(FOO.replace('512', '256')));
     expect(d.info(FOO_UUID).maxMemKiB).toBe(262144n);
     expect(events.map((e) => [e.event, e.detail, e.domain.id])).toEqual([
       [0, 0, -1],
@@ -177,47 +180,47 @@ describe('define, create, undefine', () => {
 
   test('name and uuid clashes answer like libvirt', () => {
     const d = open();
-    d.define(FOO);
+    d.define(dx(FOO));
     const noUuid = FOO.replace(/<uuid>.*<\/uuid>/, '');
-    expect(fails(() => d.define(noUuid))).toEqual({
+    expect(fails(() => d.define(dx(noUuid)))).toEqual({
       code: 'VG_ERR_DOMAIN_EXISTS',
       detail: "domain 'foo' already exists with uuid 0d46d412-f292-416c-8b9a-ea26480a531f",
     });
-    expect(fails(() => d.define(FOO.replace('<name>foo', '<name>bar')))).toEqual({
+    expect(fails(() => d.define(dx(FOO.replace('<name>foo', '<name>bar'))))).toEqual({
       code: 'VG_ERR_DOMAIN_EXISTS',
       detail: "domain 'foo' is already defined with uuid 0d46d412-f292-416c-8b9a-ea26480a531f",
     });
-    expect(fails(() => d.createXml(noUuid))).toMatchObject({ code: 'VG_ERR_DOMAIN_EXISTS' });
+    expect(fails(() => d.createXml(dx(noUuid)))).toMatchObject({ code: 'VG_ERR_DOMAIN_EXISTS' });
   });
 
   test("a clash with another tenant's VM answers the same, naming nothing, by name, by uuid and by both", () => {
     const d = open();
-    d.define(FOO, 'acme');
+    d.define(dx(FOO), 'acme');
     const byName = FOO.replace(/<uuid>.*<\/uuid>/, '');
     const byUuid = FOO.replace('<name>foo', '<name>other');
-    const answers = [byName, byUuid, FOO].flatMap((x) => [fails(() => d.define(x, 'globex')), fails(() => d.createXml(x, 'globex'))]);
+    const answers = [byName, byUuid, FOO].flatMap((x) => [fails(() => d.define(dx(x), 'globex')), fails(() => d.createXml(dx(x), 'globex'))]);
     for (const a of answers) expect(a).toEqual({ code: 'VG_ERR_DOMAIN_EXISTS', detail: 'name or uuid is not available' });
     // The owner's own tenant still gets libvirt's answers, and a redefinition still works.
-    expect(fails(() => d.define(byName, 'acme')).detail).toMatch(/already exists/);
-    expect(d.define(FOO, 'acme')).toMatchObject({ name: 'foo', tenant: 'acme' });
+    expect(fails(() => d.define(dx(byName), 'acme')).detail).toMatch(/already exists/);
+    expect(d.define(dx(FOO), 'acme')).toMatchObject({ name: 'foo', tenant: 'acme' });
   });
 
   test('the tenant to record is checked by the helper itself: 65 characters are refused and nothing changes', () => {
     const d = open();
     const before = d.list().length;
-    expect(fails(() => d.define(FOO, 'a'.repeat(65)))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
-    expect(fails(() => d.createXml(FOO, 'a'.repeat(65)))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
+    expect(fails(() => d.define(dx(FOO), 'a'.repeat(65)))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
+    expect(fails(() => d.createXml(dx(FOO), 'a'.repeat(65)))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
     expect(d.list().length).toBe(before);
-    expect(d.define(FOO, 'a'.repeat(64))).toMatchObject({ tenant: 'a'.repeat(64) });
+    expect(d.define(dx(FOO), 'a'.repeat(64))).toMatchObject({ tenant: 'a'.repeat(64) });
     expect(fails(() => d.setTenant(FOO_UUID, '-bad'))).toMatchObject({ code: 'VG_ERR_DOMAIN_ARG' });
   });
 
   test('a stored VM whose tenant name is malformed is kept (no tenant, with a warning), never dropped', () => {
     let d = open();
-    d.define(FOO, 'acme');
+    d.define(dx(FOO), 'acme');
     d.close();
-    const file = path.join(dir, 'state', 'domains', '0d46d412-f292-416c-8b9a-ea26480a531f.xml');
-    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('>acme<', `>${'x'.repeat(90)}<`));
+    const file = path.join(dir, 'state', 'domains', '0d46d412-f292-416c-8b9a-ea26480a531f.json');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"tenant":"acme"', `"tenant":"${'x'.repeat(90)}"`));
     const warnings: string[] = [];
     d = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), now: () => clock, warn: (m) => warnings.push(m) });
     const foo = d.list().find((x) => x.name === 'foo');
@@ -229,9 +232,9 @@ describe('define, create, undefine', () => {
   test('redefining a running domain changes only its next-boot config', () => {
     const d = open();
     const xml = TEST_DOMAIN_XML.replace('8388608', '4194304').replace('2097152', '1048576');
-    expect(d.define(xml)).toMatchObject({ id: 1, state: 1 });
+    expect(d.define(dx(xml))).toMatchObject({ id: 1, state: 1 });
     expect(d.info(TEST_UUID).maxMemKiB).toBe(8388608n);
-    expect(d.xml(TEST_UUID, true)).toContain("<memory unit='KiB'>4194304</memory>");
+    expect(xmlOf(d.xml(TEST_UUID, true))).toContain("<memory unit='KiB'>4194304</memory>");
     d.control(TEST_UUID, ControlAction.DESTROY);
     expect(d.info(TEST_UUID).maxMemKiB).toBe(4194304n);
   });
@@ -240,9 +243,9 @@ describe('define, create, undefine', () => {
     const d = open();
     const events: LifecycleEvent[] = [];
     d.onLifecycle((e) => events.push(e));
-    const s = d.createXml(TR);
+    const s = d.createXml(dx(TR));
     expect(s).toMatchObject({ name: 'tr', id: 2, state: 1, reason: 1, persistent: false });
-    expect(fails(() => d.createXml(TR.replace('<name>', `<uuid>${s.uuid.toString('hex')}</uuid><name>`)))).toEqual({
+    expect(fails(() => d.createXml(dx(TR.replace('<name>', `<uuid>${s.uuid.toString('hex')}</uuid><name>`))))).toEqual({
       code: 'VG_ERR_DOMAIN_STATE',
       detail: "domain 'tr' is already active",
     });
@@ -257,18 +260,18 @@ describe('define, create, undefine', () => {
 
   test('createXML over an inactive persistent domain boots that XML and keeps the config', () => {
     const d = open();
-    d.define(FOO);
-    const s = d.createXml(FOO.replace('512', '256'));
+    d.define(dx(FOO));
+    const s = d.createXml(dx(FOO.replace('512', '256')));
     expect(s).toMatchObject({ persistent: true, state: 1, id: 2 });
     expect(d.info(FOO_UUID).maxMemKiB).toBe(262144n);
-    expect(d.xml(FOO_UUID, true)).toContain("<memory unit='KiB'>524288</memory>");
+    expect(xmlOf(d.xml(FOO_UUID, true))).toContain("<memory unit='KiB'>524288</memory>");
   });
 
   test('undefine: inactive is removed; running becomes transient and vanishes when stopped', () => {
     const d = open();
     const events: LifecycleEvent[] = [];
     d.onLifecycle((e) => events.push(e));
-    d.define(FOO);
+    d.define(dx(FOO));
     d.undefine(FOO_UUID);
     expect(d.list().map((x) => x.name)).toEqual(['test']);
     d.undefine(TEST_UUID);
@@ -285,10 +288,10 @@ describe('define, create, undefine', () => {
 
   test('defining a running transient domain makes it persistent (DEFINED/ADDED)', () => {
     const d = open();
-    const s = d.createXml(TR);
+    const s = d.createXml(dx(TR));
     const events: LifecycleEvent[] = [];
     d.onLifecycle((e) => events.push(e));
-    d.define(TR.replace('<name>', `<uuid>${s.uuid.toString('hex')}</uuid><name>`));
+    d.define(dx(TR.replace('<name>', `<uuid>${s.uuid.toString('hex')}</uuid><name>`)));
     expect(d.lookup({ kind: 0, name: 'tr' })).toMatchObject({ persistent: true, state: 1 });
     expect(events.map((e) => [e.event, e.detail])).toEqual([[0, 0]]);
   });
@@ -298,7 +301,7 @@ describe('define, create, undefine', () => {
     const events: LifecycleEvent[] = [];
     const off = d.onLifecycle((e) => events.push(e));
     off();
-    d.define(FOO);
+    d.define(dx(FOO));
     expect(events).toEqual([]);
   });
 });
@@ -312,7 +315,7 @@ describe('setMemory and setVcpus', () => {
     expect(d.info(TEST_UUID).memoryKiB).toBe(1048576n);
     d.setMemory(TEST_UUID, 4194304n, F(false, true));
     expect(d.info(TEST_UUID).memoryKiB).toBe(1048576n);
-    expect(d.xml(TEST_UUID, true)).toContain("<currentMemory unit='KiB'>4194304</currentMemory>");
+    expect(xmlOf(d.xml(TEST_UUID, true))).toContain("<currentMemory unit='KiB'>4194304</currentMemory>");
   });
 
   test('memory errors', () => {
@@ -329,7 +332,7 @@ describe('setMemory and setVcpus', () => {
       code: 'VG_ERR_DOMAIN_STATE',
       detail: 'cannot resize the maximum memory on an active domain',
     });
-    const tr = d.createXml(TR);
+    const tr = d.createXml(dx(TR));
     expect(fails(() => d.setMemory(tr.uuid, 512n, F(false, true)))).toEqual({
       code: 'VG_ERR_DOMAIN_STATE',
       detail: 'transient domains do not have any persistent config',
@@ -341,7 +344,7 @@ describe('setMemory and setVcpus', () => {
   test('max memory on the config lowers current with it', () => {
     const d = open();
     d.setMemory(TEST_UUID, 1024n, F(false, true, true));
-    expect(d.xml(TEST_UUID, true)).toMatch(/<memory unit='KiB'>1024<\/memory>\n  <currentMemory unit='KiB'>1024</);
+    expect(xmlOf(d.xml(TEST_UUID, true))).toMatch(/<memory unit='KiB'>1024<\/memory>\n  <currentMemory unit='KiB'>1024</);
     expect(d.info(TEST_UUID).maxMemKiB).toBe(8388608n); // live unchanged
   });
 
@@ -351,9 +354,9 @@ describe('setMemory and setVcpus', () => {
     expect(d.info(TEST_UUID).nrVirtCpu).toBe(1);
     d.setVcpus(TEST_UUID, 4, F(false, true, true));
     d.setVcpus(TEST_UUID, 3, F(false, true));
-    expect(d.xml(TEST_UUID, true)).toContain("<vcpu placement='static' current='3'>4</vcpu>");
+    expect(xmlOf(d.xml(TEST_UUID, true))).toContain("<vcpu placement='static' current='3'>4</vcpu>");
     d.setVcpus(TEST_UUID, 2, F(false, true, true));
-    expect(d.xml(TEST_UUID, true)).toContain("<vcpu placement='static'>2</vcpu>");
+    expect(xmlOf(d.xml(TEST_UUID, true))).toContain("<vcpu placement='static'>2</vcpu>");
     d.setVcpus(TEST_UUID, 2, F(true, true));
     expect(d.info(TEST_UUID).nrVirtCpu).toBe(2);
   });
@@ -380,10 +383,10 @@ describe('setMemory and setVcpus', () => {
 describe('persistence', () => {
   test('a new driver on the same dirs sees the same domains, states, ids and configs', () => {
     const a = open();
-    a.define(FOO);
+    a.define(dx(FOO));
     a.control(FOO_UUID, ControlAction.START);
     a.control(FOO_UUID, ControlAction.SUSPEND);
-    const tr = a.createXml(TR);
+    const tr = a.createXml(dx(TR));
     a.control(TEST_UUID, ControlAction.DESTROY);
     a.setMemory(FOO_UUID, 1024n, { live: true, config: false, max: false });
     const before = a.list();
@@ -391,7 +394,7 @@ describe('persistence', () => {
     const b = open();
     expect(b.list().sort((x, y) => x.name.localeCompare(y.name))).toEqual(before.sort((x, y) => x.name.localeCompare(y.name)));
     expect(b.info(FOO_UUID).memoryKiB).toBe(1024n);
-    expect(b.xml(FOO_UUID, true)).toContain("<currentMemory unit='KiB'>524288</currentMemory>");
+    expect(xmlOf(b.xml(FOO_UUID, true))).toContain("<currentMemory unit='KiB'>524288</currentMemory>");
     expect(b.info(tr.uuid)).toMatchObject({ persistent: false, state: 1, id: 3 });
     expect(b.control(TEST_UUID, ControlAction.START).id).toBe(4);
   });
@@ -404,7 +407,7 @@ describe('persistence', () => {
   });
 
   test('without runtime status (host reboot) every domain is shut off', () => {
-    open().define(FOO);
+    open().define(dx(FOO));
     fs.rmSync(path.join(dir, 'run'), { recursive: true });
     expect(
       open()
@@ -424,20 +427,20 @@ describe('persistence', () => {
     expect(open().info(TEST_UUID).cpuTimeNs).toBe(2_000_000_000n);
   });
 
-  test('config files are libvirt-style XML named by uuid; no temp files remain', () => {
+  test('config files are typed definitions (JSON) named by uuid; no temp files remain', () => {
     const a = open();
-    a.define(FOO);
+    a.define(dx(FOO));
     a.close(); // checkpoint: the state log's changes go into the per-domain files
     const files = fs.readdirSync(path.join(dir, 'state', 'domains')).sort();
-    expect(files).toEqual(['0d46d412-f292-416c-8b9a-ea26480a531f.xml', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml']);
-    expect(fs.readFileSync(path.join(dir, 'state', 'domains', files[0]), 'utf8')).toBe(a.xml(FOO_UUID, true));
+    expect(files).toEqual(['0d46d412-f292-416c-8b9a-ea26480a531f.json', '6695eb01-f6a4-8304-79aa-97f2502e193f.json']);
+    expect(domainDefFromJson(fs.readFileSync(path.join(dir, 'state', 'domains', files[0]), 'utf8'))).toEqual(a.xml(FOO_UUID, true).def);
   });
 
   test('corrupt and foreign files are skipped with a warning, the rest loads', () => {
     const a = open();
-    a.define(FOO);
+    a.define(dx(FOO));
     a.close(); // checkpoint, so the files (not the state log) hold foo
-    fs.writeFileSync(path.join(dir, 'state', 'domains', '0d46d412-f292-416c-8b9a-ea26480a531f.xml'), '<domain');
+    fs.writeFileSync(path.join(dir, 'state', 'domains', '0d46d412-f292-416c-8b9a-ea26480a531f.json'), '{"name":');
     fs.writeFileSync(path.join(dir, 'state', 'domains', 'junk.txt'), 'x');
     fs.writeFileSync(path.join(dir, 'run', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.json'), '{not json');
     const warnings: string[] = [];
@@ -454,7 +457,7 @@ describe('persistence', () => {
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
     });
     try {
-      expect(fails(() => d.define(FOO))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
+      expect(fails(() => d.define(dx(FOO)))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
       expect(fails(() => d.control(TEST_UUID, ControlAction.SUSPEND))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
     } finally {
       spy.mockRestore();
@@ -466,7 +469,7 @@ describe('persistence', () => {
         .list()
         .map((x) => [x.name, x.state]),
     ).toEqual([['test', 1]]);
-    expect(fs.readdirSync(path.join(dir, 'state', 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.xml']);
+    expect(fs.readdirSync(path.join(dir, 'state', 'domains'))).toEqual(['6695eb01-f6a4-8304-79aa-97f2502e193f.json']);
   });
 
   test('a first start on a full disk serves the seed from memory, refuses writes, and saves the seed once space returns', () => {
@@ -482,8 +485,8 @@ describe('persistence', () => {
       const d = new TestDriver({ stateDir: path.join(dir, 'state'), runtimeDir: path.join(dir, 'run'), now: () => clock, warn: (m) => warnings.push(m) });
       expect(warnings).toContainEqual(expect.stringMatching(/^first start: the seed domain cannot be saved \(write: ENOSPC\): served from memory/));
       expect(d.list()).toEqual([{ name: 'test', uuid: TEST_UUID, id: 1, state: 1, reason: 0, persistent: true }]);
-      expect(d.xml(TEST_UUID, false)).toContain('<name>test</name>');
-      expect(fails(() => d.define(FOO))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
+      expect(xmlOf(d.xml(TEST_UUID, false))).toContain('<name>test</name>');
+      expect(fails(() => d.define(dx(FOO)))).toEqual({ code: 'VG_ERR_STORAGE', detail: 'write: ENOSPC' });
       expect(fails(() => d.setMemory(TEST_UUID, 1048576n, { live: true, config: false, max: false }))).toEqual({
         code: 'VG_ERR_STORAGE',
         detail: 'write: ENOSPC',
@@ -495,7 +498,7 @@ describe('persistence', () => {
       expect(d2.list().map((x) => x.name)).toEqual(['test']);
       // Space back: the next write saves the seed first, then itself.
       full.on = false;
-      d2.define(FOO);
+      d2.define(dx(FOO));
       expect(fs.existsSync(marker)).toBe(true);
       d2.close();
     } finally {
@@ -539,7 +542,7 @@ describe('persistence', () => {
 
   test('a checkpoint the disk refuses keeps the state log: the change survives and is filed later', () => {
     const d = open();
-    d.define(TEST_DOMAIN_XML.replace('8388608', '1024'));
+    d.define(dx(TEST_DOMAIN_XML.replace('8388608', '1024')));
     let calls = 0;
     const real = fs.renameSync;
     const spy = jest.spyOn(fs, 'renameSync').mockImplementation((a, b) => {
@@ -553,10 +556,8 @@ describe('persistence', () => {
     }
     expect(fs.statSync(path.join(dir, 'state', 'state.wal')).size).toBeGreaterThan(0);
     const b = open(); // replays the log, then checkpoints
-    expect(b.xml(TEST_UUID, true)).toContain("<memory unit='KiB'>1024</memory>"); // the next-boot config of the running `test`
-    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.xml'), 'utf8')).toContain(
-      "<memory unit='KiB'>1024</memory>",
-    );
+    expect(xmlOf(b.xml(TEST_UUID, true))).toContain("<memory unit='KiB'>1024</memory>"); // the next-boot config of the running `test`
+    expect(fs.readFileSync(path.join(dir, 'state', 'domains', '6695eb01-f6a4-8304-79aa-97f2502e193f.json'), 'utf8')).toContain('"maxMemKiB":"1024"');
     expect(fs.statSync(path.join(dir, 'state', 'state.wal')).size).toBe(0);
     expect(fs.readdirSync(path.join(dir, 'state', 'domains')).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // DOMAIN_SET_METADATA: libvirt's domain rights; the tenant element also needs connect:write on host (host admins only).
-import { VG_TENANT_NS } from '../../../src/privileged/drivers/domain-xml';
+import { VG_TENANT_NS } from '../../../src/ipc/objects/domain-def';
 import { CasbinAuthorizer, PolicySet } from '../../../src/policy/engine';
 import { EXAMPLE_POLICY, MODEL_TEXT } from '../../../src/policy/model';
 import { DomainMetadataType, TenantMetadata } from '../../../src/protocol/constants';
@@ -118,11 +118,22 @@ test('the tenant element goes to setTenant, everything else to setMetadata; bad 
   expect(calls.slice(2)).toEqual([
     {
       op: Op.DOMAIN_WRITE_REQ,
-      body: { action: 'setMetadata', actor, uuid: dom.uuid, type: 0, value: 'hello', key: null, uri: null, live: false, config: false },
+      body: { action: 'setMetadata', actor, uuid: dom.uuid, type: 0, value: 'hello', element: null, uri: null, live: false, config: false },
     },
     {
       op: Op.DOMAIN_WRITE_REQ,
-      body: { action: 'setMetadata', actor, uuid: dom.uuid, type: 2, value: '<x/>', key: 'o', uri: 'https://example.com/other', live: false, config: true },
+      body: {
+        action: 'setMetadata',
+        actor,
+        uuid: dom.uuid,
+        type: 2,
+        value: null,
+        // parsed here, in the front end: the helper gets the element tree, prefixed and declaring the namespace
+        element: { tag: 'o:x', attrs: { 'xmlns:o': 'https://example.com/other' }, text: '', kids: [] },
+        uri: 'https://example.com/other',
+        live: false,
+        config: true,
+      },
     },
   ]);
 });

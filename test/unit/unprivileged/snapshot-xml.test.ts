@@ -4,8 +4,10 @@
 import { XdrReader, XdrWriter } from '../../../src/common/xdr';
 import { type Moment, momentCodec } from '../../../src/ipc/objects/snapshot';
 import { formatCheckpointXml, formatSnapshotXml, parseCheckpointXml, parseSnapshotXml } from '../../../src/unprivileged/xml/snapshot';
+import { parseDomainXml } from '../../../src/unprivileged/xml/domain';
 
-const DOM = "<domain type='test'>\n  <name>test</name>\n  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>\n</domain>\n";
+const DOM =
+  "<domain type='test'>\n  <name>test</name>\n  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>\n  <memory>8192</memory>\n  <os>\n    <type>hvm</type>\n  </os>\n</domain>\n";
 const errOf = (f: () => unknown): { code: string; message: string; virDomain: number } => {
   try {
     f();
@@ -35,17 +37,17 @@ test('a new snapshot: name, description, memory and disk requests; nothing else 
       { name: 'vda', location: 1, sourceType: '', source: '', driver: '', bitmap: '' },
       { name: 'vdb', location: 3, sourceType: 'file', source: '/var/lib/b.s1', driver: '', bitmap: '' },
     ],
-    xml: '',
+    def: null,
   });
 });
 
-test('a redefinition carries its <domain> as text for the helper (part E: typed)', () => {
+test('a redefinition carries its <domain> to the helper as a typed definition, parsed here', () => {
   const m = parseSnapshotXml(
     `<domainsnapshot><name>r</name><state>running</state><parent><name>p</name></parent><creationTime>1700000000</creationTime>${DOM}</domainsnapshot>`,
     true,
   );
   expect(m).toMatchObject({ name: 'r', state: 1, parent: 'p', creationTime: 1700000000n, memory: 2 });
-  expect(m.xml).toBe('<domain type="test"><name>test</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid></domain>');
+  expect(m.def).toMatchObject({ name: 'test', uuid: '6695eb01-f6a4-8304-79aa-97f2502e193f', type: 'test' });
 });
 
 test.each([
@@ -100,7 +102,7 @@ test('format: libvirt layout, escaping, external disks, and a bare <domain><uuid
       { name: 'vda', location: 3, sourceType: 'file', source: '/var/lib/a.s1', driver: 'qcow2', bitmap: '' },
       { name: 'hdc', location: 1, sourceType: '', source: '', driver: '', bitmap: '' },
     ],
-    xml: '',
+    def: null,
   };
   expect(formatSnapshotXml(m, '6695eb01-f6a4-8304-79aa-97f2502e193f')).toBe(`<domainsnapshot>
   <name>s1</name>
@@ -123,7 +125,7 @@ test('format: libvirt layout, escaping, external disks, and a bare <domain><uuid
   </domain>
 </domainsnapshot>
 `);
-  expect(formatSnapshotXml({ ...m, xml: DOM }, 'x')).toContain("  <domain type='test'>\n    <name>test</name>\n");
+  expect(formatSnapshotXml({ ...m, def: parseDomainXml(DOM) }, 'x')).toContain("  <domain type='test'>\n    <name>test</name>\n");
 });
 
 test('checkpoints: parse, format, --no-domain, and their own errors', () => {
@@ -135,7 +137,7 @@ test('checkpoints: parse, format, --no-domain, and their own errors', () => {
     ['vda', 2, ''],
     ['vdb', 1, ''],
   ]);
-  const full = { ...m, creationTime: 5n, disks: [{ ...m.disks[0], bitmap: 'c1' }], xml: DOM };
+  const full = { ...m, creationTime: 5n, disks: [{ ...m.disks[0], bitmap: 'c1' }], def: parseDomainXml(DOM) };
   expect(formatCheckpointXml(full, true)).toBe(
     "<domaincheckpoint>\n  <name>c1</name>\n  <creationTime>5</creationTime>\n  <disks>\n    <disk name='vda' checkpoint='bitmap' bitmap='c1'/>\n  </disks>\n</domaincheckpoint>\n",
   );

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Domain XML subset: good input, malformed input, libvirt's error texts, memory units, re-serialisation.
-import { DriverError } from '../../../src/privileged/drivers/driver';
-import { formatDomainXml, parseDomainXml, parseMemoryKiB } from '../../../src/privileged/drivers/domain-xml';
-import { TEST_DOMAIN_XML } from '../../../src/privileged/drivers/test-driver';
+import { VgError, isVgError } from '../../../../src/common/errors';
+import { formatDomainXml, parseDomainXml, parseMemoryKiB } from '../../../../src/unprivileged/xml/domain';
+import { TEST_DOMAIN_DEF } from '../../../../src/privileged/drivers/test-driver';
+import { detailOf } from '../../../helpers/domain-def';
+import { TEST_DOMAIN_XML } from '../../../helpers/test-domain';
 
 const dom = (inner: string, root = "<domain type='test'>") => `${root}${inner}</domain>`;
 const minimal = (extra = '') => dom(`<name>a</name><memory>1024</memory>${extra}<os><type>hvm</type></os>`);
@@ -11,13 +13,18 @@ function failure(xml: string): { code: string; detail: string } {
   try {
     parseDomainXml(xml);
   } catch (e) {
-    if (e instanceof DriverError) return { code: e.code, detail: e.detail };
+    if (isVgError(e)) return { code: e.code, detail: detailOf(e) };
     throw e;
   }
-  throw new Error('expected a DriverError');
+  throw new Error('expected a VgError');
 }
 
 describe('parseDomainXml', () => {
+  test("the helper's typed seed domain is test:///default's XML", () => {
+    expect(formatDomainXml(TEST_DOMAIN_DEF, null)).toBe(TEST_DOMAIN_XML);
+    expect(parseDomainXml(TEST_DOMAIN_XML)).toEqual(TEST_DOMAIN_DEF);
+  });
+
   test('the test domain round-trips byte for byte (virsh dumpxml --inactive test)', () => {
     expect(formatDomainXml(parseDomainXml(TEST_DOMAIN_XML), null)).toBe(TEST_DOMAIN_XML);
   });
@@ -178,6 +185,6 @@ describe('parseMemoryKiB (libvirt virScaleInteger)', () => {
   });
 
   test('more than 1 PiB is refused', () => {
-    expect(() => parseMemoryKiB('2', 'PiB', './memory[1]')).toThrow(DriverError);
+    expect(() => parseMemoryKiB('2', 'PiB', './memory[1]')).toThrow(VgError);
   });
 });

@@ -1,218 +1,70 @@
 // SPDX-License-Identifier: Apache-2.0
-// Domain XML subset: untrusted text from the front end -> validated DomainDef -> our own libvirt-style XML (helper side).
+// Domain XML on the unprivileged side: untrusted client text -> a checked DomainDef (libvirt 9.0's rules and
+// messages for the subset we model), and a DomainDef -> the text virDomainDefFormat writes. The root helper gets
+// and returns DomainDefs (../../ipc/objects/domain-def.ts) and never sees this XML.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID } from '../../common/errors';
+import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, type VgError } from '../../common/errors';
 import { isTenantName } from '../../common/names';
 import { IpcLimits, checkDomainName, uuidFromString, uuidToString } from '../../ipc/program';
-import { driverError } from './driver';
+import {
+  ARCHES,
+  type BlkioDevice,
+  type BlkioTune,
+  BOOT_DEVS,
+  CLOCK_OFFSETS,
+  DEVICE_ORDER,
+  type DomainDef,
+  DomainDefLimits,
+  LIFECYCLE_ACTIONS,
+  type MemTune,
+  NUMA_MODES,
+  OS_AFTER_BOOT,
+  OS_BEFORE_BOOT,
+  PARAM_UNLIMITED_KIB,
+  TOP_AFTER_DEVICES,
+  TOP_AFTER_LIFECYCLE,
+  TOP_AFTER_OS,
+  TOP_AFTER_TUNE,
+  TOP_AFTER_VCPU,
+  TOP_BEFORE_OS,
+  TOP_BEFORE_VCPU,
+  TOP_ORDER,
+  VG_TENANT_NS,
+  VIRT_TYPES,
+  type XmlEl,
+  decodeDomainDef,
+  devicesOf,
+  encodeDomainDef,
+  formatBitmap,
+  metadataIn,
+  nsOf as elNs,
+  parseBitmap,
+  parseMac,
+  treeProblem,
+} from '../../ipc/objects/domain-def';
+import { type XmlNode, all, attrsOf, first, kids, ownText as textOf, readXmlRoot, tagOf, tooDeep } from './tree';
 
-// fast-xml-parser preserveOrder node: { tag: children, ':@'?: attrs } or { '#text': text }.
-export type XmlNode = Record<string, unknown>;
+export type { DomainDef };
+export { VG_TENANT_NS, formatBitmap, parseBitmap };
 
-export interface DomainDef {
-  type: string;
-  name: string;
-  uuid: string; // canonical lower-case 8-4-4-4-12
-  title: string | null;
-  description: string | null;
-  maxMemKiB: bigint;
-  curMemKiB: bigint;
-  vcpusMax: number;
-  vcpus: number;
-  osType: string; // 'hvm' | 'xen'
-  arch: string;
-  machine: string | null; // <os><type machine>
-  osExtra: XmlNode[]; // <os> children besides type and boot (loader, kernel, bootmenu, ...), as given
-  boot: string[];
-  clockOffset: string;
-  clock: XmlNode | null; // <clock> as given (timers, adjustment), re-serialised with its offset
-  top: XmlNode[]; // other elements libvirt keeps (features, cpu, pm, ...), as given; written in libvirt's order
-  metadata: XmlNode[]; // <metadata> children of other namespaces (ours is `tenant`, trusted only from our own files)
-  onPoweroff: string;
-  onReboot: string;
-  onCrash: string;
-  devices: XmlNode[]; // kept as given and re-serialised
-  disks: DiskDef[]; // typed view of the <disk> devices, in order (stats; path confinement)
-  nets: NetDef[]; // typed view of the <interface> devices, in order
-  memballoon: boolean; // a <memballoon> whose model is not 'none'
-  cpumask: number[] | null; // <vcpu cpuset>: sorted host CPU numbers
-  vcpuPins: Map<number, number[]>; // <cputune><vcpupin vcpu cpuset>
-  emulatorPin: number[] | null; // <cputune><emulatorpin cpuset>
-  iothreadPins: Map<number, number[]>; // <cputune><iothreadpin iothread cpuset> (the ids live in top's <iothreadids>)
-  memtune: MemTune;
-  blkiotune: BlkioTune;
-  numatune: { mode: number; nodeset: string } | null; // <numatune><memory>: mode index in NUMA_MODES
-  tenant: string; // virtgate's record of the VM's tenant ('' = none); never taken from client XML
-}
+const DEVICES_DEPTH_MAX = DomainDefLimits.DEPTH_MAX;
+const ELEMENTS_MAX = DomainDefLimits.ELEMENTS_MAX;
 
-export interface DiskDef {
-  type: string; // file | block | dir | network | volume | nvme | vhostuser
-  device: string; // disk | cdrom | floppy | lun
-  source: string | null; // file, dev or dir path; pool/volume; network name; null = empty (a cdrom without media)
-  pool: string | null; // type='volume'
-  volume: string | null;
-  target: string; // <target dev>
-  bus: string | null;
-}
-
-export interface NetDef {
-  type: string; // network | bridge | user | ethernet | direct | ...
-  mac: string | null; // lower-case aa:bb:cc:dd:ee:ff
-  network: string | null; // <source network> (type='network')
-  bridge: string | null; // <source bridge> (type='bridge')
-  ifname: string | null; // <target dev>
-  model: string | null;
-}
-
-// KiB; null = unlimited (not written)
-export interface MemTune {
-  hardLimit: bigint | null;
-  softLimit: bigint | null;
-  swapHardLimit: bigint | null;
-  minGuarantee: bigint | null;
-}
-
-export interface BlkioDevice {
-  path: string;
-  weight: number;
-  readIops: bigint;
-  writeIops: bigint;
-  readBytes: bigint;
-  writeBytes: bigint;
-}
-
-export interface BlkioTune {
-  weight: number; // 0 = unset
-  devices: BlkioDevice[];
-}
-
-export const NUMA_MODES = ['strict', 'preferred', 'interleave', 'restrictive'] as const; // virDomainNumatuneMemMode
-
-// Our <metadata> namespace: the tenant lives here in stored XML and in dumpxml output.
-export const VG_TENANT_NS = 'https://virtgate.dev/xmlns/tenant/1';
-
-// virDomainVirtType names libvirt accepts in <domain type>.
-const VIRT_TYPES = new Set([
-  'none',
-  'qemu',
-  'kqemu',
-  'kvm',
-  'xen',
-  'lxc',
-  'uml',
-  'openvz',
-  'test',
-  'vmware',
-  'hyperv',
-  'vbox',
-  'phyp',
-  'parallels',
-  'bhyve',
-  'vz',
-]);
-const ARCHES = new Set([
-  'aarch64',
-  'alpha',
-  'armv6l',
-  'armv7l',
-  'armv7b',
-  'cris',
-  'i686',
-  'ia64',
-  'lm32',
-  'loongarch64',
-  'm68k',
-  'microblaze',
-  'microblazeel',
-  'mips',
-  'mipsel',
-  'mips64',
-  'mips64el',
-  'openrisc',
-  'parisc',
-  'parisc64',
-  'ppc',
-  'ppcle',
-  'ppc64',
-  'ppc64le',
-  'ppcemb',
-  'riscv32',
-  'riscv64',
-  's390',
-  's390x',
-  'sh4',
-  'sh4eb',
-  'sparc',
-  'sparc64',
-  'unicore32',
-  'x86_64',
-  'xtensa',
-  'xtensaeb',
-]);
-const BOOT_DEVS = new Set(['fd', 'hd', 'cdrom', 'network']);
-const LIFECYCLE_ACTIONS = new Set(['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart']);
-const CLOCK_OFFSETS = new Set(['utc', 'localtime', 'timezone', 'variable', 'absolute']);
-const DEVICES_DEPTH_MAX = 16; // real domain XML is 5-6 levels deep (domain/devices/disk/source/host)
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-});
-
-const invalid = (detail: string) => driverError(VG_ERR_XML_INVALID, detail);
+const invalid = (detail: string): VgError => VG_ERR_XML_INVALID(detail);
 // libvirt words some XML failures without the "XML error: " prefix: carry its whole text.
-const detailed = (text: string) => driverError(VG_ERR_XML_DETAIL, text);
+const detailed = (text: string): VgError => VG_ERR_XML_DETAIL(text);
 const badValue = (v: string, path: string) => invalid(`Invalid value '${v}' for element or attribute '${path}'`);
 
-function lineOf(xml: string, pos: number): number {
-  let line = 1;
-  for (let i = 0; i < pos; i++) if (xml.charCodeAt(i) === 10) line++;
-  return line;
-}
-
-function tagOf(n: XmlNode): string | null {
-  for (const k of Object.keys(n)) if (k !== ':@' && k !== '#text') return k;
-  return null;
-}
-
-const kids = (n: XmlNode): XmlNode[] => (n[tagOf(n) ?? ''] as XmlNode[] | undefined) ?? [];
-const attrsOf = (n: XmlNode): Record<string, string> => (n[':@'] as Record<string, string> | undefined) ?? {};
-// For checks over the kept elements (./host-resources.ts).
-export { attrsOf as xmlAttrs, kids as xmlKids, tagOf as xmlTag };
-const first = (parent: XmlNode, tag: string): XmlNode | undefined => kids(parent).find((c) => tagOf(c) === tag);
-const all = (parent: XmlNode, tag: string): XmlNode[] => kids(parent).filter((c) => tagOf(c) === tag);
-const textOf = (n: XmlNode | undefined): string | undefined =>
-  n === undefined
-    ? undefined
-    : kids(n)
-        .map((c) => (typeof c['#text'] === 'string' ? c['#text'] : ''))
-        .join('');
-
-const ELEMENTS_MAX = 20000; // a 134 KB domain of 1200 disks has ~5000; bounds the helper's parse time (~0.1 s)
-
-function checkWellFormed(xml: string): void {
-  if (xml.trim() === '') throw invalid('Document is empty');
-  let tags = 0;
-  for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) if (++tags > ELEMENTS_MAX * 2) break;
-  if (tags > ELEMENTS_MAX * 2) throw invalid(`more than ${ELEMENTS_MAX} elements`);
-  // No DTDs at all: entity expansion is not something the root helper should do on untrusted input.
-  const dtd = /<!(DOCTYPE|ENTITY)/i.exec(xml);
-  if (dtd) throw invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${lineOf(xml, dtd.index)})`);
-  const res = XMLValidator.validate(xml);
-  if (res !== true) {
-    const { msg, line, col } = res.err;
-    throw invalid(col ? `${msg} (line ${line}, column ${col})` : `${msg} (line ${line})`);
-  }
-  const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
-  if (ent) throw invalid(`Entity '${ent[1]}' not defined (line ${lineOf(xml, ent.index)})`);
+function readDocument(xml: string): XmlNode {
+  return readXmlRoot(xml, { trimValues: true, comments: false, maxBytes: IpcLimits.XML_MAX, maxElements: ELEMENTS_MAX }, (p) => {
+    if (p.kind === 'too-large') return invalid(`domain XML larger than ${p.max} bytes`);
+    if (p.kind === 'too-many') return invalid(`more than ${p.max} elements`);
+    if (p.kind === 'empty') return invalid('Document is empty');
+    if (p.kind === 'dtd') return invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${p.line})`);
+    if (p.kind === 'syntax') return invalid(p.col ? `${p.msg} (line ${p.line}, column ${p.col})` : `${p.msg} (line ${p.line})`);
+    if (p.kind === 'entity') return invalid(`Entity '${p.name}' not defined (line ${p.line})`);
+    return invalid(p.kind === 'roots' && p.count === 0 ? 'Document is empty' : 'expecting exactly one root element');
+  });
 }
 
 // libvirt virScaleInteger: no unit = KiB; b/bytes; k/KiB (1024); KB (1000); likewise M, G, T, P, E.
@@ -224,7 +76,7 @@ function scaleFor(unit: string | undefined): bigint {
   const rest = u.slice(1);
   if (power > 0 && (rest === '' || rest === 'ib')) return 1024n ** BigInt(power);
   if (power > 0 && rest === 'b') return 1000n ** BigInt(power);
-  throw driverError(VG_ERR_DOMAIN_ARG, `unknown suffix '${unit}'`);
+  throw VG_ERR_DOMAIN_ARG(`unknown suffix '${unit}'`);
 }
 
 export function parseMemoryKiB(text: string, unit: string | undefined, path: string, max: bigint = IpcLimits.MEMORY_KIB_MAX): bigint {
@@ -245,116 +97,30 @@ function parseCount(text: string, what: string): number {
 }
 
 function checkTree(nodes: XmlNode[], depth: number): void {
-  if (depth > DEVICES_DEPTH_MAX) throw invalid(`elements nested deeper than ${DEVICES_DEPTH_MAX} levels`);
-  for (const n of nodes) if (tagOf(n) !== null) checkTree(kids(n), depth + 1);
+  if (tooDeep(nodes, depth, DEVICES_DEPTH_MAX)) throw invalid(`elements nested deeper than ${DEVICES_DEPTH_MAX} levels`);
 }
 
-function oneOf(parent: XmlNode, tag: string, allowed: Set<string>, dflt: string): string {
+function oneOf(parent: XmlNode, tag: string, allowed: ReadonlySet<string>, dflt: string): string {
   const t = textOf(first(parent, tag));
   if (t === undefined) return dflt;
   if (!allowed.has(t)) throw badValue(t, `./${tag}[1]`);
   return t;
 }
 
-// ---------- CPU bitmaps (virBitmapParse / virBitmapFormat) ----------
+// ---------- CPU bitmaps (virBitmapParse / virBitmapFormat, ../../ipc/objects/domain-def.ts) ----------
 
-export const CPUMASK_LEN = 16384; // VIR_DOMAIN_CPUMASK_LEN: highest CPU number + 1 a cpuset may name
-
-const bitmapError = (text: string) => driverError(VG_ERR_DOMAIN_ARG, `Failed to parse bitmap '${text}'`);
-
-// "0-3,^2,5" with spaces around tokens: a sorted list of CPU numbers (possibly empty after ^N). Throws libvirt's error.
-export function parseBitmap(text: string, size = CPUMASK_LEN): number[] {
-  const set = new Set<number>();
-  const parts = text.split(',');
-  if (text.trim() === '') throw bitmapError(text);
-  if (parts.length > 1 && parts[parts.length - 1].trim() === '') parts.pop(); // libvirt accepts one trailing comma
-  for (const part of parts) {
-    const m = /^\s*(\^)?([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$/.exec(part);
-    if (!m || (m[1] && m[3] !== undefined)) throw bitmapError(text);
-    const start = Number(m[2]);
-    const last = m[3] === undefined ? start : Number(m[3]);
-    if (m[2].length > 10 || (m[3] ?? '').length > 10 || last < start || last >= size) throw bitmapError(text);
-    if (m[1]) set.delete(start);
-    else for (let i = start; i <= last; i++) set.add(i);
-  }
-  return [...set].sort((a, b) => a - b);
-}
-
-// [1,2,3,5] -> "1-3,5"
-export function formatBitmap(bits: readonly number[]): string {
-  const out: string[] = [];
-  for (let i = 0; i < bits.length;) {
-    let j = i;
-    while (j + 1 < bits.length && bits[j + 1] === bits[j] + 1) j++;
-    out.push(j === i ? `${bits[i]}` : `${bits[i]}-${bits[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
-}
+const bitmapError = (text: string) => VG_ERR_DOMAIN_ARG(`Failed to parse bitmap '${text}'`);
+const bitmapOf = (text: string): number[] =>
+  parseBitmap(text) ??
+  (() => {
+    throw bitmapError(text);
+  })();
 
 // A cpuset attribute: parsed, and refused when it names no CPU at all.
 function cpuset(text: string): number[] {
-  const bits = parseBitmap(text);
-  if (bits.length === 0) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `Invalid value of 'cpuset': ${text}`);
+  const bits = bitmapOf(text);
+  if (bits.length === 0) throw VG_ERR_CONFIG_UNSUPPORTED(`Invalid value of 'cpuset': ${text}`);
   return bits;
-}
-
-// ---------- typed views of devices ----------
-
-const MAC_RE = /^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/;
-
-// virMacAddrParse: six colon-separated hex octets; formatted as two lower-case digits each.
-export function parseMac(text: string): string | null {
-  if (!MAC_RE.test(text)) return null;
-  return text
-    .split(':')
-    .map((o) => o.toLowerCase().padStart(2, '0'))
-    .join(':');
-}
-
-function diskOf(n: XmlNode): DiskDef {
-  const a = attrsOf(n);
-  const src = first(n, 'source');
-  const sa = src ? attrsOf(src) : {};
-  const target = first(n, 'target');
-  const ta = target ? attrsOf(target) : {};
-  if (!ta.dev) throw detailed('internal error: missing disk target'); // XXX: libvirt's wording differs per disk kind
-  const type = a.type ?? 'file';
-  const pool = type === 'volume' ? (sa.pool ?? null) : null;
-  const volume = type === 'volume' ? (sa.volume ?? null) : null;
-  const source = (type === 'volume' ? (pool && volume ? `${pool}/${volume}` : null) : (sa.file ?? sa.dev ?? sa.dir ?? sa.name ?? null)) || null;
-  return { type, device: a.device ?? 'disk', source, pool, volume, target: ta.dev, bus: ta.bus ?? null };
-}
-
-function netOf(n: XmlNode): NetDef {
-  const a = attrsOf(n);
-  const src = first(n, 'source');
-  const sa = src ? attrsOf(src) : {};
-  const macNode = first(n, 'mac');
-  let mac: string | null = null;
-  if (macNode) {
-    const text = attrsOf(macNode).address ?? '';
-    mac = parseMac(text);
-    if (mac === null) throw detailed(`internal error: unable to parse mac address '${text}'`);
-  }
-  const target = first(n, 'target');
-  const model = first(n, 'model');
-  return {
-    type: a.type ?? '',
-    mac,
-    network: a.type === 'network' ? (sa.network ?? null) : null,
-    bridge: a.type === 'bridge' ? (sa.bridge ?? null) : null,
-    ifname: (target && attrsOf(target).dev) || null,
-    model: (model && attrsOf(model).type) || null,
-  };
-}
-
-export function devicesOf(devices: XmlNode[]): Pick<DomainDef, 'disks' | 'nets' | 'memballoon'> {
-  return {
-    disks: devices.filter((d) => tagOf(d) === 'disk').map(diskOf),
-    nets: devices.filter((d) => tagOf(d) === 'interface').map(netOf),
-    memballoon: devices.some((d) => tagOf(d) === 'memballoon' && attrsOf(d).model !== 'none'),
-  };
 }
 
 function parseCputune(root: XmlNode, vcpusMax: number): { vcpuPins: Map<number, number[]>; emulatorPin: number[] | null; iothreadPins: Map<number, number[]> } {
@@ -393,8 +159,6 @@ function parseCputune(root: XmlNode, vcpusMax: number): { vcpuPins: Map<number, 
 }
 
 // ---------- memtune, blkiotune, numatune ----------
-
-const PARAM_UNLIMITED_KIB = 9007199254740991n; // VIR_DOMAIN_MEMORY_PARAM_UNLIMITED: this or more means no limit
 
 function parseMemtune(root: XmlNode): MemTune {
   const t = first(root, 'memtune');
@@ -446,8 +210,8 @@ function parseNumatune(root: XmlNode): DomainDef['numatune'] {
   const mode = NUMA_MODES.indexOf((a.mode ?? 'strict') as (typeof NUMA_MODES)[number]);
   if (mode < 0) throw invalid(`Invalid value for attribute 'mode' in element 'memory': '${a.mode}'.`);
   if (a.nodeset === undefined) return a.placement === 'auto' ? { mode, nodeset: '' } : null;
-  const bits = parseBitmap(a.nodeset);
-  if (bits.length === 0) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `Invalid value of 'nodeset': ${a.nodeset}`);
+  const bits = bitmapOf(a.nodeset);
+  if (bits.length === 0) throw VG_ERR_CONFIG_UNSUPPORTED(`Invalid value of 'nodeset': ${a.nodeset}`);
   return { mode, nodeset: formatBitmap(bits) };
 }
 
@@ -476,16 +240,18 @@ function formatTunes(def: DomainDef, o: string[]): void {
   if (lines.length > 0) o.push('  <memtune>', ...lines, '  </memtune>');
 }
 
-// `trusted` only for the helper's own stored files: client XML never sets a tenant (our metadata is dropped with the rest).
+// `trusted` only for virtgate's own files (the one-shot conversion of stored XML): client XML never sets a tenant.
 export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (msg: string) => void } = {}): DomainDef {
-  checkWellFormed(xml);
-  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
-  if (roots.length !== 1) throw invalid('expecting exactly one root element');
-  const root = roots[0];
+  const root = readDocument(xml);
   const rootTag = tagOf(root);
   if (rootTag !== 'domain') throw invalid(`expecting root element of 'domain', not '${rootTag}'`);
-  checkTree(kids(root), 1); // the whole document, dropped parts included
+  return domainDefFromNode(root, opts);
+}
 
+// A <domain> element already parsed (alone, or inside another document such as a snapshot's) -> a DomainDef that
+// the helper's decoder accepts.
+export function domainDefFromNode(root: XmlNode, opts: { trusted?: boolean; warn?: (msg: string) => void } = {}): DomainDef {
+  checkTree(kids(root), 1); // the whole document, dropped parts included
   const type = attrsOf(root).type;
   if (type === undefined || type === '') throw detailed('internal error: missing domain type attribute');
   if (!VIRT_TYPES.has(type)) throw detailed(`unsupported configuration: invalid domain type ${type}`);
@@ -555,10 +321,12 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
   checkTree(top, 1);
   const mdNode = first(root, 'metadata');
   // libvirt keeps the <metadata> children that are in a namespace of their own (ours: trusted only from our files).
-  const metadata = mdNode ? kids(mdNode).filter((n) => tagOf(n) !== null && nsOf(n) !== null && !inTenantNs(n)) : [];
+  const metadata = mdNode ? kids(mdNode).filter((n) => tagOf(n) !== null && nodeNs(n) !== null && !inTenantNs(n)) : [];
   checkTree(metadata, 2);
 
-  return {
+  const osEls = osExtra.map(toEl);
+  const deviceEls = devices.map(toEl);
+  const def: DomainDef = {
     type,
     name,
     uuid,
@@ -571,18 +339,18 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
     osType,
     arch,
     machine,
-    osExtra,
-    // libvirt adds <boot dev='hd'/> unless something else says how to boot
-    boot: boot.length > 0 || osExtra.some((n) => tagOf(n) === 'kernel') ? boot : ['hd'],
+    osExtra: osEls,
+    // libvirt adds <boot dev='hd'/> unless something else says how to boot; it reads the first four
+    boot: boot.length > 0 || osEls.some((n) => n.tag === 'kernel') ? boot.slice(0, DomainDefLimits.BOOT_MAX) : ['hd'],
     clockOffset,
-    clock: clock ?? null,
-    top,
-    metadata,
+    clock: clock ? toEl(clock) : null,
+    top: top.map(toEl),
+    metadata: metadata.map(toEl),
     onPoweroff: oneOf(root, 'on_poweroff', LIFECYCLE_ACTIONS, 'destroy'),
     onReboot: oneOf(root, 'on_reboot', LIFECYCLE_ACTIONS, 'restart'),
     onCrash: oneOf(root, 'on_crash', LIFECYCLE_ACTIONS, 'destroy'),
-    devices,
-    ...devicesOf(devices),
+    devices: deviceEls,
+    ...devicesOf(deviceEls, detailed),
     cpumask,
     vcpuPins,
     emulatorPin,
@@ -592,38 +360,37 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
     numatune: parseNumatune(root),
     tenant: opts.trusted ? storedTenant(root, opts.warn) : '',
   };
+  checkSendable(def);
+  return def;
 }
 
-const inTenantNs = (el: XmlNode): boolean => Object.entries(attrsOf(el)).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === VG_TENANT_NS);
+// What the helper's decoder would refuse (a name outside the XML-name subset, too many attributes, a definition over
+// the size budget), refused here as an XML error: the front end never sends a definition that ends its connection.
+function checkSendable(def: DomainDef): void {
+  const p = treeProblem([...def.osExtra, ...def.top, ...def.metadata, ...def.devices, ...(def.clock ? [def.clock] : [])], 1);
+  if (p) throw invalid(p);
+  try {
+    decodeDomainDef(encodeDomainDef(def));
+  } catch (e) {
+    throw invalid(`definition not accepted: ${(e as Error).message}`);
+  }
+}
 
-// <os> children libvirt keeps, before and after the <boot> list (virDomainDefFormatInternal's order).
-const OS_BEFORE_BOOT = [
-  'firmware',
-  'loader',
-  'nvram',
-  'init',
-  'initarg',
-  'initenv',
-  'initdir',
-  'inituser',
-  'initgroup',
-  'kernel',
-  'initrd',
-  'cmdline',
-  'shim',
-  'dtb',
-  'acpi',
-];
-const OS_AFTER_BOOT = ['bootmenu', 'smbios', 'bios'];
-// Top-level elements kept as given, each group at its place in libvirt's output (the rest have their own fields).
-const TOP_BEFORE_VCPU = ['maxMemory'];
-const TOP_AFTER_TUNE = ['memoryBacking'];
-const TOP_AFTER_VCPU = ['vcpus', 'iothreads', 'iothreadids'];
-const TOP_BEFORE_OS = ['resource', 'sysinfo', 'bootloader', 'bootloader_args'];
-const TOP_AFTER_OS = ['idmap', 'features', 'cpu'];
-const TOP_AFTER_LIFECYCLE = ['on_lockfailure', 'pm', 'perf'];
-const TOP_AFTER_DEVICES = ['seclabel', 'keywrap', 'launchSecurity'];
-const TOP_ORDER = [...TOP_BEFORE_VCPU, ...TOP_AFTER_TUNE, ...TOP_AFTER_VCPU, ...TOP_BEFORE_OS, ...TOP_AFTER_OS, ...TOP_AFTER_LIFECYCLE, ...TOP_AFTER_DEVICES];
+// A parsed node -> the element tree that crosses the IPC (text: the element's own text nodes).
+function toEl(n: XmlNode): XmlEl {
+  return {
+    tag: tagOf(n)!,
+    attrs: { ...attrsOf(n) },
+    text: textOf(n) ?? '',
+    kids: kids(n)
+      .filter((c) => tagOf(c) !== null)
+      .map(toEl),
+  };
+}
+
+// The namespace a parsed element declares for its own name (elNs for the node form).
+const nodeNs = (n: XmlNode): string | null => elNs({ tag: tagOf(n) ?? '', attrs: attrsOf(n), text: '', kids: [] });
+const inTenantNs = (el: XmlNode): boolean => Object.entries(attrsOf(el)).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === VG_TENANT_NS);
 
 // Disk buses libvirt infers from the target name (virDomainDiskDefAssignAddress's prefixes).
 const BUS_BY_PREFIX: [string, string][] = [
@@ -695,41 +462,6 @@ function normaliseDevices(devices: XmlNode[]): void {
     }
   }
 }
-
-// virDomainDefFormatInternal writes devices grouped by kind, in this order.
-const DEVICE_ORDER = [
-  'emulator',
-  'disk',
-  'controller',
-  'lease',
-  'filesystem',
-  'interface',
-  'smartcard',
-  'serial',
-  'parallel',
-  'console',
-  'channel',
-  'input',
-  'tpm',
-  'graphics',
-  'sound',
-  'audio',
-  'video',
-  'hostdev',
-  'redirdev',
-  'redirfilter',
-  'hub',
-  'watchdog',
-  'memballoon',
-  'rng',
-  'nvram',
-  'panic',
-  'shmem',
-  'memory',
-  'iommu',
-  'vsock',
-  'crypto',
-];
 
 // virDiskNameToIndex: hda -> 0, sdb -> 1, vdaa -> 26; -1 for names without a known prefix.
 export function diskNameIndex(name: string): number {
@@ -839,73 +571,73 @@ const attrList = (a: Record<string, string>, q: "'" | '"' = "'") =>
     .map(([k, v]) => ` ${k}=${q}${q === "'" ? escAttr(v) : escText(v).replace(/"/g, '&quot;')}${q}`)
     .join('');
 
-function nodeXml(n: XmlNode, indent: string, out: string[], q: "'" | '"' = "'"): void {
-  const tag = tagOf(n);
-  if (tag === null) return;
-  const children = kids(n);
-  const elements = children.filter((c) => tagOf(c) !== null);
-  const text = textOf(n) ?? '';
-  const open = `${indent}<${tag}${attrList(attrsOf(n), q)}`;
-  if (elements.length === 0) {
-    out.push(text === '' ? `${open}/>` : `${open}>${escText(text)}</${tag}>`);
+function nodeXml(n: XmlEl, indent: string, out: string[], q: "'" | '"' = "'"): void {
+  const open = `${indent}<${n.tag}${attrList(n.attrs, q)}`;
+  if (n.kids.length === 0) {
+    out.push(n.text === '' ? `${open}/>` : `${open}>${escText(n.text)}</${n.tag}>`);
     return;
   }
   out.push(`${open}>`);
-  for (const c of elements) nodeXml(c, `${indent}  `, out, q);
-  out.push(`${indent}</${tag}>`);
+  for (const c of n.kids) nodeXml(c, `${indent}  `, out, q);
+  out.push(`${indent}</${n.tag}>`);
 }
 
 // ---------- metadata elements (virDomainDefSetMetadata / virDomainObjGetMetadata) ----------
 
-// The namespace URI an element declares for its own name: xmlns:PREFIX for a prefixed name, else xmlns.
-function nsOf(n: XmlNode): string | null {
-  const tag = tagOf(n) ?? '';
-  const i = tag.indexOf(':');
-  const v = attrsOf(n)[i === -1 ? 'xmlns' : `xmlns:${tag.slice(0, i)}`];
-  return v === undefined || v === '' ? null : v;
-}
-
 const NCNAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const localName = (tag: string) => tag.slice(tag.indexOf(':') + 1);
 
-// The element of namespace `uri`, without its prefix and declaration, as libvirt hands it back; null if none.
+// The element of namespace `uri` (the helper hands back the tree), without its prefix and declaration, as libvirt
+// hands it back; null if none.
 export function metadataElement(def: DomainDef, uri: string): string | null {
-  const n = def.metadata.find((m) => nsOf(m) === uri);
-  if (!n) return null;
-  const tag = tagOf(n)!;
-  const prefix = tag.includes(':') ? tag.slice(0, tag.indexOf(':')) : null;
-  const strip = (x: XmlNode): XmlNode => {
-    const t = tagOf(x)!;
-    const name = prefix !== null && t.startsWith(`${prefix}:`) ? localName(t) : t;
-    const attrs = Object.fromEntries(Object.entries(attrsOf(x)).filter(([k]) => k !== (prefix === null ? 'xmlns' : `xmlns:${prefix}`)));
-    return { [name]: kids(x).map((c) => (tagOf(c) === null ? c : strip(c))), ':@': attrs };
-  };
+  const n = metadataIn(def, uri);
+  return n === null ? null : metadataElementXml(n);
+}
+
+export function metadataElementXml(n: XmlEl): string {
+  const prefix = n.tag.includes(':') ? n.tag.slice(0, n.tag.indexOf(':')) : null;
+  const strip = (x: XmlEl): XmlEl => ({
+    tag: prefix !== null && x.tag.startsWith(`${prefix}:`) ? localName(x.tag) : x.tag,
+    attrs: Object.fromEntries(Object.entries(x.attrs).filter(([k]) => k !== (prefix === null ? 'xmlns' : `xmlns:${prefix}`))),
+    text: x.text,
+    kids: x.kids.map(strip),
+  });
   const out: string[] = [];
   nodeXml(strip(n), '', out, '"');
   return out.join('\n');
 }
 
-// Replaces (or with null removes) the element of namespace `uri`: the given XML, its elements put in `key:`.
-export function withMetadataElement(def: DomainDef, xml: string | null, key: string | null, uri: string): DomainDef {
-  const rest = def.metadata.filter((m) => nsOf(m) !== uri);
-  if (xml === null) return { ...def, metadata: rest };
+// The client's metadata XML as the element libvirt stores: its names put in `key:`, declaring `uri`.
+export function metadataElementOf(xml: string, key: string | null, uri: string): XmlEl {
   if (key === null || !NCNAME_RE.test(key) || key.toLowerCase().startsWith('xml'))
     throw detailed('internal error: failed to validate prefix for a new XML namespace');
-  if (uri === VG_TENANT_NS) throw driverError(VG_ERR_DOMAIN_ARG, 'the tenant namespace is set with virtgate vm set-tenant');
-  checkWellFormed(xml);
-  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
-  if (roots.length !== 1) throw invalid('metadata is one element');
-  checkTree(kids(roots[0]), 2);
-  const inject = (x: XmlNode, top: boolean): XmlNode => {
-    const name = `${key}:${localName(tagOf(x)!)}`;
+  if (uri === VG_TENANT_NS) throw VG_ERR_DOMAIN_ARG('the tenant namespace is set with virtgate vm set-tenant');
+  const root = readDocument(xml);
+  checkTree(kids(root), 2);
+  const inject = (x: XmlNode, top: boolean): XmlEl => {
     const attrs = Object.fromEntries(Object.entries(attrsOf(x)).filter(([k]) => k !== 'xmlns' && !k.startsWith('xmlns:')));
-    return { [name]: kids(x).map((c) => (tagOf(c) === null ? c : inject(c, false))), ':@': top ? { [`xmlns:${key}`]: uri, ...attrs } : attrs };
+    return {
+      tag: `${key}:${localName(tagOf(x)!)}`,
+      attrs: top ? { [`xmlns:${key}`]: uri, ...attrs } : attrs,
+      text: textOf(x) ?? '',
+      kids: kids(x)
+        .filter((c) => tagOf(c) !== null)
+        .map((c) => inject(c, false)),
+    };
   };
-  return { ...def, metadata: [...rest, inject(roots[0], true)] };
+  const el = inject(root, true);
+  const p = treeProblem([el], 1);
+  if (p) throw invalid(p);
+  if (elNs(el) !== uri) throw invalid('metadata element namespace');
+  return el;
+}
+
+export interface FormatOptions {
+  secure?: boolean; // VIR_DOMAIN_XML_SECURE: graphics passwords are written only with it (default: written)
 }
 
 // Same element order and layout as libvirt's virDomainDefFormat for the parts we model.
-export function formatDomainXml(def: DomainDef, liveId: number | null): string {
+export function formatDomainXml(def: DomainDef, liveId: number | null, opts: FormatOptions = {}): string {
   const o: string[] = [];
   o.push(`<domain type='${escAttr(def.type)}'${liveId !== null ? ` id='${liveId}'` : ''}>`);
   o.push(`  <name>${escText(def.name)}</name>`);
@@ -919,7 +651,7 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
     o.push('  </metadata>');
   }
   const tops = (tags: string[]) => {
-    for (const tag of tags) for (const n of def.top) if (tagOf(n) === tag) nodeXml(n, '  ', o);
+    for (const tag of tags) for (const n of def.top) if (n.tag === tag) nodeXml(n, '  ', o);
   };
   tops(TOP_BEFORE_VCPU);
   o.push(`  <memory unit='KiB'>${def.maxMemKiB}</memory>`);
@@ -945,18 +677,28 @@ export function formatDomainXml(def: DomainDef, liveId: number | null): string {
   const machine = def.machine !== null ? ` machine='${escAttr(def.machine)}'` : '';
   o.push('  <os>', `    <type arch='${def.arch}'${machine}>${def.osType}</type>`);
   const osKids = (tags: string[]) => {
-    for (const tag of tags) for (const n of def.osExtra) if (tagOf(n) === tag) nodeXml(n, '    ', o);
+    for (const tag of tags) for (const n of def.osExtra) if (n.tag === tag) nodeXml(n, '    ', o);
   };
   osKids(OS_BEFORE_BOOT);
   for (const dev of def.boot) o.push(`    <boot dev='${dev}'/>`);
   osKids(OS_AFTER_BOOT);
   o.push('  </os>');
   tops(TOP_AFTER_OS);
-  nodeXml(def.clock ? { clock: kids(def.clock), ':@': { ...attrsOf(def.clock), offset: def.clockOffset } } : el('clock', { offset: def.clockOffset }), '  ', o);
+  const clock: XmlEl = def.clock
+    ? { ...def.clock, attrs: { ...def.clock.attrs, offset: def.clockOffset } }
+    : { tag: 'clock', attrs: { offset: def.clockOffset }, text: '', kids: [] };
+  nodeXml(clock, '  ', o);
   o.push(`  <on_poweroff>${def.onPoweroff}</on_poweroff>`, `  <on_reboot>${def.onReboot}</on_reboot>`, `  <on_crash>${def.onCrash}</on_crash>`);
   tops(TOP_AFTER_LIFECYCLE);
   o.push('  <devices>');
-  for (const d of def.devices) nodeXml(d, '    ', o);
+  const secure = opts.secure ?? true;
+  for (const d of def.devices) {
+    // virDomainGraphicsDefFormat writes passwd only for VIR_DOMAIN_DEF_FORMAT_SECURE.
+    if (!secure && d.tag === 'graphics' && 'passwd' in d.attrs) {
+      const { passwd: _hidden, ...attrs } = d.attrs;
+      nodeXml({ ...d, attrs }, '    ', o);
+    } else nodeXml(d, '    ', o);
+  }
   o.push('  </devices>');
   tops(TOP_AFTER_DEVICES);
   o.push('</domain>');
