@@ -107,6 +107,17 @@ describeIf(NEEDS, 'snapshots and checkpoints per tenant, through virsh', () => {
     await fails('alice', ['snapshot-delete', 'avm', 'a2', '--metadata'], 'error: unsupported flags (0x2) in function testDomainSnapshotDelete');
     // A tenant names no host file, even where the test driver would write none.
     await fails('alice', ['snapshot-create-as', 'avm', 'm', '--memspec', 'file=/etc/shadow'], 'error: operation forbidden: tenant');
+    // A redefined snapshot's <domain> is confined as a define is: no host disk smuggled in for a later revert.
+    const smuggled =
+      `<domainsnapshot><name>evil</name><state>shutoff</state><creationTime>5</creationTime><domain type='test'><name>avm</name>` +
+      `<uuid>${avmUuid}</uuid><memory>1024</memory><os><type>hvm</type></os><devices><disk type='file' device='disk'>` +
+      `<source file='/etc/shadow'/><target dev='vda'/></disk></devices></domain></domainsnapshot>`;
+    await fails(
+      'alice',
+      ['snapshot-create', 'avm', file('evil.xml', smuggled), '--redefine'],
+      /disk 'vda' \(file '\/etc\/shadow'\) is not a volume the VM may use/,
+    );
+    expect(await ok('alice', 'snapshot-list', 'avm', '--name')).not.toContain('evil');
     await ok('alice', 'snapshot-create-as', 'avm', 'gone');
     await ok('alice', 'snapshot-delete', 'avm', 'gone');
     await fails('alice', ['snapshot-revert', 'avm', 'gone'], "error: Domain snapshot not found: no domain snapshot with matching name 'gone'");

@@ -191,6 +191,7 @@ export class TestDriver implements Driver {
         nowMs: () => this.#now(),
         halt: (uuid) => void this.#stop(this.#get(uuid), FromSnapshot.SHUTOFF, FromSnapshot.STOPPED),
         revert: (uuid, def, target, online) => this.#revert(uuid, def, target, online),
+        confine: (def, tenant) => this.#confine(def, tenant),
       },
       this.#objectCtx.records,
       warn,

@@ -61,6 +61,8 @@ export interface MomentAccess {
   halt(uuid: Buffer): void; // stop, reason and event "from snapshot"
   // Stop if active, take `def` as the definition, then run or pause: each step with its "from snapshot" event.
   revert(uuid: Buffer, def: DomainDef, target: RevertTarget, forceStartEvent: boolean): void;
+  // The domain confinement a define gets: a tenant's kept definition may name only its own or shared volumes/networks.
+  confine(def: DomainDef, tenant: string): void;
 }
 
 // VIR_DOMAIN_SNAPSHOT_CREATE_* and the subset the test driver accepts (REDEFINE CURRENT HALT QUIESCE ATOMIC LIVE VALIDATE).
@@ -214,6 +216,7 @@ export class TestSnapshots implements SnapshotDriver {
       let dom: DomainDef | null = null;
       if (m.def !== null) {
         dom = m.def;
+        this.#access.confine(dom, tenant); // a redefinition must not smuggle a host disk in for a later revert
         if (dom.uuid !== uuidKey(uuid))
           throw driverError(VG_ERR_DOMAIN_ARG, `definition for ${snap ? 'snapshot' : 'checkpoint'} ${m.name} must use uuid ${uuidKey(uuid)}`);
         m.def = { ...dom, tenant: d.def.tenant };
@@ -305,6 +308,7 @@ export class TestSnapshots implements SnapshotDriver {
       throw driverError(VG_ERR_DOMAIN_STATE, 'transient domain needs to request run or pause to revert to inactive snapshot');
     if (m.def === null) throw driverError(VG_ERR_SNAPSHOT_RISKY, `snapshot '${m.name}' lacks domain '${d.def.name}' rollback info`);
     const def = { ...m.def, tenant: d.def.tenant };
+    this.#access.confine(def, tenant); // again at revert: the rules may have changed since the snapshot was taken
     let target: RevertTarget;
     if (online) target = !(flags & REVERT_RUNNING) && (m.state === SnapshotState.PAUSED || flags & REVERT_PAUSED) ? 'paused' : 'running';
     else target = flags & REVERT_PAUSED ? 'paused' : flags & REVERT_RUNNING ? 'running' : 'shutoff';
