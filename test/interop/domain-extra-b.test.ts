@@ -6,26 +6,13 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { type Result, exec } from '../helpers/users';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
 const PY = '/usr/bin/python3';
 
-interface Result {
-  rc: number;
-  out: string;
-  err: string;
-}
-
-async function virsh(uri: string, ...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run('virsh', ['-c', uri, ...args], { timeout: 30000 });
-    return { rc: 0, out: stdout, err: stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { rc: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
-  }
-}
+const virsh = (uri: string, ...args: string[]): Promise<Result> => exec(['virsh', '-c', uri, ...args]);
 
 const mask = (s: string): string => s.replace(/<uuid>[^<]*<\/uuid>/g, '<uuid/>');
 

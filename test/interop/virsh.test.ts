@@ -1,29 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Real virsh 9.0 (Debian libvirt-clients) against a started daemon: every command of issue #2 item 6.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { type Result, exec } from '../helpers/users';
 import { describeIf, virshTool } from '../helpers/skip';
 
-const run = promisify(execFile);
-
-interface Result {
-  rc: number;
-  out: string;
-  err: string;
-}
-
-async function virsh(uri: string, ...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run('virsh', ['-c', uri, ...args], { timeout: 30000 });
-    return { rc: 0, out: stdout, err: stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { rc: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
-  }
-}
+const virsh = (uri: string, ...args: string[]): Promise<Result> => exec(['virsh', '-c', uri, ...args]);
 
 const withoutCpuTime = (s: string): string =>
   s

@@ -3,9 +3,9 @@
 // virDomainSnapshotDefParse / virDomainCheckpointDefParse check it, with their messages), and a typed moment -> XML
 // exactly as virDomainSnapshotDefFormat / virDomainCheckpointDefFormat write it. The helper only sees typed moments;
 // the <domain> element of a redefinition goes to it as a typed DomainDef, parsed here by ./domain.ts.
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { DomainDef } from '../../ipc/objects/domain-def';
 import { domainDefFromNode, formatDomainXml } from './domain';
+import { type XmlNode, attrsOf, deepText, first, kids, readXmlRoot, tagOf } from './tree';
 import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_INTERNAL, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, VgError } from '../../common/errors';
 import {
   CHECKPOINT_TYPES,
@@ -23,71 +23,31 @@ import {
 
 export const MOMENT_XML_MAX = 1024 * 1024; // bytes: a description and a whole domain XML fit
 
-type XmlNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-});
-
 const invalid = (detail: string): VgError => VG_ERR_XML_INVALID(detail);
 const internal = (detail: string): VgError => VG_ERR_DOMAIN_INTERNAL(detail);
 const unsupported = (detail: string): VgError => VG_ERR_CONFIG_UNSUPPORTED(detail);
 
-function tagOf(n: XmlNode): string | null {
-  for (const k of Object.keys(n)) if (k !== ':@' && k !== '#text') return k;
-  return null;
-}
-const kids = (n: XmlNode): XmlNode[] => (n[tagOf(n) ?? ''] as XmlNode[] | undefined) ?? [];
-const attr = (n: XmlNode | undefined, name: string): string | undefined => ((n?.[':@'] as Record<string, string> | undefined) ?? {})[name];
-const first = (parent: XmlNode | undefined, tag: string): XmlNode | undefined => (parent ? kids(parent).find((c) => tagOf(c) === tag) : undefined);
+const attr = (n: XmlNode | undefined, name: string): string | undefined => attrsOf(n)[name];
 const elements = (n: XmlNode): XmlNode[] => kids(n).filter((c) => tagOf(c) !== null);
 // XPath string(): the concatenated text of the element; libvirt's virXPathString makes '' into NULL.
 function textOf(n: XmlNode | undefined): string | null {
-  if (!n) return null;
-  const parts: string[] = [];
-  const walk = (x: XmlNode) => {
-    for (const c of kids(x)) {
-      if (typeof c['#text'] === 'string') parts.push(c['#text']);
-      else if (tagOf(c) !== null) walk(c);
-    }
-  };
-  walk(n);
-  const s = parts.join('');
-  return s === '' ? null : s;
-}
-
-function lineOf(xml: string, pos: number): number {
-  let line = 1;
-  for (let i = 0; i < pos; i++) if (xml.charCodeAt(i) === 10) line++;
-  return line;
+  const t = deepText(n);
+  return t === '' ? null : t;
 }
 
 // One well-formed document with the expected root element, or libvirt-style XML errors ("(domain_snapshot):LINE: ...").
 function parseRoot(xml: string, root: string, what: string): XmlNode {
-  if (Buffer.byteLength(xml) > MOMENT_XML_MAX) throw invalid(`document of ${Buffer.byteLength(xml)} bytes exceeds ${MOMENT_XML_MAX}`);
-  if (xml.trim() === '') throw VG_ERR_XML_DETAIL(`(${what}):1: Document is empty`);
-  const dtd = /<!(DOCTYPE|ENTITY)/i.exec(xml);
-  if (dtd) throw invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${lineOf(xml, dtd.index)})`);
-  const res = XMLValidator.validate(xml);
-  if (res !== true) {
-    const { msg, line, col } = res.err;
-    throw VG_ERR_XML_DETAIL(`(${what}):${line}: ${msg}${col ? ` (column ${col})` : ''}`);
-  }
-  const ent = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)([^;\s<&]{0,32})/.exec(xml);
-  if (ent) throw invalid(`Entity '${ent[1]}' not defined (line ${lineOf(xml, ent.index)})`);
-  const roots = (parser.parse(xml) as XmlNode[]).filter((n) => tagOf(n) !== null);
-  if (roots.length !== 1) throw invalid('expecting exactly one root element');
-  const tag = tagOf(roots[0]);
+  const top = readXmlRoot(xml, { trimValues: true, comments: false, maxBytes: MOMENT_XML_MAX }, (p) => {
+    if (p.kind === 'too-large') return invalid(`document of ${p.bytes} bytes exceeds ${p.max}`);
+    if (p.kind === 'empty') return VG_ERR_XML_DETAIL(`(${what}):1: Document is empty`);
+    if (p.kind === 'dtd') return invalid(`DOCTYPE and ENTITY declarations are not allowed (line ${p.line})`);
+    if (p.kind === 'syntax') return VG_ERR_XML_DETAIL(`(${what}):${p.line}: ${p.msg}${p.col ? ` (column ${p.col})` : ''}`);
+    if (p.kind === 'entity') return invalid(`Entity '${p.name}' not defined (line ${p.line})`);
+    return invalid('expecting exactly one root element');
+  });
+  const tag = tagOf(top);
   if (tag !== root) throw invalid(`expecting root element of '${root}', not '${tag}'`);
-  return roots[0];
+  return top;
 }
 
 function momentName(s: string | null, what: string): string {
