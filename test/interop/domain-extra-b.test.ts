@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Result, exec } from '../helpers/users';
+import { type Result, exec, referenceVirsh } from '../helpers/users';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
@@ -20,7 +20,7 @@ describeIf(virshTool(), 'virsh: the rest of the hypervisor table against test://
   let vg: RunningDaemon;
   const cmp = async (script: string): Promise<void> => {
     const ours = await virsh(vg.uri, script);
-    const theirs = await virsh('test:///default', script);
+    const theirs = await referenceVirsh(script);
     expect({ script, rc: ours.rc, out: mask(ours.out), err: ours.err }).toEqual({ script, rc: theirs.rc, out: mask(theirs.out), err: theirs.err });
   };
 
@@ -58,7 +58,7 @@ describeIf(virshTool(), 'virsh: the rest of the hypervisor table against test://
     const own = await startDaemon({ tcp: true, policy: 'g, unix:root, host-admin, *\ng, tcp:anonymous, host-admin, *\n' });
     try {
       const ours = await virsh(own.uri, script);
-      const theirs = await virsh('test:///default', script);
+      const theirs = await referenceVirsh(script);
       expect({ rc: ours.rc, out: mask(ours.out), err: ours.err }).toEqual({ rc: theirs.rc, out: mask(theirs.out), err: theirs.err });
     } finally {
       await own.stop();

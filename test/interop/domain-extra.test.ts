@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Result, exec } from '../helpers/users';
+import { type Result, exec, referenceVirsh } from '../helpers/users';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
@@ -29,7 +29,7 @@ describeIf(virshTool(), 'virsh: domain stats, tuning and XML against test:///def
   let vg: RunningDaemon;
   const cmp = async (script: string): Promise<void> => {
     const ours = await virsh(vg.uri, script);
-    const theirs = await virsh('test:///default', script);
+    const theirs = await referenceVirsh(script);
     expect({ script, rc: ours.rc, out: mask(ours.out), err: ours.err }).toEqual({ script, rc: theirs.rc, out: mask(theirs.out), err: theirs.err });
   };
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Result, exec } from '../helpers/users';
+import { type Result, exec, referenceVirsh } from '../helpers/users';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
@@ -20,7 +20,7 @@ describeIf(virshTool(), 'interfaces, node devices and host facts: virsh against 
   let vg: RunningDaemon;
   const same = async (...args: string[]) => {
     const ours = await virsh(vg.uri, ...args);
-    const theirs = await virsh('test:///default', ...args);
+    const theirs = await referenceVirsh(...args);
     expect({ args, ...ours }).toEqual({ args, ...theirs });
     return ours;
   };
@@ -129,7 +129,7 @@ describeIf(virshTool(), 'interfaces, node devices and host facts: virsh against 
 
   // Deliberate differences from libvirt 9.0's test driver, pinned.
   test('nodedev-list: served (the test driver refuses the ACTIVE flag virsh always sends)', async () => {
-    expect((await virsh('test:///default', 'nodedev-list')).err).toMatch(/unsupported flags \(0x80000000\) in function testConnectListAllNodeDevices/);
+    expect((await referenceVirsh('nodedev-list')).err).toMatch(/unsupported flags \(0x80000000\) in function testConnectListAllNodeDevices/);
     const flat = await virsh(vg.uri, 'nodedev-list');
     expect(flat).toEqual({ rc: 0, out: 'computer\nscsi_host1\nscsi_host11\nscsi_host2\n\n', err: '' });
     expect((await virsh(vg.uri, 'nodedev-list', '--cap', 'fc_host')).out).toBe('scsi_host1\nscsi_host11\nscsi_host2\n\n');
@@ -140,7 +140,7 @@ describeIf(virshTool(), 'interfaces, node devices and host facts: virsh against 
   });
 
   test('nodedev-destroy of a device that is no vHBA is an error (the test driver reports it yet answers success)', async () => {
-    expect(await virsh('test:///default', 'nodedev-destroy', 'computer')).toMatchObject({ rc: 0 });
+    expect(await referenceVirsh('nodedev-destroy', 'computer')).toMatchObject({ rc: 0 });
     const ours = await virsh(vg.uri, 'nodedev-destroy', 'computer');
     expect(ours.rc).toBe(1);
     expect(ours.err).toMatch(/internal error: Device is not a fibre channel HBA/);

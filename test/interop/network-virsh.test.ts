@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { referenceVirsh } from '../helpers/users';
 import { describeIf, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
@@ -42,7 +43,7 @@ describeIf(virshTool(), 'virsh net-* against virtgate and test:///default', () =
 
   const same = async (script: string): Promise<void> => {
     const ours = await virsh(vg.uri, script);
-    const theirs = await virsh('test:///default', script);
+    const theirs = await referenceVirsh(script);
     expect({ rc: ours.rc, out: maskUuids(ours.out), err: maskUuids(ours.err) }).toEqual({
       rc: theirs.rc,
       out: maskUuids(theirs.out),

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Result, exec } from '../helpers/users';
+import { type Result, exec, referenceVirsh } from '../helpers/users';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
@@ -26,7 +26,7 @@ describeIf(virshTool(), 'virsh: snapshots and checkpoints against test:///defaul
   let vg: RunningDaemon;
   const cmp = async (script: string): Promise<void> => {
     const ours = await virsh(vg.uri, script);
-    const theirs = await virsh('test:///default', script);
+    const theirs = await referenceVirsh(script);
     expect({ script, rc: ours.rc, out: mask(ours.out), err: mask(ours.err) }).toEqual({
       script,
       rc: theirs.rc,
@@ -75,7 +75,7 @@ describeIf(virshTool(), 'virsh: snapshots and checkpoints against test:///defaul
   // --redefine: the snapshot's own XML (with its <domain>) back in, as a backup tool restores metadata.
   test('snapshot-create --redefine and checkpoint-create --redefine', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-snap-redefine-'));
-    const dom = (await virsh('test:///default', 'dumpxml test --inactive')).out.replace(/^/gm, '  ').trimEnd();
+    const dom = (await referenceVirsh('dumpxml test --inactive')).out.replace(/^/gm, '  ').trimEnd();
     const f = (name: string, text: string) => {
       fs.writeFileSync(path.join(dir, name), text);
       return path.join(dir, name);

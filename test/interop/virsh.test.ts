@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Result, exec } from '../helpers/users';
+import { type Result, exec, referenceVirsh } from '../helpers/users';
 import { describeIf, virshTool } from '../helpers/skip';
 
 const virsh = (uri: string, ...args: string[]): Promise<Result> => exec(['virsh', '-c', uri, ...args]);
@@ -37,7 +37,7 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
 
   test('dominfo test matches real test:///default line for line, except CPU time', async () => {
     const ours = await v('dominfo', 'test');
-    const theirs = await virsh('test:///default', 'dominfo', 'test');
+    const theirs = await referenceVirsh('dominfo', 'test');
     expect(ours.rc).toBe(0);
     expect(withoutCpuTime(ours.out)).toBe(withoutCpuTime(theirs.out));
   });
@@ -45,7 +45,7 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
   test('nodeinfo matches real test:///default', async () => {
     const ours = await v('nodeinfo');
     expect(ours.rc).toBe(0);
-    expect(ours.out).toBe((await virsh('test:///default', 'nodeinfo')).out);
+    expect(ours.out).toBe((await referenceVirsh('nodeinfo')).out);
   });
 
   test('maxvcpus and freecell (host facts) match real test:///default, errors included', async () => {
@@ -59,7 +59,7 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
       ['freecell', '5'],
     ]) {
       const ours = await v(...args);
-      const theirs = await virsh('test:///default', ...args);
+      const theirs = await referenceVirsh(...args);
       expect({ args, rc: ours.rc, out: ours.out, err: ours.err }).toEqual({ args, rc: theirs.rc, out: theirs.out, err: theirs.err });
     }
     expect((await v('freecell', '5')).err).toMatch(/invalid argument: Range exceeds available cells/);
@@ -71,7 +71,7 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
       ['qemu-agent-command', 'test', '{"execute":"guest-ping"}'],
     ]) {
       const ours = await v(...args);
-      const theirs = await virsh('test:///default', ...args);
+      const theirs = await referenceVirsh(...args);
       expect({ args, rc: ours.rc, err: ours.err }).toEqual({ args, rc: theirs.rc, err: theirs.err });
     }
     expect((await v('qemu-monitor-command', 'test', '{}')).err).toMatch(/this function is not supported by the connection driver: virDomainQemuMonitorCommand/);
@@ -79,7 +79,7 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
 
   test('screenshot streams the same image as test:///default; a read-only connection is refused as by libvirt', async () => {
     const ours = await v('screenshot', 'test', path.join(dir, 'ours.png'));
-    const theirs = await virsh('test:///default', 'screenshot', 'test', path.join(dir, 'theirs.png'));
+    const theirs = await referenceVirsh('screenshot', 'test', path.join(dir, 'theirs.png'));
     expect(ours.rc).toBe(0);
     expect(ours.out.replace('ours.png', 'F')).toBe(theirs.out.replace('theirs.png', 'F'));
     expect(fs.readFileSync(path.join(dir, 'ours.png')).equals(fs.readFileSync(path.join(dir, 'theirs.png')))).toBe(true);
@@ -87,17 +87,17 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
     expect(ro.rc).toBe(1);
     expect(ro.err).toMatch(/read only access prevents virDomainScreenshot/);
     const missing = await v('screenshot', 'nosuchvm', path.join(dir, 'x.png'));
-    expect(missing.err).toBe((await virsh('test:///default', 'screenshot', 'nosuchvm', path.join(dir, 'y.png'))).err);
+    expect(missing.err).toBe((await referenceVirsh('screenshot', 'nosuchvm', path.join(dir, 'y.png'))).err);
   });
 
   test('hostname, version, capabilities', async () => {
-    expect((await v('hostname')).out.trim()).toBe((await virsh('test:///default', 'hostname')).out.trim());
+    expect((await v('hostname')).out.trim()).toBe((await referenceVirsh('hostname')).out.trim());
     const ver = await v('version');
     expect(ver.out).toMatch(/Using API: TEST 9\.0\.0/);
     expect(ver.out).toMatch(/Running hypervisor: TEST 0\.0\.2/);
     const caps = await v('capabilities');
     expect(caps.rc).toBe(0);
-    expect(caps.out).toBe((await virsh('test:///default', 'capabilities')).out);
+    expect(caps.out).toBe((await referenceVirsh('capabilities')).out);
   });
 
   test('list variants, domid, domuuid, domstate, dumpxml', async () => {
@@ -109,7 +109,7 @@ describeIf(virshTool(), 'virsh against virtgate', () => {
     expect((await v('domuuid', 'test')).out.trim()).toBe('6695eb01-f6a4-8304-79aa-97f2502e193f');
     expect((await v('domstate', 'test')).out.trim()).toBe('running');
     const xml = await v('dumpxml', 'test');
-    expect(xml.out).toBe((await virsh('test:///default', 'dumpxml', 'test')).out);
+    expect(xml.out).toBe((await referenceVirsh('dumpxml', 'test')).out);
     // Numeric id and UUID arguments resolve too.
     expect((await v('domstate', '1')).out.trim()).toBe('running');
     expect((await v('domstate', '6695eb01-f6a4-8304-79aa-97f2502e193f')).out.trim()).toBe('running');
