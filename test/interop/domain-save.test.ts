@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { describeIf, virshTool } from '../helpers/skip';
+import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 
 const run = promisify(execFile);
 
@@ -109,6 +109,21 @@ describeIf(virshTool(), 'virsh: save and restore to a file against test:///defau
     ],
     ['transient domain', (d: string) => `create ${d}/t.xml; save sv-t ${d}/t.img; list --all; restore ${d}/t.img; list --all; dominfo sv-t; destroy sv-t`],
   ])('%s', async (_name, script) => cmp(script));
+
+  // The lifecycle events: stopped/saved (5 4) and started/restored (2 2), states shutoff/saved and running/restored.
+  describeIf(pyLibvirt(), 'python3-libvirt', () => {
+    test('save, restore and their events', async () => {
+      const py = async (uri: string, dir: string): Promise<string> => {
+        fs.mkdirSync(dir);
+        const { stdout } = await run('/usr/bin/python3', [path.join(__dirname, 'py', 'save_events.py'), uri, dir], { timeout: 90000 });
+        return stdout;
+      };
+      const ours = await py(vg.uri, path.join(dirs.ours, 'py'));
+      expect(ours).toBe(await py('test:///default', path.join(dirs.theirs, 'py')));
+      expect(ours).toContain('after save [5, 5]\nafter restore [1, 3]\n');
+      expect(ours).toContain('event test 5 4\nevent test 2 2\n');
+    });
+  });
 
   // Our XML reader words an empty document as `XML error: Document is empty` (libxml2 adds its context lines).
   test('save-image-define with an empty document changes nothing', async () => {
