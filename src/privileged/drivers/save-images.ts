@@ -7,7 +7,8 @@
 // Writes never replace an existing file: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 (libvirt's test driver truncates with
 // O_TRUNC; a root helper that truncates whatever a client names could destroy /etc/shadow on a typo, and a planted
 // link or hard link in a tenant's directory could redirect it). A failed write removes the file it created.
-// Reads open with O_NOFOLLOW|O_NONBLOCK, accept a regular file only, at most IMAGE_MAX bytes.
+// Reads take a regular file only (checked before opening, and again on the descriptor), opened with
+// O_NOFOLLOW|O_NONBLOCK, at most IMAGE_MAX bytes.
 // Format (ours, never XML): the line `virtgate-save-image 1`, then one line of JSON { state, def } where def is
 // domainDefToJson's; read back through domainDefFromJson, which re-runs every check of the IPC codec.
 import * as fs from 'node:fs';
@@ -126,6 +127,17 @@ export class SaveImages {
   read(path: string, tenant: string): SaveImage {
     this.#allow(path, tenant);
     const cannot = (e: unknown) => driverError(VG_ERR_SAVE_IMAGE, `cannot read domain image '${path}': ${strerror(e)}`);
+    const notFile = () => driverError(VG_ERR_SAVE_IMAGE, `cannot read domain image '${path}': not a regular file`);
+    // Looked at before it is opened: opening a device can act (a watchdog, a tape); then checked again on the fd.
+    let seen: fs.Stats;
+    try {
+      seen = fs.lstatSync(path);
+    } catch (e) {
+      throw cannot(e);
+    }
+    if (seen.isDirectory()) throw cannot({ code: 'EISDIR' });
+    if (seen.isSymbolicLink()) throw cannot({ code: 'ELOOP' }); // what O_NOFOLLOW answers
+    if (!seen.isFile()) throw notFile();
     let fd: number;
     try {
       fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -135,7 +147,7 @@ export class SaveImages {
     let buf: Buffer;
     try {
       const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw cannot({ code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+      if (!st.isFile() || st.ino !== seen.ino || st.dev !== seen.dev) throw notFile(); // swapped in between
       if (st.size > IMAGE_MAX) throw cannot({ code: 'EFBIG' });
       buf = Buffer.alloc(st.size);
       let off = 0;

@@ -96,6 +96,7 @@ describe('SaveImages', () => {
     const forged = good.toString().replace('"name":"test"', '"name":"../x"');
     expect(detail(() => parseImage(Buffer.from(forged), 'f'))).toMatch(/corrupt/);
     expect(detail(() => images.read(root, ''))).toMatch(/Is a directory/);
+    expect(detail(() => images.read('/dev/null', ''))).toBe("VG_ERR_SAVE_IMAGE: cannot read domain image '/dev/null': not a regular file");
     fs.writeFileSync(path.join(root, 'big'), Buffer.alloc(4 * 1024 * 1024 + 1));
     expect(detail(() => images.read(path.join(root, 'big'), ''))).toMatch(/File too large/);
   });
