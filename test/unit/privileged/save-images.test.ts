@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { savePathProblem } from '../../../src/ipc/objects/save-image';
+import { SAVE_ACTIONS, savePathProblem } from '../../../src/ipc/objects/save-image';
+import { XdrReader, XdrWriter } from '../../../src/common/xdr';
 import { SAVE_MAGIC, SaveImages, parseImage } from '../../../src/privileged/drivers/save-images';
 import { TEST_DOMAIN_DEF } from '../../../src/privileged/drivers/test-driver';
 import { DriverError } from '../../../src/privileged/drivers/driver';
@@ -29,6 +30,14 @@ test('paths: absolute, normalised, bounded, no NUL', () => {
   expect(savePathProblem('/a\0b')).toBe('contains NUL');
   expect(savePathProblem(`/${'x'.repeat(4096)}`)).toMatch(/longer than 4096/);
   expect(savePathProblem('/a/..b/c...')).toBeNull(); // dots inside names are names
+});
+
+// A front end taken over still cannot send one: the helper's decoder refuses it (and drops that connection).
+test('the IPC decoder refuses what the front end would have refused', () => {
+  const decode = (p: string) => () => SAVE_ACTIONS.restoreFrom.request.decode(new XdrReader(new XdrWriter().string(p, 8192).finish()));
+  expect(decode('/var/tmp/a.img')()).toEqual({ path: '/var/tmp/a.img' });
+  for (const p of ['a.img', '/a/../etc/shadow', '/a\0b', '', '/a//b']) expect(decode(p)).toThrow(/path/);
+  expect(decode(`/${'x'.repeat(4100)}`)).toThrow();
 });
 
 describe('SaveImages', () => {
