@@ -123,6 +123,16 @@ describeIf(NEEDS, 'save and restore to a file per tenant, through virsh', () => 
     await fails('alice', ['restore', acme('stolen.img')], `save image '${acme('stolen.img')}' holds a domain of another tenant`);
     await fails('alice', ['save-image-dumpxml', acme('stolen.img')], 'holds a domain of another tenant');
     await fails('alice', ['save-image-define', acme('stolen.img'), file('s.xml', vmXml('bvm'))], 'holds a domain of another tenant');
+    // A forged image that claims to be acme's but names bob's VM (its uuid, or its name): refused, naming nothing.
+    const bvmUuid = (await ok('bob', 'domuuid', 'bvm')).trim();
+    const mine = JSON.parse(fs.readFileSync(acme('a1.img'), 'utf8').split('\n')[1]) as { def: { name: string; uuid: string } };
+    for (const [name, uuid] of [
+      ['avm-copy', bvmUuid],
+      ['bvm', '3f0e4a2c-7d1b-4c55-9a8e-2b6d1c0f9e11'],
+    ]) {
+      fs.writeFileSync(acme(`claim-${name}.img`), `virtgate-save-image 1\n${JSON.stringify({ ...mine, def: { ...mine.def, name, uuid } })}\n`);
+      await fails('alice', ['restore', acme(`claim-${name}.img`)], 'error: operation failed: name or uuid is not available');
+    }
     expect(await state('bob', 'bvm')).toBe('shut off (saved)');
     await ok('bob', 'restore', globex('b1.img'));
     expect(await state('bob', 'bvm')).toBe('running (restored)');
