@@ -29,6 +29,7 @@ export interface JournalBegin {
   requestId?: string; // links to the front end's audit intent
   digest?: string; // sha256 of the request as executed, actor blanked (ipc requestDigest)
   auditHead?: string; // SEQ:HASH of the front end's intent record: anchors the audit chain outside the front end's reach
+  path?: string; // a file the helper opens for the client (save and restore images)
 }
 
 // What it knows after.
@@ -500,6 +501,7 @@ export class HelperJournal {
       requestId: fields.requestId,
       digest: fields.digest,
       auditHead: fields.auditHead || undefined,
+      path: fields.path,
       result: fields.result,
       prev: this.#prev,
     };

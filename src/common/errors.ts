@@ -181,6 +181,8 @@ export const VG_ERR_NETWORK_EXISTS = defineError('VG_ERR_NETWORK_EXISTS', 'opera
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });
 export const VG_ERR_XML_DETAIL = defineError('VG_ERR_XML_DETAIL', '%s', { virCode: E.XML_DETAIL, virDomain: D.DOMAIN });
 // Storage pools and volumes: the test driver's 'operation failed' (VIR_FROM_TEST like the rest of its answers).
+// A save image the helper could not open, read or write (virReportSystemError's text: what, the path, strerror).
+export const VG_ERR_SAVE_IMAGE = defineError('VG_ERR_SAVE_IMAGE', '%s', { virCode: E.SYSTEM_ERROR, virDomain: D.TEST });
 export const VG_ERR_STORAGE_FAILED = defineError('VG_ERR_STORAGE_FAILED', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.TEST });
 export const VG_ERR_NOT_SUPPORTED = defineError('VG_ERR_NOT_SUPPORTED', 'this function is not supported by the connection driver: %s', {
   virCode: E.NO_SUPPORT,

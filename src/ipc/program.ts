@@ -44,6 +44,7 @@ import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
 import { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from './objects/host-objects';
 import { SNAPSHOT_READ, SNAPSHOT_WRITE } from './objects/snapshot';
+import { SAVE_ACTIONS } from './objects/save-image';
 import { objectStateChangeCodec } from './objects/object-state';
 
 const READ = false;
@@ -152,6 +153,7 @@ export const DOMAIN_WRITE = actionGroup('DOMAIN_WRITE', WRITE, {
   setVcpus: action(5, setVcpusReq, nothing),
   setTenant: action(6, setTenantReq, summaryCodec),
   ...DOMAIN_WRITE_EXTRA,
+  ...SAVE_ACTIONS, // save and restore to a client-named file: 160..191
 });
 
 // One ack answer, then one answer per lifecycle event, all with the subscribing request's id; the last answer of the

@@ -310,10 +310,11 @@ class IpcConnection {
 
   // The helper's own record of every write, with who the front end says asked (never used to decide).
   #beginOf(name: string, req: RequestFrame): JournalBegin {
-    const body = req.body as { actor?: Actor; uuid?: Buffer };
+    const body = req.body as { actor?: Actor; uuid?: Buffer; path?: unknown };
     return {
       op: name,
       uuid: Buffer.isBuffer(body.uuid) ? body.uuid.toString('hex') : undefined,
+      path: typeof body.path === 'string' ? body.path : undefined,
       user: body.actor?.user,
       tenant: body.actor?.tenant,
       requestId: body.actor?.requestId,

@@ -4,6 +4,13 @@
 import type { Op } from '../../ipc/program';
 import { answerDomainWriteExtra } from './domain-extra';
 import { type AnswerFn, ProtocolViolation } from './types';
+import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import { type Driver, type SaveDriver, driverError } from '../drivers/driver';
+
+function saves(d: Driver): SaveDriver {
+  if (!d.saves) throw driverError(VG_ERR_NOT_SUPPORTED, 'save and restore to a file');
+  return d.saves;
+}
 
 export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ctx, body) => {
   const d = ctx.driver;
@@ -26,6 +33,17 @@ export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ct
     case 'setTenant':
       // A new VM belongs to the requesting session's tenant; only this action ever moves one.
       return d.setTenant(body.uuid, body.tenant);
+    // Save and restore to a client-named file; the driver applies the tenant's directory rule (drivers/save-images.ts).
+    case 'saveTo':
+      await saves(d).saveTo(body.uuid, body.path, body.actor.tenant);
+      return {};
+    case 'restoreFrom':
+      return saves(d).restoreFrom(body.path, body.actor.tenant);
+    case 'saveImageRead':
+      return { def: await saves(d).saveImageRead(body.path, body.actor.tenant) };
+    case 'saveImageDefine':
+      await saves(d).saveImageDefine(body.path, body.def, body.actor.tenant);
+      return {};
     default: {
       const extra = answerDomainWriteExtra(ctx, body);
       if (extra === undefined) throw new ProtocolViolation(`DOMAIN_WRITE action ${String((body as { action: unknown }).action)} has no answer`);

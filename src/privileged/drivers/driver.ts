@@ -44,8 +44,17 @@ export type ObjectEventListener = (event: ObjectEvent) => void;
 // A method may answer at once (the test driver) or later (a real hypervisor); the IPC server awaits either.
 export type Async<T> = T | Promise<T>;
 
+// Save and restore to a client-named file; tenant: the session's ('' = host admin), for the path and image rules.
+export interface SaveDriver {
+  saveTo(uuid: Buffer, path: string, tenant: string): Async<void>;
+  restoreFrom(path: string, tenant: string): Async<DomainSummary>;
+  saveImageRead(path: string, tenant: string): Async<DomainDef>;
+  saveImageDefine(path: string, def: DomainDef, tenant: string): Async<void>;
+}
+
 export interface Driver {
   readonly name: string; // URI scheme: 'test' | 'qemu'
+  readonly saves?: SaveDriver;
   readonly domainExtra?: DomainExtraDriver; // stats, pinning, tuning, metadata, autostart, managed save, rename
   nodeFacts(): Async<NodeFacts>;
   list(): Async<DomainSummary[]>;

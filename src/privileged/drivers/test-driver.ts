@@ -30,6 +30,7 @@ import { DomainState } from '../../common/domain-state';
 import { isTenantName } from '../../common/names';
 import { TestDomainExtra } from './test-domain-extra';
 import { type RevertTarget, TestSnapshots } from './test-snapshots';
+import { SaveImages } from './save-images';
 
 // virDomainState (one definition, in common/) and the reasons we use (libvirt-domain.h).
 export { DomainState };
@@ -45,6 +46,8 @@ const TEST_MAX_VCPUS = 32; // testConnectGetMaxVcpus
 // virDomainShutoffReason SAVED; virDomainEvent{Stopped,Undefined,Defined}DetailType SAVED / RENAMED
 const SHUTOFF_SAVED = 5;
 const STOPPED_SAVED = 4;
+const RUNNING_RESTORED = 3; // virDomainRunningReason
+const STARTED_RESTORED = 2; // virDomainEventStartedDetailType
 const UNDEFINED_RENAMED = 1;
 const DEFINED_RENAMED = 2;
 // "from snapshot" reasons and event details (virDomain{Shutoff,Running,Paused}Reason, virDomainEvent*DetailType)
@@ -142,6 +145,7 @@ export class TestDriver implements Driver {
   readonly pools: TestStorage;
   readonly networks: TestNetworks;
   readonly moments: TestSnapshots; // snapshots and checkpoints (metadata only, as libvirt's test driver)
+  readonly saveImages: SaveImages; // save/restore to a client-named file: STATE/saves/TENANT/ for tenants
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #screenshotFile: string;
@@ -153,6 +157,7 @@ export class TestDriver implements Driver {
   #objectCtx!: ObjectDriverContext;
   #nextId = 1;
   #closed = false;
+  readonly saves = this; // save/restore to a file: the methods below
   readonly domainExtra = new TestDomainExtra({
     get: (uuid) => {
       const d = this.#get(uuid);
@@ -182,6 +187,7 @@ export class TestDriver implements Driver {
     [this.interfaces, this.nodeDevices] = [new TestInterfaces(this.#objectCtx), new TestNodeDevices(this.#objectCtx)];
     this.pools = new TestStorage(this.#objectCtx, DEFAULT_POOL_ROOTS, joinPath(opts.stateDir, 'volumes'));
     this.networks = new TestNetworks(this.#objectCtx);
+    this.saveImages = new SaveImages(joinPath(opts.stateDir, 'saves'));
     this.moments = new TestSnapshots(
       {
         get: (uuid) => {
@@ -602,6 +608,63 @@ export class TestDriver implements Driver {
   managedSaveRemove(uuid: Buffer): void {
     const d = this.#get(uuid);
     this.#apply({ uuid: d.def.uuid, next: { ...d, managedSave: false } });
+  }
+
+  // testDomainSaveFlags: the running (or paused) domain's live definition goes to a new file, then it stops with
+  // reason saved (a transient one disappears). An image whose state change the disk refused is removed again.
+  saveTo(uuid: Buffer, path: string, tenant: string): void {
+    const d = this.#get(uuid);
+    if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    this.saveImages.write(path, tenant, { def: d.def, state: d.state === DomainState.PAUSED ? 'paused' : 'running' });
+    try {
+      this.#stop(d, SHUTOFF_SAVED, STOPPED_SAVED);
+    } catch (e) {
+      this.saveImages.remove(path);
+      throw e;
+    }
+  }
+
+  // testDomainRestoreFlags (virDomainObjListAdd LIVE|CHECK_LIVE): the image's domain runs again, reason restored; a
+  // shut-off persistent domain of that uuid keeps its config, a new one is transient. A tenant's session restores only
+  // its own tenant's images, and each is confined again as a define is (an image may have been edited since).
+  restoreFrom(path: string, tenant: string): DomainSummary {
+    checkTenant(tenant);
+    const { def: image } = this.saveImages.read(path, tenant);
+    if (tenant !== '' && image.tenant !== tenant)
+      throw driverError(VG_ERR_RESOURCE_DENIED, `save image '${path}' holds a domain of another tenant; tenant '${tenant}' may restore only its own`);
+    const old = this.#checkClash(image, tenant);
+    const def = { ...image, tenant: this.#tenantFor(old, image.tenant) };
+    this.#confine(def, tenant);
+    if (old && isActive(old)) throw driverError(VG_ERR_DOMAIN_STATE, `domain '${old.def.name}' is already active`);
+    if (!old) this.#checkLimit();
+    const base: DomainObj = old ?? { def, newDef: null, persistent: false, state: DomainState.SHUTOFF, reason: 0, id: -1, cpuNs: 0n, since: null };
+    const next: DomainObj = { ...this.#started(base, def), reason: RUNNING_RESTORED };
+    this.#apply({
+      uuid: def.uuid,
+      next,
+      nextId: this.#nextId + 1,
+      event: { summary: summaryOf(next), event: LifecycleEventType.STARTED, detail: STARTED_RESTORED },
+    });
+    return summaryOf(next);
+  }
+
+  // testDomainSaveImageGetXMLDesc: the definition in the image (a tenant's session: its own tenant's images only).
+  saveImageRead(path: string, tenant: string): DomainDef {
+    const { def } = this.saveImages.read(path, tenant);
+    if (tenant !== '' && def.tenant !== tenant)
+      throw driverError(VG_ERR_RESOURCE_DENIED, `save image '${path}' holds a domain of another tenant; tenant '${tenant}' may read only its own`);
+    return def;
+  }
+
+  // testDomainSaveImageDefineXML: the image's definition replaced (libvirt checks neither name nor uuid against the
+  // old one; neither do we). It keeps the image's tenant; a tenant's session must own it, and the new one is confined.
+  saveImageDefine(path: string, parsed: DomainDef, tenant: string): void {
+    const old = this.saveImages.read(path, tenant);
+    if (tenant !== '' && old.def.tenant !== tenant)
+      throw driverError(VG_ERR_RESOURCE_DENIED, `save image '${path}' holds a domain of another tenant; tenant '${tenant}' may change only its own`);
+    const def = { ...parsed, tenant: old.def.tenant };
+    this.#confine(def, tenant);
+    this.saveImages.replace(path, tenant, { def, state: old.state });
   }
 
   // testDomainRename: shut-off persistent domains only; UNDEFINED/RENAMED for the old name, DEFINED/RENAMED for the new.

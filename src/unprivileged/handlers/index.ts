@@ -13,6 +13,7 @@ import { storageHandlers } from './storage';
 import { hostObjectHandlers } from './host-objects';
 import { domainExtraHandlers } from './domain-extra';
 import { snapshotHandlers } from './snapshot';
+import { domainSaveHandlers } from './domain-save';
 
 export type { CallObject, HandlerContext } from './common';
 export { matchesListFlags } from './domain-read';
@@ -32,6 +33,7 @@ const tables: Entry[][] = [
   hostObjectHandlers,
   domainExtraHandlers,
   snapshotHandlers,
+  domainSaveHandlers,
 ];
 
 const handlers = new Map<number, Handler<unknown, unknown>>();

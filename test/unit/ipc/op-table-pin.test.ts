@@ -108,6 +108,11 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['setUserPassword', 77],
     ['sendKey', 78],
     ['setBlockIoTune', 79],
+    // src/ipc/objects/save-image.ts (save and restore to a file: 160..191)
+    ['saveTo', 160],
+    ['restoreFrom', 161],
+    ['saveImageRead', 162],
+    ['saveImageDefine', 163],
   ],
   POOL_READ: [
     ['list', 0],

@@ -265,6 +265,11 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_WRITE.managedSave', Op.DOMAIN_WRITE_REQ, { action: 'managedSave', actor, uuid }, { action: 'managedSave' }],
   ['DOMAIN_WRITE.managedSaveRemove', Op.DOMAIN_WRITE_REQ, { action: 'managedSaveRemove', actor, uuid }, { action: 'managedSaveRemove' }],
   ['DOMAIN_WRITE.rename', Op.DOMAIN_WRITE_REQ, { action: 'rename', actor, uuid, name: 'bar' }, { action: 'rename' }],
+  // Save and restore to a file (codes 160..191).
+  ['DOMAIN_WRITE.saveTo', Op.DOMAIN_WRITE_REQ, { action: 'saveTo', actor, uuid, path: '/var/tmp/foo.save' }, { action: 'saveTo' }],
+  ['DOMAIN_WRITE.restoreFrom', Op.DOMAIN_WRITE_REQ, { action: 'restoreFrom', actor, path: '/var/tmp/foo.save' }, { action: 'restoreFrom', ...summary }],
+  ['DOMAIN_WRITE.saveImageRead', Op.DOMAIN_WRITE_REQ, { action: 'saveImageRead', actor, path: '/var/tmp/foo.save' }, { action: 'saveImageRead', def }],
+  ['DOMAIN_WRITE.saveImageDefine', Op.DOMAIN_WRITE_REQ, { action: 'saveImageDefine', actor, path: '/var/tmp/foo.save', def }, { action: 'saveImageDefine' }],
   // Part B (issue 12): the rest of the test driver's hypervisor table (action codes 64..127).
   ['DOMAIN_READ.time', Op.DOMAIN_READ_REQ, { action: 'time', uuid }, { action: 'time', seconds: 627319920n, nseconds: 5 }],
   [
@@ -622,6 +627,23 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.rename': [
     '3a773f9548cf4ba6a471c852d2b197e81ff0923d5caece3777168e7ffd715bc6',
     'bbafb9d59601e8967d389ac53d46e772fd7a3a84b56cd8454f4e239175eca1fd',
+  ],
+  // Save and restore to a file (codes 160..191): new actions, nothing else changed.
+  'DOMAIN_WRITE.saveTo': [
+    'ffab28e4f24b57fc2bfab1accca3bef6e63c34a658c78d22d5e9a414eb9caec8',
+    'e60fb8111b5554349d44a2ab6c933e733b5e87ee3007d90c486c34b47fc7892a',
+  ],
+  'DOMAIN_WRITE.restoreFrom': [
+    'cf235305c6ce2fed703931ce345a48cad901a8c93a7cac3f383d3824cc687850',
+    '5a1e3bd577a83dae6692163984387874e93b6ffed156b4126fec585ed1b31d74',
+  ],
+  'DOMAIN_WRITE.saveImageRead': [
+    '1d65fd70819d404f3bef6d82ede0edcaa9d6c62dec22714d5032b41273a217b3',
+    '87b72d3f54507d4b1809292c294f6fa85c354278f2ddc051952b0af1bc9a8974',
+  ],
+  'DOMAIN_WRITE.saveImageDefine': [
+    '3d1c4edad77565a0c0f67690b5f092d159956b9002db920ddc864c2c022a67bf',
+    '3ed70c163c1d8474b3da43c9961440093ac3ac2465a64ded2c935837120d31b0',
   ],
   // objectState (an absent optional, 4 bytes) joined the stream's answer after objectEvent.
   EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', '8d325ce87fac91f42fc5c4d111add19b0d16ad97d83d1612a9223db42fc701e5'],

@@ -335,6 +335,13 @@ const ADMIN_FAILS: Record<string, string> = {
   domainCreateWithFiles: 'VG_ERR_DOMAIN_INTERNAL',
   connectDomainEventDeregister: 'VG_ERR_INTERNAL',
   connectDomainEventCallbackDeregisterAny: 'VG_ERR_ARG_INVALID',
+  // Save and restore to a file: the all-zero path is empty, refused before the helper is asked.
+  domainSave: 'VG_ERR_ARG_INVALID',
+  domainSaveFlags: 'VG_ERR_ARG_INVALID',
+  domainRestore: 'VG_ERR_ARG_INVALID',
+  domainRestoreFlags: 'VG_ERR_ARG_INVALID',
+  domainSaveImageGetXmlDesc: 'VG_ERR_ARG_INVALID',
+  domainSaveImageDefineXml: 'VG_ERR_ARG_INVALID',
   authSaslInit: 'VG_ERR_AUTH_FAILED',
   authSaslStart: 'VG_ERR_AUTH_FAILED',
   authSaslStep: 'VG_ERR_AUTH_FAILED',
