@@ -79,6 +79,9 @@ describeIf(NEEDS, 'save and restore to a file per tenant, through virsh', () => 
     const only = `tenant 'acme' may save to and restore from files directly in ${path.join(saves, 'acme')}/ only`;
     await fails('alice', ['save', 'avm', '/etc/cron.d/x'], `error: operation forbidden: ${only}, not '/etc/cron.d/x'`);
     expect(fs.existsSync('/etc/cron.d/x')).toBe(false);
+    await fails('alice', ['dump', 'avm', '/etc/cron.d/y'], `error: operation forbidden: ${only}, not '/etc/cron.d/y'`);
+    expect(fs.existsSync('/etc/cron.d/y')).toBe(false);
+    await fails('alice', ['dump', 'bvm', acme('b.core')], "error: failed to get domain 'bvm'"); // another tenant's VM
     await fails('alice', ['restore', '/etc/shadow'], `error: operation forbidden: ${only}, not '/etc/shadow'`);
     await fails('alice', ['save-image-dumpxml', '/etc/shadow'], 'error: operation forbidden');
     await fails('alice', ['save-image-define', '/etc/shadow', file('x.xml', vmXml('avm'))], 'error: operation forbidden');

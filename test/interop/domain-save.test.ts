@@ -108,7 +108,23 @@ describeIf(virshTool(), 'virsh: save and restore to a file against test:///defau
       (d: string) => `save test ${d}/f.img; save-image-define ${d}/f.img ${d}/edited.xml --paused; restore ${d}/f.img; setmem test 2097152 --live`,
     ],
     ['transient domain', (d: string) => `create ${d}/t.xml; save sv-t ${d}/t.img; list --all; restore ${d}/t.img; list --all; dominfo sv-t; destroy sv-t`],
+    // Core dumps: raw only, --crash stops the domain (shut off, crashed); the other flags are refused.
+    [
+      'core dump',
+      (d: string) => `dump test ${d}/core1; domstate test; dump test ${d}/core2 --crash; domstate test --reason; dump test ${d}/core3; start test`,
+    ],
+    [
+      'core dump flags and formats the test driver refuses',
+      (d: string) =>
+        `dump test ${d}/core4 --live; dump test ${d}/core4 --memory-only; dump test ${d}/core4 --bypass-cache; dump test ${d}/core4 --reset; dump test ${d}/core5 --memory-only --format kdump-zlib; domstate test`,
+    ],
   ])('%s', async (_name, script) => cmp(script));
+
+  test("a core dump holds what the test driver's does, mode 0600", () => {
+    for (const d of [dirs.ours, dirs.theirs]) expect(fs.statSync(path.join(d, 'core1')).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(path.join(dirs.ours, 'core1'))).toEqual(fs.readFileSync(path.join(dirs.theirs, 'core1')));
+    expect(fs.readFileSync(path.join(dirs.ours, 'core1')).toString('latin1')).toBe('TestGuestMagic\0');
+  });
 
   // The lifecycle events: stopped/saved (5 4) and started/restored (2 2), states shutoff/saved and running/restored.
   describeIf(pyLibvirt(), 'python3-libvirt', () => {

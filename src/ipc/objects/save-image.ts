@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Save and restore to a client-named file (virDomainSave*, virDomainRestore*, virDomainSaveImage*): actions of the
+// Save and restore to a client-named file (virDomainSave*, virDomainRestore*, virDomainSaveImage*) and core dumps
+// (virDomainCoreDump*): actions of the
 // DOMAIN_WRITE group, codes 160..191, pure. The root helper opens the file, so the path is checked here on both sides:
 // absolute, normalised, bounded. Where a tenant's session may point it is the helper's rule (drivers/save-images.ts).
 // All four are writes (journaled, audited): even reading an image is root opening a file the client named.
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action } from '../actions';
-import { type Codec, nothing, summaryCodec, uuidCodec } from '../shared';
+import { type Codec, checkRange, nothing, summaryCodec, uuidCodec } from '../shared';
 import { type DomainDef, domainDefCodec } from './domain-def';
 
 export const SAVE_PATH_MAX = 4096; // PATH_MAX
@@ -34,6 +35,11 @@ const pathField: Codec<string> = {
   },
 };
 
+const boolField: Codec<boolean> = {
+  encode: (w: XdrWriter, v: boolean) => void w.u32(v ? 1 : 0),
+  decode: (r: XdrReader) => checkRange(r.u32('crash'), 0, 1, 'crash') === 1,
+};
+
 const req = <T extends object>(fields: { [K in keyof T]: Codec<T[K]> }): Codec<T> => {
   const keys = Object.keys(fields) as (keyof T)[];
   return {
@@ -54,4 +60,6 @@ export const SAVE_ACTIONS = {
   // The image's definition (the front end writes the XML) and saveImageDefine's replacement (parsed by the front end).
   saveImageRead: action(162, req<{ path: string }>({ path: pathField }), req<{ def: DomainDef }>({ def: domainDefCodec })),
   saveImageDefine: action(163, req<{ path: string; def: DomainDef }>({ path: pathField, def: domainDefCodec }), nothing),
+  // A core dump to a new file under the same path rules; crash: stop the domain afterwards (VIR_DUMP_CRASH).
+  coreDump: action(164, req<{ uuid: Buffer; path: string; crash: boolean }>({ uuid: uuidCodec, path: pathField, crash: boolField }), nothing),
 };

@@ -44,6 +44,9 @@ export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ct
     case 'saveImageDefine':
       await saves(d).saveImageDefine(body.path, body.def, body.actor.tenant);
       return {};
+    case 'coreDump':
+      await saves(d).coreDump(body.uuid, body.path, body.crash, body.actor.tenant);
+      return {};
     default: {
       const extra = answerDomainWriteExtra(ctx, body);
       if (extra === undefined) throw new ProtocolViolation(`DOMAIN_WRITE action ${String((body as { action: unknown }).action)} has no answer`);

@@ -50,6 +50,7 @@ export interface SaveDriver {
   restoreFrom(path: string, tenant: string): Async<DomainSummary>;
   saveImageRead(path: string, tenant: string): Async<DomainDef>;
   saveImageDefine(path: string, def: DomainDef, tenant: string): Async<void>;
+  coreDump(uuid: Buffer, path: string, crash: boolean, tenant: string): Async<void>;
 }
 
 export interface Driver {

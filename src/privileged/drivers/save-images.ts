@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Save images at a client-named path (helper side): where a session may point the root helper, and the file format.
+// Save images and core dumps at a client-named path (helper side): where a session may point the root helper, and
+// the file format.
 //
 // Where: a host admin's session (no tenant) may use any absolute path, as libvirtd's root can; a tenant's session only
 // files directly in STATE/saves/TENANT/ (created 0700 by the helper; no subdirectories). The IPC decoder has already
@@ -20,6 +21,8 @@ import { savePathProblem } from '../../ipc/objects/save-image';
 import { driverError } from './driver';
 
 export const SAVE_MAGIC = 'virtgate-save-image 1\n';
+// What libvirt's test driver writes as a guest's core dump: TEST_SAVE_MAGIC with its NUL (there is no guest memory).
+export const DUMP_CONTENT = Buffer.from('TestGuestMagic\0', 'latin1');
 export const IMAGE_MAX = 4 * 1024 * 1024; // a definition's JSON is at most a few times its 256 KiB of XML
 
 export interface SaveImage {
@@ -80,14 +83,26 @@ export class SaveImages {
 
   // A new file holding the image; fsync'd before the answer. Throws libvirt's "open failed" / "write failed" text.
   write(path: string, tenant: string, image: SaveImage): void {
-    this.#allow(path, tenant);
-    const name = image.def.name;
     const data = Buffer.from(`${SAVE_MAGIC}${JSON.stringify({ state: image.state, def: JSON.parse(domainDefToJson(image.def)) as object })}\n`);
+    this.#create(path, tenant, data, (what, e) => `saving domain '${image.def.name}' to '${path}': ${what} failed: ${strerror(e)}`);
+  }
+
+  // A core dump of the test driver's guest: its magic bytes only (testDomainCoreDumpWithFormat), under the same rules.
+  dump(path: string, tenant: string, name: string): void {
+    this.#create(path, tenant, DUMP_CONTENT, (what, e) =>
+      what === 'open'
+        ? `domain '${name}' coredump: failed to open ${path}: ${strerror(e)}`
+        : `domain '${name}' coredump: write failed: ${path}: ${strerror(e)}`,
+    );
+  }
+
+  #create(path: string, tenant: string, data: Buffer, message: (what: 'open' | 'write', e: unknown) => string): void {
+    this.#allow(path, tenant);
     let fd: number;
     try {
       fd = fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     } catch (e) {
-      throw driverError(VG_ERR_SAVE_IMAGE, `saving domain '${name}' to '${path}': open failed: ${strerror(e)}`);
+      throw driverError(VG_ERR_SAVE_IMAGE, message('open', e));
     }
     try {
       let off = 0;
@@ -96,7 +111,7 @@ export class SaveImages {
     } catch (e) {
       fs.closeSync(fd);
       this.remove(path);
-      throw driverError(VG_ERR_SAVE_IMAGE, `saving domain '${name}' to '${path}': write failed: ${strerror(e)}`);
+      throw driverError(VG_ERR_SAVE_IMAGE, message('write', e));
     }
     fs.closeSync(fd);
   }

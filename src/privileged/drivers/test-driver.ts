@@ -47,6 +47,8 @@ const TEST_MAX_VCPUS = 32; // testConnectGetMaxVcpus
 const SHUTOFF_SAVED = 5;
 const STOPPED_SAVED = 4;
 const RUNNING_RESTORED = 3; // virDomainRunningReason
+const SHUTOFF_CRASHED = 3; // virDomainShutoffReason
+const STOPPED_CRASHED = 2; // virDomainEventStoppedDetailType
 const STARTED_RESTORED = 2; // virDomainEventStartedDetailType
 const UNDEFINED_RENAMED = 1;
 const DEFINED_RENAMED = 2;
@@ -613,7 +615,7 @@ export class TestDriver implements Driver {
   // testDomainSaveFlags: the running (or paused) domain's live definition goes to a new file, then it stops with
   // reason saved (a transient one disappears). An image whose state change the disk refused is removed again.
   saveTo(uuid: Buffer, path: string, tenant: string): void {
-    const d = this.#get(uuid);
+    const d = this.#ownFile(uuid, tenant);
     if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
     this.saveImages.write(path, tenant, { def: d.def, state: d.state === DomainState.PAUSED ? 'paused' : 'running' });
     try {
@@ -654,6 +656,23 @@ export class TestDriver implements Driver {
     if (tenant !== '' && def.tenant !== tenant)
       throw driverError(VG_ERR_RESOURCE_DENIED, `save image '${path}' holds a domain of another tenant; tenant '${tenant}' may read only its own`);
     return def;
+  }
+
+  // Before root writes a file from a VM for a tenant's session, the VM must be that tenant's (the front end decided so
+  // already; a forged request must not put another tenant's VM into this tenant's directory).
+  #ownFile(uuid: Buffer, tenant: string): DomainObj {
+    const d = this.#get(uuid);
+    if (tenant !== '' && d.def.tenant !== tenant) throw driverError(VG_ERR_RESOURCE_DENIED, `domain '${d.def.name}' is not of tenant '${tenant}'`);
+    return d;
+  }
+
+  // testDomainCoreDumpWithFormat (raw only: the front end refuses other formats before anything is written): the dump
+  // goes to a new file under the save rules, then with `crash` the domain stops, reason crashed (a transient one goes).
+  coreDump(uuid: Buffer, path: string, crash: boolean, tenant: string): void {
+    const d = this.#ownFile(uuid, tenant);
+    if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    this.saveImages.dump(path, tenant, d.def.name);
+    if (crash) this.#stop(d, SHUTOFF_CRASHED, STOPPED_CRASHED);
   }
 
   // testDomainSaveImageDefineXML: the image's definition replaced (libvirt checks neither name nor uuid against the

@@ -160,6 +160,28 @@ export const PD = {
     args: struct<{ from: string; dxml: string | null; flags: number }>(['from', str], ['dxml', optString('dxml')], ['flags', uint]),
     ret: XdrVoid,
   }),
+  // A core dump to a client-named file (remote_domain_core_dump*_args).
+  DOMAIN_CORE_DUMP: defineProc({
+    proc: 53,
+    name: 'domainCoreDump',
+    cls: 'write',
+    acl: acl('domain:core_dump'),
+    args: struct<{ dom: RemoteDomain; to: string; flags: number }>(['dom', domainCodec], ['to', str], ['flags', uint]),
+    ret: XdrVoid,
+  }),
+  DOMAIN_CORE_DUMP_WITH_FORMAT: defineProc({
+    proc: 334,
+    name: 'domainCoreDumpWithFormat',
+    cls: 'write',
+    acl: acl('domain:core_dump'),
+    args: struct<{ dom: RemoteDomain; to: string; dumpformat: number; flags: number }>(
+      ['dom', domainCodec],
+      ['to', str],
+      ['dumpformat', uint],
+      ['flags', uint],
+    ),
+    ret: XdrVoid,
+  }),
   // Reading an image is root opening a file the client named: audited and journaled as a write.
   DOMAIN_SAVE_IMAGE_GET_XML_DESC: defineProc({
     proc: 235,

@@ -113,6 +113,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['restoreFrom', 161],
     ['saveImageRead', 162],
     ['saveImageDefine', 163],
+    ['coreDump', 164],
   ],
   POOL_READ: [
     ['list', 0],

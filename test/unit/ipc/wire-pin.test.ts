@@ -270,6 +270,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_WRITE.restoreFrom', Op.DOMAIN_WRITE_REQ, { action: 'restoreFrom', actor, path: '/var/tmp/foo.save' }, { action: 'restoreFrom', ...summary }],
   ['DOMAIN_WRITE.saveImageRead', Op.DOMAIN_WRITE_REQ, { action: 'saveImageRead', actor, path: '/var/tmp/foo.save' }, { action: 'saveImageRead', def }],
   ['DOMAIN_WRITE.saveImageDefine', Op.DOMAIN_WRITE_REQ, { action: 'saveImageDefine', actor, path: '/var/tmp/foo.save', def }, { action: 'saveImageDefine' }],
+  ['DOMAIN_WRITE.coreDump', Op.DOMAIN_WRITE_REQ, { action: 'coreDump', actor, uuid, path: '/var/tmp/foo.core', crash: true }, { action: 'coreDump' }],
   // Part B (issue 12): the rest of the test driver's hypervisor table (action codes 64..127).
   ['DOMAIN_READ.time', Op.DOMAIN_READ_REQ, { action: 'time', uuid }, { action: 'time', seconds: 627319920n, nseconds: 5 }],
   [
@@ -644,6 +645,10 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.saveImageDefine': [
     '3d1c4edad77565a0c0f67690b5f092d159956b9002db920ddc864c2c022a67bf',
     '3ed70c163c1d8474b3da43c9961440093ac3ac2465a64ded2c935837120d31b0',
+  ],
+  'DOMAIN_WRITE.coreDump': [
+    '3b23862d35cc3e6c925285e54fe63abdacbb2466b441f18faa4611f16d3b8087',
+    '53a2cd46251b0dc00c450f60da7da474b3e30312338a685ba37c75d76c240898',
   ],
   // objectState (an absent optional, 4 bytes) joined the stream's answer after objectEvent.
   EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', '8d325ce87fac91f42fc5c4d111add19b0d16ad97d83d1612a9223db42fc701e5'],

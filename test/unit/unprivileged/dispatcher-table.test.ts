@@ -342,6 +342,8 @@ const ADMIN_FAILS: Record<string, string> = {
   domainRestoreFlags: 'VG_ERR_ARG_INVALID',
   domainSaveImageGetXmlDesc: 'VG_ERR_ARG_INVALID',
   domainSaveImageDefineXml: 'VG_ERR_ARG_INVALID',
+  domainCoreDump: 'VG_ERR_ARG_INVALID',
+  domainCoreDumpWithFormat: 'VG_ERR_ARG_INVALID',
   authSaslInit: 'VG_ERR_AUTH_FAILED',
   authSaslStart: 'VG_ERR_AUTH_FAILED',
   authSaslStep: 'VG_ERR_AUTH_FAILED',
