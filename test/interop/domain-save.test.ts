@@ -109,10 +109,7 @@ describeIf(virshTool(), 'virsh: save and restore to a file against test:///defau
     ],
     ['transient domain', (d: string) => `create ${d}/t.xml; save sv-t ${d}/t.img; list --all; restore ${d}/t.img; list --all; dominfo sv-t; destroy sv-t`],
     // Core dumps: raw only, --crash stops the domain (shut off, crashed); the other flags are refused.
-    [
-      'core dump',
-      (d: string) => `dump test ${d}/core1; domstate test; dump test ${d}/core2 --crash; domstate test --reason; dump test ${d}/core3; start test`,
-    ],
+    ['core dump', (d: string) => `dump test ${d}/core1; domstate test; dump test ${d}/core2 --crash; domstate test --reason; dump test ${d}/core3; start test`],
     [
       'core dump flags and formats the test driver refuses',
       (d: string) =>
