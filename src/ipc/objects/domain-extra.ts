@@ -260,14 +260,22 @@ export const DOMAIN_READ_EXTRA = {
     rec({ params: list(L.TUNE_PARAMS_MAX, tuneParamCodec, 'params') }),
   ),
   active: action(68, rec({ uuid: uuidF }), none),
+  // Batched: domstats over many domains is one round trip, not one per domain. A domain gone meanwhile answers no threads.
   iothreadStats: action(
     70,
-    rec({ uuid: uuidF }),
+    rec({ uuids: list(IpcLimits.DOMAINS_MAX, uuidF, 'uuids') }),
     rec({
-      threads: list(
-        L.IOTHREADS_MAX,
-        rec({ id: int(1, 0x7fffffff, 'iothread.id'), maxNs: u64('iothread.maxNs'), grow: u32('iothread.grow'), shrink: u32('iothread.shrink') }),
-        'threads',
+      domains: list(
+        IpcLimits.DOMAINS_MAX,
+        rec({
+          uuid: uuidF,
+          threads: list(
+            L.IOTHREADS_MAX,
+            rec({ id: int(1, 0x7fffffff, 'iothread.id'), maxNs: u64('iothread.maxNs'), grow: u32('iothread.grow'), shrink: u32('iothread.shrink') }),
+            'threads',
+          ),
+        }),
+        'domains',
       ),
     }),
   ),

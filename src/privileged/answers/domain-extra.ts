@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // Answers of the extra domain actions (stats, pinning, tuning, metadata, autostart, managed save, rename) over
 // driver.domainExtra; undefined = not an extra action (helper side of the IPC boundary).
-import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
+import { VG_ERR_NOT_SUPPORTED, isVgError } from '../../common/errors';
 import type { ActionArgs } from '../../ipc/actions';
 import type { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from '../../ipc/objects/domain-extra';
 import type { Actor, Op, Requests } from '../../ipc/program';
 import type { DomainExtraDriver } from '../drivers/domain-extra-driver';
 import { type Driver, driverError } from '../drivers/driver';
 import type { AnswerContext, AnswerFn } from './types';
+
+// A domain listed by the front end may be gone by the time its stats are read: it then has no threads to report.
+function threadsOrNone(x: DomainExtraDriver, uuid: Buffer): ReturnType<DomainExtraDriver['iothreadStats']> {
+  try {
+    return x.iothreadStats(uuid);
+  } catch (e) {
+    if (isVgError(e) && e.code === 'VG_ERR_NO_DOMAIN') return [];
+    throw e;
+  }
+}
 
 type R = typeof DOMAIN_READ_EXTRA;
 type W = typeof DOMAIN_WRITE_EXTRA;
@@ -39,7 +49,7 @@ const READ: { [K in keyof R]: (x: DomainExtraDriver, b: ActionArgs<R, K>) => obj
   perfEvents: (x, b) => ({ enabled: x.perfEvents(b.uuid, flags(b)) }),
   interfaceParams: (x, b) => ({ params: x.interfaceParams(b.uuid, b.device, flags(b)) }),
   active: (x, b) => (x.checkActive(b.uuid), {}),
-  iothreadStats: (x, b) => ({ threads: x.iothreadStats(b.uuid) }),
+  iothreadStats: (x, b) => ({ domains: b.uuids.map((uuid) => ({ uuid, threads: threadsOrNone(x, uuid) })) }),
   blockIoTune: (x, b) => ({ params: x.blockIoTune(b.uuid, b.disk, flags(b)) }),
   metadata: (x, b) => x.metadata(b.uuid, b.type, b.uri, flags(b)),
 };

@@ -169,13 +169,22 @@ const statsHandlers: Entry[] = [
         // @aclfilter domain:read (a VM the caller may only getattr is left out, as libvirt's filter does)
         ctx.canSee({ kind: 'domain', name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' }, 'domain:read'),
     );
+    // testDomainGetStatsIOThread: a running domain's iothreads and their polling settings, for all of them in one call
+    const polled =
+      (want & 128) !== 0 && shown.some(active)
+        ? new Map(
+            (await ctx.helper.act(Op.DOMAIN_READ_REQ, 'iothreadStats', { uuids: shown.filter(active).map((d) => d.uuid) })).domains.map((x) => [
+              uuidToString(x.uuid),
+              x.threads,
+            ]),
+          )
+        : null;
     const records: StatsRecord[] = [];
     for (const d of shown) {
       const params: TypedParam[] = [];
       if ((want & 1) !== 0) params.push({ field: 'state.state', type: 1, value: d.state }, { field: 'state.reason', type: 1, value: d.reason });
-      // testDomainGetStatsIOThread: a running domain's iothreads and their polling settings
-      if ((want & 128) !== 0 && active(d)) {
-        const { threads } = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'iothreadStats', { uuid: d.uuid });
+      const threads = polled?.get(uuidToString(d.uuid));
+      if (threads) {
         if (threads.length > 0) params.push({ field: 'iothread.count', type: 2, value: threads.length });
         for (const t of threads)
           params.push(

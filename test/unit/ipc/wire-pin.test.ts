@@ -290,8 +290,8 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   [
     'DOMAIN_READ.iothreadStats',
     Op.DOMAIN_READ_REQ,
-    { action: 'iothreadStats', uuid },
-    { action: 'iothreadStats', threads: [{ id: 2, maxNs: 32768n, grow: 0, shrink: 4294967295 }] },
+    { action: 'iothreadStats', uuids: [uuid] },
+    { action: 'iothreadStats', domains: [{ uuid, threads: [{ id: 2, maxNs: 32768n, grow: 0, shrink: 4294967295 }] }] },
   ],
   [
     'DOMAIN_READ.blockIoTune',
@@ -734,8 +734,8 @@ const PINNED: Record<string, [string, string]> = {
     'f94c94f4022b6bd95a8418dff5abcc922a67a80dcccea6f414396d1407ac134a',
   ],
   'DOMAIN_READ.iothreadStats': [
-    '84817eedc58440cef78c5c611e963e58ebbffb60a509e64a80d281be6eed6399',
-    'd9dd2faf34c9117a361c995a274287beb0a9ce8147b02a891e28c99d0e74721f',
+    '2ef803e1a9ea1da59c29c9c835b0fa70f0d703b52711ebf125e9f0a2a42a316f',
+    'd76359828414d22e959e6418220e5806b47c9c4165c7efdabb6e9c6017aae3d3',
   ],
   'DOMAIN_READ.blockIoTune': [
     '83a7c891c12c2c7c850f2562982481a07f7bcf650d0eb8e7702bf0755e83e609',
