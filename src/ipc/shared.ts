@@ -234,6 +234,22 @@ export interface Codec<T> {
   decode(r: XdrReader): T;
 }
 
+// A struct codec over named field codecs, in order.
+type Fields<T> = { [K in keyof T]: { encode(w: XdrWriter, v: T[K]): void; decode(r: XdrReader): T[K] } };
+export function rec<T extends object>(fields: Fields<T>): Codec<T> {
+  const keys = Object.keys(fields) as (keyof T)[];
+  return {
+    encode(w, v) {
+      for (const k of keys) fields[k].encode(w, v[k]);
+    },
+    decode(r) {
+      const out = {} as T;
+      for (const k of keys) out[k] = fields[k].decode(r);
+      return out;
+    },
+  };
+}
+
 // No fields: an action without arguments or with a bare acknowledgement (joins `{ action }` cleanly).
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export const nothing: Codec<{}> = { encode() {}, decode: () => ({}) };

@@ -40,6 +40,7 @@ export interface IpcServerOptions {
 const MAX_CONNECTIONS = 8; // one front end needs 1-2; the rest is slack for restarts
 const PARTIAL_FRAME_TIMEOUT_MS = 30_000; // a started frame must finish; an idle connection may idle forever
 const OUTPUT_MAX = 4 * IpcLimits.ANSWER_MAX; // a subscriber this far behind is dropped, not buffered without bound
+const UPLOAD_CHUNK = 'VOLUME_WRITE_REQ.uploadChunk';
 
 export class IpcServer {
   readonly #opts: Required<IpcServerOptions>;
@@ -292,7 +293,9 @@ class IpcConnection {
     }
     if (begun >= 0) this.#journalEnd(begun, name, req, result, body);
     // Every subscriber hears the objects' new state before this answer leaves (read-your-writes in the front end).
-    const types = OBJECT_STATE_OPS.get(req.op);
+    // An upload's chunks only fill its staging file: nothing committed, nothing to refresh (and a chunk names no
+    // volume, so a refresh would walk every pool and volume once per 256 KiB).
+    const types = name === UPLOAD_CHUNK ? undefined : OBJECT_STATE_OPS.get(req.op);
     if (types) {
       const scope = types.includes('volume') ? volumeScopeOfWrite(req.op, req.body) : null;
       for (const feed of [...this.#feeds]) {

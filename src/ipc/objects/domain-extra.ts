@@ -4,7 +4,7 @@
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action } from '../actions';
-import { type Codec, IpcLimits, checkDomainName, checkRange, uuidCodec } from '../shared';
+import { type Codec, IpcLimits, checkDomainName, checkRange, rec, uuidCodec } from '../shared';
 import { type XmlEl, xmlElField } from './domain-def';
 
 export const DomainExtraIpcLimits = {
@@ -60,22 +60,6 @@ const cpuList = (field: string): Codec<number[]> => ({
 const i64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.i64(v), decode: (r: XdrReader) => r.i64(field) });
 const u32 = (field: string) => ({ encode: (w: XdrWriter, v: number) => void w.u32(v), decode: (r: XdrReader) => r.u32(field) });
 const u64 = (field: string) => ({ encode: (w: XdrWriter, v: bigint) => void w.u64(v), decode: (r: XdrReader) => r.u64(field) });
-
-// A struct codec over named field codecs, in order.
-type Fields<T> = { [K in keyof T]: { encode(w: XdrWriter, v: T[K]): void; decode(r: XdrReader): T[K] } };
-function rec<T extends object>(fields: Fields<T>): Codec<T> {
-  const keys = Object.keys(fields) as (keyof T)[];
-  return {
-    encode(w, v) {
-      for (const k of keys) fields[k].encode(w, v[k]);
-    },
-    decode(r) {
-      const out = {} as T;
-      for (const k of keys) out[k] = fields[k].decode(r);
-      return out;
-    },
-  };
-}
 
 const list = <T>(max: number, c: Codec<T>, field: string): Codec<T[]> => ({
   encode: (w, v) => void w.array(v, max, c.encode),

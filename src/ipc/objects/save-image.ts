@@ -7,7 +7,7 @@
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action } from '../actions';
-import { type Codec, checkRange, nothing, summaryCodec, uuidCodec } from '../shared';
+import { type Codec, checkRange, nothing, rec, summaryCodec, uuidCodec } from '../shared';
 import { type DomainDef, domainDefCodec } from './domain-def';
 
 export const SAVE_PATH_MAX = 4096; // PATH_MAX
@@ -40,26 +40,12 @@ const boolField: Codec<boolean> = {
   decode: (r: XdrReader) => checkRange(r.u32('crash'), 0, 1, 'crash') === 1,
 };
 
-const req = <T extends object>(fields: { [K in keyof T]: Codec<T[K]> }): Codec<T> => {
-  const keys = Object.keys(fields) as (keyof T)[];
-  return {
-    encode: (w, v) => {
-      for (const k of keys) fields[k].encode(w, v[k]);
-    },
-    decode: (r) => {
-      const out = {} as T;
-      for (const k of keys) out[k] = fields[k].decode(r);
-      return out;
-    },
-  };
-};
-
 export const SAVE_ACTIONS = {
-  saveTo: action(160, req<{ uuid: Buffer; path: string }>({ uuid: uuidCodec, path: pathField }), nothing),
-  restoreFrom: action(161, req<{ path: string }>({ path: pathField }), summaryCodec),
+  saveTo: action(160, rec<{ uuid: Buffer; path: string }>({ uuid: uuidCodec, path: pathField }), nothing),
+  restoreFrom: action(161, rec<{ path: string }>({ path: pathField }), summaryCodec),
   // The image's definition (the front end writes the XML) and saveImageDefine's replacement (parsed by the front end).
-  saveImageRead: action(162, req<{ path: string }>({ path: pathField }), req<{ def: DomainDef }>({ def: domainDefCodec })),
-  saveImageDefine: action(163, req<{ path: string; def: DomainDef }>({ path: pathField, def: domainDefCodec }), nothing),
+  saveImageRead: action(162, rec<{ path: string }>({ path: pathField }), rec<{ def: DomainDef }>({ def: domainDefCodec })),
+  saveImageDefine: action(163, rec<{ path: string; def: DomainDef }>({ path: pathField, def: domainDefCodec }), nothing),
   // A core dump to a new file under the same path rules; crash: stop the domain afterwards (VIR_DUMP_CRASH).
-  coreDump: action(164, req<{ uuid: Buffer; path: string; crash: boolean }>({ uuid: uuidCodec, path: pathField, crash: boolField }), nothing),
+  coreDump: action(164, rec<{ uuid: Buffer; path: string; crash: boolean }>({ uuid: uuidCodec, path: pathField, crash: boolField }), nothing),
 };

@@ -6,7 +6,7 @@
 import { VG_ERR_IPC_VALIDATION } from '../../common/errors';
 import type { XdrReader, XdrWriter } from '../../common/xdr';
 import { action, actionGroup } from '../actions';
-import { type Codec, checkRange, nothing, uuidCodec } from '../shared';
+import { type Codec, checkRange, nothing, rec, uuidCodec } from '../shared';
 import { type DomainDef, domainDefCodec } from './domain-def';
 
 export const MomentLimits = {
@@ -137,22 +137,6 @@ const kindCodec = {
   encode: (w: XdrWriter, k: MomentKindCode) => void w.u32(k),
   decode: (r: XdrReader) => checkRange(r.u32('kind'), 0, 1, 'kind') as MomentKindCode,
 };
-
-// A struct codec over named field codecs, in order.
-type Fields<T> = { [K in keyof T]: { encode(w: XdrWriter, v: T[K]): void; decode(r: XdrReader): T[K] } };
-function rec<T extends object>(fields: Fields<T>): Codec<T> {
-  const keys = Object.keys(fields) as (keyof T)[];
-  return {
-    encode(w, v) {
-      for (const k of keys) fields[k].encode(w, v[k]);
-    },
-    decode(r) {
-      const out = {} as T;
-      for (const k of keys) out[k] = fields[k].decode(r);
-      return out;
-    },
-  };
-}
 
 const uuidF = { encode: uuidCodec.encode, decode: uuidCodec.decode };
 const nameF = (field: string, allowEmpty = false) => ({
