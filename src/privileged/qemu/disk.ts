@@ -56,7 +56,7 @@ export const RULE = {
   BASE: 'base pools read-only',
 } as const;
 
-const { O_RDONLY, O_RDWR, O_NOCTTY, O_NONBLOCK, O_DIRECTORY } = fs.constants;
+const { O_RDONLY, O_RDWR, O_NOCTTY, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW, O_CREAT, O_EXCL } = fs.constants;
 const RESOLVE_POOL = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV;
 
 const refuse = (file: string, rule: string, why: string): DriverError => driverError(VG_ERR_RESOURCE_DENIED, `disk '${file}' refused (rule: ${rule}): ${why}`);
@@ -133,6 +133,48 @@ export function openPoolDisk(o: PoolDiskRequest): DiskLayer[] {
   }
 }
 
+// One file of a pool with the open checks (no format rules): what a pool driver lists, sizes and deletes. The
+// caller closes `fd`.
+export function openPoolFile(poolDir: string, name: string, readOnly: boolean): { fd: number; st: fs.Stats } {
+  const file = path.join(poolDir, name);
+  const why = plainNameProblem(name);
+  if (why) throw refuse(`${poolDir}/${JSON.stringify(name)}`, RULE.NAME, why);
+  const pool = openPool(path.resolve(poolDir), file);
+  try {
+    return openInPool(pool, name, readOnly, file);
+  } finally {
+    closeQuietly(pool.fd);
+  }
+}
+
+// A new, empty volume file (root, 0600) in a pool: O_CREAT|O_EXCL under the same openat2 rules, so neither an existing
+// file nor a planted symlink is ever written through. The caller closes `fd`.
+export function createPoolFile(poolDir: string, name: string): number {
+  const file = path.join(poolDir, name);
+  const why = plainNameProblem(name);
+  if (why) throw refuse(`${poolDir}/${JSON.stringify(name)}`, RULE.NAME, why);
+  const pool = openPool(path.resolve(poolDir), file);
+  try {
+    const fd = openat2(pool.fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, RESOLVE_POOL, 0o600);
+    fs.fchmodSync(fd, 0o600);
+    return fd;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw driverError(VG_ERR_STORAGE_FAILED, `storage vol already exists: '${file}'`);
+    if (e instanceof DriverError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw refuse(file, RULE.SYMLINK, 'the name is a symbolic link');
+    if (code === 'EXDEV') throw refuse(file, RULE.XDEV, 'the name crosses a mount point');
+    throw driverError(VG_ERR_STORAGE_FAILED, `cannot create '${file}': ${code ?? (e as Error).message}`);
+  } finally {
+    closeQuietly(pool.fd);
+  }
+}
+
+// The pool directory rules alone (root-owned, not group/world writable), for a pool driver's start and refresh.
+export function checkPoolDir(dir: string): void {
+  closeQuietly(openPool(path.resolve(dir), dir).fd);
+}
+
 // Where a backing name may point: a plain name in the image's own pool, or an absolute path whose directory is exactly
 // a base pool (images in a base pool name their own backing files by plain name too, as qemu-img writes them).
 function backingTarget(
@@ -162,7 +204,7 @@ function backingTarget(
 function openPool(dir: string, file: string): Pool {
   let fd: number;
   try {
-    fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); // the directory itself is no symlink
   } catch (e) {
     throw refuse(file, RULE.POOL, `cannot open the pool directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
