@@ -354,7 +354,7 @@ export class QemuPools implements StoragePoolDriver {
       return null;
     };
     if (!isStorageName(name)) return miss('');
-    let opened: { fd: number; st: fs.Stats };
+    let opened: { fd: number; st: fs.BigIntStats };
     try {
       opened = openPoolFile(p.config.targetPath, name, true);
     } catch (e) {
@@ -362,7 +362,7 @@ export class QemuPools implements StoragePoolDriver {
     }
     const { fd, st } = opened;
     try {
-      const head = Buffer.alloc(Math.min(HEAD, st.size));
+      const head = Buffer.alloc(Math.min(HEAD, Number(st.size)));
       fs.readSync(fd, head, 0, head.length, 0);
       let h: Qcow2Header | null = null;
       if (looksLikeQcow2(head)) {
@@ -376,10 +376,10 @@ export class QemuPools implements StoragePoolDriver {
       const config: VolumeConfig = {
         name,
         type: 'file',
-        capacity: h ? h.size : BigInt(st.size),
-        allocation: BigInt(st.blocks) * 512n,
+        capacity: h ? h.size : st.size,
+        allocation: st.blocks * 512n,
         format: h ? 'qcow2' : 'raw',
-        perms: { ...NO_PERMS, mode: st.mode & 0o777, owner: st.uid, group: st.gid },
+        perms: { ...NO_PERMS, mode: Number(st.mode & 0o777n), owner: Number(st.uid), group: Number(st.gid) },
         backing: backingPath ? { path: backingPath, format: h?.backingFormat ?? 'raw' } : null,
         compat: h ? (h.version === 3 ? '1.1' : '0.10') : '',
         nocow: false,

@@ -75,7 +75,7 @@ export function plainNameProblem(name: string): string | null {
 interface Pool {
   dir: string; // as given, resolved
   fd: number; // O_DIRECTORY descriptor
-  dev: number;
+  dev: bigint;
 }
 
 export function openPoolDisk(o: PoolDiskRequest): DiskLayer[] {
@@ -110,12 +110,12 @@ export function openPoolDisk(o: PoolDiskRequest): DiskLayer[] {
       if (seen.has(id)) throw refuse(file, RULE.LOOP, 'the backing chain comes back to an image already in it');
       seen.add(id);
 
-      const head = readHead(fd, st.size, HEAD_READ, file);
+      const head = readHead(fd, Number(st.size), HEAD_READ, file);
       if (req.format === 'raw') {
         if (looksLikeQcow2(head)) throw refuse(file, RULE.FORMAT, 'declared raw but starts with the qcow2 magic (formats are declared, never probed)');
         break;
       }
-      const h = parseHeader(fd, st.size, head, file);
+      const h = parseHeader(fd, Number(st.size), head, file);
       if (h.externalDataFile !== null || (h.incompatible & INCOMPAT.EXTERNAL_DATA_FILE) !== 0n)
         throw refuse(file, RULE.DATA_FILE, `the image names an external data file${h.externalDataFile === null ? '' : ` '${h.externalDataFile}'`}`);
       if (h.cryptMethod !== 0) throw refuse(file, RULE.ENCRYPTION, `encryption method ${h.cryptMethod} is not supported`);
@@ -135,7 +135,7 @@ export function openPoolDisk(o: PoolDiskRequest): DiskLayer[] {
 
 // One file of a pool with the open checks (no format rules): what a pool driver lists, sizes and deletes. The
 // caller closes `fd`.
-export function openPoolFile(poolDir: string, name: string, readOnly: boolean): { fd: number; st: fs.Stats } {
+export function openPoolFile(poolDir: string, name: string, readOnly: boolean): { fd: number; st: fs.BigIntStats } {
   const file = path.join(poolDir, name);
   const why = plainNameProblem(name);
   if (why) throw refuse(`${poolDir}/${JSON.stringify(name)}`, RULE.NAME, why);
@@ -208,27 +208,27 @@ function openPool(dir: string, file: string): Pool {
   } catch (e) {
     throw refuse(file, RULE.POOL, `cannot open the pool directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const st = fs.fstatSync(fd);
-  if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+  const st = fs.fstatSync(fd, { bigint: true }); // exact st_dev and st_ino: 64-bit values lose bits as numbers
+  if (st.uid !== 0n || (st.mode & 0o022n) !== 0n) {
     closeQuietly(fd);
     throw refuse(file, RULE.POOL, `the pool directory ${dir} must be owned by root and not group or world writable`);
   }
   return { dir, fd, dev: st.dev };
 }
 
-function openInPool(pool: Pool, name: string, readOnly: boolean, file: string): { fd: number; st: fs.Stats } {
+function openInPool(pool: Pool, name: string, readOnly: boolean, file: string): { fd: number; st: fs.BigIntStats } {
   // First an O_PATH descriptor: fstat without opening, so a FIFO never blocks and a device never sees an open.
   const pfd = tryOpen(pool, name, O_PATH | O_CLOEXEC, file);
-  let pst: fs.Stats;
+  let pst: fs.BigIntStats;
   try {
-    pst = fs.fstatSync(pfd);
+    pst = fs.fstatSync(pfd, { bigint: true });
     checkStat(pst, pool, file);
   } finally {
     closeQuietly(pfd);
   }
   const fd = tryOpen(pool, name, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, file);
   try {
-    const st = fs.fstatSync(fd);
+    const st = fs.fstatSync(fd, { bigint: true });
     checkStat(st, pool, file);
     if (st.ino !== pst.ino || st.dev !== pst.dev) throw refuse(file, RULE.REGULAR, 'the file was replaced while being opened');
     setStatusFlags(fd, getStatusFlags(fd) & ~O_NONBLOCK);
@@ -251,14 +251,14 @@ function tryOpen(pool: Pool, name: string, flags: number, file: string): number 
   }
 }
 
-function checkStat(st: fs.Stats, pool: Pool, file: string): void {
+function checkStat(st: fs.BigIntStats, pool: Pool, file: string): void {
   if (!st.isFile()) throw refuse(file, RULE.REGULAR, `not a regular file (${kind(st)})`);
-  if (st.uid !== 0) throw refuse(file, RULE.OWNER, `owned by uid ${st.uid}, not root`);
-  if (st.nlink !== 1) throw refuse(file, RULE.LINKS, `the file has ${st.nlink} links (a hard link could alias a file outside the pool)`);
+  if (st.uid !== 0n) throw refuse(file, RULE.OWNER, `owned by uid ${st.uid}, not root`);
+  if (st.nlink !== 1n) throw refuse(file, RULE.LINKS, `the file has ${st.nlink} links (a hard link could alias a file outside the pool)`);
   if (st.dev !== pool.dev) throw refuse(file, RULE.XDEV, 'the file is on another filesystem than the pool directory');
 }
 
-function kind(st: fs.Stats): string {
+function kind(st: fs.BigIntStats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isSymbolicLink()) return 'a symbolic link';
   if (st.isFIFO()) return 'a FIFO';

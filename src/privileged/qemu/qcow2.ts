@@ -35,7 +35,16 @@ export interface Qcow2Header {
   backingFormat: string | null; // from the backing format extension
   externalDataFile: string | null; // from the external data file extension
   extensions: number[]; // extension types in order (END excluded)
+  featureNames: FeatureName[]; // from the feature name table, for messages only
 }
+
+export interface FeatureName {
+  type: 'incompatible' | 'compatible' | 'autoclear';
+  bit: number;
+  name: string;
+}
+const FEATURE_TYPES = ['incompatible', 'compatible', 'autoclear'] as const;
+const FEATURE_ENTRY = 48; // u8 type, u8 bit, char name[46] (NUL-padded)
 
 // A malformed or hostile header: `why` says what is wrong, for the caller's message.
 export class Qcow2FormatError extends Error {
@@ -87,8 +96,6 @@ export function parseQcow2Header(buf: Buffer): Qcow2Header {
     headerLength = buf.readUInt32BE(100);
     if (headerLength < V3_HEADER_MIN || headerLength % 8 !== 0) bad(`header_length ${headerLength} is below ${V3_HEADER_MIN} or not a multiple of 8`);
     if (headerLength > clusterSize || headerLength > buf.length) bad(`header_length ${headerLength} exceeds the first cluster or the bytes read`);
-    const unknown = incompatible & ~KNOWN_INCOMPAT;
-    if (unknown !== 0n) bad(`unknown incompatible feature bits 0x${unknown.toString(16)}`);
   }
 
   let backingFile: string | null = null;
@@ -105,6 +112,7 @@ export function parseQcow2Header(buf: Buffer): Qcow2Header {
   let backingFormat: string | null = null;
   let externalDataFile: string | null = null;
   const extensions: number[] = [];
+  const featureNames: FeatureName[] = [];
   let off = headerLength;
   for (;;) {
     if (off + 8 > extEnd) {
@@ -130,10 +138,32 @@ export function parseQcow2Header(buf: Buffer): Qcow2Header {
         externalDataFile = s;
       }
     }
+    if (type === EXT.FEATURE_TABLE) {
+      for (let e = off; e + FEATURE_ENTRY <= off + len; e += FEATURE_ENTRY) {
+        const t = FEATURE_TYPES[buf[e]];
+        if (t === undefined || buf[e + 1] > 63) continue; // an entry we cannot place: it only names things
+        const raw = buf.subarray(e + 2, e + FEATURE_ENTRY);
+        const nul = raw.indexOf(0);
+        featureNames.push({
+          type: t,
+          bit: buf[e + 1],
+          name: raw
+            .subarray(0, nul < 0 ? raw.length : nul)
+            .toString('latin1')
+            .replace(/[^\x20-\x7e]/g, '?'),
+        });
+      }
+    }
     extensions.push(type);
     off += Math.ceil(len / 8) * 8; // len <= extEnd - off < 2^21: no overflow; padding may reach extEnd exactly
   }
-  return { version, clusterBits, size, cryptMethod, incompatible, headerLength, backingFile, backingFormat, externalDataFile, extensions };
+  // Checked after the extensions so the message can use the image's own name for the bit (QEMU does the same).
+  const unknown = incompatible & ~KNOWN_INCOMPAT;
+  if (unknown !== 0n) {
+    const named = featureNames.filter((f) => f.type === 'incompatible' && (unknown >> BigInt(f.bit)) & 1n).map((f) => `'${f.name}'`);
+    bad(`unknown incompatible feature bits 0x${unknown.toString(16)}${named.length ? ` (${named.join(', ')})` : ''}`);
+  }
+  return { version, clusterBits, size, cryptMethod, incompatible, headerLength, backingFile, backingFormat, externalDataFile, extensions, featureNames };
 }
 
 export interface CreateQcow2Options {

@@ -79,6 +79,13 @@ describeIf(tool('qemu-img', 'qemu-utils'), 'against qemu-img', () => {
     qemuImg('create', '-q', '-f', 'qcow2', '-o', `data_file=${path.join(dir, 'df.raw')}`, df, '1M');
     expect(parseQcow2Header(head(v2))).toMatchObject({ version: 2, clusterBits: 16, size: 1n << 20n, backingFile: 'wbase.raw', backingFormat: 'raw' });
     expect(parseQcow2Header(head(v3, 2 << 20))).toMatchObject({ version: 3, clusterBits: 21, backingFile: 'wbase.raw', backingFormat: 'raw' });
+    expect(parseQcow2Header(head(v3, 2 << 20)).featureNames).toEqual(
+      expect.arrayContaining([
+        { type: 'incompatible', bit: 0, name: 'dirty bit' },
+        { type: 'incompatible', bit: 2, name: 'external data file' },
+        { type: 'compatible', bit: 0, name: 'lazy refcounts' },
+      ]),
+    );
     const h = parseQcow2Header(head(df));
     expect(h.externalDataFile).toBe(path.join(dir, 'df.raw'));
     expect(h.incompatible & INCOMPAT.EXTERNAL_DATA_FILE).toBe(INCOMPAT.EXTERNAL_DATA_FILE);
@@ -180,7 +187,12 @@ describe('hostile headers', () => {
     ['cluster bits 64', (b) => b.writeUInt32BE(64, 20), /cluster_bits/],
     ['header_length 2^32-8', (b) => b.writeUInt32BE(0xfffffff8, 100), /header_length/],
     ['version 4', (b) => b.writeUInt32BE(4, 4), /version 4/],
-    ['unknown incompatible bit', (b) => b.writeBigUInt64BE(1n << 40n, 72), /unknown incompatible/],
+    ['unknown incompatible bit', (b) => b.writeBigUInt64BE(1n << 40n, 72), /unknown incompatible feature bits 0x10000000000$/],
+    [
+      'unknown incompatible bit named in the feature table',
+      (b) => b.writeBigUInt64BE(1n << 40n, 72) && b.writeUInt8(40, 137) && b.write('evil\x01', 138, 'latin1'),
+      /0x10000000000 \('evil\?'\)/,
+    ],
     ['invalid UTF-8 backing name', (b) => b.writeUInt8(0xff, 192), /UTF-8/],
     ['no end marker', (b) => b.fill(0x41, 112, 4096) && b.writeBigUInt64BE(0n, 8), /without an end marker|runs past/],
     ['two backing formats', (b) => b.writeUInt32BE(EXT.BACKING_FORMAT, 128) && b.writeUInt32BE(3, 132), /two backing format/],
