@@ -177,9 +177,8 @@ export function createPoolFile(poolDir: string, name: string): number {
   if (why) throw refuse(`${poolDir}/${JSON.stringify(name)}`, RULE.NAME, why);
   const pool = openPool(path.resolve(poolDir), file);
   try {
-    const fd = openat2(pool.fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, RESOLVE_POOL, 0o600);
-    fs.fchmodSync(fd, 0o600);
-    return fd;
+    // 0600 masked by the umask is 0600 or less: no fchmod (Node's permission model refuses fd-based chmod anyway).
+    return openat2(pool.fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, RESOLVE_POOL, 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw driverError(VG_ERR_STORAGE_FAILED, `storage vol already exists: '${file}'`);
     if (e instanceof DriverError) throw e;
