@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VG_ERR_ARG_INVALID, VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_INTERNAL } from '../../common/errors';
+import type { DomainCapsQuery } from '../../ipc/objects/host-objects';
 import { DriverError, driverError } from '../drivers/driver';
 
 export interface QemuMachine {
@@ -160,12 +161,7 @@ export function qemuCapabilitiesXml(p: QemuProbe, host: HostFacts): string {
   return o.join('\n');
 }
 
-export interface DomainCapsQuery {
-  emulatorbin: string | null;
-  arch: string | null;
-  machine: string | null;
-  virttype: string | null;
-}
+export type { DomainCapsQuery };
 
 // virConnectGetDomainCapabilities: the defaults and refusals of libvirt's QEMU driver (same messages), for the one
 // emulator and the machines this driver runs.

@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Op, decodeRequest, encodeRequest } from '../../../src/ipc/program';
+import { answerHostRead } from '../../../src/privileged/answers/host-objects';
 import { DriverError } from '../../../src/privileged/drivers/driver';
 import { type QemuProbe, DRIVER_SUPPORT, domainCapabilitiesXml, kvmUsable, probeQemu, qemuCapabilitiesXml } from '../../../src/privileged/qemu/host-caps';
 import { file, testIf, tool } from '../../helpers/skip';
@@ -225,5 +227,33 @@ print(json.dumps({'arch': caps.host.cpu.arch, 'emulator': g.emulator, 'machines'
       bus: ['virtio', 'sata'],
       video: ['vga', 'cirrus', 'virtio', 'none'],
     });
+  });
+});
+
+describe('HOST_READ domainCapabilities (the helper op behind CONNECT_GET_DOMAIN_CAPABILITIES)', () => {
+  const none = { emulatorbin: null, arch: null, machine: null, virttype: null };
+
+  test('a driver with domainCapabilities answers its XML; one without answers "not supported" (test driver)', async () => {
+    const p = await probeQemu(execOf(), EMU, NO_KVM);
+    const qemuLike = { domainCapabilities: (q: typeof none) => domainCapabilitiesXml(p, q) };
+    const ans = await answerHostRead({ driver: qemuLike }, { action: 'domainCapabilities', ...none, machine: 'pc' });
+    expect(ans).toEqual({ action: 'domainCapabilities', xml: domainCapabilitiesXml(p, { ...none, machine: 'pc' }) });
+    expect(() => answerHostRead({ driver: {} }, { action: 'domainCapabilities', ...none })).toThrow(
+      expect.objectContaining({ code: 'VG_ERR_NOT_SUPPORTED', detail: 'virConnectGetDomainCapabilities' }),
+    );
+  });
+
+  test('the request round-trips; markup, quotes, control characters and overlong names are refused by the decoder', () => {
+    const body = { action: 'domainCapabilities' as const, emulatorbin: EMU, arch: 'x86_64', machine: null, virttype: 'qemu' };
+    expect(decodeRequest(encodeRequest(Op.HOST_READ_REQ, 1, body)).body).toEqual(body);
+    // Wrong characters pass the encoder (lengths are fine) and are refused by the helper's decoder.
+    for (const bad of [{ machine: "q35'/><x" }, { arch: 'x86_64\n' }, { virttype: '' }, { emulatorbin: '/usr/bin/qemu&' }]) {
+      const frame = encodeRequest(Op.HOST_READ_REQ, 1, { ...body, ...bad });
+      expect(() => decodeRequest(frame)).toThrow(/helper IPC field .* invalid/);
+    }
+    // Overlong ones cannot even be encoded.
+    for (const bad of [{ machine: 'm'.repeat(65) }, { emulatorbin: '/' + 'a'.repeat(4096) }]) {
+      expect(() => encodeRequest(Op.HOST_READ_REQ, 1, { ...body, ...bad })).toThrow(/exceeds maximum/);
+    }
   });
 });
