@@ -113,6 +113,12 @@ export async function probeQemu(exec: QmpExec, emulator: string, kvmHost = kvmUs
   return { emulator, version, machines, kvm: { usable, reason }, cpuModels };
 }
 
+// CONNECT_GET_VERSION's number for the probed QEMU, as libvirt computes it: major * 1,000,000 + minor * 1,000 + micro.
+export function qemuVersionNumber(p: QemuProbe): bigint {
+  const [major, minor, micro] = p.version.split('.').map((x) => BigInt(x));
+  return major * 1_000_000n + minor * 1_000n + micro;
+}
+
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 
 // The machines the driver accepts: each supported alias and the versioned machine it stands for.

@@ -10,7 +10,15 @@ import path from 'node:path';
 import { Op, decodeRequest, encodeRequest } from '../../../src/ipc/program';
 import { answerHostRead } from '../../../src/privileged/answers/host-objects';
 import { DriverError } from '../../../src/privileged/drivers/driver';
-import { type QemuProbe, DRIVER_SUPPORT, domainCapabilitiesXml, kvmUsable, probeQemu, qemuCapabilitiesXml } from '../../../src/privileged/qemu/host-caps';
+import {
+  type QemuProbe,
+  DRIVER_SUPPORT,
+  domainCapabilitiesXml,
+  kvmUsable,
+  probeQemu,
+  qemuCapabilitiesXml,
+  qemuVersionNumber,
+} from '../../../src/privileged/qemu/host-caps';
 import { file, testIf, tool } from '../../helpers/skip';
 
 const EMU = '/usr/bin/qemu-system-x86_64';
@@ -42,6 +50,7 @@ describe('probeQemu', () => {
     expect(p.machines).toHaveLength(59);
     expect(p.cpuModels).toEqual(expect.arrayContaining(['qemu64', 'max', 'EPYC']));
     expect(p.kvm).toEqual(NO_KVM);
+    expect(qemuVersionNumber(p)).toBe(7002022n); // virsh version: "Running hypervisor: QEMU 7.2.22"
   });
 
   test('KVM is usable only when the host check and QEMU (query-kvm present) both say so', async () => {
