@@ -81,19 +81,21 @@ export function buildArgv(cfg: QemuConfig, plan: DescriptorPlan): BuiltArgv {
     if (layers) {
       if (layers.length === 0) throw new Error(`argv: disk ${d.target} has no layers`);
       const names = layers.map(() => ++node);
-      layers.forEach((l, j) => {
-        const set = ++fdset;
-        push('-add-fd', `fd=${pass(l.fd)},set=${set},opaque=${d.target}-${j}`);
+      const sets = layers.map(() => ++fdset);
+      // Descriptors in chain order (top first); -blockdev bottom first: a backing node must exist before its user.
+      layers.forEach((l, j) => push('-add-fd', `fd=${pass(l.fd)},set=${sets[j]},opaque=${d.target}-${j}`));
+      for (let j = layers.length - 1; j >= 0; j--) {
+        const l = layers[j];
         const n = names[j];
         const ro = l.readOnly || j > 0;
         push(
           '-blockdev',
-          JSON.stringify({ driver: 'file', filename: `/dev/fdset/${set}`, 'node-name': `libvirt-${n}-storage`, 'read-only': ro, 'auto-read-only': false }),
+          JSON.stringify({ driver: 'file', filename: `/dev/fdset/${sets[j]}`, 'node-name': `libvirt-${n}-storage`, 'read-only': ro, 'auto-read-only': false }),
         );
         const fmt: Record<string, unknown> = { 'node-name': `libvirt-${n}-format`, 'read-only': ro, driver: l.format, file: `libvirt-${n}-storage` };
         if (l.format === 'qcow2') fmt.backing = j + 1 < layers.length ? `libvirt-${names[j + 1]}-format` : null;
         push('-blockdev', JSON.stringify(fmt));
-      });
+      }
       top = `libvirt-${names[0]}-format`;
     }
     const boot = d.bootIndex !== null ? `,bootindex=${d.bootIndex}` : '';

@@ -195,8 +195,10 @@ export function qemuConfigOf(def: DomainDef): QemuConfig {
   if (def.osType !== 'hvm') throw unsupported(`os type '${def.osType}'`);
   if (def.arch !== 'x86_64') throw unsupported(`architecture '${def.arch}'`);
   const machine = def.machine ?? 'q35';
-  const m = /^(q35|pc)(-(q35|i440fx)-[0-9.]+)?$/.exec(machine);
+  // Versioned names (pc-q35-7.2, pc-i440fx-7.2) are the same two machines.
+  const m = /^(?:(q35|pc)|pc-(q35|i440fx)-[0-9]{1,2}\.[0-9]{1,2})$/.exec(machine);
   if (!m) throw unsupported(`machine '${machine}' (q35 or pc)`);
+  const kind = m[1] ?? (m[2] === 'q35' ? 'q35' : 'pc');
   if (def.maxMemKiB < MEM_MIN_KIB || def.maxMemKiB > MEM_MAX_KIB) throw unsupported(`memory ${def.maxMemKiB} KiB (16 MiB .. 1 PiB)`);
   if (def.curMemKiB > def.maxMemKiB || def.curMemKiB < MEM_MIN_KIB) throw unsupported(`currentMemory ${def.curMemKiB} KiB`);
   if (def.vcpusMax < 1 || def.vcpusMax > QEMU_MAX_VCPUS || def.vcpus < 1 || def.vcpus > def.vcpusMax) throw unsupported(`vcpu ${def.vcpus}/${def.vcpusMax}`);
@@ -218,7 +220,7 @@ export function qemuConfigOf(def: DomainDef): QemuConfig {
     name: def.name,
     uuid: def.uuid,
     accel: def.type === 'kvm' ? 'kvm' : 'tcg',
-    machine: m[1] as 'q35' | 'pc',
+    machine: kind as 'q35' | 'pc',
     maxMemKiB: def.maxMemKiB,
     curMemKiB: def.curMemKiB,
     vcpus: def.vcpus,
