@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// The test guest (tools/build-test-guest.sh): a Debian kernel + busybox initramfs that prints a marker line on the
+// serial console, powers off on the ACPI power button and keeps a shell on the console. Built once into
+// <repo>/.cache/test-guest/ (the script holds a file lock, so parallel jest workers build it once and reuse it).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { type Requirement, tool, missing } from './skip';
+
+export interface TestGuest {
+  kernel: string;
+  initrd: string;
+  marker: string; // the line the guest prints on its serial console once acpid and the console shell are up
+}
+
+// A Requirement (for describeIf/testIf) that also carries the guest when it could be built.
+export interface GuestRequirement extends Requirement {
+  guest: TestGuest | null;
+}
+
+const repo = path.resolve(__dirname, '..', '..');
+export const guestDir = path.join(repo, '.cache', 'test-guest');
+export const QEMU = '/usr/bin/qemu-system-x86_64';
+
+let cached: GuestRequirement | undefined;
+
+function build(): GuestRequirement {
+  const need = 'the test guest (tools/build-test-guest.sh: Debian packages busybox-static and a reachable Debian mirror)';
+  const miss = missing([tool('apt-get', 'apt'), tool('dpkg-deb', 'dpkg'), tool('busybox', 'busybox-static')]);
+  if (miss.length > 0) return { ok: false, need: `${need}: missing ${miss.join(', ')}`, guest: null };
+  const r = spawnSync(path.join(repo, 'tools', 'build-test-guest.sh'), [], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-2).join('; ');
+    return { ok: false, need: `${need}: ${why}`, guest: null };
+  }
+  // The script's one line: "built ..." or "up to date ..."; shown so a slow first test explains itself.
+  if (r.stdout.includes('built ')) process.stdout.write(r.stdout);
+  const guest = {
+    kernel: path.join(guestDir, 'vmlinuz'),
+    initrd: path.join(guestDir, 'initrd.img'),
+    marker: fs.readFileSync(path.join(guestDir, 'marker'), 'utf8').trim(),
+  };
+  return { ok: true, need, guest };
+}
+
+// Builds the guest on first use in this process (a no-op ~0.1 s when it is up to date), or says why it cannot.
+export function testGuest(): GuestRequirement {
+  cached ??= build();
+  return cached;
+}
+
+// What a VM test needs besides the guest: the emulator.
+export const qemuTool = (): Requirement => tool(QEMU, 'qemu-system-x86');
