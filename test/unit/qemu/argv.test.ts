@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { checkArgv } from '../../../src/launcher/argv';
 import { SANDBOX, argvDigest, buildArgv } from '../../../src/privileged/drivers/qemu/argv';
 import { qemuConfigOf } from '../../../src/privileged/drivers/qemu/config';
 import { dx } from '../../helpers/domain-def';
@@ -77,6 +78,16 @@ test('every resource is a descriptor, in message order; the backing chain is exp
   expect(a.some((x) => /^-(drive|hda|cdrom|monitor|qmp|runas|chroot|daemonize|pidfile|plugin|readconfig)$/.test(x))).toBe(false);
   expect(b.digest).toBe(argvDigest(a));
   expect(b.digest).toMatch(/^[0-9a-f]{64}$/);
+});
+
+test("the launcher's argv policy accepts the generated argv (its own checker)", () => {
+  const b = buildArgv(cfg, plan);
+  expect(() => checkArgv(b.argv, b.fds.length)).not.toThrow();
+  const bare = buildArgv(
+    { ...cfg, disks: [], nets: [], vnc: false, tablet: false, rng: false, balloon: false, serial: false, kernel: null, initrd: null },
+    { ...plan, disks: [] },
+  );
+  expect(() => checkArgv(bare.argv, bare.fds.length)).not.toThrow();
 });
 
 test('a planned resource without its descriptor is a bug, not a path', () => {

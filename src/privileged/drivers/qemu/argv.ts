@@ -49,7 +49,7 @@ export function buildArgv(cfg: QemuConfig, plan: DescriptorPlan): BuiltArgv {
   push('-msg', 'timestamp=on');
   // Monitor first: descriptor 0 is always the QMP listener.
   push('-chardev', `socket,id=charmonitor,fd=${pass(plan.qmp)},server=on,wait=off`);
-  push('-mon', 'chardev=charmonitor,id=monitor,mode=control');
+  push('-mon', 'chardev=charmonitor,mode=control');
   push('-rtc', `base=${cfg.clock},driftfix=slew`);
   // The driver decides what a guest poweroff means (on_poweroff); a guest reboot stays a reset unless on_reboot=destroy.
   push('-no-shutdown');

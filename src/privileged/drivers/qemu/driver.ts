@@ -41,6 +41,7 @@ const MEM_OVERHEAD_BYTES = 512n * 1024n * 1024n; // QEMU's own heap, TCG transla
 const PIDS_MAX = 256; // QEMU threads: one per vCPU plus I/O workers; a fork bomb inside QEMU stops here
 const SERIAL_LOG_MAX = 1024 * 1024; // 1 MiB per VM log; the rest of the output is dropped
 const EXIT_WAIT_MS = 3000; // SIGKILL to gone: QEMU exits in ~23 ms (qemu-notes)
+const CLEANUP_WAIT_MS = 2000; // the jail's own processes exit right after QEMU
 const REATTACH_QMP_MS = 1500; // a running QEMU answers in ~1 ms; the whole reattach must fit in 2 s
 
 export interface QemuDriverOptions {
@@ -50,6 +51,7 @@ export interface QemuDriverOptions {
   cgroupRoot: string;
   warn?: (msg: string) => void;
   // The helper's journal: one record per spawn with the argv's sha256 (what exactly ran).
+  onClose?: () => void; // the wiring's own teardown (launcher reconnects)
   journalSpawn?: (rec: { uuid: string; name: string; tenant: string; digest: string; slot: number }) => (result: string) => void;
 }
 
@@ -244,7 +246,7 @@ export class QemuDriver implements Driver {
       this.#warn(`killing QEMU pid ${orphan.pid} of VM ${orphan.vm}: no active domain of ours owns it`);
       await launcher.signal(orphan.vm, 'SIGKILL').catch(() => undefined);
       await waitGone(orphan.pid);
-      await launcher.cleanup(orphan.vm).catch(() => undefined);
+      await this.#cleanup(orphan.vm);
     }
     if (!bootAutostart) return;
     for (const d of [...this.#domains.values()]) {
@@ -586,7 +588,7 @@ export class QemuDriver implements Driver {
       await launcher.signal(uuid, 'SIGKILL').catch(() => undefined);
       await waitGone(pid);
       this.#release(booting);
-      await launcher.cleanup(uuid).catch(() => undefined);
+      await this.#cleanup(uuid);
       this.#domains.set(uuid, d);
       throw e instanceof DriverError ? e : driverError(VG_ERR_DOMAIN_INTERNAL, `QEMU failed while starting: ${(e as Error).message}`);
     }
@@ -637,9 +639,25 @@ export class QemuDriver implements Driver {
       if (pidAlive(run.pid)) throw driverError(VG_ERR_DOMAIN_INTERNAL, `cannot kill QEMU pid ${run.pid}: ${e.message}`);
     });
     if (!(await waitGone(run.pid))) throw driverError(VG_ERR_DOMAIN_INTERNAL, `QEMU pid ${run.pid} did not exit after SIGKILL`);
-    await launcher.cleanup(d.def.uuid).catch((e: Error) => this.#warn(`cgroup cleanup of ${d.def.uuid}: ${e.message}`));
+    await this.#cleanup(d.def.uuid);
     const cur = this.#domains.get(d.def.uuid);
     if (cur && cur.run === run) this.#stopped(cur, reason, detail);
+  }
+
+  // The VM's cgroups go once the jail above QEMU has exited too (a few ms after QEMU); a leftover is only logged.
+  async #cleanup(uuid: string): Promise<void> {
+    const until = Date.now() + CLEANUP_WAIT_MS;
+    for (;;) {
+      const launcher = this.#o.host.launcher();
+      try {
+        if (!launcher) throw new Error('launcher not connected');
+        await launcher.cleanup(uuid);
+        return;
+      } catch (e) {
+        if (Date.now() > until) return this.#warn(`cgroup cleanup of VM ${uuid}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   // Shut off in our books (the process is gone or being killed): release its sockets and monitor, commit, event.
@@ -717,10 +735,9 @@ export class QemuDriver implements Driver {
     if (!d || d.run !== run || run.stopping || this.#closed || !isActive(d)) return;
     this.#warn(`domain '${d.def.name}': QEMU (pid ${run.pid}) closed its monitor unexpectedly`);
     run.stopping = true;
-    const launcher = this.#o.host.launcher();
     void (async () => {
       await waitGone(run.pid);
-      await launcher?.cleanup(uuid).catch(() => undefined);
+      await this.#cleanup(uuid);
       const cur = this.#domains.get(uuid);
       if (cur && cur.run === run) this.#stopped(cur, Shutoff.FAILED, Stopped.FAILED);
     })();
@@ -746,6 +763,7 @@ export class QemuDriver implements Driver {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#o.onClose?.();
     for (const d of this.#domains.values()) {
       if (!d.run) continue;
       d.run.qmp?.close();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the QEMU driver needs from outside itself (launcher, descriptors, disks, cgroups), as interfaces the helper wires (helper side).
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { cgroupDirs } from '../../../ipc/launcher';
 
 // The launcher's operations as the driver uses them (src/privileged/launcher-client.ts implements them).
 export interface SpawnRequest {
@@ -42,18 +42,13 @@ export interface QemuHost {
   resolveVolume?(pool: string, volume: string, tenant: string): { poolDir: string; name: string; basePools: string[] } | null;
 }
 
-// Per-VM cgroup directories: <ctrl>/<root>/<tenant or _host>/vm-<uuid>/ (v1) or the unified tree (v2).
-export function cgroupCpuFile(cgroupRoot: string, tenant: string, uuid: string, base = '/sys/fs/cgroup'): { file: string; v2: boolean } {
-  const rel = path.join(cgroupRoot, tenant === '' ? '_host' : tenant, `vm-${uuid}`);
-  const v2 = fs.existsSync(path.join(base, 'cgroup.controllers'));
-  return v2 ? { file: path.join(base, rel, 'cpu.stat'), v2 } : { file: path.join(base, 'cpuacct', rel, 'cpuacct.usage'), v2 };
-}
-
 const CLK_TCK = 100n; // USER_HZ on Linux x86_64
 
 // CPU time of a VM in ns: its cgroup's accounting; the QEMU process's own times when the cgroup is not there.
 export function vmCpuNs(cgroupRoot: string, tenant: string, uuid: string, pid: number | null): bigint | null {
-  const { file, v2 } = cgroupCpuFile(cgroupRoot, tenant, uuid);
+  const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
+  const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const file = v2 ? dirs.cpuStatV2 : dirs.cpuUsageV1;
   try {
     const text = fs.readFileSync(file, 'utf8');
     if (!v2) return /^[0-9]{1,20}\s*$/.test(text) ? BigInt(text.trim()) : null;

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// Real virsh 9.0 against the qemu driver: define -> start (jailed QEMU through the real launcher) -> the guest's marker
+// on the serial log -> dominfo -> suspend/resume -> shutdown -> destroy -> nothing left; kill -9 of the helper.
+// VM tests run one after another in this file (TCG; 60 s timeouts); every process is cleaned up in afterAll.
+import fs from 'node:fs';
+import path from 'node:path';
+import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
+import { testGuest } from '../helpers/guest';
+import { launcherRequirements } from '../helpers/launcher';
+import { describeIf, virshTool } from '../helpers/skip';
+import { type Result, exec } from '../helpers/users';
+
+jest.setTimeout(60000);
+const guestReq = testGuest();
+// VG_TEST_GUEST_DIR: a guest directory to use instead of the built one (vmlinuz, initrd.img, marker).
+const override = process.env.VG_TEST_GUEST_DIR;
+const guest = override
+  ? { kernel: path.join(override, 'vmlinuz'), initrd: path.join(override, 'initrd.img'), marker: fs.readFileSync(path.join(override, 'marker'), 'utf8').trim() }
+  : guestReq.guest;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 30000, every = 50): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+const alive = (pid: number): boolean => {
+  try {
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+const field = (out: string, name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(out)?.[1] ?? '';
+const cpuSeconds = (out: string): number => Number(/([0-9.]+)s/.exec(field(out, 'CPU time'))?.[1] ?? 'NaN');
+
+describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against the qemu driver (real QEMU, jailed)', () => {
+  let vg: RunningQemuDaemon;
+  let uuid: string;
+  const v = (...a: string[]): Promise<Result> => exec(['virsh', '-c', vg.uri, ...a]);
+  const ok = async (...a: string[]): Promise<string> => {
+    const r = await v(...a);
+    if (r.rc !== 0) throw new Error(`virsh ${a.join(' ')}: rc ${r.rc}: ${r.err}`);
+    return r.out;
+  };
+  const qemuPid = async (): Promise<number> => {
+    const procs = fs.readFileSync(path.join('/sys/fs/cgroup/pids', vg.launcher.cgroupRoot, '_host', `vm-${uuid}`, 'cgroup.procs'), 'utf8');
+    const pids = procs.split('\n').filter(Boolean).map(Number);
+    return pids.find((p) => fs.readlinkSync(`/proc/${p}/exe`) === '/usr/bin/qemu-system-x86_64') ?? -1;
+  };
+  const markerSeen = () => fs.existsSync(vg.serialLog(uuid)) && fs.readFileSync(vg.serialLog(uuid), 'utf8').includes(guest!.marker);
+
+  beforeAll(async () => {
+    vg = await startQemuDaemon({ policy: 'g, unix:root, host-admin, *\n' });
+    fs.writeFileSync(
+      path.join(vg.home, 'g1.xml'),
+      `<domain type='qemu'><name>g1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${guest!.kernel}</kernel><initrd>${guest!.initrd}</initrd>
+  <cmdline>console=ttyS0 panic=-1</cmdline></os><features><acpi/></features><on_poweroff>destroy</on_poweroff>
+  <devices><serial type='pty'/><memballoon model='virtio'/></devices></domain>\n`,
+    );
+  });
+  afterAll(async () => vg?.stop());
+
+  test('type and version: QEMU 7.2', async () => {
+    expect(await ok('version')).toMatch(/Running hypervisor: QEMU 7\.2\.0/);
+  });
+
+  test('define -> start: the jailed QEMU prints the marker; dominfo CPU time grows running, not paused', async () => {
+    expect(await ok('define', path.join(vg.home, 'g1.xml'))).toMatch(/Domain 'g1' defined/);
+    uuid = (await ok('domuuid', 'g1')).trim();
+    const t0 = Date.now();
+    expect(await ok('start', 'g1')).toMatch(/Domain 'g1' started/);
+    const tStart = Date.now() - t0;
+    await until('the marker on the serial log', markerSeen, 60000);
+    console.log(`virsh start returned in ${tStart} ms; marker after ${Date.now() - t0} ms`);
+    expect((await ok('domstate', 'g1', '--reason')).trim()).toBe('running (booted)');
+    // The process the launcher started: uid in the jail range, no capabilities, seccomp on, its own network namespace.
+    const pid = await qemuPid();
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    expect(Number(/^Uid:\s+([0-9]+)/m.exec(status)![1])).toBeGreaterThanOrEqual(200000);
+    expect(status).toMatch(/^Seccomp:\s+2$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(status).toMatch(/^CapEff:\s+0+$/m);
+    expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(fs.readlinkSync('/proc/self/ns/net'));
+    // An idle guest uses 0.02-0.03 s/s under TCG and dominfo shows tenths: wait long enough to see it move.
+    const c1 = cpuSeconds(await ok('dominfo', 'g1'));
+    await sleep(5000);
+    const c2 = cpuSeconds(await ok('dominfo', 'g1'));
+    expect(c2).toBeGreaterThan(c1);
+    await ok('suspend', 'g1');
+    expect((await ok('domstate', 'g1', '--reason')).trim()).toBe('paused (user)');
+    const p1 = cpuSeconds(await ok('dominfo', 'g1'));
+    await sleep(2000);
+    const p2 = cpuSeconds(await ok('dominfo', 'g1'));
+    expect(p2 - p1).toBeLessThan(0.05);
+    await ok('resume', 'g1');
+    expect((await ok('domstate', 'g1', '--reason')).trim()).toBe('running (unpaused)');
+    // The helper's journal holds the spawn with the argv's sha256.
+    expect(vg.journal()).toMatch(new RegExp(`"op":"QEMU_SPAWN","uuid":"${uuid}".*"digest":"[0-9a-f]{64}"`));
+  });
+
+  test('kill -9 of the helper: the same QEMU keeps running and is "running" again within 2 s', async () => {
+    const pid = await qemuPid();
+    await vg.killHelper9();
+    expect(alive(pid)).toBe(true);
+    const t0 = Date.now();
+    await vg.startHelper();
+    await until('running again', async () => (await v('domstate', 'g1')).out.trim() === 'running', 5000, 20);
+    const took = Date.now() - t0;
+    console.log(`helper restart -> running again: ${took} ms`);
+    expect(took).toBeLessThan(2000);
+    expect(await qemuPid()).toBe(pid);
+  });
+
+  test('shutdown after the marker: shut off (reason shutdown) within 10 s; no process or cgroup left', async () => {
+    const pid = await qemuPid();
+    await ok('shutdown', 'g1');
+    const t0 = Date.now();
+    await until('shut off', async () => (await v('domstate', 'g1', '--reason')).out.trim() === 'shut off (shutdown)', 10000, 100);
+    console.log(`shutdown -> shut off: ${Date.now() - t0} ms`);
+    expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(path.join('/sys/fs/cgroup/pids', vg.launcher.cgroupRoot, '_host', `vm-${uuid}`))).toBe(false);
+  });
+
+  test('a guest that powers off while the helper is away shows shut off afterwards', async () => {
+    fs.rmSync(vg.serialLog(uuid), { force: true });
+    await ok('start', 'g1');
+    await until('the marker', markerSeen, 60000);
+    const pid = await qemuPid();
+    await vg.killHelper9();
+    // The guest's power button pressed from inside: its console shell is ours while the helper is away.
+    const net = await import('node:net');
+    const s = net.connect(path.join(vg.home, 'run', 'helper', 'qemu', uuid, 'serial.sock'));
+    await new Promise((r) => s.once('connect', r));
+    s.write('\npoweroff -f\n');
+    await sleep(3000);
+    s.destroy();
+    await vg.startHelper();
+    await until('shut off', async () => (await v('domstate', 'g1')).out.trim() === 'shut off', 5000, 50);
+    expect(alive(pid)).toBe(false);
+  });
+
+  test('destroy: gone within 1 s, no process or cgroup left', async () => {
+    await ok('start', 'g1');
+    const pid = await qemuPid();
+    const t0 = Date.now();
+    await ok('destroy', 'g1');
+    const took = Date.now() - t0;
+    console.log(`virsh destroy: ${took} ms`);
+    expect(took).toBeLessThan(1000);
+    expect(alive(pid)).toBe(false);
+    expect((await ok('domstate', 'g1', '--reason')).trim()).toBe('shut off (destroyed)');
+    expect(fs.existsSync(path.join('/sys/fs/cgroup/pids', vg.launcher.cgroupRoot, '_host', `vm-${uuid}`))).toBe(false);
+  });
+
+  test('outside the subset: refused naming the element', async () => {
+    const bad = path.join(vg.home, 'bad.xml');
+    fs.writeFileSync(
+      bad,
+      fs.readFileSync(path.join(vg.home, 'g1.xml'), 'utf8').replace('<name>g1', '<name>bad').replace('<memballoon', "<sound model='ich9'/><memballoon"),
+    );
+    const r = await v('define', bad);
+    expect(r.rc).toBe(1);
+    expect(r.err).toMatch(/unsupported configuration: <sound> device/);
+  });
+});
