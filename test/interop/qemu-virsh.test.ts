@@ -58,7 +58,7 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     vg = await startQemuDaemon({ policy: 'g, unix:root, host-admin, *\n' });
     fs.writeFileSync(
       path.join(vg.home, 'g1.xml'),
-      `<domain type='qemu'><name>g1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+      `<domain type='qemu'><name>g1</name><memory unit='MiB'>256</memory><vcpu current='1'>2</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${guest!.kernel}</kernel><initrd>${guest!.initrd}</initrd>
   <cmdline>console=ttyS0 panic=-1</cmdline></os><features><acpi/></features><on_poweroff>destroy</on_poweroff>
   <devices><serial type='pty'/><memballoon model='virtio'/></devices></domain>\n`,
@@ -117,6 +117,21 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     expect(await qemuPid()).toBe(pid);
   });
 
+  test('setmem --live through the balloon, setvcpus --live by hotplug, reboot: the marker again', async () => {
+    await ok('setmem', 'g1', '128M', '--live');
+    // The guest gives the memory back over a second or two; QEMU's BALLOON_CHANGE events carry what it has reached.
+    await until('the balloon at 128 MiB', async () => field(await ok('dominfo', 'g1'), 'Used memory') === '131072 KiB', 10000, 200);
+    await ok('setvcpus', 'g1', '2', '--live');
+    expect(field(await ok('dominfo', 'g1'), 'CPU\\(s\\)')).toBe('2');
+    expect((await v('setvcpus', 'g1', '3', '--live')).err).toMatch(/greater than max allowable vcpus/);
+    const before = fs.readFileSync(vg.serialLog(uuid), 'utf8').split(guest!.marker).length;
+    const t0 = Date.now();
+    await ok('reboot', 'g1');
+    await until('the marker again', () => fs.readFileSync(vg.serialLog(uuid), 'utf8').split(guest!.marker).length > before, 60000);
+    console.log(`reboot -> marker again: ${Date.now() - t0} ms`);
+    expect((await ok('domstate', 'g1')).trim()).toBe('running');
+  });
+
   test('shutdown after the marker: shut off (reason shutdown) within 10 s; no process or cgroup left', async () => {
     const pid = await qemuPid();
     await ok('shutdown', 'g1');
@@ -156,6 +171,18 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     expect(alive(pid)).toBe(false);
     expect((await ok('domstate', 'g1', '--reason')).trim()).toBe('shut off (destroyed)');
     expect(fs.existsSync(path.join('/sys/fs/cgroup/pids', vg.launcher.cgroupRoot, '_host', `vm-${uuid}`))).toBe(false);
+  });
+
+  test('autostart: started when the helper starts after a host boot (runtime directory wiped)', async () => {
+    await ok('autostart', 'g1');
+    expect(field(await ok('dominfo', 'g1'), 'Autostart')).toBe('enable');
+    await vg.killHelper9();
+    fs.rmSync(path.join(vg.home, 'run', 'helper'), { recursive: true, force: true });
+    await vg.startHelper();
+    await until('running', async () => (await v('domstate', 'g1')).out.trim() === 'running', 10000, 100);
+    await until('the marker', markerSeen, 60000);
+    await ok('autostart', 'g1', '--disable');
+    await ok('destroy', 'g1');
   });
 
   test('outside the subset: refused naming the element', async () => {

@@ -13,6 +13,7 @@ import {
   VG_ERR_INTERNAL,
   VG_ERR_LIMIT,
   VG_ERR_NO_DOMAIN,
+  VG_ERR_NOT_SUPPORTED,
   VG_ERR_OP_UNSUPPORTED,
   VG_ERR_RESOURCE_DENIED,
   VG_ERR_STORAGE,
@@ -22,6 +23,7 @@ import { isTenantName } from '../../../common/names';
 import { type DomainDef, domainDefFromJson, domainDefToJson } from '../../../ipc/objects/domain-def';
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../../ipc/program';
+import type { DomainExtraDriver } from '../domain-extra-driver';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from '../driver';
 import { type DomainStatus, type FileChange, StateStore } from '../store';
 import { type DescriptorPlan, type PlannedLayer, buildArgv } from './argv';
@@ -114,6 +116,8 @@ class SerialLog {
 
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
+  // Autostart, reset and the checks virsh makes; the other extra calls (tuning, pinning, stats) answer "not supported".
+  readonly domainExtra: DomainExtraDriver = extraOf(this);
   readonly #o: QemuDriverOptions;
   readonly #store: StateStore;
   readonly #warn: (msg: string) => void;
@@ -449,10 +453,17 @@ export class QemuDriver implements Driver {
     throw driverError(VG_ERR_DOMAIN_ARG, `unsupported action ${String(action)} (${name})`);
   }
 
-  async reset(uuid: Buffer): Promise<void> {
+  // Checked now; the reset itself is QMP's (a few ms): the extra-action answer does not wait for it.
+  reset(uuid: Buffer): Promise<void> {
     const d = this.#get(uuid);
     if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
-    await this.#qmp(d, 'system_reset');
+    const done = this.#qmp(d, 'system_reset').then(() => undefined);
+    done.catch((e: Error) => this.#warn(`reset of '${d.def.name}': ${e instanceof DriverError ? e.detail : e.message}`));
+    return done;
+  }
+
+  checkActive(uuid: Buffer): void {
+    if (!isActive(this.#get(uuid))) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
   }
 
   async setMemory(uuid: Buffer, memoryKiB: bigint, flags: SetFlags): Promise<void> {
@@ -518,7 +529,7 @@ export class QemuDriver implements Driver {
     if (!Array.isArray(slots)) throw driverError(VG_ERR_DOMAIN_INTERNAL, 'query-hotpluggable-cpus: not a list');
     const free = slots.filter((s): s is { type: string; props: Record<string, unknown>; 'qom-path'?: string } => {
       const o = s as Record<string, unknown>;
-      return typeof o.type === 'string' && /^[a-z0-9-]{1,64}$/.test(o.type) && typeof o.props === 'object' && o.props !== null && o['qom-path'] === undefined;
+      return typeof o.type === 'string' && /^[a-z0-9_.-]{1,64}$/.test(o.type) && typeof o.props === 'object' && o.props !== null && o['qom-path'] === undefined;
     });
     // QEMU lists them highest first; plug in order of socket id so the guest numbers them as libvirt does.
     free.sort((a, b) => Number(a.props['socket-id'] ?? 0) - Number(b.props['socket-id'] ?? 0));
@@ -684,7 +695,6 @@ export class QemuDriver implements Driver {
   #onEvent(uuid: string, run: Run, ev: QmpEvent): void {
     const d = this.#domains.get(uuid);
     if (!d || d.run !== run || run.stopping || !isActive(d)) return;
-    if (process.env.VG_QMP_DEBUG) this.#warn(`qmp event ${JSON.stringify(ev)}`);
     switch (ev.event) {
       case 'SHUTDOWN':
         // -no-shutdown: QEMU stopped the guest and waits for us. guest:false is our own quit; only the guest's counts.
@@ -866,6 +876,24 @@ export class QemuDriver implements Driver {
     }
     if (event) for (const l of this.#listeners) l({ domain: summary, event: event[0], detail: event[1] });
   }
+}
+
+// DomainExtraDriver over the QEMU driver: what it implements, and "not supported" (libvirt's wording) for the rest.
+function extraOf(q: QemuDriver): DomainExtraDriver {
+  const impl: Partial<DomainExtraDriver> = {
+    setAutostart: (uuid, on) => q.setAutostart(uuid, on),
+    reset: (uuid) => void q.reset(uuid),
+    checkActive: (uuid) => q.checkActive(uuid),
+    iothreadStats: () => [], // no iothreads in this subset: domstats lists none
+  };
+  return new Proxy(impl as DomainExtraDriver, {
+    get: (t, k) =>
+      typeof k === 'string' && !(k in t)
+        ? () => {
+            throw driverError(VG_ERR_NOT_SUPPORTED, `${k} (qemu driver)`);
+          }
+        : (t as unknown as Record<string | symbol, unknown>)[k],
+  });
 }
 
 function summaryOf(d: Vm): DomainSummary {
