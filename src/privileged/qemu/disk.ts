@@ -133,6 +133,28 @@ export function openPoolDisk(o: PoolDiskRequest): DiskLayer[] {
   }
 }
 
+// The QEMU arguments for one opened chain, in the form tested against QEMU 7.2 (test/unit/qemu/disk-qemu.test.ts):
+// each layer its own fdset (`-add-fd`), a `file` node on `/dev/fdset/N` and a format node, deepest layer first, each
+// qcow2 naming the next layer as "backing" and the last "backing": null, so QEMU never opens a file by name.
+// `fd`: the descriptor number layers[0] has in QEMU (layers follow in order); `fdset`: the first fdset id to use;
+// `node`: a prefix for node names (a letter, then up to 20 of [A-Za-z0-9_-]).
+export function blockdevArgs(layers: readonly DiskLayer[], o: { fd: number; fdset: number; node: string }): { args: string[]; top: string } {
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,20}$/.test(o.node)) throw new RangeError(`node prefix '${o.node}'`);
+  if (layers.length === 0) throw new RangeError('no layers');
+  const args: string[] = [];
+  const fmt = (i: number): string => `${o.node}-l${i}`;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i];
+    const file = `${o.node}-f${i}`;
+    args.push('-add-fd', `fd=${o.fd + i},set=${o.fdset + i}`);
+    args.push('-blockdev', JSON.stringify({ driver: 'file', filename: `/dev/fdset/${o.fdset + i}`, 'node-name': file, 'read-only': l.readOnly }));
+    const f: Record<string, unknown> = { driver: l.format, file, 'node-name': fmt(i), 'read-only': l.readOnly };
+    if (l.format === 'qcow2') f.backing = i + 1 < layers.length ? fmt(i + 1) : null;
+    args.push('-blockdev', JSON.stringify(f));
+  }
+  return { args, top: fmt(0) };
+}
+
 // One file of a pool with the open checks (no format rules): what a pool driver lists, sizes and deletes. The
 // caller closes `fd`.
 export function openPoolFile(poolDir: string, name: string, readOnly: boolean): { fd: number; st: fs.BigIntStats } {
@@ -155,9 +177,8 @@ export function createPoolFile(poolDir: string, name: string): number {
   if (why) throw refuse(`${poolDir}/${JSON.stringify(name)}`, RULE.NAME, why);
   const pool = openPool(path.resolve(poolDir), file);
   try {
-    const fd = openat2(pool.fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, RESOLVE_POOL, 0o600);
-    fs.fchmodSync(fd, 0o600);
-    return fd;
+    // 0600 masked by the umask is 0600 or less: no fchmod (Node's permission model refuses fd-based chmod anyway).
+    return openat2(pool.fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, RESOLVE_POOL, 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw driverError(VG_ERR_STORAGE_FAILED, `storage vol already exists: '${file}'`);
     if (e instanceof DriverError) throw e;

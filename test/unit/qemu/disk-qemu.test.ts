@@ -7,7 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type DiskLayer, openPoolDisk } from '../../../src/privileged/qemu/disk';
+import { type DiskLayer, blockdevArgs, openPoolDisk } from '../../../src/privileged/qemu/disk';
 import { createQcow2 } from '../../../src/privileged/qemu/qcow2';
 import { describeIf, file, root, tool } from '../../helpers/skip';
 
@@ -68,6 +68,7 @@ describeIf(
     let dir: string;
     let pool: string;
     let layers: DiskLayer[] = [];
+    let single: DiskLayer[] = [];
     const children: ChildProcess[] = [];
 
     beforeAll(() => {
@@ -80,6 +81,8 @@ describeIf(
       createQcow2(fd, 1 << 20, { backingFile: 'base.raw', backingFormat: 'raw' });
       fs.closeSync(fd);
       layers = openPoolDisk({ poolDir: pool, name: 'top.qcow2', format: 'qcow2', readOnly: false, basePools: [] });
+      fs.writeFileSync(path.join(pool, 'data.raw'), Buffer.alloc(1 << 20, 0x44), { mode: 0o600 });
+      single = openPoolDisk({ poolDir: pool, name: 'data.raw', format: 'raw', readOnly: true, basePools: [] });
     });
 
     afterAll(async () => {
@@ -88,31 +91,15 @@ describeIf(
           c.kill('SIGKILL');
           await new Promise((r) => c.once('exit', r));
         }
-      for (const l of layers) fs.closeSync(l.fd);
+      for (const l of [...layers, ...single]) fs.closeSync(l.fd);
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    const start = (blockdevs: object[], fds: number[]): { child: ChildProcess; qmp: Qmp; stderr: () => string } => {
-      const args = [
-        '--reuid',
-        String(UID),
-        '--regid',
-        String(UID),
-        '--clear-groups',
-        '--',
-        QEMU,
-        '-machine',
-        'none',
-        '-nodefaults',
-        '-display',
-        'none',
-        '-S',
-        '-qmp',
-        'stdio',
-      ];
-      fds.forEach((_, i) => args.push('-add-fd', `fd=${3 + i},set=${i + 1}`));
-      for (const b of blockdevs) args.push('-blockdev', JSON.stringify(b));
-      const child = spawn('setpriv', args, { stdio: ['pipe', 'pipe', 'pipe', ...fds] });
+    const start = (extra: string[], fds: number[]): { child: ChildProcess; qmp: Qmp; stderr: () => string } => {
+      const qemu = [QEMU, '-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', 'stdio', ...extra];
+      const child = spawn('setpriv', ['--reuid', String(UID), '--regid', String(UID), '--clear-groups', '--', ...qemu], {
+        stdio: ['pipe', 'pipe', 'pipe', ...fds],
+      });
       children.push(child);
       let err = '';
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -124,14 +111,25 @@ describeIf(
         ['top.qcow2', 'qcow2', false],
         ['base.raw', 'raw', true],
       ]);
+      const chain = blockdevArgs(layers, { fd: 3, fdset: 1, node: 'disk0' });
+      const data = blockdevArgs(single, { fd: 5, fdset: 3, node: 'disk1' });
+      expect(chain.args).toEqual([
+        '-add-fd',
+        'fd=4,set=2',
+        '-blockdev',
+        '{"driver":"file","filename":"/dev/fdset/2","node-name":"disk0-f1","read-only":true}',
+        '-blockdev',
+        '{"driver":"raw","file":"disk0-f1","node-name":"disk0-l1","read-only":true}',
+        '-add-fd',
+        'fd=3,set=1',
+        '-blockdev',
+        '{"driver":"file","filename":"/dev/fdset/1","node-name":"disk0-f0","read-only":false}',
+        '-blockdev',
+        '{"driver":"qcow2","file":"disk0-f0","node-name":"disk0-l0","read-only":false,"backing":"disk0-l1"}',
+      ]);
       const { child, qmp, stderr } = start(
-        [
-          { driver: 'file', filename: '/dev/fdset/2', 'node-name': 'base-file', 'read-only': true },
-          { driver: 'raw', file: 'base-file', 'node-name': 'base', 'read-only': true },
-          { driver: 'file', filename: '/dev/fdset/1', 'node-name': 'top-file' },
-          { driver: 'qcow2', file: 'top-file', backing: 'base', 'node-name': 'top' },
-        ],
-        layers.map((l) => l.fd),
+        [...chain.args, ...data.args],
+        [...layers, ...single].map((l) => l.fd),
       );
       const greeting = await Promise.race([qmp.next(), new Promise<never>((_, rej) => child.once('exit', () => rej(new Error(`QEMU exited: ${stderr()}`))))]);
       expect(greeting).toHaveProperty('QMP');
@@ -144,14 +142,17 @@ describeIf(
         drv: string;
       }[];
       const by = new Map(nodes.map((n) => [n['node-name'], n]));
-      expect(by.get('top')).toMatchObject({ drv: 'qcow2', ro: false, backing_file_depth: 1 });
-      expect(by.get('top-file')).toMatchObject({ drv: 'file', file: '/dev/fdset/1', ro: false });
-      expect(by.get('base-file')).toMatchObject({ drv: 'file', file: '/dev/fdset/2', ro: true });
-      const io = async (cmd: string): Promise<string> => {
+      expect(by.get('disk0-l0')).toMatchObject({ drv: 'qcow2', ro: false, backing_file_depth: 1 });
+      expect(by.get('disk0-f0')).toMatchObject({ drv: 'file', file: '/dev/fdset/1', ro: false });
+      expect(by.get('disk0-f1')).toMatchObject({ drv: 'file', file: '/dev/fdset/2', ro: true });
+      expect(by.get('disk1-l0')).toMatchObject({ drv: 'raw', ro: true });
+      const io = async (cmd: string, node = chain.top): Promise<string> => {
         qmp.text = '';
-        const ret = await qmp.exec('human-monitor-command', { 'command-line': `qemu-io top "${cmd}"` });
+        const ret = await qmp.exec('human-monitor-command', { 'command-line': `qemu-io ${node} "${cmd}"` });
         return `${qmp.text}${String(ret)}`;
       };
+      expect(await io('read -P 0x44 0 64k', data.top)).toMatch(/read 65536\/65536 bytes/);
+      expect(await io('write -P 0x11 0 4k', data.top)).toMatch(/read-only|Permission denied|not permitted/i);
       expect(await io('read -P 0x5a 0 64k')).toMatch(/read 65536\/65536 bytes/);
       expect(await io('read -P 0x00 0 64k')).toMatch(/Pattern verification failed/); // the check can fail
       expect(await io('write -P 0x33 0 4k')).toMatch(/wrote 4096\/4096 bytes/);

@@ -288,4 +288,38 @@ describeIf(root('files owned by root, chown, mknod'), 'openPoolDisk', () => {
     raw(pool, 'trunc.qcow2', full.subarray(0, 50));
     refused(req('trunc.qcow2', { format: 'qcow2' }), RULE.HEADER, /shorter/);
   });
+
+  test('mutated images on disk: openPoolDisk opens them or refuses with a DriverError, and leaks no descriptor', () => {
+    raw(pool, 'fz-base.raw');
+    const good = fs.readFileSync(qcow(pool, 'fz-good.qcow2', ['fz-base.raw', 'raw']));
+    let seed = 0x2468ace1;
+    const rnd = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const before = openFds();
+    const seen = { opened: 0, refused: 0, failed: 0 };
+    for (let i = 0; i < 300; i++) {
+      const b = Buffer.from(good.subarray(0, 4096));
+      for (let j = 0, n = 1 + rnd(4); j < n; j++) b[rnd(200)] = rnd(256);
+      const name = `fz-${i}.qcow2`;
+      raw(pool, name, b.subarray(0, rnd(8) === 0 ? rnd(b.length) : b.length));
+      try {
+        close(openPoolDisk(req(name, { format: 'qcow2', readOnly: true })));
+        seen.opened++;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === 'VG_ERR_RESOURCE_DENIED') seen.refused++;
+        else if (code === 'VG_ERR_STORAGE_FAILED')
+          seen.failed++; // e.g. a mutated backing name that does not exist
+        else throw e;
+      }
+      fs.rmSync(path.join(pool, name));
+    }
+    expect(openFds()).toBe(before);
+    expect(seen.refused).toBeGreaterThan(50);
+    expect(seen.opened).toBeGreaterThan(10);
+  });
 });
