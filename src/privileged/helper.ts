@@ -23,6 +23,8 @@ export interface HelperOptions {
   socketGroup: number | null;
   driver: 'test' | 'qemu';
   launcherSocket?: string; // qemu: the launcher's socket (required with --driver qemu)
+  poolRoot?: string; // qemu: tenants' pools live below POOL_ROOT/<tenant>/ (default STATE-DIR/pools)
+  adminPoolRoots?: string[]; // qemu: host admins' pools live below these (default STATE-DIR/images)
   cgroupRoot?: string; // qemu: the launcher's --cgroup-root (CPU time is read from the VMs' cgroups); default virtgate
   sandbox: boolean; // seccomp allowlist (kill on anything else) once set-up is done; --no-sandbox for debugging
   journal: string; // the helper's own journal of executed writes (audit cross-check); default STATE/helper-journal.log
@@ -39,6 +41,8 @@ export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [OPTI
   --socket-group GID        group owner of the socket (with --socket-mode 0660: the front end's group)
   --driver test|qemu        the hypervisor driver (default test; qemu needs ${EMULATOR} and a launcher)
   --launcher-socket PATH    qemu: the virtgate-launcher socket (required with --driver qemu)
+  --pool-root DIR           qemu: tenants' storage pools live below DIR/<tenant>/ (default STATE-DIR/pools)
+  --admin-pool-root DIR     qemu: a root host admins' pools may live below; repeat for several (default STATE-DIR/images)
   --cgroup-root NAME        qemu: the launcher's cgroup root, where VM CPU time is read (default virtgate)
   --journal FILE            journal of executed writes, for the audit cross-check (default STATE-DIR/helper-journal.log)
   --journal-max-bytes N     rotate the journal past N bytes, at least 4096 (0: never)
@@ -58,6 +62,8 @@ const OPTIONS = {
   driver: { type: 'string' },
   'launcher-socket': { type: 'string' },
   'cgroup-root': { type: 'string' },
+  'pool-root': { type: 'string' },
+  'admin-pool-root': { type: 'string', multiple: true },
   journal: { type: 'string' },
   'journal-max-bytes': { type: 'string' },
   'journal-keep-files': { type: 'string' },
@@ -93,8 +99,8 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
   const driver = values.driver ?? 'test';
   if (driver !== 'test' && driver !== 'qemu') throw new UsageError(`--driver: unsupported driver '${driver}' (available: test, qemu)`);
   if (driver === 'qemu' && !values['launcher-socket']) throw new UsageError('--driver qemu needs --launcher-socket PATH (the virtgate-launcher socket)');
-  if (driver !== 'qemu' && (values['launcher-socket'] || values['cgroup-root']))
-    throw new UsageError('--launcher-socket and --cgroup-root go with --driver qemu');
+  if (driver !== 'qemu' && (values['launcher-socket'] || values['cgroup-root'] || values['pool-root'] || values['admin-pool-root']))
+    throw new UsageError('--launcher-socket, --cgroup-root and the pool roots go with --driver qemu');
   const cgroupRoot = values['cgroup-root'] ?? 'virtgate';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(cgroupRoot) || cgroupRoot.startsWith('.'))
     throw new UsageError(`--cgroup-root: not a plain directory name: ${cgroupRoot}`);
@@ -111,7 +117,14 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
     socketMode,
     socketGroup: values['socket-group'] !== undefined ? uint(values['socket-group'], '--socket-group') : null,
     driver,
-    ...(driver === 'qemu' ? { launcherSocket: path.resolve(values['launcher-socket']!), cgroupRoot } : {}),
+    ...(driver === 'qemu'
+      ? {
+          launcherSocket: path.resolve(values['launcher-socket']!),
+          cgroupRoot,
+          poolRoot: path.resolve(values['pool-root'] ?? path.join(stateDir, 'pools')),
+          adminPoolRoots: (values['admin-pool-root'] ?? [path.join(stateDir, 'images')]).map((r) => path.resolve(r)),
+        }
+      : {}),
     sandbox: !values['no-sandbox'],
     journal: path.resolve(values.journal ?? path.join(stateDir, 'helper-journal.log')),
     journalMaxBytes,
@@ -128,6 +141,7 @@ async function openDriver(o: HelperOptions, journal: HelperJournal): Promise<Dri
     runtimeDir: o.runtimeDir,
     launcherSocket: o.launcherSocket!,
     cgroupRoot: o.cgroupRoot ?? 'virtgate',
+    pools: { tenantRoot: o.poolRoot ?? path.join(o.stateDir, 'pools'), adminRoots: o.adminPoolRoots ?? [path.join(o.stateDir, 'images')] },
     // Every spawn in the helper's own journal: what exactly ran (the argv's sha256), for which VM and tenant.
     journalSpawn: (r) => {
       const seq = journal.begin({ op: 'QEMU_SPAWN', uuid: r.uuid, tenant: r.tenant, digest: r.digest });

@@ -185,6 +185,55 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     await ok('destroy', 'g1');
   });
 
+  test('pool volumes as disks: a qcow2 volume boots with the VM; /etc/shadow, a symlink and a disguised raw file are refused', async () => {
+    const target = path.join(vg.home, 'lib', 'images', 'p1');
+    fs.writeFileSync(path.join(vg.home, 'p1.xml'), `<pool type='dir'><name>p1</name><target><path>${target}</path></target></pool>\n`);
+    await ok('pool-define', path.join(vg.home, 'p1.xml'));
+    await ok('pool-build', 'p1');
+    await ok('pool-start', 'p1');
+    await ok('vol-create-as', 'p1', 'd1.qcow2', '16M', '--format', 'qcow2');
+    const base = fs.readFileSync(path.join(vg.home, 'g1.xml'), 'utf8');
+    const withDisk = (name: string, disk: string): string => {
+      const f = path.join(vg.home, `${name}.xml`);
+      fs.writeFileSync(f, base.replace('<name>g1', `<name>${name}`).replace('<devices>', `<devices>${disk}`));
+      return f;
+    };
+    await ok(
+      'define',
+      withDisk(
+        'd1',
+        "<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='p1' volume='d1.qcow2'/><target dev='vda' bus='virtio'/></disk>",
+      ),
+    );
+    await ok('start', 'd1');
+    expect((await ok('domstate', 'd1')).trim()).toBe('running');
+    await ok('destroy', 'd1');
+    // Outside every pool: refused before anything is opened.
+    await ok('define', withDisk('d2', "<disk type='file' device='disk'><source file='/etc/shadow'/><target dev='vda' bus='virtio'/></disk>"));
+    const shadow = await v('start', 'd2');
+    expect(shadow.rc).toBe(1);
+    expect(shadow.err).toMatch(/disk 'vda': file '\/etc\/shadow' is not in a storage pool this VM may use/);
+    // Inside the pool but a symlink to a host file, and a raw file that carries the qcow2 magic: refused when opened.
+    fs.symlinkSync('/etc/shadow', path.join(target, 'link.raw'));
+    await ok('define', withDisk('d3', `<disk type='file' device='disk'><source file='${target}/link.raw'/><target dev='vda' bus='virtio'/></disk>`));
+    const link = await v('start', 'd3');
+    expect(link.rc).toBe(1);
+    expect(link.err).toMatch(/link\.raw/);
+    fs.copyFileSync(path.join(target, 'd1.qcow2'), path.join(target, 'fake.raw'));
+    await ok(
+      'define',
+      withDisk(
+        'd4',
+        `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${target}/fake.raw'/><target dev='vda' bus='virtio'/></disk>`,
+      ),
+    );
+    const fake = await v('start', 'd4');
+    expect(fake.rc).toBe(1);
+    expect(fake.err).toMatch(/fake\.raw/);
+    console.log(`refusals:\n${shadow.err}${link.err}${fake.err}`);
+    for (const d of ['d1', 'd2', 'd3', 'd4']) await ok('undefine', d);
+  });
+
   test('outside the subset: refused naming the element', async () => {
     const bad = path.join(vg.home, 'bad.xml');
     fs.writeFileSync(

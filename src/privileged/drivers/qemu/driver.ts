@@ -26,6 +26,9 @@ import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, Look
 import type { DomainExtraDriver } from '../domain-extra-driver';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from '../driver';
 import { type DomainStatus, type FileChange, StateStore } from '../store';
+import { storeRecords } from '../object-context';
+import { QemuPools, type QemuPoolsOptions } from '../qemu-pools';
+import type { ObjectEventListener } from '../driver';
 import { type DescriptorPlan, type PlannedLayer, buildArgv } from './argv';
 import { type QemuConfig, QEMU_MAX_VCPUS, confineQemu, qemuConfigOf } from './config';
 import { type QemuHost, vmCpuNs } from './host';
@@ -53,6 +56,7 @@ export interface QemuDriverOptions {
   cgroupRoot: string;
   warn?: (msg: string) => void;
   // The helper's journal: one record per spawn with the argv's sha256 (what exactly ran).
+  pools?: QemuPoolsOptions; // directory pools (tenant root, admin roots); absent: no pools, file disks for host admins only
   onClose?: () => void; // the wiring's own teardown (launcher reconnects)
   journalSpawn?: (rec: { uuid: string; name: string; tenant: string; digest: string; slot: number }) => (result: string) => void;
 }
@@ -124,6 +128,8 @@ export class QemuDriver implements Driver {
   readonly #domains = new Map<string, Vm>();
   readonly #listeners = new Set<LifecycleListener>();
   readonly #changeListeners = new Set<ChangeListener>();
+  readonly #objectListeners = new Set<ObjectEventListener>();
+  pools?: QemuPools;
   readonly #qemuRun: string;
   readonly #logDir: string;
   #nextId = 1;
@@ -144,6 +150,17 @@ export class QemuDriver implements Driver {
 
   #load(): void {
     const loaded = this.#store.load(this.#warn);
+    if (this.#o.pools) {
+      const ctx = {
+        records: storeRecords(this.#store, loaded.objects),
+        firstStart: loaded.firstStart,
+        warn: this.#warn,
+        emit: (ev: Parameters<ObjectEventListener>[0]) => {
+          for (const l of [...this.#objectListeners]) l(ev);
+        },
+      };
+      this.pools = new QemuPools(ctx, this.#o.pools);
+    }
     const autostart = loaded.objects.get('autostart') ?? new Map<string, string>();
     for (const [uuid, json] of loaded.configs) {
       try {
@@ -342,6 +359,11 @@ export class QemuDriver implements Driver {
     return () => this.#changeListeners.delete(listener);
   }
 
+  onObjectEvent(listener: ObjectEventListener): () => void {
+    this.#objectListeners.add(listener);
+    return () => this.#objectListeners.delete(listener);
+  }
+
   onLifecycle(listener: LifecycleListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -364,7 +386,7 @@ export class QemuDriver implements Driver {
     checkTenant(tenant);
     const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
-    confineQemu(qemuConfigOf(def), tenant === '' ? '' : def.tenant);
+    this.#confine(def, tenant);
     if (!old) {
       if (this.#domains.size >= IpcLimits.DOMAINS_MAX) throw driverError(VG_ERR_LIMIT, `at most ${IpcLimits.DOMAINS_MAX} domains`);
       const vm: Vm = { def, newDef: null, persistent: true, state: DomainState.SHUTOFF, reason: Shutoff.UNKNOWN, id: -1, autostart: false, run: null };
@@ -380,7 +402,7 @@ export class QemuDriver implements Driver {
     checkTenant(tenant);
     const old = this.#checkClash(parsed, tenant);
     const def = { ...parsed, tenant: this.#tenantFor(old, tenant) };
-    confineQemu(qemuConfigOf(def), tenant === '' ? '' : def.tenant);
+    this.#confine(def, tenant);
     if (old && isActive(old)) throw driverError(VG_ERR_DOMAIN_STATE, `domain '${old.def.name}' is already active`);
     const base: Vm = old
       ? { ...old, def }
@@ -392,6 +414,19 @@ export class QemuDriver implements Driver {
       if (!old && this.#domains.get(def.uuid) === base) this.#domains.delete(def.uuid);
       throw e;
     }
+  }
+
+  // The subset, then a tenant session's limits: no host paths or bridges, disks only in pools it may use.
+  #confine(def: DomainDef, tenant: string): void {
+    const cfg = qemuConfigOf(def);
+    if (tenant === '') return;
+    confineQemu(cfg, tenant);
+    for (const d of cfg.disks)
+      if (d.source && !this.#diskPlace(d.source, tenant))
+        throw driverError(
+          VG_ERR_RESOURCE_DENIED,
+          `disk '${d.target}' (${d.source.kind === 'file' ? d.source.path : `${d.source.pool}/${d.source.volume}`}) is not a volume the VM may use; tenant '${tenant}' may use only its own or shared storage volumes and networks`,
+        );
   }
 
   setTenant(uuid: Buffer, tenant: string): DomainSummary {
@@ -619,18 +654,36 @@ export class QemuDriver implements Driver {
     if (fs.existsSync(path.join(dir, 'serial.sock'))) run.serial = new SerialLog(path.join(dir, 'serial.sock'), this.serialLogPath(d.def.uuid), fresh);
   }
 
+  // Disk confinement, first layer: a disk is a plain name in an active pool (a tenant: its own or a shared one); with no
+  // pools configured, a host admin's absolute path. openPoolDisk then opens it under its rules (openat2, one link, root's,
+  // same filesystem, declared format, backing chain only within the pool or a base pool).
   #openDisk(disk: QemuConfig['disks'][number], tenant: string, own: (fd: number) => number): PlannedLayer[] | null {
     if (disk.source === null) return null;
-    let where: { poolDir: string; name: string; basePools: string[] } | null;
-    if (disk.source.kind === 'file') where = { poolDir: path.dirname(disk.source.path), name: path.basename(disk.source.path), basePools: [] };
-    else where = this.#o.host.resolveVolume?.(disk.source.pool, disk.source.volume, tenant) ?? null;
-    if (!where)
-      throw driverError(
-        VG_ERR_RESOURCE_DENIED,
-        `disk '${disk.target}': volume '${disk.source.kind === 'volume' ? `${disk.source.pool}/${disk.source.volume}` : ''}' is not one this VM may use`,
-      );
+    const where = this.#diskPlace(disk.source, tenant);
+    if (!where) {
+      const what = disk.source.kind === 'file' ? `file '${disk.source.path}'` : `volume '${disk.source.pool}/${disk.source.volume}'`;
+      throw driverError(VG_ERR_RESOURCE_DENIED, `disk '${disk.target}': ${what} is not in a storage pool this VM may use`);
+    }
     const layers = this.#o.host.openDisk({ ...where, format: disk.format, readOnly: disk.readOnly });
     return layers.map((l) => ({ fd: own(l.fd), format: l.format, readOnly: l.readOnly }));
+  }
+
+  #diskPlace(src: NonNullable<QemuConfig['disks'][number]['source']>, tenant: string): { poolDir: string; name: string; basePools: string[] } | null {
+    const pools = this.pools;
+    if (!pools) return src.kind === 'file' && tenant === '' ? { poolDir: path.dirname(src.path), name: path.basename(src.path), basePools: [] } : null;
+    // Shared pools are read-only bases for backing files; the disk's own pool is its pool, writable.
+    const base = (dir: string) => pools.basePoolDirs().filter((b) => b !== dir);
+    if (src.kind === 'file') {
+      const dir = path.dirname(src.path);
+      return pools.diskSourceAllowed(src.path, tenant) ? { poolDir: dir, name: path.basename(src.path), basePools: base(dir) } : null;
+    }
+    try {
+      const p = pools.poolByName(src.pool);
+      if (!p.active || (tenant !== '' && p.tenant !== '' && p.tenant !== tenant)) return null;
+      return { poolDir: p.config.targetPath, name: src.volume, basePools: base(p.config.targetPath) };
+    } catch {
+      return null;
+    }
   }
 
   #freeSlot(): number {

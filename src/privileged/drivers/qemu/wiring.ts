@@ -17,6 +17,7 @@ export interface QemuWiringOptions {
   runtimeDir: string;
   launcherSocket: string;
   cgroupRoot: string;
+  pools?: QemuDriverOptions['pools'];
   journalSpawn?: QemuDriverOptions['journalSpawn'];
   warn?: (msg: string) => void;
 }
@@ -71,6 +72,7 @@ export async function openQemuDriver(o: QemuWiringOptions): Promise<QemuDriver> 
     runtimeDir: o.runtimeDir,
     host,
     cgroupRoot: o.cgroupRoot,
+    ...(o.pools ? { pools: o.pools } : {}),
     warn,
     journalSpawn: o.journalSpawn,
     onClose: () => {
