@@ -117,6 +117,18 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     expect(await qemuPid()).toBe(pid);
   });
 
+  test('kill -9 of the launcher: the same QEMU keeps running; the helper reconnects to the restarted launcher', async () => {
+    const pid = await qemuPid();
+    await vg.launcher.kill9();
+    expect(alive(pid)).toBe(true);
+    expect((await ok('domstate', 'g1')).trim()).toBe('running');
+    await vg.launcher.restart();
+    await vg.waitFor(/launcher connection lost/);
+    expect(alive(pid)).toBe(true);
+    expect(await qemuPid()).toBe(pid);
+    // The launcher is needed again by the shutdown and destroy below (they run through it).
+  });
+
   test('setmem --live through the balloon, setvcpus --live by hotplug, reboot: the marker again', async () => {
     await ok('setmem', 'g1', '128M', '--live');
     // The guest gives the memory back over a second or two; QEMU's BALLOON_CHANGE events carry what it has reached.

@@ -750,7 +750,7 @@ export class QemuDriver implements Driver {
     if (!d || d.run !== run || run.stopping || !isActive(d)) return;
     switch (ev.event) {
       case 'SHUTDOWN':
-        // -no-shutdown: QEMU stopped the guest and waits for us. guest:false is our own quit; only the guest's counts.
+        // -no-shutdown: QEMU stopped the guest (its poweroff, or a SIGTERM from the host) and waits for our decision.
         this.#onGuestShutdown(d).catch((e: Error) => this.#warn(`domain '${d.def.name}': after the guest's shutdown: ${e.message}`));
         return;
       case 'STOP':
