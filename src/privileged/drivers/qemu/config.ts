@@ -316,12 +316,12 @@ export function qemuConfigOf(def: DomainDef): QemuConfig {
   return cfg;
 }
 
-// A tenant's VM names no host path and no bridge: its disks are volumes of its pools (checked again when opened).
+// A tenant's VM names no kernel path and no bridge; its disks must be in pools it may use (the driver checks those,
+// and openPoolDisk again when it opens them).
 export function confineQemu(cfg: QemuConfig, tenant: string): void {
   if (tenant === '') return;
   const refuse = (what: string) =>
     driverError(VG_ERR_RESOURCE_DENIED, `${what}; tenant '${tenant}' may use only its own or shared storage volumes and networks`);
   if (cfg.kernel || cfg.initrd) throw refuse('<os><kernel>/<initrd> name host paths');
-  for (const d of cfg.disks) if (d.source?.kind === 'file') throw refuse(`disk '${d.target}' names a host path`);
   for (const n of cfg.nets) if (n.kind === 'bridge') throw refuse(`interface on bridge '${n.bridge}' (host admins only)`);
 }
