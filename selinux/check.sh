@@ -7,7 +7,7 @@
 set -eu
 # VIRTGATE_SELINUX_SRC: check another copy of the sources (the test uses it to prove a bad rule fails).
 here=${VIRTGATE_SELINUX_SRC:-$(cd "$(dirname "$0")" && pwd)}
-for t in make checkmodule semodule_package semodule_link semodule_expand sesearch bunzip2; do
+for t in make checkmodule semodule_package semodule_link semodule_expand sesearch seinfo bunzip2; do
   command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not found; apt-get install checkpolicy semodule-utils selinux-policy-dev setools bzip2"; exit 77; }
 done
 [ -f /usr/share/selinux/devel/Makefile ] || { echo "SKIP: /usr/share/selinux/devel/Makefile missing; apt-get install selinux-policy-dev"; exit 77; }
@@ -72,5 +72,39 @@ for d in helper front; do
   if [ "$n" -ge 1 ]; then echo "ok   $d -> init notify: $n"; else echo "FAIL $d -> init notify: no sendto rule"; fail=1; fi
 done
 
-echo "module: $(wc -c <virtgate.pp) bytes; rules with source virtgate_helper_t: $(count -A -s virtgate_helper_t), virtgate_front_t: $(count -A -s virtgate_front_t)"
+# Issue 13: the launcher, QEMU and their bridges.
+# helper -> launcher: connect to its socket, use the tap descriptors it answers with; nothing else, and nobody else.
+expect 'helper->launcher allow rules' 2 "$(count -A -s virtgate_helper_t -t virtgate_launcher_t)"
+expect 'helper->launcher connectto' 1 "$(count -A -s virtgate_helper_t -t virtgate_launcher_t -c unix_stream_socket -p connectto)"
+expect 'launcher->helper connectto' 0 "$(count -A -s virtgate_launcher_t -t virtgate_helper_t -c unix_stream_socket -p connectto)"
+expect 'front->launcher allow rules' 0 "$(count -A -s virtgate_front_t -t virtgate_launcher_t)"
+expect 'front->launcher socket' 0 "$(count -A -s virtgate_front_t -t virtgate_launcher_runtime_t)"
+expect 'front->qemu allow rules' 0 "$(count -A -s virtgate_front_t -t virtgate_qemu_t)"
+expect 'init -> launcher transition' 1 "$(count -T -s init_t -t virtgate_launcher_exec_t -c process)"
+# The launcher's capabilities: exactly what it keeps (src/sandbox/index.ts) plus dac_override for its cgroup subtree.
+caps=$(sesearch -A -s virtgate_launcher_t -c capability policy.bin | sed -n 's/.*{ \(.*\) };/\1/p' | tr ' ' '\n' | sort | tr '\n' ' ')
+expect 'launcher capabilities' 'dac_override kill net_admin setgid setpcap setuid sys_admin sys_chroot ' "$caps"
+expect 'launcher capability2 rules' 0 "$(count -A -s virtgate_launcher_t -c capability2)"
+# Only the launcher enters QEMU's domain (a dynamic transition set by setpriv, through no_new_privs).
+expect 'transitions into qemu' 1 "$(count -A -t virtgate_qemu_t -c process -p transition)"
+expect 'launcher->qemu transition' 1 "$(count -A -s virtgate_launcher_t -t virtgate_qemu_t -c process -p transition)"
+expect 'launcher->qemu nnp_transition' 1 "$(count -A -s virtgate_launcher_t -t virtgate_qemu_t -c process2 -p nnp_transition)"
+expect 'qemu type transitions' 0 "$(count -T -s virtgate_qemu_t -c process)"
+# QEMU: no capability, runs no program (no transition, no execute_no_trans), connects to no socket by path, ptraces
+# nothing, touches no virtgate state or runtime directory.
+expect 'qemu capability rules' 0 "$(( $(count -A -s virtgate_qemu_t -c capability) + $(count -A -s virtgate_qemu_t -c capability2) ))"
+expect 'qemu process transition' 0 "$(count -A -s virtgate_qemu_t -c process -p transition)"
+expect 'qemu dyntransition' 0 "$(count -A -s virtgate_qemu_t -c process -p dyntransition)"
+expect 'qemu execute_no_trans' 0 "$(count -A -s virtgate_qemu_t -c file -p execute_no_trans)"
+expect 'qemu connectto' 0 "$(count -A -s virtgate_qemu_t -c unix_stream_socket -p connectto)"
+expect 'qemu ptrace' 0 "$(count -A -s virtgate_qemu_t -c process -p ptrace)"
+for t in virtgate_helper_var_lib_t virtgate_var_lib_t virtgate_runtime_t virtgate_launcher_runtime_t virtgate_conf_t virtgate_audit_log_t; do
+  expect "qemu -> $t" 0 "$(count -A -s virtgate_qemu_t -t $t)"
+done
+expect 'qemu -> helper fd use' 1 "$(count -A -s virtgate_qemu_t -t virtgate_helper_t -c fd -p use)"
+# sVirt: the per-VM categories bind QEMU (mcs_constrained_type); the launcher may set any categories at exec.
+if seinfo -a mcs_constrained_type -x policy.bin | grep -qw virtgate_qemu_t; then echo "ok   qemu is mcs_constrained_type"; else echo "FAIL qemu is not mcs_constrained_type"; fail=1; fi
+if seinfo -a mcssetcats -x policy.bin | grep -qw virtgate_launcher_t; then echo "ok   launcher is mcssetcats"; else echo "FAIL launcher is not mcssetcats"; fail=1; fi
+
+echo "module: $(wc -c <virtgate.pp) bytes; rules with source virtgate_helper_t: $(count -A -s virtgate_helper_t), virtgate_front_t: $(count -A -s virtgate_front_t), virtgate_launcher_t: $(count -A -s virtgate_launcher_t), virtgate_qemu_t: $(count -A -s virtgate_qemu_t)"
 exit $fail

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The SELinux module builds, links against Debian's base.pp and passes the boundary assertions (selinux/check.sh).
+// The SELinux module builds, links against Debian's base.pp and passes the boundary assertions (selinux/check.sh):
+// front end, helper, and (issue 13) the launcher and the sVirt-style QEMU domain.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,12 +33,14 @@ beforeAll(() => {
 
 testIf(
   TOOLING,
-  'module builds, links and meets the targets (front->helper 1 connectto rule, front caps 0, helper caps <= 3)',
+  'module builds, links and meets the targets (front->helper 1 connectto rule, front caps 0, helper caps <= 3; launcher, QEMU)',
   () => {
     process.stdout.write(first.out);
     expect(first.status).toBe(0);
     expect(first.out).toMatch(/ok {3}front->helper allow rules: 1/);
     expect(first.out).toMatch(/ok {3}front capability rules: 0/);
+    expect(first.out).toMatch(/ok {3}launcher->qemu transition: 1/);
+    expect(first.out).toMatch(/ok {3}qemu is mcs_constrained_type/);
     expect(first.out).not.toMatch(/FAIL/);
   },
   130000,
@@ -54,6 +57,32 @@ testIf(
     fs.rmSync(dir, { recursive: true, force: true });
     expect(r.status).toBe(1);
     expect(r.out).toMatch(/FAIL front capability rules: want 0, got 1/);
+  },
+  130000,
+);
+
+testIf(
+  TOOLING,
+  'QEMU allowed to run a program, or the front end to reach the launcher, fails the check (issue 13)',
+  () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-se-'));
+    for (const f of ['virtgate.te', 'virtgate.fc', 'virtgate.if']) fs.copyFileSync(path.join(DIR, f), path.join(dir, f));
+    fs.appendFileSync(
+      path.join(dir, 'virtgate.te'),
+      [
+        '',
+        'allow virtgate_qemu_t bin_t:file execute_no_trans;',
+        'stream_connect_pattern(virtgate_front_t, virtgate_launcher_runtime_t, virtgate_launcher_runtime_t, virtgate_launcher_t)',
+        'allow virtgate_qemu_t self:capability sys_admin;',
+        '',
+      ].join('\n'),
+    );
+    const r = check(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/FAIL qemu execute_no_trans: want 0, got 1/);
+    expect(r.out).toMatch(/FAIL front->launcher allow rules: want 0, got 1/);
+    expect(r.out).toMatch(/FAIL qemu capability rules: want 0, got 1/);
   },
   130000,
 );

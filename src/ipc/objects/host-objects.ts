@@ -26,6 +26,7 @@ export const HostLimits = {
   CPU_MODELS_MAX: 8192, // REMOTE_CONNECT_CPU_MODELS_MAX
   CELLS_MAX: 1024, // REMOTE_NODE_MAX_CELLS
   SYSINFO_ENTRIES_MAX: 256,
+  DOMCAPS_XML_MAX: 1024 * 1024, // as the capabilities XML of NODE_FACTS
 } as const;
 
 // An action without fields (`empty` of ../shared types as Record<string, never>, which no `{ action }` body satisfies).
@@ -451,6 +452,42 @@ export interface CpuStat {
 }
 const CPU_STAT_FIELDS = ['kernel', 'user', 'idle', 'iowait', 'intr', 'utilization'] as const; // VIR_NODE_CPU_STATS_*
 
+// virConnectGetDomainCapabilities' optional arguments: the helper shows them back in messages only. An emulator path of
+// at most 4096 bytes, the others at most 64; printable ASCII without markup or quote characters.
+export interface DomainCapsQuery {
+  emulatorbin: string | null;
+  arch: string | null;
+  machine: string | null;
+  virttype: string | null;
+}
+const DOMCAPS_FIELDS = [
+  ['emulatorbin', 4096],
+  ['arch', 64],
+  ['machine', 64],
+  ['virttype', 64],
+] as const;
+const DOMCAPS_TEXT_RE = /^[\x20-\x7e]*$/;
+// The first field that breaks the rule, or null.
+export function badDomainCapsField(q: DomainCapsQuery): string | null {
+  for (const [f, max] of DOMCAPS_FIELDS) {
+    const v = q[f];
+    if (v !== null && (v.length === 0 || v.length > max || !DOMCAPS_TEXT_RE.test(v) || /[<>&'"]/.test(v))) return f;
+  }
+  return null;
+}
+const domainCapsQueryCodec: Codec<DomainCapsQuery> = {
+  encode(w, q) {
+    for (const [f, max] of DOMCAPS_FIELDS) w.optional(q[f], (w2, v) => void w2.string(v, max));
+  },
+  decode(r) {
+    const q: DomainCapsQuery = { emulatorbin: null, arch: null, machine: null, virttype: null };
+    for (const [f, max] of DOMCAPS_FIELDS) q[f] = r.optional((r2) => r2.string(max, f), f);
+    const bad = badDomainCapsField(q);
+    if (bad !== null) throw VG_ERR_IPC_VALIDATION(bad, 'printable ASCII without <>&\'", 1-4096 bytes (emulatorbin) or 1-64');
+    return q;
+  },
+};
+
 export const HOST_READ = actionGroup('HOST_READ', false, {
   sysinfo: action(0, nothing, sysinfoCodec),
   cpuStats: action(
@@ -521,4 +558,9 @@ export const HOST_READ = actionGroup('HOST_READ', false, {
       decode: (r) => ({ counts: r.array(HostLimits.CELLS_MAX, (r2) => r2.u64('count'), 'counts') }),
     },
   ),
+  // virConnectGetDomainCapabilities: the XML as the driver formats it (absent driver member: not supported).
+  domainCapabilities: action(5, domainCapsQueryCodec, {
+    encode: (w, v: { xml: string }) => void w.string(v.xml, HostLimits.DOMCAPS_XML_MAX),
+    decode: (r) => ({ xml: r.string(HostLimits.DOMCAPS_XML_MAX, 'xml') }),
+  }),
 });

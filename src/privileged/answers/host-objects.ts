@@ -3,8 +3,8 @@
 // (helper side). Every field arrives validated by the group's codec; the drivers enforce the tenant rule.
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
 import type { ActionAnswer, ActionGroup, ActionRequest, Actions } from '../../ipc/actions';
-import type { HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../ipc/objects/host-objects';
-import { driverError } from '../drivers/driver';
+import type { DomainCapsQuery, HOST_READ, IFACE_READ, IFACE_WRITE, NODEDEV_READ, NODEDEV_WRITE } from '../../ipc/objects/host-objects';
+import { type Async, driverError } from '../drivers/driver';
 import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from '../drivers/host-objects-driver';
 
 type Req<G> = G extends ActionGroup<infer T extends Actions, infer W extends boolean> ? ActionRequest<T, W> : never;
@@ -12,7 +12,12 @@ type Ans<G> = G extends ActionGroup<infer T extends Actions, boolean> ? ActionAn
 
 // What these answers need of the helper's context: the driver's optional host-object members.
 export interface HostObjectsAnswerContext {
-  readonly driver: { readonly interfaces?: InterfaceDriver; readonly nodeDevices?: NodeDeviceDriver; readonly host?: HostFactsDriver };
+  readonly driver: {
+    readonly interfaces?: InterfaceDriver;
+    readonly nodeDevices?: NodeDeviceDriver;
+    readonly host?: HostFactsDriver;
+    domainCapabilities?(q: DomainCapsQuery): Async<string>;
+  };
 }
 
 // A driver without the sub-driver answers as libvirt does for a missing driver table entry.
@@ -81,7 +86,13 @@ export function answerNodeDevWrite(ctx: HostObjectsAnswerContext, body: Req<type
   }
 }
 
-export function answerHostRead(ctx: HostObjectsAnswerContext, body: Req<typeof HOST_READ>): Ans<typeof HOST_READ> {
+export function answerHostRead(ctx: HostObjectsAnswerContext, body: Req<typeof HOST_READ>): Ans<typeof HOST_READ> | Promise<Ans<typeof HOST_READ>> {
+  if (body.action === 'domainCapabilities') {
+    // The driver's own member (the QEMU driver formats it from its probe); libvirt's test driver has none.
+    if (!ctx.driver.domainCapabilities) throw driverError(VG_ERR_NOT_SUPPORTED, 'virConnectGetDomainCapabilities');
+    const { action: _a, ...q } = body;
+    return Promise.resolve(ctx.driver.domainCapabilities(q)).then((xml) => ({ action: 'domainCapabilities' as const, xml }));
+  }
   const d = need(ctx.driver.host, 'virConnectGetSysinfo');
   switch (body.action) {
     case 'sysinfo':

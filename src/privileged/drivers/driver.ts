@@ -7,6 +7,7 @@ import type { HostFactsDriver, InterfaceDriver, NodeDeviceDriver } from './host-
 import type { NetworkDriver } from './network-driver';
 import type { SnapshotDriver } from './test-snapshots';
 import type { DomainDef } from '../../ipc/objects/domain-def';
+import type { DomainCapsQuery } from '../../ipc/objects/host-objects';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LifecycleEvent, LookupKey, NodeFacts, ObjectEvent } from '../../ipc/program';
 
 // A failure the front end shows to the user: `code` is a catalogue code, `detail` fills its %s exactly.
@@ -86,6 +87,8 @@ export interface Driver {
   readonly interfaces?: InterfaceDriver;
   readonly nodeDevices?: NodeDeviceDriver;
   readonly host?: HostFactsDriver; // host facts beyond NODE_FACTS (sysinfo, CPU stats/map/models, free pages)
+  // virConnectGetDomainCapabilities' XML (absent: "not supported", as libvirt's test driver answers).
+  domainCapabilities?(q: DomainCapsQuery): Async<string>;
   pools?: StoragePoolDriver;
   networks?: NetworkDriver;
   readonly moments?: SnapshotDriver; // domain snapshots and checkpoints

@@ -459,6 +459,23 @@ export const P = {
       ['detail', int],
     ),
   }),
+  // libvirt's @acl is connect:write although nothing changes (virt-install falls back to defaults when refused), and
+  // virConnectGetDomainCapabilities refuses read-only connections (virCheckReadOnlyGoto).
+  CONNECT_GET_DOMAIN_CAPABILITIES: defineProc({
+    proc: 342,
+    name: 'connectGetDomainCapabilities',
+    cls: 'read',
+    refuseReadOnly: true,
+    acl: acl('connect:write'),
+    args: struct<{ emulatorbin: string | null; arch: string | null; machine: string | null; virttype: string | null; flags: number }>(
+      ['emulatorbin', optString('emulatorbin')],
+      ['arch', optString('arch')],
+      ['machine', optString('machine')],
+      ['virttype', optString('virttype')],
+      ['flags', uint],
+    ),
+    ret: struct<{ capabilities: string }>(['capabilities', str]),
+  }),
   DOMAIN_DEFINE_XML_FLAGS: defineProc({
     proc: 350,
     name: 'domainDefineXmlFlags',

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The connection and host facts: CONNECT_OPEN/CLOSE, features, versions, capabilities, NODE_*.
 import { VG_ERR_ARG_INVALID, VG_ERR_CONN_ALREADY_OPEN, VG_ERR_CONN_URI } from '../../common/errors';
-import type { NodeFacts } from '../../ipc/program';
+import { badDomainCapsField } from '../../ipc/objects/host-objects';
+import { Op, type NodeFacts } from '../../ipc/program';
 import { ConnectFlags, Feature, Limits } from '../../protocol/constants';
 import { P } from '../../protocol/procs/remote';
 import { type Entry, checkFlags, entry } from './common';
@@ -57,6 +58,15 @@ export const connectHandlers: Entry[] = [
   entry(P.CONNECT_GET_HOSTNAME, async (ctx) => ({ hostname: (await ctx.facts()).hostname })),
   entry(P.CONNECT_GET_URI, async (ctx) => ({ uri: (await ctx.facts()).uri })),
   entry(P.CONNECT_GET_CAPABILITIES, async (ctx) => ({ capabilities: (await ctx.facts()).capabilitiesXml })),
+  entry(P.CONNECT_GET_DOMAIN_CAPABILITIES, async (ctx, { emulatorbin, arch, machine, virttype, flags }) => {
+    const q = { emulatorbin, arch, machine, virttype };
+    const bad = badDomainCapsField(q);
+    if (bad !== null) throw VG_ERR_ARG_INVALID(`${bad}: not an emulator, architecture, machine or virttype name this host knows`);
+    const { xml } = await ctx.helper.act(Op.HOST_READ_REQ, 'domainCapabilities', q);
+    // Flags after the driver: one without the call answers "not supported" whatever they are (libvirt's test driver).
+    checkFlags(flags, 0, 'qemuConnectGetDomainCapabilities');
+    return { capabilities: xml };
+  }),
   entry(P.NODE_GET_INFO, async (ctx) => {
     const f = await ctx.facts();
     return { model: f.model, memory: f.memoryKiB, cpus: f.cpus, mhz: f.mhz, nodes: f.nodes, sockets: f.sockets, cores: f.cores, threads: f.threads };

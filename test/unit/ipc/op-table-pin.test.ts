@@ -176,6 +176,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['cpuMap', 2],
     ['cpuModels', 3],
     ['freePages', 4],
+    ['domainCapabilities', 5],
   ],
   NETWORK_READ: [
     ['list', 0],

@@ -421,6 +421,12 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     { action: 'freePages', pages: [4, 2048], startCell: 0, cellCount: 2 },
     { action: 'freePages', counts: [19n, 45n, 97n, 201n] },
   ],
+  [
+    'HOST_READ.domainCapabilities',
+    Op.HOST_READ_REQ,
+    { action: 'domainCapabilities', emulatorbin: '/usr/bin/qemu-system-x86_64', arch: null, machine: 'q35', virttype: null },
+    { action: 'domainCapabilities', xml: '<domainCapabilities>\n  <machine>pc-q35-7.2</machine>\n</domainCapabilities>\n' },
+  ],
   ['POOL_READ.list', Op.POOL_READ_REQ, { action: 'list' }, { action: 'list', pools: [pool] }],
   ['POOL_READ.byName', Op.POOL_READ_REQ, { action: 'byName', name: 'p1' }, { action: 'byName', pool }],
   ['POOL_READ.byUuid', Op.POOL_READ_REQ, { action: 'byUuid', uuid }, { action: 'byUuid', pool }],
@@ -793,6 +799,10 @@ const PINNED: Record<string, [string, string]> = {
   'HOST_READ.freePages': [
     '80da5a88c5b9a9bba9eb3b06f0de6ab42bc3c46211875a0833856ac3236c7135',
     '78099a8a63d647b2f06234bf5478cfefe2787866b32877890fb631a151751a7c',
+  ],
+  'HOST_READ.domainCapabilities': [
+    'bd843e9fd996c213789f223ef3c87ccf67a623d951acf40e5fd89e923f912f9e',
+    '40445ee15aa821c8d97abd8a150ed2c0a48442cc52b04681396d25431b8089c7',
   ],
   'POOL_READ.list': ['41e53489dd71a7bb6f64d375d73397e55755ab9ed71b6209979cccfab3fdaf25', '7faabb8fd1b40ff5f6c7b211e8856ff87a9226701565f8362438664b90c1a874'],
   'POOL_READ.byName': ['522f3434179e94f3ded7da52fe98baa7ff60f7ae76492fed2caca9d1b9e82033', '14ee35fb9f53939b07e05695eeb0ae06ee9fc2e4aa3ed28d530b9ed1060cb6b8'],

@@ -294,6 +294,7 @@ const NO_POLICY = new Set(['connectSupportsFeature', 'connectClose']);
 // Any other procedure must succeed for the host admin: a new one that does not shows up here first.
 const ADMIN_FAILS: Record<string, string> = {
   connectOpen: 'VG_ERR_CONN_ALREADY_OPEN',
+  connectGetDomainCapabilities: 'VG_ERR_NOT_SUPPORTED', // libvirt's test driver has no domain capabilities
   // Networks: calls are pointed at the seeded `default` network, which runs.
   networkCreate: 'VG_ERR_DOMAIN_STATE',
   networkUndefine: 'VG_ERR_DOMAIN_STATE',
@@ -530,8 +531,9 @@ test.each(ROWS)('%s × %s', async (_name, cell, def) => {
       } else if (namesVm(def, args)) {
         expect(a).toEqual(refusal('VG_ERR_NO_DOMAIN', expect.stringMatching(/^Domain not found/)));
         expectDenial(w, def, 'domain:getattr', 'VG_ERR_NO_DOMAIN');
-      } else if (def.name === 'connectFindStoragePoolSources') {
-        // A host-level probe (the host's volume groups, NFS exports): no tenant role holds connect:detect_storage_pools.
+      } else if (def.name === 'connectFindStoragePoolSources' || def.name === 'connectGetDomainCapabilities') {
+        // Host-level probes (the host's volume groups, NFS exports; the emulator's capabilities): no tenant role holds
+        // connect:detect_storage_pools or connect:write (libvirt's @acl for domain capabilities).
         expect(a).toEqual(refusal('VG_ERR_ACCESS_DENIED', expect.any(String)));
       } else if (namesStorage(def, args)) {
         // Another tenant's pool or volume: absent (its kind's not-found, never "denied"), and nothing is changed.
