@@ -66,8 +66,15 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
   });
   afterAll(async () => vg?.stop());
 
-  test('type and version: QEMU 7.2', async () => {
-    expect(await ok('version')).toMatch(/Running hypervisor: QEMU 7\.2\.0/);
+  test('type, version and capabilities from the probe of the host QEMU (TCG; kvm only where it runs guests)', async () => {
+    await until('the probe', async () => /QEMU 7\.2\.\d+/.test(await ok('version')), 20000, 200);
+    const caps = await ok('capabilities');
+    expect(caps).toMatch(/<domain type='qemu'\/>/);
+    expect(caps).toMatch(/<emulator>\/usr\/bin\/qemu-system-x86_64<\/emulator>/);
+    if (fs.existsSync('/sys/module/kvm_pvm')) expect(caps).not.toMatch(/<domain type='kvm'\/>/);
+    const dc = await ok('domcapabilities', '--virttype', 'qemu');
+    expect(dc).toMatch(/<domain>qemu<\/domain>/);
+    expect(dc).toMatch(/<machine>pc-q35-7\.2<\/machine>/);
   });
 
   test('define -> start: the jailed QEMU prints the marker; dominfo CPU time grows running, not paused', async () => {

@@ -29,10 +29,13 @@ import { type DomainStatus, type FileChange, StateStore } from '../store';
 import { storeRecords } from '../object-context';
 import { QemuPools, type QemuPoolsOptions } from '../qemu-pools';
 import type { ObjectEventListener } from '../driver';
-import { type DescriptorPlan, type PlannedLayer, buildArgv } from './argv';
-import { type QemuConfig, QEMU_MAX_VCPUS, confineQemu, qemuConfigOf } from './config';
+import { type DescriptorPlan, type PlannedLayer, SANDBOX, buildArgv } from './argv';
+import { EMULATOR, type QemuConfig, QEMU_MAX_VCPUS, confineQemu, qemuConfigOf } from './config';
 import { type QemuHost, vmCpuNs } from './host';
 import { QmpClient, type QmpEvent } from './qmp';
+import { type QemuProbe, domainCapabilitiesXml, probeQemu, qemuCapabilitiesXml, qemuVersionNumber } from '../../qemu/host-caps';
+import type { DomainCapsQuery } from '../../../ipc/objects/host-objects';
+import { randomUUID } from 'node:crypto';
 
 // virDomain*Reason and virDomainEvent*DetailType values (libvirt-domain.h).
 const Running = { UNKNOWN: 0, BOOTED: 1, UNPAUSED: 5 } as const;
@@ -134,6 +137,8 @@ export class QemuDriver implements Driver {
   readonly #logDir: string;
   #nextId = 1;
   #closed = false;
+  readonly #probeSlots = new Set<number>(); // slots a probe QEMU holds
+  #probe: QemuProbe | null = null; // what this host's QEMU offers (capabilities); null until probed
 
   constructor(o: QemuDriverOptions) {
     this.#o = o;
@@ -143,6 +148,7 @@ export class QemuDriver implements Driver {
     this.#logDir = path.join(o.stateDir, 'qemu', 'logs');
     for (const d of [this.#qemuRun, this.#logDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
     this.#load();
+    this.#probe = this.#cachedProbe();
     this.#store.noteNextId(this.#nextId);
     this.#store.checkpoint();
     this.#store.markInitialized();
@@ -280,6 +286,75 @@ export class QemuDriver implements Driver {
     }
   }
 
+  // ---------- the probe: what this host's QEMU offers ----------
+
+  // Cached under STATE by the emulator's identity (size, mtime, inode): a helper restart answers at once.
+  #probeCache(): { file: string; key: string } {
+    let key = 'absent';
+    try {
+      const st = fs.statSync(EMULATOR);
+      key = `${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch {
+      // no emulator: the helper refused to start already
+    }
+    return { file: path.join(this.#o.stateDir, 'qemu', 'probe.json'), key };
+  }
+
+  #cachedProbe(): QemuProbe | null {
+    const { file, key } = this.#probeCache();
+    try {
+      const o = JSON.parse(fs.readFileSync(file, 'utf8')) as { key?: unknown; probe?: QemuProbe };
+      // Our own root-only file under STATE, written from a checked probe; a stale or odd one is probed again.
+      if (o.key !== key || !o.probe || !Array.isArray(o.probe.machines) || typeof o.probe.version !== 'string') return null;
+      return o.probe;
+    } catch {
+      return null;
+    }
+  }
+
+  // A QEMU with no machine, started paused through the launcher like any VM, asked over QMP, then killed.
+  async probe(): Promise<QemuProbe> {
+    if (this.#probe) return this.#probe;
+    const launcher = this.#o.host.launcher();
+    if (!launcher) throw driverError(VG_ERR_DOMAIN_INTERNAL, 'the QEMU launcher is not connected; try again');
+    const vm = randomUUID();
+    const dir = path.join(this.#qemuRun, vm);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const fd = this.#o.host.bindListener(path.join(dir, 'qmp.sock'));
+    const argv = ['-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-sandbox', SANDBOX];
+    argv.push('-chardev', 'socket,id=charmonitor,fd=3,server=on,wait=off', '-mon', 'chardev=charmonitor,mode=control');
+    let pid = -1;
+    const slot = this.#freeSlot();
+    this.#probeSlots.add(slot);
+    try {
+      ({ pid } = await launcher.spawn({ vm, slot, tenant: '', argv, limits: { memoryBytes: MEM_OVERHEAD_BYTES, pids: PIDS_MAX }, kvm: false }, [fd]));
+    } finally {
+      this.#o.host.closeFd(fd);
+    }
+    let qmp: QmpClient | null = null;
+    try {
+      qmp = await QmpClient.connect(path.join(dir, 'qmp.sock'));
+      const q = qmp;
+      this.#probe = await probeQemu((cmd, args) => q.execute(cmd, args as Record<string, unknown> | undefined), EMULATOR);
+    } finally {
+      qmp?.close();
+      await launcher.signal(vm, 'SIGKILL').catch(() => undefined);
+      await waitGone(pid);
+      await this.#cleanup(vm);
+      fs.rmSync(dir, { recursive: true, force: true });
+      this.#probeSlots.delete(slot);
+    }
+    const { file, key } = this.#probeCache();
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify({ key, probe: this.#probe }), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+    return this.#probe;
+  }
+
+  async domainCapabilities(q: DomainCapsQuery): Promise<string> {
+    return domainCapabilitiesXml(await this.probe(), q);
+  }
+
   // ---------- reads ----------
 
   nodeFacts(): NodeFacts {
@@ -291,7 +366,7 @@ export class QemuDriver implements Driver {
       driver: 'qemu',
       uri: 'qemu:///system',
       hvType: 'QEMU',
-      hvVersion: 7002000n, // XXX: from the probe (part G's host-caps) once it lands; QEMU 7.2 is what Debian 12 ships
+      hvVersion: this.#probe ? qemuVersionNumber(this.#probe) : 0n,
       hostname: hostname(),
       model: 'x86_64',
       memoryKiB: memKiB,
@@ -301,7 +376,7 @@ export class QemuDriver implements Driver {
       sockets: 1,
       cores: cpus,
       threads: 1,
-      capabilitiesXml: minimalCapabilities(),
+      capabilitiesXml: this.#probe ? qemuCapabilitiesXml(this.#probe, { uuid: hostUuid(), cpus, memKiB, arch: 'x86_64' }) : minimalCapabilities(),
       securityModel: 'none',
       securityDoi: '0',
       maxVcpus: QEMU_MAX_VCPUS,
@@ -687,7 +762,7 @@ export class QemuDriver implements Driver {
   }
 
   #freeSlot(): number {
-    const used = new Set([...this.#domains.values()].map((d) => d.run?.slot).filter((s) => s !== undefined));
+    const used = new Set([...this.#probeSlots, ...[...this.#domains.values()].map((d) => d.run?.slot).filter((s) => s !== undefined)]);
     for (let s = 1; s <= SLOT_MAX; s++) if (!used.has(s)) return s;
     throw driverError(VG_ERR_LIMIT, `all ${SLOT_MAX} VM slots are in use`);
   }
@@ -979,6 +1054,15 @@ function statusJson(d: Vm): string {
 
 function checkTenant(tenant: string): void {
   if (!isTenantName(tenant)) throw driverError(VG_ERR_DOMAIN_ARG, 'tenant name is malformed');
+}
+
+// The host's identity for <capabilities><host><uuid>: the DMI product uuid, else one derived from /etc/machine-id.
+function hostUuid(): string {
+  const dmi = readOr('/sys/class/dmi/id/product_uuid', '').trim().toLowerCase();
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(dmi)) return dmi;
+  const m = readOr('/etc/machine-id', '').trim();
+  if (/^[0-9a-f]{32}$/.test(m)) return `${m.slice(0, 8)}-${m.slice(8, 12)}-${m.slice(12, 16)}-${m.slice(16, 20)}-${m.slice(20)}`;
+  return '00000000-0000-0000-0000-000000000000';
 }
 
 function readOr(file: string, dflt: string): string {

@@ -53,6 +53,8 @@ export async function openQemuDriver(o: QemuWiringOptions): Promise<QemuDriver> 
     if (!attached) {
       attached = true;
       await self.driver?.reattach(boot).catch((e: Error) => warn(`re-attach failed: ${e.message}`));
+      // Capabilities: probed once per emulator build (cached under STATE), after the VMs are back.
+      void self.driver?.probe().catch((e: Error) => warn(`QEMU probe failed (capabilities stay minimal): ${e.message}`));
     }
   };
   const schedule = (): void => {
