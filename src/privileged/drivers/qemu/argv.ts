@@ -106,7 +106,11 @@ export function buildArgv(cfg: QemuConfig, plan: DescriptorPlan): BuiltArgv {
       // q35's built-in AHCI has ports ide.0..ide.5; pc's IDE has ide.0 and ide.1 with two units each.
       const bus = cfg.machine === 'q35' ? `bus=ide.${sata}` : `bus=ide.${sata >> 1},unit=${sata & 1}`;
       sata++;
-      push('-device', `ide-cd,${bus},id=sata0-0-${i}${top ? `,drive=${top}` : ''}${boot}`);
+      if (d.device === 'cdrom') push('-device', `ide-cd,${bus},id=sata0-0-${i}${top ? `,drive=${top}` : ''}${boot}`);
+      else {
+        if (!top) throw new Error(`argv: sata disk ${d.target} without a source`);
+        push('-device', `ide-hd,${bus},id=sata0-0-${i},drive=${top}${boot}`);
+      }
     }
   });
   cfg.nets.forEach((n, i) => {

@@ -91,7 +91,8 @@ function diskOf(n: XmlEl, i: number): QemuDisk {
   if (!target.dev || !/^(vd|sd|hd)[a-z]{1,3}$/.test(target.dev)) throw unsupported(`${where}: target dev '${target.dev ?? ''}'`);
   const bus = target.bus ?? (device === 'cdrom' ? 'sata' : 'virtio');
   for (const k of Object.keys(target)) if (k !== 'dev' && k !== 'bus') throw unsupported(`attribute '${k}' of <target> in ${where}`);
-  if (device === 'disk' && bus !== 'virtio') throw unsupported(`${where}: bus '${bus}' (disks are virtio)`);
+  // virtio disks; sata ones too (virt-install's choice for an OS it does not know), on the machine's AHCI/IDE bus.
+  if (device === 'disk' && bus !== 'virtio' && bus !== 'sata') throw unsupported(`${where}: bus '${bus}' (disks are virtio or sata)`);
   if (device === 'cdrom' && bus !== 'sata') throw unsupported(`${where}: bus '${bus}' (CD-ROMs are sata)`);
   const drv = elChild(n, 'driver');
   if (drv)
@@ -310,7 +311,8 @@ export function qemuConfigOf(def: DomainDef): QemuConfig {
         throw unsupported(`<${n.tag}> device`);
     }
   }
-  if (cfg.disks.filter((d) => d.device === 'cdrom').length > 6) throw unsupported('more than 6 sata CD-ROMs');
+  if (cfg.disks.filter((d) => d.bus === 'sata').length > (cfg.machine === 'q35' ? 6 : 4))
+    throw unsupported('more sata disks and CD-ROMs than the machine has ports');
   if (new Set(cfg.disks.map((d) => d.target)).size !== cfg.disks.length) throw unsupported('two disks with one target');
   if (cfg.disks.length > 64 || cfg.nets.length > 16) throw unsupported('more than 64 disks or 16 interfaces');
   return cfg;
