@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { QEMU, qemuTool, testGuest } from '../helpers/guest';
+import { QEMU, describeWithKvm, qemuTool, testGuest } from '../helpers/guest';
 import { describeIf } from '../helpers/skip';
 
 const guestReq = testGuest();
@@ -65,7 +65,7 @@ class Qmp {
   }
 }
 
-describeIf([qemuTool(), guestReq], 'test guest boots under TCG', () => {
+const bootTests = (accel: 'tcg' | 'kvm') => () => {
   let dir: string;
   let qemu: ChildProcess | undefined;
   let qmp: Qmp | undefined;
@@ -107,7 +107,8 @@ describeIf([qemuTool(), guestReq], 'test guest boots under TCG', () => {
     qemu = spawn(
       QEMU,
       [
-        ...['-accel', 'tcg', '-machine', 'q35', '-m', '256', '-smp', '1,maxcpus=2', '-nodefaults', '-display', 'none'],
+        ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
+        ...['-machine', 'q35', '-m', '256', '-smp', '1,maxcpus=2', '-nodefaults', '-display', 'none'],
         ...['-kernel', g.kernel, '-initrd', g.initrd, '-append', 'console=ttyS0'],
         ...['-chardev', 'stdio,id=s0,signal=off', '-serial', 'chardev:s0'],
         ...['-qmp', `unix:${path.join(dir, 'qmp.sock')},server=on,wait=off`],
@@ -119,7 +120,7 @@ describeIf([qemuTool(), guestReq], 'test guest boots under TCG', () => {
 
     await waitSerial(new RegExp(`^${g.marker}\\r?$`, 'm'), 0, 55_000);
     const bootMs = Date.now() - t0;
-    process.stdout.write(`test guest: spawn -> marker ${(bootMs / 1000).toFixed(2)} s (TCG, q35, 256 MiB, 1 vCPU)\n`);
+    process.stdout.write(`test guest: spawn -> marker ${(bootMs / 1000).toFixed(2)} s (${accel}, q35, 256 MiB, 1 vCPU)\n`);
 
     expect(await consoleRun('echo $((6*7))-virtgate', /42-virtgate/)).toBe('42-virtgate');
 
@@ -145,4 +146,7 @@ describeIf([qemuTool(), guestReq], 'test guest boots under TCG', () => {
     expect(await exited()).toBe(0);
     process.stdout.write(`test guest: system_powerdown -> QEMU exited ${Date.now() - down} ms\n`);
   }, 60_000);
-});
+};
+
+describeIf([qemuTool(), guestReq], 'test guest boots under TCG', bootTests('tcg'));
+describeWithKvm('test guest boots under KVM', () => describeIf([qemuTool(), guestReq], 'with QEMU and the guest', bootTests('kvm')));

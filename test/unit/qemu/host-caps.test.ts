@@ -266,3 +266,67 @@ describe('HOST_READ domainCapabilities (the helper op behind CONNECT_GET_DOMAIN_
     }
   });
 });
+
+// libvirtd 9.0's own documents for this host's QEMU (a private libvirtd, qemu:///session: docs/qemu.md), recorded in
+// test/fixtures/qemu/libvirtd-9.0-*.xml. Ours offer less, but in libvirt's layout: every element we write is one
+// libvirt writes at the same place (same path, same indentation), in the same order.
+describe('layout as libvirtd 9.0 writes it', () => {
+  const FIX = path.join(__dirname, '../../fixtures/qemu');
+  // Element paths in document order, from libvirt's 2-space indentation (one element per line).
+  const paths = (xml: string): string[] => {
+    const stack: string[] = [];
+    const out: string[] = [];
+    for (const line of xml.split('\n')) {
+      const m = /^( *)<(\/?)([A-Za-z_][\w.-]*)/.exec(line);
+      if (!m) continue;
+      const depth = m[1].length / 2;
+      expect(Number.isInteger(depth)).toBe(true);
+      stack.length = depth;
+      if (m[2] === '/') continue;
+      stack.push(m[3]);
+      const p = stack.join('/');
+      if (out[out.length - 1] !== p) out.push(p);
+    }
+    return out;
+  };
+  // Each path of `ours` appears in `theirs`, and first appearances come in the same order.
+  const sameLayout = (ours: string, theirs: string): void => {
+    const t = paths(theirs);
+    let last = -1;
+    for (const p of [...new Set(paths(ours))]) {
+      const i = t.indexOf(p);
+      expect({ path: p, inLibvirt: i >= 0 }).toEqual({ path: p, inLibvirt: true });
+      expect({ path: p, after: t[last] ?? null, ordered: i > last }).toEqual({ path: p, after: t[last] ?? null, ordered: true });
+      last = i;
+    }
+  };
+
+  test('capabilities', async () => {
+    const p = await probeQemu(execOf(), EMU, NO_KVM);
+    const theirs = fs.readFileSync(path.join(FIX, 'libvirtd-9.0-capabilities.xml'), 'utf8');
+    const ours = qemuCapabilitiesXml(p, HOST);
+    sameLayout(ours, theirs);
+    // The blank lines between sections and the end are libvirt's too.
+    expect(ours.endsWith('  </guest>\n\n</capabilities>\n')).toBe(true);
+    expect(theirs.endsWith('  </guest>\n\n</capabilities>\n')).toBe(true);
+    // Facts both state alike: the emulator, the canonical names of q35 and pc, the qemu domain type.
+    for (const line of [
+      `      <emulator>${EMU}</emulator>`,
+      "      <machine canonical='pc-q35-7.2' maxCpus='288'>q35</machine>",
+      "      <machine canonical='pc-i440fx-7.2' maxCpus='255'>pc</machine>",
+      "      <domain type='qemu'/>",
+    ]) {
+      expect(theirs).toContain(line);
+      expect(ours).toContain(line.replace("maxCpus='288'", "maxCpus='255'")); // capped at the driver's limit
+    }
+  });
+
+  test('domain capabilities', async () => {
+    const p = await probeQemu(execOf(), EMU, NO_KVM);
+    const theirs = fs.readFileSync(path.join(FIX, 'libvirtd-9.0-domcapabilities.xml'), 'utf8');
+    const ours = domainCapabilitiesXml(p, { emulatorbin: null, arch: null, machine: 'pc', virttype: null });
+    sameLayout(ours, theirs);
+    const head = (x: string) => x.split('\n').slice(0, 6).join('\n');
+    expect(head(ours)).toBe(head(theirs)); // path, domain, machine (pc-i440fx-7.2), arch, vcpu max 255
+  });
+});
