@@ -195,10 +195,9 @@ run('QEMU driver with a direct launcher (no jail)', () => {
   test('a guest that powers off while the helper is away shows shut off after', async () => {
     await driver.control(uuid, ControlAction.START);
     const log = path.join(dir, 'lib', 'qemu', 'logs', `${[...launcher.vms.keys()][0]}.serial.log`);
-    await until('marker', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(guest!.marker), 60000).catch((e: Error) => {
-      throw new Error(
-        `${e.message}; vms ${JSON.stringify([...launcher.vms.keys()])}, logs ${fs.readdirSync(path.dirname(log))}, state ${driver.info(uuid).state}`,
-      );
+    await until('marker', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(guest!.marker), 40000).catch((e: Error) => {
+      const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-600) : 'no log';
+      throw new Error(`${e.message}; vms ${JSON.stringify([...launcher.vms.keys()])}, state ${driver.info(uuid).state}, log tail: ${tail}`);
     });
     const pid = [...launcher.vms.values()][0].pid;
     driver.close();
