@@ -138,6 +138,8 @@ export interface RunningQemuDaemon {
   waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
   killHelper9(): Promise<void>; // kill -9 of the helper; start it again with startHelper() (a supervisor's job)
   startHelper(): Promise<void>;
+  killFront9(): Promise<void>; // kill -9 of the front end; start it again with startFront()
+  startFront(): Promise<void>;
   serialLog(uuid: string): string;
   journal(): string;
   stop(): Promise<void>; // front end, helper, launcher, then every QEMU of this run's cgroup root
@@ -198,11 +200,14 @@ export async function startQemuDaemon(opts: { policy?: string; tcp?: boolean; sa
     await launcher.purge();
     fs.rmSync(home, { recursive: true, force: true });
   };
-  try {
-    await startHelper();
+  const startFront = async (): Promise<void> => {
     const mark = out.length;
     front = run([path.join(ROOT, 'bin', 'virtgated.js'), '--home', home, '--helper-socket', helperSock, ...(opts.tcp ? ['--tcp', '127.0.0.1:0'] : [])]);
     await waitFor(/listening on unix/, 20000, mark);
+  };
+  try {
+    await startHelper();
+    await startFront();
   } catch (e) {
     await stop();
     throw e;
@@ -218,6 +223,8 @@ export async function startQemuDaemon(opts: { policy?: string; tcp?: boolean; sa
     waitFor,
     killHelper9: () => ended(helper, 'SIGKILL'),
     startHelper,
+    killFront9: () => ended(front, 'SIGKILL'),
+    startFront,
     serialLog: (uuid) => path.join(home, 'lib', 'qemu', 'logs', `${uuid}.serial.log`),
     journal: () => (fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8') : ''),
     stop,

@@ -94,6 +94,10 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(status).toMatch(/^CapEff:\s+0+$/m);
     expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(fs.readlinkSync('/proc/self/ns/net'));
+    // Its cgroup limits: guest memory plus QEMU's overhead, a pids cap.
+    const cg = (ctrl: string, f: string) => fs.readFileSync(path.join('/sys/fs/cgroup', ctrl, vg.launcher.cgroupRoot, '_host', `vm-${uuid}`, f), 'utf8').trim();
+    expect(Number(cg('memory', 'memory.limit_in_bytes'))).toBe((256 + 512) * 1024 * 1024);
+    expect(cg('pids', 'pids.max')).toBe('256');
     // An idle guest uses 0.02-0.03 s/s under TCG and dominfo shows tenths: wait long enough to see it move.
     const c1 = cpuSeconds(await ok('dominfo', 'g1'));
     await sleep(5000);
@@ -134,6 +138,17 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     expect(alive(pid)).toBe(true);
     expect(await qemuPid()).toBe(pid);
     // The launcher is needed again by the shutdown and destroy below (they run through it).
+  });
+
+  test('kill -9 of the front end: the same QEMU keeps running and is "running" through the restarted front end', async () => {
+    const pid = await qemuPid();
+    await vg.killFront9();
+    expect(alive(pid)).toBe(true);
+    const t0 = Date.now();
+    await vg.startFront();
+    await until('running again', async () => (await v('domstate', 'g1')).out.trim() === 'running', 5000, 20);
+    console.log(`front end restart -> running again: ${Date.now() - t0} ms`);
+    expect(await qemuPid()).toBe(pid);
   });
 
   test('setmem --live through the balloon, setvcpus --live by hotplug, reboot: the marker again', async () => {
@@ -251,6 +266,31 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     expect(fake.err).toMatch(/fake\.raw/);
     console.log(`refusals:\n${shadow.err}${link.err}${fake.err}`);
     for (const d of ['d1', 'd2', 'd3', 'd4']) await ok('undefine', d);
+  });
+
+  test('two VMs run under two different uids', async () => {
+    const base = fs.readFileSync(path.join(vg.home, 'g1.xml'), 'utf8');
+    fs.writeFileSync(path.join(vg.home, 'g2.xml'), base.replace('<name>g1', '<name>g2'));
+    await ok('define', path.join(vg.home, 'g2.xml'));
+    await ok('start', 'g1');
+    await ok('start', 'g2');
+    const uidOf = (u: string) => {
+      const procs = fs.readFileSync(path.join('/sys/fs/cgroup/pids', vg.launcher.cgroupRoot, '_host', `vm-${u}`, 'cgroup.procs'), 'utf8');
+      const pid = procs
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .find((p) => fs.readlinkSync(`/proc/${p}/exe`) === '/usr/bin/qemu-system-x86_64')!;
+      return Number(/^Uid:\s+([0-9]+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    };
+    const u1 = uidOf(uuid);
+    const u2 = uidOf((await ok('domuuid', 'g2')).trim());
+    expect(u1).toBeGreaterThanOrEqual(200001);
+    expect(u2).toBeGreaterThanOrEqual(200001);
+    expect(u1).not.toBe(u2);
+    await ok('destroy', 'g1');
+    await ok('destroy', 'g2');
+    await ok('undefine', 'g2');
   });
 
   test('outside the subset: refused naming the element', async () => {
