@@ -226,4 +226,12 @@ run('QEMU driver with a direct launcher (no jail)', () => {
     await expect(driver.control(uuid, ControlAction.DESTROY)).rejects.toMatchObject({ detail: 'domain is not running' } as Partial<DriverError>);
     expect(uuidFromString('00000000-0000-0000-0000-000000000000')).toBeTruthy();
   });
+
+  test('create (transient): runs at once, gone from the list when destroyed', async () => {
+    const s = await driver.createXml(dx(xml('t1')), '');
+    expect(s).toMatchObject({ state: DomainState.RUNNING, persistent: false });
+    expect(driver.list().map((d) => d.name)).toContain('t1');
+    await driver.control(s.uuid, ControlAction.DESTROY);
+    expect(driver.list().map((d) => d.name)).not.toContain('t1');
+  });
 });

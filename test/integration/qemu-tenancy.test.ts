@@ -100,4 +100,17 @@ const refusal = (f: () => unknown): string => {
     d.define({ ...vm('a1', disk('acme-p/x.qcow2')), uuid: d.xml(a.uuid, true).def.uuid }, '');
     expect(d.lookup({ kind: 0, name: 'a1' }).tenant).toBe('acme');
   });
+
+  test('setmem and setvcpus --config on a shut-off VM change its next boot; limits as libvirt words them', async () => {
+    const a = d.lookup({ kind: 0, name: 'a2' });
+    await d.setMemory(a.uuid, 32n * 1024n, { live: false, config: true, max: false });
+    expect(d.xml(a.uuid, true).def.curMemKiB).toBe(32n * 1024n);
+    await expect(d.setMemory(a.uuid, 1024n * 1024n, { live: false, config: true, max: false })).rejects.toMatchObject({
+      detail: 'cannot set memory higher than max memory',
+    });
+    await d.setVcpus(a.uuid, 4, { live: false, config: true, max: true });
+    await d.setVcpus(a.uuid, 3, { live: false, config: true, max: false });
+    expect(d.xml(a.uuid, true).def).toMatchObject({ vcpusMax: 4, vcpus: 3 });
+    await expect(d.setVcpus(a.uuid, 2, { live: true, config: false, max: false })).rejects.toMatchObject({ detail: 'domain is not running' });
+  });
 });

@@ -694,6 +694,9 @@ export class QemuDriver implements Driver {
         throw driverError(VG_ERR_DOMAIN_INTERNAL, `the launcher refused to start QEMU: ${(e as Error).message}`);
       }
       end?.(`ok pid ${pid}`);
+    } catch (e) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
     } finally {
       for (const fd of opened) host.closeFd(fd);
     }
