@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   VG_ERR_ACCESS_DENIED,
+  VG_ERR_CONFIG_UNSUPPORTED,
   VG_ERR_DOMAIN_ARG,
   VG_ERR_DOMAIN_EXISTS,
   VG_ERR_DOMAIN_INTERNAL,
@@ -660,6 +661,9 @@ export class QemuDriver implements Driver {
     const uuid = def.uuid;
     const cfg = qemuConfigOf(def);
     confineQemu(cfg, def.tenant);
+    // XXX: a bridge needs a tap descriptor from the launcher, whose `tap` operation is not there yet.
+    const bridged = cfg.nets.find((n) => n.kind === 'bridge');
+    if (bridged) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `interface on bridge '${bridged.bridge}': tap devices are not available from the launcher yet`);
     const slot = this.#freeSlot();
     const dir = path.join(this.#qemuRun, uuid);
     fs.rmSync(dir, { recursive: true, force: true });
