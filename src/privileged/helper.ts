@@ -142,11 +142,11 @@ async function openDriver(o: HelperOptions, journal: HelperJournal): Promise<Dri
     launcherSocket: o.launcherSocket!,
     cgroupRoot: o.cgroupRoot ?? 'virtgate',
     pools: { tenantRoot: o.poolRoot ?? path.join(o.stateDir, 'pools'), adminRoots: o.adminPoolRoots ?? [path.join(o.stateDir, 'images')] },
-    // Every spawn in the helper's own journal: what exactly ran (the argv's sha256), for which VM and tenant.
-    journalSpawn: (r) => {
-      const seq = journal.begin({ op: 'QEMU_SPAWN', uuid: r.uuid, tenant: r.tenant, digest: r.digest });
-      return (result) => journal.end(seq, 'QEMU_SPAWN', undefined, { result, uuid: r.uuid, name: r.name });
-    },
+    // Every spawn in the helper's own journal, in its hash chain: what exactly ran (the argv's sha256), for which VM.
+    // A result line of its own (no begin): a spawn is part of a write already journaled (start, create) or of the
+    // helper's own autostart, and `audit verify --cross-check` reads only begin lines as writes needing an intent.
+    journalSpawn: (r) => (result) =>
+      journal.end(-1, 'QEMU_SPAWN', undefined, { result: `${result} slot ${r.slot} tenant '${r.tenant}' argv-sha256 ${r.digest}`, uuid: r.uuid, name: r.name }),
   });
 }
 

@@ -112,7 +112,11 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     await ok('resume', 'g1');
     expect((await ok('domstate', 'g1', '--reason')).trim()).toBe('running (unpaused)');
     // The helper's journal holds the spawn with the argv's sha256.
-    expect(vg.journal()).toMatch(new RegExp(`"op":"QEMU_SPAWN","uuid":"${uuid}".*"digest":"[0-9a-f]{64}"`));
+    const spawn = vg
+      .journal()
+      .split('\n')
+      .find((l) => l.includes('"op":"QEMU_SPAWN"') && l.includes(uuid));
+    expect(spawn).toMatch(/"result":"ok pid [0-9]+ slot [0-9]+ tenant '' argv-sha256 [0-9a-f]{64}"/);
   });
 
   test('kill -9 of the helper: the same QEMU keeps running and is "running" again within 2 s', async () => {
@@ -291,6 +295,28 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
     await ok('destroy', 'g1');
     await ok('destroy', 'g2');
     await ok('undefine', 'g2');
+  });
+
+  test('audit verify --cross-check: every spawn is in the journal and none reads as an unaudited write', async () => {
+    const v = await exec([
+      process.execPath,
+      path.resolve(__dirname, '..', '..', 'bin', 'virtgate.js'),
+      'audit',
+      'verify',
+      '--home',
+      vg.home,
+      '--cross-check',
+      path.join(vg.home, 'lib', 'helper-journal.log'),
+    ]);
+    console.log(`audit verify --cross-check: rc ${v.rc}\n${v.out.slice(0, 1500)}${v.err.slice(0, 500)}`);
+    expect(v.out).not.toMatch(/QEMU_SPAWN/);
+    expect(v.out).toMatch(/ok: cross-check/);
+    expect(
+      vg
+        .journal()
+        .split('\n')
+        .filter((l) => l.includes('"op":"QEMU_SPAWN"')).length,
+    ).toBeGreaterThanOrEqual(8);
   });
 
   test('outside the subset: refused naming the element', async () => {

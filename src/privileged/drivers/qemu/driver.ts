@@ -30,7 +30,7 @@ import { type DomainStatus, type FileChange, StateStore } from '../store';
 import { storeRecords } from '../object-context';
 import { QemuPools, type QemuPoolsOptions } from '../qemu-pools';
 import type { ObjectEventListener } from '../driver';
-import { type DescriptorPlan, type PlannedLayer, SANDBOX, buildArgv } from './argv';
+import { type DescriptorPlan, type PlannedLayer, SANDBOX, argvDigest, buildArgv } from './argv';
 import { EMULATOR, type QemuConfig, QEMU_MAX_VCPUS, confineQemu, qemuConfigOf } from './config';
 import { type QemuHost, vmCpuNs } from './host';
 import { QmpClient, type QmpEvent } from './qmp';
@@ -327,8 +327,13 @@ export class QemuDriver implements Driver {
     let pid = -1;
     const slot = this.#freeSlot();
     this.#probeSlots.add(slot);
+    const end = this.#o.journalSpawn?.({ uuid: vm, name: '(capabilities probe)', tenant: '', digest: argvDigest(argv), slot });
     try {
       ({ pid } = await launcher.spawn({ vm, slot, tenant: '', argv, limits: { memoryBytes: MEM_OVERHEAD_BYTES, pids: PIDS_MAX }, kvm: false }, [fd]));
+      end?.(`ok pid ${pid}`);
+    } catch (e) {
+      end?.((e as { code?: string }).code ?? 'failed');
+      throw e;
     } finally {
       this.#o.host.closeFd(fd);
     }
