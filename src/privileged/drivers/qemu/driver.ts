@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The QEMU driver: persistent definitions, real QEMU processes spawned by the launcher, driven over QMP (helper side).
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { hostname } from 'node:os';
@@ -25,18 +26,16 @@ import { type DomainDef, domainDefFromJson, domainDefToJson } from '../../../ipc
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../../ipc/program';
 import type { DomainExtraDriver } from '../domain-extra-driver';
-import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type SetFlags, driverError } from '../driver';
-import { type DomainStatus, type FileChange, StateStore } from '../store';
+import type { DomainCapsQuery } from '../../../ipc/objects/host-objects';
+import { type QemuProbe, domainCapabilitiesXml, probeQemu, qemuCapabilitiesXml, qemuVersionNumber } from '../../qemu/host-caps';
+import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from '../driver';
 import { storeRecords } from '../object-context';
 import { QemuPools, type QemuPoolsOptions } from '../qemu-pools';
-import type { ObjectEventListener } from '../driver';
+import { type DomainStatus, type FileChange, StateStore } from '../store';
 import { type DescriptorPlan, type PlannedLayer, SANDBOX, argvDigest, buildArgv } from './argv';
 import { EMULATOR, type QemuConfig, QEMU_MAX_VCPUS, confineQemu, qemuConfigOf } from './config';
 import { type QemuHost, vmCpuNs } from './host';
 import { QmpClient, type QmpEvent } from './qmp';
-import { type QemuProbe, domainCapabilitiesXml, probeQemu, qemuCapabilitiesXml, qemuVersionNumber } from '../../qemu/host-caps';
-import type { DomainCapsQuery } from '../../../ipc/objects/host-objects';
-import { randomUUID } from 'node:crypto';
 
 // virDomain*Reason and virDomainEvent*DetailType values (libvirt-domain.h).
 const Running = { UNKNOWN: 0, BOOTED: 1, UNPAUSED: 5 } as const;
@@ -1104,7 +1103,7 @@ async function waitGone(pid: number, ms = EXIT_WAIT_MS): Promise<boolean> {
   return true;
 }
 
-// A minimal honest capabilities document until the probe (part G) lands: x86_64 hvm guests under TCG only.
+// Until the first probe of this QEMU has run (a fresh install, the launcher away): x86_64 hvm guests under TCG only.
 function minimalCapabilities(): string {
   return [
     '<capabilities>',
