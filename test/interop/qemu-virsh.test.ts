@@ -2,6 +2,7 @@
 // Real virsh 9.0 against the qemu driver: define -> start (jailed QEMU through the real launcher) -> the guest's marker
 // on the serial log -> dominfo -> suspend/resume -> shutdown -> destroy -> nothing left; kill -9 of the helper.
 // VM tests run one after another in this file (TCG; 60 s timeouts); every process is cleaned up in afterAll.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
@@ -172,10 +173,24 @@ describeIf([virshTool(), ...launcherRequirements(), guestReq], 'virsh against th
 
   test('shutdown after the marker: shut off (reason shutdown) within 10 s; no process or cgroup left', async () => {
     const pid = await qemuPid();
+    // Lifecycle events as a client sees them: our suspend/resume, then the guest's own poweroff reported by QMP.
+    const ev = spawn('virsh', ['-c', vg.uri, 'event', '--all', '--loop', '--timeout', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let events = '';
+    ev.stdout!.setEncoding('utf8').on('data', (t: string) => (events += t));
+    await sleep(500); // registered
+    await ok('suspend', 'g1');
+    await ok('resume', 'g1');
     await ok('shutdown', 'g1');
     const t0 = Date.now();
     await until('shut off', async () => (await v('domstate', 'g1', '--reason')).out.trim() === 'shut off (shutdown)', 10000, 100);
     console.log(`shutdown -> shut off: ${Date.now() - t0} ms`);
+    await until('the stopped event', () => events.includes('Stopped Shutdown'), 5000);
+    ev.kill();
+    expect(events.match(/event 'lifecycle' for domain '?g1'?: \S+ \S+/g)).toEqual([
+      "event 'lifecycle' for domain 'g1': Suspended Paused",
+      "event 'lifecycle' for domain 'g1': Resumed Unpaused",
+      "event 'lifecycle' for domain 'g1': Stopped Shutdown",
+    ]);
     expect(alive(pid)).toBe(false);
     expect(fs.existsSync(path.join('/sys/fs/cgroup/pids', vg.launcher.cgroupRoot, '_host', `vm-${uuid}`))).toBe(false);
   });
