@@ -234,4 +234,19 @@ run('QEMU driver with a direct launcher (no jail)', () => {
     await driver.control(s.uuid, ControlAction.DESTROY);
     expect(driver.list().map((d) => d.name)).not.toContain('t1');
   });
+
+  test('on_poweroff restart: the guest powers off and boots again in the same QEMU', async () => {
+    const s = driver.define(dx(xml('r1').replace('<on_poweroff>destroy</on_poweroff>', '<on_poweroff>restart</on_poweroff>')), '');
+    await driver.control(s.uuid, ControlAction.START);
+    const key = [...launcher.vms.keys()].find((k) => launcher.vms.get(k)!.child.exitCode === null)!;
+    const log = path.join(dir, 'lib', 'qemu', 'logs', `${key}.serial.log`);
+    const markers = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split(guest!.marker).length - 1 : 0);
+    await until('marker', () => markers() === 1, 40000);
+    const pid = launcher.vms.get(key)!.pid;
+    await driver.control(s.uuid, ControlAction.SHUTDOWN);
+    await until('marker again', () => markers() === 2, 40000);
+    expect(driver.info(s.uuid).state).toBe(DomainState.RUNNING);
+    expect(alive(pid)).toBe(true);
+    await driver.control(s.uuid, ControlAction.DESTROY);
+  });
 });
