@@ -249,4 +249,33 @@ run('QEMU driver with a direct launcher (no jail)', () => {
     expect(alive(pid)).toBe(true);
     await driver.control(s.uuid, ControlAction.DESTROY);
   });
+
+  test("setmem --live lowers the guest's MemTotal, setvcpus --live brings a second CPU online (read on the guest's console)", async () => {
+    const s = driver.define(dx(xml('m1').replace('<vcpu>1</vcpu>', "<vcpu current='1'>2</vcpu>")), '');
+    await driver.control(s.uuid, ControlAction.START);
+    const key = [...launcher.vms.keys()].find((k) => launcher.vms.get(k)!.child.exitCode === null)!;
+    const log = path.join(dir, 'lib', 'qemu', 'logs', `${key}.serial.log`);
+    await until('marker', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(guest!.marker), 40000);
+    await driver.setMemory(s.uuid, 128n * 1024n, { live: true, config: false, max: false });
+    await driver.setVcpus(s.uuid, 2, { live: true, config: false, max: false });
+    expect(driver.info(s.uuid)).toMatchObject({ memoryKiB: 128n * 1024n, nrVirtCpu: 2 });
+    await sleep(4000); // the balloon deflates and the guest's loop onlines the new CPU (1.4 s measured)
+    // The console is the helper's while it runs (one client at a time): look while it is away, then re-attach.
+    driver.close();
+    const net = await import('node:net');
+    const c = net.connect(path.join(dir, 'run', 'qemu', key, 'serial.sock'));
+    let out = '';
+    c.setEncoding('utf8').on('data', (t: string) => (out += t));
+    await new Promise((r) => c.once('connect', r));
+    c.write('\ngrep MemTotal /proc/meminfo; cat /sys/devices/system/cpu/online\n');
+    await until('the answer', () => /MemTotal:\s+\d+ kB[\s\S]*\n0-1\r?\n/.test(out) || /MemTotal:\s+\d+ kB[\s\S]*\n0\r?\n/.test(out), 10000);
+    c.destroy();
+    const memTotal = Number(/MemTotal:\s+(\d+) kB/.exec(out)![1]);
+    console.log(`guest after setmem 128M: MemTotal ${memTotal} kB; CPUs online: ${/\n(0(?:-1)?)\r?\n/.exec(out)![1]}`);
+    expect(memTotal).toBeLessThan(140000); // 256 MiB boots with ~210000 kB
+    expect(out).toMatch(/\n0-1\r?\n/);
+    driver = open();
+    await driver.reattach(false);
+    await driver.control(s.uuid, ControlAction.DESTROY);
+  });
 });
