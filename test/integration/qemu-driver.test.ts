@@ -278,4 +278,16 @@ run('QEMU driver with a direct launcher (no jail)', () => {
     await driver.reattach(false);
     await driver.control(s.uuid, ControlAction.DESTROY);
   });
+
+  test('QEMU killed from outside: the monitor closes, the VM is shut off (failed) with its stopped event', async () => {
+    const s = driver.define(dx(xml('k1')), '');
+    await driver.control(s.uuid, ControlAction.START);
+    const vmKey = [...launcher.vms.keys()].find((k) => launcher.vms.get(k)!.child.exitCode === null)!;
+    events.length = 0;
+    process.kill(launcher.vms.get(vmKey)!.pid, 'SIGKILL');
+    await until('shut off', () => driver.info(s.uuid).state === DomainState.SHUTOFF, 5000);
+    expect(driver.info(s.uuid).reason).toBe(6); // VIR_DOMAIN_SHUTOFF_FAILED, as libvirtd after a monitor EOF
+    expect(events.map((e) => [e.event, e.detail])).toEqual([[5, 5]]); // STOPPED, FAILED
+    expect(fs.existsSync(path.join(dir, 'run', 'qemu', vmKey))).toBe(false);
+  });
 });
