@@ -57,7 +57,7 @@ async function listen(name: string, onConn?: (s: net.Socket) => void): Promise<{
     c.on('event', (e: QmpEvent) => events.push(e));
     await c.execute('cont');
     await c.execute('stop');
-    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     expect(events.map((e) => e.event)).toEqual(['RESUME', 'STOP']);
     expect(events[0].timestamp?.seconds).toBeGreaterThan(0);
     await expect(c.execute('no-such-command')).rejects.toBeInstanceOf(QmpError);
