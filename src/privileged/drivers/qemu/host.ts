@@ -46,11 +46,11 @@ const CLK_TCK = 100n; // USER_HZ on Linux x86_64
 
 // CPU time of a VM in ns: its cgroup's accounting; the QEMU process's own times when the cgroup is not there.
 export function vmCpuNs(cgroupRoot: string, tenant: string, uuid: string, pid: number | null): bigint | null {
-  const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
   const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const file = v2 ? dirs.cpuStatV2 : dirs.cpuUsageV1;
   try {
-    const text = fs.readFileSync(file, 'utf8');
+    // cgroupDirs checks the names it joins (it throws rather than build a path from a bad one): then /proc below.
+    const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
+    const text = fs.readFileSync(v2 ? dirs.cpuStatV2 : dirs.cpuUsageV1, 'utf8');
     if (!v2) return /^[0-9]{1,20}\s*$/.test(text) ? BigInt(text.trim()) : null;
     const m = /^usage_usec ([0-9]{1,20})$/m.exec(text);
     return m ? BigInt(m[1]) * 1000n : null;
