@@ -41,6 +41,16 @@ const zones = [
     why: 'the root helper imports only ipc/, common/, sandbox/, audit/journal, audit/schema and its drivers',
   },
   {
+    files: ['src/launcher/**/*.ts'],
+    paths: ['node:tls', 'tls', 'node:http', 'http', 'node:https', 'https', 'node:http2', 'http2', 'node:net', 'net', ...heavy, ...xml],
+    patterns: [
+      ...['protocol', 'privileged', 'unprivileged', 'policy', 'audit', 'client', 'cli', 'accounts', 'pki'].flatMap(folder),
+      // Of ipc/, only the launcher's own codec.
+      ...['../ipc/*', '../../ipc/*', '**/ipc/*', '!../ipc/launcher', '!../../ipc/launcher'],
+    ],
+    why: 'the launcher imports only its codec (ipc/launcher), common/ and sandbox/: it speaks no helper or libvirt protocol',
+  },
+  {
     files: ['src/sandbox/**/*.ts'],
     paths: ['node:tls', 'tls', 'node:http', 'http', 'node:https', 'https', 'node:http2', 'http2', 'node:child_process', 'child_process', ...heavy],
     patterns: ['protocol', 'ipc', 'privileged', 'unprivileged', 'policy', 'audit', 'client', 'cli'].flatMap(folder),

@@ -10,6 +10,8 @@ import { applySandbox, describeSandbox } from '../sandbox';
 import { SdNotifier } from '../sandbox/notify';
 import type { Driver } from './drivers/driver';
 import { TestDriver } from './drivers/test-driver';
+import { EMULATOR } from './drivers/qemu/config';
+import { openQemuDriver } from './drivers/qemu/wiring';
 import { IpcServer } from './ipc-server';
 
 export interface HelperOptions {
@@ -19,7 +21,11 @@ export interface HelperOptions {
   allowUids: number[];
   socketMode: number;
   socketGroup: number | null;
-  driver: 'test';
+  driver: 'test' | 'qemu';
+  launcherSocket?: string; // qemu: the launcher's socket (required with --driver qemu)
+  poolRoot?: string; // qemu: tenants' pools live below POOL_ROOT/<tenant>/ (default STATE-DIR/pools)
+  adminPoolRoots?: string[]; // qemu: host admins' pools live below these (default STATE-DIR/images)
+  cgroupRoot?: string; // qemu: the launcher's --cgroup-root (CPU time is read from the VMs' cgroups); default virtgate
   sandbox: boolean; // seccomp allowlist (kill on anything else) once set-up is done; --no-sandbox for debugging
   journal: string; // the helper's own journal of executed writes (audit cross-check); default STATE/helper-journal.log
   journalMaxBytes: number; // rotate the journal past this size (0: never)
@@ -33,7 +39,11 @@ export const USAGE = `usage: virtgate-helper --socket PATH --state-dir DIR [OPTI
   --allow-uid N             a uid the helper serves; repeat for several (default: the helper's own uid)
   --socket-mode OCTAL       permission bits of the socket (default 0600)
   --socket-group GID        group owner of the socket (with --socket-mode 0660: the front end's group)
-  --driver test             the hypervisor driver (only 'test' today)
+  --driver test|qemu        the hypervisor driver (default test; qemu needs ${EMULATOR} and a launcher)
+  --launcher-socket PATH    qemu: the virtgate-launcher socket (required with --driver qemu)
+  --pool-root DIR           qemu: tenants' storage pools live below DIR/<tenant>/ (default STATE-DIR/pools)
+  --admin-pool-root DIR     qemu: a root host admins' pools may live below; repeat for several (default STATE-DIR/images)
+  --cgroup-root NAME        qemu: the launcher's cgroup root, where VM CPU time is read (default virtgate)
   --journal FILE            journal of executed writes, for the audit cross-check (default STATE-DIR/helper-journal.log)
   --journal-max-bytes N     rotate the journal past N bytes, at least 4096 (0: never)
   --journal-keep-files N    rotated journal files kept; older ones are pruned, on record (0: all; default ${JOURNAL_KEEP_FILES})
@@ -50,6 +60,10 @@ const OPTIONS = {
   'socket-mode': { type: 'string' },
   'socket-group': { type: 'string' },
   driver: { type: 'string' },
+  'launcher-socket': { type: 'string' },
+  'cgroup-root': { type: 'string' },
+  'pool-root': { type: 'string' },
+  'admin-pool-root': { type: 'string', multiple: true },
   journal: { type: 'string' },
   'journal-max-bytes': { type: 'string' },
   'journal-keep-files': { type: 'string' },
@@ -83,7 +97,13 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
   if (!values.socket) throw new UsageError('--socket is required');
   if (!values['state-dir']) throw new UsageError('--state-dir is required');
   const driver = values.driver ?? 'test';
-  if (driver !== 'test') throw new UsageError(`--driver: unsupported driver '${driver}' (available: test)`);
+  if (driver !== 'test' && driver !== 'qemu') throw new UsageError(`--driver: unsupported driver '${driver}' (available: test, qemu)`);
+  if (driver === 'qemu' && !values['launcher-socket']) throw new UsageError('--driver qemu needs --launcher-socket PATH (the virtgate-launcher socket)');
+  if (driver !== 'qemu' && (values['launcher-socket'] || values['cgroup-root'] || values['pool-root'] || values['admin-pool-root']))
+    throw new UsageError('--launcher-socket, --cgroup-root and the pool roots go with --driver qemu');
+  const cgroupRoot = values['cgroup-root'] ?? 'virtgate';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(cgroupRoot) || cgroupRoot.startsWith('.'))
+    throw new UsageError(`--cgroup-root: not a plain directory name: ${cgroupRoot}`);
   const stateDir = path.resolve(values['state-dir']);
   const journalMaxBytes = values['journal-max-bytes'] !== undefined ? uint(values['journal-max-bytes'], '--journal-max-bytes') : JOURNAL_MAX_BYTES;
   if (journalMaxBytes !== 0 && journalMaxBytes < 4096) throw new UsageError(`--journal-max-bytes: ${journalMaxBytes} is below 4096 (0: never rotate)`);
@@ -97,6 +117,14 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
     socketMode,
     socketGroup: values['socket-group'] !== undefined ? uint(values['socket-group'], '--socket-group') : null,
     driver,
+    ...(driver === 'qemu'
+      ? {
+          launcherSocket: path.resolve(values['launcher-socket']!),
+          cgroupRoot,
+          poolRoot: path.resolve(values['pool-root'] ?? path.join(stateDir, 'pools')),
+          adminPoolRoots: (values['admin-pool-root'] ?? [path.join(stateDir, 'images')]).map((r) => path.resolve(r)),
+        }
+      : {}),
     sandbox: !values['no-sandbox'],
     journal: path.resolve(values.journal ?? path.join(stateDir, 'helper-journal.log')),
     journalMaxBytes,
@@ -104,9 +132,22 @@ export function parseHelperArgs(argv: string[]): HelperOptions {
   };
 }
 
-function openDriver(o: HelperOptions): Driver {
-  // Only 'test' exists today; a 'qemu' driver plugs in here behind the same interface.
-  return new TestDriver({ stateDir: o.stateDir, runtimeDir: o.runtimeDir });
+async function openDriver(o: HelperOptions, journal: HelperJournal): Promise<Driver> {
+  if (o.driver === 'test') return new TestDriver({ stateDir: o.stateDir, runtimeDir: o.runtimeDir });
+  // Refused clearly where QEMU is not installed (npm start -- --driver qemu on a machine without it).
+  if (!fs.existsSync(EMULATOR)) throw new Error(`--driver qemu: ${EMULATOR} is not installed (Debian: apt-get install qemu-system-x86)`);
+  return openQemuDriver({
+    stateDir: o.stateDir,
+    runtimeDir: o.runtimeDir,
+    launcherSocket: o.launcherSocket!,
+    cgroupRoot: o.cgroupRoot ?? 'virtgate',
+    pools: { tenantRoot: o.poolRoot ?? path.join(o.stateDir, 'pools'), adminRoots: o.adminPoolRoots ?? [path.join(o.stateDir, 'images')] },
+    // Every spawn in the helper's own journal, in its hash chain: what exactly ran (the argv's sha256), for which VM.
+    // A result line of its own (no begin): a spawn is part of a write already journaled (start, create) or of the
+    // helper's own autostart, and `audit verify --cross-check` reads only begin lines as writes needing an intent.
+    journalSpawn: (r) => (result) =>
+      journal.end(-1, 'QEMU_SPAWN', undefined, { result: `${result} slot ${r.slot} tenant '${r.tenant}' argv-sha256 ${r.digest}`, uuid: r.uuid, name: r.name }),
+  });
 }
 
 // Only a stale socket may be removed: never a regular file someone pointed --socket at, nor a live helper's socket.
@@ -139,10 +180,16 @@ async function refuseIfLive(socket: string): Promise<void> {
 export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> {
   await refuseIfLive(o.socket);
   const sd = SdNotifier.fromEnv();
-  const driver = openDriver(o);
   // Opened (and its torn tail repaired) before the sandbox: appends then need only write and fdatasync.
   fs.mkdirSync(path.dirname(o.journal), { recursive: true, mode: 0o700 });
   const journal = new HelperJournal(o.journal, { maxBytes: o.journalMaxBytes, keepFiles: o.journalKeepFiles });
+  let driver: Driver;
+  try {
+    driver = await openDriver(o, journal);
+  } catch (e) {
+    journal.close();
+    throw e;
+  }
   const server = new IpcServer({ driver, allowUids: o.allowUids, journal });
   fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socket);

@@ -76,13 +76,26 @@ export interface HelperLayout {
   stateDir: string;
   runtimeDir: string;
   addons?: boolean; // default true: SO_PEERCRED on every connection
+  // --driver qemu: pools it creates volumes in (write), where VM CPU time and QEMU's exit are read (cgroups, /proc), the
+  // emulator it checks, and the directories kernels and initrds are copied from (read).
+  qemu?: { poolRoots: readonly string[]; bootDirs?: readonly string[] };
 }
 
 export function helperPermissionPaths(l: HelperLayout): PermissionPaths {
+  const q = l.qemu;
   return {
     // /proc/self: the sandbox's own per-thread checks; /etc/passwd and /etc/group are not needed (the helper keeps root).
-    read: [check(l.codeRoot, 'codeRoot'), '/proc/self'],
-    write: [check(l.stateDir, 'stateDir'), check(l.runtimeDir, 'runtimeDir'), path.dirname(check(l.socket, 'socket'))],
+    read: [
+      check(l.codeRoot, 'codeRoot'),
+      '/proc/self',
+      ...(q ? ['/sys/fs/cgroup', '/proc', '/usr/bin/qemu-system-x86_64', ...(q.bootDirs ?? []).map((d) => check(d, 'bootDirs'))] : []),
+    ],
+    write: [
+      check(l.stateDir, 'stateDir'),
+      check(l.runtimeDir, 'runtimeDir'),
+      path.dirname(check(l.socket, 'socket')),
+      ...(q ? q.poolRoots.map((r) => check(r, 'poolRoots')) : []),
+    ],
     addons: l.addons ?? true,
   };
 }

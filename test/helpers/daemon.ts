@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type RunningLauncher, startLauncher } from './launcher';
 import { have, tool } from './skip';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -123,4 +124,109 @@ async function reapLeftovers(home: string): Promise<void> {
 // A Debian package's tool: true, or a printed SKIP line (a failure under CI=true; see skip.ts).
 export function haveTool(cmd: string, pkg: string): boolean {
   return have(tool(cmd, pkg), cmd);
+}
+
+// ---------- the QEMU driver (issue 13) ----------
+
+export interface RunningQemuDaemon {
+  home: string;
+  sock: string;
+  uri: string; // qemu+unix:///system?socket=...
+  launcher: RunningLauncher;
+  output(): string;
+  helperPid(): number;
+  waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
+  killHelper9(): Promise<void>; // kill -9 of the helper; start it again with startHelper() (a supervisor's job)
+  startHelper(): Promise<void>;
+  killFront9(): Promise<void>; // kill -9 of the front end; start it again with startFront()
+  startFront(): Promise<void>;
+  serialLog(uuid: string): string;
+  journal(): string;
+  stop(): Promise<void>; // front end, helper, launcher, then every QEMU of this run's cgroup root
+}
+
+// The three processes of `--driver qemu` on a private home: the launcher (test/helpers/launcher.ts, its own cgroup
+// root), the helper with the qemu driver, and the front end (unix socket; plain TCP on loopback when asked).
+export async function startQemuDaemon(opts: { policy?: string; tcp?: boolean; sandbox?: boolean } = {}): Promise<RunningQemuDaemon> {
+  requireBuild();
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-qemu-'));
+  for (const d of ['etc', 'run', 'lib']) fs.mkdirSync(path.join(home, d), { recursive: true, mode: 0o755 });
+  if (opts.policy !== undefined) fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy);
+  const launcher = await startLauncher({ dir: path.join(home, 'launcher') });
+  fs.mkdirSync(path.join(home, 'launcher'), { recursive: true });
+  const helperSock = path.join(home, 'run', 'helper-sock');
+  let out = '';
+  const procs: ChildProcess[] = [];
+  const run = (args: string[]): ChildProcess => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout!.setEncoding('utf8').on('data', (t: string) => (out += t));
+    p.stderr!.setEncoding('utf8').on('data', (t: string) => (out += t));
+    procs.push(p);
+    return p;
+  };
+  const waitFor = (re: RegExp, timeoutMs = 20000, from = 0): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const started = Date.now();
+      const poll = (): void => {
+        const m = re.exec(out.slice(from));
+        if (m) return resolve(m[0]);
+        if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${re}:\n${out}`));
+        setTimeout(poll, 10);
+      };
+      poll();
+    });
+  const journal = path.join(home, 'lib', 'helper-journal.log');
+  let helper: ChildProcess | null = null;
+  const startHelper = async (): Promise<void> => {
+    const mark = out.length;
+    helper = run([
+      path.join(ROOT, 'bin', 'virtgate-helper.js'),
+      ...['--socket', helperSock, '--state-dir', path.join(home, 'lib'), '--runtime-dir', path.join(home, 'run', 'helper')],
+      ...['--journal', journal, '--driver', 'qemu', '--launcher-socket', launcher.socket, '--cgroup-root', launcher.cgroupRoot],
+      ...(opts.sandbox === false ? ['--no-sandbox'] : []),
+    ]);
+    await waitFor(/virtgate-helper: listening on/, 20000, mark);
+  };
+  const ended = (p: ChildProcess | null, sig: NodeJS.Signals): Promise<void> =>
+    new Promise((resolve) => {
+      if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+      p.once('exit', () => resolve());
+      p.kill(sig);
+    });
+  let front: ChildProcess | null = null;
+  const stop = async (): Promise<void> => {
+    await ended(front, 'SIGTERM');
+    await ended(helper, 'SIGTERM');
+    await launcher.purge();
+    fs.rmSync(home, { recursive: true, force: true });
+  };
+  const startFront = async (): Promise<void> => {
+    const mark = out.length;
+    front = run([path.join(ROOT, 'bin', 'virtgated.js'), '--home', home, '--helper-socket', helperSock, ...(opts.tcp ? ['--tcp', '127.0.0.1:0'] : [])]);
+    await waitFor(/listening on unix/, 20000, mark);
+  };
+  try {
+    await startHelper();
+    await startFront();
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const sock = path.join(home, 'run', 'virtgate-sock');
+  return {
+    home,
+    sock,
+    uri: `qemu+unix:///system?socket=${sock}`,
+    launcher,
+    output: () => out,
+    helperPid: () => helper?.pid ?? -1,
+    waitFor,
+    killHelper9: () => ended(helper, 'SIGKILL'),
+    startHelper,
+    killFront9: () => ended(front, 'SIGKILL'),
+    startFront,
+    serialLog: (uuid) => path.join(home, 'lib', 'qemu', 'logs', `${uuid}.serial.log`),
+    journal: () => (fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8') : ''),
+    stop,
+  };
 }

@@ -59,3 +59,22 @@ test('helper: writes its state, runtime and socket directories only', () => {
   ]);
   expect(f).toContain('--allow-addons');
 });
+
+test('helper with the qemu driver: also its pool roots (write), cgroups, /proc, the emulator and boot file directories (read)', () => {
+  const f = permissionFlags(
+    helperPermissionPaths({
+      codeRoot: '/usr/lib/virtgate',
+      socket: '/run/virtgate/helper-sock',
+      stateDir: '/var/lib/virtgate/helper',
+      runtimeDir: '/run/virtgate/helper',
+      qemu: { poolRoots: ['/var/lib/virtgate/pools', '/var/lib/libvirt/images'], bootDirs: ['/var/lib/virtgate/boot'] },
+    }),
+  );
+  expect(f).toEqual(expect.arrayContaining(['--allow-fs-write=/var/lib/virtgate/pools', '--allow-fs-write=/var/lib/libvirt/images']));
+  expect(f).toEqual(expect.arrayContaining(['--allow-fs-read=/sys/fs/cgroup', '--allow-fs-read=/proc', '--allow-fs-read=/usr/bin/qemu-system-x86_64']));
+  expect(f).toContain('--allow-fs-read=/var/lib/virtgate/boot');
+  expect(f).not.toContain('--allow-fs-write=/sys/fs/cgroup');
+  expect(() => helperPermissionPaths({ codeRoot: '/c', socket: '/r/s', stateDir: '/s', runtimeDir: '/r', qemu: { poolRoots: ['/'] } })).toThrow(
+    /allows everything/,
+  );
+});
