@@ -54,7 +54,7 @@ describeIf([virshTool(), tool('virt-install', 'virtinst'), ...launcherRequiremen
         '--osinfo',
         'detect=on,require=off',
         '--disk',
-        'size=1,format=raw',
+        'size=1', // qcow2 with metadata preallocation (flag 1), as virt-install asks by default
         '--import',
         '--boot',
         `kernel=${guest!.kernel},initrd=${guest!.initrd},kernel_args=console=ttyS0`,
@@ -77,5 +77,21 @@ describeIf([virshTool(), tool('virt-install', 'virtinst'), ...launcherRequiremen
     }
     console.log(`virt-install -> marker: ${Date.now() - t0} ms`);
     expect((await exec(['virsh', '-c', vg.uri, 'destroy', 'vi1'])).rc).toBe(0);
+    const vol = await exec(['virsh', '-c', vg.uri, 'vol-dumpxml', '--pool', 'default', 'vi1.qcow2']);
+    expect(vol.out).toMatch(/<format type='qcow2'\/>/);
+    expect(vol.out).toMatch(/<capacity unit='bytes'>1073741824<\/capacity>/);
+  });
+
+  test('metadata preallocation: qcow2 only, as libvirt (a raw volume is refused, nothing is left behind)', async () => {
+    const raw = await exec(['virsh', '-c', vg.uri, 'vol-create-as', 'default', 'pre.raw', '1M', '--format', 'raw', '--prealloc-metadata']);
+    expect(raw.rc).toBe(1);
+    expect(raw.err).toMatch(/metadata preallocation is not supported for raw volumes/);
+    expect(fs.existsSync(path.join(vg.home, 'lib', 'images', 'default', 'pre.raw'))).toBe(false);
+    const q = await exec(['virsh', '-c', vg.uri, 'vol-create-as', 'default', 'pre.qcow2', '1G', '--format', 'qcow2', '--prealloc-metadata']);
+    expect({ rc: q.rc, err: q.err }).toEqual({ rc: 0, err: '' });
+    const map = JSON.parse((await exec(['qemu-img', 'map', '--output=json', path.join(vg.home, 'lib', 'images', 'default', 'pre.qcow2')])).out) as {
+      data: boolean;
+    }[];
+    expect(map.every((e) => e.data)).toBe(true);
   });
 });

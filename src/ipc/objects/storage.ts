@@ -432,7 +432,12 @@ export const VOLUME_READ = actionGroup('VOLUME_READ', false, {
 
 const volRef = fields<{ pool: Buffer; name: string }>(['pool', uuidF], ['name', nameF('name')]);
 export const VOLUME_WRITE = actionGroup('VOLUME_WRITE', true, {
-  create: action(0, fields<{ pool: Buffer; config: VolumeConfig }>(['pool', uuidF], ['config', volumeConfigCodec]), volAns),
+  // prealloc: VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA (qcow2 tables allocated up front).
+  create: action(
+    0,
+    fields<{ pool: Buffer; config: VolumeConfig; prealloc: boolean }>(['pool', uuidF], ['config', volumeConfigCodec], ['prealloc', boolF('prealloc')]),
+    volAns,
+  ),
   // Clone `from` (a volume of `fromPool`) into `pool` as `config`.
   createFrom: action(
     1,

@@ -85,7 +85,7 @@ export const answerVolumeWrite: AnswerFn<typeof Op.VOLUME_WRITE_REQ> = (ctx, bod
   const t = body.actor.tenant;
   switch (body.action) {
     case 'create':
-      return { vol: d.createVolume(body.pool, body.config, t) };
+      return { vol: d.createVolume(body.pool, body.config, t, { preallocMetadata: body.prealloc }) };
     case 'createFrom':
       return { vol: d.cloneVolume(body.pool, body.config, body.fromPool, body.from, t) };
     case 'delete':

@@ -34,7 +34,7 @@ import {
 } from '../../ipc/objects/storage';
 import { checkTenantName } from '../../ipc/shared';
 import { checkPoolDir, createPoolFile, openPoolDisk, openPoolFile } from '../qemu/disk';
-import { QCOW2_MAX_SIZE, type Qcow2Header, createQcow2, looksLikeQcow2, parseQcow2Header } from '../qemu/qcow2';
+import { QCOW2_MAX_SIZE, QCOW2_PREALLOC_MAX_SIZE, type Qcow2Header, createQcow2, looksLikeQcow2, parseQcow2Header } from '../qemu/qcow2';
 import { DriverError, driverError } from './driver';
 import { PoolEvent, type StoragePoolDriver } from './storage-driver';
 import type { StorageContext } from './test-storage';
@@ -234,8 +234,12 @@ export class QemuPools implements StoragePoolDriver {
     return this.#find(path) ?? notFoundVol(`no storage vol with matching path '${path}'`);
   }
 
-  createVolume(pool: Buffer, config: VolumeConfig, tenant: string): VolumeRecord {
+  createVolume(pool: Buffer, config: VolumeConfig, tenant: string, opts: { preallocMetadata?: boolean } = {}): VolumeRecord {
     const p = this.#active(this.#owned(pool, tenant));
+    const prealloc = opts.preallocMetadata === true;
+    // libvirt's dir backend: metadata preallocation is a qcow2 thing (storage_util.c says the same for raw).
+    if (prealloc && config.format !== 'qcow2') throw driverError(VG_ERR_CONFIG_UNSUPPORTED, 'metadata preallocation is not supported for raw volumes');
+    if (prealloc && config.backing) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, 'metadata preallocation of a volume with a backing store');
     if (config.type !== 'file') throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `volume type '${config.type}' (only file)`);
     if (config.format !== 'raw' && config.format !== 'qcow2')
       throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `volume format '${config.format}' (only raw and qcow2)`);
@@ -254,7 +258,9 @@ export class QemuPools implements StoragePoolDriver {
     const fd = createPoolFile(p.config.targetPath, config.name);
     try {
       if (config.format === 'raw') fs.ftruncateSync(fd, Number(size));
-      else createQcow2(fd, size, backing ?? {});
+      else if (prealloc && size > QCOW2_PREALLOC_MAX_SIZE)
+        throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `metadata preallocation of more than ${QCOW2_PREALLOC_MAX_SIZE} bytes`);
+      else createQcow2(fd, size, { ...backing, preallocMetadata: prealloc });
       fs.fsyncSync(fd);
     } catch (e) {
       fs.closeSync(fd);

@@ -27,7 +27,7 @@ export interface StoragePoolDriver {
   volumeByName(pool: Buffer, name: string): VolumeRecord;
   volumeByKey(key: string): VolumeRecord;
   volumeByPath(path: string): VolumeRecord;
-  createVolume(pool: Buffer, config: VolumeConfig, tenant: string): VolumeRecord;
+  createVolume(pool: Buffer, config: VolumeConfig, tenant: string, opts?: { preallocMetadata?: boolean }): VolumeRecord;
   cloneVolume(pool: Buffer, config: VolumeConfig, fromPool: Buffer, from: string, tenant: string): VolumeRecord;
   deleteVolume(pool: Buffer, name: string, tenant: string): void;
   resizeVolume(pool: Buffer, name: string, capacity: bigint, flags: number, tenant: string): VolumeRecord;

@@ -169,6 +169,9 @@ export function parseQcow2Header(buf: Buffer): Qcow2Header {
 export interface CreateQcow2Options {
   backingFile?: string; // stored as written: the caller decides what a valid name is (disk.ts refuses others on open)
   backingFormat?: 'raw' | 'qcow2';
+  // VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA (virt-install asks for it): every L2 table and data cluster allocated
+  // up front (the data clusters stay sparse holes reading as zeros), as `qemu-img create -o preallocation=metadata`.
+  preallocMetadata?: boolean;
 }
 
 const CLUSTER_BITS = 16; // 64 KiB, QEMU's default
@@ -176,6 +179,10 @@ const CLUSTER = 1 << CLUSTER_BITS;
 const L2_ENTRIES = CLUSTER / 8;
 const REFCOUNT_ORDER = 4; // 16-bit refcounts, QEMU's default
 export const QCOW2_MAX_SIZE = 64n * 2n ** 40n; // 64 TiB: an L1 table of 1 MiB (16 clusters)
+// Metadata preallocation writes one 64 KiB L2 table per 512 MiB: capped so one create writes at most 32 MiB.
+export const QCOW2_PREALLOC_MAX_SIZE = 256n * 2n ** 30n;
+const REFS_PER_BLOCK = CLUSTER / 2;
+const COPIED = 1n << 63n; // QCOW_OFLAG_COPIED: refcount exactly 1, writable in place
 const HEADER_LENGTH = 112; // v3 with the compression type byte, as qemu-img writes it
 
 // Writes an empty qcow2 v3 image of `sizeBytes` (a multiple of 512) into the empty regular file `fd`: header, one
@@ -192,11 +199,41 @@ export function createQcow2(fd: number, sizeBytes: bigint | number, opts: Create
 
   const l1Entries = Number((size + BigInt(CLUSTER * L2_ENTRIES) - 1n) / BigInt(CLUSTER * L2_ENTRIES));
   const l1Clusters = Math.max(1, Math.ceil((l1Entries * 8) / CLUSTER));
+  if (opts.preallocMetadata) {
+    if (size > QCOW2_PREALLOC_MAX_SIZE) throw new RangeError(`metadata preallocation is limited to ${QCOW2_PREALLOC_MAX_SIZE} bytes`);
+    preallocLayout(fd, size, l1Entries, l1Clusters, opts);
+    return;
+  }
   const rtOffset = CLUSTER;
   const rbOffset = 2 * CLUSTER;
   const l1Offset = 3 * CLUSTER;
   const usedClusters = 3 + l1Clusters; // all within the one refcount block (32768 clusters)
 
+  const { header, length: off } = qcow2Header(size, l1Entries, l1Offset, rtOffset, 1, opts);
+
+  const rt = Buffer.alloc(8);
+  rt.writeBigUInt64BE(BigInt(rbOffset), 0);
+  const rb = Buffer.alloc(usedClusters * 2);
+  for (let i = 0; i < usedClusters; i++) rb.writeUInt16BE(1, i * 2);
+
+  fs.writeSync(fd, header, 0, off, 0);
+  fs.writeSync(fd, rt, 0, rt.length, rtOffset);
+  fs.writeSync(fd, rb, 0, rb.length, rbOffset);
+  // The L1 table is all zeros: extending the file to its end is enough (QEMU reads past EOF as zeros, but qemu-img
+  // check wants the clusters it counts to exist).
+  fs.ftruncateSync(fd, l1Offset + l1Clusters * CLUSTER);
+}
+
+// The header cluster: v3, 64 KiB clusters, 16-bit refcounts, the backing format extension and name when given.
+function qcow2Header(
+  size: bigint,
+  l1Entries: number,
+  l1Offset: number,
+  rtOffset: number,
+  rtClusters: number,
+  opts: CreateQcow2Options,
+): { header: Buffer; length: number } {
+  const { backingFile, backingFormat } = opts;
   const header = Buffer.alloc(CLUSTER);
   header.writeUInt32BE(QCOW2_MAGIC, 0);
   header.writeUInt32BE(3, 4);
@@ -206,7 +243,7 @@ export function createQcow2(fd: number, sizeBytes: bigint | number, opts: Create
   header.writeUInt32BE(l1Entries, 36);
   header.writeBigUInt64BE(BigInt(l1Offset), 40);
   header.writeBigUInt64BE(BigInt(rtOffset), 48);
-  header.writeUInt32BE(1, 56); // refcount table clusters
+  header.writeUInt32BE(rtClusters, 56); // refcount table clusters
   header.writeUInt32BE(0, 60); // snapshots
   header.writeBigUInt64BE(0n, 64);
   header.writeBigUInt64BE(0n, 72); // incompatible: none
@@ -233,15 +270,52 @@ export function createQcow2(fd: number, sizeBytes: bigint | number, opts: Create
     off += name.length;
   }
 
-  const rt = Buffer.alloc(8);
-  rt.writeBigUInt64BE(BigInt(rbOffset), 0);
-  const rb = Buffer.alloc(usedClusters * 2);
-  for (let i = 0; i < usedClusters; i++) rb.writeUInt16BE(1, i * 2);
+  return { header, length: off };
+}
 
-  fs.writeSync(fd, header, 0, off, 0);
+// Layout with every cluster allocated: header, refcount table, refcount blocks, L1, the L2 tables, then the data
+// clusters (holes). The counts depend on each other (more clusters need more refcount blocks): iterate to a fixpoint.
+function preallocLayout(fd: number, size: bigint, l1Entries: number, l1Clusters: number, opts: CreateQcow2Options): void {
+  const dataClusters = Number((size + BigInt(CLUSTER) - 1n) / BigInt(CLUSTER));
+  let refBlocks = 1;
+  let rtClusters = 1;
+  let total = 0;
+  for (;;) {
+    total = 1 + rtClusters + refBlocks + l1Clusters + l1Entries + dataClusters;
+    const needBlocks = Math.ceil(total / REFS_PER_BLOCK);
+    const needRt = Math.ceil((needBlocks * 8) / CLUSTER);
+    if (needBlocks === refBlocks && needRt === rtClusters) break;
+    refBlocks = needBlocks;
+    rtClusters = needRt;
+  }
+  const rtOffset = CLUSTER;
+  const rbFirst = 1 + rtClusters;
+  const l1First = rbFirst + refBlocks;
+  const l2First = l1First + l1Clusters;
+  const dataFirst = l2First + l1Entries;
+  const { header, length } = qcow2Header(size, l1Entries, l1First * CLUSTER, rtOffset, rtClusters, opts);
+  fs.writeSync(fd, header, 0, length, 0);
+  const rt = Buffer.alloc(rtClusters * CLUSTER);
+  for (let i = 0; i < refBlocks; i++) rt.writeBigUInt64BE(BigInt((rbFirst + i) * CLUSTER), i * 8);
   fs.writeSync(fd, rt, 0, rt.length, rtOffset);
-  fs.writeSync(fd, rb, 0, rb.length, rbOffset);
-  // The L1 table is all zeros: extending the file to its end is enough (QEMU reads past EOF as zeros, but qemu-img
-  // check wants the clusters it counts to exist).
-  fs.ftruncateSync(fd, l1Offset + l1Clusters * CLUSTER);
+  for (let i = 0; i < refBlocks; i++) {
+    const rb = Buffer.alloc(CLUSTER);
+    const covered = Math.min(REFS_PER_BLOCK, total - i * REFS_PER_BLOCK);
+    for (let c = 0; c < covered; c++) rb.writeUInt16BE(1, c * 2);
+    fs.writeSync(fd, rb, 0, CLUSTER, (rbFirst + i) * CLUSTER);
+  }
+  const l1 = Buffer.alloc(l1Clusters * CLUSTER);
+  for (let j = 0; j < l1Entries; j++) l1.writeBigUInt64BE(BigInt((l2First + j) * CLUSTER) | COPIED, j * 8);
+  fs.writeSync(fd, l1, 0, l1.length, l1First * CLUSTER);
+  const l2 = Buffer.alloc(CLUSTER);
+  for (let j = 0; j < l1Entries; j++) {
+    l2.fill(0);
+    for (let k = 0; k < L2_ENTRIES; k++) {
+      const data = j * L2_ENTRIES + k;
+      if (data >= dataClusters) break;
+      l2.writeBigUInt64BE(BigInt((dataFirst + data) * CLUSTER) | COPIED, k * 8);
+    }
+    fs.writeSync(fd, l2, 0, CLUSTER, (l2First + j) * CLUSTER);
+  }
+  fs.ftruncateSync(fd, total * CLUSTER);
 }

@@ -394,10 +394,14 @@ const volHandlers: Entry[] = [
   entry(
     PS.STORAGE_VOL_CREATE_XML,
     async (ctx, args) => {
-      checkFlags(args.flags, 4, 'testStorageVolCreateXML'); // VALIDATE: we always validate
+      // VALIDATE (4): we always validate. PREALLOC_METADATA (1): the qemu driver's pools honour it, as libvirt's dir
+      // backend does (virt-install asks for it with every qcow2); libvirt's test driver refuses it.
+      const qemu = (await ctx.facts()).driver === 'qemu';
+      checkFlags(args.flags, qemu ? 5 : 4, qemu ? 'storageVolCreateXML' : 'testStorageVolCreateXML');
       const pool = activePool(await poolOf(ctx, args), true);
       const config = parseVolumeXml(args.xml, pool.config.type);
-      return { vol: remoteVol((await ctx.helper.act(Op.VOLUME_WRITE_REQ, 'create', { actor: ctx.actor(), pool: pool.config.uuid, config })).vol) };
+      const fields = { actor: ctx.actor(), pool: pool.config.uuid, config, prealloc: (args.flags & 1) !== 0 };
+      return { vol: remoteVol((await ctx.helper.act(Op.VOLUME_WRITE_REQ, 'create', fields)).vol) };
     },
     { objects: newVol },
   ),

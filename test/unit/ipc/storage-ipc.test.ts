@@ -57,11 +57,12 @@ describe('round trips', () => {
     expect(roundTrip(POOL_WRITE.request, { action: 'setAutostart', actor, uuid: POOL.uuid, autostart: true })).toMatchObject({ autostart: true });
   });
   test('volume writes and reads', () => {
-    expect(roundTrip(VOLUME_WRITE.request, { action: 'create', actor, pool: POOL.uuid, config: VOL })).toEqual({
+    expect(roundTrip(VOLUME_WRITE.request, { action: 'create', actor, pool: POOL.uuid, config: VOL, prealloc: true })).toEqual({
       action: 'create',
       actor,
       pool: POOL.uuid,
       config: VOL,
+      prealloc: true,
     });
     expect(roundTrip(VOLUME_READ.request, { action: 'byPath', path: '/etc/shadow' })).toEqual({ action: 'byPath', path: '/etc/shadow' });
     expect(roundTrip(POOL_READ.request, { action: 'byName', name: 'default-pool' })).toEqual({ action: 'byName', name: 'default-pool' });
@@ -91,7 +92,7 @@ describe('the helper refuses what the front end must never send', () => {
   });
 
   const volWith = (patch: Partial<VolumeConfig>): Buffer =>
-    bytes(VOLUME_WRITE.request, { action: 'create', actor, pool: POOL.uuid, config: { ...VOL, ...patch } });
+    bytes(VOLUME_WRITE.request, { action: 'create', actor, pool: POOL.uuid, config: { ...VOL, ...patch }, prealloc: false });
   test.each([
     ['capacity beyond 2^63-1', { capacity: 1n << 63n }, /vol.capacity/],
     ['format none', { format: 'none' }, /must be one of/],
@@ -113,7 +114,7 @@ describe('the helper refuses what the front end must never send', () => {
   });
 
   test('truncated bodies never decode', () => {
-    const b = bytes(VOLUME_WRITE.request, { action: 'create', actor, pool: POOL.uuid, config: VOL });
+    const b = bytes(VOLUME_WRITE.request, { action: 'create', actor, pool: POOL.uuid, config: VOL, prealloc: false });
     for (let n = 0; n < b.length; n += 4) expect(() => decode(VOLUME_WRITE.request, b.subarray(0, n))).toThrow();
   });
 });

@@ -455,7 +455,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     { action: 'read', pool: uuid, name: 'v1', offset: 4096n, length: 1n << 20n, sparse: true },
     { action: 'read', data: Buffer.from('volume bytes'), hole: 0n },
   ],
-  ['VOLUME_WRITE.create', Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: uuid, config: volConfig }, { action: 'create', vol }],
+  ['VOLUME_WRITE.create', Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: uuid, config: volConfig, prealloc: false }, { action: 'create', vol }],
   [
     'VOLUME_WRITE.createFrom',
     Op.VOLUME_WRITE_REQ,
@@ -843,7 +843,7 @@ const PINNED: Record<string, [string, string]> = {
     '866ec205cd88b8471d824f1df4d3d79f978610add81e3ea5bde16612aa94c049',
   ],
   'VOLUME_WRITE.create': [
-    '8dfeba03d94fa4ee990bdd2566a10e92d05a943c42993da1df040a6eb0d26ab4',
+    'ba500c055ca777b118f5e3f93fa8cb07682debc65e54d6c5841d18aefe8776cb',
     '65fed7839ea44953ac254c280b4215a29273f1b53fc4fb6f55d0568487a765af',
   ],
   'VOLUME_WRITE.createFrom': [

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EXT, INCOMPAT, QCOW2_MAX_SIZE, Qcow2FormatError, createQcow2, parseQcow2Header } from '../../../src/privileged/qemu/qcow2';
+import { EXT, INCOMPAT, QCOW2_MAX_SIZE, QCOW2_PREALLOC_MAX_SIZE, Qcow2FormatError, createQcow2, parseQcow2Header } from '../../../src/privileged/qemu/qcow2';
 import { describeIf, tool } from '../../helpers/skip';
 
 let dir: string;
@@ -54,6 +54,29 @@ describeIf(tool('qemu-img', 'qemu-utils'), 'against qemu-img', () => {
     expect(info['backing-filename']).toBeUndefined();
     const h = parseQcow2Header(head(p));
     expect(h).toMatchObject({ version: 3, clusterBits: 16, size, backingFile: null, externalDataFile: null, incompatible: 0n });
+  });
+
+  test.each([
+    ['512 B', 512n],
+    ['1 GiB (virt-install --disk size=1)', 1n << 30n],
+    ['3 GiB (two refcount blocks)', 3n << 30n],
+    ['5 GiB + 512 B', (5n << 30n) + 512n],
+  ])('createQcow2 %s with metadata preallocation: check is clean, every cluster mapped, data reads as zeros', (label, size) => {
+    const p = create(`pre-${label.replace(/\W+/g, '_')}.qcow2`, size, { preallocMetadata: true });
+    qemuImg('check', '-f', 'qcow2', p);
+    // One extent covering the whole disk, allocated in this file (as `qemu-img create -o preallocation=metadata`).
+    const map = JSON.parse(qemuImg('map', '--output=json', '-f', 'qcow2', p)) as { start: number; length: number; data: boolean; zero: boolean }[];
+    expect(map.every((e) => e.data)).toBe(true);
+    expect(map.reduce((n, e) => n + e.length, 0)).toBe(Number(size));
+    const n = size < 4096n ? '512' : '4k';
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0 0 512', '-c', `write -P 0x44 0 ${n}`, p]);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', `read -P 0x44 0 ${n}`, p]);
+    qemuImg('check', '-f', 'qcow2', p);
+    expect(fs.statSync(p).blocks * 512).toBeLessThan(16 << 20); // the data clusters stay holes
+  });
+
+  test('metadata preallocation is capped (one create writes at most 32 MiB of tables)', () => {
+    expect(() => create('pre-huge.qcow2', QCOW2_PREALLOC_MAX_SIZE + 512n, { preallocMetadata: true })).toThrow(/limited/);
   });
 
   test('createQcow2 with a backing file: qemu-img sees the name and format; QEMU writes to it and check stays clean', () => {

@@ -118,7 +118,7 @@ async function world(): Promise<World> {
   const config = parsePoolXml(GPOOL_XML);
   await helper.call(Op.POOL_WRITE_REQ, { action: 'define', actor, config });
   await helper.call(Op.POOL_WRITE_REQ, { action: 'start', actor, uuid: config.uuid });
-  await helper.call(Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: config.uuid, config: parseVolumeXml(GVOL_XML, 'dir') });
+  await helper.call(Op.VOLUME_WRITE_REQ, { action: 'create', actor, pool: config.uuid, config: parseVolumeXml(GVOL_XML, 'dir'), prealloc: false });
   // The snapshot every snapshot call names (checkpoint calls name `dc1`, which cannot exist beside it).
   await helper.call(Op.SNAPSHOT_WRITE_REQ, {
     action: 'create',
