@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Four projects: unit (pure, fast), integration (real sockets and processes), interop (real virsh/python/C clients),
-// load (the abuse attacks of bench row 7 at a small size: memory and other clients' latency stay bounded).
+// Five projects: unit (pure, fast), integration (real sockets and processes), interop (real virsh/python/C clients),
+// load (the abuse attacks of bench row 7 at a small size: memory and other clients' latency stay bounded), vm (real
+// QEMU guests booted under TCG: `npm test` runs them after the others, one file at a time, so boots never compete).
 const tsJest = ['ts-jest', { diagnostics: false }];
 const project = (name, extra = {}) => ({
   displayName: name,
@@ -10,6 +11,6 @@ const project = (name, extra = {}) => ({
   ...extra,
 });
 module.exports = {
-  projects: [project('unit'), project('integration'), project('interop'), project('load')],
+  projects: [project('unit'), project('integration'), project('interop'), project('load'), project('vm')],
   testTimeout: 60000,
 };

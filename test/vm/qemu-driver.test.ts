@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The QEMU driver in-process against real QEMU 7.2 (TCG) and the test guest, with a stand-in launcher that spawns QEMU
 // directly (no jail): lifecycle, events, CPU time, serial log, helper restart and re-attach. The jailed path through
-// the real launcher is covered by test/interop/qemu-virsh.test.ts.
+// the real launcher is covered by test/vm/qemu-virsh.test.ts.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
