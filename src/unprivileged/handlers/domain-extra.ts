@@ -591,7 +591,14 @@ const partB: Entry[] = [
   entry(PD.DOMAIN_CREATE_XML_WITH_FILES, async (ctx, { xml, flags }) => {
     checkFlags(flags, 0, 'virDomainCreateXMLWithFiles');
     if (Buffer.byteLength(xml) > IpcLimits.XML_MAX || xml.includes('\0')) throw VG_ERR_ARG_INVALID(`domain XML larger than ${IpcLimits.XML_MAX} bytes`);
-    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', { ...write(ctx), def: parseDomainXml(xml) })) };
+    return {
+      dom: toRemote(
+        await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', {
+          ...write(ctx),
+          def: parseDomainXml(xml, { refuseQemuNamespace: (await ctx.facts()).driver === 'qemu' }),
+        }),
+      ),
+    };
   }),
   entry(PD.DOMAIN_CREATE_WITH_FILES, async (ctx, { dom, flags }) => {
     checkFlags(flags, 0, 'virDomainCreateWithFiles');

@@ -9,10 +9,10 @@ import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './
 import { type DomainDef, parseDomainXml } from '../xml/domain';
 
 // The client's XML is parsed here, in the unprivileged front end; the helper gets the typed definition only.
-function defOf(xml: string): DomainDef {
+async function defOf(ctx: HandlerContext, xml: string): Promise<DomainDef> {
   if (Buffer.byteLength(xml) > IpcLimits.XML_MAX) throw VG_ERR_ARG_INVALID(`domain XML larger than ${IpcLimits.XML_MAX} bytes`);
   if (xml.includes('\0')) throw VG_ERR_ARG_INVALID('domain XML contains NUL');
-  return parseDomainXml(xml);
+  return parseDomainXml(xml, { refuseQemuNamespace: (await ctx.facts()).driver === 'qemu' });
 }
 
 const control = async (ctx: HandlerContext, dom: RemoteDomain, action: ControlActionCode): Promise<DomainSummary> =>
@@ -56,15 +56,15 @@ async function setVcpus(ctx: HandlerContext, dom: RemoteDomain, nvcpus: number, 
 
 export const domainWriteHandlers: Entry[] = [
   entry(P.DOMAIN_DEFINE_XML, async (ctx, { xml }) => {
-    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: ctx.actor(), def: defOf(xml) })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: ctx.actor(), def: await defOf(ctx, xml) })) };
   }),
   entry(P.DOMAIN_DEFINE_XML_FLAGS, async (ctx, { xml, flags }) => {
     checkFlags(flags, 1, 'virDomainDefineXMLFlags'); // VALIDATE: we always validate
-    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: ctx.actor(), def: defOf(xml) })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'define', { actor: ctx.actor(), def: await defOf(ctx, xml) })) };
   }),
   entry(P.DOMAIN_CREATE_XML, async (ctx, { xml, flags }) => {
     checkFlags(flags, 0, 'virDomainCreateXML');
-    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', { actor: ctx.actor(), def: defOf(xml) })) };
+    return { dom: toRemote(await ctx.helper.act(Op.DOMAIN_WRITE_REQ, 'createXml', { actor: ctx.actor(), def: await defOf(ctx, xml) })) };
   }),
   entry(P.DOMAIN_CREATE, async (ctx, { dom }) => void (await control(ctx, dom, ControlAction.START))),
   entry(P.DOMAIN_CREATE_WITH_FLAGS, async (ctx, { dom, flags }) => {

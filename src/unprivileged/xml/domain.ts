@@ -240,8 +240,17 @@ function formatTunes(def: DomainDef, o: string[]): void {
   if (lines.length > 0) o.push('  <memtune>', ...lines, '  </memtune>');
 }
 
-// `trusted` only for virtgate's own files (the one-shot conversion of stored XML): client XML never sets a tenant.
-export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (msg: string) => void } = {}): DomainDef {
+export interface DomainParseOptions {
+  trusted?: boolean; // only for virtgate's own files (the one-shot conversion of stored XML): client XML never sets a tenant
+  warn?: (msg: string) => void;
+  // The qemu driver refuses libvirt's QEMU namespace (<qemu:commandline>, <qemu:override>, ...): raw arguments would
+  // bypass the launcher's argv policy. The test driver drops it unread, as libvirt's test driver does.
+  refuseQemuNamespace?: boolean;
+}
+
+export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
+
+export function parseDomainXml(xml: string, opts: DomainParseOptions = {}): DomainDef {
   const root = readDocument(xml);
   const rootTag = tagOf(root);
   if (rootTag !== 'domain') throw invalid(`expecting root element of 'domain', not '${rootTag}'`);
@@ -250,8 +259,17 @@ export function parseDomainXml(xml: string, opts: { trusted?: boolean; warn?: (m
 
 // A <domain> element already parsed (alone, or inside another document such as a snapshot's) -> a DomainDef that
 // the helper's decoder accepts.
-export function domainDefFromNode(root: XmlNode, opts: { trusted?: boolean; warn?: (msg: string) => void } = {}): DomainDef {
+export function domainDefFromNode(root: XmlNode, opts: DomainParseOptions = {}): DomainDef {
   checkTree(kids(root), 1); // the whole document, dropped parts included
+  if (opts.refuseQemuNamespace) {
+    const declared = (n: XmlNode, prefix: string): string | undefined => attrsOf(n)[`xmlns:${prefix}`] ?? attrsOf(root)[`xmlns:${prefix}`];
+    for (const n of kids(root)) {
+      const tag = tagOf(n);
+      const colon = tag?.indexOf(':') ?? -1;
+      if (tag && colon > 0 && declared(n, tag.slice(0, colon)) === QEMU_NS)
+        throw VG_ERR_CONFIG_UNSUPPORTED(`<${tag}> (QEMU passthrough is not offered: every QEMU argument comes from the typed configuration)`);
+    }
+  }
   const type = attrsOf(root).type;
   if (type === undefined || type === '') throw detailed('internal error: missing domain type attribute');
   if (!VIRT_TYPES.has(type)) throw detailed(`unsupported configuration: invalid domain type ${type}`);

@@ -305,3 +305,20 @@ describe('round trip against libvirt 9.0 test driver output', () => {
     );
   });
 });
+
+describe("libvirt's QEMU namespace (<qemu:commandline> and friends)", () => {
+  const QNS = 'http://libvirt.org/schemas/domain/qemu/1.0';
+  const withNs = (decl: string, el: string) =>
+    `<domain type='qemu' ${decl}><name>x</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os>${el}</domain>`;
+  test.each([
+    ['declared on the root', withNs(`xmlns:qemu='${QNS}'`, "<qemu:commandline><qemu:arg value='-runas'/></qemu:commandline>"), 'qemu:commandline'],
+    ['another prefix', withNs(`xmlns:q='${QNS}'`, '<q:override/>'), 'q:override'],
+    ['declared on the element', withNs('', `<qq:capabilities xmlns:qq='${QNS}'/>`), 'qq:capabilities'],
+  ])('the qemu driver refuses it (%s), naming the element; the test driver drops it', (_label, xml, tag) => {
+    expect(() => parseDomainXml(xml, { refuseQemuNamespace: true })).toThrow(`unsupported configuration: <${tag}> (QEMU passthrough is not offered`);
+    expect(formatDomainXml(parseDomainXml(xml), null)).not.toContain(tag);
+  });
+  test('an element of another namespace that merely uses the prefix qemu is not mistaken for it', () => {
+    expect(parseDomainXml(withNs("xmlns:qemu='https://example.com/other'", '<qemu:commandline/>'), { refuseQemuNamespace: true }).name).toBe('x');
+  });
+});
