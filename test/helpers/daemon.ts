@@ -147,11 +147,16 @@ export interface RunningQemuDaemon {
 
 // The three processes of `--driver qemu` on a private home: the launcher (test/helpers/launcher.ts, its own cgroup
 // root), the helper with the qemu driver, and the front end (unix socket; plain TCP on loopback when asked).
-export async function startQemuDaemon(opts: { policy?: string; tcp?: boolean; sandbox?: boolean } = {}): Promise<RunningQemuDaemon> {
+// `conf`: HOME/etc/virtgate.conf; with `otherUsers` the home is searchable by everyone, for clients run as local users.
+export async function startQemuDaemon(
+  opts: { policy?: string; tcp?: boolean; sandbox?: boolean; conf?: string; otherUsers?: boolean } = {},
+): Promise<RunningQemuDaemon> {
   requireBuild();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-qemu-'));
   for (const d of ['etc', 'run', 'lib']) fs.mkdirSync(path.join(home, d), { recursive: true, mode: 0o755 });
   if (opts.policy !== undefined) fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy);
+  if (opts.conf !== undefined) fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), opts.conf);
+  if (opts.otherUsers) fs.chmodSync(home, 0o755);
   const launcher = await startLauncher({ dir: path.join(home, 'launcher') });
   fs.mkdirSync(path.join(home, 'launcher'), { recursive: true });
   const helperSock = path.join(home, 'run', 'helper-sock');
