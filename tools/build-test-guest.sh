@@ -21,7 +21,8 @@ for t in apt-cache apt-get dpkg-deb flock sha256sum gzip; do
   command -v "$t" >/dev/null || { echo "build-test-guest: $t not found (Debian: apt, dpkg, util-linux, coreutils, gzip)" >&2; exit 2; }
 done
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx acpid && [ -z "$(ldd "$busybox" 2>/dev/null | grep '=>' || true)" ] \
+# grep -q would exit at the first match and, under pipefail, busybox's SIGPIPE would fail the check now and then.
+[ -x "$busybox" ] && "$busybox" --list | grep -x acpid >/dev/null && [ -z "$(ldd "$busybox" 2>/dev/null | grep '=>' || true)" ] \
   || { echo "build-test-guest: a static $busybox with acpid is needed (Debian package busybox-static)" >&2; exit 2; }
 
 mkdir -p "$(dirname "$out")"

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
-import { testGuest } from '../helpers/guest';
+import { describeWithKvm, testGuest } from '../helpers/guest';
 import { launcherRequirements } from '../helpers/launcher';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
 import { type Result, exec } from '../helpers/users';
@@ -39,7 +39,8 @@ const alive = (pid: number): boolean => {
 const field = (out: string, name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(out)?.[1] ?? '';
 const cpuSeconds = (out: string): number => Number(/([0-9.]+)s/.exec(field(out, 'CPU time'))?.[1] ?? 'NaN');
 
-describeIf([virshTool(), pyLibvirt(), ...launcherRequirements(), guestReq], 'virsh against the qemu driver (real QEMU, jailed)', () => {
+// The whole sequence once per accelerator: TCG everywhere, KVM where /dev/kvm runs guests (else skipped, reason printed).
+const suite = (virtType: 'qemu' | 'kvm') => (): void => {
   let vg: RunningQemuDaemon;
   let uuid: string;
   const v = (...a: string[]): Promise<Result> => exec(['virsh', '-c', vg.uri, ...a]);
@@ -65,7 +66,7 @@ describeIf([virshTool(), pyLibvirt(), ...launcherRequirements(), guestReq], 'vir
     vg = await startQemuDaemon({ policy: 'g, unix:root, host-admin, *\n' });
     fs.writeFileSync(
       path.join(vg.home, 'g1.xml'),
-      `<domain type='qemu'><name>g1</name><memory unit='MiB'>256</memory><vcpu current='1'>2</vcpu>
+      `<domain type='${virtType}'><name>g1</name><memory unit='MiB'>256</memory><vcpu current='1'>2</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${guest!.kernel}</kernel><initrd>${guest!.initrd}</initrd>
   <cmdline>console=ttyS0 panic=-1</cmdline></os><features><acpi/></features><on_poweroff>destroy</on_poweroff>
   <devices><serial type='pty'/><memballoon model='virtio'/></devices></domain>\n`,
@@ -79,6 +80,7 @@ describeIf([virshTool(), pyLibvirt(), ...launcherRequirements(), guestReq], 'vir
     expect(caps).toMatch(/<domain type='qemu'\/>/);
     expect(caps).toMatch(/<emulator>\/usr\/bin\/qemu-system-x86_64<\/emulator>/);
     if (fs.existsSync('/sys/module/kvm_pvm')) expect(caps).not.toMatch(/<domain type='kvm'\/>/);
+    if (virtType === 'kvm') expect(caps).toMatch(/<domain type='kvm'\/>/);
     const dc = await ok('domcapabilities', '--virttype', 'qemu');
     expect(dc).toMatch(/<domain>qemu<\/domain>/);
     expect(dc).toMatch(/<machine>pc-q35-7\.2<\/machine>/);
@@ -381,4 +383,7 @@ describeIf([virshTool(), pyLibvirt(), ...launcherRequirements(), guestReq], 'vir
       .join('\n');
     expect(refused).toMatch(/define/i);
   });
-});
+};
+const NEEDS = [virshTool(), pyLibvirt(), ...launcherRequirements(), guestReq];
+describeIf(NEEDS, 'virsh against the qemu driver (real QEMU, jailed, TCG)', suite('qemu'));
+describeWithKvm('virsh against the qemu driver (real QEMU, jailed, KVM)', () => describeIf(NEEDS, "type='kvm'", suite('kvm')));
