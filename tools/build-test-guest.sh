@@ -37,7 +37,7 @@ if [ -f "$out/stamp" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ] && [
 fi
 
 start=$(date +%s.%N)
-pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)"
+pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | sed -n 1p)"
 [ -n "$pkg" ] || { echo "build-test-guest: apt-cache depends linux-image-amd64 names no versioned kernel (run apt-get update)" >&2; exit 2; }
 
 work="$(mktemp -d "$out.tmp.XXXXXX")"
@@ -56,7 +56,7 @@ root="$work/initramfs"
 mkdir -p "$root"/{bin,sbin,etc/acpi/PWRF,proc,sys,dev,tmp,lib/modules,root}
 cp "$busybox" "$root/bin/busybox"
 for m in $modules; do
-  f="$(find "fs/lib/modules/$kver" -name "$m.ko" | head -n1)"
+  f="$(find "fs/lib/modules/$kver" -name "$m.ko" | sed -n 1p)"
   [ -n "$f" ] || { echo "build-test-guest: module $m.ko not in $pkg" >&2; exit 2; }
   cp "$f" "$root/lib/modules/"
 done
