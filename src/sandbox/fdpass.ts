@@ -286,9 +286,14 @@ export interface Watch {
   close(): void;
 }
 
+// XXX: koffi 3.3.4's PollHandle finalizer aborts Node 20 ("Error::New napi_get_last_error_info") when the GC collects
+// a handle, closed or not. Every handle stays referenced for the life of the process: a few dozen bytes per connection.
+const KEEP: unknown[] = [];
+
 // Calls onReadable on the event loop whenever fd is readable (or hung up); libuv's poller, not a thread.
 export function watchReadable(fd: number, onReadable: () => void): Watch {
   const h = koffi().node.poll(fd, { readable: true, disconnect: true }, () => onReadable());
+  KEEP.push(h);
   let closed = false;
   return {
     close: () => {
