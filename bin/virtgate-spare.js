@@ -12,6 +12,7 @@ const path = require('node:path');
 const main = path.basename(process.argv[1] || '');
 if (main === 'virtgated.js') require('../build/src/unprivileged/main.js');
 else if (main === 'virtgate-helper.js') require('../build/src/privileged/helper.js');
+else if (main === 'virtgate-launcher.js') require('../build/src/launcher/launcher.js'); // its main binds on load: only the core
 else throw new Error(`virtgate-spare: not a virtgate process: ${main}`);
 
 const byte = Buffer.alloc(1);

@@ -23,12 +23,15 @@ const SPARE = path.join(BIN, 'virtgate-spare.js');
 const SPARE_AFTER_MS = 1000; // a new spare is made this long after a process is ready (not while it starts)
 const DEV_TLS = '127.0.0.1:16514';
 const LOCK = 'start.pid'; // HOME/start.pid: the supervisor that owns HOME (pid and start time)
-const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user USER] [--no-sandbox]
+const EMULATOR = '/usr/bin/qemu-system-x86_64';
+const USAGE = `usage: virtgate start [--home DIR] [--tcp HOST:PORT] [--tls HOST:PORT] [--front-user USER] [--driver test|qemu] [--no-sandbox]
   --home DIR         keep all state under DIR (default ./.virtgate)
   --tcp HOST:PORT    also listen on plain TCP (loopback only; development)
   --tls HOST:PORT    mutual TLS with the development PKI under HOME/pki (default ${DEV_TLS}, or a free port if that is taken)
   --front-user USER  when run as root: run the front end as this user (name or uid; default the 'virtgate' system
                      user, else nobody); 'root' keeps it root, with a warning. The helper always runs as root.
+  --driver NAME      test (default: the simulated hypervisor) or qemu (real VMs: also runs virtgate-launcher, as root,
+                     which starts each QEMU jailed; needs root, qemu-system-x86, bubblewrap)
   --no-sandbox       do not apply the processes' seccomp allowlists (debugging only)
 Run as another user, both processes run as that user, and that user is a host admin of this daemon.`;
 
@@ -344,6 +347,7 @@ async function serve(argv: string[]): Promise<number> {
         tls: { type: 'string' },
         'front-user': { type: 'string' },
         'no-sandbox': { type: 'boolean' },
+        driver: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -357,6 +361,15 @@ async function serve(argv: string[]): Promise<number> {
   }
   const home = path.resolve(values.home ?? '.virtgate');
   const me = process.getuid?.() ?? 0;
+  const driver = values.driver ?? 'test';
+  if (driver !== 'test' && driver !== 'qemu') {
+    process.stderr.write(`virtgate start: --driver: unknown driver '${driver}' (test or qemu)\n${USAGE}\n`);
+    return 2;
+  }
+  // Refused before anything is written: real VMs need the emulator and a root launcher to jail it.
+  if (driver === 'qemu' && !fs.existsSync(EMULATOR))
+    throw new StartError(`--driver qemu: ${EMULATOR} is not installed (apt-get install qemu-system-x86 qemu-utils bubblewrap)`);
+  if (driver === 'qemu' && me !== 0) throw new StartError('--driver qemu: run as root (the launcher creates cgroups and runs each QEMU under its own uid)');
   let f: FrontUser;
   try {
     f = frontUser(values['front-user']);
@@ -369,6 +382,7 @@ async function serve(argv: string[]): Promise<number> {
     process.stderr.write('virtgate start: WARNING: the front end runs as root (--front-user root): the network-facing process has every privilege\n');
   const run = path.join(home, 'run');
   const helperSocket = path.join(run, 'helper-sock');
+  const launcherSocket = path.join(run, 'launcher-sock');
   // Nothing under HOME is written before this point and the lock below: a second start on a live HOME changes nothing.
   const inUse = (pid: number): StartError =>
     new StartError(`${home} is in use by a running virtgate (supervisor pid ${pid}); stop it first (Ctrl-C where it runs, or kill ${pid})`);
@@ -400,6 +414,7 @@ async function serve(argv: string[]): Promise<number> {
       // The front end reaches the helper through its group; only its uid is on the allow-list.
       ...(drops ? ['--socket-mode', '0660', '--socket-group', String(f.gid)] : []),
       ...['--journal', auditPaths(home).journal],
+      ...(driver === 'qemu' ? ['--driver', 'qemu', '--launcher-socket', launcherSocket] : []),
       ...(values['no-sandbox'] ? ['--no-sandbox'] : []),
     ],
     proc: null,
@@ -408,6 +423,24 @@ async function serve(argv: string[]): Promise<number> {
     output: '',
     standby: null,
   };
+  // With --driver qemu, a third process before the helper: the launcher (root), the only one that may exec. Its socket
+  // is root 0600 and serves uid 0 only; QEMU's own output goes to HOME/lib/launcher-logs (root 0700).
+  const launcher: Child | null =
+    driver === 'qemu'
+      ? {
+          name: 'launcher',
+          args: [
+            path.join(BIN, 'virtgate-launcher.js'),
+            ...['--socket', launcherSocket, '--log-dir', path.join(home, 'lib', 'launcher-logs'), '--allow-uid', '0'],
+            ...(values['no-sandbox'] ? ['--no-sandbox'] : []),
+          ],
+          proc: null,
+          ready: /listening on/,
+          backoff: new RestartBackoff(),
+          output: '',
+          standby: null,
+        }
+      : null;
   const frontArgs = [path.join(BIN, 'virtgated.js'), '--home', home, '--helper-socket', helperSocket];
   if (values.tcp) frontArgs.push('--tcp', values.tcp);
   if (values['no-sandbox']) frontArgs.push('--no-sandbox'); // both processes run their seccomp allowlists otherwise
@@ -501,12 +534,13 @@ async function serve(argv: string[]): Promise<number> {
     });
 
   try {
+    if (launcher) await launch(launcher);
     await launch(helper);
     await launch(front);
   } catch (e) {
-    // A half-started daemon must not leave an orphaned helper behind (or a restart loop).
+    // A half-started daemon must not leave an orphaned helper behind (or a restart loop). VMs keep running.
     stopping = true;
-    for (const p of [front.proc, helper.proc, front.standby, helper.standby]) p?.kill('SIGTERM');
+    for (const p of [front.proc, helper.proc, front.standby, helper.standby, launcher?.proc, launcher?.standby]) p?.kill('SIGTERM');
     throw e;
   }
 
@@ -515,20 +549,22 @@ async function serve(argv: string[]): Promise<number> {
   const tlsPort = /listening on tls \S+:(\d+)/.exec(front.output)![1];
   const tcp = /listening on tcp (\S+)/.exec(front.output)?.[1];
   const admins = [...BUILTIN_ADMINS, ...(me !== 0 ? [starter] : [])];
+  const [scheme, uriPath] = driver === 'qemu' ? ['qemu', '/system'] : ['test', '/default'];
   // Every command below works as printed, from any directory, for the user who ran this (the test runs each one).
   process.stdout.write(
     [
       '',
-      `virtgate is running (test driver), state under ${home}`,
+      `virtgate is running (${driver} driver), state under ${home}`,
+      ...(launcher ? [`  launcher   pid ${launcher.proc?.pid}, uid ${uidOf(launcher.proc?.pid)} (root): starts each QEMU jailed`] : []),
       `  helper     pid ${helper.proc?.pid}, uid ${uidOf(helper.proc?.pid)}${me === 0 ? ' (root)' : ''}`,
       `  front end  pid ${front.proc?.pid}, uid ${uidOf(front.proc?.pid)} (${f.name}): ${f.why}`,
       `  host admins: ${admins.join(', ')} (built in; a policy.csv adds to them unless it says 'builtin, off')`,
       ...(tcp ? [`  plain TCP on ${tcp}: clients there are tcp:anonymous, who may do nothing until policy.csv grants it`] : []),
       `Try, as ${starter.slice(5)}:`,
-      `  virsh -c 'test+unix:///default?socket=${rw}' list --all`,
-      `  virsh -r -c 'test+unix:///default?socket=${ro}' list --all`,
-      `  ${path.join(BIN, 'virtgate.js')} -c 'test+unix:///default?socket=${rw}' list --all`,
-      `  virsh -c 'test+tls://localhost:${tlsPort}/default?pkipath=${path.join(home, 'pki', 'admin')}' list --all`,
+      `  virsh -c '${scheme}+unix://${uriPath}?socket=${rw}' list --all`,
+      `  virsh -r -c '${scheme}+unix://${uriPath}?socket=${ro}' list --all`,
+      `  ${path.join(BIN, 'virtgate.js')} -c '${scheme}+unix://${uriPath}?socket=${rw}' list --all`,
+      `  virsh -c '${scheme}+tls://localhost:${tlsPort}${uriPath}?pkipath=${path.join(home, 'pki', 'admin')}' list --all`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -539,20 +575,26 @@ async function serve(argv: string[]): Promise<number> {
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
-      for (const c of [front, helper]) c.standby?.kill('SIGTERM'); // their stdin closing would end them too
+      for (const c of [front, helper, ...(launcher ? [launcher] : [])]) c.standby?.kill('SIGTERM'); // their stdin closing would end them too
       // The front end first: it finishes its calls and records daemon-stop while the helper still answers; then the
       // helper. (Ctrl-C in a terminal signals all three at once; this order is for a SIGTERM to the supervisor.)
       const alive = (p: ChildProcess | null): p is ChildProcess => p !== null && p.exitCode === null && p.signalCode === null;
       const ended = (p: ChildProcess | null): Promise<void> => (alive(p) ? new Promise((r) => p.once('exit', () => r())) : Promise.resolve());
       const f = front.proc;
       const h = helper.proc;
-      const kill = setTimeout(() => [f, h].forEach((p) => alive(p) && p.kill('SIGKILL')), 5000);
+      const l = launcher?.proc ?? null;
+      const kill = setTimeout(() => [f, h, l].forEach((p) => alive(p) && p.kill('SIGKILL')), 5000);
       kill.unref();
       if (alive(f)) f.kill('SIGTERM');
       void ended(f)
         .then(() => {
           if (alive(h)) h.kill('SIGTERM');
           return ended(h);
+        })
+        .then(() => {
+          // The launcher last; the VMs it started keep running (their own sessions and cgroups).
+          if (alive(l)) l.kill('SIGTERM');
+          return ended(l);
         })
         .then(() => {
           clearTimeout(kill);

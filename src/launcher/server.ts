@@ -179,8 +179,7 @@ export class LauncherServer {
   #close(c: Conn, why: string): void {
     if (c.closed) return;
     c.closed = true;
-    c.watch.close();
-    closeFd(c.fd);
+    c.watch.close(true);
     this.#conns.delete(c);
     this.#o.log(`connection from ${c.peer} ended: ${why}`);
   }
@@ -188,9 +187,8 @@ export class LauncherServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#listenWatch.close();
     shutdownFd(this.#listenFd);
-    closeFd(this.#listenFd);
+    this.#listenWatch.close(true);
     for (const c of [...this.#conns]) this.#close(c, 'launcher stopping');
     await this.#queue;
   }

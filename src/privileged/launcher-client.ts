@@ -16,7 +16,7 @@ import {
   decodeResult,
   encodeRequest,
 } from '../ipc/launcher';
-import { type Watch, closeFd, closeFds, recvMsg, sendMsg, seqpacketConnect, shutdownFd, watchReadable } from '../sandbox/fdpass';
+import { type Watch, closeFds, recvMsg, sendMsg, seqpacketConnect, shutdownFd, watchReadable } from '../sandbox/fdpass';
 
 export type { LaunchedVm, SpawnRequest, LauncherSignal } from '../ipc/launcher';
 
@@ -117,10 +117,9 @@ export class LauncherClient extends EventEmitter {
       try {
         sendMsg(this.#fd, msg, fds);
       } catch (e) {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(new LauncherError('closed', `send to the launcher failed: ${(e as Error).message}`));
-        this.#shut(`send failed: ${(e as Error).message}`);
+        // The launcher may have refused this connection and closed it: its reason is still queued here, read it first.
+        this.#readable();
+        this.#shut(`send to the launcher failed: ${(e as Error).message}`);
       }
     });
   }
@@ -171,9 +170,8 @@ export class LauncherClient extends EventEmitter {
   #shut(why: string, code: LauncherError['code'] = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#watch.close();
     shutdownFd(this.#fd);
-    closeFd(this.#fd);
+    this.#watch.close(true);
     for (const [, p] of this.#pending) {
       clearTimeout(p.timer);
       p.reject(new LauncherError(code, why));

@@ -24,6 +24,7 @@ const SHUT_RDWR = 2;
 const F_GETFD = 1;
 const EAGAIN = 11;
 const EINTR = 4;
+const ECONNRESET = 104;
 const SUN_PATH_MAX = 107; // sun_path is 108 bytes with its NUL
 export const FDS_MAX = 64; // descriptors in one message; the kernel's own cap (SCM_MAX_FD) is 253
 const CMSG_HDR = 16; // struct cmsghdr { size_t len; int level; int type; } on LP64
@@ -260,6 +261,8 @@ export function recvMsg(fd: number, maxBytes: number, maxFds = FDS_MAX): Receive
     const e = koffi().errno();
     if (e === EINTR) continue;
     if (e === EAGAIN) return 'again';
+    // The peer closed with messages of ours unread: the kernel reports that once, before what it sent us is read.
+    if (e === ECONNRESET) continue;
     fail('recvmsg');
   }
   void iov;
@@ -283,19 +286,36 @@ export function recvMsg(fd: number, maxBytes: number, maxFds = FDS_MAX): Receive
 }
 
 export interface Watch {
-  close(): void;
+  // Stops watching; with closeFd, the fd is closed once libuv has finished closing its handle (uv_close is
+  // asynchronous: a new descriptor reusing the number before that makes koffi's poll() abort the process).
+  close(closeFd?: boolean): void;
 }
+
+// XXX: koffi 3.3.4's PollHandle finalizer aborts Node 20 ("Error::New napi_get_last_error_info") when the GC collects
+// a handle, closed or not. Every handle stays referenced for the life of the process: a few dozen bytes per connection.
+const KEEP: unknown[] = [];
 
 // Calls onReadable on the event loop whenever fd is readable (or hung up); libuv's poller, not a thread.
 export function watchReadable(fd: number, onReadable: () => void): Watch {
-  const h = koffi().node.poll(fd, { readable: true, disconnect: true }, () => onReadable());
+  // An exception must not unwind through koffi's native callback: it is rethrown from a microtask instead.
+  const h = koffi().node.poll(fd, { readable: true, disconnect: true }, () => {
+    try {
+      onReadable();
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  });
+  KEEP.push(h);
   let closed = false;
   return {
-    close: () => {
+    close: (alsoFd = false) => {
       if (closed) return;
       closed = true;
       h.stop();
       h.close();
+      if (alsoFd) setTimeout(() => bind().close(fd), 0); // timers run after this iteration's close callbacks
     },
   };
 }
