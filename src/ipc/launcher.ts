@@ -34,7 +34,8 @@ export const LauncherErrorCode = {
   SPAWN_FAILED: 'spawn-failed', // the jail or QEMU exited before QEMU ran; the message carries its last output
   CGROUP_FAILED: 'cgroup-failed',
   SIGNAL_FAILED: 'signal-failed',
-  UNSUPPORTED: 'unsupported', // an op this launcher does not offer (tap)
+  UNSUPPORTED: 'unsupported', // an op this launcher does not offer
+  TAP_FAILED: 'tap-failed', // no such bridge, or the tap could not be made or attached
   INTERNAL: 'internal',
 } as const;
 export type LauncherErrorCodeValue = (typeof LauncherErrorCode)[keyof typeof LauncherErrorCode];
@@ -59,7 +60,7 @@ export type LauncherRequest =
   | { id: number; op: 'list' }
   | ({ id: number; op: 'limits'; vm: string } & MemoryPidsLimits)
   | { id: number; op: 'cleanup'; vm: string }
-  | { id: number; op: 'tap'; name: string };
+  | { id: number; op: 'tap'; bridge: string }; // a new tap device enslaved to this bridge; its descriptor comes back
 export type LauncherOp = LauncherRequest['op'];
 export const LAUNCHER_OPS: readonly LauncherOp[] = ['spawn', 'signal', 'list', 'limits', 'cleanup', 'tap'];
 
@@ -76,7 +77,7 @@ export interface LauncherResults {
   list: { vms: LaunchedVm[] };
   limits: Record<string, never>;
   cleanup: Record<string, never>;
-  tap: Record<string, never>; // the tap descriptor travels beside it
+  tap: { ifname: string; fd: number }; // ifname in the message, the descriptor beside it (SCM_RIGHTS)
 }
 
 export type LauncherAnswer = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { code: LauncherErrorCodeValue; message: string } };
@@ -90,7 +91,7 @@ export class LauncherCodecError extends Error {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TAP_RE = /^[A-Za-z0-9_-]{1,15}$/; // IFNAMSIZ - 1
+export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/; // IFNAMSIZ - 1, no '/' (a path under /sys/class/net)
 export const HOST_TENANT_DIR = '_host'; // cgroup parent of host-level VMs; refused as a tenant name
 
 type Obj = Record<string, unknown>;
@@ -216,9 +217,9 @@ export function decodeRequest(buf: Buffer): LauncherRequest {
       keys(o, ['id', 'op', 'vm'], 'cleanup');
       return { id, op: 'cleanup', vm: uuid(o.vm, 'vm') };
     case 'tap':
-      keys(o, ['id', 'op', 'name'], 'tap');
-      if (typeof o.name !== 'string' || !TAP_RE.test(o.name)) bad('name: not an interface name (1-15 of [A-Za-z0-9_-])');
-      return { id, op: 'tap', name: o.name as string };
+      keys(o, ['id', 'op', 'bridge'], 'tap');
+      if (typeof o.bridge !== 'string' || !IFNAME_RE.test(o.bridge)) bad('bridge: not an interface name (1-15 of [A-Za-z0-9_.-])');
+      return { id, op: 'tap', bridge: o.bridge as string };
     default:
       return bad(`op: unknown operation ${JSON.stringify(o.op)?.slice(0, 40)}`);
   }
@@ -265,6 +266,10 @@ export function decodeResult<O extends LauncherOp>(op: O, v: unknown): LauncherR
       if (!Array.isArray(o.vms) || o.vms.length > LauncherLimits.LIST_MAX) bad('vms: not an array of VMs');
       return { vms: (o.vms as unknown[]).map(vmEntry) } as LauncherResults[O];
     }
+    case 'tap':
+      keys(o, ['ifname'], 'tap result');
+      if (typeof o.ifname !== 'string' || !IFNAME_RE.test(o.ifname)) bad('ifname: not an interface name');
+      return { ifname: o.ifname, fd: -1 } as LauncherResults[O]; // the caller puts the received descriptor in
     default:
       keys(o, [], `${op} result`);
       return {} as LauncherResults[O];

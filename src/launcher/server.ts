@@ -14,6 +14,7 @@ import {
 } from '../ipc/launcher';
 import { FdPassError, type Watch, acceptConn, closeFd, closeFds, peerCredFd, recvMsg, sendMsg, shutdownFd, watchReadable } from '../sandbox/fdpass';
 import { type LauncherCore, LauncherFailure } from './launcher';
+import { createTap } from './tap';
 
 const MAX_CONNECTIONS = 4; // the helper needs one; the rest is slack for its restarts
 
@@ -134,9 +135,15 @@ export class LauncherServer {
 
   async #run(c: Conn, req: LauncherRequest, fds: number[]): Promise<void> {
     let answer: LauncherAnswer;
+    let passFds: number[] = []; // descriptors that go back with the answer (a tap), closed here once sent
     try {
       const result = await this.#dispatch(req, fds);
-      answer = { id: req.id, ok: true, result };
+      if (req.op === 'tap') {
+        const { fd, ifname } = result as { fd: number; ifname: string };
+        passFds = [fd];
+        this.#o.log(`tap ${ifname} on bridge ${req.bridge} for ${c.peer}`);
+        answer = { id: req.id, ok: true, result: { ifname } };
+      } else answer = { id: req.id, ok: true, result };
     } catch (e) {
       const f = e instanceof LauncherFailure ? e : new LauncherFailure(LauncherErrorCode.INTERNAL, (e as Error).message);
       this.#o.log(`${req.op}${'vm' in req ? ` ${req.vm}` : ''} refused (${f.code}): ${f.message}`);
@@ -144,7 +151,8 @@ export class LauncherServer {
     } finally {
       closeFds(fds); // the child has its own copies; ours must not leak
     }
-    if (!c.closed) this.#send(c, answer);
+    if (!c.closed) this.#send(c, answer, passFds);
+    closeFds(passFds);
   }
 
   async #dispatch(req: LauncherRequest, fds: number[]): Promise<unknown> {
@@ -164,13 +172,13 @@ export class LauncherServer {
         await core.cleanup(req.vm);
         return {};
       case 'tap':
-        throw new LauncherFailure(LauncherErrorCode.UNSUPPORTED, 'tap devices are not offered by this launcher (use user networking)');
+        return createTap(req.bridge);
     }
   }
 
-  #send(c: Conn, a: LauncherAnswer): void {
+  #send(c: Conn, a: LauncherAnswer, fds: readonly number[] = []): void {
     try {
-      sendMsg(c.fd, encodeAnswer(a));
+      sendMsg(c.fd, encodeAnswer(a), fds);
     } catch (e) {
       this.#close(c, `send failed: ${(e as Error).message}`);
     }

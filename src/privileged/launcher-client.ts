@@ -16,7 +16,7 @@ import {
   decodeResult,
   encodeRequest,
 } from '../ipc/launcher';
-import { type Watch, closeFds, recvMsg, sendMsg, seqpacketConnect, shutdownFd, watchReadable } from '../sandbox/fdpass';
+import { type Watch, closeFd, closeFds, recvMsg, sendMsg, seqpacketConnect, shutdownFd, watchReadable } from '../sandbox/fdpass';
 
 export type { LaunchedVm, SpawnRequest, LauncherSignal } from '../ipc/launcher';
 
@@ -97,6 +97,11 @@ export class LauncherClient extends EventEmitter {
     await this.#call('cleanup', { vm });
   }
 
+  // A tap device on `bridge`: its name and its descriptor (the caller's to close once QEMU has its copy).
+  async tap(bridge: string): Promise<{ ifname: string; fd: number }> {
+    return this.#call('tap', { bridge });
+  }
+
   // Descriptors are the caller's: they stay open here (the launcher gets its own copies) and the caller closes them.
   #call<O extends LauncherOp>(op: O, body: Body<O>, fds: readonly number[] = []): Promise<LauncherResults[O]> {
     if (this.#closed) return Promise.reject(new LauncherError('closed', 'launcher connection is closed'));
@@ -128,7 +133,7 @@ export class LauncherClient extends EventEmitter {
     while (!this.#closed) {
       let m;
       try {
-        m = recvMsg(this.#fd, LauncherLimits.MESSAGE_MAX, 0);
+        m = recvMsg(this.#fd, LauncherLimits.MESSAGE_MAX, 1); // only a tap answer carries one
       } catch (e) {
         this.#shut(`receive failed: ${(e as Error).message}`);
         return;
@@ -138,21 +143,28 @@ export class LauncherClient extends EventEmitter {
         this.#shut('launcher closed the connection');
         return;
       }
-      closeFds(m.fds); // answers carry none (recvMsg refused more than 0 already)
       let a;
       try {
         a = decodeAnswer(m.data);
       } catch (e) {
+        closeFds(m.fds);
         this.#shut(`malformed answer: ${(e as Error).message}`);
         return;
       }
+      const p0 = a.ok ? this.#pending.get(a.id) : undefined;
+      // A descriptor only with a successful tap answer; anywhere else it is closed unused.
+      const fd = p0?.op === 'tap' && m.fds.length === 1 ? m.fds[0] : -1;
+      closeFds(m.fds.filter((x) => x !== fd));
       if (a.id === 0 && !a.ok) {
         // Not an answer to a request: the launcher refused this connection (or a message it could not read).
         this.#shut(`launcher refused: ${a.error.code}: ${a.error.message}`, a.error.code);
         return;
       }
       const p = this.#pending.get(a.id);
-      if (!p) continue; // timed out already
+      if (!p) {
+        if (fd >= 0) closeFd(fd);
+        continue; // timed out already
+      }
       this.#pending.delete(a.id);
       clearTimeout(p.timer);
       if (!a.ok) {
@@ -160,8 +172,14 @@ export class LauncherClient extends EventEmitter {
         continue;
       }
       try {
-        p.resolve(decodeResult(p.op, a.result));
+        const result = decodeResult(p.op, a.result);
+        if (p.op === 'tap') {
+          if (fd < 0) throw new Error('no tap descriptor came with it');
+          (result as { fd: number }).fd = fd;
+        }
+        p.resolve(result);
       } catch (e) {
+        if (fd >= 0) closeFd(fd);
         p.reject(new LauncherError('protocol', `bad ${p.op} answer: ${(e as Error).message}`));
       }
     }

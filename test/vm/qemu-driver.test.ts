@@ -64,6 +64,9 @@ class DirectLauncher implements Launcher {
   async cleanup(vm: string): Promise<void> {
     this.vms.delete(vm);
   }
+  async tap(bridge: string): Promise<{ ifname: string; fd: number }> {
+    throw new Error(`no taps without the launcher (bridge ${bridge})`); // bridged VMs: test/vm/qemu-bridge.test.ts
+  }
 }
 
 const launcher = new DirectLauncher();

@@ -20,6 +20,7 @@ export interface DescriptorPlan {
   kernel: number | null; // sealed memfd
   initrd: number | null;
   disks: (PlannedLayer[] | null)[]; // by cfg.disks index; null = empty CD-ROM
+  taps?: (number | null)[]; // by cfg.nets index: the tap descriptor of a bridged interface (null for user networking)
 }
 
 export interface BuiltArgv {
@@ -114,8 +115,12 @@ export function buildArgv(cfg: QemuConfig, plan: DescriptorPlan): BuiltArgv {
     }
   });
   cfg.nets.forEach((n, i) => {
-    if (n.kind !== 'user') throw new Error('argv: bridge interfaces need a tap descriptor (not planned)');
-    push('-netdev', `user,id=hostnet${i}`);
+    if (n.kind === 'user') push('-netdev', `user,id=hostnet${i}`);
+    else {
+      const tap = plan.taps?.[i];
+      if (tap === undefined || tap === null) throw new Error(`argv: bridge interface ${i} planned without a tap descriptor`);
+      push('-netdev', `tap,id=hostnet${i},fd=${pass(tap)}`);
+    }
     push('-device', `${n.model === 'virtio' ? 'virtio-net-pci' : 'e1000'},netdev=hostnet${i},id=net${i},mac=${n.mac}`);
   });
   if (cfg.vnc) push('-vnc', 'none');

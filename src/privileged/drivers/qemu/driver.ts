@@ -665,9 +665,6 @@ export class QemuDriver implements Driver {
     const uuid = def.uuid;
     const cfg = qemuConfigOf(def);
     confineQemu(cfg, def.tenant);
-    // XXX: a bridge needs a tap descriptor from the launcher, whose `tap` operation is not there yet.
-    const bridged = cfg.nets.find((n) => n.kind === 'bridge');
-    if (bridged) throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `interface on bridge '${bridged.bridge}': tap devices are not available from the launcher yet`);
     const slot = this.#freeSlot();
     const dir = path.join(this.#qemuRun, uuid);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -682,7 +679,20 @@ export class QemuDriver implements Driver {
         kernel: cfg.kernel ? own(host.kernelMemfd(cfg.kernel, 'kernel')) : null,
         initrd: cfg.initrd ? own(host.kernelMemfd(cfg.initrd, 'initrd')) : null,
         disks: cfg.disks.map((disk) => this.#openDisk(disk, def.tenant, own)),
+        taps: [],
       };
+      // Bridged interfaces (host admins only, confineQemu): the launcher makes each tap and hands its descriptor over.
+      for (const n of cfg.nets) {
+        if (n.kind !== 'bridge') {
+          plan.taps!.push(null);
+          continue;
+        }
+        try {
+          plan.taps!.push(own((await launcher.tap(n.bridge!)).fd));
+        } catch (e) {
+          throw driverError(VG_ERR_CONFIG_UNSUPPORTED, `interface on bridge '${n.bridge}': ${(e as Error).message}`);
+        }
+      }
       const built = buildArgv(cfg, plan);
       const end = this.#o.journalSpawn?.({ uuid, name: def.name, tenant: def.tenant, digest: built.digest, slot });
       try {

@@ -23,6 +23,7 @@ export interface Launcher {
   signal(vm: string, sig: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   list(): Promise<LaunchedVm[]>;
   cleanup(vm: string): Promise<void>;
+  tap(bridge: string): Promise<{ ifname: string; fd: number }>; // a tap on the bridge; its descriptor is the caller's
 }
 
 export interface DiskLayer {
