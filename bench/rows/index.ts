@@ -7,10 +7,11 @@ import { auditedWrites } from './audited-writes';
 import { bulkStats } from './bulk-stats';
 import { decisionCostRow } from './decision-cost';
 import { manyClients } from './many-clients';
+import { qemuVms } from './qemu-vms';
 import { pipelined } from './pipelined';
 import { rbacOnOff } from './rbac-getinfo';
 import { recovery } from './recovery';
 import { sequential } from './sequential';
 import { tlsHandshakes } from './tls-handshakes';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, abuse, bulkStats, recovery];
+export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, abuse, bulkStats, qemuVms, recovery];
