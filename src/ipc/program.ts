@@ -19,6 +19,8 @@ import {
   type StreamItem,
   type ControlActionCode,
   IpcLimits,
+  CPU_FILE_MAX,
+  CPU_FILE_RE,
   AnswerStatus,
   objectEventCodec,
   checkRange,
@@ -168,7 +170,8 @@ const streamAns: Codec<StreamItem> = {
       infoCodec.encode(w2, sn.info);
       w2.u64(sn.cpuBaseNs)
         .optional(sn.cpuSinceMs, (w3, ms) => w3.u64(BigInt(ms)))
-        .bool(sn.cpuClock);
+        .bool(sn.cpuClock)
+        .optional(sn.cpuFile ?? null, (w3, f) => w3.string(f, CPU_FILE_MAX));
     });
     w.optional(v.removed, (w2, u) => uuidCodec.encode(w2, u));
     w.bool(v.synced ?? false);
@@ -186,6 +189,11 @@ const streamAns: Codec<StreamItem> = {
       cpuBaseNs: r2.u64('cpuBase'),
       cpuSinceMs: r2.optional((r3) => Number(r3.u64('cpuSince'))),
       cpuClock: r2.bool('cpuClock'),
+      cpuFile: r2.optional((r3) => {
+        const f = r3.string(CPU_FILE_MAX, 'cpuFile');
+        if (!CPU_FILE_RE.test(f) || f.includes('/../') || f.includes('/./')) throw VG_ERR_IPC_VALIDATION('cpuFile', 'not a cgroup CPU accounting file');
+        return f;
+      }),
     })),
     removed: r.optional((r2) => uuidCodec.decode(r2)),
     synced: r.bool('synced'),

@@ -211,7 +211,14 @@ export interface DomainSnapshot {
   cpuBaseNs: bigint;
   cpuSinceMs: number | null;
   cpuClock: boolean;
+  // With cpuClock false: a world-readable accounting file of the running VM the front end reads for live CPU time
+  // (cgroup v1 cpuacct.usage in ns, or v2 cpu.stat's usage_usec), so GetInfo needs no helper hop; null: ask the helper.
+  cpuFile?: string | null;
 }
+
+// Only a cgroup's CPU accounting file: the front end opens nothing else on the helper's word.
+export const CPU_FILE_RE = /^\/sys\/fs\/cgroup\/(?:[A-Za-z0-9_.@:-]+\/){1,16}(?:cpuacct\.usage|cpu\.stat)$/;
+export const CPU_FILE_MAX = 512;
 
 // One subscription answer: a lifecycle event, a domain's new state, a domain's removal, or the end of the initial
 // sync (every domain has been sent once). Snapshots of a change always precede the answer of the request that made it.

@@ -3,6 +3,7 @@
 // (GetInfo, GetState, lists, lookups) are answered without a helper round trip. Writes always go to the helper.
 // The other objects' committed state (networks, pools, volumes, interfaces, node devices) comes on the same stream
 // and is kept in `objects`.
+import { readFileSync } from 'node:fs';
 import type { DomainInfo, DomainSnapshot, DomainSummary, LookupKey } from '../ipc/program';
 import { LookupKind, uuidToString } from '../ipc/program';
 import type { HelperClient } from './helper-client';
@@ -61,7 +62,10 @@ export class DomainMirror {
     if (!this.#synced) return undefined;
     const sn = this.#byUuid.get(uuidToString(uuid));
     if (!sn) return null;
-    if (!sn.cpuClock) return undefined;
+    if (!sn.cpuClock) {
+      const ns = sn.cpuFile ? readCpuFile(sn.cpuFile) : null;
+      return ns === null ? undefined : { ...sn.info, cpuTimeNs: ns };
+    }
     const ran = sn.cpuSinceMs === null ? 0n : BigInt(Math.max(0, now - sn.cpuSinceMs)) * 1_000_000n;
     return { ...sn.info, cpuTimeNs: sn.cpuBaseNs + ran };
   }
@@ -77,4 +81,18 @@ export class DomainMirror {
     if (key.kind === LookupKind.NAME) return this.#byName.get(key.name)?.info ?? null;
     return this.#byId.get(key.id)?.info ?? null;
   }
+}
+
+// A running VM's cgroup CPU accounting (the helper named the file; the codec checked it is one): ns, or null when it
+// cannot be read now (the VM just stopped; then the helper answers).
+export function readCpuFile(file: string): bigint | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch {
+    return null;
+  }
+  if (file.endsWith('/cpuacct.usage')) return /^[0-9]{1,20}\s*$/.test(text) ? BigInt(text.trim()) : null;
+  const m = /^usage_usec ([0-9]{1,20})$/m.exec(text);
+  return m ? BigInt(m[1]) * 1000n : null;
 }

@@ -657,7 +657,7 @@ const PINNED: Record<string, [string, string]> = {
     '53a2cd46251b0dc00c450f60da7da474b3e30312338a685ba37c75d76c240898',
   ],
   // objectState (an absent optional, 4 bytes) joined the stream's answer after objectEvent.
-  EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', '8d325ce87fac91f42fc5c4d111add19b0d16ad97d83d1612a9223db42fc701e5'],
+  EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', 'd6362130e8900d246754e4b5c3107845bf041294d889261f08d7e602ed71fc6c'],
   'EVENTS_SUBSCRIBE objectState set': [
     '50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2',
     '5924a991465bd3fcb97ec8968a369a2aa3c5937157227bfe508cae2cfc926f6a',

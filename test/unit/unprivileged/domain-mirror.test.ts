@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import { EventEmitter } from 'node:events';
-import { type DomainInfo, type DomainSnapshot, LookupKind } from '../../../src/ipc/program';
-import { DomainMirror } from '../../../src/unprivileged/domain-mirror';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { XdrReader, XdrWriter } from '../../../src/common/xdr';
+import { type DomainInfo, type DomainSnapshot, LookupKind, OPS } from '../../../src/ipc/program';
+import { DomainMirror, readCpuFile } from '../../../src/unprivileged/domain-mirror';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
 const uuid = (n: number): Buffer => Buffer.alloc(16, n);
@@ -89,4 +93,38 @@ test('losing the helper, or a new sync, forgets everything', () => {
   helper.emit('up');
   helper.emit('sync-start');
   expect(mirror.list()).toBeUndefined();
+});
+
+test("a running real VM's CPU time is read from its cgroup accounting file by the mirror itself; unreadable: the helper answers", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-cpufile-'));
+  try {
+    const file = path.join(dir, 'cpuacct.usage');
+    const { helper, mirror } = setup();
+    helper.emit('snapshot', snap(info(1), { cpuClock: false, cpuFile: file }));
+    helper.emit('up');
+    fs.writeFileSync(file, '123456789\n');
+    expect(mirror.info(uuid(1))?.cpuTimeNs).toBe(123456789n);
+    fs.writeFileSync(file, '223456789\n'); // read afresh each time
+    expect(mirror.info(uuid(1))?.cpuTimeNs).toBe(223456789n);
+    fs.writeFileSync(file, 'garbage');
+    expect(mirror.info(uuid(1))).toBeUndefined();
+    fs.rmSync(file);
+    expect(mirror.info(uuid(1))).toBeUndefined();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // cgroup v2's cpu.stat: usage_usec
+  expect(readCpuFile('/nonexistent/cpu.stat')).toBeNull();
+});
+
+test('the stream codec carries only a cgroup accounting file as cpuFile', () => {
+  const enc = (cpuFile: string) => {
+    const w = new XdrWriter();
+    OPS.EVENTS_SUBSCRIBE.answer.encode(w, { event: null, snapshot: snap(info(1), { cpuClock: false, cpuFile }) });
+    return () => OPS.EVENTS_SUBSCRIBE.answer.decode(new XdrReader(w.finish()));
+  };
+  expect(enc('/sys/fs/cgroup/cpuacct/virtgate/_host/vm-x/cpuacct.usage')().snapshot?.cpuFile).toBe('/sys/fs/cgroup/cpuacct/virtgate/_host/vm-x/cpuacct.usage');
+  expect(enc('/sys/fs/cgroup/virtgate/acme/vm-x/cpu.stat')().snapshot?.cpuFile).toBe('/sys/fs/cgroup/virtgate/acme/vm-x/cpu.stat');
+  for (const bad of ['/etc/shadow', '/sys/fs/cgroup/../../etc/shadow/cpu.stat', '/sys/fs/cgroup/x/../cpuacct.usage', '/proc/self/environ', 'cpu.stat'])
+    expect(enc(bad)).toThrow(/cpuFile/);
 });

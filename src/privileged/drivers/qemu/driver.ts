@@ -34,7 +34,7 @@ import { QemuPools, type QemuPoolsOptions } from '../qemu-pools';
 import { type DomainStatus, type FileChange, StateStore } from '../store';
 import { type DescriptorPlan, type PlannedLayer, SANDBOX, argvDigest, buildArgv } from './argv';
 import { EMULATOR, type QemuConfig, QEMU_MAX_VCPUS, confineQemu, qemuConfigOf } from './config';
-import { type QemuHost, vmCpuNs } from './host';
+import { type QemuHost, vmCpuFile, vmCpuNs } from './host';
 import { QmpClient, type QmpEvent } from './qmp';
 
 // virDomain*Reason and virDomainEvent*DetailType values (libvirt-domain.h).
@@ -428,10 +428,12 @@ export class QemuDriver implements Driver {
     return [...this.#domains.values()].map((d) => this.#snapshotOf(d));
   }
 
-  // CPU time comes from the cgroup at each GetInfo: the front end's mirror must ask (cpuClock false).
+  // CPU time comes from the cgroup at each GetInfo (cpuClock false): the front end reads the running VM's accounting
+  // file itself (cgroup files are world-readable); without one it asks the helper.
   #snapshotOf(d: Vm): DomainSnapshot {
     const info = this.#infoOf(d);
-    return { info, cpuBaseNs: info.cpuTimeNs, cpuSinceMs: null, cpuClock: false };
+    const cpuFile = isActive(d) && d.run ? vmCpuFile(this.#o.cgroupRoot, d.run.tenant, d.def.uuid) : null;
+    return { info, cpuBaseNs: info.cpuTimeNs, cpuSinceMs: null, cpuClock: false, cpuFile };
   }
 
   onChange(listener: ChangeListener): () => void {

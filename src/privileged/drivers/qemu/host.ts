@@ -45,6 +45,17 @@ export interface QemuHost {
 
 const CLK_TCK = 100n; // USER_HZ on Linux x86_64
 
+// The accounting file vmCpuNs reads first, when it is there: the front end's mirror reads it itself (one hop less).
+export function vmCpuFile(cgroupRoot: string, tenant: string, uuid: string): string | null {
+  try {
+    const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
+    const f = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? dirs.cpuStatV2 : dirs.cpuUsageV1;
+    return fs.existsSync(f) ? f : null;
+  } catch {
+    return null;
+  }
+}
+
 // CPU time of a VM in ns: its cgroup's accounting; the QEMU process's own times when the cgroup is not there.
 export function vmCpuNs(cgroupRoot: string, tenant: string, uuid: string, pid: number | null): bigint | null {
   const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
