@@ -15,6 +15,7 @@ export interface BenchOptions {
   quick?: boolean;
   sizes?: Partial<Sizes>; // overrides on top of the full or quick sizes (tests use tiny ones)
   only?: string; // run only the rows whose name, or name without its number, starts with this ("3", "recovery")
+  skip?: string[]; // leave out the rows whose name starts with one of these (the smoke test leaves the VM row to test/vm)
   resultsDir?: string;
   log?: (msg: string) => void;
 }
@@ -64,7 +65,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
       log,
       notes,
     };
-    for (const row of ROWS.filter((r) => !opts.only || r.name.startsWith(opts.only) || r.name.replace(/^\d+ /, '').startsWith(opts.only))) {
+    const wanted = (r: { name: string }): boolean =>
+      (!opts.only || r.name.startsWith(opts.only) || r.name.replace(/^\d+ /, '').startsWith(opts.only)) && !opts.skip?.some((s) => r.name.startsWith(s));
+    for (const row of ROWS.filter(wanted)) {
       const results = await row.run(ctx);
       for (const r of results) {
         r.virtgate.rssKiB ??= rssAfter(virtgate);

@@ -13,6 +13,8 @@ export interface Sizes {
   auditWrites?: number; // audited-writes row: total writes across its 16 writers (default: pipelinedCalls / 10)
   recoverySeconds?: number; // recovery row: seconds of chaos (default 60, quick 20)
   statsCalls?: number; // bulk-stats row: virConnectGetAllDomainStats calls over 100 guests (default 2000, quick 100)
+  qemuRuns?: number; // qemu row: timed `virsh start` runs per side after the warm-up (default 7, quick 3)
+  qemuGetInfo?: number; // qemu row: GetInfo iterations over the 3 guests (default min(seqIterations, 3000), quick 300)
 }
 
 export const FULL: Sizes = { seqIterations: 100000, pipelinedCalls: 300000, cThreads: 8, tsInFlight: 64, clients: 1000, pollSeconds: 30 };

@@ -105,8 +105,8 @@ export const qemuVms: Row = {
       ctx.notes.push(`${ROW} skipped: ${g.why}`);
       return [];
     }
-    const runs = ctx.quick ? 3 : 7;
-    const iterations = ctx.quick ? 300 : Math.min(ctx.sizes.seqIterations, 3000);
+    const runs = ctx.sizes.qemuRuns ?? (ctx.quick ? 3 : 7);
+    const iterations = ctx.sizes.qemuGetInfo ?? (ctx.quick ? 300 : Math.min(ctx.sizes.seqIterations, 3000));
     let vg: SideFigures;
     const side = await startVirtgateQemu(g, ctx.log);
     try {

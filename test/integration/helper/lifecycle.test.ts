@@ -225,7 +225,8 @@ test('a non-socket file at --socket is never removed', async () => {
 test.each([
   [[], /--socket is required/],
   [['--socket', '/tmp/x.sock'], /--state-dir is required/],
-  [['--socket', '/tmp/x.sock', '--state-dir', '/tmp/x', '--driver', 'qemu'], /unsupported driver 'qemu'/],
+  [['--socket', '/tmp/x.sock', '--state-dir', '/tmp/x', '--driver', 'qemu'], /--driver qemu needs --launcher-socket PATH/],
+  [['--socket', '/tmp/x.sock', '--state-dir', '/tmp/x', '--driver', 'xen'], /unsupported driver 'xen'/],
   [['--socket', '/tmp/x.sock', '--state-dir', '/tmp/x', '--allow-uid', 'root'], /--allow-uid: not a valid number/],
   [['--socket', '/tmp/x.sock', '--state-dir', '/tmp/x', '--socket-mode', '999'], /--socket-mode/],
   [['--socket', '/tmp/x.sock', '--state-dir', '/tmp/x', '--bogus'], /Unknown option '--bogus'/],
