@@ -8,7 +8,7 @@ import { type RunningLauncher, startLauncher } from './launcher';
 import { have, tool } from './skip';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
+export const START = path.join(ROOT, 'build', 'src', 'cli', 'start.js');
 
 export interface RunningDaemon {
   home: string;
