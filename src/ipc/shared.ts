@@ -220,6 +220,13 @@ export interface DomainSnapshot {
 export const CPU_FILE_RE = /^\/sys\/fs\/cgroup\/(?:[A-Za-z0-9_.@:-]+\/){1,16}(?:cpuacct\.usage|cpu\.stat)$/;
 export const CPU_FILE_MAX = 512;
 
+// The CPU time in such a file, in ns: v1 cpuacct.usage holds ns; v2 cpu.stat has a usage_usec line. null: not that.
+export function parseCgroupCpuNs(file: string, text: string): bigint | null {
+  if (file.endsWith('/cpuacct.usage')) return /^[0-9]{1,20}\s*$/.test(text) ? BigInt(text.trim()) : null;
+  const m = /^usage_usec ([0-9]{1,20})$/m.exec(text);
+  return m ? BigInt(m[1]) * 1000n : null;
+}
+
 // One subscription answer: a lifecycle event, a domain's new state, a domain's removal, or the end of the initial
 // sync (every domain has been sent once). Snapshots of a change always precede the answer of the request that made it.
 export interface StreamItem {

@@ -5,7 +5,7 @@
 // and is kept in `objects`.
 import { readFileSync } from 'node:fs';
 import type { DomainInfo, DomainSnapshot, DomainSummary, LookupKey } from '../ipc/program';
-import { LookupKind, uuidToString } from '../ipc/program';
+import { LookupKind, parseCgroupCpuNs, uuidToString } from '../ipc/program';
 import type { HelperClient } from './helper-client';
 import { ObjectMirror } from './object-mirror';
 
@@ -92,7 +92,5 @@ export function readCpuFile(file: string): bigint | null {
   } catch {
     return null;
   }
-  if (file.endsWith('/cpuacct.usage')) return /^[0-9]{1,20}\s*$/.test(text) ? BigInt(text.trim()) : null;
-  const m = /^usage_usec ([0-9]{1,20})$/m.exec(text);
-  return m ? BigInt(m[1]) * 1000n : null;
+  return parseCgroupCpuNs(file, text);
 }

@@ -2,6 +2,7 @@
 // What the QEMU driver needs from outside itself (launcher, descriptors, disks, cgroups), as interfaces the helper wires (helper side).
 import * as fs from 'node:fs';
 import { cgroupDirs } from '../../../ipc/launcher';
+import { parseCgroupCpuNs } from '../../../ipc/shared';
 
 // The launcher's operations as the driver uses them (src/privileged/launcher-client.ts implements them).
 export interface SpawnRequest {
@@ -62,10 +63,8 @@ export function vmCpuNs(cgroupRoot: string, tenant: string, uuid: string, pid: n
   try {
     // cgroupDirs checks the names it joins (it throws rather than build a path from a bad one): then /proc below.
     const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
-    const text = fs.readFileSync(v2 ? dirs.cpuStatV2 : dirs.cpuUsageV1, 'utf8');
-    if (!v2) return /^[0-9]{1,20}\s*$/.test(text) ? BigInt(text.trim()) : null;
-    const m = /^usage_usec ([0-9]{1,20})$/m.exec(text);
-    return m ? BigInt(m[1]) * 1000n : null;
+    const file = v2 ? dirs.cpuStatV2 : dirs.cpuUsageV1;
+    return parseCgroupCpuNs(file, fs.readFileSync(file, 'utf8'));
   } catch {
     // fall through to /proc
   }
