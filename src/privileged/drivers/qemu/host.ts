@@ -46,11 +46,15 @@ export interface QemuHost {
 
 const CLK_TCK = 100n; // USER_HZ on Linux x86_64
 
+// The host's cgroup layout does not change while the helper runs: asked once, not on every GetInfo.
+let v2Layout: boolean | undefined;
+const cgroupV2 = (): boolean => (v2Layout ??= fs.existsSync('/sys/fs/cgroup/cgroup.controllers'));
+
 // The accounting file vmCpuNs reads first, when it is there: the front end's mirror reads it itself (one hop less).
 export function vmCpuFile(cgroupRoot: string, tenant: string, uuid: string): string | null {
   try {
     const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
-    const f = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? dirs.cpuStatV2 : dirs.cpuUsageV1;
+    const f = cgroupV2() ? dirs.cpuStatV2 : dirs.cpuUsageV1;
     return fs.existsSync(f) ? f : null;
   } catch {
     return null;
@@ -59,7 +63,7 @@ export function vmCpuFile(cgroupRoot: string, tenant: string, uuid: string): str
 
 // CPU time of a VM in ns: its cgroup's accounting; the QEMU process's own times when the cgroup is not there.
 export function vmCpuNs(cgroupRoot: string, tenant: string, uuid: string, pid: number | null): bigint | null {
-  const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const v2 = cgroupV2();
   try {
     // cgroupDirs checks the names it joins (it throws rather than build a path from a bad one): then /proc below.
     const dirs = cgroupDirs(cgroupRoot, tenant, uuid);
