@@ -107,7 +107,7 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'gra
       `<domain type='qemu'><name>g1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${guest!.kernel}</kernel><initrd>${guest!.initrd}</initrd>
   <cmdline>console=ttyS0 panic=-1</cmdline></os><features><acpi/></features><on_poweroff>destroy</on_poweroff>
-  <devices><serial type='pty'/><console type='pty'/><graphics type='vnc'/><video><model type='vga'/></video><memballoon model='none'/></devices></domain>\n`,
+  <devices><serial type='pty'/><console type='pty'/><graphics type='vnc' port='5900' autoport='no' listen='127.0.0.1'/><video><model type='vga'/></video><memballoon model='none'/></devices></domain>\n`,
     );
     await ok('define', path.join(vg.home, 'g1.xml'));
     await ok('start', 'g1');
@@ -200,5 +200,18 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'gra
     expect(pixels.some((b) => b !== pixels[0])).toBe(true);
     console.log(`screenshot: ${w}x${h} PPM, ${img.length} bytes in ${took} ms (virsh start included); helper rchar+wchar +${dh} bytes`);
     expect(dh).toBeLessThan(64 * 1024); // QMP, IPC, journal: the image went around the helper (QEMU -> memfd -> front end)
+  });
+
+  test('domdisplay / vncdisplay: no listening port (-vnc none), as libvirt says for <listen type=none>', async () => {
+    const xml = await ok('dumpxml', 'g1');
+    expect(xml).toMatch(/<graphics type='vnc'>\s*<listen type='none'\/>\s*<\/graphics>/);
+    const dd = await v('domdisplay', 'g1');
+    console.log(`domdisplay: rc ${dd.rc} out ${JSON.stringify(dd.out)} err ${JSON.stringify(dd.err)}`);
+    expect(dd.rc).not.toBe(0);
+    expect(dd.err).toMatch(/No graphical display found/);
+    const vd = await v('vncdisplay', 'g1');
+    console.log(`vncdisplay: rc ${vd.rc} out ${JSON.stringify(vd.out)} err ${JSON.stringify(vd.err)}`);
+    expect(vd.rc).not.toBe(0);
+    expect(vd.out).not.toMatch(/:\d/);
   });
 });
