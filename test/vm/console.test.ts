@@ -73,6 +73,24 @@ function pty(argv: string[]): Pty {
   return { out: () => out, write: (s) => void p.stdin!.write(s), exited, proc: p };
 }
 
+// The python script's last line, JSON; its whole output in the error otherwise.
+function lastJson<T>(out: string): T {
+  try {
+    return JSON.parse(out.trim().split('\n').pop()!) as T;
+  } catch {
+    throw new Error(`python3-libvirt client failed:\n${out}`);
+  }
+}
+
+// A short pty run: its output once it exits (or after `ms`, killed).
+async function ptyRun(argv: string[], ms = 15000): Promise<{ code: number; out: string }> {
+  const p = pty(argv);
+  const t = setTimeout(() => p.proc.kill('SIGKILL'), ms);
+  const code = await p.exited;
+  clearTimeout(t);
+  return { code, out: p.out() };
+}
+
 // The front end's pid (bin/virtgated.js --home HOME), and a process's read/write syscall byte counters.
 function frontPid(home: string): number {
   for (const d of fs.readdirSync('/proc')) {
@@ -92,17 +110,18 @@ const ioBytes = (pid: number): number => {
   return Number(/^rchar: (\d+)/m.exec(t)![1]) + Number(/^wchar: (\d+)/m.exec(t)![1]);
 };
 
-// python3-libvirt: opens the console, types `cmd`, reads until `until` appears, slowly (`delay` s per 4 KiB), then
-// finishes; prints JSON {bytes, xs, found, eof}. With `eof`: reads until the server's EOF (the VM stopped), then finishes.
+// python3-libvirt: opens the console, types `cmd`, reads nothing for `stall` s, then reads until `until` appears,
+// slowly (`delay` s per 4 KiB), then finishes; prints JSON {bytes, xs, found, eof}. With `eof`: reads until the server's EOF (the VM stopped), then finishes.
 const PYREAD = `
 import libvirt, sys, time, json
-uri, name, cmd, until, delay, mode = sys.argv[1:7]
+uri, name, cmd, until, delay, mode, stall = sys.argv[1:8]
 c = libvirt.open(uri)
 d = c.lookupByName(name)
 st = c.newStream(0)
 d.openConsole(None, st, 0)
 print('open', flush=True)
 if cmd: st.send(cmd.encode())
+time.sleep(float(stall))
 buf = b''; total = 0; xs = 0; found = False; eof = False
 while True:
     data = st.recv(4096)
@@ -173,8 +192,9 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
   test('one console per VM: a second virsh is refused; --force takes it over and QEMU serves the new client', async () => {
     const a = pty(['virsh', '-c', vg.uri, 'console', 'g1']);
     await until('first console', () => a.out().includes('Escape character'), 10000);
-    const second = await v('console', 'g1');
-    expect(second.err).toMatch(/Active console session exists for this domain/);
+    const second = await ptyRun(['virsh', '-c', vg.uri, 'console', 'g1']);
+    expect(second.out).toMatch(/Active console session exists for this domain/);
+    expect(second.code).not.toBe(0);
     const b = pty(['virsh', '-c', vg.uri, 'console', '--force', 'g1']);
     await until('forced console', () => b.out().includes('Escape character'), 10000);
     expect(await a.exited).not.toBe(0); // the first session ended with an error
@@ -191,8 +211,8 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
     const rss0 = rssKiB(front);
     const h0 = ioBytes(helper);
     const f0 = ioBytes(front);
-    const cmd = "\rhead -c 1048576 /dev/zero | tr '\\\\0' x; echo; echo END-$((6*7))\r";
-    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', cmd, 'END-42', '0.004', 'until'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = "\rhead -c 1048576 /dev/zero | tr '\\0' x; echo; echo END-$((6*7))\r";
+    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', cmd, 'END-42', '0.03', 'until', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(py);
     let out = '';
     py.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -203,7 +223,7 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
     const code = await new Promise<number>((r) => py.on('exit', (c) => r(c ?? -1)));
     clearInterval(sampler);
     const took = Date.now() - t0;
-    const res = JSON.parse(out.trim().split('\n').pop()!) as { bytes: number; xs: number; found: boolean };
+    const res = lastJson<{ bytes: number; xs: number; found: boolean }>(out);
     const dh = ioBytes(helper) - h0;
     const df = ioBytes(front) - f0;
     console.log(
@@ -219,19 +239,27 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
   });
 
   test('the VM stops while the console is open: the client gets EOF, then finishes', async () => {
-    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', '', '', '0', 'eof'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', '', '', '0', 'eof', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(py);
     let out = '';
     py.stdout.on('data', (b: Buffer) => (out += b.toString()));
     py.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    let code: number | null = null;
+    py.on('exit', (c) => (code = c ?? -1));
     await until('console open', () => out.includes('open'), 10000);
     await sleep(300);
-    await ok('destroy', 'g1');
-    const code = await new Promise<number>((r) => py.on('exit', (c) => r(c ?? -1)));
+    const mark = vg.output().length;
+    const destroyed = await v('destroy', 'g1');
+    expect(destroyed).toMatchObject({ rc: 0 });
+    try {
+      await until('the client to see EOF and finish', () => code !== null, 15000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nclient: ${out}\ndaemon: ${vg.output().slice(mark)}`);
+    }
     expect({ code, out }).toMatchObject({ code: 0 });
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ eof: true });
-    const r = await v('console', 'g1');
-    expect(r.err).toMatch(/domain is not running/);
+    expect(lastJson(out)).toMatchObject({ eof: true });
+    const r = await ptyRun(['virsh', '-c', vg.uri, 'console', 'g1']);
+    expect(r.out).toMatch(/domain is not running/);
   });
 });
 
@@ -277,16 +305,17 @@ describeIf(
     });
 
     test("bob: alice's VM's console answers as for an absent VM, by name and by uuid", async () => {
-      const byName = await virsh('bob', 'console', 'a1');
-      const absent = await virsh('bob', 'console', 'no-such-vm');
-      expect(byName.err.replace(/a1/g, 'X')).toBe(absent.err.replace(/no-such-vm/g, 'X'));
-      const byUuid = await virsh('bob', 'console', uuid);
-      expect(byUuid.err).toMatch(/failed to get domain/);
+      const bob = (dom: string) => ptyRun([...asUser('bob', vg.home), 'virsh', '-c', uri('bob'), 'console', dom]);
+      const byName = await bob('a1');
+      const absent = await bob('no-such-vm');
+      expect(byName.out).toMatch(/failed to get domain/);
+      expect(byName.out.replace(/a1/g, 'X')).toBe(absent.out.replace(/no-such-vm/g, 'X'));
+      expect((await bob(uuid)).out).toMatch(/failed to get domain/);
     });
 
     test('carol (viewer) is denied domain:open_device; alice (owner) gets the console', async () => {
-      const r = await virsh('carol', 'console', 'a1');
-      expect(r.err).toMatch(/access denied/);
+      const r = await ptyRun([...asUser('carol', vg.home), 'virsh', '-c', uri('carol'), 'console', 'a1']);
+      expect(r.out).toMatch(/access denied/);
       const a = pty([...asUser('alice', vg.home), 'virsh', '-c', uri('alice'), 'console', 'a1']);
       await until('alice console', () => a.out().includes('Escape character'), 10000);
       await sleep(300);
