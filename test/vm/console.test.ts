@@ -18,7 +18,38 @@ jest.setTimeout(90000);
 const guestReq = testGuest();
 const guest = guestReq.guest;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const POLICY = 'g, unix:root, host-admin, *\ng, alice, owner, acme\ng, bob, owner, globex\ng, carol, viewer, acme\n';
+const POLICY =
+  'g, unix:root, host-admin, *\ng, alice, owner, acme\ng, bob, owner, globex\ng, carol, viewer, acme\ng, dave, viewer, acme\n' +
+  'p, dave, acme, vm:a1, domain:open_device\n';
+
+// virDomainOpenConsole straight on the wire (no lookup first, as virsh does): AUTH_LIST, CONNECT_OPEN, then 201 on the
+// VM named by argv (name, uuid); prints the error's code and message, or "opened".
+const RAW201 = `
+import socket, struct, sys
+path, name, uuid = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+s = socket.socket(socket.AF_UNIX); s.connect(path)
+def recvn(n):
+    b = b''
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d: raise SystemExit('closed')
+        b += d
+    return b
+def xs(t):
+    b = t.encode(); return struct.pack('>I', len(b)) + b + bytes((4 - len(b) % 4) % 4)
+def call(proc, serial, body=b''):
+    h = struct.pack('>IIIiII', 0x20008086, 1, proc, 0, serial, 0)
+    s.sendall(struct.pack('>I', 4 + len(h) + len(body)) + h + body)
+    n = struct.unpack('>I', recvn(4))[0]; m = recvn(n - 4)
+    return struct.unpack('>I', m[20:24])[0], m[24:]
+call(66, 1)
+call(1, 2, struct.pack('>I', 1) + xs('qemu:///system') + struct.pack('>I', 0))
+st, body = call(201, 3, xs(name) + uuid + struct.pack('>iII', -1, 0, 0))
+if st == 0: print('opened'); sys.exit(0)
+code, dom, present = struct.unpack('>iiI', body[:12])
+ln = struct.unpack('>I', body[12:16])[0] if present else 0
+print(code, body[16:16 + ln].decode())
+`;
 
 async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 30000, every = 50): Promise<T> {
   const end = Date.now() + ms;
@@ -266,18 +297,18 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
 // Tenancy: bob (another tenant) is told alice's VM does not exist; carol (a viewer in alice's tenant) is denied;
 // alice, the owner, opens it.
 describeIf(
-  [guestReq, virshTool(), ...localUsers(['alice', 'bob', 'carol'], 'console tenancy as other local users'), ...launcherRequirements()],
+  [guestReq, virshTool(), ...localUsers(['alice', 'bob', 'carol', 'dave'], 'console tenancy as other local users'), ...launcherRequirements()],
   'console tenancy',
   () => {
     let vg: RunningQemuDaemon;
     let uuid = '';
-    const tenantOf: Record<string, string | undefined> = { alice: 'acme', bob: 'globex', carol: 'acme' };
+    const tenantOf: Record<string, string | undefined> = { alice: 'acme', bob: 'globex', carol: 'acme', dave: 'acme' };
     const uri = (user: string): string => `${vg.uri}${tenantOf[user] ? `&tenant=${tenantOf[user]}` : ''}`;
     const virsh = (user: string, ...args: string[]): Promise<Result> => exec([...asUser(user, vg.home), 'virsh', '-c', uri(user), ...args]);
 
     beforeAll(async () => {
       vg = await startQemuDaemon({ policy: POLICY, conf: 'unixSocketMode = 0o666\n', otherUsers: true });
-      for (const u of ['alice', 'bob', 'carol']) {
+      for (const u of ['alice', 'bob', 'carol', 'dave']) {
         fs.mkdirSync(path.join(vg.home, 'u', u), { recursive: true });
         const { uid, gid } = ids(u);
         fs.chownSync(path.join(vg.home, 'u', u), uid, gid);
@@ -311,17 +342,29 @@ describeIf(
       expect(byName.out).toMatch(/failed to get domain/);
       expect(byName.out.replace(/a1/g, 'X')).toBe(absent.out.replace(/no-such-vm/g, 'X'));
       expect((await bob(uuid)).out).toMatch(/failed to get domain/);
+      // The call itself, without virsh's lookup: alice's VM and a VM that does not exist answer alike.
+      const raw = (name: string, u: string) => exec([...asUser('bob', vg.home), '/usr/bin/python3', '-c', RAW201, vg.sock, name, u.replace(/-/g, '')]);
+      const hers = await raw('a1', uuid);
+      const none = await raw('a1', '0badc0de-0000-4000-8000-000000000001');
+      expect(hers.out).toMatch(/^42 Domain not found/);
+      expect(hers.out.replace(uuid, 'U')).toBe(none.out.replace('0badc0de-0000-4000-8000-000000000001', 'U'));
     });
 
-    test('carol (viewer) is denied domain:open_device; alice (owner) gets the console', async () => {
+    test('carol (viewer) is denied domain:open_device; dave (viewer granted open_device on a1) and alice (owner) get it', async () => {
       const r = await ptyRun([...asUser('carol', vg.home), 'virsh', '-c', uri('carol'), 'console', 'a1']);
       expect(r.out).toMatch(/access denied/);
-      const a = pty([...asUser('alice', vg.home), 'virsh', '-c', uri('alice'), 'console', 'a1']);
-      await until('alice console', () => a.out().includes('Escape character'), 10000);
-      await sleep(300);
-      a.write('\x1d');
-      expect(await a.exited).toBe(0);
-      expect(fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8')).toMatch(/"decision":\{"result":"deny"[^}]*\}[^\n]*|domainOpenConsole/);
+      for (const user of ['dave', 'alice']) {
+        const a = pty([...asUser(user, vg.home), 'virsh', '-c', uri(user), 'console', 'a1']);
+        await until(`${user}'s console`, () => a.out().includes('Escape character'), 10000);
+        await sleep(300);
+        a.write('\x1d');
+        expect(await a.exited).toBe(0);
+      }
+      // carol's refusal is on record: a denial of domainOpenConsole naming her.
+      const lines = fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8').split('\n');
+      const denial = lines.find((l) => l.includes('"procedure":"domainOpenConsole"') && l.includes('"user":"carol"'));
+      expect(denial).toMatch(/"result":"deny"/);
+      expect(denial).toMatch(/domain:open_device/);
     });
   },
 );
