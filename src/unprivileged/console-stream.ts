@@ -74,6 +74,7 @@ export class ConsoleStream implements ClientStream {
     this.#sock.on('data', (b: Buffer) => this.#output(b));
     this.#sock.on('end', () => this.#guestEof());
     this.#sock.on('drain', () => this.#conn.inboundHeld?.(this, this.#sock.writableLength));
+    if (this.#sock.destroyed) return this.#guestEof(); // it went before the reply was out
     this.#sock.resume();
   }
 
@@ -129,9 +130,9 @@ export class ConsoleStream implements ClientStream {
     this.#conn.send(encodeStreamData(this));
   }
 
+  // Before start() the call's reply has not gone out: nothing may be sent yet; start() sends the EOF then.
   #guestGone(): void {
-    if (this.#done) return;
-    if (!this.#started) return this.#fail(VG_ERR_STREAM('the console closed'));
+    if (this.#done || !this.#started) return;
     this.#guestEof();
   }
 

@@ -148,3 +148,12 @@ test('an oversized packet, a hole and an abort', () => {
   expect(c.conn.last()).toMatchObject({ status: MessageStatus.OK });
   expect(c.ends).toEqual(['aborted']);
 });
+
+test('a console that closes before the reply is out sends nothing until start, then EOF', async () => {
+  const { conn, guest, stream } = setup();
+  guest.destroy();
+  await sleep(50);
+  expect(conn.frames).toHaveLength(0);
+  stream.start();
+  expect(conn.last()).toMatchObject({ type: MessageType.STREAM, status: MessageStatus.CONTINUE, len: 0 });
+});
