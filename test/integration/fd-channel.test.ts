@@ -204,3 +204,22 @@ test('bad flags and bad packets; data after the finish is dropped; a read-only c
   expect(of(ro, 5)[0].error?.message).toMatch(/read only|read-only/i);
   ro.end();
 });
+
+test('kill -9 of the helper: the open console ends with EOF; the new helper serves consoles over a fresh channel', async () => {
+  const c = await openRaw(vg.sock);
+  open(c, 5);
+  await until(c, () => /test console of test/.test(streamText(c, 5)));
+  const mark = vg.output().length;
+  process.kill(vg.helperPid(), 'SIGKILL');
+  // The test driver's console lived in the helper: its end is the guest's end, an EOF (empty CONTINUE).
+  await until(c, () => of(c, 5).some((r) => r.header.type === MessageType.STREAM && r.header.status === MessageStatus.CONTINUE && r.body.length === 0));
+  c.write(packet(5, MessageStatus.OK));
+  await until(c, () => ended(c, 5) !== null);
+  expect(ended(c, 5)!.header.status).toBe(MessageStatus.OK);
+  await vg.waitFor(/helper connected/, 15000, mark);
+  open(c, 6);
+  await until(c, () => /test console of test/.test(streamText(c, 6)), 10000);
+  c.write(packet(6, MessageStatus.OK));
+  await until(c, () => ended(c, 6) !== null);
+  c.end();
+});
