@@ -44,6 +44,14 @@ s.sendall(b'RFB 003.008\\n')
 n = s.recv(1)[0]
 print('security-types', n, list(s.recv(n)))
 s.close()
+# Four more on the same connection, two held at once: every reply's descriptor arrives with its own reply.
+held = []
+for i in range(4):
+    t = socket.socket(fileno=d.openGraphicsFD(0, 0))
+    t.settimeout(10)
+    print('again', t.recv(12).decode().strip())
+    held.append(t)
+    if len(held) > 2: held.pop(0).close()
 print('state', d.state()[0])
 `;
 
@@ -124,6 +132,7 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'gra
     expect(r.err).toBe('');
     expect(r.out).toMatch(/^RFB 003\.008/);
     expect(r.out).toMatch(/security-types 1 \[1\]/); // None: the front end authorised the caller
+    expect(r.out.match(/again RFB 003\.008/g)).toHaveLength(4);
     expect(r.out).toMatch(/state 1/);
     expect(vg.journal()).toMatch(/"op":"DOMAIN_WRITE_REQ.openGraphics"[^}]*"result":"ok"/);
     expect(audit()).toMatch(/domainOpenGraphicsFd/);
