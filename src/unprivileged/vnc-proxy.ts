@@ -268,7 +268,12 @@ export class VncProxy {
     // A tls.Server that never listens: handed this one socket, it does the handshake and verifies the chain as the
     // TLS listener does (rejectUnauthorized off there too: x509Identity gives the reason).
     const ts = tls.createServer({ ...options, requestCert: true, rejectUnauthorized: false });
-    ts.on('secureConnection', (sock: tls.TLSSocket) => void this.#authorize(conn, sock, from));
+    ts.on('secureConnection', (sock: tls.TLSSocket) =>
+      this.#authorize(conn, sock, from).catch((e: Error) => {
+        this.#o.log(`vnc: ${from}: ${e.message}`);
+        this.#finish(conn, 'internal error');
+      }),
+    );
     ts.on('tlsClientError', (err: Error, sock: tls.TLSSocket) => {
       this.#o.log(`vnc: ${from}: ${VG_ERR_TLS_REFUSED(tlsReason(err)).message}`);
       sock.destroy();
@@ -330,8 +335,6 @@ export class VncProxy {
         throw VG_ERR_STREAM('the VNC client went away while the display was opened');
       }
       conn.upstream = up;
-      up.on('error', (e) => this.#finish(conn, `VM display error: ${e.message}`));
-      up.on('close', () => this.#finish(conn, 'the VM closed its display'));
       return innerHandshake(up);
     };
     let rest: Buffer;
@@ -345,6 +348,8 @@ export class VncProxy {
     if (conn.done) return;
     clearTimeout(conn.timer);
     const up = conn.upstream!;
+    up.on('error', (e) => this.#finish(conn, `VM display error: ${e.message}`));
+    up.on('close', () => this.#finish(conn, 'the VM closed its display'));
     conn.opened = { who: whoOf(session), source: identity.source, requestId, subject, tenant: d.tenant };
     sock.write(securityResult());
     if (rest.length) sock.write(rest);
@@ -450,11 +455,17 @@ function innerHandshake(up: net.Socket): Promise<Buffer> {
     const done = (): void => {
       up.off('data', onData);
       up.off('close', onClose);
+      up.off('error', onError);
       up.pause();
     };
     const onClose = (): void => {
       done();
       reject(VG_ERR_STREAM("the VM's VNC server closed during its handshake"));
+    };
+    const onError = (e: Error): void => {
+      done();
+      up.destroy();
+      reject(VG_ERR_STREAM(`the VM's VNC server: ${e.message}`));
     };
     const onData = (chunk: Buffer): void => {
       const s = c.push(chunk);
@@ -469,6 +480,7 @@ function innerHandshake(up: net.Socket): Promise<Buffer> {
     };
     up.on('data', onData);
     up.on('close', onClose);
+    up.on('error', onError);
   });
 }
 

@@ -44,6 +44,17 @@ class MemoryTrail {
   }
 }
 
+// Two connected sockets (a unix socketpair stand-in) through a throwaway listener.
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+  const a = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  const b = await accepted;
+  srv.close();
+  return [a, b];
+}
+
 const waitFor = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
   const t0 = Date.now();
   while (!ok()) {
@@ -63,6 +74,7 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
   let port: number;
   const logs: string[] = [];
   const upstreams: string[] = []; // every openUpstream call: who asked
+  let upstreamMode: 'qemu' | 'reject' | 'garbage' = 'qemu';
   const base = 20000 + Math.floor(Math.random() * 20000);
 
   const policy = async (text: string): Promise<PolicySet> => PolicySet.build(MODEL_TEXT, composePolicy(text, '', 'test').text, 'test');
@@ -122,6 +134,13 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
       domain: (uuid) => (uuid.equals(UUID_A) ? { name: 'a1', tenant: 'acme' } : uuid.equals(UUID_B) ? { name: 'b1', tenant: 'acme' } : null),
       openUpstream: async (req: UpstreamRequest) => {
         upstreams.push(`${req.actor.user}@${req.actor.tenant}`);
+        if (upstreamMode === 'reject') throw new Error('no descriptor channel');
+        if (upstreamMode === 'garbage') {
+          // A VNC server that wants a password: the proxy must not pass the client on to it.
+          const [a, b] = await socketPair();
+          b.write(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 2])]));
+          return a;
+        }
         // No helper here, so no helper request for the gate: the open's intent is then written after the fact.
         return new Promise<net.Socket>((resolve, reject) => {
           const s = net.connect(vncSock, () => resolve(s));
@@ -202,6 +221,23 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
     await waitFor(`log ${logged}`, () => logs.some((l) => logged.test(l)));
   });
 
+  test.each([
+    ['the helper cannot open it', 'reject'],
+    ["the VM's VNC server wants a password", 'garbage'],
+  ] as const)('display not available when %s: the client is told, the failed open is audited', async (_what, mode) => {
+    upstreamMode = mode;
+    try {
+      const o = await vncOpen(port, creds.alice);
+      expect(o).toMatchObject({ result: 'refused', reason: 'display not available' });
+      const last = trail.outcomes[trail.outcomes.length - 1];
+      expect(last.what.procedure).toBe('vncOpen');
+      expect(last.outcome.result).toBe('error');
+      await waitFor('no connection left', () => proxy.connections === 0);
+    } finally {
+      upstreamMode = 'qemu';
+    }
+  });
+
   test('malformed RFB: an HTTP request, a wrong security type, X509Plain: closed, nothing reaches TLS or QEMU', async () => {
     const before = upstreams.length;
     const http = await connect(port);
@@ -240,7 +276,7 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
     await waitFor('the slot back', () => proxy.connections === 0);
   });
 
-  test('a client that stalls is dropped after vncHandshakeTimeout (2 s), before or after TLS', async () => {
+  test('a client that stalls is dropped after vncHandshakeTimeout (2 s): in RFB, in VeNCrypt, in the TLS handshake', async () => {
     const t0 = Date.now();
     const silent = await connect(port);
     const r = new ByteReader(silent);
@@ -256,6 +292,19 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
     half.write(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([19])]));
     await r2.rest(6000);
     expect(r2.closed).toBe(true);
+    // In the TLS handshake: the whole VeNCrypt exchange, then the first bytes of a ClientHello, then silence.
+    const tlsStall = await connect(port);
+    const r3 = new ByteReader(tlsStall);
+    await r3.read(12);
+    tlsStall.write(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([19, 0, 2])]));
+    await r3.read(2 + 2 + 2 + 4);
+    tlsStall.write(Buffer.from('00000104', 'hex'));
+    expect((await r3.read(1))[0]).toBe(1);
+    tlsStall.write(Buffer.from('160301', 'hex'));
+    const t1 = Date.now();
+    await r3.rest(6000);
+    expect(r3.closed).toBe(true);
+    expect(Date.now() - t1).toBeLessThan(3000);
     await waitFor('no connection left', () => proxy.connections === 0);
   });
 
