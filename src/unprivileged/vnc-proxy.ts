@@ -59,6 +59,8 @@ interface Listener extends VncAddress {
 interface Conn {
   id: number;
   uuid: Buffer;
+  source: string; // the peer's address: its unauthenticated connections are counted until the splice
+  anonymous?: false;
   raw: net.Socket;
   sock: tls.TLSSocket | null;
   upstream: net.Socket | null;
@@ -81,6 +83,7 @@ export class VncProxy {
   readonly #checking = new Set<string>(); // uuids whose definition is being asked for
   readonly #active = new Map<string, number>(); // running VMs (uuid -> domain id), from the helper's stream
   readonly #refusals = new Map<string, { last: number; suppressed: number }>();
+  readonly #handshaking = new Map<string, number>(); // address -> connections not yet spliced
   #total = 0;
   #ids = 0;
   #recheck: NodeJS.Timeout | null = null;
@@ -218,10 +221,20 @@ export class VncProxy {
     if (this.#total >= c.vncMaxClients) return this.#refuse(raw, 'vncMaxClients', `${from}: ${c.vncMaxClients} VNC connections already`);
     if (l.conns.size >= c.vncMaxClientsPerVm)
       return this.#refuse(raw, 'vncMaxClientsPerVm', `${from}: ${c.vncMaxClientsPerVm} VNC connections to this VM already`);
+    // Unauthenticated connections per address, as on the libvirt listeners: one address cannot hold every slot.
+    const source = raw.remoteAddress ?? '?';
+    if ((this.#handshaking.get(source) ?? 0) >= c.maxAnonymousClientsPerSource)
+      return this.#refuse(
+        raw,
+        'maxAnonymousClientsPerSource',
+        `${from}: ${c.maxAnonymousClientsPerSource} unauthenticated VNC connections from ${source} already`,
+      );
+    this.#handshaking.set(source, (this.#handshaking.get(source) ?? 0) + 1);
     this.#total++;
     const conn: Conn = {
       id: this.#o.nextId?.() ?? ++this.#ids,
       uuid,
+      source,
       raw,
       sock: null,
       upstream: null,
@@ -347,6 +360,7 @@ export class VncProxy {
     }
     if (conn.done) return;
     clearTimeout(conn.timer);
+    this.#authenticated(conn);
     const up = conn.upstream!;
     up.on('error', (e) => this.#finish(conn, `VM display error: ${e.message}`));
     up.on('close', () => this.#finish(conn, 'the VM closed its display'));
@@ -375,10 +389,20 @@ export class VncProxy {
     s.end(() => this.#finish(conn, reason));
   }
 
+  // No longer one of its address's unauthenticated connections.
+  #authenticated(conn: Conn): void {
+    if (conn.anonymous === false) return;
+    conn.anonymous = false;
+    const n = (this.#handshaking.get(conn.source) ?? 1) - 1;
+    if (n > 0) this.#handshaking.set(conn.source, n);
+    else this.#handshaking.delete(conn.source);
+  }
+
   #finish(conn: Conn, reason: string): void {
     if (conn.done) return;
     conn.done = true;
     clearTimeout(conn.timer);
+    this.#authenticated(conn);
     this.#total--;
     for (const l of this.#listeners.values()) l.conns.delete(conn);
     conn.upstream?.destroy();

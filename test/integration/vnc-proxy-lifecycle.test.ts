@@ -121,3 +121,39 @@ describe('VNC listeners follow the VMs', () => {
     }
   });
 });
+
+describe('unauthenticated VNC connections per address', () => {
+  test('one address holds at most maxAnonymousClientsPerSource handshakes; another address still gets in', async () => {
+    const base = 20000 + Math.floor(Math.random() * 20000);
+    const logs: string[] = [];
+    const proxy = new VncProxy({
+      config: resolveConfig({ vncListen: '127.0.0.1', vncPortMin: base, vncPortMax: base + 2, maxAnonymousClientsPerSource: 2, vncMaxClientsPerVm: 10 }),
+      log: (m) => logs.push(m),
+      authorizer: new AllowAllAuthorizer(),
+      domain: () => null,
+      openUpstream: () => Promise.reject(new Error('not here')),
+    });
+    const port = (await proxy.listen(uuidOf(1)))!.port;
+    const greeting = (localAddress: string): Promise<string> =>
+      new Promise((resolve) => {
+        const s = net.connect({ port, host: '127.0.0.1', localAddress });
+        let got = '';
+        s.on('data', (b) => (got += b.toString('latin1')));
+        s.on('close', () => resolve(got));
+        s.on('error', () => undefined);
+        setTimeout(() => resolve(got), 500);
+        held.push(s);
+      });
+    const held: net.Socket[] = [];
+    try {
+      expect(await greeting('127.0.0.1')).toBe('RFB 003.008\n');
+      expect(await greeting('127.0.0.1')).toBe('RFB 003.008\n');
+      expect(await greeting('127.0.0.1')).toBe(''); // refused at once
+      expect(await greeting('127.0.0.2')).toBe('RFB 003.008\n');
+      expect(logs.some((l) => /2 unauthenticated VNC connections from 127\.0\.0\.1 already.*maxAnonymousClientsPerSource/.test(l))).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
+      proxy.close();
+    }
+  });
+});
