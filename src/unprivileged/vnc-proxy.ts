@@ -259,7 +259,8 @@ export class VncProxy {
       for (const b of step.send) raw.write(b);
       if (step.next === 'fail') {
         raw.off('data', onData);
-        this.#o.log(`vnc: ${from}: ${VG_ERR_TLS_REFUSED(`malformed RFB handshake: ${step.reason ?? ''}`).message}`);
+        const e = VG_ERR_TLS_REFUSED(`${from}: malformed RFB handshake: ${step.reason ?? ''}`);
+        this.#o.log(`vnc: ${e.code}: ${e.message}`);
         this.#endThen(raw, conn, `malformed RFB handshake`);
       } else if (step.next === 'tls') {
         raw.off('data', onData);
@@ -288,7 +289,8 @@ export class VncProxy {
       }),
     );
     ts.on('tlsClientError', (err: Error, sock: tls.TLSSocket) => {
-      this.#o.log(`vnc: ${from}: ${VG_ERR_TLS_REFUSED(tlsReason(err)).message}`);
+      const e = VG_ERR_TLS_REFUSED(`${from}: ${tlsReason(err)}`);
+      this.#o.log(`vnc: ${e.code}: ${e.message}`);
       sock.destroy();
       this.#finish(conn, 'TLS handshake failed');
     });

@@ -11,7 +11,7 @@ import type { EventRecord, IntentRecord, OutcomeRecord, DurableRef } from '../..
 import { resolveConfig } from '../../src/common/config';
 import { CasbinAuthorizer, PolicySet } from '../../src/policy/engine';
 import { MODEL_TEXT, composePolicy } from '../../src/policy/model';
-import { initCa, issueClient, issueServer } from '../../src/pki/pki';
+import { initCa, issueClient, issueServer, revoke, writeCrl } from '../../src/pki/pki';
 import { AuditHook } from '../../src/unprivileged/audit-hook';
 import { type UpstreamRequest, VncProxy } from '../../src/unprivileged/vnc-proxy';
 import { describeIf, tool } from '../helpers/skip';
@@ -97,8 +97,9 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
       ['bob', 'globex'],
       ['carol', 'acme'],
       ['mallory', 'evil'],
+      ['alice2', 'acme'],
     ] as const) {
-      issueClient({ dir: path.join(pki, name), caDir: ca, cn: name, o });
+      issueClient({ dir: path.join(pki, name), caDir: ca, cn: name === 'alice2' ? 'alice' : name, o }); // alice2: alice's second certificate
       creds[name] = { ca: caPem, cert: fs.readFileSync(path.join(pki, name, 'clientcert.pem')), key: fs.readFileSync(path.join(pki, name, 'clientkey.pem')) };
     }
     // A certificate for CN=admin from another CA: the name alone proves nothing.
@@ -241,6 +242,22 @@ describeIf([tool(QEMU, 'qemu-system-x86')], 'VNC proxy: VeNCrypt x509 in the fro
     } finally {
       upstreamMode = 'qemu';
     }
+  });
+
+  test('a certificate revoked with a CRL written now is refused on its next connection', async () => {
+    const first = await vncOpen(port, creds.alice2);
+    if (first.result !== 'ok') throw new Error(JSON.stringify(first));
+    first.sock.destroy();
+    revoke({ caDir: path.join(dir, 'pki', 'ca'), certFile: path.join(dir, 'pki', 'alice2', 'clientcert.pem') });
+    writeCrl({ caDir: path.join(dir, 'pki', 'ca') });
+    const before = upstreams.length;
+    expect(await vncOpen(port, creds.alice2)).toMatchObject({ result: 'refused', reason: 'client certificate refused' });
+    expect(upstreams.length).toBe(before);
+    await waitFor('the reason logged', () => logs.some((l) => /client certificate 'O=acme,CN=alice' not verified: CERT_REVOKED/.test(l)));
+    const other = await vncOpen(port, creds.alice); // her other certificate still works
+    if (other.result !== 'ok') throw new Error(JSON.stringify(other));
+    other.sock.destroy();
+    await waitFor('no connection left', () => proxy.connections === 0);
   });
 
   test('malformed RFB: an HTTP request, a wrong security type, X509Plain: closed, nothing reaches TLS or QEMU', async () => {
