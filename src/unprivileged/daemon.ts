@@ -6,7 +6,7 @@ import path from 'node:path';
 import type tls from 'node:tls';
 import { type Config, parseHostPort } from '../common/config';
 import type { InheritedFds } from '../common/systemd';
-import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID, VG_ERR_LISTEN, VG_ERR_NOT_SUPPORTED } from '../common/errors';
+import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID, VG_ERR_LISTEN } from '../common/errors';
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
@@ -21,6 +21,8 @@ import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
 import { FdChannelClient } from './fd-channel';
+import { FdKind } from '../ipc/fd-channel';
+import { closeFd } from '../sandbox/fdpass';
 import { closeFds, sendReplyFds } from './reply-fds';
 import { MemoryReclaimer } from './memory';
 import { InputTurns } from './input-turns';
@@ -140,9 +142,20 @@ export class Daemon {
     return vnc;
   }
 
-  // The VM's own VNC server, as a connected socket: the helper's openGraphics hands its descriptor.
-  async #openGraphics(_req: UpstreamRequest): Promise<net.Socket> {
-    throw VG_ERR_NOT_SUPPORTED('opening a VM display needs the helper descriptor channel');
+  // The VM's own VNC server, as a connected socket: the helper's openGraphics (a journaled write, its intent made
+  // durable first, exactly as a handler's) hands its descriptor over the descriptor channel.
+  async #openGraphics(req: UpstreamRequest): Promise<net.Socket> {
+    const body = { uuid: req.uuid, idx: 0, actor: req.actor };
+    const auditHead = await req.before(Op.DOMAIN_WRITE_REQ, { ...body, action: 'openGraphics' });
+    const actor = auditHead ? { ...req.actor, auditHead } : req.actor;
+    const { token } = await this.helper.act(Op.DOMAIN_WRITE_REQ, 'openGraphics', { ...body, actor });
+    const fd = await this.fdChannel.take(token, FdKind.GRAPHICS);
+    try {
+      return new net.Socket({ fd, readable: true, writable: true });
+    } catch (e) {
+      closeFd(fd);
+      throw e;
+    }
   }
 
   listenerSpecs(): ListenerSpec[] {
