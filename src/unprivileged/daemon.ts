@@ -106,6 +106,7 @@ export class Daemon {
     this.dispatcher = new Dispatcher({
       helper: this.helper,
       fdChannel: this.fdChannel,
+      remoteDisplay: (uuid) => this.vnc?.portOf(uuid) ?? null, // read per call: the proxy is made below
       authorizer: this.authorizer,
       auth: this.auth,
       log: this.#log,
