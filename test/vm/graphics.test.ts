@@ -62,6 +62,23 @@ for i in range(3):
     print('state', d.state()[0], d.name())
 `;
 
+// Types text on the guest's VGA console (tty1), one chord per character (linux KEY_* codes, US layout).
+const TYPE = `
+import libvirt, sys
+L = dict(zip('abcdefghijklmnopqrstuvwxyz', [30,48,46,32,18,33,34,35,23,36,37,38,50,49,24,25,16,19,31,20,22,47,17,45,21,44]))
+L.update({str((i + 1) % 10): i + 2 for i in range(10)})
+L.update({' ': 57, '-': 12, '/': 53, '.': 52, '\\n': 28})
+SHIFT = {'>': 52, '$': 5, '(': 10, ')': 11, '*': 9}
+c = libvirt.open(sys.argv[1])
+d = c.lookupByName(sys.argv[2])
+for ch in sys.argv[3]:
+    if ch in SHIFT: keys = [42, SHIFT[ch]]
+    elif ch.isupper(): keys = [42, L[ch.lower()]]
+    else: keys = [L[ch]]
+    d.sendKey(libvirt.VIR_KEYCODE_SET_LINUX, 30, keys, len(keys), 0)
+print('typed', len(sys.argv[3]))
+`;
+
 describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'graphics of a real guest (TCG)', () => {
   let vg: RunningQemuDaemon;
   const v = (...a: string[]): Promise<Result> => exec(['virsh', '-c', vg.uri, ...a]);
@@ -71,6 +88,17 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'gra
     return r.out;
   };
   const audit = () => fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8');
+  let uuid = '';
+  const serial = () => (fs.existsSync(vg.serialLog(uuid)) ? fs.readFileSync(vg.serialLog(uuid), 'latin1') : '');
+  async function until<T>(what: string, f: () => T | undefined | false, ms = 30000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const got = f();
+      if (got) return got;
+      if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 
   beforeAll(async () => {
     vg = await startQemuDaemon({ policy: POLICY, tcp: true });
@@ -79,10 +107,11 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'gra
       `<domain type='qemu'><name>g1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${guest!.kernel}</kernel><initrd>${guest!.initrd}</initrd>
   <cmdline>console=ttyS0 panic=-1</cmdline></os><features><acpi/></features><on_poweroff>destroy</on_poweroff>
-  <devices><serial type='pty'/><console type='pty'/><graphics type='vnc'/><video><model type='vga'/></video><memballoon model='none'/></devices></domain>\n`,
+  <devices><serial type='pty'/><console type='pty'/><graphics type='vnc' port='5900' autoport='no' listen='127.0.0.1'/><video><model type='vga'/></video><memballoon model='none'/></devices></domain>\n`,
     );
     await ok('define', path.join(vg.home, 'g1.xml'));
     await ok('start', 'g1');
+    uuid = (await ok('domuuid', 'g1')).trim();
   });
   afterAll(async () => {
     await vg?.stop();
@@ -124,5 +153,65 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'gra
       await c.close();
     }
     expect((vg.journal().match(/openGraphics/g) ?? []).length).toBe(journal0); // nothing was opened
+  });
+
+  test('virsh send-key types into the shell on tty1: proven by what the guest prints on its serial port', async () => {
+    await until('the marker', () => serial().includes(guest!.marker), 60000);
+    await new Promise((r) => setTimeout(r, 1500)); // the tty1 shell starts just before the marker
+    expect(serial()).not.toContain('typed-42');
+    const t0 = Date.now();
+    await ok('send-key', 'g1', 'KEY_E', 'KEY_C', 'KEY_H', 'KEY_O'); // one chord, pressed in order: "echo"
+    const r = await py(TYPE, vg.uri, 'g1', ' typed-$((6*7)) >/dev/ttyS0\n');
+    expect(r.err).toBe('');
+    // Only the shell on tty1 can have evaluated $((6*7)) and written the result to the serial port.
+    await until('typed-42 on the serial port', () => serial().includes('typed-42'), 30000);
+    console.log(`send-key: 28 chords typed and run in ${Date.now() - t0} ms`);
+    expect(vg.journal()).toMatch(/"op":"DOMAIN_WRITE_REQ.sendKey"[^}]*"result":"ok"/);
+  });
+
+  test('send-key: a codeset or key with no QEMU number is refused by name', async () => {
+    const osx = await v('send-key', 'g1', '--codeset', 'os_x', '0x00');
+    expect(osx.rc).not.toBe(0);
+    expect(osx.err).toMatch(/keycode set 'os_x' is not supported by the qemu driver/);
+    const bad = await v('send-key', 'g1', '--codeset', 'linux', '200');
+    expect(bad.rc).not.toBe(0);
+    expect(bad.err).toMatch(/cannot translate keycode 200 of set 'linux'/);
+  });
+
+  test('virsh screenshot writes a PPM of the guest screen (a memfd handed to the front end)', async () => {
+    const file = path.join(vg.home, 'shot.ppm');
+    const ioBytes = (pid: number): number => {
+      const t = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
+      return Number(/^rchar: (\d+)/m.exec(t)![1]) + Number(/^wchar: (\d+)/m.exec(t)![1]);
+    };
+    const h0 = ioBytes(vg.helperPid());
+    const t0 = Date.now();
+    const out = await ok('screenshot', 'g1', file);
+    const took = Date.now() - t0;
+    const dh = ioBytes(vg.helperPid()) - h0;
+    expect(out).toMatch(/Screenshot saved to .*shot\.ppm, with type of image\/x-portable-pixmap/);
+    const img = fs.readFileSync(file);
+    const m = /^P6\n(\d+) (\d+)\n255\n/.exec(img.subarray(0, 32).toString('latin1'));
+    expect(m).not.toBeNull();
+    const [w, h] = [Number(m![1]), Number(m![2])];
+    expect(img.length).toBe(m![0].length + w * h * 3);
+    // Text mode shows what was typed: the screen is not blank.
+    const pixels = img.subarray(m![0].length);
+    expect(pixels.some((b) => b !== pixels[0])).toBe(true);
+    console.log(`screenshot: ${w}x${h} PPM, ${img.length} bytes in ${took} ms (virsh start included); helper rchar+wchar +${dh} bytes`);
+    expect(dh).toBeLessThan(64 * 1024); // QMP, IPC, journal: the image went around the helper (QEMU -> memfd -> front end)
+  });
+
+  test('domdisplay / vncdisplay: no listening port (-vnc none), as libvirt says for <listen type=none>', async () => {
+    const xml = await ok('dumpxml', 'g1');
+    expect(xml).toMatch(/<graphics type='vnc'>\s*<listen type='none'\/>\s*<\/graphics>/);
+    const dd = await v('domdisplay', 'g1');
+    console.log(`domdisplay: rc ${dd.rc} out ${JSON.stringify(dd.out)} err ${JSON.stringify(dd.err)}`);
+    expect(dd.rc).not.toBe(0);
+    expect(dd.err).toMatch(/No graphical display found/);
+    const vd = await v('vncdisplay', 'g1');
+    console.log(`vncdisplay: rc ${vd.rc} out ${JSON.stringify(vd.out)} err ${JSON.stringify(vd.err)}`);
+    expect(vd.rc).not.toBe(0);
+    expect(vd.out).not.toMatch(/:\d/);
   });
 });

@@ -124,7 +124,7 @@ const USB_TO_LINUX: ReadonlyMap<number, number> = (() => {
   return m;
 })();
 
-const QNUM_VALID: ReadonlySet<number> = new Set([...Array(89).keys()].map((k) => linuxToQnum(k)).filter((q): q is number => q !== null));
+const QNUM_VALID: ReadonlySet<number> = new Set([...Array(128).keys()].map((k) => linuxToQnum(k)).filter((q): q is number => q !== null));
 
 function one(codeset: number, k: number): number | null {
   switch (codeset) {
