@@ -9,7 +9,8 @@ import { VirtgateClient } from '../../src/client';
 import { initCa, issueClient, issueServer } from '../../src/pki/pki';
 import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
 import { launcherRequirements } from '../helpers/launcher';
-import { describeIf } from '../helpers/skip';
+import { describeIf, virshTool } from '../helpers/skip';
+import { exec } from '../helpers/users';
 import { type VncCreds, connect, updateRequest, vncOpen } from '../helpers/vnc-client';
 
 jest.setTimeout(60000);
@@ -103,6 +104,18 @@ describeIf(launcherRequirements(), 'remote VNC of a real QEMU VM, through the fr
       .filter((l) => l.includes('openGraphics') && l.includes('"phase":"begin"'))
       .map((l) => JSON.parse(l) as { user: string; tenant: string; auditHead: string });
     expect(begins).toEqual([expect.objectContaining({ user: 'alice', tenant: 'acme', auditHead: expect.stringMatching(/^\d+:[0-9a-f]{64}$/) })]);
+  });
+
+  test('the live XML names the port; virsh domdisplay and vncdisplay point at it', async () => {
+    if (!virshTool().ok) return void process.stdout.write('SKIP virsh checks: libvirt-clients not installed\n');
+    const virsh = async (...a: string[]): Promise<string> => {
+      const r = await exec(['virsh', '-c', vg.uri, ...a]);
+      expect({ a, err: r.err, rc: r.rc }).toEqual({ a, err: '', rc: 0 });
+      return r.out.trim();
+    };
+    expect(await virsh('dumpxml', uuid)).toContain(`<graphics type='vnc' port='${port}' autoport='yes' listen='127.0.0.1'>`);
+    expect(await virsh('domdisplay', uuid)).toBe(`vnc://127.0.0.1:${port - 5900}`);
+    expect(await virsh('vncdisplay', uuid)).toBe(`127.0.0.1:${port - 5900}`);
   });
 
   test.each([
