@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VirtgateClient } from '../../src/client';
+import { resolveConfig } from '../../src/common/config';
 import { initCa, issueClient, issueServer } from '../../src/pki/pki';
+import { Daemon } from '../../src/unprivileged/daemon';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { type VncCreds, connect, vncOpen } from '../helpers/vnc-client';
 
@@ -93,4 +95,22 @@ describe('remote displays of a started daemon', () => {
     expect(vg.output()).not.toMatch(new RegExp(`vnc: ${puuid}[-0-9a-f]*: listening`));
     await alice.close();
   });
+});
+
+// In process, with no TLS listener configured: the refusal is the remote displays' own, before the helper is reached.
+test('remote displays without readable TLS credentials: the daemon refuses to start (fail closed), naming the file', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-vncd-nocred-'));
+  const logs: string[] = [];
+  const d = new Daemon(resolveConfig({ home, audit: false, vncListen: '127.0.0.1', tlsCaFile: path.join(home, 'missing-ca.pem') }), {
+    log: (m) => logs.push(m),
+  });
+  try {
+    await expect(d.start()).rejects.toThrow(/tlsCaFile.*missing-ca\.pem.*ENOENT/);
+    expect(logs.join('\n')).not.toMatch(/vnc: remote displays on/);
+  } finally {
+    d.vnc?.close();
+    d.helper.close();
+    (d.authorizer as { close?: () => void }).close?.();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });
