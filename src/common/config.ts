@@ -43,6 +43,12 @@ export const DEFAULTS = {
   tlsCiphers: '', // OpenSSL cipher list for TLS 1.2; '' = Node's default
   tlsUserField: 'CN', // the client certificate's subject attribute that names the user (CN, UID, emailAddress, ...)
   tlsHandshakeTimeout: 10, // seconds a client may take to finish the TLS handshake before it is dropped
+  vncListen: '', // address of the per-VM VNC listeners for remote users (VeNCrypt X509, the TLS listener's CA and rules; docs/remote-display.md); '' = off
+  vncPortMin: 5900, // the per-VM VNC listeners take the first free port of vncPortMin..vncPortMax
+  vncPortMax: 5999,
+  vncMaxClients: 64, // VNC connections at once across all VMs, handshakes included
+  vncMaxClientsPerVm: 4, // of those, per VM
+  vncHandshakeTimeout: 10, // seconds from a VNC connection's first byte to its display: RFB, TLS, policy and the VM's VNC
   authUnixRw: 'none', // 'none': the peer's uid (SO_PEERCRED) is the identity; 'sasl': a password login on top
   authUnixRo: 'none', // as authUnixRw, for the read-only socket
   authTcp: 'none', // plain TCP is loopback-only development; SASL there would send secrets without an SSF layer
@@ -93,6 +99,11 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   streamStallTimeout: [1, 3600],
   helperMaxInFlight: [1, 1000000],
   tlsHandshakeTimeout: [1, 600],
+  vncPortMin: [1, 65535],
+  vncPortMax: [1, 65535],
+  vncMaxClients: [1, 100000],
+  vncMaxClientsPerVm: [1, 1000],
+  vncHandshakeTimeout: [1, 600],
   authTimeout: [1, 3600],
   authDelayBaseMs: [0, 60_000],
   authDelayMaxMs: [0, 600_000],
@@ -213,6 +224,9 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   for (const k of ['tcp', 'tls'] as const) {
     if (out[k] && !hostPort(out[k] as string)) bad(k, `expected HOST:PORT, got '${out[k] as string}'`);
   }
+  if (out.vncListen !== '' && !/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/.test(out.vncListen as string))
+    bad('vncListen', `expected an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::), got '${out.vncListen as string}'`);
+  if ((out.vncPortMax as number) < (out.vncPortMin as number)) bad('vncPortMax', 'must not be below vncPortMin');
   if (!/^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(out.tlsUserField as string)) bad('tlsUserField', 'expected a subject attribute name such as CN or UID');
   for (const k of ['authUnixRw', 'authUnixRo', 'authTcp', 'authTls'] as const) {
     if (out[k] !== 'none' && out[k] !== 'sasl') bad(k, "expected 'none' or 'sasl'");

@@ -10,7 +10,7 @@ import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID, VG
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
-import { type LifecycleEvent } from '../ipc/program';
+import { type LifecycleEvent, LookupKind, Op } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
 import type { Authorizer } from '../policy/authorizer';
@@ -21,13 +21,16 @@ import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
 import { FdChannelClient } from './fd-channel';
+import { FdKind } from '../ipc/fd-channel';
+import { closeFd } from '../sandbox/fdpass';
 import { closeFds, sendReplyFds } from './reply-fds';
 import { MemoryReclaimer } from './memory';
 import { InputTurns } from './input-turns';
 import { OutputBudget, OutputQueue } from './output-queue';
 import { STREAM_HIGH_WATER } from './streams';
 import { type Identity, Session } from './session';
-import { createTlsServer } from './tls';
+import { createTlsServer, currentServerOptions } from './tls';
+import { type UpstreamRequest, VncProxy, hasVncGraphics } from './vnc-proxy';
 import { userNameForUid } from './users';
 
 export interface ListenerSpec {
@@ -57,6 +60,8 @@ export class Daemon {
   readonly sessions = new Set<Session>();
   readonly auth: AuthService | null;
   readonly audit: AuditHook | null; // null only with `audit = false`
+  readonly authorizer: Authorizer;
+  readonly vnc: VncProxy | null; // remote displays (vncListen); null when off
   readonly #trail: LateTrail | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
   readonly #handshakingBy = new Map<string, number>(); // the same, per source address
@@ -90,17 +95,19 @@ export class Daemon {
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
     this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
+    this.authorizer =
+      opts.authorizer ??
+      policyRuntimeFor(config, this.#log, (r) => {
+        const detail: Record<string, string | number | boolean> = { why: r.why, ok: r.ok, source: r.source };
+        if (r.rules !== undefined) detail.rules = r.rules;
+        if (r.error) detail.error = r.error;
+        this.audit?.event('policy-reload', detail).catch(() => undefined); // an outage is already logged loudly
+      });
     this.dispatcher = new Dispatcher({
       helper: this.helper,
       fdChannel: this.fdChannel,
-      authorizer:
-        opts.authorizer ??
-        policyRuntimeFor(config, this.#log, (r) => {
-          const detail: Record<string, string | number | boolean> = { why: r.why, ok: r.ok, source: r.source };
-          if (r.rules !== undefined) detail.rules = r.rules;
-          if (r.error) detail.error = r.error;
-          this.audit?.event('policy-reload', detail).catch(() => undefined); // an outage is already logged loudly
-        }),
+      remoteDisplay: (uuid) => this.vnc?.portOf(uuid) ?? null, // read per call: the proxy is made below
+      authorizer: this.authorizer,
       auth: this.auth,
       log: this.#log,
       audit: this.audit ?? undefined,
@@ -108,6 +115,48 @@ export class Daemon {
     this.#hub = new EventHub((s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
     this.#output = new OutputBudget(config.maxTotalOutputBytes);
     this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
+    this.vnc = config.vncListen ? this.#vncProxy() : null;
+  }
+
+  // Remote displays (docs/remote-display.md): a listener per running VM with VNC graphics, following the helper's
+  // domain stream (after the dispatcher's mirror, which it reads).
+  #vncProxy(): VncProxy {
+    const mirror = this.dispatcher.mirror;
+    const vnc = new VncProxy({
+      config: this.config,
+      log: this.#log,
+      authorizer: this.authorizer,
+      audit: this.audit,
+      record: (r) => this.#trail?.event(r) ?? Promise.resolve(),
+      nextId: () => this.#nextSessionId++,
+      domain: (uuid) => {
+        const d = mirror.lookup({ kind: LookupKind.UUID, uuid });
+        return d ? { name: d.name, tenant: d.tenant ?? '' } : d;
+      },
+      openUpstream: (req) => this.#openGraphics(req),
+    });
+    vnc.follow(
+      this.helper,
+      async (uuid) => hasVncGraphics((await this.helper.act(Op.DOMAIN_READ_REQ, 'xml', { uuid, inactive: false })).def),
+      () => mirror.list(),
+    );
+    return vnc;
+  }
+
+  // The VM's own VNC server, as a connected socket: the helper's openGraphics (a journaled write, its intent made
+  // durable first, exactly as a handler's) hands its descriptor over the descriptor channel.
+  async #openGraphics(req: UpstreamRequest): Promise<net.Socket> {
+    const body = { uuid: req.uuid, idx: 0, actor: req.actor };
+    const auditHead = await req.before(Op.DOMAIN_WRITE_REQ, { ...body, action: 'openGraphics' });
+    const actor = auditHead ? { ...req.actor, auditHead } : req.actor;
+    const { token } = await this.helper.act(Op.DOMAIN_WRITE_REQ, 'openGraphics', { ...body, actor });
+    const fd = await this.fdChannel.take(token, FdKind.GRAPHICS);
+    try {
+      return new net.Socket({ fd, readable: true, writable: true });
+    } catch (e) {
+      closeFd(fd);
+      throw e;
+    }
   }
 
   listenerSpecs(): ListenerSpec[] {
@@ -160,6 +209,10 @@ export class Daemon {
       throw VG_ERR_AUDIT_START(this.config.auditLog, `daemon-start not recorded: ${(e as Error).message}`);
     }
     this.#trail?.flushEarly();
+    if (this.vnc) {
+      currentServerOptions(this.config); // fail closed at start: remote displays need the TLS credentials
+      this.#log(`vnc: remote displays on ${this.config.vncListen} ports ${this.config.vncPortMin}..${this.config.vncPortMax} (VeNCrypt x509)`);
+    }
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
@@ -169,6 +222,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     for (const s of this.sessions) s.close('daemon stopping');
+    this.vnc?.close();
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     this.helper.close();
     this.fdChannel.close();

@@ -68,6 +68,7 @@ export interface DispatcherOptions {
   log?: (msg: string) => void;
   audit?: AuditHook; // every write (intent before it runs, outcome before the reply) and every denial; absent = audit off
   fdChannel?: Pick<FdChannelClient, 'take'>; // descriptors the helper hands over (consoles, displays)
+  remoteDisplay?: (uuid: Buffer) => { address: string; port: number } | null; // the VNC proxy's port of a running VM
 }
 
 // The helper's record of the object decided on (never the name the client sent).
@@ -92,6 +93,7 @@ export class Dispatcher {
   readonly #auth: AuthService | null;
   readonly #audit: AuditHook | null;
   readonly #fdChannel: Pick<FdChannelClient, 'take'> | null;
+  readonly #remoteDisplay: DispatcherOptions['remoteDisplay'];
   #facts: Promise<NodeFacts> | null = null;
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
@@ -106,6 +108,7 @@ export class Dispatcher {
     this.#auth = opts.auth ?? null;
     this.#audit = opts.audit ?? null;
     this.#fdChannel = opts.fdChannel ?? null;
+    this.#remoteDisplay = opts.remoteDisplay;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
     this.#helper.on('up', () => {
       this.#facts = null;
@@ -401,6 +404,7 @@ export class Dispatcher {
         if (!opened) throw VG_ERR_INTERNAL('descriptors need their call');
         s.replyWithFds(opened.serial, fds);
       },
+      remoteDisplay: this.#remoteDisplay,
       takeFd: (token, kind) => (this.#fdChannel ? this.#fdChannel.take(token, kind) : Promise.reject(VG_ERR_INTERNAL('no descriptor channel'))),
       openStream: (make) => {
         if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');

@@ -101,6 +101,17 @@ export function createTlsServer(opts: TlsListenerOptions): tls.Server {
   return server;
 }
 
+// The listener's credentials and protocol settings as read from the files now (the VNC proxy reads them per
+// connection: a CRL written a moment ago applies to its next client). Throws VG_ERR_CONFIG_INVALID naming the file.
+export function currentServerOptions(config: Readonly<Config>): tls.TlsOptions {
+  return {
+    ...readCredentials(config).options,
+    minVersion: config.tlsMinVersion as tls.SecureVersion,
+    maxVersion: config.tlsMaxVersion as tls.SecureVersion,
+    ...(config.tlsCiphers ? { ciphers: config.tlsCiphers } : {}),
+  };
+}
+
 type CredentialOptions = Pick<tls.TlsOptions, 'ca' | 'cert' | 'key' | 'crl'>;
 
 interface Credentials {
@@ -225,7 +236,7 @@ function readCredentials(config: Readonly<Config>): Credentials {
 }
 
 // The certificate chain is already verified by OpenSSL; what is left is libvirt's tls_allowed_dn_list and the user name.
-function x509Identity(sock: tls.TLSSocket, allowed: readonly string[], userField: string): Identity {
+export function x509Identity(sock: tls.TLSSocket, allowed: readonly string[], userField: string): Identity {
   const source = `${sock.remoteAddress}:${sock.remotePort}`;
   const cert = sock.getPeerX509Certificate();
   if (!cert) throw VG_ERR_TLS_REFUSED(`${source}: no client certificate`);

@@ -37,6 +37,8 @@ export interface HandlerContext {
   // Opens an upload stream on this call (client -> server): it starts after the call's reply; the connection's stall
   // timeout and inbound limits apply.
   openUpload?(sink: ByteSink, opts: Pick<InboundOptions, 'maxBytes' | 'sparse'>, onEnd?: (end: StreamEnd, bytes: number, error?: VgError) => void): void;
+  // Where the VNC proxy serves a running VM's display to remote users (docs/remote-display.md); null: nowhere.
+  remoteDisplay?(uuid: Buffer): { address: string; port: number } | null;
   // The descriptor the helper handed over with `token` (its IPC answer carried it): the handler's to close.
   takeFd?(token: Buffer, kind: FdKind): Promise<number>;
   // The call's reply goes out as REPLY_WITH_FDS carrying these descriptors (unix connections only); the session owns

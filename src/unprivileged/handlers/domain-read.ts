@@ -151,7 +151,9 @@ const infoHandlers: Entry[] = [
     // INACTIVE picks the definition (the helper's choice); the XML is written here: SECURE shows graphics passwords,
     // UPDATE_CPU and MIGRATABLE change nothing for the test driver's definitions (as in libvirt's test driver).
     const { def, id } = await ctx.helper.act(Op.DOMAIN_READ_REQ, 'xml', { uuid: dom.uuid, inactive: (flags & XmlFlags.INACTIVE) !== 0 });
-    return { xml: formatDomainXml(def, id, { secure: (flags & XmlFlags.SECURE) !== 0 }) };
+    // A running VM's display: the VNC proxy's port for remote users when it serves one (docs/remote-display.md).
+    const vncListen = id !== null ? (ctx.remoteDisplay?.(dom.uuid) ?? null) : null;
+    return { xml: formatDomainXml(def, id, { secure: (flags & XmlFlags.SECURE) !== 0, vncListen }) };
   }),
 ];
 
