@@ -206,7 +206,7 @@ describeIf([root('root-owned pool directories'), tool('qemu-img', 'qemu-utils')]
     const again = new QemuPools(fakeCtx(records), { tenantRoot, adminRoots: [adminRoot] });
     expect(again.poolByUuid(acme)).toMatchObject({ active: true, autostart: true });
     expect(again.listVolumes(acme).map((v) => v.config.name)).toContain('disk.qcow2');
-    expect(again.poolByName('beta-vms').active).toBe(false);
+    expect(again.poolByName('beta-vms', 'beta').active).toBe(false);
   });
 
   test('destroy, delete (the directory goes when empty) and undefine', () => {
