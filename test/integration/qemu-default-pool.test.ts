@@ -67,6 +67,12 @@ describeIf(
       const byPath = await virsh('bob', 'vol-info', path.join(vg.home, 'lib', 'pools', 'acme', 'default', 'a.raw'));
       expect(byPath.rc).toBe(1);
       expect(fs.existsSync(path.join(vg.home, 'lib', 'pools', 'globex', 'default', 'a.raw'))).toBe(false);
+      // A name only the other tenant has: absent, as a pool that does not exist.
+      await ok('bob', 'pool-define-as', 'bonly', 'dir', '--target', path.join(vg.home, 'lib', 'pools', 'globex', 'bonly'));
+      const only = await virsh('alice', 'pool-info', 'bonly');
+      expect(only.rc).toBe(1);
+      expect(only.err).toMatch(/no storage pool with matching name 'bonly'/);
+      await ok('bob', 'pool-undefine', 'bonly');
     });
 
     test('bob may make a pool of any name, even one alice has; names are per tenant', async () => {

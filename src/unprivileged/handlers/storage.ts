@@ -83,7 +83,11 @@ async function provisionDefault(ctx: HandlerContext): Promise<PoolRecord | null>
   const tenant = ctx.session.tenant;
   if (tenant === '' || (await ctx.facts()).driver !== 'qemu') return null;
   if (!ctx.canSee({ kind: 'storage_pool', name: DEFAULT_POOL, tenant }, 'storage_pool:getattr')) return null;
-  return (await ctx.helper.act(Op.POOL_READ_REQ, 'defaultFor', { tenant })).pool;
+  try {
+    return (await ctx.helper.act(Op.POOL_READ_REQ, 'defaultFor', { tenant })).pool;
+  } catch {
+    return null; // e.g. its directory is another pool's: listings go on without it, a lookup answers "no storage pool"
+  }
 }
 
 async function poolByUuid(ctx: HandlerContext, uuid: Buffer): Promise<PoolRecord> {
