@@ -63,6 +63,26 @@ def shot(name):
     return path
 
 
+def dark_fraction(path, box=(100, 120, 900, 780)):
+    # Share of dark pixels in the VM window's display area: a guest's text console is mostly black, virt-manager's own
+    # "Error connecting to graphical console" page is light grey.
+    import gi
+
+    gi.require_version('GdkPixbuf', '2.0')
+    from gi.repository import GdkPixbuf
+
+    pb = GdkPixbuf.Pixbuf.new_from_file(path)
+    px, stride, n = pb.get_pixels(), pb.get_rowstride(), pb.get_n_channels()
+    x0, y0, x1, y1 = box
+    dark = total = 0
+    for y in range(y0, min(y1, pb.get_height()), 4):
+        for x in range(x0, min(x1, pb.get_width()), 4):
+            i = y * stride + x * n
+            total += 1
+            dark += px[i] + px[i + 1] + px[i + 2] < 150
+    return dark / max(total, 1)
+
+
 def virsh(*args):
     return subprocess.run(['virsh', '-c', URI, *args], capture_output=True, text=True)
 
@@ -112,7 +132,10 @@ try:
     time.sleep(2)  # the connection's capabilities fill the first page
     step('wizard open')
     shot('step-1')
-    click(36, 266)  # Import existing disk image
+    # By its mnemonic: the radio's position moves with the "KVM is not available" warning (present under TCG only).
+    xdo('mousemove', '250', '300')
+    xdo('key', 'alt+e')  # Import _existing disk image
+    time.sleep(0.5)
     click(440, 470)  # Forward
     step('import existing disk image')
     click(440, 113)  # Browse...
@@ -154,6 +177,7 @@ try:
     step('guest reached the marker')
     time.sleep(4)  # the graphical console connects and shows the kernel's messages
     result['console_shot'] = shot('graphical-console')
+    result['console_dark'] = dark_fraction(result['console_shot'])
     step('graphical console screenshot')
     # View > Consoles > Text Console 1 (the VM's <console type='pty'>): the menu by its mnemonic (the pointer's window
     # has the focus: no window manager), then the submenu by position.
