@@ -176,6 +176,8 @@ export const VG_ERR_NO_CHECKPOINT = defineError('VG_ERR_NO_CHECKPOINT', 'Domain 
 });
 export const VG_ERR_SNAPSHOT_RISKY = defineError('VG_ERR_SNAPSHOT_RISKY', 'revert requires force: %s', { virCode: E.SNAPSHOT_REVERT_RISKY, virDomain: D.TEST });
 export const VG_ERR_SNAPSHOT_EXISTS = defineError('VG_ERR_SNAPSHOT_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.DOMAIN });
+// Another session holds the VM's console (virDomainOpenConsole without VIR_DOMAIN_CONSOLE_FORCE).
+export const VG_ERR_CONSOLE_ACTIVE = defineError('VG_ERR_CONSOLE_ACTIVE', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.DOMAIN });
 // Networks (issue 12): a name or uuid clash comes from libvirt's network list (virnetworkobj.c), not the test driver.
 export const VG_ERR_NETWORK_EXISTS = defineError('VG_ERR_NETWORK_EXISTS', 'operation failed: %s', { virCode: E.OPERATION_FAILED, virDomain: D.NETWORK });
 export const VG_ERR_XML_INVALID = defineError('VG_ERR_XML_INVALID', 'XML error: %s', { virCode: E.XML_ERROR, virDomain: D.DOMAIN });

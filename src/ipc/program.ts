@@ -41,6 +41,7 @@ export * from './shared';
 export { actionOf } from './actions';
 import { action, actionGroup, actionOf } from './actions';
 import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
+import { CONSOLE_ACTIONS } from './objects/console';
 import { type DomainDef, defField } from './objects/domain-def';
 import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
@@ -156,6 +157,7 @@ export const DOMAIN_WRITE = actionGroup('DOMAIN_WRITE', WRITE, {
   setTenant: action(6, setTenantReq, summaryCodec),
   ...DOMAIN_WRITE_EXTRA,
   ...SAVE_ACTIONS, // save and restore to a client-named file: 160..191
+  ...CONSOLE_ACTIONS, // a VM's console, handed over as a descriptor: 128..135
 });
 
 // One ack answer, then one answer per lifecycle event, all with the subscribing request's id; the last answer of the

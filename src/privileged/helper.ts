@@ -13,6 +13,11 @@ import { TestDriver } from './drivers/test-driver';
 import { EMULATOR } from './drivers/qemu/config';
 import { openQemuDriver } from './drivers/qemu/wiring';
 import { IpcServer } from './ipc-server';
+import { FdChannelServer } from './fd-channel';
+import { seqpacketListen } from '../sandbox/fdpass';
+
+// The descriptor channel's socket, beside the IPC socket (consoles and displays go to the front end through it).
+export const fdChannelPath = (socket: string): string => `${socket}.fds`;
 
 export interface HelperOptions {
   socket: string;
@@ -195,9 +200,17 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
     journal.close();
     throw e;
   }
-  const server = new IpcServer({ driver, allowUids: o.allowUids, journal });
   fs.mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socket);
+  // The IPC socket is not live (checked above), so a .fds socket left beside it is a dead helper's.
+  const fdsPath = fdChannelPath(o.socket);
+  if (fs.lstatSync(fdsPath, { throwIfNoEntry: false })?.isSocket()) fs.unlinkSync(fdsPath);
+  const fdChannel = new FdChannelServer(seqpacketListen(fdsPath, o.socketMode), {
+    allowUids: o.allowUids,
+    log: (line) => process.stderr.write(`virtgate-helper: ${line}\n`),
+  });
+  if (o.socketGroup !== null) fs.chownSync(fdsPath, process.getuid?.() ?? 0, o.socketGroup);
+  const server = new IpcServer({ driver, allowUids: o.allowUids, journal, fdChannel });
   // Narrow umask while binding so the socket is never briefly wider than --socket-mode.
   const oldMask = process.umask(0o177);
   try {
@@ -215,8 +228,10 @@ export async function runHelper(o: HelperOptions): Promise<() => Promise<void>> 
   return async () => {
     sd.notify('STOPPING=1', 'STATUS=stopping');
     await server.close();
+    fdChannel.close();
     driver.close();
     journal.close();
     fs.rmSync(o.socket, { force: true });
+    fs.rmSync(fdsPath, { force: true });
   };
 }

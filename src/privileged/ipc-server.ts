@@ -18,9 +18,14 @@ import {
 import type { Actor, AnswerOp, Answers, LifecycleEvent, ObjectEvent, RequestFrame } from '../ipc/program';
 import type { HelperJournal, JournalBegin } from '../audit/journal';
 import { UPLOAD_CONTINUATIONS } from '../ipc/objects/storage';
+import { CONSOLE_CONTINUATIONS } from '../ipc/objects/console';
+import { closeFd } from '../sandbox/fdpass';
 import { peerCred, type PeerCred } from '../sandbox/peercred';
-import { ProtocolViolation } from './answers/types';
-import { DriverError } from './drivers/driver';
+import type { FdKind } from '../ipc/fd-channel';
+import { type AnswerContext, ProtocolViolation } from './answers/types';
+import { DriverError, driverError } from './drivers/driver';
+import type { FdChannelServer } from './fd-channel';
+import { VG_ERR_DOMAIN_INTERNAL } from '../common/errors';
 import type { Driver } from './drivers/driver';
 import { JobQueue, jobKey } from './jobs';
 import { OBJECT_STATE_OPS, ObjectStateFeed, changedByEvent, volumeScopeOfWrite } from './object-state';
@@ -35,6 +40,7 @@ export interface IpcServerOptions {
   peerCred?: (socket: net.Socket) => PeerCred; // injectable so tests can play another uid
   journal?: HelperJournal | null; // the helper's own record of every write it executes (audit cross-check)
   jobs?: JobQueue; // writes to one object never overlap; shared by every connection
+  fdChannel?: FdChannelServer | null; // descriptors to the front end (consoles, displays), paired by the peer's pid
 }
 
 const MAX_CONNECTIONS = 8; // one front end needs 1-2; the rest is slack for restarts
@@ -57,8 +63,13 @@ export class IpcServer {
       peerCred,
       journal: null,
       jobs: new JobQueue(),
+      fdChannel: null,
       ...opts,
     };
+    // A front end's descriptor channel closed: what was handed to that process is treated as closed.
+    this.#opts.fdChannel?.on('closed', (pid: number) => {
+      for (const c of this.#conns) if (c.pid === pid) c.runCloseHooks('descriptor channel closed');
+    });
     this.#server = net.createServer((sock) => this.#accept(sock));
     this.#server.on('error', (e) => this.#opts.log(`server error: ${e.message}`));
   }
@@ -104,7 +115,7 @@ export class IpcServer {
       sock.destroy();
       return;
     }
-    const conn = new IpcConnection(sock, `conn ${n} uid ${cred.uid} pid ${cred.pid}`, this.#opts, this.#feeds);
+    const conn = new IpcConnection(sock, `conn ${n} uid ${cred.uid} pid ${cred.pid}`, cred.pid, this.#opts, this.#feeds);
     this.#conns.add(conn);
     sock.on('close', () => {
       conn.destroy('peer closed', false);
@@ -124,10 +135,13 @@ class IpcConnection {
   #unsubscribe: (() => void) | null = null;
   #partialTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  readonly pid: number; // the peer's, from SO_PEERCRED: descriptors it asks for go to this process's channel
+  readonly #closeHooks = new Map<string, () => void>();
 
-  constructor(sock: net.Socket, label: string, opts: Required<IpcServerOptions>, feeds: Set<ObjectStateFeed>) {
+  constructor(sock: net.Socket, label: string, pid: number, opts: Required<IpcServerOptions>, feeds: Set<ObjectStateFeed>) {
     this.#sock = sock;
     this.#label = label;
+    this.pid = pid;
     this.#opts = opts;
     this.#feeds = feeds;
     for (const e of OP_BY_REQ.values()) if (e.flags & OpFlag.PERMIT) this.#permitted.add(e.req);
@@ -143,6 +157,43 @@ class IpcConnection {
     this.#unsubscribe = null;
     if (this.#partialTimer) clearTimeout(this.#partialTimer);
     this.#sock.destroy();
+    this.runCloseHooks();
+  }
+
+  // What was handed to this connection's process ends (its IPC connection or descriptor channel closed).
+  runCloseHooks(why = 'connection closed'): void {
+    const hooks = [...this.#closeHooks];
+    this.#closeHooks.clear();
+    for (const [key, h] of hooks) {
+      // On the journal: what this front end held ended without its own close (it died, or its channel closed).
+      this.#opts.journal?.end(-1, 'RELEASED', undefined, { result: `${key} released: ${why} (${this.#label})` });
+      try {
+        h();
+      } catch (e) {
+        this.#opts.log(`${this.#label}: close hook failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  #context(id: number): AnswerContext {
+    return {
+      driver: this.#opts.driver,
+      subscribe: () => this.#subscribe(id),
+      passFd: (fd: number, kind: FdKind) => {
+        const ch = this.#opts.fdChannel;
+        if (!ch) {
+          closeFd(fd); // the helper's copy is closed whatever happens (passFd's promise)
+          throw driverError(VG_ERR_DOMAIN_INTERNAL, 'no descriptor channel (this helper serves none)');
+        }
+        return ch.pass(this.pid, fd, kind);
+      },
+      onClose: (key: string, cb: (() => void) | null) => {
+        if (cb && !this.#closed) this.#closeHooks.set(key, cb);
+        else if (cb)
+          queueMicrotask(cb); // the connection is gone already: what it was given ends at once
+        else this.#closeHooks.delete(key);
+      },
+    };
   }
 
   #onData(chunk: Buffer): void {
@@ -195,6 +246,12 @@ class IpcConnection {
       this.#queueWrite(entry, name, req, ansOp, -1);
       return;
     }
+    if (entry.flags & OpFlag.WRITE && CONSOLE_CONTINUATIONS.has(name)) {
+      // The end of a console opened by an audited, journaled request: journaled as a result line of its own (no begin:
+      // the cross-check reads begin lines as writes needing a front-end intent; the front end records a stream-end).
+      this.#queueWrite(entry, name, req, ansOp, -1);
+      return;
+    }
     if (entry.flags & OpFlag.WRITE) {
       // A request id names one write, once: a reused one is a replay (a compromised front end, or someone on this
       // socket) and is refused before anything runs.
@@ -223,7 +280,7 @@ class IpcConnection {
       this.#queueWrite(entry, name, req, ansOp, -1);
       return;
     }
-    const ctx = { driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) };
+    const ctx = this.#context(req.id);
     let result: unknown;
     try {
       result = entry.answer(ctx, req.body as never);
@@ -278,7 +335,7 @@ class IpcConnection {
     let body: unknown;
     let executed = false;
     try {
-      body = await entry.answer({ driver: this.#opts.driver, subscribe: () => this.#subscribe(req.id) }, req.body as never);
+      body = await entry.answer(this.#context(req.id), req.body as never);
       executed = true;
       out = encodeAnswer(ansOp, req.id, echoAction(req, body) as never);
     } catch (e) {
@@ -292,6 +349,10 @@ class IpcConnection {
       } else ({ out, result } = this.#failure(name, ansOp, req.id, e));
     }
     if (begun >= 0) this.#journalEnd(begun, name, req, result, body);
+    else if (CONSOLE_CONTINUATIONS.has(name)) {
+      const b = req.body as { actor?: Actor; uuid?: Buffer };
+      this.#opts.journal?.end(-1, name, b.actor?.requestId, { result, uuid: b.uuid?.toString('hex') });
+    }
     // Every subscriber hears the objects' new state before this answer leaves (read-your-writes in the front end).
     // An upload's chunks only fill its staging file: nothing committed, nothing to refresh (and a chunk names no
     // volume, so a refresh would walk every pool and volume once per 256 KiB).

@@ -47,6 +47,7 @@ interface Lib {
   listen: (fd: number, backlog: number) => number;
   accept4: (fd: number, addr: null, len: null, flags: number) => number;
   connect: (fd: number, addr: Buffer, len: number) => number;
+  socketpair: (domain: number, type: number, proto: number, sv: Int32Array) => number;
   sendmsg: (fd: number, msg: Buffer, flags: number) => number;
   recvmsg: (fd: number, msg: Buffer, flags: number) => number;
   close: (fd: number) => number;
@@ -67,6 +68,7 @@ function bind(): Lib {
     listen: c.func('int listen(int fd, int backlog)') as Lib['listen'],
     accept4: c.func('int accept4(int fd, void *addr, void *len, int flags)') as Lib['accept4'],
     connect: c.func('int connect(int fd, void *addr, uint32_t len)') as Lib['connect'],
+    socketpair: c.func('socketpair', 'int', ['int', 'int', 'int', k.out(k.pointer('int', 2))]) as Lib['socketpair'],
     sendmsg: c.func('intptr_t sendmsg(int fd, void *msg, int flags)') as Lib['sendmsg'],
     recvmsg: c.func('intptr_t recvmsg(int fd, void *msg, int flags)') as Lib['recvmsg'],
     close: c.func('int close(int fd)') as Lib['close'],
@@ -149,6 +151,30 @@ export function seqpacketConnect(path: string): number {
     if (l.connect(fd, buf, len) !== 0) fail(`connect ${path}`);
     return fd;
   });
+}
+
+// Connects a non-blocking SOCK_STREAM socket (a VM's console socket, whose raw fd is handed on). A unix connect
+// completes at once or fails; EAGAIN (the listener's backlog is full) returns null so the caller may retry.
+export function streamConnect(path: string): number | null {
+  const l = bind();
+  const fd = l.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail('socket(AF_UNIX, SOCK_STREAM)');
+  return withFd(fd, () => {
+    const { buf, len } = sockaddr(path);
+    if (l.connect(fd, buf, len) === 0) return fd;
+    if (koffi().errno() === EAGAIN) {
+      l.close(fd);
+      return null;
+    }
+    return fail(`connect ${path}`);
+  });
+}
+
+// A connected pair of non-blocking, close-on-exec SOCK_STREAM sockets (a test console; a display's end for QEMU).
+export function streamPair(): [number, number] {
+  const sv = new Int32Array(2);
+  if (bind().socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) !== 0) fail('socketpair');
+  return [sv[0], sv[1]];
 }
 
 // The next pending connection (non-blocking, close-on-exec), or null when none is waiting.

@@ -20,6 +20,7 @@ import { type AuthEvent, AuthService } from './auth';
 import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
+import { FdChannelClient } from './fd-channel';
 import { MemoryReclaimer } from './memory';
 import { InputTurns } from './input-turns';
 import { OutputBudget, OutputQueue } from './output-queue';
@@ -50,6 +51,7 @@ const RECLAIM_BYTES = 1024 * 1024; // a connection that held this much (input or
 export class Daemon {
   readonly config: Readonly<Config>;
   readonly helper: HelperClient;
+  readonly fdChannel: FdChannelClient; // consoles' and displays' descriptors from the helper (paired by our pid)
   readonly dispatcher: Dispatcher;
   readonly sessions = new Set<Session>();
   readonly auth: AuthService | null;
@@ -81,11 +83,15 @@ export class Daemon {
     this.#trail = config.audit ? new LateTrail(opts.trail) : null;
     this.audit = this.#trail ? new AuditHook(this.#trail) : null;
     this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
+    this.fdChannel = new FdChannelClient({ path: `${config.helperSocket}.fds`, log: this.#log });
+    // Every helper (re)connect gets a fresh channel: a restarted helper knows nothing of the old one.
+    this.helper.on('up', () => this.fdChannel.connect());
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
     this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
     this.dispatcher = new Dispatcher({
       helper: this.helper,
+      fdChannel: this.fdChannel,
       authorizer:
         opts.authorizer ??
         policyRuntimeFor(config, this.#log, (r) => {
@@ -164,6 +170,7 @@ export class Daemon {
     for (const s of this.sessions) s.close('daemon stopping');
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     this.helper.close();
+    this.fdChannel.close();
     this.audit?.flushLogins(true);
     await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
     await this.#trail?.close();

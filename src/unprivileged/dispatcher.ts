@@ -28,9 +28,11 @@ import { P, type ProcDef, requiredPermissions } from '../protocol/procs/remote';
 import type { RemoteDomain } from '../protocol/types';
 import { type Authorizer, type PolicyObject, type Subject, isReadPermission } from '../policy/authorizer';
 import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
+import type { FdChannelClient } from './fd-channel';
+import { CONSOLE_CONTINUATIONS } from '../ipc/objects/console';
 import { type CallObject, type HandlerContext, entryOptions, handlerFor } from './handlers';
 import { ObjectEventHub } from './object-events';
-import { InboundStream, OutboundStream } from './streams';
+import { type ClientStream, InboundStream, OutboundStream } from './streams';
 import type { AuthService } from './auth';
 import { DomainMirror } from './domain-mirror';
 import { policyUser } from './identity';
@@ -65,6 +67,7 @@ export interface DispatcherOptions {
   auth?: AuthService | null; // SASL users and login penalties; null when no listener asks for SASL
   log?: (msg: string) => void;
   audit?: AuditHook; // every write (intent before it runs, outcome before the reply) and every denial; absent = audit off
+  fdChannel?: Pick<FdChannelClient, 'take'>; // descriptors the helper hands over (consoles, displays)
 }
 
 // The helper's record of the object decided on (never the name the client sent).
@@ -88,6 +91,7 @@ export class Dispatcher {
   readonly #authorizer: Authorizer;
   readonly #auth: AuthService | null;
   readonly #audit: AuditHook | null;
+  readonly #fdChannel: Pick<FdChannelClient, 'take'> | null;
   #facts: Promise<NodeFacts> | null = null;
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
@@ -101,6 +105,7 @@ export class Dispatcher {
     this.#authorizer = opts.authorizer;
     this.#auth = opts.auth ?? null;
     this.#audit = opts.audit ?? null;
+    this.#fdChannel = opts.fdChannel ?? null;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
     this.#helper.on('up', () => {
       this.#facts = null;
@@ -387,9 +392,16 @@ export class Dispatcher {
       },
       continuation: {
         act: ((op: RequestOp, action: string, fields: object) => {
-          if (!UPLOAD_CONTINUATIONS.has(requestName(op, { action }))) return Promise.reject(VG_ERR_INTERNAL(`${action} is not a continuation`));
+          const name = requestName(op, { action });
+          if (!UPLOAD_CONTINUATIONS.has(name) && !CONSOLE_CONTINUATIONS.has(name)) return Promise.reject(VG_ERR_INTERNAL(`${action} is not a continuation`));
           return inner.call(op as never, { ...fields, action } as never);
         }) as HelperClient['act'],
+      },
+      takeFd: (token, kind) => (this.#fdChannel ? this.#fdChannel.take(token, kind) : Promise.reject(VG_ERR_INTERNAL('no descriptor channel'))),
+      openStream: (make) => {
+        if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');
+        const stream: ClientStream = make(s, opened, () => s.streamEnded(stream));
+        s.openStream(stream);
       },
       openUpload: (sink, opts, onEnd) => {
         if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');

@@ -2,6 +2,7 @@
 // DOMAIN_WRITE: define, create, undefine, lifecycle control, memory, vCPUs, tenant reassignment, and the extra write
 // actions; definitions arrive typed and field-checked by the codec, the driver checks confinement (helper side).
 import type { Op } from '../../ipc/program';
+import { answerConsole } from './console';
 import { answerDomainWriteExtra } from './domain-extra';
 import { type AnswerFn, ProtocolViolation } from './types';
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
@@ -48,7 +49,7 @@ export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ct
       await saves(d).coreDump(body.uuid, body.path, body.crash, body.actor.tenant);
       return {};
     default: {
-      const extra = answerDomainWriteExtra(ctx, body);
+      const extra = answerDomainWriteExtra(ctx, body) ?? answerConsole(ctx, body);
       if (extra === undefined) throw new ProtocolViolation(`DOMAIN_WRITE action ${String((body as { action: unknown }).action)} has no answer`);
       return extra;
     }

@@ -73,6 +73,9 @@ export interface Driver {
   setVcpus(uuid: Buffer, nvcpus: number, flags: SetFlags): Async<void>;
   // The guest's screen as an image (absent: the driver cannot take one).
   screenshot?(uuid: Buffer, screen: number): Async<{ mime: string; data: Buffer }>;
+  // A connected descriptor to the guest's console (absent: no consoles); consoleClosed: its holder let go of it.
+  openConsole?(uuid: Buffer, devName: string | null): Async<number>;
+  consoleClosed?(uuid: Buffer): void;
   onLifecycle(listener: LifecycleListener): () => void; // returns the unsubscribe function
   snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
   // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.

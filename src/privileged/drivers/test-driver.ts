@@ -2,6 +2,7 @@
 // The test driver: an in-memory simulated hypervisor behaving like libvirt's test:///default, persisted to disk (helper side).
 import { hostname } from 'node:os';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { join as joinPath } from 'node:path';
 import {
   VG_ERR_ACCESS_DENIED,
@@ -31,6 +32,7 @@ import { isTenantName } from '../../common/names';
 import { TestDomainExtra } from './test-domain-extra';
 import { type RevertTarget, TestSnapshots } from './test-snapshots';
 import { SaveImages } from './save-images';
+import { streamPair } from '../../sandbox/fdpass';
 
 // virDomainState (one definition, in common/) and the reasons we use (libvirt-domain.h).
 export { DomainState };
@@ -151,6 +153,7 @@ export class TestDriver implements Driver {
   readonly #store: StateStore;
   readonly #now: () => number;
   readonly #screenshotFile: string;
+  readonly #consoles = new Map<string, net.Socket>(); // simulated consoles by uuid (openConsole)
   readonly #domains = new Map<string, DomainObj>(); // by canonical uuid
   readonly #listeners = new Set<LifecycleListener>();
   readonly #changeListeners = new Set<ChangeListener>();
@@ -777,6 +780,30 @@ export class TestDriver implements Driver {
       );
     }
     return { mime: 'image/png', data };
+  }
+
+  // A simulated serial console (tests of the console path without a VM): a banner, then it echoes what it is sent.
+  // Unlike a QEMU console, these bytes do pass through the helper's loop: the test driver has no guest to hand over.
+  openConsole(uuid: Buffer, devName: string | null): number {
+    const d = this.#get(uuid);
+    if (!isActive(d)) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    if (devName !== null && devName !== 'serial0' && devName !== 'console0') throw driverError(VG_ERR_INTERNAL, `cannot find character device ${devName}`);
+    const key = uuidToString(uuid);
+    this.#consoles.get(key)?.destroy();
+    const [mine, theirs] = streamPair();
+    const sock = new net.Socket({ fd: mine, readable: true, writable: true });
+    this.#consoles.set(key, sock);
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => this.#consoles.get(key) === sock && this.#consoles.delete(key));
+    sock.write(`test console of ${d.def.name}\r\n`);
+    sock.pipe(sock);
+    return theirs;
+  }
+
+  consoleClosed(uuid: Buffer): void {
+    const key = uuidToString(uuid);
+    this.#consoles.get(key)?.destroy();
+    this.#consoles.delete(key);
   }
 
   onLifecycle(listener: LifecycleListener): () => void {

@@ -25,6 +25,7 @@ import './storage';
 import './host-objects';
 import './domain-extra';
 import './snapshot';
+import './console';
 
 const retDom = struct<{ dom: RemoteDomain }>(['dom', domainCodec]);
 const str = nonnullString();

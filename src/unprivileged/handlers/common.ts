@@ -9,7 +9,8 @@ import type { AuthService } from '../auth';
 import type { DomainMirror } from '../domain-mirror';
 import type { HelperClient } from '../helper-client';
 import type { ObjectEventHub } from '../object-events';
-import type { ByteSink, ByteSource, InboundOptions, StreamEnd } from '../streams';
+import type { ByteSink, ByteSource, ClientStream, InboundOptions, StreamConnection, StreamEnd } from '../streams';
+import type { FdKind } from '../../ipc/fd-channel';
 import type { VgError } from '../../common/errors';
 import type { Session } from '../session';
 
@@ -36,8 +37,12 @@ export interface HandlerContext {
   // Opens an upload stream on this call (client -> server): it starts after the call's reply; the connection's stall
   // timeout and inbound limits apply.
   openUpload?(sink: ByteSink, opts: Pick<InboundOptions, 'maxBytes' | 'sparse'>, onEnd?: (end: StreamEnd, bytes: number, error?: VgError) => void): void;
+  // The descriptor the helper handed over with `token` (its IPC answer carried it): the handler's to close.
+  takeFd?(token: Buffer, kind: FdKind): Promise<number>;
+  // Opens any stream on this call (a console: both directions); `ended` frees its serial. Starts after the reply.
+  openStream?(make: (conn: StreamConnection, call: { proc: number; serial: number }, ended: () => void) => ClientStream): void;
   // The helper without the write gate, for the continuations of this call's one audited write (an upload's chunks and
-  // end, UPLOAD_CONTINUATIONS): they carry its actor and request id; anything else is refused.
+  // end, UPLOAD_CONTINUATIONS; a console's close, CONSOLE_CONTINUATIONS): they carry its actor and request id; anything else is refused.
   continuation?: Pick<HelperClient, 'act'>;
   // How a stream opened by an audited call ended (its bytes): an audit event tied to the call's request id.
   recordStreamEnd?(detail: Record<string, string | number | boolean>): void;

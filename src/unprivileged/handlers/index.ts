@@ -14,6 +14,7 @@ import { hostObjectHandlers } from './host-objects';
 import { domainExtraHandlers } from './domain-extra';
 import { snapshotHandlers } from './snapshot';
 import { domainSaveHandlers } from './domain-save';
+import { consoleHandlers } from './console';
 
 export type { CallObject, HandlerContext } from './common';
 export { matchesListFlags } from './domain-read';
@@ -34,6 +35,7 @@ const tables: Entry[][] = [
   domainExtraHandlers,
   snapshotHandlers,
   domainSaveHandlers,
+  consoleHandlers,
 ];
 
 const handlers = new Map<number, Handler<unknown, unknown>>();

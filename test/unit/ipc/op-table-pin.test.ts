@@ -114,6 +114,9 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['saveImageRead', 162],
     ['saveImageDefine', 163],
     ['coreDump', 164],
+    // issue 14: a VM's console as a descriptor (128..135)
+    ['openConsole', 128],
+    ['closeConsole', 129],
   ],
   POOL_READ: [
     ['list', 0],

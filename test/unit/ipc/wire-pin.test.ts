@@ -271,6 +271,14 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['DOMAIN_WRITE.saveImageRead', Op.DOMAIN_WRITE_REQ, { action: 'saveImageRead', actor, path: '/var/tmp/foo.save' }, { action: 'saveImageRead', def }],
   ['DOMAIN_WRITE.saveImageDefine', Op.DOMAIN_WRITE_REQ, { action: 'saveImageDefine', actor, path: '/var/tmp/foo.save', def }, { action: 'saveImageDefine' }],
   ['DOMAIN_WRITE.coreDump', Op.DOMAIN_WRITE_REQ, { action: 'coreDump', actor, uuid, path: '/var/tmp/foo.core', crash: true }, { action: 'coreDump' }],
+  // Issue 14: a VM's console, handed over as a descriptor (codes 128..135); the answer carries only the token.
+  [
+    'DOMAIN_WRITE.openConsole',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'openConsole', actor, uuid, devName: 'serial0', force: true },
+    { action: 'openConsole', token: Buffer.alloc(16, 0xab) },
+  ],
+  ['DOMAIN_WRITE.closeConsole', Op.DOMAIN_WRITE_REQ, { action: 'closeConsole', actor, uuid }, { action: 'closeConsole' }],
   // Part B (issue 12): the rest of the test driver's hypervisor table (action codes 64..127).
   ['DOMAIN_READ.time', Op.DOMAIN_READ_REQ, { action: 'time', uuid }, { action: 'time', seconds: 627319920n, nseconds: 5 }],
   [
@@ -656,6 +664,15 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.coreDump': [
     '3b23862d35cc3e6c925285e54fe63abdacbb2466b441f18faa4611f16d3b8087',
     '53a2cd46251b0dc00c450f60da7da474b3e30312338a685ba37c75d76c240898',
+  ],
+  // Issue 14: the console's open (its answer: the descriptor's token) and close.
+  'DOMAIN_WRITE.openConsole': [
+    '2e1b477e6c9e327637d3d58b390036ff1ef3ebef27990da65b7b434fcf3d0c25',
+    '07a5da8cd74adb50c382766d0bc0b9ca8cab8907af18a3aca572da54ba990021',
+  ],
+  'DOMAIN_WRITE.closeConsole': [
+    '62654e1498b8eb382933959f667cf89da22414662912c1b31f39d63aef7f515e',
+    'ea0be542455cb0764852f3be91c129120c226046f2cf417adfdb5514635e56ef',
   ],
   // objectState (an absent optional, 4 bytes) joined the stream's answer after objectEvent.
   EVENTS_SUBSCRIBE: ['50fed1ae603bdfd21ece728102ded645cd098ba88027ccf25bd7b3b931eba4b2', 'd6362130e8900d246754e4b5c3107845bf041294d889261f08d7e602ed71fc6c'],

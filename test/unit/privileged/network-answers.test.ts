@@ -27,7 +27,7 @@ function helper() {
     warn: () => undefined,
   });
   const driver = { networks } as unknown as Driver;
-  const ctx = { driver, subscribe: () => undefined };
+  const ctx = { driver, subscribe: () => undefined, passFd: (): Buffer => Buffer.alloc(16), onClose: () => undefined };
   const read = (body: Parameters<typeof answerNetworkRead>[1]) =>
     wire(NETWORK_READ.answer, { ...(answerNetworkRead(ctx, wire(NETWORK_READ.request, body)) as object), action: body.action } as never);
   const write = async (body: Parameters<typeof answerNetworkWrite>[1]) =>
@@ -59,9 +59,12 @@ test('define then start through NETWORK_WRITE records the actor tenant; another 
 });
 
 test('a driver without networks answers "not supported"', () => {
-  expect(() => answerNetworkRead({ driver: {} as Driver, subscribe: () => undefined }, { action: 'list' })).toThrow(
-    expect.objectContaining({ code: 'VG_ERR_NOT_SUPPORTED' }),
-  );
+  expect(() =>
+    answerNetworkRead(
+      { driver: {} as Driver, subscribe: () => undefined, passFd: (): Buffer => Buffer.alloc(16), onClose: () => undefined },
+      { action: 'list' },
+    ),
+  ).toThrow(expect.objectContaining({ code: 'VG_ERR_NOT_SUPPORTED' }));
 });
 
 test('the decoders refuse an unknown action and a bad field', () => {

@@ -39,7 +39,10 @@ class MemoryHelper extends EventEmitter {
     const entry = OP_BY_REQ.get(op);
     if (!entry) throw new Error(`no op ${op}`);
     try {
-      const ans = await entry.answer({ driver: this.driver, subscribe: () => undefined }, body as never);
+      const ans = await entry.answer(
+        { driver: this.driver, subscribe: () => undefined, passFd: (): Buffer => Buffer.alloc(16), onClose: () => undefined },
+        body as never,
+      );
       const action = (body as { action?: string }).action;
       return action === undefined ? ans : { ...ans, action }; // a grouped op's answer echoes its action
     } catch (e) {
@@ -295,6 +298,8 @@ const NO_POLICY = new Set(['connectSupportsFeature', 'connectClose']);
 const ADMIN_FAILS: Record<string, string> = {
   connectOpen: 'VG_ERR_CONN_ALREADY_OPEN',
   connectGetDomainCapabilities: 'VG_ERR_NOT_SUPPORTED', // libvirt's test driver has no domain capabilities
+  // No descriptor channel in this in-process world (test/integration/fd-channel.test.ts runs the real one).
+  domainOpenConsole: 'VG_ERR_INTERNAL',
   // Networks: calls are pointed at the seeded `default` network, which runs.
   networkCreate: 'VG_ERR_DOMAIN_STATE',
   networkUndefine: 'VG_ERR_DOMAIN_STATE',

@@ -26,6 +26,7 @@ import { type DomainDef, domainDefFromJson, domainDefToJson } from '../../../ipc
 import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } from '../../../ipc/program';
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../../ipc/program';
 import type { DomainExtraDriver } from '../domain-extra-driver';
+import { connectConsole, consoleDevOk } from './console';
 import type { DomainCapsQuery } from '../../../ipc/objects/host-objects';
 import { type QemuProbe, domainCapabilitiesXml, probeQemu, qemuCapabilitiesXml, qemuVersionNumber } from '../../qemu/host-caps';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from '../driver';
@@ -577,6 +578,26 @@ export class QemuDriver implements Driver {
     const done = this.#qmp(d, 'system_reset').then(() => undefined);
     done.catch((e: Error) => this.#warn(`reset of '${d.def.name}': ${e instanceof DriverError ? e.detail : e.message}`));
     return done;
+  }
+
+  // The serial console as a descriptor (qemu/console.ts): the helper's logger lets go of QEMU's one client slot.
+  async openConsole(uuid: Buffer, devName: string | null): Promise<number> {
+    const d = this.#get(uuid);
+    if (!isActive(d) || !d.run) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    const sock = path.join(this.#qemuRun, d.def.uuid, 'serial.sock');
+    if (!consoleDevOk(devName) || !fs.existsSync(sock)) throw driverError(VG_ERR_DOMAIN_INTERNAL, `cannot find character device ${devName ?? '<null>'}`);
+    d.run.serial?.close();
+    d.run.serial = null;
+    return connectConsole(sock);
+  }
+
+  // The console's holder let go: the logger takes QEMU's client slot again (QEMU accepts it once the holder hung up).
+  consoleClosed(uuid: Buffer): void {
+    const d = this.#domains.get(uuidToString(uuid));
+    const run = d?.run;
+    if (!d || !run || !isActive(d) || run.serial) return;
+    const sock = path.join(this.#qemuRun, d.def.uuid, 'serial.sock');
+    if (fs.existsSync(sock)) run.serial = new SerialLog(sock, this.serialLogPath(d.def.uuid), false);
   }
 
   checkActive(uuid: Buffer): void {
