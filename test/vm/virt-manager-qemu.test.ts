@@ -98,6 +98,10 @@ describeIf(
         .filter((l) => /POOL_WRITE_REQ\.(define|create|build|start|setAutostart)\b/.test(l));
       expect(writes).toEqual([]); // virt-manager refreshes pools (POOL_WRITE_REQ.refresh), which is not making one
       expect(log).not.toMatch(/Error building default pool|Building default pool|Creating default pool/i);
+      // Nor did the front end's audit log record a request for one (denied or not).
+      const audit = fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8');
+      expect(audit).toMatch(/"procedure":"domainCreateXml"/); // the wizard's own request is there
+      expect(audit).not.toMatch(/"procedure":"storagePool(DefineXml|CreateXml|Create|Build|SetAutostart)"/);
     });
 
     test('the graphical console shows the guest and the text console opens', () => {
