@@ -29,6 +29,7 @@ interface GuiResult {
   marker: boolean;
   console_shot: string | null;
   console_dark: number;
+  text_console_bright: [number, number];
   shutoff: boolean;
   error?: string;
 }
@@ -112,6 +113,8 @@ describeIf(
       }
       expect(log).not.toMatch(/Error connecting to (graphical|text) console/);
       expect(result.console_dark).toBeGreaterThan(0.5); // the guest's black text screen, not virt-manager's grey error page
+      // The text console: a line typed into the guest's shell came back (echo and output): more light pixels.
+      expect(result.text_console_bright[1]).toBeGreaterThan(result.text_console_bright[0] + 100);
     });
 
     test('no error line in the debug log over more than 30 s of connection', () => {

@@ -83,6 +83,24 @@ def dark_fraction(path, box=(100, 120, 900, 780)):
     return dark / max(total, 1)
 
 
+def bright_count(path, box=(0, 70, 1020, 830)):
+    # Light pixels (text) in the VM window's console area.
+    import gi
+
+    gi.require_version('GdkPixbuf', '2.0')
+    from gi.repository import GdkPixbuf
+
+    pb = GdkPixbuf.Pixbuf.new_from_file(path)
+    px, stride, n = pb.get_pixels(), pb.get_rowstride(), pb.get_n_channels()
+    x0, y0, x1, y1 = box
+    return sum(
+        1
+        for y in range(y0, min(y1, pb.get_height()), 2)
+        for x in range(x0, min(x1, pb.get_width()), 2)
+        if sum(px[y * stride + x * n : y * stride + x * n + 3]) > 450
+    )
+
+
 def virsh(*args):
     return subprocess.run(['virsh', '-c', URI, *args], capture_output=True, text=True)
 
@@ -189,6 +207,16 @@ try:
     click(403, 214)  # Text Console 1
     time.sleep(3)
     result['text_console_shot'] = shot('text-console')
+    before = bright_count(result['text_console_shot'])
+    # Typed into the guest's shell on its serial console: the guest echoes the line and prints 42, so the terminal
+    # gains light pixels only if bytes went both ways.
+    click(500, 400)  # focus the terminal (its cursor is hollow until then)
+    xdo('key', 'Return')
+    xdo('type', '--delay', '60', 'echo VG-TYPED-$((6*7))')
+    xdo('key', 'Return')
+    time.sleep(2.5)
+    after = bright_count(shot('text-console-typed'))
+    result['text_console_bright'] = [before, after]
     step('text console opened')
     xdo('mousemove', '500', '400')
     xdo('key', 'alt+v')
