@@ -28,6 +28,14 @@ describeIf(
       return r.out;
     };
     const uuids: Record<string, string> = {};
+    // The front end reconnects to a restarted helper on its own: calls fail meanwhile.
+    const until = async (call: () => Promise<Result>): Promise<Result> => {
+      for (let i = 0; ; i++) {
+        const r = await call();
+        if (r.rc === 0 || i > 50) return r;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    };
 
     beforeAll(async () => {
       vg = await startQemuDaemon({ policy: POLICY, conf: 'unixSocketMode = 0o666\n', otherUsers: true });
@@ -105,6 +113,15 @@ describeIf(
       const amb = await virsh('root', 'pool-info', 'data');
       expect(amb.rc).toBe(1);
       expect(amb.err).toMatch(/2 tenants have one: look it up by uuid/);
+    });
+
+    test('after a helper restart every `default` is the same pool (none made again)', async () => {
+      await vg.killHelper9();
+      await vg.startHelper();
+      for (const u of USERS) {
+        const r = await until(() => virsh(u, 'pool-uuid', 'default'));
+        expect(r.out.trim()).toBe(uuids[u]);
+      }
     });
 
     test('the helper made the three `default` pools itself (journaled), no client defined or created one', () => {
