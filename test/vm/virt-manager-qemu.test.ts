@@ -49,7 +49,8 @@ describeIf(
     let log = '';
 
     beforeAll(async () => {
-      vg = await startQemuDaemon({ policy: 'g, unix:root, host-admin, *\n' });
+      // QEMU uids of its own (--uid-base): a slow GUI test must not meet another run's VM on uid 200001.
+      vg = await startQemuDaemon({ policy: 'g, unix:root, host-admin, *\n', launcherArgs: ['--uid-base', '230000'] });
       // The test disk as the volume guest.img of the host's `default` pool (made by the helper, not by a client).
       const dir = path.join(vg.home, 'lib', 'images', 'default');
       fs.copyFileSync(disk.disk!, path.join(dir, 'guest.img'));
@@ -68,6 +69,8 @@ describeIf(
         }),
       );
       console.log(`virt-manager wizard -> marker -> shut off: ${Date.now() - started} ms`);
+      fs.writeFileSync(path.join(out, 'daemon.log'), vg.output());
+      fs.copyFileSync(path.join(vg.home, 'log', 'audit.log'), path.join(out, 'audit.log')); // the three processes' output, for a failure's reader
       result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')) as GuiResult;
       log = fs.readFileSync(path.join(out, 'virt-manager-debug.log'), 'utf8');
       const keep = process.env.VG_KEEP_GUI_SHOTS;
