@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // A VM's console as a libvirt stream (virDomainOpenConsole), both directions at once over the descriptor the helper
 // handed over: the front end pumps the bytes itself, the helper never sees them.
-// - guest -> client: each read of the console socket goes out as CONTINUE packets (<= 262,120 bytes each); while the
-//   client's output queue is over the stream mark the socket is not read (socket.pause()), so a guest printing
-//   without pause holds at most about that mark of the front end's memory, and QEMU's chardev blocks (it drops output
-//   only if the guest's UART overruns, as on real hardware).
+// - guest -> client: console output goes out as CONTINUE packets (<= 262,120 bytes; gathered while the client is
+//   behind); while the client's output queue is over the stream mark the socket is not read (socket.pause()), so a
+//   guest printing without pause holds at most about that mark of the front end's memory, and QEMU waits to write
+//   (the guest's UART, and its tty, with it).
 // - client -> guest: CONTINUE bytes are written to the socket; while the socket holds more than the inbound mark
 //   unsent, the client's connection is not read (inboundHeld, as an upload's).
 // - the client's OK finishes (confirmed with OK), its ERROR aborts (confirmed with OK, as libvirtd does); the guest's
@@ -16,6 +16,8 @@ import { Limits, MessageStatus, MessageType } from '../protocol/constants';
 import { encodeStreamConfirm, encodeStreamData, encodeStreamError } from '../protocol/messages';
 import { remoteError } from '../protocol/types';
 import { type ClientStream, type StreamConnection, type StreamEnd } from './streams';
+
+const COALESCE_MS = 20; // how long guest output may wait to fill a packet while the client is behind
 
 export interface ConsoleTotals {
   toClient: number; // guest output sent to the client
@@ -33,6 +35,9 @@ export class ConsoleStream implements ClientStream {
   #eofSent = false; // the guest's EOF went to the client: only its finish (or abort) may follow
   #clientEof = false; // the client sent an empty CONTINUE: no more input
   #waitingRelief = false;
+  #gathered: Buffer[] = []; // guest output not yet sent (the client is behind)
+  #gatheredLen = 0;
+  #flushTimer: NodeJS.Timeout | null = null;
   #done = false;
 
   constructor(
@@ -49,6 +54,10 @@ export class ConsoleStream implements ClientStream {
     sock.pause(); // nothing is read before the open call's reply is out
     sock.on('error', () => this.#guestGone());
     sock.on('close', () => this.#guestGone());
+  }
+
+  get gatheredBytes(): number {
+    return this.#gatheredLen;
   }
 
   get totals(): Readonly<ConsoleTotals> {
@@ -68,25 +77,45 @@ export class ConsoleStream implements ClientStream {
     this.#sock.resume();
   }
 
-  // Guest output: to the client in packets; pause the socket while the client's queue is over the mark.
+  // Guest output. QEMU's UART writes a byte at a time, so reads are small; a client that is behind would get thousands
+  // of tiny packets (libvirt's client takes about one per virStreamRecv). While the client's queue is not empty the
+  // output is gathered into packets of up to 262,120 bytes, sent when its queue drains, when a packet is full, or after
+  // COALESCE_MS; while the queue and what is gathered are over the stream mark, the socket is not read at all.
   #output(b: Buffer): void {
     if (this.#done || this.#conn.closed) return;
-    for (let at = 0; at < b.length; at += Limits.STREAM_PAYLOAD_MAX) {
-      const chunk = b.subarray(at, Math.min(b.length, at + Limits.STREAM_PAYLOAD_MAX));
-      this.#totals.toClient += chunk.length;
-      this.#conn.send(encodeStreamData(this, chunk));
+    this.#gathered.push(b);
+    this.#gatheredLen += b.length;
+    if (this.#conn.queuedOut() === 0 || this.#gatheredLen >= Limits.STREAM_PAYLOAD_MAX) this.#flush();
+    else if (!this.#flushTimer) {
+      this.#flushTimer = setTimeout(() => this.#flush(), COALESCE_MS);
+      this.#flushTimer.unref?.();
     }
     this.#pace();
   }
 
+  #flush(): void {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    if (this.#gatheredLen === 0 || this.#done || this.#conn.closed) return;
+    const all = this.#gathered.length === 1 ? this.#gathered[0] : Buffer.concat(this.#gathered, this.#gatheredLen);
+    this.#gathered = [];
+    this.#gatheredLen = 0;
+    for (let at = 0; at < all.length; at += Limits.STREAM_PAYLOAD_MAX) {
+      const chunk = all.subarray(at, Math.min(all.length, at + Limits.STREAM_PAYLOAD_MAX));
+      this.#totals.toClient += chunk.length;
+      this.#conn.send(encodeStreamData(this, chunk));
+    }
+  }
+
   #pace(): void {
     if (this.#done || this.#waitingRelief) return;
-    if (this.#conn.queuedOut() + Limits.STREAM_PAYLOAD_MAX <= this.#conn.streamHighWater) return;
+    if (this.#conn.queuedOut() + this.#gatheredLen + Limits.STREAM_PAYLOAD_MAX <= this.#conn.streamHighWater) return;
     this.#sock.pause();
     this.#waitingRelief = true;
     this.#conn.whenRelieved(() => {
       this.#waitingRelief = false;
       if (this.#done || this.#conn.closed) return;
+      this.#flush();
       if (this.#conn.queuedOut() + Limits.STREAM_PAYLOAD_MAX > this.#conn.streamHighWater) return this.#pace();
       this.#sock.resume();
     });
@@ -95,6 +124,7 @@ export class ConsoleStream implements ClientStream {
   // The guest's side ended (the VM stopped, the helper let go): EOF to the client, which then finishes.
   #guestEof(): void {
     if (this.#done || this.#eofSent || !this.#started) return;
+    this.#flush(); // what the guest said before it went comes first
     this.#eofSent = true;
     this.#conn.send(encodeStreamData(this));
   }
@@ -144,6 +174,9 @@ export class ConsoleStream implements ClientStream {
   #close(end: StreamEnd, error?: VgError): void {
     if (this.#done) return;
     this.#done = true;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#gathered = [];
+    this.#gatheredLen = 0;
     this.#conn.inboundHeld?.(this, 0);
     this.#sock.destroy();
     this.#onEnd(end, { ...this.#totals }, error);

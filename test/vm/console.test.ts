@@ -18,7 +18,38 @@ jest.setTimeout(90000);
 const guestReq = testGuest();
 const guest = guestReq.guest;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const POLICY = 'g, unix:root, host-admin, *\ng, alice, owner, acme\ng, bob, owner, globex\ng, carol, viewer, acme\n';
+const POLICY =
+  'g, unix:root, host-admin, *\ng, alice, owner, acme\ng, bob, owner, globex\ng, carol, viewer, acme\ng, dave, viewer, acme\n' +
+  'p, dave, acme, vm:a1, domain:open_device\n';
+
+// virDomainOpenConsole straight on the wire (no lookup first, as virsh does): AUTH_LIST, CONNECT_OPEN, then 201 on the
+// VM named by argv (name, uuid); prints the error's code and message, or "opened".
+const RAW201 = `
+import socket, struct, sys
+path, name, uuid = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+s = socket.socket(socket.AF_UNIX); s.connect(path)
+def recvn(n):
+    b = b''
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d: raise SystemExit('closed')
+        b += d
+    return b
+def xs(t):
+    b = t.encode(); return struct.pack('>I', len(b)) + b + bytes((4 - len(b) % 4) % 4)
+def call(proc, serial, body=b''):
+    h = struct.pack('>IIIiII', 0x20008086, 1, proc, 0, serial, 0)
+    s.sendall(struct.pack('>I', 4 + len(h) + len(body)) + h + body)
+    n = struct.unpack('>I', recvn(4))[0]; m = recvn(n - 4)
+    return struct.unpack('>I', m[20:24])[0], m[24:]
+call(66, 1)
+call(1, 2, struct.pack('>I', 1) + xs('qemu:///system') + struct.pack('>I', 0))
+st, body = call(201, 3, xs(name) + uuid + struct.pack('>iII', -1, 0, 0))
+if st == 0: print('opened'); sys.exit(0)
+code, dom, present = struct.unpack('>iiI', body[:12])
+ln = struct.unpack('>I', body[12:16])[0] if present else 0
+print(code, body[16:16 + ln].decode())
+`;
 
 async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 30000, every = 50): Promise<T> {
   const end = Date.now() + ms;
@@ -73,6 +104,24 @@ function pty(argv: string[]): Pty {
   return { out: () => out, write: (s) => void p.stdin!.write(s), exited, proc: p };
 }
 
+// The python script's last line, JSON; its whole output in the error otherwise.
+function lastJson<T>(out: string): T {
+  try {
+    return JSON.parse(out.trim().split('\n').pop()!) as T;
+  } catch {
+    throw new Error(`python3-libvirt client failed:\n${out}`);
+  }
+}
+
+// A short pty run: its output once it exits (or after `ms`, killed).
+async function ptyRun(argv: string[], ms = 15000): Promise<{ code: number; out: string }> {
+  const p = pty(argv);
+  const t = setTimeout(() => p.proc.kill('SIGKILL'), ms);
+  const code = await p.exited;
+  clearTimeout(t);
+  return { code, out: p.out() };
+}
+
 // The front end's pid (bin/virtgated.js --home HOME), and a process's read/write syscall byte counters.
 function frontPid(home: string): number {
   for (const d of fs.readdirSync('/proc')) {
@@ -92,17 +141,18 @@ const ioBytes = (pid: number): number => {
   return Number(/^rchar: (\d+)/m.exec(t)![1]) + Number(/^wchar: (\d+)/m.exec(t)![1]);
 };
 
-// python3-libvirt: opens the console, types `cmd`, reads until `until` appears, slowly (`delay` s per 4 KiB), then
-// finishes; prints JSON {bytes, xs, found, eof}. With `eof`: reads until the server's EOF (the VM stopped), then finishes.
+// python3-libvirt: opens the console, types `cmd`, reads nothing for `stall` s, then reads until `until` appears,
+// slowly (`delay` s per 4 KiB), then finishes; prints JSON {bytes, xs, found, eof}. With `eof`: reads until the server's EOF (the VM stopped), then finishes.
 const PYREAD = `
 import libvirt, sys, time, json
-uri, name, cmd, until, delay, mode = sys.argv[1:7]
+uri, name, cmd, until, delay, mode, stall = sys.argv[1:8]
 c = libvirt.open(uri)
 d = c.lookupByName(name)
 st = c.newStream(0)
 d.openConsole(None, st, 0)
 print('open', flush=True)
 if cmd: st.send(cmd.encode())
+time.sleep(float(stall))
 buf = b''; total = 0; xs = 0; found = False; eof = False
 while True:
     data = st.recv(4096)
@@ -173,8 +223,9 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
   test('one console per VM: a second virsh is refused; --force takes it over and QEMU serves the new client', async () => {
     const a = pty(['virsh', '-c', vg.uri, 'console', 'g1']);
     await until('first console', () => a.out().includes('Escape character'), 10000);
-    const second = await v('console', 'g1');
-    expect(second.err).toMatch(/Active console session exists for this domain/);
+    const second = await ptyRun(['virsh', '-c', vg.uri, 'console', 'g1']);
+    expect(second.out).toMatch(/Active console session exists for this domain/);
+    expect(second.code).not.toBe(0);
     const b = pty(['virsh', '-c', vg.uri, 'console', '--force', 'g1']);
     await until('forced console', () => b.out().includes('Escape character'), 10000);
     expect(await a.exited).not.toBe(0); // the first session ended with an error
@@ -191,8 +242,8 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
     const rss0 = rssKiB(front);
     const h0 = ioBytes(helper);
     const f0 = ioBytes(front);
-    const cmd = "\rhead -c 1048576 /dev/zero | tr '\\\\0' x; echo; echo END-$((6*7))\r";
-    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', cmd, 'END-42', '0.004', 'until'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = "\rhead -c 1048576 /dev/zero | tr '\\0' x; echo; echo END-$((6*7))\r";
+    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', cmd, 'END-42', '0.03', 'until', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(py);
     let out = '';
     py.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -203,7 +254,7 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
     const code = await new Promise<number>((r) => py.on('exit', (c) => r(c ?? -1)));
     clearInterval(sampler);
     const took = Date.now() - t0;
-    const res = JSON.parse(out.trim().split('\n').pop()!) as { bytes: number; xs: number; found: boolean };
+    const res = lastJson<{ bytes: number; xs: number; found: boolean }>(out);
     const dh = ioBytes(helper) - h0;
     const df = ioBytes(front) - f0;
     console.log(
@@ -219,37 +270,45 @@ describeIf([guestReq, virshTool(), pyLibvirt(), ...launcherRequirements()], 'vir
   });
 
   test('the VM stops while the console is open: the client gets EOF, then finishes', async () => {
-    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', '', '', '0', 'eof'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const py = spawn('/usr/bin/python3', ['-c', PYREAD, vg.uri, 'g1', '', '', '0', 'eof', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(py);
     let out = '';
     py.stdout.on('data', (b: Buffer) => (out += b.toString()));
     py.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    let code: number | null = null;
+    py.on('exit', (c) => (code = c ?? -1));
     await until('console open', () => out.includes('open'), 10000);
     await sleep(300);
-    await ok('destroy', 'g1');
-    const code = await new Promise<number>((r) => py.on('exit', (c) => r(c ?? -1)));
+    const mark = vg.output().length;
+    const destroyed = await v('destroy', 'g1');
+    expect(destroyed).toMatchObject({ rc: 0 });
+    try {
+      await until('the client to see EOF and finish', () => code !== null, 15000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nclient: ${out}\ndaemon: ${vg.output().slice(mark)}`);
+    }
     expect({ code, out }).toMatchObject({ code: 0 });
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ eof: true });
-    const r = await v('console', 'g1');
-    expect(r.err).toMatch(/domain is not running/);
+    expect(lastJson(out)).toMatchObject({ eof: true });
+    const r = await ptyRun(['virsh', '-c', vg.uri, 'console', 'g1']);
+    expect(r.out).toMatch(/domain is not running/);
   });
 });
 
 // Tenancy: bob (another tenant) is told alice's VM does not exist; carol (a viewer in alice's tenant) is denied;
 // alice, the owner, opens it.
 describeIf(
-  [guestReq, virshTool(), ...localUsers(['alice', 'bob', 'carol'], 'console tenancy as other local users'), ...launcherRequirements()],
+  [guestReq, virshTool(), ...localUsers(['alice', 'bob', 'carol', 'dave'], 'console tenancy as other local users'), ...launcherRequirements()],
   'console tenancy',
   () => {
     let vg: RunningQemuDaemon;
     let uuid = '';
-    const tenantOf: Record<string, string | undefined> = { alice: 'acme', bob: 'globex', carol: 'acme' };
+    const tenantOf: Record<string, string | undefined> = { alice: 'acme', bob: 'globex', carol: 'acme', dave: 'acme' };
     const uri = (user: string): string => `${vg.uri}${tenantOf[user] ? `&tenant=${tenantOf[user]}` : ''}`;
     const virsh = (user: string, ...args: string[]): Promise<Result> => exec([...asUser(user, vg.home), 'virsh', '-c', uri(user), ...args]);
 
     beforeAll(async () => {
       vg = await startQemuDaemon({ policy: POLICY, conf: 'unixSocketMode = 0o666\n', otherUsers: true });
-      for (const u of ['alice', 'bob', 'carol']) {
+      for (const u of ['alice', 'bob', 'carol', 'dave']) {
         fs.mkdirSync(path.join(vg.home, 'u', u), { recursive: true });
         const { uid, gid } = ids(u);
         fs.chownSync(path.join(vg.home, 'u', u), uid, gid);
@@ -277,22 +336,35 @@ describeIf(
     });
 
     test("bob: alice's VM's console answers as for an absent VM, by name and by uuid", async () => {
-      const byName = await virsh('bob', 'console', 'a1');
-      const absent = await virsh('bob', 'console', 'no-such-vm');
-      expect(byName.err.replace(/a1/g, 'X')).toBe(absent.err.replace(/no-such-vm/g, 'X'));
-      const byUuid = await virsh('bob', 'console', uuid);
-      expect(byUuid.err).toMatch(/failed to get domain/);
+      const bob = (dom: string) => ptyRun([...asUser('bob', vg.home), 'virsh', '-c', uri('bob'), 'console', dom]);
+      const byName = await bob('a1');
+      const absent = await bob('no-such-vm');
+      expect(byName.out).toMatch(/failed to get domain/);
+      expect(byName.out.replace(/a1/g, 'X')).toBe(absent.out.replace(/no-such-vm/g, 'X'));
+      expect((await bob(uuid)).out).toMatch(/failed to get domain/);
+      // The call itself, without virsh's lookup: alice's VM and a VM that does not exist answer alike.
+      const raw = (name: string, u: string) => exec([...asUser('bob', vg.home), '/usr/bin/python3', '-c', RAW201, vg.sock, name, u.replace(/-/g, '')]);
+      const hers = await raw('a1', uuid);
+      const none = await raw('a1', '0badc0de-0000-4000-8000-000000000001');
+      expect(hers.out).toMatch(/^42 Domain not found/);
+      expect(hers.out.replace(uuid, 'U')).toBe(none.out.replace('0badc0de-0000-4000-8000-000000000001', 'U'));
     });
 
-    test('carol (viewer) is denied domain:open_device; alice (owner) gets the console', async () => {
-      const r = await virsh('carol', 'console', 'a1');
-      expect(r.err).toMatch(/access denied/);
-      const a = pty([...asUser('alice', vg.home), 'virsh', '-c', uri('alice'), 'console', 'a1']);
-      await until('alice console', () => a.out().includes('Escape character'), 10000);
-      await sleep(300);
-      a.write('\x1d');
-      expect(await a.exited).toBe(0);
-      expect(fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8')).toMatch(/"decision":\{"result":"deny"[^}]*\}[^\n]*|domainOpenConsole/);
+    test('carol (viewer) is denied domain:open_device; dave (viewer granted open_device on a1) and alice (owner) get it', async () => {
+      const r = await ptyRun([...asUser('carol', vg.home), 'virsh', '-c', uri('carol'), 'console', 'a1']);
+      expect(r.out).toMatch(/access denied/);
+      for (const user of ['dave', 'alice']) {
+        const a = pty([...asUser(user, vg.home), 'virsh', '-c', uri(user), 'console', 'a1']);
+        await until(`${user}'s console`, () => a.out().includes('Escape character'), 10000);
+        await sleep(300);
+        a.write('\x1d');
+        expect(await a.exited).toBe(0);
+      }
+      // carol's refusal is on record: a denial of domainOpenConsole naming her.
+      const lines = fs.readFileSync(path.join(vg.home, 'log', 'audit.log'), 'utf8').split('\n');
+      const denial = lines.find((l) => l.includes('"procedure":"domainOpenConsole"') && l.includes('"user":"carol"'));
+      expect(denial).toMatch(/"result":"deny"/);
+      expect(denial).toMatch(/domain:open_device/);
     });
   },
 );
