@@ -84,6 +84,9 @@ acpid -c /etc/acpi -l /dev/null -p /tmp/acpid.pid || echo "virtgate-guest: acpid
     done
     sleep 1
   done ) &
+# A shell on tty1, the VGA console, for keys typed with send-key: a new session whose open of /dev/tty1 makes it
+# the controlling tty (cttyhack would pick the serial console named in /sys/class/tty/console/active).
+( while :; do setsid sh -c 'exec sh </dev/tty1 >/dev/tty1 2>&1'; sleep 1; done ) &
 echo '$marker'
 while :; do setsid cttyhack sh; sleep 1; done
 EOF

@@ -5,6 +5,9 @@ import { VG_ERR_FRAME_LENGTH, VgError } from './errors';
 export interface FrameLimits {
   min: number; // smallest valid frame, length word included
   max: number; // largest valid frame, length word included
+  // Raw bytes that follow a frame on the stream and belong to no frame (libvirt's CALL_WITH_FDS sends one byte per
+  // descriptor after the message): skipped. May throw: the decoder fails as for a bad length.
+  skipAfter?: (frame: Buffer) => number;
 }
 
 // A frame larger than this is assembled in one buffer of its exact size, allocated once its length word is checked
@@ -23,12 +26,27 @@ export class FrameDecoder {
   #big: Buffer | null = null; // a large frame being assembled in place
   #bigPos = 0;
   #failed: VgError | null = null;
+  #skip = 0; // raw bytes still to drop before the next frame
+  readonly #skipAfter: ((frame: Buffer) => number) | undefined;
   largeBytesIn = 0; // bytes copied into large frames' buffers so far: the per-byte work a reader may need to pace
 
   constructor(limits: FrameLimits) {
     if (limits.min < 4 || limits.max < limits.min) throw new Error('invalid frame limits');
     this.#min = limits.min;
     this.#max = limits.max;
+    this.#skipAfter = limits.skipAfter;
+  }
+
+  // Bytes to drop after `frame` (may throw: then the decoder is poisoned).
+  #after(frame: Buffer): void {
+    if (!this.#skipAfter) return;
+    try {
+      this.#skip += this.#skipAfter(frame);
+    } catch (e) {
+      this.#failed = e instanceof VgError ? e : VG_ERR_FRAME_LENGTH(0, this.#min, this.#max);
+      this.release();
+      throw this.#failed;
+    }
   }
 
   // The largest frame from now on; a frame whose length word was already accepted keeps its length.
@@ -50,6 +68,13 @@ export class FrameDecoder {
     if (this.#failed) throw this.#failed;
     const out: Buffer[] = [];
     let data = chunk;
+    if (this.#skip > 0) {
+      const n = Math.min(this.#skip, data.length);
+      this.#skip -= n;
+      data = data.subarray(n);
+      if (data.length === 0) return out;
+      chunk = data;
+    }
     if (this.#big) {
       const big = this.#big;
       const n = Math.min(big.length - this.#bigPos, chunk.length);
@@ -61,8 +86,12 @@ export class FrameDecoder {
       this.#big = null;
       this.#bigPos = 0;
       this.#need = 0;
-      if (n === chunk.length) return out;
+      this.#after(big);
       data = chunk.subarray(n);
+      const k = Math.min(this.#skip, data.length);
+      this.#skip -= k;
+      data = data.subarray(k);
+      if (data.length === 0) return out;
     }
     let accepted = 0; // a length word checked on an earlier push (the limit may have changed since)
     if (this.#buffered > 0) {
@@ -84,8 +113,15 @@ export class FrameDecoder {
         throw this.#failed;
       }
       if (data.length - pos < len) break;
-      out.push(data.subarray(pos, pos + len));
+      const frame = data.subarray(pos, pos + len);
+      out.push(frame);
       pos += len;
+      this.#after(frame);
+      if (this.#skip > 0) {
+        const k = Math.min(this.#skip, data.length - pos);
+        this.#skip -= k;
+        pos += k;
+      }
     }
     this.#need = 0;
     if (pos < data.length) {

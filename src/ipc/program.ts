@@ -42,6 +42,7 @@ export { actionOf } from './actions';
 import { action, actionGroup, actionOf } from './actions';
 import { DOMAIN_READ_EXTRA, DOMAIN_WRITE_EXTRA } from './objects/domain-extra';
 import { CONSOLE_ACTIONS } from './objects/console';
+import { GRAPHICS_ACTIONS, screenshotAnswer } from './objects/graphics';
 import { type DomainDef, defField } from './objects/domain-def';
 import { NETWORK_READ, NETWORK_WRITE } from './objects/network';
 import { POOL_READ, POOL_WRITE, VOLUME_READ, VOLUME_WRITE } from './objects/storage';
@@ -126,23 +127,13 @@ const screenshotReq: Codec<{ uuid: Buffer; screen: number }> = {
   decode: (r) => ({ uuid: uuidCodec.decode(r), screen: checkRange(r.u32('screen'), 0, 255, 'screen') }),
 };
 
-const SCREENSHOT_MAX = 8 * 1024 * 1024;
-const screenshotAns: Codec<{ mime: string; data: Buffer }> = {
-  encode: (w, v) => w.string(v.mime, 64).opaque(v.data, SCREENSHOT_MAX),
-  decode: (r) => {
-    const mime = r.string(64, 'mime');
-    if (!/^image\/[a-z0-9.+-]{1,40}$/.test(mime)) throw VG_ERR_IPC_VALIDATION('mime', 'must be image/TYPE');
-    return { mime, data: Buffer.from(r.opaque(SCREENSHOT_MAX, 'screenshot')) };
-  },
-};
-
 // Domain reads and writes, one typed action each; other files' actions (stats, tuning, ...) join the same groups.
 export const DOMAIN_READ = actionGroup('DOMAIN_READ', READ, {
   list: action(0, nothing, listAns),
   lookup: action(1, lookupReq, summaryCodec),
   info: action(2, uuidReq, infoCodec),
   xml: action(3, xmlReq, xmlAns),
-  screenshot: action(4, screenshotReq, screenshotAns), // the image's bytes; the front end streams them to the client
+  screenshot: action(4, screenshotReq, screenshotAnswer), // bytes or a memfd's token; the front end streams them to the client
   ...DOMAIN_READ_EXTRA,
 });
 
@@ -158,6 +149,7 @@ export const DOMAIN_WRITE = actionGroup('DOMAIN_WRITE', WRITE, {
   ...DOMAIN_WRITE_EXTRA,
   ...SAVE_ACTIONS, // save and restore to a client-named file: 160..191
   ...CONSOLE_ACTIONS, // a VM's console, handed over as a descriptor: 128..135
+  ...GRAPHICS_ACTIONS, // a VM's VNC display, handed over as a descriptor: 136..143
 });
 
 // One ack answer, then one answer per lifecycle event, all with the subscribing request's id; the last answer of the

@@ -64,6 +64,7 @@ export const AuthType = { NONE: 0, SASL: 1, POLKIT: 2 } as const;
 // VIR_DRV_FEATURE_* numbers asked through CONNECT_SUPPORTS_FEATURE (src/libvirt_internal.h).
 export const Feature = {
   REMOTE: 2,
+  FD_PASSING: 8,
   TYPED_PARAM_STRING: 9,
   PROGRAM_KEEPALIVE: 10,
   REMOTE_EVENT_CALLBACK: 14,

@@ -21,6 +21,7 @@ import { Dispatcher } from './dispatcher';
 import { EventHub } from './event-hub';
 import { HelperClient } from './helper-client';
 import { FdChannelClient } from './fd-channel';
+import { closeFds, sendReplyFds } from './reply-fds';
 import { MemoryReclaimer } from './memory';
 import { InputTurns } from './input-turns';
 import { OutputBudget, OutputQueue } from './output-queue';
@@ -359,6 +360,33 @@ export class Daemon {
         if (!backedUp) session.outputRelieved(); // streams paced by this connection's output go on
       },
     });
+    // REPLY_WITH_FDS: the reply, then (once it is in the kernel) each fd with a 1-byte sendmsg on the raw socket; later
+    // writes wait in fdGate so no byte of theirs comes between a reply and its descriptors.
+    let fdGate: { buf: Buffer; fds?: number[] }[] | null = null;
+    let fdsInFlight: number[] = []; // written reply, descriptors not yet handed to sendReplyFds
+    const writeFds = (buf: Buffer, fds: number[]): void => {
+      if (fdGate) return void fdGate.push({ buf, fds });
+      out.write(buf);
+      fdGate = [];
+      fdsInFlight = fds;
+      out.whenEmpty(() => {
+        fdsInFlight = []; // sendReplyFds owns them now (it closes each, sent or not)
+        sendReplyFds(sock, fds, (err) => {
+          if (err) session.close(`passing a descriptor: ${err.message}`);
+          const waiting = fdGate ?? [];
+          fdGate = null;
+          for (let i = 0; i < waiting.length; i++) {
+            const w = waiting[i];
+            if (w.fds) {
+              writeFds(w.buf, w.fds);
+              fdGate!.push(...waiting.slice(i + 1));
+              return;
+            }
+            session.send(w.buf);
+          }
+        });
+      });
+    };
     let held = 0; // the most this connection held at once, input or output: worth returning to the system at close
     const session: Session = new Session({
       id: this.#nextSessionId++,
@@ -374,9 +402,11 @@ export class Daemon {
       maxEventRegistrations: this.config.maxEventRegistrations,
       maxClientRequests: this.config.maxClientRequests,
       onWrite: (buf) => {
+        if (fdGate) return void fdGate.push({ buf });
         out.write(buf);
         if (out.queued > held) held = out.queued;
       },
+      ...(spec.kind === 'unix' ? { onWriteFds: (buf: Buffer, fds: number[]) => writeFds(buf, fds), closeFd: (fd: number) => closeFds([fd]) } : {}),
       queuedOut: () => out.queued,
       streamHighWater: Math.min(STREAM_HIGH_WATER, Math.floor(this.config.maxOutputBytes / 2)),
       streamStallMs: this.config.streamStallTimeout * 1000,
@@ -391,6 +421,9 @@ export class Daemon {
         this.dispatcher.flushSuppressedDenials(session);
         if (!/^(eof|daemon stopping)/.test(reason)) this.#log(`connection ${session.id} (${evidence.source}) closed: ${reason}`);
         out.dispose();
+        closeFds([...fdsInFlight, ...(fdGate ?? []).flatMap((w) => w.fds ?? [])]);
+        fdsInFlight = [];
+        fdGate = null;
         sock.destroy();
         if (held >= RECLAIM_BYTES) this.#reclaimer.request();
       },

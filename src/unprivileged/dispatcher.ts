@@ -397,6 +397,10 @@ export class Dispatcher {
           return inner.call(op as never, { ...fields, action } as never);
         }) as HelperClient['act'],
       },
+      replyWithFds: (fds) => {
+        if (!opened) throw VG_ERR_INTERNAL('descriptors need their call');
+        s.replyWithFds(opened.serial, fds);
+      },
       takeFd: (token, kind) => (this.#fdChannel ? this.#fdChannel.take(token, kind) : Promise.reject(VG_ERR_INTERNAL('no descriptor channel'))),
       openStream: (make) => {
         if (!opened) throw VG_ERR_INTERNAL('a stream needs its call');

@@ -40,6 +40,7 @@ export class OutputQueue {
   #inStream = 0; // handed to the socket, not yet written
   #backedUp = false;
   #dead = false;
+  #empty: (() => void)[] = []; // waiting for every queued byte to be in the kernel (descriptor passing)
 
   constructor(o: OutputQueueOptions) {
     this.#o = o;
@@ -136,8 +137,20 @@ export class OutputQueue {
     this.#update();
   }
 
+  // cb runs once nothing is queued: every byte written so far is in the kernel's socket buffer.
+  whenEmpty(cb: () => void): void {
+    if (this.#dead) return;
+    if (this.queued === 0) return cb();
+    this.#empty.push(cb);
+  }
+
   #update(): void {
     if (this.#dead) return;
+    if (this.queued === 0 && this.#empty.length) {
+      const cbs = this.#empty;
+      this.#empty = [];
+      for (const cb of cbs) cb();
+    }
     if (this.queued > 0) this.#o.budget.queues.add(this);
     else this.#o.budget.queues.delete(this);
     const backedUp = this.#waiting() || this.#o.sock.writableNeedDrain;
@@ -153,6 +166,7 @@ export class OutputQueue {
     this.#o.budget.total -= this.queued;
     this.#o.budget.queues.delete(this);
     this.#dead = true;
+    this.#empty = [];
     this.#segs = [];
     this.#cur = null;
     this.#segBytes = 0;

@@ -53,6 +53,10 @@ export interface SessionOptions {
   maxEventRegistrations?: number; // event callbacks on this connection (default: unlimited)
   maxClientRequests: number; // calls in flight before we stop reading
   onWrite: (buf: Buffer) => void;
+  // A REPLY_WITH_FDS: the transport writes buf, then each fd with a 1-byte sendmsg once buf is flushed, holding any
+  // later write back until then, and closes the fds. Absent: this transport cannot pass descriptors.
+  onWriteFds?: (buf: Buffer, fds: number[]) => void;
+  closeFd?: (fd: number) => void; // descriptors a failed or closed call leaves behind
   queuedOut?: () => number; // bytes written and not yet sent to the client (stream pacing); 0 if absent
   streamHighWater?: number; // streams pace their output below this (default STREAM_HIGH_WATER)
   streamInHighWater?: number; // an upload's queued bytes before reading stops (default STREAM_IN_HIGH_WATER)
@@ -126,6 +130,7 @@ export class Session {
   // Open streams by the serial of the call that opened them; `pending` until that call's reply has gone out.
   readonly #streams = new Map<number, ClientStream>();
   readonly #pendingStreams = new Map<number, ClientStream>();
+  readonly #replyFds = new Map<number, number[]>(); // by call serial: descriptors its reply carries
   #relieved: (() => void)[] = [];
   readonly #inbound = new Map<ClientStream, number>(); // uploads' bytes received and not yet written to their sinks
   #inboundTotal = 0;
@@ -171,7 +176,7 @@ export class Session {
     this.authTypes = opts.authTypes ?? [0];
     this.evidence = opts.evidence ?? opts.identity;
     this.maxEventRegistrations = opts.maxEventRegistrations ?? Number.MAX_SAFE_INTEGER;
-    this.#decoder = new FrameDecoder({ min: Limits.FRAME_MIN, max: this.#maxFrame() });
+    this.#decoder = new FrameDecoder({ min: Limits.FRAME_MIN, max: this.#maxFrame(), skipAfter: fdBytesAfter });
   }
 
   // The largest message this connection may send now: small until it is authenticated and opened (libvirt sends no
@@ -342,6 +347,26 @@ export class Session {
     this.#pendingStreams.set(stream.serial, stream);
   }
 
+  // A handler's descriptors for its call's reply (REPLY_WITH_FDS); refused where the transport cannot pass them.
+  replyWithFds(serial: number, fds: number[]): void {
+    if (!this.#opts.onWriteFds || this.transport !== 'unix') {
+      for (const fd of fds) this.#opts.closeFd?.(fd);
+      throw VG_ERR_ARG_UNSUPPORTED('file descriptors can be passed only over a local unix socket');
+    }
+    this.#replyFds.set(serial, fds);
+  }
+
+  get canPassFds(): boolean {
+    return !!this.#opts.onWriteFds && this.transport === 'unix';
+  }
+
+  #dropReplyFds(serial: number): void {
+    const fds = this.#replyFds.get(serial);
+    if (!fds) return;
+    this.#replyFds.delete(serial);
+    for (const fd of fds) this.#opts.closeFd?.(fd);
+  }
+
   get openStreams(): number {
     return this.#streams.size;
   }
@@ -363,6 +388,7 @@ export class Session {
     this.#pendingStreams.clear();
     this.#inbound.clear();
     this.#inboundTotal = 0;
+    for (const serial of [...this.#replyFds.keys()]) this.#dropReplyFds(serial);
     this.outputRelieved(); // pumps waiting on this connection see it closed and stop
   }
 
@@ -387,8 +413,11 @@ export class Session {
       return;
     }
     if (header.type === MessageType.CALL_WITH_FDS) {
-      // Descriptors are never taken (the socket reader drops them unread): such a call is refused, not run without them.
-      this.#replyError(header, VG_ERR_ARG_UNSUPPORTED('virtgate does not accept file descriptors from clients'));
+      // Descriptors are never taken (the socket reader drops them unread; their bytes are skipped by the framing, see
+      // fdBytesAfter): such a call is refused, not run without them.
+      const def = header.prog === Program.REMOTE ? lookupProc(header.proc) : undefined;
+      const api = def ? (PROC_NAMES.get(header.proc) ?? def.name) : 'this call';
+      this.#replyError(header, VG_ERR_NOT_SUPPORTED(`${api}: virtgate does not accept file descriptors from clients`));
       return;
     }
     if (header.type !== MessageType.CALL) {
@@ -421,7 +450,14 @@ export class Session {
       .dispatch(this, { header, def, body })
       .then(
         (reply) => {
-          this.send(reply);
+          const fds = this.#replyFds.get(header.serial);
+          if (fds && !this.#closed && reply.readInt32BE(24) === MessageStatus.OK) {
+            this.#replyFds.delete(header.serial);
+            this.#opts.onWriteFds!(withFds(reply, fds.length), fds);
+          } else {
+            this.#dropReplyFds(header.serial);
+            this.send(reply);
+          }
           const st = this.#pendingStreams.get(header.serial);
           if (st) {
             this.#pendingStreams.delete(header.serial);
@@ -430,6 +466,7 @@ export class Session {
           }
         },
         (e: Error) => {
+          this.#dropReplyFds(header.serial);
           this.#pendingStreams.get(header.serial)?.dispose();
           this.#pendingStreams.delete(header.serial);
           this.#replyError(header, e instanceof VgError ? e : VG_ERR_RPC_PAYLOAD());
@@ -471,6 +508,28 @@ export class Session {
   #replyError(header: Header, e: VgError): void {
     this.send(encodeErrorReply(header, toRemoteError(e)));
   }
+}
+
+export const CALL_FDS_MAX = 32; // VIR_NET_MESSAGE_NUM_FDS_MAX
+
+// A CALL_WITH_FDS message is followed on the stream by one byte per descriptor (each sent with its own sendmsg): the
+// framing skips them. Wire: header (24 bytes after the length word) with type 4, then u32 nfds, then the payload.
+export function fdBytesAfter(frame: Buffer): number {
+  if (frame.length < 32 || frame.readInt32BE(16) !== MessageType.CALL_WITH_FDS) return 0;
+  const n = frame.readUInt32BE(28);
+  if (n > CALL_FDS_MAX) throw VG_ERR_HEADER(`${n} descriptors in one call, at most ${CALL_FDS_MAX}`);
+  return n;
+}
+
+// The REPLY_WITH_FDS form of an encoded reply: type 5 and u32 nfds between the header and the payload.
+export function withFds(reply: Buffer, nfds: number): Buffer {
+  const out = Buffer.alloc(reply.length + 4);
+  reply.copy(out, 0, 0, 28);
+  out.writeUInt32BE(out.length, 0);
+  out.writeInt32BE(MessageType.REPLY_WITH_FDS, 16);
+  out.writeUInt32BE(nfds, 28);
+  reply.copy(out, 32, 28);
+  return out;
 }
 
 // libvirtd's answer for an unknown procedure (code, domain, and the text clients match by prefix to convert it to

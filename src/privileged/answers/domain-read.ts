@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // DOMAIN_READ: list, lookup, info, the definition (the front end writes its XML), and the extra read actions (helper side of the IPC boundary).
 import type { Op } from '../../ipc/program';
-import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
-import { driverError } from '../drivers/driver';
 import { answerDomainReadExtra } from './domain-extra';
+import { answerScreenshot } from './graphics';
 import { type AnswerFn, ProtocolViolation, then } from './types';
 
 // Not `async`: a driver that answers at once (the test driver) is answered in the same turn, in request order.
@@ -19,8 +18,7 @@ export const answerDomainRead: AnswerFn<typeof Op.DOMAIN_READ_REQ> = (ctx, body)
     case 'xml':
       return d.xml(body.uuid, body.inactive);
     case 'screenshot':
-      if (!d.screenshot) throw driverError(VG_ERR_NOT_SUPPORTED, 'virDomainScreenshot');
-      return d.screenshot(body.uuid, body.screen);
+      return answerScreenshot(ctx, body.uuid, body.screen);
     default: {
       const extra = answerDomainReadExtra(ctx, body);
       if (extra === undefined) throw new ProtocolViolation(`DOMAIN_READ action ${String((body as { action: unknown }).action)} has no answer`);

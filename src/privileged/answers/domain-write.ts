@@ -3,6 +3,7 @@
 // actions; definitions arrive typed and field-checked by the codec, the driver checks confinement (helper side).
 import type { Op } from '../../ipc/program';
 import { answerConsole } from './console';
+import { answerGraphics } from './graphics';
 import { answerDomainWriteExtra } from './domain-extra';
 import { type AnswerFn, ProtocolViolation } from './types';
 import { VG_ERR_NOT_SUPPORTED } from '../../common/errors';
@@ -49,7 +50,7 @@ export const answerDomainWrite: AnswerFn<typeof Op.DOMAIN_WRITE_REQ> = async (ct
       await saves(d).coreDump(body.uuid, body.path, body.crash, body.actor.tenant);
       return {};
     default: {
-      const extra = answerDomainWriteExtra(ctx, body) ?? answerConsole(ctx, body);
+      const extra = answerGraphics(ctx, body) ?? answerDomainWriteExtra(ctx, body) ?? answerConsole(ctx, body);
       if (extra === undefined) throw new ProtocolViolation(`DOMAIN_WRITE action ${String((body as { action: unknown }).action)} has no answer`);
       return extra;
     }

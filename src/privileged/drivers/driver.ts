@@ -76,6 +76,10 @@ export interface Driver {
   // A connected descriptor to the guest's console (absent: no consoles); consoleClosed: its holder let go of it.
   openConsole?(uuid: Buffer, devName: string | null): Async<number>;
   consoleClosed?(uuid: Buffer): void;
+  // A connected socket to the VM's VNC server (graphics idx), the screen as a sealed memfd, keys typed (absent: none).
+  openGraphics?(uuid: Buffer, idx: number): Async<number>;
+  screenshotFd?(uuid: Buffer, screen: number): Async<{ mime: string; fd: number }>;
+  sendKeys?(uuid: Buffer, codeset: number, keycodes: number[]): Async<void>;
   onLifecycle(listener: LifecycleListener): () => void; // returns the unsubscribe function
   snapshots(): DomainSnapshot[]; // every domain's committed state, for a new subscriber's initial sync
   // Called after every committed change, before its lifecycle event: the new state, or the uuid of a removed domain.

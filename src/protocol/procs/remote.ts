@@ -26,6 +26,7 @@ import './host-objects';
 import './domain-extra';
 import './snapshot';
 import './console';
+import './graphics';
 
 const retDom = struct<{ dom: RemoteDomain }>(['dom', domainCodec]);
 const str = nonnullString();

@@ -39,6 +39,9 @@ export interface HandlerContext {
   openUpload?(sink: ByteSink, opts: Pick<InboundOptions, 'maxBytes' | 'sparse'>, onEnd?: (end: StreamEnd, bytes: number, error?: VgError) => void): void;
   // The descriptor the helper handed over with `token` (its IPC answer carried it): the handler's to close.
   takeFd?(token: Buffer, kind: FdKind): Promise<number>;
+  // The call's reply goes out as REPLY_WITH_FDS carrying these descriptors (unix connections only); the session owns
+  // them from here (closed after sending, or if the call fails).
+  replyWithFds?(fds: number[]): void;
   // Opens any stream on this call (a console: both directions); `ended` frees its serial. Starts after the reply.
   openStream?(make: (conn: StreamConnection, call: { proc: number; serial: number }, ended: () => void) => ClientStream): void;
   // The helper without the write gate, for the continuations of this call's one audited write (an upload's chunks and

@@ -24,6 +24,8 @@ export const connectHandlers: Entry[] = [
       case Feature.REMOTE_CLOSE_CALLBACK:
       case Feature.TYPED_PARAM_STRING: // string typed parameters (blkiotune, numatune; handlers/domain-extra.ts)
         return { supported: 1 };
+      case Feature.FD_PASSING: // REPLY_WITH_FDS (graphics.ts): unix connections only
+        return { supported: ctx.session.canPassFds ? 1 : 0 };
       default:
         return { supported: 0 };
     }

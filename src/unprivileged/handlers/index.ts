@@ -15,6 +15,7 @@ import { domainExtraHandlers } from './domain-extra';
 import { snapshotHandlers } from './snapshot';
 import { domainSaveHandlers } from './domain-save';
 import { consoleHandlers } from './console';
+import { graphicsHandlers } from './graphics';
 
 export type { CallObject, HandlerContext } from './common';
 export { matchesListFlags } from './domain-read';
@@ -36,6 +37,7 @@ const tables: Entry[][] = [
   snapshotHandlers,
   domainSaveHandlers,
   consoleHandlers,
+  graphicsHandlers,
 ];
 
 const handlers = new Map<number, Handler<unknown, unknown>>();

@@ -2,6 +2,7 @@
 // Domain XML on the unprivileged side: untrusted client text -> a checked DomainDef (libvirt 9.0's rules and
 // messages for the subset we model), and a DomainDef -> the text virDomainDefFormat writes. The root helper gets
 // and returns DomainDefs (../../ipc/objects/domain-def.ts) and never sees this XML.
+import { type VncListen, liveGraphics } from './graphics';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { VG_ERR_CONFIG_UNSUPPORTED, VG_ERR_DOMAIN_ARG, VG_ERR_XML_DETAIL, VG_ERR_XML_INVALID, type VgError } from '../../common/errors';
 import { isTenantName } from '../../common/names';
@@ -652,6 +653,7 @@ export function metadataElementOf(xml: string, key: string | null, uri: string):
 
 export interface FormatOptions {
   secure?: boolean; // VIR_DOMAIN_XML_SECURE: graphics passwords are written only with it (default: written)
+  vncListen?: VncListen | null; // a running QEMU VM's VNC proxy port (none: the display is reachable by descriptor only)
 }
 
 // Same element order and layout as libvirt's virDomainDefFormat for the parts we model.
@@ -710,7 +712,8 @@ export function formatDomainXml(def: DomainDef, liveId: number | null, opts: For
   tops(TOP_AFTER_LIFECYCLE);
   o.push('  <devices>');
   const secure = opts.secure ?? true;
-  for (const d of def.devices) {
+  for (const dev of def.devices) {
+    const d = liveId !== null ? liveGraphics(dev, def.type, opts.vncListen ?? null) : dev;
     // virDomainGraphicsDefFormat writes passwd only for VIR_DOMAIN_DEF_FORMAT_SECURE.
     if (!secure && d.tag === 'graphics' && 'passwd' in d.attrs) {
       const { passwd: _hidden, ...attrs } = d.attrs;

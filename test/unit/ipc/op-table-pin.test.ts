@@ -117,6 +117,8 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     // issue 14: a VM's console as a descriptor (128..135)
     ['openConsole', 128],
     ['closeConsole', 129],
+    // issue 14: a VM's VNC display as a descriptor (136..143)
+    ['openGraphics', 136],
   ],
   POOL_READ: [
     ['list', 0],

@@ -279,6 +279,13 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
     { action: 'openConsole', token: Buffer.alloc(16, 0xab) },
   ],
   ['DOMAIN_WRITE.closeConsole', Op.DOMAIN_WRITE_REQ, { action: 'closeConsole', actor, uuid }, { action: 'closeConsole' }],
+  // Issue 14: a VM's VNC display, handed over as a descriptor (codes 136..143).
+  [
+    'DOMAIN_WRITE.openGraphics',
+    Op.DOMAIN_WRITE_REQ,
+    { action: 'openGraphics', actor, uuid, idx: 0 },
+    { action: 'openGraphics', token: Buffer.alloc(16, 0xcd) },
+  ],
   // Part B (issue 12): the rest of the test driver's hypervisor table (action codes 64..127).
   ['DOMAIN_READ.time', Op.DOMAIN_READ_REQ, { action: 'time', uuid }, { action: 'time', seconds: 627319920n, nseconds: 5 }],
   [
@@ -532,7 +539,7 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_READ.info': ['f3866ff47035747c9dcef97e71ad788c8f5fabf233f858349cc2e952a3021181', '281b36f47d169c73d65b67a1d957ed82f98ba2f1913aaf8d6cb418b13a7c324a'],
   'DOMAIN_READ.screenshot': [
     '82eb9480c6afd4663948d96733392c0c05889881fd0852f6ee3e2e4e928dc343',
-    'e367b2ff4255fcc5f732691148b9c4b54bad742897f8af14377046f95cd7ba28',
+    'b7f629cab4a29d8ffba557a3adffded9ece266080a610fcd22ba483a696c5670', // issue 14: u32 kind (0 bytes, 1 token) after mime
   ],
   'DOMAIN_READ.xml': ['8d0eabde53efcfc18661c363670af647adb39bc692a5c9263f1b37919f73da3e', '152e17645dd8ecbbba2927b5d55288d1038f5ad4bcc216d8a435cf9d078f4d55'],
   'DOMAIN_WRITE.define': [
@@ -669,6 +676,11 @@ const PINNED: Record<string, [string, string]> = {
   'DOMAIN_WRITE.openConsole': [
     '2e1b477e6c9e327637d3d58b390036ff1ef3ebef27990da65b7b434fcf3d0c25',
     '07a5da8cd74adb50c382766d0bc0b9ca8cab8907af18a3aca572da54ba990021',
+  ],
+  // Issue 14: a VM's VNC display (its answer: the descriptor's token).
+  'DOMAIN_WRITE.openGraphics': [
+    '60f63cccb755750025ed56da188b7276f2fce02607bf604f9e9aefca8e8b914f',
+    'fd34abbfeedc1051405df8a3b80142c5910110193473e69933be4d11b3671301',
   ],
   'DOMAIN_WRITE.closeConsole': [
     '62654e1498b8eb382933959f667cf89da22414662912c1b31f39d63aef7f515e',

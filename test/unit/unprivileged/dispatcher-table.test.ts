@@ -300,6 +300,8 @@ const ADMIN_FAILS: Record<string, string> = {
   connectGetDomainCapabilities: 'VG_ERR_NOT_SUPPORTED', // libvirt's test driver has no domain capabilities
   // No descriptor channel in this in-process world (test/integration/fd-channel.test.ts runs the real one).
   domainOpenConsole: 'VG_ERR_INTERNAL',
+  domainOpenGraphics: 'VG_ERR_NOT_SUPPORTED', // takes no descriptors from clients (issue 14)
+  domainOpenGraphicsFd: 'VG_ERR_ARG_UNSUPPORTED', // descriptors only over a unix connection; this world has none
   // Networks: calls are pointed at the seeded `default` network, which runs.
   networkCreate: 'VG_ERR_DOMAIN_STATE',
   networkUndefine: 'VG_ERR_DOMAIN_STATE',

@@ -27,6 +27,8 @@ import { ControlAction, IpcLimits, LookupKind, uuidFromString, uuidToString } fr
 import type { ControlActionCode, DomainInfo, DomainSnapshot, DomainSummary, LookupKey, NodeFacts } from '../../../ipc/program';
 import type { DomainExtraDriver } from '../domain-extra-driver';
 import { connectConsole, consoleDevOk } from './console';
+import { openDisplay, screendump, sendKeys } from './display';
+import { KeycodeError } from '../../qemu/keycodes';
 import type { DomainCapsQuery } from '../../../ipc/objects/host-objects';
 import { type QemuProbe, domainCapabilitiesXml, probeQemu, qemuCapabilitiesXml, qemuVersionNumber } from '../../qemu/host-caps';
 import { type ChangeListener, type Driver, DriverError, type LifecycleListener, type ObjectEventListener, type SetFlags, driverError } from '../driver';
@@ -139,6 +141,7 @@ export class QemuDriver implements Driver {
   #nextId = 1;
   #closed = false;
   readonly #probeSlots = new Set<number>(); // slots a probe QEMU holds
+  readonly #foreignSlots = new Set<number>(); // slots whose uid a process of another launcher held when we tried
   #probe: QemuProbe | null = null; // what this host's QEMU offers (capabilities); null until probed
 
   constructor(o: QemuDriverOptions) {
@@ -600,6 +603,43 @@ export class QemuDriver implements Driver {
     if (fs.existsSync(sock)) run.serial = new SerialLog(sock, this.serialLogPath(d.def.uuid), false);
   }
 
+  // Graphics (qemu/display.ts): a VNC client socket, the screen as a sealed memfd, keys typed through QMP.
+  async openGraphics(uuid: Buffer, idx: number): Promise<number> {
+    const d = this.#running(uuid);
+    if (idx !== 0 || !qemuConfigOf(d.def).vnc) throw driverError(VG_ERR_DOMAIN_INTERNAL, `No graphics backend with index ${idx}`);
+    return this.#display(d, 'add_client', (q) => openDisplay(q));
+  }
+
+  async screenshotFd(uuid: Buffer, screen: number): Promise<{ mime: string; fd: number }> {
+    const d = this.#running(uuid);
+    if (screen !== 0) throw driverError(VG_ERR_DOMAIN_ARG, `no screen with index ${screen}`);
+    const cfg = qemuConfigOf(d.def);
+    if (!cfg.vnc && !cfg.video) throw driverError(VG_ERR_DOMAIN_STATE, 'the domain has no display');
+    const { mime, fd } = await this.#display(d, 'screendump', (q) => screendump(q));
+    return { mime, fd };
+  }
+
+  async sendKeys(uuid: Buffer, codeset: number, keycodes: number[]): Promise<void> {
+    await this.#display(this.#running(uuid), 'send-key', (q) => sendKeys(q, codeset, keycodes));
+  }
+
+  #running(uuid: Buffer): Vm {
+    const d = this.#get(uuid);
+    if (!isActive(d) || !d.run) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
+    return d;
+  }
+
+  async #display<T>(d: Vm, what: string, f: (q: QmpClient) => Promise<T>): Promise<T> {
+    const qmp = d.run?.qmp;
+    if (!qmp || qmp.closed) throw driverError(VG_ERR_DOMAIN_INTERNAL, `the monitor of domain '${d.def.name}' is not connected`);
+    try {
+      return await f(qmp);
+    } catch (e) {
+      if (e instanceof KeycodeError) throw driverError(VG_ERR_DOMAIN_ARG, e.message);
+      throw driverError(VG_ERR_DOMAIN_INTERNAL, `QEMU ${what}: ${(e as Error).message}`);
+    }
+  }
+
   checkActive(uuid: Buffer): void {
     if (!isActive(this.#get(uuid))) throw driverError(VG_ERR_DOMAIN_STATE, 'domain is not running');
   }
@@ -688,7 +728,7 @@ export class QemuDriver implements Driver {
     const uuid = def.uuid;
     const cfg = qemuConfigOf(def);
     confineQemu(cfg, def.tenant);
-    const slot = this.#freeSlot();
+    let slot = this.#freeSlot();
     const dir = path.join(this.#qemuRun, uuid);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { mode: 0o700 });
@@ -717,22 +757,24 @@ export class QemuDriver implements Driver {
         }
       }
       const built = buildArgv(cfg, plan);
-      const end = this.#o.journalSpawn?.({ uuid, name: def.name, tenant: def.tenant, digest: built.digest, slot });
-      try {
-        ({ pid } = await launcher.spawn(
-          {
-            vm: uuid,
-            slot,
-            tenant: def.tenant,
-            argv: built.argv,
-            limits: { memoryBytes: cfg.maxMemKiB * 1024n + MEM_OVERHEAD_BYTES, pids: PIDS_MAX },
-            kvm: cfg.accel === 'kvm',
-          },
-          built.fds,
-        ));
-      } catch (e) {
-        end?.((e as { code?: string }).code ?? 'failed');
-        throw driverError(VG_ERR_DOMAIN_INTERNAL, `the launcher refused to start QEMU: ${(e as Error).message}`);
+      let end = this.#o.journalSpawn?.({ uuid, name: def.name, tenant: def.tenant, digest: built.digest, slot });
+      const limits = { memoryBytes: cfg.maxMemKiB * 1024n + MEM_OVERHEAD_BYTES, pids: PIDS_MAX };
+      for (let tries = 0; ; tries++) {
+        try {
+          ({ pid } = await launcher.spawn({ vm: uuid, slot, tenant: def.tenant, argv: built.argv, limits, kvm: cfg.accel === 'kvm' }, built.fds));
+          break;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          end?.(code ?? 'failed');
+          // A slot whose uid a process we did not start holds (another launcher's VM on this host): skipped from now on.
+          if (code === 'slot-in-use' && /in use by pid/.test((e as Error).message) && tries < 8) {
+            this.#foreignSlots.add(slot);
+            slot = this.#freeSlot();
+            end = this.#o.journalSpawn?.({ uuid, name: def.name, tenant: def.tenant, digest: built.digest, slot });
+            continue;
+          }
+          throw driverError(VG_ERR_DOMAIN_INTERNAL, `the launcher refused to start QEMU: ${(e as Error).message}`);
+        }
       }
       end?.(`ok pid ${pid}`);
     } catch (e) {
@@ -806,7 +848,7 @@ export class QemuDriver implements Driver {
   }
 
   #freeSlot(): number {
-    const used = new Set([...this.#probeSlots, ...[...this.#domains.values()].map((d) => d.run?.slot).filter((s) => s !== undefined)]);
+    const used = new Set([...this.#probeSlots, ...this.#foreignSlots, ...[...this.#domains.values()].map((d) => d.run?.slot).filter((s) => s !== undefined)]);
     for (let s = 1; s <= SLOT_MAX; s++) if (!used.has(s)) return s;
     throw driverError(VG_ERR_LIMIT, `all ${SLOT_MAX} VM slots are in use`);
   }

@@ -2,6 +2,7 @@
 // QMP client over the helper-bound monitor socket; QEMU is untrusted: every line size-capped and shape-checked (helper side).
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import { sendMsg } from '../../../sandbox/fdpass';
 
 export const QMP_LINE_MAX = 1024 * 1024; // 1 MiB: query-* answers of a large VM are tens of KiB
 const GREETING_TIMEOUT_MS = 10_000; // QEMU answers ~70 ms after spawn (qemu-notes); TCG under load is slower
@@ -42,6 +43,7 @@ export class QmpClient extends EventEmitter {
   readonly #pending = new Map<string, Pending>();
   #greeted: ((v: unknown) => void) | null = null;
   #closed: string | null = null;
+  #fdBusy: Promise<void> | null = null; // a command with a descriptor is being sent
 
   private constructor(sock: net.Socket) {
     super();
@@ -73,7 +75,13 @@ export class QmpClient extends EventEmitter {
     return this.#closed !== null;
   }
 
-  execute(cmd: string, args?: Record<string, unknown>, timeoutMs = EXECUTE_TIMEOUT_MS): Promise<unknown> {
+  async execute(cmd: string, args?: Record<string, unknown>, timeoutMs = EXECUTE_TIMEOUT_MS): Promise<unknown> {
+    // A descriptor command waiting for Node's queue to drain goes first: nothing may be written behind its back.
+    while (this.#fdBusy) await this.#fdBusy;
+    return this.#send(cmd, args, timeoutMs, (line) => void this.#sock.write(line));
+  }
+
+  #send(cmd: string, args: Record<string, unknown> | undefined, timeoutMs: number, write: (line: string) => void): Promise<unknown> {
     if (this.#closed) return Promise.reject(new Error(`QMP ${cmd}: ${this.#closed}`));
     if (this.#pending.size >= PENDING_MAX) return Promise.reject(new Error(`QMP ${cmd}: ${PENDING_MAX} commands already in flight`));
     const id = `vg-${this.#nextId++}`;
@@ -83,7 +91,41 @@ export class QmpClient extends EventEmitter {
         reject(new Error(`QMP ${cmd}: no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer, cmd });
-      this.#sock.write(`${JSON.stringify(args ? { execute: cmd, arguments: args, id } : { execute: cmd, id })}\n`);
+      try {
+        write(`${JSON.stringify(args ? { execute: cmd, arguments: args, id } : { execute: cmd, id })}\n`);
+      } catch (e) {
+        this.#pending.delete(id);
+        clearTimeout(timer);
+        reject(new Error(`QMP ${cmd}: ${(e as Error).message}`));
+      }
+    });
+  }
+
+  // A command with one descriptor attached (getfd, add-fd): QEMU takes the SCM_RIGHTS fd that arrives with the
+  // command's bytes. Node's own writes go first: the command is sent with sendmsg on the raw socket only once Node's
+  // write queue is empty, so the command's bytes (and the fd) are never interleaved with a queued write.
+  async executeWithFd(cmd: string, args: Record<string, unknown>, fd: number, timeoutMs = EXECUTE_TIMEOUT_MS): Promise<unknown> {
+    if (this.#closed) throw new Error(`QMP ${cmd}: ${this.#closed}`);
+    while (this.#fdBusy) await this.#fdBusy;
+    let done!: () => void;
+    this.#fdBusy = new Promise<void>((r) => (done = r));
+    try {
+      await this.#drained();
+      const handle = (this.#sock as unknown as { _handle?: { fd?: number } })._handle;
+      const raw = handle?.fd;
+      if (typeof raw !== 'number' || raw < 0) throw new Error(`QMP ${cmd}: the monitor socket has no descriptor`);
+      return await this.#send(cmd, args, timeoutMs, (line) => sendMsg(raw, Buffer.from(line), [fd]));
+    } finally {
+      this.#fdBusy = null;
+      done();
+    }
+  }
+
+  // Resolves once every byte Node was given for this socket is in the kernel.
+  #drained(): Promise<void> {
+    if (this.#sock.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#sock.write('', (e) => (e ? reject(e) : resolve()));
     });
   }
 
