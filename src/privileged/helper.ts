@@ -146,7 +146,12 @@ async function openDriver(o: HelperOptions, journal: HelperJournal): Promise<Dri
     runtimeDir: o.runtimeDir,
     launcherSocket: o.launcherSocket!,
     cgroupRoot: o.cgroupRoot ?? 'virtgate',
-    pools: { tenantRoot: o.poolRoot ?? path.join(o.stateDir, 'pools'), adminRoots: o.adminPoolRoots ?? [path.join(o.stateDir, 'images')] },
+    pools: {
+      tenantRoot: o.poolRoot ?? path.join(o.stateDir, 'pools'),
+      adminRoots: o.adminPoolRoots ?? [path.join(o.stateDir, 'images')],
+      // A `default` pool the helper made on its own: a result line (no begin: no front-end request asked for it).
+      journal: (r) => journal.end(-1, 'POOL_PROVISION', undefined, { result: `ok tenant '${r.tenant}' path ${r.path}`, uuid: r.uuid, name: r.name }),
+    },
     // Every spawn in the helper's own journal, in its hash chain: what exactly ran (the argv's sha256), for which VM.
     // A result line of its own (no begin): a spawn is part of a write already journaled (start, create) or of the
     // helper's own autostart, and `audit verify --cross-check` reads only begin lines as writes needing an intent.

@@ -73,10 +73,7 @@ export class ObjectMirror {
     return this.#all('pool')?.map((s) => s.pool);
   }
 
-  poolByName(name: string): PoolRecord | null | undefined {
-    const all = this.pools();
-    return all && (all.find((p) => p.config.name === name) ?? null);
-  }
+  // No lookup by name here: names are unique per tenant, the storage handlers choose among pools().
 
   poolByUuid(uuid: Buffer): PoolRecord | null | undefined {
     if (!this.#synced) return undefined;

@@ -149,7 +149,7 @@ export interface RunningQemuDaemon {
 // root), the helper with the qemu driver, and the front end (unix socket; plain TCP on loopback when asked).
 // `conf`: HOME/etc/virtgate.conf; with `otherUsers` the home is searchable by everyone, for clients run as local users.
 export async function startQemuDaemon(
-  opts: { policy?: string; tcp?: boolean; sandbox?: boolean; conf?: string; otherUsers?: boolean } = {},
+  opts: { policy?: string; tcp?: boolean; sandbox?: boolean; conf?: string; otherUsers?: boolean; launcherArgs?: string[] } = {},
 ): Promise<RunningQemuDaemon> {
   requireBuild();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-qemu-'));
@@ -157,7 +157,7 @@ export async function startQemuDaemon(
   if (opts.policy !== undefined) fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy);
   if (opts.conf !== undefined) fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), opts.conf);
   if (opts.otherUsers) fs.chmodSync(home, 0o755);
-  const launcher = await startLauncher({ dir: path.join(home, 'launcher') });
+  const launcher = await startLauncher({ dir: path.join(home, 'launcher'), extraArgs: opts.launcherArgs });
   fs.mkdirSync(path.join(home, 'launcher'), { recursive: true });
   const helperSock = path.join(home, 'run', 'helper-sock');
   let out = '';

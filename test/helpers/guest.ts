@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kvmUsable } from '../../src/privileged/qemu/host-caps';
-import { type Requirement, tool, missing } from './skip';
+import { type Requirement, file, missing, tool } from './skip';
 
 export interface TestGuest {
   kernel: string;
@@ -48,6 +48,37 @@ function build(): GuestRequirement {
 export function testGuest(): GuestRequirement {
   cached ??= build();
   return cached;
+}
+
+// The test guest as a bootable raw disk (tools/build-test-disk.sh: SYSLINUX on an unpartitioned FAT image holding the
+// guest's kernel and initrd; console=tty0 console=ttyS0), for VMs that boot from a volume as virt-manager's "Import
+// existing disk image" makes them. Built after the guest, on first use in this process.
+export interface DiskRequirement extends Requirement {
+  disk: string | null; // <repo>/.cache/test-guest/disk.img
+  marker: string;
+}
+
+let cachedDisk: DiskRequirement | undefined;
+
+export function testDisk(): DiskRequirement {
+  if (cachedDisk) return cachedDisk;
+  const g = testGuest();
+  const need = 'the test disk (tools/build-test-disk.sh)';
+  if (!g.ok || !g.guest) return (cachedDisk = { ok: false, need: g.need, disk: null, marker: '' });
+  const miss = missing([
+    tool('mkfs.vfat', 'dosfstools'),
+    tool('syslinux', 'syslinux'),
+    tool('mcopy', 'mtools'),
+    file('/usr/lib/syslinux/modules/bios', 'syslinux-common'),
+  ]);
+  if (miss.length > 0) return (cachedDisk = { ok: false, need: `${need}: missing ${miss.join(', ')}`, disk: null, marker: '' });
+  const r = spawnSync(path.join(repo, 'tools', 'build-test-disk.sh'), [], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-2).join('; ');
+    return (cachedDisk = { ok: false, need: `${need}: ${why}`, disk: null, marker: '' });
+  }
+  if (r.stdout.includes('built ')) process.stdout.write(r.stdout);
+  return (cachedDisk = { ok: true, need, disk: path.join(guestDir, 'disk.img'), marker: g.guest.marker });
 }
 
 // What a VM test needs besides the guest: the emulator.

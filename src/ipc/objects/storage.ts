@@ -373,11 +373,17 @@ const poolAns = fields<{ pool: PoolRecord }>(['pool', poolRecordCodec]);
 const volAns = fields<{ vol: VolumeRecord }>(['vol', volumeRecordCodec]);
 const byUuid = fields<{ uuid: Buffer }>(['uuid', uuidF]);
 
+// The pool every tenant (and the host) has with the qemu driver (its name is unique per tenant).
+export const DEFAULT_POOL = 'default';
+
 // Pool lookups: by name or uuid. Reads carry no actor: the front end filters what the caller may see.
 export const POOL_READ = actionGroup('POOL_READ', false, {
   list: action(0, empty, fields<{ pools: PoolRecord[] }>(['pools', listF(StorageLimits.POOLS_MAX, poolRecordCodec, 'pools')])),
   byName: action(1, fields<{ name: string }>(['name', nameF('name')]), poolAns),
   byUuid: action(2, byUuid, poolAns),
+  // The tenant's pool named `default` ('' = the host's), which the helper makes (and journals) when the tenant has none
+  // (qemu driver): every tenant finds one, so clients never try to make it themselves.
+  defaultFor: action(3, fields<{ tenant: string }>(['tenant', tenantCodec]), poolAns),
 });
 
 // Pool writes: the helper checks the actor's tenant against the pool's (another tenant's pool is "not found").

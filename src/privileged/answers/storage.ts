@@ -26,6 +26,9 @@ export const answerPoolRead: AnswerFn<typeof Op.POOL_READ_REQ> = (ctx, body) => 
       return { pool: d.poolByName(body.name) };
     case 'byUuid':
       return { pool: d.poolByUuid(body.uuid) };
+    case 'defaultFor':
+      if (!d.defaultPool) throw driverError(VG_ERR_NOT_SUPPORTED, 'per-tenant default pools');
+      return { pool: d.defaultPool(body.tenant) };
     default:
       return unknown('POOL_READ', body);
   }

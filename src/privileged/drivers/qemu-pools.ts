@@ -4,6 +4,10 @@
 // shared (tenants may use their volumes, read-only, as base images). Volumes are the files of the directory that pass
 // disk.ts's open checks (rescanned on every read, as libvirt's refresh); raw ones are made by ftruncate, qcow2 by
 // createQcow2, never by exec. Pool definitions are durable records in the helper's state log.
+// Pool names are unique per tenant: every tenant (and the host) may have its own `default`, which the helper provisions
+// itself (the host's at start, a tenant's when the front end first asks for it), so clients such as virt-manager find
+// one and never try to make one.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -20,6 +24,7 @@ import {
 import { uuidFromString, uuidToString } from '../../common/uuid';
 import { XdrReader, XdrWriter } from '../../common/xdr';
 import {
+  DEFAULT_POOL,
   NO_PERMS,
   type PoolConfig,
   type PoolRecord,
@@ -42,6 +47,8 @@ import type { StorageContext } from './test-storage';
 export interface QemuPoolsOptions {
   tenantRoot: string; // a tenant's pools: TENANT_ROOT/<tenant>/... (e.g. /var/lib/virtgate/pools)
   adminRoots: readonly string[]; // a host admin's pools: anywhere below one of these (e.g. /var/lib/libvirt/images)
+  // The helper's journal, for the pools it makes on its own (no request of the front end's begins them).
+  journal?: (rec: { uuid: string; name: string; tenant: string; path: string }) => void;
 }
 
 const HEAD = 64 * 1024; // header bytes read to describe a volume
@@ -79,6 +86,40 @@ export class QemuPools implements StoragePoolDriver {
     this.#ctx = ctx;
     this.#opts = opts;
     this.#load();
+    try {
+      this.defaultPool('');
+    } catch (e) {
+      ctx.warn(`the host's storage pool '${DEFAULT_POOL}' was not provisioned: ${(e as Error).message}`);
+    }
+  }
+
+  // `tenant`'s pool named `default` ('' = the host's), made when it has none: TENANT_ROOT/<tenant>/default, or
+  // default/ below the first admin root; persistent, autostarted, running. Idempotent: an existing one (running or
+  // not) is answered as it is. Refused when its directory is another pool's or lies in one.
+  defaultPool(tenant: string): PoolRecord {
+    checkTenantName(tenant);
+    const have = this.#named(DEFAULT_POOL, tenant);
+    if (have) return record(have);
+    const root = tenant === '' ? this.#opts.adminRoots[0] : path.join(this.#opts.tenantRoot, tenant);
+    if (root === undefined) throw driverError(VG_ERR_STORAGE_FAILED, 'no admin pool root');
+    const config: PoolConfig = {
+      type: 'dir',
+      name: DEFAULT_POOL,
+      uuid: uuidFromString(randomUUID())!,
+      source: { hosts: [], devices: [], dir: '', format: '', protocolVer: '', vendor: '', product: '' },
+      targetPath: path.join(root, DEFAULT_POOL),
+      perms: NO_PERMS,
+      cow: '',
+    };
+    this.#checkNew(config, tenant);
+    const p: Pool = { config: checked(poolConfigCodec, config), tenant, active: false, persistent: true, autostart: true };
+    this.#makeDir(p);
+    p.active = true;
+    this.#put(p);
+    this.#opts.journal?.({ uuid: hex(config.uuid), name: DEFAULT_POOL, tenant, path: config.targetPath });
+    this.#emit(p, PoolEvent.DEFINED);
+    this.#emit(p, PoolEvent.STARTED);
+    return record(p);
   }
 
   // Targets of the active shared (host admin) pools: what openPoolDisk takes as base pools.
@@ -92,8 +133,10 @@ export class QemuPools implements StoragePoolDriver {
     return [...this.#pools.values()].map(record);
   }
 
-  poolByName(name: string): PoolRecord {
-    for (const p of this.#pools.values()) if (p.config.name === name) return record(p);
+  // Names are per tenant: `tenant`'s own pool of that name, else the host's (shared) one.
+  poolByName(name: string, tenant = ''): PoolRecord {
+    const p = this.#named(name, tenant) ?? (tenant !== '' ? this.#named(name, '') : undefined);
+    if (p) return record(p);
     throw driverError(VG_ERR_NO_STORAGE_POOL, `: no storage pool with matching name '${name}'`);
   }
 
@@ -123,23 +166,7 @@ export class QemuPools implements StoragePoolDriver {
   // Makes the target directory: every missing component 0700 root, the existing ones checked not to be symlinks.
   buildPool(uuid: Buffer, tenant: string): PoolRecord {
     const p = this.#inactive(this.#owned(uuid, tenant));
-    const root = this.#rootOf(p.config.targetPath, p.tenant);
-    try {
-      fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-      let dir = root;
-      for (const part of path.relative(root, p.config.targetPath).split('/').filter(Boolean)) {
-        dir = path.join(dir, part);
-        try {
-          fs.mkdirSync(dir, { mode: 0o700 });
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-          if (!fs.lstatSync(dir).isDirectory()) throw driverError(VG_ERR_STORAGE_FAILED, `'${dir}' exists and is not a directory`);
-        }
-      }
-      checkPoolDir(p.config.targetPath);
-    } catch (e) {
-      throw failed(e, `cannot build storage pool '${p.config.name}'`);
-    }
+    this.#makeDir(p);
     this.#emit(p, PoolEvent.CREATED);
     return record(p);
   }
@@ -423,6 +450,32 @@ export class QemuPools implements StoragePoolDriver {
     throw driverError(VG_ERR_ACCESS_DENIED, `backing store '${b.path}' is neither in pool '${p.config.name}' nor in a shared pool`);
   }
 
+  // Makes a pool's target directory: every missing component 0700 root, the existing ones checked not to be symlinks.
+  #makeDir(p: Pool): void {
+    const root = this.#rootOf(p.config.targetPath, p.tenant);
+    try {
+      fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+      let dir = root;
+      for (const part of path.relative(root, p.config.targetPath).split('/').filter(Boolean)) {
+        dir = path.join(dir, part);
+        try {
+          fs.mkdirSync(dir, { mode: 0o700 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          if (!fs.lstatSync(dir).isDirectory()) throw driverError(VG_ERR_STORAGE_FAILED, `'${dir}' exists and is not a directory`);
+        }
+      }
+      checkPoolDir(p.config.targetPath);
+    } catch (e) {
+      throw failed(e, `cannot build storage pool '${p.config.name}'`);
+    }
+  }
+
+  #named(name: string, tenant: string): Pool | undefined {
+    for (const p of this.#pools.values()) if (p.config.name === name && p.tenant === tenant) return p;
+    return undefined;
+  }
+
   #countLimit(p: Pool): void {
     let n = 0;
     try {
@@ -451,8 +504,7 @@ export class QemuPools implements StoragePoolDriver {
     this.#rootOf(c.targetPath, owner);
     if (tenant === '' && pathWithin(c.targetPath, this.#opts.tenantRoot) && c.targetPath !== this.#opts.tenantRoot)
       throw driverError(VG_ERR_DOMAIN_ARG, `storage pool target path '${c.targetPath}' lies in the tenants' root`);
-    let named: Pool | undefined;
-    for (const p of this.#pools.values()) if (p.config.name === c.name) named = p;
+    const named = this.#named(c.name, owner); // names are unique per tenant
     const foreign = (p: Pool | undefined): boolean => p !== undefined && tenant !== '' && p.tenant !== tenant;
     if (foreign(same) || foreign(named)) throw driverError(VG_ERR_STORAGE_FAILED, 'name, uuid or target path is not available');
     for (const p of this.#pools.values()) {

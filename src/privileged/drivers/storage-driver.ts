@@ -9,7 +9,9 @@ export const PoolEvent = { DEFINED: 0, UNDEFINED: 1, STARTED: 2, STOPPED: 3, CRE
 
 export interface StoragePoolDriver {
   listPools(): PoolRecord[];
-  poolByName(name: string): PoolRecord;
+  poolByName(name: string, tenant?: string): PoolRecord; // names are per tenant where the driver says so (qemu)
+  // The tenant's pool named `default` ('' = the host's), provisioned when absent (qemu).
+  defaultPool?(tenant: string): PoolRecord;
   poolByUuid(uuid: Buffer): PoolRecord;
   definePool(config: PoolConfig, tenant: string): PoolRecord;
   createPool(config: PoolConfig, tenant: string): PoolRecord; // define + start, transient

@@ -12,7 +12,7 @@ import {
 } from '../../common/errors';
 import { uuidToString } from '../../common/uuid';
 import { type ObjectEvent, Op } from '../../ipc/program';
-import { LIBVIRT_POOL_TYPES, type PoolRecord, StorageLimits, type VolumeRecord, isStorageName } from '../../ipc/objects/storage';
+import { DEFAULT_POOL, LIBVIRT_POOL_TYPES, type PoolRecord, StorageLimits, type VolumeRecord, isStorageName } from '../../ipc/objects/storage';
 import { encodeEvent } from '../../protocol/messages';
 import { ListPoolsFlags, PS, PoolEventId, PoolState, type RemotePool, type RemoteVol, STORAGE_LIST_MAX, VolStreamFlags } from '../../protocol/procs/storage';
 import type { ByteSink, ByteSource } from '../streams';
@@ -37,12 +37,57 @@ const resolved = new WeakMap<object, { pool?: PoolRecord; vol?: VolumeRecord; fr
 // ---------- helper records: from the front end's mirror when it is synced, else by a helper call ----------
 // Pool and volume records carry their typed configs, so their XML is formatted from the mirrored record too.
 
-// libvirt's drivers find a pool by the name in remote_nonnull_storage_pool (its uuid is not checked).
-async function poolByName(ctx: HandlerContext, name: string): Promise<PoolRecord> {
+// Pool names are unique per tenant (qemu: every tenant has its own `default`). A name means, in this order: the
+// pool of the given uuid when it bears that name (a remote_nonnull_storage_pool from a listing), the session's own
+// tenant's pool, the host's (shared) one, else the only one of that name the caller may see. Nothing visible: the
+// first of that name (the caller's visibility check then answers "no storage pool" and notes the denial).
+async function poolByName(ctx: HandlerContext, name: string, uuid?: Buffer): Promise<PoolRecord> {
   if (!isStorageName(name)) throw noPool('name', name);
-  const mirrored = ctx.mirror.objects.poolByName(name);
-  if (mirrored === null) throw noPool('name', name);
-  return mirrored ?? (await ctx.helper.act(Op.POOL_READ_REQ, 'byName', { name })).pool;
+  const tenant = ctx.session.tenant;
+  let all = await allPools(ctx);
+  if (tenant !== '' && name === DEFAULT_POOL && !all.some((p) => p.config.name === name && p.tenant === tenant)) {
+    const made = await provisionDefault(ctx);
+    if (made) all = [...all, made];
+  }
+  const named = all.filter((p) => p.config.name === name);
+  const pick =
+    (uuid && named.find((p) => p.config.uuid.equals(uuid))) ??
+    named.find((p) => p.tenant === tenant) ??
+    named.find((p) => p.tenant === '') ??
+    onlyVisible(ctx, named) ??
+    named[0];
+  if (!pick) throw noPool('name', name);
+  return pick;
+}
+
+function onlyVisible(ctx: HandlerContext, pools: PoolRecord[]): PoolRecord | undefined {
+  const seen = pools.filter((p) => ctx.canSee(poolObject(p)));
+  if (seen.length > 1)
+    throw VG_ERR_NO_STORAGE_POOL(`: no storage pool with matching name '${seen[0].config.name}' (${seen.length} tenants have one: look it up by uuid)`);
+  return seen[0];
+}
+
+// A volume's pool: the one its key (path) names when that volume bears these names, else by name as above.
+async function poolOfVol(ctx: HandlerContext, vol: RemoteVol): Promise<PoolRecord> {
+  const byKey = vol.key ? ctx.mirror.objects.volumeByPath(vol.key) : undefined;
+  const uuid = byKey && byKey.pool === vol.pool && byKey.config.name === vol.name ? byKey.poolUuid : undefined;
+  return poolByName(ctx, vol.pool, uuid);
+}
+
+async function allPools(ctx: HandlerContext): Promise<PoolRecord[]> {
+  return ctx.mirror.objects.pools() ?? (await ctx.helper.act(Op.POOL_READ_REQ, 'list', {})).pools;
+}
+
+// The session tenant's `default` pool, made by the helper on first need (qemu driver; a caller who could see it).
+async function provisionDefault(ctx: HandlerContext): Promise<PoolRecord | null> {
+  const tenant = ctx.session.tenant;
+  if (tenant === '' || (await ctx.facts()).driver !== 'qemu') return null;
+  if (!ctx.canSee({ kind: 'storage_pool', name: DEFAULT_POOL, tenant }, 'storage_pool:getattr')) return null;
+  try {
+    return (await ctx.helper.act(Op.POOL_READ_REQ, 'defaultFor', { tenant })).pool;
+  } catch {
+    return null; // e.g. its directory is another pool's: listings go on without it, a lookup answers "no storage pool"
+  }
 }
 
 async function poolByUuid(ctx: HandlerContext, uuid: Buffer): Promise<PoolRecord> {
@@ -97,26 +142,26 @@ function visibleVol(ctx: HandlerContext, v: VolumeRecord, how: string, what: str
 }
 
 async function poolOf(ctx: HandlerContext, args: { pool: RemotePool }): Promise<PoolRecord> {
-  return resolved.get(args)?.pool ?? visiblePool(ctx, await poolByName(ctx, args.pool.name), 'name', args.pool.name);
+  return resolved.get(args)?.pool ?? visiblePool(ctx, await poolByName(ctx, args.pool.name, args.pool.uuid), 'name', args.pool.name);
 }
 async function volOf(ctx: HandlerContext, args: { vol: RemoteVol }): Promise<VolumeRecord> {
   const r = resolved.get(args)?.vol;
   if (r) return r;
-  const pool = visiblePool(ctx, await poolByName(ctx, args.vol.pool), 'name', args.vol.pool);
+  const pool = visiblePool(ctx, await poolOfVol(ctx, args.vol), 'name', args.vol.pool);
   return visibleVol(ctx, await volByName(ctx, pool, args.vol.name), 'name', args.vol.name);
 }
 
 // Resolvers: the objects a call acts on, as the helper records them (the dispatcher decides each permission on them).
 const onPool = {
   objects: async (ctx: HandlerContext, args: { pool: RemotePool }): Promise<CallObject[]> => {
-    const pool = await poolByName(ctx, args.pool.name);
+    const pool = await poolByName(ctx, args.pool.name, args.pool.uuid);
     resolved.set(args, { pool });
     return [poolObject(pool)];
   },
 };
 const onVol = {
   objects: async (ctx: HandlerContext, args: { vol: RemoteVol }): Promise<CallObject[]> => {
-    const pool = await poolByName(ctx, args.vol.pool);
+    const pool = await poolOfVol(ctx, args.vol);
     if (!ctx.canSee(poolObject(pool))) return [poolObject(pool)]; // the dispatcher answers "no storage pool"
     const vol = await volByName(ctx, pool, args.vol.name);
     resolved.set(args, { pool, vol });
@@ -124,9 +169,16 @@ const onVol = {
   },
 };
 
+// What the caller may see; a tenant's own pool hides the host's pool of the same name (names are per tenant).
 async function listPools(ctx: HandlerContext): Promise<PoolRecord[]> {
-  const pools = ctx.mirror.objects.pools() ?? (await ctx.helper.act(Op.POOL_READ_REQ, 'list', {})).pools;
-  return pools.filter((p) => ctx.canSee(poolObject(p), 'storage_pool:getattr'));
+  const tenant = ctx.session.tenant;
+  let pools = await allPools(ctx);
+  if (tenant !== '' && !pools.some((p) => p.config.name === DEFAULT_POOL && p.tenant === tenant)) {
+    const made = await provisionDefault(ctx);
+    if (made) pools = [...pools, made];
+  }
+  const own = new Set(tenant === '' ? [] : pools.filter((p) => p.tenant === tenant).map((p) => p.config.name));
+  return pools.filter((p) => !(p.tenant === '' && own.has(p.config.name)) && ctx.canSee(poolObject(p), 'storage_pool:getattr'));
 }
 
 // `pool` is running (activePool); the mirror holds the volumes of running pools.
@@ -171,11 +223,9 @@ const freshPool = {
     } catch {
       return [{ kind: 'storage_pool', name: '', tenant: ctx.actor().tenant, fresh: true }]; // the handler reports the XML error
     }
-    try {
-      return [poolObject(await poolByName(ctx, name))];
-    } catch {
-      return [{ kind: 'storage_pool', name, tenant: ctx.actor().tenant, fresh: true }];
-    }
+    // Names are per tenant: only the session tenant's pool of that name is redefined (nothing is provisioned here).
+    const own = isStorageName(name) ? (await allPools(ctx)).find((p) => p.config.name === name && p.tenant === ctx.session.tenant) : undefined;
+    return [own ? poolObject(own) : { kind: 'storage_pool', name, tenant: ctx.actor().tenant, fresh: true }];
   },
 };
 
@@ -213,7 +263,7 @@ const poolHandlers: Entry[] = [
     async (ctx, { uuid }) => ({ pool: remotePool(visiblePool(ctx, await poolByUuid(ctx, uuid), 'uuid', uuidToString(uuid))) }),
     { objects: async () => [] },
   ),
-  entry(PS.STORAGE_POOL_LOOKUP_BY_VOLUME, async (ctx, { vol }) => ({ pool: remotePool(visiblePool(ctx, await poolByName(ctx, vol.pool), 'name', vol.pool)) }), {
+  entry(PS.STORAGE_POOL_LOOKUP_BY_VOLUME, async (ctx, { vol }) => ({ pool: remotePool(visiblePool(ctx, await poolOfVol(ctx, vol), 'name', vol.pool)) }), {
     objects: async () => [],
   }),
   entry(
@@ -319,7 +369,7 @@ function activePool(p: PoolRecord, named: boolean): PoolRecord {
 // A volume to be created in `pool`: policy sees POOL/NAME with the pool's tenant (volumes inherit it), and the audit
 // record names it. A pool the caller may not see is returned instead, so the answer is "no storage pool".
 async function newVol(ctx: HandlerContext, args: { pool: RemotePool; xml: string }): Promise<CallObject[]> {
-  const pool = await poolByName(ctx, args.pool.name);
+  const pool = await poolByName(ctx, args.pool.name, args.pool.uuid);
   if (!ctx.canSee(poolObject(pool))) return [poolObject(pool)];
   resolved.set(args, { pool });
   let name = '';
@@ -352,7 +402,7 @@ const volHandlers: Entry[] = [
   entry(
     PS.STORAGE_VOL_LOOKUP_BY_NAME,
     async (ctx, { pool, name }) => {
-      const p = visiblePool(ctx, await poolByName(ctx, pool.name), 'name', pool.name);
+      const p = visiblePool(ctx, await poolByName(ctx, pool.name, pool.uuid), 'name', pool.name);
       return { vol: remoteVol(visibleVol(ctx, await volByName(ctx, p, name), 'name', name)) };
     },
     { objects: async () => [] },
@@ -420,7 +470,7 @@ const volHandlers: Entry[] = [
       objects: async (ctx, args) => {
         const objects = await newVol(ctx, args);
         if (objects[0].kind !== 'storage_vol') return objects;
-        const srcPool = await poolByName(ctx, args.clonevol.pool);
+        const srcPool = await poolOfVol(ctx, args.clonevol);
         if (!ctx.canSee(poolObject(srcPool))) return [...objects, poolObject(srcPool)];
         const from = await volByName(ctx, srcPool, args.clonevol.name);
         resolved.set(args, { ...resolved.get(args), from });
@@ -578,7 +628,7 @@ const eventHandlers: Entry[] = [
   entry(PS.CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY, async (ctx, { eventID, pool }) => {
     if (eventID < 0 || eventID >= PoolEventId.LAST) throw VG_ERR_ARG_INVALID(`unsupported event ID ${eventID}`);
     let uuid: Buffer | null = null;
-    if (pool) uuid = visiblePool(ctx, await poolByName(ctx, pool.name), 'name', pool.name).config.uuid;
+    if (pool) uuid = visiblePool(ctx, await poolByName(ctx, pool.name, pool.uuid), 'name', pool.name).config.uuid;
     const callbackID = ctx.nextCallbackId();
     ctx.objectEvents.register(ctx.session, 'pool', eventID, callbackID, uuid);
     return { callbackID };

@@ -124,6 +124,7 @@ const PINNED_ACTIONS: Record<string, [string, number][]> = {
     ['list', 0],
     ['byName', 1],
     ['byUuid', 2],
+    ['defaultFor', 3], // issue 14: a tenant's `default` pool, provisioned on first need
   ],
   POOL_WRITE: [
     ['define', 0],

@@ -445,6 +445,7 @@ const SAMPLES: [string, keyof Requests, unknown, unknown][] = [
   ['POOL_READ.list', Op.POOL_READ_REQ, { action: 'list' }, { action: 'list', pools: [pool] }],
   ['POOL_READ.byName', Op.POOL_READ_REQ, { action: 'byName', name: 'p1' }, { action: 'byName', pool }],
   ['POOL_READ.byUuid', Op.POOL_READ_REQ, { action: 'byUuid', uuid }, { action: 'byUuid', pool }],
+  ['POOL_READ.defaultFor', Op.POOL_READ_REQ, { action: 'defaultFor', tenant: 'acme' }, { action: 'defaultFor', pool }],
   ['POOL_WRITE.define', Op.POOL_WRITE_REQ, { action: 'define', actor, config: poolConfig }, { action: 'define', pool }],
   ['POOL_WRITE.create', Op.POOL_WRITE_REQ, { action: 'create', actor, config: poolConfig }, { action: 'create', pool }],
   ['POOL_WRITE.build', Op.POOL_WRITE_REQ, { action: 'build', actor, uuid }, { action: 'build', pool }],
@@ -836,6 +837,10 @@ const PINNED: Record<string, [string, string]> = {
   'POOL_READ.list': ['41e53489dd71a7bb6f64d375d73397e55755ab9ed71b6209979cccfab3fdaf25', '7faabb8fd1b40ff5f6c7b211e8856ff87a9226701565f8362438664b90c1a874'],
   'POOL_READ.byName': ['522f3434179e94f3ded7da52fe98baa7ff60f7ae76492fed2caca9d1b9e82033', '14ee35fb9f53939b07e05695eeb0ae06ee9fc2e4aa3ed28d530b9ed1060cb6b8'],
   'POOL_READ.byUuid': ['55d9d33dae721dc14e89473fcb2f103858cd2bc7d75513c4e372e4c637d22f8f', 'f96464c1160a410029a6cb208b654d88963a59418d336e3512ccc407ebc6c388'],
+  'POOL_READ.defaultFor': [
+    'f2496823ff968d72cca7e0e25d2cee084db32e044e1c29d72d646559065e54d3',
+    '322e4f71dc3294007a325f71343db17e0b060ca4b55188587f684ee080054865',
+  ],
   'POOL_WRITE.define': ['0b44d72ab866a0b03165b0946a9ec90ec96c25c51d973b04ae6deae25f7097c7', '7b7d2ba32d12b6025cc1a19770739434ba2d5a30bf92c51e3cb62024ff4dff1d'],
   'POOL_WRITE.create': ['115ced94d50ff6c353c580f0ec6b2589a4254c64b7a7a155b1467640130078e5', '0d36f1aba3f208a998cba02097a7bb1613322cf4d404aa128087fe4232ed90fb'],
   'POOL_WRITE.build': ['3d257ba877331aaa6d084e8596d7af5b6f5a013ff7478bd6b156be2038d16415', 'cd106ee7392dfab63bbb2a9c51573a63b813c1c3f7157c6c15fae87c04ea4a70'],

@@ -206,7 +206,7 @@ describeIf([root('root-owned pool directories'), tool('qemu-img', 'qemu-utils')]
     const again = new QemuPools(fakeCtx(records), { tenantRoot, adminRoots: [adminRoot] });
     expect(again.poolByUuid(acme)).toMatchObject({ active: true, autostart: true });
     expect(again.listVolumes(acme).map((v) => v.config.name)).toContain('disk.qcow2');
-    expect(again.poolByName('beta-vms').active).toBe(false);
+    expect(again.poolByName('beta-vms', 'beta').active).toBe(false);
   });
 
   test('destroy, delete (the directory goes when empty) and undefine', () => {
@@ -220,5 +220,29 @@ describeIf([root('root-owned pool directories'), tool('qemu-img', 'qemu-utils')]
     expect(fs.existsSync(cfg.targetPath)).toBe(false);
     pools.undefinePool(u, 'acme');
     expect(() => pools.poolByUuid(u)).toThrow(expect.objectContaining({ code: 'VG_ERR_NO_STORAGE_POOL' }));
+  });
+
+  test("per-tenant `default` pools: the host's made at start, a tenant's on demand, once; names are per tenant", () => {
+    const host = pools.poolByName('default');
+    expect(host).toMatchObject({ tenant: '', active: true, persistent: true, autostart: true });
+    expect(host.config.targetPath).toBe(path.join(adminRoot, 'default'));
+    const journal: { tenant: string; path: string }[] = [];
+    const p2 = new QemuPools(fakeCtx(records), { tenantRoot, adminRoots: [adminRoot], journal: (r) => void journal.push(r) });
+    expect(journal).toEqual([]); // the host's exists already: nothing made again
+    const a = p2.defaultPool('acme');
+    const again = p2.defaultPool('acme');
+    const b = p2.defaultPool('beta');
+    expect(again.config.uuid).toEqual(a.config.uuid);
+    expect(new Set([host, a, b].map((p) => p.config.uuid.toString('hex'))).size).toBe(3);
+    expect(journal.map((r) => r.tenant)).toEqual(['acme', 'beta']);
+    const st = fs.statSync(path.join(tenantRoot, 'acme', 'default'));
+    expect([st.uid, st.mode & 0o777]).toEqual([0, 0o700]);
+    // By name: the tenant's own, then the host's; the host admin's lookup finds the host's.
+    expect(p2.poolByName('default', 'acme').config.uuid).toEqual(a.config.uuid);
+    expect(p2.poolByName('default', 'gamma').config.uuid).toEqual(host.config.uuid);
+    expect(p2.poolByName('default').config.uuid).toEqual(host.config.uuid);
+    // A second pool of that name in the same tenant is refused; in another tenant, each has its own.
+    expect(() => p2.definePool(poolCfg('default', path.join(tenantRoot, 'acme', 'other')), 'acme')).toThrow(/pool 'default' already exists/);
+    expect(() => p2.defaultPool('../x')).toThrow();
   });
 });

@@ -839,7 +839,7 @@ export class QemuDriver implements Driver {
       return pools.diskSourceAllowed(src.path, tenant) ? { poolDir: dir, name: path.basename(src.path), basePools: base(dir) } : null;
     }
     try {
-      const p = pools.poolByName(src.pool);
+      const p = pools.poolByName(src.pool, tenant);
       if (!p.active || (tenant !== '' && p.tenant !== '' && p.tenant !== tenant)) return null;
       return { poolDir: p.config.targetPath, name: src.volume, basePools: base(p.config.targetPath) };
     } catch {
