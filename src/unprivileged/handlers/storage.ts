@@ -218,13 +218,18 @@ function specHost(srcSpec: string | null): string {
 const freshPool = {
   objects: async (ctx: HandlerContext, args: { xml: string }): Promise<CallObject[]> => {
     let name: string;
+    let uuid: Buffer;
     try {
-      name = parsePoolXml(args.xml).name;
+      ({ name, uuid } = parsePoolXml(args.xml));
     } catch {
       return [{ kind: 'storage_pool', name: '', tenant: ctx.actor().tenant, fresh: true }]; // the handler reports the XML error
     }
-    // Names are per tenant: only the session tenant's pool of that name is redefined (nothing is provisioned here).
-    const own = isStorageName(name) ? (await allPools(ctx)).find((p) => p.config.name === name && p.tenant === ctx.session.tenant) : undefined;
+    // An existing pool's uuid names that pool, whoever's it is (another tenant's answers "no storage pool", nothing is
+    // sent on). Otherwise names are per tenant: only the session tenant's pool of that name is redefined.
+    const all = await allPools(ctx);
+    const same = all.find((p) => p.config.uuid.equals(uuid));
+    if (same) return [poolObject(same)];
+    const own = isStorageName(name) ? all.find((p) => p.config.name === name && p.tenant === ctx.session.tenant) : undefined;
     return [own ? poolObject(own) : { kind: 'storage_pool', name, tenant: ctx.actor().tenant, fresh: true }];
   },
 };
