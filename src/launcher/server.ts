@@ -12,7 +12,7 @@ import {
   encodeAnswer,
   peekId,
 } from '../ipc/launcher';
-import { FdPassError, type Watch, acceptConn, closeFd, closeFds, peerCredFd, recvMsg, sendMsg, shutdownFd, watchReadable } from '../sandbox/fdpass';
+import { FdPassError, type Watch, acceptPeers, closeFd, closeFds, recvMsg, sendMsg, shutdownFd, watchReadable } from '../sandbox/fdpass';
 import { type LauncherCore, LauncherFailure } from './launcher';
 import { createTap } from './tap';
 
@@ -50,46 +50,24 @@ export class LauncherServer {
   }
 
   #accept(): void {
-    for (;;) {
-      let fd: number | null;
-      try {
-        fd = acceptConn(this.#listenFd);
-      } catch (e) {
-        this.#o.log(`accept: ${(e as Error).message}`);
-        return;
-      }
-      if (fd === null) return;
-      let cred;
-      try {
-        cred = peerCredFd(fd);
-      } catch (e) {
-        this.#o.log(`refused a connection: ${(e as Error).message}`);
-        closeFd(fd);
-        continue;
-      }
+    acceptPeers(this.#listenFd, this.#o.log, (fd, cred) => {
       const peer = `pid ${cred.pid} uid ${cred.uid}`;
       const refuse = (why: string): void => {
         this.#o.log(`refused ${peer}: ${why}`);
         try {
-          sendMsg(fd!, encodeAnswer({ id: 0, ok: false, error: { code: LauncherErrorCode.PEER_REFUSED, message: why } }));
+          sendMsg(fd, encodeAnswer({ id: 0, ok: false, error: { code: LauncherErrorCode.PEER_REFUSED, message: why } }));
         } catch {
           // it may have gone already
         }
-        closeFd(fd!);
+        closeFd(fd);
       };
-      if (!this.#o.allowUids.includes(cred.uid)) {
-        refuse(`uid ${cred.uid} is not allowed to use the launcher`);
-        continue;
-      }
-      if (this.#conns.size >= MAX_CONNECTIONS) {
-        refuse(`too many connections (${MAX_CONNECTIONS})`);
-        continue;
-      }
+      if (!this.#o.allowUids.includes(cred.uid)) return refuse(`uid ${cred.uid} is not allowed to use the launcher`);
+      if (this.#conns.size >= MAX_CONNECTIONS) return refuse(`too many connections (${MAX_CONNECTIONS})`);
       const c: Conn = { fd, peer, closed: false, watch: { close: () => undefined } };
       c.watch = watchReadable(fd, () => this.#readable(c));
       this.#conns.add(c);
       this.#o.log(`connection from ${peer}`);
-    }
+    });
   }
 
   #readable(c: Conn): void {

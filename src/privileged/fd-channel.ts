@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { VG_ERR_DOMAIN_INTERNAL } from '../common/errors';
 import { type FdKind, FD_TOKEN_BYTES, encodeFdMessage } from '../ipc/fd-channel';
-import { type Watch, acceptConn, closeFd, peerCredFd, recvMsg, sendMsg, shutdownFd, watchReadable } from '../sandbox/fdpass';
+import { type Watch, acceptPeers, closeFd, recvMsg, sendMsg, shutdownFd, watchReadable } from '../sandbox/fdpass';
 import { driverError } from './drivers/driver';
 
 const MAX_CHANNELS = 8; // as the IPC server's connections: one front end, slack for its restarts
@@ -81,37 +81,23 @@ export class FdChannelServer extends EventEmitter {
   }
 
   #accept(): void {
-    for (;;) {
-      let fd: number | null;
-      try {
-        fd = acceptConn(this.#listenFd);
-      } catch (e) {
-        this.#o.log(`fd channel: accept: ${(e as Error).message}`);
-        return;
-      }
-      if (fd === null) return;
-      let cred;
-      try {
-        cred = peerCredFd(fd);
-      } catch (e) {
-        this.#o.log(`fd channel: refused a connection: ${(e as Error).message}`);
-        closeFd(fd);
-        continue;
-      }
-      if (!this.#o.allowUids.includes(cred.uid)) {
-        this.#o.log(`fd channel: refused peer uid ${cred.uid} pid ${cred.pid}`);
-        closeFd(fd);
-        continue;
-      }
-      if (this.#channels.size >= MAX_CHANNELS) {
-        this.#o.log(`fd channel: refused peer uid ${cred.uid} pid ${cred.pid}: ${this.#channels.size} channels already open`);
-        closeFd(fd);
-        continue;
-      }
-      const c: Channel = { fd, pid: cred.pid, uid: cred.uid, closed: false, watch: { close: () => undefined } };
-      c.watch = watchReadable(fd, () => this.#readable(c));
-      this.#channels.add(c);
-    }
+    acceptPeers(
+      this.#listenFd,
+      (m) => this.#o.log(`fd channel: ${m}`),
+      (fd, cred) => {
+        if (!this.#o.allowUids.includes(cred.uid)) {
+          this.#o.log(`fd channel: refused peer uid ${cred.uid} pid ${cred.pid}`);
+          return closeFd(fd);
+        }
+        if (this.#channels.size >= MAX_CHANNELS) {
+          this.#o.log(`fd channel: refused peer uid ${cred.uid} pid ${cred.pid}: ${this.#channels.size} channels already open`);
+          return closeFd(fd);
+        }
+        const c: Channel = { fd, pid: cred.pid, uid: cred.uid, closed: false, watch: { close: () => undefined } };
+        c.watch = watchReadable(fd, () => this.#readable(c));
+        this.#channels.add(c);
+      },
+    );
   }
 
   // The front end only receives: end of file ends the channel, anything else is a violation and ends it too.

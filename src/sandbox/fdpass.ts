@@ -189,6 +189,30 @@ export function acceptConn(listenFd: number): number | null {
   }
 }
 
+// Accepts every pending connection and hands each to `onPeer` with its kernel-reported credentials (SO_PEERCRED); the
+// caller decides whether to keep it. A connection whose credentials cannot be read is closed here.
+export function acceptPeers(listenFd: number, log: (msg: string) => void, onPeer: (fd: number, cred: RawPeerCred) => void): void {
+  for (;;) {
+    let fd: number | null;
+    try {
+      fd = acceptConn(listenFd);
+    } catch (e) {
+      log(`accept: ${(e as Error).message}`);
+      return;
+    }
+    if (fd === null) return;
+    let cred: RawPeerCred;
+    try {
+      cred = peerCredFd(fd);
+    } catch (e) {
+      log(`refused a connection: ${(e as Error).message}`);
+      closeFd(fd);
+      continue;
+    }
+    onPeer(fd, cred);
+  }
+}
+
 export function closeFd(fd: number): void {
   bind().close(fd);
 }
