@@ -38,6 +38,7 @@ const DEVICES = new Set([
   'isa-serial',
   'virtio-serial-pci',
   'virtconsole',
+  'virtserialport',
   'pcie-root-port',
   'VGA',
   'virtio-vga',

@@ -17,12 +17,14 @@ const cfg = qemuConfigOf(
   <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/p/top.qcow2'/><target dev='vda' bus='virtio'/></disk>
   <disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>
   <interface type='user'><mac address='52:54:00:01:02:03'/></interface><serial type='pty'/><graphics type='vnc'/>
-  <memballoon model='virtio'/><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng><input type='tablet' bus='usb'/></devices></domain>`),
+  <memballoon model='virtio'/><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng><input type='tablet' bus='usb'/>
+  <channel type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/x.agent'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices></domain>`),
 );
 // Helper-side descriptors 40.. become QEMU's 3.. in message order.
 const plan = {
   qmp: 40,
   serial: 41,
+  agent: 47,
   kernel: 42,
   initrd: 43,
   disks: [
@@ -37,7 +39,7 @@ const plan = {
 
 test('every resource is a descriptor, in message order; the backing chain is explicit', () => {
   const b = buildArgv(cfg, plan);
-  expect(b.fds).toEqual([40, 42, 43, 41, 44, 45, 46]);
+  expect(b.fds).toEqual([40, 42, 43, 41, 44, 45, 46, 47]);
   const a = b.argv;
   const after = (opt: string) => a.filter((_, i) => a[i - 1] === opt);
   expect(after('-sandbox')).toEqual([SANDBOX]);
@@ -45,7 +47,11 @@ test('every resource is a descriptor, in message order; the backing chain is exp
   expect(a).toContain('-no-shutdown');
   expect(after('-action')).toEqual(['reboot=shutdown']);
   expect(after('-name')).toEqual(['guest=web1,debug-threads=on']);
-  expect(after('-chardev')).toEqual(['socket,id=charmonitor,fd=3,server=on,wait=off', 'socket,id=charserial0,fd=6,server=on,wait=off']);
+  expect(after('-chardev')).toEqual([
+    'socket,id=charmonitor,fd=3,server=on,wait=off',
+    'socket,id=charserial0,fd=6,server=on,wait=off',
+    'socket,id=charchannel0,fd=10,server=on,wait=off',
+  ]);
   expect(after('-serial')).toEqual(['chardev:charserial0']);
   expect(after('-kernel')).toEqual(['/proc/self/fd/4']);
   expect(after('-initrd')).toEqual(['/proc/self/fd/5']);
@@ -70,6 +76,8 @@ test('every resource is a descriptor, in message order; the backing chain is exp
     'VGA,id=video0',
     'qemu-xhci,id=usb',
     'usb-tablet,id=input0,bus=usb.0,port=1',
+    'virtio-serial-pci,id=virtio-serial0',
+    'virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,name=org.qemu.guest_agent.0',
     'virtio-balloon-pci,id=balloon0',
     'virtio-rng-pci,rng=objrng0,id=rng0',
   ]);
@@ -84,7 +92,7 @@ test("the launcher's argv policy accepts the generated argv (its own checker)", 
   const b = buildArgv(cfg, plan);
   expect(() => checkArgv(b.argv, b.fds.length)).not.toThrow();
   const bare = buildArgv(
-    { ...cfg, disks: [], nets: [], vnc: false, tablet: false, rng: false, balloon: false, serial: false, kernel: null, initrd: null },
+    { ...cfg, disks: [], nets: [], vnc: false, tablet: false, rng: false, balloon: false, serial: false, guestAgent: false, kernel: null, initrd: null },
     { ...plan, disks: [] },
   );
   expect(() => checkArgv(bare.argv, bare.fds.length)).not.toThrow();
@@ -93,6 +101,7 @@ test("the launcher's argv policy accepts the generated argv (its own checker)", 
 test('a planned resource without its descriptor is a bug, not a path', () => {
   expect(() => buildArgv(cfg, { ...plan, kernel: null })).toThrow(/kernel planned without a descriptor/);
   expect(() => buildArgv(cfg, { ...plan, serial: null })).toThrow(/serial planned without a descriptor/);
+  expect(() => buildArgv(cfg, { ...plan, agent: null })).toThrow(/guest agent channel planned without a descriptor/);
 });
 
 const EMU = '/usr/bin/qemu-system-x86_64';
@@ -108,6 +117,7 @@ const EMU = '/usr/bin/qemu-system-x86_64';
     const real = {
       qmp: open('k', 'w+'),
       serial: null,
+      agent: open('a', 'w+'),
       kernel: null,
       initrd: null,
       disks: [
@@ -122,8 +132,8 @@ const EMU = '/usr/bin/qemu-system-x86_64';
     for (const f of ['top.qcow2', 'mid.qcow2', 'base.raw']) fs.renameSync(path.join(dir, f), path.join(dir, `moved-${f}`));
     const noKernel = { ...cfg, kernel: null, initrd: null, cmdline: null, serial: false };
     const b = buildArgv(noKernel, real);
-    // The monitor descriptor is a plain file here: swap the monitor for a null chardev (this run checks everything else).
-    const argv = b.argv.map((x) => (x.startsWith('socket,id=charmonitor') ? 'null,id=charmonitor' : x));
+    // The monitor and agent descriptors are plain files here: swap them for null chardevs (this run checks everything else).
+    const argv = b.argv.map((x) => x.replace(/^socket,id=(charmonitor|charchannel0),.*$/, 'null,id=$1'));
     const q = spawn(EMU, argv, { stdio: ['ignore', 'ignore', 'pipe', ...b.fds] });
     let err = '';
     q.stderr!.on('data', (d: Buffer) => (err += d.toString()));

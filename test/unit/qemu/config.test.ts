@@ -115,3 +115,19 @@ test("a tenant's VM names no kernel path and no bridge (its disks: the driver's 
   expect(refusal(() => confineQemu({ ...bridged, kernel: null, initrd: null }, 'acme'))).toMatch(/bridge 'br0' \(host admins only\)/);
   expect(refusal(() => confineQemu(withFile, ''))).toBe('accepted');
 });
+
+test("the guest agent channel virt-manager and virt-install add: a virtio-serial port on the helper's socket; other channels refused", () => {
+  const agent = "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
+  expect(qemuConfigOf(dom(agent)).guestAgent).toBe(true);
+  expect(qemuConfigOf(dom('')).guestAgent).toBe(false);
+  expect(refusal(() => qemuConfigOf(dom(agent + agent)))).toBe('VG_ERR_CONFIG_UNSUPPORTED: a second guest agent <channel>');
+  expect(refusal(() => qemuConfigOf(dom("<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>")))).toBe(
+    "VG_ERR_CONFIG_UNSUPPORTED: <channel type='spicevmc'> (unix only)",
+  );
+  expect(refusal(() => qemuConfigOf(dom("<channel type='unix'><target type='virtio' name='org.example.x'/></channel>")))).toMatch(
+    /VG_ERR_CONFIG_UNSUPPORTED: <channel> other than/,
+  );
+  expect(refusal(() => qemuConfigOf(dom("<channel type='unix'><target type='guestfwd' address='10.0.2.1' port='80'/></channel>")))).toMatch(
+    /<channel> other than/,
+  );
+});

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // QemuConfig + descriptor plan -> QEMU argv, strictly within the launcher's argv policy: every file is a descriptor (helper side).
 import { createHash } from 'node:crypto';
-import type { QemuConfig } from './config';
+import { GUEST_AGENT, type QemuConfig } from './config';
 
 export const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
 export const FD_BASE = 3; // descriptor i of the spawn message is fd 3+i in QEMU
@@ -17,6 +17,7 @@ export interface PlannedLayer {
 export interface DescriptorPlan {
   qmp: number; // listening socket
   serial: number | null; // listening socket
+  agent?: number | null; // listening socket of the guest agent's channel
   kernel: number | null; // sealed memfd
   initrd: number | null;
   disks: (PlannedLayer[] | null)[]; // by cfg.disks index; null = empty CD-ROM
@@ -128,6 +129,12 @@ export function buildArgv(cfg: QemuConfig, plan: DescriptorPlan): BuiltArgv {
   push('-vga', 'none');
   if (video) push('-device', `${{ vga: 'VGA', virtio: 'virtio-vga', cirrus: 'cirrus-vga' }[video]},id=video0`);
   if (cfg.tablet) push('-device', 'qemu-xhci,id=usb', '-device', 'usb-tablet,id=input0,bus=usb.0,port=1');
+  if (cfg.guestAgent) {
+    if (plan.agent == null) throw new Error('argv: guest agent channel planned without a descriptor');
+    push('-device', 'virtio-serial-pci,id=virtio-serial0');
+    push('-chardev', `socket,id=charchannel0,fd=${pass(plan.agent)},server=on,wait=off`);
+    push('-device', `virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,name=${GUEST_AGENT}`);
+  }
   if (cfg.balloon) push('-device', 'virtio-balloon-pci,id=balloon0');
   if (cfg.rng) push('-object', 'rng-builtin,id=objrng0', '-device', 'virtio-rng-pci,rng=objrng0,id=rng0');
   return { argv: a, fds, digest: argvDigest(a) };

@@ -54,7 +54,10 @@ export interface QemuConfig {
   balloon: boolean;
   rng: boolean;
   tablet: boolean;
+  guestAgent: boolean; // <channel type='unix'> for org.qemu.guest_agent.0: a virtio-serial port on a helper-bound socket
 }
+
+export const GUEST_AGENT = 'org.qemu.guest_agent.0';
 
 const unsupported = (what: string): DriverError => driverError(VG_ERR_CONFIG_UNSUPPORTED, what);
 
@@ -241,6 +244,7 @@ export function qemuConfigOf(def: DomainDef): QemuConfig {
     balloon: false,
     rng: false,
     tablet: false,
+    guestAgent: false,
   };
   let nets = 0;
   for (const n of def.devices) {
@@ -305,6 +309,17 @@ export function qemuConfigOf(def: DomainDef): QemuConfig {
         else if ((type === 'mouse' || type === 'keyboard') && bus === 'ps2')
           break; // implicit on x86 machines
         else throw unsupported(`<input type='${type}' bus='${bus}'>`);
+        break;
+      }
+      case 'channel': {
+        // What virt-manager and virt-install add by default. The socket is the helper's (a client's source path is
+        // not used); nothing in the helper talks to the agent yet.
+        if ((n.attrs.type ?? '') !== 'unix') throw unsupported(`<channel type='${n.attrs.type ?? ''}'> (unix only)`);
+        const target = elChild(n, 'target');
+        if (target?.attrs.type !== 'virtio' || target.attrs.name !== GUEST_AGENT)
+          throw unsupported(`<channel> other than <target type='virtio' name='${GUEST_AGENT}'/>`);
+        if (cfg.guestAgent) throw unsupported('a second guest agent <channel>');
+        cfg.guestAgent = true;
         break;
       }
       default:

@@ -739,6 +739,7 @@ export class QemuDriver implements Driver {
       const plan: DescriptorPlan = {
         qmp: own(host.bindListener(path.join(dir, 'qmp.sock'))),
         serial: cfg.serial ? own(host.bindListener(path.join(dir, 'serial.sock'))) : null,
+        agent: cfg.guestAgent ? own(host.bindListener(path.join(dir, 'agent.sock'))) : null,
         kernel: cfg.kernel ? own(host.kernelMemfd(cfg.kernel, 'kernel')) : null,
         initrd: cfg.initrd ? own(host.kernelMemfd(cfg.initrd, 'initrd')) : null,
         disks: cfg.disks.map((disk) => this.#openDisk(disk, def.tenant, own)),
