@@ -268,7 +268,11 @@ test('a call carrying descriptors is refused, and nothing is created', async () 
   const xml = "<domain type='test'><name>fdvm</name><memory>1024</memory><os><type>hvm</type></os></domain>";
   // VIR_NET_CALL_WITH_FDS: the payload starts with the descriptor count
   const r = await call(P.CREATE_XML_WITH_FILES, (w) => w.u32(1).string(xml, 4096).u32(0), 4);
-  expect([r.status, r.code, r.message]).toEqual([1, 74, 'argument unsupported: virtgate does not accept file descriptors from clients']);
+  expect([r.status, r.code, r.message]).toEqual([
+    1,
+    3,
+    'this function is not supported by the connection driver: virDomainCreateXMLWithFiles: virtgate does not accept file descriptors from clients',
+  ]);
   const look = await call(23, (w) => w.string('fdvm', 100));
   expect(look.code).toBe(42); // VIR_ERR_NO_DOMAIN
   await stillServes();

@@ -90,10 +90,14 @@ describeIf(pyLibvirt(), 'python3-libvirt: the rest of the hypervisor table again
       ['test', 3, 0],
       ['test', 4, 0],
     ]); // suspended/resumed, as test:///default sends them
-    // The one deliberate difference: descriptors are not taken (test:///default takes them). virtgate does not offer
-    // VIR_DRV_FEATURE_FD_PASSING, so libvirt's client refuses before sending; nothing was created. (A raw client that
-    // sends them anyway is refused by the session: test/integration/domain-extra-b-bad-input.test.ts.)
+    // The one deliberate difference: descriptors are not taken (test:///default takes them). virtgate offers
+    // VIR_DRV_FEATURE_FD_PASSING on unix sockets (for openGraphicsFD's reply), so libvirt's client sends the call with
+    // its descriptor; the session skips the descriptor's byte, refuses the call by name and nothing is created.
     expect(theirsFds).toEqual(['ok', 'fdvm']);
-    expect(oursFds).toEqual([74, 'argument unsupported: fd passing is not supported by this connection', 'absent']);
+    expect(oursFds).toEqual([
+      3,
+      'this function is not supported by the connection driver: virDomainCreateXMLWithFiles: virtgate does not accept file descriptors from clients',
+      'absent',
+    ]);
   });
 });
