@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DomainState } from '../../src/common/domain-state';
-import { ControlAction, type LifecycleEvent, uuidFromString } from '../../src/ipc/program';
+import { ControlAction, type LifecycleEvent, uuidFromString, uuidToString } from '../../src/ipc/program';
 import type { DriverError } from '../../src/privileged/drivers/driver';
 import { QemuDriver } from '../../src/privileged/drivers/qemu/driver';
 import type { LaunchedVm, Launcher, QemuHost, SpawnRequest } from '../../src/privileged/drivers/qemu/host';
@@ -247,7 +247,7 @@ run('QEMU driver with a direct launcher (no jail)', () => {
   test('on_poweroff restart: the guest powers off and boots again in the same QEMU', async () => {
     const s = driver.define(dx(xml('r1').replace('<on_poweroff>destroy</on_poweroff>', '<on_poweroff>restart</on_poweroff>')), '');
     await driver.control(s.uuid, ControlAction.START);
-    const key = [...launcher.vms.keys()].find((k) => launcher.vms.get(k)!.child.exitCode === null)!;
+    const key = uuidToString(s.uuid); // this test's VM, never a previous test's that may still be running
     const log = path.join(dir, 'lib', 'qemu', 'logs', `${key}.serial.log`);
     const markers = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split(guest!.marker).length - 1 : 0);
     await until('marker', () => markers() === 1, 40000);
@@ -262,7 +262,7 @@ run('QEMU driver with a direct launcher (no jail)', () => {
   test("setmem --live lowers the guest's MemTotal, setvcpus --live brings a second CPU online (read on the guest's console)", async () => {
     const s = driver.define(dx(xml('m1').replace('<vcpu>1</vcpu>', "<vcpu current='1'>2</vcpu>")), '');
     await driver.control(s.uuid, ControlAction.START);
-    const key = [...launcher.vms.keys()].find((k) => launcher.vms.get(k)!.child.exitCode === null)!;
+    const key = uuidToString(s.uuid); // this test's VM, never a previous test's that may still be running
     const log = path.join(dir, 'lib', 'qemu', 'logs', `${key}.serial.log`);
     await until('marker', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(guest!.marker), 40000);
     await driver.setMemory(s.uuid, 128n * 1024n, { live: true, config: false, max: false });
@@ -294,7 +294,7 @@ run('QEMU driver with a direct launcher (no jail)', () => {
   test('QEMU killed from outside: the monitor closes, the VM is shut off (failed) with its stopped event', async () => {
     const s = driver.define(dx(xml('k1')), '');
     await driver.control(s.uuid, ControlAction.START);
-    const vmKey = [...launcher.vms.keys()].find((k) => launcher.vms.get(k)!.child.exitCode === null)!;
+    const vmKey = uuidToString(s.uuid);
     events.length = 0;
     process.kill(launcher.vms.get(vmKey)!.pid, 'SIGKILL');
     await until('shut off', () => driver.info(s.uuid).state === DomainState.SHUTOFF, 5000);
