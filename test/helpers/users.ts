@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Real local users for tests that drive the daemon as someone else (peer-uid identities): create them, run as them.
 import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Requirement, have, missing, root, tool } from './skip';
@@ -44,6 +45,16 @@ export function asUser(user: string, home?: string): string[] {
   if (user === 'root') return [];
   const { uid, gid } = ids(user);
   return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', `HOME=${home ? path.join(home, 'u', user) : '/tmp'}`];
+}
+
+// Each user's HOME for asUser(user, home): HOME/u/<user>, owned by that user.
+export function makeUserHomes(home: string, users: readonly string[]): void {
+  for (const u of users) {
+    const dir = path.join(home, 'u', u);
+    fs.mkdirSync(dir, { recursive: true });
+    const { uid, gid } = ids(u);
+    fs.chownSync(dir, uid, gid);
+  }
 }
 
 // Runs argv and returns its exit code and output, whatever the exit code.

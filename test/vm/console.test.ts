@@ -12,7 +12,7 @@ import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
 import { testGuest } from '../helpers/guest';
 import { launcherRequirements } from '../helpers/launcher';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
-import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { type Result, asUser, exec, localUsers, makeUserHomes } from '../helpers/users';
 
 jest.setTimeout(90000);
 const guestReq = testGuest();
@@ -308,11 +308,7 @@ describeIf(
 
     beforeAll(async () => {
       vg = await startQemuDaemon({ policy: POLICY, conf: 'unixSocketMode = 0o666\n', otherUsers: true });
-      for (const u of ['alice', 'bob', 'carol', 'dave']) {
-        fs.mkdirSync(path.join(vg.home, 'u', u), { recursive: true });
-        const { uid, gid } = ids(u);
-        fs.chownSync(path.join(vg.home, 'u', u), uid, gid);
-      }
+      makeUserHomes(vg.home, ['alice', 'bob', 'carol', 'dave']);
       const f = path.join(vg.home, 'a1.xml');
       // No kernel (a tenant names no host path): the firmware runs; a serial port is all the console needs.
       fs.writeFileSync(

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
 import { launcherRequirements } from '../helpers/launcher';
 import { describeIf, pyLibvirt, virshTool } from '../helpers/skip';
-import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { type Result, asUser, exec, localUsers, makeUserHomes } from '../helpers/users';
 
 jest.setTimeout(90000);
 const USERS = ['alice', 'bob', 'carol'];
@@ -37,11 +37,7 @@ describeIf([...localUsers(USERS, 'graphics tenancy as other local users'), virsh
 
   beforeAll(async () => {
     vg = await startQemuDaemon({ policy: POLICY, conf: 'unixSocketMode = 0o666\n', otherUsers: true });
-    for (const u of USERS) {
-      fs.mkdirSync(path.join(vg.home, 'u', u), { recursive: true });
-      const { uid, gid } = ids(u);
-      fs.chownSync(path.join(vg.home, 'u', u), uid, gid);
-    }
+    makeUserHomes(vg.home, USERS);
     const f = path.join(vg.home, 'a1.xml');
     // No kernel (a tenant names no host path): the firmware draws on the VGA screen, which is all these checks need.
     fs.writeFileSync(

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type RunningQemuDaemon, startQemuDaemon } from '../helpers/daemon';
 import { launcherRequirements } from '../helpers/launcher';
 import { describeIf, virshTool } from '../helpers/skip';
-import { type Result, asUser, exec, ids, localUsers } from '../helpers/users';
+import { type Result, asUser, exec, localUsers, makeUserHomes } from '../helpers/users';
 
 const USERS = ['alice', 'bob'];
 const POLICY = 'g, unix:root, host-admin, *\ng, alice, owner, acme\ng, bob, owner, globex\n';
@@ -39,11 +39,7 @@ describeIf([...localUsers(USERS, 'qemu tenancy as other local users'), virshTool
 
   beforeAll(async () => {
     vg = await startQemuDaemon({ policy: POLICY, conf: 'unixSocketMode = 0o666\n', otherUsers: true });
-    for (const u of USERS) {
-      fs.mkdirSync(path.join(vg.home, 'u', u), { recursive: true });
-      const { uid, gid } = ids(u);
-      fs.chownSync(path.join(vg.home, 'u', u), uid, gid);
-    }
+    makeUserHomes(vg.home, USERS);
     await ok('alice', 'pool-define-as', 'apool', 'dir', '--target', path.join(vg.home, 'lib', 'pools', 'acme', 'apool'));
     await ok('alice', 'pool-build', 'apool');
     await ok('alice', 'pool-start', 'apool');
