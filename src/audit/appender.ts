@@ -36,6 +36,7 @@ export interface AppenderOptions {
   fs?: AuditFs;
   log?: (msg: string) => void; // loud operator messages (fail-closed transitions)
   onDurable?: (line: string, rec: AuditRecord) => void; // called once a record is on disk (winston copy)
+  onCommit?: (records: number, fdatasyncSeconds: number) => void; // each group commit that reached the disk (metrics)
   now?: () => Date;
 }
 
@@ -68,8 +69,8 @@ const PRUNED_EVENT = 'log-pruned';
 
 export class AuditAppender {
   readonly file: string;
-  readonly #o: Required<Omit<AppenderOptions, 'onDurable' | 'anchorFile' | 'epochRecords' | 'epochSeconds'>> &
-    Pick<AppenderOptions, 'onDurable' | 'epochRecords' | 'epochSeconds'>;
+  readonly #o: Required<Omit<AppenderOptions, 'onDurable' | 'onCommit' | 'anchorFile' | 'epochRecords' | 'epochSeconds'>> &
+    Pick<AppenderOptions, 'onDurable' | 'onCommit' | 'epochRecords' | 'epochSeconds'>;
   readonly #anchorFile: string;
   readonly #fs: AuditFs;
   #state!: SealState; // the current epoch's key; earlier ones are zeroed as soon as their successor is durable
@@ -339,6 +340,7 @@ export class AuditAppender {
     const recs: AuditRecord[] = [];
     let seq = this.#seq;
     let hash = this.#hash;
+    let syncSeconds = 0;
     try {
       if (this.#evolutionDue()) await this.#evolve();
       if (!batch.length && !internal.length) return true; // an idle epoch's evolution only
@@ -356,7 +358,9 @@ export class AuditAppender {
       }
       const buf = Buffer.from(lines.join('\n') + '\n');
       await writeAll(F, this.#fd, buf, this.#size);
+      const t0 = process.hrtime.bigint();
       await F.fdatasync(this.#fd);
+      syncSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
       this.#size += buf.length;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'RETRY') {
@@ -372,6 +376,7 @@ export class AuditAppender {
     this.#internal.splice(0, internal.length);
     this.#stats.batches += 1;
     this.#stats.records += lines.length;
+    this.#o.onCommit?.(lines.length, syncSeconds); // outside the try: an observer's failure is no audit failure
     if (this.#failure) this.#restored();
     const skip = internal.length; // user records follow the internal ones
     for (const [i, p] of batch.entries()) p.resolve({ seq: seq - batch.length + 1 + i, hash: hashes[skip + i] });

@@ -72,6 +72,13 @@ export const DEFAULTS = {
   auditMaxBytes: 64 * 1024 * 1024, // rotate the audit log at this size (rotated files are FILE.<first seq>)
   auditKeepFiles: 10, // rotated audit files kept; older ones are pruned after a log-pruned record; 0 = keep all
   auditCopy: '', // also copy each record to 'console' (stderr, journald under systemd), 'syslog' (logger(1)) or 'console,syslog'; '' = none
+  // issue 15 M: Prometheus metrics (docs/metrics.md)
+  metrics: true, // serve /metrics on the metrics listener(s); false = no registry, no listener, no instrumentation
+  metricsSocket: '', // unix socket for scrapes (owned by the front end's user); '' = HOME/run/metrics-sock
+  metricsSocketMode: 0o600, // only the front end's user (and root) may scrape; 0660 lets its group in
+  metricsListen: '', // also HOST:PORT on TCP for a Prometheus server (plain HTTP, no auth: loopback only); '' = off
+  metricsAllowNonLoopback: false, // metrics outside loopback show who-does-what volumes to the network: refuse unless forced
+  metricsMaxScrapes: 4, // scrapes answered at once; more get 503 (a scrape renders every series)
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -114,6 +121,8 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   auditEpochSeconds: [1, 7 * 24 * 3600],
   auditMaxBytes: [64 * 1024, 1024 * 1024 * 1024 * 1024],
   auditKeepFiles: [0, 1_000_000],
+  metricsSocketMode: [0, 0o777],
+  metricsMaxScrapes: [1, 64],
 };
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
@@ -242,6 +251,13 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   out.auditVerifyKey ||= path.join(home, 'lib', 'audit-verify.key');
   if ((out.auditCopy as string).split(',').some((t) => t !== '' && t !== 'console' && t !== 'syslog'))
     bad('auditCopy', `expected '', 'console', 'syslog' or 'console,syslog', got '${out.auditCopy as string}'`);
+  out.metricsSocket ||= path.join(home, 'run', 'metrics-sock');
+  if (out.metricsListen) {
+    const hp = hostPort(out.metricsListen as string);
+    if (!hp) bad('metricsListen', `expected HOST:PORT, got '${out.metricsListen as string}'`);
+    else if (!out.metricsAllowNonLoopback && !isLoopbackHost(hp.host))
+      bad('metricsListen', `'${hp.host}' is not a loopback address; metrics are plain HTTP without authentication (metricsAllowNonLoopback = true to force)`);
+  }
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) bad(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }
@@ -259,6 +275,10 @@ function hostPort(s: string): { host: string; port: number } | null {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
   return !m || port > 65535 ? null : { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 export function parseHostPort(s: string, key: string): { host: string; port: number } {

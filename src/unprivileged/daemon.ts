@@ -32,6 +32,9 @@ import { type Identity, Session } from './session';
 import { createTlsServer, currentServerOptions } from './tls';
 import { type UpstreamRequest, VncProxy, hasVncGraphics } from './vnc-proxy';
 import { userNameForUid } from './users';
+import { type ListenerName, Metrics } from './metrics';
+import { MetricsServer } from './metrics-server';
+import { removeStaleSocket } from './unix-listen';
 
 export interface ListenerSpec {
   kind: 'unix' | 'tcp' | 'tls';
@@ -62,6 +65,8 @@ export class Daemon {
   readonly audit: AuditHook | null; // null only with `audit = false`
   readonly authorizer: Authorizer;
   readonly vnc: VncProxy | null; // remote displays (vncListen); null when off
+  readonly metrics: Metrics | null; // null with `metrics = false`: no registry, no listener, no instrumentation
+  #metricsServer: MetricsServer | null = null;
   readonly #trail: LateTrail | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
   readonly #handshakingBy = new Map<string, number>(); // the same, per source address
@@ -88,7 +93,28 @@ export class Daemon {
     // The trail opens in start(); until then writes are refused and events wait (a test may inject its own trail).
     this.#trail = config.audit ? new LateTrail(opts.trail) : null;
     this.audit = this.#trail ? new AuditHook(this.#trail) : null;
-    this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
+    const m = config.metrics
+      ? new Metrics({
+          outputQueuedBytes: () => this.#output.total,
+          domains: () => this.dispatcher.mirror.list(),
+          helperUp: () => this.helper.ready,
+        })
+      : null;
+    this.metrics = m;
+    this.helper = new HelperClient({
+      socketPath: config.helperSocket,
+      maxInFlight: config.helperMaxInFlight,
+      log: this.#log,
+      observe: m ? (op, seconds) => m.helperCall(op, seconds) : undefined,
+    });
+    if (m) {
+      let lost = false;
+      this.helper.on('down', () => (lost = true));
+      this.helper.on('up', () => {
+        if (lost) m.helperRestarted();
+        lost = false;
+      });
+    }
     this.fdChannel = new FdChannelClient({ path: `${config.helperSocket}.fds`, log: this.#log });
     // Every helper (re)connect gets a fresh channel: a restarted helper knows nothing of the old one.
     this.helper.on('up', () => this.fdChannel.connect());
@@ -111,6 +137,7 @@ export class Daemon {
       auth: this.auth,
       log: this.#log,
       audit: this.audit ?? undefined,
+      metrics: m ?? undefined,
     });
     this.#hub = new EventHub((s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
     this.#output = new OutputBudget(config.maxTotalOutputBytes);
@@ -195,6 +222,7 @@ export class Daemon {
           keepFiles: c.auditKeepFiles,
           log: this.#log,
           copy: targets.length ? createAuditCopy({ targets }) : undefined,
+          onCommit: this.metrics ? (records, seconds) => this.metrics!.auditCommit(records, seconds) : undefined,
         });
       } catch (e) {
         throw VG_ERR_AUDIT_START(c.auditLog, (e as Error).message);
@@ -216,6 +244,11 @@ export class Daemon {
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
+    if (this.metrics) {
+      this.#metricsServer = new MetricsServer({ config: this.config, metrics: this.metrics, log: this.#log });
+      await this.#metricsServer.start();
+      for (const a of this.#metricsServer.addresses) this.#log(`metrics on ${a.startsWith('/') ? 'unix' : 'tcp'} ${a} (GET /metrics)`);
+    }
     this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
   }
 
@@ -224,6 +257,7 @@ export class Daemon {
     for (const s of this.sessions) s.close('daemon stopping');
     this.vnc?.close();
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    await this.#metricsServer?.stop();
     this.helper.close();
     this.fdChannel.close();
     this.audit?.flushLogins(true);
@@ -343,6 +377,7 @@ export class Daemon {
   }
 
   #refuse(raw: net.Socket, key: string, reason: string, detail: string): false {
+    this.metrics?.connectionRefused(reason);
     const source = raw.remoteAddress ? `${raw.remoteAddress}:${raw.remotePort}` : `unix ${key}`;
     raw.destroy();
     const now = Date.now();
@@ -442,6 +477,8 @@ export class Daemon {
       });
     };
     let held = 0; // the most this connection held at once, input or output: worth returning to the system at close
+    const listener: ListenerName = spec.kind === 'unix' ? (spec.readOnly ? 'unix_ro' : 'unix') : spec.kind;
+    this.metrics?.connectionOpened(listener);
     const session: Session = new Session({
       id: this.#nextSessionId++,
       readOnly: spec.readOnly,
@@ -469,7 +506,9 @@ export class Daemon {
         reading();
       },
       onLargeFrame: () => this.#reclaimer.request(),
+      onUnknownProc: this.metrics ? () => this.metrics!.unknownProcedure() : undefined,
       onClose: (reason) => {
+        this.metrics?.connectionClosed(listener);
         held = Math.max(held, session.buffered);
         this.sessions.delete(session);
         this.dispatcher.flushSuppressedDenials(session);
@@ -558,6 +597,7 @@ export class Daemon {
   // One line per login, with the evidence that proved it; the audit trail records the same. Returns the record's
   // durability, which the session waits for before it may call anything beyond AUTH_*.
   #logAuth(e: AuthEvent): Promise<void> | null {
+    this.metrics?.login(e.method, e.outcome === 'success');
     const ev0 = e.evidence;
     const durable = this.audit?.auth({ id: 0, tenant: '', identity: { ...ev0, user: e.user, method: e.method, source: e.source } }, e.outcome === 'success', {
       ...(e.reason ? { reason: e.reason.slice(0, 256) } : {}),
@@ -627,23 +667,6 @@ function listenError(spec: ListenerSpec, where: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
   if ((err as { code?: string }).code === 'VG_ERR_LISTEN') return err;
   return Object.assign(VG_ERR_LISTEN(spec.kind, where, LISTEN_REASONS[err.code ?? ''] ?? err.message), { errno: err.code });
-}
-
-// A socket file nobody answers on is left over from a crash and removed; one a live daemon answers on is in use, and
-// taking it over would silently cut that daemon off from its clients.
-async function removeStaleSocket(p: string): Promise<void> {
-  try {
-    if (!fs.lstatSync(p).isSocket()) return; // listen() then fails with EADDRINUSE: never remove a file that is no socket
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(p, () => (probe.destroy(), resolve(true)));
-    probe.on('error', () => resolve(false));
-  });
-  if (live) throw Object.assign(VG_ERR_LISTEN('unix', p, LISTEN_REASONS.EADDRINUSE), { errno: 'EADDRINUSE' });
-  fs.rmSync(p, { force: true });
 }
 
 // The daemon's view of the trail: refuses writes until the file trail is open (fail closed), holds events until then.

@@ -38,6 +38,7 @@ import { DomainMirror } from './domain-mirror';
 import { policyUser } from './identity';
 import type { HelperClient } from './helper-client';
 import type { Call, Session } from './session';
+import type { DenialReason, Metrics } from './metrics';
 
 // Allowed before CONNECT_OPEN (libvirtd answers "connection not open" to the rest).
 const PRE_OPEN = new Set<number>([
@@ -69,6 +70,7 @@ export interface DispatcherOptions {
   audit?: AuditHook; // every write (intent before it runs, outcome before the reply) and every denial; absent = audit off
   fdChannel?: Pick<FdChannelClient, 'take'>; // descriptors the helper hands over (consoles, displays)
   remoteDisplay?: (uuid: Buffer) => { address: string; port: number } | null; // the VNC proxy's port of a running VM
+  metrics?: Pick<Metrics, 'call' | 'denial'>; // absent = metrics off
 }
 
 // The helper's record of the object decided on (never the name the client sent).
@@ -94,6 +96,8 @@ export class Dispatcher {
   readonly #audit: AuditHook | null;
   readonly #fdChannel: Pick<FdChannelClient, 'take'> | null;
   readonly #remoteDisplay: DispatcherOptions['remoteDisplay'];
+  readonly #metrics: DispatcherOptions['metrics'] | null;
+  readonly #deniedCalls = new WeakSet<Call>(); // for the calls_total outcome: denied, not merely failed
   #facts: Promise<NodeFacts> | null = null;
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
@@ -109,6 +113,7 @@ export class Dispatcher {
     this.#audit = opts.audit ?? null;
     this.#fdChannel = opts.fdChannel ?? null;
     this.#remoteDisplay = opts.remoteDisplay;
+    this.#metrics = opts.metrics ?? null;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
     this.#helper.on('up', () => {
       this.#facts = null;
@@ -172,7 +177,22 @@ export class Dispatcher {
     return mine[0] ?? '';
   }
 
+  // Timed and counted by procedure and outcome when metrics are on; the pipeline itself is #run.
   dispatch = async (s: Session, call: Call): Promise<Buffer> => {
+    const m = this.#metrics;
+    if (!m) return this.#run(s, call);
+    const t0 = process.hrtime.bigint();
+    try {
+      const reply = await this.#run(s, call);
+      m.call(call.def.name, 'ok', Number(process.hrtime.bigint() - t0) / 1e9);
+      return reply;
+    } catch (e) {
+      m.call(call.def.name, this.#deniedCalls.has(call) ? 'denied' : 'error', Number(process.hrtime.bigint() - t0) / 1e9);
+      throw e;
+    }
+  };
+
+  #run = async (s: Session, call: Call): Promise<Buffer> => {
     const { def, header, body } = call;
     if (def.needAuth && !s.identity) throw VG_ERR_RPC_AUTH_REQUIRED();
     if (s.loginDurable && !AUTH_CALLS.has(def.proc)) await this.#loginRecorded(s);
@@ -184,6 +204,7 @@ export class Dispatcher {
     }
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
     if ((def.cls === 'write' || def.refuseReadOnly) && s.readOnly) {
+      this.#denied(call, 'read_only');
       await this.#recordDenial(s, { procedure: def.name, args }, 'read-only connection', 'VG_ERR_READ_ONLY');
       throw VG_ERR_READ_ONLY(apiName(def));
     }
@@ -192,6 +213,7 @@ export class Dispatcher {
         s.tenant = this.chooseTenant(s, (args.name as string | null) ?? null);
       } catch (e) {
         // A refused ?tenant= (not a member, malformed, or a choice needed) is a denial like any other.
+        this.#denied(call, 'tenant');
         if (isVgError(e)) await this.#recordDenial(s, { procedure: def.name, permission: 'connect:getattr', args }, 'tenant refused', e.code);
         throw e;
       }
@@ -203,6 +225,7 @@ export class Dispatcher {
       resolve && perms.length > 0 ? resolve(this.#context(s), args).then((objects) => this.#checkObjects(s, perms, objects)) : this.#authorize(s, perms, args);
     const verdict = pending instanceof Promise ? await pending : pending;
     if ('denied' in verdict) {
+      this.#denied(call, verdict.permission.endsWith(':getattr') && verdict.denied.code !== 'VG_ERR_ACCESS_DENIED' ? 'not_visible' : 'policy');
       // A denial is recorded (and awaited) before the client hears of it; it stands even when the log is down.
       await this.#recordDenial(s, { procedure: def.name, permission: verdict.permission, args, object: verdict.object }, verdict.rule, verdict.denied.code);
       throw verdict.denied;
@@ -229,12 +252,19 @@ export class Dispatcher {
       if (hidden && isVgError(e)) {
         // The caller looked up an object it may not see and was told "not found": a denial, recorded before it hears.
         const object = { kind: hidden.kind, name: hidden.name, uuid: hidden.uuid, tenant: hidden.tenant ?? '' };
+        this.#denied(call, 'not_visible');
         await this.#recordDenial(s, { procedure: def.name, permission: `${hidden.kind}:getattr`, object }, 'not visible', e.code);
       }
       if (isVgError(e)) throw e;
       throw VG_ERR_INTERNAL('unexpected failure'); // never leak internals to the network
     }
   };
+
+  #denied(call: Call, reason: DenialReason): void {
+    if (!this.#metrics) return;
+    this.#deniedCalls.add(call);
+    this.#metrics.denial(reason);
+  }
 
   // Every permission the call needs, on the object it names; deny by default. The one enforcement point.
   // A call on a domain the caller may not getattr answers "Domain not found" (existence does not leak); a missing
@@ -425,13 +455,15 @@ export class Dispatcher {
         const who = { user: printable(s.identity?.user ?? ''), tenant: s.tenant, connection: s.id };
         this.#audit?.event('stream-end', { requestId, ...who, ...detail }).catch(() => undefined); // an outage is logged loudly
       },
-      hiddenLookup: (d, procedure) =>
-        this.#recordDenial(
+      hiddenLookup: (d, procedure) => {
+        this.#metrics?.denial('not_visible');
+        return this.#recordDenial(
           s,
           { procedure, permission: 'domain:getattr', object: { name: d.name, uuid: uuidToString(d.uuid), tenant: d.tenant ?? '' } },
           'not visible',
           'VG_ERR_NO_DOMAIN',
-        ),
+        );
+      },
     };
   }
 }

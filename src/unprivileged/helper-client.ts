@@ -30,6 +30,7 @@ import {
   decodeAnswer,
   encodeRequest,
   isWriteOp,
+  opName,
   requestName,
 } from '../ipc/program';
 
@@ -39,6 +40,7 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout | null;
+  started: bigint; // hrtime at write, for `observe`
 }
 
 export interface HelperClientOptions {
@@ -53,9 +55,11 @@ export interface HelperClientOptions {
   // journal says whether it ran); its late answer is dropped. 0 = no limit.
   readTimeoutMs?: number;
   writeTimeoutMs?: number;
+  // Each answered call's round trip (request written to answer read), by request name (`DOMAIN_READ_REQ.info`): metrics.
+  observe?: (op: string, seconds: number) => void;
 }
 
-type ResolvedOptions = Required<HelperClientOptions>;
+type ResolvedOptions = Required<Omit<HelperClientOptions, 'observe'>> & Pick<HelperClientOptions, 'observe'>;
 
 // Events: 'snapshot' (DomainSnapshot), 'removed' (uuid), 'lifecycle' (LifecycleEvent), 'objectEvent' (ObjectEvent),
 // 'objectState' (ObjectStateChange), 'up' (driver name, after the initial sync), 'down' (reason).
@@ -145,7 +149,7 @@ export class HelperClient extends EventEmitter {
     this.#nextId = this.#nextId >= 0xfffffffe ? 1 : this.#nextId + 1;
     const frame = encodeRequest(op, id, body as never);
     return new Promise((resolve, reject) => {
-      const p: Pending = { op, action: actionOf(body), resolve, reject, timer: null };
+      const p: Pending = { op, action: actionOf(body), resolve, reject, timer: null, started: this.#opts.observe ? process.hrtime.bigint() : 0n };
       if (timeoutMs > 0) {
         p.timer = setTimeout(() => {
           if (this.#pending.get(id) !== p) return;
@@ -279,7 +283,7 @@ export class HelperClient extends EventEmitter {
     this.#eventsId = id;
     this.emit('sync-start'); // snapshots of every domain follow; whatever was known before is stale
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op: Op.EVENTS_SUBSCRIBE_REQ, action: undefined, resolve: () => resolve(), reject, timer: null });
+      this.#pending.set(id, { op: Op.EVENTS_SUBSCRIBE_REQ, action: undefined, resolve: () => resolve(), reject, timer: null, started: 0n });
       this.#sock!.write(encodeRequest(Op.EVENTS_SUBSCRIBE_REQ, id, {}));
     });
   }
@@ -319,6 +323,9 @@ export class HelperClient extends EventEmitter {
     }
     this.#pending.delete(ans.id);
     if (p.timer) clearTimeout(p.timer);
+    // The name is the op table's and the action one the request encoded with: a closed set of labels.
+    if (p.started)
+      this.#opts.observe?.(p.action === undefined ? opName(p.op) : `${opName(p.op)}.${p.action}`, Number(process.hrtime.bigint() - p.started) / 1e9);
     if (ans.ok) p.resolve(ans.body);
     else p.reject(helperError(ans.code, ans.detail));
   }
