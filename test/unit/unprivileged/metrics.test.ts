@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The metrics registry on its own: the series it renders, addGauge for other parts' status, and the config keys.
+import { spawnSync } from 'node:child_process';
 import { resolveConfig } from '../../../src/common/config';
+import { testIf, tool } from '../../helpers/skip';
 import { Metrics } from '../../../src/unprivileged/metrics';
 
 const sources = { outputQueuedBytes: () => 1234, domains: () => undefined, helperUp: () => true };
@@ -72,4 +74,36 @@ test('config: loopback listeners accepted, a non-loopback one only when forced; 
   expect(resolveConfig({ home: '/tmp/m', metricsListen: '[::1]:9100' }).metricsListen).toBe('[::1]:9100');
   expect(resolveConfig({ home: '/tmp/m', metricsListen: '0.0.0.0:9100', metricsAllowNonLoopback: true }).metricsListen).toBe('0.0.0.0:9100');
   expect(resolveConfig({ home: '/tmp/m' }).metricsSocket).toBe('/tmp/m/run/metrics-sock');
+});
+
+test('call latency buckets are cumulative, with +Inf, sum and count', async () => {
+  const m = new Metrics(sources);
+  for (const s of [0.0002, 0.0004, 99]) m.call('domainGetInfo', 'ok', s);
+  m.unknownProcedure(); // counted, no latency
+  const text = await m.render();
+  const b = (le: string): string => `virtgate_call_duration_seconds_bucket{procedure="domainGetInfo",le="${le}"}`;
+  expect(text).toContain(`${b('0.0001')} 0\n`);
+  expect(text).toContain(`${b('0.00025')} 1\n`);
+  expect(text).toContain(`${b('0.0005')} 2\n`);
+  expect(text).toContain(`${b('30')} 2\n`);
+  expect(text).toContain(`${b('+Inf')} 3\n`);
+  expect(text).toMatch(/^virtgate_call_duration_seconds_count\{procedure="domainGetInfo"\} 3$/m);
+  expect(text).toMatch(/^virtgate_calls_total\{procedure="unknown",outcome="error"\} 1$/m);
+  expect(text).not.toMatch(/call_duration_seconds_count\{procedure="unknown"\}/);
+});
+
+// promtool's linter on our series (prom-client's own nodejs_*_total gauges draw its naming warnings: left out).
+testIf(tool('promtool', 'prometheus'), 'promtool check metrics accepts every virtgate_ family', async () => {
+  const m = new Metrics(sources);
+  m.call('domainGetInfo', 'ok', 0.001);
+  m.helperCall('DOMAIN_READ_REQ.info', 0.0003);
+  m.auditCommit(2, 0.001);
+  m.addGauge('policy_store_up', 'Policy store connected', ['source'], () => [{ labels: { source: 'file' }, value: 1 }]);
+  const ours = (await m.render())
+    .split('\n')
+    .filter((l) => /^(# (HELP|TYPE) )?virtgate_/.test(l))
+    .join('\n');
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: `${ours}\n`, encoding: 'utf8' });
+  expect(`${r.stdout}${r.stderr}`).toBe('');
+  expect(r.status).toBe(0);
 });
