@@ -184,6 +184,17 @@ describeIf([root('the front end drops to an unprivileged user only when started 
     expect(added.every((s) => /^virtgate_(logins_total|connections_total|connections)\{/.test(s))).toBe(true);
     expect(added.length).toBeLessThanOrEqual(3);
   });
+
+  test('a helper killed and restarted shows as helper_restarts_total 1; helper_up is 1 again', async () => {
+    const scrape = async (): Promise<string> => (await get({ socketPath: msock }, '/metrics')).body;
+    expect(await scrape()).toMatch(/^virtgate_helper_restarts_total 0$/m);
+    const mark = d.output().length;
+    process.kill(d.helperPid(), 'SIGKILL');
+    await d.waitFor(/helper connected/, 30_000, mark);
+    const text = await scrape();
+    expect(text).toMatch(/^virtgate_helper_restarts_total 1$/m);
+    expect(text).toMatch(/^virtgate_helper_up 1$/m);
+  });
 });
 
 describeIf(root('start.js as root'), 'metrics = false', () => {
