@@ -72,6 +72,12 @@ export const DEFAULTS = {
   auditMaxBytes: 64 * 1024 * 1024, // rotate the audit log at this size (rotated files are FILE.<first seq>)
   auditKeepFiles: 10, // rotated audit files kept; older ones are pruned after a log-pruned record; 0 = keep all
   auditCopy: '', // also copy each record to 'console' (stderr, journald under systemd), 'syslog' (logger(1)) or 'console,syslog'; '' = none
+  // issue 15 P: policy (and later SASL users) in PostgreSQL, shared by a fleet (docs/fleet-policy.md)
+  policyStore: 'file', // 'file' (policyFile) or 'postgresql' (policyDatabase, LISTEN/NOTIFY; the cache when it is down)
+  policyDatabase: '', // libpq-style URL or key=value string (host, port, dbname, user, sslmode); never a password
+  policyDatabasePasswordFile: '', // the database password (one line; mode 0600); '' = PGPASSFILE / ~/.pgpass, or none
+  policyCache: '', // last good policy read from the database (written after each load, 0600); '' = HOME/cache/policy.csv (HOME/lib is the helper's)
+  usersStore: 'file', // SASL users: 'file' (usersFile) only for now
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -245,12 +251,24 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) bad(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }
+  if (out.policyStore !== 'file' && out.policyStore !== 'postgresql') bad('policyStore', "expected 'file' or 'postgresql'");
+  if (out.policyStore === 'postgresql' && out.policyDatabase === '') bad('policyDatabase', "policyStore = 'postgresql' needs policyDatabase");
+  if (passwordIn(out.policyDatabase as string))
+    bad('policyDatabase', 'holds a password: put it in policyDatabasePasswordFile (or PGPASSFILE), never in the config');
+  if (out.usersStore !== 'file') bad('usersStore', "expected 'file'");
+  out.policyCache ||= path.join(home, 'cache', 'policy.csv');
   if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
   out.tlsKeyFile ||= path.join(home, 'pki', 'server', 'private', 'serverkey.pem');
   out.tlsAllowedDnList = Object.freeze([...(out.tlsAllowedDnList as string[])]);
   return Object.freeze(out as Config);
+}
+
+// A libpq connection string that carries a password (URL user:password@, ?password=, or password=...): refused.
+export function passwordIn(conn: string): boolean {
+  if (/^postgres(ql)?:\/\//.test(conn)) return /^postgres(ql)?:\/\/[^/@?]*:[^/@?]*@/.test(conn) || /[?&]password=/i.test(conn);
+  return /(^|\s)password\s*=/i.test(conn);
 }
 
 export type AuthLimits = Pick<Config, 'authDelayBaseMs' | 'authDelayMaxMs' | 'authLockoutFailures' | 'authLockoutWindow' | 'authLockoutDuration'>;

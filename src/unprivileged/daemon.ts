@@ -226,6 +226,7 @@ export class Daemon {
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     this.helper.close();
     this.fdChannel.close();
+    (this.authorizer as { close?: () => void }).close?.(); // the policy database connection, watchers
     this.audit?.flushLogins(true);
     await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
     await this.#trail?.close();
