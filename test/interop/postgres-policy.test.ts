@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type RunningDaemon, startDaemon } from '../helpers/daemon';
+import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { type RunningPostgres, postgresNeeds, startPostgres } from '../helpers/postgres';
 import { describeIf, virshTool } from '../helpers/skip';
 import { asUser, exec, localUsers, makeUserHomes } from '../helpers/users';
@@ -37,6 +37,8 @@ describeIf(NEEDS, 'policy in PostgreSQL shared by two daemons', () => {
     makeUserHomes(home, ['alice', 'bob']);
     return home;
   };
+
+  const pwFile = (): string => path.join(homes[0], 'etc', 'db-password');
 
   // alice's access to tenant acme on daemon i: the connection is refused unless some row makes her a member.
   const canList = async (i: number, user = 'alice'): Promise<boolean> => {
@@ -120,6 +122,32 @@ describeIf(NEEDS, 'policy in PostgreSQL shared by two daemons', () => {
     await until(0, false, 5000);
     await until(1, false, 5000);
   }, 120_000);
+
+  test('virtgate policy db import|export and check|lint --database work against the shared rows', async () => {
+    const cli = (...args: string[]): Promise<{ rc: number; out: string; err: string }> =>
+      exec([process.execPath, path.join(ROOT, 'bin', 'virtgate.js'), 'policy', ...args, '--database', pg.conn, '--password-file', pwFile()]);
+    const csv = path.join(homes[0], 'fleet.csv');
+    fs.writeFileSync(csv, 'g, alice, operator, acme\ng, bob, viewer, acme\np, operator, acme, vm:web*, domain:frobnicate\n');
+    let r = await cli('db', 'import', csv);
+    expect(r).toMatchObject({ rc: 0, out: expect.stringMatching(/3 rules imported/) });
+    await until(0, true, 5000);
+    await until(1, true, 5000);
+    r = await cli('db', 'export');
+    expect(r.rc).toBe(0);
+    expect(r.out).toContain('g, alice, operator, acme\ng, bob, viewer, acme\np, operator, acme, vm:web*, domain:frobnicate\n');
+    r = await cli('check', 'alice', 'acme', 'vm:web1', 'domain:start');
+    expect(r).toMatchObject({ rc: 0, out: expect.stringMatching(/^allow: unix:alice in tenant acme/) });
+    r = await cli('lint');
+    expect(r.rc).toBe(1);
+    expect(r.out).toMatch(/postgresql:\/\/virtgate@127\.0\.0\.1:\d+\/postgres: line 3: .*unknown permission 'domain:frobnicate'/);
+    // A file that does not parse is refused before anything is written.
+    fs.writeFileSync(csv, 'g, alice, operator\n');
+    r = await cli('db', 'import', csv);
+    expect(r.rc).toBe(1);
+    expect(r.err).toMatch(/expected g, USER, ROLE, TENANT \(nothing imported\)/);
+    expect(pg.psql('SELECT count(*) FROM casbin').trim()).toBe('3');
+    for (const x of [r.out, r.err]) expect(x).not.toContain(pg.password);
+  }, 60_000);
 
   test('the database password appears in no log line and no command line', async () => {
     for (const vg of vgs) expect(vg!.output()).not.toContain(pg.password);
