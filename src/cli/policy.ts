@@ -8,6 +8,7 @@ import type { PolicyObject } from '../policy/authorizer';
 import { CasbinAuthorizer, PolicySet, lintPolicy, parsePolicyText } from '../policy/engine';
 import { BUILTIN_ROLES, type ComposedPolicy, MODEL_TEXT, composePolicy, unixIdentity } from '../policy/model';
 import { isKnownPermission } from '../policy/vocabulary';
+import { USERS_SCHEMA_SQL } from '../accounts/user-pg';
 import { type DbTarget, SCHEMA_SQL, connect, describeTarget, readRows, replaceRows, rowsToText, textToRows } from '../accounts/policy-db';
 import type { AdminIo } from './admin';
 import { parseAdminArgs } from './admin-args';
@@ -18,7 +19,7 @@ const USAGE = `usage: virtgate policy check USER TENANT OBJECT PERMISSION [--hom
        virtgate policy db init|export --database CONN
        virtgate policy db import FILE --database CONN
   --database CONN: the fleet's policy in PostgreSQL (libpq URL or key=value, no password: --password-file FILE or
-  PGPASSFILE). db init creates the table and its NOTIFY trigger; import replaces every row with FILE's rules in one
+  PGPASSFILE). db init creates the tables (policy, SASL users) and their NOTIFY triggers; import replaces every row with FILE's rules in one
   transaction (after checking them as lint does); export prints the rows as a policy.csv.
   USER is SOURCE:NAME as the daemon knows it: unix:NAME (local account), x509:NAME (client certificate), sasl:NAME
   (SASL login) or tcp:anonymous; a bare NAME is the local account unix:NAME.
@@ -236,7 +237,8 @@ async function db([sub, file, ...rest]: string[], values: Values, io: AdminIo): 
     try {
       if (sub === 'init') {
         await c.query(SCHEMA_SQL);
-        io.stdout(`${describeTarget(t)}: policy table and change trigger ready\n`);
+        await c.query(USERS_SCHEMA_SQL);
+        io.stdout(`${describeTarget(t)}: policy and SASL users tables and their change triggers ready\n`);
       } else if (sub === 'import') {
         const rows = textToRows(text);
         await replaceRows(c, rows);

@@ -77,7 +77,7 @@ export const DEFAULTS = {
   policyDatabase: '', // libpq-style URL or key=value string (host, port, dbname, user, sslmode); never a password
   policyDatabasePasswordFile: '', // the database password (one line; mode 0600); '' = PGPASSFILE / ~/.pgpass, or none
   policyCache: '', // last good policy read from the database (written after each load, 0600); '' = HOME/cache/policy.csv (HOME/lib is the helper's)
-  usersStore: 'file', // SASL users: 'file' (usersFile) only for now
+  usersStore: 'file', // SASL users: 'file' (usersFile) or 'postgresql' (the policyDatabase; cached in HOME/cache/users.json)
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -255,7 +255,8 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   if (out.policyStore === 'postgresql' && out.policyDatabase === '') bad('policyDatabase', "policyStore = 'postgresql' needs policyDatabase");
   if (passwordIn(out.policyDatabase as string))
     bad('policyDatabase', 'holds a password: put it in policyDatabasePasswordFile (or PGPASSFILE), never in the config');
-  if (out.usersStore !== 'file') bad('usersStore', "expected 'file'");
+  if (out.usersStore !== 'file' && out.usersStore !== 'postgresql') bad('usersStore', "expected 'file' or 'postgresql'");
+  if (out.usersStore === 'postgresql' && out.policyDatabase === '') bad('policyDatabase', "usersStore = 'postgresql' needs policyDatabase");
   out.policyCache ||= path.join(home, 'cache', 'policy.csv');
   if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');

@@ -32,6 +32,8 @@ import { type Identity, Session } from './session';
 import { createTlsServer, currentServerOptions } from './tls';
 import { type UpstreamRequest, VncProxy, hasVncGraphics } from './vnc-proxy';
 import { userNameForUid } from './users';
+import { UserSync, usersCacheFile } from './user-store';
+import { lockoutsFileFor } from '../accounts/lockouts';
 
 export interface ListenerSpec {
   kind: 'unix' | 'tcp' | 'tls';
@@ -63,6 +65,7 @@ export class Daemon {
   readonly authorizer: Authorizer;
   readonly vnc: VncProxy | null; // remote displays (vncListen); null when off
   readonly #trail: LateTrail | null;
+  readonly #userSync: UserSync | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
   readonly #handshakingBy = new Map<string, number>(); // the same, per source address
   #open = 0; // connections admitted and not yet closed, on every listener (TLS handshakes included): maxClients
@@ -94,7 +97,11 @@ export class Daemon {
     this.helper.on('up', () => this.fdChannel.connect());
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
-    this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
+    // usersStore = 'postgresql': the users come from the database through a local cache file; lockouts stay per host.
+    const pgUsers = saslAnywhere && config.usersStore === 'postgresql';
+    const usersFile = pgUsers ? usersCacheFile(config) : config.usersFile;
+    this.auth = saslAnywhere ? new AuthService(usersFile, (e) => this.#logAuth(e), { ...config, lockoutFile: lockoutsFileFor(config.usersFile) }) : null;
+    this.#userSync = pgUsers ? new UserSync(config, () => this.auth?.reloadUsers(), this.#log) : null;
     this.authorizer =
       opts.authorizer ??
       policyRuntimeFor(config, this.#log, (r) => {
@@ -227,6 +234,7 @@ export class Daemon {
     this.helper.close();
     this.fdChannel.close();
     (this.authorizer as { close?: () => void }).close?.(); // the policy database connection, watchers
+    await this.#userSync?.close();
     this.audit?.flushLogins(true);
     await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
     await this.#trail?.close();

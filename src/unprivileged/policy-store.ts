@@ -4,6 +4,7 @@
 // It decides nothing: PolicyRuntime turns the rows into a policy (same parser as a file) or keeps the last good one.
 import type { Client } from 'pg';
 import { type DbTarget, NOTIFY_CHANNEL, type PolicyRow, connect, describeTarget, readRows } from '../accounts/policy-db';
+import { type UserRow, readUserRows } from '../accounts/user-pg';
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000; // a restarted database is noticed within this (plus its connect time)
@@ -21,6 +22,8 @@ export interface PgPolicySourceOptions {
   target: DbTarget;
   log: (msg: string) => void;
   onChange: (why: string) => void; // NOTIFY, reconnect, periodic check
+  channel?: string; // default the policy table's; the SASL users' table has its own
+  what?: string; // for logs: 'policy database' (default) or 'users database'
 }
 
 export class PgPolicySource {
@@ -34,9 +37,13 @@ export class PgPolicySource {
   #closed = false;
   #everConnected = false;
   lastError: string | null = null;
+  readonly #channel: string;
+  readonly #what: string;
 
   constructor(opts: PgPolicySourceOptions) {
     this.#opts = opts;
+    this.#channel = opts.channel ?? NOTIFY_CHANNEL;
+    this.#what = opts.what ?? 'policy database';
     this.where = describeTarget(opts.target);
     this.#periodic = setInterval(() => {
       if (this.#client) opts.onChange('periodic check');
@@ -50,8 +57,11 @@ export class PgPolicySource {
 
   // The rows, over the listening connection (connecting first if needed); throws when the database is unreachable.
   async rows(): Promise<PolicyRow[]> {
-    const c = this.#client ?? (await this.#connect());
-    return readRows(c);
+    return readRows(this.#client ?? (await this.#connect()));
+  }
+
+  async userRows(): Promise<UserRow[]> {
+    return readUserRows(this.#client ?? (await this.#connect()));
   }
 
   // Connects once and LISTENs; the caller's load follows. A failure schedules the reconnect loop.
@@ -60,11 +70,11 @@ export class PgPolicySource {
       try {
         const c = await connect(this.#opts.target);
         c.on('notification', (n) => {
-          if (n.channel === NOTIFY_CHANNEL) this.#opts.onChange('notify');
+          if (n.channel === this.#channel) this.#opts.onChange('notify');
         });
         c.on('error', (e) => this.#lost(c, e.message));
         c.on('end', () => this.#lost(c, 'connection closed'));
-        await c.query(`LISTEN ${NOTIFY_CHANNEL}`);
+        await c.query(`LISTEN ${this.#channel}`);
         if (this.#closed) {
           await c.end().catch(() => undefined);
           throw new Error('closed');
@@ -72,7 +82,7 @@ export class PgPolicySource {
         this.#client = c;
         this.#backoff = BACKOFF_MIN_MS;
         this.lastError = null;
-        this.#opts.log(`policy database ${this.where}: ${this.#everConnected ? 'reconnected' : 'connected'}, listening for changes`);
+        this.#opts.log(`${this.#what} ${this.where}: ${this.#everConnected ? 'reconnected' : 'connected'}, listening for changes`);
         this.#everConnected = true;
         return c;
       } catch (e) {
@@ -92,7 +102,7 @@ export class PgPolicySource {
     this.lastError = why;
     c.end().catch(() => undefined);
     if (this.#closed) return;
-    this.#opts.log(`policy database ${this.where}: connection lost (${why}); the policy in force stays, reconnecting`);
+    this.#opts.log(`${this.#what} ${this.where}: connection lost (${why}); what is in force stays, reconnecting`);
     this.#schedule();
   }
 
