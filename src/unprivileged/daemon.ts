@@ -14,7 +14,8 @@ import { type LifecycleEvent, LookupKind, Op } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
 import type { Authorizer } from '../policy/authorizer';
-import { policyRuntimeFor } from './policy-runtime';
+import { PolicyRuntime, policyRuntimeFor } from './policy-runtime';
+import type { PolicyStoreStatus } from './policy-store';
 import { peerCred } from '../sandbox/peercred';
 import { type AuthEvent, AuthService } from './auth';
 import { Dispatcher } from './dispatcher';
@@ -164,6 +165,11 @@ export class Daemon {
       closeFd(fd);
       throw e;
     }
+  }
+
+  // Which policy source is in force (file, database, cache, none), for metrics; null with an injected authorizer.
+  policyStatus(): PolicyStoreStatus | null {
+    return this.authorizer instanceof PolicyRuntime ? this.authorizer.status() : null;
   }
 
   listenerSpecs(): ListenerSpec[] {

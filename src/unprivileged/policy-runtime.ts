@@ -115,7 +115,8 @@ export class PolicyRuntime implements Authorizer {
     } catch (e) {
       const msg = (e as Error).message;
       if (this.#authz || !cacheFile) return this.#failed(why, db.where, msg);
-      this.#failed(why, db.where, `${msg}; trying the cache ${cacheFile}`);
+      this.#status = { ...this.#status, lastError: msg.slice(0, 512) };
+      this.#opts.log(`policy database ${db.where} unreachable (${why}): ${msg}; trying the cache ${cacheFile}`);
       return this.#loadCache(cacheFile, model, why);
     }
     try {
