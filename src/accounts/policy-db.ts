@@ -9,6 +9,7 @@ import { passwordIn } from '../common/config';
 export const POLICY_TABLE = 'casbin';
 export const NOTIFY_CHANNEL = 'virtgate_policy';
 const CONNECT_TIMEOUT_MS = 5000; // a host that does not answer must not hold up start-up: the cache decides meanwhile
+const QUERY_TIMEOUT_MS = 15_000; // a reload waits at most this for its rows, then keeps the policy in force
 const FIELD_RE = /^[^,\n\r#]{1,192}$/; // a field may not split into two, start a comment or add a line
 
 // Same layout as casbin-pg-adapter's migrations (a Casbin writer using it can manage the rows), plus a trigger
@@ -62,6 +63,10 @@ export function clientConfig(t: DbTarget): ClientConfig {
     cfg.password = fs.readFileSync(t.passwordFile, 'utf8').split('\n')[0];
   }
   cfg.connectionTimeoutMillis = CONNECT_TIMEOUT_MS;
+  // A database that stops answering without closing (a partition) must not hold the serialised reloads forever.
+  cfg.query_timeout = QUERY_TIMEOUT_MS;
+  cfg.keepAlive = true;
+  cfg.keepAliveInitialDelayMillis = 10_000;
   return cfg;
 }
 

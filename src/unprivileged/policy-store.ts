@@ -56,12 +56,24 @@ export class PgPolicySource {
   }
 
   // The rows, over the listening connection (connecting first if needed); throws when the database is unreachable.
-  async rows(): Promise<PolicyRow[]> {
-    return readRows(this.#client ?? (await this.#connect()));
+  rows(): Promise<PolicyRow[]> {
+    return this.#query(readRows);
   }
 
-  async userRows(): Promise<UserRow[]> {
-    return readUserRows(this.#client ?? (await this.#connect()));
+  userRows(): Promise<UserRow[]> {
+    return this.#query(readUserRows);
+  }
+
+  // A failure without a SQLSTATE (timeout, ECONNRESET) drops the connection: the reconnect loop takes over.
+  async #query<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    const c = this.#client ?? (await this.#connect());
+    try {
+      return await fn(c);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) this.#lost(c, (e as Error).message);
+      throw e;
+    }
   }
 
   // Connects once and LISTENs; the caller's load follows. A failure schedules the reconnect loop.

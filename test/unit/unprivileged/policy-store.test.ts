@@ -54,3 +54,34 @@ test('database down, no cache: everything denied, status none; with a cache: the
   rt.close();
   fs.rmSync(dir, { recursive: true });
 }, 30_000);
+
+test('a database that accepts and never answers: the start gives up after the connect timeout and takes the cache', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-pgstore-'));
+  const cacheFile = path.join(dir, 'policy.csv');
+  fs.writeFileSync(cacheFile, '# virtgate policy cache: the last good rows read from postgresql://y@127.0.0.1/x at 2026-01-01\ng, alice, viewer, acme\n');
+  const held: net.Socket[] = [];
+  const srv = net.createServer((s) => held.push(s)); // a blackhole: TCP accepted, no protocol byte ever
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  const lines: string[] = [];
+  const rt = new PolicyRuntime({
+    policyFile: path.join(dir, 'unused.csv'),
+    log: (m) => lines.push(m),
+    watch: false,
+    signals: false,
+    database: { conn: `host=127.0.0.1 port=${port} dbname=x user=y` },
+    cacheFile,
+  });
+  try {
+    expect(rt.can(alice, vm, 'domain:getattr').allowed).toBe(false); // nothing loaded yet: deny
+    expect(await rt.ready).toBe(true);
+    expect(rt.status().source).toBe('cache');
+    expect(rt.can(alice, vm, 'domain:getattr').allowed).toBe(true);
+    expect(lines.join('\n')).toMatch(/unreachable \(start\): .*timeout/i);
+  } finally {
+    rt.close();
+    for (const s of held) s.destroy();
+    srv.close();
+    fs.rmSync(dir, { recursive: true });
+  }
+}, 30_000);
