@@ -16,7 +16,7 @@ export interface SaslUser {
   scram: { salt: Buffer; iterations: number; storedKey: Buffer; serverKey: Buffer };
 }
 
-interface StoredUser {
+export interface StoredUser {
   scrypt: { salt: string; hash: string; N: number; r: number; p: number };
   scram: { salt: string; iterations: number; storedKey: string; serverKey: string };
 }
@@ -125,16 +125,21 @@ export class UserDb {
 
   save(): void {
     const users: Record<string, StoredUser> = {};
-    for (const [name, u] of this.#users) {
-      const s = (b: Buffer): string => b.toString('base64');
-      users[name] = {
-        scrypt: { salt: s(u.scrypt.salt), hash: s(u.scrypt.hash), N: u.scrypt.N, r: u.scrypt.r, p: u.scrypt.p },
-        scram: { salt: s(u.scram.salt), iterations: u.scram.iterations, storedKey: s(u.scram.storedKey), serverKey: s(u.scram.serverKey) },
-      };
-    }
-    writeFileAtomic(this.file, JSON.stringify({ version: 1, users }, null, 1) + '\n');
+    for (const [name, u] of this.#users) users[name] = storedUser(u);
+    writeFileAtomic(this.file, usersFileText(users));
   }
 }
+
+// A user as the file (and the PostgreSQL users table's data column) stores it: keys and salts, never a password.
+export function storedUser(u: SaslUser): StoredUser {
+  const s = (b: Buffer): string => b.toString('base64');
+  return {
+    scrypt: { salt: s(u.scrypt.salt), hash: s(u.scrypt.hash), N: u.scrypt.N, r: u.scrypt.r, p: u.scrypt.p },
+    scram: { salt: s(u.scram.salt), iterations: u.scram.iterations, storedKey: s(u.scram.storedKey), serverKey: s(u.scram.serverKey) },
+  };
+}
+
+export const usersFileText = (users: Record<string, StoredUser>): string => JSON.stringify({ version: 1, users }, null, 1) + '\n';
 
 // Atomic: temp file (0600) + fsync + rename + fsync of the directory. Run as root, the new file keeps the owner of
 // the one it replaces, so `virtgate user ...` as root does not lock the daemon's own user out of its files.

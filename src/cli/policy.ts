@@ -8,12 +8,19 @@ import type { PolicyObject } from '../policy/authorizer';
 import { CasbinAuthorizer, PolicySet, lintPolicy, parsePolicyText } from '../policy/engine';
 import { BUILTIN_ROLES, type ComposedPolicy, MODEL_TEXT, composePolicy, unixIdentity } from '../policy/model';
 import { isKnownPermission } from '../policy/vocabulary';
+import { USERS_SCHEMA_SQL } from '../accounts/user-pg';
+import { type DbTarget, SCHEMA_SQL, connect, describeTarget, readRows, replaceRows, rowsToText, textToRows } from '../accounts/policy-db';
 import type { AdminIo } from './admin';
 import { parseAdminArgs } from './admin-args';
 
-const USAGE = `usage: virtgate policy check USER TENANT OBJECT PERMISSION [--home DIR | --policy FILE] [--model FILE]
+const USAGE = `usage: virtgate policy check USER TENANT OBJECT PERMISSION [--home DIR | --policy FILE | --database CONN] [--model FILE]
                              [--vm-tenant TENANT] [--read-only] [--host-admin ID]
-       virtgate policy lint [--home DIR | --policy FILE] [--model FILE] [--host-admin ID]
+       virtgate policy lint [--home DIR | --policy FILE | --database CONN] [--model FILE] [--host-admin ID]
+       virtgate policy db init|export --database CONN
+       virtgate policy db import FILE --database CONN
+  --database CONN: the fleet's policy in PostgreSQL (libpq URL or key=value, no password: --password-file FILE or
+  PGPASSFILE). db init creates the tables (policy, SASL users) and their NOTIFY triggers; import replaces every row with FILE's rules in one
+  transaction (after checking them as lint does); export prints the rows as a policy.csv.
   USER is SOURCE:NAME as the daemon knows it: unix:NAME (local account), x509:NAME (client certificate), sasl:NAME
   (SASL login) or tcp:anonymous; a bare NAME is the local account unix:NAME.
   TENANT is the session's tenant ('-' for none); OBJECT is vm:NAME or host; PERMISSION a libvirt name (domain:start).
@@ -31,7 +38,29 @@ interface Loaded {
   hostAdmin: string;
 }
 
-function load(values: { home?: string; policy?: string; model?: string; 'host-admin'?: string }): Loaded {
+type Values = { home?: string; policy?: string; model?: string; 'host-admin'?: string; database?: string; 'password-file'?: string };
+
+const target = (values: Values): DbTarget => ({ conn: values.database!, passwordFile: values['password-file'] });
+
+// The database's rows as the daemon reads them (accounts/policy-db.ts), as the text of a policy file.
+async function dbText(t: DbTarget): Promise<string> {
+  const c = await connect(t);
+  try {
+    return rowsToText(await readRows(c)).text;
+  } finally {
+    await c.end();
+  }
+}
+
+async function load(values: Values): Promise<Loaded> {
+  if (values.database !== undefined) {
+    const l = loadFile({ ...values, policy: '/dev/null' });
+    return { ...l, site: await dbText(target(values)), source: describeTarget(target(values)) };
+  }
+  return loadFile(values);
+}
+
+function loadFile(values: Values): Loaded {
   // A mistyped --home would otherwise quietly lint the built-in default and report "no problems".
   if (values.home !== undefined && !fs.statSync(values.home, { throwIfNoEntry: false })?.isDirectory()) {
     throw new Error(`--home ${values.home}: no such directory (the daemon's state root, which holds etc/policy.csv)`);
@@ -67,6 +96,8 @@ export async function policyMain(argv: string[], io: AdminIo): Promise<number> {
       'vm-tenant': { type: 'string' },
       'read-only': { type: 'boolean' },
       'host-admin': { type: 'string' },
+      database: { type: 'string' },
+      'password-file': { type: 'string' },
     } as const,
     USAGE,
     io,
@@ -74,17 +105,18 @@ export async function policyMain(argv: string[], io: AdminIo): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [verb] = positionals;
+  if (verb === 'db') return db(positionals.slice(1), values, io);
   if ((verb === 'check' && positionals.length !== 5) || (verb === 'lint' && positionals.length !== 1) || (verb !== 'check' && verb !== 'lint')) {
     io.stderr(`${USAGE}\n`);
     return 2;
   }
-  if (values.home !== undefined && values.policy !== undefined) {
-    io.stderr(`error: --home and --policy are alternatives\n${USAGE}\n`);
+  if ([values.home, values.policy, values.database].filter((v) => v !== undefined).length > 1) {
+    io.stderr(`error: --home, --policy and --database are alternatives\n${USAGE}\n`);
     return 2;
   }
   let loaded: Loaded;
   try {
-    loaded = load(values);
+    loaded = await load(values);
   } catch (e) {
     io.stderr(`error: ${(e as Error).message}\n`);
     return 2;
@@ -179,4 +211,48 @@ function membershipsFor(user: string, rule: string, tenant: string, set: PolicyS
   return set.rules
     .filter((r) => r.kind === 'g' && r.fields[0] === user && (r.fields[2] === '*' || r.fields[2] === tenant))
     .map((r) => `${r.text} [${r.line <= siteLines ? `${source}:${r.line}` : 'built-in'}]`);
+}
+
+// `virtgate policy db init|import FILE|export`: the fleet's rows. Import checks FILE as the daemon would load it first.
+async function db([sub, file, ...rest]: string[], values: Values, io: AdminIo): Promise<number> {
+  const ok = (sub === 'import' && file !== undefined && rest.length === 0) || ((sub === 'init' || sub === 'export') && file === undefined);
+  if (!ok || values.database === undefined) {
+    io.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  const t = target(values);
+  let text = '';
+  if (sub === 'import') {
+    try {
+      text = fs.readFileSync(file, 'utf8');
+      const model = values.model ? fs.readFileSync(values.model, 'utf8') : MODEL_TEXT;
+      await PolicySet.build(model, composePolicy(text, '', file).text, file);
+    } catch (e) {
+      io.stderr(`error: ${(e as Error).message} (nothing imported)\n`);
+      return 1;
+    }
+  }
+  try {
+    const c = await connect(t);
+    try {
+      if (sub === 'init') {
+        await c.query(SCHEMA_SQL);
+        await c.query(USERS_SCHEMA_SQL);
+        io.stdout(`${describeTarget(t)}: policy and SASL users tables and their change triggers ready\n`);
+      } else if (sub === 'import') {
+        const rows = textToRows(text);
+        await replaceRows(c, rows);
+        io.stdout(`${describeTarget(t)}: ${rows.length} rules imported from ${file} (every daemon reloads now)\n`);
+      } else {
+        const { text: out } = rowsToText(await readRows(c));
+        io.stdout(`# virtgate policy exported from ${describeTarget(t)} at ${new Date().toISOString()}\n${out}`);
+      }
+    } finally {
+      await c.end();
+    }
+  } catch (e) {
+    io.stderr(`error: ${describeTarget(t)}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return 0;
 }

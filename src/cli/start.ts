@@ -278,7 +278,7 @@ function prepareHome(home: string, f: FrontUser, drops: boolean): void {
   const run = path.join(home, 'run');
   mkdirs(run, 0o755);
   mkdirs(path.join(home, 'lib'), 0o700);
-  for (const d of ['log', 'keys', 'etc']) mkdirs(path.join(home, d), d === 'etc' ? 0o755 : 0o700);
+  for (const d of ['log', 'keys', 'etc', 'cache']) mkdirs(path.join(home, d), d === 'etc' ? 0o755 : 0o700); // cache/: the front end's (policy cache)
   const pki = path.join(home, 'pki');
   ensureDevPki(pki);
   // Forward-secure audit keys are made here, by whoever starts the daemon (root in production), before the front end
@@ -310,7 +310,7 @@ function prepareHome(home: string, f: FrontUser, drops: boolean): void {
     const st = fs.lstatSync(s, { throwIfNoEntry: false });
     if (st?.isSocket() && st.uid !== f.uid) fs.unlinkSync(s);
   }
-  for (const d of ['log', 'keys', 'etc']) chownTree(path.join(home, d), f.uid, f.gid);
+  for (const d of ['log', 'keys', 'etc', 'cache']) chownTree(path.join(home, d), f.uid, f.gid);
   // The front end reads its own TLS key; the CA key stays root's.
   const key = path.join(pki, 'server', ServerFiles.key);
   for (const p of [path.dirname(key), key]) fs.chownSync(p, f.uid, f.gid);

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LockoutStore, lockoutsFileFor } from '../accounts/lockouts';
 import { UserDb, checkUserName, deriveCredentials } from '../accounts/user-db';
+import { connect, describeTarget } from '../accounts/policy-db';
+import { deleteUser, readUserRows, upsertUser } from '../accounts/user-pg';
 import type { AdminIo } from './admin';
 import { parseAdminArgs } from './admin-args';
 
@@ -14,10 +16,23 @@ const USAGE = `usage: virtgate user add|passwd NAME [--home DIR | --file FILE] [
        virtgate user unlock NAME [--home DIR | --file FILE]
   The password is read from standard input (one line) with --password-stdin, else prompted for twice.
   list marks locked users; locked lists only them (since, until, failures, source); unlock ends a lockout at once,
-  also in the running daemon.`;
+  also in the running daemon.
+  With --database CONN [--password-file FILE] (the fleet's PostgreSQL, as policyDatabase; usersStore = "postgresql"),
+  add, passwd, del and list act on its users table: every daemon of the fleet sees the change at once.`;
 
 export async function userMain(argv: string[], io: AdminIo): Promise<number> {
-  const parsed = parseAdminArgs(argv, { home: { type: 'string' }, file: { type: 'string' }, 'password-stdin': { type: 'boolean' } } as const, USAGE, io);
+  const parsed = parseAdminArgs(
+    argv,
+    {
+      home: { type: 'string' },
+      file: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      database: { type: 'string' },
+      'password-file': { type: 'string' },
+    } as const,
+    USAGE,
+    io,
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [verb, name] = positionals;
@@ -31,6 +46,7 @@ export async function userMain(argv: string[], io: AdminIo): Promise<number> {
     io.stderr(`${USAGE}\n`);
     return 2;
   }
+  if (values.database !== undefined) return databaseUser(verb, name, values, io);
   const file = values.file ?? path.join(path.resolve(values.home ?? '.virtgate'), 'etc', 'users.json');
   try {
     const db = new UserDb(file).load();
@@ -69,6 +85,41 @@ export async function userMain(argv: string[], io: AdminIo): Promise<number> {
     db.set(deriveCredentials(name, password));
     db.save();
     io.stdout(`user '${name}' ${verb === 'add' ? 'added' : 'password changed'}\n`);
+    return 0;
+  } catch (e) {
+    io.stderr(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+// The same verbs on the fleet's users table; lockouts stay per host (each daemon's own file).
+async function databaseUser(
+  verb: string,
+  name: string | undefined,
+  values: { database?: string; 'password-file'?: string; 'password-stdin'?: boolean },
+  io: AdminIo,
+): Promise<number> {
+  const t = { conn: values.database!, passwordFile: values['password-file'] };
+  try {
+    if (verb === 'locked' || verb === 'unlock') throw new Error(`${verb}: lockouts are per host; run it with --home on that host`);
+    if (name !== undefined) checkUserName(name);
+    const password = verb === 'add' || verb === 'passwd' ? (values['password-stdin'] ? readStdinLine() : await promptTwice(io)) : '';
+    const c = await connect(t);
+    try {
+      const names = (await readUserRows(c)).map((r) => r.name);
+      if (verb === 'list') io.stdout(names.map((n) => `${n}\n`).join(''));
+      else if (verb === 'del') {
+        if (!(await deleteUser(c, name!))) throw new Error(`no user '${name}'`);
+        io.stdout(`user '${name}' deleted from ${describeTarget(t)}\n`);
+      } else {
+        if (verb === 'add' && names.includes(name!)) throw new Error(`user '${name}' exists; use passwd`);
+        if (verb === 'passwd' && !names.includes(name!)) throw new Error(`no user '${name}'`);
+        await upsertUser(c, deriveCredentials(name!, password));
+        io.stdout(`user '${name}' ${verb === 'add' ? 'added' : 'password changed'} in ${describeTarget(t)}\n`);
+      }
+    } finally {
+      await c.end();
+    }
     return 0;
   } catch (e) {
     io.stderr(`error: ${(e as Error).message}\n`);

@@ -79,6 +79,12 @@ export const DEFAULTS = {
   metricsListen: '', // also HOST:PORT on TCP for a Prometheus server (plain HTTP, no auth: loopback only); '' = off
   metricsAllowNonLoopback: false, // metrics outside loopback show who-does-what volumes to the network: refuse unless forced
   metricsMaxScrapes: 4, // scrapes answered at once; more get 503 (a scrape renders every series)
+  // issue 15 P: policy (and later SASL users) in PostgreSQL, shared by a fleet (docs/fleet-policy.md)
+  policyStore: 'file', // 'file' (policyFile) or 'postgresql' (policyDatabase, LISTEN/NOTIFY; the cache when it is down)
+  policyDatabase: '', // libpq-style URL or key=value string (host, port, dbname, user, sslmode); never a password
+  policyDatabasePasswordFile: '', // the database password (one line; mode 0600); '' = PGPASSFILE / ~/.pgpass, or none
+  policyCache: '', // last good policy read from the database (written after each load, 0600); '' = HOME/cache/policy.csv (HOME/lib is the helper's)
+  usersStore: 'file', // SASL users: 'file' (usersFile) or 'postgresql' (the policyDatabase; cached in HOME/cache/users.json)
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -261,12 +267,25 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) bad(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }
+  if (out.policyStore !== 'file' && out.policyStore !== 'postgresql') bad('policyStore', "expected 'file' or 'postgresql'");
+  if (out.policyStore === 'postgresql' && out.policyDatabase === '') bad('policyDatabase', "policyStore = 'postgresql' needs policyDatabase");
+  if (passwordIn(out.policyDatabase as string))
+    bad('policyDatabase', 'holds a password: put it in policyDatabasePasswordFile (or PGPASSFILE), never in the config');
+  if (out.usersStore !== 'file' && out.usersStore !== 'postgresql') bad('usersStore', "expected 'file' or 'postgresql'");
+  if (out.usersStore === 'postgresql' && out.policyDatabase === '') bad('policyDatabase', "usersStore = 'postgresql' needs policyDatabase");
+  out.policyCache ||= path.join(home, 'cache', 'policy.csv');
   if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
   out.tlsKeyFile ||= path.join(home, 'pki', 'server', 'private', 'serverkey.pem');
   out.tlsAllowedDnList = Object.freeze([...(out.tlsAllowedDnList as string[])]);
   return Object.freeze(out as Config);
+}
+
+// A libpq connection string that carries a password (URL user:password@, ?password=, or password=...): refused.
+export function passwordIn(conn: string): boolean {
+  if (/^postgres(ql)?:\/\//.test(conn)) return /^postgres(ql)?:\/\/[^/@?]*:[^/@?]*@/.test(conn) || /[?&]password=/i.test(conn);
+  return /(^|\s)password\s*=/i.test(conn);
 }
 
 export type AuthLimits = Pick<Config, 'authDelayBaseMs' | 'authDelayMaxMs' | 'authLockoutFailures' | 'authLockoutWindow' | 'authLockoutDuration'>;

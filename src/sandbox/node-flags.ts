@@ -64,7 +64,9 @@ export function frontPermissionPaths(l: FrontLayout): PermissionPaths {
       ...(l.dropFromRoot ? ['/etc/passwd', '/etc/group', '/proc/sys/kernel/cap_last_cap'] : []),
     ],
     // Not all of HOME: etc/ and pki/ (keys, policy) stay read-only to the network-facing process.
-    write: [path.join(h, 'run'), path.join(h, 'log'), path.join(h, 'lib'), ...(l.extraWrite ?? [])],
+    // cache/: the policy database's last good rows. A database over TCP needs no flag (Node 20 has no network
+    // permission) and neither does its unix socket (connect is not checked); a password file outside HOME is extraRead.
+    write: [path.join(h, 'run'), path.join(h, 'log'), path.join(h, 'lib'), path.join(h, 'cache'), ...(l.extraWrite ?? [])],
     addons: l.addons ?? true,
     childProcess: l.syslogCopy ?? false,
   };

@@ -14,7 +14,8 @@ import { type LifecycleEvent, LookupKind, Op } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
 import type { Authorizer } from '../policy/authorizer';
-import { policyRuntimeFor } from './policy-runtime';
+import { PolicyRuntime, policyRuntimeFor } from './policy-runtime';
+import type { PolicyStoreStatus } from './policy-store';
 import { peerCred } from '../sandbox/peercred';
 import { type AuthEvent, AuthService } from './auth';
 import { Dispatcher } from './dispatcher';
@@ -35,6 +36,8 @@ import { userNameForUid } from './users';
 import { type ListenerName, Metrics } from './metrics';
 import { MetricsServer } from './metrics-server';
 import { removeStaleSocket } from './unix-listen';
+import { UserSync, usersCacheFile } from './user-store';
+import { lockoutsFileFor } from '../accounts/lockouts';
 
 export interface ListenerSpec {
   kind: 'unix' | 'tcp' | 'tls';
@@ -68,6 +71,7 @@ export class Daemon {
   readonly metrics: Metrics | null; // null with `metrics = false`: no registry, no listener, no instrumentation
   #metricsServer: MetricsServer | null = null;
   readonly #trail: LateTrail | null;
+  readonly #userSync: UserSync | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
   readonly #handshakingBy = new Map<string, number>(); // the same, per source address
   #open = 0; // connections admitted and not yet closed, on every listener (TLS handshakes included): maxClients
@@ -120,7 +124,11 @@ export class Daemon {
     this.helper.on('up', () => this.fdChannel.connect());
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
-    this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
+    // usersStore = 'postgresql': the users come from the database through a local cache file; lockouts stay per host.
+    const pgUsers = saslAnywhere && config.usersStore === 'postgresql';
+    const usersFile = pgUsers ? usersCacheFile(config) : config.usersFile;
+    this.auth = saslAnywhere ? new AuthService(usersFile, (e) => this.#logAuth(e), { ...config, lockoutFile: lockoutsFileFor(config.usersFile) }) : null;
+    this.#userSync = pgUsers ? new UserSync(config, () => this.auth?.reloadUsers(), this.#log) : null;
     this.authorizer =
       opts.authorizer ??
       policyRuntimeFor(config, this.#log, (r) => {
@@ -184,6 +192,11 @@ export class Daemon {
       closeFd(fd);
       throw e;
     }
+  }
+
+  // Which policy source is in force (file, database, cache, none), for metrics; null with an injected authorizer.
+  policyStatus(): PolicyStoreStatus | null {
+    return this.authorizer instanceof PolicyRuntime ? this.authorizer.status() : null;
   }
 
   listenerSpecs(): ListenerSpec[] {
@@ -260,6 +273,8 @@ export class Daemon {
     await this.#metricsServer?.stop();
     this.helper.close();
     this.fdChannel.close();
+    (this.authorizer as { close?: () => void }).close?.(); // the policy database connection, watchers
+    await this.#userSync?.close();
     this.audit?.flushLogins(true);
     await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
     await this.#trail?.close();

@@ -30,10 +30,11 @@ test.each([
   );
 });
 
-test('front end: reads code and HOME, writes only run/ log/ lib/ (etc/ and pki/ stay read-only)', () => {
+test('front end: reads code and HOME, writes only run/ log/ lib/ cache/ (etc/ and pki/ stay read-only)', () => {
   const p = frontPermissionPaths({ codeRoot: '/usr/lib/virtgate', home: '/var/lib/virtgate' });
   const f = permissionFlags(p);
   expect(f.filter((x) => x.startsWith('--allow-fs-write='))).toEqual([
+    '--allow-fs-write=/var/lib/virtgate/cache',
     '--allow-fs-write=/var/lib/virtgate/lib',
     '--allow-fs-write=/var/lib/virtgate/log',
     '--allow-fs-write=/var/lib/virtgate/run',
