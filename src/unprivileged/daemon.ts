@@ -151,6 +151,32 @@ export class Daemon {
     this.#output = new OutputBudget(config.maxTotalOutputBytes);
     this.helper.on('lifecycle', (ev: LifecycleEvent) => this.#hub.publish(ev));
     this.vnc = config.vncListen ? this.#vncProxy() : null;
+    if (m) this.#statusGauges(m);
+  }
+
+  // Other components' status, read at each scrape (they do not import metrics).
+  #statusGauges(m: Metrics): void {
+    const policy = (): PolicyStoreStatus | null => this.policyStatus();
+    m.addGauge('policy_source', 'The policy source in force: 1 for file, database, cache or none (none denies everything)', ['source'], () => {
+      const s = policy();
+      return s ? [{ labels: { source: s.source }, value: 1 }] : [];
+    });
+    m.addGauge('policy_store_connected', 'PostgreSQL policy store: 1 while its LISTEN connection is up (1 for a file store)', [], () => {
+      const s = policy();
+      return s ? [{ labels: {}, value: s.connected ? 1 : 0 }] : [];
+    });
+    m.addGauge('policy_rules', 'Rules in the policy in force', [], () => {
+      const s = policy();
+      return s ? [{ labels: {}, value: s.rules }] : [];
+    });
+    m.addGauge('policy_last_load_timestamp_seconds', 'When the policy in force was loaded (Unix time)', [], () => {
+      const s = policy();
+      return s?.lastLoad ? [{ labels: {}, value: s.lastLoad.getTime() / 1000 }] : [];
+    });
+    m.addGauge('policy_reload_failing', '1 while the last policy load failed (the previous policy stays in force)', [], () => {
+      const s = policy();
+      return s ? [{ labels: {}, value: s.lastError ? 1 : 0 }] : [];
+    });
   }
 
   // Remote displays (docs/remote-display.md): a listener per running VM with VNC graphics, following the helper's

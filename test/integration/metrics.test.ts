@@ -147,6 +147,10 @@ describeIf([root('the front end drops to an unprivileged user only when started 
       expect(r.body).toMatch(/^virtgate_helper_up 1$/m);
       expect(r.body).toMatch(/^virtgate_vms\{state="running",tenant=""\} 1$/m);
       expect(r.body).toMatch(/^process_cpu_seconds_total /m);
+      // Status of other components, read at the scrape: the file policy store is in force and loads cleanly.
+      expect(r.body).toMatch(/^virtgate_policy_source\{source="file"\} 1$/m);
+      expect(r.body).toMatch(/^virtgate_policy_reload_failing 0$/m);
+      expect(r.body).toMatch(/^virtgate_policy_rules [1-9]\d*$/m);
     }
   });
 
