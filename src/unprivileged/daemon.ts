@@ -32,6 +32,8 @@ import { type Identity, Session } from './session';
 import { createTlsServer, currentServerOptions } from './tls';
 import { type UpstreamRequest, VncProxy, hasVncGraphics } from './vnc-proxy';
 import { userNameForUid } from './users';
+import { type ComponentLog, type Logger } from '../common/log';
+import { createLogger } from '../sandbox/log-outputs';
 
 export interface ListenerSpec {
   kind: 'unix' | 'tcp' | 'tls';
@@ -76,19 +78,28 @@ export class Daemon {
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
   readonly #log: (msg: string) => void;
+  readonly logger: Logger; // structured, filtered, rate-limited (docs/logging.md); live-changed by virt-admin
+  readonly #logOf: (component: string) => ComponentLog;
   readonly #inherited: InheritedFds;
   #nextSessionId = 1;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   addresses: { kind: string; readOnly: boolean; address: string }[] = [];
 
-  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void; trail?: AuditTrail; inherited?: InheritedFds } = {}) {
+  constructor(
+    config: Readonly<Config>,
+    opts: { authorizer?: Authorizer; log?: (m: string) => void; logger?: Logger; trail?: AuditTrail; inherited?: InheritedFds } = {},
+  ) {
     this.config = config;
     this.#inherited = opts.inherited ?? {};
-    this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
+    this.logger = opts.logger ?? createLogger(config);
+    // A test's `log` callback gets every component's lines; otherwise each component logs under its own name.
+    const given = opts.log;
+    this.#logOf = given ? (_c) => asComponent(given) : (c) => this.logger.component(c);
+    this.#log = given ?? this.#logOf('daemon');
     // The trail opens in start(); until then writes are refused and events wait (a test may inject its own trail).
     this.#trail = config.audit ? new LateTrail(opts.trail) : null;
     this.audit = this.#trail ? new AuditHook(this.#trail) : null;
-    this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#log });
+    this.helper = new HelperClient({ socketPath: config.helperSocket, maxInFlight: config.helperMaxInFlight, log: this.#logOf('helper') });
     this.fdChannel = new FdChannelClient({ path: `${config.helperSocket}.fds`, log: this.#log });
     // Every helper (re)connect gets a fresh channel: a restarted helper knows nothing of the old one.
     this.helper.on('up', () => this.fdChannel.connect());
@@ -97,7 +108,7 @@ export class Daemon {
     this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
     this.authorizer =
       opts.authorizer ??
-      policyRuntimeFor(config, this.#log, (r) => {
+      policyRuntimeFor(config, this.#logOf('policy'), (r) => {
         const detail: Record<string, string | number | boolean> = { why: r.why, ok: r.ok, source: r.source };
         if (r.rules !== undefined) detail.rules = r.rules;
         if (r.error) detail.error = r.error;
@@ -109,7 +120,7 @@ export class Daemon {
       remoteDisplay: (uuid) => this.vnc?.portOf(uuid) ?? null, // read per call: the proxy is made below
       authorizer: this.authorizer,
       auth: this.auth,
-      log: this.#log,
+      log: this.#logOf('rpc'),
       audit: this.audit ?? undefined,
     });
     this.#hub = new EventHub((s: Session, ev: LifecycleEvent) => this.dispatcher.canSee(s, ev.domain));
@@ -234,7 +245,7 @@ export class Daemon {
   async #listen(spec: ListenerSpec): Promise<void> {
     const server: net.Server =
       spec.kind === 'tls'
-        ? createTlsServer({ config: this.config, log: this.#log, onClient: (sock, identity) => this.#accept(sock, spec, identity) })
+        ? createTlsServer({ config: this.config, log: this.#logOf('tls'), onClient: (sock, identity) => this.#accept(sock, spec, identity) })
         : net.createServer({ noDelay: true }, (sock) => {
             if (this.#admit(sock, spec)) this.#accept(sock, spec);
           });
@@ -353,7 +364,7 @@ export class Daemon {
       return false;
     }
     const more = r?.suppressed ? ` (${r.suppressed} more refused for ${reason} since the last such line)` : '';
-    this.#log(`refusing connection from ${source}: ${detail} (${reason})${more}`);
+    this.#logOf('net').warn(`refusing connection from ${source}: ${detail} (${reason})${more}`, { source, reason });
     this.#refusals.set(reason, { last: now, suppressed: 0, source });
     return false;
   }
@@ -363,7 +374,12 @@ export class Daemon {
     for (const [reason, r] of this.#refusals) {
       if (now - r.last < REFUSAL_LOG_MS) continue;
       if (r.suppressed)
-        this.#log(`refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`);
+        this.#logOf('net').warn(
+          `refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`,
+          {
+            reason,
+          },
+        );
       this.#refusals.delete(reason);
     }
   }
@@ -381,7 +397,7 @@ export class Daemon {
       evidence =
         x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
     } catch (e) {
-      this.#log(`refusing connection: ${(e as Error).message}`);
+      this.#logOf('net').warn(`refusing connection: ${(e as Error).message}`);
       sock.destroy();
       return;
     }
@@ -482,6 +498,12 @@ export class Daemon {
         if (held >= RECLAIM_BYTES) this.#reclaimer.request();
       },
       dispatch: this.dispatcher.dispatch,
+      onUnknownProc: (proc) =>
+        this.#logOf('rpc').warn(`unknown procedure ${proc} from ${evidence.source}`, {
+          proc,
+          user: session.identity?.user ?? evidence.user,
+          session: session.id,
+        }),
     });
     // The transport proved who this is: the session may call nothing beyond AUTH_* until that login is on record.
     if (!sasl) session.loginRecordSeen = true;
@@ -573,15 +595,23 @@ export class Daemon {
     ]
       .filter(Boolean)
       .join(' ');
-    this.#log(
-      `auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`,
-    );
+    const line = `auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`;
+    const auth = this.#logOf('auth');
+    if (e.outcome === 'success') auth.info(line, { user: e.user, method: e.method });
+    else auth.warn(line, { user: e.user, method: e.method });
     return durable ?? null;
   }
 
   stats(): DaemonStats {
     return { clients: this.#open, sessions: this.sessions.size, outputBytes: this.#output.total };
   }
+}
+
+// A plain `(msg) => void` as a component logger: every level goes to it.
+function asComponent(f: (m: string) => void): ComponentLog {
+  const c = ((m: string) => f(m)) as ComponentLog;
+  c.debug = c.info = c.warn = c.error = (m: string) => f(m);
+  return c;
 }
 
 function unixIdentity(sock: net.Socket): Identity {

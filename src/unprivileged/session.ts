@@ -66,6 +66,7 @@ export interface SessionOptions {
   onBusy: (busy: boolean) => void; // pause/resume reading (backpressure)
   onLargeFrame?: () => void; // a message of LARGE_MESSAGE bytes or more was taken in (its memory is worth returning soon)
   dispatch: (s: Session, call: Call) => Promise<Buffer>; // returns the encoded reply (or error reply)
+  onUnknownProc?: (proc: number) => void; // for the log: a call to a procedure the table does not know
   now?: () => number; // the clock of lastRx (keepalive); injectable for tests, Date.now by default
 }
 
@@ -442,6 +443,7 @@ export class Session {
     }
     const def = lookupProc(header.proc);
     if (!def || def.message) {
+      this.#opts.onUnknownProc?.(header.proc);
       this.send(encodeErrorReply(header, unknownProcError(header.proc)));
       return;
     }
