@@ -34,6 +34,7 @@ import { type UpstreamRequest, VncProxy, hasVncGraphics } from './vnc-proxy';
 import { userNameForUid } from './users';
 import { type ComponentLog, type Logger } from '../common/log';
 import { createLogger } from '../sandbox/log-outputs';
+import { AdminServer } from './admin/server';
 
 export interface ListenerSpec {
   kind: 'unix' | 'tcp' | 'tls';
@@ -84,12 +85,15 @@ export class Daemon {
   #nextSessionId = 1;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   addresses: { kind: string; readOnly: boolean; address: string }[] = [];
+  readonly limits: { maxClients: number; maxAnonymousClients: number }; // the config's, changed live by virt-admin
+  admin: AdminServer | null = null;
 
   constructor(
     config: Readonly<Config>,
     opts: { authorizer?: Authorizer; log?: (m: string) => void; logger?: Logger; trail?: AuditTrail; inherited?: InheritedFds } = {},
   ) {
     this.config = config;
+    this.limits = { maxClients: config.maxClients, maxAnonymousClients: config.maxAnonymousClients };
     this.#inherited = opts.inherited ?? {};
     this.logger = opts.logger ?? createLogger(config);
     // A test's `log` callback gets every component's lines; otherwise each component logs under its own name.
@@ -227,11 +231,15 @@ export class Daemon {
     this.helper.start();
     await this.helper.waitReady(15000);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
+    this.admin = new AdminServer(this, this.#logOf('admin'));
+    await this.admin.listen(this.config.adminSocket, this.config.adminSocketMode);
+    this.addresses.push({ kind: 'admin', readOnly: false, address: this.config.adminSocket });
     this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
   }
 
   async stop(): Promise<void> {
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    await this.admin?.close();
     for (const s of this.sessions) s.close('daemon stopping');
     this.vnc?.close();
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
@@ -330,7 +338,8 @@ export class Daemon {
     const per = spec.kind === 'unix' ? c.maxClientsPerUid : c.maxClientsPerSource;
     const perName = spec.kind === 'unix' ? 'maxClientsPerUid' : 'maxClientsPerSource';
     if ((this.#openBy.get(key) ?? 0) >= per) return this.#refuse(raw, key, perName, `${key} has ${per} connections already`);
-    if (this.#open >= c.maxClients) return this.#refuse(raw, key, 'maxClients', `${c.maxClients} connections already`);
+    const max = this.limits.maxClients; // live: virt-admin srv-clients-set
+    if (this.#open >= max) return this.#refuse(raw, key, 'maxClients', `${max} connections already`);
     this.#open++;
     bump(this.#openBy, key, 1);
     raw.once('close', () => {
@@ -348,8 +357,8 @@ export class Daemon {
     if (key !== 'uid 0' && this.anonymousFrom(key) >= c.maxAnonymousClientsPerSource) {
       return this.#refuse(raw, key, 'maxAnonymousClientsPerSource', `${key} has ${c.maxAnonymousClientsPerSource} unauthenticated connections already`);
     }
-    if (this.anonymousCount() >= c.maxAnonymousClients)
-      return this.#refuse(raw, key, 'maxAnonymousClients', `${c.maxAnonymousClients} unauthenticated connections already`);
+    const maxAnon = this.limits.maxAnonymousClients;
+    if (this.anonymousCount() >= maxAnon) return this.#refuse(raw, key, 'maxAnonymousClients', `${maxAnon} unauthenticated connections already`);
     return true;
   }
 
