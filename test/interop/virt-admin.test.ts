@@ -8,6 +8,10 @@ import path from 'node:path';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { describeIf, tool, virshTool } from '../helpers/skip';
 import { asUser, exec, localUsers, makeUserHomes } from '../helpers/users';
+import net from 'node:net';
+import { FrameDecoder } from '../../src/common/framing';
+import { decodeHeader, encodeMessage } from '../../src/protocol/header';
+import { errorCodec } from '../../src/protocol/types';
 
 let vg: RunningDaemon | undefined;
 let home: string;
@@ -70,6 +74,24 @@ describeIf([tool('virt-admin', 'libvirt-clients'), virshTool(), ...localUsers(['
     expect(nosuch.err).toMatch(/Server not found/);
     expect((await admin('version')).out).toMatch(/Running against daemon: 9\.0\.0/);
   }, 60000);
+
+  test('an unknown admin procedure answers as libvirtd: code 39, domain 7, "unknown procedure: N"', async () => {
+    const sock = net.connect(path.join(home, 'run', 'virtgate-admin-sock'));
+    const dec = new FrameDecoder({ min: 28, max: 1 << 20 });
+    const replies: Buffer[] = [];
+    sock.on('data', (c) => replies.push(...dec.push(c)));
+    const call = (proc: number, serial: number, body?: (w: import('../../src/common/xdr').XdrWriter) => void): void =>
+      void sock.write(encodeMessage({ prog: 0x06900690, vers: 1, proc, type: 0, serial, status: 0 }, body));
+    call(1, 1, (w) => void w.u32(0)); // CONNECT_OPEN
+    call(4242, 2);
+    await until('two replies', () => replies.length >= 2);
+    sock.destroy();
+    const open = decodeHeader(replies[0]).header;
+    expect([open.serial, open.status]).toEqual([1, 0]);
+    const { header, body } = decodeHeader(replies[1]);
+    expect([header.serial, header.proc, header.status]).toEqual([2, 4242, 1]);
+    expect(errorCodec.decode(body)).toMatchObject({ code: 39, domain: 7, message: 'unknown procedure: 4242', level: 2 });
+  });
 
   test('a non-root user is refused at connect, and the refusal is logged and audited', async () => {
     const r = await exec([...asUser('alice', home), 'virt-admin', '-c', uri, 'srv-list']);
