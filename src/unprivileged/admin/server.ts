@@ -33,6 +33,7 @@ export const SERVER_NAME = 'virtgated'; // the one server virt-admin sees (srv-l
 const FRAME_MAX = 1024 * 1024; // admin calls are small: a filter or output string at most
 const LIB_VERSION = 9_000_000n; // the libvirt API level we answer as (9.0.0)
 const REFUSED_LINGER_MS = 2000; // a refused peer gets its error reply, then is cut off
+const MAX_CONNECTIONS = 16; // admin connections at once: a widened socket mode cannot be used to exhaust descriptors
 
 // virErrorNumber / virErrorDomain values used here (virterror.h, libvirt 9.0).
 const E = { INTERNAL: 1, INVALID_ARG: 8, RPC: 39, OPERATION_UNSUPPORTED: 84, ACCESS_DENIED: 88, NO_SERVER: 95, NO_CLIENT: 96, ARGUMENT_UNSUPPORTED: 74 };
@@ -105,6 +106,11 @@ export class AdminServer {
   }
 
   #accept(sock: net.Socket): void {
+    if (this.#conns.size >= MAX_CONNECTIONS) {
+      this.#log.warn(`refusing virt-admin connection: ${MAX_CONNECTIONS} already open`);
+      sock.destroy();
+      return;
+    }
     let uid: number;
     let pid: number;
     try {
@@ -137,7 +143,7 @@ export class AdminServer {
       }
       for (const f of frames) {
         // One call at a time, in order: admin calls are rare and some (limits, outputs) must not interleave.
-        chain = chain.then(() => this.#frame(sock, f, { allowed, user, source }));
+        chain = chain.then(() => this.#frame(sock, f, { allowed, user, source })).catch(() => void sock.destroy());
       }
     });
   }
