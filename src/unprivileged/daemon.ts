@@ -107,6 +107,16 @@ export class Daemon {
     this.fdChannel = new FdChannelClient({ path: `${config.helperSocket}.fds`, log: this.#log });
     // Every helper (re)connect gets a fresh channel: a restarted helper knows nothing of the old one.
     this.helper.on('up', () => this.fdChannel.connect());
+    // A helper restart is worth a warning of its own (journal: VIRTGATE_COMPONENT=helper PRIORITY=4).
+    let helperDown = false;
+    this.helper.on('down', (reason: string) => {
+      helperDown = true;
+      this.#logOf('helper').warn(`helper connection lost (${reason}): calls fail until it is back`, { reason });
+    });
+    this.helper.on('up', () => {
+      if (helperDown) this.#logOf('helper').warn('helper connection re-established after a loss', { reason: 'reconnected' });
+      helperDown = false;
+    });
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
     this.auth = saslAnywhere ? new AuthService(config.usersFile, (e) => this.#logAuth(e), config) : null;
@@ -116,6 +126,7 @@ export class Daemon {
         const detail: Record<string, string | number | boolean> = { why: r.why, ok: r.ok, source: r.source };
         if (r.rules !== undefined) detail.rules = r.rules;
         if (r.error) detail.error = r.error;
+        if (!r.ok) this.#logOf('policy').warn(`policy load (${r.why}) failed: ${r.error ?? 'error'}`, { reason: r.why, source: r.source });
         this.audit?.event('policy-reload', detail).catch(() => undefined); // an outage is already logged loudly
       });
     this.dispatcher = new Dispatcher({

@@ -177,3 +177,14 @@ function tryJson(t: string): unknown {
     return null;
   }
 }
+
+test('a helper restart (kill -9) reaches the journal as warnings: lost, then re-established', async () => {
+  process.kill(vg!.helperPid(), 'SIGKILL');
+  const lost = await until(
+    'the helper-lost entry',
+    () => entries().find((e) => e.VIRTGATE_COMPONENT === 'helper' && /^helper connection lost \(/.test(e.MESSAGE)),
+    30000,
+  );
+  expect(lost.PRIORITY).toBe('4');
+  await until('the re-established entry', () => entries().find((e) => e.VIRTGATE_COMPONENT === 'helper' && /re-established/.test(e.MESSAGE)), 60000);
+}, 90000);
