@@ -21,6 +21,7 @@ export interface LogRecord {
 export interface LogSink {
   write(rec: LogRecord): void;
   close?(): void;
+  dropped?(): number; // entries the output refused (journald gone or its queue full): never waited for
 }
 
 export interface FilterSpec {
@@ -84,7 +85,7 @@ function matches(f: FilterSpec, component: string): boolean {
   return re.test(component);
 }
 
-// One line of text for stderr and files: "virtgated: warning: MESSAGE [rpc key=value ...]" (info has no level word).
+// One line of text for stderr and files: "virtgated: warning: MESSAGE [rpc key=value ...]"; info lines: "virtgated: MESSAGE".
 export function formatLine(rec: LogRecord, prefix = 'virtgated'): string {
   const extras = Object.entries(rec.fields)
     .filter(([, v]) => v !== undefined)
@@ -93,6 +94,8 @@ export function formatLine(rec: LogRecord, prefix = 'virtgated'): string {
   const head = rec.level === Level.INFO ? '' : `${LEVEL_NAME[rec.level]}: `;
   // Control characters escaped: a client-chosen name cannot forge a second line.
   const msg = rec.message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  // Info lines keep the plain form operators' scripts and older tests read; journald carries their fields anyway.
+  if (rec.level === Level.INFO) return `${prefix}: ${msg}`;
   return `${prefix}: ${head}${msg} [${rec.component}${extras ? ` ${extras}` : ''}]`;
 }
 
@@ -237,8 +240,11 @@ export class Logger {
     });
   }
 
-  stats(): { suppressed: Record<string, number> } {
-    return { suppressed: Object.fromEntries(this.#suppressed) };
+  // suppressed: lines the rate limit dropped, per component; dropped: entries the current outputs refused, per output.
+  stats(): { suppressed: Record<string, number>; dropped: Record<string, number> } {
+    const dropped: Record<string, number> = {};
+    for (const o of this.#outputs) if (o.sink.dropped) dropped[formatOutputs([o.spec])] = o.sink.dropped();
+    return { suppressed: Object.fromEntries(this.#suppressed), dropped };
   }
 
   // A component's view: the adapter the daemon's older `log(msg)` callbacks take.

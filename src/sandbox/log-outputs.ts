@@ -50,7 +50,7 @@ export function openSink(spec: OutputSpec, o: SinkOptions): LogSink {
     };
   }
   const sock = new JournalSocket(o.journalSocket);
-  return { write: (rec) => void sock.send(journalFields(rec, ident)), close: () => sock.close() };
+  return { write: (rec) => void sock.send(journalFields(rec, ident)), close: () => sock.close(), dropped: () => sock.dropped };
 }
 
 // journald when its socket exists (running under systemd), stderr otherwise.

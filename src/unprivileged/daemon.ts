@@ -244,7 +244,7 @@ export class Daemon {
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
     this.admin = new AdminServer(this, this.#logOf('admin'));
     await this.admin.listen(this.config.adminSocket, this.config.adminSocketMode);
-    this.addresses.push({ kind: 'admin', readOnly: false, address: this.config.adminSocket });
+    this.#logOf('admin')(`virt-admin socket ${this.config.adminSocket}`);
     this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
   }
 

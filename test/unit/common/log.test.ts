@@ -57,7 +57,7 @@ test('rate limit: N lines per component per second, then one summary; stats() co
   for (let i = 0; i < 10; i++) log.log('rpc', Level.WARNING, `denied ${i}`);
   log.log('net', Level.WARNING, 'other component unaffected');
   expect(lines.map((l) => l.rec.message)).toEqual(['denied 0', 'denied 1', 'denied 2', 'other component unaffected']);
-  expect(log.stats()).toEqual({ suppressed: { rpc: 7 } });
+  expect(log.stats()).toEqual({ suppressed: { rpc: 7 }, dropped: {} });
   t += 1000;
   log.log('rpc', Level.WARNING, 'next window');
   expect(lines.slice(4).map((l) => l.rec.message)).toEqual(['7 lines suppressed (logRateLimit 3/s)', 'next window']);
