@@ -2,6 +2,7 @@
 // Front-end configuration: one DEFAULTS object, a closed schema, validate then deep-freeze [pg defaults, fastify].
 import path from 'node:path';
 import { VG_ERR_CONFIG_INVALID } from './errors';
+import { parseFilters, parseOutputs } from './log';
 import { IDENTITY_SOURCES, NAME_RULE, parseQualified } from './names';
 
 export const DEFAULTS = {
@@ -85,6 +86,13 @@ export const DEFAULTS = {
   policyDatabasePasswordFile: '', // the database password (one line; mode 0600); '' = PGPASSFILE / ~/.pgpass, or none
   policyCache: '', // last good policy read from the database (written after each load, 0600); '' = HOME/cache/policy.csv (HOME/lib is the helper's)
   usersStore: 'file', // SASL users: 'file' (usersFile) or 'postgresql' (the policyDatabase; cached in HOME/cache/users.json)
+  // issue 15 L: logs (docs/logging.md) and virt-admin (docs/virt-admin.md)
+  logFilters: '', // per-component levels, libvirt syntax: "3:rpc 1:policy" or "warning:rpc debug:policy"; unmatched components log at info
+  logOutputs: '', // "LEVEL:journald", "LEVEL:stderr", "LEVEL:file:/PATH", space-separated; '' = 2:journald when journalSocket exists, else 2:stderr
+  logRateLimit: 50, // lines per component per second before suppression (then one "N lines suppressed" line); 0 = unlimited
+  journalSocket: '/run/systemd/journal/socket', // journald's native socket (a test points it at its own listener)
+  adminSocket: '', // virt-admin's socket (root and host admins only); '' = HOME/run/virtgate-admin-sock
+  adminSocketMode: 0o600, // only the front end's user (and root) may connect; the peer's uid is checked as well
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -129,6 +137,8 @@ const INT_RANGES: Partial<Record<keyof Config, [number, number]>> = {
   auditKeepFiles: [0, 1_000_000],
   metricsSocketMode: [0, 0o777],
   metricsMaxScrapes: [1, 64],
+  logRateLimit: [0, 1_000_000],
+  adminSocketMode: [0, 0o777],
 };
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
@@ -274,6 +284,18 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   if (out.usersStore !== 'file' && out.usersStore !== 'postgresql') bad('usersStore', "expected 'file' or 'postgresql'");
   if (out.usersStore === 'postgresql' && out.policyDatabase === '') bad('policyDatabase', "usersStore = 'postgresql' needs policyDatabase");
   out.policyCache ||= path.join(home, 'cache', 'policy.csv');
+  for (const [k, parse] of [
+    ['logFilters', parseFilters],
+    ['logOutputs', parseOutputs],
+  ] as const) {
+    try {
+      parse(out[k] as string);
+    } catch (e) {
+      bad(k, (e as Error).message);
+    }
+  }
+  if (!(out.journalSocket as string).startsWith('/')) bad('journalSocket', 'expected an absolute path');
+  out.adminSocket ||= path.join(home, 'run', 'virtgate-admin-sock');
   if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');

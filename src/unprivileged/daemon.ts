@@ -38,6 +38,9 @@ import { MetricsServer } from './metrics-server';
 import { removeStaleSocket } from './unix-listen';
 import { UserSync, usersCacheFile } from './user-store';
 import { lockoutsFileFor } from '../accounts/lockouts';
+import { type ComponentLog, type Logger } from '../common/log';
+import { createLogger } from '../sandbox/log-outputs';
+import { AdminServer } from './admin/server';
 
 export interface ListenerSpec {
   kind: 'unix' | 'tcp' | 'tls';
@@ -85,15 +88,27 @@ export class Daemon {
   readonly #servers: net.Server[] = [];
   readonly #hub: EventHub;
   readonly #log: (msg: string) => void;
+  readonly logger: Logger; // structured, filtered, rate-limited (docs/logging.md); live-changed by virt-admin
+  readonly #logOf: (component: string) => ComponentLog;
   readonly #inherited: InheritedFds;
   #nextSessionId = 1;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   addresses: { kind: string; readOnly: boolean; address: string }[] = [];
+  readonly limits: { maxClients: number; maxAnonymousClients: number }; // the config's, changed live by virt-admin
+  admin: AdminServer | null = null;
 
-  constructor(config: Readonly<Config>, opts: { authorizer?: Authorizer; log?: (m: string) => void; trail?: AuditTrail; inherited?: InheritedFds } = {}) {
+  constructor(
+    config: Readonly<Config>,
+    opts: { authorizer?: Authorizer; log?: (m: string) => void; logger?: Logger; trail?: AuditTrail; inherited?: InheritedFds } = {},
+  ) {
     this.config = config;
+    this.limits = { maxClients: config.maxClients, maxAnonymousClients: config.maxAnonymousClients };
     this.#inherited = opts.inherited ?? {};
-    this.#log = opts.log ?? ((m) => process.stderr.write(`virtgated: ${m}\n`));
+    this.logger = opts.logger ?? createLogger(config);
+    // A test's `log` callback gets every component's lines; otherwise each component logs under its own name.
+    const given = opts.log;
+    this.#logOf = given ? (_c) => asComponent(given) : (c) => this.logger.component(c);
+    this.#log = given ?? this.#logOf('daemon');
     // The trail opens in start(); until then writes are refused and events wait (a test may inject its own trail).
     this.#trail = config.audit ? new LateTrail(opts.trail) : null;
     this.audit = this.#trail ? new AuditHook(this.#trail) : null;
@@ -108,7 +123,7 @@ export class Daemon {
     this.helper = new HelperClient({
       socketPath: config.helperSocket,
       maxInFlight: config.helperMaxInFlight,
-      log: this.#log,
+      log: this.#logOf('helper'),
       observe: m ? (op, seconds) => m.helperCall(op, seconds) : undefined,
     });
     if (m) {
@@ -122,6 +137,16 @@ export class Daemon {
     this.fdChannel = new FdChannelClient({ path: `${config.helperSocket}.fds`, log: this.#log });
     // Every helper (re)connect gets a fresh channel: a restarted helper knows nothing of the old one.
     this.helper.on('up', () => this.fdChannel.connect());
+    // A helper restart is worth a warning of its own (journal: VIRTGATE_COMPONENT=helper PRIORITY=4).
+    let helperDown = false;
+    this.helper.on('down', (reason: string) => {
+      helperDown = true;
+      this.#logOf('helper').warn(`helper connection lost (${reason}): calls fail until it is back`, { reason });
+    });
+    this.helper.on('up', () => {
+      if (helperDown) this.#logOf('helper').warn('helper connection re-established after a loss', { reason: 'reconnected' });
+      helperDown = false;
+    });
     // RBAC (issue 5): the Casbin policy under HOME/etc unless a test injects another authorizer.
     const saslAnywhere = [config.authUnixRw, config.authUnixRo, config.authTls].includes('sasl');
     // usersStore = 'postgresql': the users come from the database through a local cache file; lockouts stay per host.
@@ -131,10 +156,11 @@ export class Daemon {
     this.#userSync = pgUsers ? new UserSync(config, () => this.auth?.reloadUsers(), this.#log) : null;
     this.authorizer =
       opts.authorizer ??
-      policyRuntimeFor(config, this.#log, (r) => {
+      policyRuntimeFor(config, this.#logOf('policy'), (r) => {
         const detail: Record<string, string | number | boolean> = { why: r.why, ok: r.ok, source: r.source };
         if (r.rules !== undefined) detail.rules = r.rules;
         if (r.error) detail.error = r.error;
+        if (!r.ok) this.#logOf('policy').warn(`policy load (${r.why}) failed: ${r.error ?? 'error'}`, { reason: r.why, source: r.source });
         this.audit?.event('policy-reload', detail).catch(() => undefined); // an outage is already logged loudly
       });
     this.dispatcher = new Dispatcher({
@@ -143,7 +169,7 @@ export class Daemon {
       remoteDisplay: (uuid) => this.vnc?.portOf(uuid) ?? null, // read per call: the proxy is made below
       authorizer: this.authorizer,
       auth: this.auth,
-      log: this.#log,
+      log: this.#logOf('rpc'),
       audit: this.audit ?? undefined,
       metrics: m ?? undefined,
     });
@@ -288,11 +314,15 @@ export class Daemon {
       await this.#metricsServer.start();
       for (const a of this.#metricsServer.addresses) this.#log(`metrics on ${a.startsWith('/') ? 'unix' : 'tcp'} ${a} (GET /metrics)`);
     }
+    this.admin = new AdminServer(this, this.#logOf('admin'));
+    await this.admin.listen(this.config.adminSocket, this.config.adminSocketMode);
+    this.#logOf('admin')(`virt-admin socket ${this.config.adminSocket}`);
     this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
   }
 
   async stop(): Promise<void> {
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    await this.admin?.close();
     for (const s of this.sessions) s.close('daemon stopping');
     this.vnc?.close();
     await Promise.all(this.#servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
@@ -309,7 +339,7 @@ export class Daemon {
   async #listen(spec: ListenerSpec): Promise<void> {
     const server: net.Server =
       spec.kind === 'tls'
-        ? createTlsServer({ config: this.config, log: this.#log, onClient: (sock, identity) => this.#accept(sock, spec, identity) })
+        ? createTlsServer({ config: this.config, log: this.#logOf('tls'), onClient: (sock, identity) => this.#accept(sock, spec, identity) })
         : net.createServer({ noDelay: true }, (sock) => {
             if (this.#admit(sock, spec)) this.#accept(sock, spec);
           });
@@ -394,7 +424,8 @@ export class Daemon {
     const per = spec.kind === 'unix' ? c.maxClientsPerUid : c.maxClientsPerSource;
     const perName = spec.kind === 'unix' ? 'maxClientsPerUid' : 'maxClientsPerSource';
     if ((this.#openBy.get(key) ?? 0) >= per) return this.#refuse(raw, key, perName, `${key} has ${per} connections already`);
-    if (this.#open >= c.maxClients) return this.#refuse(raw, key, 'maxClients', `${c.maxClients} connections already`);
+    const max = this.limits.maxClients; // live: virt-admin srv-clients-set
+    if (this.#open >= max) return this.#refuse(raw, key, 'maxClients', `${max} connections already`);
     this.#open++;
     bump(this.#openBy, key, 1);
     raw.once('close', () => {
@@ -412,8 +443,8 @@ export class Daemon {
     if (key !== 'uid 0' && this.anonymousFrom(key) >= c.maxAnonymousClientsPerSource) {
       return this.#refuse(raw, key, 'maxAnonymousClientsPerSource', `${key} has ${c.maxAnonymousClientsPerSource} unauthenticated connections already`);
     }
-    if (this.anonymousCount() >= c.maxAnonymousClients)
-      return this.#refuse(raw, key, 'maxAnonymousClients', `${c.maxAnonymousClients} unauthenticated connections already`);
+    const maxAnon = this.limits.maxAnonymousClients;
+    if (this.anonymousCount() >= maxAnon) return this.#refuse(raw, key, 'maxAnonymousClients', `${maxAnon} unauthenticated connections already`);
     return true;
   }
 
@@ -429,7 +460,7 @@ export class Daemon {
       return false;
     }
     const more = r?.suppressed ? ` (${r.suppressed} more refused for ${reason} since the last such line)` : '';
-    this.#log(`refusing connection from ${source}: ${detail} (${reason})${more}`);
+    this.#logOf('net').warn(`refusing connection from ${source}: ${detail} (${reason})${more}`, { source, reason });
     this.#refusals.set(reason, { last: now, suppressed: 0, source });
     return false;
   }
@@ -439,7 +470,12 @@ export class Daemon {
     for (const [reason, r] of this.#refusals) {
       if (now - r.last < REFUSAL_LOG_MS) continue;
       if (r.suppressed)
-        this.#log(`refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`);
+        this.#logOf('net').warn(
+          `refused ${r.suppressed} more connection(s) for ${reason} in the last ${Math.round((now - r.last) / 1000)} s (last from ${r.source})`,
+          {
+            reason,
+          },
+        );
       this.#refusals.delete(reason);
     }
   }
@@ -457,7 +493,7 @@ export class Daemon {
       evidence =
         x509 ?? (spec.kind === 'unix' ? unixIdentity(sock) : { user: 'anonymous', method: 'none', source: `${sock.remoteAddress}:${sock.remotePort}` });
     } catch (e) {
-      this.#log(`refusing connection: ${(e as Error).message}`);
+      this.#logOf('net').warn(`refusing connection: ${(e as Error).message}`);
       sock.destroy();
       return;
     }
@@ -547,7 +583,6 @@ export class Daemon {
         reading();
       },
       onLargeFrame: () => this.#reclaimer.request(),
-      onUnknownProc: this.metrics ? () => this.metrics!.unknownProcedure() : undefined,
       onClose: (reason) => {
         this.metrics?.connectionClosed(listener);
         held = Math.max(held, session.buffered);
@@ -562,6 +597,11 @@ export class Daemon {
         if (held >= RECLAIM_BYTES) this.#reclaimer.request();
       },
       dispatch: this.dispatcher.dispatch,
+      onUnknownProc: (proc, unknownProgram) => {
+        this.metrics?.unknownProcedure();
+        const what = unknownProgram === undefined ? `unknown procedure ${proc}` : `unknown program ${unknownProgram} (procedure ${proc})`;
+        this.#logOf('rpc').warn(`${what} from ${evidence.source}`, { proc, user: session.identity?.user ?? evidence.user, session: session.id });
+      },
     });
     // The transport proved who this is: the session may call nothing beyond AUTH_* until that login is on record.
     if (!sasl) session.loginRecordSeen = true;
@@ -654,15 +694,23 @@ export class Daemon {
     ]
       .filter(Boolean)
       .join(' ');
-    this.#log(
-      `auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`,
-    );
+    const line = `auth ${e.outcome}: method=${e.method} user=${JSON.stringify(e.user)} source=${e.source}${proof ? ' ' + proof : ''}${e.reason ? ` reason=${JSON.stringify(e.reason)}` : ''}`;
+    const auth = this.#logOf('auth');
+    if (e.outcome === 'success') auth.info(line, { user: e.user, method: e.method });
+    else auth.warn(line, { user: e.user, method: e.method });
     return durable ?? null;
   }
 
   stats(): DaemonStats {
     return { clients: this.#open, sessions: this.sessions.size, outputBytes: this.#output.total };
   }
+}
+
+// A plain `(msg) => void` as a component logger: every level goes to it.
+function asComponent(f: (m: string) => void): ComponentLog {
+  const c = ((m: string) => f(m)) as ComponentLog;
+  c.debug = c.info = c.warn = c.error = (m: string) => f(m);
+  return c;
 }
 
 function unixIdentity(sock: net.Socket): Identity {

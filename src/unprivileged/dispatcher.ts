@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The front end's request pipeline: auth state -> login on record -> strict decode -> open state -> read-only ->
 // policy (denials recorded) -> handler (a write's intent made durable at its helper request) -> outcome -> reply.
+import type { ComponentLog } from '../common/log';
 import {
   VG_ERR_ACCESS_DENIED,
   VG_ERR_AUDIT_LOGIN,
@@ -66,7 +67,7 @@ export interface DispatcherOptions {
   helper: HelperClient;
   authorizer: Authorizer;
   auth?: AuthService | null; // SASL users and login penalties; null when no listener asks for SASL
-  log?: (msg: string) => void;
+  log?: ((msg: string) => void) & Partial<Pick<ComponentLog, 'warn'>>; // 'rpc' lines: denials (warn) and the like
   audit?: AuditHook; // every write (intent before it runs, outcome before the reply) and every denial; absent = audit off
   fdChannel?: Pick<FdChannelClient, 'take'>; // descriptors the helper hands over (consoles, displays)
   remoteDisplay?: (uuid: Buffer) => { address: string; port: number } | null; // the VNC proxy's port of a running VM
@@ -98,6 +99,7 @@ export class Dispatcher {
   readonly #remoteDisplay: DispatcherOptions['remoteDisplay'];
   readonly #metrics: DispatcherOptions['metrics'] | null;
   readonly #deniedCalls = new WeakSet<Call>(); // for the calls_total outcome: denied, not merely failed
+  readonly #log: DispatcherOptions['log'];
   #facts: Promise<NodeFacts> | null = null;
   // uuid -> the domain's real name and tenant, for decisions; kept fresh by lifecycle events, dropped on reconnect.
   readonly #objects = new Map<string, { name: string; tenant: string }>();
@@ -114,6 +116,7 @@ export class Dispatcher {
     this.#fdChannel = opts.fdChannel ?? null;
     this.#remoteDisplay = opts.remoteDisplay;
     this.#metrics = opts.metrics ?? null;
+    this.#log = opts.log;
     // Host facts are fixed per helper connection: cache them, refresh after a reconnect.
     this.#helper.on('up', () => {
       this.#facts = null;
@@ -344,6 +347,13 @@ export class Dispatcher {
   // Every denial is recorded, but at most DENIAL_RECORDS_PER_WINDOW per connection per window; the rest are counted
   // and recorded as one 'denials-suppressed' event when the window closes (or the connection does).
   async #recordDenial(s: Session, call: AuditedCall, rule: string, code: string): Promise<void> {
+    // The log line names the call and the object decided on, never the arguments (they may carry XML, secrets' values).
+    const o = call.object;
+    const user = policyUser(s.identity);
+    const line = `denied ${call.procedure}${call.permission ? ` (${call.permission})` : ''} to ${user}${o ? ` on ${o.kind ?? 'object'} '${o.name}'` : ''}: ${rule} [${code}]`;
+    const fields = { user, proc: call.procedure, permission: call.permission, code, session: s.id };
+    if (this.#log?.warn) this.#log.warn(line, fields);
+    else this.#log?.(line);
     if (!this.#audit) return;
     const budget = s.denialLog;
     const now = Date.now();

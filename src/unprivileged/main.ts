@@ -10,6 +10,7 @@ import { versionLine } from '../common/version';
 import { applySandbox, describeSandbox } from '../sandbox';
 import { SdNotifier } from '../sandbox/notify';
 import { Daemon } from './daemon';
+import { Level } from '../common/log';
 
 export { EXIT_CONFIG };
 
@@ -127,7 +128,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     sd.notify('STOPPING=1', 'STATUS=stopping');
     daemon.stop().then(() => {
-      process.stderr.write(`virtgated: ${signal}: stopped\n`);
+      daemon.logger.log('daemon', Level.INFO, `${signal}: stopped`);
       process.exit(0);
     });
   };
@@ -135,7 +136,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   process.on('SIGTERM', stop);
   // The front end holds no privilege to drop (systemd's User= or the supervisor's uid does that); the syscall
   // allowlist goes on before the first listener exists, so no network byte is ever read unconfined.
-  if (!values['no-sandbox']) process.stderr.write(`virtgated: ${describeSandbox(applySandbox('front'))}\n`);
+  if (!values['no-sandbox']) daemon.logger.log('sandbox', Level.INFO, describeSandbox(applySandbox('front')));
   try {
     await daemon.start();
   } catch (e) {
@@ -144,7 +145,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     await daemon.stop().catch(() => undefined); // the listeners already open, the helper connection, the audit trail
     process.exit(EXIT_CONFIG);
   }
-  process.stderr.write(`virtgated: effective config ${JSON.stringify(config)}\n`);
+  daemon.logger.log('daemon', Level.INFO, `effective config ${JSON.stringify(config)}`);
   for (const a of daemon.addresses) process.stdout.write(`virtgated: listening on ${a.kind} ${a.address}${a.readOnly ? ' (read-only)' : ''}\n`);
   // Only now, with every listener up: `systemctl start` returns and dependants start.
   sd.notify('READY=1', `STATUS=serving on ${daemon.addresses.map((a) => `${a.kind}${a.readOnly ? '-ro' : ''}`).join(', ')}`);

@@ -65,7 +65,8 @@ export interface SessionOptions {
   onClose: (reason: string) => void;
   onBusy: (busy: boolean) => void; // pause/resume reading (backpressure)
   onLargeFrame?: () => void; // a message of LARGE_MESSAGE bytes or more was taken in (its memory is worth returning soon)
-  onUnknownProc?: () => void; // a call answered "unknown procedure" or "unknown program" without dispatch (metrics)
+  // A call answered "unknown procedure" (unknownProgram undefined) or "unknown program" without dispatch: metrics, log.
+  onUnknownProc?: (proc: number, unknownProgram?: number) => void;
   dispatch: (s: Session, call: Call) => Promise<Buffer>; // returns the encoded reply (or error reply)
   now?: () => number; // the clock of lastRx (keepalive); injectable for tests, Date.now by default
 }
@@ -434,7 +435,7 @@ export class Session {
       return;
     }
     if (header.prog !== Program.REMOTE || header.vers !== PROGRAM_VERSION[Program.REMOTE]) {
-      this.#opts.onUnknownProc?.();
+      this.#opts.onUnknownProc?.(header.proc, header.prog);
       this.#replyError(header, VG_ERR_RPC_UNKNOWN_PROGRAM(header.prog, header.vers));
       return;
     }
@@ -444,7 +445,7 @@ export class Session {
     }
     const def = lookupProc(header.proc);
     if (!def || def.message) {
-      this.#opts.onUnknownProc?.();
+      this.#opts.onUnknownProc?.(header.proc);
       this.send(encodeErrorReply(header, unknownProcError(header.proc)));
       return;
     }
