@@ -72,6 +72,13 @@ export const DEFAULTS = {
   auditMaxBytes: 64 * 1024 * 1024, // rotate the audit log at this size (rotated files are FILE.<first seq>)
   auditKeepFiles: 10, // rotated audit files kept; older ones are pruned after a log-pruned record; 0 = keep all
   auditCopy: '', // also copy each record to 'console' (stderr, journald under systemd), 'syslog' (logger(1)) or 'console,syslog'; '' = none
+  // issue 15 F: audit forwarding to a central syslog collector (RFC 5424 over TLS, RFC 5425; docs/audit-forwarding.md)
+  auditForward: '', // collector HOST:PORT (rsyslog imtcp with TLS, usually port 6514); '' = off
+  auditForwardCa: '', // CA that signs the collector's certificate; '' = HOME/pki/ca/cacert.pem
+  auditForwardCert: '', // this host's client certificate; '' = HOME/pki/forward/clientcert.pem (virtgate pki client --dir HOME/pki/forward)
+  auditForwardKey: '', // its key; '' = HOME/pki/forward/private/clientkey.pem
+  auditForwardName: '', // the name the collector's certificate must carry; '' = the host of auditForward
+  auditForwardCursor: '', // what the collector has (persisted, atomic); '' = AUDITLOG.forward-cursor
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -245,6 +252,11 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   for (const k of ['tlsMinVersion', 'tlsMaxVersion'] as const) {
     if (!TLS_VERSIONS.includes(out[k] as string)) bad(k, `expected one of ${TLS_VERSIONS.join(', ')}`);
   }
+  if (out.auditForward && !hostPort(out.auditForward as string)) bad('auditForward', `expected HOST:PORT, got '${out.auditForward as string}'`);
+  out.auditForwardCa ||= path.join(home, 'pki', 'ca', 'cacert.pem');
+  out.auditForwardCert ||= path.join(home, 'pki', 'forward', 'clientcert.pem');
+  out.auditForwardKey ||= path.join(home, 'pki', 'forward', 'private', 'clientkey.pem');
+  out.auditForwardCursor ||= `${out.auditLog as string}.forward-cursor`;
   if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');
