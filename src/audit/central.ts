@@ -120,12 +120,12 @@ export function verifyCollectorLines(lines: Iterable<string>, o: CentralOptions 
       const parts = splitMac(m.msg);
       if (!k) {
         report(h, { kind: 'forged', seq, line: n, message: `line ${n}: seq ${seq} sealed with key ${rec.key}, which ${h.key.file} does not give: forged` });
-        h.prev = null;
+        occupy(h, seq);
         continue;
       }
       if (!parts || hmacHex(k, parts.body) !== parts.mac) {
         report(h, { kind: 'edited', seq, line: n, message: `line ${n}: seq ${seq} MAC mismatch: edited or forged` });
-        h.prev = null;
+        occupy(h, seq);
         continue;
       }
     }
@@ -200,6 +200,15 @@ function accept(h: HostState, seq: number, hash: string, ts: string): void {
   h.s.lastTs = ts;
   h.expected = seq + 1;
   h.prev = hash;
+}
+
+// A record that failed its MAC still takes its place in the sequence (reported once, not again as a gap); what
+// follows cannot be chained to it.
+function occupy(h: HostState, seq: number): void {
+  if (h.expected >= 0 && seq !== h.expected) return;
+  if (h.expected < 0) h.s.firstSeq = seq;
+  h.expected = seq + 1;
+  h.prev = null;
 }
 
 function remember(h: HostState, seq: number, hash: string): void {

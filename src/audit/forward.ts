@@ -248,10 +248,12 @@ export class AuditForwarder {
 
   start(): void {
     const c = readCursor(this.#o.cursorFile);
+    const damaged = !c && fs.existsSync(this.#o.cursorFile);
     if (c) this.#cursor = c;
-    else if (fs.existsSync(this.#o.cursorFile)) this.#o.log(`audit forward: cursor ${this.#o.cursorFile} unreadable: re-sending the whole log, flagged`);
-    // Without a cursor nothing says what a previous run sent: everything in the log goes out flagged.
-    this.#resendThrough = c ? c.reserved : Number.MAX_SAFE_INTEGER;
+    else if (damaged) this.#o.log(`audit forward: cursor ${this.#o.cursorFile} unreadable: re-sending the whole log, flagged`);
+    // No cursor: a first start, nothing was sent (a cursor deleted by hand shows centrally as unflagged duplicates).
+    // A damaged one: nothing says what was sent, so everything goes out flagged.
+    this.#resendThrough = c ? c.reserved : damaged ? Number.MAX_SAFE_INTEGER : -1;
     this.#saved = { ...this.#cursor };
     this.#loop = this.#run();
   }

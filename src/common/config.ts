@@ -79,6 +79,7 @@ export const DEFAULTS = {
   auditForwardKey: '', // its key; '' = HOME/pki/forward/private/clientkey.pem
   auditForwardName: '', // the name the collector's certificate must carry; '' = the host of auditForward
   auditForwardCursor: '', // what the collector has (persisted, atomic); '' = AUDITLOG.forward-cursor
+  auditHost: '', // the host name sealed into every record (central verify groups by it); '' = os.hostname()
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;

@@ -196,6 +196,7 @@ export class Daemon {
           epochSeconds: c.auditEpochSeconds,
           maxBytes: c.auditMaxBytes,
           keepFiles: c.auditKeepFiles,
+          host: c.auditHost || undefined,
           log: this.#log,
           copy: targets.length ? createAuditCopy({ targets }) : undefined,
         });
