@@ -57,7 +57,13 @@ interface HostState {
 }
 
 export function verifyCollectorFile(file: string, o: CentralOptions = {}): CentralResult {
-  return verifyCollectorLines(readLines(file), o);
+  // A last line without its newline is checked too: cut short, it fails as malformed; whole, it counts.
+  function* all(): Generator<string> {
+    let tail = '';
+    yield* readLines(file, (t) => (tail = t));
+    if (tail) yield tail;
+  }
+  return verifyCollectorLines(all(), o);
 }
 
 export function verifyCollectorLines(lines: Iterable<string>, o: CentralOptions = {}): CentralResult {
@@ -103,7 +109,12 @@ export function verifyCollectorLines(lines: Iterable<string>, o: CentralOptions 
     const shape = rec ? checkShape(rec) : 'not JSON';
     if (!rec || shape) {
       const h = hostOf(rec && typeof rec.host === 'string' ? rec.host : m.hostname);
-      report(h, { kind: 'malformed', seq: m.seq ?? undefined, line: n, message: `line ${n}: record${m.seq !== null ? ` seq ${m.seq}` : ''} is not a valid audit record (${shape}): edited` });
+      report(h, {
+        kind: 'malformed',
+        seq: m.seq ?? undefined,
+        line: n,
+        message: `line ${n}: record${m.seq !== null ? ` seq ${m.seq}` : ''} is not a valid audit record (${shape}): edited`,
+      });
       h.prev = null;
       continue;
     }
@@ -150,7 +161,12 @@ export function verifyCollectorLines(lines: Iterable<string>, o: CentralOptions 
       } else if (first === undefined) {
         report(h, { kind: 'duplicate', seq, line: n, message: `line ${n}: seq ${seq} received again, too long after the first copy to compare` });
       } else if (first !== hash) {
-        report(h, { kind: 'conflict', seq, line: n, message: `line ${n}: seq ${seq} received again with different content${m.resent ? ' (flagged re-send)' : ''}: edited` });
+        report(h, {
+          kind: 'conflict',
+          seq,
+          line: n,
+          message: `line ${n}: seq ${seq} received again with different content${m.resent ? ' (flagged re-send)' : ''}: edited`,
+        });
       } else if (!m.resent) {
         report(h, { kind: 'duplicate', seq, line: n, message: `line ${n}: seq ${seq} received twice without the resent flag (duplicated)` });
       } else h.s.resentDuplicates += 1;

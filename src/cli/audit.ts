@@ -249,14 +249,17 @@ function collector(file: string, vks: string[], v: Record<string, unknown>, posi
   }
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
   const r = verifyCollectorFile(path.resolve(file), { keys, staleMs });
-  for (const k of keys.keys()) if (!r.hosts.some((h) => h.host === k)) r.problems.push({ kind: 'stale', host: k, line: 0, message: 'no record from this host in the file' });
+  for (const k of keys.keys())
+    if (!r.hosts.some((h) => h.host === k)) r.problems.push({ kind: 'stale', host: k, line: 0, message: 'no record from this host in the file' });
   for (const h of r.hosts) {
     const mine = r.problems.filter((p) => p.host === h.host);
     const what = `${h.records} records, seq ${h.firstSeq}..${h.lastSeq}, last ${h.lastTs}, ${h.resentDuplicates} flagged re-send(s) accepted, chain${h.macChecked ? ' and MACs' : ''} checked${h.macChecked ? '' : ' (no verification key: MACs not checked)'}`;
     io.stdout(`${mine.length ? 'FAILED' : 'ok'}: host ${h.host}: ${what}\n`);
   }
   for (const p of r.problems) io.stdout(`FAILED (${p.kind}): host ${p.host}${p.seq !== undefined ? ` seq ${p.seq}` : ''}: ${p.message}\n`);
-  io.stdout(`${r.ok && r.problems.length === 0 ? 'ok' : 'FAILED'}: ${r.hosts.length} host(s), ${r.lines} line(s) (${r.skipped} not virtgate audit messages) in ${file}\n`);
+  io.stdout(
+    `${r.ok && r.problems.length === 0 ? 'ok' : 'FAILED'}: ${r.hosts.length} host(s), ${r.lines} line(s) (${r.skipped} not virtgate audit messages) in ${file}\n`,
+  );
   return r.problems.length ? 1 : 0;
 }
 

@@ -56,7 +56,10 @@ describe('verify --collector', () => {
     ]);
 
   test('two interleaved hosts, other traffic and flagged re-sends: ok', () => {
-    const file = mix(a.lines.map((l) => msg(l)), b.lines.map((l) => msg(l)));
+    const file = mix(
+      a.lines.map((l) => msg(l)),
+      b.lines.map((l) => msg(l)),
+    );
     // a reconnect re-sent a's seqs 3..5 flagged, after 5 had arrived once
     const at = file.indexOf(msg(a.lines[5]));
     file.splice(at + 1, 0, ...a.lines.slice(3, 6).map((l) => msg(l, true)), '<13>1 2026-01-01T00:00:00Z x sshd 1 - - hello');
@@ -85,7 +88,10 @@ describe('verify --collector', () => {
   });
 
   test('a deleted line is a gap naming host and seq', () => {
-    const file = mix(a.lines.map((l) => msg(l)), b.lines.map((l) => msg(l)));
+    const file = mix(
+      a.lines.map((l) => msg(l)),
+      b.lines.map((l) => msg(l)),
+    );
     file.splice(file.indexOf(msg(b.lines[3])), 1);
     const r = verifyCollectorLines(file);
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'gap', host: 'host-b', seq: 3 })]);
@@ -126,7 +132,10 @@ describe('verify --collector', () => {
   });
 
   test('a host that stopped sending is stale', () => {
-    const file = mix(a.lines.map((l) => msg(l)), b.lines.slice(0, 3).map((l) => msg(l)));
+    const file = mix(
+      a.lines.map((l) => msg(l)),
+      b.lines.slice(0, 3).map((l) => msg(l)),
+    );
     const r = verifyCollectorLines(file, { staleMs: 5000 });
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'stale', host: 'host-b', seq: 2 })]);
     expect(verifyCollectorLines(file, { staleMs: 60_000 }).problems).toEqual([]);
