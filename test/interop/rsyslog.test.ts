@@ -7,10 +7,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseMessage } from '../../src/audit/forward-format';
+import { formatRecord, frame, parseMessage } from '../../src/audit/forward-format';
+import { connectTls } from '../../src/unprivileged/audit-forwarder';
 import type { AuditRecord } from '../../src/audit/schema';
 import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Collector, RSYSLOGD, makeCollector, makeCollectorPki } from '../helpers/rsyslog';
+import { type Collector, RSYSLOGD, makeCollector, makeCollectorPki, pki } from '../helpers/rsyslog';
 import { describeIf, file, virshTool } from '../helpers/skip';
 
 const NEEDS = [file(RSYSLOGD, 'rsyslog'), file('/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so', 'rsyslog-gnutls'), virshTool()];
@@ -69,6 +70,7 @@ async function until(what: string, cond: () => boolean, ms = 90_000): Promise<vo
 describeIf(NEEDS, 'audit forwarding to a real rsyslog collector (RFC 5425, mutual TLS)', () => {
   let dir: string;
   let collector: Collector;
+  let certs: ReturnType<typeof makeCollectorPki>;
   const daemons: Record<string, RunningDaemon> = {};
   const homes: Record<string, string> = {};
 
@@ -79,7 +81,7 @@ describeIf(NEEDS, 'audit forwarding to a real rsyslog collector (RFC 5425, mutua
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-rsyslog-'));
     fs.chmodSync(dir, 0o755); // the CA certificate in it is read by the front ends' user
-    const certs = makeCollectorPki(path.join(dir, 'pki'), HOSTS);
+    certs = makeCollectorPki(path.join(dir, 'pki'), HOSTS);
     collector = await makeCollector(path.join(dir, 'collector'), certs, HOSTS);
     await collector.start();
     for (const h of HOSTS) {
@@ -200,6 +202,46 @@ describeIf(NEEDS, 'audit forwarding to a real rsyslog collector (RFC 5425, mutua
     expect(r.rc).toBe(1);
     expect(r.out).toMatch(/FAILED \(malformed\): host host-[ab]/);
   });
+
+  test('an intruder cannot add records: a client name the collector does not permit, a foreign CA, a wrong collector name', async () => {
+    const read = (f: string): Buffer => fs.readFileSync(f);
+    // a certificate from the fleet CA, but for a name not in permittedPeer
+    const intruder = path.join(dir, 'pki', 'clients', 'intruder');
+    pki(['client', '--dir', intruder, '--ca', path.join(dir, 'pki', 'ca'), '--cn', 'intruder']);
+    // a whole other CA
+    const other = path.join(dir, 'pki', 'other');
+    pki(['init-ca', '--dir', path.join(other, 'ca')]);
+    pki(['client', '--dir', path.join(other, 'c'), '--ca', path.join(other, 'ca'), '--cn', 'host-a']);
+    const line = JSON.stringify({ v: 1, seq: 999999, ts: new Date().toISOString(), host: 'host-a', kind: 'event', key: 'k', prev: 'p', mac: 'm' });
+    const msg = frame(formatRecord(line, { seq: 999999, ts: new Date().toISOString(), host: 'host-a', kind: 'event' }, { resent: false }));
+    for (const c of [intruder, path.join(other, 'c')]) {
+      const conn = await connectTls({
+        host: '127.0.0.1',
+        port: collector.port,
+        ca: read(certs.ca),
+        cert: read(path.join(c, 'clientcert.pem')),
+        key: read(path.join(c, 'private', 'clientkey.pem')),
+        name: 'collector',
+      }).catch((e: Error) => e);
+      if (!(conn instanceof Error)) {
+        await conn.write(msg).catch(() => undefined);
+        expect(await conn.closed).toBeDefined(); // the collector hangs up
+      }
+    }
+    // The collector's certificate does not carry this name: the forwarder refuses it before sending anything.
+    await expect(
+      connectTls({
+        host: '127.0.0.1',
+        port: collector.port,
+        ca: read(certs.ca),
+        cert: read(path.join(certs.clients['host-a'], 'clientcert.pem')),
+        key: read(path.join(certs.clients['host-a'], 'private', 'clientkey.pem')),
+        name: 'not-the-collector',
+      }),
+    ).rejects.toThrow(/not-the-collector|altnames/i);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(fs.readFileSync(collector.file, 'utf8')).not.toContain('999999');
+  }, 60_000);
 
   test('a daemon restart resumes from its cursor', async () => {
     const h = 'host-a';
