@@ -22,7 +22,7 @@ export interface ForwarderOptions {
   cursorFile?: string; // default FILE.forward-cursor
   connect: () => Promise<ForwardConnection>;
   durableSeq: () => number; // the appender's last durable seq: nothing later is read (a failed batch is cut off again)
-  window?: number; // records sent but not yet settled before sending pauses (bounds memory)
+  window?: number; // records sent but not yet settled before sending pauses (bounds memory: ~50 bytes each)
   graceMs?: number; // a record TCP-acked this recently is still re-sent after a loss (the collector may not have written it)
   pollMs?: number;
   backoffMs?: [number, number];
@@ -48,6 +48,7 @@ interface Cursor {
 
 const RESERVE = 1000; // seqs reserved per cursor write before sending them
 const CHUNK = 64 * 1024;
+const BATCH_BYTES = 64 * 1024; // frames per write to the TLS stream
 const MAX_LINE = 4 * 1024 * 1024;
 
 export function defaultCursorFile(file: string): string {
@@ -235,7 +236,7 @@ export class AuditForwarder {
 
   constructor(o: ForwarderOptions) {
     this.#o = {
-      window: 5000,
+      window: 50_000,
       graceMs: 2000,
       pollMs: 200,
       backoffMs: [250, 10_000],
@@ -334,19 +335,44 @@ export class AuditForwarder {
     if (reader.skipped) this.#error(`records ${reader.skipped.from}..${reader.skipped.to} are no longer in the local log (pruned) and were not forwarded`);
     let held: ReadRecord | null = null;
     let lastSave = 0;
+    let lastSettle = 0;
+    const batch: Buffer[] = []; // frames of one write: up to BATCH_BYTES
+    let batchBytes = 0;
+    const sent: InFlight[] = [];
+    const flush = async (): Promise<string | null> => {
+      if (!batch.length) return null;
+      const buf = Buffer.concat(batch);
+      batch.length = 0;
+      batchBytes = 0;
+      try {
+        await conn.write(buf);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      for (const f of sent) this.#flight.push(f);
+      sent.length = 0;
+      return null;
+    };
     while (!this.#stopped && closed === null) {
-      this.#settle(conn);
       const now = this.#o.now();
+      if (now - lastSettle >= 50) {
+        lastSettle = now;
+        this.#settle(conn);
+      }
       if (now - lastSave >= 1000) {
         lastSave = now;
         await this.#saveCursor(false).catch((e: Error) => this.#error(`cursor not saved: ${e.message}`));
       }
-      if (this.#flight.length >= this.#o.window) {
+      if (this.#flight.length + sent.length >= this.#o.window) {
+        const err = await flush();
+        if (err) return err;
         await this.#pause(this.#o.pollMs);
         continue;
       }
       held ??= await reader.next();
       if (!held || held.rec.seq > this.#o.durableSeq()) {
+        const err = await flush();
+        if (err) return err;
         this.#peekTs = held?.rec.ts ?? null;
         await this.#pause(this.#o.pollMs);
         continue;
@@ -356,18 +382,22 @@ export class AuditForwarder {
       held = null;
       if (rec.seq <= this.#cursor.acked) continue;
       if (rec.seq > this.#cursor.reserved) {
+        const err = await flush();
+        if (err) return err;
         this.#cursor.reserved = rec.seq + RESERVE;
         await this.#saveCursor(true); // a failure here stops the session: we never send past what the cursor reserves
       }
       const resent = rec.seq <= this.#resendThrough;
-      try {
-        await conn.write(frame(formatRecord(line, rec, { resent })));
-      } catch (e) {
-        return (e as Error).message;
-      }
+      const f = frame(formatRecord(line, rec, { resent }));
+      batch.push(f);
+      batchBytes += f.length;
       if (resent) this.#resent += 1;
       this.#sent = Math.max(this.#sent, rec.seq);
-      this.#flight.push({ seq: rec.seq, ts: rec.ts, ackedAt: 0 });
+      sent.push({ seq: rec.seq, ts: rec.ts, ackedAt: 0 });
+      if (batchBytes >= BATCH_BYTES) {
+        const err = await flush();
+        if (err) return err;
+      }
     }
     return closed ?? 'stopping';
   }

@@ -72,8 +72,10 @@ export function connectTls(o: ForwardTlsOptions): Promise<ForwardConnection> {
         write: (buf) =>
           new Promise<void>((res, rej) => {
             if (s.destroyed || !s.writable) return rej(endErr ?? new Error('connection closed'));
-            const ok = s.write(buf, (e) => (e ? rej(e) : ok && res()));
-            if (!ok) s.once('drain', () => res());
+            // Accepted into the stream: go on at once (a later failure ends the connection, and `closed` says so);
+            // over the high-water mark: wait for drain (backpressure).
+            if (s.write(buf)) res();
+            else s.once('drain', () => res());
           }),
         unacked: () => {
           const q = tcpUnacked(fd);
