@@ -99,6 +99,8 @@ export class LogReader {
   #pos = 0;
   #buf: Buffer = Buffer.alloc(0);
   #lastSeq = -1;
+  #lineStart = -1; // offset of the record last returned, in the open file
+  #lineSeq = -1;
   skipped: { from: number; to: number } | null = null; // set by seek when the wanted seqs are gone (pruned)
 
   constructor(readonly file: string) {}
@@ -128,6 +130,7 @@ export class LogReader {
     this.#ino = (await this.#fh.stat()).ino;
     this.#pos = 0;
     this.#buf = Buffer.alloc(0);
+    this.#lineStart = -1;
     for (;;) {
       const start = this.#pos - this.#buf.length;
       const r = await this.#line();
@@ -170,15 +173,30 @@ export class LogReader {
     }
   }
 
+  // Gives back the record next() returned last: the next call reads it from the file again. For a record past the
+  // durable seq, whose bytes a failed batch may still replace.
+  unread(): void {
+    if (this.#lineStart < 0) return;
+    this.#pos = this.#lineStart;
+    this.#buf = Buffer.alloc(0);
+    this.#lastSeq = this.#lineSeq - 1;
+    this.#lineStart = -1;
+  }
+
   async #line(): Promise<ReadRecord | null> {
     for (;;) {
       const nl = this.#buf.indexOf(0x0a);
       if (nl >= 0) {
+        const start = this.#pos - this.#buf.length;
         const text = this.#buf.toString('utf8', 0, nl);
         this.#buf = this.#buf.subarray(nl + 1);
         try {
           const rec = JSON.parse(text) as AuditRecord;
-          if (Number.isSafeInteger(rec.seq)) return { line: text, rec };
+          if (Number.isSafeInteger(rec.seq)) {
+            this.#lineStart = start;
+            this.#lineSeq = rec.seq;
+            return { line: text, rec };
+          }
         } catch {
           // not a record: central verify sees the gap it leaves
         }
@@ -374,6 +392,12 @@ export class AuditForwarder {
         const err = await flush();
         if (err) return err;
         this.#peekTs = held?.rec.ts ?? null;
+        if (held) {
+          // Not durable yet: a failed batch may still cut it off and write another record under its seq; read it
+          // again once it is durable.
+          reader.unread();
+          held = null;
+        }
         await this.#pause(this.#o.pollMs);
         continue;
       }

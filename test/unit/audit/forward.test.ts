@@ -162,6 +162,32 @@ describe('audit forwarder (store and forward)', () => {
     expect(verifyCollectorLines(c.received).problems).toEqual([]);
   });
 
+  test('a record past the durable seq is read again once durable (a failed batch may replace it)', async () => {
+    await add(5);
+    await app.close();
+    const size = fs.statSync(file).size;
+    const fake = (v: string): string =>
+      JSON.stringify({ v: 1, seq: 5, ts: new Date().toISOString(), host: 'h1', kind: 'event', event: { name: v }, key: 'k', prev: 'p', mac: 'm' });
+    fs.appendFileSync(file, fake('cut-off') + '\n'); // written, never synced: the appender cuts it off
+    const c = new FakeCollector();
+    let durable = 4;
+    const f = forwarder(c, () => durable);
+    f.start();
+    await until(() => f.status().ackedSeq === 4);
+    await new Promise((r) => setTimeout(r, 100)); // the forwarder has seen seq 5 on disk by now
+    fs.truncateSync(file, size);
+    fs.appendFileSync(file, fake('durable') + '\n');
+    durable = 5;
+    await until(() => f.status().ackedSeq === 5);
+    await f.stop();
+    const last = parseMessage(c.received[c.received.length - 1])!;
+    expect(last.seq).toBe(5);
+    expect(last.msg).toContain('"name":"durable"');
+    expect(c.received.join('\n')).not.toContain('cut-off');
+    fs.truncateSync(file, size); // the fake record goes again before the appender opens the log
+    app = await open(); // afterEach closes it
+  });
+
   test('a collector that never answers holds no writes and bounded memory', async () => {
     const c = new FakeCollector();
     c.refuse = true;
