@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AuditAppender } from '../audit/appender';
+import { verifyCollectorFile } from '../audit/central';
 import { crossCheckStreams, readSealedRecords } from '../audit/cross-check';
 import { logFiles } from '../audit/fs-layer';
 import { type JournalReadState, journalFiles, streamJournal } from '../audit/journal';
@@ -41,6 +42,11 @@ export const AUDIT_USAGE = `usage: virtgate audit COMMAND [OPTIONS]
       --allow-partial         the first file may start mid-chain (older files archived elsewhere)
       --cross-check JOURNAL   also check the helper's journal (and its rotated files) against the log, and resolve
                               each intent without an outcome: executed by the helper or not
+  verify --collector FILE [--verify-key HOST=FILE ...] [--stale DURATION]
+      a central collector's file (RFC 5424 lines as forwarded, several hosts): each host's chain separately, gaps,
+      reordering, duplicates (a flagged re-send identical to the first copy is accepted), MACs of the hosts whose
+      verification key is given, and with --stale (30s, 15m, 2h) a host whose last record is that much older than
+      the newest host's; every problem names the host, the seq and the line
   query [--user U] [--tenant T] [--vm NAME|UUID] [--since TIME] [--until TIME] [--outcome O] [--kind K]
         [--format F] [FILE...]
       --user U                records of this user
@@ -69,7 +75,15 @@ exit status: 0 ok, 1 verification failed or problems found, 2 usage
 type Options = NonNullable<ParseArgsConfig['options']>;
 const COMMON: Options = { home: { type: 'string' }, key: { type: 'string' }, 'verify-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } };
 const SPECS: Record<string, Options> = {
-  verify: { ...COMMON, 'no-anchor': { type: 'boolean' }, 'allow-partial': { type: 'boolean' }, 'cross-check': { type: 'string' } },
+  verify: {
+    ...COMMON,
+    'verify-key': { type: 'string', multiple: true },
+    'no-anchor': { type: 'boolean' },
+    'allow-partial': { type: 'boolean' },
+    'cross-check': { type: 'string' },
+    collector: { type: 'string' },
+    stale: { type: 'string' },
+  },
   query: {
     ...COMMON,
     user: { type: 'string' },
@@ -117,7 +131,10 @@ export async function auditMain(argv: string[], io: AuditIo): Promise<number> {
     const home = path.resolve(str(values.home) ?? io.env.VIRTGATE_HOME ?? '.virtgate');
     const paths = auditPaths(home);
     const keyFile = path.resolve(str(values.key) ?? paths.keyFile);
-    const verifyKey = path.resolve(str(values['verify-key']) ?? paths.verifyKey);
+    const vks = values['verify-key'] as unknown as string[] | string | undefined;
+    if (cmd === 'verify' && values.collector !== undefined) return collector(str(values.collector)!, Array.isArray(vks) ? vks : [], values, positionals, io);
+    if (values.stale !== undefined) throw new Usage('audit verify: --stale goes with --collector');
+    const verifyKey = path.resolve((Array.isArray(vks) ? vks[vks.length - 1] : vks) ?? paths.verifyKey);
     if (cmd === 'init') return init(keyFile, verifyKey, values, positionals, io);
     if (cmd === 'rotate-key') return await rotateKey(str(values.log) ?? positionals[0] ?? paths.log, keyFile, verifyKey, io);
     if (cmd === 'verify') return verify(expand(positionals.length ? positionals : [paths.log]), keyFile, verifyKey, values, io);
@@ -207,6 +224,43 @@ function verifyCrossCheck(files: string[], jf: string, io: AuditIo): number {
     );
   for (const x of r.resolutions) io.stdout(`resolved: ${x.message}\n`);
   return rc;
+}
+
+// A duration: 90 (seconds), 30s, 15m, 2h, 7d.
+export function parseDuration(s: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)?$/.exec(s);
+  if (!m) return null;
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+}
+
+function collector(file: string, vks: string[], v: Record<string, unknown>, positionals: string[], io: AuditIo): number {
+  if (positionals.length) throw new Usage(`audit verify --collector: unexpected argument '${positionals[0]}'`);
+  const keys = new Map<string, VerifyKey>();
+  for (const x of vks) {
+    const i = x.indexOf('=');
+    if (i <= 0) throw new Usage(`audit verify --collector: --verify-key must be HOST=FILE, got '${x}'`);
+    keys.set(x.slice(0, i), loadVerifyKey(path.resolve(x.slice(i + 1))));
+  }
+  let staleMs: number | undefined;
+  if (v.stale !== undefined) {
+    const d = parseDuration(str(v.stale) ?? '');
+    if (d === null) throw new Usage(`audit verify: --stale '${str(v.stale)}' is not a duration (30s, 15m, 2h)`);
+    staleMs = d;
+  }
+  if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
+  const r = verifyCollectorFile(path.resolve(file), { keys, staleMs });
+  for (const k of keys.keys())
+    if (!r.hosts.some((h) => h.host === k)) r.problems.push({ kind: 'stale', host: k, line: 0, message: 'no record from this host in the file' });
+  for (const h of r.hosts) {
+    const mine = r.problems.filter((p) => p.host === h.host);
+    const what = `${h.records} records, seq ${h.firstSeq}..${h.lastSeq}, last ${h.lastTs}, ${h.resentDuplicates} flagged re-send(s) accepted, chain${h.macChecked ? ' and MACs' : ''} checked${h.macChecked ? '' : ' (no verification key: MACs not checked)'}`;
+    io.stdout(`${mine.length ? 'FAILED' : 'ok'}: host ${h.host}: ${what}\n`);
+  }
+  for (const p of r.problems) io.stdout(`FAILED (${p.kind}): host ${p.host}${p.seq !== undefined ? ` seq ${p.seq}` : ''}: ${p.message}\n`);
+  io.stdout(
+    `${r.ok && r.problems.length === 0 ? 'ok' : 'FAILED'}: ${r.hosts.length} host(s), ${r.lines} line(s) (${r.skipped} not virtgate audit messages) in ${file}\n`,
+  );
+  return r.problems.length ? 1 : 0;
 }
 
 function queryOptions(v: Record<string, unknown>): { filter: QueryFilter; format: Format } {

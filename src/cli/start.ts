@@ -314,6 +314,9 @@ function prepareHome(home: string, f: FrontUser, drops: boolean): void {
   // The front end reads its own TLS key; the CA key stays root's.
   const key = path.join(pki, 'server', ServerFiles.key);
   for (const p of [path.dirname(key), key]) fs.chownSync(p, f.uid, f.gid);
+  // ... and its audit-forwarding client key when made at the default place (docs/audit-forwarding.md)
+  const fwd = path.join(pki, 'forward', 'private', 'clientkey.pem');
+  if (fs.existsSync(fwd)) for (const p of [path.dirname(fwd), fwd]) fs.chownSync(p, f.uid, f.gid);
 }
 
 // The uid a running process has, from /proc (what it really runs as, not what was asked for).

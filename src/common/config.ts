@@ -93,6 +93,14 @@ export const DEFAULTS = {
   journalSocket: '/run/systemd/journal/socket', // journald's native socket (a test points it at its own listener)
   adminSocket: '', // virt-admin's socket (root and host admins only); '' = HOME/run/virtgate-admin-sock
   adminSocketMode: 0o600, // only the front end's user (and root) may connect; the peer's uid is checked as well
+  // issue 15 F: audit forwarding to a central syslog collector (RFC 5424 over TLS, RFC 5425; docs/audit-forwarding.md)
+  auditForward: '', // collector HOST:PORT (rsyslog imtcp with TLS, usually port 6514); '' = off
+  auditForwardCa: '', // CA that signs the collector's certificate; '' = HOME/pki/ca/cacert.pem
+  auditForwardCert: '', // this host's client certificate; '' = HOME/pki/forward/clientcert.pem (virtgate pki client --dir HOME/pki/forward)
+  auditForwardKey: '', // its key; '' = HOME/pki/forward/private/clientkey.pem
+  auditForwardName: '', // the name the collector's certificate must carry; '' = the host of auditForward
+  auditForwardCursor: '', // what the collector has (persisted, atomic); '' = AUDITLOG.forward-cursor
+  auditHost: '', // the host name sealed into every record (central verify groups by it); '' = os.hostname()
 } as const;
 
 type Value<V> = V extends boolean ? boolean : V extends number ? number : V extends readonly string[] ? string[] : string;
@@ -296,6 +304,11 @@ function resolveInto(input: Partial<Record<string, unknown>>, problems: Problem[
   }
   if (!(out.journalSocket as string).startsWith('/')) bad('journalSocket', 'expected an absolute path');
   out.adminSocket ||= path.join(home, 'run', 'virtgate-admin-sock');
+  if (out.auditForward && !hostPort(out.auditForward as string)) bad('auditForward', `expected HOST:PORT, got '${out.auditForward as string}'`);
+  out.auditForwardCa ||= path.join(home, 'pki', 'ca', 'cacert.pem');
+  out.auditForwardCert ||= path.join(home, 'pki', 'forward', 'clientcert.pem');
+  out.auditForwardKey ||= path.join(home, 'pki', 'forward', 'private', 'clientkey.pem');
+  out.auditForwardCursor ||= `${out.auditLog as string}.forward-cursor`;
   if (problems.length) throw configError(problems);
   out.tlsCaFile ||= path.join(home, 'pki', 'ca', 'cacert.pem');
   out.tlsCertFile ||= path.join(home, 'pki', 'server', 'servercert.pem');

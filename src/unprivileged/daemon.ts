@@ -10,6 +10,8 @@ import { VG_ERR_AUDIT_START, VG_ERR_AUDIT_UNAVAILABLE, VG_ERR_CONFIG_INVALID, VG
 import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
+import { createAuditForwarder } from './audit-forwarder';
+import type { AuditForwarder } from '../audit/forward';
 import { type LifecycleEvent, LookupKind, Op } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
@@ -69,6 +71,7 @@ export class Daemon {
   readonly sessions = new Set<Session>();
   readonly auth: AuthService | null;
   readonly audit: AuditHook | null; // null only with `audit = false`
+  auditForwarder: AuditForwarder | null = null; // issue 15 F: status() for metrics
   readonly authorizer: Authorizer;
   readonly vnc: VncProxy | null; // remote displays (vncListen); null when off
   readonly metrics: Metrics | null; // null with `metrics = false`: no registry, no listener, no instrumentation
@@ -285,6 +288,7 @@ export class Daemon {
           epochSeconds: c.auditEpochSeconds,
           maxBytes: c.auditMaxBytes,
           keepFiles: c.auditKeepFiles,
+          host: c.auditHost || undefined,
           log: this.#log,
           copy: targets.length ? createAuditCopy({ targets }) : undefined,
           onCommit: this.metrics ? (records, seconds) => this.metrics!.auditCommit(records, seconds) : undefined,
@@ -294,6 +298,11 @@ export class Daemon {
       }
       this.#trail.open(trail);
       this.#log(`audit log ${c.auditLog} (key ${c.auditKey})`);
+      const fwd = createAuditForwarder(c, () => trail.appender.stats().seq, this.#log);
+      if (fwd) {
+        this.auditForwarder = fwd.forwarder;
+        this.#log(`audit forward: to ${fwd.target}, cursor ${c.auditForwardCursor}`);
+      }
     } else if (!this.#trail) this.#log('AUDIT DISABLED (audit = false): writes, denials and logins are not recorded');
     // No listener opens before the start record is durable; if it cannot be, the daemon does not start (fail closed).
     try {
@@ -302,6 +311,7 @@ export class Daemon {
       throw VG_ERR_AUDIT_START(this.config.auditLog, `daemon-start not recorded: ${(e as Error).message}`);
     }
     this.#trail?.flushEarly();
+    this.auditForwarder?.start();
     if (this.vnc) {
       currentServerOptions(this.config); // fail closed at start: remote displays need the TLS credentials
       this.#log(`vnc: remote displays on ${this.config.vncListen} ports ${this.config.vncPortMin}..${this.config.vncPortMax} (VeNCrypt x509)`);
@@ -334,6 +344,12 @@ export class Daemon {
     this.audit?.flushLogins(true);
     await this.audit?.event('daemon-stop', { pid: process.pid }).catch(() => undefined);
     await this.#trail?.close();
+    const f = this.auditForwarder;
+    if (f) {
+      // A moment to send the last records (daemon-stop); what is not settled goes again, flagged, at the next start.
+      for (let i = 0; i < 20 && f.status().connected && f.status().sentSeq < f.status().localSeq; i++) await new Promise((r) => setTimeout(r, 100));
+      await f.stop();
+    }
   }
 
   async #listen(spec: ListenerSpec): Promise<void> {
