@@ -21,16 +21,18 @@ g, tcp:anonymous, host-admin, *
 `;
 
 // The virtgate target, plus its development PKI (HOME/pki: ca/, server/, admin/), which libvirtd's TLS listener reuses.
-// conf: extra virtgate.conf lines (the audited-writes row starts a second daemon with `audit = false`).
+// conf: extra virtgate.conf lines (the audited-writes row starts a second daemon with `audit = false`), or a function
+// of the new home that writes what the lines name there (the fleet row's database password file) and returns them.
 // policy: replaces the policy above; tenant: every guest (the driver's own "test" included) belongs to that tenant.
 export async function startVirtgate(
   log: (m: string) => void,
-  opts: { conf?: string; policy?: string; tenant?: string } = {},
+  opts: { conf?: string | ((home: string) => string); policy?: string; tenant?: string } = {},
 ): Promise<Target & { pki: string }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-'));
   fs.mkdirSync(path.join(home, 'etc'));
   fs.writeFileSync(path.join(home, 'etc', 'policy.csv'), opts.policy ?? POLICY);
-  if (opts.conf) fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), opts.conf);
+  const conf = typeof opts.conf === 'function' ? opts.conf(home) : opts.conf;
+  if (conf) fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), conf);
   const args = [START, '--home', home, '--tcp', '127.0.0.1:0', '--tls', '127.0.0.1:0'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = async (): Promise<void> => {

@@ -13,5 +13,19 @@ import { rbacOnOff } from './rbac-getinfo';
 import { recovery } from './recovery';
 import { sequential } from './sequential';
 import { tlsHandshakes } from './tls-handshakes';
+import { fleet } from './fleet';
 
-export const ROWS: Row[] = [manyClients, sequential, pipelined, auditedWrites, decisionCostRow, rbacOnOff, tlsHandshakes, abuse, bulkStats, qemuVms, recovery];
+export const ROWS: Row[] = [
+  manyClients,
+  sequential,
+  pipelined,
+  auditedWrites,
+  decisionCostRow,
+  rbacOnOff,
+  tlsHandshakes,
+  abuse,
+  bulkStats,
+  qemuVms,
+  fleet,
+  recovery,
+];

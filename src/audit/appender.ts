@@ -98,12 +98,12 @@ export class AuditAppender {
     this.#o = {
       maxBytes: DEFAULT_MAX_BYTES,
       maxBatch: DEFAULT_MAX_BATCH,
-      host: os.hostname(),
       createKey: true,
       fs: nodeFs,
       log: (m) => process.stderr.write(`virtgated: ${m}\n`),
       now: () => new Date(),
       ...o,
+      host: o.host ?? os.hostname(), // (an explicit undefined means the default too)
       verifyKeyFile: o.verifyKeyFile ?? defaultVerifyKeyFile(o.keyFile), // (an explicit undefined means the default too)
       keepFiles: o.keepFiles ?? 0,
     };
@@ -376,7 +376,11 @@ export class AuditAppender {
     this.#internal.splice(0, internal.length);
     this.#stats.batches += 1;
     this.#stats.records += lines.length;
-    this.#o.onCommit?.(lines.length, syncSeconds); // outside the try: an observer's failure is no audit failure
+    try {
+      this.#o.onCommit?.(lines.length, syncSeconds);
+    } catch {
+      // an observer's failure is no audit failure: the batch is durable and must be resolved, never written again
+    }
     if (this.#failure) this.#restored();
     const skip = internal.length; // user records follow the internal ones
     for (const [i, p] of batch.entries()) p.resolve({ seq: seq - batch.length + 1 + i, hash: hashes[skip + i] });

@@ -11,7 +11,7 @@ import { createAuditCopy, type CopyTarget } from '../audit/sink';
 import { type AuditTrail, type DurableRef, type EventRecord, FileAuditTrail, type IntentRecord, type OutcomeRecord } from '../audit/trail';
 import { AuditHook } from './audit-hook';
 import { createAuditForwarder } from './audit-forwarder';
-import type { AuditForwarder } from '../audit/forward';
+import type { AuditForwarder, ForwarderStatus } from '../audit/forward';
 import { type LifecycleEvent, LookupKind, Op } from '../ipc/program';
 import { AuthType, KeepaliveProc } from '../protocol/constants';
 import { encodeKeepalive } from '../protocol/messages';
@@ -76,6 +76,7 @@ export class Daemon {
   readonly vnc: VncProxy | null; // remote displays (vncListen); null when off
   readonly metrics: Metrics | null; // null with `metrics = false`: no registry, no listener, no instrumentation
   #metricsServer: MetricsServer | null = null;
+  #stopping: Promise<void> | null = null;
   readonly #trail: LateTrail | null;
   readonly #userSync: UserSync | null;
   #tlsHandshaking = 0; // TLS connections not yet through the handshake: unauthenticated too
@@ -185,6 +186,23 @@ export class Daemon {
 
   // Other components' status, read at each scrape (they do not import metrics).
   #statusGauges(m: Metrics): void {
+    const fwd = (): ForwarderStatus | null => this.auditForwarder?.status() ?? null;
+    const fwdGauge = (name: string, help: string, value: (s: ForwarderStatus) => number): void =>
+      m.addGauge(name, help, [], () => {
+        const s = fwd();
+        return s ? [{ labels: {}, value: value(s) }] : [];
+      });
+    fwdGauge('audit_forward_connected', 'Audit forwarding: 1 while the TLS connection to the collector is up', (s) => (s.connected ? 1 : 0));
+    fwdGauge('audit_forward_lag_records', 'Audit forwarding: durable local records the collector is not known to have', (s) => s.lagRecords);
+    fwdGauge('audit_forward_lag_seconds', 'Audit forwarding: age of the oldest record not yet settled at the collector', (s) => s.lagSeconds);
+    fwdGauge('audit_forward_acked_seq', 'Audit forwarding: every seq up to this one is settled (the persisted cursor)', (s) => s.ackedSeq);
+    fwdGauge('audit_forward_resent_records', 'Audit forwarding: records sent again, flagged resent="1", since start', (s) => s.resent);
+    m.addGauge('log_lines_suppressed', 'Log lines left out by the per-component rate limit since start', ['component'], () =>
+      Object.entries(this.logger.stats().suppressed).map(([component, value]) => ({ labels: { component }, value })),
+    );
+    m.addGauge('log_lines_dropped', 'Log lines an output could not take (journald gone or its queue full) since start', ['output'], () =>
+      Object.entries(this.logger.stats().dropped).map(([output, value]) => ({ labels: { output }, value })),
+    );
     const policy = (): PolicyStoreStatus | null => this.policyStatus();
     m.addGauge('policy_source', 'The policy source in force: 1 for file, database, cache or none (none denies everything)', ['source'], () => {
       const s = policy();
@@ -330,7 +348,13 @@ export class Daemon {
     this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), 1000).unref();
   }
 
-  async stop(): Promise<void> {
+  // Once: a second SIGTERM (or a failed start's cleanup racing a signal) waits for the first stop, records nothing twice.
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     await this.admin?.close();
     for (const s of this.sessions) s.close('daemon stopping');

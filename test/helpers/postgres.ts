@@ -1,88 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// A private PostgreSQL 15 cluster for a test: initdb/pg_ctl as the unprivileged `postgres` account (initdb refuses
-// root) in a mkdtemp dir it owns, a free loopback port, its unix socket in that dir, SCRAM passwords over TCP.
-import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+// What a PostgreSQL test needs; the cluster itself is bench/lib/postgres.ts (the bench's fleet row starts one too).
+import { PG_BIN, PG_OWNER } from '../../bench/lib/postgres';
 import { type Requirement, file } from './skip';
-import { ids, localUsers } from './users';
+import { localUsers } from './users';
 
-export const PG_BIN = '/usr/lib/postgresql/15/bin';
-const OWNER = 'postgres'; // the Debian package's account; localUsers creates it where it is missing
+export { PG_BIN, type RunningPostgres, startPostgres } from '../../bench/lib/postgres';
 
-export const postgresNeeds = (): Requirement[] => [...localUsers([OWNER], 'runs PostgreSQL as an unprivileged user'), file(`${PG_BIN}/pg_ctl`, 'postgresql')];
-
-export interface RunningPostgres {
-  dir: string;
-  port: number;
-  socketDir: string;
-  user: string;
-  password: string;
-  conn: string; // key=value for TCP, no password
-  psql(sql: string): string; // as the superuser over the unix socket (trust for the owner)
-  stop(): void;
-  start(): void;
-  destroy(): void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-export async function startPostgres(): Promise<RunningPostgres> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-pg-'));
-  const { uid, gid } = ids(OWNER);
-  fs.chownSync(dir, uid, gid);
-  const data = path.join(dir, 'data');
-  const as = (cmd: string, args: string[], input?: string): string =>
-    execFileSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', cmd, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C' },
-      input,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    }).toString();
-  const password = crypto.randomBytes(18).toString('base64url');
-  const pwfile = path.join(dir, 'pw');
-  fs.writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-  fs.chownSync(pwfile, uid, gid);
-  as(`${PG_BIN}/initdb`, ['-D', data, '-U', 'virtgate', `--pwfile=${pwfile}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8']);
-  fs.rmSync(pwfile);
-  const port = await freePort();
-  fs.appendFileSync(
-    path.join(data, 'postgresql.conf'),
-    `listen_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = '${dir}'\nfsync = off\nlog_min_messages = warning\n`,
-  );
-  const log = path.join(dir, 'pg.log');
-  const start = (): void => void as(`${PG_BIN}/pg_ctl`, ['-D', data, '-l', log, '-w', '-t', '60', 'start']);
-  const stop = (): void => void as(`${PG_BIN}/pg_ctl`, ['-D', data, '-m', 'fast', '-w', 'stop']);
-  start();
-  return {
-    dir,
-    port,
-    socketDir: dir,
-    user: 'virtgate',
-    password,
-    conn: `host=127.0.0.1 port=${port} dbname=postgres user=virtgate`,
-    psql: (sql) => as('/usr/bin/psql', ['-h', dir, '-p', String(port), '-U', 'virtgate', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]),
-    stop,
-    start,
-    destroy: () => {
-      try {
-        stop();
-      } catch {
-        // already stopped
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export const postgresNeeds = (): Requirement[] => [
+  ...localUsers([PG_OWNER], 'runs PostgreSQL as an unprivileged user'),
+  file(`${PG_BIN}/pg_ctl`, 'postgresql'),
+];

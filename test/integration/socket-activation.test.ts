@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { initCa, issueClient, issueServer } from '../../src/pki/pki';
 import { ROOT, requireBuild } from '../helpers/daemon';
+import { freePort } from '../../bench/lib/proc';
 
 const run = promisify(execFile);
 const NODE = process.execPath;
@@ -82,15 +83,6 @@ function notifyListener(addr: string): Proc & { messages: () => string[] } {
       .filter((l) => l.startsWith('{"t"'))
       .map((l) => (JSON.parse(l) as { msg: string }).msg);
   return { ...p, messages };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function stopped(p: Proc, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -3,11 +3,11 @@
 // through LISTEN/NOTIFY; the database stopped keeps the last policy in force (a daemon restarted meanwhile decides from
 // its cache); a database restart resumes notifications; a bad row keeps the last good policy; the password stays secret.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { type RunningPostgres, postgresNeeds, startPostgres } from '../helpers/postgres';
+import { scrapeMetrics } from '../helpers/metrics';
 import { describeIf, virshTool } from '../helpers/skip';
 import { asUser, exec, localUsers, makeUserHomes } from '../helpers/users';
 import { SCHEMA_SQL } from '../../src/accounts/policy-db';
@@ -58,17 +58,6 @@ describeIf(NEEDS, 'policy in PostgreSQL shared by two daemons', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-
-  // The daemon's Prometheus text from its metrics socket (docs/metrics.md).
-  const scrape = (i: number): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const req = http.get({ socketPath: path.join(vgs[i]!.home, 'run', 'metrics-sock'), path: '/metrics' }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (t: string) => (body += t));
-        res.on('end', () => resolve(body));
-      });
-      req.on('error', reject);
-    });
 
   beforeAll(async () => {
     pg = await startPostgres();
@@ -126,7 +115,7 @@ describeIf(NEEDS, 'policy in PostgreSQL shared by two daemons', () => {
     expect(await canList(1)).toBe(true);
     expect(await canList(1, 'bob')).toBe(true);
     // The operator sees it: the cache is in force and the store is not connected.
-    const text = await scrape(1);
+    const text = await scrapeMetrics(vgs[1]!.home);
     expect(text).toMatch(/^virtgate_policy_source\{source="cache"\} 1$/m);
     expect(text).toMatch(/^virtgate_policy_store_connected 0$/m);
   }, 120_000);

@@ -4,25 +4,14 @@
 // server's HTTP API: counters by procedure and outcome, denials by reason, latency histograms, VMs by state.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { describeIf, root, tool, virshTool } from '../helpers/skip';
 import { asUser, exec, localUsers } from '../helpers/users';
+import { freePort } from '../../bench/lib/proc';
 
 jest.setTimeout(180_000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 type Vector = { metric: Record<string, string>; value: [number, string] }[];
 

@@ -11,7 +11,8 @@ import { formatRecord, frame, parseMessage } from '../../src/audit/forward-forma
 import { connectTls } from '../../src/unprivileged/audit-forwarder';
 import type { AuditRecord } from '../../src/audit/schema';
 import { ROOT, type RunningDaemon, startDaemon } from '../helpers/daemon';
-import { type Collector, RSYSLOGD, makeCollector, makeCollectorPki, pki } from '../helpers/rsyslog';
+import { type Collector, RSYSLOGD, makeCollector, makeCollectorPki, pki } from '../../bench/lib/rsyslog';
+import { scrapeMetrics, seriesValue } from '../helpers/metrics';
 import { describeIf, file, virshTool } from '../helpers/skip';
 
 const NEEDS = [file(RSYSLOGD, 'rsyslog'), file('/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so', 'rsyslog-gnutls'), virshTool()];
@@ -59,9 +60,9 @@ function central(f: string): Map<string, Arrival[]> {
   return by;
 }
 
-async function until(what: string, cond: () => boolean, ms = 90_000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 90_000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -127,10 +128,15 @@ describeIf(NEEDS, 'audit forwarding to a real rsyslog collector (RFC 5425, mutua
     for (const h of HOSTS) work(daemons[h], 10);
     const during = Object.fromEntries(HOSTS.map((h) => [h, localSeq(homes[h])]));
     await new Promise((r) => setTimeout(r, 1500)); // at least one failed reconnect
+    // The operator sees the outage: not connected, records waiting.
+    const m = await scrapeMetrics(homes[HOSTS[0]]);
+    expect(seriesValue(m, 'virtgate_audit_forward_connected')).toBe(0);
+    expect(seriesValue(m, 'virtgate_audit_forward_lag_records')).toBeGreaterThan(0);
     await collector.start();
     for (const h of HOSTS) work(daemons[h], 5);
     await until('every record at the collector after its restart', allArrived);
 
+    await until('the lag back to 0 in metrics', async () => seriesValue(await scrapeMetrics(homes[HOSTS[0]]), 'virtgate_audit_forward_lag_records') === 0);
     const c = central(collector.file);
     for (const h of HOSTS) {
       const arr = c.get(h)!;

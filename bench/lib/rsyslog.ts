@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// A private rsyslogd collector for a test: imtcp with TLS (gtls, x509/name mutual auth) on a free loopback port,
+// A private rsyslogd collector for a test (and the bench's fleet row): imtcp with TLS (gtls, x509/name mutual auth) on a free loopback port,
 // every virtgate message written whole (%rawmsg%) to one file; certificates from `virtgate pki`.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ROOT } from './daemon';
+import { ROOT, freePort } from './proc';
 
 export const RSYSLOGD = '/usr/sbin/rsyslogd';
 const CLI = path.join(ROOT, 'bin', 'virtgate.js');
@@ -30,17 +30,6 @@ export function makeCollectorPki(dir: string, hosts: string[]): { ca: string; se
     serverKey: path.join(dir, 'server', 'private', 'serverkey.pem'),
     clients,
   };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface Collector {
