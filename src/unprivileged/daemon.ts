@@ -306,7 +306,7 @@ export class Daemon {
           epochSeconds: c.auditEpochSeconds,
           maxBytes: c.auditMaxBytes,
           keepFiles: c.auditKeepFiles,
-          host: c.auditHost || undefined,
+          ...(c.auditHost ? { host: c.auditHost } : {}), // an explicit undefined would hide the appender's default
           log: this.#log,
           copy: targets.length ? createAuditCopy({ targets }) : undefined,
           onCommit: this.metrics ? (records, seconds) => this.metrics!.auditCommit(records, seconds) : undefined,
