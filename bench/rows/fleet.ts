@@ -105,6 +105,14 @@ export const fleet: Row = {
           wrote[side].push(await concurrentWrites(uris[side]!, writes, `${side}${round}`));
         }
       }
+      // The fleet side really was one: its records reached the collector (a row measuring a silent misconfiguration
+      // would flatter it).
+      const forwarded = fs
+        .readFileSync(collector.file, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(` ${HOST} virtgate `)).length;
+      if (forwarded === 0) throw new Error(`${ROW}: no record reached the collector:\n${collector.output()}`);
+      ctx.notes.push(`${ROW}: ${forwarded} records at the collector when the runs ended`);
       const r = (side: 'files' | 'fleet'): Figures => median(reads[side], (f) => f.p50Ms ?? f.usPerCall);
       const w = (side: 'files' | 'fleet'): Figures => median(wrote[side], (f) => f.callsPerSec);
       const us = (ms?: number): string => `${((ms ?? NaN) * 1000).toFixed(1)} µs`;
