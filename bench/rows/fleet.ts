@@ -62,6 +62,7 @@ export const fleet: Row = {
       return [];
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-bench-fleet-'));
+    fs.chmodSync(dir, 0o755); // the front end (an unprivileged user) reads the fleet CA from here; private keys stay 0600
     let pg: RunningPostgres | null = null;
     let collector: Collector | null = null;
     let files: Target | null = null;
