@@ -8,29 +8,31 @@ const SOCK_DGRAM_CLOEXEC = 2 | 0o2000000;
 const MSG_DONTWAIT_NOSIGNAL = 0x40 | 0x4000; // never block on a full systemd queue, never die of SIGPIPE
 const SUN_PATH_MAX = 108;
 
-interface Libc {
+export interface UnixDatagramLibc {
   socket: (domain: number, type: number, proto: number) => number;
   sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number) => number;
   close: (fd: number) => number;
 }
-let libc: Libc | null = null;
+let libc: UnixDatagramLibc | null = null;
 
-function bind(): Libc {
+// The three libc calls of a unix datagram sender (also journald.ts); bound once, before any seccomp filter goes on.
+export function unixDatagramLibc(): UnixDatagramLibc {
   if (libc) return libc;
   const lib = koffi().load('libc.so.6');
   libc = {
-    socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
-    sendto: lib.func('intptr_t sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t addrlen)') as Libc['sendto'],
-    close: lib.func('int close(int fd)') as Libc['close'],
+    socket: lib.func('int socket(int domain, int type, int protocol)') as UnixDatagramLibc['socket'],
+    sendto: lib.func('intptr_t sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t addrlen)') as UnixDatagramLibc['sendto'],
+    close: lib.func('int close(int fd)') as UnixDatagramLibc['close'],
   };
   return libc;
 }
 
 // struct sockaddr_un for a path, or for the abstract namespace when it starts with '@' (no trailing NUL there).
-export function sockaddrUn(target: string): { addr: Buffer; len: number } {
+export function sockaddrUn(target: string, what = 'NOTIFY_SOCKET'): { addr: Buffer; len: number } {
   const abstract = target.startsWith('@');
   const name = Buffer.from(abstract ? target.slice(1) : target);
-  if (name.length + 1 > SUN_PATH_MAX) throw new Error(`NOTIFY_SOCKET too long: ${target}`);
+  if (name.length + 1 > SUN_PATH_MAX) throw new Error(`${what} too long: ${target}`);
+  if (name.length === 0 || name.includes(0)) throw new Error(`${what}: unusable unix socket address: ${target}`);
   const addr = Buffer.alloc(2 + SUN_PATH_MAX);
   addr.writeUInt16LE(AF_UNIX, 0);
   name.copy(addr, abstract ? 3 : 2);
@@ -45,7 +47,7 @@ export class SdNotifier {
     const target = env.NOTIFY_SOCKET || null;
     delete env.NOTIFY_SOCKET;
     const n = new SdNotifier(target);
-    if (target) bind(); // dlopen and symbol look-ups now, before any seccomp filter goes on
+    if (target) unixDatagramLibc(); // dlopen and symbol look-ups now, before any seccomp filter goes on
     return n;
   }
 
@@ -59,7 +61,7 @@ export class SdNotifier {
   notify(...lines: string[]): boolean {
     if (!this.target) return false;
     const { addr, len } = sockaddrUn(this.target);
-    const c = bind();
+    const c = unixDatagramLibc();
     const msg = Buffer.from(lines.map((l) => l.replace(/\n/g, ' ')).join('\n'));
     const fd = c.socket(AF_UNIX, SOCK_DGRAM_CLOEXEC, 0);
     if (fd < 0) return false;
