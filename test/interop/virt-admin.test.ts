@@ -169,4 +169,28 @@ describeIf([tool('virt-admin', 'libvirt-clients'), virshTool(), ...localUsers(['
     expect(auditText()).toMatch(/log-outputs/);
     expect((await admin('daemon-log-outputs', '1:stderr')).rc).toBe(0);
   }, 60000);
+
+  test('a host admin revoked while connected can change nothing more: each write is decided again', async () => {
+    const policy = path.join(home, 'etc', 'policy.csv');
+    fs.writeFileSync(policy, 'g, unix:alice, host-admin, *\n');
+    await vg!.waitFor(/policy loaded \(file change\)/, 10000, 0);
+    // One virt-admin session as alice, commands on its stdin: a write while she is a host admin, then after the revoke.
+    const argv = [...asUser('alice', home), 'virt-admin', '-c', uri];
+    const proc = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    kids.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (out += d));
+    proc.stdin!.write('srv-clients-set virtgated --max-clients 4000\nsrv-clients-info virtgated\n');
+    await until('the first write as a host admin', () => /nclients_max\s*:\s*4000/.test(out));
+    const mark = vg!.output().length;
+    fs.writeFileSync(policy, '# alice revoked\n');
+    await vg!.waitFor(/policy loaded \(file change\)/, 10000, mark);
+    proc.stdin!.write('srv-clients-set virtgated --max-clients 3000\n');
+    await until('the refusal on the same connection', () => /access denied/.test(out));
+    proc.stdin!.end();
+    expect((await admin('srv-clients-info', 'virtgated')).out).toMatch(/nclients_max\s*:\s*4000/);
+    await until('the refusal in the audit log', () => /admin-refused.*"action":"client-limits"/.test(auditText()));
+    await admin('srv-clients-set', 'virtgated', '--max-clients', '5000');
+  }, 60000);
 });

@@ -119,9 +119,8 @@ export class AdminServer {
       sock.destroy();
       return;
     }
-    const name = userNameForUid(uid);
-    const user = policyUser({ method: 'peercred', user: name, uid, source: `unix:pid=${pid},uid=${uid}` });
     const source = `unix:pid=${pid},uid=${uid}`;
+    const user = policyUser({ method: 'peercred', user: userNameForUid(uid), uid, source });
     const allowed = this.#mayAdminister(uid, user);
     this.#conns.add(sock);
     sock.on('close', () => this.#conns.delete(sock));
@@ -143,12 +142,12 @@ export class AdminServer {
       }
       for (const f of frames) {
         // One call at a time, in order: admin calls are rare and some (limits, outputs) must not interleave.
-        chain = chain.then(() => this.#frame(sock, f, { allowed, user, source })).catch(() => void sock.destroy());
+        chain = chain.then(() => this.#frame(sock, f, { allowed, uid, user, source })).catch(() => void sock.destroy());
       }
     });
   }
 
-  async #frame(sock: net.Socket, frame: Buffer, who: { allowed: boolean; user: string; source: string }): Promise<void> {
+  async #frame(sock: net.Socket, frame: Buffer, who: Admin & { allowed: boolean }): Promise<void> {
     let header: Header;
     let body: XdrReader;
     try {
@@ -185,7 +184,7 @@ export class AdminServer {
   }
 
   // Returns the reply's body writer, or undefined for a procedure we do not serve (libvirt's unknown-procedure answer).
-  async #call(proc: number, r: XdrReader, who: { user: string; source: string }, self: net.Socket): Promise<((w: XdrWriter) => void) | undefined> {
+  async #call(proc: number, r: XdrReader, who: Admin, self: net.Socket): Promise<((w: XdrWriter) => void) | undefined> {
     const done = <T>(v: T): T => (r.ensureConsumed('admin call'), v);
     const server = (name: string): void => {
       if (name !== SERVER_NAME) throw new AdminError(E.NO_SERVER, D.ADMIN, `Server not found: no server named '${name.slice(0, 64)}'`);
@@ -334,8 +333,15 @@ export class AdminServer {
   }
 
   // Intent recorded (and durable) first: with the audit trail down, nothing changes (fail closed).
-  async #audited(who: { user: string; source: string }, action: string, detail: Record<string, string | number | boolean>, apply: () => void): Promise<void> {
+  // The right is decided again at each write, as the libvirt pipeline decides each call: a host admin revoked while
+  // connected changes nothing more.
+  async #audited(who: Admin, action: string, detail: Record<string, string | number | boolean>, apply: () => void): Promise<void> {
     const audit = this.#d.audit;
+    if (!this.#mayAdminister(who.uid, who.user)) {
+      this.#log.warn(`refusing virt-admin ${action} by ${who.user}: no longer root or a host admin`, { user: who.user, action });
+      await audit?.event('admin-refused', { user: who.user, source: who.source, action }).catch(() => undefined);
+      throw new AdminError(E.ACCESS_DENIED, D.ACCESS, 'access denied: virt-admin is for root and host admins');
+    }
     try {
       await audit?.event('admin-intent', { action, user: who.user, source: who.source, ...detail });
     } catch (e) {
@@ -354,6 +360,12 @@ export class AdminServer {
       this.#log.warn(`virt-admin ${action} by ${who.user}: ${error || 'done'}`, { user: who.user, action });
     }
   }
+}
+
+interface Admin {
+  uid: number;
+  user: string;
+  source: string;
 }
 
 function defaultOutputsOf(d: AdminTarget): string {
