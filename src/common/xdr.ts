@@ -220,6 +220,18 @@ export class XdrWriter {
   }
 
   u64(v: bigint): this {
+    if (typeof v === 'bigint') {
+      // Below 2^53 (memory, CPU time, sizes): two u32 from one conversion, much cheaper than BigInt byte writes.
+      const n = Number(v);
+      if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
+        const hi = Math.floor(n / 0x100000000);
+        this.#ensure(8);
+        this.#buf.writeUInt32BE(hi, this.#pos);
+        this.#buf.writeUInt32BE(n - hi * 0x100000000, this.#pos + 4);
+        this.#pos += 8;
+        return this;
+      }
+    }
     if (v < 0n || v > 0xffffffffffffffffn) throw new XdrEncodeError('u64', String(v));
     this.#ensure(8);
     this.#buf.writeBigUInt64BE(v, this.#pos);

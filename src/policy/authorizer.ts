@@ -31,6 +31,8 @@ export interface Decision {
 
 export interface Authorizer {
   can(subject: Subject, object: PolicyObject, permission: string): Decision;
+  // Changes whenever any decision may change (a policy reload); absent: decisions must not be remembered by callers.
+  readonly generation?: number;
   // The tenants a user belongs to (for the explicit choice at connect time); undefined = no tenancy (allow-all seam).
   tenantsOf?(user: string): string[];
   mayUseTenant?(user: string, tenant: string): boolean;

@@ -637,6 +637,7 @@ export class Daemon {
         if (held >= RECLAIM_BYTES) this.#reclaimer.request();
       },
       dispatch: this.dispatcher.dispatch,
+      dispatchNow: this.dispatcher.dispatchNow,
       onUnknownProc: (proc, unknownProgram) => {
         this.metrics?.unknownProcedure();
         const what = unknownProgram === undefined ? `unknown procedure ${proc}` : `unknown program ${unknownProgram} (procedure ${proc})`;

@@ -31,7 +31,7 @@ import { type Authorizer, type PolicyObject, type Subject, isReadPermission } fr
 import type { AuditHook, AuditedCall, WriteGate } from './audit-hook';
 import type { FdChannelClient } from './fd-channel';
 import { CONSOLE_CONTINUATIONS } from '../ipc/objects/console';
-import { type CallObject, type HandlerContext, entryOptions, handlerFor } from './handlers';
+import { type CallObject, type HandlerContext, type NowContext, entryOptions, handlerFor } from './handlers';
 import { ObjectEventHub } from './object-events';
 import { type ClientStream, InboundStream, OutboundStream } from './streams';
 import type { AuthService } from './auth';
@@ -87,6 +87,15 @@ const ABSENT: Readonly<Record<string, (detail: string) => VgError>> = {
   node_device: (d) => VG_ERR_NO_NODE_DEVICE(d),
 };
 
+// A session's remembered fast-path decisions, valid for one policy generation and one subject.
+interface DecisionMemo {
+  generation: number;
+  tenant: string;
+  readOnly: boolean;
+  identity: Session['identity'];
+  byRecord: WeakMap<object, Map<string, boolean>>;
+}
+
 // What the policy said about one call: the allow rules that matched, or the denial to record and answer.
 type Verdict = { rules: string[]; object?: DecidedObject } | { denied: VgError; permission: string; rule: string; object?: DecidedObject };
 
@@ -126,6 +135,7 @@ export class Dispatcher {
     // Any committed change (a tenant reassignment included) makes the cached record stale.
     this.#helper.on('snapshot', (sn: DomainSnapshot) => this.#objects.delete(uuidToString(sn.info.uuid)));
     this.mirror = new DomainMirror(this.#helper);
+    this.#nowContext = { mirror: this.mirror };
     this.objectEvents = new ObjectEventHub((s, o, perm) => this.#authorizer.can(this.subject(s), o, perm).allowed);
     this.#helper.on('objectEvent', (ev) => this.objectEvents.publish(ev));
   }
@@ -199,16 +209,51 @@ export class Dispatcher {
     );
   };
 
+  // #run's pipeline for a read that needs nothing asynchronous: decided on what is known now and answered from the
+  // mirror by the procedure's `now` handler, with no promise and no handler context. Anything else (a denial to record,
+  // an object to fetch, an error to answer, a mirror that cannot answer) returns null having done nothing but decode.
+  dispatchNow = (s: Session, call: Call): Buffer | null => {
+    const { def, header } = call;
+    const now = entryOptions(def.proc)?.now;
+    if (!now || !s.identity || s.loginDurable || !s.opened || def.cls === 'write' || (def.refuseReadOnly && s.readOnly)) return null;
+    const t0 = this.#metrics ? process.hrtime.bigint() : 0n;
+    const args = this.#decode(call);
+    if (!args) return null;
+    const perms = IDENTITY_ONLY.has(def.proc) ? [] : requiredPermissions(def, typeof args.flags === 'number' ? args.flags : 0, args);
+    if (!this.#allowedNow(s, perms, args)) return null;
+    let ret: unknown;
+    try {
+      ret = now(this.#nowContext, args as never);
+    } catch {
+      return null; // its error is answered (and any denial recorded) by #run
+    }
+    if (ret === undefined) return null;
+    const reply = encodeReply(def, header.serial, ret);
+    this.#metrics?.call(def.name, 'ok', Number(process.hrtime.bigint() - t0) / 1e9);
+    return reply;
+  };
+
+  readonly #nowContext: NowContext;
+  readonly #memos = new WeakMap<Session, DecisionMemo>();
+
+  // The call's arguments, decoded once (dispatchNow may have done it); null: malformed.
+  #decode(call: Call): Record<string, unknown> | null {
+    if (call.args === undefined) {
+      try {
+        call.args = (decodeBody(call.def.args, call.body, call.def.name) ?? {}) as Record<string, unknown>;
+      } catch {
+        call.args = null;
+      }
+    }
+    return call.args;
+  }
+
   #run = async (s: Session, call: Call): Promise<Buffer> => {
-    const { def, header, body } = call;
+    const { def, header } = call;
     if (def.needAuth && !s.identity) throw VG_ERR_RPC_AUTH_REQUIRED();
     if (s.loginDurable && !AUTH_CALLS.has(def.proc)) await this.#loginRecorded(s);
-    let args: Record<string, unknown>;
-    try {
-      args = (decodeBody(def.args, body, def.name) ?? {}) as Record<string, unknown>;
-    } catch {
-      throw VG_ERR_RPC_PAYLOAD();
-    }
+    const args = this.#decode(call);
+    if (!args) throw VG_ERR_RPC_PAYLOAD();
     if (!s.opened && !PRE_OPEN.has(def.proc)) throw VG_ERR_CONN_NOT_OPEN();
     if ((def.cls === 'write' || def.refuseReadOnly) && s.readOnly) {
       this.#denied(call, 'read_only');
@@ -277,12 +322,50 @@ export class Dispatcher {
   // A call on a domain the caller may not getattr answers "Domain not found" (existence does not leak); a missing
   // permission on a visible one answers access denied, naming nothing.
   #authorize(s: Session, perms: string[], args: Record<string, unknown>): Verdict | Promise<Verdict> {
+    return this.#authorizeNow(s, perms, args) ?? this.#domainObject((args.dom as RemoteDomain).uuid).then((object) => this.#check(s, perms, object));
+  }
+
+  // #authorizeNow's yes or no for dispatchNow, remembered per session, domain record and permissions: a record object is
+  // replaced when anything about its domain changes (name, tenant), and a policy reload, another tenant or identity on
+  // the session starts its memo afresh. Only allowed reads get here without being decided again; denials go to #run.
+  #allowedNow(s: Session, perms: string[], args: Record<string, unknown>): boolean {
+    const generation = this.#authorizer.generation;
+    const dom = args.dom as RemoteDomain | undefined | null;
+    const record = dom && generation !== undefined && perms.length > 0 ? this.#record(dom.uuid) : undefined;
+    if (!record) {
+      const v = this.#authorizeNow(s, perms, args);
+      return v !== null && !('denied' in v);
+    }
+    let memo = this.#memos.get(s);
+    if (!memo || memo.generation !== generation || memo.tenant !== s.tenant || memo.readOnly !== s.readOnly || memo.identity !== s.identity) {
+      memo = { generation: generation!, tenant: s.tenant, readOnly: s.readOnly, identity: s.identity, byRecord: new WeakMap() };
+      this.#memos.set(s, memo);
+    }
+    let byPerms = memo.byRecord.get(record);
+    if (!byPerms) memo.byRecord.set(record, (byPerms = new Map()));
+    const key = perms.length === 1 ? perms[0] : perms.join(',');
+    let allowed = byPerms.get(key);
+    if (allowed === undefined) {
+      const v = this.#check(s, perms, { kind: 'domain', name: record.name, uuid: uuidToString(dom!.uuid), tenant: record.tenant ?? '' });
+      allowed = !('denied' in v);
+      byPerms.set(key, allowed);
+    }
+    return allowed;
+  }
+
+  // The helper's record of a domain as one object (the mirror's entry, else the lookup cache's), for dispatchNow's memo.
+  #record(uuid: Buffer): { name: string; tenant?: string } | undefined {
+    return this.mirror.lookup({ kind: LookupKind.UUID, uuid }) ?? this.#objects.get(uuidToString(uuid));
+  }
+
+  // #authorize on what is known now; null: the domain's record must be fetched from the helper first.
+  #authorizeNow(s: Session, perms: string[], args: Record<string, unknown>): Verdict | null {
     if (perms.length === 0) return { rules: [] };
     const dom = args.dom as RemoteDomain | undefined | null;
     if (dom) {
       // Decide on the helper's record for that uuid (real name, tenant), never on the name the client sent.
       const known = this.#known(dom.uuid);
-      if (!known) return this.#domainObject(dom.uuid).then((object) => this.#check(s, perms, object));
+      if (!known) return null;
       return this.#check(s, perms, { kind: 'domain', name: known.name, uuid: uuidToString(dom.uuid), tenant: known.tenant });
     }
     // define/create: the new VM's name is only known to the helper's parser, so the rule must cover every VM of the

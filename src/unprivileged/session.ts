@@ -68,6 +68,9 @@ export interface SessionOptions {
   // A call answered "unknown procedure" (unknownProgram undefined) or "unknown program" without dispatch: metrics, log.
   onUnknownProc?: (proc: number, unknownProgram?: number) => void;
   dispatch: (s: Session, call: Call) => Promise<Buffer>; // returns the encoded reply (or error reply)
+  // The same pipeline run to its end in this turn, for a call that needs nothing asynchronous (a read the mirror
+  // answers): the encoded reply, or null to take `dispatch`, having answered and recorded nothing.
+  dispatchNow?: (s: Session, call: Call) => Buffer | null;
   now?: () => number; // the clock of lastRx (keepalive); injectable for tests, Date.now by default
 }
 
@@ -75,7 +78,12 @@ export interface Call {
   header: Header;
   def: ProcDef;
   body: XdrReader;
+  args?: Record<string, unknown> | null; // decoded by dispatchNow before it passed the call on (null: malformed)
 }
+
+// What goes out in one write: the replies to one read's calls, and whatever this tick's callbacks send (replies from
+// the helper, events, stream packets). Past this size a message goes on its own (no big copies).
+const BATCH_MAX = 16 * 1024;
 
 export interface EventRegistration {
   callbackID: number;
@@ -165,6 +173,10 @@ export class Session {
   #waiting: Buffer[] = [];
   #waitingAt = 0;
   #closed = false;
+  // Messages held for one write: until push() returns, or the end of this tick (null: none held).
+  #batch: Buffer[] | null = null;
+  #batchBytes = 0;
+  readonly #flushTick = (): void => this.#flushBatch();
   #readPausedAt = 0; // when we stopped reading this connection (backpressure), 0 = reading
 
   constructor(opts: SessionOptions) {
@@ -281,17 +293,42 @@ export class Session {
       return;
     }
     this.partialSince = this.#decoder.buffered === 0 ? 0 : this.partialSince || this.lastRx;
-    for (const f of frames) {
-      if (this.#closed) return;
-      if (f.length >= LARGE_MESSAGE) this.#opts.onLargeFrame?.();
-      if (this.#waitingAt < this.#waiting.length || this.#inFlight >= this.#opts.maxClientRequests) this.#waiting.push(f);
-      else this.#onFrame(f);
+    this.#batch ??= []; // a batch this tick already holds goes with this read's, at its end
+    try {
+      for (const f of frames) {
+        if (this.#closed) return;
+        if (f.length >= LARGE_MESSAGE) this.#opts.onLargeFrame?.();
+        if (this.#waitingAt < this.#waiting.length || this.#inFlight >= this.#opts.maxClientRequests) this.#waiting.push(f);
+        else this.#onFrame(f);
+      }
+    } finally {
+      this.#flushBatch();
     }
     this.#setBusy();
   }
 
   send(buf: Buffer): void {
-    if (!this.#closed) this.#opts.onWrite(buf);
+    if (this.#closed) return;
+    if (this.#batch === null) {
+      this.#batch = [];
+      process.nextTick(this.#flushTick);
+    }
+    if (this.#batchBytes + buf.length <= BATCH_MAX) {
+      this.#batch.push(buf);
+      this.#batchBytes += buf.length;
+      return;
+    }
+    this.#flushBatch(true);
+    this.#opts.onWrite(buf);
+  }
+
+  // Writes the messages held so far, in order; `more`: keep holding the next ones (push() or the tick goes on).
+  #flushBatch(more = false): void {
+    const batch = this.#batch;
+    this.#batch = more ? [] : null;
+    this.#batchBytes = 0;
+    if (!batch?.length || this.#closed) return;
+    this.#opts.onWrite(batch.length === 1 ? batch[0] : Buffer.concat(batch));
   }
 
   queuedOut(): number {
@@ -380,6 +417,7 @@ export class Session {
 
   close(reason: string): void {
     if (this.#closed) return;
+    this.#flushBatch(); // replies made before the cause of the close still go out, as they would have unbatched
     this.#closed = true;
     this.#opts.onClose(reason); // may still read `buffered`
     this.#decoder.release();
@@ -449,14 +487,21 @@ export class Session {
       this.send(encodeErrorReply(header, unknownProcError(header.proc)));
       return;
     }
+    const call: Call = { header, def, body };
+    const now = this.#opts.dispatchNow?.(this, call);
+    if (now) {
+      this.send(now);
+      return;
+    }
     this.#inFlight++;
     this.#opts
-      .dispatch(this, { header, def, body })
+      .dispatch(this, call)
       .then(
         (reply) => {
           const fds = this.#replyFds.get(header.serial);
           if (fds && !this.#closed && reply.readInt32BE(24) === MessageStatus.OK) {
             this.#replyFds.delete(header.serial);
+            this.#flushBatch(); // what was sent before goes before it
             this.#opts.onWriteFds!(withFds(reply, fds.length), fds);
           } else {
             this.#dropReplyFds(header.serial);

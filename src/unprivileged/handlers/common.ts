@@ -60,18 +60,26 @@ export type Handler<A, R> = (ctx: HandlerContext, args: A) => Promise<R>;
 // A policy object a call acts on; `fresh`: about to be created (no visibility check, its permission still applies).
 export type CallObject = PolicyObject & { fresh?: boolean };
 
-export interface EntryOptions<A> {
+export interface EntryOptions<A, R = unknown> {
   // The objects the call names, as the helper records them (real name and tenant, never the client's claim). The
   // dispatcher decides each `KIND:perm` of the call on the object of that kind; an object the caller may not getattr
   // answers that kind's not-found error. [] = a lookup or list: the handler filters what it returns (ctx.canSee).
   objects?: (ctx: HandlerContext, args: A) => Promise<CallObject[]>;
+  // The answer when it can be given now, in this turn (a read the mirror holds), else undefined. Called only once the
+  // call is allowed; it must do nothing but read. The handler stays the reference: same answer, and every error.
+  now?: (ctx: NowContext, args: A) => R | undefined;
+}
+
+// What a `now` answer may use: the mirror, nothing that waits.
+export interface NowContext {
+  mirror: Pick<DomainMirror, 'info'>;
 }
 
 // One procedure's handler; each object's file exports a list of these.
 export type Entry = [ProcDef, Handler<never, unknown>, EntryOptions<never>?];
 
 // Types the handler's arguments and result by the procedure's codecs.
-export function entry<A, R>(def: ProcDef<A, R>, h: Handler<A, R>, opts?: EntryOptions<A>): Entry {
+export function entry<A, R>(def: ProcDef<A, R>, h: Handler<A, R>, opts?: EntryOptions<A, R>): Entry {
   return opts ? [def as ProcDef, h, opts as EntryOptions<never>] : [def as ProcDef, h];
 }
 

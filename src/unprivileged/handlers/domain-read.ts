@@ -3,7 +3,7 @@
 import { VG_ERR_ARG_INVALID, VG_ERR_NO_DOMAIN } from '../../common/errors';
 import { type DomainInfo, type DomainSummary, IpcLimits, type LookupKey, LookupKind, Op, checkDomainName, uuidToString } from '../../ipc/program';
 import { AffectFlags, DomainState, ListAllFlags, VcpuFlags, XmlFlags } from '../../protocol/constants';
-import { P } from '../../protocol/procs/remote';
+import { P, type ProcDef } from '../../protocol/procs/remote';
 import type { RemoteDomain } from '../../protocol/types';
 import { bufferSource } from '../streams';
 import { type Entry, type HandlerContext, checkFlags, entry, toRemote } from './common';
@@ -113,39 +113,41 @@ async function info(ctx: HandlerContext, dom: RemoteDomain): Promise<DomainInfo>
   return d ?? ctx.helper.act(Op.DOMAIN_READ_REQ, 'info', { uuid: dom.uuid });
 }
 
+// A fact of one domain: answered now when the mirror holds the domain (the dispatcher's fast path), else by the
+// handler, from the mirror or the helper. Both give the same answer; errors (flags, no domain) come from the handler.
+// `flags`: the flags the API accepts (checked first, as libvirt does), or none for APIs without flags.
+function infoEntry<A extends { dom: RemoteDomain; flags?: number }, R>(
+  def: ProcDef<A, R>,
+  answer: (d: DomainInfo, args: A) => R,
+  flags?: { allowed: number; api: string },
+): Entry {
+  const check = (args: A): void => {
+    if (flags) checkFlags(args.flags ?? 0, flags.allowed, flags.api);
+  };
+  return entry(def, async (ctx, args) => (check(args), answer(await info(ctx, args.dom), args)), {
+    now: (ctx, args) => {
+      check(args);
+      const d = ctx.mirror.info(args.dom.uuid);
+      return d ? answer(d, args) : undefined;
+    },
+  });
+}
+
 const infoHandlers: Entry[] = [
-  entry(P.DOMAIN_GET_INFO, async (ctx, { dom }) => {
-    const d = await info(ctx, dom);
-    return { state: d.state, maxMem: d.maxMemKiB, memory: d.memoryKiB, nrVirtCpu: d.nrVirtCpu, cpuTime: d.cpuTimeNs };
+  infoEntry(P.DOMAIN_GET_INFO, (d) => ({ state: d.state, maxMem: d.maxMemKiB, memory: d.memoryKiB, nrVirtCpu: d.nrVirtCpu, cpuTime: d.cpuTimeNs })),
+  infoEntry(P.DOMAIN_GET_STATE, (d) => ({ state: d.state, reason: d.reason }), { allowed: 0, api: 'virDomainGetState' }),
+  infoEntry(P.DOMAIN_GET_OS_TYPE, (d) => ({ type: d.osType })),
+  infoEntry(P.DOMAIN_GET_AUTOSTART, (d) => ({ autostart: d.autostart ? 1 : 0 })),
+  infoEntry(P.DOMAIN_IS_ACTIVE, (d) => ({ active: d.id !== -1 ? 1 : 0 })),
+  infoEntry(P.DOMAIN_IS_PERSISTENT, (d) => ({ persistent: d.persistent ? 1 : 0 })),
+  infoEntry(P.DOMAIN_GET_MAX_VCPUS, (d) => ({ num: d.maxVcpus })),
+  infoEntry(P.DOMAIN_GET_VCPUS_FLAGS, (d, { flags }) => ({ num: flags & VcpuFlags.MAXIMUM ? d.maxVcpus : d.nrVirtCpu }), {
+    allowed: AffectFlags.LIVE | AffectFlags.CONFIG | VcpuFlags.MAXIMUM,
+    api: 'virDomainGetVcpusFlags',
   }),
-  entry(P.DOMAIN_GET_STATE, async (ctx, { dom, flags }) => {
-    checkFlags(flags, 0, 'virDomainGetState');
-    const d = await info(ctx, dom);
-    return { state: d.state, reason: d.reason };
-  }),
-  entry(P.DOMAIN_GET_OS_TYPE, async (ctx, { dom }) => ({ type: (await info(ctx, dom)).osType })),
-  entry(P.DOMAIN_GET_AUTOSTART, async (ctx, { dom }) => ({ autostart: (await info(ctx, dom)).autostart ? 1 : 0 })),
-  entry(P.DOMAIN_IS_ACTIVE, async (ctx, { dom }) => ({ active: (await info(ctx, dom)).id !== -1 ? 1 : 0 })),
-  entry(P.DOMAIN_IS_PERSISTENT, async (ctx, { dom }) => ({ persistent: (await info(ctx, dom)).persistent ? 1 : 0 })),
-  entry(P.DOMAIN_GET_MAX_VCPUS, async (ctx, { dom }) => ({ num: (await info(ctx, dom)).maxVcpus })),
-  entry(P.DOMAIN_GET_VCPUS_FLAGS, async (ctx, { dom, flags }) => {
-    checkFlags(flags, AffectFlags.LIVE | AffectFlags.CONFIG | VcpuFlags.MAXIMUM, 'virDomainGetVcpusFlags');
-    const d = await info(ctx, dom);
-    return { num: flags & VcpuFlags.MAXIMUM ? d.maxVcpus : d.nrVirtCpu };
-  }),
-  entry(P.DOMAIN_HAS_MANAGED_SAVE_IMAGE, async (ctx, { dom, flags }) => {
-    checkFlags(flags, 0, 'virDomainHasManagedSaveImage');
-    return { result: (await info(ctx, dom)).hasManagedSave ? 1 : 0 };
-  }),
-  entry(P.DOMAIN_GET_SECURITY_LABEL, async (ctx, { dom }) => {
-    const d = await info(ctx, dom);
-    return { label: d.securityLabel, enforcing: d.securityEnforcing ? 1 : 0 };
-  }),
-  entry(P.DOMAIN_GET_MESSAGES, async (ctx, { dom, flags }) => {
-    checkFlags(flags, 3, 'virDomainGetMessages');
-    await info(ctx, dom);
-    return { msgs: [] };
-  }),
+  infoEntry(P.DOMAIN_HAS_MANAGED_SAVE_IMAGE, (d) => ({ result: d.hasManagedSave ? 1 : 0 }), { allowed: 0, api: 'virDomainHasManagedSaveImage' }),
+  infoEntry(P.DOMAIN_GET_SECURITY_LABEL, (d) => ({ label: d.securityLabel, enforcing: d.securityEnforcing ? 1 : 0 })),
+  infoEntry(P.DOMAIN_GET_MESSAGES, () => ({ msgs: [] }), { allowed: 3, api: 'virDomainGetMessages' }),
   entry(P.DOMAIN_GET_XML_DESC, async (ctx, { dom, flags }) => {
     checkFlags(flags, XmlFlags.SECURE | XmlFlags.INACTIVE | XmlFlags.UPDATE_CPU | XmlFlags.MIGRATABLE, 'virDomainGetXMLDesc');
     // INACTIVE picks the definition (the helper's choice); the XML is written here: SECURE shows graphics passwords,

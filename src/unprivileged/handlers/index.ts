@@ -17,7 +17,7 @@ import { domainSaveHandlers } from './domain-save';
 import { consoleHandlers } from './console';
 import { graphicsHandlers } from './graphics';
 
-export type { CallObject, HandlerContext } from './common';
+export type { CallObject, HandlerContext, NowContext } from './common';
 export { matchesListFlags } from './domain-read';
 export { SERVER_MESSAGES } from './events';
 

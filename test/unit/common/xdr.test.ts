@@ -64,6 +64,16 @@ describe('XdrReader strictness', () => {
     expect(() => new XdrWriter().u32(-1)).toThrow(/cannot encode u32/);
     expect(() => new XdrWriter().i32(2 ** 31)).toThrow(/cannot encode i32/);
     expect(() => new XdrWriter().string('x'.repeat(11), 10)).toThrow(/exceeds maximum/);
+    expect(() => new XdrWriter().u64(-1n)).toThrow(/cannot encode u64/);
+    expect(() => new XdrWriter().u64(2n ** 64n)).toThrow(/cannot encode u64/);
+  });
+
+  test('u64 is exact on both sides of 2^32 and 2^53 (two encodings: below 2^53 and BigInt)', () => {
+    for (const v of [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n]) {
+      const b = new XdrWriter(8).u64(v).finish();
+      expect(b.readBigUInt64BE(0)).toBe(v);
+      expect(new XdrReader(b).u64()).toBe(v);
+    }
   });
 
   test('property: strings and hypers round-trip through writer and reader', () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { XdrReader, XdrWriter } from '../../../src/common/xdr';
 import { type DomainInfo, type DomainSnapshot, LookupKind, OPS } from '../../../src/ipc/program';
-import { DomainMirror, readCpuFile } from '../../../src/unprivileged/domain-mirror';
+import { DomainMirror } from '../../../src/unprivileged/domain-mirror';
 import type { HelperClient } from '../../../src/unprivileged/helper-client';
 
 const uuid = (n: number): Buffer => Buffer.alloc(16, n);
@@ -104,17 +104,33 @@ test("a running real VM's CPU time is read from its cgroup accounting file by th
     helper.emit('up');
     fs.writeFileSync(file, '123456789\n');
     expect(mirror.info(uuid(1))?.cpuTimeNs).toBe(123456789n);
-    fs.writeFileSync(file, '223456789\n'); // read afresh each time
+    fs.writeFileSync(file, '223456789\n'); // read afresh each time (the file stays open: one pread per call)
     expect(mirror.info(uuid(1))?.cpuTimeNs).toBe(223456789n);
+    const target = (fd: string): string | null => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return null; // the directory listing's own descriptor, gone already
+      }
+    };
+    const open = (): number => fs.readdirSync('/proc/self/fd').filter((fd) => target(fd) === file).length;
+    expect(open()).toBe(1);
     fs.writeFileSync(file, 'garbage');
     expect(mirror.info(uuid(1))).toBeUndefined();
+    expect(open()).toBe(0); // not held while it says nothing useful
+    fs.writeFileSync(file, '323456789\n');
+    expect(mirror.info(uuid(1))?.cpuTimeNs).toBe(323456789n);
+    helper.emit('removed', uuid(1)); // a removed or replaced domain's file is closed
+    expect(open()).toBe(0);
+    helper.emit('snapshot', snap(info(1), { cpuClock: false, cpuFile: file }));
     fs.rmSync(file);
+    expect(mirror.info(uuid(1))).toBeUndefined();
+    // cgroup v2's cpu.stat (usage_usec) that cannot be opened: the helper answers
+    helper.emit('snapshot', snap(info(1), { cpuClock: false, cpuFile: path.join(dir, 'nonexistent', 'cpu.stat') }));
     expect(mirror.info(uuid(1))).toBeUndefined();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  // cgroup v2's cpu.stat: usage_usec
-  expect(readCpuFile('/nonexistent/cpu.stat')).toBeNull();
 });
 
 test('the stream codec carries only a cgroup accounting file as cpuFile', () => {
