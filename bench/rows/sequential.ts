@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Row 1, the seed benchmark: one connection, iterations × 3 guests virDomainGetInfo calls, one at a time.
 import { type BenchCtx, type Figures, type Row, type RowResult, fromC, onLibvirtd, ratio } from '../lib/ctx';
+import { withFloor } from '../lib/floor';
 import type { Target } from '../lib/target';
 import { tsSequential } from '../lib/ts-client';
 
@@ -40,6 +41,8 @@ export const sequential: Row = {
     ctx.log(`${ROW}: TS client over unix, ${n} × 3 calls`);
     const vg = await tsSequential(ctx.virtgate.unixUri, n);
     row('TS', 'unix', vg, await onLibvirtd(ctx, `${ROW} TS unix`, (t) => tsSequential(t.unixUri, n)));
-    return out;
+    const withFloors: RowResult[] = [];
+    for (const r of out) withFloors.push(await withFloor(ctx, r));
+    return withFloors;
   },
 };
