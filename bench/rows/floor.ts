@@ -10,7 +10,14 @@ const ROW = '0 floor';
 export const floor: Row = {
   name: ROW,
   async run(ctx: BenchCtx): Promise<RowResult[]> {
-    const { node, c } = await floorServers(ctx);
+    let servers: Awaited<ReturnType<typeof floorServers>>;
+    try {
+      servers = await floorServers(ctx);
+    } catch (e) {
+      ctx.notes.push(`${ROW}: no floor servers: ${(e as Error).message}`);
+      return [];
+    }
+    const { node, c } = servers;
     const { cThreads, tsInFlight } = ctx.sizes;
     const out: RowResult[] = [];
     const measure = async (srv: FloorServer, client: 'C' | 'TS', transport: string): Promise<void> => {

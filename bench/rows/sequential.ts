@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Row 1, the seed benchmark: one connection, iterations × 3 guests virDomainGetInfo calls, one at a time.
 import { type BenchCtx, type Figures, type Row, type RowResult, fromC, onLibvirtd, ratio } from '../lib/ctx';
-import { withFloor } from '../lib/floor';
+import { prepareFloor, withFloor } from '../lib/floor';
 import type { Target } from '../lib/target';
 import { tsSequential } from '../lib/ts-client';
 
@@ -11,6 +11,7 @@ export const sequential: Row = {
   name: ROW,
   async run(ctx: BenchCtx): Promise<RowResult[]> {
     const n = ctx.sizes.seqIterations;
+    await prepareFloor(ctx);
     const out: RowResult[] = [];
     const row = (client: 'C' | 'TS', transport: string, vg: Figures, lv: Figures | null): void => {
       out.push({ row: ROW, client, transport, virtgate: vg, libvirtd: lv, ratioOf: 'time', ratio: ratio(vg, lv, 'time') });
