@@ -126,7 +126,9 @@ function print(report: BenchReport, file: string): void {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean' }, row: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: only the rows named "3 ..."; --row recovery: only "9 recovery")\n');
+    process.stdout.write(
+      'usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: row 3 only, never 30; --row recovery: "9 recovery"; --row 0: the floor)\n',
+    );
     return 0;
   }
   // Ctrl-C / SIGTERM: stop every daemon and client we started before leaving.
