@@ -42,6 +42,13 @@ function rssAfter(t: Target): Record<string, Record<string, number>> {
   return out;
 }
 
+// --row: a bare number is that row only ('1' is "1 sequential", never "10 ..."); otherwise a prefix of the name, with or without its number.
+export function selected(name: string, only: string | undefined): boolean {
+  if (!only) return true;
+  if (/^\d+$/.test(only)) return name.startsWith(`${only} `);
+  return name.startsWith(only) || name.replace(/^\d+ /, '').startsWith(only);
+}
+
 export async function runBench(opts: BenchOptions = {}): Promise<{ report: BenchReport; file: string }> {
   const quick = opts.quick === true;
   const sizes: Sizes = { ...(quick ? QUICK : FULL), ...opts.sizes };
@@ -64,9 +71,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ report: Bench
       runC: (uri, iterations, threads, statsDomains) => runCClient((built as { bin: string }).bin, uri, iterations, threads, statsDomains),
       log,
       notes,
+      floors: new Map(),
     };
-    const wanted = (r: { name: string }): boolean =>
-      (!opts.only || r.name.startsWith(opts.only) || r.name.replace(/^\d+ /, '').startsWith(opts.only)) && !opts.skip?.some((s) => r.name.startsWith(s));
+    const wanted = (r: { name: string }): boolean => !opts.skip?.some((s) => r.name.startsWith(s)) && selected(r.name, opts.only);
     for (const row of ROWS.filter(wanted)) {
       const results = await row.run(ctx);
       for (const r of results) {
@@ -107,7 +114,7 @@ function print(report: BenchReport, file: string): void {
     '',
     ...report.notes.map((n) => `note: ${n}`),
     '',
-    'targets (issue 3):',
+    'targets:',
     targetsText(report.targets),
     '',
     `results: ${path.relative(process.cwd(), file)}`,
@@ -119,7 +126,9 @@ function print(report: BenchReport, file: string): void {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean' }, row: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: only the rows named "3 ..."; --row recovery: only "9 recovery")\n');
+    process.stdout.write(
+      'usage: npm run bench [-- --quick] [--row PREFIX]   (--row 3: row 3 only, never 30; --row recovery: "9 recovery"; --row 0: the floor)\n',
+    );
     return 0;
   }
   // Ctrl-C / SIGTERM: stop every daemon and client we started before leaving.

@@ -41,6 +41,9 @@ export interface RowResult {
   // virtgate / libvirtd of: time per call or p99 latency (lower is better), or calls/s (higher is better).
   ratioOf: RatioOf;
   ratio: number | null;
+  // The same client, transport and threads against the Node floor (rows 1 and 2), and virtgate / floor, as `ratio`.
+  floor?: { label: string; figures: Figures } | null;
+  floorRatio?: number | null;
 }
 
 export type RatioOf = 'time' | 'calls/s' | 'p99';
@@ -54,6 +57,7 @@ export interface BenchCtx {
   runC(uri: string, iterations: number, threads: number, statsDomains?: number): Promise<CResult>;
   log(msg: string): void;
   notes: string[]; // printed under the table and saved in the JSON
+  floors: Map<string, { label: string; figures: Figures }>; // floorKey(client, transport) -> the Node floor's figures
 }
 
 export interface Row {

@@ -103,6 +103,36 @@ export function buildCClient(): { bin: string } | { why: string } {
   }
 }
 
+// Builds bench/c/echo.c (the C floor) into build/bench/c, with gnutls for its TLS listener when the headers are there.
+export function buildCFloor(): { bin: string; tls: boolean } | { why: string } {
+  const src = path.join(ROOT, 'bench', 'c', 'echo.c');
+  const bin = path.join(ROOT, 'build', 'bench', 'c', 'echo');
+  const tlsBin = `${bin}-tls`;
+  try {
+    for (const [out, tls] of [
+      [tlsBin, true],
+      [bin, false],
+    ] as const) {
+      if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(src).mtimeMs) return { bin: out, tls };
+    }
+    fs.mkdirSync(path.dirname(bin), { recursive: true });
+    try {
+      const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'gnutls'], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean);
+      execFileSync('cc', ['-O2', '-Wall', '-Werror', '-DWITH_GNUTLS', '-o', tlsBin, src, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return { bin: tlsBin, tls: true };
+    } catch {
+      execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', bin, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return { bin, tls: false };
+    }
+  } catch (e) {
+    return { why: `cannot build bench/c/echo.c: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
 // One run of the C client; async so Ctrl-C is still handled while it runs.
 // statsDomains: the bulk-stats mode (that many transient guests, then virConnectGetAllDomainStats per iteration).
 export function runCClient(bin: string, uri: string, iterations: number, threads: number, statsDomains?: number): Promise<CResult> {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Machine facts, the issue-3 targets judged from the rows, and the aligned text table.
+// Machine facts, the targets (issues 3, 5, 16) judged from the rows, and the aligned text table.
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { Figures, RowResult, Sizes } from './ctx';
@@ -47,7 +47,10 @@ export interface TargetCheck {
 const find = (rows: RowResult[], row: string, client: string, transport: RegExp): RowResult | undefined =>
   rows.find((r) => (r.row === row || r.row.startsWith(row.includes(' ') ? row : `${row} `)) && r.client === client && transport.test(r.transport));
 
-// The targets of issue 3. Quick runs use fewer calls, so the 300,000-call time is projected from the rate.
+// virtgate / floor as a cost (> 1 is slower than the floor) whichever way the row's ratio runs.
+const floorCost = (r: RowResult): number | null => (r.floorRatio == null ? null : r.ratioOf === 'calls/s' ? 1 / r.floorRatio : r.floorRatio);
+
+// The targets of issues 3, 5 and 16. Quick runs use fewer calls, so the 300,000-call time is projected from the rate.
 export function checkTargets(rows: RowResult[], sizes: Sizes): TargetCheck[] {
   const out: TargetCheck[] = [];
   const vsLibvirtd = (target: string, r: RowResult | undefined, ok: (x: number) => boolean): void => {
@@ -90,6 +93,31 @@ export function checkTargets(rows: RowResult[], sizes: Sizes): TargetCheck[] {
     const x = on.callsPerSec / off.callsPerSec;
     out.push({ target: `GetInfo ${client} calls/s with RBAC on ≥ 0.9 × off`, value: `${x.toFixed(3)}×`, met: x >= 0.9 });
   }
+  // Issue 16: the floor, and the audit's price.
+  for (const t of ['unix', 'tls']) {
+    const r = find(rows, '1', 'C', new RegExp(`^${t}$`));
+    const x = r ? floorCost(r) : null;
+    out.push({
+      target: `sequential C, ${t}: virtgate time ≤ 1.15 × Node floor`,
+      value: x !== null ? `${x.toFixed(2)}×` : 'no floor figure',
+      met: x !== null ? x <= 1.15 : null,
+    });
+  }
+  const costs = rows.map((r) => ({ r, x: floorCost(r) })).filter((c): c is { r: RowResult; x: number } => c.x !== null);
+  const worst = costs.reduce<{ r: RowResult; x: number } | null>((w, c) => (!w || c.x > w.x ? c : w), null);
+  out.push({
+    target: 'every row ≤ 1.15 × its floor (time, or floor calls/s ÷ calls/s)',
+    value: worst ? `worst ${worst.x.toFixed(2)}×: ${worst.r.row} ${worst.r.client} ${worst.r.transport}` : 'no floor figure',
+    met: worst ? worst.x <= 1.15 : null,
+  });
+  const on = find(rows, '4', 'TS', /audit on/)?.virtgate;
+  const off = find(rows, '4', 'TS', /audit off/)?.virtgate;
+  const audited = on && off ? on.callsPerSec / off.callsPerSec : null;
+  out.push({
+    target: 'audited writes/s ≥ 0.8 × audit off',
+    value: audited !== null ? `${audited.toFixed(2)}× (${num(on!.callsPerSec)}/s vs ${num(off!.callsPerSec)}/s)` : 'not run',
+    met: audited !== null ? audited >= 0.8 : null,
+  });
   return out;
 }
 
@@ -108,13 +136,30 @@ function rssText(f: Figures | null): string {
     .join('; ');
 }
 
-function ratioText(r: RowResult): string {
-  if (r.ratio === null) return '-';
-  return `${r.ratio.toFixed(2)}× ${r.ratioOf === 'time' ? 'time' : r.ratioOf}`;
+const ratioText = (x: number | null | undefined, of: RowResult['ratioOf']): string => (x == null ? '-' : `${x.toFixed(2)}× ${of}`);
+
+// The floor's figure in the row's own measure: µs per call for time rows, calls/s for throughput rows.
+function floorText(r: RowResult): string {
+  if (!r.floor) return '-';
+  return r.ratioOf === 'calls/s' ? `${num(r.floor.figures.callsPerSec)}/s` : `${num(r.floor.figures.usPerCall, 1)} µs`;
 }
 
 export function table(rows: RowResult[]): string {
-  const head = ['row', 'client', 'transport', 'calls', 'seconds', 'µs/call', 'calls/s', 'libvirtd µs/call', 'libvirtd calls/s', 'ratio', 'RSS (virtgate)'];
+  const head = [
+    'row',
+    'client',
+    'transport',
+    'calls',
+    'seconds',
+    'µs/call',
+    'calls/s',
+    'libvirtd µs/call',
+    'libvirtd calls/s',
+    'ratio',
+    'floor µs/call|calls/s',
+    '×floor',
+    'RSS (virtgate)',
+  ];
   const body = rows.map((r) => {
     const v = r.virtgate;
     const l = r.libvirtd;
@@ -128,12 +173,14 @@ export function table(rows: RowResult[]): string {
       num(v.callsPerSec),
       l ? num(l.usPerCall, 1) : '-',
       l ? num(l.callsPerSec) : '-',
-      ratioText(r),
+      ratioText(r.ratio, r.ratioOf),
+      floorText(r),
+      ratioText(r.floorRatio, r.ratioOf),
       rssText(v),
     ];
   });
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const right = new Set([3, 4, 5, 6, 7, 8, 9]);
+  const right = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11]);
   const line = (cells: string[]): string =>
     cells
       .map((c, i) => (right.has(i) ? c.padStart(width[i]) : c.padEnd(width[i])))

@@ -7,6 +7,7 @@ export interface Target {
   unixUri: string;
   tcpUri: string | null; // null when the daemon has no TCP listener
   tlsUri: string | null; // null when it has no TLS listener
+  pki?: string; // virtgate's PKI directory (ca/, server/, admin/), which the floor servers' TLS listeners reuse
   // Processes whose RSS matters, by label (virtgate: front end and helper; libvirtd: itself).
   processes(): { label: string; pid: number }[];
   stop(): Promise<void>;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Row 1, the seed benchmark: one connection, iterations × 3 guests virDomainGetInfo calls, one at a time.
 import { type BenchCtx, type Figures, type Row, type RowResult, fromC, onLibvirtd, ratio } from '../lib/ctx';
+import { prepareFloor, withFloor } from '../lib/floor';
 import type { Target } from '../lib/target';
 import { tsSequential } from '../lib/ts-client';
 
@@ -10,6 +11,7 @@ export const sequential: Row = {
   name: ROW,
   async run(ctx: BenchCtx): Promise<RowResult[]> {
     const n = ctx.sizes.seqIterations;
+    await prepareFloor(ctx);
     const out: RowResult[] = [];
     const row = (client: 'C' | 'TS', transport: string, vg: Figures, lv: Figures | null): void => {
       out.push({ row: ROW, client, transport, virtgate: vg, libvirtd: lv, ratioOf: 'time', ratio: ratio(vg, lv, 'time') });
@@ -40,6 +42,8 @@ export const sequential: Row = {
     ctx.log(`${ROW}: TS client over unix, ${n} × 3 calls`);
     const vg = await tsSequential(ctx.virtgate.unixUri, n);
     row('TS', 'unix', vg, await onLibvirtd(ctx, `${ROW} TS unix`, (t) => tsSequential(t.unixUri, n)));
-    return out;
+    const withFloors: RowResult[] = [];
+    for (const r of out) withFloors.push(await withFloor(ctx, r));
+    return withFloors;
   },
 };
