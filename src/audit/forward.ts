@@ -387,8 +387,10 @@ export class AuditForwarder {
         await this.#pause(this.#o.pollMs);
         continue;
       }
+      // Taken before the read: bytes read while their seq was not yet durable may be a failed batch's, replaced since.
+      const durable = this.#o.durableSeq();
       held ??= await reader.next();
-      if (!held || held.rec.seq > this.#o.durableSeq()) {
+      if (!held || held.rec.seq > durable) {
         const err = await flush();
         if (err) return err;
         this.#peekTs = held?.rec.ts ?? null;
