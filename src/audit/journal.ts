@@ -16,7 +16,7 @@
 // index FILE.ids, so a start reads the index and the active file, not the whole history.
 import { RecordTail } from '../common/record-tail';
 import { logFiles, readLines, rotatedName } from './fs-layer';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -96,7 +96,7 @@ function defaultFatal(e: Error): void {
 const errno = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
 export function hashLine(line: string): string {
-  return createHash('sha256').update(line).digest('hex');
+  return hash('sha256', line, 'hex'); // one-shot: no Hash object per line
 }
 
 // Rotated files follow the audit log's convention (FILE.<seq of their first record, 12 digits>): one implementation.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Audit record schema and chain primitives, pure (no I/O): shared by the front end's appender, verify and the helper journal.
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, hash } from 'node:crypto';
 
 export const AUDIT_VERSION = 1;
 export const GENESIS = '0'.repeat(64); // `prev` of the very first record of a log
@@ -120,7 +120,7 @@ export function hmacHex(key: Buffer, body: string): string {
 }
 
 export function lineHash(line: string): string {
-  return createHash('sha256').update(line).digest('hex');
+  return hash('sha256', line, 'hex'); // one-shot: no Hash object per record
 }
 
 // A key's public id: enough to pick the right key at verify time, useless for forging.
