@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The front end's request pipeline: auth state -> login on record -> strict decode -> open state -> read-only ->
 // policy (denials recorded) -> handler (a write's intent made durable at its helper request) -> outcome -> reply.
+// dispatchNow is the same pipeline for the reads the mirror answers, run to its end in the turn the call arrived.
 import type { ComponentLog } from '../common/log';
 import {
   VG_ERR_ACCESS_DENIED,
