@@ -81,8 +81,8 @@ export interface Call {
   args?: Record<string, unknown> | null; // decoded by dispatchNow before it passed the call on (null: malformed)
 }
 
-// What goes out in one write: the replies to one read's calls, and whatever this tick's callbacks send (replies from
-// the helper, events, stream packets). Past this size a message goes on its own (no big copies).
+// What goes out in one write: the replies to the calls of one read (answered in that turn by dispatchNow, or refused
+// at once). Past this size a message goes on its own (no big copies).
 const BATCH_MAX = 16 * 1024;
 
 export interface EventRegistration {
@@ -173,10 +173,9 @@ export class Session {
   #waiting: Buffer[] = [];
   #waitingAt = 0;
   #closed = false;
-  // Messages held for one write: until push() returns, or the end of this tick (null: none held).
+  // Messages held for one write until push() returns (null outside it).
   #batch: Buffer[] | null = null;
   #batchBytes = 0;
-  readonly #flushTick = (): void => this.#flushBatch();
   #readPausedAt = 0; // when we stopped reading this connection (backpressure), 0 = reading
 
   constructor(opts: SessionOptions) {
@@ -293,7 +292,7 @@ export class Session {
       return;
     }
     this.partialSince = this.#decoder.buffered === 0 ? 0 : this.partialSince || this.lastRx;
-    this.#batch ??= []; // a batch this tick already holds goes with this read's, at its end
+    this.#batch = [];
     try {
       for (const f of frames) {
         if (this.#closed) return;
@@ -309,20 +308,16 @@ export class Session {
 
   send(buf: Buffer): void {
     if (this.#closed) return;
-    if (this.#batch === null) {
-      this.#batch = [];
-      process.nextTick(this.#flushTick);
-    }
-    if (this.#batchBytes + buf.length <= BATCH_MAX) {
+    if (this.#batch && this.#batchBytes + buf.length <= BATCH_MAX) {
       this.#batch.push(buf);
       this.#batchBytes += buf.length;
       return;
     }
-    this.#flushBatch(true);
+    this.#flushBatch(this.#batch !== null);
     this.#opts.onWrite(buf);
   }
 
-  // Writes the messages held so far, in order; `more`: keep holding the next ones (push() or the tick goes on).
+  // Writes the messages held so far, in order; `more`: push() goes on and holds the next ones again.
   #flushBatch(more = false): void {
     const batch = this.#batch;
     this.#batch = more ? [] : null;
@@ -501,7 +496,6 @@ export class Session {
           const fds = this.#replyFds.get(header.serial);
           if (fds && !this.#closed && reply.readInt32BE(24) === MessageStatus.OK) {
             this.#replyFds.delete(header.serial);
-            this.#flushBatch(); // what was sent before goes before it
             this.#opts.onWriteFds!(withFds(reply, fds.length), fds);
           } else {
             this.#dropReplyFds(header.serial);
