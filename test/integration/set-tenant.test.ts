@@ -31,6 +31,44 @@ describeIf(NEEDS, 'virtgate vm set-tenant: host admins move VMs between tenants'
     return r.out.split('\n').filter(Boolean).sort();
   };
 
+  // A connection of USER's own (a process running as USER) holding a handle on VM: one GetInfo at once, then one more
+  // each time it is asked; `last` asks a last time and ends it. Output: 'ready', then 'after: ok' or 'after: <error>'.
+  const holdHandle = async (user: string, vm: string): Promise<{ again(): Promise<string>; last(): Promise<string> }> => {
+    const script = `
+      const { VirtgateClient } = require(${JSON.stringify(path.join(ROOT, 'build', 'src', 'client'))});
+      (async () => {
+        const c = await VirtgateClient.connect(${JSON.stringify(uri())});
+        const dom = await c.lookupByName(${JSON.stringify(vm)});
+        await c.getInfo(dom);
+        process.stdout.write('ready\\n');
+        require('readline').createInterface({ input: process.stdin }).on('line', async (line) => {
+          try { await c.getInfo(dom); process.stdout.write('after: ok\\n'); } catch (e) { process.stdout.write('after: ' + e.message + '\\n'); }
+          if (line === 'last') { await c.close(); process.exit(0); }
+        });
+      })().catch((e) => { process.stdout.write('failed: ' + e.message + '\\n'); process.exit(1); });`;
+    const argv = [...asUser(user, home), process.execPath, '-e', script];
+    const proc: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    for (let i = 0; i < 400 && !/ready|failed/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(out).toBe('ready\n');
+    const ask = async (line: string): Promise<string> => {
+      const from = out.length;
+      proc.stdin!.write(`${line}\n`);
+      for (let i = 0; i < 400 && !/after: .*\n/.test(out.slice(from)); i++) await new Promise((r) => setTimeout(r, 25));
+      return out.slice(from);
+    };
+    return {
+      again: () => ask('again'),
+      last: async () => {
+        const said = await ask('last');
+        await new Promise((resolve) => (proc.exitCode !== null ? resolve(null) : proc.once('exit', resolve)));
+        return said;
+      },
+    };
+  };
+
   beforeAll(async () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-set-tenant-'));
     fs.chmodSync(home, 0o755);
@@ -81,38 +119,34 @@ describeIf(NEEDS, 'virtgate vm set-tenant: host admins move VMs between tenants'
 
   test('a host admin moves mv-web from acme to globex: alice loses it at once (held handle included), carol sees it', async () => {
     // alice holds a handle on mv-web (the front end has the VM's record cached) across the move.
-    const script = `
-      const { VirtgateClient } = require(${JSON.stringify(path.join(ROOT, 'build', 'src', 'client'))});
-      (async () => {
-        const c = await VirtgateClient.connect(${JSON.stringify(uri())});
-        const dom = await c.lookupByName('mv-web');
-        await c.getInfo(dom);
-        process.stdout.write('ready\\n');
-        process.stdin.once('data', async () => {
-          try { await c.getInfo(dom); process.stdout.write('after: ok\\n'); } catch (e) { process.stdout.write('after: ' + e.message + '\\n'); }
-          await c.close();
-          process.exit(0);
-        });
-      })().catch((e) => { process.stdout.write('failed: ' + e.message + '\\n'); process.exit(1); });`;
-    const argv = [...asUser('alice', home), process.execPath, '-e', script];
-    const held: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    held.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    held.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    for (let i = 0; i < 400 && !/ready|failed/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
-    expect(out).toBe('ready\n');
+    const held = await holdHandle('alice', 'mv-web');
 
     const r = await vgCli('root', 'vm', 'set-tenant', 'mv-web', 'globex');
     expect(r).toMatchObject({ rc: 0, out: "Domain 'mv-web' moved to tenant 'globex'\n" });
 
-    held.stdin!.write('go\n');
-    await new Promise((resolve) => held.once('exit', resolve));
-    expect(out).toMatch(/after: Domain not found/);
+    expect(await held.last()).toMatch(/after: Domain not found/);
     expect(await names('alice')).toEqual(['mv-db']);
     expect(await names('carol')).toEqual(['gx-app', 'mv-web']);
     expect((await virsh('carol', 'dominfo', 'mv-web')).rc).toBe(0);
     expect((await virsh('alice', 'dominfo', 'mv-web')).err).toMatch(/failed to get domain 'mv-web'/);
     expect((await virsh('root', 'dumpxml', 'mv-web')).out).toContain(`<virtgate:tenant xmlns:virtgate='${NS}'>globex</virtgate:tenant>`);
+  });
+
+  test("a policy reload that takes alice's role away refuses her held handle's next GetInfo (no decision outlives its policy)", async () => {
+    const file = path.join(home, 'etc', 'policy.csv');
+    const held = await holdHandle('alice', 'mv-db');
+    expect(await held.again()).toBe('after: ok\n'); // answered on the fast path, its decision remembered for this connection
+    const loads = (): number => (vg.output().match(/policy loaded/g) ?? []).length;
+    const n = loads();
+    fs.writeFileSync(file, EXAMPLE_POLICY.replace('g, alice, owner, acme\n', ''));
+    for (let i = 0; i < 200 && loads() <= n; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(loads()).toBeGreaterThan(n);
+    try {
+      expect(await held.last()).toMatch(/after: Domain not found/);
+    } finally {
+      fs.writeFileSync(file, EXAMPLE_POLICY);
+      for (let i = 0; i < 200 && loads() <= n + 1; i++) await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   test('the move survives a restart; virsh metadata works for a host admin too', async () => {
