@@ -141,11 +141,10 @@ export class Dispatcher {
     this.#helper.on('objectEvent', (ev) => this.objectEvents.publish(ev));
   }
 
-  // The helper's record of a domain for decisions: the mirror when synced, else the cache filled by lookups.
-  #known(uuid: Buffer): { name: string; tenant: string } | undefined {
-    const m = this.mirror.lookup({ kind: LookupKind.UUID, uuid });
-    if (m) return { name: m.name, tenant: m.tenant ?? '' };
-    return this.#objects.get(uuidToString(uuid));
+  // The helper's record of a domain for decisions: the mirror's entry when synced, else the cache filled by lookups. One
+  // object per state of the domain (dispatchNow remembers decisions by it).
+  #record(uuid: Buffer): { name: string; tenant?: string } | undefined {
+    return this.mirror.lookup({ kind: LookupKind.UUID, uuid }) ?? this.#objects.get(uuidToString(uuid));
   }
 
   facts(): Promise<NodeFacts> {
@@ -330,13 +329,14 @@ export class Dispatcher {
   // replaced when anything about its domain changes (name, tenant), and a policy reload, another tenant or identity on
   // the session starts its memo afresh. Only allowed reads get here without being decided again; denials go to #run.
   #allowedNow(s: Session, perms: string[], args: Record<string, unknown>): boolean {
+    const decide = (): boolean => {
+      const v = this.#authorizeNow(s, perms, args);
+      return v !== null && !('denied' in v);
+    };
     const generation = this.#authorizer.generation;
     const dom = args.dom as RemoteDomain | undefined | null;
     const record = dom && generation !== undefined && perms.length > 0 ? this.#record(dom.uuid) : undefined;
-    if (!record) {
-      const v = this.#authorizeNow(s, perms, args);
-      return v !== null && !('denied' in v);
-    }
+    if (!record) return decide();
     let memo = this.#memos.get(s);
     if (!memo || memo.generation !== generation || memo.tenant !== s.tenant || memo.readOnly !== s.readOnly || memo.identity !== s.identity) {
       memo = { generation: generation!, tenant: s.tenant, readOnly: s.readOnly, identity: s.identity, byRecord: new WeakMap() };
@@ -346,17 +346,8 @@ export class Dispatcher {
     if (!byPerms) memo.byRecord.set(record, (byPerms = new Map()));
     const key = perms.length === 1 ? perms[0] : perms.join(',');
     let allowed = byPerms.get(key);
-    if (allowed === undefined) {
-      const v = this.#check(s, perms, { kind: 'domain', name: record.name, uuid: uuidToString(dom!.uuid), tenant: record.tenant ?? '' });
-      allowed = !('denied' in v);
-      byPerms.set(key, allowed);
-    }
+    if (allowed === undefined) byPerms.set(key, (allowed = decide()));
     return allowed;
-  }
-
-  // The helper's record of a domain as one object (the mirror's entry, else the lookup cache's), for dispatchNow's memo.
-  #record(uuid: Buffer): { name: string; tenant?: string } | undefined {
-    return this.mirror.lookup({ kind: LookupKind.UUID, uuid }) ?? this.#objects.get(uuidToString(uuid));
   }
 
   // #authorize on what is known now; null: the domain's record must be fetched from the helper first.
@@ -365,9 +356,9 @@ export class Dispatcher {
     const dom = args.dom as RemoteDomain | undefined | null;
     if (dom) {
       // Decide on the helper's record for that uuid (real name, tenant), never on the name the client sent.
-      const known = this.#known(dom.uuid);
+      const known = this.#record(dom.uuid);
       if (!known) return null;
-      return this.#check(s, perms, { kind: 'domain', name: known.name, uuid: uuidToString(dom.uuid), tenant: known.tenant });
+      return this.#check(s, perms, { kind: 'domain', name: known.name, uuid: uuidToString(dom.uuid), tenant: known.tenant ?? '' });
     }
     // define/create: the new VM's name is only known to the helper's parser, so the rule must cover every VM of the
     // session's tenant (object `vm:*`); a redefinition of another tenant's VM is refused by the helper.
