@@ -8,7 +8,7 @@ import { passwordIn } from '../common/config';
 
 export const POLICY_TABLE = 'casbin';
 export const NOTIFY_CHANNEL = 'virtgate_policy';
-const CONNECT_TIMEOUT_MS = 5000; // a host that does not answer must not hold up start-up: the cache decides meanwhile
+const CONNECT_TIMEOUT_MS = 5000; // a host that does not answer holds start-up (no listener yet) this long; then the cache decides
 const QUERY_TIMEOUT_MS = 15_000; // a reload waits at most this for its rows, then keeps the policy in force
 const FIELD_RE = /^[^,\n\r#]{1,192}$/; // a field may not split into two, start a comment or add a line
 

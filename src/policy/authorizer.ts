@@ -33,6 +33,8 @@ export interface Authorizer {
   can(subject: Subject, object: PolicyObject, permission: string): Decision;
   // Changes whenever any decision may change (a policy reload); absent: decisions must not be remembered by callers.
   readonly generation?: number;
+  // Settles when the first load attempt is over (loaded, or failed and denying): the daemon listens only after it.
+  readonly ready?: Promise<unknown>;
   // The tenants a user belongs to (for the explicit choice at connect time); undefined = no tenancy (allow-all seam).
   tenantsOf?(user: string): string[];
   mayUseTenant?(user: string, tenant: string): boolean;

@@ -336,6 +336,8 @@ export class Daemon {
     }
     this.helper.start();
     await this.helper.waitReady(15000);
+    // A client let in before the first policy (or users) load would be refused for no reason of its own (a slow database).
+    await Promise.all([this.authorizer.ready, this.#userSync?.ready]);
     for (const spec of this.listenerSpecs()) await this.#listen(spec);
     if (this.metrics) {
       this.#metricsServer = new MetricsServer({ config: this.config, metrics: this.metrics, log: this.#log });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The front end's live policy: reads the model and CSV files, builds the Casbin facade, reloads on SIGHUP and on change.
-// A reload that fails keeps the policy in force and logs why; before the first load everything is denied (never open).
+// A reload that fails keeps the policy in force and logs why; before the first load everything is denied (never open),
+// and the daemon opens no listener until that load is over (`ready`).
 // The built-in memberships (root, the `admin` certificate, hostAdmin) are added to the file's rows unless it says
 // `builtin, off` (composePolicy); with no file they are the whole policy. That happens only while no policy file was
 // ever loaded: once one was, its disappearance is a failed reload (an accidental `rm` must not take the site's rules

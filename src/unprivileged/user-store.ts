@@ -13,6 +13,7 @@ export const usersCacheFile = (config: Readonly<Config>): string => path.join(co
 export class UserSync {
   readonly #src: PgPolicySource;
   #running: Promise<void> = Promise.resolve();
+  readonly ready: Promise<void>; // the first sync is over (loaded, or the cache kept): the daemon listens only after it
 
   constructor(config: Readonly<Config>, reload: () => void, log: (m: string) => void) {
     const file = usersCacheFile(config);
@@ -28,7 +29,7 @@ export class UserSync {
       }
     };
     this.#src = new PgPolicySource({ target, log, channel: USERS_CHANNEL, what: 'users database', onChange: (why) => void this.sync(sync, why) });
-    void this.sync(sync, 'start');
+    this.ready = this.sync(sync, 'start');
   }
 
   // Serialised, as policy reloads are.
