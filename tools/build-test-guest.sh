@@ -77,6 +77,13 @@ exec 0</dev/console 1>/dev/console 2>&1
 for m in $(echo $modules); do insmod /lib/modules/\$m.ko || echo "virtgate-guest: insmod \$m failed"; done
 # Default log/pid paths are under /var, which does not exist: acpid would exit at once.
 acpid -c /etc/acpi -l /dev/null -p /tmp/acpid.pid || echo "virtgate-guest: acpid failed"
+# acpid returns before its daemon opens /dev/input/event*, and writes its pid file only after: the marker promises a
+# power button press is heard, so wait (at most 10 s) for the pid file and check the device is open.
+i=0
+while [ \$i -lt 100 ] && ! ls -l /proc/\$(cat /tmp/acpid.pid 2>/dev/null)/fd 2>/dev/null | grep -q /dev/input/event; do
+  sleep 0.1; i=\$((i + 1))
+done
+[ \$i -lt 100 ] || echo "virtgate-guest: acpid has no input device open"
 # Hot-plugged vCPUs arrive offline and there is no udev: bring them online (setvcpus --live).
 ( while :; do
     for f in /sys/devices/system/cpu/cpu[1-9]*/online; do

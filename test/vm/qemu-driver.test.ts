@@ -98,12 +98,12 @@ const xml = (name: string) => `<domain type='qemu'><name>${name}</name><memory u
   <cmdline>console=ttyS0 panic=-1</cmdline></os><features><acpi/></features><on_poweroff>destroy</on_poweroff>
   <devices><serial type='pty'/><memballoon model='virtio'/></devices></domain>`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, f: () => T | undefined | false, ms = 30000): Promise<T> {
+async function until<T>(what: string, f: () => T | undefined | false, ms = 30000, detail?: () => string): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = f();
     if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `:\n${detail()}` : ''}`);
     await sleep(50);
   }
 }
@@ -253,7 +253,13 @@ run('QEMU driver with a direct launcher (no jail)', () => {
     await until('marker', () => markers() === 1, 40000);
     const pid = launcher.vms.get(key)!.pid;
     await driver.control(s.uuid, ControlAction.SHUTDOWN);
-    await until('marker again', () => markers() === 2, 40000);
+    const serialTail = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '(no serial log)');
+    await until(
+      'marker again',
+      () => markers() === 2,
+      40000,
+      () => `state ${driver.info(s.uuid).state}; serial log ends:\n${serialTail()}`,
+    );
     expect(driver.info(s.uuid).state).toBe(DomainState.RUNNING);
     expect(alive(pid)).toBe(true);
     await driver.control(s.uuid, ControlAction.DESTROY);
