@@ -18,7 +18,7 @@ import { type DbTarget, rowsToText } from '../accounts/policy-db';
 import { writeFileAtomic } from '../accounts/user-db';
 import { PgPolicySource, type PolicyStoreStatus } from './policy-store';
 
-const CACHE_HEADER = '# virtgate policy cache: the last good rows read from';
+export const CACHE_HEADER = '# virtgate policy cache: the last good rows read from';
 
 export interface PolicyRuntimeOptions {
   policyFile: string;

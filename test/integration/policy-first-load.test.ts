@@ -9,11 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { VirtgateClient } from '../../src/client';
-
-const CACHE_HEADER = '# virtgate policy cache: the last good rows read from postgresql://virtgate@127.0.0.1/postgres at 2026-11-27T00:00:00.000Z';
+import { CACHE_HEADER } from '../../src/unprivileged/policy-runtime';
 
 // A home whose database accepts connections and never answers; conf lines name it as DB.
-async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, home: string, startMs: number) => Promise<void>): Promise<void> {
+async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, startMs: number) => Promise<void>): Promise<void> {
   const held: net.Socket[] = [];
   const stalled = net.createServer((s) => held.push(s.on('error', () => undefined)));
   await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
@@ -25,12 +24,16 @@ async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, hom
     fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), [...conf.map((l) => l.replace('DB', db)), ''].join('\n'));
     // The last good rows (as the daemon writes them): plain TCP is host admin, which no built-in rule grants.
     fs.mkdirSync(path.join(home, 'cache'), { mode: 0o700 });
-    fs.writeFileSync(path.join(home, 'cache', 'policy.csv'), `${CACHE_HEADER}\ng, tcp:anonymous, host-admin, *\n`, { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(home, 'cache', 'policy.csv'),
+      `${CACHE_HEADER} postgresql://virtgate@127.0.0.1/postgres at 2026-11-27T00:00:00.000Z\ng, tcp:anonymous, host-admin, *\n`,
+      { mode: 0o600 },
+    );
     const t0 = Date.now();
     vg = await startDaemon({ home, tcp: true });
     const startMs = Date.now() - t0;
     expect(held.length).toBeGreaterThan(0); // the daemon did reach the database
-    await body(vg, home, startMs);
+    await body(vg, startMs);
   } finally {
     await vg?.stop();
     for (const s of held) s.destroy();
@@ -43,7 +46,7 @@ async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, hom
 const positions = (out: string, re: RegExp): { at: number; listening: number } => ({ at: out.search(re), listening: out.search(/listening on (unix|tcp)/) });
 
 test('a policy database that stalls at start holds the listeners; the first call is decided by the cache, not denied', async () => {
-  await withStalledDatabase(['policyStore = "postgresql"', 'policyDatabase = "DB"'], async (vg, _home, startMs) => {
+  await withStalledDatabase(['policyStore = "postgresql"', 'policyDatabase = "DB"'], async (vg, startMs) => {
     const { at, listening } = positions(vg.output(), /policy loaded \(start\) from the cache/);
     expect(at).toBeGreaterThan(-1);
     expect(listening).toBeGreaterThan(at);
@@ -59,7 +62,7 @@ test('a policy database that stalls at start holds the listeners; the first call
 
 test('a users database that stalls at start holds the listeners until the first sync gives up (the users cache stays)', async () => {
   // The policy from a file (loaded at once), the SASL users from the stalled database.
-  await withStalledDatabase(['usersStore = "postgresql"', 'authUnixRw = "sasl"', 'policyDatabase = "DB"'], async (vg, _home, startMs) => {
+  await withStalledDatabase(['usersStore = "postgresql"', 'authUnixRw = "sasl"', 'policyDatabase = "DB"'], async (vg, startMs) => {
     const { at, listening } = positions(vg.output(), /SASL users not reloaded \(start\), keeping the users in force/);
     expect(at).toBeGreaterThan(-1);
     expect(listening).toBeGreaterThan(at);
