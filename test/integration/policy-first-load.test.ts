@@ -10,9 +10,11 @@ import path from 'node:path';
 import { type RunningDaemon, startDaemon } from '../helpers/daemon';
 import { VirtgateClient } from '../../src/client';
 import { CACHE_HEADER } from '../../src/unprivileged/policy-runtime';
+import { testIf, virshTool } from '../helpers/skip';
+import { asUser, exec, localUsers } from '../helpers/users';
 
 // A home whose database accepts connections and never answers; conf lines name it as DB.
-async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, startMs: number) => Promise<void>): Promise<void> {
+async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, startMs: number) => Promise<void>, opts = { cache: true }): Promise<void> {
   const held: net.Socket[] = [];
   const stalled = net.createServer((s) => held.push(s.on('error', () => undefined)));
   await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
@@ -24,11 +26,12 @@ async function withStalledDatabase(conf: string[], body: (vg: RunningDaemon, sta
     fs.writeFileSync(path.join(home, 'etc', 'virtgate.conf'), [...conf.map((l) => l.replace('DB', db)), ''].join('\n'));
     // The last good rows (as the daemon writes them): plain TCP is host admin, which no built-in rule grants.
     fs.mkdirSync(path.join(home, 'cache'), { mode: 0o700 });
-    fs.writeFileSync(
-      path.join(home, 'cache', 'policy.csv'),
-      `${CACHE_HEADER} postgresql://virtgate@127.0.0.1/postgres at 2026-11-27T00:00:00.000Z\ng, tcp:anonymous, host-admin, *\n`,
-      { mode: 0o600 },
-    );
+    if (opts.cache)
+      fs.writeFileSync(
+        path.join(home, 'cache', 'policy.csv'),
+        `${CACHE_HEADER} postgresql://virtgate@127.0.0.1/postgres at 2026-11-27T00:00:00.000Z\ng, tcp:anonymous, host-admin, *\n`,
+        { mode: 0o600 },
+      );
     const t0 = Date.now();
     vg = await startDaemon({ home, tcp: true });
     const startMs = Date.now() - t0;
@@ -69,3 +72,36 @@ test('a users database that stalls at start holds the listeners until the first 
     expect(startMs).toBeGreaterThanOrEqual(4000);
   });
 }, 60_000);
+
+// The promise the wait must not weaken: never open. No cache and the database silent: once the daemon listens, a
+// local user (alice, her own uid, through the world-writable socket with real virsh) is refused, and so is root.
+testIf(
+  [...localUsers(['alice'], 'connects as a local user'), virshTool()],
+  'no cache and a database that stalls: after the wait everything is refused, root included (fail closed)',
+  async () => {
+    await withStalledDatabase(
+      ['policyStore = "postgresql"', 'policyDatabase = "DB"', 'unixSocketMode = 0o666'],
+      async (vg, startMs) => {
+        const { at, listening } = positions(vg.output(), /policy load failed \(start\), denying everything/);
+        expect(at).toBeGreaterThan(-1);
+        expect(listening).toBeGreaterThan(at);
+        expect(startMs).toBeGreaterThanOrEqual(4000);
+        const alice = await exec([...asUser('alice'), 'virsh', '-c', vg.uri, 'list', '--all']);
+        expect(alice.rc).not.toBe(0);
+        expect(alice.err).toMatch(/access denied/);
+        const asRoot = async (uri: string): Promise<void> => {
+          const c = await VirtgateClient.connect(uri);
+          try {
+            await c.listAllDomains(0);
+          } finally {
+            await c.close();
+          }
+        };
+        await expect(asRoot(vg.uri)).rejects.toThrow(/access denied/);
+        await expect(asRoot(`test+tcp://127.0.0.1:${vg.tcpPort}/default`)).rejects.toThrow(/access denied/);
+      },
+      { cache: false },
+    );
+  },
+  60_000,
+);
